@@ -1,0 +1,46 @@
+/**
+ * A source of interleaved float32 frames at 48 kHz. Sources run inside the audio worker:
+ * `wait()` may block that thread (never the main thread), `read()` never blocks.
+ */
+export interface AudioSource {
+  readonly kind: SourceKind;
+  /** Channels per frame of what `read()` delivers. */
+  readonly channels: number;
+  readonly state: SourceState;
+  start(): void;
+  /** Idempotent. After close every other method throws. */
+  close(): void;
+  /**
+   * Block the calling (worker) thread until frames are available or `timeoutMs` passes.
+   * Returns true when frames are available.
+   */
+  wait(timeoutMs: number): boolean;
+  /** Copy up to `maxFrames` interleaved frames into `dst`; returns the frames copied. */
+  read(dst: Float32Array, maxFrames: number): number;
+  /** A JSON-safe snapshot for /api/status. */
+  status(): SourceStatus;
+}
+
+export type SourceKind = 'tone' | 'pipewire' | 'pipewire-sink';
+
+/**
+ * - `starting`: opening.
+ * - `running`: frames flowing.
+ * - `waiting`: the named device is absent ("waiting for <name>").
+ * - `lost`: the device went away while live ("device lost"); the engine fills silence.
+ * - `unavailable`: the backend (PipeWire) is absent or restarting; retried with backoff.
+ * - `closed`.
+ */
+export type SourceState = 'starting' | 'running' | 'waiting' | 'lost' | 'unavailable' | 'closed';
+
+export interface SourceStatus {
+  kind: SourceKind;
+  state: SourceState;
+  /** Human text for the state, e.g. "waiting for alsa_input.usb-…", "device lost". */
+  message: string;
+  /** node.name of what is captured, when known. */
+  device: string;
+  format: { rate: number; channels: number; sampleFormat: 'f32' };
+  /** Source-specific counters (PipeWire: callbacks, frames, overruns, xruns, quantum, lastError…). */
+  stats: Record<string, number | string | null>;
+}

@@ -1,0 +1,27 @@
+/** One encoded packet. `data` is owned by the packet (copied out of C memory). */
+export interface EncodedPacket {
+  data: Uint8Array;
+  /** Sample index (48 kHz clock) of the first frame this packet encodes. */
+  pts: number;
+  /** Frames (samples per channel) this packet encodes. */
+  frames: number;
+}
+
+export type PacketSink = (packet: EncodedPacket) => void;
+
+/**
+ * An encoder fed interleaved float32 frames of any block size; it accumulates into its own
+ * preallocated buffer and calls its sink once per complete packet.
+ */
+export interface Encoder {
+  readonly codec: 'opus' | 'mp3' | 'pcmu' | 'pcma' | 'g722';
+  readonly channels: number;
+  /** Frames per packet. */
+  readonly frameSize: number;
+  /** Feed `frames` interleaved frames from `pcm`; `pts` is the sample index of pcm[0]. */
+  write(pcm: Float32Array, frames: number, pts: number): void;
+  /** Encode what is buffered (padding with silence where the codec needs whole frames). */
+  flush(): void;
+  /** Idempotent; use after close throws. */
+  close(): void;
+}
