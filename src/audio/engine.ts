@@ -1,0 +1,203 @@
+import { FrameBus, type BusReader } from './bus.ts';
+import { LevelMeter } from './meter.ts';
+import { SAMPLE_RATE } from './format.ts';
+import type { AudioSource, SourceStatus } from './source.ts';
+import type { EncodedPacket, Encoder } from '../codecs/encoder.ts';
+
+/** Largest block moved from the source to the bus in one step (frames). */
+export const BLOCK_FRAMES = 1024;
+/** The bus holds one second: a consumer may fall this far behind before it loses frames. */
+export const BUS_FRAMES = SAMPLE_RATE;
+
+export type EncoderFactory<S> = (spec: S, sink: (p: EncodedPacket) => void) => Encoder;
+
+interface EncoderSlot {
+  encoder: Encoder;
+  reader: BusReader;
+  /** Interleaved frames for the encoder, mapped from the bus's channel count. */
+  scratch: Float32Array;
+  packets: number;
+  encodeNs: number;
+}
+
+export interface EngineStats {
+  /** Frames that reached the bus (the sample clock). */
+  frames: number;
+  /** Frames of silence the engine filled in while the source delivered nothing. */
+  silenceFrames: number;
+  source: SourceStatus;
+  consumers: { name: string; dropped: number; overruns: number; packets?: number; encodeMsTotal?: number }[];
+}
+
+/**
+ * source → bus → (meter, encoders). Runs inside the audio worker. `pump()` moves whatever the
+ * source has onto the bus; when the source is not running (device lost, PipeWire away) the
+ * engine keeps the clock going with silence so every output stays connected.
+ */
+export class AudioEngine<S> {
+  readonly bus: FrameBus;
+  readonly meter: LevelMeter;
+  private readonly meterReader: BusReader;
+  private readonly block: Float32Array;
+  private readonly meterScratch: Float32Array;
+  private readonly encoders = new Map<string, EncoderSlot>();
+  private silenceFrames = 0;
+  /** Clock anchor for silence fill: bus position `anchorFrames` was at `anchorNs`. */
+  private anchorNs = 0n;
+  private anchorFrames = 0;
+  private sourceWasRunning = false;
+  private closed = false;
+
+  constructor(
+    private source: AudioSource,
+    levels: Float32Array,
+    private readonly makeEncoder: EncoderFactory<S>,
+    private readonly onPacket: (key: string, packet: EncodedPacket) => void,
+  ) {
+    this.bus = new FrameBus(source.channels, BUS_FRAMES);
+    this.block = new Float32Array(BLOCK_FRAMES * source.channels);
+    this.meterScratch = new Float32Array(BLOCK_FRAMES * source.channels);
+    this.meter = new LevelMeter(source.channels, levels);
+    this.meterReader = this.bus.reader('meter', (r) => {
+      let n: number;
+      while ((n = r.read(this.meterScratch, BLOCK_FRAMES)) > 0) this.meter.write(this.meterScratch, n);
+    });
+  }
+
+  get channels(): number {
+    return this.bus.channels;
+  }
+
+  start(): void {
+    this.source.start();
+    this.anchorNs = process.hrtime.bigint();
+    this.anchorFrames = this.bus.position;
+  }
+
+  /**
+   * Replace the source (same channel count). The bus clock continues, so encoders and
+   * listeners notice nothing but the change of sound.
+   */
+  replaceSource(next: AudioSource): void {
+    if (next.channels !== this.channels) throw new RangeError('replaceSource needs the same channel count');
+    this.source.close();
+    this.source = next;
+    next.start();
+  }
+
+  /** Wait up to `timeoutMs` for the source, then move everything it has onto the bus. */
+  pump(timeoutMs: number): number {
+    if (this.closed) throw new Error('engine is closed');
+    const running = this.source.state === 'running';
+    if (running) this.source.wait(timeoutMs);
+    let moved = 0;
+    let n: number;
+    while ((n = this.source.read(this.block, BLOCK_FRAMES)) > 0) {
+      this.bus.write(this.block, n);
+      moved += n;
+    }
+    const now = process.hrtime.bigint();
+    if (moved > 0 || running) {
+      // The source owns the clock while it runs.
+      this.anchorNs = now;
+      this.anchorFrames = this.bus.position;
+      this.sourceWasRunning = true;
+      return moved;
+    }
+    if (this.sourceWasRunning) {
+      this.sourceWasRunning = false;
+      this.anchorNs = now;
+      this.anchorFrames = this.bus.position;
+    }
+    // Not running: sleep a little, then fill silence up to where the clock says we are.
+    this.source.wait(Math.min(timeoutMs, 10));
+    const due =
+      this.anchorFrames + Math.floor((Number(process.hrtime.bigint() - this.anchorNs) * SAMPLE_RATE) / 1e9) - this.bus.position;
+    let left = due;
+    if (left > 0) this.block.fill(0);
+    while (left > 0) {
+      const k = Math.min(left, BLOCK_FRAMES);
+      this.bus.write(this.block, k);
+      left -= k;
+    }
+    if (due > 0) this.silenceFrames += due;
+    return Math.max(0, due);
+  }
+
+  /** Start an encoder consuming the bus (idempotent per key). Its channels may differ from the bus's. */
+  addEncoder(key: string, spec: S): void {
+    if (this.encoders.has(key)) return;
+    const encoder = this.makeEncoder(spec, (p) => this.onPacket(key, p));
+    const outCh = encoder.channels;
+    const inCh = this.channels;
+    const scratch = new Float32Array(BLOCK_FRAMES * outCh);
+    const raw = inCh === outCh ? scratch : new Float32Array(BLOCK_FRAMES * inCh);
+    const slot: EncoderSlot = {
+      encoder,
+      scratch,
+      packets: 0,
+      encodeNs: 0,
+      reader: this.bus.reader(`encoder ${key}`, (r) => {
+        let n: number;
+        for (;;) {
+          const pts = r.position;
+          n = r.read(raw, BLOCK_FRAMES);
+          if (n <= 0) break;
+          if (raw !== scratch) mapChannels(raw, inCh, scratch, outCh, n);
+          const t0 = process.hrtime.bigint();
+          encoder.write(scratch, n, pts);
+          slot.encodeNs += Number(process.hrtime.bigint() - t0);
+        }
+      }),
+    };
+    this.encoders.set(key, slot);
+  }
+
+  removeEncoder(key: string): void {
+    const slot = this.encoders.get(key);
+    if (!slot) return;
+    this.encoders.delete(key);
+    slot.reader.close();
+    slot.encoder.close();
+  }
+
+  encoderKeys(): string[] {
+    return [...this.encoders.keys()];
+  }
+
+  stats(): EngineStats {
+    const consumers: EngineStats['consumers'] = [
+      { name: 'meter', dropped: this.meterReader.dropped, overruns: this.meterReader.overruns },
+    ];
+    for (const s of this.encoders.values()) {
+      consumers.push({
+        name: s.reader.name,
+        dropped: s.reader.dropped,
+        overruns: s.reader.overruns,
+        encodeMsTotal: Math.round(s.encodeNs / 1e4) / 100,
+      });
+    }
+    return { frames: this.bus.position, silenceFrames: this.silenceFrames, source: this.source.status(), consumers };
+  }
+
+  /** Idempotent: closes encoders and the source. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const key of [...this.encoders.keys()]) this.removeEncoder(key);
+    this.meterReader.close();
+    this.source.close();
+  }
+}
+
+/**
+ * Map interleaved frames between channel counts: mono is copied to both sides of stereo;
+ * more channels than the encoder takes keep the first ones (inputs 1–2 of an interface).
+ */
+export function mapChannels(src: Float32Array, inCh: number, dst: Float32Array, outCh: number, frames: number): void {
+  for (let f = 0; f < frames; f++) {
+    const si = f * inCh;
+    const di = f * outCh;
+    for (let c = 0; c < outCh; c++) dst[di + c] = src[si + (c < inCh ? c : inCh - 1)]!;
+  }
+}

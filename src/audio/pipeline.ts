@@ -1,0 +1,165 @@
+import type { EncoderSpec } from '../codecs/index.ts';
+import { encoderKey } from '../codecs/index.ts';
+import type { EncodedPacket } from '../codecs/encoder.ts';
+import type { EngineStats } from './engine.ts';
+import { readLevels, type Levels } from './meter.ts';
+import { MAX_CHANNELS } from './format.ts';
+import type { FromWorker, SourceSettings, ToWorker } from './protocol.ts';
+import { logger, type Logger } from '../log.ts';
+
+export type PacketListener = (packet: EncodedPacket) => void;
+
+/** Lifecycle of the audio pipeline, in string form for the API. */
+export type PipelineState = 'starting' | 'running' | 'failed' | 'closed';
+
+/**
+ * The main thread's handle on the audio worker. Outputs subscribe to an encoder spec; the
+ * first subscriber starts that encoder in the worker and the last one stops it, so each
+ * distinct codec setting is encoded once and every output shares its packets.
+ */
+export class AudioPipeline {
+  private worker?: Worker;
+  private readonly levelBuf = new SharedArrayBuffer(MAX_CHANNELS * 3 * 4);
+  private readonly levels = new Float32Array(this.levelBuf);
+  private readonly subs = new Map<string, { spec: EncoderSpec; listeners: Set<PacketListener> }>();
+  private _state: PipelineState = 'starting';
+  private _stats?: EngineStats;
+  private _channels = 0;
+  private readonly log: Logger = logger('audio');
+  private closedWaiter?: () => void;
+  lastError = '';
+
+  constructor(private settings: SourceSettings) {}
+
+  get state(): PipelineState {
+    return this._state;
+  }
+
+  get channels(): number {
+    return this._channels;
+  }
+
+  /** Start the worker; resolves once audio flows. */
+  start(): Promise<void> {
+    if (this.worker) throw new Error('pipeline already started');
+    return new Promise((resolve, reject) => {
+      const w = new Worker(new URL('./worker.ts', import.meta.url).href);
+      this.worker = w;
+      w.onmessage = (ev: MessageEvent<FromWorker>) => {
+        const m = ev.data;
+        switch (m.type) {
+          case 'packet':
+            this.deliver(m.key, { data: m.data, pts: m.pts, frames: m.frames });
+            break;
+          case 'stats':
+            this._stats = m.stats;
+            break;
+          case 'ready':
+            this._channels = m.channels;
+            this._state = 'running';
+            for (const [key, s] of this.subs) this.send({ type: 'encoder-add', key, spec: s.spec });
+            resolve();
+            break;
+          case 'log':
+            logger(m.prefix)[m.level](m.msg);
+            break;
+          case 'fatal':
+            this.lastError = m.message;
+            this.log.error(`audio worker: ${m.message}`);
+            if (this._state === 'starting') {
+              this._state = 'failed';
+              reject(new Error(m.message));
+            }
+            break;
+          case 'closed':
+            this.closedWaiter?.();
+            break;
+        }
+      };
+      w.onerror = (ev) => {
+        const message = (ev as ErrorEvent).message ?? String(ev);
+        this.lastError = message;
+        this.log.error(`audio worker crashed: ${message}`);
+        if (this._state === 'starting') reject(new Error(message));
+        this._state = 'failed';
+      };
+      this.send({ type: 'init', settings: this.settings, levels: this.levelBuf });
+    });
+  }
+
+  /** Change what is captured without stopping encoders or listeners (same channel count). */
+  setSource(settings: SourceSettings): void {
+    if (settings.channels !== this.settings.channels) {
+      throw new RangeError('changing input.channels needs a pipeline restart');
+    }
+    this.settings = settings;
+    this.send({ type: 'source', settings });
+  }
+
+  /** Receive every packet of the encoder `spec`. Returns the unsubscribe function. */
+  subscribe(spec: EncoderSpec, listener: PacketListener): () => void {
+    const key = encoderKey(spec);
+    let s = this.subs.get(key);
+    if (!s) {
+      s = { spec, listeners: new Set() };
+      this.subs.set(key, s);
+      if (this._state === 'running') this.send({ type: 'encoder-add', key, spec });
+    }
+    s.listeners.add(listener);
+    return () => {
+      const cur = this.subs.get(key);
+      if (!cur || !cur.listeners.delete(listener)) return;
+      if (cur.listeners.size === 0) {
+        this.subs.delete(key);
+        if (this._state === 'running') this.send({ type: 'encoder-remove', key });
+      }
+    };
+  }
+
+  /** Current per-channel peak/RMS in dBFS. */
+  currentLevels(): Levels {
+    return readLevels(this.levels, this._channels || this.settings.channels);
+  }
+
+  stats(): EngineStats | undefined {
+    return this._stats;
+  }
+
+  sourceSettings(): SourceSettings {
+    return this.settings;
+  }
+
+  /** Idempotent. Stops the worker after it has closed its encoders and source. */
+  async close(): Promise<void> {
+    if (this._state === 'closed' || !this.worker) {
+      this._state = 'closed';
+      return;
+    }
+    const w = this.worker;
+    const wasRunning = this._state === 'running';
+    this._state = 'closed';
+    if (wasRunning) {
+      const done = new Promise<void>((r) => (this.closedWaiter = r));
+      w.postMessage({ type: 'close' } satisfies ToWorker);
+      await Promise.race([done, Bun.sleep(2000)]);
+    }
+    w.terminate();
+    this.worker = undefined;
+  }
+
+  private deliver(key: string, packet: EncodedPacket): void {
+    const s = this.subs.get(key);
+    if (!s) return;
+    for (const l of s.listeners) {
+      try {
+        l(packet);
+      } catch (e) {
+        this.log.error(`packet listener for ${key} threw: ${(e as Error).message}`);
+      }
+    }
+  }
+
+  private send(msg: ToWorker): void {
+    this.worker?.postMessage(msg);
+  }
+}

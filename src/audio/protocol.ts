@@ -1,0 +1,28 @@
+import type { EncoderSpec } from '../codecs/index.ts';
+import type { EngineStats } from './engine.ts';
+
+/** What the audio worker captures, as the main thread asks for it. */
+export interface SourceSettings {
+  source: 'auto' | 'pipewire' | 'pipewire-sink' | 'tone';
+  device: string;
+  channels: number;
+  latencyFrames: number;
+  tone: { frequency: number; levelDbfs: number };
+}
+
+/** Main thread → audio worker. */
+export type ToWorker =
+  | { type: 'init'; settings: SourceSettings; levels: SharedArrayBuffer }
+  | { type: 'source'; settings: SourceSettings }
+  | { type: 'encoder-add'; key: string; spec: EncoderSpec }
+  | { type: 'encoder-remove'; key: string }
+  | { type: 'close' };
+
+/** Audio worker → main thread. */
+export type FromWorker =
+  | { type: 'ready'; channels: number }
+  | { type: 'packet'; key: string; data: Uint8Array; pts: number; frames: number }
+  | { type: 'stats'; stats: EngineStats }
+  | { type: 'log'; level: 'debug' | 'info' | 'warn' | 'error'; prefix: string; msg: string }
+  | { type: 'fatal'; message: string }
+  | { type: 'closed' };

@@ -1,0 +1,98 @@
+import { Value } from '@sinclair/typebox/value';
+import { TypeGuard, type TSchema } from '@sinclair/typebox';
+import { parse as parseToml, TomlError } from 'smol-toml';
+import { existsSync, readFileSync } from 'node:fs';
+import { ConfigSchema, type Config } from './schema.ts';
+
+/** A refused configuration: `path` is the dotted key path (e.g. `input.channels`). */
+export class ConfigError extends Error {
+  constructor(
+    readonly path: string,
+    readonly reason: string,
+    readonly file?: string,
+  ) {
+    super(`${file ? `${file}: ` : ''}${path ? `${path}: ` : ''}${reason}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Where the config lives when --config is not given. */
+export function defaultConfigPath(cwd = process.cwd()): string {
+  // A checkout (package.json beside src/) keeps its config under ./data; the device uses /etc.
+  if (existsSync(`${cwd}/package.json`) && existsSync(`${cwd}/src/main.ts`)) return `${cwd}/data/hark.toml`;
+  return '/etc/hark/hark.toml';
+}
+
+/** Parse and validate a TOML text. Throws ConfigError naming the first bad key. */
+export function parseConfig(text: string, file?: string): Config {
+  let raw: unknown;
+  try {
+    raw = parseToml(text);
+  } catch (e) {
+    const err = e as TomlError;
+    const where = err.line ? `line ${err.line}, column ${err.column}: ` : '';
+    throw new ConfigError('', `not valid TOML: ${where}${firstLine(err.message)}`, file);
+  }
+  return validateConfig(raw, file);
+}
+
+/** Apply defaults to a plain object and validate it against the schema. */
+export function validateConfig(raw: unknown, file?: string): Config {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    throw new ConfigError('', 'the configuration must be a table', file);
+  }
+  const value = Value.Default(ConfigSchema, Value.Clone(raw));
+  const first = Value.Errors(ConfigSchema, value).First();
+  if (first) {
+    const path = first.path.replace(/^\//, '').replaceAll('/', '.');
+    throw new ConfigError(path, describe(first.schema, first.value, first.message), file);
+  }
+  return value as Config;
+}
+
+/** Load the config file; a missing file means all defaults. */
+export function loadConfig(file: string): Config {
+  if (!existsSync(file)) return validateConfig({}, file);
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new ConfigError('', `cannot read: ${(e as Error).message}`, file);
+  }
+  return parseConfig(text, file);
+}
+
+/** The defaults, as a full Config. */
+export function defaultConfig(): Config {
+  return validateConfig({});
+}
+
+function describe(schema: TSchema, value: unknown, fallback: string): string {
+  const got = value === undefined ? 'nothing' : JSON.stringify(value);
+  if (schema === undefined) return fallback;
+  if (fallback === 'Unexpected property') return 'unknown key';
+  if (TypeGuard.IsUnion(schema) && schema.anyOf.every((s) => TypeGuard.IsLiteral(s))) {
+    const allowed = schema.anyOf.map((s) => JSON.stringify((s as { const: unknown }).const)).join(', ');
+    return `must be one of ${allowed}, got ${got}`;
+  }
+  if (TypeGuard.IsInteger(schema) || TypeGuard.IsNumber(schema)) {
+    const kind = TypeGuard.IsInteger(schema) ? 'an integer' : 'a number';
+    if (typeof value !== 'number') return `must be ${kind}, got ${got}`;
+    if (TypeGuard.IsInteger(schema) && !Number.isInteger(value)) return `must be an integer, got ${got}`;
+    const { minimum: min, maximum: max } = schema;
+    if (min !== undefined && max !== undefined) return `must be between ${min} and ${max}, got ${got}`;
+    return `${fallback.toLowerCase()}, got ${got}`;
+  }
+  if (TypeGuard.IsString(schema)) {
+    if (typeof value !== 'string') return `must be a string, got ${got}`;
+    return `${fallback.toLowerCase()}, got ${got}`;
+  }
+  if (TypeGuard.IsBoolean(schema)) return `must be true or false, got ${got}`;
+  if (TypeGuard.IsObject(schema)) return `must be a table, got ${got}`;
+  if (TypeGuard.IsArray(schema)) return `must be a list, got ${got}`;
+  return `${fallback.toLowerCase()}, got ${got}`;
+}
+
+function firstLine(s: string): string {
+  return s.split('\n')[0] ?? s;
+}

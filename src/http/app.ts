@@ -1,0 +1,36 @@
+import { Elysia } from 'elysia';
+import { jsonError } from './errors.ts';
+import { statusRoutes } from './status.ts';
+import { streamRoutes } from './stream.ts';
+import type { AppContext } from './context.ts';
+import { logger } from '../log.ts';
+
+const log = logger('http');
+
+/** The whole HTTP surface: one Elysia instance per feature, composed here. */
+export function createApp(ctx: AppContext) {
+  return new Elysia({ name: 'hark' })
+    .onError(({ code, error, request }) => {
+      const path = new URL(request.url).pathname;
+      switch (code) {
+        case 'NOT_FOUND':
+          return jsonError(404, `no such resource: ${request.method} ${path}`, { path });
+        case 'VALIDATION': {
+          const first = (error as { all?: { path?: string; summary?: string; message?: string }[] }).all?.[0];
+          const field = first?.path?.replace(/^\//, '').replaceAll('/', '.') ?? '';
+          return jsonError(400, first?.summary ?? first?.message ?? 'invalid request', { field });
+        }
+        case 'PARSE':
+          return jsonError(400, `the request body could not be parsed: ${(error as Error).message}`);
+        case 'INVALID_COOKIE_SIGNATURE':
+          return jsonError(400, 'invalid cookie');
+        default:
+          log.error(`${request.method} ${path} failed: ${(error as Error)?.message ?? String(error)}`);
+          return jsonError(500, 'internal error');
+      }
+    })
+    .use(statusRoutes(ctx))
+    .use(streamRoutes(ctx));
+}
+
+export type App = ReturnType<typeof createApp>;

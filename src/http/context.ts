@@ -1,0 +1,11 @@
+import type { AudioPipeline } from '../audio/pipeline.ts';
+import type { Config } from '../config/schema.ts';
+import type { HttpStreamOutput } from '../outputs/http-stream.ts';
+
+/** What the HTTP layer may reach: it calls into these and holds no state of its own. */
+export interface AppContext {
+  config: Config;
+  pipeline: AudioPipeline;
+  mp3: HttpStreamOutput;
+  startedAt: number;
+}

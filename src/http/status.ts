@@ -1,0 +1,36 @@
+import { Elysia } from 'elysia';
+import { VERSION } from '../version.ts';
+import type { AppContext } from './context.ts';
+
+/** The status document served at GET /api/status. */
+export function statusDocument(ctx: AppContext) {
+  const stats = ctx.pipeline.stats();
+  const src = stats?.source;
+  return {
+    version: VERSION,
+    uptime_s: Math.round((Date.now() - ctx.startedAt) / 1000),
+    input: {
+      source: src?.kind ?? ctx.config.input.source,
+      configured_source: ctx.config.input.source,
+      device: src?.device ?? ctx.config.input.device,
+      state: src?.state ?? ctx.pipeline.state,
+      message: src?.message ?? '',
+      format: src?.format ?? { rate: 48000, channels: ctx.config.input.channels, sampleFormat: 'f32' },
+      stats: src?.stats ?? {},
+    },
+    levels: ctx.pipeline.currentLevels(),
+    audio: {
+      state: ctx.pipeline.state,
+      frames: stats?.frames ?? 0,
+      silence_frames: stats?.silenceFrames ?? 0,
+      consumers: stats?.consumers ?? [],
+      last_error: ctx.pipeline.lastError || null,
+    },
+    outputs: {
+      http_mp3: { path: '/stream.mp3', ...ctx.mp3.status() },
+    },
+  };
+}
+
+export const statusRoutes = (ctx: AppContext) =>
+  new Elysia({ name: 'status', prefix: '/api' }).get('/status', () => statusDocument(ctx));

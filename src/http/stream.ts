@@ -1,0 +1,16 @@
+import { Elysia } from 'elysia';
+import { TooManyListenersError } from '../outputs/http-stream.ts';
+import { jsonError } from './errors.ts';
+import type { AppContext } from './context.ts';
+
+/** GET /stream.mp3: the live MP3 stream for any player. */
+export const streamRoutes = (ctx: AppContext) =>
+  new Elysia({ name: 'stream' }).get('/stream.mp3', ({ request, server }) => {
+    const remote = server?.requestIP(request)?.address ?? 'unknown';
+    try {
+      return ctx.mp3.open(remote, request.headers.get('user-agent') ?? '');
+    } catch (e) {
+      if (e instanceof TooManyListenersError) return jsonError(503, e.message, {}, { 'retry-after': '30' });
+      throw e;
+    }
+  });

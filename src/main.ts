@@ -1,0 +1,82 @@
+#!/usr/bin/env bun
+/**
+ * hark's daemon. `bun src/main.ts [--config FILE]`. Exit codes: 0 stopped by a signal,
+ * 2 the configuration (or an argument) was refused, 1 anything else that kept it from running.
+ */
+import { existsSync } from 'node:fs';
+import { ConfigError, defaultConfigPath, loadConfig } from './config/load.ts';
+import { Hark } from './daemon.ts';
+import { logger } from './log.ts';
+import { VERSION } from './version.ts';
+
+const USAGE = `usage: hark-daemon [--config FILE] [--port N]
+  --config FILE  configuration (default ./data/hark.toml in a checkout, /etc/hark/hark.toml on the device)
+  --port N       override http.port
+  --version      print the version
+  --help         this text`;
+
+function die(code: number, msg: string): never {
+  process.stderr.write(`hark: ${msg}\n`);
+  process.exit(code);
+}
+
+function parseArgs(argv: string[]): { config: string; port?: number } {
+  let config = defaultConfigPath();
+  let port: number | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const value = (name: string) => {
+      const v = a.includes('=') ? a.slice(a.indexOf('=') + 1) : argv[++i];
+      if (v === undefined || v === '') die(2, `${name} needs a value\n${USAGE}`);
+      return v;
+    };
+    if (a === '--help' || a === '-h') {
+      process.stdout.write(`${USAGE}\n`);
+      process.exit(0);
+    } else if (a === '--version') {
+      process.stdout.write(`${VERSION}\n`);
+      process.exit(0);
+    } else if (a === '--config' || a.startsWith('--config=')) {
+      config = value('--config');
+    } else if (a === '--port' || a.startsWith('--port=')) {
+      const v = value('--port');
+      port = Number(v);
+      if (!Number.isInteger(port) || port < 0 || port > 65535) die(2, `--port: must be an integer from 0 to 65535, got "${v}"`);
+    } else {
+      die(2, `unknown argument "${a}"\n${USAGE}`);
+    }
+  }
+  return { config, port };
+}
+
+const args = parseArgs(process.argv.slice(2));
+let config;
+try {
+  config = loadConfig(args.config);
+} catch (e) {
+  if (e instanceof ConfigError) die(2, `configuration refused: ${e.message}`);
+  throw e;
+}
+if (args.port !== undefined) config.http.port = args.port;
+
+const log = logger('hark');
+const hark = new Hark(config);
+try {
+  await hark.start();
+} catch (e) {
+  const err = e as Error & { code?: string };
+  if (err.code === 'EADDRINUSE') die(1, `http.port ${config.http.port} is already in use`);
+  die(1, `could not start: ${err.message}`);
+}
+log.info(`config ${args.config}${existsSync(args.config) ? '' : ' (not found: using defaults)'}`);
+
+let stopping = false;
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(sig, async () => {
+    if (stopping) return;
+    stopping = true;
+    log.info(`${sig}: shutting down`);
+    await hark.close();
+    process.exit(0);
+  });
+}

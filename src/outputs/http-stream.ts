@@ -1,0 +1,179 @@
+import type { AudioPipeline } from '../audio/pipeline.ts';
+import type { EncoderSpec } from '../codecs/index.ts';
+import type { EncodedPacket } from '../codecs/encoder.ts';
+import { logger } from '../log.ts';
+
+export type HttpStreamState = 'idle' | 'streaming' | 'closed';
+
+export interface HttpStreamOptions {
+  spec: EncoderSpec;
+  contentType: string;
+  maxListeners: number;
+  /** A listener whose queue passes this many bytes is disconnected. */
+  queueBytes: number;
+  /** Name shown to players (icy-name). */
+  name: string;
+}
+
+export interface HttpListenerInfo {
+  id: number;
+  remote: string;
+  userAgent: string;
+  connectedSince: string;
+  bytes: number;
+  queuedBytes: number;
+}
+
+/** Refused because the listener limit is reached. */
+export class TooManyListenersError extends Error {
+  constructor(readonly limit: number) {
+    super(`the stream has its maximum of ${limit} listeners`);
+    this.name = 'TooManyListenersError';
+  }
+}
+
+class Listener {
+  bytes = 0;
+  readonly since = new Date();
+  controller!: ReadableStreamDefaultController<Uint8Array>;
+  constructor(
+    readonly id: number,
+    readonly remote: string,
+    readonly userAgent: string,
+  ) {}
+}
+
+/**
+ * An HTTP stream of encoded audio (`/stream.mp3`). Each listener has a bounded queue; one
+ * that falls behind is disconnected and counted, never buffered without bound. The encoder
+ * runs only while somebody listens. Playback starts on the next packet: no burst of old
+ * audio, so a new listener is as close to live as the codec allows.
+ */
+export class HttpStreamOutput {
+  private readonly listeners = new Map<number, Listener>();
+  private nextId = 1;
+  private unsubscribe?: () => void;
+  private _state: HttpStreamState = 'idle';
+  private readonly log;
+  /** Totals since start. */
+  bytesSent = 0;
+  listenersServed = 0;
+  slowDisconnects = 0;
+  refused = 0;
+
+  constructor(
+    private readonly pipeline: AudioPipeline,
+    private readonly opts: HttpStreamOptions,
+    readonly label = 'stream.mp3',
+  ) {
+    this.log = logger(`http ${label}`);
+  }
+
+  get state(): HttpStreamState {
+    return this._state;
+  }
+
+  get listenerCount(): number {
+    return this.listeners.size;
+  }
+
+  /** Open a listener; returns the streaming Response. Throws TooManyListenersError. */
+  open(remote: string, userAgent: string): Response {
+    if (this._state === 'closed') throw new Error(`${this.label} is closed`);
+    if (this.listeners.size >= this.opts.maxListeners) {
+      this.refused++;
+      throw new TooManyListenersError(this.opts.maxListeners);
+    }
+    const l = new Listener(this.nextId++, remote, userAgent);
+    const body = new ReadableStream<Uint8Array>(
+      {
+        start: (controller) => {
+          l.controller = controller;
+        },
+        cancel: () => this.remove(l, 'disconnected'),
+      },
+      { highWaterMark: this.opts.queueBytes, size: (chunk) => chunk.byteLength },
+    );
+    this.listeners.set(l.id, l);
+    this.listenersServed++;
+    this.log.info(`listener ${l.id} from ${remote} connected (${this.listeners.size} now)`);
+    if (!this.unsubscribe) {
+      this.unsubscribe = this.pipeline.subscribe(this.opts.spec, (p) => this.onPacket(p));
+      this._state = 'streaming';
+    }
+    return new Response(body, {
+      headers: {
+        'content-type': this.opts.contentType,
+        'cache-control': 'no-cache, no-store',
+        'icy-name': this.opts.name,
+        'x-content-type-options': 'nosniff',
+        'access-control-allow-origin': '*',
+      },
+    });
+  }
+
+  listenerInfo(): HttpListenerInfo[] {
+    return [...this.listeners.values()].map((l) => ({
+      id: l.id,
+      remote: l.remote,
+      userAgent: l.userAgent,
+      connectedSince: l.since.toISOString(),
+      bytes: l.bytes,
+      queuedBytes: Math.max(0, this.opts.queueBytes - (l.controller.desiredSize ?? this.opts.queueBytes)),
+    }));
+  }
+
+  status() {
+    return {
+      status: this._state,
+      listeners: this.listeners.size,
+      bytes: this.bytesSent,
+      listeners_served: this.listenersServed,
+      slow_disconnects: this.slowDisconnects,
+      refused: this.refused,
+    };
+  }
+
+  /** Idempotent: ends every listener's response. */
+  close(): void {
+    if (this._state === 'closed') return;
+    for (const l of [...this.listeners.values()]) {
+      try {
+        l.controller.close();
+      } catch {}
+      this.remove(l, 'server closing');
+    }
+    this._state = 'closed';
+  }
+
+  private onPacket(p: EncodedPacket): void {
+    const n = p.data.byteLength;
+    if (n === 0) return;
+    for (const l of this.listeners.values()) {
+      const room = l.controller.desiredSize ?? 0;
+      if (room < n) {
+        this.slowDisconnects++;
+        this.log.warn(`listener ${l.id} from ${l.remote} fell ${this.opts.queueBytes - room} bytes behind: disconnected`);
+        try {
+          l.controller.error(new Error('listener too slow'));
+        } catch {}
+        this.remove(l, 'too slow');
+        continue;
+      }
+      // One shared buffer: every listener's queue holds the same packet.
+      l.controller.enqueue(p.data);
+      l.bytes += n;
+      this.bytesSent += n;
+    }
+  }
+
+  private remove(l: Listener, why: string): void {
+    if (!this.listeners.delete(l.id)) return;
+    this.log.info(`listener ${l.id} from ${l.remote} left: ${why} (${l.bytes} bytes)`);
+    if (this.listeners.size === 0 && this.unsubscribe) {
+      this.unsubscribe();
+      this.unsubscribe = undefined;
+      if (this._state !== 'closed') this._state = 'idle';
+    }
+  }
+}
