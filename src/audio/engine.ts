@@ -16,7 +16,7 @@ interface EncoderSlot {
   reader: BusReader;
   /** Interleaved frames for the encoder, mapped from the bus's channel count. */
   scratch: Float32Array;
-  packets: number;
+  readonly packets: number;
   encodeNs: number;
 }
 
@@ -127,7 +127,11 @@ export class AudioEngine<S> {
   /** Start an encoder consuming the bus (idempotent per key). Its channels may differ from the bus's. */
   addEncoder(key: string, spec: S): void {
     if (this.encoders.has(key)) return;
-    const encoder = this.makeEncoder(spec, (p) => this.onPacket(key, p));
+    let packets = 0;
+    const encoder = this.makeEncoder(spec, (p) => {
+      packets++;
+      this.onPacket(key, p);
+    });
     const outCh = encoder.channels;
     const inCh = this.channels;
     const scratch = new Float32Array(BLOCK_FRAMES * outCh);
@@ -135,7 +139,9 @@ export class AudioEngine<S> {
     const slot: EncoderSlot = {
       encoder,
       scratch,
-      packets: 0,
+      get packets() {
+        return packets;
+      },
       encodeNs: 0,
       reader: this.bus.reader(`encoder ${key}`, (r) => {
         let n: number;
@@ -174,6 +180,7 @@ export class AudioEngine<S> {
         name: s.reader.name,
         dropped: s.reader.dropped,
         overruns: s.reader.overruns,
+        packets: s.packets,
         encodeMsTotal: Math.round(s.encodeNs / 1e4) / 100,
       });
     }

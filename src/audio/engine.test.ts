@@ -1,0 +1,76 @@
+import { expect, test } from 'bun:test';
+import { AudioEngine } from './engine.ts';
+import { ToneSource } from './tone.ts';
+import type { AudioSource, SourceState, SourceStatus } from './source.ts';
+import type { EncodedPacket, Encoder } from '../codecs/encoder.ts';
+
+/** A packetizer standing in for a codec: emits one packet per `frameSize` frames. */
+function framer(spec: { frameSize: number; channels: number }, sink: (p: EncodedPacket) => void): Encoder {
+  let filled = 0;
+  let start = 0;
+  return {
+    codec: 'opus',
+    channels: spec.channels,
+    frameSize: spec.frameSize,
+    write(_pcm, frames, pts) {
+      if (filled === 0) start = pts;
+      filled += frames;
+      while (filled >= spec.frameSize) {
+        sink({ data: new Uint8Array(1), pts: start, frames: spec.frameSize });
+        start += spec.frameSize;
+        filled -= spec.frameSize;
+      }
+    },
+    flush() {},
+    close() {},
+  };
+}
+
+test('encoders get contiguous packets; mono input is mapped to a stereo encoder', () => {
+  const tone = new ToneSource({ channels: 1, frequency: 440, levelDbfs: -12 });
+  const packets: EncodedPacket[] = [];
+  const engine = new AudioEngine(tone, new Float32Array(24), framer, (_k, p) => packets.push(p));
+  engine.addEncoder('a', { frameSize: 480, channels: 2 });
+  engine.start();
+  const t0 = performance.now();
+  while (performance.now() - t0 < 250) engine.pump(20);
+  expect(packets.length).toBeGreaterThan(15);
+  for (let i = 1; i < packets.length; i++) expect(packets[i]!.pts).toBe(packets[i - 1]!.pts + 480);
+  const stats = engine.stats();
+  expect(stats.consumers.find((c) => c.name === 'encoder a')).toMatchObject({ dropped: 0, packets: packets.length });
+  engine.close();
+  engine.close();
+});
+
+/** A source that delivers nothing while "lost". */
+class LostSource implements AudioSource {
+  readonly kind = 'pipewire' as const;
+  readonly channels = 2;
+  state: SourceState = 'lost';
+  start() {}
+  close() {
+    this.state = 'closed';
+  }
+  wait(ms: number) {
+    Bun.sleepSync(ms);
+    return false;
+  }
+  read() {
+    return 0;
+  }
+  status(): SourceStatus {
+    return { kind: 'pipewire', state: this.state, message: 'device lost', device: 'x', format: { rate: 48000, channels: 2, sampleFormat: 'f32' }, stats: {} };
+  }
+}
+
+test('while the source is lost the clock keeps running with silence, so outputs stay fed', () => {
+  const engine = new AudioEngine(new LostSource(), new Float32Array(24), framer, () => {});
+  engine.start();
+  const t0 = performance.now();
+  while (performance.now() - t0 < 300) engine.pump(20);
+  const elapsed = (performance.now() - t0) / 1000;
+  const { frames, silenceFrames } = engine.stats();
+  expect(silenceFrames).toBe(frames);
+  expect(Math.abs(frames - elapsed * 48000)).toBeLessThan(48 * 30);
+  engine.close();
+});
