@@ -224,8 +224,11 @@ export class Mp3Encoder {
     if (rc !== 0) throw new LameError(operation, rc, 'value rejected');
   }
 
+  #flushed = false;
+
   #h(operation: string): Pointer {
     if (this.#handle === null) throw new LameError(operation, null, 'Mp3Encoder is closed');
+    if (this.#flushed) throw new LameError(operation, null, 'Mp3Encoder was flushed; the stream has ended');
     return this.#handle;
   }
 
@@ -240,33 +243,50 @@ export class Mp3Encoder {
    * a view of this encoder's buffer, valid until the next call.
    */
   encode(pcm: Float32Array, frames: number): Uint8Array {
+    return this.#out.subarray(0, this.encodeInto(pcm, frames));
+  }
+
+  /** As encode(), but returns the byte count; the bytes are `output[0, n)`. Allocates nothing. */
+  encodeInto(pcm: Float32Array, frames: number): number {
     const h = this.#h('lame_encode_buffer_ieee_float');
     if (!Number.isInteger(frames) || frames < 0 || frames > this.maxFrames || frames * this.channels > pcm.length) {
       throw new LameConfigError('frames', `${frames} frames: need 0–${this.maxFrames} and ≤ pcm.length / channels`);
     }
-    const n =
-      this.channels === 1
-        ? this.#check(
-            'lame_encode_buffer_ieee_float',
-            this.#lib.lame_encode_buffer_ieee_float(h, pcm, pcm, frames, this.#outPtr, this.#out.length),
-          )
-        : this.#check(
-            'lame_encode_buffer_interleaved_ieee_float',
-            this.#lib.lame_encode_buffer_interleaved_ieee_float(h, pcm, frames, this.#outPtr, this.#out.length),
-          );
-    return this.#out.subarray(0, n);
+    return this.channels === 1
+      ? this.#check(
+          'lame_encode_buffer_ieee_float',
+          this.#lib.lame_encode_buffer_ieee_float(h, pcm, pcm, frames, this.#outPtr, this.#out.length),
+        )
+      : this.#check(
+          'lame_encode_buffer_interleaved_ieee_float',
+          this.#lib.lame_encode_buffer_interleaved_ieee_float(h, pcm, frames, this.#outPtr, this.#out.length),
+        );
   }
 
-  /** Encode what LAME still holds, padded to whole frames (lame_encode_flush); a view as encode(). */
+  /**
+   * Encode what LAME still holds, padded to whole frames (lame_encode_flush); a view as
+   * encode(). This ends the MP3 stream: LAME's state after it is only fit for close().
+   */
   flush(): Uint8Array {
+    return this.#out.subarray(0, this.flushInto());
+  }
+
+  /** As flush(), returning the byte count in `output`. */
+  flushInto(): number {
     const h = this.#h('lame_encode_flush');
-    const n = this.#check('lame_encode_flush', this.#lib.lame_encode_flush(h, this.#outPtr, this.#out.length));
-    return this.#out.subarray(0, n);
+    this.#flushed = true;
+    return this.#check('lame_encode_flush', this.#lib.lame_encode_flush(h, this.#outPtr, this.#out.length));
+  }
+
+  /** This encoder's preallocated output buffer, overwritten by every encode/flush. */
+  get output(): Uint8Array {
+    return this.#out;
   }
 
   /** Samples of silence LAME puts before the input (lame_get_encoder_delay), typically 576. */
   get encoderDelay(): number {
-    return this.#lib.lame_get_encoder_delay(this.#h('lame_get_encoder_delay'));
+    if (this.#handle === null) throw new LameError('lame_get_encoder_delay', null, 'Mp3Encoder is closed');
+    return this.#lib.lame_get_encoder_delay(this.#handle);
   }
 
   get closed(): boolean {

@@ -305,13 +305,21 @@ export class OpusEncoder {
    * Returns a view of this encoder's buffer, valid until the next encode().
    */
   encode(pcm: Float32Array): Uint8Array {
+    return this.#out.subarray(0, this.encodeInto(pcm));
+  }
+
+  /** As encode(), but returns the packet length; the packet is `output[0, n)`. Allocates nothing. */
+  encodeInto(pcm: Float32Array): number {
     const h = this.#h('opus_encode_float');
     if (pcm.length !== this.frameSize * this.channels) {
       throw new OpusConfigError('pcm', `expected ${this.frameSize * this.channels} samples, got ${pcm.length}`);
     }
-    const n = this.#lib.opus_encode_float(h, pcm, this.frameSize, this.#outPtr, MAX_PACKET_BYTES);
-    check('opus_encode_float', n);
-    return this.#out.subarray(0, n);
+    return check('opus_encode_float', this.#lib.opus_encode_float(h, pcm, this.frameSize, this.#outPtr, MAX_PACKET_BYTES));
+  }
+
+  /** This encoder's preallocated packet buffer (MAX_PACKET_BYTES), overwritten by every encode. */
+  get output(): Uint8Array {
+    return this.#out;
   }
 
   /** Change the target bitrate between packets (OPUS_SET_BITRATE). */

@@ -1,0 +1,88 @@
+import { MP3_FRAME_SIZE, Mp3Encoder, type Mp3EncoderOptions } from '../../ffi/lame.ts';
+import type { Encoder, PacketSink } from './encoder.ts';
+
+/**
+ * The MP3 Encoder: feeds LAME one 1152-frame granule at a time and hands the sink whatever
+ * bytes LAME completed for it (nothing, one or two MP3 frames).
+ *
+ * MP3 frames do not line up with input blocks: LAME keeps a look-ahead and a bit reservoir,
+ * so a packet's bytes encode audio from earlier granules. A packet's `pts` and `frames` are
+ * therefore those of the input granule whose encoding released the bytes; concatenating the
+ * packets' data gives a valid MP3 stream, delayed by `encoderDelay` + the decoder's 528 samples.
+ */
+export class Mp3StreamEncoder implements Encoder {
+  readonly codec = 'mp3' as const;
+  readonly channels: 1 | 2;
+  readonly frameSize = MP3_FRAME_SIZE;
+  readonly #encoder: Mp3Encoder;
+  readonly #sink: PacketSink;
+  readonly #frame: Float32Array;
+  #filled = 0;
+  #framePts = 0;
+  #closed = false;
+
+  constructor(options: Omit<Mp3EncoderOptions, 'maxFrames'>, sink: PacketSink) {
+    this.#encoder = new Mp3Encoder({ ...options, maxFrames: MP3_FRAME_SIZE });
+    this.channels = options.channels;
+    this.#frame = new Float32Array(MP3_FRAME_SIZE * this.channels);
+    this.#sink = sink;
+  }
+
+  /** Samples of silence LAME puts before the input (typically 576). */
+  get encoderDelay(): number {
+    return this.#encoder.encoderDelay;
+  }
+
+  write(pcm: Float32Array, frames: number, pts: number): void {
+    this.#assertOpen();
+    const ch = this.channels;
+    const frame = this.#frame;
+    if (frames * ch > pcm.length) throw new RangeError(`write: ${frames} frames × ${ch} channels > ${pcm.length} samples`);
+    let i = 0;
+    const end = frames * ch;
+    while (i < end) {
+      if (this.#filled === 0) this.#framePts = pts + i / ch;
+      let j = this.#filled * ch;
+      const n = Math.min(end - i, frame.length - j);
+      for (let k = 0; k < n; k++) frame[j++] = pcm[i++]!;
+      this.#filled = j / ch;
+      if (this.#filled === MP3_FRAME_SIZE) {
+        this.#emit(this.#encoder.encodeInto(frame, MP3_FRAME_SIZE), MP3_FRAME_SIZE);
+        this.#filled = 0;
+        this.#framePts += MP3_FRAME_SIZE;
+      }
+    }
+  }
+
+  /**
+   * Encode the partial granule and everything LAME still holds (lame_encode_flush pads the
+   * last MP3 frame with silence). This ends the stream: write() afterwards throws.
+   */
+  flush(): void {
+    this.#assertOpen();
+    const partial = this.#filled;
+    if (partial > 0) this.#emit(this.#encoder.encodeInto(this.#frame, partial), partial);
+    this.#filled = 0;
+    this.#framePts += partial;
+    this.#emit(this.#encoder.flushInto(), 0);
+  }
+
+  #emit(bytes: number, frames: number): void {
+    if (bytes === 0) return;
+    this.#sink({ data: this.#encoder.output.slice(0, bytes), pts: this.#framePts, frames });
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw new Error('Mp3StreamEncoder is closed');
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#encoder.close();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
