@@ -207,16 +207,14 @@ export class OggOpusMuxer {
 
   /**
    * End the logical stream: the last page carries EOS. `trimFrames` discards that many samples
-   * of encoder padding at the end (RFC 7845 §4.4 end trimming); it must lie within the last page.
-   * Further writes throw until newChain().
+   * of encoder padding at the end (RFC 7845 §4.4 end trimming). Trimming can only reach into
+   * the last page, so it is clamped to that page's samples. Further writes throw until newChain().
    */
   end(trimFrames = 0): readonly Uint8Array[] {
     this.#assertOpen();
     this.#emitHeaders();
-    if (trimFrames < 0 || trimFrames > this.#pageFrames) {
-      throw new RangeError(`trimFrames ${trimFrames} must be 0–${this.#pageFrames} (the samples on the last page)`);
-    }
-    this.#granule -= trimFrames;
+    if (!(trimFrames >= 0)) throw new RangeError(`trimFrames ${trimFrames} must be ≥ 0`);
+    this.#granule -= Math.min(trimFrames, this.#pageFrames);
     // With nothing pending (no packet yet) the EOS page is empty; RFC 3533 allows it.
     this.#flushPage(FLAG_EOS, this.#granule);
     this.#ended = true;
