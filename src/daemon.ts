@@ -6,6 +6,7 @@ import { createApp } from './http/app.ts';
 import type { AppContext } from './http/context.ts';
 import { logger, setLogLevel } from './log.ts';
 import { HttpStreamOutput } from './outputs/http-stream.ts';
+import { BroadcastOutputs } from './outputs/broadcast.ts';
 import { VERSION } from './version.ts';
 
 const log = logger('hark');
@@ -41,7 +42,8 @@ export class Hark {
       queueBytes: config.stream.queue_kb * 1024,
       name: 'hark',
     });
-    this.ctx = { config, pipeline, mp3, startedAt: Date.now() };
+    const broadcast = new BroadcastOutputs(config, pipeline);
+    this.ctx = { config, pipeline, mp3, broadcast, startedAt: Date.now() };
   }
 
   /** The port actually bound (useful with http.port = 0 in tests). */
@@ -52,6 +54,7 @@ export class Hark {
   async start(): Promise<void> {
     log.info(`hark ${VERSION} starting (bun ${Bun.version})`);
     await this.ctx.pipeline.start();
+    this.ctx.broadcast.start();
     const app = createApp(this.ctx);
     app.listen({
       port: this.config.http.port,
@@ -69,6 +72,7 @@ export class Hark {
     this.closed = true;
     log.info('stopping');
     this.ctx.mp3.close();
+    await this.ctx.broadcast.close();
     this.server?.stop(true);
     await this.ctx.pipeline.close();
   }

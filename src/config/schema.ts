@@ -85,6 +85,70 @@ export const StreamSchema = T.Object(
   { additionalProperties: false, default: {} },
 );
 
+/** One `[[icecast]]` entry: a source connection to an Icecast server. */
+export const IcecastSchema = T.Object(
+  {
+    id: T.String({ default: '', maxLength: 64, description: 'Label in logs and status; default: the mount without "/"' }),
+    enabled: T.Boolean({ default: true, description: 'Stream to this server' }),
+    url: T.String({ default: '', maxLength: 512, description: 'http://[user:password@]host:port/mount (or give host, port and mount)' }),
+    host: T.String({ default: '', maxLength: 256, description: 'Icecast server host' }),
+    port: T.Integer({ ...Port, default: 8000 }),
+    mount: T.String({ default: '', maxLength: 256, description: 'Mount point, e.g. /live.mp3' }),
+    user: T.String({ default: '', maxLength: 128, description: 'Source user (default "source")' }),
+    password: T.String({ default: '', maxLength: 256, description: 'Source password' }),
+    format: T.Union([T.Literal('mp3'), T.Literal('ogg-opus')], { default: 'mp3', description: 'Stream format' }),
+    bitrate_kbps: T.Integer({ minimum: 6, maximum: 320, default: 128, description: 'Bitrate (MP3: an MPEG-1 Layer III rate)' }),
+    name: T.String({ default: 'hark', maxLength: 256, description: 'Stream name (ice-name)' }),
+    description: T.String({ default: '', maxLength: 1024, description: 'Stream description (ice-description)' }),
+    genre: T.String({ default: '', maxLength: 256, description: 'Genre (ice-genre)' }),
+    website: T.String({ default: '', maxLength: 512, description: 'Station web site (ice-url)' }),
+    public: T.Boolean({ default: false, description: 'List in public directories (ice-public)' }),
+  },
+  { additionalProperties: false },
+);
+
+export const RecordingSchema = T.Object(
+  {
+    enabled: T.Boolean({ default: false, description: 'Keep a recording on disk' }),
+    dir: T.String({ default: 'recordings', minLength: 1, maxLength: 1024, description: 'Directory (relative paths: from the working directory)' }),
+    format: T.Union([T.Literal('ogg-opus'), T.Literal('mp3')], { default: 'ogg-opus', description: 'File format' }),
+    bitrate_kbps: T.Integer({ minimum: 6, maximum: 320, default: 128, description: 'Bitrate (MP3: an MPEG-1 Layer III rate)' }),
+    rotate_minutes: T.Integer({ minimum: 0, maximum: 10080, default: 60, description: 'Start a new file after this many minutes (0: never)' }),
+    rotate_mb: T.Integer({ minimum: 0, maximum: 1_000_000, default: 0, description: 'Start a new file past this size in MB (0: never)' }),
+    min_free_mb: T.Integer({ minimum: 1, maximum: 1_000_000, default: 500, description: 'Stop recording before free space falls below this' }),
+  },
+  { additionalProperties: false, default: {} },
+);
+
+export const SilenceSchema = T.Object(
+  {
+    enabled: T.Boolean({ default: true, description: 'Raise an alert when the input goes silent' }),
+    threshold_dbfs: T.Number({ minimum: -120, maximum: 0, default: -50, description: 'Below this RMS level (every channel) counts as silence' }),
+    after_s: T.Number({ minimum: 0.5, maximum: 3600, default: 10, description: 'Silence this long raises the alert' }),
+  },
+  { additionalProperties: false, default: {} },
+);
+
+/** One `[[whip]]` entry: publish the Opus stream to a WHIP server (RFC 9725). */
+export const WhipSchema = T.Object(
+  {
+    id: T.String({ default: '', maxLength: 64, description: 'Label in logs and status; default whip1, whip2 …' }),
+    enabled: T.Boolean({ default: true, description: 'Publish to this server' }),
+    url: T.String({ minLength: 1, maxLength: 1024, description: 'WHIP endpoint URL' }),
+    token: T.String({ default: '', maxLength: 4096, description: 'Bearer token' }),
+    bitrate_kbps: T.Integer({ minimum: 6, maximum: 510, default: 96, description: 'Opus bitrate in kbit/s' }),
+  },
+  { additionalProperties: false },
+);
+
+export const MetadataSchema = T.Object(
+  {
+    title: T.String({ default: '', maxLength: 1024, description: 'Title sent at start (POST /api/metadata changes it)' }),
+    icy_metaint: T.Integer({ minimum: 1024, maximum: 65536, default: 16000, description: 'Bytes between ICY metadata blocks on /stream.mp3' }),
+  },
+  { additionalProperties: false, default: {} },
+);
+
 export const ConfigSchema = T.Object(
   {
     http: HttpSchema,
@@ -94,6 +158,11 @@ export const ConfigSchema = T.Object(
     opus: OpusSchema,
     stream: StreamSchema,
     log: LogSchema,
+    icecast: T.Array(IcecastSchema, { default: [], maxItems: 32, description: 'Icecast servers ([[icecast]])' }),
+    recording: RecordingSchema,
+    silence: SilenceSchema,
+    whip: T.Array(WhipSchema, { default: [], maxItems: 16, description: 'WHIP servers ([[whip]])' }),
+    metadata: MetadataSchema,
   },
   { additionalProperties: false },
 );

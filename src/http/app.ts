@@ -2,6 +2,7 @@ import { Elysia } from 'elysia';
 import { jsonError } from './errors.ts';
 import { statusRoutes } from './status.ts';
 import { streamRoutes } from './stream.ts';
+import { metadataRoutes } from './metadata.ts';
 import type { AppContext } from './context.ts';
 import { logger } from '../log.ts';
 
@@ -30,7 +31,8 @@ export function createApp(ctx: AppContext) {
       }
     })
     .use(statusRoutes(ctx))
-    .use(streamRoutes(ctx));
+    .use(streamRoutes(ctx))
+    .use(metadataRoutes(ctx));
 }
 
 export type App = ReturnType<typeof createApp>;

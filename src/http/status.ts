@@ -28,6 +28,7 @@ export function statusDocument(ctx: AppContext) {
     },
     outputs: {
       http_mp3: { path: '/stream.mp3', ...ctx.mp3.status() },
+      ...ctx.broadcast.status(),
     },
   };
 }
