@@ -1,6 +1,8 @@
 import type { OpusApplication, OpusFrameMs } from '../../ffi/opus.ts';
 import { vbrQualityForBitrate } from '../../ffi/lame.ts';
 import type { Encoder, PacketSink } from './encoder.ts';
+import { G711Encoder } from './g711.ts';
+import { G722Encoder } from './g722.ts';
 import { Mp3StreamEncoder } from './mp3.ts';
 import { OpusStreamEncoder } from './opus.ts';
 
@@ -29,6 +31,13 @@ export type EncoderSpec =
       /** CBR: the bitrate. VBR: the target mean, mapped to the nearest LAME -V preset. */
       bitrateKbps: number;
       mode: 'cbr' | 'vbr';
+    }
+  | {
+      /** G.711 μ-law / A-law (8 kHz) or G.722 (16 kHz): mono, the input mixed down and decimated. */
+      codec: 'pcmu' | 'pcma' | 'g722';
+      channels: 1 | 2;
+      /** Packet duration. */
+      frameMs: number;
     };
 
 /** Expected loss libopus plans FEC for when a spec asks for FEC (OPUS_SET_PACKET_LOSS_PERC). */
@@ -59,6 +68,11 @@ export function createEncoder(spec: EncoderSpec, sink: PacketSink): Encoder {
           : { channels: spec.channels, mode: 'vbr', vbrQuality: vbrQualityForBitrate(spec.bitrateKbps) },
         sink,
       );
+    case 'pcmu':
+    case 'pcma':
+      return new G711Encoder(spec.codec, { channels: spec.channels, frameMs: spec.frameMs }, sink);
+    case 'g722':
+      return new G722Encoder({ channels: spec.channels, frameMs: spec.frameMs }, sink);
     default:
       throw new RangeError(`unknown codec ${(spec as { codec: unknown }).codec}`);
   }
@@ -84,6 +98,10 @@ export function encoderKey(spec: EncoderSpec): string {
       ].join('/');
     case 'mp3':
       return ['mp3', `${spec.channels}ch`, `${spec.bitrateKbps}k`, spec.mode].join('/');
+    case 'pcmu':
+    case 'pcma':
+    case 'g722':
+      return [spec.codec, `${spec.channels}ch`, `${spec.frameMs}ms`].join('/');
     default:
       throw new RangeError(`unknown codec ${(spec as { codec: unknown }).codec}`);
   }
