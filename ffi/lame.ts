@@ -2,7 +2,7 @@
  * libmp3lame (libmp3lame.so.0, Debian package libmp3lame0) bound with bun:ffi: the dlopen
  * table and the owner class Mp3Encoder.
  */
-import { dlopen, FFIType, ptr, type Pointer } from 'bun:ffi';
+import { dlopen, ptr, type Pointer } from 'bun:ffi';
 
 const SONAME = 'libmp3lame.so.0';
 const DEBIAN_PACKAGE = 'libmp3lame0';
@@ -65,16 +65,16 @@ export class LameLoadError extends Error {
   }
 }
 
-const setInt = { args: [FFIType.ptr, FFIType.i32], returns: FFIType.i32 } as const;
+const setInt = { args: ['ptr', 'i32'], returns: 'i32' } as const;
 
 function openLibrary() {
   return dlopen(SONAME, {
     // Returns a static string; nothing to free.
-    get_lame_version: { args: [], returns: FFIType.cstring },
+    get_lame_version: { args: [], returns: 'cstring' },
     // Returns flags the caller frees with lame_close.
-    lame_init: { args: [], returns: FFIType.ptr },
+    lame_init: { args: [], returns: 'ptr' },
     // Frees everything lame_init allocated.
-    lame_close: { args: [FFIType.ptr], returns: FFIType.i32 },
+    lame_close: { args: ['ptr'], returns: 'i32' },
     // Setters below borrow gfp for the call only.
     lame_set_num_channels: setInt,
     lame_set_in_samplerate: setInt,
@@ -83,26 +83,26 @@ function openLibrary() {
     lame_set_mode: setInt,
     lame_set_quality: setInt,
     lame_set_VBR: setInt,
-    lame_set_VBR_quality: { args: [FFIType.ptr, FFIType.f32], returns: FFIType.i32 },
+    lame_set_VBR_quality: { args: ['ptr', 'f32'], returns: 'i32' },
     lame_set_VBR_max_bitrate_kbps: setInt,
     lame_set_bWriteVbrTag: setInt,
     lame_set_findReplayGain: setInt,
-    lame_set_write_id3tag_automatic: { args: [FFIType.ptr, FFIType.i32], returns: FFIType.void },
-    lame_init_params: { args: [FFIType.ptr], returns: FFIType.i32 },
-    lame_get_encoder_delay: { args: [FFIType.ptr], returns: FFIType.i32 },
-    lame_get_framesize: { args: [FFIType.ptr], returns: FFIType.i32 },
+    lame_set_write_id3tag_automatic: { args: ['ptr', 'i32'], returns: 'void' },
+    lame_init_params: { args: ['ptr'], returns: 'i32' },
+    lame_get_encoder_delay: { args: ['ptr'], returns: 'i32' },
+    lame_get_framesize: { args: ['ptr'], returns: 'i32' },
     // Reads pcm_l/pcm_r, writes mp3buf (all ours, borrowed for the call only).
     lame_encode_buffer_ieee_float: {
-      args: [FFIType.ptr, FFIType.ptr, FFIType.ptr, FFIType.i32, FFIType.ptr, FFIType.i32],
-      returns: FFIType.i32,
+      args: ['ptr', 'ptr', 'ptr', 'i32', 'ptr', 'i32'],
+      returns: 'i32',
     },
     // Reads interleaved pcm, writes mp3buf (both ours, borrowed for the call only).
     lame_encode_buffer_interleaved_ieee_float: {
-      args: [FFIType.ptr, FFIType.ptr, FFIType.i32, FFIType.ptr, FFIType.i32],
-      returns: FFIType.i32,
+      args: ['ptr', 'ptr', 'i32', 'ptr', 'i32'],
+      returns: 'i32',
     },
     // Writes mp3buf (ours, borrowed for the call only).
-    lame_encode_flush: { args: [FFIType.ptr, FFIType.ptr, FFIType.i32], returns: FFIType.i32 },
+    lame_encode_flush: { args: ['ptr', 'ptr', 'i32'], returns: 'i32' },
   });
 }
 
@@ -122,7 +122,7 @@ function lame(): ReturnType<typeof openLibrary>['symbols'] {
 
 /** The LAME version, e.g. "3.100". */
 export function lameVersion(): string {
-  return lame().get_lame_version().toString();
+  return String(lame().get_lame_version());
 }
 
 /** Typical mean bitrates of LAME's VBR presets -V0 … -V9 (LAME's usage docs), kbit/s. */
@@ -189,7 +189,7 @@ export class Mp3Encoder {
     this.#out = new Uint8Array(Math.ceil(1.25 * this.maxFrames) + 7200);
     this.#outPtr = ptr(this.#out);
 
-    const handle = this.#lib.lame_init();
+    const handle = this.#lib.lame_init() as Pointer | null; // bun:ffi returns pointers as numbers
     if (!handle) throw new LameError('lame_init', null, 'out of memory');
     this.#handle = handle;
     try {

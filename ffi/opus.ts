@@ -6,7 +6,7 @@
  * by Bun's TinyCC at load time) so that the variadic calling convention is the C compiler's
  * business on x86-64 and arm64 alike.
  */
-import { cc, dlopen, FFIType, ptr, type Pointer } from 'bun:ffi';
+import { cc, dlopen, ptr, type Pointer } from 'bun:ffi';
 import { join } from 'node:path';
 
 const SONAME = 'libopus.so.0';
@@ -103,32 +103,32 @@ export class OpusLoadError extends Error {
 function openLibrary() {
   return dlopen(SONAME, {
     // Returns a static string; nothing to free.
-    opus_strerror: { args: [FFIType.i32], returns: FFIType.cstring },
+    opus_strerror: { args: ['i32'], returns: 'cstring' },
     // Returns a static string; nothing to free.
-    opus_get_version_string: { args: [], returns: FFIType.cstring },
-    opus_encoder_get_size: { args: [FFIType.i32], returns: FFIType.i32 },
+    opus_get_version_string: { args: [], returns: 'cstring' },
+    opus_encoder_get_size: { args: ['i32'], returns: 'i32' },
     // Returns an encoder the caller frees with opus_encoder_destroy; error points at our Int32Array.
-    opus_encoder_create: { args: [FFIType.i32, FFIType.i32, FFIType.i32, FFIType.ptr], returns: FFIType.ptr },
+    opus_encoder_create: { args: ['i32', 'i32', 'i32', 'ptr'], returns: 'ptr' },
     // Frees the encoder from opus_encoder_create.
-    opus_encoder_destroy: { args: [FFIType.ptr], returns: FFIType.void },
+    opus_encoder_destroy: { args: ['ptr'], returns: 'void' },
     // Reads pcm and writes data (both ours, borrowed for the call only).
     opus_encode_float: {
-      args: [FFIType.ptr, FFIType.ptr, FFIType.i32, FFIType.ptr, FFIType.i32],
-      returns: FFIType.i32,
+      args: ['ptr', 'ptr', 'i32', 'ptr', 'i32'],
+      returns: 'i32',
     },
     // Returns a decoder the caller frees with opus_decoder_destroy; error points at our Int32Array.
-    opus_decoder_create: { args: [FFIType.i32, FFIType.i32, FFIType.ptr], returns: FFIType.ptr },
+    opus_decoder_create: { args: ['i32', 'i32', 'ptr'], returns: 'ptr' },
     // Frees the decoder from opus_decoder_create.
-    opus_decoder_destroy: { args: [FFIType.ptr], returns: FFIType.void },
+    opus_decoder_destroy: { args: ['ptr'], returns: 'void' },
     // Reads data (may be NULL for concealment) and writes pcm (both ours, borrowed for the call only).
     opus_decode_float: {
-      args: [FFIType.ptr, FFIType.ptr, FFIType.i32, FFIType.ptr, FFIType.i32, FFIType.i32],
-      returns: FFIType.i32,
+      args: ['ptr', 'ptr', 'i32', 'ptr', 'i32', 'i32'],
+      returns: 'i32',
     },
     // Variadic: never called from JS, only its address is handed to the shim.
-    opus_encoder_ctl: { args: [FFIType.ptr, FFIType.i32], returns: FFIType.i32 },
+    opus_encoder_ctl: { args: ['ptr', 'i32'], returns: 'i32' },
     // Variadic: never called from JS, only its address is handed to the shim.
-    opus_decoder_ctl: { args: [FFIType.ptr, FFIType.i32], returns: FFIType.i32 },
+    opus_decoder_ctl: { args: ['ptr', 'i32'], returns: 'i32' },
   });
 }
 
@@ -139,14 +139,14 @@ function open() {
   } catch (e) {
     throw new OpusLoadError(e);
   }
-  const ctl = { args: [FFIType.ptr, FFIType.i32, FFIType.i32], returns: FFIType.i32 } as const;
-  const ctlGet = { args: [FFIType.ptr, FFIType.i32, FFIType.ptr], returns: FFIType.i32 } as const;
-  const ctlNone = { args: [FFIType.ptr, FFIType.i32], returns: FFIType.i32 } as const;
+  const ctl = { args: ['ptr', 'i32', 'i32'], returns: 'i32' } as const;
+  const ctlGet = { args: ['ptr', 'i32', 'ptr'], returns: 'i32' } as const;
+  const ctlNone = { args: ['ptr', 'i32'], returns: 'i32' } as const;
   const shim = cc({
     source: join(import.meta.dir, 'opus_shim.c'),
     symbols: {
       // Stores the two libopus function addresses; nothing to free.
-      hark_opus_shim_init: { args: [FFIType.ptr, FFIType.ptr], returns: FFIType.void },
+      hark_opus_shim_init: { args: ['ptr', 'ptr'], returns: 'void' },
       // st borrowed for the call.
       hark_opus_encoder_ctl_set: ctl,
       // st borrowed; value points at our Int32Array, written for the call only.
@@ -161,8 +161,9 @@ function open() {
       hark_opus_decoder_ctl_none: ctlNone,
     },
   });
-  const encCtl = lib.symbols.opus_encoder_ctl.ptr;
-  const decCtl = lib.symbols.opus_decoder_ctl.ptr;
+  // Bun puts the resolved address on each symbol function as `.ptr` (not in its typings).
+  const encCtl = (lib.symbols.opus_encoder_ctl as unknown as { ptr?: Pointer }).ptr;
+  const decCtl = (lib.symbols.opus_decoder_ctl as unknown as { ptr?: Pointer }).ptr;
   if (!encCtl || !decCtl) throw new Error('opus_encoder_ctl/opus_decoder_ctl have no address');
   shim.symbols.hark_opus_shim_init(encCtl, decCtl);
   return { ...lib.symbols, ...shim.symbols, lib, shim };
@@ -180,12 +181,12 @@ function opus(): ReturnType<typeof open> {
 
 /** libopus's text for an error code (opus_strerror). */
 export function opusStrerror(code: number): string {
-  return opus().opus_strerror(code).toString();
+  return String(opus().opus_strerror(code));
 }
 
 /** The libopus version string, e.g. "libopus 1.3.1". */
 export function opusVersion(): string {
-  return opus().opus_get_version_string().toString();
+  return String(opus().opus_get_version_string());
 }
 
 function check(operation: string, code: number): number {
@@ -253,7 +254,7 @@ export class OpusEncoder {
       throw new OpusConfigError('application', `"${options.application}" is not one of ${Object.keys(APPLICATIONS).join(', ')}`);
     }
     const bps = checkBitrate(options.bitrateKbps);
-    const handle = this.#lib.opus_encoder_create(RATE, options.channels, app, this.#int);
+    const handle = this.#lib.opus_encoder_create(RATE, options.channels, app, this.#int) as Pointer | null; // bun:ffi returns pointers as numbers
     check('opus_encoder_create', this.#int[0]!);
     if (!handle) throw new OpusError('opus_encoder_create', OPUS_ALLOC_FAIL, opusStrerror(OPUS_ALLOC_FAIL));
     this.#handle = handle;
@@ -374,7 +375,7 @@ export class OpusDecoder {
 
   constructor(options: { channels: 1 | 2 }) {
     this.channels = options.channels;
-    const handle = this.#lib.opus_decoder_create(RATE, options.channels, this.#int);
+    const handle = this.#lib.opus_decoder_create(RATE, options.channels, this.#int) as Pointer | null;
     check('opus_decoder_create', this.#int[0]!);
     if (!handle) throw new OpusError('opus_decoder_create', OPUS_ALLOC_FAIL, opusStrerror(OPUS_ALLOC_FAIL));
     this.#handle = handle;

@@ -6,9 +6,11 @@ import type { Encoder, PacketSink } from './encoder.ts';
  * bytes LAME completed for it (nothing, one or two MP3 frames).
  *
  * MP3 frames do not line up with input blocks: LAME keeps a look-ahead and a bit reservoir,
- * so a packet's bytes encode audio from earlier granules. A packet's `pts` and `frames` are
- * therefore those of the input granule whose encoding released the bytes; concatenating the
- * packets' data gives a valid MP3 stream, delayed by `encoderDelay` + the decoder's 528 samples.
+ * so a packet's bytes encode audio from earlier granules, and some granules release no bytes.
+ * A packet's `pts` and `frames` therefore describe the input consumed since the previous
+ * packet (so they tile the input clock without gaps), not the audio inside the bytes.
+ * Concatenating the packets' data gives a valid MP3 stream, delayed by `encoderDelay` plus
+ * the decoder's 528 samples.
  */
 export class Mp3StreamEncoder implements Encoder {
   readonly codec = 'mp3' as const;
@@ -19,7 +21,11 @@ export class Mp3StreamEncoder implements Encoder {
   readonly #frame: Float32Array;
   #filled = 0;
   #framePts = 0;
+  /** Input consumed but not yet reported in a packet: [#unreportedPts, + #unreportedFrames). */
+  #unreportedPts = 0;
+  #unreportedFrames = 0;
   #closed = false;
+  #flushed = false;
 
   constructor(options: Omit<Mp3EncoderOptions, 'maxFrames'>, sink: PacketSink) {
     this.#encoder = new Mp3Encoder({ ...options, maxFrames: MP3_FRAME_SIZE });
@@ -60,6 +66,7 @@ export class Mp3StreamEncoder implements Encoder {
    */
   flush(): void {
     this.#assertOpen();
+    this.#flushed = true;
     const partial = this.#filled;
     if (partial > 0) this.#emit(this.#encoder.encodeInto(this.#frame, partial), partial);
     this.#filled = 0;
@@ -68,12 +75,17 @@ export class Mp3StreamEncoder implements Encoder {
   }
 
   #emit(bytes: number, frames: number): void {
+    if (this.#unreportedFrames === 0) this.#unreportedPts = this.#framePts;
+    this.#unreportedFrames += frames;
     if (bytes === 0) return;
-    this.#sink({ data: this.#encoder.output.slice(0, bytes), pts: this.#framePts, frames });
+    const packet = { data: this.#encoder.output.slice(0, bytes), pts: this.#unreportedPts, frames: this.#unreportedFrames };
+    this.#unreportedFrames = 0;
+    this.#sink(packet);
   }
 
   #assertOpen(): void {
     if (this.#closed) throw new Error('Mp3StreamEncoder is closed');
+    if (this.#flushed) throw new Error('Mp3StreamEncoder was flushed; the MP3 stream has ended');
   }
 
   close(): void {

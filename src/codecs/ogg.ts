@@ -126,7 +126,7 @@ export class OggOpusMuxer {
   #serial: number;
   #sequence = 0;
   #granule = 0;
-  #headers: Uint8Array[] = [];
+  #headers: readonly Uint8Array[] = [];
   #headersSent = false;
   #ended = false;
   readonly #inputSampleRate: number;
@@ -366,8 +366,9 @@ export function parseOggPages(bytes: Uint8Array): OggPage[] {
     let len = 0;
     for (const l of lacing) len += l;
     const length = HEADER_BYTES + nseg + len;
-    const page = bytes.slice(o, o + length);
-    const storedCrc = new DataView(page.buffer).getUint32(22, true);
+    // A copy (Uint8Array.prototype.slice: a Buffer's own slice() would be a view), CRC zeroed.
+    const page = Uint8Array.prototype.slice.call(bytes, o, o + length);
+    const storedCrc = v.getUint32(o + 22, true);
     page.fill(0, 22, 26);
     const segments: OggPage['segments'] = [];
     let start = HEADER_BYTES + nseg;

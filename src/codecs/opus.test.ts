@@ -31,8 +31,8 @@ const KBPS_PER_CHANNEL = 128;
  * identical through opusdec, ffmpeg and OpusDecoder: 20 ms 50.4–50.8 dB, 10 ms 46.9–53.0 dB,
  * 5 ms 51.0–59.7 dB, 2.5 ms 37.0–47.1 dB (a 2.5 ms CELT frame is a 120-sample MDCT: its side
  * information eats much of the budget and its coarse bands quantise a tone's energy roughly).
- * Thresholds sit ~6 dB below the lowest measurement. A single dropped or repeated 2.5 ms
- * block in 2 s costs far more (≈ 25 dB SNR), so these still catch plumbing bugs.
+ * Thresholds sit ~6 dB below the lowest measurement. A single silenced 2.5 ms block in 2 s
+ * caps the SNR at ≈ 29 dB (worse if the phase slips), so these still catch plumbing bugs.
  */
 const MIN_SNR_DB: Record<number, number> = { 2.5: 31, 5: 45, 10: 41, 20: 44 };
 
