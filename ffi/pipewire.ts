@@ -1,0 +1,307 @@
+/**
+ * libpipewire-0.3 (libpipewire-0.3.so.0, Debian package libpipewire-0.3-0) for hark.
+ *
+ * PipeWire calls back from its own threads, and a bun:ffi JSCallback must never run on a
+ * foreign thread (oven-sh/bun#33840, #28113). So the binding is a C shim (pw_shim.c,
+ * compiled by Bun's TinyCC at load time, no headers needed) that dlopen()s libpipewire,
+ * keeps every callback in C, and hands audio to JS through a lock-free ring:
+ *
+ *   PipeWire data thread ── process() ─▶ SPSC ring + sem_post ─▶ hk_wait/hk_read (audio worker)
+ *   PipeWire loop thread ── registry/metadata/node info ─▶ node table ─▶ hk_snapshot (any thread)
+ *
+ * The table below is the shim's symbol table (its C names kept); the shim's own dlsym table
+ * of libpipewire functions sits at the top of pw_shim.c.
+ */
+import { cc, CString, type Pointer } from 'bun:ffi';
+import { join } from 'node:path';
+
+const SONAME = 'libpipewire-0.3.so.0';
+const DEBIAN_PACKAGE = 'libpipewire-0.3-0';
+
+/** A PipeWire problem; `reason` is libpipewire's (or the shim's) own text. */
+export class PipewireError extends Error {
+  override name = 'PipewireError';
+  constructor(
+    readonly operation: string,
+    readonly reason: string,
+  ) {
+    super(`${operation}: ${reason}`);
+  }
+}
+
+/** libpipewire-0.3.so.0 could not be loaded. */
+export class PipewireLibraryMissingError extends PipewireError {
+  override name = 'PipewireLibraryMissingError';
+  constructor(reason: string) {
+    super('load', `${SONAME} not found — install the Debian package ${DEBIAN_PACKAGE} (${reason})`);
+  }
+}
+
+/** No PipeWire daemon answered (not running, restarting, or a wrong runtime dir). */
+export class PipewireUnavailableError extends PipewireError {
+  override name = 'PipewireUnavailableError';
+}
+
+/** A method was called on a closed owner object. */
+export class PipewireClosedError extends PipewireError {
+  override name = 'PipewireClosedError';
+  constructor(what: string) {
+    super(what, 'already closed');
+  }
+}
+
+/** The shim's view of the capture target (keep in sync with pw_shim.c). */
+export const enum DevState {
+  Starting = 0,
+  Running = 1,
+  Waiting = 2,
+  Lost = 3,
+}
+
+let compiled: ReturnType<typeof compile> | undefined;
+
+function compile() {
+  // who frees what: every `struct hk *` comes from hk_open and is freed by hk_close only;
+  // buffers passed in (err, dst, info, out, buf) belong to JS and are only written during the call.
+  return cc({
+    source: join(import.meta.dir, 'pw_shim.c'),
+    symbols: {
+      /** Load libpipewire (once). soname and err: JS buffers (err written on failure). */
+      hk_load: { args: ['ptr', 'ptr', 'i32'], returns: 'i32' },
+      /** Static string owned by libpipewire; never freed. */
+      hk_version: { args: [], returns: 'ptr' },
+      hk_now_ns: { args: [], returns: 'u64' },
+      /** Returns a handle the caller must hk_close; strings and err are JS buffers, copied. */
+      hk_open: { args: ['i32', 'ptr', 'i32', 'i32', 'ptr', 'u32', 'ptr', 'i32', 'ptr'], returns: 'ptr' },
+      /** Frees the handle and everything it owns (threads, ring, PipeWire objects). */
+      hk_close: { args: ['ptr'], returns: 'void' },
+      hk_wait: { args: ['ptr', 'i32'], returns: 'i32' },
+      /** dst (f32[max*channels]) and info (u64[4]) are JS memory, written during the call. */
+      hk_read: { args: ['ptr', 'ptr', 'i32', 'ptr'], returns: 'i32' },
+      /** out: JS f64[20]. */
+      hk_stats: { args: ['ptr', 'ptr'], returns: 'void' },
+      hk_state: { args: ['ptr'], returns: 'i32' },
+      hk_reg_version: { args: ['ptr'], returns: 'u32' },
+      hk_last_callback_ns: { args: ['ptr'], returns: 'u64' },
+      /** buf: JS memory, NUL-terminated text copied in. */
+      hk_last_error: { args: ['ptr', 'ptr', 'i32'], returns: 'i32' },
+      hk_snapshot: { args: ['ptr', 'ptr', 'i32'], returns: 'i32' },
+    },
+  });
+}
+
+/** The compiled shim (compiled on first use, per JS thread; TinyCC takes a few ms). */
+function shim() {
+  if (!compiled) {
+    try {
+      compiled = compile();
+    } catch (e) {
+      throw new PipewireError('compile pw_shim.c', (e as Error).message);
+    }
+  }
+  return compiled.symbols;
+}
+
+const cstr = (s: string) => Buffer.from(`${s}\0`, 'utf8');
+const textOf = (b: Uint8Array) => {
+  const end = b.indexOf(0);
+  return new TextDecoder().decode(end < 0 ? b : b.subarray(0, end));
+};
+
+/**
+ * Load libpipewire (idempotent). Throws PipewireLibraryMissingError naming the .so and the
+ * Debian package when it is absent. Returns libpipewire's version string. (`soname` exists
+ * for the test of that error.)
+ */
+export function loadPipewire(soname = SONAME): string {
+  const s = shim();
+  const err = new Uint8Array(512);
+  if (s.hk_load(cstr(soname), err, err.length) !== 0) throw new PipewireLibraryMissingError(textOf(err));
+  const v = s.hk_version();
+  return v ? new CString(v).toString() : 'unknown';
+}
+
+/** CLOCK_MONOTONIC in ns — the clock of quantum timestamps (Bun's hrtime is process-relative). */
+export function monotonicNs(): bigint {
+  return shim().hk_now_ns() as bigint;
+}
+
+export type PwMode = 'capture' | 'sink' | 'registry';
+const MODE_CODE: Record<PwMode, number> = { capture: 0, sink: 1, registry: 2 };
+
+export interface PwOpenOptions {
+  mode: PwMode;
+  /** node.name to capture ('' = default source); in 'sink' mode, the sink to create. */
+  target?: string;
+  channels?: number;
+  /** node.latency numerator over 48000. */
+  latencyFrames?: number;
+  /** Socket path of the PipeWire to use (default: libpipewire's own lookup from the env). */
+  remote?: string;
+  /** Ring size in frames (power of two, default 32768 ≈ 0.68 s). */
+  ringFrames?: number;
+}
+
+/** The order of hk_stats()'s output. */
+const STATS = [
+  'callbacks',
+  'frames',
+  'ringOverruns',
+  'droppedFrames',
+  'xruns',
+  'quantum',
+  'graphRate',
+  'negotiatedRate',
+  'negotiatedChannels',
+  'devState',
+  'connLost',
+  'registryVersion',
+  'ringFill',
+  'streamNodeId',
+  'targetNodeId',
+  'initialSyncDone',
+  'streamsCreated',
+  'framesPerCallback',
+  'captureSinkMonitor',
+  'ringFrames',
+] as const;
+export type PwStats = Record<(typeof STATS)[number], number>;
+
+/** One PipeWire connection (thread loop, context, core, registry) and, per mode, its stream. */
+export class PwConnection implements Disposable {
+  readonly mode: PwMode;
+  readonly channels: number;
+  readonly target: string;
+  private handle: Pointer | null;
+  private readonly s = shim();
+  private readonly statsBuf = new Float64Array(STATS.length);
+  private readonly info = new BigUint64Array(4);
+  private readonly errBuf = new Uint8Array(512);
+  private snapBuf = new Uint8Array(16384);
+
+  private constructor(handle: Pointer, mode: PwMode, channels: number, target: string) {
+    this.handle = handle;
+    this.mode = mode;
+    this.channels = channels;
+    this.target = target;
+    leakWatch.register(this, `${mode} ${target}`, this);
+  }
+
+  /**
+   * Connect. Throws PipewireLibraryMissingError, PipewireUnavailableError (no daemon) or
+   * PipewireError. Capture starts by itself once the target exists (see devState).
+   */
+  static open(o: PwOpenOptions): PwConnection {
+    const s = shim();
+    loadPipewire();
+    const channels = o.channels ?? 2;
+    const target = o.target ?? '';
+    const ring = o.ringFrames ?? 32768;
+    if (!Number.isInteger(channels) || channels < 1 || channels > 8) throw new RangeError(`channels must be 1..8, got ${channels}`);
+    const lat = o.latencyFrames ?? 128;
+    if (!Number.isInteger(lat) || lat < 16 || lat > 8192) throw new RangeError(`latencyFrames must be 16..8192, got ${lat}`);
+    const err = new Uint8Array(512);
+    const kind = new Int32Array(1);
+    const h = s.hk_open(
+      MODE_CODE[o.mode],
+      cstr(target),
+      channels,
+      lat,
+      o.remote ? cstr(o.remote) : null,
+      ring,
+      err,
+      err.length,
+      kind,
+    );
+    if (!h) {
+      const reason = textOf(err);
+      if (kind[0] === 1) throw new PipewireLibraryMissingError(reason);
+      if (kind[0] === 2) throw new PipewireUnavailableError('connect', reason);
+      throw new PipewireError('open', reason);
+    }
+    return new PwConnection(h as Pointer, o.mode, channels, target);
+  }
+
+  get closed(): boolean {
+    return this.handle === null;
+  }
+
+  private h(): Pointer {
+    if (this.handle === null) throw new PipewireClosedError(`PwConnection(${this.mode})`);
+    return this.handle;
+  }
+
+  /** Block this thread until frames are readable or timeoutMs passes (worker threads only). */
+  wait(timeoutMs: number): boolean {
+    return this.s.hk_wait(this.h(), Math.max(0, Math.floor(timeoutMs))) === 1;
+  }
+
+  /** Copy up to maxFrames interleaved frames into dst; never blocks. */
+  read(dst: Float32Array, maxFrames: number): number {
+    const max = Math.min(maxFrames, Math.floor(dst.length / this.channels));
+    return this.s.hk_read(this.h(), dst, max, this.info);
+  }
+
+  /**
+   * Timestamps of the last read(): CLOCK_MONOTONIC ns of the callbacks that delivered its first
+   * and last frame, the time of the read, and the ring index of its first frame.
+   */
+  get lastRead(): { firstQuantumNs: bigint; lastQuantumNs: bigint; readNs: bigint; frameIndex: bigint } {
+    return { firstQuantumNs: this.info[0]!, lastQuantumNs: this.info[1]!, readNs: this.info[2]!, frameIndex: this.info[3]! };
+  }
+
+  /** CLOCK_MONOTONIC ns of the newest quantum's callback (0n before any). */
+  get lastQuantumTimestampNs(): bigint {
+    return this.s.hk_last_callback_ns(this.h()) as bigint;
+  }
+
+  /** Cheap state poll: the shim's DevState, whether the connection died, and initial sync. */
+  state(): { dev: DevState; connLost: boolean; synced: boolean } {
+    const v = this.s.hk_state(this.h());
+    return { dev: (v & 0xff) as DevState, connLost: ((v >> 8) & 0xff) !== 0, synced: ((v >> 16) & 1) === 1 };
+  }
+
+  stats(): PwStats {
+    this.s.hk_stats(this.h(), this.statsBuf);
+    const out = {} as PwStats;
+    STATS.forEach((k, i) => (out[k] = this.statsBuf[i]!));
+    return out;
+  }
+
+  /** Bumps on every registry/default change. */
+  get registryVersion(): number {
+    return this.s.hk_reg_version(this.h());
+  }
+
+  lastError(): string {
+    this.s.hk_last_error(this.h(), this.errBuf, this.errBuf.length);
+    return textOf(this.errBuf);
+  }
+
+  /** The shim's node table as text (see hk_snapshot in pw_shim.c). */
+  snapshotText(): string {
+    for (;;) {
+      const n = this.s.hk_snapshot(this.h(), this.snapBuf, this.snapBuf.length);
+      if (n >= 0) return new TextDecoder().decode(this.snapBuf.subarray(0, n));
+      this.snapBuf = new Uint8Array(-n + 1024);
+    }
+  }
+
+  /** Stop PipeWire's threads for this connection and free everything. Idempotent. */
+  close(): void {
+    if (this.handle === null) return;
+    const h = this.handle;
+    this.handle = null;
+    leakWatch.unregister(this);
+    this.s.hk_close(h);
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
+
+// Only a warning: memory is freed by close(), never by the collector.
+const leakWatch = new FinalizationRegistry<string>((what) => {
+  console.warn(`[pipewire] a PwConnection (${what}) was garbage-collected without close(): its threads leak`);
+});
