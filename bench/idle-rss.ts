@@ -7,7 +7,7 @@ import { appendResults, rssKb } from './lib.ts';
 
 const SETTLE_MS = 8000;
 
-const hark = await startHark('[input]\nsource = "tone"\n[log]\nlevel = "warn"\n', { env: { HARK_LOG_LEVEL: 'warn' } });
+const hark = await startHark('[input]\nsource = "tone"\n', { env: { HARK_LOG_LEVEL: 'info' } });
 const peer = Bun.spawn([process.execPath, '-e', 'Bun.serve({ port: 0, fetch: () => new Response("ok") }); setInterval(() => {}, 1e6)'], {
   stdout: 'ignore',
 });

@@ -43,7 +43,8 @@ export class AudioPipeline {
   start(): Promise<void> {
     if (this.worker) throw new Error('pipeline already started');
     return new Promise((resolve, reject) => {
-      const w = new Worker(new URL('./worker.ts', import.meta.url).href);
+      // smol: the worker's heap is small and steady; a tighter GC keeps idle RSS low on a Pi.
+      const w = new Worker(new URL('./worker.ts', import.meta.url).href, { smol: true } as WorkerOptions);
       this.worker = w;
       w.onmessage = (ev: MessageEvent<FromWorker>) => {
         const m = ev.data;
