@@ -74,3 +74,32 @@ test('while the source is lost the clock keeps running with silence, so outputs 
   expect(Math.abs(frames - elapsed * 48000)).toBeLessThan(48 * 30);
   engine.close();
 });
+
+test('muted: encoders get silence while the meter still shows the input', () => {
+  const tone = new ToneSource({ channels: 2, frequency: 440, levelDbfs: -6 });
+  let maxAbs = 0;
+  const levels = new Float32Array(6);
+  const engine = new AudioEngine(
+    tone,
+    levels,
+    (spec: { channels: number }) => ({
+      codec: 'opus',
+      channels: spec.channels,
+      frameSize: 480,
+      write(pcm, frames) {
+        for (let i = 0; i < frames * 2; i++) maxAbs = Math.max(maxAbs, Math.abs(pcm[i]!));
+      },
+      flush() {},
+      close() {},
+    }),
+    () => {},
+  );
+  engine.addEncoder('a', { channels: 2 });
+  engine.muted = true;
+  engine.start();
+  const t0 = performance.now();
+  while (performance.now() - t0 < 200) engine.pump(20);
+  expect(maxAbs).toBe(0);
+  expect(levels[0]).toBeCloseTo(-6, 0);
+  engine.close();
+});

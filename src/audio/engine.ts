@@ -47,6 +47,8 @@ export class AudioEngine<S> {
   private anchorFrames = 0;
   private sourceWasRunning = false;
   private closed = false;
+  /** Muted: encoders get silence while the meters keep showing the input. */
+  muted = false;
 
   constructor(
     private source: AudioSource,
@@ -149,7 +151,8 @@ export class AudioEngine<S> {
           const pts = r.position;
           n = r.read(raw, BLOCK_FRAMES);
           if (n <= 0) break;
-          if (raw !== scratch) mapChannels(raw, inCh, scratch, outCh, n);
+          if (this.muted) scratch.fill(0, 0, n * outCh);
+          else if (raw !== scratch) mapChannels(raw, inCh, scratch, outCh, n);
           const t0 = process.hrtime.bigint();
           encoder.write(scratch, n, pts);
           slot.encodeNs += Number(process.hrtime.bigint() - t0);

@@ -28,6 +28,7 @@ export class AudioPipeline {
   private readonly log: Logger = logger('audio');
   private closedWaiter?: () => void;
   lastError = '';
+  private muted = false;
 
   constructor(private settings: SourceSettings) {}
 
@@ -58,6 +59,7 @@ export class AudioPipeline {
           case 'ready':
             this._channels = m.channels;
             this._state = 'running';
+            if (this.muted) this.send({ type: 'mute', muted: true });
             for (const [key, s] of this.subs) this.send({ type: 'encoder-add', key, spec: s.spec });
             resolve();
             break;
@@ -95,6 +97,12 @@ export class AudioPipeline {
     }
     this.settings = settings;
     this.send({ type: 'source', settings });
+  }
+
+  /** Mute: every encoder gets silence; meters keep showing the input. */
+  setMuted(muted: boolean): void {
+    this.muted = muted;
+    this.send({ type: 'mute', muted });
   }
 
   /** Receive every packet of the encoder `spec`. Returns the unsubscribe function. */

@@ -16,6 +16,7 @@ export type ToWorker =
   | { type: 'source'; settings: SourceSettings }
   | { type: 'encoder-add'; key: string; spec: EncoderSpec }
   | { type: 'encoder-remove'; key: string }
+  | { type: 'mute'; muted: boolean }
   | { type: 'close' };
 
 /** Audio worker → main thread. */

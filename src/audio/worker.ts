@@ -70,6 +70,9 @@ self.onmessage = async (ev: MessageEvent<ToWorker>) => {
       case 'encoder-remove':
         engine?.removeEncoder(msg.key);
         break;
+      case 'mute':
+        if (engine) engine.muted = msg.muted;
+        break;
       case 'close':
         running = false;
         engine?.close();

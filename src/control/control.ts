@@ -1,0 +1,155 @@
+/**
+ * The control model: one state (idle, live or muted) that changes only through named
+ * actions. The web page, the JSON API, the CLI and the GPIO buttons all call `run()`.
+ * "Live" means the broadcast outputs are sending; idle keeps capture and meters running.
+ */
+import { EventBus, type Origin, type RunState } from './events.ts';
+import { logger } from '../log.ts';
+
+export const ACTIONS = ['go_live', 'stop', 'toggle_live', 'mute', 'unmute', 'toggle_mute', 'mark', 'set_metadata', 'set_input'] as const;
+export type ActionName = (typeof ACTIONS)[number];
+
+export interface ActionArgs {
+  title?: string;
+  label?: string;
+  device?: string;
+}
+
+/** An action refused: `field` names the argument at fault, when one is. */
+export class ActionError extends Error {
+  constructor(
+    message: string,
+    readonly field?: string,
+  ) {
+    super(message);
+    this.name = 'ActionError';
+  }
+}
+
+export interface ActionResult {
+  ok: true;
+  state: RunState;
+  message: string;
+}
+
+/** What the control model drives; the daemon wires these to the pipeline and outputs. */
+export interface ControlHooks {
+  setMuted?(muted: boolean): void;
+  setMetadata?(title: string): void;
+  setInput?(device: string): void | Promise<void>;
+}
+
+const log = logger('control');
+
+export class Control {
+  private live = false;
+  private muted = false;
+  private lastTitle = '';
+  readonly marks: { at: string; label: string }[] = [];
+
+  constructor(
+    readonly events: EventBus,
+    private readonly hooks: ControlHooks = {},
+    initial: { live?: boolean; muted?: boolean } = {},
+  ) {
+    this.live = !!initial.live;
+    this.muted = !!initial.muted;
+  }
+
+  get state(): RunState {
+    return !this.live ? 'idle' : this.muted ? 'muted' : 'live';
+  }
+
+  get isLive(): boolean {
+    return this.live;
+  }
+
+  get isMuted(): boolean {
+    return this.muted;
+  }
+
+  get title(): string {
+    return this.lastTitle;
+  }
+
+  snapshot() {
+    return { state: this.state, live: this.live, muted: this.muted, title: this.lastTitle };
+  }
+
+  /** Run a named action. Throws ActionError for a refused action or argument. */
+  async run(action: string, args: ActionArgs = {}, origin: Origin = 'api'): Promise<ActionResult> {
+    if (!(ACTIONS as readonly string[]).includes(action)) {
+      throw new ActionError(`unknown action "${action}"; one of ${ACTIONS.join(', ')}`, 'action');
+    }
+    const before = this.state;
+    let message: string;
+    try {
+      message = await this.apply(action as ActionName, args);
+    } catch (e) {
+      const msg = (e as Error).message;
+      this.events.emit({ type: 'action', action, origin, ok: false, message: msg });
+      throw e;
+    }
+    log.info(`${action} by ${origin}: ${message}`);
+    this.events.emit({ type: 'action', action, origin, ok: true, message });
+    if (this.state !== before) this.emitState();
+    return { ok: true, state: this.state, message };
+  }
+
+  emitState(): void {
+    this.events.emit({ type: 'state', state: this.state, live: this.live, muted: this.muted });
+  }
+
+  private async apply(action: ActionName, args: ActionArgs): Promise<string> {
+    switch (action) {
+      case 'go_live':
+        if (this.live) return 'already live';
+        this.live = true;
+        return 'live';
+      case 'stop':
+        if (!this.live) return 'already idle';
+        this.live = false;
+        return 'stopped';
+      case 'toggle_live':
+        return this.apply(this.live ? 'stop' : 'go_live', args);
+      case 'mute':
+        if (this.muted) return 'already muted';
+        this.muted = true;
+        this.hooks.setMuted?.(true);
+        return 'muted';
+      case 'unmute':
+        if (!this.muted) return 'not muted';
+        this.muted = false;
+        this.hooks.setMuted?.(false);
+        return 'unmuted';
+      case 'toggle_mute':
+        return this.apply(this.muted ? 'unmute' : 'mute', args);
+      case 'mark': {
+        const label = (args.label ?? '').trim();
+        if (label.length > 200) throw new ActionError('label: at most 200 characters', 'label');
+        const at = new Date().toISOString();
+        this.marks.push({ at, label });
+        if (this.marks.length > 1000) this.marks.shift();
+        this.events.emit({ type: 'mark', at, label });
+        return `marked ${at}${label ? ` "${label}"` : ''}`;
+      }
+      case 'set_metadata': {
+        const title = args.title;
+        if (typeof title !== 'string') throw new ActionError('title: required, a string', 'title');
+        if (title.length > 512) throw new ActionError('title: at most 512 characters', 'title');
+        if (/[\u0000-\u001f]/.test(title)) throw new ActionError('title: no control characters', 'title');
+        this.lastTitle = title;
+        this.hooks.setMetadata?.(title);
+        this.events.emit({ type: 'metadata', title });
+        return `title "${title}"`;
+      }
+      case 'set_input': {
+        const device = args.device;
+        if (typeof device !== 'string') throw new ActionError('device: required, a PipeWire node.name', 'device');
+        if (device.length > 256 || /[\u0000-\u001f]/.test(device)) throw new ActionError('device: not a valid node.name', 'device');
+        await this.hooks.setInput?.(device);
+        return `input ${device || 'default source'}`;
+      }
+    }
+  }
+}

@@ -1,0 +1,54 @@
+/**
+ * The one event bus: actions and state changes are published here, and SSE, logs, LEDs and
+ * outputs subscribe. Listeners run synchronously in publish order; one that throws is
+ * logged and does not stop the others.
+ */
+import { logger } from '../log.ts';
+
+export type Origin = 'web' | 'api' | 'cli' | 'gpio' | 'boot' | 'system';
+
+export type RunState = 'idle' | 'live' | 'muted';
+
+export type HarkEvent =
+  | { type: 'action'; action: string; origin: Origin; ok: boolean; message: string }
+  | { type: 'state'; state: RunState; live: boolean; muted: boolean }
+  | { type: 'output'; id: string; status: string; detail?: string }
+  | { type: 'alert'; id: string; level: 'warn' | 'error'; message: string; active: boolean }
+  | { type: 'listeners'; count: number }
+  | { type: 'mark'; at: string; label: string }
+  | { type: 'metadata'; title: string }
+  | { type: 'input'; state: string; message: string; device: string }
+  | { type: 'config'; keys: string[] };
+
+export type EventOf<T extends HarkEvent['type']> = Extract<HarkEvent, { type: T }>;
+
+const log = logger('events');
+
+export class EventBus {
+  private readonly byType = new Map<string, Set<(e: HarkEvent) => void>>();
+
+  /** Subscribe to one event type, or '*' for all. Returns the unsubscribe function. */
+  on<T extends HarkEvent['type']>(type: T, fn: (e: EventOf<T>) => void): () => void;
+  on(type: '*', fn: (e: HarkEvent) => void): () => void;
+  on(type: string, fn: (e: never) => void): () => void {
+    let set = this.byType.get(type);
+    if (!set) this.byType.set(type, (set = new Set()));
+    const f = fn as (e: HarkEvent) => void;
+    set.add(f);
+    return () => set!.delete(f);
+  }
+
+  emit(e: HarkEvent): void {
+    for (const key of [e.type, '*']) {
+      const set = this.byType.get(key);
+      if (!set) continue;
+      for (const fn of set) {
+        try {
+          fn(e);
+        } catch (err) {
+          log.error(`a ${e.type} listener threw: ${(err as Error).message}`);
+        }
+      }
+    }
+  }
+}
