@@ -3,7 +3,7 @@ import { TypeGuard, type TSchema } from '@sinclair/typebox';
 import { parse as parseToml, TomlError } from 'smol-toml';
 import { existsSync, readFileSync } from 'node:fs';
 import { ConfigSchema, type Config } from './schema.ts';
-import { checkIcecastEntries } from '../outputs/icecast/index.ts';
+import { checkBroadcastConfig } from '../outputs/config-check.ts';
 
 /** A refused configuration: `path` is the dotted key path (e.g. `input.channels`). */
 export class ConfigError extends Error {
@@ -49,7 +49,7 @@ export function validateConfig(raw: unknown, file?: string): Config {
     throw new ConfigError(path, describe(first.schema, first.value, first.message), file);
   }
   // What the schema cannot say: an [[icecast]] entry needs url or host+mount, MP3 rates.
-  const problem = checkIcecastEntries((value as Config).icecast);
+  const problem = checkBroadcastConfig(value as Config);
   if (problem) throw new ConfigError(problem.path, problem.reason, file);
   return value as Config;
 }

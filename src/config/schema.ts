@@ -114,7 +114,7 @@ export const RecordingSchema = T.Object(
     format: T.Union([T.Literal('ogg-opus'), T.Literal('mp3')], { default: 'ogg-opus', description: 'File format' }),
     bitrate_kbps: T.Integer({ minimum: 6, maximum: 320, default: 128, description: 'Bitrate (MP3: an MPEG-1 Layer III rate)' }),
     rotate_minutes: T.Integer({ minimum: 0, maximum: 10080, default: 60, description: 'Start a new file after this many minutes (0: never)' }),
-    rotate_mb: T.Integer({ minimum: 0, maximum: 1_000_000, default: 0, description: 'Start a new file past this size in MB (0: never)' }),
+    rotate_mb: T.Number({ minimum: 0, maximum: 1_000_000, default: 0, description: 'Start a new file past this size in MB (0: never)' }),
     min_free_mb: T.Integer({ minimum: 1, maximum: 1_000_000, default: 500, description: 'Stop recording before free space falls below this' }),
   },
   { additionalProperties: false, default: {} },

@@ -3,6 +3,7 @@ import { jsonError } from './errors.ts';
 import { statusRoutes } from './status.ts';
 import { streamRoutes } from './stream.ts';
 import { metadataRoutes } from './metadata.ts';
+import { recordingsRoutes } from './recordings.ts';
 import type { AppContext } from './context.ts';
 import { logger } from '../log.ts';
 
@@ -32,7 +33,8 @@ export function createApp(ctx: AppContext) {
     })
     .use(statusRoutes(ctx))
     .use(streamRoutes(ctx))
-    .use(metadataRoutes(ctx));
+    .use(metadataRoutes(ctx))
+    .use(recordingsRoutes(ctx));
 }
 
 export type App = ReturnType<typeof createApp>;

@@ -19,6 +19,7 @@ export function statusDocument(ctx: AppContext) {
       stats: src?.stats ?? {},
     },
     levels: ctx.pipeline.currentLevels(),
+    alerts: ctx.broadcast.alerts.list(),
     audio: {
       state: ctx.pipeline.state,
       frames: stats?.frames ?? 0,

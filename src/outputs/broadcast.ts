@@ -6,7 +6,8 @@
  */
 import type { Config } from '../config/schema.ts';
 import { Alerts } from './alerts.ts';
-import { icecastOutputs, type IcecastOutput } from './icecast/index.ts';
+import { broadcastMp3Spec, broadcastOpusSpec, icecastOutputs, type IcecastOutput } from './icecast/index.ts';
+import { Recorder } from './recorder.ts';
 import { Metadata } from './metadata.ts';
 import type { LevelSource, PacketSource } from './packet-source.ts';
 
@@ -14,6 +15,8 @@ export class BroadcastOutputs {
   readonly alerts = new Alerts();
   readonly metadata: Metadata;
   readonly icecast: IcecastOutput[];
+  /** Exists even when recording is off, so earlier recordings can be listed and fetched. */
+  readonly recorder: Recorder;
   private unsubscribeTitle?: () => void;
 
   constructor(
@@ -22,6 +25,19 @@ export class BroadcastOutputs {
   ) {
     this.metadata = new Metadata(config.metadata.title);
     this.icecast = icecastOutputs(config, source);
+    const r = config.recording;
+    const channels = Math.min(2, config.input.channels);
+    this.recorder = new Recorder(source, {
+      dir: r.dir,
+      format: r.format,
+      spec: r.format === 'mp3' ? broadcastMp3Spec(channels, r.bitrate_kbps) : broadcastOpusSpec(channels, r.bitrate_kbps),
+      channels,
+      bitrateKbps: r.bitrate_kbps,
+      rotateMs: r.rotate_minutes * 60_000,
+      rotateBytes: r.rotate_mb * 1024 * 1024,
+      minFreeBytes: r.min_free_mb * 1024 * 1024,
+      alerts: this.alerts,
+    });
   }
 
   /** Start every enabled output. */
@@ -32,6 +48,7 @@ export class BroadcastOutputs {
     this.config.icecast.forEach((e, i) => {
       if (e.enabled) this.icecast[i]!.start();
     });
+    if (this.config.recording.enabled) this.recorder.start();
   }
 
   /** Stop everything. Idempotent. */
@@ -39,12 +56,14 @@ export class BroadcastOutputs {
     this.unsubscribeTitle?.();
     this.unsubscribeTitle = undefined;
     for (const o of this.icecast) o.close();
+    this.recorder.close();
   }
 
   /** The outputs' part of GET /api/status. */
   status() {
     return {
       icecast: this.icecast.map((o) => o.status()),
+      recording: this.recorder.status(),
     };
   }
 }

@@ -1,0 +1,38 @@
+import { Elysia } from 'elysia';
+import { RecordingBusyError, RecordingNotFoundError, contentTypeOf } from '../outputs/recorder.ts';
+import { jsonError } from './errors.ts';
+import type { AppContext } from './context.ts';
+
+/** GET /api/recordings, GET and DELETE /api/recordings/:name. */
+export const recordingsRoutes = (ctx: AppContext) => {
+  const rec = ctx.broadcast.recorder;
+  const refusal = (e: unknown, name: string) => {
+    if (e instanceof RecordingNotFoundError) return jsonError(404, e.message, { path: name });
+    if (e instanceof RecordingBusyError) return jsonError(409, e.message, { path: name });
+    throw e;
+  };
+  return new Elysia({ name: 'recordings', prefix: '/api/recordings' })
+    .get('/', () => ({ dir: rec.dir, state: rec.state, recordings: rec.list() }))
+    .get('/:name', ({ params }) => {
+      try {
+        const path = rec.pathOf(params.name);
+        return new Response(Bun.file(path), {
+          headers: {
+            'content-type': contentTypeOf(params.name),
+            'content-disposition': `attachment; filename="${params.name}"`,
+            'cache-control': 'no-store',
+          },
+        });
+      } catch (e) {
+        return refusal(e, params.name);
+      }
+    })
+    .delete('/:name', ({ params }) => {
+      try {
+        rec.delete(params.name);
+        return new Response(null, { status: 204 });
+      } catch (e) {
+        return refusal(e, params.name);
+      }
+    });
+};

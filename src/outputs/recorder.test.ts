@@ -1,0 +1,138 @@
+/**
+ * The recorder with a fake packet source, an injected clock and an injected free-space
+ * reading: rotation by size and time, names, the disk guard's stop/alert/resume.
+ */
+import { afterEach, describe, expect, test } from 'bun:test';
+import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { EncodedPacket } from '../codecs/encoder.ts';
+import { Alerts } from './alerts.ts';
+import { Recorder, RecordingBusyError, RecordingNotFoundError, timestampName, WRITE_MS, type RecorderOptions } from './recorder.ts';
+
+class FakeSource {
+  listener?: (p: EncodedPacket) => void;
+  subscribe(_spec: unknown, l: (p: EncodedPacket) => void) {
+    this.listener = l;
+    return () => (this.listener = undefined);
+  }
+  /** One fake 1000-byte "MP3 frame" filled with `fill`. */
+  push(fill: number, n = 1) {
+    for (let i = 0; i < n; i++) this.listener?.({ data: new Uint8Array(1000).fill(fill), pts: 0, frames: 1152 });
+  }
+}
+
+const MB = 1024 * 1024;
+let rec: Recorder | undefined;
+afterEach(() => rec?.close());
+
+function make(over: Partial<RecorderOptions> = {}) {
+  const src = new FakeSource();
+  const alerts = new Alerts();
+  const dir = mkdtempSync(join(tmpdir(), 'hark-rec-unit-'));
+  rec = new Recorder(src, {
+    dir,
+    format: 'mp3',
+    spec: { codec: 'mp3', channels: 2, bitrateKbps: 128, mode: 'cbr' },
+    channels: 2,
+    bitrateKbps: 128,
+    rotateMs: 0,
+    rotateBytes: 0,
+    minFreeBytes: 100 * MB,
+    alerts,
+    freeBytes: () => 10_000 * MB,
+    ...over,
+  });
+  return { src, alerts, dir, rec };
+}
+
+describe('Recorder', () => {
+  test('names carry the start time (UTC) and rotate by size without losing a byte', async () => {
+    let now = Date.parse('2026-01-02T03:04:05.678Z');
+    const { src, dir, rec } = make({ rotateBytes: 10_000, now: () => now });
+    rec.start();
+    expect(rec.currentFile).toEndWith('hark-2026-01-02T03-04-05Z.mp3');
+    for (let i = 0; i < 35; i++) {
+      src.push(i);
+      now += 30;
+    }
+    await Bun.sleep(WRITE_MS * 2);
+    rec.close();
+    const files = rec.list().map((r) => r.name).reverse();
+    expect(readdirSync(dir).length).toBe(files.length);
+    expect(files.length).toBe(4);
+    expect(new Set(files).size).toBe(4);
+    for (const f of files) expect(f).toMatch(/^hark-2026-01-02T03-04-0\dZ(-\d+)?\.mp3$/);
+    // Every packet landed in exactly one file, in order.
+    const all = Buffer.concat(files.map((f) => readFileSync(join(dir, f))));
+    expect(all.length).toBe(35_000);
+    for (let i = 0; i < 35; i++) expect(all[i * 1000]).toBe(i);
+  });
+
+  test('rotates by time on the interval boundary (the top of the minute for 1 min)', async () => {
+    let now = Date.parse('2026-01-02T03:04:50Z');
+    const { src, rec } = make({ rotateMs: 60_000, now: () => now });
+    rec.start();
+    const first = rec.currentFile;
+    src.push(1, 5);
+    now = Date.parse('2026-01-02T03:04:59.9Z');
+    src.push(1);
+    expect(rec.currentFile).toBe(first);
+    now = Date.parse('2026-01-02T03:05:00.1Z');
+    src.push(1);
+    expect(rec.currentFile).toEndWith('hark-2026-01-02T03-05-00Z.mp3');
+    expect(rec.status().files_started).toBe(2);
+  });
+
+  test('the disk guard stops before the floor with an alert, and resumes with room', async () => {
+    let free = 1000 * MB;
+    const { src, alerts, rec } = make({ freeBytes: () => free, guardMs: 20, guardIdleMs: 20 });
+    const events: string[] = [];
+    alerts.on((e) => events.push(`${e.type}:${e.alert.id}`));
+    rec.start();
+    expect(rec.state).toBe('recording');
+    src.push(7, 3);
+    free = 100 * MB + 1000; // under floor + reserve
+    await Bun.sleep(100);
+    expect(rec.state).toBe('disk_full');
+    expect(rec.currentFile).toBeNull();
+    expect(alerts.list()).toHaveLength(1);
+    expect(alerts.list()[0]!).toMatchObject({ id: 'recording.disk', severity: 'critical' });
+    expect(alerts.list()[0]!.message).toContain('minimum 100 MB');
+    expect(rec.status().last_error).toContain('100 MB');
+    // The finished file kept what was written before the stop.
+    expect(rec.list()[0]!.bytes).toBe(3000);
+    src.push(8, 3); // dropped: nowhere to write
+    free = 120 * MB; // above the floor but not by the hysteresis margin: stays stopped
+    await Bun.sleep(100);
+    expect(rec.state).toBe('disk_full');
+    free = 500 * MB;
+    await Bun.sleep(100);
+    expect(rec.state).toBe('recording');
+    expect(alerts.list()).toHaveLength(0);
+    expect(events).toEqual(['raised:recording.disk', 'cleared:recording.disk']);
+    expect(rec.list()).toHaveLength(2);
+  });
+
+  test('refuses to start below the floor, and deleting frees room at once', async () => {
+    let free = 10 * MB;
+    const { alerts, rec } = make({ freeBytes: () => free });
+    rec.start();
+    expect(rec.state).toBe('disk_full');
+    expect(alerts.isActive('recording.disk')).toBe(true);
+    expect(rec.list()).toHaveLength(0);
+    free = 1000 * MB;
+    // A delete re-checks at once (here of a name that is not there: refused, nothing else).
+    expect(() => rec.delete('hark-2020-01-01T00-00-00Z.mp3')).toThrow(RecordingNotFoundError);
+  });
+
+  test('only recording names are served or deleted; the active file is not deleted', () => {
+    const { rec } = make({ now: () => Date.parse('2026-05-05T05:05:05Z') });
+    rec.start();
+    for (const bad of ['../etc/passwd', 'hark.toml', 'hark-2026-05-05T05-05-05Z.mp3/../x', '.hark-2026-05-05T05-05-05Z.mp3']) {
+      expect(() => rec.pathOf(bad)).toThrow(RecordingNotFoundError);
+    }
+    expect(() => rec.delete('hark-2026-05-05T05-05-05Z.mp3')).toThrow(RecordingBusyError);
+    expect(timestampName(Date.parse('2026-05-05T05:05:05.999Z'))).toBe('2026-05-05T05-05-05Z');
+  });
+});

@@ -1,0 +1,413 @@
+/**
+ * The recorder: the live stream to files on disk (Ogg/Opus or MP3), rotated by time or size,
+ * named by their start time, and safe to cut at any moment. A disk guard stops it before the
+ * free space falls under `recording.min_free_mb`, raises an alert, and resumes when there is
+ * room again.
+ *
+ * Crash safety: pages and frames are appended with write(2) at least every WRITE_MS, so a
+ * SIGKILL loses at most that much plus the Ogg page being filled (100 ms); fdatasync every
+ * SYNC_MS bounds a power cut the same way. An Ogg file without its EOS page, or an MP3 file
+ * cut mid-frame, still decodes up to the cut.
+ */
+import { closeSync, existsSync, fdatasync, fdatasyncSync, mkdirSync, openSync, readdirSync, statfsSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { EncoderSpec } from '../codecs/index.ts';
+import type { EncodedPacket } from '../codecs/encoder.ts';
+import { OggOpusMuxer } from '../codecs/ogg.ts';
+import { logger, type Logger } from '../log.ts';
+import type { Alerts } from './alerts.ts';
+import { OPUS_PRE_SKIP } from './icecast/output.ts';
+import type { PacketSource } from './packet-source.ts';
+import { VERSION } from '../version.ts';
+
+export type RecordingFormat = 'ogg-opus' | 'mp3';
+export type RecorderState = 'stopped' | 'recording' | 'disk_full' | 'failed';
+
+/** Appends reach the kernel at least this often (bounds the loss on SIGKILL). */
+export const WRITE_MS = 200;
+/** …and the disk at least this often (bounds the loss on power failure). */
+export const SYNC_MS = 500;
+/** The disk guard looks at the free space this often while recording… */
+export const GUARD_MS = 1000;
+/** …and this often while stopped for lack of space. */
+export const GUARD_IDLE_MS = 5000;
+/** Ogg pages are closed after this much audio, so little waits in memory. */
+const PAGE_MS = 100;
+
+const EXTENSIONS: Record<RecordingFormat, string> = { 'ogg-opus': 'opus', mp3: 'mp3' };
+const CONTENT_TYPES: Record<string, string> = { opus: 'audio/ogg; codecs=opus', mp3: 'audio/mpeg', flac: 'audio/flac' };
+/** What a recording's name looks like; anything else is not ours to serve or delete. */
+const NAME_RE = /^hark-\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}Z(-\d+)?\.(opus|mp3|flac)$/;
+
+export interface RecorderOptions {
+  dir: string;
+  format: RecordingFormat;
+  spec: EncoderSpec;
+  channels: number;
+  bitrateKbps: number;
+  /** Start a new file after this long (0: never). */
+  rotateMs: number;
+  /** Start a new file past this many bytes (0: never). */
+  rotateBytes: number;
+  minFreeBytes: number;
+  alerts: Alerts;
+  /** Free bytes on the file system holding `dir` (injectable for tests). */
+  freeBytes?: (dir: string) => number;
+  now?: () => number;
+  /** Disk guard periods (tests shorten them). */
+  guardMs?: number;
+  guardIdleMs?: number;
+}
+
+export interface RecordingInfo {
+  name: string;
+  bytes: number;
+  started_at: string;
+  modified_at: string;
+  content_type: string;
+  /** The file being written now. */
+  active: boolean;
+}
+
+/** A recording name that is not one, or a file that is not there. */
+export class RecordingNotFoundError extends Error {
+  override readonly name = 'RecordingNotFoundError';
+  constructor(readonly file: string) {
+    super(`no such recording: ${file}`);
+  }
+}
+
+/** The file is being written. */
+export class RecordingBusyError extends Error {
+  override readonly name = 'RecordingBusyError';
+  constructor(readonly file: string) {
+    super(`${file} is being recorded; it can be deleted once it is finished`);
+  }
+}
+
+/** Free bytes for an unprivileged writer (statfs f_bavail × f_bsize). */
+export function statfsFreeBytes(dir: string): number {
+  const s = statfsSync(dir);
+  return Number(s.bavail) * Number(s.bsize);
+}
+
+/** A start time as it appears in file names: 2026-11-21T16-05-00Z (UTC, no colons). */
+export function timestampName(ms: number): string {
+  return new Date(ms).toISOString().replace(/\.\d+Z$/, 'Z').replaceAll(':', '-');
+}
+
+export class Recorder {
+  private _state: RecorderState = 'stopped';
+  private unsubscribe?: () => void;
+  private fd: number | null = null;
+  private file: string | null = null;
+  private fileStarted = 0;
+  private fileBytes = 0;
+  private rotateAt = Infinity;
+  private muxer?: OggOpusMuxer;
+  private pending: Uint8Array[] = [];
+  private writeTimer?: ReturnType<typeof setInterval>;
+  private guardTimer?: ReturnType<typeof setTimeout>;
+  private lastSync = 0;
+  private syncing = false;
+  private bytesTotal = 0;
+  private filesStarted = 0;
+  private lastError: string | null = null;
+  private freeAtLastCheck: number | null = null;
+  private readonly log: Logger = logger('recorder');
+  readonly dir: string;
+  private readonly freeBytes: (dir: string) => number;
+  private readonly now: () => number;
+  private readonly guardMs: number;
+  private readonly guardIdleMs: number;
+
+  constructor(
+    private readonly source: PacketSource,
+    private readonly opts: RecorderOptions,
+  ) {
+    this.dir = resolve(opts.dir);
+    this.freeBytes = opts.freeBytes ?? statfsFreeBytes;
+    this.now = opts.now ?? Date.now;
+    this.guardMs = opts.guardMs ?? GUARD_MS;
+    this.guardIdleMs = opts.guardIdleMs ?? GUARD_IDLE_MS;
+  }
+
+  get state(): RecorderState {
+    return this._state;
+  }
+
+  /** The file being written, if any. */
+  get currentFile(): string | null {
+    return this.file;
+  }
+
+  /** Start recording (a new file). Idempotent while started. */
+  start(): void {
+    if (this._state !== 'stopped') return;
+    try {
+      mkdirSync(this.dir, { recursive: true });
+    } catch (e) {
+      return this.fail(`cannot create ${this.dir}: ${(e as Error).message}`);
+    }
+    this.unsubscribe = this.source.subscribe(this.opts.spec, (p) => this.onPacket(p));
+    this.writeTimer = setInterval(() => this.drain(), WRITE_MS);
+    this._state = 'recording';
+    if (!this.guard()) return;
+    this.openFile();
+  }
+
+  /** Finish the current file and stop. Idempotent. */
+  close(): void {
+    if (this._state === 'stopped') return;
+    this.unsubscribe?.();
+    this.unsubscribe = undefined;
+    clearInterval(this.writeTimer);
+    clearTimeout(this.guardTimer);
+    this.closeFile();
+    this._state = 'stopped';
+    this.opts.alerts.clear('recording.disk', 'recorder stopped');
+    this.log.info('stopped');
+  }
+
+  status() {
+    return {
+      state: this._state,
+      format: this.opts.format,
+      dir: this.dir,
+      file: this.file ? this.file.slice(this.dir.length + 1) : null,
+      file_bytes: this.fileBytes,
+      file_started_at: this.file ? new Date(this.fileStarted).toISOString() : null,
+      bytes: this.bytesTotal,
+      files_started: this.filesStarted,
+      free_mb: this.freeAtLastCheck === null ? null : Math.floor(this.freeAtLastCheck / 1048576),
+      min_free_mb: Math.round(this.opts.minFreeBytes / 1048576),
+      last_error: this.lastError,
+    };
+  }
+
+  /** The recordings in the directory, newest first. */
+  list(): RecordingInfo[] {
+    let names: string[];
+    try {
+      names = readdirSync(this.dir);
+    } catch {
+      return [];
+    }
+    const out: RecordingInfo[] = [];
+    for (const name of names) {
+      if (!NAME_RE.test(name)) continue;
+      try {
+        const st = statSync(join(this.dir, name));
+        if (!st.isFile()) continue;
+        out.push({
+          name,
+          bytes: st.size,
+          started_at: startedAt(name),
+          modified_at: st.mtime.toISOString(),
+          content_type: contentTypeOf(name),
+          active: this.file === join(this.dir, name),
+        });
+      } catch {}
+    }
+    return out.sort((a, b) => order(b.name) - order(a.name) || (a.name < b.name ? 1 : -1));
+  }
+
+  /** The path of a recording by name; throws RecordingNotFoundError for anything else. */
+  pathOf(name: string): string {
+    if (!NAME_RE.test(name)) throw new RecordingNotFoundError(name);
+    const path = join(this.dir, name);
+    if (!existsSync(path)) throw new RecordingNotFoundError(name);
+    return path;
+  }
+
+  /** Delete a finished recording. */
+  delete(name: string): void {
+    const path = this.pathOf(name);
+    if (path === this.file) throw new RecordingBusyError(name);
+    unlinkSync(path);
+    this.log.info(`deleted ${name}`);
+    // Room again? Resume without waiting for the next idle check.
+    if (this._state === 'disk_full') this.guard();
+  }
+
+  private onPacket(p: EncodedPacket): void {
+    if (this.fd === null) return;
+    if (this.now() >= this.rotateAt || (this.opts.rotateBytes > 0 && this.fileBytes >= this.opts.rotateBytes)) {
+      this.rotate();
+      if (this.fd === null) return;
+    }
+    if (this.muxer) {
+      for (const page of this.muxer.writePacket(p.data, p.frames)) this.queue(page);
+    } else {
+      this.queue(p.data);
+    }
+  }
+
+  private queue(b: Uint8Array): void {
+    this.pending.push(b);
+    this.fileBytes += b.byteLength;
+  }
+
+  /** Write out what is pending (dropped on error, which is returned). */
+  private writePending(fd: number): NodeJS.ErrnoException | null {
+    const pending = this.pending;
+    this.pending = [];
+    try {
+      for (const b of pending) {
+        let off = 0;
+        while (off < b.byteLength) off += writeSync(fd, b, off);
+        this.bytesTotal += b.byteLength;
+      }
+      return null;
+    } catch (e) {
+      return e as NodeJS.ErrnoException;
+    }
+  }
+
+  /** Append what is pending; fdatasync when due. */
+  private drain(): void {
+    if (this.fd === null) return;
+    const err = this.writePending(this.fd);
+    if (err) {
+      if (err.code === 'ENOSPC') return this.diskFull(0);
+      return this.fail(`writing ${this.file}: ${err.message}`);
+    }
+    const t = performance.now();
+    if (t - this.lastSync >= SYNC_MS && !this.syncing) {
+      this.lastSync = t;
+      this.syncing = true;
+      const fd = this.fd;
+      // In the thread pool: an SD card may take a while, and capture must not wait for it.
+      fdatasync(fd, (err) => {
+        this.syncing = false;
+        if (err && this.fd === fd) this.log.warn(`fdatasync: ${err.message}`);
+      });
+    }
+  }
+
+  /** Check the free space; stop (and alert) or resume. Returns true while recording may go on. */
+  private guard(): boolean {
+    clearTimeout(this.guardTimer);
+    let free: number;
+    try {
+      free = this.freeBytes(this.dir);
+    } catch (e) {
+      this.log.warn(`cannot read the free space of ${this.dir}: ${(e as Error).message}`);
+      this.guardTimer = setTimeout(() => this.guard(), this.guardMs);
+      return true;
+    }
+    this.freeAtLastCheck = free;
+    // Stop early enough that what arrives before the next look cannot take us under the floor.
+    const reserve = Math.ceil(((this.opts.bitrateKbps * 1000) / 8) * ((this.guardMs + WRITE_MS) / 1000) * 2);
+    const min = this.opts.minFreeBytes;
+    if (this._state === 'recording' && free < min + reserve) {
+      this.diskFull(free);
+      return false;
+    }
+    if (this._state === 'disk_full' && free >= min * 1.25 + reserve) {
+      // Hysteresis: resume only with a quarter more than the floor, so it does not flap.
+      this._state = 'recording';
+      this.opts.alerts.clear('recording.disk', `recording resumed: ${mb(free)} MB free`);
+      this.openFile();
+    }
+    this.guardTimer = setTimeout(() => this.guard(), this._state === 'disk_full' ? this.guardIdleMs : this.guardMs);
+    return this._state === 'recording';
+  }
+
+  private diskFull(free: number): void {
+    this.closeFile();
+    this._state = 'disk_full';
+    this.lastError = `only ${mb(free)} MB free on ${this.dir} (minimum ${mb(this.opts.minFreeBytes)} MB)`;
+    this.opts.alerts.raise('recording.disk', 'critical', `recording stopped: ${this.lastError}`);
+    clearTimeout(this.guardTimer);
+    this.guardTimer = setTimeout(() => this.guard(), this.guardIdleMs);
+  }
+
+  private fail(message: string): void {
+    this.lastError = message;
+    this.log.error(message);
+    this.closeFile();
+    this._state = 'failed';
+    this.opts.alerts.raise('recording.failed', 'critical', `recording failed: ${message}`);
+  }
+
+  private openFile(): void {
+    const start = this.now();
+    const ext = EXTENSIONS[this.opts.format];
+    let path = join(this.dir, `hark-${timestampName(start)}.${ext}`);
+    for (let i = 1; existsSync(path); i++) path = join(this.dir, `hark-${timestampName(start)}-${i}.${ext}`);
+    try {
+      // O_APPEND: every write lands at the end even if something else touched the file.
+      this.fd = openSync(path, 'a', 0o644);
+    } catch (e) {
+      return this.fail(`cannot create ${path}: ${(e as Error).message}`);
+    }
+    this.file = path;
+    this.fileStarted = start;
+    this.fileBytes = 0;
+    this.filesStarted++;
+    this.lastError = null;
+    this.opts.alerts.clear('recording.failed');
+    this.rotateAt = this.opts.rotateMs > 0 ? (Math.floor(start / this.opts.rotateMs) + 1) * this.opts.rotateMs : Infinity;
+    if (this.opts.format === 'ogg-opus') {
+      this.muxer = new OggOpusMuxer({
+        channels: this.opts.channels,
+        preSkip: OPUS_PRE_SKIP,
+        maxPageMs: PAGE_MS,
+        tags: { ENCODER: `hark/${VERSION}`, DATE: new Date(start).toISOString() },
+      });
+      for (const page of this.muxer.flush()) this.queue(page);
+    }
+    this.log.info(`recording to ${path}`);
+  }
+
+  private closeFile(): void {
+    if (this.fd === null) return;
+    if (this.muxer) {
+      try {
+        for (const page of this.muxer.end()) this.queue(page);
+      } catch {}
+      this.muxer = undefined;
+    }
+    const fd = this.fd;
+    this.fd = null;
+    const err = this.writePending(fd);
+    if (err) this.log.warn(`finishing ${this.file}: ${err.message}`);
+    try {
+      // A finished file is on disk before it is reported finished.
+      fdatasyncSync(fd);
+    } catch {}
+    try {
+      closeSync(fd);
+    } catch {}
+    this.log.info(`finished ${this.file} (${this.fileBytes} bytes)`);
+    this.file = null;
+    this.pending = [];
+  }
+
+  private rotate(): void {
+    this.closeFile();
+    if (this.guard()) this.openFile();
+  }
+}
+
+/** Newest first: by start time, then by the collision suffix ("-1" is later than none). */
+function order(name: string): number {
+  const m = name.match(/^hark-(\d{4}-\d{2}-\d{2})T(\d{2})-(\d{2})-(\d{2})Z(?:-(\d+))?\./)!;
+  return Date.parse(`${m[1]}T${m[2]}:${m[3]}:${m[4]}Z`) + Number(m[5] ?? 0);
+}
+
+function mb(bytes: number): number {
+  return Math.floor(bytes / 1048576);
+}
+
+function startedAt(name: string): string {
+  const m = name.match(/^hark-(\d{4}-\d{2}-\d{2})T(\d{2})-(\d{2})-(\d{2})Z/)!;
+  return `${m[1]}T${m[2]}:${m[3]}:${m[4]}Z`;
+}
+
+function contentTypeOf(name: string): string {
+  return CONTENT_TYPES[name.slice(name.lastIndexOf('.') + 1)] ?? 'application/octet-stream';
+}
+
+export { contentTypeOf };
