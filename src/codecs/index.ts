@@ -1,4 +1,4 @@
-import type { OpusApplication, OpusFrameMs } from '../../ffi/opus.ts';
+import type { OpusApplication, OpusBandwidth, OpusFrameMs } from '../../ffi/opus.ts';
 import { vbrQualityForBitrate } from '../../ffi/lame.ts';
 import type { Encoder, PacketSink } from './encoder.ts';
 import { G711Encoder } from './g711.ts';
@@ -24,6 +24,8 @@ export type EncoderSpec =
       /** Hard CBR instead of (constrained) VBR. */
       cbr: boolean;
       complexity: number;
+      /** Widest band to encode (WebRTC: from the listener's maxplaybackrate); default fullband. */
+      maxBandwidth?: OpusBandwidth;
     }
   | {
       codec: 'mp3';
@@ -58,6 +60,7 @@ export function createEncoder(spec: EncoderSpec, sink: PacketSink): Encoder {
           fec: spec.fec,
           expectedLossPct: spec.fec ? FEC_EXPECTED_LOSS_PCT : 0,
           dtx: spec.dtx,
+          ...(spec.maxBandwidth ? { maxBandwidth: spec.maxBandwidth } : {}),
         },
         sink,
       );
@@ -95,6 +98,7 @@ export function encoderKey(spec: EncoderSpec): string {
         `dtx=${spec.dtx ? 1 : 0}`,
         spec.cbr ? 'cbr' : 'vbr',
         `c${spec.complexity}`,
+        ...(spec.maxBandwidth ? [spec.maxBandwidth] : []),
       ].join('/');
     case 'mp3':
       return ['mp3', `${spec.channels}ch`, `${spec.bitrateKbps}k`, spec.mode].join('/');
