@@ -57,6 +57,9 @@ export interface IcecastStatus {
 }
 
 const USER_AGENT = `hark/${VERSION}`;
+/** A "mount in use" this soon after our own connection dropped is probably that connection. */
+const STALE_SOURCE_MS = 60_000;
+const STALE_RETRY_MS = 5000;
 
 export class IcecastOutput {
   private _state: IcecastState = 'stopped';
@@ -72,6 +75,8 @@ export class IcecastOutput {
   private metadataError: string | null = null;
   private nextRetryAt: number | null = null;
   private liveSince: Date | null = null;
+  /** When our own last connection to the mount dropped. */
+  private lastDropAt = 0;
   private bytesBefore = 0;
   private connects = 0;
   private attempts = 0;
@@ -204,6 +209,7 @@ export class IcecastOutput {
     conn.onEnd((err) => {
       if (gen !== this.generation || this.conn !== conn) return;
       const upMs = Date.now() - (this.liveSince?.getTime() ?? Date.now());
+      this.lastDropAt = Date.now();
       this.dropConnection();
       this.backoff.connectionEnded(upMs);
       this.log.warn(`connection lost after ${Math.round(upMs / 1000)} s: ${err.message}`);
@@ -223,7 +229,14 @@ export class IcecastOutput {
 
   private failed(err: IcecastError): void {
     const kind: FailureKind = err.kind === 'auth' ? 'auth' : err.kind === 'mount_in_use' ? 'busy' : 'transient';
-    const delay = this.backoff.next(kind);
+    let delay: number;
+    if (kind === 'busy' && Date.now() - this.lastDropAt < STALE_SOURCE_MS) {
+      // Most likely our own dropped connection, which Icecast keeps until its source-timeout
+      // (10 s by default) notices: check back every few seconds rather than every 30.
+      delay = Math.max(STALE_RETRY_MS, this.backoff.next('transient'));
+    } else {
+      delay = this.backoff.next(kind);
+    }
     this._state = kind === 'auth' ? 'auth_failed' : kind === 'busy' ? 'mount_in_use' : 'retrying';
     this.lastError = err.message;
     this.nextRetryAt = Date.now() + delay;
