@@ -41,6 +41,7 @@ export class Hark {
       maxListeners: config.stream.max_listeners,
       queueBytes: config.stream.queue_kb * 1024,
       name: 'hark',
+      icy: { metaint: config.metadata.icy_metaint, title: () => this.ctx.broadcast.metadata.title },
     });
     const broadcast = new BroadcastOutputs(config, pipeline);
     this.ctx = { config, pipeline, mp3, broadcast, startedAt: Date.now() };

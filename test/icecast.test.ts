@@ -56,6 +56,9 @@ mount = "/live.opus"
 password = "${ice.sourcePassword}"
 format = "ogg-opus"
 bitrate_kbps = 96
+
+[metadata]
+icy_metaint = 8192
 `);
   await ice.waitForSource('/live.mp3');
   await ice.waitForSource('/live.opus');
@@ -100,7 +103,7 @@ describe('icecast source', () => {
     expect(byId.mp3.mount).toBe('/live.mp3');
   });
 
-  test('a title from POST /api/metadata reaches status-json.xsl (MP3) and the Ogg stream (chained OpusTags)', async () => {
+  test('a title from POST /api/metadata reaches status-json.xsl (MP3), the Ogg stream (chained OpusTags) and ICY listeners of /stream.mp3', async () => {
     // Listen to the Ogg mount raw while the title changes.
     const ac = new AbortController();
     const res = await fetch(`${ice.url}/live.opus`, { signal: ac.signal });
@@ -108,6 +111,16 @@ describe('icecast source', () => {
     const reading = (async () => {
       try {
         for await (const c of res.body!) chunks.push(c);
+      } catch {}
+    })();
+    // …and to hark's own /stream.mp3 as a player asking for ICY metadata.
+    const icyAc = new AbortController();
+    const icyRes = await fetch(`${hark.url}/stream.mp3`, { headers: { 'icy-metadata': '1' }, signal: icyAc.signal });
+    expect(icyRes.headers.get('icy-metaint')).toBe('8192');
+    const icyChunks: Uint8Array[] = [];
+    const icyReading = (async () => {
+      try {
+        for await (const c of icyRes.body!) icyChunks.push(c);
       } catch {}
     })();
     await Bun.sleep(500);
@@ -123,9 +136,25 @@ describe('icecast source', () => {
     const src = await ice.waitForSource('/live.mp3', 5000, (s) => s.title === title);
     expect(src.title).toBe(title);
 
-    await Bun.sleep(1000);
+    await Bun.sleep(1500);
     ac.abort();
-    await reading;
+    icyAc.abort();
+    await Promise.all([reading, icyReading]);
+
+    // ICY: audio in runs of exactly 8192 bytes, then a length byte and the block.
+    const icy = Buffer.concat(icyChunks);
+    const titles: string[] = [];
+    let audioBytes = 0;
+    for (let i = 0; i + 8192 < icy.length; ) {
+      i += 8192;
+      audioBytes += 8192;
+      const n = icy[i]! * 16;
+      if (n) titles.push(icy.subarray(i + 1, i + 1 + n).toString('utf8').replace(/\0+$/, ''));
+      i += 1 + n;
+    }
+    expect(audioBytes).toBeGreaterThanOrEqual(8192 * 2);
+    expect(titles).toEqual([`StreamTitle='${title}';`]);
+    expect((await fetch(`${hark.url}/stream.mp3`, { signal: AbortSignal.timeout(300) }).then((r) => r.headers.get('icy-metaint')))).toBeNull();
     const bytes = Buffer.concat(chunks);
     const pages = parseOggPages(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength));
     expect(pages.every((p) => p.crcOk)).toBe(true);

@@ -8,7 +8,7 @@ export const streamRoutes = (ctx: AppContext) =>
   new Elysia({ name: 'stream' }).get('/stream.mp3', ({ request, server }) => {
     const remote = server?.requestIP(request)?.address ?? 'unknown';
     try {
-      return ctx.mp3.open(remote, request.headers.get('user-agent') ?? '');
+      return ctx.mp3.open(remote, request.headers.get('user-agent') ?? '', request.headers.get('icy-metadata') === '1');
     } catch (e) {
       if (e instanceof TooManyListenersError) return jsonError(503, e.message, {}, { 'retry-after': '30' });
       throw e;

@@ -2,6 +2,7 @@ import type { AudioPipeline } from '../audio/pipeline.ts';
 import type { EncoderSpec } from '../codecs/index.ts';
 import type { EncodedPacket } from '../codecs/encoder.ts';
 import { logger } from '../log.ts';
+import { IcyInterleaver } from './icy.ts';
 
 export type HttpStreamState = 'idle' | 'streaming' | 'closed';
 
@@ -13,6 +14,8 @@ export interface HttpStreamOptions {
   queueBytes: number;
   /** Name shown to players (icy-name). */
   name: string;
+  /** ICY metadata for listeners that send `Icy-MetaData: 1`: bytes between blocks, and the title. */
+  icy?: { metaint: number; title: () => string };
 }
 
 export interface HttpListenerInfo {
@@ -39,6 +42,8 @@ class Listener {
   queued = 0;
   ended = false;
   wake?: () => void;
+  /** Set for a listener that asked for ICY metadata. */
+  icy?: IcyInterleaver;
   readonly since = new Date();
   constructor(
     readonly id: number,
@@ -112,13 +117,15 @@ export class HttpStreamOutput {
   }
 
   /** Open a listener; returns the streaming Response. Throws TooManyListenersError. */
-  open(remote: string, userAgent: string): Response {
+  open(remote: string, userAgent: string, wantsIcy = false): Response {
     if (this._state === 'closed') throw new Error(`${this.label} is closed`);
     if (this.listeners.size >= this.opts.maxListeners) {
       this.refused++;
       throw new TooManyListenersError(this.opts.maxListeners);
     }
     const l = new Listener(this.nextId++, remote, userAgent);
+    const icy = wantsIcy ? this.opts.icy : undefined;
+    if (icy) l.icy = new IcyInterleaver(icy.metaint, icy.title);
     const body = new ReadableStream({
       type: 'direct',
       pull: (c: DirectController) => l.pump(c),
@@ -141,6 +148,7 @@ export class HttpStreamOutput {
         'icy-name': this.opts.name,
         'x-content-type-options': 'nosniff',
         'access-control-allow-origin': '*',
+        ...(icy ? { 'icy-metaint': String(icy.metaint) } : {}),
       },
     });
   }
@@ -188,11 +196,13 @@ export class HttpStreamOutput {
         this.remove(l, 'too slow');
         continue;
       }
-      // One shared buffer: every listener's queue holds the same packet.
-      l.queue.push(p.data);
-      l.queued += n;
-      l.bytes += n;
-      this.bytesSent += n;
+      // One shared buffer: every listener's queue holds the same packet (ICY listeners get
+      // their own copy only when a metadata block falls inside it).
+      const data = l.icy ? l.icy.wrap(p.data) : p.data;
+      l.queue.push(data);
+      l.queued += data.byteLength;
+      l.bytes += data.byteLength;
+      this.bytesSent += data.byteLength;
       l.wake?.();
     }
   }
