@@ -20,6 +20,7 @@ export function statusDocument(ctx: AppContext) {
     },
     levels: ctx.pipeline.currentLevels(),
     alerts: ctx.broadcast.alerts.list(),
+    silence: ctx.broadcast.silence.status(),
     audio: {
       state: ctx.pipeline.state,
       frames: stats?.frames ?? 0,

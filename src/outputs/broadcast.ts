@@ -8,6 +8,7 @@ import type { Config } from '../config/schema.ts';
 import { Alerts } from './alerts.ts';
 import { broadcastMp3Spec, broadcastOpusSpec, icecastOutputs, type IcecastOutput } from './icecast/index.ts';
 import { Recorder } from './recorder.ts';
+import { SilenceDetector } from './silence.ts';
 import { Metadata } from './metadata.ts';
 import type { LevelSource, PacketSource } from './packet-source.ts';
 
@@ -17,6 +18,7 @@ export class BroadcastOutputs {
   readonly icecast: IcecastOutput[];
   /** Exists even when recording is off, so earlier recordings can be listed and fetched. */
   readonly recorder: Recorder;
+  readonly silence: SilenceDetector;
   private unsubscribeTitle?: () => void;
 
   constructor(
@@ -38,6 +40,7 @@ export class BroadcastOutputs {
       minFreeBytes: r.min_free_mb * 1024 * 1024,
       alerts: this.alerts,
     });
+    this.silence = new SilenceDetector(source, this.alerts, { thresholdDbfs: config.silence.threshold_dbfs, afterS: config.silence.after_s });
   }
 
   /** Start every enabled output. */
@@ -49,6 +52,7 @@ export class BroadcastOutputs {
       if (e.enabled) this.icecast[i]!.start();
     });
     if (this.config.recording.enabled) this.recorder.start();
+    if (this.config.silence.enabled) this.silence.start();
   }
 
   /** Stop everything. Idempotent. */
@@ -57,6 +61,7 @@ export class BroadcastOutputs {
     this.unsubscribeTitle = undefined;
     for (const o of this.icecast) o.close();
     this.recorder.close();
+    this.silence.close();
   }
 
   /** The outputs' part of GET /api/status. */
