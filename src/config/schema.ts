@@ -137,6 +137,7 @@ export const WhipSchema = T.Object(
     url: T.String({ minLength: 1, maxLength: 1024, description: 'WHIP endpoint URL' }),
     token: T.String({ default: '', maxLength: 4096, description: 'Bearer token' }),
     bitrate_kbps: T.Integer({ minimum: 6, maximum: 510, default: 96, description: 'Opus bitrate in kbit/s' }),
+    bind_address: T.String({ default: '', maxLength: 64, description: 'Local address to send from (empty: any)' }),
   },
   { additionalProperties: false },
 );

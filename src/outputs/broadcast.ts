@@ -9,6 +9,7 @@ import { Alerts } from './alerts.ts';
 import { broadcastMp3Spec, broadcastOpusSpec, icecastOutputs, type IcecastOutput } from './icecast/index.ts';
 import { Recorder } from './recorder.ts';
 import { SilenceDetector } from './silence.ts';
+import { whipOutputs, type WhipOutput } from './whip/index.ts';
 import { Metadata } from './metadata.ts';
 import type { LevelSource, PacketSource } from './packet-source.ts';
 
@@ -19,6 +20,7 @@ export class BroadcastOutputs {
   /** Exists even when recording is off, so earlier recordings can be listed and fetched. */
   readonly recorder: Recorder;
   readonly silence: SilenceDetector;
+  readonly whip: WhipOutput[];
   private unsubscribeTitle?: () => void;
 
   constructor(
@@ -27,6 +29,7 @@ export class BroadcastOutputs {
   ) {
     this.metadata = new Metadata(config.metadata.title);
     this.icecast = icecastOutputs(config, source);
+    this.whip = whipOutputs(config, source);
     const r = config.recording;
     const channels = Math.min(2, config.input.channels);
     this.recorder = new Recorder(source, {
@@ -51,6 +54,9 @@ export class BroadcastOutputs {
     this.config.icecast.forEach((e, i) => {
       if (e.enabled) this.icecast[i]!.start();
     });
+    this.config.whip.forEach((e, i) => {
+      if (e.enabled) this.whip[i]!.start();
+    });
     if (this.config.recording.enabled) this.recorder.start();
     if (this.config.silence.enabled) this.silence.start();
   }
@@ -60,6 +66,7 @@ export class BroadcastOutputs {
     this.unsubscribeTitle?.();
     this.unsubscribeTitle = undefined;
     for (const o of this.icecast) o.close();
+    await Promise.all(this.whip.map((o) => o.close()));
     this.recorder.close();
     this.silence.close();
   }
@@ -68,6 +75,7 @@ export class BroadcastOutputs {
   status() {
     return {
       icecast: this.icecast.map((o) => o.status()),
+      whip: this.whip.map((o) => o.status()),
       recording: this.recorder.status(),
     };
   }

@@ -1,0 +1,35 @@
+/** `[[whip]]` entries → WhipOutputs. */
+import type { EncoderSpec } from '../../codecs/index.ts';
+import type { Config } from '../../config/schema.ts';
+import type { PacketSource } from '../packet-source.ts';
+import { WhipOutput } from './output.ts';
+
+export { WhipOutput, type WhipState } from './output.ts';
+
+/** What hark publishes over WHIP: 20 ms Opus with in-band FEC (a WebRTC path may lose packets). */
+export function whipOpusSpec(channels: number, bitrateKbps: number): EncoderSpec & { codec: 'opus' } {
+  return {
+    codec: 'opus',
+    channels: Math.min(2, channels) as 1 | 2,
+    bitrateKbps,
+    frameMs: 20,
+    application: 'audio',
+    fec: true,
+    dtx: false,
+    cbr: false,
+    complexity: 8,
+  };
+}
+
+export function whipOutputs(config: Config, source: PacketSource): WhipOutput[] {
+  return config.whip.map(
+    (w, i) =>
+      new WhipOutput(source, {
+        id: w.id || `whip${i + 1}`,
+        endpoint: w.url,
+        token: w.token,
+        bindAddress: w.bind_address,
+        spec: whipOpusSpec(config.input.channels, w.bitrate_kbps),
+      }),
+  );
+}
