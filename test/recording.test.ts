@@ -161,3 +161,34 @@ describe('disk guard', () => {
     }
   }, 40_000);
 });
+
+describe('silence detection', () => {
+  test('a silent input raises the silence alert in the status after silence.after_s; a live one does not', async () => {
+    const quiet = await startHark(`
+[input]
+source = "tone"
+[tone]
+level_dbfs = -60
+[silence]
+threshold_dbfs = -50
+after_s = 1
+`);
+    const loud = await startHark(`
+[input]
+source = "tone"
+[silence]
+threshold_dbfs = -50
+after_s = 1
+`);
+    started.push(quiet, loud);
+    const s = await untilStatus(quiet, (s) => s.alerts.some((a: any) => a.id === 'silence'), 5000, 'the silence alert');
+    // Raised only once the silence had lasted after_s.
+    expect(s.silence.silent_for_s).toBeGreaterThanOrEqual(1);
+    expect(s.silence).toMatchObject({ state: 'silent', threshold_dbfs: -50, after_s: 1 });
+    expect(s.alerts.find((a: any) => a.id === 'silence')).toMatchObject({ severity: 'warning', message: 'silence: the input has been below -50 dBFS for 1 s' });
+    expect(quiet.output()).toMatch(/\[alert\] silence: silence: the input has been below -50 dBFS for 1 s/);
+    const l = await status(loud);
+    expect(l.silence.state).toBe('signal');
+    expect(l.alerts).toEqual([]);
+  }, 20_000);
+});
