@@ -217,7 +217,7 @@ export async function startPipewire(opts: StartOptions = {}): Promise<PipewireHa
   const spawnLogged = (cmd: string[], log: string) =>
     track(
       Bun.spawn(cmd, {
-        env: { ...fullEnv(), PIPEWIRE_LOG_SYSTEMD: 'false', PIPEWIRE_DEBUG: '2', WIREPLUMBER_DEBUG: '2' },
+        env: { ...fullEnv(), PIPEWIRE_LOG_SYSTEMD: 'false', PIPEWIRE_DEBUG: process.env.HARK_TEST_PW_DEBUG ?? '2', WIREPLUMBER_DEBUG: process.env.HARK_TEST_WP_DEBUG ?? '2' },
         stdout: Bun.file(log),
         stderr: Bun.file(log),
         stdin: 'ignore',
