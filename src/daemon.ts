@@ -7,6 +7,7 @@ import type { AppContext } from './http/context.ts';
 import { logger, setLogLevel } from './log.ts';
 import { HttpStreamOutput } from './outputs/http-stream.ts';
 import { BroadcastOutputs } from './outputs/broadcast.ts';
+import { createWebRtcOutput } from './outputs/webrtc/index.ts';
 import { VERSION } from './version.ts';
 
 const log = logger('hark');
@@ -44,7 +45,8 @@ export class Hark {
       icy: { metaint: config.metadata.icy_metaint, title: () => this.ctx.broadcast.metadata.title },
     });
     const broadcast = new BroadcastOutputs(config, pipeline);
-    this.ctx = { config, pipeline, mp3, broadcast, startedAt: Date.now() };
+    const webrtc = config.webrtc.enabled ? createWebRtcOutput(config, pipeline) : undefined;
+    this.ctx = { config, pipeline, mp3, broadcast, webrtc, startedAt: Date.now() };
   }
 
   /** The port actually bound (useful with http.port = 0 in tests). */
@@ -56,6 +58,7 @@ export class Hark {
     log.info(`hark ${VERSION} starting (bun ${Bun.version})`);
     await this.ctx.pipeline.start();
     this.ctx.broadcast.start();
+    this.ctx.webrtc?.start();
     const app = createApp(this.ctx);
     app.listen({
       port: this.config.http.port,
@@ -73,6 +76,7 @@ export class Hark {
     this.closed = true;
     log.info('stopping');
     this.ctx.mp3.close();
+    this.ctx.webrtc?.close();
     await this.ctx.broadcast.close();
     this.server?.stop(true);
     await this.ctx.pipeline.close();

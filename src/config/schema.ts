@@ -58,6 +58,10 @@ export const OpusSchema = T.Object(
       default: 10,
       description: 'Opus frame duration in ms',
     }),
+    low_delay: T.Boolean({
+      default: false,
+      description: 'RESTRICTED_LOWDELAY: CELT only, ~2.5 ms less delay; no inband FEC in this mode',
+    }),
   },
   { additionalProperties: false, default: {} },
 );
@@ -150,6 +154,48 @@ export const MetadataSchema = T.Object(
   { additionalProperties: false, default: {} },
 );
 
+/** One `[[webrtc.ice_servers]]` entry: a STUN or TURN server for WebRTC listeners. */
+export const IceServerSchema = T.Object(
+  {
+    url: T.String({
+      pattern: '^(stuns?|turns?):([^?:/\\s]+|\\[[0-9a-fA-F:.]+\\])(:[0-9]{1,5})?(\\?transport=(udp|tcp))?$',
+      maxLength: 512,
+      description: 'stun:host[:port], turn:host[:port][?transport=udp|tcp] or turns:host[:port]',
+    }),
+    username: T.String({ default: '', maxLength: 256, description: 'TURN user name' }),
+    credential: T.String({ default: '', maxLength: 256, description: 'TURN password' }),
+  },
+  { additionalProperties: false },
+);
+
+export const WebrtcSchema = T.Object(
+  {
+    enabled: T.Boolean({ default: true, description: 'Serve WebRTC listeners (WHEP at /whep, the /listen page)' }),
+    max_listeners: T.Integer({ minimum: 1, maximum: 1000, default: 50, description: 'WebRTC listener limit (more get 503 with Retry-After)' }),
+    token: T.String({ default: '', maxLength: 1024, description: 'Bearer token WHEP requests must carry; empty: none' }),
+    udp_port: T.Integer({ ...Port, default: 8189, description: 'The one UDP port all WebRTC listeners share' }),
+    ice_servers: T.Array(IceServerSchema, { default: [], maxItems: 16, description: 'STUN/TURN servers ([[webrtc.ice_servers]])' }),
+    additional_hosts: T.Array(T.String({ minLength: 1, maxLength: 253, pattern: '^[0-9A-Za-z.:-]+$' }), {
+      default: [],
+      maxItems: 16,
+      description: 'Extra addresses or DNS names announced as host candidates (a NAT\'s public address)',
+    }),
+    codecs: T.Array(T.Union([T.Literal('opus'), T.Literal('pcmu'), T.Literal('pcma'), T.Literal('g722')]), {
+      default: ['opus', 'pcmu', 'pcma', 'g722'],
+      minItems: 1,
+      uniqueItems: true,
+      description: 'Codecs hark may send, most preferred first',
+    }),
+    stereo: T.Boolean({ default: true, description: 'Send stereo Opus to listeners whose offer says stereo=1' }),
+    useinbandfec: T.Boolean({ default: true, description: 'Opus inband FEC for listeners whose offer says useinbandfec=1 (not with opus.low_delay)' }),
+    usedtx: T.Boolean({ default: false, description: 'Opus DTX (no packets in silence) for listeners whose offer says usedtx=1' }),
+    cbr: T.Boolean({ default: false, description: 'Constant-bitrate Opus for everyone (offers with cbr=1 get it anyway)' }),
+    honour_minptime: T.Boolean({ default: true, description: "Never send shorter packets than the offer's minptime (browsers say 10 ms)" }),
+    maxplaybackrate: T.Integer({ minimum: 8000, maximum: 48000, default: 48000, description: 'Widest audio band sent, Hz (the offer may lower it)' }),
+  },
+  { additionalProperties: false, default: {} },
+);
+
 export const ConfigSchema = T.Object(
   {
     http: HttpSchema,
@@ -164,6 +210,7 @@ export const ConfigSchema = T.Object(
     silence: SilenceSchema,
     whip: T.Array(WhipSchema, { default: [], maxItems: 16, description: 'WHIP servers ([[whip]])' }),
     metadata: MetadataSchema,
+    webrtc: WebrtcSchema,
   },
   { additionalProperties: false },
 );

@@ -4,6 +4,8 @@ import { statusRoutes } from './status.ts';
 import { streamRoutes } from './stream.ts';
 import { metadataRoutes } from './metadata.ts';
 import { recordingsRoutes } from './recordings.ts';
+import { whepRoutes } from './whep.ts';
+import { listenRoutes } from './listen.ts';
 import type { AppContext } from './context.ts';
 import { logger } from '../log.ts';
 
@@ -34,7 +36,9 @@ export function createApp(ctx: AppContext) {
     .use(statusRoutes(ctx))
     .use(streamRoutes(ctx))
     .use(metadataRoutes(ctx))
-    .use(recordingsRoutes(ctx));
+    .use(recordingsRoutes(ctx))
+    .use(whepRoutes(ctx))
+    .use(listenRoutes(ctx));
 }
 
 export type App = ReturnType<typeof createApp>;

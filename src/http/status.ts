@@ -31,6 +31,7 @@ export function statusDocument(ctx: AppContext) {
     outputs: {
       http_mp3: { path: '/stream.mp3', ...ctx.mp3.status() },
       ...ctx.broadcast.status(),
+      webrtc: ctx.webrtc ? { path: '/whep', ...ctx.webrtc.status(), sessions: ctx.webrtc.listeners() } : { status: 'disabled' },
     },
   };
 }

@@ -1,0 +1,204 @@
+/**
+ * WHEP (draft-ietf-wish-whep, with WHIP's RFC 9725 for the shared parts): the HTTP edge of the
+ * WebRTC output. It reads bodies within limits, checks the token and content types, and maps
+ * the output's typed errors to status codes. Every refusal is JSON naming what was wrong.
+ *
+ *   POST   /whep        application/sdp offer → 201, SDP answer, Location, ETag, Link
+ *   PATCH  /whep/:id    application/trickle-ice-sdpfrag with If-Match → 204
+ *   DELETE /whep/:id    → 200
+ *   OPTIONS /whep[/:id] → 204 with Accept-Post / Accept-Patch, CORS and ICE server Links
+ *   GET    /api/listeners
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { Elysia } from 'elysia';
+import {
+  CapacityError,
+  IceRestartUnsupportedError,
+  NotAcceptableError,
+  PreconditionFailedError,
+  PreconditionRequiredError,
+  SdpError,
+  SessionNotFoundError,
+  UnavailableError,
+} from '../outputs/webrtc/errors.ts';
+import { iceServerLinks } from '../outputs/webrtc/server.ts';
+import type { AppContext } from './context.ts';
+import { jsonError } from './errors.ts';
+
+/** Largest offer or fragment accepted (a browser's offer is 2–6 KiB). */
+export const MAX_WHEP_BODY = 32 * 1024;
+/** Seconds a client is told to wait when hark is full. */
+const RETRY_AFTER_S = 10;
+
+const CORS = {
+  'access-control-allow-origin': '*',
+  'access-control-expose-headers': 'Location, ETag, Link, Accept-Patch, Accept-Post, Retry-After, WWW-Authenticate',
+};
+
+class BodyTooLargeError extends Error {}
+class UnauthorizedError extends Error {}
+class UnsupportedMediaTypeError extends Error {}
+
+function refuse(status: number, message: string, extra: Record<string, unknown> = {}, headers: Record<string, string> = {}): Response {
+  return jsonError(status, message, extra, { ...CORS, ...headers });
+}
+
+/** The media type of a Content-Type header, lower-cased, without parameters. */
+function mediaType(request: Request): string {
+  return (request.headers.get('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
+}
+
+/** Read a request body as UTF-8, refusing more than `limit` bytes without buffering them. */
+async function readBody(request: Request, limit: number): Promise<string> {
+  const declared = request.headers.get('content-length');
+  if (declared !== null && Number(declared) > limit) throw new BodyTooLargeError(`the body is ${declared} bytes; WHEP accepts at most ${limit}`);
+  if (!request.body) return '';
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  const reader = request.body.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.byteLength;
+    if (total > limit) {
+      await reader.cancel().catch(() => {});
+      throw new BodyTooLargeError(`the body is over ${limit} bytes; WHEP accepts at most ${limit}`);
+    }
+    chunks.push(value);
+  }
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(Buffer.concat(chunks));
+  } catch {
+    throw new SdpError('the body is not UTF-8 text');
+  }
+}
+
+function tokenCheck(ctx: AppContext, request: Request): void {
+  const token = ctx.config.webrtc.token;
+  if (!token) return;
+  const auth = request.headers.get('authorization') ?? '';
+  const m = /^Bearer\s+(.+)$/i.exec(auth.trim());
+  if (!m) throw new UnauthorizedError(auth ? 'the Authorization header is not "Bearer <token>"' : 'a Bearer token is required (Authorization: Bearer <token>)');
+  const a = createHash('sha256').update(m[1]!).digest();
+  const b = createHash('sha256').update(token).digest();
+  if (!timingSafeEqual(a, b)) throw new UnauthorizedError('the Bearer token is not the one configured (webrtc.token)');
+}
+
+/** Map what the WebRTC output (or this edge) refused to the status the draft gives it. */
+function toResponse(e: unknown): Response {
+  if (e instanceof UnauthorizedError) return refuse(401, e.message, {}, { 'www-authenticate': 'Bearer realm="hark"' });
+  if (e instanceof UnsupportedMediaTypeError) return refuse(415, e.message, { field: 'content-type' });
+  if (e instanceof BodyTooLargeError) return refuse(413, e.message);
+  if (e instanceof SdpError) return refuse(400, `malformed SDP: ${e.message}`, e.line ? { line: e.line } : {});
+  if (e instanceof NotAcceptableError) return refuse(406, e.message);
+  if (e instanceof SessionNotFoundError) return refuse(404, e.message);
+  if (e instanceof PreconditionRequiredError) return refuse(428, e.message, { field: 'if-match' });
+  if (e instanceof PreconditionFailedError) return refuse(412, e.message, { field: 'if-match' });
+  if (e instanceof IceRestartUnsupportedError) return refuse(422, e.message);
+  if (e instanceof CapacityError) return refuse(503, e.message, {}, { 'retry-after': String(RETRY_AFTER_S) });
+  if (e instanceof UnavailableError) return refuse(503, e.message, {}, { 'retry-after': String(RETRY_AFTER_S) });
+  throw e;
+}
+
+export const whepRoutes = (ctx: AppContext) => {
+  const links = iceServerLinks(ctx.config.webrtc.ice_servers);
+  const linkHeaders = (h: Headers) => {
+    for (const l of links) h.append('link', l);
+  };
+  const output = () => {
+    if (!ctx.webrtc) throw new UnavailableError('WebRTC is disabled (webrtc.enabled = false)');
+    return ctx.webrtc;
+  };
+  const methodNotAllowed = (allow: string) => () =>
+    refuse(405, `use ${allow.split(', ').join(' or ')} here`, {}, { allow });
+
+  return new Elysia({ name: 'whep' })
+    .options('/whep', () => {
+      const h = new Headers({
+        ...CORS,
+        'accept-post': 'application/sdp',
+        'access-control-allow-methods': 'OPTIONS, POST',
+        'access-control-allow-headers': 'Authorization, Content-Type, If-Match',
+        'access-control-max-age': '86400',
+      });
+      linkHeaders(h);
+      return new Response(null, { status: 204, headers: h });
+    })
+    .post(
+      '/whep',
+      async ({ request, server }) => {
+        try {
+          tokenCheck(ctx, request);
+          if (mediaType(request) !== 'application/sdp') {
+            throw new UnsupportedMediaTypeError(`a WHEP offer is application/sdp, not ${mediaType(request) || 'a body without Content-Type'}`);
+          }
+          const offer = await readBody(request, MAX_WHEP_BODY);
+          const remote = server?.requestIP(request)?.address ?? 'unknown';
+          const { id, answer, etag } = await output().open(offer, { remote, userAgent: request.headers.get('user-agent') ?? '' });
+          const h = new Headers({
+            ...CORS,
+            'content-type': 'application/sdp',
+            location: `/whep/${id}`,
+            etag,
+            'accept-patch': 'application/trickle-ice-sdpfrag',
+            'cache-control': 'no-store',
+          });
+          linkHeaders(h);
+          return new Response(answer, { status: 201, headers: h });
+        } catch (e) {
+          return toResponse(e);
+        }
+      },
+      { parse: 'none' },
+    )
+    .get('/whep', methodNotAllowed('POST, OPTIONS'))
+    .put('/whep', methodNotAllowed('POST, OPTIONS'))
+    .options('/whep/:id', () => {
+      const h = new Headers({
+        ...CORS,
+        'accept-patch': 'application/trickle-ice-sdpfrag',
+        'access-control-allow-methods': 'OPTIONS, PATCH, DELETE',
+        'access-control-allow-headers': 'Authorization, Content-Type, If-Match',
+        'access-control-max-age': '86400',
+      });
+      linkHeaders(h);
+      return new Response(null, { status: 204, headers: h });
+    })
+    .patch(
+      '/whep/:id',
+      async ({ request, params }) => {
+        try {
+          tokenCheck(ctx, request);
+          const out = output();
+          if (!out.has(params.id)) throw new SessionNotFoundError(params.id);
+          if (mediaType(request) !== 'application/trickle-ice-sdpfrag') {
+            throw new UnsupportedMediaTypeError(`PATCH takes application/trickle-ice-sdpfrag (RFC 8840), not ${mediaType(request) || 'a body without Content-Type'}`);
+          }
+          const body = await readBody(request, MAX_WHEP_BODY);
+          out.patch(params.id, request.headers.get('if-match'), body);
+          return new Response(null, { status: 204, headers: CORS });
+        } catch (e) {
+          return toResponse(e);
+        }
+      },
+      { parse: 'none' },
+    )
+    .delete('/whep/:id', ({ request, params }) => {
+      try {
+        tokenCheck(ctx, request);
+        output().delete(params.id);
+        return new Response(JSON.stringify({ deleted: params.id }), {
+          status: 200,
+          headers: { ...CORS, 'content-type': 'application/json; charset=utf-8' },
+        });
+      } catch (e) {
+        return toResponse(e);
+      }
+    })
+    .get('/whep/:id', methodNotAllowed('PATCH, DELETE, OPTIONS'))
+    .post('/whep/:id', methodNotAllowed('PATCH, DELETE, OPTIONS'), { parse: 'none' })
+    .get('/api/listeners', () => ({
+      webrtc: ctx.webrtc?.listeners() ?? [],
+      stream_mp3: ctx.mp3.listenerInfo(),
+    }));
+};

@@ -1,0 +1,344 @@
+/**
+ * The WebRTC output: owns every WHEP listener session, the shared UDP port, and the encoder
+ * subscriptions. Listeners whose offers negotiate the same codec settings share one encoder
+ * (encode once, fan out); each gets its own SSRC, sequence numbers and SRTP keys.
+ */
+import { randomUUID } from 'node:crypto';
+import { lookup } from 'node:dns/promises';
+import { isIP } from 'node:net';
+import nd from 'node-datachannel';
+import type { AudioPipeline } from '../../audio/pipeline.ts';
+import type { EncodedPacket } from '../../codecs/encoder.ts';
+import { encoderKey, type EncoderSpec } from '../../codecs/index.ts';
+import { logger, type Logger } from '../../log.ts';
+import {
+  CapacityError,
+  IceRestartUnsupportedError,
+  PreconditionFailedError,
+  PreconditionRequiredError,
+  SessionNotFoundError,
+  UnavailableError,
+} from './errors.ts';
+import { planAudio, type NegotiationPolicy } from './negotiate.ts';
+import { addHostCandidates, parseIceFragment, parseOffer } from './sdp.ts';
+import { rtcCounters, WhepSession, type ListenerInfo, type SessionTimeouts } from './session.ts';
+
+/** A STUN or TURN server, as configured ([[webrtc.ice_servers]]). */
+export interface IceServerConfig {
+  /** stun:host[:port], turn:host[:port][?transport=udp|tcp] or turns:host[:port]. */
+  url: string;
+  username: string;
+  credential: string;
+}
+
+export interface WebRtcOptions {
+  maxListeners: number;
+  udpPort: number;
+  iceServers: IceServerConfig[];
+  /** Extra addresses (IPs or DNS names) advertised as host candidates, e.g. a NAT's public IP. */
+  additionalHosts: string[];
+  policy: NegotiationPolicy;
+  /** The MP3 encoder the `mp3` data channel carries (the /stream.mp3 one, so it is shared). */
+  mp3Spec: EncoderSpec;
+  mp3QueueBytes: number;
+  timeouts?: SessionTimeouts;
+}
+
+/** State of the output as a whole. */
+export type WebRtcState = 'idle' | 'streaming' | 'unavailable' | 'closed';
+
+export interface WhepAnswer {
+  id: string;
+  answer: string;
+  etag: string;
+}
+
+interface Feed {
+  spec: EncoderSpec;
+  sessions: Set<WhepSession>;
+  unsubscribe: () => void;
+}
+
+/** Parse a stun:/turn:/turns: URL into libdatachannel's form. */
+export function toRtcIceServer(s: IceServerConfig): string | nd.IceServer {
+  const m = /^(stuns?|turns?):([^?:/]+|\[[0-9a-fA-F:.]+\])(?::(\d{1,5}))?(?:\?transport=(udp|tcp))?$/.exec(s.url);
+  if (!m) throw new RangeError(`ICE server URL "${s.url}" is not stun:host[:port], turn:host[:port][?transport=udp|tcp] or turns:host[:port]`);
+  const [, scheme, host, port, transport] = m as unknown as [string, string, string, string | undefined, string | undefined];
+  const hostname = host.replace(/^\[|\]$/g, '');
+  if (scheme.startsWith('stun')) return `stun:${host}:${port ?? 3478}`;
+  return {
+    hostname,
+    port: Number(port ?? (scheme === 'turns' ? 5349 : 3478)),
+    username: s.username,
+    password: s.credential,
+    relayType: scheme === 'turns' ? 'TurnTls' : transport === 'tcp' ? 'TurnTcp' : 'TurnUdp',
+  };
+}
+
+/** `Link` header values for the configured ICE servers (draft-ietf-wish-whep §4.4, RFC 9725 §4.6). */
+export function iceServerLinks(servers: IceServerConfig[]): string[] {
+  const q = (s: string) => `"${s.replaceAll('\\', '\\\\').replaceAll('"', '\\"')}"`;
+  return servers.map((s) =>
+    s.url.startsWith('turn')
+      ? `<${s.url}>; rel="ice-server"; username=${q(s.username)}; credential=${q(s.credential)}; credential-type="password"`
+      : `<${s.url}>; rel="ice-server"`,
+  );
+}
+
+/** Whether an If-Match value names `etag` (RFC 9110 §13.1.1: a list of strong entity-tags). */
+export function etagMatches(ifMatch: string, etag: string): boolean {
+  return ifMatch
+    .split(',')
+    .map((t) => t.trim())
+    .some((t) => t === etag || `"${t}"` === etag);
+}
+
+export class WebRtcOutput {
+  private readonly sessions = new Map<string, WhepSession>();
+  private readonly feeds = new Map<string, Feed>();
+  private readonly mp3Sessions = new Set<WhepSession>();
+  private mp3Unsubscribe?: () => void;
+  private mux?: nd.IceUdpMuxListener;
+  private timer?: ReturnType<typeof setInterval>;
+  private _state: WebRtcState = 'idle';
+  private unavailableReason = '';
+  private readonly log: Logger = logger('whep');
+  private readonly rtc: nd.RtcConfig;
+  private hostCache?: { at: number; addresses: string[] };
+  /** Totals since start. */
+  listenersServed = 0;
+  refused = 0;
+
+  constructor(
+    private readonly pipeline: AudioPipeline,
+    readonly options: WebRtcOptions,
+  ) {
+    this.rtc = {
+      iceServers: options.iceServers.map(toRtcIceServer),
+      // All listeners share one UDP port (libjuice's mux mode): one firewall rule, one socket.
+      enableIceUdpMux: true,
+      portRangeBegin: options.udpPort,
+      portRangeEnd: options.udpPort,
+    };
+  }
+
+  get state(): WebRtcState {
+    return this._state;
+  }
+
+  get listenerCount(): number {
+    return this.sessions.size;
+  }
+
+  /** Bind the shared UDP port. A port in use is not fatal: WHEP answers 503 until it is free. */
+  start(): void {
+    if (this._state === 'closed') throw new Error('WebRTC output is closed');
+    nd.initLogger('Warning', (level, message) => {
+      const line = `libdatachannel: ${message}`;
+      if (level === 'Error' || level === 'Fatal') this.log.error(line);
+      else this.log.warn(line);
+    });
+    this.bind();
+    this.timer = setInterval(() => this.tick(), 1000);
+    this.timer.unref?.();
+  }
+
+  private bind(): boolean {
+    if (this.mux) return true;
+    try {
+      // Holding a listener on the port keeps libjuice's socket for it open between sessions,
+      // so the port is claimed at start (and a conflict reported then), not at the first POST.
+      const mux = new nd.IceUdpMuxListener(this.options.udpPort);
+      mux.onUnhandledStunRequest((req) => this.log.debug(`STUN for unknown session ${req.ufrag} from ${req.host}:${req.port}`));
+      this.mux = mux;
+      if (this._state === 'unavailable') this.log.info(`UDP port ${this.options.udpPort} is free now`);
+      this._state = this.sessions.size > 0 ? 'streaming' : 'idle';
+      this.unavailableReason = '';
+      this.log.info(`WebRTC on UDP port ${this.options.udpPort} (shared by all listeners)`);
+      return true;
+    } catch (e) {
+      const reason = `UDP port ${this.options.udpPort} cannot be bound (in use by another program?): ${(e as Error).message}`;
+      if (this.unavailableReason !== reason) this.log.error(`WebRTC unavailable: ${reason}`);
+      this.unavailableReason = reason;
+      this._state = 'unavailable';
+      return false;
+    }
+  }
+
+  /** Create a listener from an SDP offer. Throws the typed errors of errors.ts. */
+  async open(offerText: string, client: { remote: string; userAgent: string }): Promise<WhepAnswer> {
+    if (this._state === 'closed') throw new UnavailableError('WebRTC output is closed');
+    if (!this.bind()) {
+      this.refused++;
+      throw new UnavailableError(`WebRTC is unavailable: ${this.unavailableReason}`);
+    }
+    const offer = parseOffer(offerText);
+    const plan = planAudio(offer, this.options.policy);
+    if (this.sessions.size >= this.options.maxListeners) {
+      this.refused++;
+      throw new CapacityError(this.options.maxListeners);
+    }
+    const id = randomUUID();
+    const session = new WhepSession({
+      id,
+      remote: client.remote,
+      userAgent: client.userAgent.slice(0, 256),
+      rtc: this.rtc,
+      plan,
+      mp3QueueBytes: this.options.mp3QueueBytes,
+      log: this.log.child(id.slice(0, 4)),
+      onEnd: (s, reason) => this.remove(s, reason),
+      onMp3: (s, open) => this.onMp3(s, open),
+      timeouts: this.options.timeouts,
+    });
+    session.remoteUfrag = offer.iceUfrag;
+    session.firstMid = offer.media.find((m) => m.port !== 0)?.mid ?? '0';
+    this.sessions.set(id, session);
+    this.listenersServed++;
+    if (plan) this.join(session, plan.spec);
+    session.log.info(`offer from ${client.remote} (${offer.lines} lines): ${plan?.summary ?? 'no audio, mp3 channel only'} (${this.sessions.size} listeners)`);
+    this._state = 'streaming';
+    let answer = await session.start(offerText);
+    const extra = await this.additionalAddresses();
+    answer = addHostCandidates(answer, extra, this.options.udpPort);
+    return { id, answer, etag: session.etag };
+  }
+
+  /** Trickle ICE (RFC 8840) into a session. `ifMatch` is the If-Match header, or null. */
+  patch(id: string, ifMatch: string | null, fragment: string): number {
+    const s = this.get(id);
+    if (ifMatch === null || ifMatch.trim() === '') throw new PreconditionRequiredError();
+    // RFC 9725 §4.3.2: an ICE restart is a PATCH with If-Match: *.
+    if (ifMatch.trim() === '*') throw new IceRestartUnsupportedError();
+    if (!etagMatches(ifMatch, s.etag)) throw new PreconditionFailedError(ifMatch.trim().slice(0, 80), s.etag);
+    const frag = parseIceFragment(fragment, s.firstMid);
+    if (frag.ufrag && frag.ufrag !== s.remoteUfrag) throw new IceRestartUnsupportedError();
+    return s.addCandidates(frag);
+  }
+
+  /** End a session at the listener's request. */
+  delete(id: string): void {
+    this.get(id).close('deleted by the listener (DELETE)');
+  }
+
+  has(id: string): boolean {
+    return this.sessions.has(id);
+  }
+
+  listeners(): ListenerInfo[] {
+    return [...this.sessions.values()].map((s) => s.info());
+  }
+
+  status() {
+    const counts: Record<string, number> = {};
+    for (const s of this.sessions.values()) counts[s.state] = (counts[s.state] ?? 0) + 1;
+    return {
+      status: this._state,
+      reason: this.unavailableReason || null,
+      udp_port: this.options.udpPort,
+      listeners: this.sessions.size,
+      max_listeners: this.options.maxListeners,
+      states: counts,
+      encoders: [...this.feeds.keys()],
+      mp3_channels: this.mp3Sessions.size,
+      listeners_served: this.listenersServed,
+      refused: this.refused,
+      peer_connections: rtcCounters.peerConnections,
+      packets: [...this.sessions.values()].reduce((n, s) => n + s.packets, 0),
+    };
+  }
+
+  /** Idempotent: ends every session and releases the port. */
+  close(): void {
+    if (this._state === 'closed') return;
+    for (const s of [...this.sessions.values()]) s.close('server closing');
+    this._state = 'closed';
+    if (this.timer) clearInterval(this.timer);
+    try {
+      this.mux?.stop();
+    } catch {}
+    this.mux = undefined;
+  }
+
+  private get(id: string): WhepSession {
+    const s = this.sessions.get(id);
+    if (!s) throw new SessionNotFoundError(id);
+    return s;
+  }
+
+  private tick(): void {
+    const now = Date.now();
+    for (const s of [...this.sessions.values()]) s.tick(now);
+  }
+
+  private join(s: WhepSession, spec: EncoderSpec): void {
+    const key = encoderKey(spec);
+    let feed = this.feeds.get(key);
+    if (!feed) {
+      const sessions = new Set<WhepSession>();
+      const unsubscribe = this.pipeline.subscribe(spec, (p) => this.fanOut(sessions, p));
+      feed = { spec, sessions, unsubscribe };
+      this.feeds.set(key, feed);
+      this.log.info(`encoder ${key} started`);
+    }
+    feed.sessions.add(s);
+  }
+
+  private fanOut(sessions: Set<WhepSession>, p: EncodedPacket): void {
+    // One Buffer view over the packet for every listener: no copy per listener.
+    const buf = Buffer.from(p.data.buffer, p.data.byteOffset, p.data.byteLength);
+    for (const s of sessions) s.sendAudio(p, buf);
+  }
+
+  private onMp3(s: WhepSession, open: boolean): void {
+    if (open) {
+      this.mp3Sessions.add(s);
+      this.mp3Unsubscribe ??= this.pipeline.subscribe(this.options.mp3Spec, (p) => {
+        const buf = Buffer.from(p.data.buffer, p.data.byteOffset, p.data.byteLength);
+        for (const l of this.mp3Sessions) l.sendMp3(buf);
+      });
+    } else {
+      this.mp3Sessions.delete(s);
+      if (this.mp3Sessions.size === 0 && this.mp3Unsubscribe) {
+        this.mp3Unsubscribe();
+        this.mp3Unsubscribe = undefined;
+      }
+    }
+  }
+
+  private remove(s: WhepSession, reason: string): void {
+    if (!this.sessions.delete(s.id)) return;
+    this.onMp3(s, false);
+    for (const [key, feed] of this.feeds) {
+      if (!feed.sessions.delete(s)) continue;
+      if (feed.sessions.size === 0) {
+        feed.unsubscribe();
+        this.feeds.delete(key);
+        this.log.info(`encoder ${key} stopped (no listeners)`);
+      }
+    }
+    if (this.sessions.size === 0 && this._state === 'streaming') this._state = 'idle';
+    this.log.debug(`removed ${s.id.slice(0, 4)}: ${reason} (${this.sessions.size} listeners)`);
+  }
+
+  /** webrtc.additional_hosts as addresses (names resolved, cached for a minute). */
+  private async additionalAddresses(): Promise<string[]> {
+    const hosts = this.options.additionalHosts;
+    if (hosts.length === 0) return [];
+    if (this.hostCache && Date.now() - this.hostCache.at < 60_000) return this.hostCache.addresses;
+    const out: string[] = [];
+    for (const h of hosts) {
+      if (isIP(h)) {
+        out.push(h);
+        continue;
+      }
+      try {
+        for (const a of await lookup(h, { all: true })) out.push(a.address);
+      } catch (e) {
+        this.log.warn(`additional host ${h} does not resolve: ${(e as Error).message}`);
+      }
+    }
+    this.hostCache = { at: Date.now(), addresses: [...new Set(out)] };
+    return this.hostCache.addresses;
+  }
+}

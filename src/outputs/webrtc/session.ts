@@ -1,0 +1,410 @@
+/**
+ * One WHEP listener: a libdatachannel PeerConnection with a sendonly audio track (and, when
+ * the listener opens one, the `mp3` data channel). The session owns its node-datachannel
+ * objects, watches its own health and reports its end to the WebRtcOutput that created it.
+ */
+import { randomBytes } from 'node:crypto';
+import nd from 'node-datachannel';
+import type { EncodedPacket } from '../../codecs/encoder.ts';
+import type { Logger } from '../../log.ts';
+import { SdpError } from './errors.ts';
+import type { AudioPlan } from './negotiate.ts';
+import { parseRtcp, rttFromReport } from './rtcp.ts';
+import type { IceFragment } from './sdp.ts';
+
+/** Lifecycle of a listener, in its string form for /api/listeners. */
+export type SessionState = 'new' | 'connecting' | 'connected' | 'disconnected' | 'failed' | 'closed';
+
+/** How long a session may take to connect, stay disconnected, or stay silent before it is dropped. */
+export interface SessionTimeouts {
+  /** From the POST to ICE + DTLS connected. */
+  connectMs: number;
+  /** ICE disconnected this long (consent lost, RFC 7675) ends the session. */
+  disconnectedMs: number;
+  /** No RTCP (receiver reports, sent every ~5 s by browsers) for this long ends a session with audio. */
+  silentMs: number;
+}
+
+export const DEFAULT_TIMEOUTS: SessionTimeouts = { connectMs: 10_000, disconnectedMs: 4_000, silentMs: 12_000 };
+
+export interface SessionOptions {
+  id: string;
+  /** The HTTP client's address. */
+  remote: string;
+  userAgent: string;
+  rtc: nd.RtcConfig;
+  /** Audio to send, or none for an MP3-only (data channel) listener. */
+  plan?: AudioPlan;
+  /** Data channel send buffer past which an MP3 listener is too slow and its channel closed. */
+  mp3QueueBytes: number;
+  log: Logger;
+  /** Called once when the session ends, for whatever reason. */
+  onEnd: (session: WhepSession, reason: string) => void;
+  /** Called when the `mp3` data channel opens (true) or closes (false). */
+  onMp3: (session: WhepSession, open: boolean) => void;
+  timeouts?: SessionTimeouts;
+}
+
+/** What /api/listeners shows of one listener. */
+export interface ListenerInfo {
+  id: string;
+  state: SessionState;
+  /** Address the offer came from (HTTP). */
+  remote: string;
+  /** The selected ICE pair's remote address:port, once connected. */
+  remote_media: string | null;
+  user_agent: string;
+  codec: string;
+  mp3_channel: boolean;
+  created_at: string;
+  connected_since: string | null;
+  rtt_ms: number | null;
+  packets: number;
+  bytes: number;
+  mp3_bytes: number;
+  fraction_lost: number | null;
+  jitter_ms: number | null;
+  nacks: number;
+  rtcp_packets: number;
+}
+
+/** libdatachannel objects alive right now (a leak check for tests). */
+export const rtcCounters = { peerConnections: 0, created: 0 };
+
+export class WhepSession {
+  readonly id: string;
+  readonly etag = `"${randomBytes(12).toString('hex')}"`;
+  readonly createdAt = Date.now();
+  readonly log: Logger;
+  /** ICE username fragment of the offer: a PATCH with another one is an ICE restart. */
+  remoteUfrag = '';
+  /** The first bundled m= section's mid, where trickled candidates go by default. */
+  firstMid = '0';
+
+  private _state: SessionState = 'new';
+  private connectedAt?: number;
+  private disconnectedAt?: number;
+  private ended = false;
+
+  // Every node-datachannel wrapper is held for the session's lifetime: when the JS object is
+  // garbage collected its native object is destroyed, and a track or channel silently stops.
+  private pc?: nd.PeerConnection;
+  private media?: nd.Audio;
+  private track?: nd.Track;
+  private rtpConfig?: nd.RtpPacketizationConfig;
+  private handlers: nd.MediaHandler[] = [];
+  private dc?: nd.DataChannel;
+  private trackOpen = false;
+  private dcOpen = false;
+
+  /** RTP timestamp of sample 0 of the pipeline clock; random per RFC 3550 §5.1. */
+  private readonly tsBase = randomBytes(4).readUInt32BE(0);
+  private readonly ssrc = randomBytes(4).readUInt32BE(0) || 1;
+  private readonly clockScale: number;
+
+  packets = 0;
+  bytes = 0;
+  mp3Bytes = 0;
+  rtcpPackets = 0;
+  nacks = 0;
+  private lastRtcpAt = 0;
+  private rttMs?: number;
+  private fractionLost?: number;
+  private jitterMs?: number;
+  private remoteMedia?: string;
+
+  constructor(private readonly opts: SessionOptions) {
+    this.id = opts.id;
+    this.log = opts.log;
+    this.clockScale = (opts.plan?.clockRate ?? 48000) / 48000;
+  }
+
+  get state(): SessionState {
+    return this._state;
+  }
+
+  get plan(): AudioPlan | undefined {
+    return this.opts.plan;
+  }
+
+  /** Answer the offer: resolves with the answer SDP once candidates are gathered. */
+  async start(offer: string, gatherTimeoutMs = 3000): Promise<string> {
+    const plan = this.opts.plan;
+    const pc = new nd.PeerConnection(`whep-${this.id.slice(0, 8)}`, this.opts.rtc);
+    this.pc = pc;
+    rtcCounters.peerConnections++;
+    rtcCounters.created++;
+    const gathered = new Promise<void>((resolve) => {
+      pc.onGatheringStateChange((s) => {
+        if (s === 'complete') resolve();
+      });
+      setTimeout(resolve, gatherTimeoutMs).unref?.();
+    });
+    pc.onStateChange((s) => this.onPcState(s));
+    pc.onDataChannel((dc) => this.onDataChannel(dc));
+
+    if (plan) {
+      // The track must exist, with the offer's mid, before the offer is applied: libdatachannel
+      // then answers with this description instead of rejecting the m= section.
+      const media = new nd.Audio(plan.mid, 'SendOnly');
+      if (plan.fmtp) media.addAudioCodec(plan.payloadType, plan.rtpmap, plan.fmtp);
+      else media.addAudioCodec(plan.payloadType, plan.rtpmap);
+      if (plan.nack) media.parseSdpLine(`a=rtcp-fb:${plan.payloadType} nack`);
+      media.addSSRC(this.ssrc, 'hark', 'hark', 'hark-audio');
+      this.media = media;
+      const track = pc.addTrack(media);
+      this.track = track;
+      const cfg = new nd.RtpPacketizationConfig(this.ssrc, 'hark', plan.payloadType, plan.clockRate);
+      this.rtpConfig = cfg;
+      const packetizer = new nd.RtpPacketizer(cfg);
+      const sr = new nd.RtcpSrReporter(cfg);
+      // 512 packets: 5 s of 10 ms Opus, longer than any NACK is worth answering.
+      const nack = new nd.RtcpNackResponder(512);
+      packetizer.addToChain(sr);
+      packetizer.addToChain(nack);
+      track.setMediaHandler(packetizer);
+      this.handlers = [packetizer, sr, nack];
+      track.onOpen(() => {
+        this.trackOpen = true;
+      });
+      track.onClosed(() => {
+        this.trackOpen = false;
+      });
+      track.onMessage((msg) => this.onRtcp(msg));
+    }
+
+    try {
+      pc.setRemoteDescription(offer, 'offer');
+    } catch (e) {
+      this.close('offer refused');
+      throw new SdpError(`libdatachannel refused the offer: ${(e as Error).message.replace(/^libdatachannel error[^:]*: /, '')}`);
+    }
+    this._state = 'connecting';
+    await gathered;
+    if (this.ended || !this.pc) throw new Error('session closed while answering');
+    const answer = pc.localDescription();
+    if (!answer || answer.type !== 'answer') {
+      this.close('no answer');
+      throw new SdpError('libdatachannel produced no answer for this offer');
+    }
+    return answer.sdp;
+  }
+
+  /** Send one encoded audio packet; `buf` is the packet's bytes, shared by all listeners. */
+  sendAudio(p: EncodedPacket, buf: Buffer): void {
+    if (!this.trackOpen || this._state !== 'connected') return;
+    // With DTX, ≤ 2-byte packets are silence that need not be sent (opus_encode docs).
+    if (buf.length <= 2 && this.opts.plan?.codec === 'opus') return;
+    // RFC 3550 §5.1: the timestamp is the sampling instant of the first sample, from the
+    // sample clock (never wall time), so gaps and jitter in delivery do not move it.
+    this.rtpConfig!.timestamp = (this.tsBase + Math.round(p.pts * this.clockScale)) >>> 0;
+    try {
+      if (this.track!.sendMessageBinary(buf)) {
+        this.packets++;
+        this.bytes += buf.length + 12;
+      }
+    } catch (e) {
+      this.log.debug(`send failed: ${(e as Error).message}`);
+    }
+  }
+
+  /** Send one MP3 packet on the `mp3` data channel. */
+  sendMp3(buf: Buffer): void {
+    const dc = this.dc;
+    if (!dc || !this.dcOpen) return;
+    try {
+      if (dc.bufferedAmount() > this.opts.mp3QueueBytes) {
+        this.log.warn(`mp3 channel fell ${dc.bufferedAmount()} bytes behind: closed`);
+        this.closeDataChannel();
+        return;
+      }
+      if (dc.sendMessageBinary(buf)) this.mp3Bytes += buf.length;
+    } catch (e) {
+      this.log.debug(`mp3 send failed: ${(e as Error).message}`);
+    }
+  }
+
+  /** Apply trickled candidates (the fragment is validated, credentials checked by the caller). */
+  addCandidates(frag: IceFragment): number {
+    const pc = this.pc;
+    if (!pc) return 0;
+    let n = 0;
+    for (const c of frag.candidates) {
+      try {
+        pc.addRemoteCandidate(c.candidate, c.mid);
+        n++;
+      } catch (e) {
+        throw new SdpError(`candidate refused: ${(e as Error).message.replace(/^libdatachannel error[^:]*: /, '')}`);
+      }
+    }
+    return n;
+  }
+
+  /** Check timeouts; ends the session when one has passed. Called about once a second. */
+  tick(now = Date.now()): void {
+    if (this.ended) return;
+    const t = this.opts.timeouts ?? DEFAULT_TIMEOUTS;
+    if ((this._state === 'new' || this._state === 'connecting') && now - this.createdAt > t.connectMs) {
+      this.end(`did not connect within ${t.connectMs / 1000} s`);
+    } else if (this._state === 'disconnected' && this.disconnectedAt && now - this.disconnectedAt > t.disconnectedMs) {
+      this.end(`disconnected for ${t.disconnectedMs / 1000} s`);
+    } else if (this._state === 'connected' && this.opts.plan && now - Math.max(this.lastRtcpAt, this.connectedAt ?? 0) > t.silentMs) {
+      this.end(`no RTCP from the listener for ${t.silentMs / 1000} s`);
+    } else if (this._state === 'connected' && !this.opts.plan && !this.dcOpen && now - (this.connectedAt ?? now) > t.connectMs) {
+      this.end('MP3-only listener without an open mp3 channel');
+    }
+    if (this._state === 'connected' && !this.remoteMedia) this.readSelectedPair();
+  }
+
+  info(): ListenerInfo {
+    return {
+      id: this.id,
+      state: this._state,
+      remote: this.opts.remote,
+      remote_media: this.remoteMedia ?? null,
+      user_agent: this.opts.userAgent,
+      codec: this.opts.plan?.summary ?? 'none (mp3 data channel)',
+      mp3_channel: this.dcOpen,
+      created_at: new Date(this.createdAt).toISOString(),
+      connected_since: this.connectedAt ? new Date(this.connectedAt).toISOString() : null,
+      rtt_ms: this.rtt(),
+      packets: this.packets,
+      bytes: this.bytes,
+      mp3_bytes: this.mp3Bytes,
+      fraction_lost: this.fractionLost ?? null,
+      jitter_ms: this.jitterMs ?? null,
+      nacks: this.nacks,
+      rtcp_packets: this.rtcpPackets,
+    };
+  }
+
+  private rtt(): number | null {
+    if (this.rttMs !== undefined) return Math.round(this.rttMs * 10) / 10;
+    // No receiver report with LSR yet: SCTP's estimate, when there is a data channel.
+    try {
+      const r = this.pc?.rtt() ?? -1;
+      return r >= 0 ? r : null;
+    } catch {
+      return null;
+    }
+  }
+
+  private readSelectedPair(): void {
+    try {
+      const pair = this.pc?.getSelectedCandidatePair();
+      if (pair) this.remoteMedia = pair.remote.address.includes(':') ? `[${pair.remote.address}]:${pair.remote.port}` : `${pair.remote.address}:${pair.remote.port}`;
+    } catch {}
+  }
+
+  private onPcState(s: string): void {
+    if (this.ended) return;
+    switch (s) {
+      case 'connected':
+        if (this._state !== 'connected') {
+          this._state = 'connected';
+          this.connectedAt ??= Date.now();
+          this.disconnectedAt = undefined;
+          this.readSelectedPair();
+          this.log.info(`connected ${this.remoteMedia ?? this.opts.remote} in ${Date.now() - this.createdAt} ms (${this.opts.plan?.summary ?? 'mp3 channel only'})`);
+        }
+        break;
+      case 'disconnected':
+        this._state = 'disconnected';
+        this.disconnectedAt = Date.now();
+        this.log.info('disconnected');
+        break;
+      case 'failed':
+        this._state = 'failed';
+        this.end('connection failed');
+        break;
+      case 'closed':
+        this.end('connection closed by the listener');
+        break;
+    }
+  }
+
+  private onRtcp(msg: Buffer): void {
+    if (this.ended) return;
+    this.rtcpPackets++;
+    this.lastRtcpAt = Date.now();
+    const r = parseRtcp(msg);
+    this.nacks += r.nacked;
+    for (const rr of r.reports) {
+      if (rr.ssrc !== this.ssrc) continue;
+      this.fractionLost = rr.fractionLost;
+      this.jitterMs = Math.round((rr.jitter / (this.opts.plan?.clockRate ?? 48000)) * 1e4) / 10;
+      const rtt = rttFromReport(rr);
+      if (rtt !== undefined) this.rttMs = rtt;
+    }
+    if (r.bye) this.end('listener sent RTCP BYE');
+  }
+
+  private onDataChannel(dc: nd.DataChannel): void {
+    if (this.ended) {
+      dc.close();
+      return;
+    }
+    const label = dc.getLabel();
+    if (label !== 'mp3' || this.dc) {
+      this.log.info(`closing data channel "${label.slice(0, 32)}": hark offers one channel, "mp3"`);
+      dc.close();
+      return;
+    }
+    this.dc = dc;
+    const opened = () => {
+      if (this.dcOpen || this.ended) return;
+      this.dcOpen = true;
+      this.log.info('mp3 data channel open');
+      this.opts.onMp3(this, true);
+    };
+    dc.onOpen(opened);
+    dc.onClosed(() => {
+      if (!this.dcOpen) return;
+      this.dcOpen = false;
+      this.opts.onMp3(this, false);
+    });
+    dc.onMessage(() => {});
+    if (dc.isOpen()) opened();
+  }
+
+  private closeDataChannel(): void {
+    if (this.dcOpen) {
+      this.dcOpen = false;
+      this.opts.onMp3(this, false);
+    }
+    try {
+      this.dc?.close();
+    } catch {}
+  }
+
+  private end(reason: string): void {
+    if (this.ended) return;
+    this.close(reason);
+  }
+
+  /** Idempotent: closes the connection and reports the end to the owner once. */
+  close(reason: string): void {
+    if (this.ended) return;
+    this.ended = true;
+    this._state = 'closed';
+    this.closeDataChannel();
+    try {
+      this.track?.close();
+    } catch {}
+    if (this.pc) {
+      try {
+        this.pc.close();
+      } catch {}
+      rtcCounters.peerConnections--;
+    }
+    this.trackOpen = false;
+    this.pc = undefined;
+    this.track = undefined;
+    this.media = undefined;
+    this.rtpConfig = undefined;
+    this.handlers = [];
+    this.dc = undefined;
+    this.log.info(`closed: ${reason} (${this.packets} packets, ${this.bytes} bytes${this.mp3Bytes ? `, ${this.mp3Bytes} mp3 bytes` : ''})`);
+    this.opts.onEnd(this, reason);
+  }
+}

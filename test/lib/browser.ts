@@ -1,0 +1,75 @@
+/**
+ * Headless Chromium for hark's tests and benchmarks: Debian's /usr/bin/chromium driven by
+ * playwright-core (no downloaded browsers), with the flags WebRTC and autoplay need on a
+ * headless machine. Each launch gets a fresh profile; close() removes it.
+ *
+ *   const browser = await launchChromium();
+ *   const page = await browser.newPage();
+ *   await page.goto(`${hark.url}/listen?autoplay=1`);
+ *   ...
+ *   await browser.close();
+ */
+import { existsSync } from 'node:fs';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+
+/** Where Debian's chromium package puts the browser; CHROMIUM overrides it. */
+export const CHROMIUM_PATH = process.env.CHROMIUM ?? '/usr/bin/chromium';
+
+/** Flags for a quiet, sandbox-free headless Chromium that plays WebRTC audio on its own. */
+export const CHROMIUM_ARGS = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-dev-shm-usage',
+  '--no-first-run',
+  '--autoplay-policy=no-user-gesture-required',
+  // Real host candidates instead of mDNS names (nothing resolves .local on a test box).
+  '--disable-features=WebRtcHideLocalIpsWithMdns',
+  // Background tabs and hidden pages must keep their audio clock running.
+  '--disable-background-timer-throttling',
+  '--disable-renderer-backgrounding',
+  '--disable-backgrounding-occluded-windows',
+];
+
+export interface ChromiumHandle {
+  browser: Browser;
+  context: BrowserContext;
+  /** A new tab; its console lines and page errors are collected in `logs`. */
+  newPage(): Promise<Page>;
+  /** Console output and page errors of every page, for failure messages. */
+  logs: string[];
+  close(): Promise<void>;
+}
+
+/** Whether the browser is installed (tests skip with a reason when it is not). */
+export function chromiumAvailable(): boolean {
+  return existsSync(CHROMIUM_PATH);
+}
+
+export async function launchChromium(opts: { args?: string[]; timeoutMs?: number } = {}): Promise<ChromiumHandle> {
+  if (!chromiumAvailable()) throw new Error(`Chromium not found at ${CHROMIUM_PATH} (Debian package chromium; script/bootstrap --test installs it)`);
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM_PATH,
+    headless: true,
+    args: [...CHROMIUM_ARGS, ...(opts.args ?? [])],
+    timeout: opts.timeoutMs ?? 30_000,
+  });
+  const context = await browser.newContext();
+  const logs: string[] = [];
+  return {
+    browser,
+    context,
+    logs,
+    async newPage() {
+      const page = await context.newPage();
+      page.on('console', (m) => logs.push(`[console.${m.type()}] ${m.text()}`));
+      page.on('pageerror', (e) => logs.push(`[pageerror] ${e.message}`));
+      return page;
+    },
+    async close() {
+      await context.close().catch(() => {});
+      await browser.close().catch(() => {});
+    },
+  };
+}
