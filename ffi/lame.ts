@@ -128,6 +128,11 @@ export function lameVersion(): string {
 /** Typical mean bitrates of LAME's VBR presets -V0 … -V9 (LAME's usage docs), kbit/s. */
 const VBR_PRESET_KBPS = [245, 225, 190, 175, 165, 130, 115, 100, 85, 65];
 
+// Only a warning: memory is freed by close(), never by the collector.
+const leakWatch = new FinalizationRegistry<string>(() => {
+  console.warn('[lame] an Mp3Encoder was garbage-collected without close(): its LAME state leaks');
+});
+
 /** The VBR quality (0 best … 9) whose typical mean bitrate is closest to `kbps`. */
 export function vbrQualityForBitrate(kbps: number): number {
   let best = 0;
@@ -192,6 +197,7 @@ export class Mp3Encoder {
     const handle = this.#lib.lame_init() as Pointer | null; // bun:ffi returns pointers as numbers
     if (!handle) throw new LameError('lame_init', null, 'out of memory');
     this.#handle = handle;
+    leakWatch.register(this, 'Mp3Encoder', this);
     try {
       this.#set('lame_set_num_channels', this.#lib.lame_set_num_channels(handle, options.channels));
       this.#set('lame_set_in_samplerate', this.#lib.lame_set_in_samplerate(handle, this.sampleRate));
@@ -296,6 +302,7 @@ export class Mp3Encoder {
   /** Idempotent. */
   close(): void {
     if (this.#handle === null) return;
+    leakWatch.unregister(this);
     this.#lib.lame_close(this.#handle);
     this.#handle = null;
   }

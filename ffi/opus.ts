@@ -106,7 +106,6 @@ function openLibrary() {
     opus_strerror: { args: ['i32'], returns: 'cstring' },
     // Returns a static string; nothing to free.
     opus_get_version_string: { args: [], returns: 'cstring' },
-    opus_encoder_get_size: { args: ['i32'], returns: 'i32' },
     // Returns an encoder the caller frees with opus_encoder_destroy; error points at our Int32Array.
     opus_encoder_create: { args: ['i32', 'i32', 'i32', 'ptr'], returns: 'ptr' },
     // Frees the encoder from opus_encoder_create.
@@ -173,10 +172,7 @@ let loaded: ReturnType<typeof open> | undefined;
 
 /** The libopus symbols, loaded on first use so that importing this module never fails. */
 function opus(): ReturnType<typeof open> {
-  if (!loaded) {
-    loaded = open();
-  }
-  return loaded;
+  return (loaded ??= open());
 }
 
 /** libopus's text for an error code (opus_strerror). */
@@ -215,6 +211,11 @@ export interface OpusEncoderOptions {
   maxBandwidth?: OpusBandwidth;
   signal?: OpusSignal;
 }
+
+// Only a warning: memory is freed by close(), never by the collector.
+const leakWatch = new FinalizationRegistry<string>((what) => {
+  console.warn(`[opus] an ${what} was garbage-collected without close(): its libopus state leaks`);
+});
 
 /** Frames per channel in one Opus frame of `frameMs` at 48 kHz. */
 export function opusFrameSize(frameMs: number): number {
@@ -258,6 +259,7 @@ export class OpusEncoder {
     check('opus_encoder_create', this.#int[0]!);
     if (!handle) throw new OpusError('opus_encoder_create', OPUS_ALLOC_FAIL, opusStrerror(OPUS_ALLOC_FAIL));
     this.#handle = handle;
+    leakWatch.register(this, 'OpusEncoder', this);
     this.#outPtr = ptr(this.#out);
     try {
       this.#set('OPUS_SET_BITRATE', OPUS_SET_BITRATE_REQUEST, bps);
@@ -355,6 +357,7 @@ export class OpusEncoder {
   /** Idempotent. */
   close(): void {
     if (this.#handle === null) return;
+    leakWatch.unregister(this);
     this.#lib.opus_encoder_destroy(this.#handle);
     this.#handle = null;
   }
@@ -379,6 +382,7 @@ export class OpusDecoder {
     check('opus_decoder_create', this.#int[0]!);
     if (!handle) throw new OpusError('opus_decoder_create', OPUS_ALLOC_FAIL, opusStrerror(OPUS_ALLOC_FAIL));
     this.#handle = handle;
+    leakWatch.register(this, 'OpusDecoder', this);
     this.#pcm = new Float32Array(MAX_FRAME_SIZE * options.channels);
     this.#pcmPtr = ptr(this.#pcm);
   }
@@ -438,6 +442,7 @@ export class OpusDecoder {
   /** Idempotent. */
   close(): void {
     if (this.#handle === null) return;
+    leakWatch.unregister(this);
     this.#lib.opus_decoder_destroy(this.#handle);
     this.#handle = null;
   }
