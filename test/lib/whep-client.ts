@@ -254,3 +254,16 @@ if (import.meta.main) {
   for (const r of results) console.log(JSON.stringify(r));
   process.exit(0);
 }
+
+/** A UDP port nothing listens on right now (for webrtc.udp_port in tests). */
+export async function freeUdpPort(): Promise<number> {
+  const dgram = await import('node:dgram');
+  return new Promise((resolve, reject) => {
+    const s = dgram.createSocket('udp4');
+    s.on('error', reject);
+    s.bind(0, '0.0.0.0', () => {
+      const port = s.address().port;
+      s.close(() => resolve(port));
+    });
+  });
+}
