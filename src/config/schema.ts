@@ -196,6 +196,128 @@ export const WebrtcSchema = T.Object(
   { additionalProperties: false, default: {} },
 );
 
+// ---- GPIO: buttons and LEDs (src/gpio). The defaults are the build in docs/gpio-wiring.svg.
+const GpioLine = T.String({
+  minLength: 1,
+  maxLength: 64,
+  pattern: '^[^\\s]+$',
+  description: 'A line name ("GPIO17"), or chip:offset where lines have no names ("gpiochip0:17", "pl061:3"), or an offset on gpio.chip',
+});
+const ButtonAction = T.Union(['toggle_live', 'go_live', 'stop', 'toggle_mute', 'mute', 'unmute', 'mark'].map((a) => T.Literal(a)));
+
+/** One `[[gpio.button]]`: a push button that runs a control action. */
+export const GpioButtonSchema = T.Object(
+  {
+    line: GpioLine,
+    action: T.Union(ButtonAction.anyOf, { description: 'The control action a press runs' }),
+    long_press_ms: T.Integer({ minimum: 200, maximum: 10000, default: 1500, description: 'Held this long, the press runs long_action instead' }),
+    long_action: T.Union([T.Literal(''), ...ButtonAction.anyOf], {
+      default: '',
+      description: 'Action for a long press; empty: none (then a press acts at once, not on release)',
+    }),
+    active_low: T.Boolean({ default: true, description: 'true: button to GND, internal pull-up; false: button to 3V3, pull-down' }),
+  },
+  { additionalProperties: false },
+);
+
+/** One `[[gpio.led]]`: an LED that shows one indicator. */
+export const GpioLedSchema = T.Object(
+  {
+    line: GpioLine,
+    shows: T.Union(['live', 'muted', 'signal', 'error', 'listeners'].map((s) => T.Literal(s)), {
+      description: 'live: on air; muted; signal: input above gpio.signal_dbfs; error: any active alert; listeners: at least one',
+    }),
+    pattern: T.Union([T.Literal('on'), T.Literal('blink'), T.Literal('pulse')], {
+      default: 'on',
+      description: 'on: steady; blink: 2 Hz; pulse: slow blink, 0.5 Hz',
+    }),
+    active_low: T.Boolean({ default: false, description: 'true: the LED lights when the line is low (LED to 3V3)' }),
+  },
+  { additionalProperties: false },
+);
+
+export const GpioSchema = T.Object(
+  {
+    enabled: T.Boolean({ default: true, description: 'Use the buttons and LEDs below (missing lines are warned about and skipped)' }),
+    chip: T.String({
+      default: 'auto',
+      minLength: 1,
+      maxLength: 64,
+      description: 'auto: find named lines on every chip; or one chip by name ("gpiochip0"), label ("pinctrl-rp1") or path',
+    }),
+    debounce_ms: T.Integer({ minimum: 0, maximum: 500, default: 30, description: 'Button debounce (in the kernel, and again in hark)' }),
+    signal_dbfs: T.Number({ minimum: -90, maximum: 0, default: -40, description: 'An LED showing signal lights while the input peaks above this' }),
+    button: T.Array(GpioButtonSchema, {
+      default: [
+        { line: 'GPIO17', action: 'toggle_live' },
+        { line: 'GPIO22', action: 'toggle_mute' },
+      ],
+      maxItems: 16,
+      description: 'Buttons ([[gpio.button]])',
+    }),
+    led: T.Array(GpioLedSchema, {
+      default: [
+        { line: 'GPIO27', shows: 'live' },
+        { line: 'GPIO23', shows: 'muted', pattern: 'blink' },
+        { line: 'GPIO24', shows: 'signal' },
+      ],
+      maxItems: 16,
+      description: 'LEDs ([[gpio.led]])',
+    }),
+  },
+  { additionalProperties: false, default: {} },
+);
+
+/** `[control]`: the run state across restarts, and where hark keeps its own files. */
+export const ControlSchema = T.Object(
+  {
+    on_boot: T.Union([T.Literal('last'), T.Literal('live'), T.Literal('idle')], {
+      default: 'last',
+      description: 'State after a start or a power cut: last (as it was; live on a fresh install), live or idle',
+    }),
+    state_dir: T.String({
+      default: '',
+      maxLength: 1024,
+      description: "Where hark keeps state.json (last state) and auth.json (password hash, sessions, API tokens); empty: the config file's directory",
+    }),
+    socket: T.String({
+      default: '',
+      maxLength: 100,
+      description: "The CLI's Unix socket (mode 0660, group hark); empty: $RUNTIME_DIRECTORY/hark.sock under systemd, else hark.sock in state_dir",
+    }),
+  },
+  { additionalProperties: false, default: {} },
+);
+
+/** `[access]`: who may read and listen without logging in. */
+export const AccessSchema = T.Object(
+  {
+    listener_token: T.String({
+      default: '',
+      maxLength: 256,
+      description: 'Token listeners need for /listen, /whep and /stream.mp3 (?token=…, Authorization: Bearer, or the cookie /listen?token= sets); empty: listening is public',
+    }),
+    public_status: T.Boolean({
+      default: true,
+      description: 'GET /api/status and /metrics answer without login (read-only; loopback always may)',
+    }),
+    session_hours: T.Integer({ minimum: 1, maximum: 720, default: 12, description: 'A login lasts this long' }),
+  },
+  { additionalProperties: false, default: {} },
+);
+
+/** `[admin]`: only for the first boot; the daemon hashes the password and removes it from the file. */
+export const AdminSchema = T.Object(
+  {
+    password: T.String({
+      default: '',
+      maxLength: 256,
+      description: 'First boot only: the admin password in plain text; hark hashes it into auth.json and deletes it from this file',
+    }),
+  },
+  { additionalProperties: false, default: {} },
+);
+
 export const ConfigSchema = T.Object(
   {
     http: HttpSchema,
@@ -211,6 +333,10 @@ export const ConfigSchema = T.Object(
     whip: T.Array(WhipSchema, { default: [], maxItems: 16, description: 'WHIP servers ([[whip]])' }),
     metadata: MetadataSchema,
     webrtc: WebrtcSchema,
+    gpio: GpioSchema,
+    control: ControlSchema,
+    access: AccessSchema,
+    admin: AdminSchema,
   },
   { additionalProperties: false },
 );

@@ -1,0 +1,162 @@
+/**
+ * Buttons and LEDs on the GPIO header. Buttons act only through control actions (origin
+ * "gpio"), exactly as the web page's do; LEDs follow the event bus. A missing library, chip
+ * or line is a warning naming it, and hark runs on without it.
+ */
+import type { Config } from '../config/schema.ts';
+import type { EventBus, Origin } from '../control/events.ts';
+import { logger } from '../log.ts';
+import { Button } from './button.ts';
+import { Indicators, type Led, LedBank } from './led.ts';
+import type { InputLines, LineRef, LineSource, OutputLines } from './lines.ts';
+
+/** The `[gpio]` section (src/config/schema.ts). */
+export type GpioConfig = Config['gpio'];
+
+export interface GpioDeps {
+  /** Control.run is the one way a button changes anything; snapshot() tells the LEDs where things stand. */
+  control: { run(action: string, args: object, origin: Origin): Promise<unknown>; snapshot?(): { live: boolean; muted: boolean } };
+  events: EventBus;
+  /** The input's levels (AudioPipeline.currentLevels), for LEDs showing `signal`. */
+  levels?: () => { peak_dbfs: number[] } | undefined;
+}
+
+/** off: disabled in the config; unavailable: no library or chip; running: every line works; degraded: some do. */
+export type GpioState = 'off' | 'unavailable' | 'running' | 'degraded' | 'closed';
+
+const log = logger('gpio');
+
+export class Gpio {
+  private _state: GpioState = 'off';
+  private source?: LineSource;
+  private inputs?: InputLines;
+  private outputs?: OutputLines;
+  private readonly buttons = new Map<LineRef, Button>();
+  private indicators?: Indicators;
+  private leds?: LedBank;
+  /** Config lines that are missing or unusable, with why. */
+  readonly problems: { line: string; reason: string }[] = [];
+
+  constructor(
+    private readonly config: GpioConfig,
+    private readonly deps: GpioDeps,
+  ) {}
+
+  get state(): GpioState {
+    return this._state;
+  }
+
+  /** Whether the LED on `label` is lit (for tests and status). */
+  ledLit(label: string): boolean {
+    return this.leds?.lit(label) ?? false;
+  }
+
+  /**
+   * Open the line source (`open` makes it; it may throw GpiodLoadError or
+   * GpioUnavailableError) and request the configured lines. Never throws for missing GPIO.
+   */
+  start(open: () => LineSource): void {
+    const c = this.config;
+    if (!c.enabled || (c.button.length === 0 && c.led.length === 0)) {
+      log.info(c.enabled ? 'no buttons or LEDs configured' : 'disabled ([gpio] enabled = false)');
+      return;
+    }
+    const wanted = [...c.button.map((b) => b.line), ...c.led.map((l) => l.line)].join(', ');
+    try {
+      this.source = open();
+    } catch (e) {
+      this._state = 'unavailable';
+      log.warn(`${(e as Error).message}; hark runs on without buttons and LEDs (${wanted})`);
+      return;
+    }
+    log.info(this.source.description);
+
+    const resolve = (line: string): LineRef | undefined => {
+      try {
+        return this.source!.resolve(line);
+      } catch (e) {
+        this.problem(line, (e as Error).message);
+        return undefined;
+      }
+    };
+
+    const buttons = c.button.flatMap((b) => {
+      const ref = resolve(b.line);
+      return ref ? [{ b, ref }] : [];
+    });
+    if (buttons.length) {
+      const got = this.source.requestInputs(
+        buttons.map(({ b, ref }) => ({ ref, activeLow: b.active_low, debounceMs: c.debounce_ms })),
+        (ref, active) => this.buttons.get(ref)?.edge(active),
+        (ref, message) => {
+          this.problem(ref.line, message);
+          this.buttons.get(ref)?.close();
+        },
+      );
+      for (const f of got.failed) this.problem(f.ref.line, f.error.message);
+      this.inputs = got.lines;
+      for (const { b, ref } of buttons) {
+        if (got.failed.some((f) => f.ref === ref)) continue;
+        const blog = log.child(ref.label);
+        const button = new Button(
+          { action: b.action, longAction: b.long_action, longPressMs: b.long_press_ms, debounceMs: c.debounce_ms },
+          (action, kind) => {
+            blog.debug(`${kind}: ${action}`);
+            this.deps.control.run(action, {}, 'gpio').catch((e: Error) => blog.warn(`${kind}: ${action} refused: ${e.message}`));
+          },
+          this.inputs.read(ref),
+        );
+        this.buttons.set(ref, button);
+        blog.info(`button: ${b.action}${b.long_action ? `, held ${b.long_press_ms} ms: ${b.long_action}` : ''}`);
+      }
+    }
+
+    const leds = c.led.flatMap((l) => {
+      const ref = resolve(l.line);
+      return ref ? [{ l, ref }] : [];
+    });
+    if (leds.length) {
+      const got = this.source.requestOutputs(leds.map(({ l, ref }) => ({ ref, activeLow: l.active_low })));
+      for (const f of got.failed) this.problem(f.ref.line, f.error.message);
+      const outputs = (this.outputs = got.lines);
+      const control = this.deps.control;
+      this.indicators = new Indicators(this.deps.events, {
+        signalDbfs: c.signal_dbfs,
+        levels: this.deps.levels,
+        status: control.snapshot && (() => control.snapshot!()),
+      });
+      const bank: Led[] = leds
+        .filter(({ ref }) => !got.failed.some((f) => f.ref === ref))
+        .map(({ l, ref }) => {
+          log.child(ref.label).info(`LED: ${l.shows} (${l.pattern}${l.active_low ? ', active low' : ''})`);
+          return { label: ref.label, shows: l.shows, pattern: l.pattern, write: (on: boolean) => outputs.set(ref, on) };
+        });
+      this.leds = new LedBank(bank, this.indicators, (led, e) => this.problem(led.label, `cannot set the LED: ${e.message}`));
+    }
+    this._state = this.problems.length ? 'degraded' : 'running';
+  }
+
+  private problem(line: string, reason: string): void {
+    this.problems.push({ line, reason });
+    const text = reason.startsWith(`line "${line}"`) ? reason : `line "${line}": ${reason}`;
+    log.warn(`${text}; hark runs on without it`);
+    if (this._state === 'running') this._state = 'degraded';
+  }
+
+  /** Idempotent: LEDs off, lines released. */
+  close(): void {
+    if (this._state === 'closed') return;
+    this._state = 'closed';
+    for (const b of this.buttons.values()) b.close();
+    this.buttons.clear();
+    this.leds?.close();
+    this.indicators?.close();
+    this.inputs?.close();
+    this.outputs?.close();
+    this.source?.close();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
