@@ -4,6 +4,7 @@
  * shape in pure JS, then one opus_encode_float of a 10 ms / 20 ms stereo frame and one LAME
  * granule, with the fixed FFI cost as a share of each.
  */
+import { loadavg } from 'node:os';
 import { OpusEncoder } from '../ffi/opus.ts';
 import { Mp3Encoder } from '../ffi/lame.ts';
 import { appendResults } from './lib.ts';
@@ -68,5 +69,5 @@ appendResults(
   'bun bench/ffi-overhead.ts',
   ['call', 'ns per call (median)', 'vs JS getter', 'FFI cost as share of the call'],
   rows,
-  `uname -m: ${Bun.spawnSync(['uname', '-m']).stdout.toString().trim()}. The "share" column divides the trivial FFI call's cost by the encode call's total: what the binding adds to each frame.`,
+  `uname -m: ${Bun.spawnSync(['uname', '-m']).stdout.toString().trim()}, load average ${loadavg()[0]!.toFixed(1)} at the end. The "share" column divides the trivial FFI call's cost by the encode call's total: what the binding adds to each frame.`,
 );
