@@ -11,6 +11,8 @@ const WHEP_URL = query.get('whep') ?? '/whep';
 /** Seconds of silence (no RTP) after connecting before Automatic mode switches to MP3. */
 const NO_AUDIO_FALLBACK_S = 5;
 const BACKOFF_S = [1, 2, 4, 8, 16, 30];
+/** ?codec=PCMU,PCMA: offer only these (e.g. to hear the G.711 fallback); default: all. */
+const CODECS = (query.get('codec') ?? '').split(',').filter(Boolean).map((c) => `audio/${c.toLowerCase()}`);
 
 const ui = {
   play: $('play'),
@@ -94,12 +96,18 @@ class WhepSession {
     if (this.mode === 'webrtc') {
       const t = pc.addTransceiver('audio', { direction: 'recvonly' });
       this.receiver = t.receiver;
+      if (CODECS.length && t.setCodecPreferences) {
+        const all = RTCRtpReceiver.getCapabilities('audio')?.codecs ?? [];
+        t.setCodecPreferences(all.filter((c) => CODECS.includes(c.mimeType.toLowerCase())));
+      }
       pc.ontrack = (ev) => this.handlers.track(ev.streams[0] ?? new MediaStream([ev.track]), ev.receiver);
     } else {
       const dc = pc.createDataChannel('mp3', { ordered: true });
       dc.binaryType = 'arraybuffer';
       dc.onmessage = (ev) => this.handlers.mp3(ev.data);
       dc.onopen = () => this.handlers.mp3Open();
+      // hark drops an MP3 listener it has not heard from for 12 s (a closed tab says nothing).
+      this.keepalive = setInterval(() => dc.readyState === 'open' && dc.send('keepalive'), 2000);
       this.dc = dc;
     }
     pc.onconnectionstatechange = () => this.handlers.connection(pc.connectionState);
@@ -160,6 +168,7 @@ class WhepSession {
   stop() {
     if (this.closed) return;
     this.closed = true;
+    clearInterval(this.keepalive);
     if (this.location) fetch(this.location, { method: 'DELETE', headers: headers(), keepalive: true }).catch(() => {});
     try {
       this.pc.close();
@@ -236,7 +245,7 @@ class Player {
     this.connectedAt = 0;
     this.lowLatency = localStorage.getItem('hark.lowLatency') === '1';
     ui.lowLatency.checked = this.lowLatency;
-    ui.mode.value = localStorage.getItem('hark.mode') ?? 'auto';
+    ui.mode.value = query.get('mode') ?? localStorage.getItem('hark.mode') ?? 'auto';
     setInterval(() => this.poll(), 1000);
   }
 

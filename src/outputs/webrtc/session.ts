@@ -21,7 +21,11 @@ export interface SessionTimeouts {
   connectMs: number;
   /** ICE disconnected this long (consent lost, RFC 7675) ends the session. */
   disconnectedMs: number;
-  /** No RTCP (receiver reports, sent every ~5 s by browsers) for this long ends a session with audio. */
+  /**
+   * No RTCP (receiver reports, sent every ~5 s by browsers) for this long ends a session with
+   * audio; an MP3-only session ends after as long without a message on its channel (the listen
+   * page sends one every 2 s). A closed tab sends neither, nor any goodbye.
+   */
   silentMs: number;
 }
 
@@ -108,6 +112,7 @@ export class WhepSession {
   rtcpPackets = 0;
   nacks = 0;
   private lastRtcpAt = 0;
+  private lastDcMessageAt = 0;
   private rttMs?: number;
   private fractionLost?: number;
   private jitterMs?: number;
@@ -252,6 +257,8 @@ export class WhepSession {
       this.end(`no RTCP from the listener for ${t.silentMs / 1000} s`);
     } else if (this._state === 'connected' && !this.opts.plan && !this.dcOpen && now - (this.connectedAt ?? now) > t.connectMs) {
       this.end('MP3-only listener without an open mp3 channel');
+    } else if (this._state === 'connected' && !this.opts.plan && this.dcOpen && now - Math.max(this.lastDcMessageAt, this.connectedAt ?? 0) > t.silentMs) {
+      this.end(`no message on the mp3 channel for ${t.silentMs / 1000} s`);
     }
     if (this._state === 'connected' && !this.remoteMedia) this.readSelectedPair();
   }
@@ -363,7 +370,9 @@ export class WhepSession {
       this.dcOpen = false;
       this.opts.onMp3(this, false);
     });
-    dc.onMessage(() => {});
+    dc.onMessage(() => {
+      this.lastDcMessageAt = Date.now();
+    });
     if (dc.isOpen()) opened();
   }
 

@@ -1,0 +1,179 @@
+/**
+ * Headless Chromium opens /listen, presses Play, and the page's own AnalyserNodes must hear
+ * hark's 1 kHz test tone at its level on both channels — over Opus, over G.711 and G.722 when
+ * the browser offers no Opus, and over the MP3 data channel. The listener shows up in
+ * /api/listeners with its state, address, RTT, packets and bytes.
+ */
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import type { Page } from 'playwright-core';
+import { chromiumAvailable, launchChromium, type ChromiumHandle } from './lib/browser.ts';
+import { startHark, type HarkProcess } from './lib/hark.ts';
+import { freeUdpPort } from './lib/whep-client.ts';
+
+const TONE_HZ = 1000;
+const TONE_DBFS = -12;
+
+let hark: HarkProcess;
+let chrome: ChromiumHandle;
+
+beforeAll(async () => {
+  const udp = await freeUdpPort();
+  [hark, chrome] = await Promise.all([
+    startHark(`[input]\nsource = "tone"\n[tone]\nfrequency = ${TONE_HZ}\nlevel_dbfs = ${TONE_DBFS}\n[webrtc]\nudp_port = ${udp}\n`),
+    launchChromium(),
+  ]);
+}, 60_000);
+
+afterAll(async () => {
+  if (process.env.HARK_TEST_VERBOSE) console.log(hark?.output());
+  await chrome?.close();
+  await hark?.stop();
+});
+
+interface Heard {
+  channel: number;
+  frequency: number;
+  peakDbfs: number;
+}
+
+/** What the page's L/R analysers hear: the strongest frequency (interpolated) and the peak level. */
+async function listen(page: Page): Promise<Heard[]> {
+  return page.evaluate(() => {
+    const h = (window as unknown as { hark: { analysers: AnalyserNode[]; context: AudioContext } }).hark;
+    return h.analysers.map((a, channel) => {
+      const time = new Float32Array(a.fftSize);
+      a.getFloatTimeDomainData(time);
+      let peak = 0;
+      for (const x of time) peak = Math.max(peak, Math.abs(x));
+      const spec = new Float32Array(a.frequencyBinCount);
+      a.getFloatFrequencyData(spec);
+      let k = 1;
+      for (let i = 2; i < spec.length - 1; i++) if (spec[i]! > spec[k]!) k = i;
+      // Parabolic interpolation of the peak over the dB spectrum.
+      const [l, c, r] = [spec[k - 1]!, spec[k]!, spec[k + 1]!];
+      const offset = (0.5 * (l - r)) / (l - 2 * c + r);
+      return { channel, frequency: ((k + offset) * h.context.sampleRate) / a.fftSize, peakDbfs: 20 * Math.log10(peak) };
+    });
+  });
+}
+
+/** Open the listen page with `query` and wait until `packets` RTP packets (or MP3 bytes) arrived. */
+async function play(query: string, until: (stats: Record<string, number | string | null>) => boolean): Promise<Page> {
+  const page = await chrome.newPage();
+  await page.goto(`${hark.url}/listen?autoplay=1${query}`);
+  try {
+    await page.waitForFunction(
+      (src) => new Function('s', `return (${src})(s)`)((window as unknown as { hark: { stats: unknown } }).hark.stats),
+      until.toString(),
+      { timeout: 15_000, polling: 250 },
+    );
+  } catch (e) {
+    throw new Error(`${(e as Error).message}\npage state: ${await page.evaluate(() => (window as unknown as { hark: { state: string; stats: unknown } }).hark.state + ' ' + JSON.stringify((window as unknown as { hark: { stats: unknown } }).hark.stats))}\n${chrome.logs.join('\n')}\n${hark.output().slice(-3000)}`);
+  }
+  // Let the decoder and analysers settle on the steady tone.
+  await page.waitForTimeout(500);
+  return page;
+}
+
+function expectTone(heard: Heard[], tolerance: { hz: number; db: number }) {
+  expect(heard).toHaveLength(2);
+  for (const h of heard) {
+    expect(Math.abs(h.frequency - TONE_HZ)).toBeLessThan(tolerance.hz);
+    expect(Math.abs(h.peakDbfs - TONE_DBFS)).toBeLessThan(tolerance.db);
+  }
+}
+
+describe.skipIf(!chromiumAvailable())('Chromium on /listen', () => {
+  test('Play over WHEP: stereo Opus, the tone at 1 kHz and -12 dBFS on L and R; latency shown', async () => {
+    const page = await play('', (s) => Number(s.packets) > 150);
+    expectTone(await listen(page), { hz: 8, db: 1.5 });
+    const stats = await page.evaluate(() => (window as unknown as { hark: { stats: Record<string, unknown> } }).hark.stats);
+    expect(stats.codec).toBe('opus 48 kHz stereo');
+    expect(stats.lost).toBe(0);
+    expect(Number(stats.packetMs)).toBeCloseTo(10, 0);
+    expect(await page.textContent('#latency')).toMatch(/^≈ \d+ ms$/);
+    expect(await page.textContent('#state')).toBe('Playing');
+
+    // The server's view of the same listener.
+    await page.waitForTimeout(5500); // browsers send a receiver report every ~5 s: RTT from it
+    const { webrtc } = (await (await fetch(`${hark.url}/api/listeners`)).json()) as { webrtc: Record<string, unknown>[] };
+    expect(webrtc).toHaveLength(1);
+    const l = webrtc[0]!;
+    expect(l).toMatchObject({ state: 'connected', remote: '127.0.0.1', codec: expect.stringMatching(/^opus\/111 96 kbit\/s stereo 10 ms fec$/) });
+    expect(Number(l.packets)).toBeGreaterThan(500);
+    expect(Number(l.bytes)).toBeGreaterThan(50_000);
+    expect(l.rtt_ms).not.toBeNull();
+    expect(Number(l.rtt_ms)).toBeLessThan(50);
+    expect(Number(l.rtcp_packets)).toBeGreaterThan(0);
+    expect(Date.parse(String(l.connected_since))).toBeLessThan(Date.now());
+    expect(String(l.remote_media)).toMatch(/:\d+$/);
+    const status = (await (await fetch(`${hark.url}/api/status`)).json()) as { outputs: { webrtc: { listeners: number; sessions: unknown[] } } };
+    expect(status.outputs.webrtc.listeners).toBe(1);
+
+    // The low-latency toggle sets the receiver's jitterBufferTarget to 0 (and back to default).
+    await page.check('#lowlatency');
+    expect(await page.evaluate(() => (window as unknown as { hark: { player: { session: { receiver: RTCRtpReceiver } } } }).hark.player.session.receiver.jitterBufferTarget)).toBe(0);
+    await page.uncheck('#lowlatency');
+    expect(await page.evaluate(() => (window as unknown as { hark: { player: { session: { receiver: RTCRtpReceiver } } } }).hark.player.session.receiver.jitterBufferTarget)).toBeNull();
+
+    // Stop deletes the WHEP session.
+    await page.click('#play');
+    await expectListeners(0);
+    await page.close();
+  }, 60_000);
+
+  test.each([
+    ['PCMU,PCMA', 'pcmu 8 kHz', /^PCMU\/0 10 ms$/],
+    ['PCMA', 'pcma 8 kHz', /^PCMA\/8 10 ms$/],
+    ['G722', 'g722 8 kHz', /^G722\/9 10 ms$/],
+  ])('an offer without Opus (%s) falls back: the tone still arrives', async (codecs, codecStat, serverCodec) => {
+    const page = await play(`&codec=${codecs}`, (s) => Number(s.packets) > 100);
+    const stats = await page.evaluate(() => (window as unknown as { hark: { stats: Record<string, unknown> } }).hark.stats);
+    expect(String(stats.codec).toLowerCase()).toBe(codecStat.toLowerCase());
+    // Narrowband: the browser upsamples, so allow a little more on level; the tone is well in band.
+    expectTone(await listen(page), { hz: 8, db: 1.5 });
+    const { webrtc } = (await (await fetch(`${hark.url}/api/listeners`)).json()) as { webrtc: { codec: string }[] };
+    expect(webrtc.map((l) => l.codec)).toEqual([expect.stringMatching(serverCodec)]);
+    await page.click('#play'); // Stop: DELETE
+    await expectListeners(0);
+    await page.close();
+  }, 40_000);
+
+  test('MP3 over the `mp3` data channel (the fallback) plays the same tone', async () => {
+    const page = await play('&mode=mp3', (s) => Number(s.mp3Bytes) > 40_000);
+    expectTone(await listen(page), { hz: 8, db: 1.5 });
+    const { webrtc } = (await (await fetch(`${hark.url}/api/listeners`)).json()) as { webrtc: Record<string, unknown>[] };
+    expect(webrtc, JSON.stringify(webrtc)).toHaveLength(1);
+    expect(webrtc[0]).toMatchObject({ mp3_channel: true, codec: 'none (mp3 data channel)' });
+    expect(Number(webrtc[0]!.mp3_bytes)).toBeGreaterThan(40_000);
+    await page.click('#play');
+    await expectListeners(0);
+    await page.close();
+  }, 40_000);
+
+  test('tabs closed without a word (no DELETE, no BYE) are removed within 15 s', async () => {
+    const audio = await play('', (s) => Number(s.packets) > 50);
+    const mp3 = await play('&mode=mp3', (s) => Number(s.mp3Bytes) > 10_000);
+    await expectListeners(2);
+    // Crash both renderers: no pagehide, no DELETE, no DTLS alert — as when a phone's browser
+    // is killed or the phone leaves the network.
+    await Promise.all([audio, mp3].map((p) => p.goto('chrome://crash', { timeout: 5000 }).catch(() => {})));
+    const t0 = Date.now();
+    await expectListeners(0, 15_000);
+    expect(Date.now() - t0).toBeLessThan(15_000);
+    expect(hark.output()).toMatch(/closed: (no RTCP from the listener for 12 s|connection closed by the listener)/);
+    expect(hark.output()).toMatch(/closed: (no message on the mp3 channel for 12 s|connection closed by the listener)/);
+    await Promise.all([audio.close(), mp3.close()]);
+  }, 60_000);
+});
+
+async function expectListeners(n: number, timeoutMs = 5000) {
+  const t0 = Date.now();
+  let last = -1;
+  while (Date.now() - t0 < timeoutMs) {
+    last = ((await (await fetch(`${hark.url}/api/listeners`)).json()) as { webrtc: unknown[] }).webrtc.length;
+    if (last === n) return;
+    await Bun.sleep(100);
+  }
+  throw new Error(`expected ${n} WebRTC listeners, still ${last} after ${timeoutMs} ms`);
+}
