@@ -5,10 +5,11 @@
  * token shows "auth failed" without hammering. Everything on 127.0.0.1.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
+import { launchChromium, type ChromiumHandle } from './lib/browser.ts';
 import { startHark, type HarkProcess } from './lib/hark.ts';
 
-let browser: Browser;
+let browser: ChromiumHandle;
 let page: Page;
 let endpoint: ReturnType<typeof Bun.serve>;
 const TOKEN = 's3cret-token';
@@ -75,20 +76,8 @@ async function listen() {
 }
 
 beforeAll(async () => {
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--autoplay-policy=no-user-gesture-required',
-      '--disable-features=WebRtcHideLocalIpsWithMdns',
-      // Chromium leaves loopback out of ICE unless told; the test stays on 127.0.0.1.
-      '--allow-loopback-in-peer-connection',
-    ],
-  });
+  // Chromium leaves loopback out of ICE unless told; the test stays on 127.0.0.1.
+  browser = await launchChromium({ args: ['--allow-loopback-in-peer-connection'] });
   page = await browser.newPage();
   await page.setContent('<!doctype html><title>whip endpoint</title>');
   let n = 0;
