@@ -67,7 +67,7 @@ export class BroadcastOutputs {
     this.unsubscribeTitle = undefined;
     for (const o of this.icecast) o.close();
     await Promise.all(this.whip.map((o) => o.close()));
-    this.recorder.close();
+    await this.recorder.close();
     this.silence.close();
   }
 

@@ -24,7 +24,9 @@ class FakeSource {
 
 const MB = 1024 * 1024;
 let rec: Recorder | undefined;
-afterEach(() => rec?.close());
+afterEach(async () => {
+  await rec?.close();
+});
 
 function make(over: Partial<RecorderOptions> = {}) {
   const src = new FakeSource();
@@ -57,7 +59,7 @@ describe('Recorder', () => {
       now += 30;
     }
     await Bun.sleep(WRITE_MS * 2);
-    rec.close();
+    await rec.close();
     const files = rec.list().map((r) => r.name).reverse();
     expect(readdirSync(dir).length).toBe(files.length);
     expect(files.length).toBe(4);

@@ -8,8 +8,12 @@
  * SIGKILL loses at most that much plus the Ogg page being filled (100 ms); fdatasync every
  * SYNC_MS bounds a power cut the same way. An Ogg file without its EOS page, or an MP3 file
  * cut mid-frame, still decodes up to the cut.
+ *
+ * The disk is only ever touched from the thread pool (AppendWriter): a slow or hung card
+ * delays the recording, never capture, the HTTP listeners or the other outputs. A backlog past
+ * MAX_BACKLOG_BYTES fails the recording with an alert instead of growing without bound.
  */
-import { closeSync, existsSync, fdatasync, fdatasyncSync, mkdirSync, openSync, readdirSync, statfsSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { close as fsClose, existsSync, fdatasync, mkdirSync, openSync, readdirSync, statfsSync, statSync, unlinkSync, write as fsWrite } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { EncoderSpec } from '../codecs/index.ts';
 import type { EncodedPacket } from '../codecs/encoder.ts';
@@ -33,6 +37,82 @@ export const GUARD_MS = 1000;
 export const GUARD_IDLE_MS = 5000;
 /** Ogg pages are closed after this much audio, so little waits in memory. */
 const PAGE_MS = 100;
+/** Bytes handed to the disk and not yet written past which the disk is declared too slow. */
+export const MAX_BACKLOG_BYTES = 4 << 20;
+
+/**
+ * Appends to one open file from the thread pool, strictly in order, then fdatasync and close
+ * on close(). Errors stop further writes and are reported once.
+ */
+export class AppendWriter {
+  private chain: Promise<void> = Promise.resolve();
+  private syncQueued = false;
+  private closed = false;
+  /** Bytes handed over and not yet written. */
+  backlog = 0;
+  written = 0;
+  error: NodeJS.ErrnoException | null = null;
+
+  constructor(
+    readonly fd: number,
+    private readonly onError: (e: NodeJS.ErrnoException) => void,
+  ) {}
+
+  append(chunks: readonly Uint8Array[]): void {
+    if (this.closed || this.error || chunks.length === 0) return;
+    let n = 0;
+    for (const c of chunks) n += c.byteLength;
+    const buf = new Uint8Array(n);
+    let at = 0;
+    for (const c of chunks) {
+      buf.set(c, at);
+      at += c.byteLength;
+    }
+    this.backlog += n;
+    this.chain = this.chain.then(async () => {
+      try {
+        if (this.error) return;
+        let off = 0;
+        while (off < n) off += await writeAt(this.fd, buf, off, n - off);
+        this.written += n;
+      } catch (e) {
+        this.error ??= e as NodeJS.ErrnoException;
+        this.onError(this.error);
+      } finally {
+        this.backlog -= n;
+      }
+    });
+  }
+
+  /** Queue an fdatasync behind the writes so far (one at a time). */
+  sync(): void {
+    if (this.closed || this.syncQueued) return;
+    this.syncQueued = true;
+    this.chain = this.chain.then(async () => {
+      this.syncQueued = false;
+      await datasync(this.fd).catch(() => {});
+    });
+  }
+
+  /** Finish: the queued writes, fdatasync (a finished file is on disk), close. */
+  close(): Promise<void> {
+    if (this.closed) return this.chain;
+    this.closed = true;
+    this.chain = this.chain.then(async () => {
+      await datasync(this.fd).catch(() => {});
+      await new Promise<void>((r) => fsClose(this.fd, () => r()));
+    });
+    return this.chain;
+  }
+}
+
+function writeAt(fd: number, buf: Uint8Array, off: number, len: number): Promise<number> {
+  return new Promise((resolve, reject) => fsWrite(fd, buf, off, len, null, (err, n) => (err ? reject(err) : resolve(n))));
+}
+
+function datasync(fd: number): Promise<void> {
+  return new Promise((resolve, reject) => fdatasync(fd, (err) => (err ? reject(err) : resolve())));
+}
 
 const EXTENSIONS: Record<RecordingFormat, string> = { 'ogg-opus': 'opus', mp3: 'mp3' };
 const CONTENT_TYPES: Record<string, string> = { opus: 'audio/ogg; codecs=opus', mp3: 'audio/mpeg', flac: 'audio/flac' };
@@ -99,7 +179,9 @@ export function timestampName(ms: number): string {
 export class Recorder {
   private _state: RecorderState = 'stopped';
   private unsubscribe?: () => void;
-  private fd: number | null = null;
+  private writer: AppendWriter | null = null;
+  /** Files still being finished (their last writes, fdatasync, close). */
+  private closing = new Set<Promise<void>>();
   private file: string | null = null;
   private fileStarted = 0;
   private fileBytes = 0;
@@ -109,7 +191,6 @@ export class Recorder {
   private writeTimer?: ReturnType<typeof setInterval>;
   private guardTimer?: ReturnType<typeof setTimeout>;
   private lastSync = 0;
-  private syncing = false;
   private bytesTotal = 0;
   private filesStarted = 0;
   private lastError: string | null = null;
@@ -156,17 +237,19 @@ export class Recorder {
     this.openFile();
   }
 
-  /** Finish the current file and stop. Idempotent. */
-  close(): void {
-    if (this._state === 'stopped') return;
-    this.unsubscribe?.();
-    this.unsubscribe = undefined;
-    clearInterval(this.writeTimer);
-    clearTimeout(this.guardTimer);
-    this.closeFile();
-    this._state = 'stopped';
-    this.opts.alerts.clear('recording.disk', 'recorder stopped');
-    this.log.info('stopped');
+  /** Finish the current file and stop; resolves once the file is on disk. Idempotent. */
+  async close(): Promise<void> {
+    if (this._state !== 'stopped') {
+      this.unsubscribe?.();
+      this.unsubscribe = undefined;
+      clearInterval(this.writeTimer);
+      clearTimeout(this.guardTimer);
+      this.closeFile();
+      this._state = 'stopped';
+      this.opts.alerts.clear('recording.disk', 'recorder stopped');
+      this.log.info('stopped');
+    }
+    await Promise.all([...this.closing]);
   }
 
   status() {
@@ -231,10 +314,10 @@ export class Recorder {
   }
 
   private onPacket(p: EncodedPacket): void {
-    if (this.fd === null) return;
+    if (this.writer === null) return;
     if (this.now() >= this.rotateAt || (this.opts.rotateBytes > 0 && this.fileBytes >= this.opts.rotateBytes)) {
       this.rotate();
-      if (this.fd === null) return;
+      if (this.writer === null) return;
     }
     if (this.muxer) {
       for (const page of this.muxer.writePacket(p.data, p.frames)) this.queue(page);
@@ -248,41 +331,27 @@ export class Recorder {
     this.fileBytes += b.byteLength;
   }
 
-  /** Write out what is pending (dropped on error, which is returned). */
-  private writePending(fd: number): NodeJS.ErrnoException | null {
-    const pending = this.pending;
+  /** Hand what is pending to the disk; fdatasync when due. */
+  private drain(): void {
+    const w = this.writer;
+    if (w === null) return;
+    for (const b of this.pending) this.bytesTotal += b.byteLength;
+    w.append(this.pending);
     this.pending = [];
-    try {
-      for (const b of pending) {
-        let off = 0;
-        while (off < b.byteLength) off += writeSync(fd, b, off);
-        this.bytesTotal += b.byteLength;
-      }
-      return null;
-    } catch (e) {
-      return e as NodeJS.ErrnoException;
+    if (w.backlog > MAX_BACKLOG_BYTES) {
+      return this.fail(`the disk is not keeping up: ${w.backlog >> 10} kB waiting to be written to ${this.file}`);
+    }
+    const t = performance.now();
+    if (t - this.lastSync >= SYNC_MS) {
+      this.lastSync = t;
+      w.sync();
     }
   }
 
-  /** Append what is pending; fdatasync when due. */
-  private drain(): void {
-    if (this.fd === null) return;
-    const err = this.writePending(this.fd);
-    if (err) {
-      if (err.code === 'ENOSPC') return this.diskFull(0);
-      return this.fail(`writing ${this.file}: ${err.message}`);
-    }
-    const t = performance.now();
-    if (t - this.lastSync >= SYNC_MS && !this.syncing) {
-      this.lastSync = t;
-      this.syncing = true;
-      const fd = this.fd;
-      // In the thread pool: an SD card may take a while, and capture must not wait for it.
-      fdatasync(fd, (err) => {
-        this.syncing = false;
-        if (err && this.fd === fd) this.log.warn(`fdatasync: ${err.message}`);
-      });
-    }
+  private writeFailed(w: AppendWriter, err: NodeJS.ErrnoException): void {
+    if (this.writer !== w) return;
+    if (err.code === 'ENOSPC') this.diskFull(0);
+    else this.fail(`writing ${this.file}: ${err.message}`);
   }
 
   /** Check the free space; stop (and alert) or resume. Returns true while recording may go on. */
@@ -338,7 +407,8 @@ export class Recorder {
     for (let i = 1; existsSync(path); i++) path = join(this.dir, `hark-${timestampName(start)}-${i}.${ext}`);
     try {
       // O_APPEND: every write lands at the end even if something else touched the file.
-      this.fd = openSync(path, 'a', 0o644);
+      const w: AppendWriter = new AppendWriter(openSync(path, 'a', 0o644), (err) => this.writeFailed(w, err));
+      this.writer = w;
     } catch (e) {
       return this.fail(`cannot create ${path}: ${(e as Error).message}`);
     }
@@ -362,27 +432,27 @@ export class Recorder {
   }
 
   private closeFile(): void {
-    if (this.fd === null) return;
+    const w = this.writer;
+    if (w === null) return;
     if (this.muxer) {
       try {
         for (const page of this.muxer.end()) this.queue(page);
       } catch {}
       this.muxer = undefined;
     }
-    const fd = this.fd;
-    this.fd = null;
-    const err = this.writePending(fd);
-    if (err) this.log.warn(`finishing ${this.file}: ${err.message}`);
-    try {
-      // A finished file is on disk before it is reported finished.
-      fdatasyncSync(fd);
-    } catch {}
-    try {
-      closeSync(fd);
-    } catch {}
-    this.log.info(`finished ${this.file} (${this.fileBytes} bytes)`);
-    this.file = null;
+    for (const b of this.pending) this.bytesTotal += b.byteLength;
+    w.append(this.pending);
     this.pending = [];
+    this.writer = null;
+    const file = this.file;
+    const bytes = this.fileBytes;
+    const done = w.close().then(() => {
+      this.closing.delete(done);
+      if (w.error) this.log.warn(`${file} ends early: ${w.error.message}`);
+      else this.log.info(`finished ${file} (${bytes} bytes)`);
+    });
+    this.closing.add(done);
+    this.file = null;
   }
 
   private rotate(): void {
