@@ -114,6 +114,23 @@ describe('IcecastOutput', () => {
     expect(o.status().connects).toBe(2);
   });
 
+  test('"mount in use" right after our own drop (Icecast still holds the dead source) retries in 5 s, not 30', async () => {
+    let first = true;
+    const { st, port } = fakeIcecast(() => {
+      const a = first ? 'HTTP/1.0 200 OK\r\n\r\n' : 'HTTP/1.0 403 Mountpoint in use\r\n\r\n';
+      first = false;
+      return a;
+    });
+    const o = output(port, new FakeSource());
+    o.start();
+    await until(() => o.state === 'live');
+    st.sockets[0]!.end();
+    await until(() => o.state === 'mount_in_use');
+    const s = o.status();
+    expect(s.status).toMatch(/^mount in use: another source is connected to \/m\.mp3 \(retrying in [45] s\)$/);
+    expect(s.retry_in_s).toBeLessThanOrEqual(5);
+  });
+
   test('close() while connecting leaves it stopped; nothing reconnects afterwards', async () => {
     const { st, port } = fakeIcecast(() => '');
     const o = output(port, new FakeSource());
