@@ -75,7 +75,7 @@ function compile() {
       hk_open: { args: ['i32', 'ptr', 'i32', 'i32', 'ptr', 'u32', 'ptr', 'i32', 'ptr'], returns: 'ptr' },
       /** Frees the handle and everything it owns (threads, ring, PipeWire objects). */
       hk_close: { args: ['ptr'], returns: 'void' },
-      hk_wait: { args: ['ptr', 'i32'], returns: 'i32' },
+      hk_wait: { args: ['ptr', 'i32', 'i32'], returns: 'i32' },
       /** dst (f32[max*channels]) and info (u64[4]) are JS memory, written during the call. */
       hk_read: { args: ['ptr', 'ptr', 'i32', 'ptr'], returns: 'i32' },
       /** out: JS f64[20]. */
@@ -231,9 +231,13 @@ export class PwConnection implements Disposable {
     return this.handle;
   }
 
-  /** Block this thread until frames are readable or timeoutMs passes (worker threads only). */
-  wait(timeoutMs: number): boolean {
-    return this.s.hk_wait(this.h(), Math.max(0, Math.floor(timeoutMs))) === 1;
+  /**
+   * Block this thread (worker threads only) until `minFrames` are readable or timeoutMs
+   * passes; on timeout, true if any frame is. The data thread wakes us only once minFrames
+   * are there, so a larger minFrames means fewer wake-ups (less CPU) for a little latency.
+   */
+  wait(timeoutMs: number, minFrames = 1): boolean {
+    return this.s.hk_wait(this.h(), Math.max(0, Math.floor(timeoutMs)), Math.max(1, Math.floor(minFrames))) === 1;
   }
 
   /** Copy up to maxFrames interleaved frames into dst; never blocks. */

@@ -8,7 +8,7 @@
  *     sem_post()s; it never allocates, locks or enters JavaScript.
  *   - registry / metadata / node-info events (loop thread) fill a node table that JS reads as
  *     a text snapshot under the thread-loop lock.
- *   - a 50 ms loop timer reconciles the capture stream with the registry: create it when the
+ *   - a 100 ms loop timer reconciles the capture stream with the registry: create it when the
  *     target node appears, destroy it when the node goes (state LOST), re-create a stream
  *     that died. JS only opens/closes whole connections (backoff when PipeWire is away).
  *
@@ -392,6 +392,7 @@ struct qrec { uint64_t pos; uint64_t ns; };
 struct hk {
   /* -- consumer/producer shared (64-bit aligned, single-copy atomic) -- */
   volatile uint64_t wpos;      /* frames written (producer: data thread) */
+  volatile uint64_t want;      /* frames the reader waits for (hk_wait) */
   volatile uint64_t rpos;      /* frames read (consumer: JS worker) */
   volatile uint64_t qw;        /* quantum records written */
   uint64_t qr;                 /* consumer cursor into qrec */
@@ -573,7 +574,11 @@ static void on_process(void *data) {
     }
     PW.pw_stream_queue_buffer(s, b);
   }
-  sem_post(&h->sem);
+  /* Wake the reader only once it has what it asked for (hk_wait's min_frames): one JS wake
+   * per several quanta instead of per quantum. The fence pairs with the one in hk_wait:
+   * either we see its new `want`, or it sees our new wpos (no lost wake-up). */
+  hk_fence();
+  if (h->wpos - h->rpos >= h->want) sem_post(&h->sem);
 }
 
 static const struct pw_stream_events STREAM_EVENTS = {
@@ -941,6 +946,7 @@ struct hk *hk_open(int mode, const char *target, int channels, int latency, cons
   h->latency = latency;
   h->retry_delay = 100000000ul;
   h->dev_state = DEV_STARTING;
+  h->want = 1;
   copy_clean(h->target, sizeof h->target, target);
   copy_clean(h->remote, sizeof h->remote, remote);
 
@@ -976,7 +982,7 @@ struct hk *hk_open(int mode, const char *target, int channels, int latency, cons
       ->add_listener(IFACE(h->registry)->cb.data, &h->registry_listener, &REGISTRY_EVENTS, h);
   h->sync_seq = CORE_M(h)->sync(CORE_D(h), PW_ID_CORE, 0);
   h->timer = ((const struct spa_loop_utils_methods *)h->loop->utils->cb.funcs)->add_timer(h->loop->utils->cb.data, on_timer, h);
-  value.tv_sec = 0, value.tv_nsec = 50000000;
+  value.tv_sec = 0, value.tv_nsec = 100000000; /* reconcile every 100 ms (events also trigger it) */
   interval = value;
   ((const struct spa_loop_utils_methods *)h->loop->utils->cb.funcs)->update_timer(h->loop->utils->cb.data, h->timer, &value, &interval, 0);
   PW.pw_thread_loop_unlock(h->tloop);
@@ -1004,24 +1010,28 @@ static uint64_t avail(struct hk *h) {
 }
 
 /**
- * Block the calling thread until frames are readable, the connection is lost or timeout_ms
- * passes. Returns 1 when frames are readable.
+ * Block the calling thread until at least min_frames (>= 1) are readable, the connection is
+ * lost or timeout_ms passes. Returns 1 when min_frames are readable; on timeout, 1 if any
+ * frame is, else 0.
  */
-int hk_wait(struct hk *h, int timeout_ms) {
+int hk_wait(struct hk *h, int timeout_ms, int min_frames) {
   struct timespec ts;
   uint64_t deadline = mono_ns() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0) * 1000000ul;
+  uint64_t want = min_frames > 1 ? (uint64_t)min_frames : 1;
+  if (want > h->ring_frames / 2) want = h->ring_frames / 2;
+  h->want = want;
   for (;;) {
     while (sem_trywait(&h->sem) == 0) {}
-    if (avail(h) > 0) return 1;
-    if (h->conn_state != CONN_OK || timeout_ms <= 0) return 0;
+    hk_fence(); /* pairs with the producer's: publish `want` before reading wpos */
+    if (avail(h) >= want) return 1;
+    if (h->conn_state != CONN_OK || timeout_ms <= 0) return avail(h) > 0;
     ts.tv_sec = (long)(deadline / 1000000000ul);
     ts.tv_nsec = (long)(deadline % 1000000000ul);
     if (sem_clockwait(&h->sem, CLOCK_MONOTONIC, &ts) != 0) {
       int e = *__errno_location();
-      if (e == ETIMEDOUT) return avail(h) > 0;
-      if (e != EINTR) return avail(h) > 0;
+      if (e != EINTR) return avail(h) > 0; /* ETIMEDOUT */
     }
-    if (mono_ns() >= deadline) return avail(h) > 0;
+    if (mono_ns() >= deadline) return avail(h) >= want || avail(h) > 0;
   }
 }
 

@@ -387,6 +387,42 @@ describe('PipewireSource', () => {
     expect(() => src.read(new Float32Array(2), 1)).toThrow('closed');
   });
 
+  test('runs inside a Worker (the audio thread): the shim compiles there and wait() blocks only it', async () => {
+    const code = `
+      import { PipewireSource } from ${JSON.stringify(join(import.meta.dir, 'pipewire-source.ts'))};
+      self.onmessage = (ev) => {
+        const src = new PipewireSource({ device: ev.data.device, channels: 2, latencyFrames: 128, mode: 'pipewire', remote: ev.data.remote });
+        src.start();
+        const buf = new Float32Array(2048 * 2);
+        let frames = 0;
+        const t0 = performance.now();
+        while (performance.now() - t0 < 1000) {
+          src.wait(20);
+          let n;
+          while ((n = src.read(buf, 2048)) > 0) frames += n;
+        }
+        const state = src.state;
+        src.close();
+        postMessage({ frames, state });
+      };`;
+    const w = new Worker(URL.createObjectURL(new Blob([code], { type: 'application/typescript' })));
+    try {
+      let ticks = 0;
+      const timer = setInterval(() => ticks++, 10); // the main thread stays free meanwhile
+      const res = await new Promise<{ frames: number; state: string }>((resolve, reject) => {
+        w.onmessage = (e) => resolve(e.data);
+        w.onerror = (e) => reject(e);
+        w.postMessage({ device: pw.sinkName, remote: pw.remote });
+      });
+      clearInterval(timer);
+      expect(res.state).toBe('running');
+      expect(res.frames).toBeGreaterThan(40_000);
+      expect(ticks).toBeGreaterThan(50);
+    } finally {
+      w.terminate();
+    }
+  });
+
   test('200 start/close cycles leak no threads, fds or memory', async () => {
     const tasks = () => readdirSync('/proc/self/task').length;
     // The loop thread of a connection is named "hark-pw" (its data-loop thread is not named).

@@ -4,7 +4,6 @@ import {
   PipewireClosedError,
   PipewireLibraryMissingError,
   PwConnection,
-  type PwStats,
 } from '../../ffi/pipewire.ts';
 import { logger, type Logger } from '../log.ts';
 import { MAX_CHANNELS, SAMPLE_RATE } from './format.ts';
@@ -25,6 +24,13 @@ export interface PipewireSourceOptions {
   sinkName?: string;
   /** PipeWire socket path (default: libpipewire's lookup from XDG_RUNTIME_DIR etc.). */
   remote?: string;
+  /**
+   * wait() returns once this many frames are buffered (or at its timeout with whatever is
+   * there). Default: one quantum (latencyFrames) — lowest latency, one wake-up per quantum.
+   * A consumer that works in larger blocks (a 10 ms Opus frame is 480) saves CPU by asking
+   * for them: the frame completing a block is still read right after its callback.
+   */
+  wakeFrames?: number;
 }
 
 /** Reconnect backoff while PipeWire is away: 0.25 s doubling to 5 s. */
@@ -38,7 +44,7 @@ const COUNTERS = ['callbacks', 'frames', 'ringOverruns', 'droppedFrames', 'xruns
  * keeps the connection alive: it opens it, notices when PipeWire goes away (→ `unavailable`)
  * and reconnects with backoff from inside wait()/read()/status(), which never throw.
  * Device presence is followed in C: absent at start → `waiting`, removed while live → `lost`,
- * back → `running` again (the stream is re-created on PipeWire's loop thread within ~50 ms).
+ * back → `running` again (the stream is re-created on PipeWire's loop thread as soon as the node is back).
  */
 export class PipewireSource implements AudioSource {
   readonly kind: 'pipewire' | 'pipewire-sink';
@@ -54,11 +60,12 @@ export class PipewireSource implements AudioSource {
   private connections = 0;
   /** Counters of connections already closed (the shim's restart at zero per connection). */
   private readonly carried: Record<(typeof COUNTERS)[number], number> = { callbacks: 0, frames: 0, ringOverruns: 0, droppedFrames: 0, xruns: 0 };
-  private lastStats: PwStats | null = null;
   private readonly sleeper = new Int32Array(new SharedArrayBuffer(4));
   private readonly log: Logger;
   private readonly target: string;
   private _lastReadNs = { first: 0n, last: 0n, at: 0n };
+  /** The connection of the last non-empty read (its timestamps are read lazily). */
+  private readFrom: PwConnection | null = null;
 
   constructor(readonly options: PipewireSourceOptions) {
     const ch = options.channels;
@@ -99,8 +106,8 @@ export class PipewireSource implements AudioSource {
     this.poll();
     const c = this.conn;
     if (c) {
-      const ok = c.wait(timeoutMs);
-      this.poll();
+      const ok = c.wait(timeoutMs, this.options.wakeFrames ?? this.options.latencyFrames);
+      if (!ok) this.poll(); // (a running source is polled on the next call anyway)
       return ok && this.conn !== null;
     }
     // Not connected: sleep until the next attempt (or the timeout), then try.
@@ -115,18 +122,21 @@ export class PipewireSource implements AudioSource {
     const c = this.conn;
     if (!c) return 0;
     const n = c.read(dst, maxFrames);
-    if (n > 0) {
-      const r = c.lastRead;
-      this._lastReadNs = { first: r.firstQuantumNs, last: r.lastQuantumNs, at: r.readNs };
-    }
+    if (n > 0) this.readFrom = c;
     return n;
   }
 
   /**
    * CLOCK_MONOTONIC ns (see monotonicNs() in ffi/pipewire.ts) of the PipeWire callbacks that
    * delivered the first and last frame of the last non-empty read(), and when that read ran.
+   * (Read lazily, so the hot path allocates nothing.)
    */
   get lastReadTimestamps(): { firstQuantumNs: bigint; lastQuantumNs: bigint; readNs: bigint } {
+    const c = this.readFrom;
+    if (c && !c.closed) {
+      const r = c.lastRead;
+      this._lastReadNs = { first: r.firstQuantumNs, last: r.lastQuantumNs, at: r.readNs };
+    }
     return { firstQuantumNs: this._lastReadNs.first, lastQuantumNs: this._lastReadNs.last, readNs: this._lastReadNs.at };
   }
 
@@ -138,7 +148,6 @@ export class PipewireSource implements AudioSource {
   status(): SourceStatus {
     if (!this.closed) this.poll();
     const s = this.conn ? this.conn.stats() : null;
-    if (s) this.lastStats = s;
     const cur = (k: (typeof COUNTERS)[number]) => this.carried[k] + (s ? s[k] : 0);
     let lastError: string | null = this.lastOpenError || null;
     if (this.conn) lastError = this.conn.lastError() || lastError;
@@ -234,9 +243,12 @@ export class PipewireSource implements AudioSource {
   private dropConnection(): void {
     const c = this.conn;
     if (!c) return;
+    if (this.readFrom === c) {
+      void this.lastReadTimestamps; // keep the last values
+      this.readFrom = null;
+    }
     const s = c.stats();
     for (const k of COUNTERS) this.carried[k] += s[k];
-    this.lastStats = s;
     this.conn = null;
     c.close();
   }
