@@ -8,6 +8,7 @@ import { logger, setLogLevel } from './log.ts';
 import { HttpStreamOutput } from './outputs/http-stream.ts';
 import { BroadcastOutputs } from './outputs/broadcast.ts';
 import { createWebRtcOutput } from './outputs/webrtc/index.ts';
+import { ControlPlane } from './control/plane.ts';
 import { VERSION } from './version.ts';
 
 const log = logger('hark');
@@ -22,13 +23,29 @@ export function sourceSettings(c: Config): SourceSettings {
   };
 }
 
+export interface HarkOptions {
+  /** The config file: changes from the admin page, API and CLI are written there. */
+  configPath?: string;
+  /** How to restart (main.ts builds a new Hark); without it restart is refused. */
+  onRestart?: () => void;
+  /** Injectable clock for sessions and the login limit (tests). */
+  now?: () => number;
+  /** Listen here instead of http.port (--port; never written to the config file). */
+  port?: number;
+}
+
 /** The running daemon: the audio pipeline, the outputs and the HTTP server. */
 export class Hark {
   readonly ctx: AppContext;
   private server?: Server<unknown>;
   private closed = false;
+  /** The HTTP app (route tests call `hark.app.handle(request)`). */
+  app?: ReturnType<typeof createApp>;
 
-  constructor(readonly config: Config) {
+  constructor(
+    readonly config: Config,
+    private readonly opts: HarkOptions = {},
+  ) {
     setLogLevel(config.log.level);
     const pipeline = new AudioPipeline(sourceSettings(config));
     const mp3 = new HttpStreamOutput(pipeline, {
@@ -46,7 +63,10 @@ export class Hark {
     });
     const broadcast = new BroadcastOutputs(config, pipeline);
     const webrtc = config.webrtc.enabled ? createWebRtcOutput(config, pipeline) : undefined;
-    this.ctx = { config, pipeline, mp3, broadcast, webrtc, startedAt: Date.now() };
+    const parts = { config, pipeline, mp3, broadcast, webrtc };
+    const plane = new ControlPlane(parts, { configPath: opts.configPath, sourceSettings, onRestart: opts.onRestart, now: opts.now });
+    const { events, control, store, auth } = plane;
+    this.ctx = { ...parts, startedAt: Date.now(), events, control, store, auth, plane };
   }
 
   /** The port actually bound (useful with http.port = 0 in tests). */
@@ -57,11 +77,13 @@ export class Hark {
   async start(): Promise<void> {
     log.info(`hark ${VERSION} starting (bun ${Bun.version})`);
     await this.ctx.pipeline.start();
-    this.ctx.broadcast.start();
     this.ctx.webrtc?.start();
     const app = createApp(this.ctx);
+    this.app = app;
+    // The boot state (control.on_boot) decides whether Icecast, WHIP and recording start.
+    await this.ctx.plane.start((req) => app.handle(req));
     app.listen({
-      port: this.config.http.port,
+      port: this.opts.port ?? this.config.http.port,
       hostname: this.config.http.host,
       // Streams are long-lived; Bun's default idle timeout (10 s) would cut a quiet listener.
       idleTimeout: 0,
@@ -75,6 +97,7 @@ export class Hark {
     if (this.closed) return;
     this.closed = true;
     log.info('stopping');
+    await this.ctx.plane.close();
     this.ctx.mp3.close();
     this.ctx.webrtc?.close();
     await this.ctx.broadcast.close();

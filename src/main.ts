@@ -57,15 +57,49 @@ try {
   if (e instanceof ConfigError) die(2, `configuration refused: ${e.message}`);
   throw e;
 }
-if (args.port !== undefined) config.http.port = args.port;
 
 const log = logger('hark');
-const hark = new Hark(config);
+let hark: Hark;
+let restarting = false;
+
+/**
+ * Restart in place (the System page, `hark restart`): close everything, read the config
+ * file again and start a new daemon on the same port. Sessions, the run state and the config
+ * live on disk, so nobody is logged out and a live box comes back live.
+ */
+async function restart(): Promise<void> {
+  if (restarting) return;
+  restarting = true;
+  const port = hark.port;
+  try {
+    await hark.close();
+    let next;
+    try {
+      next = loadConfig(args.config);
+    } catch (e) {
+      if (!(e instanceof ConfigError)) throw e;
+      log.error(`restart: the config file is refused (${e.message}); restarting with the running config`);
+      next = hark.config;
+    }
+    // --port overrides the file without being written into it (port 0: keep the one bound).
+    const override = args.port === undefined ? undefined : args.port === 0 ? port : args.port;
+    hark = new Hark(next, { configPath: args.config, port: override, onRestart: () => void restart() });
+    await hark.start();
+    log.info('restarted');
+  } catch (e) {
+    log.error(`restart failed: ${(e as Error).message}; exiting (a supervisor starts hark again)`);
+    process.exit(1);
+  } finally {
+    restarting = false;
+  }
+}
+
+hark = new Hark(config, { configPath: args.config, port: args.port, onRestart: () => void restart() });
 try {
   await hark.start();
 } catch (e) {
   const err = e as Error & { code?: string };
-  if (err.code === 'EADDRINUSE') die(1, `http.port ${config.http.port} is already in use`);
+  if (err.code === 'EADDRINUSE') die(1, `http.port ${args.port ?? config.http.port} is already in use`);
   die(1, `could not start: ${err.message}`);
 }
 log.info(`config ${args.config}${existsSync(args.config) ? '' : ' (not found: using defaults)'}`);

@@ -34,9 +34,16 @@ export interface ActionResult {
 
 /** What the control model drives; the daemon wires these to the pipeline and outputs. */
 export interface ControlHooks {
+  /** Start (true) or stop (false) the outputs that send on their own: Icecast, WHIP, recording. */
+  setLive?(live: boolean): void | Promise<void>;
   setMuted?(muted: boolean): void;
+  /** Set the title; whoever holds it publishes the 'metadata' event. */
   setMetadata?(title: string): void;
+  /** The current title, when the hooks hold it. */
+  getTitle?(): string;
   setInput?(device: string): void | Promise<void>;
+  /** Called after every state change (persisting it for the next boot). */
+  onState?(s: { state: RunState; live: boolean; muted: boolean }): void;
 }
 
 const log = logger('control');
@@ -69,11 +76,11 @@ export class Control {
   }
 
   get title(): string {
-    return this.lastTitle;
+    return this.hooks.getTitle?.() ?? this.lastTitle;
   }
 
   snapshot() {
-    return { state: this.state, live: this.live, muted: this.muted, title: this.lastTitle };
+    return { state: this.state, live: this.live, muted: this.muted, title: this.title };
   }
 
   /** Run a named action. Throws ActionError for a refused action or argument. */
@@ -81,10 +88,16 @@ export class Control {
     if (!(ACTIONS as readonly string[]).includes(action)) {
       throw new ActionError(`unknown action "${action}"; one of ${ACTIONS.join(', ')}`, 'action');
     }
+    const run = this.queue.then(() => this.runNow(action as ActionName, args, origin));
+    this.queue = run.catch(() => {});
+    return run;
+  }
+
+  private async runNow(action: ActionName, args: ActionArgs, origin: Origin): Promise<ActionResult> {
     const before = this.state;
     let message: string;
     try {
-      message = await this.apply(action as ActionName, args);
+      message = await this.apply(action, args);
     } catch (e) {
       const msg = (e as Error).message;
       this.events.emit({ type: 'action', action, origin, ok: false, message: msg });
@@ -97,18 +110,35 @@ export class Control {
   }
 
   emitState(): void {
-    this.events.emit({ type: 'state', state: this.state, live: this.live, muted: this.muted });
+    const s = { state: this.state, live: this.live, muted: this.muted };
+    try {
+      this.hooks.onState?.(s);
+    } catch (e) {
+      log.error(`saving the state failed: ${(e as Error).message}`);
+    }
+    this.events.emit({ type: 'state', ...s });
   }
+
+  /** Actions run one at a time: a GPIO press and a web click never interleave half-way. */
+  private queue: Promise<unknown> = Promise.resolve();
 
   private async apply(action: ActionName, args: ActionArgs): Promise<string> {
     switch (action) {
       case 'go_live':
         if (this.live) return 'already live';
         this.live = true;
+        try {
+          await this.hooks.setLive?.(true);
+        } catch (e) {
+          this.live = false;
+          await Promise.resolve(this.hooks.setLive?.(false)).catch(() => {});
+          throw new ActionError(`could not go live: ${(e as Error).message}`);
+        }
         return 'live';
       case 'stop':
         if (!this.live) return 'already idle';
         this.live = false;
+        await this.hooks.setLive?.(false);
         return 'stopped';
       case 'toggle_live':
         return this.apply(this.live ? 'stop' : 'go_live', args);
@@ -139,8 +169,8 @@ export class Control {
         if (title.length > 512) throw new ActionError('title: at most 512 characters', 'title');
         if (/[\u0000-\u001f]/.test(title)) throw new ActionError('title: no control characters', 'title');
         this.lastTitle = title;
-        this.hooks.setMetadata?.(title);
-        this.events.emit({ type: 'metadata', title });
+        if (this.hooks.setMetadata) this.hooks.setMetadata(title);
+        else this.events.emit({ type: 'metadata', title });
         return `title "${title}"`;
       }
       case 'set_input': {

@@ -6,6 +6,8 @@ import { metadataRoutes } from './metadata.ts';
 import { recordingsRoutes } from './recordings.ts';
 import { whepRoutes } from './whep.ts';
 import { listenRoutes } from './listen.ts';
+import { authGuard } from './auth.ts';
+import { controlRoutes } from './control-routes.ts';
 import type { AppContext } from './context.ts';
 import { logger } from '../log.ts';
 
@@ -33,12 +35,15 @@ export function createApp(ctx: AppContext) {
           return jsonError(500, 'internal error');
       }
     })
+    // The gate runs before routing: no route can be reached around it.
+    .use(authGuard(ctx))
     .use(statusRoutes(ctx))
     .use(streamRoutes(ctx))
     .use(metadataRoutes(ctx))
     .use(recordingsRoutes(ctx))
     .use(whepRoutes(ctx))
-    .use(listenRoutes(ctx));
+    .use(listenRoutes(ctx))
+    .use(controlRoutes(ctx));
 }
 
 export type App = ReturnType<typeof createApp>;

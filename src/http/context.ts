@@ -3,6 +3,11 @@ import type { Config } from '../config/schema.ts';
 import type { HttpStreamOutput } from '../outputs/http-stream.ts';
 import type { BroadcastOutputs } from '../outputs/broadcast.ts';
 import type { WebRtcOutput } from '../outputs/webrtc/index.ts';
+import type { EventBus } from '../control/events.ts';
+import type { Control } from '../control/control.ts';
+import type { ConfigStore } from '../config/store.ts';
+import type { Auth } from '../control/auth.ts';
+import type { ControlPlane } from '../control/plane.ts';
 
 /** What the HTTP layer may reach: it calls into these and holds no state of its own. */
 export interface AppContext {
@@ -14,4 +19,12 @@ export interface AppContext {
   /** WHEP listeners; absent when webrtc.enabled is false. */
   webrtc?: WebRtcOutput;
   startedAt: number;
+  /** The one event bus (actions, state, outputs, listeners, alerts, config). */
+  events: EventBus;
+  /** The state machine: every change of state goes through `control.run(action, args, origin)`. */
+  control: Control;
+  /** The running config and its file: every config change goes through it. */
+  store: ConfigStore;
+  auth: Auth;
+  plane: ControlPlane;
 }

@@ -8,6 +8,8 @@ export function statusDocument(ctx: AppContext) {
   const src = stats?.source;
   return {
     version: VERSION,
+    /** The run state (idle, live, muted) and the title. */
+    control: ctx.control.snapshot(),
     uptime_s: Math.round((Date.now() - ctx.startedAt) / 1000),
     input: {
       source: src?.kind ?? ctx.config.input.source,

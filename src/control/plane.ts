@@ -1,0 +1,219 @@
+/**
+ * The control plane of one daemon: the event bus, the state machine wired to the outputs,
+ * the config store (with SIGHUP and file-change reloads), authentication, the output watcher
+ * and the CLI's Unix socket. The daemon builds it beside the pipeline and outputs and hands
+ * it to the HTTP layer through AppContext.
+ */
+import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import type { Server } from 'bun';
+import type { Config } from '../config/schema.ts';
+import { ConfigStore } from '../config/store.ts';
+import type { SourceSettings } from '../audio/protocol.ts';
+import type { AppContext } from '../http/context.ts';
+import { logger } from '../log.ts';
+import { Auth } from './auth.ts';
+import { Control } from './control.ts';
+import { EventBus } from './events.ts';
+import { OutputWatcher, applyConfig, setOutputsLive, startIdleServices } from './outputs.ts';
+import { StateFile, bootState } from './state-file.ts';
+import { socketPathOf, stateDirOf } from './paths.ts';
+
+export { socketPathOf, stateDirOf };
+
+const log = logger('control');
+
+type Parts = Pick<AppContext, 'config' | 'pipeline' | 'broadcast' | 'mp3' | 'webrtc'>;
+
+export interface PlaneOptions {
+  /** The config file ('' or absent: none; changes are then kept in memory only). */
+  configPath?: string;
+  sourceSettings: (c: Config) => SourceSettings;
+  /** Called when someone asks for a restart (the System page, `hark restart`). */
+  onRestart?: () => void;
+  /** Injectable clock for sessions and the login limit. */
+  now?: () => number;
+}
+
+/** Requests that arrived over the CLI's Unix socket: SSH (the socket's group) is their login. */
+export const socketRequests = new WeakSet<Request>();
+
+/** The gid of group `hark` from /etc/group, if there is one. */
+function harkGid(): number | null {
+  try {
+    const line = readFileSync('/etc/group', 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith('hark:'));
+    const gid = Number(line?.split(':')[2]);
+    return Number.isInteger(gid) ? gid : null;
+  } catch {
+    return null;
+  }
+}
+
+export class ControlPlane {
+  readonly events = new EventBus();
+  readonly control: Control;
+  readonly store: ConfigStore;
+  readonly auth: Auth;
+  readonly stateFile: StateFile;
+  readonly stateDir: string;
+  readonly socketPath: string;
+  private readonly watcher: OutputWatcher;
+  private socketServer?: Server<unknown>;
+  private readonly onHup = () => {
+    this.auth.reload();
+    void this.store.reload('SIGHUP');
+  };
+  private restartPending = false;
+  private readonly closers: (() => void)[] = [];
+
+  constructor(
+    private readonly parts: Parts,
+    private readonly opts: PlaneOptions,
+  ) {
+    const config = parts.config;
+    this.stateDir = stateDirOf(config, opts.configPath);
+    mkdirSync(this.stateDir, { recursive: true });
+    this.socketPath = socketPathOf(config, opts.configPath);
+    this.stateFile = new StateFile(join(this.stateDir, 'state.json'));
+    this.auth = new Auth(join(this.stateDir, 'auth.json'), { now: opts.now, sessionHours: () => config.access.session_hours });
+    this.store = new ConfigStore(opts.configPath ? resolve(opts.configPath) : join(this.stateDir, 'hark.toml'), config);
+    this.store.setApplier((prev, next) =>
+      applyConfig(parts, prev, next, { live: () => this.control.isLive, sourceSettings: opts.sourceSettings, events: this.events }),
+    );
+    this.store.onChange((r) => {
+      const keys = [...new Set(r.changed.map((k) => k.split('.')[0]!))];
+      if (keys.length) this.events.emit({ type: 'config', keys });
+    });
+
+    const initial = bootState(config.control.on_boot, this.stateFile.load());
+    const b = parts.broadcast;
+    b.metadata.onChange((title) => this.events.emit({ type: 'metadata', title }));
+    b.alerts.on((e) =>
+      this.events.emit({
+        type: 'alert',
+        id: e.alert.id,
+        level: e.alert.severity === 'critical' ? 'error' : 'warn',
+        message: e.alert.message,
+        active: e.type === 'raised',
+      }),
+    );
+    this.control = new Control(
+      this.events,
+      {
+        setLive: (live) => setOutputsLive(parts, live),
+        setMuted: (m) => parts.pipeline.setMuted(m),
+        setMetadata: (t) => void b.metadata.set(t),
+        getTitle: () => b.metadata.title,
+        setInput: async (device) => {
+          await this.store.set({ 'input.device': device });
+        },
+        onState: (s) => this.stateFile.save(s),
+      },
+      initial,
+    );
+    this.watcher = new OutputWatcher(parts, this.events);
+  }
+
+  /** Where the running daemon starts: the boot state applied, reloads armed, the socket open. */
+  async start(handle: (req: Request) => Response | Promise<Response>): Promise<void> {
+    const { config } = this.parts;
+    await this.takeFirstBootPassword();
+    if (this.control.isMuted) this.parts.pipeline.setMuted(true);
+    startIdleServices(this.parts);
+    if (this.control.isLive) await setOutputsLive(this.parts, true);
+    log.info(`boot state ${this.control.state} (control.on_boot = ${config.control.on_boot})`);
+    this.stateFile.save({ live: this.control.isLive, muted: this.control.isMuted });
+    this.watcher.start();
+    if (this.opts.configPath) this.store.watch();
+    process.on('SIGHUP', this.onHup);
+    if (!this.auth.hasPassword()) log.warn('no admin password yet: open the admin page to set it (or `hark passwd`)');
+    this.openSocket(handle);
+  }
+
+  /** Run `fn` when the daemon closes (the HTTP layer's timers and PipeWire registry). */
+  onClose(fn: () => void): void {
+    this.closers.push(fn);
+  }
+
+  async close(): Promise<void> {
+    for (const fn of this.closers.splice(0)) {
+      try {
+        fn();
+      } catch (e) {
+        log.error(`closing: ${(e as Error).message}`);
+      }
+    }
+    process.off('SIGHUP', this.onHup);
+    this.watcher.close();
+    this.store.close();
+    this.socketServer?.stop(true);
+    this.socketServer = undefined;
+    if (existsSync(this.socketPath)) rmSync(this.socketPath, { force: true });
+  }
+
+  /** Ask the daemon to restart (in-process: the HTTP port stays, listeners reconnect). */
+  requestRestart(origin: string): boolean {
+    if (!this.opts.onRestart || this.restartPending) return false;
+    this.restartPending = true;
+    log.info(`restart requested by ${origin}`);
+    // Answer the request first.
+    setTimeout(() => this.opts.onRestart!(), 150);
+    return true;
+  }
+
+  get canRestart(): boolean {
+    return !!this.opts.onRestart;
+  }
+
+  /**
+   * `[admin] password = "…"` in the config (a first-boot file copied into place) is hashed
+   * into auth.json and removed from the file, so the plaintext does not stay on disk.
+   */
+  private async takeFirstBootPassword(): Promise<void> {
+    const pw = this.parts.config.admin.password;
+    if (!pw) return;
+    try {
+      await this.auth.setPassword(pw);
+      log.info('admin password taken from the config file; removing it from the file');
+    } catch (e) {
+      log.error(`admin.password in the config was not used: ${(e as Error).message}`);
+    }
+    try {
+      await this.store.set({ 'admin.password': '' });
+      // The previous version kept as .bak still has the plaintext.
+      rmSync(`${this.store.path}.bak`, { force: true });
+    } catch (e) {
+      log.error(`could not remove admin.password from ${this.store.path}: ${(e as Error).message}`);
+    }
+  }
+
+  private openSocket(handle: (req: Request) => Response | Promise<Response>): void {
+    const path = this.socketPath;
+    try {
+      mkdirSync(dirname(path), { recursive: true });
+      // A socket file left by a killed daemon would make listen() fail with EADDRINUSE.
+      if (existsSync(path)) rmSync(path, { force: true });
+      this.socketServer = Bun.serve({
+        unix: path,
+        fetch(req: Request) {
+          socketRequests.add(req);
+          return handle(req);
+        },
+      } as Parameters<typeof Bun.serve>[0]);
+      chmodSync(path, 0o660);
+      const gid = harkGid();
+      if (gid !== null && process.getgid?.() !== gid) {
+        try {
+          chownSync(path, -1, gid);
+        } catch (e) {
+          log.warn(`cannot give ${path} to group hark: ${(e as Error).message}`);
+        }
+      }
+      log.info(`CLI socket ${path}`);
+    } catch (e) {
+      log.error(`cannot open the CLI socket ${path}: ${(e as Error).message}; \`hark\` commands will not reach this daemon`);
+    }
+  }
+}

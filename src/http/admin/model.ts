@@ -1,0 +1,150 @@
+/**
+ * What the admin page shows, read from the running daemon: rows for the output and listener
+ * tables, system facts, the device list. Shared by the pages, the fragments and the SSE hub.
+ */
+import { hostname, loadavg, networkInterfaces, uptime } from 'node:os';
+import { readFileSync, statfsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import type { AudioDevice } from '../../audio/devices.ts';
+import { DeviceRegistry } from '../../audio/devices.ts';
+import type { AppContext } from '../context.ts';
+import type { ListenerRow, OutputRow } from '../../../web/templates/components.ts';
+import { VERSION } from '../../version.ts';
+import { logger } from '../../log.ts';
+
+const log = logger('http admin');
+
+export function outputRows(ctx: AppContext): OutputRow[] {
+  const rows: OutputRow[] = [];
+  const mp3 = ctx.mp3.status();
+  rows.push({ kind: 'Stream MP3', id: '', state: mp3.status, detail: `${mp3.listeners} listening`, extra: '/stream.mp3' });
+  if (ctx.webrtc) {
+    const w = ctx.webrtc.status();
+    rows.push({ kind: 'WebRTC', id: '', state: w.status, detail: w.reason ?? `${w.listeners} listening`, extra: '/listen' });
+  } else rows.push({ kind: 'WebRTC', id: '', state: 'disabled', detail: 'webrtc.enabled = false' });
+  const b = ctx.broadcast.status();
+  for (const o of b.icecast) rows.push({ kind: 'Icecast', id: o.id, state: o.state, detail: o.status, extra: `${o.server}${o.mount}` });
+  for (const o of b.whip as unknown as { id: string; state: string; status?: string; url?: string }[]) {
+    rows.push({ kind: 'WHIP', id: o.id, state: o.state, detail: o.status ?? o.state, extra: o.url });
+  }
+  const r = b.recording;
+  if (!ctx.config.recording.enabled && r.state === 'stopped') rows.push({ kind: 'Recording', id: '', state: 'disabled', detail: 'recording.enabled = false' });
+  else rows.push({ kind: 'Recording', id: '', state: r.state, detail: r.last_error ?? (r.file ? `${r.file} (${Math.round(r.file_bytes / 1024)} kB)` : r.state), extra: r.free_mb !== null ? `${r.free_mb} MB free` : undefined });
+  return rows;
+}
+
+export function listenerRows(ctx: AppContext): ListenerRow[] {
+  const rows: ListenerRow[] = ctx.mp3.listenerInfo().map((l) => ({
+    via: 'MP3',
+    id: String(l.id),
+    remote: l.remote,
+    since: l.connectedSince,
+    agent: l.userAgent,
+    detail: `${Math.round(l.bytes / 1024)} kB sent${l.queuedBytes ? `, ${Math.round(l.queuedBytes / 1024)} kB queued` : ''}`,
+  }));
+  for (const l of ctx.webrtc?.listeners() ?? []) {
+    rows.push({
+      via: `WebRTC ${l.codec}`,
+      id: l.id,
+      remote: l.remote,
+      since: l.connected_since ?? l.created_at,
+      agent: l.user_agent,
+      detail: `${l.state}${l.rtt_ms !== null ? `, RTT ${l.rtt_ms} ms` : ''}${l.fraction_lost !== null ? `, loss ${(l.fraction_lost * 100).toFixed(1)}%` : ''}`,
+    });
+  }
+  return rows;
+}
+
+export function listenerTotal(ctx: AppContext): number {
+  return ctx.mp3.listenerCount + (ctx.webrtc?.listenerCount ?? 0);
+}
+
+export interface SystemInfo {
+  hostname: string;
+  addresses: string[];
+  uptime_s: number;
+  hark_uptime_s: number;
+  cpu_temp_c: number | null;
+  load: number[];
+  disk: { path: string; free_mb: number; total_mb: number } | null;
+  version: string;
+  bun: string;
+}
+
+function cpuTemp(): number | null {
+  try {
+    return Math.round(Number(readFileSync('/sys/class/thermal/thermal_zone0/temp', 'utf8')) / 100) / 10;
+  } catch {
+    return null;
+  }
+}
+
+export function systemInfo(ctx: AppContext): SystemInfo {
+  const addresses: string[] = [];
+  for (const [name, list] of Object.entries(networkInterfaces())) {
+    for (const a of list ?? []) if (!a.internal) addresses.push(`${a.address} (${name})`);
+  }
+  let disk: SystemInfo['disk'] = null;
+  const path = resolve(ctx.config.recording.dir);
+  for (const p of [path, ctx.plane.stateDir]) {
+    try {
+      const s = statfsSync(p);
+      disk = { path: p, free_mb: Math.floor((s.bavail * s.bsize) / 1048576), total_mb: Math.floor((s.blocks * s.bsize) / 1048576) };
+      break;
+    } catch {
+      // The recordings directory may not exist yet.
+    }
+  }
+  return {
+    hostname: hostname(),
+    addresses,
+    uptime_s: Math.round(uptime()),
+    hark_uptime_s: Math.round((Date.now() - ctx.startedAt) / 1000),
+    cpu_temp_c: cpuTemp(),
+    load: loadavg().map((x) => Math.round(x * 100) / 100),
+    disk,
+    version: VERSION,
+    bun: Bun.version,
+  };
+}
+
+/**
+ * PipeWire's capture devices for the input picker, kept open while the daemon runs so a
+ * hot-plug shows at once. Without PipeWire the list is empty and says why; it retries.
+ */
+export class Devices {
+  private reg?: DeviceRegistry;
+  private lastTry = 0;
+  private reason = '';
+
+  list(): { devices: AudioDevice[]; version: number; error: string } {
+    this.ensure();
+    if (!this.reg) return { devices: [], version: -1, error: this.reason };
+    if (!this.reg.connected) {
+      this.reg.close();
+      this.reg = undefined;
+      this.reason = 'PipeWire went away';
+      return { devices: [], version: -1, error: this.reason };
+    }
+    const snap = this.reg.snapshot();
+    return { devices: snap.devices, version: snap.version, error: '' };
+  }
+
+  private ensure(): void {
+    if (this.reg || Date.now() - this.lastTry < 5000) return;
+    this.lastTry = Date.now();
+    try {
+      this.reg = DeviceRegistry.open();
+      this.reason = '';
+    } catch (e) {
+      const msg = (e as Error).message;
+      if (msg !== this.reason) log.debug(`device list unavailable: ${msg}`);
+      this.reason = msg;
+    }
+  }
+
+  close(): void {
+    this.reg?.close();
+    this.reg = undefined;
+  }
+}

@@ -1,0 +1,193 @@
+/**
+ * The JSON API under /api: the control actions, devices, the config (read, replace, patch),
+ * logs, the password, restart and API tokens. Every body is validated against the schemas in
+ * API_SCHEMAS, which also generate the OpenAPI document (openapi.ts). Refusals are JSON
+ * `{error, field}` with 422 for a refused value.
+ */
+import { Elysia } from 'elysia';
+import { Type as T } from '@sinclair/typebox';
+import type { AppContext } from './context.ts';
+import { jsonError } from './errors.ts';
+import { ActionError, ACTIONS } from '../control/control.ts';
+import { PasswordError, checkPasswordRules } from '../control/auth.ts';
+import { ConfigError } from '../config/load.ts';
+import { ConfigSchema } from '../config/schema.ts';
+import { logTail } from '../log.ts';
+import { originOf, principalOf } from './auth.ts';
+import type { Devices } from './admin/model.ts';
+
+const MAX_CONFIG_BYTES = 256 * 1024;
+
+/** Request and response schemas (also the OpenAPI components). */
+export const API_SCHEMAS = {
+  ActionResult: T.Object({ ok: T.Literal(true), state: T.Union([T.Literal('idle'), T.Literal('live'), T.Literal('muted')]), message: T.String() }),
+  State: T.Object({ state: T.Union([T.Literal('idle'), T.Literal('live'), T.Literal('muted')]), live: T.Boolean(), muted: T.Boolean(), title: T.String() }),
+  Error: T.Object({ error: T.String(), field: T.Optional(T.String({ description: 'The argument or dotted config key at fault' })) }),
+  MarkBody: T.Object({ label: T.Optional(T.String({ maxLength: 200 })) }, { additionalProperties: false }),
+  InputBody: T.Object({ device: T.String({ maxLength: 256, description: "PipeWire node.name; '' for the default source" }) }, { additionalProperties: false }),
+  ActionBody: T.Object({ title: T.Optional(T.String()), label: T.Optional(T.String()), device: T.Optional(T.String()) }, { additionalProperties: false }),
+  ConfigPatch: T.Record(T.String({ description: 'Dotted key, e.g. "icecast.0.port"' }), T.Unknown(), { description: 'Keys to set; strings are converted as the schema says' }),
+  SaveResult: T.Object({
+    changed: T.Array(T.String()),
+    applied: T.Array(T.String()),
+    restart_required: T.Array(T.String()),
+    comments_preserved: T.Boolean(),
+  }),
+  PasswordBody: T.Object({ password: T.String({ minLength: 8, maxLength: 256 }), current: T.Optional(T.String({ maxLength: 256 })) }, { additionalProperties: false }),
+  TokenBody: T.Object({ name: T.String({ minLength: 1, maxLength: 64 }) }, { additionalProperties: false }),
+  Token: T.Object({ id: T.String(), name: T.String(), created: T.String() }),
+  NewToken: T.Object({ id: T.String(), name: T.String(), token: T.String({ description: 'Shown once; send as Authorization: Bearer …' }) }),
+  Device: T.Object({
+    id: T.Integer(),
+    name: T.String(),
+    description: T.String(),
+    kind: T.Union([T.Literal('source'), T.Literal('monitor')]),
+    mediaClass: T.String(),
+    channels: T.Union([T.Integer(), T.Null()]),
+    rates: T.Union([T.Array(T.Integer()), T.Null()]),
+    positions: T.Array(T.String()),
+    isDefault: T.Boolean(),
+  }),
+} as const;
+
+export const Devices_ = T.Object({ devices: T.Array(API_SCHEMAS.Device), error: T.String({ description: "Why the list is empty ('' when it is not)" }) });
+
+/** Map the typed refusals to HTTP; anything else is a 500 (logged by the app). */
+export function refusal(e: unknown): Response {
+  if (e instanceof ActionError) return jsonError(422, e.message, e.field ? { field: e.field } : {});
+  if (e instanceof ConfigError) return jsonError(422, e.message, { field: e.path });
+  if (e instanceof PasswordError) return jsonError(422, e.message, { field: e.field });
+  throw e;
+}
+
+/** Actions with a path of their own (the issue's names); every action is also /api/actions/:name. */
+const ACTION_PATHS: Record<string, string> = { live: 'go_live', stop: 'stop', mute: 'mute', unmute: 'unmute' };
+
+export const apiRoutes = (ctx: AppContext, devices: Devices) => {
+  const act = async (action: string, args: Record<string, string | undefined>, request: Request) => {
+    try {
+      return await ctx.control.run(action, args, originOf(request));
+    } catch (e) {
+      return refusal(e);
+    }
+  };
+  const save = async (p: Promise<unknown>) => {
+    try {
+      return await p;
+    } catch (e) {
+      return refusal(e);
+    }
+  };
+
+  let app = new Elysia({ name: 'api', prefix: '/api' });
+  for (const [path, action] of Object.entries(ACTION_PATHS)) {
+    app = app.post(`/${path}`, ({ request }) => act(action, {}, request), { parse: 'none' }) as unknown as typeof app;
+  }
+  return app
+    .get('/state', () => ctx.control.snapshot())
+    .post('/actions/:action', async ({ params, request }) => {
+      if (!(ACTIONS as readonly string[]).includes(params.action)) return jsonError(404, `no action "${params.action}"; one of ${ACTIONS.join(', ')}`, { field: 'action' });
+      const text = await request.text();
+      let args: Record<string, string> = {};
+      if (text.trim()) {
+        try {
+          args = JSON.parse(text);
+        } catch {
+          return jsonError(400, 'the body must be JSON: {"title": …, "label": …, "device": …}');
+        }
+      }
+      return act(params.action, args, request);
+    }, { parse: 'none' })
+    .post('/mark', ({ body, request }) => act('mark', { label: body?.label }, request), { body: T.Optional(API_SCHEMAS.MarkBody) })
+    .post('/input', ({ body, request }) => act('set_input', { device: body.device }, request), { body: API_SCHEMAS.InputBody })
+    .get('/devices', () => {
+      const { devices: list, error } = devices.list();
+      return { devices: list, error };
+    })
+    .get('/config', () => ctx.config)
+    .get('/config/schema', () => JSON.parse(JSON.stringify(ConfigSchema)))
+    .get('/config/text', () => new Response(ctx.store.currentText(), { headers: { 'content-type': 'application/toml; charset=utf-8', 'cache-control': 'no-store' } }))
+    .put(
+      '/config',
+      async ({ request }) => {
+        const type = (request.headers.get('content-type') ?? '').split(';')[0]!.trim();
+        const text = await request.text();
+        if (text.length > MAX_CONFIG_BYTES) return jsonError(413, `a config is at most ${MAX_CONFIG_BYTES} bytes`);
+        if (type === 'application/json') {
+          let raw: unknown;
+          try {
+            raw = JSON.parse(text);
+          } catch (e) {
+            return jsonError(400, `not JSON: ${(e as Error).message}`);
+          }
+          return save(ctx.store.replace(raw));
+        }
+        if (type === 'application/toml' || type === 'text/plain' || type === '') return save(ctx.store.replaceText(text));
+        return jsonError(415, `send the config as application/json or as TOML (application/toml), not ${type}`, { field: 'content-type' });
+      },
+      { parse: 'none' },
+    )
+    .patch('/config', ({ body }) => {
+      if ('admin.password' in body) return jsonError(422, 'set the password with POST /api/password', { field: 'admin.password' });
+      return save(ctx.store.set(body));
+    }, { body: API_SCHEMAS.ConfigPatch })
+    .get('/logs', ({ query }) => {
+      const n = Math.max(1, Math.min(500, Number(query.lines ?? 100) || 100));
+      const initial = logTail().slice(-n);
+      if (query.follow !== '1' && query.follow !== 'true') {
+        return new Response(initial.map((l) => `${l}\n`).join(''), { headers: { 'content-type': 'text/plain; charset=utf-8' } });
+      }
+      let seen = logTail().at(-1) ?? '';
+      let timer: ReturnType<typeof setInterval> | undefined;
+      const enc = new TextEncoder();
+      const stream = new ReadableStream<Uint8Array>({
+        start(c) {
+          c.enqueue(enc.encode(initial.map((l) => `${l}\n`).join('')));
+          timer = setInterval(() => {
+            const tail = logTail();
+            const i = seen ? tail.lastIndexOf(seen) : -1;
+            const fresh = tail.slice(i + 1);
+            if (!fresh.length) return;
+            seen = tail.at(-1)!;
+            try {
+              c.enqueue(enc.encode(fresh.map((l) => `${l}\n`).join('')));
+            } catch {
+              clearInterval(timer);
+            }
+          }, 250);
+        },
+        cancel() {
+          clearInterval(timer);
+        },
+      });
+      return new Response(stream, { headers: { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' } });
+    })
+    .post(
+      '/password',
+      async ({ body, request }) => {
+        try {
+          const p = principalOf(request);
+          // Over SSH (the socket) the login is the proof; a browser must know the current one.
+          if (p.kind === 'session' && !(await ctx.auth.verifyPassword(body.current ?? ''))) throw new PasswordError('current: not the current password', 'current');
+          checkPasswordRules(body.password);
+          await ctx.auth.setPassword(body.password);
+          return { ok: true, message: 'password set; every session has ended' };
+        } catch (e) {
+          return refusal(e);
+        }
+      },
+      { body: API_SCHEMAS.PasswordBody },
+    )
+    .post('/restart', ({ request }) =>
+      ctx.plane.requestRestart(originOf(request)) ? { ok: true, message: 'restarting' } : jsonError(409, 'this hark was not started by its daemon entry point and cannot restart itself'),
+    { parse: 'none' })
+    .get('/tokens', () => ctx.auth.tokens())
+    .post('/tokens', ({ body }) => {
+      try {
+        return ctx.auth.createToken(body.name);
+      } catch (e) {
+        return refusal(e);
+      }
+    }, { body: API_SCHEMAS.TokenBody })
+    .delete('/tokens/:id', ({ params }) => (ctx.auth.revokeToken(params.id) ? { ok: true } : jsonError(404, `no token ${params.id}`)));
+};

@@ -1,0 +1,29 @@
+/**
+ * Everything the control issue serves over HTTP, composed: the admin page and its fragments,
+ * the JSON API, SSE, /metrics, the OpenAPI document and the page assets.
+ */
+import { Elysia } from 'elysia';
+import type { AppContext } from './context.ts';
+import { adminRoutes } from './admin/index.ts';
+import { Devices } from './admin/model.ts';
+import { apiRoutes } from './api.ts';
+import { metricsRoutes } from './metrics.ts';
+import { openapiRoutes } from './openapi.ts';
+import { SseHub, sseRoutes } from './sse.ts';
+import { staticRoutes } from './static.ts';
+
+export const controlRoutes = (ctx: AppContext) => {
+  const devices = new Devices();
+  const hub = new SseHub(ctx, devices);
+  ctx.plane.onClose(() => {
+    hub.close();
+    devices.close();
+  });
+  return new Elysia({ name: 'control-http' })
+    .use(staticRoutes())
+    .use(adminRoutes(ctx, hub, devices))
+    .use(apiRoutes(ctx, devices))
+    .use(sseRoutes(ctx, hub))
+    .use(metricsRoutes(ctx))
+    .use(openapiRoutes(ctx));
+};

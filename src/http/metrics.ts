@@ -1,0 +1,107 @@
+/**
+ * GET /metrics in the Prometheus text exposition format (version 0.0.4): the run state,
+ * listeners, bytes sent, each output's state, capture xruns and drops, levels and the time
+ * spent encoding. Rendered on request from the components' own counters.
+ */
+import { Elysia } from 'elysia';
+import type { AppContext } from './context.ts';
+import { VERSION } from '../version.ts';
+
+type Labels = Record<string, string | number>;
+
+/** Label values escape backslash, double quote and newline (exposition format spec). */
+const esc = (v: string) => v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
+const fmt = (n: number) => (Number.isFinite(n) ? String(n) : n > 0 ? '+Inf' : n < 0 ? '-Inf' : 'NaN');
+
+class Exposition {
+  private readonly out: string[] = [];
+  private readonly declared = new Set<string>();
+
+  metric(name: string, type: 'gauge' | 'counter', help: string, value: number, labels: Labels = {}): void {
+    if (!this.declared.has(name)) {
+      this.declared.add(name);
+      this.out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
+    }
+    const l = Object.entries(labels);
+    this.out.push(`${name}${l.length ? `{${l.map(([k, v]) => `${k}="${esc(String(v))}"`).join(',')}}` : ''} ${fmt(value)}`);
+  }
+
+  text(): string {
+    return `${this.out.join('\n')}\n`;
+  }
+}
+
+const ICECAST_STATES = ['stopped', 'connecting', 'live', 'retrying', 'auth_failed', 'mount_in_use'];
+
+export function renderMetrics(ctx: AppContext): string {
+  const m = new Exposition();
+  const g = (name: string, help: string, v: number, l?: Labels) => m.metric(name, 'gauge', help, v, l);
+  const c = (name: string, help: string, v: number, l?: Labels) => m.metric(name, 'counter', help, v, l);
+
+  g('hark_info', 'hark version', 1, { version: VERSION, bun: Bun.version });
+  g('hark_uptime_seconds', 'Seconds since hark started', (Date.now() - ctx.startedAt) / 1000);
+  for (const s of ['idle', 'live', 'muted']) g('hark_state', 'The run state (1 for the current one)', ctx.control.state === s ? 1 : 0, { state: s });
+
+  // Listeners and bytes
+  g('hark_listeners', 'Listeners connected now', ctx.mp3.listenerCount, { output: 'http_mp3' });
+  if (ctx.webrtc) g('hark_listeners', 'Listeners connected now', ctx.webrtc.listenerCount, { output: 'webrtc' });
+  const mp3 = ctx.mp3.status();
+  c('hark_output_bytes_total', 'Bytes sent by an output', mp3.bytes, { output: 'http_mp3', id: '' });
+  c('hark_listeners_served_total', 'Listeners that connected since start', mp3.listeners_served, { output: 'http_mp3' });
+  c('hark_listeners_refused_total', 'Listeners refused (limit reached)', mp3.refused, { output: 'http_mp3' });
+  c('hark_listeners_slow_disconnects_total', 'Listeners disconnected for falling behind', mp3.slow_disconnects, { output: 'http_mp3' });
+  if (ctx.webrtc) {
+    const w = ctx.webrtc.status() as { listeners_served?: number; refused?: number; status: string };
+    if (typeof w.listeners_served === 'number') c('hark_listeners_served_total', 'Listeners that connected since start', w.listeners_served, { output: 'webrtc' });
+    if (typeof w.refused === 'number') c('hark_listeners_refused_total', 'Listeners refused (limit reached)', w.refused, { output: 'webrtc' });
+    const bytes = ctx.webrtc.listeners().reduce((n, l) => n + l.bytes, 0);
+    g('hark_webrtc_session_bytes', 'Bytes sent to the WebRTC listeners connected now', bytes);
+    for (const s of ['running', 'unavailable', 'stopped']) g('hark_output_up', 'Output state (1 for the current one)', w.status === s ? 1 : 0, { output: 'webrtc', id: '', state: s });
+  }
+
+  // Broadcast outputs
+  const b = ctx.broadcast.status();
+  for (const o of b.icecast) {
+    c('hark_output_bytes_total', 'Bytes sent by an output', o.bytes, { output: 'icecast', id: o.id });
+    c('hark_output_connects_total', 'Successful connections of an output', o.connects, { output: 'icecast', id: o.id });
+    for (const s of ICECAST_STATES) g('hark_output_up', 'Output state (1 for the current one)', o.state === s ? 1 : 0, { output: 'icecast', id: o.id, state: s });
+  }
+  for (const o of b.whip as unknown as { id: string; state: string; bytes?: number }[]) {
+    if (typeof o.bytes === 'number') c('hark_output_bytes_total', 'Bytes sent by an output', o.bytes, { output: 'whip', id: o.id });
+    g('hark_output_up', 'Output state (1 for the current one)', 1, { output: 'whip', id: o.id, state: o.state });
+  }
+  const r = b.recording;
+  c('hark_output_bytes_total', 'Bytes sent by an output', r.bytes, { output: 'recording', id: '' });
+  g('hark_output_up', 'Output state (1 for the current one)', 1, { output: 'recording', id: '', state: r.state });
+  g('hark_alerts', 'Alerts active now', ctx.broadcast.alerts.list().length);
+
+  // Capture and engine
+  const st = ctx.pipeline.stats();
+  if (st) {
+    c('hark_audio_frames_total', 'Frames that reached the bus (the sample clock, 48 kHz)', st.frames);
+    c('hark_audio_silence_frames_total', 'Frames of silence filled in while the source delivered nothing', st.silenceFrames);
+    const s = st.source.stats;
+    for (const [key, name, help] of [
+      ['xruns', 'hark_capture_xruns_total', 'PipeWire xruns reported for the capture stream'],
+      ['ringOverruns', 'hark_capture_ring_overruns_total', 'Times the capture ring overflowed (frames lost before the bus)'],
+      ['droppedFrames', 'hark_capture_dropped_frames_total', 'Frames the capture ring dropped'],
+    ] as const) {
+      if (typeof s[key] === 'number') c(name, help, s[key] as number);
+    }
+    for (const k of st.consumers) {
+      c('hark_bus_dropped_frames_total', 'Frames a bus consumer lost by falling behind', k.dropped, { consumer: k.name });
+      c('hark_bus_overruns_total', 'Times a bus consumer was overrun', k.overruns, { consumer: k.name });
+      if (k.encodeMsTotal !== undefined) c('hark_encoder_seconds_total', 'CPU time spent encoding', k.encodeMsTotal / 1000, { encoder: k.name });
+      if (k.packets !== undefined) c('hark_encoder_packets_total', 'Packets an encoder produced', k.packets, { encoder: k.name });
+    }
+  }
+  const lv = ctx.pipeline.currentLevels();
+  lv.peak_dbfs.forEach((v, ch) => g('hark_input_peak_dbfs', 'Input peak level over the last meter window, dBFS', v, { channel: ch }));
+  lv.rms_dbfs.forEach((v, ch) => g('hark_input_rms_dbfs', 'Input RMS level over the last meter window, dBFS', v, { channel: ch }));
+  lv.clips.forEach((v, ch) => c('hark_input_clips_total', 'Meter windows with a sample at full scale', v, { channel: ch }));
+  g('hark_input_running', 'Whether the capture source delivers audio', st?.source.state === 'running' ? 1 : 0, { source: st?.source.kind ?? ctx.config.input.source });
+  return m.text();
+}
+
+export const metricsRoutes = (ctx: AppContext) =>
+  new Elysia({ name: 'metrics' }).get('/metrics', () => new Response(renderMetrics(ctx), { headers: { 'content-type': 'text/plain; version=0.0.4; charset=utf-8', 'cache-control': 'no-store' } }));

@@ -1,0 +1,106 @@
+/**
+ * GET /api/openapi.json: the API described in OpenAPI 3.1, generated from the same TypeBox
+ * schemas that validate the requests (TypeBox schemas are JSON Schema, which OpenAPI 3.1 uses
+ * as is). The operation list below is the one place each route is described.
+ */
+import { Elysia } from 'elysia';
+import type { TSchema } from '@sinclair/typebox';
+import { ConfigSchema } from '../config/schema.ts';
+import { API_SCHEMAS, Devices_ } from './api.ts';
+import { VERSION } from '../version.ts';
+import type { AppContext } from './context.ts';
+
+interface Op {
+  method: 'get' | 'post' | 'put' | 'patch' | 'delete';
+  path: string;
+  summary: string;
+  tag: string;
+  body?: TSchema | 'toml-or-json';
+  response?: TSchema | 'text' | 'binary';
+  public?: boolean;
+}
+
+const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
+const S = API_SCHEMAS;
+
+const nameOf = (s: TSchema): string | undefined => {
+  for (const [k, v] of Object.entries(S)) if (v === s) return k;
+  if (s === ConfigSchema) return 'Config';
+  return undefined;
+};
+
+export const OPERATIONS: Op[] = [
+  { method: 'get', path: '/api/status', summary: 'Everything at once: input, levels, outputs, alerts (public unless access.public_status = false)', tag: 'read', public: true },
+  { method: 'get', path: '/api/state', summary: 'The run state: idle, live or muted, and the title', tag: 'read', response: S.State },
+  { method: 'post', path: '/api/live', summary: 'Go live: Icecast, WHIP and recording start sending', tag: 'actions', response: S.ActionResult },
+  { method: 'post', path: '/api/stop', summary: 'Stop: back to idle (capture, meters and listener streams keep running)', tag: 'actions', response: S.ActionResult },
+  { method: 'post', path: '/api/mute', summary: 'Mute: every output sends silence; the meters keep showing the input', tag: 'actions', response: S.ActionResult },
+  { method: 'post', path: '/api/unmute', summary: 'Unmute', tag: 'actions', response: S.ActionResult },
+  { method: 'post', path: '/api/mark', summary: 'Put a mark (a timestamp and a label) in the log and event stream', tag: 'actions', body: S.MarkBody, response: S.ActionResult },
+  { method: 'post', path: '/api/metadata', summary: 'Set the title every Icecast mount and ICY listener gets: {"title": "…"}', tag: 'actions' },
+  { method: 'post', path: '/api/input', summary: 'Capture from another PipeWire device (saved in input.device)', tag: 'actions', body: S.InputBody, response: S.ActionResult },
+  { method: 'post', path: '/api/actions/{action}', summary: 'Any named action (go_live, stop, toggle_live, mute, unmute, toggle_mute, mark, set_metadata, set_input)', tag: 'actions', body: S.ActionBody, response: S.ActionResult },
+  { method: 'get', path: '/api/devices', summary: "PipeWire's capture sources and monitors", tag: 'read', response: Devices_ },
+  { method: 'get', path: '/api/listeners', summary: 'Who is listening: /stream.mp3 and WebRTC', tag: 'read' },
+  { method: 'get', path: '/api/recordings', summary: 'Recordings on disk', tag: 'read' },
+  { method: 'get', path: '/api/config', summary: 'The running configuration', tag: 'config', response: ConfigSchema },
+  { method: 'put', path: '/api/config', summary: 'Replace the configuration: JSON (a Config) or TOML text (kept exactly as sent)', tag: 'config', body: 'toml-or-json', response: S.SaveResult },
+  { method: 'patch', path: '/api/config', summary: 'Set some keys: {"icecast.0.port": 8000, "input.device": "…"}', tag: 'config', body: S.ConfigPatch, response: S.SaveResult },
+  { method: 'get', path: '/api/config/text', summary: 'The configuration file as it is on disk (TOML)', tag: 'config', response: 'text' },
+  { method: 'get', path: '/api/config/schema', summary: 'The configuration schema (JSON Schema)', tag: 'config' },
+  { method: 'get', path: '/api/logs', summary: 'The last log lines (?lines=N, ?follow=1 keeps the response open)', tag: 'read', response: 'text' },
+  { method: 'post', path: '/api/password', summary: 'Set the admin password (a browser session must give the current one)', tag: 'system', body: S.PasswordBody },
+  { method: 'post', path: '/api/restart', summary: 'Restart hark in place', tag: 'system' },
+  { method: 'get', path: '/api/tokens', summary: 'API tokens (names and ids; the tokens themselves are never shown again)', tag: 'system' },
+  { method: 'post', path: '/api/tokens', summary: 'Create an API token', tag: 'system', body: S.TokenBody, response: S.NewToken },
+  { method: 'delete', path: '/api/tokens/{id}', summary: 'Revoke an API token', tag: 'system' },
+];
+
+export function openapiDocument(): Record<string, unknown> {
+  const schemas: Record<string, unknown> = { Config: ConfigSchema, ...S, Devices: Devices_ };
+  const content = (s: TSchema) => ({ 'application/json': { schema: nameOf(s) ? ref(nameOf(s)!) : s } });
+  const paths: Record<string, Record<string, unknown>> = {};
+  for (const op of OPERATIONS) {
+    const o: Record<string, unknown> = { summary: op.summary, tags: [op.tag], operationId: `${op.method}${op.path.replace(/[^\w]+/g, '_')}` };
+    const params = [...op.path.matchAll(/\{(\w+)\}/g)].map((m) => ({ name: m[1], in: 'path', required: true, schema: { type: 'string' } }));
+    if (params.length) o.parameters = params;
+    if (op.body === 'toml-or-json') {
+      o.requestBody = { required: true, content: { 'application/json': { schema: ref('Config') }, 'application/toml': { schema: { type: 'string' } } } };
+    } else if (op.body) o.requestBody = { required: op.body !== S.MarkBody, content: content(op.body) };
+    const ok =
+      op.response === 'text'
+        ? { description: 'OK', content: { 'text/plain': { schema: { type: 'string' } } } }
+        : op.response && typeof op.response !== 'string'
+          ? { description: 'OK', content: content(op.response) }
+          : { description: 'OK' };
+    o.responses = {
+      200: ok,
+      ...(op.public ? {} : { 401: { description: 'No session and no API token', content: content(S.Error) } }),
+      ...(op.method !== 'get' ? { 403: { description: 'A session without the CSRF token (X-CSRF-Token), or a cross-site request', content: content(S.Error) } } : {}),
+      ...(op.body ? { 422: { description: 'A refused value; `field` names it', content: content(S.Error) } } : {}),
+    };
+    if (op.public) o.security = [];
+    (paths[op.path] ??= {})[op.method] = o;
+  }
+  return JSON.parse(
+    JSON.stringify({
+      openapi: '3.1.0',
+      info: { title: 'hark', version: VERSION, description: "hark's JSON API. Log in on the admin page (a session cookie plus X-CSRF-Token on every change) or send an API token (System page, or POST /api/tokens) as Authorization: Bearer." },
+      servers: [{ url: '/' }],
+      security: [{ bearer: [] }, { session: [] }],
+      components: {
+        securitySchemes: {
+          bearer: { type: 'http', scheme: 'bearer', description: 'An API token' },
+          session: { type: 'apiKey', in: 'cookie', name: 'hark_session' },
+        },
+        schemas,
+      },
+      paths,
+    }),
+  );
+}
+
+export const openapiRoutes = (_ctx: AppContext) => {
+  const doc = openapiDocument();
+  return new Elysia({ name: 'openapi' }).get('/api/openapi.json', () => doc);
+};

@@ -1,0 +1,109 @@
+/**
+ * Whole pages: the layout around each page's widgets. Each page opens one SSE connection
+ * (`/events?page=…`) and names the events its widgets take (`sse-swap`).
+ */
+import { html, type Html } from './html.ts';
+import type { RunState } from '../../src/control/events.ts';
+
+export const NAV = [
+  ['/', 'Dashboard'],
+  ['/input', 'Input'],
+  ['/outputs', 'Outputs'],
+  ['/listeners', 'Listeners'],
+  ['/recordings', 'Recordings'],
+  ['/system', 'System'],
+] as const;
+
+export interface LayoutOptions {
+  title: string;
+  path: string;
+  csrf: string;
+  state: RunState;
+  stateBadge: Html;
+  alerts: Html;
+  /** The SSE page name; omitted: no live updates. */
+  events?: string;
+}
+
+export function layout(o: LayoutOptions, body: Html): Html {
+  const headers = JSON.stringify({ 'X-CSRF-Token': o.csrf });
+  return html`<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="color-scheme" content="light dark">
+<title>${o.title} · hark</title>
+<link rel="stylesheet" href="/static/admin.css">
+<script src="/static/htmx.min.js" defer></script>
+<script src="/static/htmx-sse.js" defer></script>
+<script src="/static/admin.js" defer></script>
+</head>
+<body hx-headers="${headers}" ${o.events ? html`hx-ext="sse" sse-connect="/events?page=${o.events}"` : ''}>
+<header class="top">
+  <a class="brand" href="/">hark</a>
+  <span id="state-badge" sse-swap="state-badge">${o.stateBadge}</span>
+  <nav>${NAV.map(([href, label]) => html`<a href="${href}" ${o.path === href ? html`aria-current="page"` : ''}>${label}</a>`)}</nav>
+  <form method="post" action="/logout" class="logout"><input type="hidden" name="_csrf" value="${o.csrf}"><button type="submit" class="link">Log out</button></form>
+</header>
+<div id="alerts" sse-swap="alerts">${o.alerts}</div>
+<main>
+<h1>${o.title}</h1>
+${body}
+</main>
+</body>
+</html>`;
+}
+
+/** The login and first-run pages: no SSE, no htmx needed. */
+export function bare(title: string, body: Html): Html {
+  return html`<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="color-scheme" content="light dark">
+<title>${title} · hark</title>
+<link rel="stylesheet" href="/static/admin.css">
+</head>
+<body class="bare">
+<main class="narrow">
+<p class="brand big-brand">hark</p>
+<h1>${title}</h1>
+${body}
+</main>
+</body>
+</html>`;
+}
+
+export function loginPage(o: { csrf: string; next: string; error?: string; retryAfterS?: number }): Html {
+  return bare(
+    'Log in',
+    html`<form method="post" action="/login" class="panel">
+  <input type="hidden" name="_csrf" value="${o.csrf}">
+  <input type="hidden" name="next" value="${o.next}">
+  ${o.error ? html`<p class="notice bad" role="alert">${o.error}</p>` : ''}
+  <div class="field"><label for="password">Admin password</label><input type="password" id="password" name="password" autocomplete="current-password" required autofocus ${o.retryAfterS ? html`disabled` : ''}></div>
+  <button type="submit" class="big go" ${o.retryAfterS ? html`disabled` : ''}>Log in</button>
+</form>`,
+  );
+}
+
+export function setupPage(o: { csrf: string; errors?: Record<string, string>; error?: string }): Html {
+  const e = o.errors ?? {};
+  return bare(
+    'Set the admin password',
+    html`<p>This hark has no admin password yet. Choose one now: from then on this page is gone, and the admin page, the API and the controls need it.</p>
+<form method="post" action="/setup" class="panel">
+  <input type="hidden" name="_csrf" value="${o.csrf}">
+  ${o.error ? html`<p class="notice bad" role="alert">${o.error}</p>` : ''}
+  <div class="field${e.password ? ' invalid' : ''}"><label for="password">New password</label><input type="password" id="password" name="password" autocomplete="new-password" minlength="8" required autofocus>${e.password ? html`<span class="err" role="alert">${e.password}</span>` : ''}<small>At least 8 characters.</small></div>
+  <div class="field${e.confirm ? ' invalid' : ''}"><label for="confirm">Again</label><input type="password" id="confirm" name="confirm" autocomplete="new-password" required>${e.confirm ? html`<span class="err" role="alert">${e.confirm}</span>` : ''}</div>
+  <button type="submit" class="big go">Set password</button>
+</form>`,
+  );
+}
+
+export function notFoundPage(message: string): Html {
+  return bare('Not here', html`<p>${message}</p><p><a href="/">The admin page</a></p>`);
+}
