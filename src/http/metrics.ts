@@ -13,21 +13,19 @@ type Labels = Record<string, string | number>;
 const esc = (v: string) => v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
 const fmt = (n: number) => (Number.isFinite(n) ? String(n) : n > 0 ? '+Inf' : n < 0 ? '-Inf' : 'NaN');
 
+/** Collects samples by metric family: the format wants each family's lines together. */
 class Exposition {
-  private readonly out: string[] = [];
-  private readonly declared = new Set<string>();
+  private readonly families = new Map<string, string[]>();
 
   metric(name: string, type: 'gauge' | 'counter', help: string, value: number, labels: Labels = {}): void {
-    if (!this.declared.has(name)) {
-      this.declared.add(name);
-      this.out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
-    }
+    let lines = this.families.get(name);
+    if (!lines) this.families.set(name, (lines = [`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`]));
     const l = Object.entries(labels);
-    this.out.push(`${name}${l.length ? `{${l.map(([k, v]) => `${k}="${esc(String(v))}"`).join(',')}}` : ''} ${fmt(value)}`);
+    lines.push(`${name}${l.length ? `{${l.map(([k, v]) => `${k}="${esc(String(v))}"`).join(',')}}` : ''} ${fmt(value)}`);
   }
 
   text(): string {
-    return `${this.out.join('\n')}\n`;
+    return `${[...this.families.values()].flat().join('\n')}\n`;
   }
 }
 
@@ -56,7 +54,7 @@ export function renderMetrics(ctx: AppContext): string {
     if (typeof w.refused === 'number') c('hark_listeners_refused_total', 'Listeners refused (limit reached)', w.refused, { output: 'webrtc' });
     const bytes = ctx.webrtc.listeners().reduce((n, l) => n + l.bytes, 0);
     g('hark_webrtc_session_bytes', 'Bytes sent to the WebRTC listeners connected now', bytes);
-    for (const s of ['running', 'unavailable', 'stopped']) g('hark_output_up', 'Output state (1 for the current one)', w.status === s ? 1 : 0, { output: 'webrtc', id: '', state: s });
+    g('hark_output_up', 'Output state (1 for the current one)', 1, { output: 'webrtc', id: '', state: w.status });
   }
 
   // Broadcast outputs
@@ -86,7 +84,8 @@ export function renderMetrics(ctx: AppContext): string {
       ['ringOverruns', 'hark_capture_ring_overruns_total', 'Times the capture ring overflowed (frames lost before the bus)'],
       ['droppedFrames', 'hark_capture_dropped_frames_total', 'Frames the capture ring dropped'],
     ] as const) {
-      if (typeof s[key] === 'number') c(name, help, s[key] as number);
+      // A source without the counter (the test tone) has none of these: 0.
+      c(name, help, typeof s[key] === 'number' ? (s[key] as number) : 0);
     }
     for (const k of st.consumers) {
       c('hark_bus_dropped_frames_total', 'Frames a bus consumer lost by falling behind', k.dropped, { consumer: k.name });

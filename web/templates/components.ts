@@ -20,7 +20,7 @@ export function stateBadge(state: RunState): Html {
 export function statePanel(s: { state: RunState; live: boolean; muted: boolean; title: string }, message = ''): Html {
   const btn = (action: string, label: string, cls: string, disabled = false) =>
     html`<button type="button" class="big ${cls}" hx-post="/ui/action/${action}" ${attr('disabled', disabled)}>${label}</button>`;
-  return html`<section id="state-panel" class="panel state-panel state-${s.state}" hx-target="this" hx-swap="outerHTML">
+  return html`<section id="state-panel" class="panel state-panel state-${s.state}" sse-swap="state" hx-target="this" hx-swap="outerHTML">
   <div class="state-line"><span class="state-word" data-state="${s.state}">${STATE_LABEL[s.state]}</span>
     ${s.title ? html`<span class="now-title" title="Title">♪ ${s.title}</span>` : ''}</div>
   <div class="buttons">

@@ -96,7 +96,7 @@ export function sectionForm(section: string, config: Config, errors: Record<stri
   const meta = SECTION_FORMS[section]!;
   const schema = sectionSchema(section);
   const value = values ?? (config[section as keyof Config] as Record<string, unknown>);
-  return html`<form id="form-${section}" class="panel settings" hx-post="/ui/config/${section}" hx-target="this" hx-swap="outerHTML">
+  return html`<form id="form-${section}" class="panel settings" novalidate hx-post="/ui/config/${section}" hx-target="this" hx-swap="outerHTML">
   <h2>${meta.title} <code>[${section}]</code></h2>
   ${notice}
   ${meta.help ? html`<p class="help">${meta.help}</p>` : ''}
@@ -110,7 +110,7 @@ export function entryForm(kind: 'icecast' | 'whip', index: number | null, value:
   const schema = sectionSchema(kind);
   const noun = ENTRY_FORMS[kind]!.noun;
   const action = index === null ? `/ui/${kind}` : `/ui/${kind}/${index}`;
-  return html`<form class="panel entry-form" id="${kind}-form-${index ?? 'new'}" hx-post="${action}" hx-target="#${kind}-section" hx-swap="outerHTML">
+  return html`<form class="panel entry-form" id="${kind}-form-${index ?? 'new'}" novalidate hx-post="${action}" hx-target="#${kind}-section" hx-swap="outerHTML">
   <h3>${index === null ? `Add an ${noun}`.replace('an W', 'a W') : `Edit ${noun} ${index + 1}`}</h3>
   ${formError ? html`<p class="notice bad" role="alert">${formError}</p>` : ''}
   ${testResult ? html`<p class="notice ${testResult.ok ? 'ok' : 'bad'}" role="status" data-test-result="${testResult.ok ? 'ok' : 'failed'}">${testResult.message}</p>` : ''}

@@ -1,0 +1,182 @@
+/**
+ * The admin page end to end, in headless Chromium against a real daemon (test tone) and a
+ * real icecast2: first-run password, login, Go live seen by a second browser over SSE within
+ * 1 s, meters that follow the signal, an Icecast output refused inline then saved, log out.
+ */
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import { readFileSync } from 'node:fs';
+import type { Page } from 'playwright-core';
+import { startHark, type HarkProcess } from './lib/hark.ts';
+import { launchChromium, type ChromiumHandle } from './lib/browser.ts';
+import { startIcecast, type IcecastServer } from './lib/icecast.ts';
+
+const PASSWORD = 'correct horse battery';
+
+let hark: HarkProcess;
+let chrome: ChromiumHandle;
+let ice: IcecastServer;
+let a: Page;
+let b: Page;
+
+/** PATCH the config over the CLI socket (as `hark config set` does). */
+async function setConfig(entries: Record<string, unknown>): Promise<Response> {
+  return fetch('http://localhost/api/config', {
+    method: 'PATCH',
+    unix: `${hark.dir}/hark.sock`,
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(entries),
+  } as RequestInit);
+}
+
+beforeAll(async () => {
+  [hark, ice] = await Promise.all([
+    startHark(`
+# The e2e test's config: comments must survive the admin page's writes.
+[input]
+source = "tone"
+
+[tone]
+frequency = 1000
+level_dbfs = -12 # the meter must show this
+
+[control]
+on_boot = "idle"
+
+[webrtc]
+udp_port = ${20000 + Math.floor(Math.random() * 20000)}
+`),
+    startIcecast(),
+  ]);
+  chrome = await launchChromium();
+  a = await chrome.newPage();
+  // The second "device": its own browser context, so its own login.
+  const ctxB = await chrome.browser.newContext();
+  b = await ctxB.newPage();
+}, 60_000);
+
+afterAll(async () => {
+  await chrome?.close();
+  await ice?.stop();
+  expect(await hark.stop()).toBe(0);
+});
+
+describe('admin page in Chromium', () => {
+  test('the first-run page sets the password, and a second browser logs in with it', async () => {
+    const res = await a.goto(`${hark.url}/`);
+    expect(new URL(a.url()).pathname).toBe('/setup');
+    expect(res?.status()).toBe(200);
+    await a.fill('#password', PASSWORD);
+    await a.fill('#confirm', 'something else');
+    await a.click('button[type=submit]');
+    await expect(a.locator('.field.invalid .err').textContent()).resolves.toContain('differ');
+    await a.fill('#password', PASSWORD);
+    await a.fill('#confirm', PASSWORD);
+    await a.click('button[type=submit]');
+    await a.waitForURL(`${hark.url}/`);
+    await a.locator('#state-panel').waitFor();
+
+    const cookie = (await a.context().cookies()).find((c) => c.name === 'hark_session')!;
+    expect(cookie.httpOnly).toBe(true);
+    expect(cookie.sameSite).toBe('Strict');
+    expect(cookie.expires).toBeGreaterThan(Date.now() / 1000 + 3600);
+
+    // The first-run page is gone for good.
+    expect((await fetch(`${hark.url}/setup`)).status).toBe(404);
+
+    await b.goto(`${hark.url}/outputs`);
+    expect(new URL(b.url()).pathname).toBe('/login');
+    await b.fill('#password', 'wrong password');
+    await b.click('button[type=submit]');
+    await expect(b.locator('.notice.bad').textContent()).resolves.toContain('Wrong password');
+    await b.fill('#password', PASSWORD);
+    await b.click('button[type=submit]');
+    await b.waitForURL(`${hark.url}/outputs`);
+    await b.goto(`${hark.url}/`);
+    await expect(b.locator('.state-word').textContent()).resolves.toBe('Idle');
+  }, 30_000);
+
+  test('Go live on one page: the other shows "Live" within 1 s over SSE', async () => {
+    // Both pages hold their SSE connection (the server sends the current state on connect).
+    await b.locator('#meters .meter').first().waitFor();
+    const t0 = performance.now();
+    await a.click('#state-panel button.go');
+    await b.waitForFunction(() => document.querySelector('.state-word')?.textContent === 'Live', null, { timeout: 1000 });
+    const ms = performance.now() - t0;
+    console.log(`second page showed Live after ${ms.toFixed(0)} ms`);
+    expect(ms).toBeLessThan(1000);
+    await expect(b.locator('#state-badge .badge').getAttribute('data-state')).resolves.toBe('live');
+    // The action went through the one state machine.
+    expect((await (await fetch(`${hark.url}/api/status`)).json()).control.state).toBe('live');
+    // Mute from the second page shows on the first.
+    await b.click('#state-panel button.mute');
+    await a.waitForFunction(() => document.querySelector('.state-word')?.textContent === 'Muted', null, { timeout: 1000 });
+    await b.click('#state-panel button.unmute');
+    await a.waitForFunction(() => document.querySelector('.state-word')?.textContent === 'Live', null, { timeout: 1000 });
+  }, 30_000);
+
+  test('the meters follow the signal at about 15 updates a second', async () => {
+    const peak = () => b.locator('#meters .meter[data-ch="0"]').getAttribute('data-peak').then(Number);
+    const seq = () => b.locator('#meters .meters').getAttribute('data-seq').then(Number);
+    await b.waitForFunction(() => Math.abs(Number(document.querySelector('#meters .meter[data-ch="0"]')?.getAttribute('data-peak')) + 12) < 1, null, { timeout: 2000 });
+    expect(Math.abs((await peak()) + 12)).toBeLessThan(1);
+    const s0 = await seq();
+    await Bun.sleep(1000);
+    const perSecond = (await seq()) - s0;
+    console.log(`meter updates per second: ${perSecond}`);
+    expect(perSecond).toBeGreaterThanOrEqual(10);
+    expect(perSecond).toBeLessThanOrEqual(20);
+    const width0 = await b.locator('#meters .meter[data-ch="0"] .bar.peak').evaluate((e) => (e as HTMLElement).style.width);
+    // The tone drops 18 dB (applied live, no restart): the bar moves with it.
+    expect((await setConfig({ 'tone.level_dbfs': -30 })).status).toBe(200);
+    await b.waitForFunction(() => Math.abs(Number(document.querySelector('#meters .meter[data-ch="0"]')?.getAttribute('data-peak')) + 30) < 1, null, { timeout: 2000 });
+    const width1 = await b.locator('#meters .meter[data-ch="0"] .bar.peak').evaluate((e) => (e as HTMLElement).style.width);
+    expect(parseFloat(width1)).toBeLessThan(parseFloat(width0) - 20);
+    // The hand-written comments in the file survived that write.
+    expect(readFileSync(hark.configPath, 'utf8')).toContain('level_dbfs = -30 # the meter must show this');
+  }, 30_000);
+
+  test('an Icecast output with an invalid port is refused inline and nothing is saved', async () => {
+    await a.goto(`${hark.url}/outputs`);
+    const before = readFileSync(hark.configPath, 'utf8');
+    await a.click('#icecast-section button:has-text("Add Icecast server")');
+    const form = a.locator('#icecast-form-new');
+    await form.waitFor();
+    await form.locator('input[name=host]').fill('127.0.0.1');
+    await form.locator('input[name=port]').fill('99999');
+    await form.locator('input[name=mount]').fill('/live.mp3');
+    await form.locator('input[name=password]').fill(ice.sourcePassword);
+    await form.locator('button[type=submit]').click();
+    const err = a.locator('#icecast-form-new .field[data-field="port"] .err');
+    await err.waitFor({ timeout: 3000 });
+    expect(await err.textContent()).toContain('between 1 and 65535');
+    // What was typed stays in the form; the file and the running config are unchanged.
+    expect(await a.locator('#icecast-form-new input[name=host]').inputValue()).toBe('127.0.0.1');
+    expect(readFileSync(hark.configPath, 'utf8')).toBe(before);
+    const cfg = await (await fetch('http://localhost/api/config', { unix: `${hark.dir}/hark.sock` } as RequestInit)).json();
+    expect(cfg.icecast).toEqual([]);
+  }, 30_000);
+
+  test('a valid Icecast output is saved, shown, and goes live (hark is live)', async () => {
+    const form = a.locator('#icecast-form-new');
+    await form.locator('input[name=port]').fill(String(ice.port));
+    await form.locator('button[type=submit]').click();
+    await a.locator('#icecast-section li[data-entry="0"]').waitFor({ timeout: 3000 });
+    expect(await a.locator('#icecast-section .notice.ok').textContent()).toContain('Saved');
+    expect(await a.locator('#icecast-section li[data-entry="0"] .where').textContent()).toBe(`127.0.0.1:${ice.port}/live.mp3`);
+    const text = readFileSync(hark.configPath, 'utf8');
+    expect(text).toContain('[[icecast]]');
+    expect(text).toContain(`port = ${ice.port}`);
+    expect(text).toContain('# The e2e test');
+    // Applied without a restart: the source connects, and the outputs table says so.
+    await ice.waitForSource('/live.mp3', 10_000);
+    await a.waitForFunction(() => document.querySelector('#outputs tr[data-output="Icecast:live.mp3"] .pill')?.textContent === 'live', null, { timeout: 5000 });
+  }, 30_000);
+
+  test('log out: the session is gone', async () => {
+    await a.click('header form.logout button');
+    await a.waitForURL(/\/login/);
+    await a.goto(`${hark.url}/`);
+    expect(new URL(a.url()).pathname).toBe('/login');
+    expect(chrome.logs.filter((l) => l.startsWith('[pageerror]'))).toEqual([]);
+  }, 30_000);
+});
