@@ -81,6 +81,9 @@ function openLibrary(path: string) {
     gpiod_line_info_is_used: { args: ['ptr'], returns: 'bool' },
     gpiod_line_info_get_direction: { args: ['ptr'], returns: 'i32' },
     gpiod_line_info_is_active_low: { args: ['ptr'], returns: 'bool' },
+    gpiod_line_info_get_edge_detection: { args: ['ptr'], returns: 'i32' },
+    gpiod_line_info_get_bias: { args: ['ptr'], returns: 'i32' },
+    gpiod_line_info_get_debounce_period_us: { args: ['ptr'], returns: 'u64' },
     // Returns settings the caller frees with gpiod_line_settings_free.
     gpiod_line_settings_new: { args: [], returns: 'ptr' },
     gpiod_line_settings_free: { args: ['ptr'], returns: 'void' },
@@ -223,7 +226,13 @@ export interface LineInfo {
   consumer: string | null;
   direction: 'input' | 'output' | 'as-is';
   activeLow: boolean;
+  edge: keyof typeof EDGE;
+  bias: keyof typeof BIAS | 'unknown';
+  debounceUs: number;
 }
+
+const nameOf = <K extends string>(table: Record<K, number>, v: number): K | undefined =>
+  (Object.keys(table) as K[]).find((k) => table[k] === v);
 
 /** The GPIO chips under /dev, in name order (gpiochip0, gpiochip1, … gpiochip10). */
 export function chipPaths(dir = '/dev'): string[] {
@@ -320,6 +329,9 @@ export class GpioChip {
         consumer: optString(this.#lib.gpiod_line_info_get_consumer(info)),
         direction: dir === DIRECTION.input ? 'input' : dir === DIRECTION.output ? 'output' : 'as-is',
         activeLow: this.#lib.gpiod_line_info_is_active_low(info),
+        edge: nameOf(EDGE, this.#lib.gpiod_line_info_get_edge_detection(info)) ?? 'none',
+        bias: nameOf(BIAS, this.#lib.gpiod_line_info_get_bias(info)) ?? 'unknown',
+        debounceUs: Number(this.#lib.gpiod_line_info_get_debounce_period_us(info)),
       };
     } finally {
       this.#lib.gpiod_line_info_free(info);
@@ -509,8 +521,8 @@ export class GpioRequest {
   }
 
   /**
-   * Stop the edge worker. Returns true once it no longer touches the request (at most about
-   * WORKER_WAIT_MS of blocking), false if it did not let go in time.
+   * Stop the edge worker. Returns true once it no longer touches the request (normally within
+   * WORKER_WAIT_MS; gives up after 20 × that on a starved machine), false if it did not let go.
    */
   #stopWorker(): boolean {
     const shared = this.#shared;
@@ -521,7 +533,7 @@ export class GpioRequest {
     Atomics.store(shared, W_STOP, 1);
     // A worker that has not started yet is cancelled and never touches the request.
     if (Atomics.compareExchange(shared, W_STATE, WORKER_STARTING, WORKER_CANCELLED) === WORKER_RUNNING) {
-      const deadline = performance.now() + 10 * WORKER_WAIT_MS;
+      const deadline = performance.now() + 20 * WORKER_WAIT_MS;
       while (Atomics.load(shared, W_STATE) === WORKER_RUNNING && performance.now() < deadline) {
         Atomics.wait(shared, W_STATE, WORKER_RUNNING, WORKER_WAIT_MS);
       }

@@ -9,6 +9,8 @@ import { HttpStreamOutput } from './outputs/http-stream.ts';
 import { BroadcastOutputs } from './outputs/broadcast.ts';
 import { createWebRtcOutput } from './outputs/webrtc/index.ts';
 import { ControlPlane } from './control/plane.ts';
+import { Gpio } from './gpio/gpio.ts';
+import { GpiodLineSource } from './gpio/gpiod-source.ts';
 import { VERSION } from './version.ts';
 
 const log = logger('hark');
@@ -39,6 +41,8 @@ export class Hark {
   readonly ctx: AppContext;
   private server?: Server<unknown>;
   private closed = false;
+  /** Buttons and LEDs; started once control exists. */
+  gpio?: Gpio;
   /** The HTTP app (route tests call `hark.app.handle(request)`). */
   app?: ReturnType<typeof createApp>;
 
@@ -82,6 +86,10 @@ export class Hark {
     this.app = app;
     // The boot state (control.on_boot) decides whether Icecast, WHIP and recording start.
     await this.ctx.plane.start((req) => app.handle(req));
+    // Buttons act through control and LEDs follow its events; no GPIO is a warning, not a failure.
+    const { control, events, pipeline } = this.ctx;
+    this.gpio = new Gpio(this.config.gpio, { control, events, levels: () => pipeline.currentLevels() });
+    this.gpio.start(() => new GpiodLineSource(this.config.gpio.chip));
     app.listen({
       port: this.opts.port ?? this.config.http.port,
       hostname: this.config.http.host,
@@ -97,6 +105,7 @@ export class Hark {
     if (this.closed) return;
     this.closed = true;
     log.info('stopping');
+    this.gpio?.close();
     await this.ctx.plane.close();
     this.ctx.mp3.close();
     this.ctx.webrtc?.close();
