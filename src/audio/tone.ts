@@ -47,7 +47,7 @@ export class ToneSource implements AudioSource {
 
   wait(timeoutMs: number): boolean {
     this.assertOpen();
-    const block = this.options.blockFrames ?? 240;
+    const block = this.options.blockFrames ?? 960;
     const missing = block - this.due();
     if (missing > 0) {
       const ms = Math.min(timeoutMs, (missing * 1000) / SAMPLE_RATE);
