@@ -24,6 +24,12 @@ export interface HarkProcess {
 
 const ROOT = resolve(import.meta.dir, '../..');
 
+/** Daemons still running: killed when the test process exits, whatever happened. */
+const running = new Set<Subprocess>();
+process.on('exit', () => {
+  for (const p of running) p.kill('SIGKILL');
+});
+
 export async function startHark(
   toml: string,
   opts: { env?: Record<string, string>; timeoutMs?: number; args?: string[] } = {},
@@ -38,6 +44,8 @@ export async function startHark(
     stdout: 'pipe',
     stderr: 'pipe',
   });
+  running.add(proc);
+  void proc.exited.then(() => running.delete(proc));
   let text = '';
   const waiters = new Set<() => void>();
   const pump = async (s: ReadableStream<Uint8Array>) => {
@@ -69,12 +77,18 @@ export async function startHark(
       void proc.exited.then(() => setTimeout(check, 50));
     });
 
-  const line = await Promise.race([
-    waitFor(/listening on http:\/\/[^:]+:(\d+)/, opts.timeoutMs ?? 15_000),
-    proc.exited.then((code) => {
-      throw new Error(`hark exited with ${code} before listening:\n${text}`);
-    }),
-  ]);
+  let line: string;
+  try {
+    line = await Promise.race([
+      waitFor(/listening on http:\/\/[^:]+:(\d+)/, opts.timeoutMs ?? 30_000),
+      proc.exited.then((code) => {
+        throw new Error(`hark exited with ${code} before listening:\n${text}`);
+      }),
+    ]);
+  } catch (e) {
+    proc.kill('SIGKILL');
+    throw e;
+  }
   const port = Number(line.match(/:(\d+)$/)![1]);
   return {
     proc,
