@@ -19,7 +19,7 @@ let chrome: ChromiumHandle;
 beforeAll(async () => {
   const udp = await freeUdpPort();
   [hark, chrome] = await Promise.all([
-    startHark(`[input]\nsource = "tone"\n[tone]\nfrequency = ${TONE_HZ}\nlevel_dbfs = ${TONE_DBFS}\n[webrtc]\nudp_port = ${udp}\n`),
+    startHark(`[input]\nsource = "tone"\n[tone]\nfrequency = ${TONE_HZ}\nlevel_dbfs = ${TONE_DBFS}\n[webrtc]\nudp_port = ${udp}\n`, { timeoutMs: 60_000 }),
     launchChromium(),
   ]);
 }, 60_000);
@@ -28,7 +28,7 @@ afterAll(async () => {
   if (process.env.HARK_TEST_VERBOSE) console.log(hark?.output());
   await chrome?.close();
   await hark?.stop();
-});
+}, 30_000);
 
 interface Heard {
   channel: number;

@@ -29,16 +29,16 @@ async function post(body: BodyInit, headers: Record<string, string> = SDP) {
 
 beforeAll(async () => {
   const udp = await freeUdpPort();
-  hark = await startHark(`[input]\nsource = "tone"\n[webrtc]\nudp_port = ${udp}\nmax_listeners = 3\ntoken = "${TOKEN}"\n`);
+  hark = await startHark(`[input]\nsource = "tone"\n[webrtc]\nudp_port = ${udp}\nmax_listeners = 3\ntoken = "${TOKEN}"\n`, { timeoutMs: 60_000 });
   // The fixture offer uses the fixture's ICE credentials, which the PATCH cases reuse.
   const res = await post(OFFER);
   expect(res.status).toBe(201);
   session = { location: new URL(res.headers.get('location')!, hark.url).href, etag: res.headers.get('etag')! };
-});
+}, 60_000);
 
 afterAll(async () => {
   await hark?.stop();
-});
+}, 30_000);
 
 /** One hostile request: what is sent, the status it must get, and words the reason must contain. */
 interface Case {
@@ -116,7 +116,7 @@ describe('WHEP refusals', () => {
     // Browsers must be able to read every refusal (CORS).
     expect(res.headers.get('access-control-allow-origin')).toBe('*');
     for (const [h, re] of Object.entries(c.headers ?? {})) expect(res.headers.get(h) ?? '').toMatch(re);
-  });
+  }, 15_000);
 });
 
 describe('WHEP resources', () => {
@@ -157,7 +157,7 @@ describe('WHEP resources', () => {
     const again = await fetch(new URL(made[0]!.headers.get('location')!, hark.url), { method: 'DELETE', headers: AUTH });
     expect(again.status).toBe(404);
     expect((await post(OFFER)).status).toBe(201);
-  });
+  }, 30_000);
 
   test('after all that, a real listener still connects and receives audio', async () => {
     const client = new WhepClient({ url: `${hark.url}/whep`, token: TOKEN });
@@ -169,7 +169,7 @@ describe('WHEP resources', () => {
     expect(listeners.webrtc.map((l) => l.state)).toContain('connected');
     expect(await client.close()).toBe(200);
     expect(hark.proc.exitCode).toBeNull();
-  });
+  }, 30_000);
 });
 
 describe('ICE servers and additional hosts', () => {
@@ -181,11 +181,12 @@ describe('ICE servers and additional hosts', () => {
     h2 = await startHark(
       `[input]\nsource = "tone"\n[webrtc]\nudp_port = ${udp}\nadditional_hosts = ["203.0.113.7"]\n` +
         `[[webrtc.ice_servers]]\nurl = "stun:127.0.0.1:9"\n[[webrtc.ice_servers]]\nurl = "turn:127.0.0.1:9?transport=udp"\nusername = "u"\ncredential = "p"\n`,
+      { timeoutMs: 60_000 },
     );
-  });
+  }, 60_000);
   afterAll(async () => {
     await h2?.stop();
-  });
+  }, 30_000);
 
   test('OPTIONS and the 201 carry Link rel="ice-server"; the answer has the extra host on the shared port', async () => {
     const opt = await fetch(`${h2.url}/whep`, { method: 'OPTIONS' });
@@ -201,5 +202,5 @@ describe('ICE servers and additional hosts', () => {
     const ports = [...answer.matchAll(/a=candidate:\S+ 1 UDP \d+ \S+ (\d+) typ host/g)].map((m) => Number(m[1]));
     expect(ports.length).toBeGreaterThan(1);
     expect(new Set(ports)).toEqual(new Set([udp]));
-  });
+  }, 30_000);
 });

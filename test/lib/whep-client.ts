@@ -24,6 +24,13 @@ export interface WhepClientOptions {
   token?: string;
   /** Keep every packet's header (default true; false keeps only counters). */
   record?: boolean;
+  /** Offer sendrecv instead of recvonly, so the client may send RTCP of its own (NACKs). */
+  sendrecv?: boolean;
+  /**
+   * Local UDP port (default: any). Churn tests give each listener its own: a new listener on
+   * the port of one that vanished a moment ago would reach the server's stale session first.
+   */
+  port?: number;
 }
 
 export interface RtpRecord {
@@ -57,8 +64,9 @@ export class WhepClient {
   private stateWaiters: ((s: string) => void)[] = [];
 
   constructor(readonly opts: WhepClientOptions) {
-    this.pc = new nd.PeerConnection('whep-client', { iceServers: [] });
+    this.pc = new nd.PeerConnection('whep-client', { iceServers: [], ...(opts.port ? { portRangeBegin: opts.port, portRangeEnd: opts.port } : {}) });
     this.pc.onStateChange((s) => {
+      this.seen.push(s);
       this.state = s;
       for (const w of this.stateWaiters) w(s);
     });
@@ -67,7 +75,8 @@ export class WhepClient {
   /** POST the offer and apply the answer. Throws with the server's refusal on a non-201. */
   async connect(gatherTimeoutMs = 2000): Promise<void> {
     const codecs = this.opts.codecs ?? ['opus', 'pcmu'];
-    const media = new nd.Audio('0', 'RecvOnly');
+    const media = new nd.Audio('0', this.opts.sendrecv ? 'SendRecv' : 'RecvOnly');
+    if (this.opts.sendrecv) media.addSSRC(this.ownSsrc, 'client');
     for (const c of codecs) {
       if (c === 'opus') media.addOpusCodec(PT.opus!, this.opts.opusFmtp ?? 'minptime=10;useinbandfec=1;stereo=1;sprop-stereo=1');
       else media.addAudioCodec(PT[c]!, c === 'g722' ? 'G722/8000' : `${c.toUpperCase()}/8000`);
@@ -118,6 +127,7 @@ export class WhepClient {
     this.pc.setLocalDescription();
     await gathered;
     const offer = this.pc.localDescription()!.sdp;
+    const t0 = performance.now();
     const res = await fetch(this.opts.url, {
       method: 'POST',
       headers: { 'content-type': 'application/sdp', ...(this.opts.token ? { authorization: `Bearer ${this.opts.token}` } : {}) },
@@ -129,7 +139,26 @@ export class WhepClient {
     this.location = new URL(res.headers.get('location')!, this.opts.url).href;
     this.etag = res.headers.get('etag') ?? '';
     this.answer = body;
-    this.pc.setRemoteDescription(body, 'answer');
+    try {
+      this.pc.setRemoteDescription(body, 'answer');
+    } catch (e) {
+      throw new Error(`${(e as Error).message} (client state ${this.pc.state()}, ice ${this.pc.iceState()}, signaling ${this.pc.signalingState()}, states seen: ${this.seen.join(' ')}; POST took ${Math.round(performance.now() - t0)} ms)`);
+    }
+  }
+  private seen: string[] = [];
+
+  private readonly ownSsrc = 0x5eed0001;
+
+  /** Ask for packets again (RTCP generic NACK, RFC 4585 §6.2.1); needs `sendrecv`. */
+  sendNack(mediaSsrc: number, seqs: number[]): boolean {
+    const b = Buffer.alloc(12 + 4 * seqs.length);
+    b[0] = 0x81; // V=2, FMT=1 (generic NACK)
+    b[1] = 205;
+    b.writeUInt16BE(2 + seqs.length, 2);
+    b.writeUInt32BE(this.ownSsrc, 4);
+    b.writeUInt32BE(mediaSsrc, 8);
+    seqs.forEach((q, i) => b.writeUInt16BE(q, 12 + 4 * i)); // PID, BLP = 0
+    return this.track!.sendMessageBinary(b);
   }
 
   /** Resolves once the connection reaches `state` (rejects on failure or timeout). */

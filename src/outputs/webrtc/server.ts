@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import nd from 'node-datachannel';
+import { mallocTrim } from '../../../ffi/libc.ts';
 import type { AudioPipeline } from '../../audio/pipeline.ts';
 import type { EncodedPacket } from '../../codecs/encoder.ts';
 import { encoderKey, type EncoderSpec } from '../../codecs/index.ts';
@@ -269,7 +270,19 @@ export class WebRtcOutput {
   private tick(): void {
     const now = Date.now();
     for (const s of [...this.sessions.values()]) s.tick(now);
+    // A closed session's native objects (track, handlers, channel callbacks) are freed only
+    // when their JS wrappers are collected; collect once things are quiet after listeners
+    // left, then give the freed memory back (glibc keeps it in libdatachannel's arenas).
+    if (this.closedSinceGc > 0 && now - this.lastGcAt > 5000) {
+      this.closedSinceGc = 0;
+      this.lastGcAt = now;
+      Bun.gc(true);
+      mallocTrim();
+    }
   }
+
+  private closedSinceGc = 0;
+  private lastGcAt = 0;
 
   private join(s: WhepSession, spec: EncoderSpec): void {
     const key = encoderKey(spec);
@@ -308,6 +321,7 @@ export class WebRtcOutput {
 
   private remove(s: WhepSession, reason: string): void {
     if (!this.sessions.delete(s.id)) return;
+    this.closedSinceGc++;
     this.onMp3(s, false);
     for (const [key, feed] of this.feeds) {
       if (!feed.sessions.delete(s)) continue;

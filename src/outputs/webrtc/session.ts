@@ -163,8 +163,8 @@ export class WhepSession {
       this.rtpConfig = cfg;
       const packetizer = new nd.RtpPacketizer(cfg);
       const sr = new nd.RtcpSrReporter(cfg);
-      // 512 packets: 5 s of 10 ms Opus, longer than any NACK is worth answering.
-      const nack = new nd.RtcpNackResponder(512);
+      // 150 packets: 1.5 s of 10 ms Opus, far longer than a NACK on a LAN takes to come back.
+      const nack = new nd.RtcpNackResponder(150);
       packetizer.addToChain(sr);
       packetizer.addToChain(nack);
       track.setMediaHandler(packetizer);
