@@ -21,7 +21,7 @@ source = "tone"
 [control]
 on_boot = "idle"
 `;
-const LINES = '(GPIO17, GPIO22, GPIO27, GPIO23, GPIO24)';
+const LINES = '(GPIO17, GPIO27, GPIO23, GPIO24, GPIO25)';
 
 let hark: HarkProcess | undefined;
 afterEach(async () => {

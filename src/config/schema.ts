@@ -250,16 +250,16 @@ export const GpioSchema = T.Object(
     button: T.Array(GpioButtonSchema, {
       default: [
         { line: 'GPIO17', action: 'toggle_live' },
-        { line: 'GPIO22', action: 'toggle_mute' },
+        { line: 'GPIO27', action: 'toggle_mute' },
       ],
       maxItems: 16,
       description: 'Buttons ([[gpio.button]])',
     }),
     led: T.Array(GpioLedSchema, {
       default: [
-        { line: 'GPIO27', shows: 'live' },
-        { line: 'GPIO23', shows: 'muted', pattern: 'blink' },
-        { line: 'GPIO24', shows: 'signal' },
+        { line: 'GPIO23', shows: 'live' },
+        { line: 'GPIO24', shows: 'muted', pattern: 'blink' },
+        { line: 'GPIO25', shows: 'signal' },
       ],
       maxItems: 16,
       description: 'LEDs ([[gpio.led]])',

@@ -7,7 +7,7 @@ import { Gpio } from './gpio.ts';
 import { GpioUnavailableError, parseLine, SimLineSource } from './lines.ts';
 
 forceLogLevel('debug');
-const PI_LINES = ['GPIO17', 'GPIO22', 'GPIO23', 'GPIO24', 'GPIO27'];
+const PI_LINES = ['GPIO17', 'GPIO27', 'GPIO24', 'GPIO25', 'GPIO23'];
 
 function rig(toml = '', names = PI_LINES, busy: string[] = []) {
   const config = toml ? parseConfig(toml) : defaultConfig();
@@ -50,40 +50,40 @@ describe('Gpio with the default build (2 buttons, 3 LEDs)', () => {
     const actions: string[] = [];
     events.on('action', (e) => actions.push(`${e.action} by ${e.origin}`));
     expect(gpio.state).toBe('running');
-    expect(sim.level('GPIO27')).toBe(false);
+    expect(sim.level('GPIO23')).toBe(false);
     sim.set('GPIO17', true);
     await settle();
     expect(control.state).toBe('live');
     expect(actions).toEqual(['toggle_live by gpio']);
-    expect(sim.level('GPIO27')).toBe(true);
+    expect(sim.level('GPIO23')).toBe(true);
     jest.advanceTimersByTime(100);
     sim.set('GPIO17', false);
     jest.advanceTimersByTime(100);
     sim.set('GPIO17', true);
     await settle();
     expect(control.state).toBe('idle');
-    expect(sim.level('GPIO27')).toBe(false);
+    expect(sim.level('GPIO23')).toBe(false);
     gpio.close();
   });
 
   test('the mute button toggles mute; the muted LED blinks at 2 Hz until unmuted', async () => {
     const { gpio, sim, control } = rig();
-    sim.set('GPIO22', true);
+    sim.set('GPIO27', true);
     await settle();
     expect(control.isMuted).toBe(true);
     const seen: boolean[] = [];
     for (let i = 0; i < 8; i++) {
-      seen.push(sim.level('GPIO23')!);
+      seen.push(sim.level('GPIO24')!);
       jest.advanceTimersByTime(125);
     }
     expect(seen).toEqual([true, true, false, false, true, true, false, false]);
-    sim.set('GPIO22', false);
+    sim.set('GPIO27', false);
     jest.advanceTimersByTime(100);
-    sim.set('GPIO22', true);
+    sim.set('GPIO27', true);
     await settle();
     expect(control.isMuted).toBe(false);
     jest.advanceTimersByTime(1000);
-    expect(sim.level('GPIO23')).toBe(false);
+    expect(sim.level('GPIO24')).toBe(false);
     gpio.close();
   });
 
@@ -91,19 +91,19 @@ describe('Gpio with the default build (2 buttons, 3 LEDs)', () => {
     const { gpio, sim, control } = rig();
     await control.run('mute', {}, 'web');
     expect(control.state).toBe('idle');
-    expect(sim.level('GPIO23')).toBe(true);
+    expect(sim.level('GPIO24')).toBe(true);
     await control.run('go_live', {}, 'web');
-    expect(sim.level('GPIO27')).toBe(true);
+    expect(sim.level('GPIO23')).toBe(true);
     gpio.close();
   });
 
   test('close() turns the LEDs off and releases every line', async () => {
     const { gpio, sim, control } = rig();
     await control.run('go_live', {}, 'api');
-    expect(sim.level('GPIO27')).toBe(true);
+    expect(sim.level('GPIO23')).toBe(true);
     gpio.close();
     gpio.close();
-    expect(sim.writes.get('GPIO27')).toEqual([false, true, false]);
+    expect(sim.writes.get('GPIO23')).toEqual([false, true, false]);
     for (const n of PI_LINES) expect(sim.isRequested(n)).toBe(false);
     expect(gpio.state).toBe('closed');
   });
@@ -164,27 +164,27 @@ long_action = "mark"
 describe('Gpio: missing GPIO warns and hark runs on', () => {
   test('a missing line is warned about by name; the other lines work', async () => {
     const mark = logTail().length;
-    const { gpio, sim, control } = rig('', ['GPIO17', 'GPIO27']);
+    const { gpio, sim, control } = rig('', ['GPIO17', 'GPIO23']);
     const log = logSince(mark);
-    expect(log).toContain('line "GPIO22"');
-    expect(log).toContain('line "GPIO23"');
+    expect(log).toContain('line "GPIO27"');
     expect(log).toContain('line "GPIO24"');
+    expect(log).toContain('line "GPIO25"');
     expect(log).toContain('hark runs on without it');
     expect(gpio.state).toBe('degraded');
-    expect(gpio.problems.map((p) => p.line)).toEqual(['GPIO22', 'GPIO23', 'GPIO24']);
+    expect(gpio.problems.map((p) => p.line)).toEqual(['GPIO27', 'GPIO24', 'GPIO25']);
     sim.set('GPIO17', true);
     await settle();
     expect(control.state).toBe('live');
-    expect(sim.level('GPIO27')).toBe(true);
+    expect(sim.level('GPIO23')).toBe(true);
     gpio.close();
   });
 
   test('a line in use elsewhere is warned about; the others are still requested', () => {
     const mark = logTail().length;
-    const { gpio, sim } = rig('', PI_LINES, ['GPIO23']);
-    expect(logSince(mark)).toMatch(/line "GPIO23".*EBUSY/);
-    expect(sim.isRequested('GPIO23')).toBe(false);
-    expect(sim.isRequested('GPIO24')).toBe(true);
+    const { gpio, sim } = rig('', PI_LINES, ['GPIO24']);
+    expect(logSince(mark)).toMatch(/line "GPIO24".*EBUSY/);
+    expect(sim.isRequested('GPIO24')).toBe(false);
+    expect(sim.isRequested('GPIO25')).toBe(true);
     expect(gpio.state).toBe('degraded');
     gpio.close();
   });
@@ -197,7 +197,7 @@ describe('Gpio: missing GPIO warns and hark runs on', () => {
     });
     expect(gpio.state).toBe('unavailable');
     expect(logSince(mark)).toContain(
-      'no usable GPIO chip (no /dev/gpiochip* device); hark runs on without buttons and LEDs (GPIO17, GPIO22, GPIO27, GPIO23, GPIO24)',
+      'no usable GPIO chip (no /dev/gpiochip* device); hark runs on without buttons and LEDs (GPIO17, GPIO27, GPIO23, GPIO24, GPIO25)',
     );
     gpio.close();
   });
