@@ -219,7 +219,7 @@ function minimal(value: Obj, defaults: Obj): Obj {
       const sub = minimal(v, d);
       if (Object.keys(sub).length) out[k] = sub;
     } else if (Array.isArray(v) && v.every(isObj) && v.length > 0) {
-      out[k] = v.map((e) => minimalEntry([k], e));
+      if (!Value.Equal(v, d)) out[k] = v.map((e) => minimalEntry([k], e));
     } else if (!Value.Equal(v, d)) out[k] = v;
   }
   return out;
