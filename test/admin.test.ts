@@ -295,6 +295,14 @@ describe('pages and live updates', () => {
     const ok = await handle(new Request(url('/stream.mp3?token=sesame')));
     expect(ok.status).toBe(200);
     await ok.body?.cancel();
+    // /listen?token=… leaves a cookie, so the page's own requests pass without the token.
+    const page = await handle(new Request(url('/listen?token=sesame')));
+    expect(page.status).toBe(200);
+    const c = page.headers.getSetCookie().find((x) => x.startsWith('hark_listen='))!;
+    expect(c).toMatch(/HttpOnly; SameSite=Strict/);
+    const viaCookie = await handle(new Request(url('/stream.mp3'), { headers: { cookie: c.split(';')[0]! } }));
+    expect(viaCookie.status).toBe(200);
+    await viaCookie.body?.cancel();
     const bearer = await handle(new Request(url('/stream.mp3'), { headers: { authorization: 'Bearer sesame' } }));
     expect(bearer.status).toBe(200);
     await bearer.body?.cancel();

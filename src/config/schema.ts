@@ -224,7 +224,7 @@ export const GpioButtonSchema = T.Object(
 export const GpioLedSchema = T.Object(
   {
     line: GpioLine,
-    shows: T.Union(['live', 'muted', 'signal', 'error', 'listeners'].map((s) => T.Literal(s)), {
+    shows: T.Union([T.Literal('live'), T.Literal('muted'), T.Literal('signal'), T.Literal('error'), T.Literal('listeners')], {
       description: 'live: on air; muted; signal: input above gpio.signal_dbfs; error: any active alert; listeners: at least one',
     }),
     pattern: T.Union([T.Literal('on'), T.Literal('blink'), T.Literal('pulse')], {
@@ -295,7 +295,7 @@ export const AccessSchema = T.Object(
     listener_token: T.String({
       default: '',
       maxLength: 256,
-      description: 'Token listeners need for /listen, /whep and /stream.mp3 (?token=…, Authorization: Bearer, or the cookie /listen?token= sets); empty: listening is public',
+      description: 'Token listeners need for /listen, /whep and /stream.mp3 (?token=…, Authorization: Bearer, or the cookie that /listen?token=… sets); empty: listening is public',
     }),
     public_status: T.Boolean({
       default: true,

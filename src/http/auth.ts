@@ -151,7 +151,6 @@ export function listenerGuard(ctx: AppContext, request: Request): Response | nul
   const url = new URL(request.url);
   const given = url.searchParams.get('token') ?? bearer(request) ?? parseCookies(request.headers.get('cookie'))[LISTEN_COOKIE] ?? '';
   if (given && safeEqual(given, want)) return null;
-  // The WebRTC token (webrtc.token) also opens WHEP, as its own routes check it.
   return jsonError(
     401,
     given ? 'the listener token is not the one configured' : 'listening here needs the listener token: open the link you were given (…?token=…)',
@@ -178,7 +177,7 @@ function unauthorized(ctx: AppContext, request: Request, path: string): Response
 
 /** The gate: classify the request, identify who sent it, refuse or let it through. */
 export const authGuard = (ctx: AppContext) =>
-  new Elysia({ name: 'auth' }).onRequest(async ({ request, server }) => {
+  new Elysia({ name: 'auth' }).onRequest(async ({ request, server, set }) => {
     const url = new URL(request.url);
     const path = url.pathname;
     const method = request.method;
@@ -192,7 +191,15 @@ export const authGuard = (ctx: AppContext) =>
       return jsonError(403, 'cross-site request refused');
     }
     if (access === 'public') return;
-    if (access === 'listener') return listenerGuard(ctx, request) ?? undefined;
+    if (access === 'listener') {
+      const refused = listenerGuard(ctx, request);
+      if (refused) return refused;
+      // A listener who opened /listen?token=… keeps it in a cookie, so the page's own WHEP
+      // and /stream.mp3 requests pass without the page having to carry it.
+      const t = url.searchParams.get('token');
+      if (t && ctx.config.access.listener_token && path === '/listen') set.headers['set-cookie'] = cookie(LISTEN_COOKIE, t, 7 * 86400, request);
+      return;
+    }
 
     const tok = bearer(request);
     if (tok) {
