@@ -14,10 +14,10 @@ import { startPipewire, type PipewireHarness } from '../test/lib/pipewire.ts';
 let pw: PipewireHarness;
 beforeAll(async () => {
   pw = await startPipewire();
-});
+}, 30_000);
 afterAll(async () => {
   await pw?.stop();
-});
+}, 15_000);
 
 describe('pw_shim.c', () => {
   test('includes no header at all (no PipeWire -dev, no libc6-dev on the device)', () => {

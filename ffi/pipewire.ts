@@ -61,30 +61,36 @@ export const enum DevState {
 let compiled: ReturnType<typeof compile> | undefined;
 
 function compile() {
-  // who frees what: every `struct hk *` comes from hk_open and is freed by hk_close only;
-  // buffers passed in (err, dst, info, out, buf) belong to JS and are only written during the call.
+  // Who frees what: a `struct hk *` comes from hk_open and is freed by hk_close only (its
+  // threads, ring and PipeWire objects with it); every other pointer argument is JS memory
+  // that C only reads or writes during the call.
   return cc({
     source: join(import.meta.dir, 'pw_shim.c'),
     symbols: {
-      /** Load libpipewire (once). soname and err: JS buffers (err written on failure). */
+      /** soname, err: JS buffers (err written on failure). */
       hk_load: { args: ['ptr', 'ptr', 'i32'], returns: 'i32' },
-      /** Static string owned by libpipewire; never freed. */
+      /** Returns libpipewire's static version string: never freed. */
       hk_version: { args: [], returns: 'ptr' },
       hk_now_ns: { args: [], returns: 'u64' },
-      /** Returns a handle the caller must hk_close; strings and err are JS buffers, copied. */
+      /** target, remote, err, kind: JS buffers, copied. Returns a handle: free with hk_close. */
       hk_open: { args: ['i32', 'ptr', 'i32', 'i32', 'ptr', 'u32', 'ptr', 'i32', 'ptr'], returns: 'ptr' },
-      /** Frees the handle and everything it owns (threads, ring, PipeWire objects). */
+      /** Frees the handle; it is invalid afterwards. */
       hk_close: { args: ['ptr'], returns: 'void' },
+      /** h: borrowed handle. */
       hk_wait: { args: ['ptr', 'i32', 'i32'], returns: 'i32' },
-      /** dst (f32[max*channels]) and info (u64[4]) are JS memory, written during the call. */
+      /** h: borrowed; dst (f32[max*channels]) and info (u64[4]): JS memory written during the call. */
       hk_read: { args: ['ptr', 'ptr', 'i32', 'ptr'], returns: 'i32' },
-      /** out: JS f64[20]. */
+      /** h: borrowed; out: JS f64[20]. */
       hk_stats: { args: ['ptr', 'ptr'], returns: 'void' },
+      /** h: borrowed. */
       hk_state: { args: ['ptr'], returns: 'i32' },
+      /** h: borrowed. */
       hk_reg_version: { args: ['ptr'], returns: 'u32' },
+      /** h: borrowed. */
       hk_last_callback_ns: { args: ['ptr'], returns: 'u64' },
-      /** buf: JS memory, NUL-terminated text copied in. */
+      /** h: borrowed; buf: JS memory, NUL-terminated text copied in. */
       hk_last_error: { args: ['ptr', 'ptr', 'i32'], returns: 'i32' },
+      /** h: borrowed; buf: JS memory, text copied in (negated size needed if too small). */
       hk_snapshot: { args: ['ptr', 'ptr', 'i32'], returns: 'i32' },
     },
   });

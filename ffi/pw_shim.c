@@ -19,7 +19,9 @@
  * dlopen()ed here and its functions resolved with dlsym() into the `PW` table (keeping C
  * symbol names), because TinyCC cannot link against libpipewire-0.3.so.0 without the
  * unversioned -dev symlink. libc symbols resolve from the Bun process (TinyCC in-memory
- * relocation uses dlsym(RTLD_DEFAULT)).
+ * relocation uses dlsym(RTLD_DEFAULT)); Bun's TinyCC still opens `libc.so` from the library
+ * path (on arm64: /usr/lib/aarch64-linux-gnu/libc.so, from libc6-dev — a symlink to
+ * libc.so.6 also does; checked under qemu-aarch64 with Bun's arm64 build).
  */
 
 /* ---- minimal libc (glibc, LP64: x86_64 and aarch64 agree on all of these) ---- */
@@ -888,6 +890,15 @@ static void on_core_error(void *data, uint32_t id, int seq, int res, const char 
 }
 static const struct pw_core_events CORE_EVENTS = { 0, NULL, on_core_done, NULL, on_core_error };
 
+static int needs_client_rt_conf(void) {
+  const char *v = PW.pw_get_library_version();
+  char *end;
+  long maj = strtol(v, &end, 10), min = 0, mic = 0;
+  if (*end == '.') min = strtol(end + 1, &end, 10);
+  if (*end == '.') mic = strtol(end + 1, &end, 10);
+  return maj < 1 || (maj == 1 && (min < 3 || (min == 3 && mic < 81)));
+}
+
 /* ---- public API (called from JS threads) ---- */
 
 static void teardown(struct hk *h) {
@@ -953,7 +964,14 @@ struct hk *hk_open(int mode, const char *target, int channels, int latency, cons
   h->tloop = PW.pw_thread_loop_new("hark-pw", NULL);
   if (!h->tloop) { snprintf(err, errlen, "pw_thread_loop_new failed"); *kind = 3; teardown(h); return NULL; }
   h->loop = PW.pw_thread_loop_get_loop(h->tloop);
-  h->context = PW.pw_context_new(h->loop, NULL, 0);
+  if (needs_client_rt_conf()) {
+    /* libpipewire < 1.3.81: only client-rt.conf loads module-rt, which makes the data thread
+     * SCHED_FIFO (as pw-play's is). Newer ones do that in client.conf and warn on the old name. */
+    it[0].key = "config.name", it[0].value = "client-rt.conf";
+    d.flags = 0, d.n_items = 1, d.items = it;
+    h->context = PW.pw_context_new(h->loop, PW.pw_properties_new_dict(&d), 0); /* takes the props */
+  }
+  if (!h->context) h->context = PW.pw_context_new(h->loop, NULL, 0);
   if (!h->context) { snprintf(err, errlen, "pw_context_new failed"); *kind = 3; teardown(h); return NULL; }
   if (PW.pw_thread_loop_start(h->tloop) < 0) {
     snprintf(err, errlen, "pw_thread_loop_start failed");
@@ -1037,7 +1055,7 @@ int hk_wait(struct hk *h, int timeout_ms, int min_frames) {
 
 /**
  * Copy up to max_frames interleaved frames into dst; never blocks. info (u64[4], may be
- * NULL) receives: callback timestamp (CLOCK_MONOTONIC ns) of the quantum holding the first
+ * NULL; untouched when nothing is read) receives: callback timestamp (CLOCK_MONOTONIC ns) of the quantum holding the first
  * and the last frame copied, the time of this read, and the ring index of the first frame.
  */
 int hk_read(struct hk *h, float *dst, int max_frames, uint64_t *info) {
@@ -1053,9 +1071,9 @@ int hk_read(struct hk *h, float *dst, int max_frames, uint64_t *info) {
     memcpy(dst, h->ring + (size_t)at * ch, (size_t)first * ch * 4);
     if (first < n) memcpy(dst + (size_t)first * ch, h->ring, (size_t)(n - first) * ch * 4);
   }
-  if (info) {
-    info[0] = n ? ts_of(h, r, qw) : 0;
-    info[1] = n ? ts_of(h, r + n - 1, qw) : 0;
+  if (info && n) { /* an empty read leaves the last read's info alone */
+    info[0] = ts_of(h, r, qw);
+    info[1] = ts_of(h, r + n - 1, qw);
     info[2] = mono_ns();
     info[3] = r;
   }

@@ -5,10 +5,10 @@ import { startPipewire, type PipewireHarness } from '../../test/lib/pipewire.ts'
 let pw: PipewireHarness;
 beforeAll(async () => {
   pw = await startPipewire();
-});
+}, 30_000);
 afterAll(async () => {
   await pw?.stop();
-});
+}, 15_000);
 
 describe('parseSnapshot', () => {
   test('sources first, monitors described as such, default flagged', () => {

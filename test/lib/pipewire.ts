@@ -12,7 +12,7 @@
  * socket to connect to: Bun's `process.env` does not reach libpipewire's getenv()).
  */
 import type { Subprocess } from 'bun';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -84,6 +84,8 @@ export interface PipewireHarness {
   restart(): Promise<void>;
   /** Kill everything and remove the directory. Idempotent. */
   stop(): Promise<void>;
+  /** How often WirePlumber died on its own and was restarted. */
+  readonly wireplumberRestarts: number;
 }
 
 export interface PwObject {
@@ -160,6 +162,8 @@ async function killAndWait(p: Subprocess | undefined, timeoutMs = 3000): Promise
   }
 }
 
+const logTail = (p: string) => (existsSync(p) ? readFileSync(p, 'utf8').slice(-2000) : '');
+
 /** Interleaved float32 WAV (WAVE_FORMAT_IEEE_FLOAT). */
 export function wavBytes(samples: Float32Array, channels: number, rate = 48_000): Uint8Array {
   const data = samples.length * 4;
@@ -210,6 +214,7 @@ export async function startPipewire(opts: StartOptions = {}): Promise<PipewireHa
   let wireplumber: Subprocess | undefined;
   let pulse: Subprocess | undefined;
   let stopped = false;
+  let wireplumberRestarts = 0;
   const sinks = new Map<string, SinkSpec>();
   const players = new Set<Player>();
 
@@ -248,7 +253,7 @@ export async function startPipewire(opts: StartOptions = {}): Promise<PipewireHa
 
   const nodeId = async (name: string) => nodeOf(await dump(), name)?.id ?? null;
 
-  const waitForNode = (name: string, timeoutMs = 5000) =>
+  const waitForNode = (name: string, timeoutMs = 10_000) =>
     until(`node ${name} with ports`, timeoutMs, async () => {
       const objs = await dump();
       const node = nodeOf(objs, name);
@@ -265,12 +270,12 @@ export async function startPipewire(opts: StartOptions = {}): Promise<PipewireHa
       await until('dbus socket', 5000, async () => existsSync(busPath));
     }
     pipewire = spawnLogged(['pipewire'], logs.pipewire);
-    await until('pipewire socket', 5000, async () => existsSync(remote) && (await run(['pw-cli', 'info', '0'], 2000)).code === 0);
-    wireplumber = spawnLogged(['wireplumber'], logs.wireplumber);
+    await until('pipewire socket', 10_000, async () => existsSync(remote) && (await run(['pw-cli', 'info', '0'], 2000)).code === 0);
+    startWireplumber();
     if (opts.pulse) pulse = spawnLogged(['pipewire-pulse'], join(dir, 'pipewire-pulse.log'));
     // WirePlumber is ready once it has published the "default" metadata object.
     // (pw-dump omits an empty metadata object, so ask pw-cli.)
-    await until('wireplumber (default metadata)', 8000, async () =>
+    await until('wireplumber (default metadata)', 15_000, async () =>
       (await run(['pw-cli', 'ls', 'Metadata'], 2000)).stdout.includes('metadata.name = "default"'),
     );
     for (const s of sinks.values()) await createSinkNow(s);
@@ -292,16 +297,34 @@ export async function startPipewire(opts: StartOptions = {}): Promise<PipewireHa
       .map(([k, v]) => `${k}=${v.startsWith('[') ? v : JSON.stringify(v)}`)
       .join(' ');
     const r = await run(['pw-cli', 'create-node', 'adapter', `{ ${body} }`]);
-    if (r.code !== 0) throw new Error(`[pw-harness] create-node ${s.name} failed: ${r.stderr || r.stdout}`);
+    if (r.code !== 0 || /error|failed/i.test(r.stderr)) {
+      throw new Error(`[pw-harness] create-node ${s.name} failed: ${r.stderr || r.stdout} (pipewire ${pipewire?.exitCode ?? pipewire?.signalCode ?? 'running'})\n${logTail(logs.pipewire)}`);
+    }
     await waitForNode(s.name);
   };
 
+  // WirePlumber 0.4 occasionally segfaults under fast node churn (seen here during the
+  // hot-plug test); like systemd's Restart=on-failure on a real system, start it again.
+  let stopping = false;
+  const startWireplumber = () => {
+    const wp = spawnLogged(['wireplumber'], logs.wireplumber);
+    wireplumber = wp;
+    wp.exited.then(() => {
+      if (stopping || stopped || wireplumber !== wp) return;
+      wireplumberRestarts++;
+      appendFileSync(logs.wireplumber, `[pw-harness] wireplumber exited (${wp.signalCode ?? wp.exitCode}); restarting\n`);
+      if (wireplumberRestarts <= 5) startWireplumber();
+    });
+  };
+
   const stopDaemons = async () => {
+    stopping = true;
     for (const p of players) await p.stop();
     await killAndWait(pulse);
     await killAndWait(wireplumber);
     await killAndWait(pipewire);
     pulse = wireplumber = pipewire = undefined;
+    stopping = false;
     rmSync(remote, { force: true });
     rmSync(`${remote}.lock`, { force: true });
   };
@@ -378,21 +401,24 @@ export async function startPipewire(opts: StartOptions = {}): Promise<PipewireHa
       await stopDaemons();
       await startDaemons();
     },
+    get wireplumberRestarts() {
+      return wireplumberRestarts;
+    },
     async stop() {
       if (stopped) return;
       await stopDaemons();
       stopped = true;
       await killAndWait(dbus);
       dbus = undefined;
-      rmSync(dir, { recursive: true, force: true });
+      // HARK_TEST_KEEP=1 keeps the directory (daemon logs) for a post-mortem.
+      if (!process.env.HARK_TEST_KEEP) rmSync(dir, { recursive: true, force: true });
     },
   };
 
   try {
     await startDaemons();
   } catch (e) {
-    const tail = (p: string) => (existsSync(p) ? readFileSync(p, 'utf8').slice(-2000) : '');
-    const msg = `${(e as Error).message}\n--- pipewire.log\n${tail(logs.pipewire)}\n--- wireplumber.log\n${tail(logs.wireplumber)}`;
+    const msg = `${(e as Error).message}\n--- pipewire.log\n${logTail(logs.pipewire)}\n--- wireplumber.log\n${logTail(logs.wireplumber)}`;
     await harness.stop();
     throw new Error(msg);
   }
