@@ -172,7 +172,7 @@ export function gpiodVersion(): string {
 
 function errno(): number {
   libc ??= openLibc().symbols;
-  return read.i32(libc.__errno_location()!, 0);
+  return read.i32(asPointer(libc.__errno_location())!, 0);
 }
 
 const ERRNO_NAMES = new Map(Object.entries(constants.errno).map(([k, v]) => [v, k]));
@@ -202,8 +202,13 @@ function cstr(s: string): Buffer {
   return Buffer.from(`${s}\0`, 'utf8');
 }
 
-function optString(p: Pointer | null): string | null {
-  return p ? new CString(p).toString() : null;
+function optString(p: unknown): string | null {
+  return p ? new CString(p as Pointer).toString() : null;
+}
+
+/** bun-types widens a 'ptr' return to include bigint; at run time it is a number or null. */
+function asPointer(p: unknown): Pointer | null {
+  return (p as Pointer | null) || null;
 }
 
 // ---- chips -------------------------------------------------------------------------------
@@ -275,7 +280,7 @@ export class GpioChip {
     this.#handle = handle;
     this.#lib = lib;
     try {
-      const info = lib.gpiod_chip_get_info(handle);
+      const info = asPointer(lib.gpiod_chip_get_info(handle));
       if (!info) throw lastError(`gpiod_chip_get_info ${path}`);
       try {
         this.info = {
@@ -296,7 +301,7 @@ export class GpioChip {
   /** Open /dev/gpiochipN. Throws GpiodError (EACCES, ENOENT …) naming the path. */
   static open(path: string): GpioChip {
     const lib = gpiod();
-    const handle = lib.gpiod_chip_open(cstr(path));
+    const handle = asPointer(lib.gpiod_chip_open(cstr(path)));
     if (!handle) throw lastError(`gpiod_chip_open ${path}`);
     return new GpioChip(handle, lib, path);
   }
@@ -318,7 +323,7 @@ export class GpioChip {
 
   lineInfo(offset: number): LineInfo {
     const h = this.#h('gpiod_chip_get_line_info');
-    const info = this.#lib.gpiod_chip_get_line_info(h, offset);
+    const info = asPointer(this.#lib.gpiod_chip_get_line_info(h, offset));
     if (!info) throw lastError(`gpiod_chip_get_line_info ${this.info.name}:${offset}`);
     try {
       const dir = this.#lib.gpiod_line_info_get_direction(info);
@@ -344,11 +349,11 @@ export class GpioChip {
     const lib = this.#lib;
     const where = `${this.info.name}:${lines.map((l) => l.offset).join(',')}`;
     const lineCfg = buildLineConfig(lib, lines, where);
-    const reqCfg = lib.gpiod_request_config_new();
+    const reqCfg = asPointer(lib.gpiod_request_config_new());
     try {
       if (!reqCfg) throw lastError('gpiod_request_config_new');
       lib.gpiod_request_config_set_consumer(reqCfg, cstr(consumer));
-      const req = lib.gpiod_chip_request_lines(h, reqCfg, lineCfg);
+      const req = asPointer(lib.gpiod_chip_request_lines(h, reqCfg, lineCfg));
       if (!req) throw lastError(`gpiod_chip_request_lines ${where}`);
       return new GpioRequest(req, lib, this.info, lines);
     } finally {
@@ -399,11 +404,11 @@ export interface EdgeEvent {
 
 /** Settings and line config are transient: built here, freed by the caller (line config) or here (settings). */
 function buildLineConfig(lib: GpiodSymbols, lines: LineRequest[], where: string): Pointer {
-  const cfg = lib.gpiod_line_config_new();
+  const cfg = asPointer(lib.gpiod_line_config_new());
   if (!cfg) throw lastError('gpiod_line_config_new');
   try {
     for (const l of lines) {
-      const s = lib.gpiod_line_settings_new();
+      const s = asPointer(lib.gpiod_line_settings_new());
       if (!s) throw lastError('gpiod_line_settings_new');
       try {
         const check = (op: string, rc: number) => {
@@ -563,7 +568,7 @@ export class GpioRequest {
 export function copyEdgeEvents(lib: GpiodSymbols, buffer: Pointer, n: number): EdgeEvent[] {
   const out: EdgeEvent[] = [];
   for (let i = 0; i < n; i++) {
-    const ev = lib.gpiod_edge_event_buffer_get_event(buffer, i);
+    const ev = asPointer(lib.gpiod_edge_event_buffer_get_event(buffer, i));
     if (!ev) break;
     out.push({
       offset: lib.gpiod_edge_event_get_line_offset(ev),

@@ -31,7 +31,7 @@ self.onmessage = (e: MessageEvent<{ library: string; request: Pointer; shared: S
   try {
     const lib = gpiod(library);
     // Ours: freed below with gpiod_edge_event_buffer_free.
-    buffer = lib.gpiod_edge_event_buffer_new(BATCH);
+    buffer = lib.gpiod_edge_event_buffer_new(BATCH) as Pointer | null;
     if (!buffer) throw lastError('gpiod_edge_event_buffer_new');
     const timeoutNs = BigInt(waitMs) * 1_000_000n;
     while (Atomics.load(shared, W_STOP) === 0) {

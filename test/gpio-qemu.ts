@@ -3,11 +3,11 @@
  * The real libgpiod binding on a real GPIO chip: QEMU's `virt` machine has a PL061 (8 lines,
  * no line names; CONFIG_GPIO_PL061=y in Debian's arm64 kernel). Run inside the booted image:
  *
- *   sudo /opt/hark/bin/bun /opt/hark/test/gpio-qemu.ts [--chip pl061]
+ *   /opt/hark/bin/bun /opt/hark/test/gpio-qemu.ts [--chip pl061]
  *
- * (or copy this one file anywhere, e.g. /tmp: it imports hark from /opt/hark then; set
- * HARK_ROOT to use another tree). Root, or a member of group gpio. Prints one
- * "PASS <check>: …" or "FAIL <check>: …" line per check and exits 1 if any failed.
+ * as root or a member of group gpio (test/image/boot.check.ts copies it there and runs it as
+ * the Imager user). Copied anywhere else it imports hark from /opt/hark (HARK_ROOT overrides).
+ * Prints one "PASS <check>: …" or "FAIL <check>: …" line per check; exits 1 if any failed.
  *
  * A PL061 input has nothing driving it in QEMU, so the edge check uses what the emulation
  * does (hw/gpio/pl061.c, pl061_update): a line switched from output to input keeps the
@@ -21,7 +21,7 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 
 const args = process.argv.slice(2);
-const chipId = args[args.indexOf('--chip') + 1] && args.includes('--chip') ? args[args.indexOf('--chip') + 1]! : 'pl061';
+const chipId = args.includes('--chip') ? (args[args.indexOf('--chip') + 1] ?? 'pl061') : 'pl061';
 
 const here = resolve(import.meta.dir, '..');
 const root = process.env.HARK_ROOT || (existsSync(`${here}/ffi/gpiod.ts`) ? here : '/opt/hark');
