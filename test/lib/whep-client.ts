@@ -264,18 +264,34 @@ if (import.meta.main) {
   const n = Number(args.get('n') ?? 20);
   const seconds = Number(args.get('seconds') ?? 5);
   const codecs = (args.get('codecs') ?? 'opus,pcmu').split(',') as WhepClientOptions['codecs'];
-  const clients = Array.from({ length: n }, () => new WhepClient({ url, codecs, record: args.get('record') !== '0', mp3: args.get('mp3') === '1' }));
+  const make = () => new WhepClient({ url, codecs, record: args.get('record') !== '0', mp3: args.get('mp3') === '1' });
+  const clients: WhepClient[] = [];
   const errors = new Map<number, string>();
+  let retries = 0;
   await Promise.all(
-    clients.map(async (c, i) => {
-      try {
-        await c.connect();
-        await c.waitFor('connected');
-      } catch (e) {
-        errors.set(i, (e as Error).message);
+    Array.from({ length: n }, async (_, i) => {
+      for (let attempt = 0; ; attempt++) {
+        const c = make();
+        clients[i] = c;
+        try {
+          await c.connect();
+          await c.waitFor('connected');
+          return;
+        } catch (e) {
+          await c.close();
+          // A libdatachannel offerer can lose a race on a loaded machine: the server's DTLS
+          // arrives before it has applied the answer ("unknown CA"). Browsers wait; we retry.
+          if (attempt < 2) {
+            retries++;
+            continue;
+          }
+          errors.set(i, (e as Error).message);
+          return;
+        }
       }
     }),
   );
+  if (retries) console.error(`whep-client: ${retries} connection attempts repeated`);
   console.log(JSON.stringify({ connected: n - errors.size }));
   await Bun.sleep(seconds * 1000);
   const results = clients.map((c, i) => analyse(i, c, errors.get(i)));
