@@ -211,6 +211,11 @@ function asPointer(p: unknown): Pointer | null {
   return (p as Pointer | null) || null;
 }
 
+// Only a warning: chips and requests are freed by close(), never by the collector.
+const leakWatch = new FinalizationRegistry<string>((what) => {
+  console.warn(`[gpiod] ${what} was garbage-collected without close(): its fd and lines stay held`);
+});
+
 // ---- chips -------------------------------------------------------------------------------
 
 export interface ChipInfo {
@@ -279,6 +284,7 @@ export class GpioChip {
   private constructor(handle: Pointer, lib: GpiodSymbols, path: string) {
     this.#handle = handle;
     this.#lib = lib;
+    leakWatch.register(this, `GpioChip ${path}`, this);
     try {
       const info = asPointer(lib.gpiod_chip_get_info(handle));
       if (!info) throw lastError(`gpiod_chip_get_info ${path}`);
@@ -371,6 +377,7 @@ export class GpioChip {
     if (this.#handle === null) return;
     this.#lib.gpiod_chip_close(this.#handle);
     this.#handle = null;
+    leakWatch.unregister(this);
   }
 
   [Symbol.dispose](): void {
@@ -464,6 +471,7 @@ export class GpioRequest {
     this.#handle = handle;
     this.#lib = lib;
     this.offsets = lines.map((l) => l.offset);
+    leakWatch.register(this, `GpioRequest ${chip.name}:${this.offsets.join(',')}`, this);
   }
 
   #h(operation: string): Pointer {
@@ -557,6 +565,7 @@ export class GpioRequest {
     // If the worker is wedged past the deadline, leaking the request beats freeing it under it.
     if (this.#stopWorker()) this.#lib.gpiod_line_request_release(this.#handle);
     this.#handle = null;
+    leakWatch.unregister(this);
   }
 
   [Symbol.dispose](): void {
