@@ -70,6 +70,10 @@ export class AudioEngine<S> {
     return this.bus.channels;
   }
 
+  get sourceState(): string {
+    return this.source.state;
+  }
+
   start(): void {
     this.source.start();
     this.anchorNs = process.hrtime.bigint();

@@ -14,6 +14,7 @@ declare const self: Worker;
 let engine: AudioEngine<EncoderSpec> | undefined;
 let running = false;
 let lastStats = 0;
+let lastState = '';
 const STATS_EVERY_MS = 500;
 
 function post(msg: FromWorker, transfer?: Transferable[]): void {
@@ -31,7 +32,10 @@ function loop(): void {
     // control messages get through.
     engine.pump(20);
     const now = performance.now();
-    if (now - lastStats >= STATS_EVERY_MS) {
+    // A change of input state (device lost, back, waiting) is reported at once.
+    const state = engine.sourceState;
+    if (now - lastStats >= STATS_EVERY_MS || state !== lastState) {
+      lastState = state;
       lastStats = now;
       post({ type: 'stats', stats: engine.stats() });
     }
