@@ -205,6 +205,18 @@ describe('config through the API', () => {
     expect((await restart.json()).restart_required).toEqual(['mp3']);
   });
 
+  test('a plaintext admin.password arriving in a config is hashed and removed from the file at once', async () => {
+    const s = await session();
+    const text = `${readFileSync(configPath, 'utf8')}\n[admin]\npassword = "changed by file"\n`;
+    const put = await handle(new Request(url('/api/config'), { method: 'PUT', headers: { cookie: s.cookie, 'x-csrf-token': s.csrf, 'content-type': 'application/toml' }, body: text }));
+    expect(put.status).toBe(200);
+    const until = performance.now() + 5000;
+    while (readFileSync(configPath, 'utf8').includes('changed by file') && performance.now() < until) await Bun.sleep(50);
+    expect(readFileSync(configPath, 'utf8')).not.toContain('changed by file');
+    expect(await hark.ctx.auth.verifyPassword('changed by file')).toBe(true);
+    await hark.ctx.auth.setPassword(PASSWORD);
+  });
+
   test('a form with a bad value comes back with the error beside the field (422), escaped', async () => {
     const s = await session();
     const res = await handle(new Request(url('/ui/config/recording'), { method: 'POST', headers: { cookie: s.cookie, 'x-csrf-token': s.csrf, 'content-type': FORM }, body: form({ dir: '<b>x', rotate_minutes: 'soon' }) }));
@@ -217,6 +229,22 @@ describe('config through the API', () => {
 });
 
 describe('pages and live updates', () => {
+  test('every page renders for a logged-in browser, with its SSE connection', async () => {
+    const s = await session();
+    for (const [path, page] of [['/', 'dashboard'], ['/input', 'input'], ['/outputs', 'outputs'], ['/listeners', 'listeners'], ['/recordings', 'recordings'], ['/system', 'system']]) {
+      const res = await handle(new Request(url(path!), { headers: { cookie: s.cookie } }));
+      expect(res.status).toBe(200);
+      const text = await res.text();
+      expect(text).toContain(`sse-connect="/events?page=${page}"`);
+      expect(text).toContain('<script src="/static/htmx.min.js" defer></script>');
+    }
+    for (const asset of ['/static/htmx.min.js', '/static/htmx-sse.js', '/static/admin.css', '/static/admin.js']) {
+      const res = await handle(new Request(url(asset), { headers: { 'accept-encoding': 'gzip' } }));
+      expect(res.status).toBe(200);
+      expect(res.headers.get('content-encoding')).toBe('gzip');
+    }
+  });
+
   test('user-supplied strings are escaped on the page', async () => {
     const s = await session();
     await hark.ctx.control.run('set_metadata', { title: '<img src=x onerror=alert(1)>' }, 'api');

@@ -85,6 +85,9 @@ export class ControlPlane {
     this.store.onChange((r) => {
       const keys = [...new Set(r.changed.map((k) => k.split('.')[0]!))];
       if (keys.length) this.events.emit({ type: 'config', keys });
+      // A plaintext password that arrived in a config (a hand edit, PUT /api/config) is hashed
+      // and removed from the file at once, as at first boot.
+      if (r.changed.includes('admin.password') && config.admin.password) void this.takeFirstBootPassword();
     });
 
     const initial = bootState(config.control.on_boot, this.stateFile.load());
