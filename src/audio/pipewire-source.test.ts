@@ -91,21 +91,39 @@ async function until(src: PipewireSource, state: SourceState, timeoutMs: number)
 }
 
 /**
- * Pump until the newest 0.5 s satisfies `ready` (players take a moment to start), then one
- * more second; returns that last second (interleaved).
+ * The newest stretch of `frames` frames with no player underrun in it. On a loaded machine
+ * pw-play is sometimes late and the sink mixes a quantum of digital silence instead; a
+ * -12 dBFS sine never has 16 exact zeros in a row, so such runs mark where to cut.
  */
-async function settledSecond(src: PipewireSource, ready: (x: Float32Array) => boolean, timeoutMs = 4000): Promise<Float32Array> {
+function cleanTail(x: Float32Array, channels: number, frames: number): Float32Array | null {
+  let end = x.length / channels;
+  let zeros = 0;
+  for (let f = end - 1; f >= 0; f--) {
+    if (x[f * channels] === 0) {
+      if (++zeros >= 16) end = f; // the stretch restarts before this silence
+    } else zeros = 0;
+    if (end - f >= frames && zeros === 0) return x.subarray(f * channels, (f + frames) * channels);
+  }
+  return null;
+}
+
+/**
+ * Pump until the newest underrun-free 0.5 s satisfies `ready` (players take a moment to
+ * start); returns that 0.5 s (interleaved).
+ */
+async function settledTone(src: PipewireSource, ready: (x: Float32Array) => boolean, timeoutMs = 10_000): Promise<Float32Array> {
   const rec = new Recording(src.channels);
-  const half = 24_000 * src.channels;
   let checked = 0;
+  let found: Float32Array | null = null;
   await pump(src, timeoutMs, rec, () => {
     if (rec.frames < 24_000 || performance.now() - checked < 100) return false;
     checked = performance.now();
-    return ready(rec.samples.subarray(-half));
+    const seg = cleanTail(rec.samples.subarray(-48_000 * 2 * src.channels), src.channels, 24_000);
+    if (seg && ready(seg)) found = seg.slice();
+    return found !== null;
   });
-  const start = rec.frames;
-  await pump(src, 3000, rec, () => rec.frames - start >= 48_000);
-  return rec.samples.subarray(-48_000 * src.channels);
+  if (!found) throw new Error(`no clean 0.5 s of the expected tone within ${timeoutMs} ms (state ${src.state})`);
+  return found;
 }
 
 /** Does channel 0 carry a tone near `f`? */
@@ -117,8 +135,8 @@ describe('PipewireSource', () => {
     try {
       src.start();
       await until(src, 'running', 10_000);
-      const player = pw.play({ frequency: 1000, seconds: 5, levelDbfs: -12 });
-      const tail = await settledSecond(src, hasTone(1000, 2));
+      const player = pw.play({ frequency: 1000, seconds: 12, levelDbfs: -12 });
+      const tail = await settledTone(src, hasTone(1000, 2));
       await player.stop();
       for (const c of [0, 1]) {
         const x = channel(tail, 2, c);
@@ -161,8 +179,8 @@ describe('PipewireSource', () => {
     try {
       src.start();
       await until(src, 'running', 10_000);
-      const player = pw.play({ frequency: 750, seconds: 5 });
-      const tail = await settledSecond(src, hasTone(750, 2));
+      const player = pw.play({ frequency: 750, seconds: 12 });
+      const tail = await settledTone(src, hasTone(750, 2));
       await player.stop();
       expect(dominantFrequency(channel(tail, 2, 0))).toBeCloseTo(750, 0);
     } finally {
@@ -290,8 +308,8 @@ describe('PipewireSource', () => {
       src.start();
       await until(src, 'running', 10_000);
       const freqs = [440, 660, 880, 1320];
-      const player = pw.play({ frequency: freqs, seconds: 5, levelDbfs: -12 }, { target: 'quad' });
-      const tail = await settledSecond(src, hasTone(440, 4));
+      const player = pw.play({ frequency: freqs, seconds: 12, levelDbfs: -12 }, { target: 'quad' });
+      const tail = await settledTone(src, hasTone(440, 4));
       await player.stop();
       freqs.forEach((f, c) => {
         const x = channel(tail, 4, c);
@@ -349,8 +367,8 @@ describe('PipewireSource', () => {
       expect(src.state).toBe('unavailable');
       await pw.startDaemons();
       const ms = await until(src, 'running', 15_000);
-      const player = pw.play({ frequency: 1000, seconds: 5 });
-      const tail = await settledSecond(src, hasTone(1000, 2));
+      const player = pw.play({ frequency: 1000, seconds: 12 });
+      const tail = await settledTone(src, hasTone(1000, 2));
       await player.stop();
       expect(dominantFrequency(channel(tail, 2, 0))).toBeCloseTo(1000, 0);
       console.log(`[pipewire test] running again ${ms.toFixed(0)} ms after PipeWire was back; connections ${src.status().stats.connections}`);
@@ -368,18 +386,20 @@ describe('PipewireSource', () => {
       const dump = await pw.dump();
       const node = dump.find((o) => o.info?.props?.['node.name'] === 'hark');
       expect(node?.info?.props?.['media.class']).toBe('Audio/Sink');
-      const a = pw.play({ frequency: 500, seconds: 3, levelDbfs: -12 }, { target: 'hark' });
-      const b = pw.play({ frequency: 1500, seconds: 3, levelDbfs: -12 }, { target: 'hark' });
-      // Each tone alone at its own level in the mix: within 0.5 dB of -12 dBFS. (Wait up to
-      // 2.5 s for both players to have started; judge the newest 0.5 s.)
+      const a = pw.play({ frequency: 500, seconds: 10, levelDbfs: -12 }, { target: 'hark' });
+      const b = pw.play({ frequency: 1500, seconds: 10, levelDbfs: -12 }, { target: 'hark' });
+      // Each tone alone at its own level in the mix: within 0.5 dB of -12 dBFS. (Wait for
+      // both players to have started; judge the newest underrun-free 0.5 s.)
       const rec = new Recording(2);
       const amp = 10 ** (-12 / 20);
       const levels = () => {
-        const x = channel(rec.samples.subarray(-24_000 * 2), 2, 0);
+        const seg = cleanTail(rec.samples.subarray(-96_000 * 2), 2, 24_000);
+        if (!seg) return [Infinity, Infinity];
+        const x = channel(seg, 2, 0);
         return [500, 1500].map((f) => 20 * Math.log10(fitSinusoid(x, 48_000, f).amplitude / amp));
       };
       let checked = performance.now();
-      await pump(src, 2500, rec, () => {
+      await pump(src, 8000, rec, () => {
         if (rec.frames < 24_000 || performance.now() - checked < 200) return false;
         checked = performance.now();
         return levels().every((d) => Math.abs(d) < 0.5);
