@@ -75,7 +75,7 @@ export class Client {
         throw new CliError(`permission denied on ${this.socket}: join group hark (sudo usermod -aG hark $USER, then log in again) or use sudo`, EXIT.permission);
       }
       if (code === 'ENOENT' || code === 'ECONNREFUSED' || code === 'FailedToOpenSocket' || /ENOENT|ECONNREFUSED|Unable to connect|FailedToOpenSocket/i.test(`${code} ${err.message}`)) {
-        throw new CliError(`hark is not running (nothing answers on ${this.socket})${existsSync(this.socket) ? '' : ''}: sudo systemctl start hark`, EXIT.notRunning);
+        throw new CliError(`hark is not running (nothing answers on ${this.socket}): sudo systemctl start hark`, EXIT.notRunning);
       }
       throw new CliError(`cannot reach hark on ${this.socket}: ${err.message}`, EXIT.notRunning);
     }
@@ -96,7 +96,7 @@ export class Client {
     if (!res.ok) {
       const e = parsed as { error?: string; field?: string };
       const msg = typeof e === 'object' && e?.error ? e.error : text.trim() || `${res.status} ${res.statusText}`;
-      throw new CliError(msg, res.status === 404 ? EXIT.failed : EXIT.failed);
+      throw new CliError(msg, EXIT.failed);
     }
     return { status: res.status, body: parsed, text, response: res };
   }

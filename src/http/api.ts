@@ -50,7 +50,7 @@ export const API_SCHEMAS = {
   }),
 } as const;
 
-export const Devices_ = T.Object({ devices: T.Array(API_SCHEMAS.Device), error: T.String({ description: "Why the list is empty ('' when it is not)" }) });
+export const DevicesSchema = T.Object({ devices: T.Array(API_SCHEMAS.Device), error: T.String({ description: "Why the list is empty ('' when it is not)" }) });
 
 /** Map the typed refusals to HTTP; anything else is a 500 (logged by the app). */
 export function refusal(e: unknown): Response {

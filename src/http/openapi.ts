@@ -6,7 +6,7 @@
 import { Elysia } from 'elysia';
 import type { TSchema } from '@sinclair/typebox';
 import { ConfigSchema } from '../config/schema.ts';
-import { API_SCHEMAS, Devices_ } from './api.ts';
+import { API_SCHEMAS, DevicesSchema } from './api.ts';
 import { VERSION } from '../version.ts';
 import type { AppContext } from './context.ts';
 
@@ -40,7 +40,7 @@ export const OPERATIONS: Op[] = [
   { method: 'post', path: '/api/metadata', summary: 'Set the title every Icecast mount and ICY listener gets: {"title": "…"}', tag: 'actions' },
   { method: 'post', path: '/api/input', summary: 'Capture from another PipeWire device (saved in input.device)', tag: 'actions', body: S.InputBody, response: S.ActionResult },
   { method: 'post', path: '/api/actions/{action}', summary: 'Any named action (go_live, stop, toggle_live, mute, unmute, toggle_mute, mark, set_metadata, set_input)', tag: 'actions', body: S.ActionBody, response: S.ActionResult },
-  { method: 'get', path: '/api/devices', summary: "PipeWire's capture sources and monitors", tag: 'read', response: Devices_ },
+  { method: 'get', path: '/api/devices', summary: "PipeWire's capture sources and monitors", tag: 'read', response: DevicesSchema },
   { method: 'get', path: '/api/listeners', summary: 'Who is listening: /stream.mp3 and WebRTC', tag: 'read' },
   { method: 'get', path: '/api/recordings', summary: 'Recordings on disk', tag: 'read' },
   { method: 'get', path: '/api/config', summary: 'The running configuration', tag: 'config', response: ConfigSchema },
@@ -57,7 +57,7 @@ export const OPERATIONS: Op[] = [
 ];
 
 export function openapiDocument(): Record<string, unknown> {
-  const schemas: Record<string, unknown> = { Config: ConfigSchema, ...S, Devices: Devices_ };
+  const schemas: Record<string, unknown> = { Config: ConfigSchema, ...S, Devices: DevicesSchema };
   const content = (s: TSchema) => ({ 'application/json': { schema: nameOf(s) ? ref(nameOf(s)!) : s } });
   const paths: Record<string, Record<string, unknown>> = {};
   for (const op of OPERATIONS) {

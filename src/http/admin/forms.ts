@@ -4,7 +4,6 @@
  * the reason next to the field (ConfigError's key path names it).
  */
 import { TypeGuard, type TSchema } from '@sinclair/typebox';
-import { Value } from '@sinclair/typebox/value';
 import { ConfigSchema, type Config } from '../../config/schema.ts';
 import { ConfigError } from '../../config/load.ts';
 import { coerce } from '../../config/store.ts';
@@ -30,9 +29,9 @@ export const SECTION_FORMS: Record<string, { title: string; skip?: string[]; pag
   http: { title: 'HTTP', page: '/system' },
 };
 
-export const ENTRY_FORMS: Record<string, { title: string; noun: string }> = {
-  icecast: { title: 'Icecast servers', noun: 'Icecast server' },
-  whip: { title: 'WHIP servers', noun: 'WHIP server' },
+export const ENTRY_FORMS: Record<string, { title: string; noun: string; a: string }> = {
+  icecast: { title: 'Icecast servers', noun: 'Icecast server', a: 'an' },
+  whip: { title: 'WHIP servers', noun: 'WHIP server', a: 'a' },
 };
 
 export function sectionSchema(section: string): TSchema {
@@ -108,10 +107,10 @@ export function sectionForm(section: string, config: Config, errors: Record<stri
 /** An entry of [[icecast]] or [[whip]] as an edit (index) or add (null) form. */
 export function entryForm(kind: 'icecast' | 'whip', index: number | null, value: Record<string, unknown>, errors: Record<string, string> = {}, formError = '', testResult?: { ok: boolean; message: string }): Html {
   const schema = sectionSchema(kind);
-  const noun = ENTRY_FORMS[kind]!.noun;
+  const { noun, a } = ENTRY_FORMS[kind]!;
   const action = index === null ? `/ui/${kind}` : `/ui/${kind}/${index}`;
   return html`<form class="panel entry-form" id="${kind}-form-${index ?? 'new'}" novalidate hx-post="${action}" hx-target="#${kind}-section" hx-swap="outerHTML">
-  <h3>${index === null ? `Add an ${noun}`.replace('an W', 'a W') : `Edit ${noun} ${index + 1}`}</h3>
+  <h3>${index === null ? `Add ${a} ${noun}` : `Edit ${noun} ${index + 1}`}</h3>
   ${formError ? html`<p class="notice bad" role="alert">${formError}</p>` : ''}
   ${testResult ? html`<p class="notice ${testResult.ok ? 'ok' : 'bad'}" role="status" data-test-result="${testResult.ok ? 'ok' : 'failed'}">${testResult.message}</p>` : ''}
   ${fieldsFor(schema, value, errors, { keepSecrets: index !== null })}
@@ -132,7 +131,6 @@ export interface EntryStatus {
 export function entrySection(kind: 'icecast' | 'whip', config: Config, statuses: (EntryStatus | undefined)[], extra: Html | string = '', notice: Html | string = ''): Html {
   const entries = config[kind] as unknown as Record<string, unknown>[];
   const meta = ENTRY_FORMS[kind]!;
-  const defaults = Value.Default(sectionSchema(kind), {}) as Record<string, unknown>;
   return html`<section id="${kind}-section" class="panel entries">
   <h2>${meta.title} <code>[[${kind}]]</code></h2>
   ${notice}
@@ -147,7 +145,6 @@ export function entrySection(kind: 'icecast' | 'whip', config: Config, statuses:
   })}</ul>
   ${extra || html`<button type="button" hx-get="/ui/${kind}/new" hx-target="#${kind}-section" hx-swap="outerHTML">Add ${meta.noun}</button>`}
 </section>`;
-  void defaults;
 }
 
 export function savedNotice(r: { changed: string[]; restart_required: string[]; comments_preserved: boolean }): Html {
