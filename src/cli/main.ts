@@ -142,10 +142,10 @@ function formatStatus(s: Status): string {
 function formatValue(key: string, v: unknown): string {
   if (v === null || typeof v !== 'object') return String(v);
   if (Array.isArray(v) && v.every((x) => typeof x !== 'object')) return JSON.stringify(v);
-  const name = key.split('.').filter((p) => !/^\d+$/.test(p)).pop() || 'config';
   if (!key) return stringify(v as never);
-  if (Array.isArray(v)) return stringify({ [name]: v } as never);
-  return stringify({ [key.replace(/\.(\d+)/g, '')]: v } as never).replace(/^\[(.+)\]$/m, `[${key}]`);
+  // An entry of an array of tables (icecast.0) has no header of its own: its keys, labelled.
+  if (/\.\d+$/.test(key)) return `# ${key}\n${stringify(v as never)}`;
+  return stringify(key.split('.').reduceRight<unknown>((acc, part) => ({ [part]: acc }), v) as never);
 }
 
 function saveSummary(r: { changed: string[]; applied: string[]; restart_required: string[]; comments_preserved: boolean }): string {
