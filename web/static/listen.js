@@ -264,7 +264,9 @@ class Player {
       this.ctx = new AudioContext({ latencyHint: 'interactive' });
       this.meters = new Meters(this.ctx);
     }
-    await this.ctx.resume();
+    // Resume without waiting: a browser that holds the context until a gesture (or has no
+    // audio device yet) must not hold up the connection; <audio> plays the stream regardless.
+    this.ctx.resume().catch(() => {});
     this.connect();
   }
 

@@ -137,6 +137,8 @@ export class WebRtcOutput {
     nd.initLogger('Warning', (level, message) => {
       const line = `libdatachannel: ${message}`;
       if (level === 'Error' || level === 'Fatal') this.log.error(line);
+      // Firefox trickles TCP candidates; with ICE-TCP off they are ignored, as they should be.
+      else if (message.includes('ignoring TCP candidate')) this.log.debug(line);
       else this.log.warn(line);
     });
     this.bind();
