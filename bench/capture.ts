@@ -170,7 +170,8 @@ async function parent(): Promise<void> {
 
     if (!args['no-results']) {
       const cpuModel = /model name\s*:\s*(.*)/.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? (await sh(['uname', '-p'])).trim();
-      const machine = `${(await sh(['uname', '-m'])).trim()}, ${(await sh(['nproc'])).trim()} cores, ${cpuModel.trim()}, bun ${Bun.version}`;
+      const load = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+      const machine = `${(await sh(['uname', '-m'])).trim()}, ${(await sh(['nproc'])).trim()} cores, ${cpuModel.trim()}, bun ${Bun.version}, load average ${load} at the end`;
       const cmd = `bun bench/capture.ts ${process.argv.slice(2).join(' ')}`.trim();
       const path = join(import.meta.dir, 'RESULTS.md');
       if (!existsSync(path)) writeFileSync(path, '# Benchmark results\n\nAppended by the scripts in bench/; newest last.\n');
