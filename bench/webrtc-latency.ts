@@ -20,7 +20,8 @@ import type { Page } from 'playwright-core';
 import { launchChromium } from '../test/lib/browser.ts';
 import { startHark, type HarkProcess } from '../test/lib/hark.ts';
 import { startPipewire, wavBytes } from '../test/lib/pipewire.ts';
-import { freeUdpPort } from '../test/lib/whep-client.ts';
+import { freeUdpPort, WhepClient } from '../test/lib/whep-client.ts';
+import { OpusDecoder } from '../ffi/opus.ts';
 import type { ClickCaptureInit } from './lib/click-capture-worker.ts';
 import { appendResults } from './lib.ts';
 
@@ -110,10 +111,41 @@ interface Setting {
   label: string;
   frameMs: 10 | 5 | 2.5;
   lowLatency: boolean;
-  mode: 'webrtc' | 'mp3';
+  /** webrtc: Chromium on /listen; mp3: Chromium, <audio src=/stream.mp3>; rtp: hark's part alone. */
+  mode: 'webrtc' | 'mp3' | 'rtp';
+}
+
+/**
+ * hark's part alone: a node-datachannel listener in this process decodes each RTP packet as it
+ * arrives; a click counts when its packet has arrived (it cannot be played any sooner).
+ */
+async function rtpListener(url: string): Promise<{ clicks: number[]; close: () => Promise<unknown> }> {
+  const dec = new OpusDecoder({ channels: 2 });
+  const clicks: number[] = [];
+  let quiet = 0;
+  const c = new WhepClient({
+    url,
+    record: false,
+    onRtp: (b) => {
+      const at = performance.timeOrigin + performance.now();
+      const cc = b[0]! & 0x0f;
+      const pcm = dec.decode(b.subarray(12 + cc * 4), 960);
+      for (let i = 0; i < pcm.length; i += 2) {
+        const v = Math.max(Math.abs(pcm[i]!), Math.abs(pcm[i + 1]!));
+        if (v > THRESHOLD) {
+          if (quiet >= 48_000 * 0.3) clicks.push(at);
+          quiet = 0;
+        } else if (v < THRESHOLD / 4) quiet++;
+      }
+    },
+  });
+  await c.connect();
+  await c.waitFor('connected');
+  return { clicks, close: () => c.close() };
 }
 
 const SETTINGS: Setting[] = [
+  { label: "hark's part: capture → RTP packet decoded by a listener (10 ms frames)", frameMs: 10, lowLatency: true, mode: 'rtp' },
   { label: 'WebRTC, 10 ms frames, low latency', frameMs: 10, lowLatency: true, mode: 'webrtc' },
   { label: 'WebRTC, 10 ms frames, default jitter buffer', frameMs: 10, lowLatency: false, mode: 'webrtc' },
   { label: 'WebRTC, 5 ms frames, low latency', frameMs: 5, lowLatency: true, mode: 'webrtc' },
@@ -148,6 +180,28 @@ try {
       `[input]\nsource = "pipewire"\ndevice = "${pw.sinkName}"\nlatency_frames = 128\n[opus]\nframe_ms = ${s.frameMs}\n[silence]\nenabled = false\n[webrtc]\nudp_port = ${udp}\nhonour_minptime = false\n`,
       { env: { ...pw.env, HARK_LOG_LEVEL: 'info' }, timeoutMs: 60_000 },
     );
+    if (s.mode === 'rtp') {
+      const l = await rtpListener(`${hark.url}/whep`);
+      await Bun.sleep(1500);
+      refClicks.length = 0;
+      const file = join(pw.dir, 'clicks-rtp.wav');
+      writeFileSync(file, wavBytes(clickTrain(CLICKS), 2));
+      await pw.play(file, { target: pw.sinkName, latency: '5ms' }).exited;
+      await Bun.sleep(500);
+      const lat: number[] = [];
+      let missed = 0;
+      for (const r of refClicks) {
+        const b = l.clicks.find((x) => x > r - 5 && x < r + 1000);
+        if (b === undefined) missed++;
+        else lat.push(b - r);
+      }
+      results.push({ s, lat, missed });
+      console.error(`${s.label}: ${refClicks.length} clicks in, ${l.clicks.length} detected; p50 ${quantile(lat, 0.5)?.toFixed(1)} ms`);
+      await l.close();
+      await hark.stop();
+      hark = undefined;
+      continue;
+    }
     const page = await chrome.newPage();
     if (s.mode === 'webrtc') {
       await page.goto(`${hark.url}/listen`);
@@ -190,6 +244,7 @@ try {
 }
 
 const peer = results.find((r) => r.s.mode === 'mp3');
+
 const rows = results.map(({ s, lat, missed, jb, estimate }) => {
   const p50 = quantile(lat, 0.5);
   const p95 = quantile(lat, 0.95);
@@ -201,7 +256,7 @@ const rows = results.map(({ s, lat, missed, jb, estimate }) => {
     p95.toFixed(1),
     Math.min(...lat).toFixed(1),
     Math.max(...lat).toFixed(1),
-    peer && s.mode !== 'mp3' ? (p50 / quantile(peer.lat, 0.5)).toFixed(3) : '',
+    peer && s.mode === 'webrtc' ? (p50 / quantile(peer.lat, 0.5)).toFixed(3) : '',
     jb === undefined ? '' : jb.toFixed(1),
     estimate === undefined ? '' : estimate.toFixed(0),
     goal,

@@ -26,6 +26,8 @@ export interface WhepClientOptions {
   record?: boolean;
   /** Offer sendrecv instead of recvonly, so the client may send RTCP of its own (NACKs). */
   sendrecv?: boolean;
+  /** Called with every RTP packet (raw, decrypted) as it arrives. */
+  onRtp?: (packet: Buffer) => void;
   /**
    * Local UDP port (default: any). Churn tests give each listener its own: a new listener on
    * the port of one that vanished a moment ago would reach the server's stale session first.
@@ -98,6 +100,7 @@ export class WhepClient {
         return;
       }
       this.packetCount++;
+      this.opts.onRtp?.(b);
       if (!record) return;
       const cc = b[0]! & 0x0f;
       const ext = (b[0]! & 0x10) !== 0;
