@@ -97,6 +97,8 @@ url = "http://source:${ice.sourcePassword}@127.0.0.1:${ice.port}/k.mp3"
 enabled = true
 dir = "${recDir}"
 format = "mp3"
+# One file for the whole test, even across a full hour.
+rotate_minutes = 0
 `);
     cleanup.push(() => h.stop());
     await ice.waitForSource('/k.mp3');

@@ -90,7 +90,7 @@ describe('WebRTC under load', () => {
         // loaded machine; that listener's try is repeated, and counted.
         await c.close();
         clientFailures.push((e as Error).message);
-        if (attempt === 0) return cycle(i, 1);
+        if (attempt < 2) return cycle(i, attempt + 1);
         throw e;
       }
       // Every fifth listener leaves without DELETE (just closing its connection).

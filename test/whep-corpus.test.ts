@@ -160,9 +160,7 @@ describe('WHEP resources', () => {
   }, 30_000);
 
   test('after all that, a real listener still connects and receives audio', async () => {
-    const client = new WhepClient({ url: `${hark.url}/whep`, token: TOKEN });
-    await client.connect();
-    await client.waitFor('connected');
+    const client = await WhepClient.open({ url: `${hark.url}/whep`, token: TOKEN });
     await Bun.sleep(1000);
     expect(client.packetCount).toBeGreaterThan(50);
     const listeners = (await (await fetch(`${hark.url}/api/listeners`)).json()) as { webrtc: { state: string }[] };

@@ -100,8 +100,8 @@ export const apiRoutes = (ctx: AppContext, devices: Devices) => {
     }, { parse: 'none' })
     .post('/mark', ({ body, request }) => act('mark', { label: body?.label }, request), { body: T.Optional(API_SCHEMAS.MarkBody) })
     .post('/input', ({ body, request }) => act('set_input', { device: body.device }, request), { body: API_SCHEMAS.InputBody })
-    .get('/devices', () => {
-      const { devices: list, error } = devices.list();
+    .get('/devices', async () => {
+      const { devices: list, error } = await devices.listReady();
       return { devices: list, error };
     })
     .get('/config', () => ctx.config)

@@ -74,6 +74,26 @@ export class WhepClient {
     });
   }
 
+  /**
+   * A connected client, retried up to `tries` times. A libdatachannel offerer can lose a race
+   * on a loaded machine (the server's DTLS arrives before it applied the answer, or its ICE
+   * transport closes first); browsers wait, this client starts over. A refusal (non-201) is
+   * not retried.
+   */
+  static async open(opts: WhepClientOptions, tries = 3): Promise<WhepClient> {
+    for (let attempt = 1; ; attempt++) {
+      const c = new WhepClient(opts);
+      try {
+        await c.connect();
+        await c.waitFor('connected');
+        return c;
+      } catch (e) {
+        await c.close().catch(() => 0);
+        if (attempt >= tries || c.status !== 201) throw e;
+      }
+    }
+  }
+
   /** POST the offer and apply the answer. Throws with the server's refusal on a non-201. */
   async connect(gatherTimeoutMs = 2000): Promise<void> {
     const codecs = this.opts.codecs ?? ['opus', 'pcmu'];

@@ -117,6 +117,18 @@ export class Devices {
   private lastTry = 0;
   private reason = '';
 
+  constructor() {
+    // Connect at start, so PipeWire's first enumeration is done before anyone asks.
+    this.ensure();
+  }
+
+  /** As list(), but first waits (up to 1.5 s) for a fresh connection's first enumeration. */
+  async listReady(): Promise<{ devices: AudioDevice[]; version: number; error: string }> {
+    this.ensure();
+    if (this.reg?.connected) await this.reg.ready(1500);
+    return this.list();
+  }
+
   list(): { devices: AudioDevice[]; version: number; error: string } {
     this.ensure();
     if (!this.reg) return { devices: [], version: -1, error: this.reason };
