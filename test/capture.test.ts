@@ -60,11 +60,17 @@ describe('input.source = "pipewire"', () => {
     const hark = await startHark(`[input]\nsource = "pipewire"\ndevice = "${pw.sinkName}"\n[webrtc]\nudp_port = 28302\n`, { env: pw.env });
     const CYCLES = 20;
     try {
+      let s = await status(hark.url);
+      for (let k = 0; k < 100 && s.input.state !== 'running'; k++) {
+        await Bun.sleep(50);
+        s = await status(hark.url);
+      }
+      expect(s.input.state).toBe('running');
       const listening = readStreamFor(`${hark.url}/stream.mp3`, 600_000);
       const resumeMs: number[] = [];
       for (let i = 0; i < CYCLES; i++) {
         await pw.destroyNode(pw.sinkName);
-        let s = await status(hark.url);
+        s = await status(hark.url);
         for (let k = 0; k < 50 && s.input.state === 'running'; k++) {
           await Bun.sleep(50);
           s = await status(hark.url);
