@@ -175,5 +175,10 @@ describe('icecast source', () => {
     expect(res.status).toBe(400);
     const body = await res.json();
     expect(body.error).toBeString();
+    // A title that would break ICY metadata or the Icecast admin request: refused by the state
+    // machine (the same check the CLI and admin page get), naming the field.
+    const nl = await fetch(`${hark.url}/api/metadata`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ title: 'one\ntwo' }) });
+    expect(nl.status).toBe(422);
+    expect(await nl.json()).toMatchObject({ error: 'title: no control characters', field: 'title' });
   });
 });

@@ -28,7 +28,7 @@ test('refusals name the argument', async () => {
   const c = new Control(new EventBus());
   await expect(c.run('explode')).rejects.toMatchObject({ field: 'action' });
   await expect(c.run('set_metadata', {})).rejects.toBeInstanceOf(ActionError);
-  await expect(c.run('set_metadata', { title: 'x'.repeat(600) })).rejects.toMatchObject({ field: 'title' });
+  await expect(c.run('set_metadata', { title: 'x'.repeat(1100) })).rejects.toMatchObject({ field: 'title' });
   const r = await c.run('set_metadata', { title: 'Evensong' });
   expect(r.message).toBe('title "Evensong"');
   expect(c.title).toBe('Evensong');

@@ -5,6 +5,7 @@
  */
 import { EventBus, type Origin, type RunState } from './events.ts';
 import { logger } from '../log.ts';
+import { MAX_TITLE_LENGTH } from '../outputs/metadata.ts';
 
 export const ACTIONS = ['go_live', 'stop', 'toggle_live', 'mute', 'unmute', 'toggle_mute', 'mark', 'set_metadata', 'set_input'] as const;
 export type ActionName = (typeof ACTIONS)[number];
@@ -166,7 +167,7 @@ export class Control {
       case 'set_metadata': {
         const title = args.title;
         if (typeof title !== 'string') throw new ActionError('title: required, a string', 'title');
-        if (title.length > 512) throw new ActionError('title: at most 512 characters', 'title');
+        if (title.length > MAX_TITLE_LENGTH) throw new ActionError(`title: at most ${MAX_TITLE_LENGTH} characters`, 'title');
         if (/[\u0000-\u001f]/.test(title)) throw new ActionError('title: no control characters', 'title');
         this.lastTitle = title;
         if (this.hooks.setMetadata) this.hooks.setMetadata(title);
