@@ -45,6 +45,7 @@ extern int clock_gettime(int, struct timespec *);
 extern void *dlopen(const char *, int);
 extern void *dlsym(void *, const char *);
 extern char *dlerror(void);
+extern char *getenv(const char *);
 extern void *calloc(size_t, size_t);
 extern void free(void *);
 extern void *memcpy(void *, const void *, size_t);
@@ -989,7 +990,14 @@ struct hk *hk_open(int mode, const char *target, int channels, int latency, cons
   if (!h->core) {
     int e = *__errno_location();
     PW.pw_thread_loop_unlock(h->tloop);
-    snprintf(err, errlen, "cannot connect to PipeWire%s%s (errno %d)", h->remote[0] ? " at " : "", h->remote, e);
+    if (e == 112 /* EHOSTDOWN: no socket where libpipewire looked */ && !h->remote[0]) {
+      const char *rt = getenv("PIPEWIRE_RUNTIME_DIR");
+      if (!rt) rt = getenv("XDG_RUNTIME_DIR");
+      if (rt) snprintf(err, errlen, "cannot connect to PipeWire: no socket %s/pipewire-0 (is PipeWire running for this user?)", rt);
+      else snprintf(err, errlen, "cannot connect to PipeWire: XDG_RUNTIME_DIR is not set, so there is nowhere to look for its socket");
+    } else {
+      snprintf(err, errlen, "cannot connect to PipeWire%s%s (errno %d)", h->remote[0] ? " at " : "", h->remote, e);
+    }
     *kind = 2;
     teardown(h);
     return NULL;

@@ -27,6 +27,9 @@ const MSG_NOSIGNAL = 0x4000;
 const libc = dlopen('libc.so.6', {
   socket: { args: [FFIType.i32, FFIType.i32, FFIType.i32], returns: FFIType.i32 },
   // addr: caller memory (a sockaddr_un built below), read during the call only.
+  // setenv(3): Bun's process.env is a JS object; assigning to it does not change the C
+  // environment that libpipewire's getenv() reads (in every thread, the audio worker's too).
+  setenv: { args: [FFIType.cstring, FFIType.cstring, FFIType.i32], returns: FFIType.i32 },
   sendto: {
     args: [FFIType.i32, FFIType.ptr, FFIType.u64, FFIType.i32, FFIType.ptr, FFIType.u32],
     returns: FFIType.i64,
@@ -59,7 +62,13 @@ function notify(msg: string): void {
 // ---- PipeWire: the hark user's lingering user services ------------------------------------
 // hark.service runs as the same user whose systemd --user instance (linger) runs PipeWire and
 // WirePlumber; its socket lives in that user's runtime directory.
-process.env.XDG_RUNTIME_DIR ??= `/run/user/${process.getuid?.() ?? 0}`;
+// systemd sets no XDG_RUNTIME_DIR for a system service, so set it here, in the C environment
+// as well as process.env.
+if (!process.env.XDG_RUNTIME_DIR) {
+  const dir = `/run/user/${process.getuid?.() ?? 0}`;
+  process.env.XDG_RUNTIME_DIR = dir;
+  if (libc.setenv(Buffer.from(`XDG_RUNTIME_DIR\0`), Buffer.from(`${dir}\0`), 1) !== 0) say(4, 'setenv(XDG_RUNTIME_DIR) failed: PipeWire may not be found');
+}
 const pwSocket = `${process.env.XDG_RUNTIME_DIR}/pipewire-0`;
 const pwWaitMs = Number(process.env.HARK_PIPEWIRE_WAIT_MS ?? 30_000);
 const t0 = Date.now();
