@@ -33,6 +33,10 @@ export interface WhepClientOptions {
    * the port of one that vanished a moment ago would reach the server's stale session first.
    */
   port?: number;
+  /** Rewrite the server's answer before it is applied (e.g. to route media through a relay). */
+  rewriteAnswer?: (sdp: string) => string;
+  /** Rewrite the offer before it is sent. */
+  rewriteOffer?: (sdp: string) => string;
 }
 
 export interface RtpRecord {
@@ -149,7 +153,8 @@ export class WhepClient {
     });
     this.pc.setLocalDescription();
     await gathered;
-    const offer = this.pc.localDescription()!.sdp;
+    const local = this.pc.localDescription()!.sdp;
+    const offer = this.opts.rewriteOffer ? this.opts.rewriteOffer(local) : local;
     const t0 = performance.now();
     const res = await fetch(this.opts.url, {
       method: 'POST',
@@ -163,7 +168,7 @@ export class WhepClient {
     this.etag = res.headers.get('etag') ?? '';
     this.answer = body;
     try {
-      this.pc.setRemoteDescription(body, 'answer');
+      this.pc.setRemoteDescription(this.opts.rewriteAnswer ? this.opts.rewriteAnswer(body) : body, 'answer');
     } catch (e) {
       throw new Error(`${(e as Error).message} (client state ${this.pc.state()}, ice ${this.pc.iceState()}, signaling ${this.pc.signalingState()}, states seen: ${this.seen.join(' ')}; POST took ${Math.round(performance.now() - t0)} ms)`);
     }
