@@ -2,6 +2,7 @@
  * libmp3lame (libmp3lame.so.0, Debian package libmp3lame0) bound with bun:ffi: the dlopen
  * table and the owner class Mp3Encoder.
  */
+import { LibraryCallError, LibraryLoadError, LibrarySettingError } from './errors.ts';
 import { dlopen, ptr, type Pointer } from 'bun:ffi';
 
 const SONAME = 'libmp3lame.so.0';
@@ -28,40 +29,20 @@ const ENCODE_ERRORS: Record<number, string> = {
 };
 
 /** LAME rejected a call; `reason` is what LAME's return code means (LAME has no strerror). */
-export class LameError extends Error {
+export class LameError extends LibraryCallError {
   override readonly name = 'LameError';
-  constructor(
-    /** The C function that failed. */
-    readonly operation: string,
-    /** LAME's return code, or null when hark refused before calling it. */
-    readonly code: number | null,
-    readonly reason: string,
-  ) {
-    super(`${operation}: ${reason}${code === null ? '' : ` (${code})`}`);
-  }
 }
 
 /** A setting outside what LAME supports at 48 kHz, caught before LAME would silently round it. */
-export class LameConfigError extends RangeError {
+export class LameConfigError extends LibrarySettingError {
   override readonly name = 'LameConfigError';
-  constructor(
-    readonly setting: string,
-    message: string,
-  ) {
-    super(`${setting}: ${message}`);
-  }
 }
 
 /** libmp3lame.so.0 could not be loaded. */
-export class LameLoadError extends Error {
+export class LameLoadError extends LibraryLoadError {
   override readonly name = 'LameLoadError';
   constructor(cause: unknown) {
-    super(
-      `cannot load ${SONAME} (install the Debian package ${DEBIAN_PACKAGE}: apt install ${DEBIAN_PACKAGE}): ${
-        cause instanceof Error ? cause.message : String(cause)
-      }`,
-      { cause },
-    );
+    super(SONAME, DEBIAN_PACKAGE, cause);
   }
 }
 

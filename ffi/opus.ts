@@ -6,6 +6,7 @@
  * by Bun's TinyCC at load time) so that the variadic calling convention is the C compiler's
  * business on x86-64 and arm64 alike.
  */
+import { LibraryCallError, LibraryLoadError, LibrarySettingError } from './errors.ts';
 import { cc, dlopen, ptr, type Pointer } from 'bun:ffi';
 import { join } from 'node:path';
 
@@ -63,40 +64,20 @@ export type OpusFrameMs = 2.5 | 5 | 10 | 20 | 40 | 60;
 export const OPUS_FRAME_MS: readonly OpusFrameMs[] = [2.5, 5, 10, 20, 40, 60];
 
 /** libopus rejected a call; `reason` is libopus's own text (opus_strerror). */
-export class OpusError extends Error {
+export class OpusError extends LibraryCallError {
   override readonly name = 'OpusError';
-  constructor(
-    /** The C function or ctl that failed. */
-    readonly operation: string,
-    /** libopus error code (OPUS_BAD_ARG …), or null when hark refused before calling it. */
-    readonly code: number | null,
-    readonly reason: string,
-  ) {
-    super(`${operation}: ${reason}${code === null ? '' : ` (${code})`}`);
-  }
 }
 
 /** A setting outside what Opus supports, caught before libopus would silently clamp it. */
-export class OpusConfigError extends RangeError {
+export class OpusConfigError extends LibrarySettingError {
   override readonly name = 'OpusConfigError';
-  constructor(
-    readonly setting: string,
-    message: string,
-  ) {
-    super(`${setting}: ${message}`);
-  }
 }
 
 /** libopus.so.0 could not be loaded. */
-export class OpusLoadError extends Error {
+export class OpusLoadError extends LibraryLoadError {
   override readonly name = 'OpusLoadError';
   constructor(cause: unknown) {
-    super(
-      `cannot load ${SONAME} (install the Debian package ${DEBIAN_PACKAGE}: apt install ${DEBIAN_PACKAGE}): ${
-        cause instanceof Error ? cause.message : String(cause)
-      }`,
-      { cause },
-    );
+    super(SONAME, DEBIAN_PACKAGE, cause);
   }
 }
 
