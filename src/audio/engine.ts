@@ -91,11 +91,14 @@ export class AudioEngine<S> {
     next.start();
   }
 
-  /** Wait up to `timeoutMs` for the source, then move everything it has onto the bus. */
-  pump(timeoutMs: number): number {
+  /**
+   * Wait up to `timeoutMs` for the source (for `wakeFrames` frames when given, else the
+   * source's default), then move everything it has onto the bus.
+   */
+  pump(timeoutMs: number, wakeFrames?: number): number {
     if (this.closed) throw new Error('engine is closed');
     const running = this.source.state === 'running';
-    if (running) this.source.wait(timeoutMs);
+    if (running) this.source.wait(timeoutMs, wakeFrames);
     let moved = 0;
     let n: number;
     while ((n = this.source.read(this.block, BLOCK_FRAMES)) > 0) {

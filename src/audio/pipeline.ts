@@ -9,6 +9,21 @@ import { logger, type Logger } from '../log.ts';
 
 export type PacketListener = (packet: EncodedPacket) => void;
 
+export interface SubscribeOptions {
+  /**
+   * The listener takes packets in batches, up to ~100 ms late (Icecast, /stream.mp3,
+   * recording). While every subscriber says so, the audio worker wakes ten times a second
+   * instead of once per PipeWire quantum. Default false: each packet as soon as it is encoded
+   * (WebRTC, WHIP).
+   */
+  batch?: boolean;
+}
+
+interface Subscription {
+  listener: PacketListener;
+  batch: boolean;
+}
+
 /** Lifecycle of the audio pipeline, in string form for the API. */
 export type PipelineState = 'starting' | 'running' | 'failed' | 'closed';
 
@@ -21,7 +36,10 @@ export class AudioPipeline {
   private worker?: Worker;
   private readonly levelBuf = new SharedArrayBuffer(MAX_CHANNELS * 3 * 4);
   private readonly levels = new Float32Array(this.levelBuf);
-  private readonly subs = new Map<string, { spec: EncoderSpec; listeners: Set<PacketListener> }>();
+  private readonly subs = new Map<string, { spec: EncoderSpec; listeners: Set<Subscription> }>();
+  /** Subscriptions that want each packet at once; the worker batches while there are none. */
+  private promptSubs = 0;
+  private sentPrompt = false;
   private _state: PipelineState = 'starting';
   private _stats?: EngineStats;
   private _channels = 0;
@@ -50,8 +68,8 @@ export class AudioPipeline {
       w.onmessage = (ev: MessageEvent<FromWorker>) => {
         const m = ev.data;
         switch (m.type) {
-          case 'packet':
-            this.deliver(m.key, { data: m.data, pts: m.pts, frames: m.frames });
+          case 'packets':
+            for (const p of m.packets) this.deliver(p.key, p);
             break;
           case 'stats':
             this._stats = m.stats;
@@ -60,6 +78,7 @@ export class AudioPipeline {
             this._channels = m.channels;
             this._state = 'running';
             if (this.muted) this.send({ type: 'mute', muted: true });
+            this.updatePrompt();
             for (const [key, s] of this.subs) this.send({ type: 'encoder-add', key, spec: s.spec });
             resolve();
             break;
@@ -86,7 +105,8 @@ export class AudioPipeline {
         if (this._state === 'starting') reject(new Error(message));
         this._state = 'failed';
       };
-      this.send({ type: 'init', settings: this.settings, levels: this.levelBuf });
+      this.sentPrompt = this.promptSubs > 0;
+      this.send({ type: 'init', settings: this.settings, levels: this.levelBuf, prompt: this.sentPrompt });
     });
   }
 
@@ -106,7 +126,7 @@ export class AudioPipeline {
   }
 
   /** Receive every packet of the encoder `spec`. Returns the unsubscribe function. */
-  subscribe(spec: EncoderSpec, listener: PacketListener): () => void {
+  subscribe(spec: EncoderSpec, listener: PacketListener, opts: SubscribeOptions = {}): () => void {
     const key = encoderKey(spec);
     let s = this.subs.get(key);
     if (!s) {
@@ -114,10 +134,15 @@ export class AudioPipeline {
       this.subs.set(key, s);
       if (this._state === 'running') this.send({ type: 'encoder-add', key, spec });
     }
-    s.listeners.add(listener);
+    const sub: Subscription = { listener, batch: opts.batch === true };
+    s.listeners.add(sub);
+    if (!sub.batch) this.promptSubs++;
+    this.updatePrompt();
     return () => {
       const cur = this.subs.get(key);
-      if (!cur || !cur.listeners.delete(listener)) return;
+      if (!cur || !cur.listeners.delete(sub)) return;
+      if (!sub.batch) this.promptSubs--;
+      this.updatePrompt();
       if (cur.listeners.size === 0) {
         this.subs.delete(key);
         if (this._state === 'running') this.send({ type: 'encoder-remove', key });
@@ -159,13 +184,21 @@ export class AudioPipeline {
   private deliver(key: string, packet: EncodedPacket): void {
     const s = this.subs.get(key);
     if (!s) return;
-    for (const l of s.listeners) {
+    for (const sub of s.listeners) {
       try {
-        l(packet);
+        sub.listener(packet);
       } catch (e) {
         this.log.error(`packet listener for ${key} threw: ${(e as Error).message}`);
       }
     }
+  }
+
+  /** Tell the worker whether anyone needs packets at once (only when that changes). */
+  private updatePrompt(): void {
+    const want = this.promptSubs > 0;
+    if (this._state !== 'running' || want === this.sentPrompt) return;
+    this.sentPrompt = want;
+    this.send({ type: 'prompt', prompt: want });
   }
 
   private send(msg: ToWorker): void {

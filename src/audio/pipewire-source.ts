@@ -101,12 +101,12 @@ export class PipewireSource implements AudioSource {
     this.setState('closed', 'closed');
   }
 
-  wait(timeoutMs: number): boolean {
+  wait(timeoutMs: number, minFrames?: number): boolean {
     this.assertOpen();
     this.poll();
     const c = this.conn;
     if (c) {
-      const ok = c.wait(timeoutMs, this.options.wakeFrames ?? this.options.latencyFrames);
+      const ok = c.wait(timeoutMs, minFrames ?? this.options.wakeFrames ?? this.options.latencyFrames);
       if (!ok) this.poll(); // (a running source is polled on the next call anyway)
       return ok && this.conn !== null;
     }

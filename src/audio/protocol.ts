@@ -12,18 +12,29 @@ export interface SourceSettings {
 
 /** Main thread → audio worker. */
 export type ToWorker =
-  | { type: 'init'; settings: SourceSettings; levels: SharedArrayBuffer }
+  | { type: 'init'; settings: SourceSettings; levels: SharedArrayBuffer; prompt: boolean }
   | { type: 'source'; settings: SourceSettings }
   | { type: 'encoder-add'; key: string; spec: EncoderSpec }
   | { type: 'encoder-remove'; key: string }
   | { type: 'mute'; muted: boolean }
+  /** Whether any consumer needs each packet as soon as it is encoded (WebRTC, WHIP). */
+  | { type: 'prompt'; prompt: boolean }
   | { type: 'close' };
 
 /** Audio worker → main thread. */
 export type FromWorker =
   | { type: 'ready'; channels: number }
-  | { type: 'packet'; key: string; data: Uint8Array; pts: number; frames: number }
+  /** The packets one worker wake produced, in order per key (their buffers transferred). */
+  | { type: 'packets'; packets: WorkerPacket[] }
   | { type: 'stats'; stats: EngineStats }
   | { type: 'log'; level: 'debug' | 'info' | 'warn' | 'error'; prefix: string; msg: string }
   | { type: 'fatal'; message: string }
   | { type: 'closed' };
+
+/** One encoded packet of encoder `key`, as it crosses from the worker. */
+export interface WorkerPacket {
+  key: string;
+  data: Uint8Array;
+  pts: number;
+  frames: number;
+}

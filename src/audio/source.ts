@@ -12,9 +12,11 @@ export interface AudioSource {
   close(): void;
   /**
    * Block the calling (worker) thread until frames are available or `timeoutMs` passes.
-   * Returns true when frames are available.
+   * Returns true when frames are available. `minFrames` asks to be woken only once that many
+   * are buffered (fewer wake-ups when the consumers work in large blocks); the source's own
+   * default (one quantum, one block) when absent.
    */
-  wait(timeoutMs: number): boolean;
+  wait(timeoutMs: number, minFrames?: number): boolean;
   /** Copy up to `maxFrames` interleaved frames into `dst`; returns the frames copied. */
   read(dst: Float32Array, maxFrames: number): number;
   /** A JSON-safe snapshot for /api/status. */

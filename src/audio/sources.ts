@@ -70,9 +70,9 @@ export class AutoSource implements AudioSource {
     this.registry = null;
   }
 
-  wait(timeoutMs: number): boolean {
+  wait(timeoutMs: number, minFrames?: number): boolean {
     if (this.inner.kind === 'tone' && performance.now() >= this.nextCheck) this.check();
-    return this.inner.wait(timeoutMs);
+    return this.inner.wait(timeoutMs, minFrames);
   }
 
   read(dst: Float32Array, maxFrames: number): number {

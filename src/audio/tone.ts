@@ -45,9 +45,9 @@ export class ToneSource implements AudioSource {
     return Math.floor((Number(elapsedNs) * SAMPLE_RATE) / 1e9) - this.produced;
   }
 
-  wait(timeoutMs: number): boolean {
+  wait(timeoutMs: number, minFrames?: number): boolean {
     this.assertOpen();
-    const block = this.options.blockFrames ?? 960;
+    const block = minFrames ?? this.options.blockFrames ?? 960;
     const missing = block - this.due();
     if (missing > 0) {
       const ms = Math.min(timeoutMs, (missing * 1000) / SAMPLE_RATE);

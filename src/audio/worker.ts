@@ -1,13 +1,14 @@
 /// <reference lib="webworker" />
 /**
  * The audio worker: a thread of its own for source → bus → meters → encoders, so capture
- * never waits on HTTP or WebRTC work in the main thread. Encoded packets go to the main
- * thread by postMessage, their buffers transferred (no copy).
+ * never waits on HTTP or WebRTC work in the main thread. The packets one wake produces go to
+ * the main thread in one message, their buffers transferred (no copy).
  */
 import { AudioEngine } from './engine.ts';
 import { createSource } from './sources.ts';
 import { createEncoder, type EncoderSpec } from '../codecs/index.ts';
-import type { FromWorker, ToWorker } from './protocol.ts';
+import { SAMPLE_RATE } from './format.ts';
+import type { FromWorker, ToWorker, WorkerPacket } from './protocol.ts';
 
 declare const self: Worker;
 
@@ -16,6 +17,22 @@ let running = false;
 let lastStats = 0;
 let lastState = '';
 const STATS_EVERY_MS = 500;
+/**
+ * Wakes while some consumer needs every packet at once (WebRTC, WHIP): whenever the source
+ * has a quantum, and at least every 20 ms so control messages get through.
+ */
+const PROMPT_TIMEOUT_MS = 20;
+/**
+ * Otherwise (MP3 to Icecast, /stream.mp3, recording, or only the meters) one wake per 100 ms
+ * of audio: a tenth of the wake-ups at the default 128-frame quantum, well inside the 500 ms
+ * latency goal of the HTTP/Icecast MP3 path. Control messages may wait that long too.
+ */
+const BATCH_WAKE_FRAMES = SAMPLE_RATE / 10;
+const BATCH_TIMEOUT_MS = 150;
+let prompt = true;
+/** Encoders whose packets are one byte stream (MP3): a wake's packets of one such key are sent joined. */
+const streamKeys = new Set<string>();
+let pending: WorkerPacket[] = [];
 
 function post(msg: FromWorker, transfer?: Transferable[]): void {
   self.postMessage(msg, transfer ?? []);
@@ -25,12 +42,50 @@ function log(level: 'debug' | 'info' | 'warn' | 'error', prefix: string, msg: st
   post({ type: 'log', level, prefix, msg });
 }
 
+/** Send what this wake encoded: one message, MP3 packets of one encoder joined into one. */
+function flushPackets(): void {
+  if (pending.length === 0) return;
+  let out = pending;
+  pending = [];
+  if (out.length > 1 && streamKeys.size > 0) {
+    const joined = new Map<string, WorkerPacket[]>();
+    const rest: WorkerPacket[] = [];
+    for (const p of out) {
+      if (!streamKeys.has(p.key)) rest.push(p);
+      else if (joined.has(p.key)) joined.get(p.key)!.push(p);
+      else joined.set(p.key, [p]);
+    }
+    for (const list of joined.values()) rest.push(list.length === 1 ? list[0]! : join(list));
+    out = rest;
+  }
+  post({ type: 'packets', packets: out }, out.map((p) => p.data.buffer as ArrayBuffer));
+}
+
+/** Consecutive MP3 packets as one: their bytes in order, the input span they tile together. */
+function join(list: WorkerPacket[]): WorkerPacket {
+  let bytes = 0;
+  let frames = 0;
+  for (const p of list) {
+    bytes += p.data.byteLength;
+    frames += p.frames;
+  }
+  const data = new Uint8Array(bytes);
+  let at = 0;
+  for (const p of list) {
+    data.set(p.data, at);
+    at += p.data.byteLength;
+  }
+  return { key: list[0]!.key, data, pts: list[0]!.pts, frames };
+}
+
 function loop(): void {
   if (!running || !engine) return;
   try {
-    // Blocks this thread up to 20 ms waiting for audio, then yields to the event loop so
-    // control messages get through.
-    engine.pump(20);
+    // Blocks this thread waiting for audio, then yields to the event loop so control messages
+    // get through.
+    if (prompt) engine.pump(PROMPT_TIMEOUT_MS);
+    else engine.pump(BATCH_TIMEOUT_MS, BATCH_WAKE_FRAMES);
+    flushPackets();
     const now = performance.now();
     // A change of input state (device lost, back, waiting) is reported at once.
     const state = engine.sourceState;
@@ -40,6 +95,7 @@ function loop(): void {
       post({ type: 'stats', stats: engine.stats() });
     }
   } catch (e) {
+    flushPackets();
     log('error', 'audio', `pump failed: ${(e as Error).message}`);
   }
   setImmediate(loop);
@@ -51,8 +107,9 @@ self.onmessage = async (ev: MessageEvent<ToWorker>) => {
     switch (msg.type) {
       case 'init': {
         const source = await createSource(msg.settings, log);
+        prompt = msg.prompt;
         engine = new AudioEngine<EncoderSpec>(source, new Float32Array(msg.levels), createEncoder, (key, p) => {
-          post({ type: 'packet', key, data: p.data, pts: p.pts, frames: p.frames }, [p.data.buffer as ArrayBuffer]);
+          pending.push({ key, data: p.data, pts: p.pts, frames: p.frames });
         });
         engine.start();
         running = true;
@@ -69,16 +126,23 @@ self.onmessage = async (ev: MessageEvent<ToWorker>) => {
         break;
       }
       case 'encoder-add':
+        if (msg.spec.codec === 'mp3') streamKeys.add(msg.key);
         engine?.addEncoder(msg.key, msg.spec);
         break;
       case 'encoder-remove':
+        flushPackets();
         engine?.removeEncoder(msg.key);
+        streamKeys.delete(msg.key);
         break;
       case 'mute':
         if (engine) engine.muted = msg.muted;
         break;
+      case 'prompt':
+        prompt = msg.prompt;
+        break;
       case 'close':
         running = false;
+        flushPackets();
         engine?.close();
         engine = undefined;
         post({ type: 'closed' });

@@ -138,7 +138,7 @@ export class HttpStreamOutput {
     this.listenersServed++;
     this.log.info(`listener ${l.id} from ${remote} connected (${this.listeners.size} now)`);
     if (!this.unsubscribe) {
-      this.unsubscribe = this.pipeline.subscribe(this.opts.spec, (p) => this.onPacket(p));
+      this.unsubscribe = this.pipeline.subscribe(this.opts.spec, (p) => this.onPacket(p), { batch: true });
       this._state = 'streaming';
     }
     return new Response(body, {

@@ -230,7 +230,7 @@ export class Recorder {
     } catch (e) {
       return this.fail(`cannot create ${this.dir}: ${(e as Error).message}`);
     }
-    this.unsubscribe = this.source.subscribe(this.opts.spec, (p) => this.onPacket(p));
+    this.unsubscribe = this.source.subscribe(this.opts.spec, (p) => this.onPacket(p), { batch: true });
     this.writeTimer = setInterval(() => this.drain(), WRITE_MS);
     this._state = 'recording';
     if (!this.guard()) return;

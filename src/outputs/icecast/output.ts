@@ -107,7 +107,8 @@ export class IcecastOutput {
     if (this._state !== 'stopped') return;
     this.generation++;
     this.backoff.reset();
-    this.unsubscribe = this.source.subscribe(this.opts.spec, (p) => this.onPacket(p));
+    // Icecast listeners buffer seconds: packets may come in 100 ms batches (fewer wake-ups).
+    this.unsubscribe = this.source.subscribe(this.opts.spec, (p) => this.onPacket(p), { batch: true });
     void this.attempt();
   }
 

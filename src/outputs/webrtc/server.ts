@@ -311,7 +311,7 @@ export class WebRtcOutput {
       this.mp3Unsubscribe ??= this.pipeline.subscribe(this.options.mp3Spec, (p) => {
         const buf = Buffer.from(p.data.buffer, p.data.byteOffset, p.data.byteLength);
         for (const l of this.mp3Sessions) l.sendMp3(buf);
-      });
+      }, { batch: true }); // MP3 players buffer far more than 100 ms
     } else {
       this.mp3Sessions.delete(s);
       if (this.mp3Sessions.size === 0 && this.mp3Unsubscribe) {
