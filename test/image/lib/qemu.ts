@@ -158,11 +158,21 @@ export class Guest {
 
   /** Run a shell command in the guest as the SSH user; never hangs past `timeoutS`. */
   ssh(command: string, opts: { timeoutS?: number; allowFail?: boolean; stdin?: string } = {}) {
-    return run(['ssh', ...this.sshArgs(), `${this.o.user}@127.0.0.1`, command], {
-      timeoutMs: (opts.timeoutS ?? 120) * 1000,
-      allowFail: opts.allowFail,
-      stdin: opts.stdin,
-    });
+    // ssh's own failures (exit 255 before the command ran: the emulated guest too busy to
+    // answer the banner in time, sshd restarting) are retried twice; the command's are not.
+    for (let attempt = 1; ; attempt++) {
+      const r = run(['ssh', ...this.sshArgs(), `${this.o.user}@127.0.0.1`, command], {
+        timeoutMs: (opts.timeoutS ?? 120) * 1000,
+        allowFail: attempt < 3 ? true : opts.allowFail,
+        stdin: opts.stdin,
+      });
+      const sshFailed = r.code === 255 && /banner exchange|kex_exchange_identification|Connection (timed out|refused|reset|closed)/.test(r.stderr);
+      if (!sshFailed || attempt >= 3) {
+        if (r.code !== 0 && !opts.allowFail) throw new Error(`ssh ${command} exited ${r.code}: ${r.stderr}`);
+        return r;
+      }
+      Bun.sleepSync(5000);
+    }
   }
 
   scp(local: string, remote: string): void {
