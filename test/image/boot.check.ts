@@ -129,6 +129,13 @@ function prepareDisk() {
 }
 
 let g1: Guest;
+let hostKeyAtFirstLogin = '';
+/** The guest's ed25519 host key, as ssh-keyscan sees it. */
+const hostKey = (g: Guest) =>
+  run(['ssh-keyscan', '-T', '30', '-t', 'ed25519', '-p', String(g.sshPort), '127.0.0.1'], { allowFail: true })
+    .stdout.split('\n')
+    .filter((l) => l.includes('ssh-ed25519'))
+    .map((l) => l.slice(l.indexOf('ssh-ed25519')).trim())[0] ?? '';
 let g2: Guest | undefined;
 
 describe(`first boot (${CPU1}): Imager customisation + hark.toml on the boot partition`, () => {
@@ -140,10 +147,16 @@ describe(`first boot (${CPU1}): Imager customisation + hark.toml on the boot par
     const ready = await g1.waitHttp('/api/status', READY_S);
     record(`boot-to-ready ${CPU1} first boot (cloud-init, first-boot config, growpart): ${ready.toFixed(0)} s  [${info.image}]`);
     await g1.waitSsh(300);
+    hostKeyAtFirstLogin = hostKey(g1);
     // cloud-init's last stage (and hark-admins after it) must be done before the checks.
     const ci = g1.ssh('cloud-init status --wait --long', { timeoutS: 600, allowFail: true });
     console.log(ci.stdout.trim());
   }, (READY_S + 1000) * 1000);
+
+  test("the SSH host key a user first saw is still the box's key once the first boot is done", () => {
+    expect(hostKeyAtFirstLogin).toMatch(/^ssh-ed25519 AAAA/);
+    expect(hostKey(g1)).toBe(hostKeyAtFirstLogin);
+  });
 
   afterAll(async () => {
     // Power off rather than kill: a VM killed while writing leaves the FAT partition damaged.
