@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
-import nd from 'node-datachannel';
+import type * as nd from 'node-datachannel';
 import { mallocTrim } from '../../../ffi/libc.ts';
 import type { AudioPipeline } from '../../audio/pipeline.ts';
 import type { EncodedPacket } from '../../codecs/encoder.ts';
@@ -22,7 +22,8 @@ import {
 } from './errors.ts';
 import { planAudio, type NegotiationPolicy } from './negotiate.ts';
 import { addHostCandidates, parseIceFragment, parseOffer } from './sdp.ts';
-import { rtcCounters, WhepSession, type ListenerInfo, type SessionTimeouts } from './session.ts';
+import { loadNative, probeNative, type NativeRtc } from './native.ts';
+import type { ListenerInfo, SessionTimeouts, WhepSession } from './session.ts';
 
 /** A STUN or TURN server, as configured ([[webrtc.ice_servers]]). */
 export interface IceServerConfig {
@@ -100,6 +101,12 @@ export class WebRtcOutput {
   private readonly mp3Sessions = new Set<WhepSession>();
   private mp3Unsubscribe?: () => void;
   private mux?: nd.IceUdpMuxListener;
+  /** node-datachannel and session.ts, loaded at the first offer (native.ts). */
+  private native?: NativeRtc;
+  /** Why node-datachannel does not load ('' while it does, or is not known not to). */
+  private nativeError = '';
+  /** Holds the UDP port from start until the first offer, when libjuice's socket takes it. */
+  private portHold?: { close(): void };
   private timer?: ReturnType<typeof setInterval>;
   private _state: WebRtcState = 'idle';
   private unavailableReason = '';
@@ -124,46 +131,89 @@ export class WebRtcOutput {
   }
 
   get state(): WebRtcState {
-    return this._state;
+    return this.nativeError && this._state !== 'closed' ? 'unavailable' : this._state;
   }
 
   get listenerCount(): number {
     return this.sessions.size;
   }
 
-  /** Bind the shared UDP port. A port in use is not fatal: WHEP answers 503 until it is free. */
+  /**
+   * Claim the shared UDP port and check that node-datachannel loads (it is loaded itself at
+   * the first offer). A port in use is not fatal: WHEP answers 503 until it is free.
+   */
   start(): void {
     if (this._state === 'closed') throw new Error('WebRTC output is closed');
-    nd.initLogger('Warning', (level, message) => {
-      const line = `libdatachannel: ${message}`;
-      if (level === 'Error' || level === 'Fatal') this.log.error(line);
-      // Firefox trickles TCP candidates; with ICE-TCP off they are ignored, as they should be.
-      else if (message.includes('ignoring TCP candidate')) this.log.debug(line);
-      else this.log.warn(line);
+    // The port is claimed at start (and a conflict reported then), not at the first POST:
+    // a plain socket holds it until libjuice's takes over.
+    Bun.udpSocket({ port: this.options.udpPort, hostname: '0.0.0.0' }).then(
+      (sock) => {
+        if (this._state === 'closed' || this.mux) return sock.close();
+        this.portHold = sock;
+        this.log.info(`WebRTC on UDP port ${this.options.udpPort} (shared by all listeners)`);
+      },
+      (e: Error) => {
+        if (!this.mux) this.portUnavailable(e);
+      },
+    );
+    void probeNative().then((why) => {
+      if (why === null || this.native || this._state === 'closed') return;
+      this.nativeError = why;
+      this.log.error(`WebRTC unavailable: ${why}`);
     });
-    this.bind();
     this.timer = setInterval(() => this.tick(), 1000);
     this.timer.unref?.();
   }
 
-  private bind(): boolean {
+  /** node-datachannel, loaded once; UnavailableError (503) when it cannot be. */
+  private async loadNative(): Promise<NativeRtc> {
+    if (this.native) return this.native;
+    try {
+      const native = await loadNative();
+      if (!this.native) {
+        native.nd.initLogger('Warning', (level, message) => {
+          const line = `libdatachannel: ${message}`;
+          if (level === 'Error' || level === 'Fatal') this.log.error(line);
+          // Firefox trickles TCP candidates; with ICE-TCP off they are ignored, as they should be.
+          else if (message.includes('ignoring TCP candidate')) this.log.debug(line);
+          else this.log.warn(line);
+        });
+        this.native = native;
+        this.nativeError = '';
+      }
+      return this.native;
+    } catch (e) {
+      const why = `node-datachannel cannot be loaded: ${(e as Error).message}`;
+      if (this.nativeError !== why) this.log.error(`WebRTC unavailable: ${why}`);
+      this.nativeError = why;
+      this.refused++;
+      throw new UnavailableError(`WebRTC is unavailable: ${why}`);
+    }
+  }
+
+  private portUnavailable(e: Error): void {
+    const reason = `UDP port ${this.options.udpPort} cannot be bound (in use by another program?): ${e.message}`;
+    if (this.unavailableReason !== reason) this.log.error(`WebRTC unavailable: ${reason}`);
+    this.unavailableReason = reason;
+    this._state = 'unavailable';
+  }
+
+  private bind(nd: NativeRtc['nd']): boolean {
     if (this.mux) return true;
     try {
-      // Holding a listener on the port keeps libjuice's socket for it open between sessions,
-      // so the port is claimed at start (and a conflict reported then), not at the first POST.
+      // Holding a listener on the port keeps libjuice's socket for it open between sessions.
+      this.portHold?.close();
+      this.portHold = undefined;
       const mux = new nd.IceUdpMuxListener(this.options.udpPort);
       mux.onUnhandledStunRequest((req) => this.log.debug(`STUN for unknown session ${req.ufrag} from ${req.host}:${req.port}`));
       this.mux = mux;
       if (this._state === 'unavailable') this.log.info(`UDP port ${this.options.udpPort} is free now`);
       this._state = this.sessions.size > 0 ? 'streaming' : 'idle';
       this.unavailableReason = '';
-      this.log.info(`WebRTC on UDP port ${this.options.udpPort} (shared by all listeners)`);
+      this.log.debug(`libdatachannel listens on UDP port ${this.options.udpPort}`);
       return true;
     } catch (e) {
-      const reason = `UDP port ${this.options.udpPort} cannot be bound (in use by another program?): ${(e as Error).message}`;
-      if (this.unavailableReason !== reason) this.log.error(`WebRTC unavailable: ${reason}`);
-      this.unavailableReason = reason;
-      this._state = 'unavailable';
+      this.portUnavailable(e as Error);
       return false;
     }
   }
@@ -171,7 +221,9 @@ export class WebRtcOutput {
   /** Create a listener from an SDP offer. Throws the typed errors of errors.ts. */
   async open(offerText: string, client: { remote: string; userAgent: string }): Promise<WhepAnswer> {
     if (this._state === 'closed') throw new UnavailableError('WebRTC output is closed');
-    if (!this.bind()) {
+    const { nd, session: native } = await this.loadNative();
+    if ((this._state as WebRtcState) === 'closed') throw new UnavailableError('WebRTC output is closed');
+    if (!this.bind(nd)) {
       this.refused++;
       throw new UnavailableError(`WebRTC is unavailable: ${this.unavailableReason}`);
     }
@@ -182,7 +234,7 @@ export class WebRtcOutput {
       throw new CapacityError(this.options.maxListeners);
     }
     const id = randomUUID();
-    const session = new WhepSession({
+    const session = new native.WhepSession({
       id,
       remote: client.remote,
       userAgent: client.userAgent.slice(0, 256),
@@ -236,8 +288,8 @@ export class WebRtcOutput {
     const counts: Record<string, number> = {};
     for (const s of this.sessions.values()) counts[s.state] = (counts[s.state] ?? 0) + 1;
     return {
-      status: this._state,
-      reason: this.unavailableReason || null,
+      status: this.state,
+      reason: this.nativeError || this.unavailableReason || null,
       udp_port: this.options.udpPort,
       listeners: this.sessions.size,
       max_listeners: this.options.maxListeners,
@@ -246,7 +298,7 @@ export class WebRtcOutput {
       mp3_channels: this.mp3Sessions.size,
       listeners_served: this.listenersServed,
       refused: this.refused,
-      peer_connections: rtcCounters.peerConnections,
+      peer_connections: this.native?.session.rtcCounters.peerConnections ?? 0,
       packets: [...this.sessions.values()].reduce((n, s) => n + s.packets, 0),
     };
   }
@@ -261,6 +313,8 @@ export class WebRtcOutput {
       this.mux?.stop();
     } catch {}
     this.mux = undefined;
+    this.portHold?.close();
+    this.portHold = undefined;
   }
 
   private get(id: string): WhepSession {

@@ -8,7 +8,9 @@ import { logger, type Logger } from '../../log.ts';
 import { Backoff, DEFAULT_BACKOFF, type BackoffPolicy, type FailureKind } from '../backoff.ts';
 import type { PacketSource } from '../packet-source.ts';
 import { WhipError } from './protocol.ts';
-import { DEFAULT_PUBLISHER, WhipPublisher, type PublisherOptions } from './session.ts';
+// session.ts (and node-datachannel under it) is loaded at the first connect: an idle box
+// without [[whip]] entries never pays for the addon.
+import type { PublisherOptions, WhipPublisher } from './session.ts';
 
 export type WhipState = 'stopped' | 'connecting' | 'live' | 'retrying' | 'auth_failed';
 
@@ -111,6 +113,7 @@ export class WhipOutput {
     this.attempts++;
     let pub: WhipPublisher;
     try {
+      const { DEFAULT_PUBLISHER, WhipPublisher } = await import('./session.ts');
       pub = await WhipPublisher.open({
         ...DEFAULT_PUBLISHER,
         bindAddress: this.opts.bindAddress ?? '',
