@@ -47,13 +47,20 @@ export function chromiumAvailable(): boolean {
   return existsSync(CHROMIUM_PATH);
 }
 
-export async function launchChromium(opts: { args?: string[]; timeoutMs?: number } = {}): Promise<ChromiumHandle> {
+/**
+ * `env`: the browser's environment (default: this process's). `sound`: do not pass Playwright's
+ * `--mute-audio`, so Chromium really plays into its audio device — e.g. a private PipeWire's
+ * pulse server (`env: { ...process.env, ...pw.env, PULSE_SINK: … }`).
+ */
+export async function launchChromium(opts: { args?: string[]; timeoutMs?: number; env?: Record<string, string>; sound?: boolean } = {}): Promise<ChromiumHandle> {
   if (!chromiumAvailable()) throw new Error(`Chromium not found at ${CHROMIUM_PATH} (Debian package chromium; script/bootstrap --test installs it)`);
   const browser = await chromium.launch({
     executablePath: CHROMIUM_PATH,
     headless: true,
     args: [...CHROMIUM_ARGS, ...(opts.args ?? [])],
     timeout: opts.timeoutMs ?? 30_000,
+    ...(opts.env ? { env: opts.env } : {}),
+    ...(opts.sound ? { ignoreDefaultArgs: ['--mute-audio'] } : {}),
   });
   const context = await browser.newContext();
   const logs: string[] = [];
