@@ -28,14 +28,14 @@ export async function probeNative(): Promise<string | null> {
   } catch (e) {
     return `node-datachannel is not installed (${(e as Error).message})`;
   }
-  const child = Bun.spawn([process.execPath, '-e', 'require(process.env.HARK_ND_PATH)'], {
+  const code = 'try { require(process.env.HARK_ND_PATH) } catch (e) { process.stderr.write(String(e?.message ?? e)); process.exit(1) }';
+  const child = Bun.spawn([process.execPath, '-e', code], {
     env: { ...process.env, HARK_ND_PATH: path },
     stdin: 'ignore',
     stdout: 'ignore',
     stderr: 'pipe',
   });
-  const [code, err] = await Promise.all([child.exited, new Response(child.stderr).text()]);
-  if (code === 0) return null;
-  const line = err.split('\n').find((l) => /error/i.test(l)) ?? err.trim().split('\n').pop() ?? `exit code ${code}`;
-  return `node-datachannel cannot be loaded: ${line.trim().slice(0, 300)}`;
+  const [exit, err] = await Promise.all([child.exited, new Response(child.stderr).text()]);
+  if (exit === 0) return null;
+  return `node-datachannel cannot be loaded: ${err.trim().slice(0, 600) || `exit code ${exit}`}`;
 }
