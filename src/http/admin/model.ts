@@ -109,18 +109,15 @@ export function systemInfo(ctx: AppContext): SystemInfo {
 }
 
 /**
- * PipeWire's capture devices for the input picker, kept open while the daemon runs so a
- * hot-plug shows at once. Without PipeWire the list is empty and says why; it retries.
+ * PipeWire's capture devices for the input picker. Connected at the first ask (the admin
+ * page, /api/devices), not at start: an idle box that nobody administers does not pay for a
+ * second PipeWire connection and the shim compiled for it (bench/idle-rss.ts). Then kept
+ * open, so a hot-plug shows at once. Without PipeWire the list is empty and says why; it retries.
  */
 export class Devices {
   private reg?: DeviceRegistry;
   private lastTry = 0;
   private reason = '';
-
-  constructor() {
-    // Connect at start, so PipeWire's first enumeration is done before anyone asks.
-    this.ensure();
-  }
 
   /** As list(), but first waits (up to 1.5 s) for a fresh connection's first enumeration. */
   async listReady(): Promise<{ devices: AudioDevice[]; version: number; error: string }> {
