@@ -101,6 +101,7 @@ export function openapiDocument(): Record<string, unknown> {
 }
 
 export const openapiRoutes = (_ctx: AppContext) => {
-  const doc = openapiDocument();
-  return new Elysia({ name: 'openapi' }).get('/api/openapi.json', () => doc);
+  // Built at the first request, then kept: an idle box does not hold the document.
+  let doc: Record<string, unknown> | undefined;
+  return new Elysia({ name: 'openapi' }).get('/api/openapi.json', () => (doc ??= openapiDocument()));
 };

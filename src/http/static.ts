@@ -1,7 +1,9 @@
 /**
  * The admin page's assets, served by hark from the checkout or the image: htmx and its SSE
  * extension from node_modules (nothing to build, no CDN), and web/static/admin.{css,js}.
- * Each file is read once; a gzip copy is served to clients that accept it.
+ * Each file is read at its first request (not at start: an idle box keeps neither the files
+ * nor zlib's level-9 state, bench/idle-rss.ts), then kept; a gzip copy is served to clients
+ * that accept it.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
@@ -22,11 +24,15 @@ export const staticRoutes = () => {
   for (const [path, { file, type }] of Object.entries(ASSETS)) {
     const full = join(ROOT, file);
     if (!existsSync(full)) throw new Error(`${full} is missing (run bun install: htmx.org and htmx-ext-sse come from npm)`);
-    const body = readFileSync(full);
-    const gz = gzipSync(body, { level: 9 });
-    const etag = `"${Bun.hash(body).toString(16)}"`;
-    const base = { 'content-type': type, etag, 'cache-control': 'no-cache', 'x-content-type-options': 'nosniff', vary: 'accept-encoding' };
+    let asset: { body: Buffer; gz: Uint8Array; etag: string; base: Record<string, string> } | undefined;
+    const load = () => {
+      const body = readFileSync(full);
+      const etag = `"${Bun.hash(body).toString(16)}"`;
+      const base = { 'content-type': type, etag, 'cache-control': 'no-cache', 'x-content-type-options': 'nosniff', vary: 'accept-encoding' };
+      return { body, gz: gzipSync(body, { level: 9 }), etag, base };
+    };
     app.get(path, ({ request }) => {
+      const { body, gz, etag, base } = (asset ??= load());
       if (request.headers.get('if-none-match') === etag) return new Response(null, { status: 304, headers: { etag } });
       if (/\bgzip\b/.test(request.headers.get('accept-encoding') ?? '')) return new Response(gz, { headers: { ...base, 'content-encoding': 'gzip' } });
       return new Response(body, { headers: base });
