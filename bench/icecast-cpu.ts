@@ -6,11 +6,12 @@
  * the same icecast2 on 127.0.0.1 (one mount each). CPU = utime + stime from /proc over the
  * same window. pipewire-pulse's own CPU serves darkice and ffmpeg and is shown apart.
  *
- * Until hark's daemon can capture from PipeWire (input.source = "pipewire"), hark runs its
- * test tone instead and the sink plays the very same tone (997 Hz, -12 dBFS, both channels)
- * for darkice and ffmpeg — an equivalent input, not the same capture; the results say which.
+ * Two phases, darkice and ffmpeg running through both: hark with the default
+ * input.latency_frames (128: the whole PipeWire graph then runs 128-frame quanta, for every
+ * client), then hark restarted with latency_frames = 1024 (an Icecast-only box needs no short
+ * quantum). A bare Bun.serve process in the same windows is the runtime's idle floor.
  *
- *   bun bench/icecast-cpu.ts [seconds]
+ *   bun bench/icecast-cpu.ts [seconds] [warm-up seconds]
  */
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -21,7 +22,12 @@ import { startPipewire, wavBytes } from '../test/lib/pipewire.ts';
 import { appendResults, cpuSeconds } from './lib.ts';
 
 const seconds = Number(process.argv[2] ?? 30);
-const WARMUP_S = 5;
+/**
+ * Warm-up before each window. hark's JavaScript is still being compiled by the JIT for about a
+ * minute after start (JSC's JIT thread and GC helpers then fall silent); the appliance runs for
+ * hours, so the steady state is what is compared. darkice and ffmpeg are native code.
+ */
+const WARMUP_S = Number(process.argv[3] ?? 60);
 
 /** Music-like stereo: a few drifting partials, tremolo and a little noise. */
 function musicLike(secs: number): Float32Array {
@@ -74,39 +80,37 @@ format = "mp3"
 bitrate_kbps = 128
 `;
   const harkOpts = { env: { ...pw.env, HARK_LOG_LEVEL: 'info' } };
-  let hark: Awaited<ReturnType<typeof startHark>>;
-  let mode: 'pipewire' | 'tone' = 'pipewire';
-  let input = `[input]\nsource = "pipewire"\ndevice = "${pw.sinkName}"`;
-  try {
-    hark = await startHark(harkToml(input), harkOpts);
-  } catch (e) {
-    if (!/not available in this build/.test((e as Error).message)) throw e;
-    mode = 'tone';
-    input = '[input]\nsource = "tone"\n[tone]\nfrequency = 997\nlevel_dbfs = -12';
-    hark = await startHark(harkToml(input), harkOpts);
+  const input = (latency: number) => `[input]\nsource = "pipewire"\ndevice = "${pw.sinkName}"\nlatency_frames = ${latency}`;
+  /** hark streaming to Icecast, and the same daemon with no output at all. */
+  async function startHarks(latency: number) {
+    const hark = await startHark(harkToml(input(latency)), harkOpts);
+    cleanup.push(() => hark.stop());
+    // The same daemon with no output at all: what capture and the runtime cost before any encoding.
+    const idle = await startHark(`${input(latency)}\n[webrtc]\nenabled = false\n[silence]\nenabled = false\n`, harkOpts);
+    cleanup.push(() => idle.stop());
+    return { hark, idle };
   }
-  cleanup.push(() => hark.stop());
-  // The same daemon with no output at all: what capture and the runtime cost before any encoding.
-  const harkIdle = await startHark(`${input}\n[webrtc]\nenabled = false\n[silence]\nenabled = false\n`, harkOpts);
-  cleanup.push(() => harkIdle.stop());
-  const signal =
-    mode === 'pipewire'
-      ? musicLike(seconds + WARMUP_S + 20)
-      : (() => {
-          const n = (seconds + WARMUP_S + 20) * 48000;
-          const a = 10 ** (-12 / 20);
-          const out = new Float32Array(n * 2);
-          for (let i = 0; i < n; i++) out[2 * i] = out[2 * i + 1] = a * Math.sin((2 * Math.PI * 997 * i) / 48000);
-          return out;
-        })();
+  let harks = await startHarks(128);
   const music = join(dir, 'input.wav');
-  writeFileSync(music, wavBytes(signal, 2));
-  const player = pw.play(music, { target: pw.sinkName, channels: 2 });
-  cleanup.push(() => player.stop());
+  writeFileSync(music, wavBytes(musicLike(60), 2));
+  // Played in a loop for as long as the run takes.
+  let playing = true;
+  let player = pw.play(music, { target: pw.sinkName, channels: 2 });
+  void (async () => {
+    while (playing) {
+      await player.exited;
+      if (playing) player = pw.play(music, { target: pw.sinkName, channels: 2 });
+    }
+  })();
+  cleanup.push(() => {
+    playing = false;
+    return player.stop();
+  });
+  const bare = Bun.spawn([process.execPath, '-e', 'Bun.serve({ port: 0, fetch: () => new Response("") }); setInterval(() => {}, 1 << 30);'], { stdout: 'ignore' });
+  cleanup.push(() => bare.kill());
 
   // pipewire-pulse must be up for darkice/ffmpeg.
   for (let i = 0; i < 50 && (await pw.run(['pactl', 'info'], 2000).catch(() => ({ code: 1 }))).code !== 0; i++) await Bun.sleep(100);
-
 
   const darkiceCfg = join(dir, 'darkice.cfg');
   writeFileSync(
@@ -148,39 +152,60 @@ name = darkice
     { env, stdout: 'ignore', stderr: Bun.file(join(dir, 'ffmpeg.err')) },
   );
   cleanup.push(() => ffmpeg.kill());
+  const pulsePid = () => pidsOf('pipewire-pulse').find((p) => readFileSync(`/proc/${p}/environ`, 'latin1').includes(pw.dir));
+  const loadavg = () => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
 
-  {
+  /** One measurement window over the current processes. */
+  async function measure() {
     for (const m of ['/hark.mp3', '/darkice.mp3', '/ffmpeg.mp3']) await ice.waitForSource(m, 15_000);
     await Bun.sleep(WARMUP_S * 1000);
-    const pulsePid = pidsOf('pipewire-pulse').find((p) => readFileSync(`/proc/${p}/environ`, 'latin1').includes(pw.dir));
-    const procs = { hark: hark.proc.pid, harkIdle: harkIdle.proc.pid, darkice: darkice.pid, ffmpeg: ffmpeg.pid, 'pipewire-pulse': pulsePid };
+    const procs = { hark: harks.hark.proc.pid, harkIdle: harks.idle.proc.pid, darkice: darkice.pid, ffmpeg: ffmpeg.pid, 'pipewire-pulse': pulsePid(), bare: bare.pid };
+    const loadBefore = loadavg();
     const before = Object.fromEntries(Object.entries(procs).map(([k, p]) => [k, p ? cpuSeconds(p) : NaN]));
     const t0 = performance.now();
     await Bun.sleep(seconds * 1000);
     const wall = (performance.now() - t0) / 1000;
     const pct = Object.fromEntries(Object.entries(procs).map(([k, p]) => [k, p ? ((cpuSeconds(p) - before[k]!) / wall) * 100 : NaN]));
+    const loadAfter = loadavg();
     const sources = await ice.sources();
     for (const m of ['/hark.mp3', '/darkice.mp3', '/ffmpeg.mp3']) if (!sources.has(m)) throw new Error(`${m} dropped during the run`);
-    const status = (await (await fetch(`${hark.url}/api/status`)).json()).outputs.icecast[0];
+    const st = await (await fetch(`${harks.hark.url}/api/status`)).json();
+    const status = st.outputs.icecast[0];
     if (status.state !== 'live') throw new Error(`hark's output is ${status.status}`);
-
-    const f = (v: number) => `${v.toFixed(2)} %`;
-    appendResults(
-      'Icecast MP3 128 kbit/s: CPU of hark vs darkice vs ffmpeg',
-      `bun bench/icecast-cpu.ts ${seconds}`,
-      ['source client (same PipeWire sink monitor, same icecast2)', 'CPU (% of one core)', 'hark ÷ this', 'goal'],
-      [
-        [mode === 'pipewire' ? 'hark (PipeWire native, LAME via bun:ffi)' : 'hark (its test tone: no PipeWire capture in the daemon yet)', f(pct.hark!), '1.00', ''],
-        ['hark with no output (same input; the audio core and runtime alone)', f(pct.harkIdle!), '', ''],
-        ['hark, the Icecast output alone (the difference: encoder + streaming)', f(pct.hark! - pct.harkIdle!), ((pct.hark! - pct.harkIdle!) / pct.darkice!).toFixed(2), 'vs darkice'],
-        ['darkice 1.3 (pulse input)', f(pct.darkice!), (pct.hark! / pct.darkice!).toFixed(2), '≤ 1.0'],
-        ['ffmpeg (pulse input, libmp3lame)', f(pct.ffmpeg!), (pct.hark! / pct.ffmpeg!).toFixed(2), ''],
-        ['pipewire-pulse (serves darkice and ffmpeg)', f(pct['pipewire-pulse']!), '', ''],
-        ['darkice + its share (½) of pipewire-pulse', f(pct.darkice! + pct['pipewire-pulse']! / 2), (pct.hark! / (pct.darkice! + pct['pipewire-pulse']! / 2)).toFixed(2), ''],
-      ],
-      `Input: ${mode === 'pipewire' ? 'a music-like signal played into the sink; all three capture its monitor' : "hark's own 997 Hz -12 dBFS test tone; darkice and ffmpeg capture the sink monitor playing the same tone (an equivalent input, not the same capture path: hark's capture cost is the tone generator's)"}. ${seconds} s window after ${WARMUP_S} s warm-up; utime+stime from /proc/<pid>/stat. All three CBR 128 kbit/s, 48 kHz joint stereo, LAME quality 5 (darkice quality = 0.5, ffmpeg -compression_level 5). hark ran with webrtc and silence detection off (its HTTP server on, no listeners). Bytes sent by hark: ${status.bytes}.`,
-    );
+    if (st.input.source !== 'pipewire' || st.input.state !== 'running') throw new Error(`hark is not capturing PipeWire: ${st.input.message}`);
+    const quantum = Number(st.input.stats.quantum);
+    return { pct, quantum, bytes: status.bytes as number, load: `${loadBefore} → ${loadAfter}` };
   }
+
+  const a = await measure();
+  await harks.hark.stop();
+  await harks.idle.stop();
+  harks = await startHarks(1024);
+  const b = await measure();
+
+  const f = (v: number) => `${v.toFixed(2)} %`;
+  const r = (x: number, y: number) => (x / y).toFixed(2);
+  const cols = (m: typeof a, row: (p: Record<string, number>) => [number, string]) => {
+    const [v, ratio] = row(m.pct);
+    return [f(v), ratio];
+  };
+  const rows: [string, (p: Record<string, number>) => [number, string], string][] = [
+    ['hark (PipeWire native, LAME via bun:ffi)', (p) => [p.hark!, '1.00'], ''],
+    ['hark with no output (same input; the audio core and runtime alone)', (p) => [p.harkIdle!, ''], ''],
+    ['hark, the Icecast output alone (the difference: encoder + streaming)', (p) => [p.hark! - p.harkIdle!, r(p.hark! - p.harkIdle!, p.darkice!)], 'vs darkice'],
+    ['darkice 1.3 (pulse input)', (p) => [p.darkice!, r(p.hark!, p.darkice!)], '≤ 1.0'],
+    ['ffmpeg (pulse input, libmp3lame)', (p) => [p.ffmpeg!, r(p.hark!, p.ffmpeg!)], ''],
+    ['pipewire-pulse (serves darkice and ffmpeg)', (p) => [p['pipewire-pulse']!, ''], ''],
+    ['darkice + its share (½) of pipewire-pulse', (p) => [p.darkice! + p['pipewire-pulse']! / 2, r(p.hark!, p.darkice! + p['pipewire-pulse']! / 2)], ''],
+    ['bare Bun.serve, no work (the runtime floor)', (p) => [p.bare!, ''], ''],
+  ];
+  appendResults(
+    'Icecast MP3 128 kbit/s: CPU of hark vs darkice vs ffmpeg',
+    `bun bench/icecast-cpu.ts ${seconds} ${WARMUP_S}`,
+    ['source client (same PipeWire sink monitor, same icecast2)', `hark latency_frames 128 (graph quantum ${a.quantum}): CPU (% of a core)`, 'hark ÷ this', `hark latency_frames 1024 (graph quantum ${b.quantum}): CPU`, 'hark ÷ this', 'goal'],
+    rows.map(([name, row, goal]) => [name, ...cols(a, row), ...cols(b, row), goal]),
+    `Input: a music-like signal played into the sink; all three capture its monitor. Two ${seconds} s windows, each after ${WARMUP_S} s warm-up (hark's JIT compiles for about a minute after start, which costs it ~0.5 % of a core meanwhile; steady state is compared), darkice and ffmpeg running through both; hark restarted between them with the other input.latency_frames (PipeWire runs the whole graph at the smallest node.latency, so the first window's 128 also sets pipewire-pulse's pace). utime+stime from /proc/<pid>/stat. All three CBR 128 kbit/s, 48 kHz joint stereo, LAME quality 5 (darkice quality = 0.5, ffmpeg -compression_level 5). hark ran with webrtc and silence detection off (its HTTP server on, no listeners). Load average (1/5/15 min) before → after each window: ${a.load}; ${b.load}. Bytes sent by hark: ${a.bytes}, ${b.bytes}.`,
+  );
 } finally {
   for (const c of cleanup.reverse()) await Promise.resolve(c()).catch(() => {});
 }
