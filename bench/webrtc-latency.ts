@@ -439,7 +439,7 @@ const rows = results.map(({ s, lat, missed, worklet, jb, target, playout, load }
     fmt(quantile(lat, 0.95)),
     fmt(Math.min(...lat)),
     fmt(Math.max(...lat)),
-    peer && s.mode !== 'mp3' && s.mode !== 'rtp' ? (p50 / quantile(peer.lat, 0.5)).toFixed(3) : '',
+    peer && (s.mode === 'webrtc' || s.mode === 'chrome') ? (p50 / quantile(peer.lat, 0.5)).toFixed(3) : '',
     worklet?.length ? fmt(quantile(worklet, 0.5)) : '',
     fmt(jb),
     fmt(target),
