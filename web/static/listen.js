@@ -241,6 +241,7 @@ class Player {
     this.ctx = null;
     this.meters = null;
     this.lastStats = null;
+    this.lastPlayout = null;
     this.stats = {};
     this.connectedAt = 0;
     this.lowLatency = localStorage.getItem('hark.lowLatency') === '1';
@@ -298,6 +299,7 @@ class Player {
     });
     this.session = session;
     this.lastStats = null;
+    this.lastPlayout = null;
     this.connectedAt = 0;
     try {
       await session.start();
@@ -421,9 +423,10 @@ class Player {
     } catch {
       return;
     }
-    let inbound, pair, codec;
+    let inbound, pair, codec, playout;
     report.forEach((r) => {
       if (r.type === 'inbound-rtp' && r.kind === 'audio') inbound = r;
+      if (r.type === 'media-playout' && r.kind === 'audio') playout = r;
       if (r.type === 'candidate-pair' && r.nominated && r.state === 'succeeded') pair = r;
     });
     if (inbound?.codecId) codec = report.get(inbound.codecId);
@@ -449,8 +452,15 @@ class Player {
       }
     }
     // The audio's path: half the round trip, the jitter buffer, one packet of codec delay,
-    // and the output device (AudioContext.outputLatency where the browser reports it).
-    const out = (this.ctx?.outputLatency ?? this.ctx?.baseLatency ?? 0) * 1000;
+    // and the output device: the stream's own playout delay where the browser reports it
+    // (media-playout, Chromium: the <audio> element's device, ~30 ms through PulseAudio or
+    // PipeWire), else AudioContext.outputLatency (the meters' context, not what is heard).
+    const prevPlayout = this.lastPlayout;
+    this.lastPlayout = playout ? { totalPlayoutDelay: playout.totalPlayoutDelay, totalSamplesCount: playout.totalSamplesCount } : null;
+    let out = (this.ctx?.outputLatency ?? this.ctx?.baseLatency ?? 0) * 1000;
+    const dPlayout = playout && prevPlayout ? playout.totalSamplesCount - prevPlayout.totalSamplesCount : 0;
+    if (dPlayout > 0) out = ((playout.totalPlayoutDelay - prevPlayout.totalPlayoutDelay) / dPlayout) * 1000;
+    st.outputMs = out;
     if (st.jitterBufferMs !== null && st.jitterBufferMs !== undefined) {
       st.latencyMs = (st.rttMs ?? 0) / 2 + st.jitterBufferMs + (st.packetMs ?? 0) + out;
     }
