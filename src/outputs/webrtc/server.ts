@@ -153,7 +153,7 @@ export class WebRtcOutput {
         this.log.info(`WebRTC on UDP port ${this.options.udpPort} (shared by all listeners)`);
       },
       (e: Error) => {
-        if (!this.mux) this.portUnavailable(e);
+        if (!this.mux && this._state !== 'closed') this.portUnavailable(e);
       },
     );
     void probeNative().then((why) => {
