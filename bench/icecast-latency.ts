@@ -13,6 +13,9 @@
  *
  *   bun bench/icecast-latency.ts [clicks]
  */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { validateConfig } from '../src/config/load.ts';
 import { Hark, sourceSettings } from '../src/daemon.ts';
 import { forceLogLevel } from '../src/log.ts';
@@ -27,6 +30,8 @@ const config = validateConfig({
   http: { host: '127.0.0.1' },
   webrtc: { enabled: false },
   silence: { enabled: false },
+  // Its state.json (live/idle) in a temporary directory, not the checkout.
+  control: { state_dir: mkdtempSync(join(tmpdir(), 'hark-bench-')) },
 });
 config.http.port = 0;
 const hark = new Hark(config);
