@@ -99,7 +99,8 @@ try {
   await hark.start();
 } catch (e) {
   const err = e as Error & { code?: string };
-  if (err.code === 'EADDRINUSE') die(1, `http.port ${args.port ?? config.http.port} is already in use`);
+  const port = args.port ?? config.http.port;
+  if (err.code === 'EADDRINUSE' && port !== 0) die(1, `http.port ${port} is already in use (${err.message})`);
   die(1, `could not start: ${err.message}`);
 }
 log.info(`config ${args.config}${existsSync(args.config) ? '' : ' (not found: using defaults)'}`);
