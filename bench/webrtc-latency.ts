@@ -21,6 +21,8 @@
  * a browser-to-browser call on this machine has, with hark's part replaced by Chromium's.
  *
  *   bun bench/webrtc-latency.ts [clicks per setting, default 20]
+ *   HARK_BENCH_ONLY=webrtc,local bun bench/webrtc-latency.ts 10   # some modes, nothing appended
+ *   HARK_BENCH_CHROMIUM_ARGS=--audio-buffer-size=128 bun bench/webrtc-latency.ts   # Chromium flags
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -297,7 +299,8 @@ await pw.waitForNode(MIC);
 // Chromium's audio device: PipeWire's pulse server, playing into the speakers sink (never into
 // the input sink: that would feed every click back into hark).
 const chrome = await launchChromium({
-  args: ['--use-fake-ui-for-media-stream'],
+  // HARK_BENCH_CHROMIUM_ARGS: more flags for a look, e.g. --audio-buffer-size=256.
+  args: ['--use-fake-ui-for-media-stream', ...(process.env.HARK_BENCH_CHROMIUM_ARGS ?? '').split(' ').filter(Boolean)],
   env: { ...(process.env as Record<string, string>), ...pw.env, PULSE_SINK: SPEAKERS, PULSE_SOURCE: MIC },
   sound: true,
 });
@@ -451,12 +454,12 @@ const rows = results.map(({ s, lat, missed, worklet, jb, target, playout, load }
 if (ONLY) process.exit(0);
 appendResults(
   'WebRTC capture-to-ear latency (PipeWire → hark → WHEP → Chromium → PipeWire)',
-  `bun bench/webrtc-latency.ts ${CLICKS}`,
+  `${process.env.HARK_BENCH_CHROMIUM_ARGS ? `HARK_BENCH_CHROMIUM_ARGS='${process.env.HARK_BENCH_CHROMIUM_ARGS}' ` : ''}bun bench/webrtc-latency.ts ${CLICKS}`,
   ['setting', 'clicks', 'p50 ms', 'p95 ms', 'min ms', 'max ms', 'p50 ÷ MP3 peer p50', 'AudioWorklet p50 ms', 'jitter buffer ms', 'NetEq target ms', 'playout delay ms', 'load average', 'goal'],
   rows,
   `From the PipeWire quantum that delivered a click to hark's capture (a reference capture of the input sink's monitor) to the quantum in which Chromium's output reached its audio device (a reference capture of the "speakers" sink Chromium plays into through PipeWire's pulse server), both CLOCK_MONOTONIC at the PipeWire callback: what a listener would hear, minus the sound card's own buffer. ` +
     `"hark's part" is the click decoded from its RTP packet by a node-datachannel listener in this process. AudioWorklet: the same click on the page's AudioContext copy of the stream (getOutputTimestamp), for comparison with earlier rows. ` +
     `Jitter buffer, NetEq target and playout delay: Chromium's getStats over the clicks (jitterBufferDelay, jitterBufferTargetDelay per emitted sample; media-playout totalPlayoutDelay per sample). ` +
-    `Opus 96 kbit/s stereo (the listen page asks for stereo), input.latency_frames = 128 (2.7 ms), loopback. Headless Chromium ${chromeVersion}.`,
+    `Opus 96 kbit/s stereo (the listen page asks for stereo), input.latency_frames = 128 (2.7 ms), loopback. Headless Chromium ${chromeVersion}${process.env.HARK_BENCH_CHROMIUM_ARGS ? ` with ${process.env.HARK_BENCH_CHROMIUM_ARGS}` : ''}.`,
 );
 process.exit(0);
