@@ -151,7 +151,7 @@ export class Guest {
       '-o', 'UserKnownHostsFile=/dev/null',
       '-o', 'LogLevel=ERROR',
       '-o', 'BatchMode=yes',
-      '-o', 'ConnectTimeout=15',
+      '-o', 'ConnectTimeout=30',
       '-o', 'ServerAliveInterval=10',
     ];
   }
@@ -159,15 +159,15 @@ export class Guest {
   /** Run a shell command in the guest as the SSH user; never hangs past `timeoutS`. */
   ssh(command: string, opts: { timeoutS?: number; allowFail?: boolean; stdin?: string } = {}) {
     // ssh's own failures (exit 255 before the command ran: the emulated guest too busy to
-    // answer the banner in time, sshd restarting) are retried twice; the command's are not.
+    // answer the banner in time, sshd restarting) are retried three times; the command's are not.
     for (let attempt = 1; ; attempt++) {
       const r = run(['ssh', ...this.sshArgs(), `${this.o.user}@127.0.0.1`, command], {
         timeoutMs: (opts.timeoutS ?? 120) * 1000,
-        allowFail: attempt < 3 ? true : opts.allowFail,
+        allowFail: attempt < 4 ? true : opts.allowFail,
         stdin: opts.stdin,
       });
       const sshFailed = r.code === 255 && /banner exchange|kex_exchange_identification|Connection (timed out|refused|reset|closed)/.test(r.stderr);
-      if (!sshFailed || attempt >= 3) {
+      if (!sshFailed || attempt >= 4) {
         if (r.code !== 0 && !opts.allowFail) throw new Error(`ssh ${command} exited ${r.code}: ${r.stderr}`);
         return r;
       }
