@@ -286,11 +286,14 @@ describe(`first boot (${CPU1}): Imager customisation + hark.toml on the boot par
     writeFileSync(wav, wav16(sine({ frequency: TONE_HZ, dbfs: -6, seconds: 60, channels: 2 }), 2));
     g.scp(wav, '/tmp/tone.wav');
     // Playback on device 1 of the loopback comes out of capture device 0, which PipeWire
-    // (WirePlumber's ALSA monitor) presents as a source: a USB interface stand-in.
-    g.ssh('nohup aplay -q -D hw:Loopback,1,0 /tmp/tone.wav >/tmp/aplay.log 2>&1 &');
+    // (WirePlumber's ALSA monitor) presents as a source: a USB interface stand-in. PipeWire
+    // opened its side first, so the pair's format is PipeWire's (S32): plughw converts to it.
+    g.ssh('nohup aplay -q -D plughw:Loopback,1,0 /tmp/tone.wav >/tmp/aplay.log 2>&1 &');
     await sleep(3000);
     const { samples } = await listen(g, 8);
     g.ssh('pkill -x aplay', { allowFail: true });
+    const aplayLog = g.ssh('cat /tmp/aplay.log', { allowFail: true }).stdout.trim();
+    if (aplayLog) console.log(`aplay: ${aplayLog}`);
     const body = samples.subarray(48000 * 2);
     const f = dominantFrequency(body);
     const level = rmsDbfs(body);
