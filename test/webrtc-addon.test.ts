@@ -43,6 +43,30 @@ describe('WebRTC with node-datachannel loaded lazily', () => {
     }
   }, 60_000);
 
+  test('a UDP port another program holds: hark starts and serves, WebRTC is unavailable and says why', async () => {
+    const udp = await freeUdpPort();
+    const squatter = await Bun.udpSocket({ port: udp, hostname: '0.0.0.0' });
+    try {
+      const hark = await startHark(`[input]\nsource = "tone"\n[webrtc]\nudp_port = ${udp}\n`);
+      try {
+        await hark.waitFor(/WebRTC unavailable/);
+        const st = await webrtcStatus(hark.url);
+        expect(st.status).toBe('unavailable');
+        expect(st.reason).toContain(`UDP port ${udp} cannot be bound`);
+        const res = await fetch(`${hark.url}/whep`, { method: 'POST', headers: { 'content-type': 'application/sdp' }, body: OFFER });
+        expect(res.status).toBe(503);
+        // Everything else serves.
+        const mp3 = await fetch(`${hark.url}/stream.mp3`);
+        expect(mp3.status).toBe(200);
+        await mp3.body?.cancel();
+      } finally {
+        await hark.stop();
+      }
+    } finally {
+      squatter.close();
+    }
+  });
+
   test('an addon that cannot load: "unavailable" with its reason from start, and WHEP answers 503', async () => {
     // A copy of hark whose node-datachannel addon is not a shared object.
     const root = mkdtempSync(join(tmpdir(), 'hark-broken-addon-'));

@@ -146,7 +146,15 @@ export class WebRtcOutput {
     if (this._state === 'closed') throw new Error('WebRTC output is closed');
     // The port is claimed at start (and a conflict reported then), not at the first POST:
     // a plain socket holds it until libjuice's takes over.
-    Bun.udpSocket({ port: this.options.udpPort, hostname: '0.0.0.0' }).then(
+    // Bun.udpSocket throws (rather than rejects) when the port is taken: either way it is a
+    // WebRTC problem, never a reason for hark not to start.
+    let hold: ReturnType<typeof Bun.udpSocket>;
+    try {
+      hold = Bun.udpSocket({ port: this.options.udpPort, hostname: '0.0.0.0' });
+    } catch (e) {
+      hold = Promise.reject(e);
+    }
+    hold.then(
       (sock) => {
         if (this._state === 'closed' || this.mux) return sock.close();
         this.portHold = sock;
