@@ -4,61 +4,22 @@
  * process of their own) at N = 1, 10 and 50, in one run.
  *
  * hark plays its test tone and encodes it itself (Opus 96 kbit/s stereo, 10 ms, one encoder
- * for every listener). Janus gets the same Opus over RTP from this process (libopus through
- * ffi/opus.ts, same settings), so Janus does no encoding: its numbers exclude the encoder that
- * hark's include. Reported: each server's CPU (utime+stime from /proc, % of one core) over the
- * window, the per-listener cost (CPU(N) − CPU(0)) / N, and the ratio hark ÷ Janus.
+ * for every listener, started by the first). Janus gets the same Opus over RTP from a feeder
+ * process (bench/lib/opus-rtp-feed.ts: libopus through ffi/opus.ts, same settings): a Janus
+ * deployment needs that encoder somewhere, so "Janus + feeder" counts it, as hark's figures
+ * count hark's. Reported: CPU (utime+stime from /proc, % of one core) over the window, the
+ * per-listener cost (CPU(N) − CPU(0)) / N with CPU(0) the idle server without any encoder, and
+ * the ratios hark ÷ Janus and hark ÷ (Janus + feeder).
  *
  *   bun bench/webrtc-cpu.ts [seconds per window, default 10]
  */
-import { createSocket } from 'node:dgram';
 import { startHark, type HarkProcess } from '../test/lib/hark.ts';
 import { freeUdpPort } from '../test/lib/whep-client.ts';
-import { OpusEncoder } from '../ffi/opus.ts';
 import { appendResults, cpuSeconds } from './lib.ts';
 import { startJanus, type JanusProcess } from './lib/janus.ts';
 
 const WINDOW_S = Number(process.argv[2] ?? 10);
 const COUNTS = [1, 10, 50];
-
-/** Real-time Opus RTP into Janus's mountpoint: 10 ms stereo frames of a 1 kHz tone. */
-function feed(port: number): () => void {
-  const enc = new OpusEncoder({ channels: 2, application: 'audio', frameMs: 10, bitrateKbps: 96, complexity: 10, fec: true, expectedLossPct: 10 });
-  const sock = createSocket('udp4');
-  const pcm = new Float32Array(480 * 2);
-  let phase = 0;
-  let seq = 0;
-  let ts = 0;
-  const t0 = performance.now();
-  let sent = 0;
-  const timer = setInterval(() => {
-    const due = Math.floor((performance.now() - t0) / 10);
-    while (sent < due) {
-      for (let i = 0; i < 480; i++) {
-        const v = 0.25 * Math.sin(phase);
-        phase += (2 * Math.PI * 1000) / 48000;
-        pcm[2 * i] = v;
-        pcm[2 * i + 1] = v;
-      }
-      const payload = enc.encode(pcm);
-      const pkt = Buffer.alloc(12 + payload.length);
-      pkt[0] = 0x80;
-      pkt[1] = 111;
-      pkt.writeUInt16BE(seq++ & 0xffff, 2);
-      pkt.writeUInt32BE(ts >>> 0, 4);
-      pkt.writeUInt32BE(0x4a414e55, 8);
-      pkt.set(payload, 12);
-      ts += 480;
-      sock.send(pkt, port, '127.0.0.1');
-      sent++;
-    }
-  }, 5);
-  return () => {
-    clearInterval(timer);
-    sock.close();
-    enc.close();
-  };
-}
 
 interface Row {
   server: string;
@@ -66,15 +27,23 @@ interface Row {
   cpuPct: number;
   perListenerPct: number | null;
   packetsPerListenerPerS: number;
+  /** Janus only: the feeder's CPU in the same window. */
+  feederPct: number;
 }
 
+let feederPid: number | undefined;
+let lastFeederPct = 0;
+
+/** The server's CPU over the window (and the feeder's, into lastFeederPct, when it runs). */
 async function measure(pid: number): Promise<number> {
   const c0 = cpuSeconds(pid);
+  const f0 = feederPid ? cpuSeconds(feederPid) : 0;
   await Bun.sleep(WINDOW_S * 1000);
+  lastFeederPct = feederPid ? ((cpuSeconds(feederPid) - f0) / WINDOW_S) * 100 : 0;
   return ((cpuSeconds(pid) - c0) / WINDOW_S) * 100;
 }
 
-async function withListeners(kind: 'hark' | 'janus', url: string, n: number, pid: number): Promise<{ cpu: number; pps: number }> {
+async function withListeners(kind: 'hark' | 'janus', url: string, n: number, pid: number): Promise<{ cpu: number; pps: number; feeder: number }> {
   const proc = Bun.spawn(['bun', `${import.meta.dir}/webrtc-listeners.ts`, '--kind', kind, '--url', url, '--n', String(n)], { stdout: 'pipe', stderr: 'inherit' });
   const lines = (async function* () {
     let buf = '';
@@ -95,30 +64,31 @@ async function withListeners(kind: 'hark' | 'janus', url: string, n: number, pid
   await Bun.sleep(3000); // settle
   const t0 = performance.now();
   const cpu = await measure(pid);
+  const feeder = lastFeederPct;
   proc.kill('SIGTERM');
   const report = JSON.parse((await lines.next()).value ?? '{}') as { packets?: number[] };
   await proc.exited;
   const secs = (performance.now() - t0) / 1000 + 3;
   const pps = (report.packets ?? []).reduce((a, b) => a + b, 0) / n / (secs + 2);
   await Bun.sleep(2000); // let the server drop the sessions
-  return { cpu, pps };
+  return { cpu, pps, feeder };
 }
 
 const rows: Row[] = [];
 async function run(kind: 'hark' | 'janus', url: string, pid: number) {
   await Bun.sleep(2000);
   const idle = await measure(pid);
-  rows.push({ server: kind, n: 0, cpuPct: idle, perListenerPct: null, packetsPerListenerPerS: 0 });
+  rows.push({ server: kind, n: 0, cpuPct: idle, perListenerPct: null, packetsPerListenerPerS: 0, feederPct: lastFeederPct });
   for (const n of COUNTS) {
-    const { cpu, pps } = await withListeners(kind, url, n, pid);
-    rows.push({ server: kind, n, cpuPct: cpu, perListenerPct: (cpu - idle) / n, packetsPerListenerPerS: pps });
+    const { cpu, pps, feeder } = await withListeners(kind, url, n, pid);
+    rows.push({ server: kind, n, cpuPct: cpu, perListenerPct: (cpu - idle) / n, packetsPerListenerPerS: pps, feederPct: feeder });
     console.error(`${kind} N=${n}: ${cpu.toFixed(2)} % (${((cpu - idle) / n).toFixed(3)} % per listener, ~${pps.toFixed(0)} packets/s each)`);
   }
 }
 
 let hark: HarkProcess | undefined;
 let janus: JanusProcess | undefined;
-let stopFeed: (() => void) | undefined;
+let feed: ReturnType<typeof Bun.spawn> | undefined;
 try {
   const udp = await freeUdpPort();
   hark = await startHark(
@@ -133,26 +103,34 @@ try {
   const httpPort = 18000 + Math.floor(Math.random() * 1000);
   const base = 40000 + Math.floor(Math.random() * 20000);
   janus = await startJanus({ httpPort, rtpPort: rtp, rtpRange: `${base}-${base + 500}` });
-  stopFeed = feed(rtp);
+  feed = Bun.spawn([process.execPath, `${import.meta.dir}/lib/opus-rtp-feed.ts`, String(rtp)], { stdout: 'ignore', stderr: 'inherit' });
+  feederPid = feed.pid;
   await run('janus', janus.url, janus.proc.pid);
 } finally {
-  stopFeed?.();
+  feed?.kill();
   await janus?.stop();
   await hark?.stop();
 }
 
 const by = (s: string, n: number) => rows.find((r) => r.server === s && r.n === n)!;
 const table: (string | number)[][] = [];
+const idleJanus = by('janus', 0).cpuPct;
 for (const n of [0, ...COUNTS]) {
   const h = by('hark', n);
   const j = by('janus', n);
+  // Janus + feeder: the encoder a Janus deployment needs, counted with the listeners as hark's
+  // is (hark starts its encoder with the first listener; its CPU(0) has none).
+  const jf = n === 0 ? null : (j.cpuPct + j.feederPct - idleJanus) / n;
   table.push([
     n,
     h.cpuPct.toFixed(2),
     j.cpuPct.toFixed(2),
+    n === 0 ? '' : j.feederPct.toFixed(2),
     h.perListenerPct === null ? '' : h.perListenerPct.toFixed(3),
     j.perListenerPct === null ? '' : j.perListenerPct.toFixed(3),
+    jf === null ? '' : jf.toFixed(3),
     h.perListenerPct === null || !j.perListenerPct ? '' : (h.perListenerPct / j.perListenerPct).toFixed(2),
+    h.perListenerPct === null || !jf ? '' : (h.perListenerPct / jf).toFixed(2),
     n === 0 ? '' : `${h.packetsPerListenerPerS.toFixed(0)} / ${j.packetsPerListenerPerS.toFixed(0)}`,
     n === 0 ? '' : '≤ 1.0',
   ]);
@@ -165,11 +143,11 @@ const marginal = `Marginal cost of a listener between N = 10 and 50 ((CPU(50) �
 appendResults(
   'WebRTC CPU per listener: hark (WHEP) vs Janus streaming plugin',
   `bun bench/webrtc-cpu.ts ${WINDOW_S}`,
-  ['listeners N', 'hark CPU %', 'Janus CPU %', 'hark % per listener', 'Janus % per listener', 'ratio hark ÷ Janus', 'packets/s per listener, approx. (hark / Janus)', 'goal'],
+  ['listeners N', 'hark CPU %', 'Janus CPU %', "Janus's Opus feeder CPU %", 'hark % per listener', 'Janus % per listener', 'Janus + feeder % per listener', 'ratio hark ÷ Janus', 'ratio hark ÷ (Janus + feeder)', 'packets/s per listener, approx. (hark / Janus)', 'goal'],
   table,
   `${marginal}\n\nCPU = utime+stime of the server process over ${WINDOW_S} s after a 3 s settle, % of one core; per listener = (CPU(N) − CPU(0)) / N. ` +
     `Both serve Opus 96 kbit/s stereo in 10 ms packets over DTLS-SRTP on loopback to the same node-datachannel listeners (another process). ` +
-    `hark's figures include its test tone and its one Opus encoder (started with the first listener, so N = 1 carries it all); Janus is fed ready-made Opus RTP by the benchmark process, so its figures include no encoding. ` +
+    `hark's figures include its test tone and its one Opus encoder (started with the first listener, so N = 1 carries it all); Janus is fed ready-made Opus RTP by a feeder process (same libopus settings), whose CPU is the "feeder" column: "Janus + feeder" per listener is (Janus(N) + feeder(N) − Janus(0)) / N, the like-for-like comparison. ` +
     `Janus ${'1.1.2'} (Debian), load average ${(await Bun.file('/proc/loadavg').text()).split(' ')[0]} at the end.`,
 );
 process.exit(0);
