@@ -75,6 +75,49 @@ test('while the source is lost the clock keeps running with silence, so outputs 
   engine.close();
 });
 
+/** A source that says it is running and delivers for a while, then nothing (a stalled device). */
+class StallingSource extends LostSource {
+  override state: SourceState = 'running';
+  deliverUntil = performance.now() + 200;
+  private ready = false;
+  override wait(ms: number) {
+    Bun.sleepSync(Math.min(ms, 10));
+    this.ready = performance.now() <= this.deliverUntil;
+    return this.ready;
+  }
+  /** 10 ms of audio per wait while delivering. */
+  override read(dst: Float32Array, max: number) {
+    if (!this.ready) return 0;
+    this.ready = false;
+    const n = Math.min(max, 480);
+    dst.fill(0.25, 0, n * 2);
+    return n;
+  }
+}
+
+test('a "running" source that stops delivering: after 0.5 s the clock goes on with silence, and data takes over again', () => {
+  const src = new StallingSource();
+  const engine = new AudioEngine(src, new Float32Array(24), framer, () => {});
+  engine.start();
+  const t0 = performance.now();
+  while (performance.now() - t0 < 1500) engine.pump(20);
+  let st = engine.stats();
+  expect(st.stalls).toBe(1);
+  // The clock did not stop: 0.2 s of data, then (0.5 s later, once the stall is clear) silence
+  // at the real-time rate to the end.
+  expect(st.silenceFrames).toBeGreaterThan(48000 * 0.6);
+  expect(st.frames).toBeGreaterThan(48000 * 0.8);
+  // Data again: it takes over (no more silence while it flows).
+  src.deliverUntil = performance.now() + 1000;
+  const silenceBefore = st.silenceFrames;
+  const t1 = performance.now();
+  while (performance.now() - t1 < 200) engine.pump(20);
+  st = engine.stats();
+  expect(st.silenceFrames).toBe(silenceBefore);
+  expect(st.stalls).toBe(1);
+  engine.close();
+});
+
 test('muted: encoders get silence while the meter still shows the input', () => {
   const tone = new ToneSource({ channels: 2, frequency: 440, levelDbfs: -6 });
   let maxAbs = 0;

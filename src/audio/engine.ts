@@ -8,6 +8,8 @@ import type { EncodedPacket, Encoder } from '../codecs/encoder.ts';
 export const BLOCK_FRAMES = 1024;
 /** The bus holds one second: a consumer may fall this far behind before it loses frames. */
 export const BUS_FRAMES = SAMPLE_RATE;
+/** A running source that delivers nothing for this long is treated as stalled (silence fill). */
+const STALL_NS = 500_000_000n;
 
 export type EncoderFactory<S> = (spec: S, sink: (p: EncodedPacket) => void) => Encoder;
 
@@ -25,6 +27,8 @@ export interface EngineStats {
   frames: number;
   /** Frames of silence the engine filled in while the source delivered nothing. */
   silenceFrames: number;
+  /** Times a source that said it was running delivered nothing for half a second. */
+  stalls: number;
   source: SourceStatus;
   consumers: { name: string; dropped: number; overruns: number; packets?: number; encodeMsTotal?: number }[];
 }
@@ -46,6 +50,11 @@ export class AudioEngine<S> {
   private anchorNs = 0n;
   private anchorFrames = 0;
   private sourceWasRunning = false;
+  /** When the source last delivered frames, and whether it has been silent past STALL_NS. */
+  private lastDeliveryNs = 0n;
+  private stalled = false;
+  /** Times a running source stopped delivering for STALL_NS. */
+  private stalls = 0;
   private closed = false;
   /** Muted: encoders get silence while the meters keep showing the input. */
   muted = false;
@@ -106,17 +115,35 @@ export class AudioEngine<S> {
       moved += n;
     }
     const now = process.hrtime.bigint();
-    if (moved > 0 || running) {
-      // The source owns the clock while it runs.
+    if (moved > 0) {
+      // The source owns the clock while it delivers.
+      this.lastDeliveryNs = now;
+      this.stalled = false;
       this.anchorNs = now;
       this.anchorFrames = this.bus.position;
       this.sourceWasRunning = true;
       return moved;
     }
-    if (this.sourceWasRunning) {
-      this.sourceWasRunning = false;
-      this.anchorNs = now;
-      this.anchorFrames = this.bus.position;
+    if (running && !this.stalled) {
+      if (!this.sourceWasRunning) this.lastDeliveryNs = now; // just started: give it STALL_NS
+      if (now - this.lastDeliveryNs < STALL_NS) {
+        this.anchorNs = now;
+        this.anchorFrames = this.bus.position;
+        this.sourceWasRunning = true;
+        return 0;
+      }
+      // "Running" but nothing for STALL_NS (a device that stopped delivering, a stalled graph):
+      // the clock goes on with silence, as if the source were lost, so listeners stay connected
+      // and the watchdog sees a live process. Data, when it comes back, takes over again.
+      this.stalled = true;
+      this.stalls++;
+    } else if (!running) {
+      this.stalled = false;
+      if (this.sourceWasRunning) {
+        this.sourceWasRunning = false;
+        this.anchorNs = now;
+        this.anchorFrames = this.bus.position;
+      }
     }
     // Not running: sleep a little, then fill silence up to where the clock says we are.
     this.source.wait(Math.min(timeoutMs, 10));
@@ -194,7 +221,7 @@ export class AudioEngine<S> {
         encodeMsTotal: Math.round(s.encodeNs / 1e4) / 100,
       });
     }
-    return { frames: this.bus.position, silenceFrames: this.silenceFrames, source: this.source.status(), consumers };
+    return { frames: this.bus.position, silenceFrames: this.silenceFrames, stalls: this.stalls, source: this.source.status(), consumers };
   }
 
   /** Idempotent: closes encoders and the source. */
