@@ -151,7 +151,15 @@ describe(`first boot (${CPU1}): Imager customisation + hark.toml on the boot par
     // cloud-init's last stage (and hark-admins after it) must be done before the checks.
     const ci = g1.ssh('cloud-init status --wait --long', { timeoutS: 600, allowFail: true });
     console.log(ci.stdout.trim());
-  }, (READY_S + 1000) * 1000);
+    // HARK_BOOT_HOLD=SECONDS keeps the first-boot guest up for a developer to log into.
+    const hold = Number(process.env.HARK_BOOT_HOLD ?? 0);
+    if (hold > 0) {
+      console.log(`holding the guest for ${hold} s: ssh -i ${key} -p ${g1.sshPort} -o StrictHostKeyChecking=no ${USER}@127.0.0.1 (touch ${dir}/release to go on)`);
+      const until = Date.now() + hold * 1000;
+      while (Date.now() < until && !existsSync(join(dir, 'release'))) await sleep(2000);
+      rmSync(join(dir, 'release'), { force: true });
+    }
+  }, (READY_S + 1000 + Number(process.env.HARK_BOOT_HOLD ?? 0)) * 1000);
 
   test("the SSH host key a user first saw is still the box's key once the first boot is done", () => {
     expect(hostKeyAtFirstLogin).toMatch(/^ssh-ed25519 AAAA/);
