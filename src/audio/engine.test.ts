@@ -146,3 +146,55 @@ test('muted: encoders get silence while the meter still shows the input', () => 
   expect(levels[0]).toBeCloseTo(-6, 0);
   engine.close();
 });
+
+/** A source whose clock has run away: it always has audio, as fast as it is read. */
+class RunawaySource extends LostSource {
+  override state: SourceState = 'running';
+  reads = 0;
+  override wait() {
+    return true;
+  }
+  override read(dst: Float32Array, max: number) {
+    this.reads++;
+    dst.fill(0.25, 0, max * 2);
+    return max;
+  }
+}
+
+test('a source far faster than real time: pump() still returns, the bus runs at real time, the excess is counted as discarded', () => {
+  const src = new RunawaySource();
+  // A slow encoder (1 ms a block) as on a small Pi, so reading alone could never catch up.
+  const slow = (spec: { frameSize: number; channels: number }, sink: (p: EncodedPacket) => void): Encoder => {
+    const inner = framer(spec, sink);
+    return { ...inner, write: (pcm, n, pts) => (Bun.sleepSync(1), inner.write(pcm, n, pts)) };
+  };
+  const engine = new AudioEngine(src, new Float32Array(24), slow, () => {});
+  engine.addEncoder('mp3', { frameSize: 1152, channels: 2 });
+  engine.start();
+  const t0 = performance.now();
+  let pumps = 0;
+  while (performance.now() - t0 < 1500 && pumps < 10_000) {
+    engine.pump(20);
+    pumps++;
+  }
+  const elapsed = (performance.now() - t0) / 1000;
+  const st = engine.stats();
+  expect(pumps).toBeGreaterThan(10);
+  // At most 2 % over the wall clock, plus the one-second allowance for a burst.
+  expect(st.frames).toBeLessThanOrEqual(48000 * (elapsed * 1.02 + 1) + 1024);
+  expect(st.frames).toBeGreaterThan(48000 * elapsed * 0.9);
+  expect(st.discardedFrames).toBeGreaterThan(0);
+  expect(st.silenceFrames).toBe(0);
+  expect(st.consumers.find((c) => c.name === 'encoder mp3')!.dropped).toBe(0);
+  engine.close();
+});
+
+test('a source at real time loses nothing to the speed limit', () => {
+  const tone = new ToneSource({ channels: 2, frequency: 440, levelDbfs: -12 });
+  const engine = new AudioEngine(tone, new Float32Array(24), framer, () => {});
+  engine.start();
+  const t0 = performance.now();
+  while (performance.now() - t0 < 1000) engine.pump(20);
+  expect(engine.stats().discardedFrames).toBe(0);
+  engine.close();
+});

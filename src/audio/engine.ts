@@ -10,6 +10,17 @@ export const BLOCK_FRAMES = 1024;
 export const BUS_FRAMES = SAMPLE_RATE;
 /** A running source that delivers nothing for this long is treated as stalled (silence fill). */
 const STALL_NS = 500_000_000n;
+/**
+ * How much faster than the wall clock a source may deliver before the excess is dropped. Real
+ * devices drift by parts per million; 2 % leaves them alone and still stops a runaway clock
+ * (seen: snd-aloop under emulation delivering 23x real time), which would otherwise make the
+ * worker encode without end and never get back to its messages.
+ */
+const MAX_SPEED = 1.02;
+/** Frames a source may deliver at once beyond its share of the wall clock (a burst after a pause). */
+const BURST_FRAMES = SAMPLE_RATE;
+/** Most frames one pump() takes from the source (kept or dropped), so it always returns. */
+const MAX_PUMP_FRAMES = SAMPLE_RATE / 2;
 
 export type EncoderFactory<S> = (spec: S, sink: (p: EncodedPacket) => void) => Encoder;
 
@@ -29,6 +40,8 @@ export interface EngineStats {
   silenceFrames: number;
   /** Times a source that said it was running delivered nothing for half a second. */
   stalls: number;
+  /** Frames dropped because the source delivered faster than real time (a broken clock). */
+  discardedFrames: number;
   source: SourceStatus;
   consumers: { name: string; dropped: number; overruns: number; packets?: number; encodeMsTotal?: number }[];
 }
@@ -55,6 +68,10 @@ export class AudioEngine<S> {
   private stalled = false;
   /** Times a running source stopped delivering for STALL_NS. */
   private stalls = 0;
+  /** Frames the source may still deliver (MAX_SPEED x the wall clock, at most BURST_FRAMES ahead). */
+  private budget = BURST_FRAMES;
+  private budgetNs = 0n;
+  private discardedFrames = 0;
   private closed = false;
   /** Muted: encoders get silence while the meters keep showing the input. */
   muted = false;
@@ -86,6 +103,7 @@ export class AudioEngine<S> {
   start(): void {
     this.source.start();
     this.anchorNs = process.hrtime.bigint();
+    this.budgetNs = this.anchorNs;
     this.anchorFrames = this.bus.position;
   }
 
@@ -109,12 +127,29 @@ export class AudioEngine<S> {
     const running = this.source.state === 'running';
     if (running) this.source.wait(timeoutMs, wakeFrames);
     let moved = 0;
+    let taken = 0;
     let n: number;
-    while ((n = this.source.read(this.block, BLOCK_FRAMES)) > 0) {
-      this.bus.write(this.block, n);
-      moved += n;
+    this.refillBudget(process.hrtime.bigint());
+    while (taken < MAX_PUMP_FRAMES && (n = this.source.read(this.block, BLOCK_FRAMES)) > 0) {
+      taken += n;
+      const keep = Math.min(n, Math.max(0, Math.floor(this.budget)));
+      this.budget -= keep;
+      this.discardedFrames += n - keep;
+      if (keep > 0) this.bus.write(this.block, keep);
+      moved += keep;
+      // Encoding may take long enough for the allowance to grow meanwhile.
+      if (keep < n) this.refillBudget(process.hrtime.bigint());
     }
     const now = process.hrtime.bigint();
+    if (taken > 0 && moved === 0) {
+      // Everything was over the allowance: the source is alive, the clock is its own.
+      this.lastDeliveryNs = now;
+      this.stalled = false;
+      this.anchorNs = now;
+      this.anchorFrames = this.bus.position;
+      this.sourceWasRunning = true;
+      return 0;
+    }
     if (moved > 0) {
       // The source owns the clock while it delivers.
       this.lastDeliveryNs = now;
@@ -158,6 +193,12 @@ export class AudioEngine<S> {
     }
     if (due > 0) this.silenceFrames += due;
     return Math.max(0, due);
+  }
+
+  private refillBudget(now: bigint): void {
+    const dt = Number(now - this.budgetNs);
+    this.budgetNs = now;
+    if (dt > 0) this.budget = Math.min(BURST_FRAMES, this.budget + (dt * SAMPLE_RATE * MAX_SPEED) / 1e9);
   }
 
   /** Start an encoder consuming the bus (idempotent per key). Its channels may differ from the bus's. */
@@ -221,7 +262,7 @@ export class AudioEngine<S> {
         encodeMsTotal: Math.round(s.encodeNs / 1e4) / 100,
       });
     }
-    return { frames: this.bus.position, silenceFrames: this.silenceFrames, stalls: this.stalls, source: this.source.status(), consumers };
+    return { frames: this.bus.position, silenceFrames: this.silenceFrames, stalls: this.stalls, discardedFrames: this.discardedFrames, source: this.source.status(), consumers };
   }
 
   /** Idempotent: closes encoders and the source. */

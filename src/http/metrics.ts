@@ -78,6 +78,8 @@ export function renderMetrics(ctx: AppContext): string {
   if (st) {
     c('hark_audio_frames_total', 'Frames that reached the bus (the sample clock, 48 kHz)', st.frames);
     c('hark_audio_silence_frames_total', 'Frames of silence filled in while the source delivered nothing', st.silenceFrames);
+    c('hark_audio_discarded_frames_total', 'Input frames dropped because the source ran faster than real time', st.discardedFrames);
+    c('hark_audio_stalls_total', 'Times a running source delivered nothing for 0.5 s', st.stalls);
     const s = st.source.stats;
     for (const [key, name, help] of [
       ['xruns', 'hark_capture_xruns_total', 'PipeWire xruns reported for the capture stream'],

@@ -27,6 +27,10 @@ export function statusDocument(ctx: AppContext) {
       state: ctx.pipeline.state,
       frames: stats?.frames ?? 0,
       silence_frames: stats?.silenceFrames ?? 0,
+      /** Frames dropped because the input ran faster than real time (see the input.clock alert). */
+      discarded_frames: stats?.discardedFrames ?? 0,
+      /** Times the input said it was running but delivered nothing for 0.5 s (silence filled in). */
+      stalls: stats?.stalls ?? 0,
       consumers: stats?.consumers ?? [],
       last_error: ctx.pipeline.lastError || null,
     },

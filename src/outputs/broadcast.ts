@@ -9,6 +9,8 @@ import { Alerts } from './alerts.ts';
 import { broadcastMp3Spec, broadcastOpusSpec, icecastOutputs, type IcecastOutput } from './icecast/index.ts';
 import { Recorder } from './recorder.ts';
 import { SilenceDetector } from './silence.ts';
+import { InputClockWatch } from './input-clock.ts';
+import type { EngineStats } from '../audio/engine.ts';
 import { whipOutputs, type WhipOutput } from './whip/index.ts';
 import { Metadata } from './metadata.ts';
 import type { LevelSource, PacketSource } from './packet-source.ts';
@@ -20,12 +22,13 @@ export class BroadcastOutputs {
   /** Exists even when recording is off, so earlier recordings can be listed and fetched. */
   readonly recorder: Recorder;
   readonly silence: SilenceDetector;
+  readonly inputClock: InputClockWatch;
   readonly whip: WhipOutput[];
   private unsubscribeTitle?: () => void;
 
   constructor(
     readonly config: Config,
-    source: PacketSource & LevelSource,
+    source: PacketSource & LevelSource & { stats(): EngineStats | undefined },
   ) {
     this.metadata = new Metadata(config.metadata.title);
     this.icecast = icecastOutputs(config, source);
@@ -44,6 +47,7 @@ export class BroadcastOutputs {
       alerts: this.alerts,
     });
     this.silence = new SilenceDetector(source, this.alerts, { thresholdDbfs: config.silence.threshold_dbfs, afterS: config.silence.after_s });
+    this.inputClock = new InputClockWatch(() => source.stats(), this.alerts);
   }
 
   /** Start every enabled output. */
@@ -59,6 +63,7 @@ export class BroadcastOutputs {
     });
     if (this.config.recording.enabled) this.recorder.start();
     if (this.config.silence.enabled) this.silence.start();
+    this.inputClock.start();
   }
 
   /** Stop everything. Idempotent. */
@@ -69,6 +74,7 @@ export class BroadcastOutputs {
     await Promise.all(this.whip.map((o) => o.close()));
     await this.recorder.close();
     this.silence.close();
+    this.inputClock.close();
   }
 
   /** The outputs' part of GET /api/status. */
