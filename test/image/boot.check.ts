@@ -14,7 +14,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { appendFileSync, copyFileSync, mkdirSync, readFileSync, rmSync, truncateSync, writeFileSync, existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { decodeWithFfmpeg, dominantFrequency, rmsDbfs, sine, wav16 } from '../lib/signal.ts';
+import { decodeWithFfmpeg, dominantFrequency, rmsDbfs, sine } from '../lib/signal.ts';
 import { buildInfo, FatPartition, openImage, partitionTable, rawImage, ROOT, run, WORK } from './lib/image.ts';
 import { Guest, sleep } from './lib/qemu.ts';
 
@@ -287,16 +287,26 @@ describe(`first boot (${CPU1}): Imager customisation + hark.toml on the boot par
     expect(r.code).toBe(0);
   }, 330_000);
 
-  /** Play a tone into the loopback (device 1), listen to /stream.mp3, return what came out. */
+  /**
+   * Play a tone into the loopback (device 1), listen to /stream.mp3, return what came out and
+   * the level that went in.
+   */
   async function loopbackToStream(g: Guest) {
     expect(g.ssh('grep -c Loopback /proc/asound/cards').stdout.trim()).not.toBe('0');
-    const wav = join(dir, 'tone.wav');
-    writeFileSync(wav, wav16(sine({ frequency: TONE_HZ, dbfs: -6, seconds: 60, channels: 2 }), 2));
-    g.scp(wav, '/tmp/tone.wav');
     // Playback on device 1 of the loopback comes out of capture device 0, which PipeWire
-    // (WirePlumber's ALSA monitor) presents as a source: a USB interface stand-in. PipeWire
-    // opened its side first, so the pair's format is PipeWire's (S32): plughw converts to it.
-    g.ssh('nohup aplay -q -D plughw:Loopback,1,0 /tmp/tone.wav >/tmp/aplay.log 2>&1 &');
+    // (WirePlumber's ALSA monitor) presents as a source: a USB interface stand-in. snd-aloop
+    // insists that both ends agree on format, rate, channels and on interleaving; PipeWire
+    // opened its end first, as S32_LE, 48 kHz, stereo, non-interleaved. An end that differs
+    // stops the capture (PipeWire's source then runs free, delivering silence several times
+    // faster than real time: hark keeps its own clock and raises input.clock). So the test
+    // plays exactly that: one S32_LE file per channel (aplay -I) straight into hw.
+    const tone = sine({ frequency: TONE_HZ, dbfs: -6, seconds: 60, channels: 1 });
+    const s32 = new Int32Array(tone.length);
+    for (let i = 0; i < tone.length; i++) s32[i] = Math.round(tone[i]! * 0x7fffffff);
+    const raw = join(dir, 'tone-s32.raw');
+    writeFileSync(raw, new Uint8Array(s32.buffer));
+    g.scp(raw, '/tmp/tone-s32.raw');
+    g.ssh('nohup aplay -q -I -t raw -f S32_LE -r 48000 -c 2 -D hw:Loopback,1,0 /tmp/tone-s32.raw /tmp/tone-s32.raw >/tmp/aplay.log 2>&1 &');
     await sleep(3000);
     const { samples } = await listen(g, 8);
     g.ssh('pkill -x aplay', { allowFail: true });
@@ -305,15 +315,24 @@ describe(`first boot (${CPU1}): Imager customisation + hark.toml on the boot par
     const body = samples.subarray(48000 * 2);
     const f = dominantFrequency(body);
     const level = rmsDbfs(body);
-    const status = (await (await fetch(g.url('/api/status'))).json()) as { input: { source: string; device: string } };
-    console.log(`/stream.mp3 carried ${f.toFixed(1)} Hz at ${level.toFixed(1)} dBFS; input ${JSON.stringify(status.input.source)} ${status.input.device}`);
-    return { f, level };
+    const played = rmsDbfs(tone);
+    const status = (await (await fetch(g.url('/api/status'))).json()) as {
+      input: { source: string; device: string };
+      audio: { discarded_frames: number };
+      alerts: { id: string }[];
+    };
+    console.log(
+      `/stream.mp3 carried ${f.toFixed(1)} Hz at ${level.toFixed(1)} dBFS RMS (played ${played.toFixed(1)}); input ${JSON.stringify(status.input.source)} ${status.input.device}; discarded ${status.audio.discarded_frames}; alerts ${status.alerts.map((a) => a.id).join(', ') || 'none'}`,
+    );
+    return { f, level, played, discarded: status.audio.discarded_frames };
   }
 
   testIf(FEATURES.capture, `snd-aloop: a ${TONE_HZ} Hz tone played into the loopback is captured by hark and arrives on /stream.mp3`, MISSING.capture, async () => {
-    const { f, level } = await loopbackToStream(g1);
+    const { f, level, played, discarded } = await loopbackToStream(g1);
     expect(Math.abs(f - TONE_HZ)).toBeLessThan(5);
-    expect(level).toBeGreaterThan(-20);
+    // Unity gain: what was played is what listeners hear (MP3 at 192 kbit/s keeps the level).
+    expect(Math.abs(level - played)).toBeLessThan(1.5);
+    expect(discarded).toBe(0);
   }, 180_000);
   if (!FEATURES.capture) {
     test('without PipeWire capture: snd-aloop is loaded and played into, and hark streams its 440 Hz test tone instead', async () => {

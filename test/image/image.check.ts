@@ -172,6 +172,11 @@ describe('root file system', () => {
     expect(img.root.stat(`${wants}/pipewire.service`)?.type).toBe('symlink');
     expect(img.root.stat(`${wants}/wireplumber.service`)?.type).toBe('symlink');
     expect(img.root.stat('/var/lib/hark')!.uid).toBe(uid);
+    // Its WirePlumber starts every device at unity gain (the boot test hears the level).
+    const wp = img.root.stat('/var/lib/hark/.config/wireplumber/wireplumber.conf.d/50-hark.conf');
+    expect(wp?.type).toBe('symlink');
+    expect(wp?.target).toBe('/usr/lib/hark/wireplumber.conf');
+    expect(img.root.read('/usr/lib/hark/wireplumber.conf')).toContain('device.routes.default-sink-volume = 1.0');
   });
   test('hark.service: notify + watchdog, Restart=always, hardening, port 80 through a capability', () => {
     const unit = img.root.read('/usr/lib/systemd/system/hark.service')!;
