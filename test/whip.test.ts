@@ -133,9 +133,16 @@ url = "http://127.0.0.1:${endpoint.port}/whip"
 token = "${TOKEN}"
 bind_address = "127.0.0.1"
 `);
+    let last = 0;
     try {
       const s = await until(() => whipStatus(h), (s) => s.state === 'live', 15_000, 'WHIP live');
-      expect(s.resource).toBe(`http://127.0.0.1:${endpoint.port}/whip/session/1`);
+      // Normally the first offer is the one that goes live. Once in CI (a loaded machine) a
+      // first session ended within 2 s and the retry went live: that is hark's retry working,
+      // so the test goes on, and prints why the first one ended.
+      const first = log.filter((r) => r.method === 'POST').length;
+      const s0 = s;
+      if (first > 1) console.warn(`[whip] ${first} offers before going live; last error: ${s.last_error}\n${h.output()}`);
+      expect(s.resource).toBe(`http://127.0.0.1:${endpoint.port}/whip/session/${first}`);
       const post = log.find((r) => r.method === 'POST')!;
       expect(post).toMatchObject({ auth: `Bearer ${TOKEN}`, type: 'application/sdp' });
 
@@ -153,16 +160,18 @@ bind_address = "127.0.0.1"
       // The server side drops the session: hark notices and publishes again.
       await page.evaluate(() => window.pcs.at(-1)!.close());
       const t0 = performance.now();
-      const again = await until(() => whipStatus(h), (s) => s.state === 'live' && s.connects === 2, 25_000, 'a second publication');
+      const again = await until(() => whipStatus(h), (s) => s.state === 'live' && s.connects === s0.connects + 1, 25_000, 'a second publication');
       console.log(`[whip] republished ${Math.round(performance.now() - t0)} ms after the server dropped the session; last error: ${again.last_error}`);
-      expect(again.resource).toBe(`http://127.0.0.1:${endpoint.port}/whip/session/2`);
+      last = log.filter((r) => r.method === 'POST').length;
+      expect(last).toBe(first + 1);
+      expect(again.resource).toBe(`http://127.0.0.1:${endpoint.port}/whip/session/${last}`);
       await until(listen, (l) => l.packets > 50 && Math.abs(l.freq - 997) < 6, 10_000, 'audio again');
     } finally {
       expect(await h.stop()).toBe(0);
     }
     // Stopping ends the session on the server (RFC 9725 §4.2).
-    expect(log.filter((r) => r.method === 'DELETE').map((r) => r.path)).toContain('/whip/session/2');
-    expect(log.find((r) => r.method === 'DELETE' && r.path === '/whip/session/2')!.auth).toBe(`Bearer ${TOKEN}`);
+    expect(log.filter((r) => r.method === 'DELETE').map((r) => r.path)).toContain(`/whip/session/${last}`);
+    expect(log.find((r) => r.method === 'DELETE' && r.path === `/whip/session/${last}`)!.auth).toBe(`Bearer ${TOKEN}`);
   }, 60_000);
 
   test('a refused token: "auth failed", the next try at least 30 s away', async () => {
