@@ -151,6 +151,10 @@ describe(`first boot (${CPU1}): Imager customisation + hark.toml on the boot par
     // cloud-init's last stage (and hark-admins after it) must be done before the checks.
     const ci = g1.ssh('cloud-init status --wait --long', { timeoutS: 600, allowFail: true });
     console.log(ci.stdout.trim());
+    // Memory on the target, for bench/RESULTS.md (a reading, not a check): the daemon's RSS
+    // and its private part, idle (no listener), input auto capturing snd-aloop.
+    const mem = g1.ssh('pid=$(systemctl show -p MainPID --value hark); grep -E "^(VmRSS|RssAnon|RssFile):" /proc/$pid/status | tr -s " " | tr "\\n" " "', { allowFail: true });
+    record(`hark idle memory on ${CPU1} (arm64, input auto, no listeners): ${mem.stdout.trim()}`);
     // HARK_BOOT_HOLD=SECONDS keeps the first-boot guest up for a developer to log into.
     const hold = Number(process.env.HARK_BOOT_HOLD ?? 0);
     if (hold > 0) {
