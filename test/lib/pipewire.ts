@@ -64,7 +64,7 @@ export interface PipewireHarness {
   toneFile(spec: ToneSpec): string;
   /** Create a null-audio-sink adapter node (Audio/Sink with a monitor) and wait for its ports. */
   createSink(spec: SinkSpec): Promise<void>;
-  /** Destroy a node by node.name (no-op if absent); waits until it is gone. */
+  /** Unplug a node by node.name (it must exist: a failed pw-dump is retried, never taken for "absent"); waits until it is gone. */
   destroyNode(name: string): Promise<void>;
   /** Re-create a sink previously made with createSink (or the default sink). */
   recreateNode(name: string): Promise<void>;
@@ -238,15 +238,17 @@ export async function startPipewire(opts: StartOptions = {}): Promise<PipewireHa
     return { code, stdout, stderr };
   };
 
-  const dump = async (): Promise<PwObject[]> => {
+  /** pw-dump's objects, or null when it failed or printed something unparsable (it can, mid-churn). */
+  const tryDump = async (): Promise<PwObject[] | null> => {
     const r = await run(['pw-dump', '--no-colors'], 5000);
-    if (r.code !== 0) return [];
+    if (r.code !== 0) return null;
     try {
       return JSON.parse(r.stdout) as PwObject[];
     } catch {
-      return [];
+      return null;
     }
   };
+  const dump = async (): Promise<PwObject[]> => (await tryDump()) ?? [];
 
   const nodeOf = (objs: PwObject[], name: string) =>
     objs.find((o) => o.type === 'PipeWire:Interface:Node' && o.info?.props?.['node.name'] === name);
@@ -381,10 +383,19 @@ export async function startPipewire(opts: StartOptions = {}): Promise<PipewireHa
       await createSinkNow(spec);
     },
     async destroyNode(name) {
-      const id = await nodeId(name);
-      if (id === null) return;
-      await run(['pw-cli', 'destroy', String(id)]);
-      await until(`node ${name} gone`, 5000, async () => (await nodeId(name)) === null);
+      // Only a pw-dump that worked counts: a failed one lists nothing, which once made this
+      // skip the destroy (and the hot-plug test wait 2.5 s for an unplug that never happened).
+      // Every caller unplugs a node it made: it must be there.
+      const id = await until(`node ${name} to unplug`, 5000, async () => {
+        const objs = await tryDump();
+        return objs && nodeOf(objs, name)?.id;
+      });
+      const r = await run(['pw-cli', 'destroy', String(id)]);
+      if (r.code !== 0) throw new Error(`[pw-harness] pw-cli destroy ${id} (${name}) failed: ${r.stderr || r.stdout}`);
+      await until(`node ${name} gone`, 5000, async () => {
+        const objs = await tryDump();
+        return objs !== null && !nodeOf(objs, name);
+      });
     },
     async recreateNode(name) {
       const spec = sinks.get(name);
