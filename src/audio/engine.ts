@@ -141,17 +141,8 @@ export class AudioEngine<S> {
       if (keep < n) this.refillBudget(process.hrtime.bigint());
     }
     const now = process.hrtime.bigint();
-    if (taken > 0 && moved === 0) {
-      // Everything was over the allowance: the source is alive, the clock is its own.
-      this.lastDeliveryNs = now;
-      this.stalled = false;
-      this.anchorNs = now;
-      this.anchorFrames = this.bus.position;
-      this.sourceWasRunning = true;
-      return 0;
-    }
-    if (moved > 0) {
-      // The source owns the clock while it delivers.
+    if (taken > 0) {
+      // The source owns the clock while it delivers (also when all of it was over the allowance).
       this.lastDeliveryNs = now;
       this.stalled = false;
       this.anchorNs = now;
