@@ -9,30 +9,61 @@
  * RSS counts the runtime's own code pages as they are touched (file-backed, shared with every
  * other bun process); "private" is the anonymous memory, which is what hark itself holds.
  */
-import { readFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { startHark } from '../test/lib/hark.ts';
 import { freeUdpPort, WhepClient } from '../test/lib/whep-client.ts';
 import { appendResults } from './lib.ts';
+import { TRIM_AFTER_START_MS } from '../src/memory.ts';
 
+/**
+ * hark runs from its own copy of the executable, as on the box, where it is the only process
+ * that maps it: the kernel drops only code pages that no other process maps, and this bench
+ * and the peer run the same bun.
+ */
+const binDir = mkdtempSync(join(tmpdir(), 'hark-bench-rss-'));
+const harkBun = join(binDir, 'bun');
+copyFileSync(process.execPath, harkBun);
+chmodSync(harkBun, 0o755);
+process.on('exit', () => rmSync(binDir, { recursive: true, force: true }));
+
+/** The first reading: started, settled, before the daemon's first trim (TRIM_AFTER_START_MS). */
 const SETTLE_MS = 8000;
+/** The steady reading: 20 s after the daemon's last trim after start. */
+const STEADY_MS = TRIM_AFTER_START_MS[TRIM_AFTER_START_MS.length - 1] + 20_000;
 
-function memory(pid: number): { rss: number; anon: number } {
+interface Reading {
+  rss: number;
+  anon: number;
+}
+
+function memory(pid: number): Reading {
   const s = readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
   const kb = (k: string) => Number(s.match(new RegExp(`^${k}:\\s+(\\d+)`, 'm'))![1]);
   return { rss: kb('Rss'), anon: kb('Anonymous') };
 }
 
-/** Start hark with `toml`, let it settle, probe it once as a monitor would, measure, stop. */
-async function measure(toml: string, between?: (url: string) => Promise<void>) {
+/**
+ * Start hark with `toml`, let it settle, probe it once as a monitor would, read its memory;
+ * then again, probed the same way, once it has been up for STEADY_MS (the idle state it stays
+ * in for months); stop.
+ */
+async function measure(toml: string, between?: (url: string) => Promise<void>): Promise<{ start: Reading; steady: Reading }> {
   // Only the UDP port is set (to a free one, so a concurrent test cannot take it): a number,
   // no feature.
-  const hark = await startHark(`${toml}[webrtc]\nudp_port = ${await freeUdpPort()}\n`, { env: { HARK_LOG_LEVEL: 'info' } });
+  const hark = await startHark(`${toml}[webrtc]\nudp_port = ${await freeUdpPort()}\n`, { env: { HARK_LOG_LEVEL: 'info' }, bun: harkBun });
+  const t0 = performance.now();
   try {
     await Bun.sleep(SETTLE_MS);
-    if (between) await between(hark.url);
     await fetch(`${hark.url}/api/status`);
     await Bun.sleep(1000);
-    return memory(hark.proc.pid);
+    const start = memory(hark.proc.pid);
+    if (between) await between(hark.url);
+    await Bun.sleep(Math.max(0, STEADY_MS - 1000 - (performance.now() - t0)));
+    await fetch(`${hark.url}/api/status`);
+    await Bun.sleep(1000);
+    return { start, steady: memory(hark.proc.pid) };
   } finally {
     await hark.stop();
   }
@@ -55,15 +86,24 @@ const p = memory(peer.pid!);
 peer.kill();
 
 const mb = (kb: number) => (kb / 1024).toFixed(1);
-const row = (what: string, m: { rss: number; anon: number }, goal = '') => [what, mb(m.rss), mb(m.anon), (m.rss / p.rss).toFixed(2), goal];
+const row = (what: string, m: { start: Reading; steady: Reading }, goal = '') => [
+  what,
+  mb(m.start.rss),
+  mb(m.steady.rss),
+  mb(m.steady.anon),
+  (m.steady.rss / p.rss).toFixed(2),
+  goal,
+];
+const steadyS = STEADY_MS / 1000;
 appendResults(
   'Idle RSS',
   'bun bench/idle-rss.ts',
-  ['what', 'RSS MB', 'private (anon) MB', 'RSS ratio to bare Bun.serve', 'goal'],
+  ['what', 'RSS MB 9 s after start', `RSS MB at ${steadyS} s (steady)`, `private (anon) MB at ${steadyS} s`, 'steady RSS ratio to bare Bun.serve', 'goal'],
   [
     row('hark, default config (script/server: input auto → tone here, WebRTC on, GPIO on), no listeners', byDefault, '≤ 60 MB'),
     row('hark, input.source = "tone", no listeners', tone),
     row('hark, default config, after one WHEP listener came and went (node-datachannel loaded)', listened),
-    row('bare Bun.serve (the runtime floor)', p),
+    ['bare Bun.serve (the runtime floor)', '', mb(p.rss), mb(p.anon), '1.00', ''],
   ],
+  `RSS and Anonymous from /proc/<pid>/smaps_rollup (MB = 1024 kB), each reading 1 s after a GET /api/status. The first reading is before the daemon's first trim (src/memory.ts, at ${TRIM_AFTER_START_MS.map((t) => t / 1000).join(' s and ')} s after start: collect garbage, malloc_trim, MADV_PAGEOUT of the Bun executable's read-only mappings); the steady one ${steadyS} s after start, after the code pages still in use came back. The WHEP listener of the third row comes at 9 s and leaves 3 s later. The peer is read at the end. hark runs from a private copy of the bun executable, as on the box where it is the only process mapping it (the kernel reclaims only pages no other process maps; this bench and the peer run the same bun).`,
 );

@@ -7,6 +7,7 @@ import { existsSync } from 'node:fs';
 import { ConfigError, defaultConfigPath, loadConfig } from './config/load.ts';
 import { Hark } from './daemon.ts';
 import { logger } from './log.ts';
+import { enablePageOut, scheduleTrims } from './memory.ts';
 import { VERSION } from './version.ts';
 
 const USAGE = `usage: hark-daemon [--config FILE] [--port N]
@@ -86,6 +87,7 @@ async function restart(): Promise<void> {
     hark = new Hark(next, { configPath: args.config, port: override, onRestart: () => void restart() });
     await hark.start();
     log.info('restarted');
+    scheduleTrims();
   } catch (e) {
     log.error(`restart failed: ${(e as Error).message}; exiting (a supervisor starts hark again)`);
     process.exit(1);
@@ -104,6 +106,9 @@ try {
   die(1, `could not start: ${err.message}`);
 }
 log.info(`config ${args.config}${existsSync(args.config) ? '' : ' (not found: using defaults)'}`);
+// Give back what starting up used once it is over (src/memory.ts).
+enablePageOut();
+scheduleTrims();
 
 let stopping = false;
 for (const sig of ['SIGINT', 'SIGTERM'] as const) {

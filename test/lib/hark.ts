@@ -32,12 +32,20 @@ process.on('exit', () => {
 
 export async function startHark(
   toml: string,
-  opts: { env?: Record<string, string>; timeoutMs?: number; args?: string[]; /** a copy of hark to run instead of this checkout */ root?: string } = {},
+  opts: {
+    env?: Record<string, string>;
+    timeoutMs?: number;
+    args?: string[];
+    /** a copy of hark to run instead of this checkout */
+    root?: string;
+    /** the bun executable to run it with (default: this one) */
+    bun?: string;
+  } = {},
 ): Promise<HarkProcess> {
   const dir = mkdtempSync(join(tmpdir(), 'hark-test-'));
   const configPath = join(dir, 'hark.toml');
   writeFileSync(configPath, toml);
-  const proc = Bun.spawn([process.execPath, join(opts.root ?? ROOT, 'src/main.ts'), '--config', configPath, '--port', '0', ...(opts.args ?? [])], {
+  const proc = Bun.spawn([opts.bun ?? process.execPath, join(opts.root ?? ROOT, 'src/main.ts'), '--config', configPath, '--port', '0', ...(opts.args ?? [])], {
     cwd: dir,
     env: { ...process.env, HARK_LOG_LEVEL: 'debug', ...opts.env },
     stdin: 'ignore',

@@ -7,11 +7,11 @@ import { randomUUID } from 'node:crypto';
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import type * as nd from 'node-datachannel';
-import { mallocTrim } from '../../../ffi/libc.ts';
 import type { AudioPipeline } from '../../audio/pipeline.ts';
 import type { EncodedPacket } from '../../codecs/encoder.ts';
 import { encoderKey, type EncoderSpec } from '../../codecs/index.ts';
 import { logger, type Logger } from '../../log.ts';
+import { trimMemory } from '../../memory.ts';
 import {
   CapacityError,
   IceRestartUnsupportedError,
@@ -340,8 +340,7 @@ export class WebRtcOutput {
     if (this.closedSinceGc > 0 && now - this.lastGcAt > 5000) {
       this.closedSinceGc = 0;
       this.lastGcAt = now;
-      Bun.gc(true);
-      mallocTrim();
+      trimMemory('WebRTC listeners left');
     }
   }
 

@@ -1,0 +1,54 @@
+/**
+ * Giving memory back once hark has settled. Starting hark touches far more of the Bun
+ * executable than running it does (the parser, module loading, Elysia's route compiler, the
+ * JIT compiling everything once): about 44 MB of its code pages are resident after start, of
+ * which a running hark keeps using about 30. Those pages are clean and the kernel would drop
+ * them under memory pressure anyway, but until then they count in hark's RSS and sit in RAM
+ * a Pi Zero 2 W (512 MB) could use. So the daemon collects garbage, trims the C heap and asks
+ * the kernel to drop the executable's pages twice after start (once startup is over, once the
+ * JIT has settled), and again when things turn quiet after WebRTC listeners left. Pages still
+ * in use come back from the file at their next touch (minor work, once).
+ *
+ * Paging out is on only in the daemon (main.ts calls `enablePageOut`): in-process tests and
+ * tools just collect and trim.
+ */
+import { readFileSync } from 'node:fs';
+import { mallocTrim, pageOutExecutable } from '../ffi/libc.ts';
+import { logger } from './log.ts';
+
+const log = logger('memory');
+
+/** After start: once startup is done, once the JIT has compiled the steady-state code. */
+export const TRIM_AFTER_START_MS = [10_000, 60_000] as const;
+
+let pageOut = false;
+
+export function enablePageOut(): void {
+  pageOut = true;
+}
+
+function rssKb(): number {
+  try {
+    const m = /^VmRSS:\s+(\d+)/m.exec(readFileSync('/proc/self/status', 'utf8'));
+    return m ? Number(m[1]) : 0;
+  } catch {
+    return 0;
+  }
+}
+
+/** Collect garbage, return free C heap to the kernel and (in the daemon) drop unused code pages. */
+export function trimMemory(why: string): void {
+  const before = rssKb();
+  Bun.gc(true);
+  mallocTrim();
+  const advised = pageOut ? pageOutExecutable() : 0;
+  const after = rssKb();
+  log.debug(`${why}: RSS ${(before / 1024).toFixed(1)} → ${(after / 1024).toFixed(1)} MB${advised ? ` (code pages dropped from ${(advised / 2 ** 20).toFixed(0)} MB of the executable)` : ''}`);
+}
+
+/** Trim at TRIM_AFTER_START_MS; the timers never keep the process alive. Returns a canceller. */
+export function scheduleTrims(delays: readonly number[] = TRIM_AFTER_START_MS): () => void {
+  const timers = delays.map((ms) => setTimeout(() => trimMemory(`${ms / 1000} s after start`), ms));
+  for (const t of timers) t.unref();
+  return () => timers.forEach(clearTimeout);
+}
