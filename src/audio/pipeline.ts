@@ -9,19 +9,27 @@ import { logger, type Logger } from '../log.ts';
 
 export type PacketListener = (packet: EncodedPacket) => void;
 
+/**
+ * How late a consumer may get its audio (ms). The audio worker wakes as often as the most
+ * demanding consumer needs: each wake costs two threads a context switch and a message, so
+ * an Icecast-only box wakes four times a second, not once per PipeWire quantum.
+ */
+export const MAX_DELAY_MS = {
+  /** Each packet as soon as it is encoded: WebRTC, WHIP. */
+  prompt: 0,
+  /** Someone listening here, now: /stream.mp3 and MP3-over-WebRTC listeners, the admin meters. */
+  listener: 100,
+  /** Relays and files, which buffer seconds anyway: Icecast, recording; also the idle worker. */
+  relay: 250,
+} as const;
+
 export interface SubscribeOptions {
-  /**
-   * The listener takes packets in batches, up to ~100 ms late (Icecast, /stream.mp3,
-   * recording). While every subscriber says so, the audio worker wakes ten times a second
-   * instead of once per PipeWire quantum. Default false: each packet as soon as it is encoded
-   * (WebRTC, WHIP).
-   */
-  batch?: boolean;
+  /** See MAX_DELAY_MS. Default: prompt. */
+  maxDelayMs?: number;
 }
 
 interface Subscription {
   listener: PacketListener;
-  batch: boolean;
 }
 
 /** Lifecycle of the audio pipeline, in string form for the API. */
@@ -37,9 +45,9 @@ export class AudioPipeline {
   private readonly levelBuf = new SharedArrayBuffer(MAX_CHANNELS * 3 * 4);
   private readonly levels = new Float32Array(this.levelBuf);
   private readonly subs = new Map<string, { spec: EncoderSpec; listeners: Set<Subscription> }>();
-  /** Subscriptions that want each packet at once; the worker batches while there are none. */
-  private promptSubs = 0;
-  private sentPrompt = false;
+  /** The max delay of every current consumer (packets or levels); the worker wakes for the least. */
+  private readonly needs = new Set<{ ms: number }>();
+  private sentWakeMs = -1;
   private _state: PipelineState = 'starting';
   private _stats?: EngineStats;
   private _channels = 0;
@@ -78,7 +86,7 @@ export class AudioPipeline {
             this._channels = m.channels;
             this._state = 'running';
             if (this.muted) this.send({ type: 'mute', muted: true });
-            this.updatePrompt();
+            this.updateWake();
             for (const [key, s] of this.subs) this.send({ type: 'encoder-add', key, spec: s.spec });
             resolve();
             break;
@@ -105,8 +113,8 @@ export class AudioPipeline {
         if (this._state === 'starting') reject(new Error(message));
         this._state = 'failed';
       };
-      this.sentPrompt = this.promptSubs > 0;
-      this.send({ type: 'init', settings: this.settings, levels: this.levelBuf, prompt: this.sentPrompt });
+      this.sentWakeMs = this.wakeMs();
+      this.send({ type: 'init', settings: this.settings, levels: this.levelBuf, wakeMs: this.sentWakeMs });
     });
   }
 
@@ -134,20 +142,38 @@ export class AudioPipeline {
       this.subs.set(key, s);
       if (this._state === 'running') this.send({ type: 'encoder-add', key, spec });
     }
-    const sub: Subscription = { listener, batch: opts.batch === true };
+    const sub: Subscription = { listener };
     s.listeners.add(sub);
-    if (!sub.batch) this.promptSubs++;
-    this.updatePrompt();
+    const release = this.need(opts.maxDelayMs ?? MAX_DELAY_MS.prompt);
     return () => {
       const cur = this.subs.get(key);
       if (!cur || !cur.listeners.delete(sub)) return;
-      if (!sub.batch) this.promptSubs--;
-      this.updatePrompt();
+      release();
       if (cur.listeners.size === 0) {
         this.subs.delete(key);
         if (this._state === 'running') this.send({ type: 'encoder-remove', key });
       }
     };
+  }
+
+  /**
+   * Keep the worker waking at least every `maxDelayMs` (levels for a meter someone watches).
+   * Returns the release function (idempotent).
+   */
+  need(maxDelayMs: number): () => void {
+    const n = { ms: Math.max(0, maxDelayMs) };
+    this.needs.add(n);
+    this.updateWake();
+    return () => {
+      if (this.needs.delete(n)) this.updateWake();
+    };
+  }
+
+  /** How often the worker wakes now (ms; 0: for every block of the source). */
+  wakeMs(): number {
+    let ms: number = MAX_DELAY_MS.relay;
+    for (const n of this.needs) ms = Math.min(ms, n.ms);
+    return ms;
   }
 
   /** Current per-channel peak/RMS in dBFS. */
@@ -193,12 +219,12 @@ export class AudioPipeline {
     }
   }
 
-  /** Tell the worker whether anyone needs packets at once (only when that changes). */
-  private updatePrompt(): void {
-    const want = this.promptSubs > 0;
-    if (this._state !== 'running' || want === this.sentPrompt) return;
-    this.sentPrompt = want;
-    this.send({ type: 'prompt', prompt: want });
+  /** Tell the worker how often to wake (only when that changes). */
+  private updateWake(): void {
+    const ms = this.wakeMs();
+    if (this._state !== 'running' || ms === this.sentWakeMs) return;
+    this.sentWakeMs = ms;
+    this.send({ type: 'wake', ms });
   }
 
   private send(msg: ToWorker): void {

@@ -12,13 +12,13 @@ export interface SourceSettings {
 
 /** Main thread → audio worker. */
 export type ToWorker =
-  | { type: 'init'; settings: SourceSettings; levels: SharedArrayBuffer; prompt: boolean }
+  | { type: 'init'; settings: SourceSettings; levels: SharedArrayBuffer; wakeMs: number }
   | { type: 'source'; settings: SourceSettings }
   | { type: 'encoder-add'; key: string; spec: EncoderSpec }
   | { type: 'encoder-remove'; key: string }
   | { type: 'mute'; muted: boolean }
-  /** Whether any consumer needs each packet as soon as it is encoded (WebRTC, WHIP). */
-  | { type: 'prompt'; prompt: boolean }
+  /** Wake at least every `ms` (0: for every block the source delivers: WebRTC, WHIP). */
+  | { type: 'wake'; ms: number }
   | { type: 'close' };
 
 /** Audio worker → main thread. */

@@ -16,20 +16,20 @@ let engine: AudioEngine<EncoderSpec> | undefined;
 let running = false;
 let lastStats = 0;
 let lastState = '';
-const STATS_EVERY_MS = 500;
+/** Stats (counters for /api/status and /metrics) go to the main thread once a second. */
+const STATS_EVERY_MS = 1000;
 /**
- * Wakes while some consumer needs every packet at once (WebRTC, WHIP): whenever the source
- * has a quantum, and at least every 20 ms so control messages get through.
+ * While some consumer needs every packet at once (WebRTC, WHIP: wakeMs 0) the worker wakes
+ * whenever the source has a block, and at least every 20 ms so control messages get through.
  */
 const PROMPT_TIMEOUT_MS = 20;
 /**
- * Otherwise (MP3 to Icecast, /stream.mp3, recording, or only the meters) one wake per 100 ms
- * of audio: a tenth of the wake-ups at the default 128-frame quantum, well inside the 500 ms
- * latency goal of the HTTP/Icecast MP3 path. Control messages may wait that long too.
+ * Otherwise it wakes once per `wakeMs` of audio (the main thread sends the least delay its
+ * consumers allow: pipeline.ts MAX_DELAY_MS): at the default 128-frame quantum, 4 wakes a
+ * second instead of 375 for Icecast and recording, 10 while someone listens to /stream.mp3 or
+ * watches the meters. Control messages may wait that long too.
  */
-const BATCH_WAKE_FRAMES = SAMPLE_RATE / 10;
-const BATCH_TIMEOUT_MS = 150;
-let prompt = true;
+let wakeMs = 0;
 /** Encoders whose packets are one byte stream (MP3): a wake's packets of one such key are sent joined. */
 const streamKeys = new Set<string>();
 let pending: WorkerPacket[] = [];
@@ -83,8 +83,8 @@ function loop(): void {
   try {
     // Blocks this thread waiting for audio, then yields to the event loop so control messages
     // get through.
-    if (prompt) engine.pump(PROMPT_TIMEOUT_MS);
-    else engine.pump(BATCH_TIMEOUT_MS, BATCH_WAKE_FRAMES);
+    if (wakeMs === 0) engine.pump(PROMPT_TIMEOUT_MS);
+    else engine.pump(wakeMs * 1.5, Math.round((SAMPLE_RATE * wakeMs) / 1000));
     flushPackets();
     const now = performance.now();
     // A change of input state (device lost, back, waiting) is reported at once.
@@ -107,7 +107,7 @@ self.onmessage = async (ev: MessageEvent<ToWorker>) => {
     switch (msg.type) {
       case 'init': {
         const source = await createSource(msg.settings, log);
-        prompt = msg.prompt;
+        wakeMs = msg.wakeMs;
         engine = new AudioEngine<EncoderSpec>(source, new Float32Array(msg.levels), createEncoder, (key, p) => {
           pending.push({ key, data: p.data, pts: p.pts, frames: p.frames });
         });
@@ -137,8 +137,8 @@ self.onmessage = async (ev: MessageEvent<ToWorker>) => {
       case 'mute':
         if (engine) engine.muted = msg.muted;
         break;
-      case 'prompt':
-        prompt = msg.prompt;
+      case 'wake':
+        wakeMs = msg.ms;
         break;
       case 'close':
         running = false;

@@ -11,6 +11,7 @@
  */
 import { Elysia } from 'elysia';
 import type { AppContext } from './context.ts';
+import { MAX_DELAY_MS } from '../audio/pipeline.ts';
 import type { Html } from '../../web/templates/html.ts';
 import { logTail } from '../log.ts';
 import * as W from './admin/widgets.ts';
@@ -59,6 +60,7 @@ export class SseHub {
   readonly meter = new W.MeterState();
   private logSeen = '';
   private readonly unsubscribe: (() => void)[] = [];
+  private releaseWake?: () => void;
   /** Fragments sent (for tests and /metrics). */
   sent = 0;
 
@@ -179,12 +181,16 @@ export class SseHub {
 
   private ensureTimer(): void {
     this.timer ??= setInterval(() => this.tick(), METER_MS);
+    // While a page is open its meters move: the audio worker updates the levels every 100 ms.
+    this.releaseWake ??= this.ctx.pipeline.need(MAX_DELAY_MS.listener);
   }
 
   private tick(): void {
     if (!this.clients.size) {
       clearInterval(this.timer);
       this.timer = undefined;
+      this.releaseWake?.();
+      this.releaseWake = undefined;
       return;
     }
     this.ticks++;
@@ -238,6 +244,8 @@ export class SseHub {
     for (const c of [...this.clients]) this.drop(c);
     clearInterval(this.timer);
     this.timer = undefined;
+    this.releaseWake?.();
+    this.releaseWake = undefined;
   }
 }
 

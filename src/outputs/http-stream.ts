@@ -1,4 +1,4 @@
-import type { AudioPipeline } from '../audio/pipeline.ts';
+import { MAX_DELAY_MS, type AudioPipeline } from '../audio/pipeline.ts';
 import type { EncoderSpec } from '../codecs/index.ts';
 import type { EncodedPacket } from '../codecs/encoder.ts';
 import { logger } from '../log.ts';
@@ -138,7 +138,7 @@ export class HttpStreamOutput {
     this.listenersServed++;
     this.log.info(`listener ${l.id} from ${remote} connected (${this.listeners.size} now)`);
     if (!this.unsubscribe) {
-      this.unsubscribe = this.pipeline.subscribe(this.opts.spec, (p) => this.onPacket(p), { batch: true });
+      this.unsubscribe = this.pipeline.subscribe(this.opts.spec, (p) => this.onPacket(p), { maxDelayMs: MAX_DELAY_MS.listener });
       this._state = 'streaming';
     }
     return new Response(body, {

@@ -7,8 +7,8 @@ import type { Levels } from '../audio/meter.ts';
  * satisfies it; tests pass a fake). Outputs depend on this, never on the worker.
  */
 export interface PacketSource {
-  /** `batch`: the listener takes packets in batches, up to ~100 ms late (see AudioPipeline). */
-  subscribe(spec: EncoderSpec, listener: (packet: EncodedPacket) => void, opts?: { batch?: boolean }): () => void;
+  /** `maxDelayMs`: how late the listener may get packets (MAX_DELAY_MS in audio/pipeline.ts). */
+  subscribe(spec: EncoderSpec, listener: (packet: EncodedPacket) => void, opts?: { maxDelayMs?: number }): () => void;
 }
 
 /** What the silence detector needs: the current levels. */

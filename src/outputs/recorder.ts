@@ -15,6 +15,7 @@
  */
 import { close as fsClose, existsSync, fdatasync, mkdirSync, openSync, readdirSync, statfsSync, statSync, unlinkSync, write as fsWrite } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { MAX_DELAY_MS } from '../audio/pipeline.ts';
 import type { EncoderSpec } from '../codecs/index.ts';
 import type { EncodedPacket } from '../codecs/encoder.ts';
 import { OggOpusMuxer } from '../codecs/ogg.ts';
@@ -230,7 +231,7 @@ export class Recorder {
     } catch (e) {
       return this.fail(`cannot create ${this.dir}: ${(e as Error).message}`);
     }
-    this.unsubscribe = this.source.subscribe(this.opts.spec, (p) => this.onPacket(p), { batch: true });
+    this.unsubscribe = this.source.subscribe(this.opts.spec, (p) => this.onPacket(p), { maxDelayMs: MAX_DELAY_MS.relay });
     this.writeTimer = setInterval(() => this.drain(), WRITE_MS);
     this._state = 'recording';
     if (!this.guard()) return;

@@ -17,6 +17,8 @@ export interface SilenceOptions {
 }
 
 export const SILENCE_ALERT = 'silence';
+/** How often the levels are looked at: silence.after_s is at least half a second. */
+const POLL_MS = 250;
 
 export class SilenceDetector {
   private _state: SilenceState = 'stopped';
@@ -41,7 +43,7 @@ export class SilenceDetector {
     if (this._state !== 'stopped') return;
     this._state = 'signal';
     this.quietSince = null;
-    this.timer = setInterval(() => this.tick(), this.opts.pollMs ?? 100);
+    this.timer = setInterval(() => this.tick(), this.opts.pollMs ?? POLL_MS);
   }
 
   close(): void {

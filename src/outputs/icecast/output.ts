@@ -3,6 +3,7 @@
  * they come, or Ogg/Opus pages) and titles. It never blocks the pipeline: packets that arrive
  * while it is not live are dropped, and a dead server is noticed by the connection itself.
  */
+import { MAX_DELAY_MS } from '../../audio/pipeline.ts';
 import type { EncoderSpec } from '../../codecs/index.ts';
 import type { EncodedPacket } from '../../codecs/encoder.ts';
 import { OggOpusMuxer } from '../../codecs/ogg.ts';
@@ -107,8 +108,8 @@ export class IcecastOutput {
     if (this._state !== 'stopped') return;
     this.generation++;
     this.backoff.reset();
-    // Icecast listeners buffer seconds: packets may come in 100 ms batches (fewer wake-ups).
-    this.unsubscribe = this.source.subscribe(this.opts.spec, (p) => this.onPacket(p), { batch: true });
+    // Icecast listeners buffer seconds: packets may come in 250 ms batches (fewer wake-ups).
+    this.unsubscribe = this.source.subscribe(this.opts.spec, (p) => this.onPacket(p), { maxDelayMs: MAX_DELAY_MS.relay });
     void this.attempt();
   }
 

@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import type * as nd from 'node-datachannel';
-import type { AudioPipeline } from '../../audio/pipeline.ts';
+import { MAX_DELAY_MS, type AudioPipeline } from '../../audio/pipeline.ts';
 import type { EncodedPacket } from '../../codecs/encoder.ts';
 import { encoderKey, type EncoderSpec } from '../../codecs/index.ts';
 import { logger, type Logger } from '../../log.ts';
@@ -372,7 +372,7 @@ export class WebRtcOutput {
       this.mp3Unsubscribe ??= this.pipeline.subscribe(this.options.mp3Spec, (p) => {
         const buf = Buffer.from(p.data.buffer, p.data.byteOffset, p.data.byteLength);
         for (const l of this.mp3Sessions) l.sendMp3(buf);
-      }, { batch: true }); // MP3 players buffer far more than 100 ms
+      }, { maxDelayMs: MAX_DELAY_MS.listener });
     } else {
       this.mp3Sessions.delete(s);
       if (this.mp3Sessions.size === 0 && this.mp3Unsubscribe) {
