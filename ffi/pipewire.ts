@@ -92,6 +92,8 @@ function compile() {
       hk_last_error: { args: ['ptr', 'ptr', 'i32'], returns: 'i32' },
       /** h: borrowed; buf: JS memory, text copied in (negated size needed if too small). */
       hk_snapshot: { args: ['ptr', 'ptr', 'i32'], returns: 'i32' },
+      /** h: borrowed. */
+      hk_set_latency: { args: ['ptr', 'i32'], returns: 'i32' },
     },
   });
 }
@@ -244,6 +246,15 @@ export class PwConnection implements Disposable {
    */
   wait(timeoutMs: number, minFrames = 1): boolean {
     return this.s.hk_wait(this.h(), Math.max(0, Math.floor(timeoutMs)), Math.max(1, Math.floor(minFrames))) === 1;
+  }
+
+  /**
+   * Ask for another node.latency (frames at 48 kHz, 16..8192) without re-opening: PipeWire
+   * re-times the graph to the smallest latency any node asks for. Kept for re-opened streams.
+   */
+  setLatency(frames: number): void {
+    if (!Number.isInteger(frames) || frames < 16 || frames > 8192) throw new RangeError(`latencyFrames must be 16..8192, got ${frames}`);
+    this.s.hk_set_latency(this.h(), frames);
   }
 
   /** Copy up to maxFrames interleaved frames into dst; never blocks. */

@@ -254,6 +254,7 @@ static struct {
   uint32_t (*pw_stream_get_node_id)(void *stream);
   struct pw_buffer *(*pw_stream_dequeue_buffer)(void *stream);
   int (*pw_stream_queue_buffer)(void *stream, struct pw_buffer *buffer);
+  int (*pw_stream_update_properties)(void *stream, const struct spa_dict *dict);
 } PW;
 
 static int pw_loaded = 0;
@@ -269,7 +270,7 @@ static int load_syms(void) {
   LOAD(pw_context_connect) LOAD(pw_core_disconnect) LOAD(pw_properties_new_dict)
   LOAD(pw_proxy_add_listener) LOAD(pw_proxy_destroy) LOAD(pw_stream_new) LOAD(pw_stream_destroy)
   LOAD(pw_stream_add_listener) LOAD(pw_stream_connect) LOAD(pw_stream_get_node_id)
-  LOAD(pw_stream_dequeue_buffer) LOAD(pw_stream_queue_buffer)
+  LOAD(pw_stream_dequeue_buffer) LOAD(pw_stream_queue_buffer) LOAD(pw_stream_update_properties)
   return 0;
 }
 
@@ -1116,6 +1117,30 @@ void hk_stats(struct hk *h, double *out) {
 
 /** dev_state | conn_state << 8 | initial_done << 16: the cheap poll for state changes. */
 int hk_state(struct hk *h) { return h->dev_state | (h->conn_state << 8) | (h->initial_done << 16); }
+
+/**
+ * Change node.latency (frames at 48 kHz) of the running stream, and of every stream created
+ * after (a re-opened device keeps it). PipeWire then re-times the graph to the smallest
+ * latency any node asks for. Returns 0, or -1 for a value out of range.
+ */
+int hk_set_latency(struct hk *h, int frames) {
+  struct spa_dict_item it[1];
+  struct spa_dict d;
+  char lat[32];
+  if (frames < 16 || frames > 8192) return -1;
+  PW.pw_thread_loop_lock(h->tloop);
+  if (frames != h->latency) {
+    h->latency = frames;
+    if (h->stream) {
+      snprintf(lat, sizeof lat, "%d/48000", frames);
+      it[0].key = "node.latency", it[0].value = lat;
+      d.flags = 0, d.n_items = 1, d.items = it;
+      PW.pw_stream_update_properties(h->stream, &d);
+    }
+  }
+  PW.pw_thread_loop_unlock(h->tloop);
+  return 0;
+}
 
 /** Registry version: bumps on every node/default change. */
 uint32_t hk_reg_version(struct hk *h) { return h->reg_version; }

@@ -21,6 +21,7 @@ export function sourceSettings(c: Config): SourceSettings {
     device: c.input.device,
     channels: c.input.channels,
     latencyFrames: c.input.latency_frames,
+    relaxedLatencyFrames: c.input.relaxed_latency_frames,
     tone: { frequency: c.tone.frequency, levelDbfs: c.tone.level_dbfs },
   };
 }

@@ -111,11 +111,17 @@ export class AudioEngine<S> {
    * Replace the source (same channel count). The bus clock continues, so encoders and
    * listeners notice nothing but the change of sound.
    */
-  replaceSource(next: AudioSource): void {
+  replaceSource(next: AudioSource, beforeStart?: () => void): void {
     if (next.channels !== this.channels) throw new RangeError('replaceSource needs the same channel count');
     this.source.close();
     this.source = next;
+    beforeStart?.();
     next.start();
+  }
+
+  /** The capture latency to ask the source's backend for (frames at 48 kHz); no-op for the tone. */
+  setLatency(frames: number): void {
+    this.source.setLatency?.(frames);
   }
 
   /**

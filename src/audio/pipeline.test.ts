@@ -8,7 +8,7 @@ const OPUS: EncoderSpec = { codec: 'opus', channels: 2, bitrateKbps: 96, frameMs
 
 let pipeline: AudioPipeline;
 beforeAll(async () => {
-  pipeline = new AudioPipeline({ source: 'tone', device: '', channels: 2, latencyFrames: 128, tone: { frequency: 440, levelDbfs: -12 } });
+  pipeline = new AudioPipeline({ source: 'tone', device: '', channels: 2, latencyFrames: 128, relaxedLatencyFrames: 1024, tone: { frequency: 440, levelDbfs: -12 } });
   await pipeline.start();
 });
 afterAll(() => pipeline.close());

@@ -67,6 +67,9 @@ export class PipewireSource implements AudioSource {
   /** The connection of the last non-empty read (its timestamps are read lazily). */
   private readFrom: PwConnection | null = null;
 
+  /** node.latency asked for now (input.latency_frames or input.relaxed_latency_frames). */
+  private latency: number;
+
   constructor(readonly options: PipewireSourceOptions) {
     const ch = options.channels;
     if (!Number.isInteger(ch) || ch < 1 || ch > MAX_CHANNELS) throw new RangeError(`channels must be 1..${MAX_CHANNELS}, got ${ch}`);
@@ -74,6 +77,7 @@ export class PipewireSource implements AudioSource {
       throw new RangeError(`latencyFrames must be 16..8192, got ${options.latencyFrames}`);
     this.kind = options.mode;
     this.channels = ch;
+    this.latency = options.latencyFrames;
     this.target = options.mode === 'pipewire-sink' ? (options.sinkName ?? 'hark') : options.device;
     this.log = logger(`pipewire ${this.target || 'default'}`);
   }
@@ -106,7 +110,7 @@ export class PipewireSource implements AudioSource {
     this.poll();
     const c = this.conn;
     if (c) {
-      const ok = c.wait(timeoutMs, minFrames ?? this.options.wakeFrames ?? this.options.latencyFrames);
+      const ok = c.wait(timeoutMs, minFrames ?? this.options.wakeFrames ?? this.latency);
       if (!ok) this.poll(); // (a running source is polled on the next call anyway)
       return ok && this.conn !== null;
     }
@@ -115,6 +119,14 @@ export class PipewireSource implements AudioSource {
     if (ms > 0) Atomics.wait(this.sleeper, 0, 0, ms);
     this.poll();
     return false;
+  }
+
+  setLatency(frames: number): void {
+    this.assertOpen();
+    if (!Number.isInteger(frames) || frames < 16 || frames > 8192) throw new RangeError(`latencyFrames must be 16..8192, got ${frames}`);
+    if (frames === this.latency) return;
+    this.latency = frames;
+    this.conn?.setLatency(frames);
   }
 
   read(dst: Float32Array, maxFrames: number): number {
@@ -169,7 +181,7 @@ export class PipewireSource implements AudioSource {
         negotiatedChannels: s?.negotiatedChannels || null,
         framesPerCallback: s?.framesPerCallback || null,
         ringFill: s?.ringFill ?? 0,
-        latencyFrames: this.options.latencyFrames,
+        latencyFrames: this.latency,
         streamNodeId: s?.streamNodeId || null,
         targetNodeId: s?.targetNodeId || null,
         connections: this.connections,
@@ -224,7 +236,7 @@ export class PipewireSource implements AudioSource {
         mode: this.options.mode === 'pipewire-sink' ? 'sink' : 'capture',
         target: this.target,
         channels: this.channels,
-        latencyFrames: this.options.latencyFrames,
+        latencyFrames: this.latency,
         remote: this.options.remote,
       });
       this.connections++;

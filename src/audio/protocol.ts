@@ -6,7 +6,10 @@ export interface SourceSettings {
   source: 'auto' | 'pipewire' | 'pipewire-sink' | 'tone';
   device: string;
   channels: number;
+  /** node.latency while a consumer needs each packet at once (WebRTC, WHIP). */
   latencyFrames: number;
+  /** node.latency otherwise (never below latencyFrames). */
+  relaxedLatencyFrames: number;
   tone: { frequency: number; levelDbfs: number };
 }
 

@@ -21,6 +21,11 @@ export interface AudioSource {
   read(dst: Float32Array, maxFrames: number): number;
   /** A JSON-safe snapshot for /api/status. */
   status(): SourceStatus;
+  /**
+   * Ask the backend for another capture latency (frames at 48 kHz) without re-opening; kept
+   * across re-opens. Sources without a backend latency (the tone) leave it out.
+   */
+  setLatency?(frames: number): void;
 }
 
 export type SourceKind = 'tone' | 'pipewire' | 'pipewire-sink';

@@ -39,12 +39,14 @@ export class AutoSource implements AudioSource {
   private registry: DeviceRegistry | null = null;
   private nextCheck = 0;
   private closed = false;
+  private latency: number;
 
   constructor(
     private readonly settings: SourceSettings,
     private readonly log: Log,
   ) {
     this.channels = settings.channels;
+    this.latency = settings.latencyFrames;
     this.inner = tone(settings);
   }
 
@@ -79,6 +81,11 @@ export class AutoSource implements AudioSource {
     return this.inner.read(dst, maxFrames);
   }
 
+  setLatency(frames: number): void {
+    this.latency = frames;
+    this.inner.setLatency?.(frames);
+  }
+
   status(): SourceStatus {
     const s = this.inner.status();
     if (this.inner.kind === 'tone') s.message = `no capture device: ${s.message}`;
@@ -97,7 +104,7 @@ export class AutoSource implements AudioSource {
       if (!snap.complete) return;
       const def = snap.devices.find((d) => d.isDefault);
       if (!def) return;
-      const pw = new PipewireSource({ device: '', channels: this.channels, latencyFrames: this.settings.latencyFrames, mode: 'pipewire' });
+      const pw = new PipewireSource({ device: '', channels: this.channels, latencyFrames: this.latency, mode: 'pipewire' });
       pw.start();
       this.inner.close();
       this.inner = pw;

@@ -8,7 +8,7 @@ import { AudioEngine } from './engine.ts';
 import { createSource } from './sources.ts';
 import { createEncoder, type EncoderSpec } from '../codecs/index.ts';
 import { SAMPLE_RATE } from './format.ts';
-import type { FromWorker, ToWorker, WorkerPacket } from './protocol.ts';
+import type { FromWorker, SourceSettings, ToWorker, WorkerPacket } from './protocol.ts';
 
 declare const self: Worker;
 
@@ -30,6 +30,22 @@ const PROMPT_TIMEOUT_MS = 20;
  * watches the meters. Control messages may wait that long too.
  */
 let wakeMs = 0;
+let settings: SourceSettings | undefined;
+
+/**
+ * The capture latency follows the wake period: input.latency_frames while a consumer needs
+ * each packet at once, input.relaxed_latency_frames otherwise (PipeWire then runs fewer,
+ * longer cycles: most of what capture costs is per cycle).
+ */
+function applyLatency(): void {
+  if (!engine || !settings) return;
+  const frames = wakeMs === 0 ? settings.latencyFrames : Math.max(settings.latencyFrames, settings.relaxedLatencyFrames);
+  try {
+    engine.setLatency(frames);
+  } catch (e) {
+    log('warn', 'audio', `could not set the capture latency to ${frames} frames: ${(e as Error).message}`);
+  }
+}
 /** Encoders whose packets are one byte stream (MP3): a wake's packets of one such key are sent joined. */
 const streamKeys = new Set<string>();
 let pending: WorkerPacket[] = [];
@@ -108,9 +124,11 @@ self.onmessage = async (ev: MessageEvent<ToWorker>) => {
       case 'init': {
         const source = await createSource(msg.settings, log);
         wakeMs = msg.wakeMs;
+        settings = msg.settings;
         engine = new AudioEngine<EncoderSpec>(source, new Float32Array(msg.levels), createEncoder, (key, p) => {
           pending.push({ key, data: p.data, pts: p.pts, frames: p.frames });
         });
+        applyLatency();
         engine.start();
         running = true;
         post({ type: 'ready', channels: engine.channels });
@@ -121,7 +139,8 @@ self.onmessage = async (ev: MessageEvent<ToWorker>) => {
       case 'source': {
         if (!engine) break;
         const next = await createSource(msg.settings, log);
-        engine.replaceSource(next);
+        settings = msg.settings;
+        engine.replaceSource(next, () => applyLatency());
         post({ type: 'stats', stats: engine.stats() });
         break;
       }
@@ -139,6 +158,7 @@ self.onmessage = async (ev: MessageEvent<ToWorker>) => {
         break;
       case 'wake':
         wakeMs = msg.ms;
+        applyLatency();
         break;
       case 'close':
         running = false;

@@ -27,7 +27,14 @@ export const InputSchema = T.Object(
       minimum: 64,
       maximum: 1024,
       default: 128,
-      description: 'PipeWire node.latency in frames at 48 kHz (128 = 2.7 ms)',
+      description: 'PipeWire node.latency in frames at 48 kHz (128 = 2.7 ms) while a WebRTC or WHIP listener needs low latency',
+    }),
+    relaxed_latency_frames: T.Integer({
+      minimum: 64,
+      maximum: 2048,
+      default: 1024,
+      description:
+        'PipeWire node.latency while no WebRTC or WHIP listener is connected (Icecast, /stream.mp3, recording): fewer wake-ups, less CPU. Never below latency_frames; set it equal to keep one latency',
     }),
   },
   { additionalProperties: false, default: {} },
