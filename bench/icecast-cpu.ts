@@ -6,10 +6,12 @@
  * the same icecast2 on 127.0.0.1 (one mount each). CPU = utime + stime from /proc over the
  * same window. pipewire-pulse's own CPU serves darkice and ffmpeg and is shown apart.
  *
- * Two phases, darkice and ffmpeg running through both: hark with the default
- * input.latency_frames (128: the whole PipeWire graph then runs 128-frame quanta, for every
- * client), then hark restarted with latency_frames = 1024 (an Icecast-only box needs no short
- * quantum). A bare Bun.serve process in the same windows is the runtime's idle floor.
+ * Two phases, darkice and ffmpeg running through both: hark as shipped (input.latency_frames
+ * 128 for WebRTC, input.relaxed_latency_frames 1024 while no WebRTC or WHIP listener is
+ * connected: so here the graph runs 1024-frame quanta), then hark restarted with
+ * relaxed_latency_frames = 128 (the short quantum kept, as while a WebRTC listener is
+ * connected: the whole PipeWire graph then runs 128-frame quanta, for every client). A bare
+ * Bun.serve process in the same windows is the runtime's idle floor.
  *
  *   bun bench/icecast-cpu.ts [seconds] [warm-up seconds]
  */
@@ -80,17 +82,18 @@ format = "mp3"
 bitrate_kbps = 128
 `;
   const harkOpts = { env: { ...pw.env, HARK_LOG_LEVEL: 'info' } };
-  const input = (latency: number) => `[input]\nsource = "pipewire"\ndevice = "${pw.sinkName}"\nlatency_frames = ${latency}`;
+  const input = (relaxed: number) =>
+    `[input]\nsource = "pipewire"\ndevice = "${pw.sinkName}"\nlatency_frames = 128\nrelaxed_latency_frames = ${relaxed}`;
   /** hark streaming to Icecast, and the same daemon with no output at all. */
-  async function startHarks(latency: number) {
-    const hark = await startHark(harkToml(input(latency)), harkOpts);
+  async function startHarks(relaxed: number) {
+    const hark = await startHark(harkToml(input(relaxed)), harkOpts);
     cleanup.push(() => hark.stop());
     // The same daemon with no output at all: what capture and the runtime cost before any encoding.
-    const idle = await startHark(`${input(latency)}\n[webrtc]\nenabled = false\n[silence]\nenabled = false\n`, harkOpts);
+    const idle = await startHark(`${input(relaxed)}\n[webrtc]\nenabled = false\n[silence]\nenabled = false\n`, harkOpts);
     cleanup.push(() => idle.stop());
     return { hark, idle };
   }
-  let harks = await startHarks(128);
+  let harks = await startHarks(1024);
   const music = join(dir, 'input.wav');
   writeFileSync(music, wavBytes(musicLike(60), 2));
   // Played in a loop for as long as the run takes.
@@ -180,7 +183,7 @@ name = darkice
   const a = await measure();
   await harks.hark.stop();
   await harks.idle.stop();
-  harks = await startHarks(1024);
+  harks = await startHarks(128);
   const b = await measure();
 
   const f = (v: number) => `${v.toFixed(2)} %`;
@@ -202,9 +205,9 @@ name = darkice
   appendResults(
     'Icecast MP3 128 kbit/s: CPU of hark vs darkice vs ffmpeg',
     `bun bench/icecast-cpu.ts ${seconds} ${WARMUP_S}`,
-    ['source client (same PipeWire sink monitor, same icecast2)', `hark latency_frames 128 (graph quantum ${a.quantum}): CPU (% of a core)`, 'hark ÷ this', `hark latency_frames 1024 (graph quantum ${b.quantum}): CPU`, 'hark ÷ this', 'goal'],
+    ['source client (same PipeWire sink monitor, same icecast2)', `hark as shipped: relaxed_latency_frames 1024 (graph quantum ${a.quantum}): CPU (% of a core)`, 'hark ÷ this', `hark with relaxed_latency_frames 128, as while WebRTC listens (graph quantum ${b.quantum}): CPU`, 'hark ÷ this', 'goal'],
     rows.map(([name, row, goal]) => [name, ...cols(a, row), ...cols(b, row), goal]),
-    `Input: a music-like signal played into the sink; all three capture its monitor. Two ${seconds} s windows, each after ${WARMUP_S} s warm-up (hark's JIT compiles for about a minute after start, which costs it ~0.5 % of a core meanwhile; steady state is compared), darkice and ffmpeg running through both; hark restarted between them with the other input.latency_frames (PipeWire runs the whole graph at the smallest node.latency, so the first window's 128 also sets pipewire-pulse's pace). utime+stime from /proc/<pid>/stat. All three CBR 128 kbit/s, 48 kHz joint stereo, LAME quality 5 (darkice quality = 0.5, ffmpeg -compression_level 5). hark ran with webrtc and silence detection off (its HTTP server on, no listeners). Load average (1/5/15 min) before → after each window: ${a.load}; ${b.load}. Bytes sent by hark: ${a.bytes}, ${b.bytes}.`,
+    `Input: a music-like signal played into the sink; all three capture its monitor. Two ${seconds} s windows, each after ${WARMUP_S} s warm-up (hark's JIT compiles for about a minute after start, which costs it ~0.5 % of a core meanwhile; steady state is compared), darkice and ffmpeg running through both; hark restarted between them with the other input.relaxed_latency_frames (PipeWire runs the whole graph at the smallest node.latency, so the second window's 128 also sets pipewire-pulse's pace). hark wakes its audio worker every 250 ms (Icecast only). utime+stime from /proc/<pid>/stat. All three CBR 128 kbit/s, 48 kHz joint stereo, LAME quality 5 (darkice quality = 0.5, ffmpeg -compression_level 5). hark ran with webrtc and silence detection off (its HTTP server on, no listeners). Load average (1/5/15 min) before → after each window: ${a.load}; ${b.load}. Bytes sent by hark: ${a.bytes}, ${b.bytes}.`,
   );
 } finally {
   for (const c of cleanup.reverse()) await Promise.resolve(c()).catch(() => {});

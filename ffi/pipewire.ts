@@ -80,7 +80,7 @@ function compile() {
       hk_wait: { args: ['ptr', 'i32', 'i32'], returns: 'i32' },
       /** h: borrowed; dst (f32[max*channels]) and info (u64[4]): JS memory written during the call. */
       hk_read: { args: ['ptr', 'ptr', 'i32', 'ptr'], returns: 'i32' },
-      /** h: borrowed; out: JS f64[20]. */
+      /** h: borrowed; out: JS f64[22]. */
       hk_stats: { args: ['ptr', 'ptr'], returns: 'void' },
       /** h: borrowed. */
       hk_state: { args: ['ptr'], returns: 'i32' },
@@ -172,6 +172,8 @@ const STATS = [
   'framesPerCallback',
   'captureSinkMonitor',
   'ringFrames',
+  'quantumChanges',
+  'quantumChangeXruns',
 ] as const;
 export type PwStats = Record<(typeof STATS)[number], number>;
 

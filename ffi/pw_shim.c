@@ -401,6 +401,7 @@ struct hk {
   volatile uint64_t qw;        /* quantum records written */
   uint64_t qr;                 /* consumer cursor into qrec */
   volatile uint64_t callbacks, frames, overruns, dropped, xruns, quantum, graph_rate, last_ns, per_cb;
+  volatile uint64_t qchanges, qchange_xruns; /* quantum changes seen, and xruns in those cycles */
   volatile uint64_t last_pos, last_dur;
   volatile uint32_t last_clock;
   volatile int flowing;        /* set by the data thread on a new stream's first quantum */
@@ -538,7 +539,13 @@ static void on_process(void *data) {
     uint32_t clk = pos->id;
     /* A forward jump of the same driver's clock is a cycle we never saw: an xrun. (A new
      * driver — the graph re-formed around a re-linked stream — restarts the count.) */
-    if (h->last_dur && clk == h->last_clock && p > h->last_pos + h->last_dur) h->xruns = h->xruns + 1;
+    if (h->last_dur && clk == h->last_clock && p > h->last_pos + h->last_dur) {
+      h->xruns = h->xruns + 1;
+      if (d != h->last_dur) h->qchange_xruns = h->qchange_xruns + 1;
+    }
+    /* The graph re-timed (node.latency changed here or elsewhere): counted, so a test can see
+     * that a change of quantum itself loses nothing. */
+    if (h->last_dur && clk == h->last_clock && d != h->last_dur) h->qchanges = h->qchanges + 1;
     h->last_clock = clk;
     h->last_pos = p;
     h->last_dur = d;
@@ -1091,7 +1098,7 @@ int hk_read(struct hk *h, float *dst, int max_frames, uint64_t *info) {
   return (int)n;
 }
 
-/** Counters into out (double[20]); see STATS in ffi/pipewire.ts for the order. */
+/** Counters into out (double[22]); see STATS in ffi/pipewire.ts for the order. */
 void hk_stats(struct hk *h, double *out) {
   out[0] = (double)h->callbacks;
   out[1] = (double)h->frames;
@@ -1113,6 +1120,8 @@ void hk_stats(struct hk *h, double *out) {
   out[17] = (double)h->per_cb;
   out[18] = (double)h->stream_is_monitor;
   out[19] = (double)h->ring_frames;
+  out[20] = (double)h->qchanges;
+  out[21] = (double)h->qchange_xruns;
 }
 
 /** dev_state | conn_state << 8 | initial_done << 16: the cheap poll for state changes. */

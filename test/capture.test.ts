@@ -5,6 +5,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { startPipewire, type PipewireHarness } from './lib/pipewire.ts';
 import { startHark, readStreamFor } from './lib/hark.ts';
+import { WhepClient } from './lib/whep-client.ts';
 import { DeviceRegistry } from '../src/audio/devices.ts';
 import { channel, decodeWithFfmpeg, dominantFrequency, rmsDbfs } from './lib/signal.ts';
 
@@ -47,7 +48,26 @@ describe('input.source = "pipewire"', () => {
       expect(Math.abs(windows[windows.length >> 1]! - -12)).toBeLessThan(0.75);
       s = await status(hark.url);
       expect(s.input.stats.callbacks).toBeGreaterThan(100);
-      expect(s.input.stats.quantum).toBe(128);
+      // No WebRTC listener: the relaxed quantum (input.relaxed_latency_frames).
+      expect(s.input.stats.quantum).toBe(1024);
+      expect(s.input.stats.ringOverruns).toBe(0);
+      // A WebRTC listener brings the short quantum (input.latency_frames); when it leaves the
+      // relaxed one comes back. A /stream.mp3 listener hears the tone throughout.
+      const quantum = async (want: number) => {
+        for (let i = 0; i < 40 && (s = await status(hark.url)).input.stats.quantum !== want; i++) await Bun.sleep(100);
+        return s.input.stats.quantum;
+      };
+      const through = readStreamFor(`${hark.url}/stream.mp3`, 5000);
+      await Bun.sleep(1000);
+      const whep = await WhepClient.open({ url: `${hark.url}/whep`, record: false });
+      expect(await quantum(128)).toBe(128);
+      await Bun.sleep(1000);
+      await whep.close();
+      expect(await quantum(1024)).toBe(1024);
+      const mp3 = channel(await decodeWithFfmpeg((await through).bytes, { channels: 2 }), 2, 0);
+      expect(Math.abs(dominantFrequency(mp3.subarray(Math.floor(mp3.length / 3))) - 1000)).toBeLessThan(2);
+      expect(s.input.stats.quantumChanges).toBeGreaterThanOrEqual(2);
+      expect(s.input.stats.quantumChangeXruns).toBe(0);
       expect(s.input.stats.ringOverruns).toBe(0);
     } finally {
       await hark.stop();

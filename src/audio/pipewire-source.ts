@@ -37,7 +37,7 @@ export interface PipewireSourceOptions {
 const BACKOFF_MIN_MS = 250;
 const BACKOFF_MAX_MS = 5000;
 
-const COUNTERS = ['callbacks', 'frames', 'ringOverruns', 'droppedFrames', 'xruns'] as const;
+const COUNTERS = ['callbacks', 'frames', 'ringOverruns', 'droppedFrames', 'xruns', 'quantumChanges', 'quantumChangeXruns'] as const;
 
 /**
  * Capture from PipeWire. All real-time work happens in the C shim (ffi/pw_shim.c); this class
@@ -59,7 +59,15 @@ export class PipewireSource implements AudioSource {
   private lastOpenError = '';
   private connections = 0;
   /** Counters of connections already closed (the shim's restart at zero per connection). */
-  private readonly carried: Record<(typeof COUNTERS)[number], number> = { callbacks: 0, frames: 0, ringOverruns: 0, droppedFrames: 0, xruns: 0 };
+  private readonly carried: Record<(typeof COUNTERS)[number], number> = {
+    callbacks: 0,
+    frames: 0,
+    ringOverruns: 0,
+    droppedFrames: 0,
+    xruns: 0,
+    quantumChanges: 0,
+    quantumChangeXruns: 0,
+  };
   private readonly sleeper = new Int32Array(new SharedArrayBuffer(4));
   private readonly log: Logger;
   private readonly target: string;
@@ -174,6 +182,8 @@ export class PipewireSource implements AudioSource {
         frames: cur('frames'),
         ringOverruns: cur('ringOverruns'),
         xruns: cur('xruns'),
+        quantumChanges: cur('quantumChanges'),
+        quantumChangeXruns: cur('quantumChangeXruns'),
         droppedFrames: cur('droppedFrames'),
         quantum: s?.quantum || null,
         graphRate: s?.graphRate || null,
