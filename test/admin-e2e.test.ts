@@ -55,6 +55,9 @@ udp_port = ${20000 + Math.floor(Math.random() * 20000)}
 }, 120_000);
 
 afterAll(async () => {
+  // For a failure on another machine: what the daemon said that was not routine.
+  const worrying = hark?.output().split('\n').filter((l) => /\b(warn|error)\b/i.test(l)) ?? [];
+  if (worrying.length) console.log(`[admin-e2e] daemon warnings and errors:\n${worrying.slice(-40).join('\n')}`);
   await chrome?.close();
   await ice?.stop();
   expect(await hark.stop()).toBe(0);
