@@ -94,6 +94,8 @@ function compile() {
       hk_snapshot: { args: ['ptr', 'ptr', 'i32'], returns: 'i32' },
       /** h: borrowed. */
       hk_set_latency: { args: ['ptr', 'i32'], returns: 'i32' },
+      /** h: borrowed; flag: SharedArrayBuffer memory that outlives h (kept by the caller). */
+      hk_set_urgent: { args: ['ptr', 'ptr'], returns: 'void' },
     },
   });
 }
@@ -258,6 +260,18 @@ export class PwConnection implements Disposable {
     if (!Number.isInteger(frames) || frames < 16 || frames > 8192) throw new RangeError(`latencyFrames must be 16..8192, got ${frames}`);
     this.s.hk_set_latency(this.h(), frames);
   }
+
+  /**
+   * While flag[0] is non-zero, wait() returns at the next quantum with what there is. The flag
+   * must be SharedArrayBuffer memory kept alive as long as this connection (the C side keeps a
+   * pointer to it).
+   */
+  setUrgentFlag(flag: Int32Array): void {
+    if (!(flag.buffer instanceof SharedArrayBuffer)) throw new TypeError('the urgent flag must live in a SharedArrayBuffer');
+    this.urgent = flag; // held here too, so it outlives the handle
+    this.s.hk_set_urgent(this.h(), flag);
+  }
+  private urgent?: Int32Array;
 
   /** Copy up to maxFrames interleaved frames into dst; never blocks. */
   read(dst: Float32Array, maxFrames: number): number {

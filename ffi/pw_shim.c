@@ -402,6 +402,7 @@ struct hk {
   uint64_t qr;                 /* consumer cursor into qrec */
   volatile uint64_t callbacks, frames, overruns, dropped, xruns, quantum, graph_rate, last_ns, per_cb;
   volatile uint64_t qchanges, qchange_xruns; /* quantum changes seen, and xruns in those cycles */
+  volatile int32_t *urgent;    /* shared flag (JS SharedArrayBuffer, lives as long as the process): non-zero ends hk_wait early */
   volatile uint64_t last_pos, last_dur;
   volatile uint32_t last_clock;
   volatile int flowing;        /* set by the data thread on a new stream's first quantum */
@@ -589,7 +590,7 @@ static void on_process(void *data) {
    * per several quanta instead of per quantum. The fence pairs with the one in hk_wait:
    * either we see its new `want`, or it sees our new wpos (no lost wake-up). */
   hk_fence();
-  if (h->wpos - h->rpos >= h->want) sem_post(&h->sem);
+  if (h->wpos - h->rpos >= h->want || (h->urgent && *h->urgent)) sem_post(&h->sem);
 }
 
 static const struct pw_stream_events STREAM_EVENTS = {
@@ -1058,6 +1059,7 @@ int hk_wait(struct hk *h, int timeout_ms, int min_frames) {
     while (sem_trywait(&h->sem) == 0) {}
     hk_fence(); /* pairs with the producer's: publish `want` before reading wpos */
     if (avail(h) >= want) return 1;
+    if (h->urgent && *h->urgent) return avail(h) > 0; /* someone needs audio sooner */
     if (h->conn_state != CONN_OK || timeout_ms <= 0) return avail(h) > 0;
     ts.tv_sec = (long)(deadline / 1000000000ul);
     ts.tv_nsec = (long)(deadline % 1000000000ul);
@@ -1150,6 +1152,13 @@ int hk_set_latency(struct hk *h, int frames) {
   PW.pw_thread_loop_unlock(h->tloop);
   return 0;
 }
+
+/**
+ * Point hk_wait and the data thread at a flag in shared memory (NULL: none): while it is
+ * non-zero, the data thread wakes the reader every quantum and hk_wait returns what there is.
+ * The memory must outlive the handle (hark's is a SharedArrayBuffer held for good).
+ */
+void hk_set_urgent(struct hk *h, int32_t *flag) { h->urgent = flag; }
 
 /** Registry version: bumps on every node/default change. */
 uint32_t hk_reg_version(struct hk *h) { return h->reg_version; }

@@ -115,6 +115,7 @@ export class AudioEngine<S> {
     if (next.channels !== this.channels) throw new RangeError('replaceSource needs the same channel count');
     this.source.close();
     this.source = next;
+    if (this.urgent) next.setUrgentFlag?.(this.urgent);
     beforeStart?.();
     next.start();
   }
@@ -123,6 +124,13 @@ export class AudioEngine<S> {
   setLatency(frames: number): void {
     this.source.setLatency?.(frames);
   }
+
+  /** See AudioSource.setUrgentFlag; kept for replaced sources. */
+  setUrgentFlag(flag: Int32Array): void {
+    this.urgent = flag;
+    this.source.setUrgentFlag?.(flag);
+  }
+  private urgent?: Int32Array;
 
   /**
    * Wait up to `timeoutMs` for the source (for `wakeFrames` frames when given, else the

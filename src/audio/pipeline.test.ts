@@ -92,3 +92,23 @@ test('when the prompt subscriber leaves, the worker goes back to 250 ms batches'
   mp3.stop();
   expect(median(gaps(mp3.got))).toBeGreaterThan(200);
 });
+
+test('a consumer that needs audio sooner does not wait out the worker\'s 250 ms sleep: first packet within 100 ms', async () => {
+  const relay = collect(MP3, { maxDelayMs: MAX_DELAY_MS.relay });
+  await Bun.sleep(600);
+  const firsts: number[] = [];
+  for (let i = 0; i < 6; i++) {
+    // At a different point of the worker's 250 ms sleep each time.
+    await Bun.sleep(90 + 37 * i);
+    const t0 = performance.now();
+    let first = 0;
+    const stop = pipeline.subscribe(OPUS, () => (first ||= performance.now()), {});
+    for (let k = 0; k < 100 && !first; k++) await Bun.sleep(5);
+    stop();
+    firsts.push(first - t0);
+  }
+  relay.stop();
+  console.log(`[pipeline] first Opus packet after subscribing (ms): ${firsts.map((x) => x.toFixed(0)).join(' ')}`);
+  // The encoder starts on a message the worker reads once awake; the tone's blocks are 20 ms.
+  expect(Math.max(...firsts)).toBeLessThan(100);
+});

@@ -48,6 +48,11 @@ export class AudioPipeline {
   /** The max delay of every current consumer (packets or levels); the worker wakes for the least. */
   private readonly needs = new Set<{ ms: number }>();
   private sentWakeMs = -1;
+  /**
+   * Shared with the worker: [0] the urgent flag (raised when a consumer needs audio sooner than
+   * the worker's current wait; the source's wait ends at once), [1] the wake period in ms.
+   */
+  private readonly wakeCell = new Int32Array(new SharedArrayBuffer(8));
   private _state: PipelineState = 'starting';
   private _stats?: EngineStats;
   private _channels = 0;
@@ -114,7 +119,8 @@ export class AudioPipeline {
         this._state = 'failed';
       };
       this.sentWakeMs = this.wakeMs();
-      this.send({ type: 'init', settings: this.settings, levels: this.levelBuf, wakeMs: this.sentWakeMs });
+      Atomics.store(this.wakeCell, 1, this.sentWakeMs);
+      this.send({ type: 'init', settings: this.settings, levels: this.levelBuf, wake: this.wakeCell.buffer as SharedArrayBuffer });
     });
   }
 
@@ -219,12 +225,21 @@ export class AudioPipeline {
     }
   }
 
-  /** Tell the worker how often to wake (only when that changes). */
+  /**
+   * Tell the worker how often to wake (only when that changes). Sooner than before: raise the
+   * urgent flag too, so a listener that just came does not wait out the worker's current sleep
+   * (up to 250 ms) for its first packet.
+   */
   private updateWake(): void {
     const ms = this.wakeMs();
-    if (this._state !== 'running' || ms === this.sentWakeMs) return;
+    if (ms === this.sentWakeMs) return;
+    const sooner = ms < this.sentWakeMs;
     this.sentWakeMs = ms;
-    this.send({ type: 'wake', ms });
+    Atomics.store(this.wakeCell, 1, ms);
+    if (sooner && this._state === 'running') {
+      Atomics.store(this.wakeCell, 0, 1);
+      Atomics.notify(this.wakeCell, 0);
+    }
   }
 
   private send(msg: ToWorker): void {

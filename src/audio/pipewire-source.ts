@@ -129,6 +129,12 @@ export class PipewireSource implements AudioSource {
     return false;
   }
 
+  setUrgentFlag(flag: Int32Array): void {
+    this.urgent = flag;
+    this.conn?.setUrgentFlag(flag);
+  }
+  private urgent?: Int32Array;
+
   setLatency(frames: number): void {
     this.assertOpen();
     if (!Number.isInteger(frames) || frames < 16 || frames > 8192) throw new RangeError(`latencyFrames must be 16..8192, got ${frames}`);
@@ -250,6 +256,7 @@ export class PipewireSource implements AudioSource {
         remote: this.options.remote,
       });
       this.connections++;
+      if (this.urgent) this.conn.setUrgentFlag(this.urgent);
       this.backoffMs = BACKOFF_MIN_MS;
       this.lastOpenError = '';
       this.mapState(DevState.Starting, false);

@@ -15,13 +15,11 @@ export interface SourceSettings {
 
 /** Main thread → audio worker. */
 export type ToWorker =
-  | { type: 'init'; settings: SourceSettings; levels: SharedArrayBuffer; wakeMs: number }
+  | { type: 'init'; settings: SourceSettings; levels: SharedArrayBuffer; wake: SharedArrayBuffer }
   | { type: 'source'; settings: SourceSettings }
   | { type: 'encoder-add'; key: string; spec: EncoderSpec }
   | { type: 'encoder-remove'; key: string }
   | { type: 'mute'; muted: boolean }
-  /** Wake at least every `ms` (0: for every block the source delivers: WebRTC, WHIP). */
-  | { type: 'wake'; ms: number }
   | { type: 'close' };
 
 /** Audio worker → main thread. */

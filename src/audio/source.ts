@@ -26,6 +26,11 @@ export interface AudioSource {
    * across re-opens. Sources without a backend latency (the tone) leave it out.
    */
   setLatency?(frames: number): void;
+  /**
+   * A flag in shared memory (index 0) that ends `wait()` early while it is non-zero: the main
+   * thread raises it when a consumer needs audio sooner than the current wait would deliver.
+   */
+  setUrgentFlag?(flag: Int32Array): void;
 }
 
 export type SourceKind = 'tone' | 'pipewire' | 'pipewire-sink';

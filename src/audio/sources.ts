@@ -40,6 +40,7 @@ export class AutoSource implements AudioSource {
   private nextCheck = 0;
   private closed = false;
   private latency: number;
+  private urgent?: Int32Array;
 
   constructor(
     private readonly settings: SourceSettings,
@@ -86,6 +87,11 @@ export class AutoSource implements AudioSource {
     this.inner.setLatency?.(frames);
   }
 
+  setUrgentFlag(flag: Int32Array): void {
+    this.urgent = flag;
+    this.inner.setUrgentFlag?.(flag);
+  }
+
   status(): SourceStatus {
     const s = this.inner.status();
     if (this.inner.kind === 'tone') s.message = `no capture device: ${s.message}`;
@@ -105,6 +111,7 @@ export class AutoSource implements AudioSource {
       const def = snap.devices.find((d) => d.isDefault);
       if (!def) return;
       const pw = new PipewireSource({ device: '', channels: this.channels, latencyFrames: this.latency, mode: 'pipewire' });
+      if (this.urgent) pw.setUrgentFlag(this.urgent);
       pw.start();
       this.inner.close();
       this.inner = pw;

@@ -14,7 +14,8 @@ export class ToneSource implements AudioSource {
   private readonly amplitude: number;
   private startNs = 0n;
   private produced = 0;
-  private readonly sleeper = new Int32Array(new SharedArrayBuffer(4));
+  /** Slept on; the urgent flag (setUrgentFlag) when there is one. */
+  private sleeper = new Int32Array(new SharedArrayBuffer(4));
 
   constructor(
     readonly options: { channels: number; frequency: number; levelDbfs: number; blockFrames?: number },
@@ -51,9 +52,13 @@ export class ToneSource implements AudioSource {
     const missing = block - this.due();
     if (missing > 0) {
       const ms = Math.min(timeoutMs, (missing * 1000) / SAMPLE_RATE);
-      Atomics.wait(this.sleeper, 0, 0, ms);
+      Atomics.wait(this.sleeper, 0, 0, ms); // returns at once, or when notified, while the flag is up
     }
     return this.due() > 0;
+  }
+
+  setUrgentFlag(flag: Int32Array): void {
+    this.sleeper = flag;
   }
 
   read(dst: Float32Array, maxFrames: number): number {

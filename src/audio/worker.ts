@@ -30,6 +30,8 @@ const PROMPT_TIMEOUT_MS = 20;
  * watches the meters. Control messages may wait that long too.
  */
 let wakeMs = 0;
+/** Shared with the main thread: [0] urgent flag, [1] wake period in ms (pipeline.ts). */
+let wakeCell: Int32Array | undefined;
 let settings: SourceSettings | undefined;
 
 /**
@@ -97,10 +99,18 @@ function join(list: WorkerPacket[]): WorkerPacket {
 function loop(): void {
   if (!running || !engine) return;
   try {
+    // The wake period the main thread asks for now (read here, not sent as a message: a
+    // message would wait until this thread's current sleep is over).
+    const want = Atomics.load(wakeCell!, 1);
+    if (want !== wakeMs) {
+      wakeMs = want;
+      applyLatency();
+    }
     // Blocks this thread waiting for audio, then yields to the event loop so control messages
     // get through.
     if (wakeMs === 0) engine.pump(PROMPT_TIMEOUT_MS);
     else engine.pump(wakeMs * 1.5, Math.round((SAMPLE_RATE * wakeMs) / 1000));
+    Atomics.store(wakeCell!, 0, 0); // woken: an urgent request is answered
     flushPackets();
     const now = performance.now();
     // A change of input state (device lost, back, waiting) is reported at once.
@@ -123,11 +133,13 @@ self.onmessage = async (ev: MessageEvent<ToWorker>) => {
     switch (msg.type) {
       case 'init': {
         const source = await createSource(msg.settings, log);
-        wakeMs = msg.wakeMs;
+        wakeCell = new Int32Array(msg.wake);
+        wakeMs = Atomics.load(wakeCell, 1);
         settings = msg.settings;
         engine = new AudioEngine<EncoderSpec>(source, new Float32Array(msg.levels), createEncoder, (key, p) => {
           pending.push({ key, data: p.data, pts: p.pts, frames: p.frames });
         });
+        engine.setUrgentFlag(wakeCell);
         applyLatency();
         engine.start();
         running = true;
@@ -155,10 +167,6 @@ self.onmessage = async (ev: MessageEvent<ToWorker>) => {
         break;
       case 'mute':
         if (engine) engine.muted = msg.muted;
-        break;
-      case 'wake':
-        wakeMs = msg.ms;
-        applyLatency();
         break;
       case 'close':
         running = false;
