@@ -10,7 +10,10 @@
  * in use come back from the file at their next touch (minor work, once).
  *
  * Paging out is on only in the daemon (main.ts calls `enablePageOut`): in-process tests and
- * tools just collect and trim.
+ * tools just collect and trim. The kernel pages out file pages only for a process that owns
+ * the file or could open it for writing (can_do_file_pageout in mm/madvise.c). A checkout run
+ * by its owner qualifies. The image's root-owned /opt/hark/bin/bun, run as user hark, does not
+ * yet: there madvise succeeds and drops nothing (bench/RESULTS.md).
  */
 import { readFileSync } from 'node:fs';
 import { mallocTrim, pageOutExecutable } from '../ffi/libc.ts';
