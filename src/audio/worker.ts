@@ -24,10 +24,10 @@ const STATS_EVERY_MS = 1000;
  */
 const PROMPT_TIMEOUT_MS = 20;
 /**
- * Otherwise it wakes once per `wakeMs` of audio (the main thread sends the least delay its
- * consumers allow: pipeline.ts MAX_DELAY_MS): at the default 128-frame quantum, 4 wakes a
- * second instead of 375 for Icecast and recording, 10 while someone listens to /stream.mp3 or
- * watches the meters. Control messages may wait that long too.
+ * Otherwise it wakes once per `wakeMs` of audio (the main thread sets, in shared memory, the
+ * least delay its consumers allow: pipeline.ts MAX_DELAY_MS): 4 wakes a second for Icecast and
+ * recording, 10 while someone listens to /stream.mp3 or watches the meters. Control messages
+ * may wait that long too; a consumer that needs audio sooner raises the urgent flag instead.
  */
 let wakeMs = 0;
 /** Shared with the main thread: [0] urgent flag, [1] wake period in ms (pipeline.ts). */
