@@ -303,7 +303,17 @@ describe(`first boot (${CPU1}): Imager customisation + hark.toml on the boot par
     const rootBytes = Number(g1.ssh('df -B1 --output=size / | tail -1').stdout.trim());
     const part3 = partitionTable(rawImage()).partitions[2]!;
     expect(rootBytes).toBeGreaterThan(part3.size + 0.8 * 1024 ** 3);
-    expect(g1.ssh(`getent hosts ${HOSTNAME}.local`, { timeoutS: 60 }).stdout).toMatch(/^\d+\.\d+\.\d+\.\d+\s/);
+    // avahi re-probes when cloud-init renames the host, and a loaded TCG guest can take a while to
+    // answer its own mDNS query: ask again for up to a minute (bounded), then show what avahi said.
+    let resolved = '';
+    for (let attempt = 0; attempt < 12 && !/^\d+\.\d+\.\d+\.\d+\s/.test(resolved); attempt++) {
+      if (attempt > 0) Bun.sleepSync(5000);
+      resolved = g1.ssh(`getent hosts ${HOSTNAME}.local`, { timeoutS: 30, allowFail: true }).stdout;
+    }
+    if (!/^\d+\.\d+\.\d+\.\d+\s/.test(resolved)) {
+      console.log(g1.ssh('sudo journalctl -b -u avahi-daemon --no-pager | tail -30; grep ^hosts /etc/nsswitch.conf', { allowFail: true, timeoutS: 30 }).stdout);
+    }
+    expect(resolved).toMatch(/^\d+\.\d+\.\d+\.\d+\s/);
     expect(g1.ssh('sudo journalctl -b -u avahi-daemon --no-pager').stdout).toMatch(/Service "hark on .*" \((\/etc\/avahi)?\/services\/hark\.service\) successfully established/);
   });
 
@@ -343,6 +353,17 @@ describe(`first boot (${CPU1}): Imager customisation + hark.toml on the boot par
     expect(r.code).toBe(0);
   }, 330_000);
 
+  test('hark owns its Bun (to page out its unused code) but cannot change it: immutable, even for the hark user', () => {
+    expect(g1.ssh('stat -c %U:%a /opt/hark/bin/bun').stdout.trim()).toBe('hark:555');
+    expect(g1.ssh('lsattr -d /opt/hark/bin/bun').stdout).toMatch(/^....i/);
+    // As hark (what PipeWire and WirePlumber run as, outside hark.service's sandbox): no way in.
+    const chmod = g1.ssh('sudo -u hark chmod u+w /opt/hark/bin/bun', { allowFail: true });
+    expect(chmod.code).not.toBe(0);
+    expect(chmod.stderr).toContain('Operation not permitted');
+    const write = g1.ssh('sudo -u hark sh -c ": >> /opt/hark/bin/bun"', { allowFail: true });
+    expect(write.code).not.toBe(0);
+  });
+
   test('idle memory once hark has settled (a reading for bench/RESULTS.md)', async () => {
     // Until hark has been up 80 s (its last trim after start is at 60 s), at most 3 minutes.
     const until = Date.now() + 180_000;
@@ -353,7 +374,10 @@ describe(`first boot (${CPU1}): Imager customisation + hark.toml on the boot par
     }
     const line = idleMemory(g1);
     record(`hark idle memory on ${CPU1} (arm64, input auto, no listeners yet) ${line}`);
-    expect(line).toMatch(/VmRSS: \d+ kB/);
+    // Issue 2's goal: idle RSS at most 60 MB on the device.
+    const rss = Number(/VmRSS: (\d+) kB/.exec(line)?.[1]);
+    expect(rss).toBeGreaterThan(0);
+    expect(rss).toBeLessThanOrEqual(60 * 1024);
   }, 240_000);
 
   testIf(FEATURES.capture, `snd-aloop: a ${TONE_HZ} Hz tone played into the loopback is captured by hark and arrives on /stream.mp3`, MISSING.capture, async () => {

@@ -157,6 +157,10 @@ describe('root file system', () => {
     const elfMachine = (path: string) => img.root.readBytes(path)!.readUInt16LE(18);
     const EM_AARCH64 = 183;
     expect(elfMachine('/opt/hark/bin/bun')).toBe(EM_AARCH64);
+    // hark owns its Bun (dpkg-statoverride), read-only: it may page out Bun's unused code.
+    const bun = img.root.stat('/opt/hark/bin/bun')!;
+    expect(bun.uid).toBe(uidOf('hark'));
+    expect(bun.mode & 0o777).toBe(0o555);
     const ndc = '/opt/hark/node_modules/@node-datachannel/linux-arm64-gnu';
     const node = img.root.list(ndc).find((f) => f.endsWith('.node'));
     expect(node).toBeDefined();
@@ -272,6 +276,6 @@ describe(`the .deb (dist/hark_${version}_arm64.deb)`, () => {
     expect(list).not.toContain('.test.ts');
     const ctl = run(['dpkg-deb', '--ctrl-tarfile', deb]).raw;
     const names = run(['tar', '-t'], { stdin: ctl }).stdout;
-    for (const n of ['./postinst', './prerm', './postrm', './triggers', './conffiles']) expect(names).toContain(n);
+    for (const n of ['./preinst', './postinst', './prerm', './postrm', './triggers', './conffiles']) expect(names).toContain(n);
   });
 });
