@@ -5,15 +5,18 @@
  * which a running hark keeps using about 30. Those pages are clean and the kernel would drop
  * them under memory pressure anyway, but until then they count in hark's RSS and sit in RAM
  * a Pi Zero 2 W (512 MB) could use. So the daemon collects garbage, trims the C heap and asks
- * the kernel to drop the executable's pages twice after start (once startup is over, once the
- * JIT has settled), and again when things turn quiet after WebRTC listeners left. Pages still
- * in use come back from the file at their next touch (minor work, once).
+ * the kernel to drop the executable's pages three times after start (once startup is over,
+ * once the JIT has mostly settled, and once more for a slow core where it settles later), and
+ * again when things turn quiet after WebRTC listeners left. Pages still in use come back from
+ * the file at their next touch (read once more from disk: only the main thread and the audio
+ * worker run Bun's code, never PipeWire's capture thread, so capture does not wait for it).
  *
  * Paging out is on only in the daemon (main.ts calls `enablePageOut`): in-process tests and
  * tools just collect and trim. The kernel pages out file pages only for a process that owns
- * the file or could open it for writing (can_do_file_pageout in mm/madvise.c). A checkout run
- * by its owner qualifies. The image's root-owned /opt/hark/bin/bun, run as user hark, does not
- * yet: there madvise succeeds and drops nothing (bench/RESULTS.md).
+ * the file or could open it for writing (can_do_file_pageout in mm/madvise.c), and only pages
+ * no other process maps. A checkout run by its owner qualifies; on the image hark owns its
+ * /opt/hark/bin/bun, made immutable so that owning it lets hark change nothing (the .deb's
+ * postinst and hark.service).
  */
 import { readFileSync } from 'node:fs';
 import { mallocTrim, pageOutExecutable } from '../ffi/libc.ts';
@@ -21,8 +24,11 @@ import { logger } from './log.ts';
 
 const log = logger('memory');
 
-/** After start: once startup is done, once the JIT has compiled the steady-state code. */
-export const TRIM_AFTER_START_MS = [10_000, 60_000] as const;
+/**
+ * After start: once startup is done, once the JIT has compiled the steady-state code (on a
+ * Pi 4 or x64), and once more for a slower core (a Pi 3 or Zero 2 W; the emulated test board).
+ */
+export const TRIM_AFTER_START_MS = [10_000, 60_000, 180_000] as const;
 
 let pageOut = false;
 
@@ -43,10 +49,15 @@ function rssKb(): number {
 export function trimMemory(why: string): void {
   const before = rssKb();
   Bun.gc(true);
+  (Bun as unknown as { shrink?: () => void }).shrink?.();
   mallocTrim();
   const advised = pageOut ? pageOutExecutable() : 0;
   const after = rssKb();
-  log.debug(`${why}: RSS ${(before / 1024).toFixed(1)} → ${(after / 1024).toFixed(1)} MB${advised ? ` (code pages dropped from ${(advised / 2 ** 20).toFixed(0)} MB of the executable)` : ''}`);
+  const m = process.memoryUsage();
+  const mb = (n: number) => (n / 2 ** 20).toFixed(1);
+  log.debug(
+    `${why}: RSS ${(before / 1024).toFixed(1)} → ${(after / 1024).toFixed(1)} MB${advised ? ` (code pages dropped from ${(advised / 2 ** 20).toFixed(0)} MB of the executable)` : ''}; JS heap ${mb(m.heapUsed)} of ${mb(m.heapTotal)} MB, external ${mb(m.external)} MB`,
+  );
 }
 
 /** Trim at TRIM_AFTER_START_MS; the timers never keep the process alive. Returns a canceller. */
