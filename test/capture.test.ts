@@ -47,9 +47,9 @@ describe('input.source = "pipewire"', () => {
       windows.sort((a, b) => a - b);
       expect(Math.abs(windows[windows.length >> 1]! - -12)).toBeLessThan(0.75);
       s = await status(hark.url);
-      expect(s.input.stats.callbacks).toBeGreaterThan(100);
+      expect(s.input.stats.callbacks).toBeGreaterThan(50); // 23 cycles a second at the relaxed 2048
       // No WebRTC listener: the relaxed quantum (input.relaxed_latency_frames).
-      expect(s.input.stats.quantum).toBe(1024);
+      expect(s.input.stats.quantum).toBe(2048);
       expect(s.input.stats.ringOverruns).toBe(0);
       // A WebRTC listener brings the short quantum (input.latency_frames); when it leaves the
       // relaxed one comes back. A /stream.mp3 listener hears the tone throughout.
@@ -63,7 +63,7 @@ describe('input.source = "pipewire"', () => {
       expect(await quantum(128)).toBe(128);
       await Bun.sleep(1000);
       await whep.close();
-      expect(await quantum(1024)).toBe(1024);
+      expect(await quantum(2048)).toBe(2048);
       const mp3 = channel(await decodeWithFfmpeg((await through).bytes, { channels: 2 }), 2, 0);
       expect(Math.abs(dominantFrequency(mp3.subarray(Math.floor(mp3.length / 3))) - 1000)).toBeLessThan(2);
       expect(s.input.stats.quantumChanges).toBeGreaterThanOrEqual(2);

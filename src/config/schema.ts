@@ -32,7 +32,7 @@ export const InputSchema = T.Object(
     relaxed_latency_frames: T.Integer({
       minimum: 64,
       maximum: 2048,
-      default: 1024,
+      default: 2048,
       description:
         'PipeWire node.latency while no WebRTC or WHIP listener is connected (Icecast, /stream.mp3, recording): fewer wake-ups, less CPU. Never below latency_frames; set it equal to keep one latency',
     }),
