@@ -89,8 +89,22 @@ describe('admin page in Chromium', () => {
     await b.goto(`${hark.url}/outputs`);
     expect(new URL(b.url()).pathname).toBe('/login');
     await b.fill('#password', 'wrong password');
-    await b.click('button[type=submit]');
-    await expect(b.locator('.notice.bad').textContent()).resolves.toContain('Wrong password');
+    // Wait for the form's answer itself, then for the page it brings (a fresh clone's CI once
+    // timed out here with the daemon logging the failed login: show what the page had then).
+    const [wrong] = await Promise.all([
+      b.waitForResponse((r) => new URL(r.url()).pathname === '/login' && r.request().method() === 'POST'),
+      b.click('button[type=submit]'),
+    ]);
+    expect(wrong.status()).toBe(401);
+    await b.waitForLoadState('domcontentloaded');
+    const notice = await b
+      .locator('.notice.bad')
+      .textContent({ timeout: 15_000 })
+      .catch(async (e) => {
+        console.log(`[admin-e2e] after the wrong password, ${b.url()} shows:\n${(await b.content().catch((x) => String(x))).slice(0, 3000)}`);
+        throw e;
+      });
+    expect(notice).toContain('Wrong password');
     await b.fill('#password', PASSWORD);
     await b.click('button[type=submit]');
     await b.waitForURL(`${hark.url}/outputs`);
