@@ -88,22 +88,33 @@ describe('admin page in Chromium', () => {
 
     await b.goto(`${hark.url}/outputs`);
     expect(new URL(b.url()).pathname).toBe('/login');
-    await b.fill('#password', 'wrong password');
-    // Wait for the form's answer itself, then for the page it brings (a fresh clone's CI once
-    // timed out here with the daemon logging the failed login: show what the page had then).
-    const [wrong] = await Promise.all([
-      b.waitForResponse((r) => new URL(r.url()).pathname === '/login' && r.request().method() === 'POST'),
-      b.click('button[type=submit]'),
-    ]);
-    expect(wrong.status()).toBe(401);
-    await b.waitForLoadState('domcontentloaded');
-    const notice = await b
-      .locator('.notice.bad')
-      .textContent({ timeout: 15_000 })
-      .catch(async (e) => {
-        console.log(`[admin-e2e] after the wrong password, ${b.url()} shows:\n${(await b.content().catch((x) => String(x))).slice(0, 3000)}`);
-        throw e;
+    // The wrong password: a 401 and the login page again, saying so. Fresh clones' CI twice
+    // timed out waiting for that page while the daemon had logged the failed login and nothing
+    // else (never reproduced here, alone or in the whole suite). So: wait for the form's answer
+    // itself, then its page; should the page not show the notice, print what it shows and try
+    // once more from a fresh /login (bounded: two attempts, within the limiter's allowance).
+    let notice: string | null = null;
+    for (let attempt = 1; attempt <= 2 && notice === null; attempt++) {
+      if (attempt > 1) await b.goto(`${hark.url}/login?next=/outputs`);
+      await b.fill('#password', 'wrong password');
+      const answer = await Promise.all([
+        b.waitForResponse((r) => new URL(r.url()).pathname === '/login' && r.request().method() === 'POST', { timeout: 15_000 }),
+        b.click('button[type=submit]'),
+      ]).catch((e) => {
+        console.log(`[admin-e2e] attempt ${attempt}: no answer to the login form reached the browser within 15 s (${(e as Error).message.split('\n')[0]})`);
+        return null;
       });
+      if (!answer) continue;
+      expect(answer[0].status()).toBe(401);
+      await b.waitForLoadState('domcontentloaded');
+      notice = await b
+        .locator('.notice.bad')
+        .textContent({ timeout: 10_000 })
+        .catch(async (e) => {
+          console.log(`[admin-e2e] attempt ${attempt}: the 401 arrived, yet no notice within 10 s (${(e as Error).message.split('\n')[0]}); ${b.url()} shows:\n${(await b.content().catch((x) => String(x))).slice(0, 3000)}`);
+          return null;
+        });
+    }
     expect(notice).toContain('Wrong password');
     await b.fill('#password', PASSWORD);
     await b.click('button[type=submit]');
