@@ -110,6 +110,31 @@ describe('PwConnection', () => {
     expect(s.captureSinkMonitor).toBe(1);
   });
 
+  test('steady capture: the loop thread reconciles once a second, not ten times', async () => {
+    using c = PwConnection.open({ mode: 'capture', target: pw.sinkName, channels: 2, latencyFrames: 1024, remote: pw.remote });
+    const buf = new Float32Array(4096 * 2);
+    const drain = async (ms: number) => {
+      const end = performance.now() + ms;
+      while (performance.now() < end) {
+        c.wait(50);
+        c.read(buf, 4096);
+        await Bun.sleep(10);
+      }
+    };
+    // Starting (stream created, not yet delivering): the 100 ms period.
+    expect(c.stats().reconcilePeriodMs).toBe(100);
+    for (let i = 0; i < 50 && c.stats().devState !== 1; i++) await drain(100);
+    await drain(300);
+    const a = c.stats();
+    expect(a.reconcilePeriodMs).toBe(1000);
+    await drain(3000);
+    const b = c.stats();
+    console.log(`[reconcile] ${b.reconcileTicks - a.reconcileTicks} ticks in 3 s of steady capture, period ${b.reconcilePeriodMs} ms`);
+    expect(b.reconcileTicks - a.reconcileTicks).toBeLessThanOrEqual(4);
+    expect(b.reconcileTicks - a.reconcileTicks).toBeGreaterThanOrEqual(2);
+    expect(b.frames - a.frames).toBeGreaterThan(3 * 48_000 * 0.9);
+  });
+
   test('a reader that stops reading overruns the ring: whole quanta dropped and counted', async () => {
     using c = PwConnection.open({ mode: 'capture', target: pw.sinkName, channels: 2, latencyFrames: 256, remote: pw.remote, ringFrames: 2048 });
     await Bun.sleep(400); // 2048 frames is 43 ms

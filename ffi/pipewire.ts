@@ -176,6 +176,9 @@ const STATS = [
   'ringFrames',
   'quantumChanges',
   'quantumChangeXruns',
+  /** Times the loop thread's reconcile timer fired, and its period now (100 ms pending, 1 s steady). */
+  'reconcileTicks',
+  'reconcilePeriodMs',
 ] as const;
 export type PwStats = Record<(typeof STATS)[number], number>;
 

@@ -8,9 +8,12 @@
  *     sem_post()s; it never allocates, locks or enters JavaScript.
  *   - registry / metadata / node-info events (loop thread) fill a node table that JS reads as
  *     a text snapshot under the thread-loop lock.
- *   - a 100 ms loop timer reconciles the capture stream with the registry: create it when the
+ *   - a loop timer reconciles the capture stream with the registry: create it when the
  *     target node appears, destroy it when the node goes (state LOST), re-create a stream
- *     that died. JS only opens/closes whole connections (backoff when PipeWire is away).
+ *     that died. It runs every 100 ms while something is pending (a stream starting, dead or
+ *     waiting to be retried) and once a second while capture runs steadily; registry events
+ *     and a stream or sink that fails bring it forward. JS only opens/closes whole
+ *     connections (backoff when PipeWire is away).
  *
  * No #include at all: the device has no PipeWire -dev headers, and we also avoid needing
  * libc6-dev. Every PipeWire/SPA struct and constant below is copied by hand from the header
@@ -431,6 +434,8 @@ struct hk {
   void *sink;                  /* pipewire-sink mode: the "hark" null-sink proxy; ours */
   struct spa_hook sink_listener;
   struct spa_source *timer;    /* loop timer; destroy_source on close */
+  uint64_t timer_ns;           /* its current period (0: not armed yet) */
+  volatile uint32_t reconciles; /* times the timer fired */
   volatile int sink_dead, stream_dead;
   volatile int dev_state, conn_state, initial_done, ever_ran, stream_is_monitor;
   volatile uint32_t reg_version;
@@ -482,6 +487,12 @@ static void node_apply_props(struct node *n, const struct spa_dict *props) {
 
 /* ---- the capture stream ---- */
 static void reconcile(struct hk *h);
+static void arm_timer(struct hk *h, uint64_t ns);
+/* The reconcile timer's periods: while something is pending, and while capture is steady. */
+#define RECONCILE_FAST_NS 100000000ul
+#define RECONCILE_STEADY_NS 1000000000ul
+/* A failure seen in a callback (where nothing may be destroyed) is reconciled this soon. */
+#define RECONCILE_SOON_NS 1000000ul
 
 static void on_stream_state(void *data, int old, int state, const char *error) {
   struct hk *h = data;
@@ -490,6 +501,7 @@ static void on_stream_state(void *data, int old, int state, const char *error) {
     /* Never destroy a stream inside its own callback: the timer does it. */
     h->stream_dead = 1;
     if (error) set_error(h, "stream", error);
+    arm_timer(h, RECONCILE_SOON_NS);
   }
   if (state == PW_STREAM_STATE_STREAMING && h->stream) h->stream_node_id = PW.pw_stream_get_node_id(h->stream);
 }
@@ -682,12 +694,16 @@ static void create_stream(struct hk *h, struct node *t) {
 }
 
 /* ---- hark's own sink (pipewire-sink mode) ---- */
-static void on_sink_removed(void *data) { ((struct hk *)data)->sink_dead = 1; }
+static void on_sink_removed(void *data) {
+  ((struct hk *)data)->sink_dead = 1;
+  arm_timer(data, RECONCILE_SOON_NS);
+}
 static void on_sink_error(void *data, int seq, int res, const char *msg) {
   struct hk *h = data;
   (void)seq, (void)res;
   h->sink_dead = 1;
   set_error(h, "sink", msg);
+  arm_timer(h, RECONCILE_SOON_NS);
 }
 static const struct pw_proxy_events SINK_EVENTS = { 0, NULL, NULL, on_sink_removed, NULL, on_sink_error };
 
@@ -725,7 +741,34 @@ static void create_sink(struct hk *h) {
 }
 
 /* ---- reconcile (loop thread) ---- */
+
+/* (Re-)arm the reconcile timer to fire in `ns` and then every `ns`; a no-op if it already runs
+ * at that period (no syscall per tick). Loop thread only. */
+static void arm_timer(struct hk *h, uint64_t ns) {
+  struct timespec v;
+  if (!h->timer || ns == h->timer_ns) return;
+  h->timer_ns = ns;
+  v.tv_sec = (long)(ns / 1000000000ul), v.tv_nsec = (long)(ns % 1000000000ul);
+  ((const struct spa_loop_utils_methods *)h->loop->utils->cb.funcs)->update_timer(h->loop->utils->cb.data, h->timer, &v, &v, 0);
+}
+
+/* Whether the timer has work to come: a stream or sink to re-create, a retry due, a stream
+ * that has not delivered yet. A target that is absent waits for the registry's events. */
+static int reconcile_pending(struct hk *h) {
+  if (h->mode == MODE_REGISTRY || h->conn_state != CONN_OK) return 0;
+  if (!h->initial_done) return 1;
+  if (h->stream_dead || h->sink_dead || (h->mode == MODE_SINK && !h->sink)) return 1;
+  if (!h->stream) return !(h->target[0] && !find_node_name(h, h->target));
+  return !h->flowing;
+}
+
+static void reconcile_now(struct hk *h);
 static void reconcile(struct hk *h) {
+  reconcile_now(h);
+  arm_timer(h, reconcile_pending(h) ? RECONCILE_FAST_NS : RECONCILE_STEADY_NS);
+}
+
+static void reconcile_now(struct hk *h) {
   uint64_t now = mono_ns();
   struct node *t = NULL;
   if (h->mode == MODE_REGISTRY || h->conn_state != CONN_OK || !h->initial_done) return;
@@ -760,7 +803,9 @@ static void reconcile(struct hk *h) {
 }
 
 static void on_timer(void *data, uint64_t expirations) {
+  struct hk *h = data;
   (void)expirations;
+  h->reconciles = h->reconciles + 1;
   reconcile(data);
 }
 
@@ -948,7 +993,6 @@ struct hk *hk_open(int mode, const char *target, int channels, int latency, cons
   struct spa_dict_item it[2];
   struct spa_dict d;
   void *props;
-  struct timespec value, interval;
   if (!pw_loaded) { snprintf(err, errlen, "libpipewire not loaded (call hk_load first)"); *kind = 1; return NULL; }
   if (channels < 1 || channels > 8 || (ring_frames & (ring_frames - 1)) || ring_frames < 1024) {
     snprintf(err, errlen, "bad arguments (channels %d, ring %u)", channels, ring_frames);
@@ -1017,9 +1061,7 @@ struct hk *hk_open(int mode, const char *target, int channels, int latency, cons
       ->add_listener(IFACE(h->registry)->cb.data, &h->registry_listener, &REGISTRY_EVENTS, h);
   h->sync_seq = CORE_M(h)->sync(CORE_D(h), PW_ID_CORE, 0);
   h->timer = ((const struct spa_loop_utils_methods *)h->loop->utils->cb.funcs)->add_timer(h->loop->utils->cb.data, on_timer, h);
-  value.tv_sec = 0, value.tv_nsec = 100000000; /* reconcile every 100 ms (events also trigger it) */
-  interval = value;
-  ((const struct spa_loop_utils_methods *)h->loop->utils->cb.funcs)->update_timer(h->loop->utils->cb.data, h->timer, &value, &interval, 0);
+  arm_timer(h, RECONCILE_FAST_NS); /* until capture runs (reconcile() then picks the period) */
   PW.pw_thread_loop_unlock(h->tloop);
   return h;
 }
@@ -1124,6 +1166,8 @@ void hk_stats(struct hk *h, double *out) {
   out[19] = (double)h->ring_frames;
   out[20] = (double)h->qchanges;
   out[21] = (double)h->qchange_xruns;
+  out[22] = (double)h->reconciles;
+  out[23] = (double)(h->timer_ns / 1000000ul);
 }
 
 /** dev_state | conn_state << 8 | initial_done << 16: the cheap poll for state changes. */
