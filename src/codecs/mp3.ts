@@ -50,7 +50,9 @@ export class Mp3StreamEncoder implements Encoder {
       if (this.#filled === 0) this.#framePts = pts + i / ch;
       let j = this.#filled * ch;
       const n = Math.min(end - i, frame.length - j);
-      for (let k = 0; k < n; k++) frame[j++] = pcm[i++]!;
+      frame.set(pcm.subarray(i, i + n), j);
+      i += n;
+      j += n;
       this.#filled = j / ch;
       if (this.#filled === MP3_FRAME_SIZE) {
         this.#emit(this.#encoder.encodeInto(frame, MP3_FRAME_SIZE), MP3_FRAME_SIZE);

@@ -46,10 +46,14 @@ export class OpusStreamEncoder implements Encoder {
     const end = frames * ch;
     while (i < end) {
       if (this.#filled === 0) this.#framePts = pts + i / ch;
-      // Element loop rather than set(subarray()): no view object per block.
+      // set(subarray()) (a memmove) for blocks, an element loop for short runs (see bus.ts copy).
       let j = this.#filled * ch;
       const n = Math.min(end - i, frame.length - j);
-      for (let k = 0; k < n; k++) frame[j++] = pcm[i++]!;
+      if (n > 64) {
+        frame.set(pcm.subarray(i, i + n), j);
+        i += n;
+        j += n;
+      } else for (let k = 0; k < n; k++) frame[j++] = pcm[i++]!;
       this.#filled = j / ch;
       if (this.#filled === this.frameSize) this.#encodeFrame();
     }
