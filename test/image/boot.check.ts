@@ -380,6 +380,11 @@ describe(`first boot (${CPU1}): Imager customisation + hark.toml on the boot par
     const rss = Number(/VmRSS: (\d+) kB/.exec(line)?.[1]);
     expect(rss).toBeGreaterThan(0);
     expect(rss).toBeLessThanOrEqual(60 * 1024);
+    // hark.service turns mimalloc's scavenger thread off (MIMALLOC_SCAVENGER=0, issue 5's CPU):
+    // the running daemon has none, and the memory above was read without it.
+    const threads = g1.ssh('cat /proc/$(systemctl show -p MainPID --value hark)/task/*/comm').stdout.split('\n').map((t) => t.trim());
+    expect(threads).toContain('Worker');
+    expect(threads).not.toContain('mi-scavenger');
   }, 300_000);
 
   testIf(FEATURES.capture, `snd-aloop: a ${TONE_HZ} Hz tone played into the loopback is captured by hark and arrives on /stream.mp3`, MISSING.capture, async () => {

@@ -198,6 +198,7 @@ describe('root file system', () => {
       'AmbientCapabilities=CAP_NET_BIND_SERVICE',
       'CapabilityBoundingSet=CAP_NET_BIND_SERVICE',
       'ExecStart=/opt/hark/bin/bun /usr/lib/hark/service.ts --config /etc/hark/hark.toml',
+      'Environment=MIMALLOC_SCAVENGER=0',
     ]) {
       expect(lines.has(l) ? l : `missing: ${l}`).toBe(l);
     }

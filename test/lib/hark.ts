@@ -47,7 +47,8 @@ export async function startHark(
   writeFileSync(configPath, toml);
   const proc = Bun.spawn([opts.bun ?? process.execPath, join(opts.root ?? ROOT, 'src/main.ts'), '--config', configPath, '--port', '0', ...(opts.args ?? [])], {
     cwd: dir,
-    env: { ...process.env, HARK_LOG_LEVEL: 'debug', ...opts.env },
+    // MIMALLOC_SCAVENGER as hark.service sets it.
+    env: { ...process.env, HARK_LOG_LEVEL: 'debug', MIMALLOC_SCAVENGER: '0', ...opts.env },
     stdin: 'ignore',
     stdout: 'pipe',
     stderr: 'pipe',
