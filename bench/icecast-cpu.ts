@@ -4,14 +4,18 @@
  * darkice and ffmpeg through the PulseAudio protocol, hark natively) playing the same
  * music-like signal, encode MP3 CBR 128 kbit/s joint stereo at LAME quality 5, and send it to
  * the same icecast2 on 127.0.0.1 (one mount each). CPU = utime + stime from /proc over the
- * same window. pipewire-pulse's own CPU serves darkice and ffmpeg and is shown apart.
+ * same window. pipewire-pulse's own CPU is shown apart: it is the capture path of darkice and ffmpeg.
  *
- * Two phases, darkice and ffmpeg running through both: hark as shipped (input.latency_frames
- * 128 for WebRTC, input.relaxed_latency_frames at its default, 2048, while no WebRTC or WHIP
- * listener is connected: so here the graph runs 2048-frame quanta), then hark restarted with
- * relaxed_latency_frames = 128 (the short quantum kept, as while a WebRTC listener is
- * connected: the whole PipeWire graph then runs 128-frame quanta, for every client). A bare
- * Bun.serve process in the same windows is the runtime's idle floor.
+ * Three windows:
+ *   1. hark as shipped (input.latency_frames 128 for WebRTC, input.relaxed_latency_frames at
+ *      its default, 2048, while no WebRTC or WHIP listener is connected: so here the graph
+ *      runs 2048-frame quanta) and darkice alone on pipewire-pulse, so all of pipewire-pulse's
+ *      CPU is darkice's capture path (hark's capture runs in hark's process);
+ *   2. the same, with ffmpeg started too (pipewire-pulse then serves two clients);
+ *   3. hark restarted with relaxed_latency_frames = 128 (the short quantum kept, as while a
+ *      WebRTC listener is connected: the whole PipeWire graph then runs 128-frame quanta, for
+ *      every client), darkice and ffmpeg running.
+ * A bare Bun.serve process in the same windows is the runtime's idle floor.
  *
  *   bun bench/icecast-cpu.ts [seconds] [warm-up seconds]
  */
@@ -30,6 +34,8 @@ const seconds = Number(process.argv[2] ?? 30);
  * hours, so the steady state is what is compared. darkice and ffmpeg are native code.
  */
 const WARMUP_S = Number(process.argv[3] ?? 60);
+/** Window 2 only adds ffmpeg (native code) to processes that are warm already. */
+const FFMPEG_SETTLE_S = 15;
 
 /** Music-like stereo: a few drifting partials, tremolo and a little noise. */
 function musicLike(secs: number): Float32Array {
@@ -149,21 +155,25 @@ name = darkice
   const env = { ...process.env, ...pw.env } as Record<string, string>;
   const darkice = Bun.spawn(['darkice', '-c', darkiceCfg], { env, stdout: Bun.file(join(dir, 'darkice.log')), stderr: Bun.file(join(dir, 'darkice.err')) });
   cleanup.push(() => darkice.kill());
-  const ffmpeg = Bun.spawn(
-    ['ffmpeg', '-hide_banner', '-nostdin', '-loglevel', 'error', '-f', 'pulse', '-sample_rate', '48000', '-channels', '2', '-i', monitor,
-     '-c:a', 'libmp3lame', '-b:a', '128k', '-compression_level', '5', '-content_type', 'audio/mpeg', '-f', 'mp3',
-     `icecast://source:${ice.sourcePassword}@127.0.0.1:${ice.port}/ffmpeg.mp3`],
-    { env, stdout: 'ignore', stderr: Bun.file(join(dir, 'ffmpeg.err')) },
-  );
-  cleanup.push(() => ffmpeg.kill());
+  let ffmpeg: ReturnType<typeof Bun.spawn> | undefined;
+  const startFfmpeg = () => {
+    ffmpeg = Bun.spawn(
+      ['ffmpeg', '-hide_banner', '-nostdin', '-loglevel', 'error', '-f', 'pulse', '-sample_rate', '48000', '-channels', '2', '-i', monitor,
+       '-c:a', 'libmp3lame', '-b:a', '128k', '-compression_level', '5', '-content_type', 'audio/mpeg', '-f', 'mp3',
+       `icecast://source:${ice.sourcePassword}@127.0.0.1:${ice.port}/ffmpeg.mp3`],
+      { env, stdout: 'ignore', stderr: Bun.file(join(dir, 'ffmpeg.err')) },
+    );
+    cleanup.push(() => ffmpeg?.kill());
+  };
   const pulsePid = () => pidsOf('pipewire-pulse').find((p) => readFileSync(`/proc/${p}/environ`, 'latin1').includes(pw.dir));
   const loadavg = () => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
 
-  /** One measurement window over the current processes. */
-  async function measure() {
-    for (const m of ['/hark.mp3', '/darkice.mp3', '/ffmpeg.mp3']) await ice.waitForSource(m, 15_000);
-    await Bun.sleep(WARMUP_S * 1000);
-    const procs = { hark: harks.hark.proc.pid, harkIdle: harks.idle.proc.pid, darkice: darkice.pid, ffmpeg: ffmpeg.pid, 'pipewire-pulse': pulsePid(), bare: bare.pid };
+  /** One measurement window over the current processes, after `warmupS`. */
+  async function measure(warmupS: number) {
+    const mounts = ['/hark.mp3', '/darkice.mp3', ...(ffmpeg ? ['/ffmpeg.mp3'] : [])];
+    for (const m of mounts) await ice.waitForSource(m, 15_000);
+    await Bun.sleep(warmupS * 1000);
+    const procs = { hark: harks.hark.proc.pid, harkIdle: harks.idle.proc.pid, darkice: darkice.pid, ffmpeg: ffmpeg?.pid, 'pipewire-pulse': pulsePid(), bare: bare.pid };
     const loadBefore = loadavg();
     const before = Object.fromEntries(Object.entries(procs).map(([k, p]) => [k, p ? cpuSeconds(p) : NaN]));
     const t0 = performance.now();
@@ -172,7 +182,7 @@ name = darkice
     const pct = Object.fromEntries(Object.entries(procs).map(([k, p]) => [k, p ? ((cpuSeconds(p) - before[k]!) / wall) * 100 : NaN]));
     const loadAfter = loadavg();
     const sources = await ice.sources();
-    for (const m of ['/hark.mp3', '/darkice.mp3', '/ffmpeg.mp3']) if (!sources.has(m)) throw new Error(`${m} dropped during the run`);
+    for (const m of mounts) if (!sources.has(m)) throw new Error(`${m} dropped during the run`);
     const st = await (await fetch(`${harks.hark.url}/api/status`)).json();
     const status = st.outputs.icecast[0];
     if (status.state !== 'live') throw new Error(`hark's output is ${status.status}`);
@@ -181,34 +191,56 @@ name = darkice
     return { pct, quantum, bytes: status.bytes as number, load: `${loadBefore} → ${loadAfter}` };
   }
 
-  const a = await measure();
+  // 1: as shipped, darkice the only client of pipewire-pulse.
+  const a = await measure(WARMUP_S);
+  // 2: the same hark and darkice (warm already), ffmpeg too.
+  startFfmpeg();
+  const b = await measure(FFMPEG_SETTLE_S);
+  // 3: the short quantum kept, both peers.
   await harks.hark.stop();
   await harks.idle.stop();
   harks = await startHarks(128);
-  const b = await measure();
+  const c = await measure(WARMUP_S);
 
-  const f = (v: number) => `${v.toFixed(2)} %`;
-  const r = (x: number, y: number) => (x / y).toFixed(2);
+  const f = (v: number) => (Number.isFinite(v) ? `${v.toFixed(2)} %` : '—');
+  const r = (x: number, y: number) => (Number.isFinite(x / y) ? (x / y).toFixed(2) : '—');
   const cols = (m: typeof a, row: (p: Record<string, number>) => [number, string]) => {
     const [v, ratio] = row(m.pct);
     return [f(v), ratio];
   };
+  const pulse = (p: Record<string, number>) => p['pipewire-pulse']!;
   const rows: [string, (p: Record<string, number>) => [number, string], string][] = [
     ['hark (PipeWire native, LAME via bun:ffi)', (p) => [p.hark!, '1.00'], ''],
     ['hark with no output (same input; the audio core and runtime alone)', (p) => [p.harkIdle!, ''], ''],
     ['hark, the Icecast output alone (the difference: encoder + streaming)', (p) => [p.hark! - p.harkIdle!, r(p.hark! - p.harkIdle!, p.darkice!)], 'vs darkice'],
     ['darkice 1.3 (pulse input)', (p) => [p.darkice!, r(p.hark!, p.darkice!)], '≤ 1.0'],
     ['ffmpeg (pulse input, libmp3lame)', (p) => [p.ffmpeg!, r(p.hark!, p.ffmpeg!)], ''],
-    ['pipewire-pulse (serves darkice and ffmpeg)', (p) => [p['pipewire-pulse']!, ''], ''],
-    ['darkice + its share (½) of pipewire-pulse', (p) => [p.darkice! + p['pipewire-pulse']! / 2, r(p.hark!, p.darkice! + p['pipewire-pulse']! / 2)], ''],
+    ['pipewire-pulse (window 1: serves darkice alone; 2, 3: darkice and ffmpeg)', (p) => [pulse(p), ''], ''],
+    [
+      'darkice + pipewire-pulse (window 1: its whole capture path) or + half of it (2, 3)',
+      (p) => {
+        const share = Number.isFinite(p.ffmpeg!) ? pulse(p) / 2 : pulse(p);
+        return [p.darkice! + share, r(p.hark!, p.darkice! + share)];
+      },
+      '≤ 1.0',
+    ],
     ['bare Bun.serve, no work (the runtime floor)', (p) => [p.bare!, ''], ''],
   ];
   appendResults(
     'Icecast MP3 128 kbit/s: CPU of hark vs darkice vs ffmpeg',
     `bun bench/icecast-cpu.ts ${seconds} ${WARMUP_S}`,
-    ['source client (same PipeWire sink monitor, same icecast2)', `hark as shipped: relaxed_latency_frames default (graph quantum ${a.quantum}): CPU (% of a core)`, 'hark ÷ this', `hark with relaxed_latency_frames 128, as while WebRTC listens (graph quantum ${b.quantum}): CPU`, 'hark ÷ this', 'goal'],
-    rows.map(([name, row, goal]) => [name, ...cols(a, row), ...cols(b, row), goal]),
-    `Input: a music-like signal played into the sink; all three capture its monitor. Two ${seconds} s windows, each after ${WARMUP_S} s warm-up (hark's JIT compiles for about a minute after start, which costs it ~0.5 % of a core meanwhile; steady state is compared), darkice and ffmpeg running through both; hark restarted between them with the other input.relaxed_latency_frames (PipeWire runs the whole graph at the smallest node.latency, so the second window's 128 also sets pipewire-pulse's pace). hark wakes its audio worker every 250 ms (Icecast only). utime+stime from /proc/<pid>/stat. All three CBR 128 kbit/s, 48 kHz joint stereo, LAME quality 5 (darkice quality = 0.5, ffmpeg -compression_level 5). hark ran with webrtc and silence detection off (its HTTP server on, no listeners). Load average (1/5/15 min) before → after each window: ${a.load}; ${b.load}. Bytes sent by hark: ${a.bytes}, ${b.bytes}.`,
+    [
+      'source client (same PipeWire sink monitor, same icecast2)',
+      `1. hark as shipped (graph quantum ${a.quantum}), darkice alone on pipewire-pulse: CPU (% of a core)`,
+      'hark ÷ this',
+      `2. the same with ffmpeg too (quantum ${b.quantum}): CPU`,
+      'hark ÷ this',
+      `3. hark with relaxed_latency_frames 128, as while WebRTC listens (quantum ${c.quantum}): CPU`,
+      'hark ÷ this',
+      'goal',
+    ],
+    rows.map(([name, row, goal]) => [name, ...cols(a, row), ...cols(b, row), ...cols(c, row), goal]),
+    `Input: a music-like signal played into the sink; all capture its monitor. Three ${seconds} s windows. Window 1 after ${WARMUP_S} s warm-up (hark's JIT compiles for about a minute after start, which costs it ~0.5 % of a core meanwhile; steady state is compared), with darkice the only client of pipewire-pulse, so pipewire-pulse's CPU is all darkice's capture path (hark's capture runs inside hark). Window 2 after ffmpeg started and ${FFMPEG_SETTLE_S} s; pipewire-pulse then serves two clients and each peer is charged half. Window 3 after hark restarted with relaxed_latency_frames 128 and ${WARMUP_S} s (PipeWire runs the whole graph at the smallest node.latency, so 128 also sets pipewire-pulse's pace). hark wakes its audio worker every 250 ms (Icecast only) and runs as hark.service does (MIMALLOC_SCAVENGER=0). utime+stime from /proc/<pid>/stat. All CBR 128 kbit/s, 48 kHz joint stereo, LAME quality 5 (darkice quality = 0.5, ffmpeg -compression_level 5). hark ran with webrtc and silence detection off (its HTTP server on, no listeners). Load average (1/5/15 min) before → after each window: ${a.load}; ${b.load}; ${c.load}. Bytes sent by hark: ${a.bytes}, ${b.bytes}, ${c.bytes}.`,
   );
 } finally {
   for (const c of cleanup.reverse()) await Promise.resolve(c()).catch(() => {});
