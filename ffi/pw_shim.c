@@ -806,7 +806,7 @@ static void on_timer(void *data, uint64_t expirations) {
   struct hk *h = data;
   (void)expirations;
   h->reconciles = h->reconciles + 1;
-  reconcile(data);
+  reconcile(h);
 }
 
 /* ---- registry ---- */

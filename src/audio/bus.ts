@@ -2,8 +2,11 @@
  * The frame bus: one ring of interleaved float32 frames that a source writes and any number
  * of consumers read, each at its own cursor. The writer never waits for a reader. A reader
  * that falls more than the ring's capacity behind skips ahead and counts the frames it lost:
- * a slow consumer loses only its own frames. Nothing is allocated per write or read.
+ * a slow consumer loses only its own frames. The ring is allocated once; a write or read
+ * allocates only the view a block copy takes (copySamples).
  */
+import { copySamples } from './format.ts';
+
 export class FrameBus {
   readonly channels: number;
   /** Ring capacity in frames. */
@@ -43,7 +46,7 @@ export class FrameBus {
     let left = frames;
     while (left > 0) {
       const n = Math.min(left, this.capacity - at);
-      copy(src, from * ch, this.ring, at * ch, n * ch);
+      copySamples(src, from * ch, this.ring, at * ch, n * ch);
       from += n;
       left -= n;
       at = 0;
@@ -75,7 +78,7 @@ export class FrameBus {
     let left = frames;
     while (left > 0) {
       const n = Math.min(left, this.capacity - at);
-      copy(this.ring, at * ch, dst, to * ch, n * ch);
+      copySamples(this.ring, at * ch, dst, to * ch, n * ch);
       to += n;
       left -= n;
       at = 0;
@@ -147,14 +150,4 @@ export class BusReader {
       this.pos = oldest;
     }
   }
-}
-
-/**
- * Blocks go through `set` (a memmove: half the bus's CPU per second of audio, measured, for
- * one small view object per call); short runs through a plain loop, where the view would
- * cost more than it saves.
- */
-function copy(src: Float32Array, from: number, dst: Float32Array, to: number, count: number): void {
-  if (count > 64) dst.set(src.subarray(from, from + count), to);
-  else for (let i = 0; i < count; i++) dst[to + i] = src[from + i]!;
 }

@@ -1,5 +1,6 @@
 import { MP3_FRAME_SIZE, Mp3Encoder, type Mp3EncoderOptions } from '../../ffi/lame.ts';
 import type { Encoder, PacketSink } from './encoder.ts';
+import { copySamples } from '../audio/format.ts';
 
 /**
  * The MP3 Encoder: feeds LAME one 1152-frame granule at a time and hands the sink whatever
@@ -50,7 +51,7 @@ export class Mp3StreamEncoder implements Encoder {
       if (this.#filled === 0) this.#framePts = pts + i / ch;
       let j = this.#filled * ch;
       const n = Math.min(end - i, frame.length - j);
-      frame.set(pcm.subarray(i, i + n), j);
+      copySamples(pcm, i, frame, j, n);
       i += n;
       j += n;
       this.#filled = j / ch;

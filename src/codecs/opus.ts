@@ -1,5 +1,6 @@
 import { OpusEncoder, type OpusEncoderOptions } from '../../ffi/opus.ts';
 import type { Encoder, PacketSink } from './encoder.ts';
+import { copySamples } from '../audio/format.ts';
 
 /**
  * The Opus Encoder: accumulates blocks of any size into one preallocated frame and hands the
@@ -46,14 +47,11 @@ export class OpusStreamEncoder implements Encoder {
     const end = frames * ch;
     while (i < end) {
       if (this.#filled === 0) this.#framePts = pts + i / ch;
-      // set(subarray()) (a memmove) for blocks, an element loop for short runs (see bus.ts copy).
       let j = this.#filled * ch;
       const n = Math.min(end - i, frame.length - j);
-      if (n > 64) {
-        frame.set(pcm.subarray(i, i + n), j);
-        i += n;
-        j += n;
-      } else for (let k = 0; k < n; k++) frame[j++] = pcm[i++]!;
+      copySamples(pcm, i, frame, j, n);
+      i += n;
+      j += n;
       this.#filled = j / ch;
       if (this.#filled === this.frameSize) this.#encodeFrame();
     }
