@@ -1,0 +1,42 @@
+/** The Input page: which interface is captured, its level and state, capture settings. */
+import { Elysia } from 'elysia';
+import { html, htmlResponse } from '../../../web/templates/html.ts';
+import * as C from '../../../web/templates/components.ts';
+import { ActionError } from '../../control/control.ts';
+import { ConfigError } from '../../config/load.ts';
+import { originOf } from '../auth.ts';
+import { sectionForm } from './forms.ts';
+import { renderPage, str, type AdminDeps, type Body } from './shared.ts';
+import * as W from './widgets.ts';
+
+export const inputRoutes = ({ ctx, hub, devices }: AdminDeps) =>
+  new Elysia({ name: 'admin-input' })
+      .get('/input', ({ request }) =>
+        renderPage(
+          ctx,
+          request,
+          '/input',
+          'Input',
+          'input',
+          html`<div class="grid">
+<section class="panel"><h2>Level</h2><div id="meters" sse-swap="meters">${W.meters(hub.meter)}</div><div id="input-status" sse-swap="input-status">${W.inputStatus(ctx)}</div></section>
+<form class="panel" id="device-form" hx-post="/ui/input" hx-target="find .result">
+  <h2>Device</h2>
+  <div class="field"><label for="device">Capture from</label><select id="device" name="device" sse-swap="devices">${W.deviceOptions(ctx, devices)}</select><small>PipeWire sources and monitors; the list follows hot-plugs.</small></div>
+  <button type="submit">Use this device</button><div class="result"></div>
+</form>
+${sectionForm('input', ctx.config)}
+${sectionForm('tone', ctx.config)}
+${sectionForm('silence', ctx.config)}
+</div>`,
+        ),
+      )
+      .post('/ui/input', async ({ body, request }) => {
+        try {
+          const r = await ctx.control.run('set_input', { device: str((body as Body)?.device) }, originOf(request));
+          return htmlResponse(C.saveNotice({ ok: true, message: r.message }));
+        } catch (e) {
+          if (!(e instanceof ActionError) && !(e instanceof ConfigError)) throw e;
+          return htmlResponse(C.saveNotice({ ok: false, message: e.message }), 422);
+        }
+      });
