@@ -7,7 +7,7 @@ import { startPipewire, type PipewireHarness } from './lib/pipewire.ts';
 import { startHark, readStreamFor } from './lib/hark.ts';
 import { WhepClient } from './lib/whep-client.ts';
 import { DeviceRegistry } from '../src/audio/devices.ts';
-import { channel, decodeWithFfmpeg, dominantFrequency, rmsDbfs } from './lib/signal.ts';
+import { channel, decodeWithFfmpeg, dominantFrequency, peakDbfs, rmsDbfs } from './lib/signal.ts';
 
 let pw: PipewireHarness;
 
@@ -122,15 +122,19 @@ describe('input.source = "pipewire"', () => {
 });
 
 describe('input.source = "auto"', () => {
-  test('without PipeWire it plays the test tone', async () => {
+  test('without PipeWire the outputs carry silence, never the test tone, and the status says why', async () => {
     const hark = await startHark('[input]\nsource = "auto"\n[webrtc]\nudp_port = 28303\n', {
       env: { XDG_RUNTIME_DIR: '/nonexistent', PIPEWIRE_RUNTIME_DIR: '/nonexistent' },
     });
     try {
-      await Bun.sleep(500);
+      // From the very start: the first seconds are where the tone used to go on air.
+      const r = await readStreamFor(`${hark.url}/stream.mp3`, 2500);
       const s = await status(hark.url);
-      expect(s.input.source).toBe('tone');
-      expect(s.input.message).toContain('no capture device');
+      expect(s.input).toMatchObject({ source: 'pipewire', state: 'unavailable' });
+      expect(s.input.message).toContain('no audio system (PipeWire) is running: outputs carry silence');
+      const pcm = await decodeWithFfmpeg(r.bytes, { channels: 2 });
+      expect(pcm.length).toBeGreaterThan(48_000);
+      expect(peakDbfs(pcm)).toBeLessThan(-80);
     } finally {
       await hark.stop();
     }
@@ -140,12 +144,12 @@ describe('input.source = "auto"', () => {
     const hark = await startHark('[input]\nsource = "auto"\n[webrtc]\nudp_port = 28304\n', { env: pw.env });
     try {
       // With no source yet (WirePlumber may also name a sink's monitor the default source; then
-      // auto rightly captures that at once), auto plays the tone.
+      // auto rightly captures that at once), auto waits with silence.
       using reg = DeviceRegistry.open({ remote: pw.remote });
       await reg.ready(2000);
       if (!reg.snapshot().devices.some((d) => d.isDefault)) {
         await Bun.sleep(500);
-        expect((await status(hark.url)).input.source).toBe('tone');
+        expect((await status(hark.url)).input).toMatchObject({ source: 'pipewire', state: 'waiting' });
       }
       // A virtual source appears (as a USB interface would) and becomes the default.
       await pw.createSink({ name: 'hark-test-mic', channels: 2, props: { 'media.class': 'Audio/Source/Virtual', 'priority.session': '5000' } });

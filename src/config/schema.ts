@@ -19,9 +19,10 @@ export const InputSchema = T.Object(
   {
     source: T.Union([T.Literal('auto'), T.Literal('pipewire'), T.Literal('pipewire-sink'), T.Literal('tone')], {
       default: 'auto',
-      description: "auto: PipeWire's default source when one is available, otherwise the tone",
+      description:
+        "auto: the device chosen (input.device), else PipeWire's default source; silence until there is one. pipewire: the same, never falling back. pipewire-sink: hark's own sink that local apps play into. tone: the test tone (never chosen by itself)",
     }),
-    device: T.String({ default: '', maxLength: 256, description: 'PipeWire node.name; empty means the default source' }),
+    device: T.String({ default: '', maxLength: 256, description: "PipeWire node.name of the interface to capture, in every mode; empty: PipeWire's default source" }),
     channels: T.Integer({ minimum: 1, maximum: 8, default: 2, description: 'Channels captured (1–8)' }),
     latency_frames: T.Integer({
       minimum: 64,

@@ -92,9 +92,14 @@ export async function applyConfig(
   if (changed('input') || changed('tone')) {
     if (prev.input.channels !== next.input.channels) restart.push('input.channels');
     else {
-      p.pipeline.setSource(opts.sourceSettings(next));
-      applied.push(changed('input') ? 'input' : 'tone');
-      if (changed('input') && changed('tone')) applied.push('tone');
+      // Re-open the source only when what it captures changed: a tone setting means nothing
+      // to a box capturing an interface, and re-opening costs the listeners a gap.
+      const a = opts.sourceSettings(prev);
+      const b = opts.sourceSettings(next);
+      const toneMatters = b.source === 'tone' || a.source === 'tone';
+      if (!same({ ...a, tone: toneMatters ? a.tone : null }, { ...b, tone: toneMatters ? b.tone : null })) p.pipeline.setSource(b);
+      if (changed('input')) applied.push('input');
+      if (changed('tone')) applied.push('tone');
     }
   }
   if (changed('metadata')) {

@@ -99,7 +99,7 @@ export class SseHub {
       case 'devices':
         return W.deviceOptions(ctx, this.devices);
       case 'input-status':
-        return W.inputStatus(ctx);
+        return W.inputStatus(ctx, this.devices);
       case 'recorder':
         return W.recorderStatus(ctx);
       case 'recordings':

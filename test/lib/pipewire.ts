@@ -33,6 +33,8 @@ export interface PlayOptions {
   channels?: number;
   /** pw-play --latency, e.g. "20ms" (default: pw-play's 100ms). */
   latency?: string;
+  /** node.name of the pw-play stream (default "pw-play"), to link its ports by name. */
+  nodeName?: string;
 }
 
 export interface Player {
@@ -60,6 +62,12 @@ export interface PipewireHarness {
   readonly sinkName: string;
   /** Play a file or a generated tone with pw-play. */
   play(what: string | ToneSpec, opts?: PlayOptions): Player;
+  /**
+   * Feed a tone into a virtual capture device (a node made with createSink and media.class
+   * Audio/Source/Virtual): what a USB interface's input would deliver. WirePlumber links
+   * playback streams only to sinks, so the stream is linked to the source's input ports here.
+   */
+  feedSource(source: string, tone: ToneSpec): Promise<Player>;
   /** Write a float32 WAV tone into the harness directory; returns its path. */
   toneFile(spec: ToneSpec): string;
   /** Create a null-audio-sink adapter node (Audio/Sink with a monitor) and wait for its ports. */
@@ -352,6 +360,7 @@ export async function startPipewire(opts: StartOptions = {}): Promise<PipewireHa
     const cmd = ['pw-play', '--target', o.target ?? sinkName];
     if (o.latency) cmd.push('--latency', o.latency);
     if (o.channels) cmd.push('--channels', String(o.channels));
+    if (o.nodeName) cmd.push('-P', `{ node.name = "${o.nodeName}" }`);
     cmd.push(file);
     const proc = spawnLogged(cmd, join(dir, 'pw-play.log'));
     const player: Player = {
@@ -367,6 +376,27 @@ export async function startPipewire(opts: StartOptions = {}): Promise<PipewireHa
     return player;
   };
 
+  let feeds = 0;
+  const feedSource = async (source: string, tone: ToneSpec): Promise<Player> => {
+    const name = `hark-test-feed-${++feeds}`;
+    const player = play({ ...tone, channels: 1 }, { target: '0', nodeName: name });
+    const t0 = performance.now();
+    let ports: string[] = [];
+    while (performance.now() - t0 < 5000) {
+      ports = (await run(['pw-link', '-o'], 5000)).stdout.split('\n').filter((l) => l.startsWith(`${name}:`));
+      if (ports.length) break;
+      await Bun.sleep(50);
+    }
+    if (!ports.length) throw new Error(`feedSource: ${name} has no output port after 5 s`);
+    const inputs = (await run(['pw-link', '-i'], 5000)).stdout.split('\n').filter((l) => l.startsWith(`${source}:input_`));
+    if (!inputs.length) throw new Error(`feedSource: ${source} has no input ports`);
+    for (const i of inputs) {
+      const r = await run(['pw-link', ports[0]!, i], 5000);
+      if (r.code !== 0) throw new Error(`feedSource: pw-link ${ports[0]} ${i}: ${r.stderr}`);
+    }
+    return player;
+  };
+
   const sinkName = 'hark-test-sink';
   sinks.set(sinkName, { name: sinkName, channels: opts.sinkChannels ?? 2 });
   for (const s of opts.sinks ?? []) sinks.set(s.name, s);
@@ -378,6 +408,7 @@ export async function startPipewire(opts: StartOptions = {}): Promise<PipewireHa
     sinkName,
     play,
     toneFile,
+    feedSource,
     async createSink(spec) {
       sinks.set(spec.name, spec);
       await createSinkNow(spec);

@@ -317,3 +317,27 @@ export function wav16(samples: Float32Array, channels: number, rate = SAMPLE_RAT
   }
   return b;
 }
+
+/**
+ * The level of the sinusoid at `frequency` in `samples` (Goertzel), as its peak amplitude in
+ * dBFS: a sine played at −12 dBFS peak reads −12; a signal without that component reads far
+ * below. For "is the test tone on air?" over short windows.
+ */
+export function toneDbfs(samples: Float32Array, frequency: number, rate = SAMPLE_RATE): number {
+  const n = samples.length;
+  if (n === 0) return -Infinity;
+  const w = (2 * Math.PI * frequency) / rate;
+  const coeff = 2 * Math.cos(w);
+  let s1 = 0;
+  let s2 = 0;
+  for (let i = 0; i < n; i++) {
+    // A Hann window, so a strong neighbour (another device's tone) does not leak in.
+    const s0 = samples[i]! * (0.5 - 0.5 * Math.cos((2 * Math.PI * i) / (n - 1))) + coeff * s1 - s2;
+    s2 = s1;
+    s1 = s0;
+  }
+  const power = s1 * s1 + s2 * s2 - coeff * s1 * s2;
+  // |X(f)| of a Hann-windowed sine of amplitude A is A·n/4.
+  const amplitude = (Math.sqrt(Math.max(0, power)) * 4) / n;
+  return 20 * Math.log10(amplitude || 1e-12);
+}

@@ -19,7 +19,7 @@ export const inputRoutes = ({ ctx, hub, devices }: AdminDeps) =>
           'Input',
           'input',
           html`<div class="grid">
-<section class="panel"><h2>Level</h2><div id="meters" sse-swap="meters">${W.meters(hub.meter)}</div><div id="input-status" sse-swap="input-status">${W.inputStatus(ctx)}</div></section>
+<section class="panel"><h2>Level</h2><div id="meters" sse-swap="meters">${W.meters(hub.meter)}</div><div id="input-status" sse-swap="input-status">${W.inputStatus(ctx, devices)}</div></section>
 <form class="panel" id="device-form" hx-post="/ui/input" hx-target="find .result">
   <h2>Device</h2>
   <div class="field"><label for="device">Capture from</label><select id="device" name="device" sse-swap="devices">${W.deviceOptions(ctx, devices)}</select><small>PipeWire sources and monitors; the list follows hot-plugs.</small></div>
@@ -33,8 +33,10 @@ ${sectionForm('silence', ctx.config)}
       )
       .post('/ui/input', async ({ body, request }) => {
         try {
-          const r = await ctx.control.run('set_input', { device: str((body as Body)?.device) }, originOf(request));
-          return htmlResponse(C.saveNotice({ ok: true, message: r.message }));
+          const device = str((body as Body)?.device);
+          await ctx.control.run('set_input', { device }, originOf(request));
+          const name = device ? (devices.list().devices.find((d) => d.name === device)?.description ?? device) : "PipeWire's default input";
+          return htmlResponse(C.saveNotice({ ok: true, message: `Now capturing ${name}.` }));
         } catch (e) {
           if (!(e instanceof ActionError) && !(e instanceof ConfigError)) throw e;
           return htmlResponse(C.saveNotice({ ok: false, message: e.message }), 422);

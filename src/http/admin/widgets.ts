@@ -60,12 +60,24 @@ ${cur && !known ? html`<option value="${cur}" selected>${cur} (not present)</opt
 ${error ? html`<option disabled>PipeWire: ${error}</option>` : ''}`;
 }
 
-export function inputStatus(ctx: AppContext): Html {
+const INPUT_STATE: Record<string, string> = {
+  starting: 'starting',
+  running: 'capturing',
+  waiting: 'waiting',
+  lost: 'unplugged',
+  unavailable: 'no audio system',
+  closed: 'stopped',
+};
+
+/** What is captured, named as people know it ("Scarlett 2i2 USB"), its state and why. */
+export function inputStatus(ctx: AppContext, devices?: Devices): Html {
   const s = ctx.pipeline.stats()?.source;
+  const node = s?.device ?? ctx.config.input.device;
+  const known = node ? devices?.list().devices.find((d) => d.name === node) : undefined;
+  const name = s?.kind === 'tone' ? 'Test tone' : known?.description || node || 'none yet';
   return html`<dl class="facts">
-<dt>Source</dt><dd>${s?.kind ?? ctx.config.input.source}</dd>
-<dt>State</dt><dd><span class="pill ${C.stateClass(s?.state ?? 'starting')}">${s?.state ?? ctx.pipeline.state}</span> ${s?.message ?? ''}</dd>
-<dt>Device</dt><dd>${s?.device || '(default)'}</dd>
+<dt>Device</dt><dd data-device="${node}">${name}${known && known.description !== node ? html` <small>${node}</small>` : ''}</dd>
+<dt>State</dt><dd><span class="pill ${C.stateClass(s?.state ?? 'starting')}">${INPUT_STATE[s?.state ?? 'starting'] ?? s?.state}</span> ${s && s.state !== 'running' ? s.message : ''}</dd>
 <dt>Format</dt><dd>${s ? `${s.format.rate} Hz, ${s.format.channels} ch` : ''}</dd>
 ${s?.stats && 'xruns' in s.stats ? html`<dt>Xruns</dt><dd>${String(s.stats.xruns)}</dd>` : ''}
 </dl>`;
