@@ -376,8 +376,9 @@ describe(`first boot (${CPU1}): Imager customisation + hark.toml on the boot par
     g1.ssh(`sudo busctl call org.freedesktop.Avahi / org.freedesktop.Avahi.Server SetHostName s ${HOSTNAME}-2`);
     const t0 = Date.now();
     let name = mdnsName(g1);
-    // The guard looks every 15 s; a minute and a half is plenty even on an emulated CPU.
-    while (name !== HOSTNAME && Date.now() - t0 < 90_000) {
+    // The guard looks every 15 s and then asks the network (up to 15 s more); three minutes
+    // leave room for an emulated CPU on a loaded machine.
+    while (name !== HOSTNAME && Date.now() - t0 < 180_000) {
       await sleep(3000);
       name = mdnsName(g1);
     }
@@ -385,7 +386,7 @@ describe(`first boot (${CPU1}): Imager customisation + hark.toml on the boot par
     expect(name).toBe(HOSTNAME);
     expect(g1.ssh('sudo journalctl -b -u hark-mdns-name --no-pager -o cat').stdout).toContain(`set back to ${HOSTNAME}.local`);
     expect(resolveLocal(g1)).toMatch(/^\d+\.\d+\.\d+\.\d+\s/);
-  }, 180_000);
+  }, 330_000);
 
   test('System page actions as user hark (in the sandbox hark.service has): reboot and power off are authorised, the time zone can be listed and set', () => {
     // As hark.service runs it: user hark, no session, no new privileges, a read-only system.
