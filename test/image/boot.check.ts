@@ -355,7 +355,8 @@ describe(`first boot (${CPU1}): Imager customisation + hark.toml on the boot par
       `for i in 1 2 3 4 5 6 7 8; do sudo ip -6 addr add fd00:ba5e::7/64 dev ${dev} nodad; sleep 0.3; sudo ip -6 addr del fd00:ba5e::7/64 dev ${dev}; sleep 0.3; done`,
       // The link-local address itself goes and comes back (a link bounce).
       `ll=$(ip -o -6 addr show dev ${dev} scope link | awk '{print $4}' | head -1)`,
-      `[ -z "$ll" ] || { sudo ip -6 addr del "$ll" dev ${dev}; sleep 1; sudo ip -6 addr add "$ll" dev ${dev}; }`,
+      // (replace: NetworkManager may have put it back already.)
+      `[ -z "$ll" ] || { sudo ip -6 addr del "$ll" dev ${dev}; sleep 1; sudo ip -6 addr replace "$ll" dev ${dev}; }`,
     ].join('\n');
     g1.ssh(churn, { timeoutS: 120 });
     // A conflict shows within a second or two of a change; watch avahi for 20 s past the last
