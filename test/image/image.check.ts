@@ -234,9 +234,13 @@ describe('root file system', () => {
     expect(img.root.read('/etc/hostname')!.trim()).toBe('hark');
     expect(img.root.read('/etc/nsswitch.conf')!).toMatch(/^hosts:.*mdns/m);
   });
-  test('cloud-init reads the bootfs partition (NoCloud)', () => {
+  test('cloud-init reads the bootfs partition (NoCloud), once systemd has checked and mounted it', () => {
     const cfg = img.root.read('/etc/cloud/cloud.cfg.d/99_hark.cfg')!;
     expect(cfg).toContain('fs_label: bootfs');
+    // Otherwise its first stage can race the fsck and mount of the partition and boot without
+    // the Imager settings (DataSourceNone), as one QEMU boot did.
+    const dropIn = img.root.read('/etc/systemd/system/cloud-init-local.service.d/hark-bootfs.conf') ?? '';
+    expect(dropIn).toMatch(/^RequiresMountsFor=\/boot\/firmware$/m);
   });
   test('every box gets its own identity: no SSH host keys, empty machine-id', () => {
     expect(img.root.list('/etc/ssh').filter((f) => f.startsWith('ssh_host_'))).toEqual([]);
