@@ -4,7 +4,8 @@
  * by script/image). Run: bun test ./test/image/image.check.ts  (test/image/run does it all)
  */
 import { beforeAll, describe, expect, test } from 'bun:test';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildInfo, openImage, rawImage, ROOT, run } from './lib/image.ts';
 
@@ -23,6 +24,9 @@ beforeAll(() => {
   group = img.root.read('/etc/group') ?? '';
 }, 600_000);
 
+const dpkgStatus = () => img.root.read('/var/lib/dpkg/status')!;
+const installed = (pkg: string) =>
+  new RegExp(`^Package: ${pkg.replaceAll('.', '\\.')}\\n(?:[^\\n]+\\n)*?Status: install ok installed`, 'm').test(dpkgStatus());
 const uidOf = (name: string) => Number(passwd.split('\n').find((l) => l.startsWith(`${name}:`))?.split(':')[2] ?? NaN);
 const membersOf = (name: string) => (group.split('\n').find((l) => l.startsWith(`${name}:`))?.split(':')[3] ?? '').split(',');
 
@@ -123,9 +127,6 @@ describe('data partition (/etc/hark)', () => {
 });
 
 describe('root file system', () => {
-  const dpkgStatus = () => img.root.read('/var/lib/dpkg/status')!;
-  const installed = (pkg: string) =>
-    new RegExp(`^Package: ${pkg.replaceAll('.', '\\.')}\\n(?:[^\\n]+\\n)*?Status: install ok installed`, 'm').test(dpkgStatus());
 
   test('the packages hark needs are installed', () => {
     const want = ['hark', 'pipewire', 'wireplumber', 'libopus0', 'libmp3lame0', 'libgpiod3', 'avahi-daemon', 'openssh-server', 'cloud-init', 'rtkit', 'libc6-dev'];
@@ -233,9 +234,13 @@ describe('root file system', () => {
     expect(img.root.read('/etc/hostname')!.trim()).toBe('hark');
     expect(img.root.read('/etc/nsswitch.conf')!).toMatch(/^hosts:.*mdns/m);
   });
-  test('cloud-init reads the bootfs partition (NoCloud)', () => {
+  test('cloud-init reads the bootfs partition (NoCloud), once systemd has checked and mounted it', () => {
     const cfg = img.root.read('/etc/cloud/cloud.cfg.d/99_hark.cfg')!;
     expect(cfg).toContain('fs_label: bootfs');
+    // Otherwise its first stage can race the fsck and mount of the partition and boot without
+    // the Imager settings (DataSourceNone), as one QEMU boot did.
+    const dropIn = img.root.read('/etc/systemd/system/cloud-init-local.service.d/hark-bootfs.conf') ?? '';
+    expect(dropIn).toMatch(/^RequiresMountsFor=\/boot\/firmware$/m);
   });
   test('every box gets its own identity: no SSH host keys, empty machine-id', () => {
     expect(img.root.list('/etc/ssh').filter((f) => f.startsWith('ssh_host_'))).toEqual([]);
@@ -248,6 +253,176 @@ describe('root file system', () => {
     const k = modules[0]!;
     expect(img.root.exists(`/usr/lib/modules/${k}/kernel/sound/drivers/snd-aloop.ko.xz`)).toBe(true);
     expect(img.root.read(`/boot/config-${k}`)!).toContain('CONFIG_GPIO_PL061=y');
+  });
+});
+
+/** An ini file's sections as maps (avahi-daemon.conf). */
+function ini(text: string): Record<string, Record<string, string>> {
+  const out: Record<string, Record<string, string>> = {};
+  let section = '';
+  for (const raw of text.split('\n')) {
+    const line = raw.trim();
+    if (!line || line.startsWith('#') || line.startsWith(';')) continue;
+    const m = line.match(/^\[(.+)\]$/);
+    if (m) section = m[1]!;
+    else if (line.includes('=')) (out[section] ??= {})[line.slice(0, line.indexOf('=')).trim()] = line.slice(line.indexOf('=') + 1).trim();
+  }
+  return out;
+}
+
+describe('the box keeps its name (<hostname>.local) when addresses change', () => {
+  test('avahi runs over IPv4 only: use-ipv6=no, publish-aaaa-on-ipv4=no, publish-a-on-ipv6 off (avahi/avahi#117)', () => {
+    const conf = ini(img.root.read('/etc/avahi/avahi-daemon.conf')!);
+    expect(conf.server?.['use-ipv4']).toBe('yes');
+    expect(conf.server?.['use-ipv6']).toBe('no');
+    expect(conf.publish?.['publish-aaaa-on-ipv4']).toBe('no');
+    expect(conf.publish?.['publish-a-on-ipv6'] ?? 'no').toBe('no');
+    // Publishing stays on: the host name and the admin page's _http._tcp.
+    expect(conf.publish?.['disable-publishing'] ?? 'no').toBe('no');
+    expect(conf.publish?.['publish-addresses'] ?? 'yes').toBe('yes');
+    expect(conf.server?.['host-name']).toBeUndefined();
+  });
+  test('hark-mdns-name.service is installed, enabled and runs the guard', () => {
+    const unit = img.root.read('/usr/lib/systemd/system/hark-mdns-name.service')!;
+    expect(unit).toContain('ExecStart=/usr/lib/hark/mdns-name');
+    expect(unit).toContain('After=avahi-daemon.service');
+    expect(img.root.stat('/etc/systemd/system/multi-user.target.wants/hark-mdns-name.service')?.type).toBe('symlink');
+    const st = img.root.stat('/usr/lib/hark/mdns-name')!;
+    expect(st.type).toBe('regular');
+    expect(st.mode & 0o755).toBe(0o755);
+  });
+
+  describe("the guard's decisions (the image's /usr/lib/hark/mdns-name against a fake avahi)", () => {
+    /**
+     * Run the guard for `rounds` rounds with a fake busctl (avahi's D-Bus answers from files), a
+     * fake ip (this box's addresses) and a fake sleep that ends the run. Returns the
+     * SetHostName calls and what the guard logged.
+     */
+    function guard(o: { hostname: string; avahiName: string; resolves?: string; state?: string; sticky?: boolean; rounds?: number; maxPerHour?: number }) {
+      const dir = mkdtempSync(join(tmpdir(), 'hark-mdns-name-'));
+      try {
+        const bin = join(dir, 'bin');
+        run(['mkdir', '-p', bin]);
+        writeFileSync(join(dir, 'hostname'), `${o.hostname}\n`);
+        writeFileSync(join(dir, 'name'), o.avahiName);
+        writeFileSync(join(dir, 'state'), o.state ?? 'i 2');
+        writeFileSync(join(dir, 'resolves'), o.resolves ?? '');
+        writeFileSync(join(dir, 'calls'), '');
+        const script = join(dir, 'mdns-name');
+        writeFileSync(script, img.root.read('/usr/lib/hark/mdns-name')!);
+        const exe = (name: string, body: string) => {
+          writeFileSync(join(bin, name), `#!/bin/sh\nF=${dir}\n${body}\n`);
+          chmodSync(join(bin, name), 0o755);
+        };
+        // busctl [--timeout=N] call org.freedesktop.Avahi / org.freedesktop.Avahi.Server METHOD [SIG ARGS...]
+        exe(
+          'busctl',
+          `shift 5; m=$1; shift
+case "$m" in
+  GetState) cat $F/state; echo ;;
+  GetHostName) printf 's "%s"\\n' "$(cat $F/name)" ;;
+  ResolveHostName) a=$(cat $F/resolves); [ -n "$a" ] || { echo "Call failed: Timeout reached" >&2; exit 1; }
+    printf 'iisisu 2 0 "%s" 0 "%s" 0\\n' "$3" "$a" ;;
+  SetHostName) echo "SetHostName $2" >>$F/calls; ${o.sticky === false ? ':' : 'printf %s "$2" >$F/name'} ;;
+esac`,
+        );
+        exe('ip', `echo '1: lo    inet 127.0.0.1/8 scope host lo'; echo '2: eth0    inet 10.0.2.15/24 brd 10.0.2.255 scope global eth0'; echo '2: eth0    inet6 fd00::5054:ff:fe12:3456/64 scope global dynamic'`);
+        exe('sleep', `n=$(( $(cat $F/sleeps 2>/dev/null || echo 0) + 1 )); echo $n >$F/sleeps; [ $n -le ${o.rounds ?? 3} ] || kill -TERM $PPID`);
+        const out = Bun.spawnSync(['sh', script], {
+          env: { PATH: `${bin}:${process.env.PATH}`, HARK_MDNS_HOSTNAME_FILE: join(dir, 'hostname'), HARK_MDNS_MAX_PER_HOUR: String(o.maxPerHour ?? 6) },
+          stdout: 'pipe',
+          stderr: 'pipe',
+          timeout: 30_000,
+        });
+        return { calls: readFileSync(join(dir, 'calls'), 'utf8').trim().split('\n').filter(Boolean), log: out.stdout.toString() + out.stderr.toString(), name: readFileSync(join(dir, 'name'), 'utf8') };
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    }
+
+    test('avahi has the host name: nothing to do', () => {
+      const r = guard({ hostname: 'studio', avahiName: 'studio' });
+      expect(r.calls).toEqual([]);
+      expect(r.log).toBe('');
+    });
+    test('renamed to studio-2 and nothing answers for studio.local: set back to studio, once, and said why', () => {
+      const r = guard({ hostname: 'studio', avahiName: 'studio-2' });
+      expect(r.calls).toEqual(['SetHostName studio']);
+      expect(r.name).toBe('studio');
+      expect(r.log).toContain('set back to studio.local');
+    });
+    test("renamed while a stale copy of the box's own record (one of its addresses) answers: set back", () => {
+      expect(guard({ hostname: 'studio', avahiName: 'studio-2', resolves: '10.0.2.15' }).calls).toEqual(['SetHostName studio']);
+      expect(guard({ hostname: 'studio', avahiName: 'studio-2', resolves: 'fd00::5054:ff:fe12:3456' }).calls).toEqual(['SetHostName studio']);
+    });
+    test('another host answers for studio.local: the box keeps studio-2 and says so once', () => {
+      const r = guard({ hostname: 'studio', avahiName: 'studio-2', resolves: '10.0.2.150', rounds: 5 });
+      expect(r.calls).toEqual([]);
+      expect(r.log.trim().split('\n')).toEqual(['avahi calls this box studio-2.local: another host (10.0.2.150) answers for studio.local, so it keeps studio-2.local']);
+    });
+    test('a system host name with a domain: avahi uses its first label', () => {
+      expect(guard({ hostname: 'studio.example.org', avahiName: 'studio' }).calls).toEqual([]);
+      expect(guard({ hostname: 'studio.example.org', avahiName: 'studio-3' }).calls).toEqual(['SetHostName studio']);
+    });
+    test('while avahi is still probing or registering (not running) it waits', () => {
+      expect(guard({ hostname: 'studio', avahiName: 'studio-2', state: 'i 1' }).calls).toEqual([]);
+      expect(guard({ hostname: 'studio', avahiName: 'studio-2', state: 'i 3' }).calls).toEqual([]);
+    });
+    test('bounded: if avahi renames again and again, at most HARK_MDNS_MAX_PER_HOUR set-backs an hour', () => {
+      const r = guard({ hostname: 'studio', avahiName: 'studio-2', sticky: false, rounds: 10, maxPerHour: 3 });
+      expect(r.calls).toEqual(['SetHostName studio', 'SetHostName studio', 'SetHostName studio']);
+      expect(r.log.match(/set-backs this hour already/g)).toHaveLength(1);
+    });
+  });
+});
+
+describe("the System page's power and time zone actions (polkit)", () => {
+  const RULE = '/usr/share/polkit-1/rules.d/50-hark.rules';
+  const ALLOWED = [
+    'org.freedesktop.login1.reboot',
+    'org.freedesktop.login1.reboot-multiple-sessions',
+    'org.freedesktop.login1.power-off',
+    'org.freedesktop.login1.power-off-multiple-sessions',
+    'org.freedesktop.timedate1.set-timezone',
+  ];
+  const OTHERS = [
+    'org.freedesktop.login1.reboot-ignore-inhibit',
+    'org.freedesktop.login1.power-off-ignore-inhibit',
+    'org.freedesktop.login1.halt',
+    'org.freedesktop.login1.suspend',
+    'org.freedesktop.login1.set-reboot-to-firmware-setup',
+    'org.freedesktop.login1.set-wall-message',
+    'org.freedesktop.timedate1.set-time',
+    'org.freedesktop.timedate1.set-ntp',
+    'org.freedesktop.timedate1.set-local-rtc',
+    'org.freedesktop.hostname1.set-hostname',
+    'org.freedesktop.systemd1.manage-units',
+    'org.freedesktop.NetworkManager.settings.modify.system',
+  ];
+  /** The rule's answer, evaluated the way polkitd does (addRule with a function of action and subject). */
+  function decide(ruleText: string, actionId: string, user: string): string | null {
+    const rules: ((a: { id: string }, s: { user: string }) => unknown)[] = [];
+    const polkit = { Result: { YES: 'yes', NO: 'no', AUTH_ADMIN: 'auth_admin', NOT_HANDLED: null }, addRule: (f: (typeof rules)[number]) => rules.push(f), log: () => {} };
+    new Function('polkit', ruleText)(polkit);
+    for (const r of rules) {
+      const v = r({ id: actionId }, { user });
+      if (v !== null && v !== undefined) return v as string;
+    }
+    return null;
+  }
+
+  test('polkitd and tzdata are installed (logind and timedated ask polkit; the zones are there)', () => {
+    expect(['polkitd', 'tzdata'].filter((p) => !installed(p))).toEqual([]);
+    expect(img.root.exists('/usr/share/zoneinfo/Europe/Berlin')).toBe(true);
+    expect(img.root.exists('/usr/lib/systemd/systemd-timedated')).toBe(true);
+  });
+  test(`${RULE}: user hark may reboot, power off and set the time zone, and nothing else; no other user may`, () => {
+    const text = img.root.read(RULE)!;
+    expect(text).toBeDefined();
+    expect(img.root.stat(RULE)!.mode & 0o644).toBe(0o644);
+    for (const a of ALLOWED) expect(`${a}: ${decide(text, a, 'hark')}`).toBe(`${a}: yes`);
+    for (const a of OTHERS) expect(`${a}: ${decide(text, a, 'hark')}`).toBe(`${a}: null`);
+    for (const u of ['tester', 'nobody', 'root', 'pi', 'hark2']) for (const a of ALLOWED) expect(`${u} ${a}: ${decide(text, a, u)}`).toBe(`${u} ${a}: null`);
   });
 });
 
@@ -271,6 +446,7 @@ describe(`the .deb (dist/hark_${version}_arm64.deb)`, () => {
       './usr/lib/hark/service.ts',
       './usr/bin/hark',
       './etc/avahi/services/hark.service',
+      './usr/share/polkit-1/rules.d/50-hark.rules',
     ]) {
       expect(list).toContain(p);
     }
