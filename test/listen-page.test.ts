@@ -78,22 +78,22 @@ describe.skipIf(!chromiumAvailable())('listen page', () => {
     try {
       await action(plain, 'go_live');
       const onair = page.locator('#onair-text');
-      await page.waitForFunction(() => document.querySelector('#title')?.textContent === 'Sunday service', null, { timeout: 6000 });
+      await page.waitForFunction(() => document.querySelector('#title')?.textContent === 'Sunday service', null, { timeout: 8000 });
       const station = ((await (await fetch(`${plain.url}/listen/info`)).json()) as { station: string }).station;
       expect(await page.locator('h1#station').textContent()).toBe(station);
-      await page.waitForFunction(() => document.querySelector('#onair-text')?.textContent === 'On air', null, { timeout: 6000 });
+      await page.waitForFunction(() => document.querySelector('#onair-text')?.textContent === 'On air', null, { timeout: 8000 });
 
       await action(plain, 'mute');
-      await page.waitForFunction(() => document.querySelector('#onair-text')?.textContent === 'Muted', null, { timeout: 6000 });
+      await page.waitForFunction(() => document.querySelector('#onair-text')?.textContent === 'Muted', null, { timeout: 8000 });
       await action(plain, 'unmute');
       await action(plain, 'stop');
-      await page.waitForFunction(() => document.querySelector('#onair-text')?.textContent === 'Off air', null, { timeout: 6000 });
+      await page.waitForFunction(() => document.querySelector('#onair-text')?.textContent === 'Off air', null, { timeout: 8000 });
       await page.screenshot({ path: `${SHOTS}/listen-offair-phone.png`, fullPage: true });
 
       // A new title arrives without a reload; markup in it is text.
       const res = await fetch(`${plain.url}/api/metadata`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ title: 'Hymn <b>42</b>' }) });
       expect(res.status).toBe(200);
-      await page.waitForFunction(() => document.querySelector('#title')?.textContent === 'Hymn <b>42</b>', null, { timeout: 6000 });
+      await page.waitForFunction(() => document.querySelector('#title')?.textContent === 'Hymn <b>42</b>', null, { timeout: 8000 });
       expect(await page.locator('#title b').count()).toBe(0);
       expect(await onair.textContent()).toBe('Off air');
     } finally {
@@ -162,6 +162,27 @@ describe.skipIf(!chromiumAvailable())('listen page', () => {
     }, 60_000);
   }
 
+  test('the clip lamp lights for a full-scale signal and the readout says 0.0', async () => {
+    const { page, context } = await open(tone, 'phone', 'light', '?autoplay=1');
+    try {
+      await waitPlaying(page);
+      expect(await page.locator('.meter[data-ch="0"] .clip').getAttribute('data-on')).toBe('false');
+      // A full-scale sine into the page's meters (the stream itself is at −12 dBFS).
+      await page.evaluate(() => {
+        const p = (window as unknown as { hark: { player: { ctx: AudioContext; meters: { attach(n: AudioNode): void } } } }).hark.player;
+        const osc = p.ctx.createOscillator();
+        osc.start();
+        p.meters.attach(osc);
+      });
+      await page.waitForFunction(() => document.querySelector('.meter[data-ch="0"] .clip')?.getAttribute('data-on') === 'true', null, { timeout: 3000 });
+      expect(await page.locator('.meter[data-ch="0"]').getAttribute('aria-valuetext')).toMatch(/clipping/);
+      expect(await page.locator('.meter[data-ch="0"] .db').textContent()).toMatch(/^(−0\.\d|0\.0)$/);
+      await page.screenshot({ path: `${SHOTS}/listen-clip-phone.png` });
+    } finally {
+      await context.close();
+    }
+  }, 60_000);
+
   test('volume is remembered; lock-screen metadata names the title and station; details are folded away', async () => {
     const { page, context } = await open(plain, 'phone', 'light', '?autoplay=1');
     try {
@@ -174,7 +195,7 @@ describe.skipIf(!chromiumAvailable())('listen page', () => {
       expect(await page.locator('#volume').inputValue()).toBe('35');
       expect(await page.evaluate(() => (document.getElementById('audio') as HTMLAudioElement).volume)).toBeCloseTo(0.35, 2);
 
-      await page.waitForFunction(() => navigator.mediaSession.metadata?.title === 'Sunday service', null, { timeout: 6000 });
+      await page.waitForFunction(() => navigator.mediaSession.metadata?.title === 'Sunday service', null, { timeout: 8000 });
       const station = await page.locator('#station').textContent();
       expect(await page.evaluate(() => navigator.mediaSession.metadata?.artist)).toBe(station!);
 
@@ -191,7 +212,15 @@ describe.skipIf(!chromiumAvailable())('listen page', () => {
       expect(await page.locator('#stream-link').textContent()).toBe(`${plain.url}/stream.mp3`);
       const body = (await page.locator('main').textContent())!;
       expect(body).not.toContain('WHEP');
+
+      // Off air while playing: the page says so in words, and comes back to "Playing".
+      await action(plain, 'stop');
+      await page.waitForFunction(() => document.querySelector('#state')?.textContent?.startsWith('Connected. Off air right now'), null, { timeout: 8000 });
+      await page.screenshot({ path: `${SHOTS}/listen-offair-playing-phone.png`, fullPage: true });
+      await action(plain, 'go_live');
+      await page.waitForFunction(() => document.querySelector('#state')?.textContent === 'Playing', null, { timeout: 8000 });
     } finally {
+      await fetch(`${plain.url}/api/actions/go_live`, { method: 'POST' });
       await context.close();
     }
   }, 60_000);

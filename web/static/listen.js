@@ -21,7 +21,7 @@ const STREAM_URL = TOKEN ? `/stream.mp3?token=${encodeURIComponent(TOKEN)}` : '/
 /** Seconds a fresh connection may go without any audio before Automatic mode tries MP3. */
 const NO_AUDIO_FALLBACK_S = 5;
 /** How often /listen/info is asked: while playing, while stopped, and while hark is away. */
-const INFO_EVERY_MS = { playing: 2000, stopped: 5000, down: 500 };
+const INFO_EVERY_MS = { playing: 2000, stopped: 3000, down: 500 };
 /** ?codec=PCMU,PCMA: offer only these (e.g. to hear the G.711 fallback); default: all. */
 const CODECS = (query.get('codec') ?? '').split(',').filter(Boolean).map((c) => `audio/${c.toLowerCase()}`);
 /** The meters' range and colour zones, dBFS. */
@@ -282,6 +282,7 @@ class Meters {
     this.buf = new Float32Array(2048);
     this.hold = [{ db: -Infinity, at: 0 }, { db: -Infinity, at: 0 }];
     this.clipAt = [0, 0];
+    this.overAt = [false, false];
     this.source = null;
     this.live = false;
     this.ariaAt = 0;
@@ -317,7 +318,10 @@ class Meters {
         const fallen = h.db - (20 * (now - this.drawnAt)) / 1000;
         h.db = fallen < METER_MIN_DB ? -Infinity : Math.max(db, fallen);
       }
-      if (db > CLIP_DB) this.clipAt[ch] = now;
+      // A clip is in two reads running: the analyser's window (2048 samples, 43 ms) spans
+      // several frames, so one read alone above the line is a glitch of the read, not audio.
+      if (db > CLIP_DB && this.overAt[ch]) this.clipAt[ch] = now;
+      this.overAt[ch] = db > CLIP_DB;
       const m = ui.meters[ch];
       m.fill.style.width = `${pct(db)}%`;
       m.peak.style.left = `${pct(h.db)}%`;
