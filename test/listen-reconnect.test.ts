@@ -57,6 +57,7 @@ async function openPlaying(url: string, size: { width: number; height: number })
   const context = await chrome.browser.newContext({ viewport: size });
   const page = await context.newPage();
   page.on('pageerror', (e) => chrome.logs.push(`[pageerror] ${e.message}`));
+  page.on('console', (m) => chrome.logs.push(`[console.${m.type()}] ${m.text()}`));
   await page.goto(`${url}/listen?autoplay=1`);
   await page.waitForFunction(() => {
     const h = (window as unknown as { hark: { phase: string; transport: string; stats: { packets?: number } } }).hark;
@@ -81,8 +82,9 @@ async function answeredAgain(url: string, old: string, timeoutMs = 30_000): Prom
 const instanceOf = async (url: string) => ((await (await fetch(`${url}/listen/info`)).json()) as { instance: string }).instance;
 
 /**
- * After hark answered (at `answeredAt`, performance.now()), the page must be playing over
- * WebRTC with packets flowing within 2 s. Returns how long it took.
+ * After hark answered (at `answeredAt`, performance.now()), the page must say "Playing" over
+ * WebRTC (not the MP3 fallback) within 2 s. Returns how long it took; then the new session's
+ * packets must arrive (the page's stats start from zero for each session).
  */
 async function backOverWebrtc(page: Page, answeredAt: number): Promise<number> {
   let v = await view(page);
@@ -90,13 +92,14 @@ async function backOverWebrtc(page: Page, answeredAt: number): Promise<number> {
   const deadline = answeredAt + 6000;
   for (let i = 0; i < 200 && performance.now() < deadline; i++) {
     v = await view(page);
-    if (v.phase === 'playing' && v.transport === 'webrtc' && v.packets > 0) {
+    if (v.phase === 'playing' && v.transport === 'webrtc' && v.state === 'Playing') {
       firstPackets = performance.now();
       break;
     }
     await Bun.sleep(50);
   }
   if (firstPackets < 0) throw new Error(`not back over WebRTC 6 s after hark answered: ${JSON.stringify(v)}\n${chrome.logs.slice(-20).join('\n')}`);
+  await page.waitForFunction(() => Number((window as unknown as { hark: { stats: { packets?: number } } }).hark.stats.packets) > 20, null, { timeout: 5000, polling: 100 });
   return firstPackets - answeredAt;
 }
 
@@ -132,6 +135,7 @@ describe.skipIf(!chromiumAvailable())('listen page reconnects over WebRTC', () =
     const { page, context } = await openPlaying(hark.url, { width: 1366, height: 900 });
     try {
       expect(Math.abs((await view(page)).peak + 12)).toBeLessThan(2);
+      const old = await instanceOf(hark.url);
       expect(await hark.stop()).toBe(0);
       // While hark is away: a plain message, no number below −120 in the readouts.
       await page.waitForFunction(() => (window as unknown as { hark: { phase: string } }).hark.phase === 'reconnecting', null, { timeout: 10_000, polling: 100 });
@@ -146,9 +150,10 @@ describe.skipIf(!chromiumAvailable())('listen page reconnects over WebRTC', () =
       expect(await page.locator('main').textContent()).not.toContain('Failed to fetch');
       await page.screenshot({ path: `${SHOTS}/listen-reconnecting-desktop.png`, fullPage: true });
 
-      hark = await startHark(toml, { timeoutMs: 60_000, args: ['--port', String(FIXED_PORT)] });
-      // startHark returns when hark logs "listening": it answers from then on.
-      const answered = performance.now();
+      const starting = startHark(toml, { timeoutMs: 60_000, args: ['--port', String(FIXED_PORT)] });
+      // hark answers: its first answer to the test, asking as often as the page may (every 20 ms).
+      const answered = await answeredAgain(`http://127.0.0.1:${FIXED_PORT}`, old);
+      hark = await starting;
       const took = await backOverWebrtc(page, answered);
       console.log(`[listen-reconnect] back over WebRTC ${Math.round(took)} ms after hark answered`);
       expect(took).toBeLessThan(2000);

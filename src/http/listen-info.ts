@@ -5,7 +5,7 @@
  *
  * `instance` changes with every start of hark (also the in-place restart): a page whose
  * WebRTC session predates it knows the session is gone and reconnects at once. The page polls
- * this every few seconds, and every half second while hark does not answer, so it is tiny.
+ * this every few seconds, and every quarter second while hark does not answer, so it is tiny.
  */
 import { hostname } from 'node:os';
 import { Elysia } from 'elysia';

@@ -5,7 +5,7 @@
 //
 // Recovery: a session that was playing and goes quiet, fails or outlives its hark (hark
 // restarted: /listen/info's `instance` changed) reconnects over WebRTC as soon as hark answers;
-// /listen/info is polled every half second while hark is away. MP3 is only for a browser or a
+// /listen/info is polled every quarter second while hark is away. MP3 is only for a browser or a
 // hark that cannot do WebRTC audio at all: no codec in common (MP3 over the data channel),
 // WebRTC audio that never arrives on a fresh connection (the same), or no RTCPeerConnection,
 // WebRTC disabled or full (the plain /stream.mp3).
@@ -21,7 +21,7 @@ const STREAM_URL = TOKEN ? `/stream.mp3?token=${encodeURIComponent(TOKEN)}` : '/
 /** Seconds a fresh connection may go without any audio before Automatic mode tries MP3. */
 const NO_AUDIO_FALLBACK_S = 5;
 /** How often /listen/info is asked: while playing, while stopped, and while hark is away. */
-const INFO_EVERY_MS = { playing: 2000, stopped: 3000, down: 500 };
+const INFO_EVERY_MS = { playing: 2000, stopped: 3000, down: 250 };
 /** ?codec=PCMU,PCMA: offer only these (e.g. to hear the G.711 fallback); default: all. */
 const CODECS = (query.get('codec') ?? '').split(',').filter(Boolean).map((c) => `audio/${c.toLowerCase()}`);
 /** The meters' range and colour zones, dBFS. */
@@ -148,6 +148,16 @@ class WhepSession {
   }
 
   async start() {
+    await (this.prepared ??= this.prepare());
+    if (this.closed) return;
+    await this.send();
+  }
+
+  /**
+   * The offer, with the host candidates gathered: made while hark is away, so that only the
+   * POST is left when it answers.
+   */
+  async prepare() {
     const pc = this.pc;
     if (this.mode === 'webrtc') {
       const t = pc.addTransceiver('audio', { direction: 'recvonly' });
@@ -178,6 +188,10 @@ class WhepSession {
       const t = setTimeout(r, 150);
       pc.addEventListener('icegatheringstatechange', () => pc.iceGatheringState === 'complete' && (clearTimeout(t), r()));
     });
+  }
+
+  async send() {
+    const pc = this.pc;
     let res;
     try {
       res = await fetch(WHEP_URL, {
@@ -193,7 +207,8 @@ class WhepSession {
     this.location = new URL(res.headers.get('location'), new URL(WHEP_URL, location.href)).href;
     this.etag = res.headers.get('etag');
     const answer = await res.text();
-    if (this.closed) return this.stop();
+    // Stopped while the offer was on its way: the resource hark made for it goes too.
+    if (this.closed) return this.deleteResource();
     await pc.setRemoteDescription({ type: 'answer', sdp: answer });
     this.flushCandidates();
   }
@@ -221,12 +236,18 @@ class WhepSession {
     } catch {}
   }
 
+  deleteResource() {
+    if (!this.location || this.deleted) return;
+    this.deleted = true;
+    fetch(this.location, { method: 'DELETE', headers: headers(), keepalive: true }).catch(() => {});
+  }
+
   /** Close the connection and delete the WHEP resource (keepalive: survives page unload). */
   stop() {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.keepalive);
-    if (this.location) fetch(this.location, { method: 'DELETE', headers: headers(), keepalive: true }).catch(() => {});
+    this.deleteResource();
     try {
       this.pc.close();
     } catch {}
@@ -344,7 +365,7 @@ class Meters {
 
 /**
  * /listen/info: station, title, broadcast state and hark's instance. Polled every few seconds,
- * every half second while hark does not answer; `check()` asks at once.
+ * every quarter second while hark does not answer; `check()` asks at once.
  */
 class Info {
   constructor(onChange) {
@@ -363,9 +384,17 @@ class Info {
     this.inflight = (async () => {
       let next = null;
       try {
-        const res = await fetch(INFO_URL, { headers: headers(), cache: 'no-store', signal: AbortSignal.timeout(2000) });
+        const res = await fetch(INFO_URL, { headers: headers(), cache: 'no-store', signal: AbortSignal.timeout(5000) });
         if (res.ok) next = await res.json();
-      } catch {}
+      } catch (e) {
+        // Slow is not gone (a busy hark, a slow network): ask again, change nothing. Stalled
+        // audio is noticed by the player itself.
+        if (e.name === 'TimeoutError') {
+          this.inflight = null;
+          this.schedule();
+          return !this.down;
+        }
+      }
       const prev = this.info;
       const wasDown = this.down;
       this.down = !next;
@@ -442,6 +471,8 @@ class Player {
 
   stop(text = 'Press Play to listen') {
     this.playing = false;
+    this.spare?.stop();
+    this.spare = null;
     this.phase = 'stopped';
     clearTimeout(this.retryTimer);
     this.session?.stop();
@@ -458,12 +489,8 @@ class Player {
     updateMediaSession();
   }
 
-  async connect() {
-    clearTimeout(this.retryTimer);
-    this.session?.stop();
-    const mode = this.wantedMode;
-    this.phase = this.phase === 'reconnecting' ? 'reconnecting' : 'connecting';
-    if (this.phase === 'connecting') setState('Connecting…');
+  /** A session for `mode`, its events tied to it (a replaced session's events are ignored). */
+  newSession(mode) {
     const handlers = {
       track: (stream, receiver) => this.onTrack(session, stream, receiver),
       mp3: (chunk) => this.onMp3(session, chunk),
@@ -472,12 +499,28 @@ class Player {
       connection: (state) => this.onConnection(session, state),
     };
     const session = mode === 'http' ? new HttpSession(handlers) : new WhepSession(mode, handlers);
+    return session;
+  }
+
+  async connect() {
+    clearTimeout(this.retryTimer);
+    this.session?.stop();
+    const mode = this.wantedMode;
+    this.phase = this.phase === 'reconnecting' ? 'reconnecting' : 'connecting';
+    if (this.phase === 'connecting') setState('Connecting…');
+    const spare = this.spare;
+    this.spare = null;
+    const session = spare && !spare.closed && spare.mode === mode ? spare : this.newSession(mode);
+    if (spare && spare !== session) spare.stop();
     this.session = session;
     this.lastStats = null;
     this.lastPlayout = null;
     this.connectedAt = 0;
     this.heardAny = false;
     this.quietTicks = 0;
+    // A new session counts from zero (the old one's packets are not this one's).
+    this.stats = {};
+    this.lastMp3Bytes = 0;
     try {
       await session.start();
     } catch (e) {
@@ -517,6 +560,11 @@ class Player {
     updateMediaSession();
     if (ui.mode.value === 'auto' && this.mode !== 'http') this.mode = 'webrtc';
     this.attempt++;
+    // Make the next offer now: when hark answers, only the POST is left.
+    if (!this.spare && this.wantedMode !== 'http' && window.RTCPeerConnection) {
+      this.spare = this.newSession(this.wantedMode);
+      this.spare.prepared = this.spare.prepare().catch(() => this.spare?.stop());
+    }
     // hark answering means: try now. A hark that answers but refuses or fails the connection
     // is asked again after a short wait, growing to 5 s.
     info.check().then((up) => {
@@ -783,9 +831,9 @@ const info = new Info((change) => {
   if (!player?.playing) return;
   if (change.down) {
     if (player.session && player.phase === 'playing') player.lost();
-  } else if (change.restarted || change.wasDown) {
-    // hark answers again, or is a new hark (restarted in place, or stopped and started): the
-    // old session is gone even if the browser has not noticed yet.
+  } else if (change.restarted || (change.wasDown && player.phase !== 'playing')) {
+    // A new hark (restarted in place, or stopped and started): the old session is gone even
+    // if the browser has not noticed yet. Or hark answers again after the connection was lost.
     player.harkBack();
   }
 });
