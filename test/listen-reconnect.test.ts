@@ -171,4 +171,28 @@ describe.skipIf(!chromiumAvailable())('listen page reconnects over WebRTC', () =
       await hark.stop();
     }
   }, 120_000);
+
+  test('WebRTC switched off (WHEP answers 503): the page plays the plain MP3 stream instead, and says so', async () => {
+    const hark = await startHark(`[input]\nsource = "tone"\n[tone]\nlevel_dbfs = -12\n[webrtc]\nenabled = false\n`, { timeoutMs: 60_000 });
+    const context = await chrome.browser.newContext({ viewport: { width: 390, height: 844 } });
+    const page = await context.newPage();
+    try {
+      expect((await fetch(`${hark.url}/whep`, { method: 'POST', headers: { 'content-type': 'application/sdp' }, body: 'v=0' })).status).toBe(503);
+      await page.goto(`${hark.url}/listen?autoplay=1`);
+      await page.waitForFunction(() => (window as unknown as { hark: { phase: string } }).hark.phase === 'playing', null, { timeout: 20_000, polling: 100 });
+      const v = await view(page);
+      expect(v.transport).toBe('http');
+      expect(v.state).toBe('Playing (backup connection, about a second behind)');
+      // The tone arrives through the <audio> element.
+      let peak = v.peak;
+      for (let i = 0; i < 50 && !(Math.abs(peak + 12) < 2); i++) {
+        await page.waitForTimeout(100);
+        peak = (await view(page)).peak;
+      }
+      expect(Math.abs(peak + 12)).toBeLessThan(2);
+    } finally {
+      await context.close();
+      await hark.stop();
+    }
+  }, 90_000);
 });

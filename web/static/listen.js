@@ -71,7 +71,8 @@ function pct(db) {
 function formatDb(db, live = true) {
   if (!live) return '—';
   if (!Number.isFinite(db) || db < -90) return '−∞';
-  return db.toFixed(1).replace('-', '−');
+  const t = db.toFixed(1);
+  return t === '-0.0' ? '0.0' : t.replace('-', '−');
 }
 
 /** The scale's labels and the bar's zones, placed by pct() like the bar itself. */
