@@ -190,6 +190,15 @@ describe.skipIf(!chromiumAvailable())('listen page reconnects over WebRTC', () =
         peak = (await view(page)).peak;
       }
       expect(Math.abs(peak + 12)).toBeLessThan(2);
+      // The volume turns down what is heard (a gain after the meters), not the meters.
+      await page.locator('#volume').fill('25');
+      const heard = await page.evaluate(() => {
+        const p = (window as unknown as { hark: { player: { outGain: GainNode; ctx: AudioContext } } }).hark.player;
+        return { gain: p.outGain.gain.value, element: (document.getElementById('audio') as HTMLAudioElement).volume };
+      });
+      expect(heard).toEqual({ gain: 0.25, element: 1 });
+      await page.waitForTimeout(300);
+      expect(Math.abs((await view(page)).peak + 12)).toBeLessThan(2);
     } finally {
       await context.close();
       await hark.stop();

@@ -599,11 +599,17 @@ class Player {
     this.meters.attach(this.ctx.createMediaStreamSource(stream));
   }
 
-  /** The <audio> element's own output (MP3) feeds the meters and the speakers. */
+  /**
+   * The <audio> element's own output (MP3) feeds the meters and the speakers. From then on all
+   * the element plays goes through Web Audio: the volume is a gain after the meters (the
+   * element's own volume would scale what the meters see).
+   */
   attachElement() {
     if (!this.mediaSource) {
       this.mediaSource = this.ctx.createMediaElementSource(ui.audio);
-      this.mediaSource.connect(this.ctx.destination);
+      this.outGain = this.ctx.createGain();
+      this.mediaSource.connect(this.outGain).connect(this.ctx.destination);
+      applyVolume();
     }
     this.meters.attach(this.mediaSource);
   }
@@ -856,9 +862,18 @@ ui.mode.addEventListener('change', () => {
 function setVolume(v) {
   const n = Math.max(0, Math.min(100, Number.isFinite(v) ? v : 100));
   ui.volume.value = String(n);
-  ui.audio.volume = n / 100;
   ui.volumeOut.textContent = `${n}%`;
   ui.volume.setAttribute('aria-valuetext', `${n}%`);
+  applyVolume();
+}
+
+/** The slider's volume on what is heard: the element, or the gain after the meters (MP3). */
+function applyVolume() {
+  const v = Number(ui.volume.value) / 100;
+  if (player?.outGain) {
+    ui.audio.volume = 1;
+    player.outGain.gain.value = v;
+  } else ui.audio.volume = v;
 }
 setVolume(Number(localStorage.getItem('hark.volume') ?? 100));
 ui.volume.addEventListener('input', () => {
