@@ -89,6 +89,9 @@ describe.skipIf(!chromiumAvailable())('listen page', () => {
       await action(plain, 'stop');
       await page.waitForFunction(() => document.querySelector('#onair-text')?.textContent === 'Off air', null, { timeout: 8000 });
       await page.screenshot({ path: `${SHOTS}/listen-offair-phone.png`, fullPage: true });
+      await page.setViewportSize(SIZES.desktop);
+      await page.emulateMedia({ colorScheme: 'dark' });
+      await page.screenshot({ path: `${SHOTS}/listen-offair-desktop-dark.png`, fullPage: true });
 
       // A new title arrives without a reload; markup in it is text.
       const res = await fetch(`${plain.url}/api/metadata`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ title: 'Hymn <b>42</b>' }) });

@@ -149,6 +149,11 @@ describe.skipIf(!chromiumAvailable())('listen page reconnects over WebRTC', () =
       expect(away.readouts).toEqual(['—', '—']);
       expect(await page.locator('main').textContent()).not.toContain('Failed to fetch');
       await page.screenshot({ path: `${SHOTS}/listen-reconnecting-desktop.png`, fullPage: true });
+      await page.setViewportSize({ width: 390, height: 844 });
+      await page.emulateMedia({ colorScheme: 'dark' });
+      await page.screenshot({ path: `${SHOTS}/listen-reconnecting-phone-dark.png`, fullPage: true });
+      await page.setViewportSize({ width: 1366, height: 900 });
+      await page.emulateMedia({ colorScheme: 'light' });
 
       const starting = startHark(toml, { timeoutMs: 60_000, args: ['--port', String(FIXED_PORT)] });
       // hark answers: its first answer to the test, asking as often as the page may (every 20 ms).
