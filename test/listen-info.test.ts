@@ -36,4 +36,42 @@ describe('GET /listen/info', () => {
     }
     expect((await get()).instance).toBe(first.instance);
   });
+
+  test('GET /listen/events: the info at once, then each change of state and title', async () => {
+    expect((await fetch(`${hark.url}/listen/events`)).status).toBe(401);
+    const res = await fetch(`${hark.url}/listen/events?token=sesame`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toStartWith('text/event-stream');
+    const reader = res.body!.getReader();
+    const dec = new TextDecoder();
+    let buf = '';
+    const next = async (): Promise<Record<string, string>> => {
+      const t0 = Date.now();
+      while (Date.now() - t0 < 5000) {
+        const m = /event: info\ndata: (.*)\n\n/.exec(buf);
+        if (m) {
+          buf = buf.slice(m.index + m[0].length);
+          return JSON.parse(m[1]!);
+        }
+        const { value, done } = await reader.read();
+        if (done) throw new Error('the stream ended');
+        buf += dec.decode(value, { stream: true });
+      }
+      throw new Error('no info event within 5 s');
+    };
+    const first = await next();
+    expect(first.station).toBe('Radio St. Mary');
+    expect(first.state).toBe('idle');
+    await fetch(`${hark.url}/api/actions/go_live`, { method: 'POST' });
+    // Live again (still muted from the test before: hark keeps the mute across stop and go).
+    expect((await next()).state).toBe('muted');
+    await fetch(`${hark.url}/api/actions/unmute`, { method: 'POST' });
+    expect((await next()).state).toBe('live');
+    await fetch(`${hark.url}/api/metadata`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ title: 'Evensong' }) });
+    let e = await next();
+    // A title change may come with or after the state event of the same instant.
+    while (e.title !== 'Evensong') e = await next();
+    expect(e.state).toBe('live');
+    await reader.cancel();
+  });
 });

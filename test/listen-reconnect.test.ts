@@ -26,6 +26,8 @@ afterAll(async () => {
 }, 30_000);
 
 interface PageView {
+  sessions: number;
+  instance: string | null;
   phase: string;
   transport: string | null;
   state: string;
@@ -36,7 +38,7 @@ interface PageView {
 
 const view = (page: Page): Promise<PageView> =>
   page.evaluate(() => {
-    const h = (window as unknown as { hark: { phase: string; transport: string | null; state: string; stats: { packets?: number }; analysers: AnalyserNode[] } }).hark;
+    const h = (window as unknown as { hark: { sessions: number; instance: string | null; phase: string; transport: string | null; state: string; stats: { packets?: number }; analysers: AnalyserNode[] } }).hark;
     let peak = 0;
     for (const a of h.analysers) {
       const b = new Float32Array(a.fftSize);
@@ -44,6 +46,8 @@ const view = (page: Page): Promise<PageView> =>
       for (const x of b) peak = Math.max(peak, Math.abs(x));
     }
     return {
+      sessions: h.sessions,
+      instance: h.instance,
       phase: h.phase,
       transport: h.transport,
       state: h.state,
@@ -83,16 +87,17 @@ const instanceOf = async (url: string) => ((await (await fetch(`${url}/listen/in
 
 /**
  * After hark answered (at `answeredAt`, performance.now()), the page must say "Playing" over
- * WebRTC (not the MP3 fallback) within 2 s. Returns how long it took; then the new session's
- * packets must arrive (the page's stats start from zero for each session).
+ * WebRTC (not the MP3 fallback) on a new connection to the new hark (not `oldInstance`) within
+ * 2 s. Returns how long it took; then the new session's packets must arrive (the page's stats
+ * start from zero for each session).
  */
-async function backOverWebrtc(page: Page, answeredAt: number): Promise<number> {
+async function backOverWebrtc(page: Page, answeredAt: number, oldInstance: string, oldSessions: number): Promise<number> {
   let v = await view(page);
   let firstPackets = -1;
   const deadline = answeredAt + 6000;
   for (let i = 0; i < 200 && performance.now() < deadline; i++) {
     v = await view(page);
-    if (v.phase === 'playing' && v.transport === 'webrtc' && v.state === 'Playing') {
+    if (v.sessions > oldSessions && v.instance !== oldInstance && v.phase === 'playing' && v.transport === 'webrtc' && v.state === 'Playing') {
       firstPackets = performance.now();
       break;
     }
@@ -109,10 +114,11 @@ describe.skipIf(!chromiumAvailable())('listen page reconnects over WebRTC', () =
     const { page, context } = await openPlaying(hark.url, { width: 390, height: 844 });
     try {
       const old = await instanceOf(hark.url);
+      const sessions = (await view(page)).sessions;
       const res = await fetch(`${hark.url}/api/restart`, { method: 'POST' });
       expect(res.status).toBe(200);
       const answered = await answeredAgain(hark.url, old);
-      const took = await backOverWebrtc(page, answered);
+      const took = await backOverWebrtc(page, answered, old, sessions);
       console.log(`[listen-reconnect] back over WebRTC ${Math.round(took)} ms after hark answered`);
       expect(took).toBeLessThan(2000);
       // Audio keeps flowing on the new session, and it stays WebRTC.
@@ -136,6 +142,7 @@ describe.skipIf(!chromiumAvailable())('listen page reconnects over WebRTC', () =
     try {
       expect(Math.abs((await view(page)).peak + 12)).toBeLessThan(2);
       const old = await instanceOf(hark.url);
+      const sessions = (await view(page)).sessions;
       expect(await hark.stop()).toBe(0);
       // While hark is away: a plain message, no number below −120 in the readouts.
       await page.waitForFunction(() => (window as unknown as { hark: { phase: string } }).hark.phase === 'reconnecting', null, { timeout: 10_000, polling: 100 });
@@ -159,7 +166,7 @@ describe.skipIf(!chromiumAvailable())('listen page reconnects over WebRTC', () =
       // hark answers: its first answer to the test, asking as often as the page may (every 20 ms).
       const answered = await answeredAgain(`http://127.0.0.1:${FIXED_PORT}`, old);
       hark = await starting;
-      const took = await backOverWebrtc(page, answered);
+      const took = await backOverWebrtc(page, answered, old, sessions);
       console.log(`[listen-reconnect] back over WebRTC ${Math.round(took)} ms after hark answered`);
       expect(took).toBeLessThan(2000);
       // The tone's level is on the meters again.

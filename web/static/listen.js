@@ -4,8 +4,9 @@
 // getStats, codec, packets) folded away.
 //
 // Recovery: a session that was playing and goes quiet, fails or outlives its hark (hark
-// restarted: /listen/info's `instance` changed) reconnects over WebRTC as soon as hark answers;
-// /listen/info is polled every quarter second while hark is away. MP3 is only for a browser or a
+// restarted: /listen/info's `instance` changed) reconnects over WebRTC as soon as hark answers.
+// /listen/events dropping says at once that hark went away; /listen/info is then asked every
+// quarter second until it answers. MP3 is only for a browser or a
 // hark that cannot do WebRTC audio at all: no codec in common (MP3 over the data channel),
 // WebRTC audio that never arrives on a fresh connection (the same), or no RTCPeerConnection,
 // WebRTC disabled or full (the plain /stream.mp3).
@@ -17,11 +18,15 @@ const hash = new URLSearchParams(location.hash.slice(1));
 const TOKEN = hash.get('token') ?? query.get('token') ?? '';
 const WHEP_URL = query.get('whep') ?? '/whep';
 const INFO_URL = '/listen/info';
+const EVENTS_URL = TOKEN ? `/listen/events?token=${encodeURIComponent(TOKEN)}` : '/listen/events';
 const STREAM_URL = TOKEN ? `/stream.mp3?token=${encodeURIComponent(TOKEN)}` : '/stream.mp3';
 /** Seconds a fresh connection may go without any audio before Automatic mode tries MP3. */
 const NO_AUDIO_FALLBACK_S = 5;
-/** How often /listen/info is asked: while playing, while stopped, and while hark is away. */
-const INFO_EVERY_MS = { playing: 2000, stopped: 3000, down: 250 };
+/**
+ * How often /listen/info is asked: with /listen/events open (a safety net), else while playing
+ * or stopped, and while hark is away.
+ */
+const INFO_EVERY_MS = { streaming: 15000, playing: 2000, stopped: 3000, down: 250 };
 /** ?codec=PCMU,PCMA: offer only these (e.g. to hear the G.711 fallback); default: all. */
 const CODECS = (query.get('codec') ?? '').split(',').filter(Boolean).map((c) => `audio/${c.toLowerCase()}`);
 /** The meters' range and colour zones, dBFS. */
@@ -375,7 +380,29 @@ class Info {
     this.down = false;
     this.timer = 0;
     this.inflight = null;
+    this.streaming = false;
     this.check();
+    this.listen();
+  }
+
+  /**
+   * /listen/events: changes at once, and its connection dropping says at once that hark went
+   * away (EventSource then reconnects by itself, every second).
+   */
+  listen() {
+    if (!window.EventSource) return;
+    const es = new EventSource(EVENTS_URL);
+    es.addEventListener('info', (ev) => {
+      this.streaming = true;
+      try {
+        this.apply(JSON.parse(ev.data));
+      } catch {}
+    });
+    es.onerror = () => {
+      this.streaming = false;
+      this.check();
+    };
+    this.events = es;
   }
 
   /** Ask now; resolves to whether hark answered. */
@@ -396,21 +423,26 @@ class Info {
           return !this.down;
         }
       }
-      const prev = this.info;
-      const wasDown = this.down;
-      this.down = !next;
-      if (next) this.info = next;
       this.inflight = null;
-      this.schedule();
-      this.onChange({ info: this.info, down: this.down, wasDown, restarted: !!(next && prev && prev.instance !== next.instance) });
+      this.apply(next);
       return !!next;
     })();
     return this.inflight;
   }
 
+  /** What hark said (null: it did not answer). */
+  apply(next) {
+    const prev = this.info;
+    const wasDown = this.down;
+    this.down = !next;
+    if (next) this.info = next;
+    this.schedule();
+    this.onChange({ info: this.info, down: this.down, wasDown, restarted: !!(next && prev && prev.instance !== next.instance) });
+  }
+
   schedule() {
     clearTimeout(this.timer);
-    const every = this.down ? INFO_EVERY_MS.down : player?.playing ? INFO_EVERY_MS.playing : INFO_EVERY_MS.stopped;
+    const every = this.down ? INFO_EVERY_MS.down : this.streaming ? INFO_EVERY_MS.streaming : player?.playing ? INFO_EVERY_MS.playing : INFO_EVERY_MS.stopped;
     this.timer = setTimeout(() => this.check(), every);
   }
 }
@@ -512,6 +544,7 @@ class Player {
     const spare = this.spare;
     this.spare = null;
     const session = spare && !spare.closed && spare.mode === mode ? spare : this.newSession(mode);
+    this.sessions = (this.sessions ?? 0) + 1;
     if (spare && spare !== session) spare.stop();
     this.session = session;
     this.lastStats = null;
@@ -917,6 +950,14 @@ window.hark = {
   /** 'stopped', 'connecting', 'playing' or 'reconnecting'. */
   get phase() {
     return player.phase;
+  },
+  /** How many connections this page has made (a reconnect is one more). */
+  get sessions() {
+    return player.sessions ?? 0;
+  },
+  /** The hark this page last heard from (changes with every start of hark). */
+  get instance() {
+    return info.info?.instance ?? null;
   },
   /** 'webrtc', 'mp3' (data channel) or 'http' (/stream.mp3), while a session exists. */
   get transport() {
