@@ -308,8 +308,7 @@ class Meters {
     });
     this.buf = new Float32Array(2048);
     this.hold = [{ db: -Infinity, at: 0 }, { db: -Infinity, at: 0 }];
-    this.clipAt = [0, 0];
-    this.overAt = [false, false];
+    this.clipAt = [-Infinity, -Infinity];
     this.source = null;
     this.live = false;
     this.ariaAt = 0;
@@ -345,10 +344,7 @@ class Meters {
         const fallen = h.db - (20 * (now - this.drawnAt)) / 1000;
         h.db = fallen < METER_MIN_DB ? -Infinity : Math.max(db, fallen);
       }
-      // A clip is in two reads running: the analyser's window (2048 samples, 43 ms) spans
-      // several frames, so one read alone above the line is a glitch of the read, not audio.
-      if (db > CLIP_DB && this.overAt[ch]) this.clipAt[ch] = now;
-      this.overAt[ch] = db > CLIP_DB;
+      if (db > CLIP_DB) this.clipAt[ch] = now;
       const m = ui.meters[ch];
       m.fill.style.width = `${pct(db)}%`;
       m.peak.style.left = `${pct(h.db)}%`;
