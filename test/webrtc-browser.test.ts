@@ -110,7 +110,9 @@ describe.skipIf(!chromiumAvailable())('Chromium on /listen', () => {
     const status = (await (await fetch(`${hark.url}/api/status`)).json()) as { outputs: { webrtc: { listeners: number; sessions: unknown[] } } };
     expect(status.outputs.webrtc.listeners).toBe(1);
 
-    // The low-latency toggle sets the receiver's jitterBufferTarget to 0 (and back to default).
+    // The low-latency toggle (in the "Connection details" fold) sets the receiver's
+    // jitterBufferTarget to 0 (and back to default).
+    await page.click('#details summary');
     await page.check('#lowlatency');
     expect(await page.evaluate(() => (window as unknown as { hark: { player: { session: { receiver: RTCRtpReceiver } } } }).hark.player.session.receiver.jitterBufferTarget)).toBe(0);
     await page.uncheck('#lowlatency');

@@ -6,6 +6,7 @@ import { metadataRoutes } from './metadata.ts';
 import { recordingsRoutes } from './recordings.ts';
 import { whepRoutes } from './whep.ts';
 import { listenRoutes } from './listen.ts';
+import { listenInfoRoutes } from './listen-info.ts';
 import { authGuard } from './auth.ts';
 import { controlRoutes } from './control-routes.ts';
 import type { AppContext } from './context.ts';
@@ -43,6 +44,7 @@ export function createApp(ctx: AppContext) {
     .use(recordingsRoutes(ctx))
     .use(whepRoutes(ctx))
     .use(listenRoutes(ctx))
+    .use(listenInfoRoutes(ctx))
     .use(controlRoutes(ctx));
 }
 

@@ -1,6 +1,15 @@
 // hark's listen page: one Play button, WHEP (draft-ietf-wish-whep) to hark's /whep, L/R meters
-// with peak hold, the measured latency from getStats, a low-latency toggle (jitterBufferTarget),
-// reconnect with backoff, and MP3 over a data channel when WebRTC audio cannot play.
+// with peak hold and a clip lamp, volume, the station, title and broadcast state from
+// /listen/info, lock-screen controls (Media Session), and the connection's details (latency from
+// getStats, codec, packets) folded away.
+//
+// Recovery: a session that was playing and goes quiet, fails or outlives its hark (hark
+// restarted: /listen/info's `instance` changed) reconnects over WebRTC as soon as hark answers.
+// /listen/events dropping says at once that hark went away; /listen/info is then asked every
+// quarter second until it answers. MP3 is only for a browser or a
+// hark that cannot do WebRTC audio at all: no codec in common (MP3 over the data channel),
+// WebRTC audio that never arrives on a fresh connection (the same), or no RTCPeerConnection,
+// WebRTC disabled or full (the plain /stream.mp3).
 // No build step and no third-party code: every byte is served by hark.
 
 const $ = (id) => document.getElementById(id);
@@ -8,17 +17,36 @@ const query = new URLSearchParams(location.search);
 const hash = new URLSearchParams(location.hash.slice(1));
 const TOKEN = hash.get('token') ?? query.get('token') ?? '';
 const WHEP_URL = query.get('whep') ?? '/whep';
-/** Seconds of silence (no RTP) after connecting before Automatic mode switches to MP3. */
+const INFO_URL = '/listen/info';
+const EVENTS_URL = TOKEN ? `/listen/events?token=${encodeURIComponent(TOKEN)}` : '/listen/events';
+const STREAM_URL = TOKEN ? `/stream.mp3?token=${encodeURIComponent(TOKEN)}` : '/stream.mp3';
+/** Seconds a fresh connection may go without any audio before Automatic mode tries MP3. */
 const NO_AUDIO_FALLBACK_S = 5;
-const BACKOFF_S = [1, 2, 4, 8, 16, 30];
+/**
+ * How often /listen/info is asked: with /listen/events open (a safety net), else while playing
+ * or stopped, and while hark is away.
+ */
+const INFO_EVERY_MS = { streaming: 15000, playing: 2000, stopped: 3000, down: 250 };
 /** ?codec=PCMU,PCMA: offer only these (e.g. to hear the G.711 fallback); default: all. */
 const CODECS = (query.get('codec') ?? '').split(',').filter(Boolean).map((c) => `audio/${c.toLowerCase()}`);
+/** The meters' range and colour zones, dBFS. */
+const METER_MIN_DB = -60;
+const ZONE_AMBER_DB = -18;
+const ZONE_RED_DB = -6;
+const CLIP_DB = -0.5;
+const SCALE_DB = [-60, -40, -30, -20, -12, -6, 0];
 
 const ui = {
   play: $('play'),
   label: document.querySelector('#play .label'),
   icon: document.querySelector('#play .icon'),
   state: $('state'),
+  station: $('station'),
+  title: $('title'),
+  onair: $('onair'),
+  onairText: $('onair-text'),
+  volume: $('volume'),
+  volumeOut: $('volume-value'),
   latency: $('latency'),
   jitter: $('jitter'),
   rtt: $('rtt'),
@@ -27,16 +55,50 @@ const ui = {
   lowLatency: $('lowlatency'),
   mode: $('mode'),
   audio: $('audio'),
+  scale: $('scale'),
+  streamLink: $('stream-link'),
   meters: [...document.querySelectorAll('.meter')].map((el) => ({
+    el,
+    bar: el.querySelector('.bar'),
     fill: el.querySelector('.fill'),
     peak: el.querySelector('.peak'),
+    clip: el.querySelector('.clip'),
     db: el.querySelector('.db'),
   })),
 };
 
-function setState(text, error = false) {
-  ui.state.textContent = text;
-  ui.state.classList.toggle('error', error);
+/** Meter position of a level, in % of the bar: METER_MIN_DB … 0 dBFS, linear in dB. */
+function pct(db) {
+  return Number.isFinite(db) ? Math.max(0, Math.min(100, ((db - METER_MIN_DB) / -METER_MIN_DB) * 100)) : 0;
+}
+
+/** A level for people: "−12.3", "−∞" below the meter, "—" without audio. */
+function formatDb(db, live = true) {
+  if (!live) return '—';
+  if (!Number.isFinite(db) || db < -90) return '−∞';
+  const t = db.toFixed(1);
+  return t === '-0.0' ? '0.0' : t.replace('-', '−');
+}
+
+/** The scale's labels and the bar's zones, placed by pct() like the bar itself. */
+function drawScale() {
+  ui.scale.replaceChildren(
+    ...SCALE_DB.map((db) => {
+      const s = document.createElement('span');
+      s.textContent = db === 0 ? '0' : `−${-db}`;
+      s.dataset.db = String(db);
+      s.style.left = `${pct(db)}%`;
+      return s;
+    }),
+  );
+  document.documentElement.style.setProperty('--zone-amber', `${pct(ZONE_AMBER_DB)}%`);
+  document.documentElement.style.setProperty('--zone-red', `${pct(ZONE_RED_DB)}%`);
+}
+
+/** What the status line says; `kind`: 'ok', 'wait' or 'error' (colour only, the words say it all). */
+function setState(text, kind = 'wait') {
+  if (ui.state.textContent !== text) ui.state.textContent = text;
+  ui.state.dataset.kind = kind;
 }
 
 /** A WHEP refusal or network failure, with what the server said. */
@@ -92,6 +154,16 @@ class WhepSession {
   }
 
   async start() {
+    await (this.prepared ??= this.prepare());
+    if (this.closed) return;
+    await this.send();
+  }
+
+  /**
+   * The offer, with the host candidates gathered: made while hark is away, so that only the
+   * POST is left when it answers.
+   */
+  async prepare() {
     const pc = this.pc;
     if (this.mode === 'webrtc') {
       const t = pc.addTransceiver('audio', { direction: 'recvonly' });
@@ -122,21 +194,27 @@ class WhepSession {
       const t = setTimeout(r, 150);
       pc.addEventListener('icegatheringstatechange', () => pc.iceGatheringState === 'complete' && (clearTimeout(t), r()));
     });
+  }
+
+  async send() {
+    const pc = this.pc;
     let res;
     try {
       res = await fetch(WHEP_URL, {
         method: 'POST',
         headers: headers({ 'content-type': 'application/sdp' }),
         body: pc.localDescription.sdp,
+        signal: AbortSignal.timeout(8000),
       });
     } catch (e) {
-      throw new WhepError(`hark is not reachable (${e.message})`);
+      throw new WhepError(`unreachable (${e.message})`);
     }
     if (res.status !== 201) throw await refusal(res);
     this.location = new URL(res.headers.get('location'), new URL(WHEP_URL, location.href)).href;
     this.etag = res.headers.get('etag');
     const answer = await res.text();
-    if (this.closed) return this.stop();
+    // Stopped while the offer was on its way: the resource hark made for it goes too.
+    if (this.closed) return this.deleteResource();
     await pc.setRemoteDescription({ type: 'answer', sdp: answer });
     this.flushCandidates();
   }
@@ -164,19 +242,59 @@ class WhepSession {
     } catch {}
   }
 
+  deleteResource() {
+    if (!this.location || this.deleted) return;
+    this.deleted = true;
+    fetch(this.location, { method: 'DELETE', headers: headers(), keepalive: true }).catch(() => {});
+  }
+
   /** Close the connection and delete the WHEP resource (keepalive: survives page unload). */
   stop() {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.keepalive);
-    if (this.location) fetch(this.location, { method: 'DELETE', headers: headers(), keepalive: true }).catch(() => {});
+    this.deleteResource();
     try {
       this.pc.close();
     } catch {}
   }
 }
 
-/** L/R level meters with peak hold, from an AnalyserNode per channel. */
+/** The plain /stream.mp3 in the <audio> element: for browsers and harks without WebRTC audio. */
+class HttpSession {
+  constructor(handlers) {
+    this.mode = 'http';
+    this.handlers = handlers;
+    this.closed = false;
+  }
+
+  async start() {
+    const a = ui.audio;
+    a.srcObject = null;
+    this.onError = () => !this.closed && this.handlers.connection('failed');
+    this.onPlaying = () => !this.closed && this.handlers.connection('connected');
+    a.addEventListener('error', this.onError);
+    a.addEventListener('ended', this.onError);
+    a.addEventListener('playing', this.onPlaying);
+    a.src = `${STREAM_URL}${STREAM_URL.includes('?') ? '&' : '?'}t=${Date.now()}`;
+    this.handlers.element();
+    a.play().catch(() => {});
+  }
+
+  stop() {
+    if (this.closed) return;
+    this.closed = true;
+    const a = ui.audio;
+    a.removeEventListener('error', this.onError);
+    a.removeEventListener('ended', this.onError);
+    a.removeEventListener('playing', this.onPlaying);
+    a.pause();
+    a.removeAttribute('src');
+    a.load();
+  }
+}
+
+/** L/R level meters with peak hold and a clip lamp, from an AnalyserNode per channel. */
 class Meters {
   constructor(ctx) {
     this.ctx = ctx;
@@ -190,7 +308,11 @@ class Meters {
     });
     this.buf = new Float32Array(2048);
     this.hold = [{ db: -Infinity, at: 0 }, { db: -Infinity, at: 0 }];
+    this.clipAt = [-Infinity, -Infinity];
     this.source = null;
+    this.live = false;
+    this.ariaAt = 0;
+    this.drawnAt = performance.now();
     this.frame = () => this.draw();
     requestAnimationFrame(this.frame);
   }
@@ -199,36 +321,129 @@ class Meters {
     this.source?.disconnect(this.splitter);
     this.source = node;
     node?.connect(this.splitter);
+    this.live = !!node;
+    if (!node) this.hold = [{ db: -Infinity, at: 0 }, { db: -Infinity, at: 0 }];
   }
 
   draw() {
     const now = performance.now();
+    const aria = now - this.ariaAt > 250;
+    if (aria) this.ariaAt = now;
     this.analysers.forEach((a, ch) => {
-      a.getFloatTimeDomainData(this.buf);
-      let peak = 0;
-      for (const x of this.buf) peak = Math.max(peak, Math.abs(x));
-      const db = peak > 0 ? 20 * Math.log10(peak) : -Infinity;
-      const h = this.hold[ch];
-      // Peak hold: 1.5 s, then fall at 20 dB/s.
-      if (db >= h.db || now - h.at > 1500) {
-        const fallen = h.db - ((now - h.at - 1500) / 1000) * 20;
-        if (db >= h.db || db >= fallen) Object.assign(h, { db, at: now });
-        else h.db = fallen;
+      let db = -Infinity;
+      if (this.live) {
+        a.getFloatTimeDomainData(this.buf);
+        let peak = 0;
+        for (const x of this.buf) peak = Math.max(peak, Math.abs(x));
+        db = peak > 0 ? 20 * Math.log10(peak) : -Infinity;
       }
+      const h = this.hold[ch];
+      // Peak hold: 1.5 s, then fall at 20 dB/s down to the bottom of the meter (not for ever).
+      if (db >= h.db) Object.assign(h, { db, at: now });
+      else if (now - h.at > 1500) {
+        const fallen = h.db - (20 * (now - this.drawnAt)) / 1000;
+        h.db = fallen < METER_MIN_DB ? -Infinity : Math.max(db, fallen);
+      }
+      if (db > CLIP_DB) this.clipAt[ch] = now;
       const m = ui.meters[ch];
       m.fill.style.width = `${pct(db)}%`;
-      m.fill.className = `fill${db > -1 ? ' clip' : db > -6 ? ' hot' : ''}`;
-      m.peak.style.left = `calc(${pct(h.db)}% - 2px)`;
-      m.db.textContent = Number.isFinite(h.db) ? `${h.db.toFixed(1)}` : '−∞';
+      m.peak.style.left = `${pct(h.db)}%`;
+      m.peak.hidden = !Number.isFinite(h.db);
+      const clipping = this.live && now - this.clipAt[ch] < 2000;
+      if (m.clip.dataset.on !== String(clipping)) m.clip.dataset.on = String(clipping);
+      const text = formatDb(h.db, this.live);
+      if (m.db.textContent !== text) m.db.textContent = text;
+      if (aria) {
+        // The meter's value for screen readers: the held peak, within the meter's range.
+        const v = Number.isFinite(h.db) ? Math.max(METER_MIN_DB, Math.min(0, h.db)) : METER_MIN_DB;
+        m.el.setAttribute('aria-valuenow', v.toFixed(1));
+        m.el.setAttribute('aria-valuetext', !this.live ? 'no audio' : Number.isFinite(h.db) && h.db >= METER_MIN_DB ? `${Math.round(h.db)} dB${clipping ? ', clipping' : ''}` : 'silent');
+      }
     });
+    this.drawnAt = now;
     requestAnimationFrame(this.frame);
   }
 }
 
-/** Meter position of a level: −60 dBFS … 0 dBFS across the bar. */
-function pct(db) {
-  return Number.isFinite(db) ? Math.max(0, Math.min(100, ((db + 60) / 60) * 100)) : 0;
+/**
+ * /listen/info: station, title, broadcast state and hark's instance. Polled every few seconds,
+ * every quarter second while hark does not answer; `check()` asks at once.
+ */
+class Info {
+  constructor(onChange) {
+    this.onChange = onChange;
+    this.info = null;
+    this.down = false;
+    this.timer = 0;
+    this.inflight = null;
+    this.streaming = false;
+    this.check();
+    this.listen();
+  }
+
+  /**
+   * /listen/events: changes at once, and its connection dropping says at once that hark went
+   * away (EventSource then reconnects by itself, every second).
+   */
+  listen() {
+    if (!window.EventSource) return;
+    const es = new EventSource(EVENTS_URL);
+    es.addEventListener('info', (ev) => {
+      this.streaming = true;
+      try {
+        this.apply(JSON.parse(ev.data));
+      } catch {}
+    });
+    es.onerror = () => {
+      this.streaming = false;
+      this.check();
+    };
+    this.events = es;
+  }
+
+  /** Ask now; resolves to whether hark answered. */
+  check() {
+    if (this.inflight) return this.inflight;
+    clearTimeout(this.timer);
+    this.inflight = (async () => {
+      let next = null;
+      try {
+        const res = await fetch(INFO_URL, { headers: headers(), cache: 'no-store', signal: AbortSignal.timeout(5000) });
+        if (res.ok) next = await res.json();
+      } catch (e) {
+        // Slow is not gone (a busy hark, a slow network): ask again, change nothing. Stalled
+        // audio is noticed by the player itself.
+        if (e.name === 'TimeoutError') {
+          this.inflight = null;
+          this.schedule();
+          return !this.down;
+        }
+      }
+      this.inflight = null;
+      this.apply(next);
+      return !!next;
+    })();
+    return this.inflight;
+  }
+
+  /** What hark said (null: it did not answer). */
+  apply(next) {
+    const prev = this.info;
+    const wasDown = this.down;
+    this.down = !next;
+    if (next) this.info = next;
+    this.schedule();
+    this.onChange({ info: this.info, down: this.down, wasDown, restarted: !!(next && prev && prev.instance !== next.instance) });
+  }
+
+  schedule() {
+    clearTimeout(this.timer);
+    const every = this.down ? INFO_EVERY_MS.down : this.streaming ? INFO_EVERY_MS.streaming : player?.playing ? INFO_EVERY_MS.playing : INFO_EVERY_MS.stopped;
+    this.timer = setTimeout(() => this.check(), every);
+  }
 }
+
+const ON_AIR = { live: 'On air', muted: 'Muted', idle: 'Off air' };
 
 /** What the page plays, and how it recovers. */
 class Player {
@@ -244,6 +459,10 @@ class Player {
     this.lastPlayout = null;
     this.stats = {};
     this.connectedAt = 0;
+    /** 'stopped', 'connecting', 'playing' or 'reconnecting': what the page is doing. */
+    this.phase = 'stopped';
+    this.heardAny = false;
+    this.quietTicks = 0;
     this.lowLatency = localStorage.getItem('hark.lowLatency') === '1';
     ui.lowLatency.checked = this.lowLatency;
     ui.mode.value = query.get('mode') ?? localStorage.getItem('hark.mode') ?? 'auto';
@@ -254,10 +473,16 @@ class Player {
     return ui.mode.value === 'auto' ? this.mode : ui.mode.value;
   }
 
+  /** The broadcast state from /listen/info ('live', 'muted', 'idle'), or null when unknown. */
+  get broadcast() {
+    return info?.info?.state ?? null;
+  }
+
   async play() {
     this.playing = true;
     this.attempt = 0;
-    this.mode = ui.mode.value === 'mp3' ? 'mp3' : 'webrtc';
+    this.mode = ui.mode.value === 'mp3' ? 'mp3' : ui.mode.value === 'http' ? 'http' : 'webrtc';
+    if (!window.RTCPeerConnection) this.mode = 'http';
     ui.play.setAttribute('aria-pressed', 'true');
     ui.label.textContent = 'Stop';
     ui.icon.textContent = '■';
@@ -268,11 +493,16 @@ class Player {
     // Resume without waiting: a browser that holds the context until a gesture (or has no
     // audio device yet) must not hold up the connection; <audio> plays the stream regardless.
     this.ctx.resume().catch(() => {});
+    updateMediaSession();
+    info.schedule();
     this.connect();
   }
 
-  stop(text = 'Stopped') {
+  stop(text = 'Press Play to listen') {
     this.playing = false;
+    this.spare?.stop();
+    this.spare = null;
+    this.phase = 'stopped';
     clearTimeout(this.retryTimer);
     this.session?.stop();
     this.session = null;
@@ -283,48 +513,110 @@ class Player {
     ui.play.setAttribute('aria-pressed', 'false');
     ui.label.textContent = 'Play';
     ui.icon.textContent = '▶';
-    setState(text);
+    this.clearDetails();
+    setState(text, text === 'Press Play to listen' ? 'ok' : 'error');
+    updateMediaSession();
+  }
+
+  /** A session for `mode`, its events tied to it (a replaced session's events are ignored). */
+  newSession(mode) {
+    const handlers = {
+      track: (stream, receiver) => this.onTrack(session, stream, receiver),
+      mp3: (chunk) => this.onMp3(session, chunk),
+      mp3Open: () => this.onMp3Open(session),
+      element: () => this.attachElement(),
+      connection: (state) => this.onConnection(session, state),
+    };
+    const session = mode === 'http' ? new HttpSession(handlers) : new WhepSession(mode, handlers);
+    return session;
   }
 
   async connect() {
     clearTimeout(this.retryTimer);
     this.session?.stop();
     const mode = this.wantedMode;
-    setState(mode === 'mp3' ? 'Connecting (MP3 over data channel)…' : 'Connecting…');
-    const session = new WhepSession(mode, {
-      track: (stream, receiver) => this.onTrack(session, stream, receiver),
-      mp3: (chunk) => this.onMp3(session, chunk),
-      mp3Open: () => this.onMp3Open(session),
-      connection: (state) => this.onConnection(session, state),
-    });
+    this.phase = this.phase === 'reconnecting' ? 'reconnecting' : 'connecting';
+    if (this.phase === 'connecting') setState('Connecting…');
+    const spare = this.spare;
+    this.spare = null;
+    const session = spare && !spare.closed && spare.mode === mode ? spare : this.newSession(mode);
+    this.sessions = (this.sessions ?? 0) + 1;
+    if (spare && spare !== session) spare.stop();
     this.session = session;
     this.lastStats = null;
     this.lastPlayout = null;
     this.connectedAt = 0;
+    this.heardAny = false;
+    this.quietTicks = 0;
+    // A new session counts from zero (the old one's packets are not this one's).
+    this.stats = {};
+    this.lastMp3Bytes = 0;
     try {
       await session.start();
     } catch (e) {
       if (session !== this.session) return;
       session.stop();
+      this.session = null;
+      if (!this.playing) return;
+      if (e.status === 401 || e.status === 403) return this.stop('This page needs the full link, with its code. Ask whoever shared it.');
       // No codec this browser and hark share: the MP3 channel needs none.
-      if (e.status === 406 && ui.mode.value === 'auto' && this.mode !== 'mp3') {
+      if (e.status === 406 && ui.mode.value === 'auto' && this.mode === 'webrtc') {
         this.mode = 'mp3';
         return this.connect();
       }
-      this.retry(e.message, e.retryAfter, e.status === 401);
+      // WebRTC is off or full: the plain MP3 stream still plays.
+      if ((e.status === 503 || e.status === 404) && ui.mode.value === 'auto') {
+        this.mode = 'http';
+        return this.connect();
+      }
+      if (e.status === 503) return this.retryIn(e.retryAfter || 10, 'Too many listeners right now');
+      this.lost();
     }
   }
 
-  retry(reason, retryAfter = 0, fatal = false) {
+  /**
+   * The connection is gone or hark is away: show it, and reconnect (over WebRTC, unless the
+   * user chose otherwise) as soon as /listen/info answers.
+   */
+  lost() {
+    if (!this.playing) return;
+    clearTimeout(this.retryTimer);
     this.session?.stop();
     this.session = null;
-    if (!this.playing) return;
-    if (fatal) return this.stop(`Refused: ${reason}`);
-    const base = retryAfter || BACKOFF_S[Math.min(this.attempt, BACKOFF_S.length - 1)];
-    const delay = base * (0.8 + Math.random() * 0.4);
+    this.phase = 'reconnecting';
+    this.meters?.attach(null);
+    this.clearDetails();
+    setState('Connection lost, reconnecting…', 'error');
+    updateMediaSession();
+    if (ui.mode.value === 'auto' && this.mode !== 'http') this.mode = 'webrtc';
     this.attempt++;
-    setState(`${reason} — retrying in ${Math.round(delay)} s`, true);
-    this.retryTimer = setTimeout(() => this.playing && this.connect(), delay * 1000);
+    // Make the next offer now: when hark answers, only the POST is left.
+    if (!this.spare && this.wantedMode !== 'http' && window.RTCPeerConnection) {
+      this.spare = this.newSession(this.wantedMode);
+      this.spare.prepared = this.spare.prepare().catch(() => this.spare?.stop());
+    }
+    // hark answering means: try now. A hark that answers but refuses or fails the connection
+    // is asked again after a short wait, growing to 5 s.
+    info.check().then((up) => {
+      if (!this.playing || this.session || this.phase !== 'reconnecting') return;
+      if (up) this.retryTimer = setTimeout(() => this.playing && !this.session && this.connect(), Math.min(5000, (this.attempt - 1) * 1000));
+    });
+  }
+
+  /** Called by Info: hark came back or restarted. */
+  harkBack() {
+    if (!this.playing) return;
+    if (ui.mode.value === 'auto') this.mode = window.RTCPeerConnection ? 'webrtc' : 'http';
+    this.attempt = 0;
+    this.phase = 'reconnecting';
+    setState('Connection lost, reconnecting…', 'error');
+    this.connect();
+  }
+
+  retryIn(seconds, why) {
+    this.phase = 'reconnecting';
+    setState(`${why}, trying again in ${Math.round(seconds)} s…`, 'error');
+    this.retryTimer = setTimeout(() => this.playing && this.connect(), seconds * 1000);
   }
 
   onTrack(session, stream, receiver) {
@@ -332,29 +624,57 @@ class Player {
     this.applyLowLatency(receiver);
     // Chrome only renders a remote stream into Web Audio while a media element plays it.
     ui.audio.srcObject = stream;
-    ui.audio.play().catch((e) => setState(`Press Play again to start audio (${e.message})`, true));
+    ui.audio.play().catch(() => setState('Press Play again to start the sound', 'error'));
     this.meters.attach(this.ctx.createMediaStreamSource(stream));
+  }
+
+  /**
+   * The <audio> element's own output (MP3) feeds the meters and the speakers. From then on all
+   * the element plays goes through Web Audio: the volume is a gain after the meters (the
+   * element's own volume would scale what the meters see).
+   */
+  attachElement() {
+    if (!this.mediaSource) {
+      this.mediaSource = this.ctx.createMediaElementSource(ui.audio);
+      this.outGain = this.ctx.createGain();
+      this.mediaSource.connect(this.outGain).connect(this.ctx.destination);
+      applyVolume();
+    }
+    this.meters.attach(this.mediaSource);
   }
 
   onConnection(session, state) {
     if (session !== this.session || !this.playing) return;
     if (state === 'connected') {
       this.connectedAt = performance.now();
-      setState(session.mode === 'mp3' ? 'Playing (MP3 fallback)' : 'Playing');
-      // A connection that lasts resets the backoff.
-      setTimeout(() => session === this.session && session.pc.connectionState === 'connected' && (this.attempt = 0), 10_000);
+      this.phase = 'playing';
+      this.attempt = 0;
+      this.showPlaying();
     } else if (state === 'failed' || state === 'closed') {
-      this.retry(`Connection ${state}`);
+      this.lost();
     } else if (state === 'disconnected') {
-      setState('Connection interrupted…', true);
-      setTimeout(() => session === this.session && session.pc.connectionState === 'disconnected' && this.retry('Connection lost'), 3000);
+      // ICE says the path is quiet: ask hark at once; Info reconnects if it restarted.
+      info.check().then((up) => {
+        setTimeout(() => session === this.session && session.pc.connectionState === 'disconnected' && this.lost(), up ? 1500 : 0);
+      });
     }
+  }
+
+  /** The status line while connected: also says when there is nothing on air to hear. */
+  showPlaying() {
+    if (this.phase !== 'playing') return;
+    const how = this.session?.mode === 'webrtc' ? '' : ' (backup connection, about a second behind)';
+    if (this.broadcast === 'idle') setState(`Connected. Off air right now: you will hear the broadcast when it starts${how}.`, 'ok');
+    else if (this.broadcast === 'muted') setState(`Connected. The sound is muted right now${how}.`, 'ok');
+    else setState(`Playing${how}`, 'ok');
+    updateMediaSession();
   }
 
   onMp3Open(session) {
     if (session !== this.session) return;
     if (!window.MediaSource || !MediaSource.isTypeSupported('audio/mpeg')) {
-      return this.stop('This browser cannot play MP3 from a data channel; open /stream.mp3 instead');
+      this.mode = 'http';
+      return this.connect();
     }
     this.mse = new MediaSource();
     this.mseQueue = [];
@@ -367,11 +687,7 @@ class Player {
     ui.audio.srcObject = null;
     ui.audio.src = URL.createObjectURL(this.mse);
     ui.audio.play().catch(() => {});
-    if (!this.mediaSource) {
-      this.mediaSource = this.ctx.createMediaElementSource(ui.audio);
-      this.mediaSource.connect(this.ctx.destination);
-    }
-    this.meters.attach(this.mediaSource);
+    this.attachElement();
   }
 
   onMp3(session, chunk) {
@@ -402,8 +718,8 @@ class Player {
     }
     try {
       sb.appendBuffer(joined);
-    } catch (e) {
-      this.retry(`MP3 playback failed (${e.message})`);
+    } catch {
+      this.lost();
     }
   }
 
@@ -414,15 +730,54 @@ class Player {
     else if ('playoutDelayHint' in receiver) receiver.playoutDelayHint = this.lowLatency ? 0 : null;
   }
 
+  clearDetails() {
+    for (const el of [ui.latency, ui.jitter, ui.rtt, ui.codec, ui.received]) el.textContent = '—';
+  }
+
+  /**
+   * Audio that stops on a session that was playing means the connection is gone (hark
+   * restarted, the network dropped): reconnect over WebRTC. Only a fresh connection that never
+   * carried audio tries MP3. Off air or muted, hark may send nothing: that is no fault.
+   */
+  watchFlow(progressed) {
+    if (progressed) {
+      this.heardAny = true;
+      this.quietTicks = 0;
+      return false;
+    }
+    if (this.broadcast !== 'live' || !this.connectedAt) return false;
+    this.quietTicks++;
+    if (this.heardAny) {
+      // First quiet second: ask hark (a restart shows as a new instance or no answer);
+      // three quiet seconds with hark there: reconnect anyway.
+      if (this.quietTicks === 1) info.check();
+      else if (this.quietTicks >= 3) {
+        this.lost();
+        return true;
+      }
+    } else if (ui.mode.value === 'auto' && this.mode === 'webrtc' && performance.now() - this.connectedAt > NO_AUDIO_FALLBACK_S * 1000) {
+      this.mode = 'mp3';
+      this.connect();
+      return true;
+    }
+    return false;
+  }
+
   async poll() {
     const s = this.session;
     if (!s || !this.playing || s.closed) return;
+    if (s.mode === 'http') {
+      ui.codec.textContent = 'MP3 (plain stream)';
+      ui.latency.textContent = 'about 1 s or more';
+      return;
+    }
     let report;
     try {
       report = await s.pc.getStats();
     } catch {
       return;
     }
+    if (s !== this.session) return;
     let inbound, pair, codec, playout;
     report.forEach((r) => {
       if (r.type === 'inbound-rtp' && r.kind === 'audio') inbound = r;
@@ -434,6 +789,12 @@ class Player {
     this.lastStats = inbound ? { ...inbound } : null;
     const st = { mode: s.mode };
     st.rttMs = pair?.currentRoundTripTime !== undefined ? pair.currentRoundTripTime * 1000 : null;
+    if (s.mode === 'mp3') {
+      const bytes = this.stats.mp3Bytes ?? 0;
+      const moved = bytes !== this.lastMp3Bytes;
+      this.lastMp3Bytes = bytes;
+      if (this.connectedAt && this.watchFlow(moved)) return;
+    }
     if (inbound) {
       st.packets = inbound.packetsReceived;
       st.lost = inbound.packetsLost;
@@ -445,12 +806,8 @@ class Player {
       const dPackets = inbound.packetsReceived - (prev?.packetsReceived ?? 0);
       st.packetMs = dPackets > 0 && dSamples > 0 ? (dSamples / dPackets / (codec?.clockRate ?? 48000)) * 1000 : this.stats.packetMs ?? null;
       st.codec = codec ? `${codec.mimeType.replace('audio/', '')} ${codec.clockRate / 1000} kHz${codec.channels === 2 ? ' stereo' : ''}` : null;
-      if (dPackets === 0 && prev && ui.mode.value === 'auto' && this.connectedAt && performance.now() - this.connectedAt > NO_AUDIO_FALLBACK_S * 1000) {
-        // Connected but no audio arrives: try the MP3 channel.
-        this.mode = 'mp3';
-        return this.connect();
-      }
-    }
+      if (this.watchFlow(dPackets > 0)) return;
+    } else if (s.mode === 'webrtc' && this.connectedAt && this.watchFlow(false)) return;
     // The audio's path: half the round trip, the jitter buffer, one packet of codec delay,
     // and the output device: the stream's own playout delay where the browser reports it
     // (media-playout, Chromium: the <audio> element's device, ~30 ms through PulseAudio or
@@ -465,17 +822,60 @@ class Player {
       st.latencyMs = (st.rttMs ?? 0) / 2 + st.jitterBufferMs + (st.packetMs ?? 0) + out;
     }
     this.stats = { ...this.stats, ...st };
-    ui.latency.textContent = st.latencyMs !== undefined ? `≈ ${Math.round(st.latencyMs)} ms` : s.mode === 'mp3' ? 'MP3: ~0.5–1 s' : '—';
+    ui.latency.textContent = st.latencyMs !== undefined ? `≈ ${Math.round(st.latencyMs)} ms` : s.mode === 'mp3' ? 'about 0.5–1 s' : '—';
     ui.jitter.textContent = st.jitterBufferMs != null ? `${st.jitterBufferMs.toFixed(1)} ms${this.lowLatency ? ' (low latency)' : ''}` : '—';
     ui.rtt.textContent = st.rttMs != null ? `${st.rttMs.toFixed(1)} ms` : '—';
-    ui.codec.textContent = s.mode === 'mp3' ? 'MP3 (data channel)' : st.codec ?? '—';
+    ui.codec.textContent = s.mode === 'mp3' ? 'MP3 (backup connection)' : st.codec ?? '—';
     ui.received.textContent = s.mode === 'mp3'
       ? `${Math.round((this.stats.mp3Bytes ?? 0) / 1024)} KiB`
       : inbound ? `${inbound.packetsReceived} packets, ${inbound.packetsLost} lost` : '—';
   }
 }
 
-const player = new Player();
+/** Station, title and on-air state on the page, and the lock screen's metadata. */
+function showInfo({ info: i, down }) {
+  if (i) {
+    if (ui.station.textContent !== i.station) ui.station.textContent = i.station || 'hark';
+    document.title = `${i.station || 'hark'} — listen`;
+    ui.title.textContent = i.title;
+    ui.title.hidden = !i.title;
+  }
+  const state = down ? 'down' : i?.state ?? 'unknown';
+  ui.onair.dataset.state = state;
+  ui.onairText.textContent = down ? 'Not reachable' : ON_AIR[state] ?? '…';
+  player?.showPlaying();
+  updateMediaSession();
+}
+
+/** Media Session: the lock screen and headset buttons show the station and play/stop it. */
+function updateMediaSession() {
+  if (!('mediaSession' in navigator)) return;
+  const i = info?.info;
+  const station = i?.station || 'hark';
+  const title = i?.title || station;
+  const key = `${title}\n${station}`;
+  if (updateMediaSession.key !== key && window.MediaMetadata) {
+    updateMediaSession.key = key;
+    navigator.mediaSession.metadata = new MediaMetadata({ title, artist: station, album: 'Live' });
+  }
+  navigator.mediaSession.playbackState = player?.playing ? 'playing' : 'paused';
+}
+
+let player = null;
+const info = new Info((change) => {
+  showInfo(change);
+  if (!player?.playing) return;
+  if (change.down) {
+    if (player.session && player.phase === 'playing') player.lost();
+  } else if (change.restarted || (change.wasDown && player.phase !== 'playing')) {
+    // A new hark (restarted in place, or stopped and started): the old session is gone even
+    // if the browser has not noticed yet. Or hark answers again after the connection was lost.
+    player.harkBack();
+  }
+});
+player = new Player();
+drawScale();
+
 ui.play.addEventListener('click', () => (player.playing ? player.stop() : player.play()));
 ui.lowLatency.addEventListener('change', () => {
   player.lowLatency = ui.lowLatency.checked;
@@ -486,7 +886,42 @@ ui.mode.addEventListener('change', () => {
   localStorage.setItem('hark.mode', ui.mode.value);
   if (player.playing) player.play();
 });
+
+/** Volume: 0–100 on the slider, remembered on this device. */
+function setVolume(v) {
+  const n = Math.max(0, Math.min(100, Number.isFinite(v) ? v : 100));
+  ui.volume.value = String(n);
+  ui.volumeOut.textContent = `${n}%`;
+  ui.volume.setAttribute('aria-valuetext', `${n}%`);
+  applyVolume();
+}
+
+/** The slider's volume on what is heard: the element, or the gain after the meters (MP3). */
+function applyVolume() {
+  const v = Number(ui.volume.value) / 100;
+  if (player?.outGain) {
+    ui.audio.volume = 1;
+    player.outGain.gain.value = v;
+  } else ui.audio.volume = v;
+}
+setVolume(Number(localStorage.getItem('hark.volume') ?? 100));
+ui.volume.addEventListener('input', () => {
+  setVolume(Number(ui.volume.value));
+  localStorage.setItem('hark.volume', ui.volume.value);
+});
+ui.streamLink.href = STREAM_URL;
+ui.streamLink.textContent = new URL(STREAM_URL, location.href).href;
+
+if ('mediaSession' in navigator) {
+  const actions = { play: () => !player.playing && player.play(), pause: () => player.playing && player.stop(), stop: () => player.playing && player.stop() };
+  for (const [name, fn] of Object.entries(actions)) {
+    try {
+      navigator.mediaSession.setActionHandler(name, fn);
+    } catch {}
+  }
+}
 addEventListener('pagehide', () => player.session?.stop());
+document.addEventListener('visibilitychange', () => document.visibilityState === 'visible' && info.check());
 
 // For tests and kiosks: ?autoplay=1 starts at once (the browser may still want a click).
 if (query.get('autoplay') === '1') player.play();
@@ -494,6 +929,8 @@ if (query.get('autoplay') === '1') player.play();
 /** The page's state for automated tests (Playwright) and the curious. */
 window.hark = {
   player,
+  info,
+  pct,
   get analysers() {
     return player.meters?.analysers ?? [];
   },
@@ -505,5 +942,21 @@ window.hark = {
   },
   get state() {
     return ui.state.textContent;
+  },
+  /** 'stopped', 'connecting', 'playing' or 'reconnecting'. */
+  get phase() {
+    return player.phase;
+  },
+  /** How many connections this page has made (a reconnect is one more). */
+  get sessions() {
+    return player.sessions ?? 0;
+  },
+  /** The hark this page last heard from (changes with every start of hark). */
+  get instance() {
+    return info.info?.instance ?? null;
+  },
+  /** 'webrtc', 'mp3' (data channel) or 'http' (/stream.mp3), while a session exists. */
+  get transport() {
+    return player.session?.mode ?? null;
   },
 };

@@ -1,0 +1,94 @@
+/**
+ * GET /listen/info: what the listen page shows besides the audio, public (behind the listener
+ * token when one is set, like /listen itself) and read-only: the station name, the title and
+ * the broadcast state. Nothing private (no addresses, sessions or counts).
+ * GET /listen/events: the same as server-sent events (`event: info`), sent on connect and on
+ * every change of state or title. Its connection closing is how an open page learns at once
+ * that hark went away (a stop, or the in-place restart: the server closes every connection).
+ *
+ * `instance` changes with every start of hark (also the in-place restart): a page whose
+ * WebRTC session predates it knows the session is gone and reconnects at once. While hark does
+ * not answer, the page asks /listen/info every quarter second, so it is tiny.
+ */
+import { hostname } from 'node:os';
+import { Elysia } from 'elysia';
+import type { AppContext } from './context.ts';
+
+export interface ListenInfo {
+  station: string;
+  title: string;
+  state: 'live' | 'muted' | 'idle';
+  instance: string;
+}
+
+/** The name listeners know the station by: an Icecast stream name someone set, else the box's name. */
+export function stationName(ctx: AppContext): string {
+  const named = ctx.config.icecast.find((e) => e.name && e.name !== 'hark');
+  return named?.name ?? hostname();
+}
+
+/** Open /listen/events connections at most (more get 503: those pages poll /listen/info). */
+const MAX_STREAMS = 1000;
+/** A comment line this often keeps proxies and NAT tables from closing an idle stream. */
+const PING_MS = 20_000;
+
+const enc = new TextEncoder();
+
+export const listenInfoRoutes = (ctx: AppContext) => {
+  const instance = crypto.randomUUID().slice(0, 8);
+  const info = (): ListenInfo => ({ station: stationName(ctx), title: ctx.broadcast.metadata.title, state: ctx.control.state, instance });
+  const streams = new Set<ReadableStreamDefaultController<Uint8Array>>();
+  const message = () => enc.encode(`event: info\ndata: ${JSON.stringify(info())}\n\n`);
+  const send = (bytes: Uint8Array) => {
+    for (const c of streams) {
+      try {
+        // A page that stopped reading (its queue is full) is dropped; it reconnects.
+        if ((c.desiredSize ?? 1) <= 0) throw new Error('not reading');
+        c.enqueue(bytes);
+      } catch {
+        streams.delete(c);
+        try {
+          c.close();
+        } catch {}
+      }
+    }
+  };
+  const unsubscribe = [ctx.events.on('state', () => send(message())), ctx.events.on('metadata', () => send(message()))];
+  const ping = setInterval(() => streams.size && send(enc.encode(': ping\n\n')), PING_MS);
+  ctx.plane.onClose(() => {
+    for (const u of unsubscribe) u();
+    clearInterval(ping);
+    for (const c of streams) {
+      try {
+        c.close();
+      } catch {}
+    }
+    streams.clear();
+  });
+
+  return new Elysia({ name: 'listen-info' })
+    .get('/listen/info', (): Response =>
+      new Response(JSON.stringify(info()), {
+        headers: { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' },
+      }),
+    )
+    .get('/listen/events', (): Response => {
+      if (streams.size >= MAX_STREAMS) return new Response('too many open listen pages', { status: 503, headers: { 'retry-after': '30' } });
+      let controller: ReadableStreamDefaultController<Uint8Array>;
+      const stream = new ReadableStream<Uint8Array>(
+        {
+          start: (c) => {
+            controller = c;
+            streams.add(c);
+            c.enqueue(enc.encode('retry: 1000\n\n'));
+            c.enqueue(message());
+          },
+          cancel: () => void streams.delete(controller),
+        },
+        { highWaterMark: 16 },
+      );
+      return new Response(stream, {
+        headers: { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', 'x-accel-buffering': 'no' },
+      });
+    });
+};
