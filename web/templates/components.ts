@@ -112,8 +112,10 @@ export function alerts(list: { id: string; severity: string; message: string; si
 const SECRET_KEYS = /password|token|credential/;
 
 /** One form field rendered from its schema: type, limits, choices and help text. */
-export function field(name: string, schema: TSchema, value: unknown, error?: string, opts: { label?: string; keepSecret?: boolean } = {}): Html {
-  const id = `f-${name.replace(/[^\w-]/g, '-')}`;
+export function field(name: string, schema: TSchema, value: unknown, error?: string, opts: { label?: string; keepSecret?: boolean; idPrefix?: string } = {}): Html {
+  // Ids carry the form's own prefix: two forms on one page may share a key (`enabled`), and a
+  // label must toggle its own checkbox, not the first one with that id.
+  const id = `f-${opts.idPrefix ? `${opts.idPrefix}-` : ''}${name}`.replace(/[^\w-]/g, '-');
   const label = opts.label ?? name.replaceAll('_', ' ');
   const help = schema.description as string | undefined;
   const err = error ? html`<span class="err" id="${id}-err" role="alert">${error}</span>` : '';
@@ -147,13 +149,13 @@ export function field(name: string, schema: TSchema, value: unknown, error?: str
 }
 
 /** Fields for every key of an object schema (arrays of tables are left to `hark config edit`). */
-export function fieldsFor(schema: TSchema, value: Record<string, unknown>, errors: Record<string, string>, opts: { only?: string[]; skip?: string[]; keepSecrets?: boolean } = {}): Html {
+export function fieldsFor(schema: TSchema, value: Record<string, unknown>, errors: Record<string, string>, opts: { only?: string[]; skip?: string[]; keepSecrets?: boolean; idPrefix?: string } = {}): Html {
   if (!TypeGuard.IsObject(schema)) return html``;
   const keys = Object.keys(schema.properties).filter((k) => (!opts.only || opts.only.includes(k)) && !opts.skip?.includes(k));
   return html`${keys.map((k) => {
     const s = schema.properties[k]!;
     if (TypeGuard.IsArray(s) && TypeGuard.IsObject(s.items)) return '';
-    return field(k, s, value[k], errors[k], { keepSecret: opts.keepSecrets });
+    return field(k, s, value[k], errors[k], { keepSecret: opts.keepSecrets, idPrefix: opts.idPrefix });
   })}`;
 }
 

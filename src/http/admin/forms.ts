@@ -99,7 +99,7 @@ export function sectionForm(section: string, config: Config, errors: Record<stri
   <h2>${meta.title} <code>[${section}]</code></h2>
   ${notice}
   ${meta.help ? html`<p class="help">${meta.help}</p>` : ''}
-  ${fieldsFor(schema, value, errors, { skip: meta.skip, keepSecrets: true })}
+  ${fieldsFor(schema, value, errors, { skip: meta.skip, keepSecrets: true, idPrefix: section })}
   <button type="submit">Save</button>
 </form>`;
 }
@@ -113,7 +113,7 @@ export function entryForm(kind: 'icecast' | 'whip', index: number | null, value:
   <h3>${index === null ? `Add ${a} ${noun}` : `Edit ${noun} ${index + 1}`}</h3>
   ${formError ? html`<p class="notice bad" role="alert">${formError}</p>` : ''}
   ${testResult ? html`<p class="notice ${testResult.ok ? 'ok' : 'bad'}" role="status" data-test-result="${testResult.ok ? 'ok' : 'failed'}">${testResult.message}</p>` : ''}
-  ${fieldsFor(schema, value, errors, { keepSecrets: index !== null })}
+  ${fieldsFor(schema, value, errors, { keepSecrets: index !== null, idPrefix: `${kind}-${index ?? 'new'}` })}
   <div class="row">
     <button type="submit">${index === null ? 'Add' : 'Save'}</button>
     ${kind === 'icecast' ? html`<button type="button" hx-post="/ui/icecast/test${index === null ? '' : `?index=${index}`}" hx-target="closest form" hx-swap="outerHTML">Test connection</button>` : ''}
