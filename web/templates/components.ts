@@ -102,8 +102,9 @@ export function listenersTable(rows: ListenerRow[]): Html {
 }
 
 export function alerts(list: { id: string; severity: string; message: string; since: string }[], configRefusal?: string | null): Html {
-  return html`${list.map((a) => html`<div class="alert ${a.severity}" role="alert"><b>${a.id}</b>: ${a.message}</div>`)}${
-    configRefusal ? html`<div class="alert critical" role="alert"><b>config</b>: a hand edit was refused, the running config stays: ${configRefusal}</div>` : ''
+  // Each alert is one plain sentence: its message says what happened (the id is for logs and the API).
+  return html`${list.map((a) => html`<div class="alert ${a.severity}" role="alert" data-alert="${a.id}">${a.message}</div>`)}${
+    configRefusal ? html`<div class="alert critical" role="alert" data-alert="config">A change to the configuration file was refused, so the running settings stay: ${configRefusal}</div>` : ''
   }`;
 }
 
