@@ -217,8 +217,10 @@ ${W.statePanel(ctx)}
 </div>`,
         ),
       )
-      .get('/input', ({ request }) =>
-        page(
+      .get('/input', async ({ request }) => {
+        // The device list is opened at the first ask: wait (briefly) for its first enumeration.
+        await devices.listReady();
+        return page(
           request,
           '/input',
           'Input',
@@ -227,15 +229,15 @@ ${W.statePanel(ctx)}
 <section class="panel"><h2>Level</h2><div id="meters" sse-swap="meters">${W.meters(hub.meter)}</div><div id="input-status" sse-swap="input-status">${W.inputStatus(ctx)}</div></section>
 <form class="panel" id="device-form" hx-post="/ui/input" hx-target="find .result">
   <h2>Device</h2>
-  <div class="field"><label for="device">Capture from</label><select id="device" name="device" sse-swap="devices">${W.deviceOptions(ctx, devices)}</select><small>PipeWire sources and monitors; the list follows hot-plugs.</small></div>
+  <div class="field"><label for="device">Capture from</label><select id="device" name="device" sse-swap="devices" hx-target="this">${W.deviceOptions(ctx, devices)}</select><small>PipeWire sources and monitors; the list follows hot-plugs.</small></div>
   <button type="submit">Use this device</button><div class="result"></div>
 </form>
 ${sectionForm('input', ctx.config)}
 ${sectionForm('tone', ctx.config)}
 ${sectionForm('silence', ctx.config)}
 </div>`,
-        ),
-      )
+        );
+      })
       .get('/outputs', ({ request }) =>
         page(
           request,
