@@ -96,8 +96,9 @@ export interface ListenerRow {
 
 export function listenersTable(rows: ListenerRow[]): Html {
   if (!rows.length) return html`<p class="empty">Nobody is listening.</p>`;
-  return html`<table class="listeners"><thead><tr><th>Via</th><th>From</th><th>Since</th><th>Detail</th></tr></thead><tbody>${rows.map(
-    (r) => html`<tr><td>${r.via}</td><td>${r.remote}<br><small>${r.agent}</small></td><td><time datetime="${r.since}">${r.since.replace('T', ' ').slice(0, 19)}</time></td><td>${r.detail}</td></tr>`,
+  // `stack`: one card per listener on a phone (admin.css); data-label names each cell there.
+  return html`<table class="listeners stack"><thead><tr><th>Via</th><th>From</th><th>Since</th><th>Detail</th></tr></thead><tbody>${rows.map(
+    (r) => html`<tr><td data-label="Via">${r.via}</td><td data-label="From">${r.remote}<br><small class="agent">${r.agent}</small></td><td data-label="Since"><time datetime="${r.since}">${r.since.replace('T', ' ').slice(0, 19)}</time></td><td data-label="Detail">${r.detail}</td></tr>`,
   )}</tbody></table>`;
 }
 
