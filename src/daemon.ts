@@ -96,6 +96,9 @@ export class Hark {
       hostname: this.config.http.host,
       // Streams are long-lived; Bun's default idle timeout (10 s) would cut a quiet listener.
       idleTimeout: 0,
+      // Elysia turns SO_REUSEPORT on: a second hark on the same port would then start and
+      // share the connections with the first. Binding must fail instead (EADDRINUSE).
+      reusePort: false,
     });
     this.server = app.server ?? undefined;
     log.info(`listening on http://${this.config.http.host}:${this.server.port}`);

@@ -102,7 +102,7 @@ try {
 } catch (e) {
   const err = e as Error & { code?: string };
   const port = args.port ?? config.http.port;
-  if (err.code === 'EADDRINUSE' && port !== 0) die(1, `http.port ${port} is already in use (${err.message})`);
+  if (err.code === 'EADDRINUSE' && port !== 0) die(1, `port ${port} is already in use (another hark, or another program, listens there): stop it, or choose another http.port or --port`);
   die(1, `could not start: ${err.message}`);
 }
 log.info(`config ${args.config}${existsSync(args.config) ? '' : ' (not found: using defaults)'}`);

@@ -1,7 +1,9 @@
 /**
- * GPIO in the real daemon: without libgpiod, without a chip, or switched off, hark warns
- * once, naming what is missing and which lines go unused, and serves on. (The lines
- * themselves are exercised against a real chip by test/gpio-qemu.ts in the image boot test.)
+ * GPIO in the real daemon: with GPIO set up in the config, but without libgpiod or without a
+ * chip, hark warns once, naming what is missing and which lines go unused, and serves on. With
+ * the default config on a machine that has no GPIO chip (not a Pi) it only says so at debug
+ * level. (The lines themselves are exercised against a real chip by test/gpio-qemu.ts in the
+ * image boot test.)
  */
 import { afterEach, describe, expect, test } from 'bun:test';
 import { existsSync, readdirSync } from 'node:fs';
@@ -22,10 +24,12 @@ source = "tone"
 on_boot = "idle"
 `;
 const LINES = '(GPIO17, GPIO27, GPIO23, GPIO24, GPIO25)';
+/** GPIO set up on purpose: the default lines, with a [gpio] value of one's own. */
+const CONFIGURED = `${TOML}\n[gpio]\ndebounce_ms = 25\n`;
 
 let hark: HarkProcess | undefined;
 afterEach(async () => {
-  expect(await hark?.stop()).toBe(0);
+  if (hark) expect(await hark.stop()).toBe(0);
   hark = undefined;
 });
 
@@ -39,8 +43,22 @@ async function serves(h: HarkProcess): Promise<void> {
 }
 
 describe('GPIO in the daemon', () => {
-  test('without libgpiod.so.3: one warning naming the library, its Debian package and the unused lines; hark serves', async () => {
-    hark = await startHark(TOML, { env: { HARK_LIBGPIOD: '/nonexistent/libgpiod.so.3' } });
+  test.skipIf(HAS_CHIP)('the default config on a machine with no GPIO chip: no GPIO warning or error, one debug line; hark serves', async () => {
+    // The default config (input.source = "auto"), with and without libgpiod.
+    for (const env of [{ HARK_LIBGPIOD: '/nonexistent/libgpiod.so.3' }, ...(LIB ? [{ HARK_LIBGPIOD: LIB }] : [])]) {
+      hark = await startHark('[webrtc]\nudp_port = 29340\n', { env });
+      await hark.waitFor(/debug\s+\[gpio\] no GPIO chip: buttons and LEDs off/);
+      expect(hark.output()).not.toMatch(/(warn|error)\s+\[gpio\]/);
+      expect(hark.output().split('\n').filter((l) => /\b(warn|error)\b/.test(l) && /gpio/i.test(l))).toEqual([]);
+      expect(hark.output().match(/\[gpio\]/g)).toHaveLength(1);
+      await serves(hark);
+      expect(await hark.stop()).toBe(0);
+      hark = undefined;
+    }
+  }, 60_000);
+
+  test('GPIO set up, without libgpiod.so.3: one warning naming the library, its Debian package and the unused lines; hark serves', async () => {
+    hark = await startHark(CONFIGURED, { env: { HARK_LIBGPIOD: '/nonexistent/libgpiod.so.3' } });
     const line = await hark.waitFor(/warn\s+\[gpio\] .*/);
     expect(line).toContain('cannot load /nonexistent/libgpiod.so.3 (libgpiod.so.3): install the Debian package libgpiod3 (apt install libgpiod3)');
     expect(line).toContain(`hark runs on without buttons and LEDs ${LINES}`);
@@ -48,8 +66,8 @@ describe('GPIO in the daemon', () => {
     await serves(hark);
   }, 30_000);
 
-  test.skipIf(!LIB || HAS_CHIP)('with libgpiod but no GPIO chip: a warning that says so; hark serves', async () => {
-    hark = await startHark(TOML, { env: { HARK_LIBGPIOD: LIB! } });
+  test.skipIf(!LIB || HAS_CHIP)('GPIO set up, with libgpiod but no GPIO chip: a warning that says so; hark serves', async () => {
+    hark = await startHark(CONFIGURED, { env: { HARK_LIBGPIOD: LIB! } });
     const line = await hark.waitFor(/warn\s+\[gpio\] .*/);
     expect(line).toContain(`no usable GPIO chip (no /dev/gpiochip* device); hark runs on without buttons and LEDs ${LINES}`);
     await serves(hark);

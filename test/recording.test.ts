@@ -142,14 +142,14 @@ describe('disk guard', () => {
       const watch = setInterval(() => (lowest = Math.min(lowest, free())), 50);
       const stopped = await untilStatus(h, (s) => s.outputs.recording.state === 'disk_full', 15_000, 'the disk guard');
       expect(stopped.alerts).toContainEqual(expect.objectContaining({ id: 'recording.disk', severity: 'critical' }));
-      expect(stopped.alerts.find((a: any) => a.id === 'recording.disk').message).toMatch(/recording stopped: only \d+ MB free .* \(minimum 2 MB\)/);
+      expect(stopped.alerts.find((a: any) => a.id === 'recording.disk').message).toMatch(/Recording stopped: only \d+ MB free .* \(minimum 2 MB\)\./);
       expect(stopped.outputs.recording.file).toBeNull();
       await Bun.sleep(1500);
       clearInterval(watch);
       // It stopped before the floor, and stays stopped.
       expect(lowest).toBeGreaterThanOrEqual(2 * 1024 * 1024);
       expect((await status(h)).outputs.recording.state).toBe('disk_full');
-      expect(h.output()).toMatch(/\[alert\] recording\.disk: recording stopped/);
+      expect(h.output()).toMatch(/\[alert\] recording\.disk: Recording stopped/);
 
       unlinkSync(join(dir, 'filler'));
       const resumed = await untilStatus(h, (s) => s.outputs.recording.state === 'recording', 8000, 'the recorder to resume');
@@ -185,8 +185,8 @@ after_s = 1
     // Raised only once the silence had lasted after_s.
     expect(s.silence.silent_for_s).toBeGreaterThanOrEqual(1);
     expect(s.silence).toMatchObject({ state: 'silent', threshold_dbfs: -50, after_s: 1 });
-    expect(s.alerts.find((a: any) => a.id === 'silence')).toMatchObject({ severity: 'warning', message: 'silence: the input has been below -50 dBFS for 1 s' });
-    expect(quiet.output()).toMatch(/\[alert\] silence: silence: the input has been below -50 dBFS for 1 s/);
+    expect(s.alerts.find((a: any) => a.id === 'silence')).toMatchObject({ severity: 'warning', message: 'The input has been silent for 1 s (below -50 dBFS).' });
+    expect(quiet.output()).toMatch(/\[alert\] silence: The input has been silent for 1 s \(below -50 dBFS\)\./);
     const l = await status(loud);
     expect(l.silence.state).toBe('signal');
     expect(l.alerts).toEqual([]);

@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Auth, LOGIN_MAX_FAILURES } from './auth.ts';
-import { StateFile, bootState } from './state-file.ts';
+import { StateFile, bootState, bootTitle } from './state-file.ts';
 import { Control } from './control.ts';
 import { EventBus } from './events.ts';
 
@@ -17,6 +17,18 @@ describe('the run state across boots', () => {
     expect(bootState('last', f.load())).toEqual({ live: false, muted: false });
     expect(bootState('live', f.load())).toEqual({ live: true, muted: false });
     expect(bootState('idle', { live: true, muted: true, at: '' })).toEqual({ live: false, muted: false });
+  });
+
+  test('the title last set comes back at the next boot, unless the config file\'s title changed since', () => {
+    const f = new StateFile(join(mkdtempSync(join(tmpdir(), 'hark-state-')), 'state.json'));
+    expect(bootTitle('From the file', f.load())).toBe('From the file');
+    f.save({ live: true, muted: false, title: 'Evening prayer', configTitle: 'From the file' });
+    expect(f.load()).toMatchObject({ live: true, muted: false, title: 'Evening prayer', configTitle: 'From the file' });
+    expect(bootTitle('From the file', f.load())).toBe('Evening prayer');
+    expect(bootTitle('Edited by hand', f.load())).toBe('Edited by hand');
+    // A state file from before titles were kept.
+    f.save({ live: true, muted: false });
+    expect(bootTitle('From the file', f.load())).toBe('From the file');
   });
 
   test('every state change is saved through the onState hook; live drives the outputs', async () => {

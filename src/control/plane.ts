@@ -16,7 +16,7 @@ import { Auth } from './auth.ts';
 import { Control } from './control.ts';
 import { EventBus } from './events.ts';
 import { OutputWatcher, applyConfig, setOutputsLive, startIdleServices } from './outputs.ts';
-import { StateFile, bootState } from './state-file.ts';
+import { StateFile, bootState, bootTitle } from './state-file.ts';
 import { socketPathOf, stateDirOf } from './paths.ts';
 
 export { socketPathOf, stateDirOf };
@@ -90,9 +90,16 @@ export class ControlPlane {
       if (r.changed.includes('admin.password') && config.admin.password) void this.takeFirstBootPassword();
     });
 
-    const initial = bootState(config.control.on_boot, this.stateFile.load());
+    const saved = this.stateFile.load();
+    const initial = bootState(config.control.on_boot, saved);
     const b = parts.broadcast;
-    b.metadata.onChange((title) => this.events.emit({ type: 'metadata', title }));
+    // The title survives a restart: set before anything sends it.
+    const title = bootTitle(config.metadata.title, saved);
+    if (title !== b.metadata.title) b.metadata.set(title);
+    b.metadata.onChange((title) => {
+      this.saveState();
+      this.events.emit({ type: 'metadata', title });
+    });
     b.alerts.on((e) =>
       this.events.emit({
         type: 'alert',
@@ -112,7 +119,7 @@ export class ControlPlane {
         setInput: async (device) => {
           await this.store.set({ 'input.device': device });
         },
-        onState: (s) => this.stateFile.save(s),
+        onState: () => this.saveState(),
       },
       initial,
     );
@@ -127,12 +134,18 @@ export class ControlPlane {
     startIdleServices(this.parts);
     if (this.control.isLive) await setOutputsLive(this.parts, true);
     log.info(`boot state ${this.control.state} (control.on_boot = ${config.control.on_boot})`);
-    this.stateFile.save({ live: this.control.isLive, muted: this.control.isMuted });
+    this.saveState();
     this.watcher.start();
     if (this.opts.configPath) this.store.watch();
     process.on('SIGHUP', this.onHup);
     if (!this.auth.hasPassword()) log.warn('no admin password yet: open the admin page to set it (or `hark passwd`)');
     this.openSocket(handle);
+  }
+
+  /** The run state and the title, for the next start. */
+  private saveState(): void {
+    const { broadcast, config } = this.parts;
+    this.stateFile.save({ live: this.control.isLive, muted: this.control.isMuted, title: broadcast.metadata.title, configTitle: config.metadata.title });
   }
 
   /** Run `fn` when the daemon closes (the HTTP layer's timers and PipeWire registry). */

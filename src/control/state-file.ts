@@ -1,7 +1,8 @@
 /**
- * The last run state on disk, so a power cut while live comes back live (`control.on_boot`).
- * One small JSON file written atomically on every state change; a missing or damaged file
- * reads as "no saved state".
+ * The last run state on disk, so a power cut while live comes back live (`control.on_boot`),
+ * with the title last set (the dashboard, `POST /api/metadata`), so a restart keeps it.
+ * One small JSON file written atomically on every change; a missing or damaged file reads as
+ * "no saved state".
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { writeFileAtomic } from '../config/atomic.ts';
@@ -13,6 +14,17 @@ export interface SavedState {
   live: boolean;
   muted: boolean;
   at: string;
+  /** The title last set, and `metadata.title` of the config at that time. */
+  title?: string;
+  configTitle?: string;
+}
+
+/** What is saved: the run state and, when known, the title. */
+export interface StateToSave {
+  live: boolean;
+  muted: boolean;
+  title?: string;
+  configTitle?: string;
 }
 
 const log = logger('control');
@@ -25,16 +37,22 @@ export class StateFile {
     try {
       const v = JSON.parse(readFileSync(this.path, 'utf8')) as Partial<SavedState>;
       if (typeof v.live !== 'boolean' || typeof v.muted !== 'boolean') throw new Error('live and muted must be true or false');
-      return { live: v.live, muted: v.muted, at: String(v.at ?? '') };
+      const out: SavedState = { live: v.live, muted: v.muted, at: String(v.at ?? '') };
+      if (typeof v.title === 'string') out.title = v.title;
+      if (typeof v.configTitle === 'string') out.configTitle = v.configTitle;
+      return out;
     } catch (e) {
       log.warn(`${this.path}: ignored (${(e as Error).message})`);
       return null;
     }
   }
 
-  save(s: { live: boolean; muted: boolean }): void {
+  save(s: StateToSave): void {
     try {
-      writeFileAtomic(this.path, `${JSON.stringify({ live: s.live, muted: s.muted, at: new Date().toISOString() })}\n`, { ownLikeDir: true });
+      const v: SavedState = { live: s.live, muted: s.muted, at: new Date().toISOString() };
+      if (s.title !== undefined) v.title = s.title;
+      if (s.configTitle !== undefined) v.configTitle = s.configTitle;
+      writeFileAtomic(this.path, `${JSON.stringify(v)}\n`, { ownLikeDir: true });
     } catch (e) {
       // The state still changed; only its survival across a power cut is lost. Say so loudly.
       log.error(`cannot save the run state to ${this.path}: ${(e as Error).message}`);
@@ -55,4 +73,13 @@ export function bootState(onBoot: OnBoot, saved: SavedState | null): { live: boo
     case 'last':
       return saved ? { live: saved.live, muted: saved.muted } : { live: true, muted: false };
   }
+}
+
+/**
+ * The title to start with: the one last set, unless `metadata.title` in the config changed
+ * since it was saved (a hand edit while hark was stopped wins: it is the newer wish).
+ */
+export function bootTitle(configTitle: string, saved: SavedState | null): string {
+  if (saved?.title === undefined) return configTitle;
+  return saved.configTitle === undefined || saved.configTitle === configTitle ? saved.title : configTitle;
 }

@@ -189,9 +189,20 @@ describe('Gpio: missing GPIO warns and hark runs on', () => {
     gpio.close();
   });
 
-  test('no GPIO at all (no library, no chip): one warning naming the reason and the lines', () => {
+  test('the default [gpio] on a machine with no chip (not a Pi): no warning, one debug line', () => {
     const mark = logTail().length;
-    const gpio = new Gpio(defaultConfig().gpio, { control: new Control(new EventBus()), events: new EventBus() });
+    const gpio = new Gpio(defaultConfig().gpio, { control: new Control(new EventBus()), events: new EventBus(), chipPresent: () => false });
+    gpio.start(() => {
+      throw new GpioUnavailableError('no usable GPIO chip (no /dev/gpiochip* device)');
+    });
+    expect(gpio.state).toBe('unavailable');
+    expect(logSince(mark)).not.toMatch(/\b(warn|error)\b/);
+    gpio.close();
+  });
+
+  test('GPIO set up in the config, and no chip: one warning naming the reason and the lines', () => {
+    const mark = logTail().length;
+    const gpio = new Gpio({ ...defaultConfig().gpio, debounce_ms: 25 }, { control: new Control(new EventBus()), events: new EventBus(), chipPresent: () => false });
     gpio.start(() => {
       throw new GpioUnavailableError('no usable GPIO chip (no /dev/gpiochip* device)');
     });

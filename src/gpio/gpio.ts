@@ -1,9 +1,13 @@
 /**
  * Buttons and LEDs on the GPIO header. Buttons act only through control actions (origin
  * "gpio"), exactly as the web page's do; LEDs follow the event bus. A missing library, chip
- * or line is a warning naming it, and hark runs on without it.
+ * or line is a warning naming it, and hark runs on without it, except on a machine with no
+ * GPIO chip at all under the default `[gpio]` (a laptop, a server): nothing is missing there,
+ * so that is one debug line.
  */
+import { readdirSync } from 'node:fs';
 import type { Config } from '../config/schema.ts';
+import { defaultConfig } from '../config/load.ts';
 import type { EventBus, Origin } from '../control/events.ts';
 import { logger } from '../log.ts';
 import { Button } from './button.ts';
@@ -19,6 +23,17 @@ export interface GpioDeps {
   events: EventBus;
   /** The input's levels (AudioPipeline.currentLevels), for LEDs showing `signal`. */
   levels?: () => { peak_dbfs: number[] } | undefined;
+  /** Whether the machine has any GPIO chip (default: a /dev/gpiochipN exists). */
+  chipPresent?: () => boolean;
+}
+
+/** Whether /dev holds any GPIO chip, whether or not libgpiod is there to open it. */
+export function anyGpioChip(devDir = '/dev'): boolean {
+  try {
+    return readdirSync(devDir).some((n) => /^gpiochip\d+$/.test(n));
+  } catch {
+    return false;
+  }
 }
 
 /** off: disabled in the config; unavailable: no library or chip; running: every line works; degraded: some do. */
@@ -66,6 +81,11 @@ export class Gpio {
       this.source = open();
     } catch (e) {
       this._state = 'unavailable';
+      // The default [gpio] on a machine without a chip: no Pi, nothing wrong, nothing to install.
+      if (Bun.deepEquals(c, defaultConfig().gpio) && !(this.deps.chipPresent ?? anyGpioChip)()) {
+        log.debug(`no GPIO chip: buttons and LEDs off (${(e as Error).message})`);
+        return;
+      }
       log.warn(`${(e as Error).message}; hark runs on without buttons and LEDs (${wanted})`);
       return;
     }

@@ -11,6 +11,7 @@ import { authGuard } from './auth.ts';
 import { controlRoutes } from './control-routes.ts';
 import type { AppContext } from './context.ts';
 import { logger } from '../log.ts';
+import { compressed } from './compress.ts';
 
 const log = logger('http');
 
@@ -36,6 +37,8 @@ export function createApp(ctx: AppContext) {
           return jsonError(500, 'internal error');
       }
     })
+    // Pages and their assets go out gzipped to clients that take it (never streams: compress.ts).
+    .mapResponse({ as: 'global' }, ({ request, responseValue }) => (responseValue instanceof Response ? compressed(request, responseValue) : undefined))
     // The gate runs before routing: no route can be reached around it.
     .use(authGuard(ctx))
     .use(statusRoutes(ctx))

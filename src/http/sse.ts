@@ -16,6 +16,7 @@ import type { Html } from '../../web/templates/html.ts';
 import { logTail } from '../log.ts';
 import * as W from './admin/widgets.ts';
 import type { Devices } from './admin/model.ts';
+import { entryStatesUpdate } from './admin/forms.ts';
 import { logger } from '../log.ts';
 
 const log = logger('sse');
@@ -33,7 +34,7 @@ const MAX_CLIENTS = 64;
 export const PAGE_EVENTS: Record<string, readonly string[]> = {
   dashboard: ['state-badge', 'alerts', 'state', 'meters', 'outputs', 'listeners'],
   input: ['state-badge', 'alerts', 'meters', 'devices', 'input-status'],
-  outputs: ['state-badge', 'alerts', 'outputs'],
+  outputs: ['state-badge', 'alerts', 'outputs', 'icecast-entries', 'whip-entries'],
   listeners: ['state-badge', 'alerts', 'listeners', 'listener-table'],
   recordings: ['state-badge', 'alerts', 'recorder', 'recordings'],
   system: ['state-badge', 'alerts', 'sysinfo', 'log'],
@@ -72,6 +73,8 @@ export class SseHub {
       this.publishIfChanged('state', W.statePanel(ctx));
       this.publishIfChanged('state-badge', W.stateBadge(ctx));
       this.publishIfChanged('outputs', W.outputs(ctx));
+      this.publishIfChanged('icecast-entries', entryStatesUpdate(ctx, 'icecast'));
+      this.publishIfChanged('whip-entries', entryStatesUpdate(ctx, 'whip'));
     };
     this.unsubscribe.push(ctx.events.on('state', now), ctx.events.on('metadata', now), ctx.events.on('alert', () => this.publishIfChanged('alerts', W.alerts(ctx))));
   }
@@ -106,6 +109,9 @@ export class SseHub {
         return W.recordingsList(ctx);
       case 'sysinfo':
         return W.sysinfo(ctx);
+      case 'icecast-entries':
+      case 'whip-entries':
+        return entryStatesUpdate(ctx, event === 'icecast-entries' ? 'icecast' : 'whip');
       default:
         return null;
     }
@@ -199,7 +205,7 @@ export class SseHub {
       this.publish('meters', W.meters(this.meter), { skippable: true });
     }
     if (this.ticks % SLOW_EVERY === 0) {
-      for (const e of ['state', 'state-badge', 'alerts', 'outputs', 'listeners', 'listener-table', 'devices', 'input-status', 'recorder', 'recordings']) {
+      for (const e of ['state', 'state-badge', 'alerts', 'outputs', 'icecast-entries', 'whip-entries', 'listeners', 'listener-table', 'devices', 'input-status', 'recorder', 'recordings']) {
         if (this.wants(e)) this.publishIfChanged(e, this.render(e)!);
       }
       if (this.ticks % (SLOW_EVERY * 4) === 0 && this.wants('sysinfo')) this.publishIfChanged('sysinfo', W.sysinfo(this.ctx));

@@ -16,7 +16,7 @@ test('input.clock: raised with the speed while frames are dropped, cleared 10 s 
   expect(alerts.list()).toHaveLength(1);
   expect(alerts.list()[0]).toMatchObject({ id: INPUT_CLOCK_ALERT, severity: 'warning' });
   expect(alerts.list()[0]!.message).toBe(
-    'the input delivers audio 22.5x faster than real time: hark drops the excess (1053120 frames so far). Check the device and its driver',
+    'The input delivers audio 22.5x faster than real time: hark drops the excess (1053120 frames so far). Check the device and its driver.',
   );
   // Real time again: the alert stays for 10 s, then clears.
   for (let s = 2; s <= 10; s++) {

@@ -49,7 +49,7 @@ export class InputClockWatch {
       this.alerts.raise(
         INPUT_CLOCK_ALERT,
         'warning',
-        `the input delivers audio ${speed ? `${speed.toFixed(1)}x ` : ''}faster than real time: hark drops the excess (${cur.discarded} frames so far). Check the device and its driver`,
+        `The input delivers audio ${speed ? `${speed.toFixed(1)}x ` : ''}faster than real time: hark drops the excess (${cur.discarded} frames so far). Check the device and its driver.`,
       );
     } else if (this.alerts.isActive(INPUT_CLOCK_ALERT) && now - this.lastDropAt >= (this.opts.clearAfterS ?? 10) * 1000) {
       this.alerts.clear(INPUT_CLOCK_ALERT, 'the input runs at real time again');

@@ -388,7 +388,7 @@ export class Recorder {
     this.closeFile();
     this._state = 'disk_full';
     this.lastError = `only ${mb(free)} MB free on ${this.dir} (minimum ${mb(this.opts.minFreeBytes)} MB)`;
-    this.opts.alerts.raise('recording.disk', 'critical', `recording stopped: ${this.lastError}`);
+    this.opts.alerts.raise('recording.disk', 'critical', `Recording stopped: ${this.lastError}.`);
     clearTimeout(this.guardTimer);
     this.guardTimer = setTimeout(() => this.guard(), this.guardIdleMs);
   }
@@ -398,7 +398,7 @@ export class Recorder {
     this.log.error(message);
     this.closeFile();
     this._state = 'failed';
-    this.opts.alerts.raise('recording.failed', 'critical', `recording failed: ${message}`);
+    this.opts.alerts.raise('recording.failed', 'critical', `Recording failed: ${message}.`);
   }
 
   private openFile(): void {

@@ -34,7 +34,7 @@ describe('SilenceDetector', () => {
     at(11_000, [-70, -65]);
     expect(d.state).toBe('silent');
     expect(alerts.list()).toEqual([expect.objectContaining({ id: 'silence', severity: 'warning' })]);
-    expect(alerts.list()[0]!.message).toBe('silence: the input has been below -50 dBFS for 10 s');
+    expect(alerts.list()[0]!.message).toBe('The input has been silent for 10 s (below -50 dBFS).');
     expect(d.status()).toMatchObject({ state: 'silent', silent_for_s: 10, level_dbfs: -65 });
     at(12_000, [-70, -65]);
     expect(events).toHaveLength(1);

@@ -67,7 +67,7 @@ export class SilenceDetector {
         this.alerts.raise(
           SILENCE_ALERT,
           'warning',
-          `silence: the input has been below ${this.opts.thresholdDbfs} dBFS for ${this.opts.afterS} s`,
+          `The input has been silent for ${this.opts.afterS} s (below ${this.opts.thresholdDbfs} dBFS).`,
         );
       }
       return;

@@ -40,11 +40,13 @@ export async function startHark(
     root?: string;
     /** the bun executable to run it with (default: this one) */
     bun?: string;
+    /** start again in a stopped hark's directory (its `dir`): its config file, state and auth are kept; `toml` is ignored */
+    dir?: string;
   } = {},
 ): Promise<HarkProcess> {
-  const dir = mkdtempSync(join(tmpdir(), 'hark-test-'));
+  const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'hark-test-'));
   const configPath = join(dir, 'hark.toml');
-  writeFileSync(configPath, toml);
+  if (!opts.dir) writeFileSync(configPath, toml);
   const proc = Bun.spawn([opts.bun ?? process.execPath, join(opts.root ?? ROOT, 'src/main.ts'), '--config', configPath, '--port', '0', ...(opts.args ?? [])], {
     cwd: dir,
     // MIMALLOC_SCAVENGER as hark.service sets it.

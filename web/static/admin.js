@@ -35,6 +35,13 @@ document.addEventListener('DOMContentLoaded', () => {
       setTimeout(() => div.remove(), 8000);
     }
   });
+  // A connection test's result appears under its button: bring it into view (a phone's form is long).
+  document.body.addEventListener('htmx:afterSettle', () => {
+    const r = document.querySelector('[data-test-result]:not([data-shown])');
+    if (!r) return;
+    r.dataset.shown = 'true';
+    r.scrollIntoView({ block: 'center', behavior: 'instant' });
+  });
   const log = document.getElementById('log');
   if (log) log.scrollTop = log.scrollHeight;
 });

@@ -96,14 +96,16 @@ export interface ListenerRow {
 
 export function listenersTable(rows: ListenerRow[]): Html {
   if (!rows.length) return html`<p class="empty">Nobody is listening.</p>`;
-  return html`<table class="listeners"><thead><tr><th>Via</th><th>From</th><th>Since</th><th>Detail</th></tr></thead><tbody>${rows.map(
-    (r) => html`<tr><td>${r.via}</td><td>${r.remote}<br><small>${r.agent}</small></td><td><time datetime="${r.since}">${r.since.replace('T', ' ').slice(0, 19)}</time></td><td>${r.detail}</td></tr>`,
+  // `stack`: one card per listener on a phone (admin.css); data-label names each cell there.
+  return html`<table class="listeners stack"><thead><tr><th>Via</th><th>From</th><th>Since</th><th>Detail</th></tr></thead><tbody>${rows.map(
+    (r) => html`<tr><td data-label="Via">${r.via}</td><td data-label="From">${r.remote}<br><small class="agent">${r.agent}</small></td><td data-label="Since"><time datetime="${r.since}">${r.since.replace('T', ' ').slice(0, 19)}</time></td><td data-label="Detail">${r.detail}</td></tr>`,
   )}</tbody></table>`;
 }
 
 export function alerts(list: { id: string; severity: string; message: string; since: string }[], configRefusal?: string | null): Html {
-  return html`${list.map((a) => html`<div class="alert ${a.severity}" role="alert"><b>${a.id}</b>: ${a.message}</div>`)}${
-    configRefusal ? html`<div class="alert critical" role="alert"><b>config</b>: a hand edit was refused, the running config stays: ${configRefusal}</div>` : ''
+  // Each alert is one plain sentence: its message says what happened (the id is for logs and the API).
+  return html`${list.map((a) => html`<div class="alert ${a.severity}" role="alert" data-alert="${a.id}">${a.message}</div>`)}${
+    configRefusal ? html`<div class="alert critical" role="alert" data-alert="config">A change to the configuration file was refused, so the running settings stay: ${configRefusal}</div>` : ''
   }`;
 }
 
@@ -112,8 +114,10 @@ export function alerts(list: { id: string; severity: string; message: string; si
 const SECRET_KEYS = /password|token|credential/;
 
 /** One form field rendered from its schema: type, limits, choices and help text. */
-export function field(name: string, schema: TSchema, value: unknown, error?: string, opts: { label?: string; keepSecret?: boolean } = {}): Html {
-  const id = `f-${name.replace(/[^\w-]/g, '-')}`;
+export function field(name: string, schema: TSchema, value: unknown, error?: string, opts: { label?: string; keepSecret?: boolean; idPrefix?: string } = {}): Html {
+  // Ids carry the form's own prefix: two forms on one page may share a key (`enabled`), and a
+  // label must toggle its own checkbox, not the first one with that id.
+  const id = `f-${opts.idPrefix ? `${opts.idPrefix}-` : ''}${name}`.replace(/[^\w-]/g, '-');
   const label = opts.label ?? name.replaceAll('_', ' ');
   const help = schema.description as string | undefined;
   const err = error ? html`<span class="err" id="${id}-err" role="alert">${error}</span>` : '';
@@ -147,13 +151,13 @@ export function field(name: string, schema: TSchema, value: unknown, error?: str
 }
 
 /** Fields for every key of an object schema (arrays of tables are left to `hark config edit`). */
-export function fieldsFor(schema: TSchema, value: Record<string, unknown>, errors: Record<string, string>, opts: { only?: string[]; skip?: string[]; keepSecrets?: boolean } = {}): Html {
+export function fieldsFor(schema: TSchema, value: Record<string, unknown>, errors: Record<string, string>, opts: { only?: string[]; skip?: string[]; keepSecrets?: boolean; idPrefix?: string } = {}): Html {
   if (!TypeGuard.IsObject(schema)) return html``;
   const keys = Object.keys(schema.properties).filter((k) => (!opts.only || opts.only.includes(k)) && !opts.skip?.includes(k));
   return html`${keys.map((k) => {
     const s = schema.properties[k]!;
     if (TypeGuard.IsArray(s) && TypeGuard.IsObject(s.items)) return '';
-    return field(k, s, value[k], errors[k], { keepSecret: opts.keepSecrets });
+    return field(k, s, value[k], errors[k], { keepSecret: opts.keepSecrets, idPrefix: opts.idPrefix });
   })}`;
 }
 

@@ -8,7 +8,9 @@ import { ConfigSchema, type Config } from '../../config/schema.ts';
 import { ConfigError } from '../../config/load.ts';
 import { coerce } from '../../config/store.ts';
 import { html, type Html } from '../../../web/templates/html.ts';
-import { fieldsFor, saveNotice } from '../../../web/templates/components.ts';
+import { fieldsFor, saveNotice, stateClass } from '../../../web/templates/components.ts';
+import type { AppContext } from '../context.ts';
+import { entryName } from './model.ts';
 
 type Body = Record<string, unknown>;
 
@@ -99,12 +101,15 @@ export function sectionForm(section: string, config: Config, errors: Record<stri
   <h2>${meta.title} <code>[${section}]</code></h2>
   ${notice}
   ${meta.help ? html`<p class="help">${meta.help}</p>` : ''}
-  ${fieldsFor(schema, value, errors, { skip: meta.skip, keepSecrets: true })}
+  ${fieldsFor(schema, value, errors, { skip: meta.skip, keepSecrets: true, idPrefix: section })}
   <button type="submit">Save</button>
 </form>`;
 }
 
-/** An entry of [[icecast]] or [[whip]] as an edit (index) or add (null) form. */
+/**
+ * An entry of [[icecast]] or [[whip]] as an edit (index) or add (null) form. A connection
+ * test's result goes under the button that asked for it (admin.js scrolls it into view).
+ */
 export function entryForm(kind: 'icecast' | 'whip', index: number | null, value: Record<string, unknown>, errors: Record<string, string> = {}, formError = '', testResult?: { ok: boolean; message: string }): Html {
   const schema = sectionSchema(kind);
   const { noun, a } = ENTRY_FORMS[kind]!;
@@ -112,13 +117,13 @@ export function entryForm(kind: 'icecast' | 'whip', index: number | null, value:
   return html`<form class="panel entry-form" id="${kind}-form-${index ?? 'new'}" novalidate hx-post="${action}" hx-target="#${kind}-section" hx-swap="outerHTML">
   <h3>${index === null ? `Add ${a} ${noun}` : `Edit ${noun} ${index + 1}`}</h3>
   ${formError ? html`<p class="notice bad" role="alert">${formError}</p>` : ''}
-  ${testResult ? html`<p class="notice ${testResult.ok ? 'ok' : 'bad'}" role="status" data-test-result="${testResult.ok ? 'ok' : 'failed'}">${testResult.message}</p>` : ''}
-  ${fieldsFor(schema, value, errors, { keepSecrets: index !== null })}
+  ${fieldsFor(schema, value, errors, { keepSecrets: index !== null, idPrefix: `${kind}-${index ?? 'new'}` })}
   <div class="row">
     <button type="submit">${index === null ? 'Add' : 'Save'}</button>
     ${kind === 'icecast' ? html`<button type="button" hx-post="/ui/icecast/test${index === null ? '' : `?index=${index}`}" hx-target="closest form" hx-swap="outerHTML">Test connection</button>` : ''}
     <button type="button" class="link" hx-get="/ui/${kind}" hx-target="#${kind}-section" hx-swap="outerHTML">Cancel</button>
   </div>
+  ${testResult ? html`<p class="notice ${testResult.ok ? 'ok' : 'bad'} test-result" role="status" data-test-result="${testResult.ok ? 'ok' : 'failed'}">${testResult.message}</p>` : ''}
 </form>`;
 }
 
@@ -127,19 +132,39 @@ export interface EntryStatus {
   status: string;
 }
 
+/** One entry's live state (a pill and the status line); `oob`: as an SSE update of the one on the page. */
+export function entryState(kind: 'icecast' | 'whip', i: number, st: EntryStatus | undefined, oob = false): Html {
+  return html`<span class="entry-state" id="${kind}-state-${i}" ${oob ? html`hx-swap-oob="true"` : ''}>${
+    st ? html`<span class="pill ${stateClass(st.state)}" data-state="${st.state}">${st.state.replaceAll('_', ' ')}</span> <small>${st.status}</small>` : ''
+  }</span>`;
+}
+
+/** The live state of every entry of a kind, from the running outputs. */
+export function entryStatuses(ctx: AppContext, kind: 'icecast' | 'whip'): EntryStatus[] {
+  const s = ctx.broadcast.status();
+  const list = (kind === 'icecast' ? s.icecast : s.whip) as unknown as { state: string; status?: string }[];
+  return list.map((o) => ({ state: o.state, status: o.status ?? o.state }));
+}
+
+/** The SSE event `<kind>-entries`: every entry's state, swapped in place (out of band). */
+export function entryStatesUpdate(ctx: AppContext, kind: 'icecast' | 'whip'): Html {
+  const st = entryStatuses(ctx, kind);
+  return html`${ctx.config[kind].map((_, i) => entryState(kind, i, st[i], true))}`;
+}
+
 /** The list of [[icecast]] / [[whip]] entries with their live state, and the add form. */
 export function entrySection(kind: 'icecast' | 'whip', config: Config, statuses: (EntryStatus | undefined)[], extra: Html | string = '', notice: Html | string = ''): Html {
   const entries = config[kind] as unknown as Record<string, unknown>[];
   const meta = ENTRY_FORMS[kind]!;
   return html`<section id="${kind}-section" class="panel entries">
   <h2>${meta.title} <code>[[${kind}]]</code></h2>
+  <div hidden sse-swap="${kind}-entries" hx-target="this" hx-swap="none"></div>
   ${notice}
   ${entries.length === 0 ? html`<p class="empty">None yet.</p>` : ''}
   <ul class="entries">${entries.map((e, i) => {
-    const st = statuses[i];
-    const where = kind === 'icecast' ? (e.url ? String(e.url).replace(/\/\/[^@/]*@/, '//') : `${e.host}:${e.port}${e.mount}`) : String(e.url);
-    return html`<li data-entry="${i}"><div><b>${String(e.id || `${kind} ${i + 1}`)}</b> <span class="where">${where}</span>${e.enabled === false ? html` <span class="pill off">disabled</span>` : ''}
-      ${st ? html`<span class="pill ${st.state === 'live' ? 'ok' : st.state === 'stopped' ? 'off' : 'warn'}" data-state="${st.state}">${st.state.replaceAll('_', ' ')}</span> <small>${st.status}</small>` : ''}</div>
+    const n = entryName(kind, config, i);
+    return html`<li data-entry="${i}"><div><span class="entry-name">${n.kind} <b>${n.id}</b></span> <span class="where">${n.where}</span>${e.enabled === false ? html` <span class="pill off">disabled</span>` : ''}
+      ${entryState(kind, i, statuses[i])}</div>
       <div class="row"><button type="button" class="link" hx-get="/ui/${kind}/${i}/edit" hx-target="#${kind}-section" hx-swap="outerHTML">Edit</button>
       <button type="button" class="link danger" hx-delete="/ui/${kind}/${i}" hx-target="#${kind}-section" hx-swap="outerHTML" hx-confirm="Remove this ${meta.noun}?">Remove</button></div></li>`;
   })}</ul>

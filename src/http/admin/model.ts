@@ -10,9 +10,35 @@ import { DeviceRegistry } from '../../audio/devices.ts';
 import type { AppContext } from '../context.ts';
 import type { ListenerRow, OutputRow } from '../../../web/templates/components.ts';
 import { VERSION } from '../../version.ts';
+import { entryId as icecastEntryId } from '../../outputs/icecast/index.ts';
+import { resolveTarget } from '../../outputs/icecast/protocol.ts';
+import { whipEntryId } from '../../outputs/whip/index.ts';
+import type { Config } from '../../config/schema.ts';
 import { logger } from '../../log.ts';
 
 const log = logger('http admin');
+
+const KIND_LABEL = { icecast: 'Icecast', whip: 'WHIP' } as const;
+
+/**
+ * The one name of an [[icecast]] / [[whip]] entry, wherever a page shows it (the "Now" table,
+ * the entry list): its kind and its id ("Icecast" "live.mp3"), and where it sends.
+ */
+export function entryName(kind: 'icecast' | 'whip', config: Config, i: number): { kind: string; id: string; where: string } {
+  if (kind === 'whip') {
+    const w = config.whip[i]!;
+    return { kind: KIND_LABEL.whip, id: whipEntryId(w, i), where: w.url };
+  }
+  const e = config.icecast[i]!;
+  let where: string;
+  try {
+    const t = resolveTarget(e);
+    where = `${t.host.includes(':') ? `[${t.host}]` : t.host}:${t.port}${t.mount}`;
+  } catch {
+    where = e.url ? e.url.replace(/\/\/[^@/]*@/, '//') : `${e.host}:${e.port}${e.mount}`;
+  }
+  return { kind: KIND_LABEL.icecast, id: icecastEntryId(e, i), where };
+}
 
 export function outputRows(ctx: AppContext): OutputRow[] {
   const rows: OutputRow[] = [];
@@ -23,10 +49,14 @@ export function outputRows(ctx: AppContext): OutputRow[] {
     rows.push({ kind: 'WebRTC', id: '', state: w.status, detail: w.reason ?? `${w.listeners} listening`, extra: '/listen' });
   } else rows.push({ kind: 'WebRTC', id: '', state: 'disabled', detail: 'webrtc.enabled = false' });
   const b = ctx.broadcast.status();
-  for (const o of b.icecast) rows.push({ kind: 'Icecast', id: o.id, state: o.state, detail: o.status, extra: `${o.server}${o.mount}` });
-  for (const o of b.whip as unknown as { id: string; state: string; status?: string; url?: string }[]) {
-    rows.push({ kind: 'WHIP', id: o.id, state: o.state, detail: o.status ?? o.state, extra: o.url });
-  }
+  b.icecast.forEach((o, i) => {
+    const n = i < ctx.config.icecast.length ? entryName('icecast', ctx.config, i) : { kind: KIND_LABEL.icecast, id: o.id, where: `${o.server}${o.mount}` };
+    rows.push({ kind: n.kind, id: n.id, state: o.state, detail: o.status, extra: n.where });
+  });
+  (b.whip as unknown as { id: string; state: string; status?: string; url?: string }[]).forEach((o, i) => {
+    const n = i < ctx.config.whip.length ? entryName('whip', ctx.config, i) : { kind: KIND_LABEL.whip, id: o.id, where: o.url ?? '' };
+    rows.push({ kind: n.kind, id: n.id, state: o.state, detail: o.status ?? o.state, extra: n.where });
+  });
   const r = b.recording;
   if (!ctx.config.recording.enabled && r.state === 'stopped') rows.push({ kind: 'Recording', id: '', state: 'disabled', detail: 'recording.enabled = false' });
   else rows.push({ kind: 'Recording', id: '', state: r.state, detail: r.last_error ?? (r.file ? `${r.file} (${Math.round(r.file_bytes / 1024)} kB)` : r.state), extra: r.free_mb !== null ? `${r.free_mb} MB free` : undefined });

@@ -60,7 +60,8 @@ export function checkIcecastEntries(entries: readonly IcecastEntry[]): EntryProb
   return null;
 }
 
-function entryId(e: IcecastEntry, i: number): string {
+/** An entry's id: its `id`, else its mount without "/" (the label in logs, status and pages). */
+export function entryId(e: IcecastEntry, i: number): string {
   if (e.id) return e.id;
   try {
     return resolveTarget(e).mount.replace(/^\/+/, '') || `icecast${i + 1}`;

@@ -21,11 +21,16 @@ export function whipOpusSpec(channels: number, bitrateKbps: number): EncoderSpec
   };
 }
 
+/** An entry's id: its `id`, else whipN (the label in logs, status and pages). */
+export function whipEntryId(w: Config['whip'][number], i: number): string {
+  return w.id || `whip${i + 1}`;
+}
+
 export function whipOutputs(config: Config, source: PacketSource): WhipOutput[] {
   return config.whip.map(
     (w, i) =>
       new WhipOutput(source, {
-        id: w.id || `whip${i + 1}`,
+        id: whipEntryId(w, i),
         endpoint: w.url,
         token: w.token,
         bindAddress: w.bind_address,
