@@ -7,6 +7,7 @@
  * Default config (input.source = "auto"); the WebRTC UDP port from this file's range.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Page } from 'playwright-core';
 import { startHark, type HarkProcess } from './lib/hark.ts';
@@ -50,6 +51,7 @@ async function check(paths: string[], loggedIn: boolean, size: keyof typeof SIZE
   try {
     for (const path of paths) {
       await page.goto(`${hark.url}${path}`);
+      if (!loggedIn) await page.screenshot({ path: `/tmp/shots-h2/${path.slice(1)}-${size}-${colorScheme}.png` });
       for (const f of await axe(page)) out.push(`${path} ${size} ${colorScheme}: ${f.impact} ${f.id} (${f.help})\n    ${f.nodes.join('\n    ')}`);
     }
   } finally {
@@ -61,6 +63,7 @@ async function check(paths: string[], loggedIn: boolean, size: keyof typeof SIZE
 const COMBOS = (Object.keys(SIZES) as (keyof typeof SIZES)[]).flatMap((size) => SCHEMES.map((scheme) => [size, scheme] as const));
 
 beforeAll(async () => {
+  mkdirSync('/tmp/shots-h2', { recursive: true });
   hark = await startHark(`
 [webrtc]
 udp_port = 29211

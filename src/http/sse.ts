@@ -33,7 +33,13 @@ const MAX_CLIENTS = 64;
 
 /** The events each page takes (from the registry; a stream's frames may have their own name). */
 export const PAGE_EVENTS: Record<string, readonly string[]> = Object.fromEntries(
-  W.PAGES.map((p) => [p, W.widgetsOf(p).flatMap((n) => [n, ...(W.WIDGETS[n] as W.Widget).frameEvent ? [(W.WIDGETS[n] as W.Widget).frameEvent!] : []])]),
+  W.PAGES.map((p) => [
+    p,
+    W.widgetsOf(p).flatMap((n) => {
+      const frameEvent = (W.WIDGETS[n] as W.Widget).frameEvent;
+      return frameEvent ? [n, frameEvent] : [n];
+    }),
+  ]),
 );
 
 const enc = new TextEncoder();
@@ -74,10 +80,6 @@ export class SseHub {
         }),
       );
     }
-  }
-
-  get meter(): W.MeterState {
-    return this.env.meter;
   }
 
   get connections(): number {
