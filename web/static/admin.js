@@ -3,7 +3,7 @@
 // ---- the meters ---------------------------------------------------------------------------
 // The server renders the meter markup (web/templates/components.ts `meters`); the `levels`
 // event then carries numbers ({s: seq, p: peak, r: rms, h: hold, c: clip}, dBFS) applied here.
-// METER_SCALE is components.ts `SCALE` (dBFS → % of the track): change both together.
+// METER_SCALE is components.ts `METER_SCALE` (dBFS → % of the track): change both together.
 const METER_SCALE = [[-60, 0], [-50, 5], [-40, 13], [-30, 28], [-20, 50], [0, 100]];
 const FLOOR = -60;
 function meterPct(db) {

@@ -40,7 +40,7 @@ export function statePanel(s: { state: RunState; live: boolean; muted: boolean; 
  * the live updates — change both together.
  */
 export const METER_FLOOR_DB = -60;
-const SCALE: readonly (readonly [number, number])[] = [
+export const METER_SCALE: readonly (readonly [number, number])[] = [
   [-60, 0],
   [-50, 5],
   [-40, 13],
@@ -49,11 +49,11 @@ const SCALE: readonly (readonly [number, number])[] = [
   [0, 100],
 ];
 export function meterPct(db: number): number {
-  if (!(db > SCALE[0]![0])) return 0;
-  for (let i = 1; i < SCALE.length; i++) {
-    const [d1, p1] = SCALE[i]!;
+  if (!(db > METER_SCALE[0]![0])) return 0;
+  for (let i = 1; i < METER_SCALE.length; i++) {
+    const [d1, p1] = METER_SCALE[i]!;
     if (db <= d1) {
-      const [d0, p0] = SCALE[i - 1]!;
+      const [d0, p0] = METER_SCALE[i - 1]!;
       return p0 + ((db - d0) / (d1 - d0)) * (p1 - p0);
     }
   }
