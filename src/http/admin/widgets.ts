@@ -16,7 +16,8 @@
  *
  * The SSE event is named after the entry (`event: on-air`) and swapped into the slot (the
  * slot carries `sse-swap`). A widget whose rendering includes its own element (the state
- * panel) sets `slot: null`. `frame` is for streams that send something other than the whole
+ * panel) sets `slot: null`. A slot inside an element with `hx-target` (the device picker in its
+ * form) needs `hx-target="this"` in its attrs, or the swap goes to the inherited target. `frame` is for streams that send something other than the whole
  * rendering (the meters send numbers that admin.js applies; the log sends new lines).
  */
 import type { AppContext } from '../context.ts';
@@ -215,7 +216,7 @@ export const WIDGETS = {
   outputs: { pages: ['dashboard', 'outputs'], slot: { id: 'outputs' }, render: ({ ctx }) => outputs(ctx), on: ['state', 'metadata', 'output'], everyMs: 500 },
   listeners: { pages: ['dashboard', 'listeners'], slot: { id: 'listener-count', tag: 'p', attrs: 'class="listeners big-number"' }, render: ({ ctx }) => listeners(ctx), everyMs: 500 },
   'listener-table': { pages: ['listeners'], slot: { id: 'listener-table' }, render: ({ ctx }) => listenerTable(ctx), everyMs: 500 },
-  devices: { pages: ['input'], slot: { id: 'device', tag: 'select', attrs: 'name="device"' }, render: ({ ctx, devices }) => deviceOptions(ctx, devices), everyMs: 500 },
+  devices: { pages: ['input'], slot: { id: 'device', tag: 'select', attrs: 'name="device" hx-target="this"' }, render: ({ ctx, devices }) => deviceOptions(ctx, devices), everyMs: 500 },
   'input-status': { pages: ['input'], slot: { id: 'input-status' }, render: ({ ctx }) => inputStatus(ctx), on: ['input'], everyMs: 500 },
   recorder: { pages: ['recordings'], slot: { id: 'recorder' }, render: ({ ctx }) => recorderStatus(ctx), everyMs: 500 },
   recordings: { pages: ['recordings'], slot: { id: 'recordings-list' }, render: ({ ctx }) => recordingsList(ctx), everyMs: 500 },
