@@ -1,44 +1,46 @@
 /**
  * GET /events?page=…: one Server-Sent Events connection per admin page, carrying named
  * events whose data is an HTML fragment (htmx's sse extension swaps it into the element with
- * that `sse-swap` name).
+ * that `sse-swap` name), plus the meters' numbers (`levels`, applied by admin.js).
+ *
+ * What each page shows, how each widget renders and when it refreshes all come from the one
+ * registry in admin/widgets.ts (`WIDGETS`); this hub only schedules and sends.
  *
  * Cheap on a Pi: one timer for all connections, running only while someone is connected.
- * Meters are rendered once per tick (~15 Hz) and the same bytes go to every page that shows
- * them; everything else is rendered twice a second and sent only when it changed (state
- * changes go out at once, from the event bus). A page that cannot keep up skips meter frames
- * rather than queueing them; one that falls far behind is dropped (EventSource reconnects).
+ * Meter frames are computed once per tick (~15 Hz, numbers: ~1.3 kB/s for stereo) and the same
+ * bytes go to every page that shows them; the other widgets are re-rendered at their pace and
+ * sent only when they changed (bus events send at once). A page that cannot keep up skips
+ * meter frames rather than queueing them; one that falls far behind is dropped (EventSource
+ * reconnects). A heartbeat (`hb`) every 5 s lets a page notice a connection that went quiet.
  */
 import { Elysia } from 'elysia';
 import type { AppContext } from './context.ts';
 import { MAX_DELAY_MS } from '../audio/pipeline.ts';
-import type { Html } from '../../web/templates/html.ts';
-import { logTail } from '../log.ts';
+import { htmlResponse, type Html } from '../../web/templates/html.ts';
 import * as W from './admin/widgets.ts';
 import type { Devices } from './admin/model.ts';
-import { entryStatesUpdate } from './admin/forms.ts';
 import { logger } from '../log.ts';
 
 const log = logger('sse');
 
-/** ~15 Hz: meters look continuous and the cost stays a few fragments per second. */
+/** ~15 Hz: meters look continuous and the cost stays small. */
 export const METER_MS = 66;
-const SLOW_EVERY = 8; // ticks: ~0.5 s
-const PING_EVERY = Math.round(15_000 / METER_MS);
+const BEAT_EVERY = Math.round(5_000 / METER_MS);
 /** Chunks queued for a connection before meter frames are skipped, and before it is dropped. */
 const SKIP_AT = 8;
 const DROP_AT = 256;
 const MAX_CLIENTS = 64;
 
-/** The events each page takes. */
-export const PAGE_EVENTS: Record<string, readonly string[]> = {
-  dashboard: ['state-badge', 'alerts', 'state', 'meters', 'outputs', 'listeners'],
-  input: ['state-badge', 'alerts', 'meters', 'devices', 'input-status'],
-  outputs: ['state-badge', 'alerts', 'outputs', 'icecast-entries', 'whip-entries'],
-  listeners: ['state-badge', 'alerts', 'listeners', 'listener-table'],
-  recordings: ['state-badge', 'alerts', 'recorder', 'recordings'],
-  system: ['state-badge', 'alerts', 'sysinfo', 'log'],
-};
+/** The events each page takes (from the registry; a stream's frames may have their own name). */
+export const PAGE_EVENTS: Record<string, readonly string[]> = Object.fromEntries(
+  W.PAGES.map((p) => [
+    p,
+    W.widgetsOf(p).flatMap((n) => {
+      const frameEvent = (W.WIDGETS[n] as W.Widget).frameEvent;
+      return frameEvent ? [n, frameEvent] : [n];
+    }),
+  ]),
+);
 
 const enc = new TextEncoder();
 
@@ -58,63 +60,30 @@ export class SseHub {
   private timer?: ReturnType<typeof setInterval>;
   private ticks = 0;
   private readonly last = new Map<string, string>();
-  readonly meter = new W.MeterState();
-  private logSeen = '';
+  /** What the widgets render from; the pages embed with `W.slot(hub.env, name)`. */
+  readonly env: W.WidgetEnv;
   private readonly unsubscribe: (() => void)[] = [];
   private releaseWake?: () => void;
   /** Fragments sent (for tests and /metrics). */
   sent = 0;
 
-  constructor(
-    private readonly ctx: AppContext,
-    private readonly devices: Devices,
-  ) {
-    const now = () => {
-      this.publishIfChanged('state', W.statePanel(ctx));
-      this.publishIfChanged('state-badge', W.stateBadge(ctx));
-      this.publishIfChanged('outputs', W.outputs(ctx));
-      this.publishIfChanged('icecast-entries', entryStatesUpdate(ctx, 'icecast'));
-      this.publishIfChanged('whip-entries', entryStatesUpdate(ctx, 'whip'));
-    };
-    this.unsubscribe.push(ctx.events.on('state', now), ctx.events.on('metadata', now), ctx.events.on('alert', () => this.publishIfChanged('alerts', W.alerts(ctx))));
+  constructor(ctx: AppContext, devices: Devices) {
+    this.env = { ctx, devices, meter: new W.MeterState(), log: new W.LogCursor() };
+    const byEvent = new Map<string, W.WidgetName[]>();
+    for (const name of Object.keys(W.WIDGETS) as W.WidgetName[]) {
+      for (const type of (W.WIDGETS[name] as W.Widget).on ?? []) byEvent.set(type, [...(byEvent.get(type) ?? []), name]);
+    }
+    for (const [type, names] of byEvent) {
+      this.unsubscribe.push(
+        ctx.events.on(type as 'state', () => {
+          for (const n of names) if (this.wants(n)) this.publishIfChanged(n, W.WIDGETS[n].render(this.env));
+        }),
+      );
+    }
   }
 
   get connections(): number {
     return this.clients.size;
-  }
-
-  /** The renderer behind each event name (the meters come from the shared tick instead). */
-  private render(event: string): Html | null {
-    const ctx = this.ctx;
-    switch (event) {
-      case 'state':
-        return W.statePanel(ctx);
-      case 'state-badge':
-        return W.stateBadge(ctx);
-      case 'alerts':
-        return W.alerts(ctx);
-      case 'outputs':
-        return W.outputs(ctx);
-      case 'listeners':
-        return W.listeners(ctx);
-      case 'listener-table':
-        return W.listenerTable(ctx);
-      case 'devices':
-        return W.deviceOptions(ctx, this.devices);
-      case 'input-status':
-        return W.inputStatus(ctx, this.devices);
-      case 'recorder':
-        return W.recorderStatus(ctx);
-      case 'recordings':
-        return W.recordingsList(ctx);
-      case 'sysinfo':
-        return W.sysinfo(ctx);
-      case 'icecast-entries':
-      case 'whip-entries':
-        return entryStatesUpdate(ctx, event === 'icecast-entries' ? 'icecast' : 'whip');
-      default:
-        return null;
-    }
   }
 
   connect(page: string): Response {
@@ -125,16 +94,15 @@ export class SseHub {
     const stream = new ReadableStream<Uint8Array>(
       {
         start: (controller) => {
-          if (events.includes('log') && !this.wants('log')) this.logSeen = logTail().at(-1) ?? '';
           client = { events: new Set(events), controller, closed: false };
           this.clients.add(client);
           // The retry hint, then the current value of everything the page shows, so nothing
-          // that changed between the page load and this connection is missed.
+          // that changed between the page load (or a lost connection) and now is missed.
           controller.enqueue(enc.encode('retry: 2000\n\n'));
-          for (const e of events) {
-            if (e === 'meters' || e === 'log') continue;
-            const h = this.render(e);
-            if (h) controller.enqueue(sseMessage(e, h.value));
+          for (const n of W.widgetsOf(page)) {
+            const w: W.Widget = W.WIDGETS[n];
+            if (w.frame) continue;
+            controller.enqueue(sseMessage(n, w.render(this.env).value));
           }
           this.ensureTimer();
         },
@@ -151,7 +119,7 @@ export class SseHub {
     });
   }
 
-  /** Send a fragment to every connection that shows this event. */
+  /** Send a fragment (or a frame) to every connection that shows this event. */
   publish(event: string, fragment: string | Html, opts: { skippable?: boolean } = {}): void {
     if (!this.clients.size) return;
     const bytes = sseMessage(event, typeof fragment === 'string' ? fragment : fragment.value);
@@ -191,6 +159,10 @@ export class SseHub {
     this.releaseWake ??= this.ctx.pipeline.need(MAX_DELAY_MS.listener);
   }
 
+  private get ctx(): AppContext {
+    return this.env.ctx;
+  }
+
   private tick(): void {
     if (!this.clients.size) {
       clearInterval(this.timer);
@@ -200,38 +172,24 @@ export class SseHub {
       return;
     }
     this.ticks++;
-    if (this.wants('meters')) {
-      this.meter.update(this.ctx.pipeline.currentLevels());
-      this.publish('meters', W.meters(this.meter), { skippable: true });
+    for (const name of Object.keys(W.WIDGETS) as W.WidgetName[]) {
+      const w: W.Widget = W.WIDGETS[name];
+      if (!w.everyMs || this.ticks % Math.max(1, Math.round(w.everyMs / METER_MS)) !== 0 || !this.wants(name)) continue;
+      if (w.frame) {
+        const data = w.frame(this.env);
+        if (data !== null) this.publish(w.frameEvent ?? name, data, { skippable: true });
+      } else this.publishIfChanged(name, w.render(this.env));
     }
-    if (this.ticks % SLOW_EVERY === 0) {
-      for (const e of ['state', 'state-badge', 'alerts', 'outputs', 'icecast-entries', 'whip-entries', 'listeners', 'listener-table', 'devices', 'input-status', 'recorder', 'recordings']) {
-        if (this.wants(e)) this.publishIfChanged(e, this.render(e)!);
-      }
-      if (this.ticks % (SLOW_EVERY * 4) === 0 && this.wants('sysinfo')) this.publishIfChanged('sysinfo', W.sysinfo(this.ctx));
-      if (this.wants('log')) this.publishLog();
-    }
-    if (this.ticks % PING_EVERY === 0) {
-      const ping = enc.encode(': ping\n\n');
+    if (this.ticks % BEAT_EVERY === 0) {
+      const beat = enc.encode('event: hb\ndata: 1\n\n');
       for (const c of this.clients) {
         try {
-          c.controller.enqueue(ping);
+          c.controller.enqueue(beat);
         } catch {
           this.drop(c);
         }
       }
     }
-  }
-
-  /** New log lines since the last tick, appended on the page (`hx-swap="beforeend"`). */
-  private publishLog(): void {
-    const tail = logTail();
-    if (!tail.length) return;
-    const i = this.logSeen ? tail.lastIndexOf(this.logSeen) : tail.length - 1;
-    const fresh = tail.slice(i + 1);
-    if (!fresh.length) return;
-    this.logSeen = tail[tail.length - 1]!;
-    this.publish('log', W.logLines(fresh));
   }
 
   private drop(c: Client | undefined): void {
@@ -256,4 +214,11 @@ export class SseHub {
 }
 
 export const sseRoutes = (ctx: AppContext, hub: SseHub) =>
-  new Elysia({ name: 'sse' }).get('/events', ({ query }) => hub.connect(String(query.page ?? 'dashboard')));
+  new Elysia({ name: 'sse' })
+    .get('/events', ({ query }) => hub.connect(String(query.page ?? 'dashboard')))
+    // Any widget's current rendering, from the same registry (admin.js re-fetches the meters
+    // when the channel count changes).
+    .get('/ui/widget/:name', ({ params }) => {
+      const w = (W.WIDGETS as Record<string, W.Widget>)[params.name];
+      return w ? htmlResponse(w.render(hub.env)) : new Response('no such widget', { status: 404 });
+    });

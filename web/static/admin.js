@@ -1,5 +1,166 @@
-// hark admin page: htmx settings. A refused form (422) is swapped in, so errors show next to
-// their fields; other errors are not swapped and are shown as a notice instead.
+// hark admin page: htmx settings, the live meters, and the "connection lost" state.
+
+// ---- the meters ---------------------------------------------------------------------------
+// The server renders the meter markup (web/templates/components.ts `meters`); the `levels`
+// event then carries numbers ({s: seq, p: peak, r: rms, h: hold, c: clip}, dBFS) applied here.
+// METER_SCALE is components.ts `METER_SCALE` (dBFS → % of the track): change both together.
+const METER_SCALE = [[-60, 0], [-50, 5], [-40, 13], [-30, 28], [-20, 50], [0, 100]];
+const FLOOR = -60;
+function meterPct(db) {
+  if (!(db > METER_SCALE[0][0])) return 0;
+  for (let i = 1; i < METER_SCALE.length; i++) {
+    const [d1, p1] = METER_SCALE[i];
+    if (db <= d1) {
+      const [d0, p0] = METER_SCALE[i - 1];
+      return p0 + ((db - d0) / (d1 - d0)) * (p1 - p0);
+    }
+  }
+  return 100;
+}
+const dbText = (db) => (db <= -119 ? '−∞' : db.toFixed(1).replace('-', '−'));
+let refetching = 0;
+
+function applyLevels(data) {
+  const box = document.querySelector('#meters .meters');
+  if (!box) return;
+  let v;
+  try { v = JSON.parse(data); } catch { return; }
+  const rows = box.querySelectorAll('.meter[data-ch]');
+  if (rows.length !== v.p.length) {
+    // The channel count changed (another device): fetch the markup again, at most every 2 s.
+    if (Date.now() - refetching > 2000) {
+      refetching = Date.now();
+      fetch('/ui/widget/meters', { cache: 'no-store' }).then((r) => (r.ok ? r.text() : null)).then((t) => {
+        if (t !== null) document.getElementById('meters').innerHTML = t;
+      }).catch(() => {});
+    }
+    return;
+  }
+  box.dataset.seq = String(v.s);
+  rows.forEach((row, c) => {
+    const p = v.p[c], lit = !!v.c[c];
+    row.dataset.peak = p.toFixed(1);
+    row.querySelector('.bar.peak').style.width = meterPct(p).toFixed(1) + '%';
+    row.querySelector('.bar.rms').style.width = meterPct(v.r[c]).toFixed(1) + '%';
+    row.querySelector('.hold').style.left = meterPct(v.h[c]).toFixed(1) + '%';
+    row.querySelector('.db').textContent = dbText(p);
+    const track = row.querySelector('.track');
+    track.setAttribute('aria-valuenow', Math.max(FLOOR, Math.min(0, p)).toFixed(1));
+    track.setAttribute('aria-valuetext', p <= -119 ? 'silence' : `${dbText(p)} dB${lit ? ', clipping' : ''}`);
+    const lamp = row.querySelector('.clip');
+    if (lamp.classList.contains('on') !== lit) {
+      lamp.classList.toggle('on', lit);
+      if (lit) {
+        lamp.removeAttribute('aria-hidden');
+        lamp.setAttribute('role', 'img');
+        lamp.setAttribute('aria-label', track.getAttribute('aria-label').replace(/ level$/, ' clipping'));
+      } else {
+        lamp.removeAttribute('role');
+        lamp.removeAttribute('aria-label');
+        lamp.setAttribute('aria-hidden', 'true');
+      }
+    }
+  });
+}
+
+/** No connection: the bars empty, and screen readers hear that the level is unknown. */
+function emptyMeters() {
+  document.querySelectorAll('#meters .meter[data-ch]').forEach((row) => {
+    row.querySelectorAll('.bar').forEach((b) => (b.style.width = '0%'));
+    row.querySelector('.hold').style.left = '0%';
+    row.querySelector('.db').textContent = '—';
+    const track = row.querySelector('.track');
+    track.setAttribute('aria-valuenow', String(FLOOR));
+    track.setAttribute('aria-valuetext', 'unknown: no connection');
+  });
+}
+
+// ---- the connection -----------------------------------------------------------------------
+// The page's one SSE connection (htmx's sse extension). When it errors, or goes quiet (the
+// server sends `hb` every 5 s, meters ~15 times a second), the page says so at once: a banner,
+// empty meters, and the state badge no longer claims "Live". It recovers by itself: the
+// EventSource reconnects, and the server sends every widget's current rendering on connect;
+// if the connection cannot come back (the session ended with a restart), the page reloads
+// once hark answers, which lands on the login page if need be.
+const QUIET_MS = 12000;
+let source = null;
+let lastHeard = Date.now();
+let lost = false;
+let lostTimer = 0;
+let probeTimer = 0;
+
+function heard() {
+  lastHeard = Date.now();
+  if (lost && source && source.readyState === EventSource.OPEN) recovered();
+}
+
+function showLost() {
+  if (lost) return;
+  lost = true;
+  document.body.classList.add('conn-lost');
+  const banner = document.getElementById('conn-lost');
+  if (banner) banner.hidden = false;
+  const badge = document.querySelector('#state-badge .badge');
+  if (badge) { badge.textContent = 'No connection'; badge.dataset.state = 'unknown'; badge.className = 'badge state-unknown'; }
+  const word = document.querySelector('.state-word');
+  if (word) { word.textContent = 'Not known'; word.dataset.state = 'unknown'; }
+  emptyMeters();
+  probe();
+}
+
+function recovered() {
+  lost = false;
+  clearTimeout(lostTimer);
+  clearTimeout(probeTimer);
+  document.body.classList.remove('conn-lost');
+  const banner = document.getElementById('conn-lost');
+  if (banner) banner.hidden = true;
+}
+
+/** While lost: ask hark every 2 s; when it answers but the live connection stays down, reload. */
+function probe() {
+  let answered = 0;
+  const once = () => {
+    if (!lost) return;
+    fetch(location.pathname + location.search, { cache: 'no-store', redirect: 'manual' }).then((r) => {
+      if (!lost) return;
+      if (r.type === 'opaqueredirect' || r.status === 401) return location.reload();
+      if (r.ok && ++answered >= 2) return location.reload();
+      probeTimer = setTimeout(once, 2000);
+    }).catch(() => { answered = 0; probeTimer = setTimeout(once, 2000); });
+  };
+  clearTimeout(probeTimer);
+  probeTimer = setTimeout(once, 2000);
+}
+
+document.addEventListener('htmx:sseOpen', (e) => {
+  const s = e.detail.source;
+  if (s !== source) {
+    source = s;
+    s.addEventListener('levels', (m) => { heard(); if (!lost) applyLevels(m.data); });
+    s.addEventListener('hb', heard);
+  }
+  heard();
+  recovered();
+});
+document.addEventListener('htmx:sseError', () => {
+  // One second's grace: a reconnect that succeeds at once shows nothing.
+  clearTimeout(lostTimer);
+  lostTimer = setTimeout(() => { if (!source || source.readyState !== EventSource.OPEN) showLost(); }, 1000);
+});
+document.addEventListener('htmx:sseBeforeMessage', heard);
+setInterval(() => {
+  if (!lost && source && Date.now() - lastHeard > QUIET_MS) {
+    // Quiet without an error (a network that stopped answering): start again.
+    showLost();
+    source.close();
+    probe();
+  }
+}, 2000);
+
+// ---- htmx settings ------------------------------------------------------------------------
+// A refused form (422) is swapped in, so errors show next to their fields; other errors are
+// not swapped and are shown as a notice instead.
 document.addEventListener('DOMContentLoaded', () => {
   htmx.config.responseHandling = [
     { code: '204', swap: false },

@@ -33,8 +33,35 @@ export function statePanel(s: { state: RunState; live: boolean; muted: boolean; 
 
 // ---- meters ----------------------------------------------------------------------------
 
+/**
+ * The meter scale (dBFS → % of the track), IEC 60268-18 style: the top 20 dB take half the
+ * track, where the level matters. The bars, the peak hold, the scale labels and the colour
+ * zones are all placed by this one function; admin.js has the same table (`METER_SCALE`) for
+ * the live updates — change both together.
+ */
 export const METER_FLOOR_DB = -60;
-const pct = (db: number) => Math.max(0, Math.min(100, ((db - METER_FLOOR_DB) / -METER_FLOOR_DB) * 100));
+export const METER_SCALE: readonly (readonly [number, number])[] = [
+  [-60, 0],
+  [-50, 5],
+  [-40, 13],
+  [-30, 28],
+  [-20, 50],
+  [0, 100],
+];
+export function meterPct(db: number): number {
+  if (!(db > METER_SCALE[0]![0])) return 0;
+  for (let i = 1; i < METER_SCALE.length; i++) {
+    const [d1, p1] = METER_SCALE[i]!;
+    if (db <= d1) {
+      const [d0, p0] = METER_SCALE[i - 1]!;
+      return p0 + ((db - d0) / (d1 - d0)) * (p1 - p0);
+    }
+  }
+  return 100;
+}
+/** Level zones: green below −18 dBFS, amber to −6, red above (the track's colours). */
+export const METER_ZONES = { amber: -18, red: -6 } as const;
+const SCALE_LABELS = [-40, -30, -18, -12, -6, 0];
 
 export interface MeterView {
   peak: number[];
@@ -44,17 +71,35 @@ export interface MeterView {
 }
 
 const CHANNEL_NAMES = ['L', 'R', '3', '4', '5', '6', '7', '8'];
+const CHANNEL_WORDS = ['Left', 'Right'];
+const f1 = (n: number) => n.toFixed(1);
+const dbText = (db: number) => (db <= -119 ? '−∞' : f1(db).replace('-', '−'));
 
-/** L/R bars: RMS (solid), peak (light), peak hold (a line), and the clip light. */
+/**
+ * L/R bars over a dB scale: RMS (solid), peak (light), peak hold (a line), and the clip lamp.
+ * Each track is a `role="meter"`; the lamp is hidden from screen readers until it lights.
+ * The live updates (`levels` events, numbers) are applied to this markup by admin.js.
+ */
 export function meters(v: MeterView, seq = 0): Html {
   const names = v.peak.length === 1 ? ['M'] : CHANNEL_NAMES;
-  return html`<div class="meters" data-seq="${seq}">${v.peak.map(
-    (p, c) => html`<div class="meter" data-ch="${c}" data-peak="${p.toFixed(1)}">
-  <span class="ch">${names[c] ?? String(c + 1)}</span>
-  <div class="track"><div class="bar peak" style="width:${pct(p).toFixed(1)}%"></div><div class="bar rms" style="width:${pct(v.rms[c]!).toFixed(1)}%"></div><div class="hold" style="left:${pct(v.hold[c]!).toFixed(1)}%"></div></div>
-  <span class="db">${p <= -119 ? '−∞' : p.toFixed(1)}</span><span class="clip${v.clip[c] ? ' on' : ''}" title="Clip">CLIP</span>
-</div>`,
-  )}</div>`;
+  const words = v.peak.length === 1 ? ['Mono'] : CHANNEL_WORDS;
+  const zones = `--z-amber:${f1(meterPct(METER_ZONES.amber))}%;--z-red:${f1(meterPct(METER_ZONES.red))}%`;
+  return html`<div class="meters" data-seq="${seq}" style="${zones}">${v.peak.map((p, c) => {
+    const word = `${words[c] ?? `Channel ${c + 1}`} channel`;
+    const now = Math.max(METER_FLOOR_DB, Math.min(0, p));
+    return html`<div class="meter" data-ch="${c}" data-peak="${f1(p)}">
+  <span class="ch" aria-hidden="true">${names[c] ?? String(c + 1)}</span>
+  <div class="track" role="meter" aria-label="${word} level" aria-valuemin="${METER_FLOOR_DB}" aria-valuemax="0" aria-valuenow="${f1(now)}" aria-valuetext="${p <= -119 ? 'silence' : `${dbText(p)} dB${v.clip[c] ? ', clipping' : ''}`}"><div class="bar peak" style="width:${f1(meterPct(p))}%"></div><div class="bar rms" style="width:${f1(meterPct(v.rms[c]!))}%"></div><div class="hold" style="left:${f1(meterPct(v.hold[c]!))}%"></div></div>
+  <span class="db" aria-hidden="true">${dbText(p)}</span>${clipLamp(word, v.clip[c] ?? false)}
+</div>`;
+  })}<div class="meter scale-row" aria-hidden="true"><span></span><div class="scale">${SCALE_LABELS.map(
+    (d) => html`<span style="left:${f1(meterPct(d))}%" data-db="${d}">${d === 0 ? '0' : `−${-d}`}</span>`,
+  )}</div><span class="unit">dBFS</span><span></span></div></div>`;
+}
+
+/** The clip lamp: clearly off (outlined, hidden from screen readers) or lit (announced). */
+export function clipLamp(word: string, on: boolean): Html {
+  return on ? html`<span class="clip on" role="img" aria-label="${word} clipping">CLIP</span>` : html`<span class="clip" aria-hidden="true">CLIP</span>`;
 }
 
 // ---- outputs and listeners -------------------------------------------------------------

@@ -19,6 +19,7 @@ export interface LayoutOptions {
   path: string;
   csrf: string;
   state: RunState;
+  /** The header's live widgets, each in its slot (src/http/admin/widgets.ts). */
   stateBadge: Html;
   alerts: Html;
   /** The SSE page name; omitted: no live updates. */
@@ -42,11 +43,12 @@ export function layout(o: LayoutOptions, body: Html): Html {
 <body hx-headers="${headers}" ${o.events ? html`hx-ext="sse" sse-connect="/events?page=${o.events}"` : ''}>
 <header class="top">
   <a class="brand" href="/">hark</a>
-  <span id="state-badge" sse-swap="state-badge">${o.stateBadge}</span>
-  <nav>${NAV.map(([href, label]) => html`<a href="${href}" ${o.path === href ? html`aria-current="page"` : ''}>${label}</a>`)}</nav>
+  ${o.stateBadge}
+  <nav aria-label="Admin pages">${NAV.map(([href, label]) => html`<a href="${href}" ${o.path === href ? html`aria-current="page"` : ''}>${label}</a>`)}</nav>
   <form method="post" action="/logout" class="logout"><input type="hidden" name="_csrf" value="${o.csrf}"><button type="submit" class="link">Log out</button></form>
 </header>
-<div id="alerts" sse-swap="alerts">${o.alerts}</div>
+${o.events ? html`<div id="conn-lost" class="conn-lost-banner" role="alert" hidden><b>Connection lost</b> — reconnecting… <span class="help">The figures on this page are not live until it is back.</span></div>` : ''}
+${o.alerts}
 <main>
 <h1>${o.title}</h1>
 ${body}
@@ -84,7 +86,7 @@ export function loginPage(o: { csrf: string; next: string; error?: string; retry
   <input type="hidden" name="next" value="${o.next}">
   ${o.error ? html`<p class="notice bad" role="alert">${o.error}</p>` : ''}
   <div class="field"><label for="password">Admin password</label><input type="password" id="password" name="password" autocomplete="current-password" required autofocus ${o.retryAfterS ? html`disabled` : ''}></div>
-  <button type="submit" class="big go" ${o.retryAfterS ? html`disabled` : ''}>Log in</button>
+  <button type="submit" class="big primary" ${o.retryAfterS ? html`disabled` : ''}>Log in</button>
 </form>`,
   );
 }
@@ -99,7 +101,7 @@ export function setupPage(o: { csrf: string; errors?: Record<string, string>; er
   ${o.error ? html`<p class="notice bad" role="alert">${o.error}</p>` : ''}
   <div class="field${e.password ? ' invalid' : ''}"><label for="password">New password</label><input type="password" id="password" name="password" autocomplete="new-password" minlength="8" required autofocus>${e.password ? html`<span class="err" role="alert">${e.password}</span>` : ''}<small>At least 8 characters.</small></div>
   <div class="field${e.confirm ? ' invalid' : ''}"><label for="confirm">Again</label><input type="password" id="confirm" name="confirm" autocomplete="new-password" required>${e.confirm ? html`<span class="err" role="alert">${e.confirm}</span>` : ''}</div>
-  <button type="submit" class="big go">Set password</button>
+  <button type="submit" class="big primary">Set password</button>
 </form>`,
   );
 }

@@ -17,10 +17,10 @@ export const dashboardRoutes = ({ ctx, hub }: AdminDeps) =>
           'Dashboard',
           'dashboard',
           html`<div class="grid">
-${W.statePanel(ctx)}
-<section class="panel"><h2>Input level</h2><div id="meters" sse-swap="meters">${W.meters(hub.meter)}</div></section>
-<section class="panel"><h2>Listeners</h2><p class="listeners big-number" id="listener-count" sse-swap="listeners">${W.listeners(ctx)}</p><a href="/listeners">Who is listening</a></section>
-<section class="panel wide"><h2>Outputs</h2><div id="outputs" sse-swap="outputs">${W.outputs(ctx)}</div></section>
+${W.slot(hub.env, 'state')}
+<section class="panel"><h2>Input level</h2>${W.slot(hub.env, 'meters')}</section>
+<section class="panel"><h2>Listeners</h2>${W.slot(hub.env, 'listeners')}<a href="/listeners">Who is listening</a></section>
+<section class="panel wide"><h2>Outputs</h2>${W.slot(hub.env, 'outputs')}</section>
 <section class="panel"><h2>Title and marks</h2>
   <form hx-post="/ui/metadata" hx-target="next .result" class="row"><input type="text" name="title" placeholder="Now playing…" maxlength="512" aria-label="Title"><button type="submit">Set title</button></form><p class="result"></p>
   <form hx-post="/ui/mark" hx-target="next .result" class="row"><input type="text" name="label" placeholder="Label (optional)" maxlength="200" aria-label="Mark label"><button type="submit">Mark</button></form><p class="result"></p>

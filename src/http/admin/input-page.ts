@@ -19,10 +19,10 @@ export const inputRoutes = ({ ctx, hub, devices }: AdminDeps) =>
           'Input',
           'input',
           html`<div class="grid">
-<section class="panel"><h2>Level</h2><div id="meters" sse-swap="meters">${W.meters(hub.meter)}</div><div id="input-status" sse-swap="input-status">${W.inputStatus(ctx, devices)}</div></section>
+<section class="panel"><h2>Level</h2>${W.slot(hub.env, 'meters')}${W.slot(hub.env, 'input-status')}</section>
 <form class="panel" id="device-form" hx-post="/ui/input" hx-target="find .result">
   <h2>Device</h2>
-  <div class="field"><label for="device">Capture from</label><select id="device" name="device" sse-swap="devices">${W.deviceOptions(ctx, devices)}</select><small>PipeWire sources and monitors; the list follows hot-plugs.</small></div>
+  <div class="field"><label for="device">Capture from</label>${W.slot(hub.env, 'devices')}<small>PipeWire sources and monitors; the list follows hot-plugs.</small></div>
   <button type="submit">Use this device</button><div class="result"></div>
 </form>
 ${sectionForm('input', ctx.config)}

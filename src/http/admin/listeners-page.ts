@@ -4,7 +4,7 @@ import { html } from '../../../web/templates/html.ts';
 import { renderPage, type AdminDeps } from './shared.ts';
 import * as W from './widgets.ts';
 
-export const listenersRoutes = ({ ctx }: AdminDeps) =>
+export const listenersRoutes = ({ ctx, hub }: AdminDeps) =>
   new Elysia({ name: 'admin-listeners' })
       .get('/listeners', ({ request }) =>
         renderPage(
@@ -13,6 +13,6 @@ export const listenersRoutes = ({ ctx }: AdminDeps) =>
           '/listeners',
           'Listeners',
           'listeners',
-          html`<section class="panel wide"><p class="big-number" sse-swap="listeners">${W.listeners(ctx)}</p><div id="listener-table" sse-swap="listener-table">${W.listenerTable(ctx)}</div></section>`,
+          html`<section class="panel wide">${W.slot(hub.env, 'listeners')}${W.slot(hub.env, 'listener-table')}</section>`,
         ),
       );

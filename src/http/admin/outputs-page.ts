@@ -13,7 +13,7 @@ import { testIcecast } from './icecast-test.ts';
 import { configForms, isEntryKind, notFound, renderPage, type AdminDeps, type Body } from './shared.ts';
 import * as W from './widgets.ts';
 
-export const outputsRoutes = ({ ctx }: AdminDeps) => {
+export const outputsRoutes = ({ ctx, hub }: AdminDeps) => {
   const { section, saveEntry, saveSection } = configForms(ctx);
   return new Elysia({ name: 'admin-outputs' })
       .get('/outputs', ({ request }) =>
@@ -23,7 +23,7 @@ export const outputsRoutes = ({ ctx }: AdminDeps) => {
           '/outputs',
           'Outputs',
           'outputs',
-          html`<section class="panel wide"><h2>Now</h2><div id="outputs" sse-swap="outputs">${W.outputs(ctx)}</div></section>
+          html`<section class="panel wide"><h2>Now</h2>${W.slot(hub.env, 'outputs')}</section>
 <div class="grid">
 ${section('icecast')}
 ${section('whip')}

@@ -6,7 +6,7 @@ import { RecordingBusyError, RecordingNotFoundError } from '../../outputs/record
 import { renderPage, type AdminDeps } from './shared.ts';
 import * as W from './widgets.ts';
 
-export const recordingsRoutes = ({ ctx }: AdminDeps) =>
+export const recordingsRoutes = ({ ctx, hub }: AdminDeps) =>
   new Elysia({ name: 'admin-recordings' })
       .get('/recordings', ({ request }) =>
         renderPage(
@@ -15,8 +15,8 @@ export const recordingsRoutes = ({ ctx }: AdminDeps) =>
           '/recordings',
           'Recordings',
           'recordings',
-          html`<section class="panel"><div id="recorder" sse-swap="recorder">${W.recorderStatus(ctx)}</div><p><a href="/outputs#form-recording">Recording settings</a></p></section>
-<section class="panel wide"><div id="recordings-list" sse-swap="recordings">${W.recordingsList(ctx)}</div></section>`,
+          html`<section class="panel">${W.slot(hub.env, 'recorder')}<p><a href="/outputs#form-recording">Recording settings</a></p></section>
+<section class="panel wide">${W.slot(hub.env, 'recordings')}</section>`,
         ),
       )
       .delete('/ui/recordings/:name', ({ params }) => {

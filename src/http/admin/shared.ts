@@ -37,7 +37,7 @@ export function csrfOf(request: Request): string {
 /** A whole admin page: the layout (header, nav, alerts, the SSE connection) around `body`. */
 export function renderPage(ctx: AppContext, request: Request, path: string, title: string, events: string | undefined, body: Html): Response {
   return htmlResponse(
-    layout({ title, path, csrf: csrfOf(request), state: ctx.control.state, stateBadge: W.stateBadge(ctx), alerts: W.alerts(ctx), events }, body),
+    layout({ title, path, csrf: csrfOf(request), state: ctx.control.state, stateBadge: W.layoutSlot(ctx, 'state-badge'), alerts: W.layoutSlot(ctx, 'alerts'), events }, body),
   );
 }
 

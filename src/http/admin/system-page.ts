@@ -3,13 +3,12 @@ import { Elysia } from 'elysia';
 import { html, htmlResponse, type Html } from '../../../web/templates/html.ts';
 import * as C from '../../../web/templates/components.ts';
 import { PasswordError, checkPasswordRules } from '../../control/auth.ts';
-import { logTail } from '../../log.ts';
 import { SESSION_COOKIE, cookie, originOf, principalOf } from '../auth.ts';
 import { sectionForm } from './forms.ts';
 import { renderPage, str, type AdminDeps, type Body } from './shared.ts';
 import * as W from './widgets.ts';
 
-export const systemRoutes = ({ ctx }: AdminDeps) => {
+export const systemRoutes = ({ ctx, hub }: AdminDeps) => {
   function passwordForm(errors: Record<string, string> = {}, message = ''): Html {
     const f = (name: string, label: string, auto: string) =>
       html`<div class="field${errors[name] ? ' invalid' : ''}"><label for="pw-${name}">${label}</label><input type="password" id="pw-${name}" name="${name}" autocomplete="${auto}">${errors[name] ? html`<span class="err" role="alert">${errors[name]}</span>` : ''}</div>`;
@@ -40,10 +39,10 @@ export const systemRoutes = ({ ctx }: AdminDeps) => {
           'System',
           'system',
           html`<div class="grid">
-<section class="panel"><h2>This box</h2><div id="sysinfo" sse-swap="sysinfo">${W.sysinfo(ctx)}</div>
+<section class="panel"><h2>This box</h2>${W.slot(hub.env, 'sysinfo')}
   ${ctx.plane.canRestart ? html`<button type="button" class="danger" hx-post="/ui/restart" hx-target="next .result" hx-confirm="Restart hark now? Listeners reconnect.">Restart hark</button><p class="result"></p>` : ''}
 </section>
-<section class="panel wide"><h2>Log</h2><div id="log" class="log" sse-swap="log" hx-swap="beforeend">${W.logLines(logTail().slice(-100))}</div></section>
+<section class="panel wide"><h2>Log</h2>${W.slot(hub.env, 'log')}</section>
 ${passwordForm()}
 ${tokensPanel()}
 ${sectionForm('access', ctx.config)}

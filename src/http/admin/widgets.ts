@@ -1,12 +1,33 @@
 /**
- * The live widgets, rendered from the running daemon. The pages embed them; the SSE hub sends
- * the same renderings as named events.
+ * The live widgets, rendered from the running daemon, and their registry (`WIDGETS`): one
+ * place per widget that the full pages (`slot()`), the fragment route (`/ui/widget/:name`)
+ * and the SSE hub (src/http/sse.ts) all read.
+ *
+ * Adding a widget is one entry in `WIDGETS` plus one `${W.slot(hub.env, 'name')}` where the
+ * page shows it:
+ *
+ *   'on-air': {
+ *     pages: ['dashboard'],                       // the pages whose SSE connection carries it
+ *     slot: { id: 'on-air', tag: 'section', attrs: 'class="panel wide"' },
+ *     render: ({ ctx }) => onAirSummary(ctx),     // the inside of the slot: page, fragment, event
+ *     on: ['state', 'output'],                    // bus events that re-send it at once (if changed)
+ *     everyMs: 500,                               // and/or: re-rendered this often, sent if changed
+ *   },
+ *
+ * The SSE event is named after the entry (`event: on-air`) and swapped into the slot (the
+ * slot carries `sse-swap`). A widget whose rendering includes its own element (the state
+ * panel) sets `slot: null`. A slot inside an element with `hx-target` (the device picker in its
+ * form) needs `hx-target="this"` in its attrs, or the swap goes to the inherited target. `frame` is for streams that send something other than the whole
+ * rendering (the meters send numbers that admin.js applies; the log sends new lines).
  */
 import type { AppContext } from '../context.ts';
-import { html, type Html } from '../../../web/templates/html.ts';
+import { html, raw, type Html } from '../../../web/templates/html.ts';
 import * as C from '../../../web/templates/components.ts';
 import { listenerRows, listenerTotal, outputRows, systemInfo, type Devices } from './model.ts';
 import type { Levels } from '../../audio/meter.ts';
+import type { HarkEvent } from '../../control/events.ts';
+import { logTail } from '../../log.ts';
+import { entryStatesUpdate } from './forms.ts';
 
 export const statePanel = (ctx: AppContext, message = '') => C.statePanel(ctx.control.snapshot(), message);
 export const stateBadge = (ctx: AppContext) => C.stateBadge(ctx.control.state);
@@ -49,6 +70,33 @@ export class MeterState {
 }
 
 export const meters = (m: MeterState) => C.meters(m.view, m.seq);
+
+/** The meters' live frame: numbers only (admin.js moves the bars), ~80 bytes per stereo frame. */
+export function meterFrame(m: MeterState): string {
+  const v = m.view;
+  const r = (a: number[]) => a.map((x) => Math.round(Math.max(-120, x) * 10) / 10);
+  return JSON.stringify({ s: m.seq, p: r(v.peak), r: r(v.rms), h: r(v.hold), c: v.clip.map(Number) });
+}
+
+/**
+ * Which log lines a page has not seen: the page shows the last 100 when it loads, then the
+ * hub sends what came after (appended, `hx-swap="beforeend"`). After a pause with nobody
+ * watching it starts again from the newest line instead of replaying the backlog.
+ */
+export class LogCursor {
+  private seen = '';
+  private at = 0;
+
+  fresh(now = performance.now()): string[] {
+    const tail = logTail();
+    const idle = now - this.at > 2000;
+    this.at = now;
+    if (!tail.length) return [];
+    const i = idle || !this.seen ? tail.length - 1 : tail.lastIndexOf(this.seen);
+    this.seen = tail[tail.length - 1]!;
+    return tail.slice(i + 1);
+  }
+}
 
 export function deviceOptions(ctx: AppContext, devices: Devices): Html {
   const { devices: list, error } = devices.list();
@@ -125,4 +173,99 @@ export function recordingsList(ctx: AppContext): Html {
       r.active ? '' : html`<button type="button" class="link danger" hx-delete="/ui/recordings/${encodeURIComponent(r.name)}" hx-target="#recordings-list" hx-swap="innerHTML" hx-confirm="Delete ${r.name}?">Delete</button>`
     }</td></tr>`,
   )}</tbody></table>`;
+}
+
+// ---- the registry ----------------------------------------------------------------------
+
+/** What every widget renders from: the daemon, the device list and the hub's shared state. */
+export interface WidgetEnv {
+  ctx: AppContext;
+  devices: Devices;
+  meter: MeterState;
+  log: LogCursor;
+}
+
+/** The admin pages with a live connection (`/events?page=…`). */
+export const PAGES = ['dashboard', 'input', 'outputs', 'listeners', 'recordings', 'system'] as const;
+export type PageName = (typeof PAGES)[number];
+
+export interface Widget {
+  /** The pages that show it (their SSE connection carries its event). */
+  pages: readonly PageName[];
+  /** The element the rendering goes in (it gets `id` and `sse-swap`); null: the rendering is its own element. */
+  slot: { id: string; tag?: string; attrs?: string } | null;
+  /** The widget's HTML: the page, the fragment and the SSE event all use this. */
+  render(env: WidgetEnv): Html;
+  /** Bus events after which it is re-rendered and sent at once (if it changed). */
+  on?: readonly HarkEvent['type'][];
+  /** Re-rendered this often while a page shows it, and sent if it changed. */
+  everyMs?: number;
+  /**
+   * A stream instead: every `everyMs` the hub sends this text (null: nothing this time) as the
+   * event, to every page that shows it, and a slow page skips frames. Not sent on connect.
+   */
+  frame?(env: WidgetEnv): string | null;
+  /** The frame's event name, when it differs from the widget's (the meters' numbers: `levels`). */
+  frameEvent?: string;
+}
+
+const ALL = PAGES;
+
+export const WIDGETS = {
+  'state-badge': { pages: ALL, slot: { id: 'state-badge', tag: 'span' }, render: ({ ctx }) => stateBadge(ctx), on: ['state', 'metadata'], everyMs: 500 },
+  alerts: { pages: ALL, slot: { id: 'alerts' }, render: ({ ctx }) => alerts(ctx), on: ['alert'], everyMs: 500 },
+  state: { pages: ['dashboard'], slot: null, render: ({ ctx }) => statePanel(ctx), on: ['state', 'metadata'], everyMs: 500 },
+  meters: {
+    pages: ['dashboard', 'input'],
+    slot: { id: 'meters' },
+    render: ({ meter }) => meters(meter),
+    everyMs: 66,
+    frame: ({ ctx, meter }) => {
+      meter.update(ctx.pipeline.currentLevels());
+      return meterFrame(meter);
+    },
+    frameEvent: 'levels',
+  },
+  outputs: { pages: ['dashboard', 'outputs'], slot: { id: 'outputs' }, render: ({ ctx }) => outputs(ctx), on: ['state', 'metadata', 'output'], everyMs: 500 },
+  listeners: { pages: ['dashboard', 'listeners'], slot: { id: 'listener-count', tag: 'p', attrs: 'class="listeners big-number"' }, render: ({ ctx }) => listeners(ctx), everyMs: 500 },
+  // The entry lists' states on Outputs: out-of-band swaps into each entry (the section renders its own hidden slot).
+  'icecast-entries': { pages: ['outputs'], slot: null, render: ({ ctx }) => entryStatesUpdate(ctx, 'icecast'), on: ['state', 'output'], everyMs: 500 },
+  'whip-entries': { pages: ['outputs'], slot: null, render: ({ ctx }) => entryStatesUpdate(ctx, 'whip'), on: ['state', 'output'], everyMs: 500 },
+  'listener-table': { pages: ['listeners'], slot: { id: 'listener-table' }, render: ({ ctx }) => listenerTable(ctx), everyMs: 500 },
+  devices: { pages: ['input'], slot: { id: 'device', tag: 'select', attrs: 'name="device" hx-target="this"' }, render: ({ ctx, devices }) => deviceOptions(ctx, devices), everyMs: 500 },
+  'input-status': { pages: ['input'], slot: { id: 'input-status' }, render: ({ ctx, devices }) => inputStatus(ctx, devices), on: ['input'], everyMs: 500 },
+  recorder: { pages: ['recordings'], slot: { id: 'recorder' }, render: ({ ctx }) => recorderStatus(ctx), everyMs: 500 },
+  recordings: { pages: ['recordings'], slot: { id: 'recordings-list' }, render: ({ ctx }) => recordingsList(ctx), everyMs: 500 },
+  sysinfo: { pages: ['system'], slot: { id: 'sysinfo' }, render: ({ ctx }) => sysinfo(ctx), everyMs: 2000 },
+  log: {
+    pages: ['system'],
+    slot: { id: 'log', attrs: 'class="log" hx-swap="beforeend" role="log" tabindex="0" aria-label="Log, newest last"' },
+    render: () => logLines(logTail().slice(-100)),
+    everyMs: 500,
+    frame: ({ log }) => {
+      const fresh = log.fresh();
+      return fresh.length ? logLines(fresh).value : null;
+    },
+  },
+} satisfies Record<string, Widget>;
+
+export type WidgetName = keyof typeof WIDGETS;
+
+/** The widget's element on a full page: its rendering inside its slot (id, `sse-swap`). */
+export function slot(env: WidgetEnv, name: WidgetName): Html {
+  const w: Widget = WIDGETS[name];
+  const inner = w.render(env);
+  if (!w.slot) return inner;
+  const tag = w.slot.tag ?? 'div';
+  return html`<${raw(tag)} id="${w.slot.id}" sse-swap="${name}"${w.slot.attrs ? raw(` ${w.slot.attrs}`) : ''}>${inner}</${raw(tag)}>`;
+}
+
+/** The header's widgets (every page's layout), which read the daemon only. */
+export function layoutSlot(ctx: AppContext, name: 'state-badge' | 'alerts'): Html {
+  return slot({ ctx } as WidgetEnv, name);
+}
+
+/** The names of the widgets a page shows, in registry order. */
+export function widgetsOf(page: string): WidgetName[] {
+  return (Object.keys(WIDGETS) as WidgetName[]).filter((n) => (WIDGETS[n].pages as readonly string[]).includes(page));
 }

@@ -1,0 +1,41 @@
+import { describe, expect, test } from 'bun:test';
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { METER_SCALE, meterPct, meters } from '../../../web/templates/components.ts';
+import { PAGES, WIDGETS, widgetsOf, type Widget } from './widgets.ts';
+import { PAGE_EVENTS } from '../sse.ts';
+
+describe('the widget registry', () => {
+  test('every slot id is unique, and every page takes the events of the widgets it shows', () => {
+    const ids = Object.values(WIDGETS as Record<string, Widget>).flatMap((w) => (w.slot ? [w.slot.id] : []));
+    expect(new Set(ids).size).toBe(ids.length);
+    for (const p of PAGES) {
+      expect(widgetsOf(p)).toContain('state-badge');
+      for (const n of widgetsOf(p)) expect(PAGE_EVENTS[p]).toContain(n);
+    }
+    expect(PAGE_EVENTS.dashboard).toContain('levels');
+    expect(PAGE_EVENTS.system).not.toContain('levels');
+  });
+});
+
+describe('the meter scale', () => {
+  test('admin.js places the live bars with the same table as the server', () => {
+    const js = readFileSync(resolve(import.meta.dir, '../../../web/static/admin.js'), 'utf8');
+    const table = JSON.parse(js.match(/const METER_SCALE = (\[.*\]);/)![1]!);
+    expect(table).toEqual(METER_SCALE.map((r) => [...r]));
+  });
+
+  test('the zones and the labels sit where the bars of those levels end', () => {
+    expect(meterPct(-60)).toBe(0);
+    expect(meterPct(0)).toBe(100);
+    expect(meterPct(-12)).toBe(70);
+    const h = meters({ peak: [-12], rms: [-15], hold: [-12], clip: [false] }).value;
+    expect(h).toContain('style="width:70.0%"');
+    expect(h).toContain('<span style="left:70.0%" data-db="-12">−12</span>');
+    expect(h).toContain('--z-amber:55.0%;--z-red:85.0%');
+    expect(h).toContain('role="meter"');
+    expect(h).toContain('aria-valuenow="-12.0"');
+    expect(h).toContain('<span class="clip" aria-hidden="true">CLIP</span>');
+    expect(meters({ peak: [0], rms: [-3], hold: [0], clip: [true] }).value).toContain('<span class="clip on" role="img" aria-label="Mono channel clipping">CLIP</span>');
+  });
+});
