@@ -23,6 +23,13 @@ export const InputSchema = T.Object(
     }),
     device: T.String({ default: '', maxLength: 256, description: 'PipeWire node.name; empty means the default source' }),
     channels: T.Integer({ minimum: 1, maximum: 8, default: 2, description: 'Channels captured (1–8)' }),
+    gain_db: T.Number({
+      minimum: -24,
+      maximum: 24,
+      default: 0,
+      description:
+        'Input gain in dB (−24 to +24), applied to the input before the meters, every stream and the recording. Changes apply at once, smoothly',
+    }),
     latency_frames: T.Integer({
       minimum: 64,
       maximum: 1024,
@@ -281,6 +288,11 @@ export const ControlSchema = T.Object(
     on_boot: T.Union([T.Literal('last'), T.Literal('live'), T.Literal('idle')], {
       default: 'last',
       description: 'State after a start or a power cut: last (as it was; live on a fresh install), live or idle',
+    }),
+    local_listeners_off_air: T.Union([T.Literal('silence'), T.Literal('audio')], {
+      default: 'silence',
+      description:
+        'What /stream.mp3 and the WebRTC listen page carry while off air (idle): silence (the default: after the service the room is private; listeners stay connected and hear the next service when it goes live) or audio (a monitor on the local network that always hears the room). Muted is always silence',
     }),
     state_dir: T.String({
       default: '',
