@@ -130,14 +130,50 @@ async function untilHear(hear: 'silence' | 'audio'): Promise<void> {
   expect((await status()).control.listeners_hear).toBe(hear);
 }
 
-/** A fresh /stream.mp3 connection for `ms`: its decoded left channel (the decoder's start skipped). */
-async function listenFresh(ms: number): Promise<Float32Array> {
+/**
+ * A fresh /stream.mp3 connection for `ms`: its decoded left channel from `skipS` seconds on
+ * (a listener who connects just after a change may get what was encoded a wake before it).
+ */
+async function listenFresh(ms: number, skipS = 0.5): Promise<Float32Array> {
   const t = new Mp3Tap();
   await t.open(`${hark.url}/stream.mp3`);
   expect(t.status).toBe(200);
   await t.more((16_000 * ms) / 1000);
   await t.close();
-  return await decodeMp3(t.all());
+  return (await decodeMp3(t.all())).subarray(Math.round(skipS * 48000));
+}
+
+/** RMS (dBFS) of each 100 ms block of `pcm` from second `fromS` on. */
+function blocks(pcm: Float32Array, fromS: number): number[] {
+  const out: number[] = [];
+  for (let i = Math.max(0, Math.round(fromS * 48000)); i + 4800 <= pcm.length; i += 4800) out.push(rmsDbfs(pcm.subarray(i, i + 4800)));
+  return out;
+}
+
+const isSilent = (db: number) => db < -80;
+const isTone = (db: number) => Math.abs(db - TONE_DBFS) < 1;
+
+/**
+ * Read on until the stream, after byte `fromBytes` (the listener's position when the change
+ * was asked for; the server's is later), turns `want` and has stayed so for `holdS` seconds
+ * (bounded). Returns the 100 ms blocks after the change, which the caller checks all are.
+ * On a loaded machine the listener's reads lag the encoder, so time is found in the audio.
+ */
+async function settles(tap: Mp3Tap, fromBytes: number, want: (db: number) => boolean, holdS = 1.5): Promise<number[]> {
+  const end = performance.now() + 20_000;
+  for (;;) {
+    await tap.more(8000);
+    const b = blocks(await decodeMp3(tap.all()), secondsAt(fromBytes));
+    const k = b.findIndex(want);
+    if (k >= 0 && b.length - k - 1 >= holdS * 10) return b.slice(k + 1);
+    if (performance.now() > end) return b;
+  }
+}
+
+/** The decoded WebRTC audio settles `want` (bounded); then its next `ms` are all checked by the caller. */
+async function whepSettles(w: Awaited<ReturnType<typeof opusListener>>, want: (pcm: Float32Array) => boolean, ms = 1500): Promise<Float32Array> {
+  for (let i = 0; i < 40 && !want(await w.last(250, 0)); i++);
+  return await w.last(ms, 0);
 }
 
 beforeAll(async () => {
@@ -186,35 +222,36 @@ describe('off air means silence for every listener', () => {
     marks.live = mp3.bytes;
     await post('/api/live');
     await untilHear('audio');
-    const opus = await whep.last(1500);
+    const opus = await whepSettles(whep, (p) => isTone(rmsDbfs(p)));
     expect(Math.abs(dominantFrequency(opus.subarray(opus.length - 32768), 48000) - TONE_HZ)).toBeLessThan(3);
-    expect(Math.abs(rmsDbfs(opus.subarray(4800)) - TONE_DBFS)).toBeLessThan(1);
-    await mp3.more(40_000);
+    expect(Math.abs(rmsDbfs(opus) - TONE_DBFS)).toBeLessThan(1);
+    // The /stream.mp3 connection turns to the tone and stays there.
+    const after = await settles(mp3, marks.live!, isTone);
+    expect(after.length).toBeGreaterThanOrEqual(15);
+    expect(after.filter((db) => !isTone(db))).toEqual([]);
     const all = await decodeMp3(mp3.all());
-    // From 0.7 s after Go live (the listener's queue, the worker's wake, the encoder's delay) on: the tone.
-    const live = all.subarray(Math.round((secondsAt(marks.live!) + 0.7) * 48000));
-    expect(live.length).toBeGreaterThan(48_000);
-    expect(Math.abs(dominantFrequency(live.subarray(live.length - 32768), 48000) - TONE_HZ)).toBeLessThan(2);
-    expect(Math.abs(rmsDbfs(live) - TONE_DBFS)).toBeLessThan(0.75);
-  }, 30_000);
+    expect(Math.abs(dominantFrequency(all.subarray(all.length - 32768), 48000) - TONE_HZ)).toBeLessThan(2);
+    expect(Math.abs(rmsDbfs(all.subarray(all.length - 48000)) - TONE_DBFS)).toBeLessThan(0.75);
+  }, 60_000);
 
   test('Stop: silence again on the same connections, nobody disconnected', async () => {
     marks.stop = mp3.bytes;
     await post('/api/stop');
     await untilHear('silence');
-    const opus = await whep.last(1500);
+    const opus = await whepSettles(whep, (p) => isSilent(rmsDbfs(p)));
+    expect(opus.length).toBeGreaterThan(48_000);
     expect(rmsDbfs(opus)).toBeLessThan(-80);
-    await mp3.more(40_000);
-    const all = await decodeMp3(mp3.all());
-    const off = all.subarray(Math.round((secondsAt(marks.stop!) + 0.7) * 48000));
-    expect(off.length).toBeGreaterThan(48_000);
-    expect(rmsDbfs(off)).toBeLessThan(-80);
+    // The /stream.mp3 connection turns silent and stays silent.
+    const after = await settles(mp3, marks.stop!, isSilent);
+    expect(after.length).toBeGreaterThanOrEqual(15);
+    expect(after.filter((db) => !isSilent(db))).toEqual([]);
     expect(whep.client.pc.state()).toBe('connected');
     await mp3.close();
     await whep.close();
-  }, 30_000);
+  }, 60_000);
 
   test('local_listeners_off_air = "audio": a LAN monitor hears the room off air too', async () => {
+    await post('/api/stop');
     await patch({ 'control.local_listeners_off_air': 'audio' });
     await untilHear('audio');
     expect((await status()).control.state).toBe('idle');
@@ -232,35 +269,46 @@ describe('off air means silence for every listener', () => {
     await post('/api/live');
     await post('/api/mute');
     await untilHear('silence');
-    expect(rmsDbfs(await listenFresh(1500))).toBeLessThan(-80);
-    await post('/api/unmute');
+    try {
+      expect((await status()).control.state).toBe('muted');
+      expect(rmsDbfs(await listenFresh(1500))).toBeLessThan(-80);
+    } finally {
+      await post('/api/unmute');
+    }
     await untilHear('audio');
   }, 30_000);
 });
 
 describe('input gain', () => {
   test('a −20 dBFS tone with +6 dB arrives at −14 dBFS on /stream.mp3, and the meters say −14', async () => {
+    await post('/api/live');
+    await untilHear('audio');
     await patch({ 'input.gain_db': 6 });
     for (let i = 0; i < 100 && Math.abs((await status()).levels.peak_dbfs[0]! - -14) > 0.3; i++) await Bun.sleep(50);
     expect(Math.abs((await status()).levels.peak_dbfs[0]! - -14)).toBeLessThan(0.3);
     const pcm = await listenFresh(2500);
-    const tail = pcm.subarray(Math.floor(pcm.length / 4));
+    const tail = pcm.subarray(Math.floor(pcm.length / 5));
     expect(Math.abs(rmsDbfs(tail) - -14)).toBeLessThan(0.75);
     expect(Math.abs(dominantFrequency(tail.subarray(tail.length - 32768), 48000) - TONE_HZ)).toBeLessThan(2);
   }, 30_000);
 
   test('changing the gain while streaming: no step in the waveform, and the new level arrives', async () => {
+    await post('/api/live');
+    await untilHear('audio');
     await patch({ 'input.gain_db': 0 });
     const t = new Mp3Tap();
     await t.open(`${hark.url}/stream.mp3`);
     await t.more(24_000);
     const at6 = t.bytes;
     await patch({ 'input.gain_db': 6 });
-    await t.more(24_000);
+    const loud = await settles(t, at6, (db) => Math.abs(db - -14) < 1, 1);
     const at0 = t.bytes;
     await patch({ 'input.gain_db': -6 });
-    await t.more(32_000);
+    const quiet = await settles(t, at0, (db) => Math.abs(db - -26) < 1, 1);
     await t.close();
+    // Both changes arrived: +6 dB after the first, −6 dB after the second.
+    expect(loud.length).toBeGreaterThanOrEqual(10);
+    expect(quiet.length).toBeGreaterThanOrEqual(10);
     const pcm = await decodeMp3(t.all());
     const body = pcm.subarray(4800); // the decoder's start
     // A sine of amplitude A moves at most 2πfA/rate from one sample to the next; the loudest
@@ -270,11 +318,7 @@ describe('input gain', () => {
     let maxStep = 0;
     for (let i = 1; i < body.length; i++) maxStep = Math.max(maxStep, Math.abs(body[i]! - body[i - 1]!));
     expect(maxStep).toBeLessThan(bound);
-    // Both changes arrived: +6 dB after the first, −6 dB at the end.
-    const loud = pcm.subarray(Math.round((secondsAt(at6) + 0.6) * 48000), Math.round(secondsAt(at0) * 48000));
-    expect(Math.abs(rmsDbfs(loud) - -14)).toBeLessThan(1);
-    const quiet = pcm.subarray(Math.round((secondsAt(at0) + 0.6) * 48000));
-    expect(Math.abs(rmsDbfs(quiet) - -26)).toBeLessThan(1);
+    expect(Math.abs(rmsDbfs(pcm.subarray(pcm.length - 24000)) - -26)).toBeLessThan(1);
     await patch({ 'input.gain_db': 0 });
-  }, 30_000);
+  }, 60_000);
 });
