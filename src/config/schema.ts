@@ -292,7 +292,7 @@ export const ControlSchema = T.Object(
     local_listeners_off_air: T.Union([T.Literal('silence'), T.Literal('audio')], {
       default: 'silence',
       description:
-        'What /stream.mp3 and the WebRTC listen page carry while off air (idle): silence (the default: after the service the room is private; listeners stay connected and hear the next service when it goes live) or audio (a monitor on the local network that always hears the room). Muted is always silence',
+        'What people listening here (the listen page, the MP3 stream) hear while off air: silence (the default: after the service the room stays private; they stay connected and hear the next service when it goes live) or audio (for a monitor that always hears the room). Muted is always silence',
     }),
     state_dir: T.String({
       default: '',
