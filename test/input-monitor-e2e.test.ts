@@ -150,14 +150,26 @@ describe('off air and the input monitor in Chromium', () => {
     const box = (await button.boundingBox())!;
     expect(box.height).toBeGreaterThanOrEqual(44);
 
-    // Leaving the page ends the stream: the monitor's encoder stops.
+    const monitorRuns = async () => (await status()).audio.consumers.some((c) => c.name.startsWith('encoder input'));
+    const untilStopped = async () => {
+      let running = true;
+      for (let i = 0; i < 100 && running; i++) if ((running = await monitorRuns())) await Bun.sleep(100);
+      return running;
+    };
+    // Pressing it again stops it: the element is emptied and the monitor's encoder stops.
+    await button.click();
+    await expect(button.getAttribute('aria-pressed')).resolves.toBe('false');
+    await expect(button.textContent()).resolves.toBe('Listen to the input here');
+    expect(await untilStopped()).toBe(false);
+    await expect(page.locator('#monitor-state').textContent()).resolves.toBe('');
+    expect(await page.evaluate(() => (document.getElementById('monitor-audio') as HTMLAudioElement).paused)).toBe(true);
+
+    // Leaving the page while it plays ends the stream too.
+    await button.click();
+    await page.waitForFunction(() => (document.getElementById('monitor-audio') as HTMLAudioElement).currentTime > 0.3, undefined, { timeout: 15_000 });
+    expect(await monitorRuns()).toBe(true);
     await page.goto(`${hark.url}/`);
-    let running = true;
-    for (let i = 0; i < 100 && running; i++) {
-      running = (await status()).audio.consumers.some((c) => c.name.startsWith('encoder input'));
-      if (running) await Bun.sleep(100);
-    }
-    expect(running).toBe(false);
+    expect(await untilStopped()).toBe(false);
   }, 90_000);
 
   test('the "Input gain" field applies on save, without a restart: +6 dB makes the −20 dBFS tone −14', async () => {

@@ -45,6 +45,7 @@ document.addEventListener('DOMContentLoaded', () => {
     if (!btn || !audio) return;
     const say = (t) => { const s = document.getElementById('monitor-state'); if (s) s.textContent = t; };
     if (btn.getAttribute('aria-pressed') === 'true') {
+      audio.onplaying = audio.onerror = null; // an emptied src reports an error: not one to show
       audio.pause();
       audio.removeAttribute('src');
       audio.load();
