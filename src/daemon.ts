@@ -23,6 +23,7 @@ export function sourceSettings(c: Config): SourceSettings {
     latencyFrames: c.input.latency_frames,
     relaxedLatencyFrames: c.input.relaxed_latency_frames,
     tone: { frequency: c.tone.frequency, levelDbfs: c.tone.level_dbfs },
+    gainDb: c.input.gain_db,
   };
 }
 

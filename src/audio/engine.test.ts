@@ -198,3 +198,89 @@ test('a source at real time loses nothing to the speed limit', () => {
   expect(engine.stats().discardedFrames).toBe(0);
   engine.close();
 });
+
+/** An encoder stand-in that keeps every sample it is given (channel 0), for level and waveform checks. */
+function recorder(store: { samples: number[] }) {
+  return (spec: { channels: number }, _sink: (p: EncodedPacket) => void): Encoder => ({
+    codec: 'opus',
+    channels: spec.channels,
+    frameSize: 480,
+    write(pcm, frames) {
+      for (let f = 0; f < frames; f++) store.samples.push(pcm[f * spec.channels]!);
+    },
+    flush() {},
+    close() {},
+  });
+}
+
+const peak = (xs: number[]) => xs.reduce((m, x) => Math.max(m, Math.abs(x)), 0);
+const db = (x: number) => 20 * Math.log10(x);
+
+function pumpFor(engine: AudioEngine<unknown>, ms: number): void {
+  const t0 = performance.now();
+  while (performance.now() - t0 < ms) engine.pump(20);
+}
+
+test('input gain: a −20 dBFS tone with +6 dB reaches encoders and meters at −14 dBFS', () => {
+  const store = { samples: [] as number[] };
+  const levels = new Float32Array(24);
+  const tone = new ToneSource({ channels: 2, frequency: 1000, levelDbfs: -20 });
+  const engine = new AudioEngine(tone, levels, recorder(store), () => {});
+  engine.setGainDb(6, false);
+  engine.addEncoder('a', { channels: 2 });
+  engine.start();
+  pumpFor(engine, 300);
+  expect(Math.abs(db(peak(store.samples)) - -14)).toBeLessThan(0.1);
+  expect(Math.abs(levels[0]! - -14)).toBeLessThan(0.2);
+  expect(engine.gainDb).toBeCloseTo(6, 5);
+  engine.close();
+});
+
+test('a gain change while streaming is ramped: no step in the waveform', () => {
+  const store = { samples: [] as number[] };
+  const f = 1000;
+  const tone = new ToneSource({ channels: 1, frequency: f, levelDbfs: -20 });
+  const engine = new AudioEngine(tone, new Float32Array(24), recorder(store), () => {});
+  engine.addEncoder('a', { channels: 1 });
+  engine.start();
+  pumpFor(engine, 150);
+  const before = store.samples.length;
+  engine.setGainDb(12);
+  pumpFor(engine, 150);
+  engine.setGainDb(-12);
+  pumpFor(engine, 150);
+  expect(store.samples.length).toBeGreaterThan(before + 4800);
+  // The largest sample-to-sample difference a sine of amplitude A can have is 2πfA/rate; the
+  // loudest part (+12 dB) bounds it. A switch without a ramp jumps by up to (4 − 1)·A at once.
+  const amp = 10 ** (-20 / 20) * 10 ** (12 / 20);
+  const bound = ((2 * Math.PI * f) / 48000) * amp * 1.05;
+  let maxStep = 0;
+  for (let i = 1; i < store.samples.length; i++) maxStep = Math.max(maxStep, Math.abs(store.samples[i]! - store.samples[i - 1]!));
+  expect(maxStep).toBeLessThan(bound);
+  // It got there: the last 100 ms are at −20 − 12 dBFS.
+  expect(Math.abs(db(peak(store.samples.slice(-4800))) - -32)).toBeLessThan(0.1);
+  engine.close();
+});
+
+test('off air silences the output encoders; the meters and the input tap keep the input', () => {
+  const out = { samples: [] as number[] };
+  const tap = { samples: [] as number[] };
+  const levels = new Float32Array(24);
+  const tone = new ToneSource({ channels: 2, frequency: 440, levelDbfs: -12 });
+  const engine = new AudioEngine<{ channels: number; tap?: boolean }>(tone, levels, (spec, sink) => recorder(spec.tap ? tap : out)(spec, sink), () => {});
+  engine.addEncoder('out', { channels: 2 });
+  engine.addEncoder('input out', { channels: 2, tap: true }, { input: true });
+  engine.offAir = true;
+  engine.start();
+  pumpFor(engine, 200);
+  expect(out.samples.length).toBeGreaterThan(4800);
+  expect(peak(out.samples)).toBe(0);
+  expect(Math.abs(db(peak(tap.samples)) - -12)).toBeLessThan(0.1);
+  expect(Math.abs(levels[0]! - -12)).toBeLessThan(0.2);
+  // Live again: the outputs carry the input.
+  engine.offAir = false;
+  out.samples.length = 0;
+  pumpFor(engine, 200);
+  expect(Math.abs(db(peak(out.samples)) - -12)).toBeLessThan(0.1);
+  engine.close();
+});

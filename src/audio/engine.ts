@@ -21,11 +21,27 @@ const MAX_SPEED = 1.02;
 const BURST_FRAMES = SAMPLE_RATE;
 /** Most frames one pump() takes from the source (kept or dropped), so it always returns. */
 const MAX_PUMP_FRAMES = SAMPLE_RATE / 2;
+/** A change of input gain is ramped over this many frames (15 ms): no click, no zipper noise. */
+export const GAIN_RAMP_FRAMES = 720;
+/** input.gain_db's range. */
+export const GAIN_DB_MIN = -24;
+export const GAIN_DB_MAX = 24;
+
+/** Where an encoder taps the audio. */
+export interface EncoderTap {
+  /**
+   * The input as captured (after the input gain), never silenced by mute or off air: the
+   * admin's "listen to the input here" monitor. Everything else is an output and obeys them.
+   */
+  input?: boolean;
+}
 
 export type EncoderFactory<S> = (spec: S, sink: (p: EncodedPacket) => void) => Encoder;
 
 interface EncoderSlot {
   encoder: Encoder;
+  /** Taps the input: not silenced by mute or off air. */
+  input: boolean;
   reader: BusReader;
   /** Interleaved frames for the encoder, mapped from the bus's channel count. */
   scratch: Float32Array;
@@ -75,6 +91,16 @@ export class AudioEngine<S> {
   private closed = false;
   /** Muted: encoders get silence while the meters keep showing the input. */
   muted = false;
+  /**
+   * Off air with the local listeners silenced (control.local_listeners_off_air = "silence"):
+   * like muted, every output encoder gets silence; the meters and the input tap do not.
+   */
+  offAir = false;
+  /** Input gain (linear): the current value, the target, and the ramp between them. */
+  private gain = 1;
+  private gainTarget = 1;
+  private gainStep = 0;
+  private gainLeft = 0;
 
   constructor(
     private source: AudioSource,
@@ -149,7 +175,10 @@ export class AudioEngine<S> {
       const keep = Math.min(n, Math.max(0, Math.floor(this.budget)));
       this.budget -= keep;
       this.discardedFrames += n - keep;
-      if (keep > 0) this.bus.write(this.block, keep);
+      if (keep > 0) {
+        this.applyGain(this.block, keep);
+        this.bus.write(this.block, keep);
+      }
       moved += keep;
       // Encoding may take long enough for the allowance to grow meanwhile.
       if (keep < n) this.refillBudget(process.hrtime.bigint());
@@ -200,14 +229,58 @@ export class AudioEngine<S> {
     return Math.max(0, due);
   }
 
+  /**
+   * Set the input gain in dB (clamped to GAIN_DB_MIN..GAIN_DB_MAX). With `ramp` (default) the
+   * gain glides there over GAIN_RAMP_FRAMES; without, it applies at once (before audio flows).
+   */
+  setGainDb(db: number, ramp = true): void {
+    const d = Math.min(GAIN_DB_MAX, Math.max(GAIN_DB_MIN, Number.isFinite(db) ? db : 0));
+    const target = d === 0 ? 1 : Math.pow(10, d / 20);
+    if (target === this.gainTarget && (ramp || this.gainLeft === 0)) return;
+    this.gainTarget = target;
+    if (!ramp || target === this.gain) {
+      this.gain = target;
+      this.gainLeft = 0;
+      return;
+    }
+    this.gainLeft = GAIN_RAMP_FRAMES;
+    this.gainStep = (target - this.gain) / GAIN_RAMP_FRAMES;
+  }
+
+  /** The input gain in dB now applied (the target while ramping). */
+  get gainDb(): number {
+    return 20 * Math.log10(this.gainTarget);
+  }
+
+  /** The input gain, in place on `frames` interleaved frames; hard-clipped to ±1. No allocation. */
+  private applyGain(buf: Float32Array, frames: number): void {
+    if (this.gainLeft === 0 && this.gain === 1) return;
+    const ch = this.bus.channels;
+    let i = 0;
+    for (let f = 0; f < frames; f++) {
+      if (this.gainLeft > 0) {
+        this.gain += this.gainStep;
+        if (--this.gainLeft === 0) this.gain = this.gainTarget;
+      }
+      const g = this.gain;
+      for (let c = 0; c < ch; c++, i++) {
+        const v = buf[i]! * g;
+        buf[i] = v > 1 ? 1 : v < -1 ? -1 : v;
+      }
+    }
+  }
+
   private refillBudget(now: bigint): void {
     const dt = Number(now - this.budgetNs);
     this.budgetNs = now;
     if (dt > 0) this.budget = Math.min(BURST_FRAMES, this.budget + (dt * SAMPLE_RATE * MAX_SPEED) / 1e9);
   }
 
-  /** Start an encoder consuming the bus (idempotent per key). Its channels may differ from the bus's. */
-  addEncoder(key: string, spec: S): void {
+  /**
+   * Start an encoder consuming the bus (idempotent per key). Its channels may differ from the
+   * bus's. An input tap (`tap.input`) is not silenced by mute or off air.
+   */
+  addEncoder(key: string, spec: S, tap: EncoderTap = {}): void {
     if (this.encoders.has(key)) return;
     let packets = 0;
     const encoder = this.makeEncoder(spec, (p) => {
@@ -218,8 +291,10 @@ export class AudioEngine<S> {
     const inCh = this.channels;
     const scratch = new Float32Array(BLOCK_FRAMES * outCh);
     const raw = inCh === outCh ? scratch : new Float32Array(BLOCK_FRAMES * inCh);
+    const input = !!tap.input;
     const slot: EncoderSlot = {
       encoder,
+      input,
       scratch,
       get packets() {
         return packets;
@@ -231,7 +306,7 @@ export class AudioEngine<S> {
           const pts = r.position;
           n = r.read(raw, BLOCK_FRAMES);
           if (n <= 0) break;
-          if (this.muted) scratch.fill(0, 0, n * outCh);
+          if (!input && (this.muted || this.offAir)) scratch.fill(0, 0, n * outCh);
           else if (raw !== scratch) mapChannels(raw, inCh, scratch, outCh, n);
           const t0 = process.hrtime.bigint();
           encoder.write(scratch, n, pts);

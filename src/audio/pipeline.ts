@@ -26,6 +26,11 @@ export const MAX_DELAY_MS = {
 export interface SubscribeOptions {
   /** See MAX_DELAY_MS. Default: prompt. */
   maxDelayMs?: number;
+  /**
+   * 'input': the input as captured, never silenced by mute or off air (the admin's monitor).
+   * It has an encoder of its own, shared only with other input taps of the same spec.
+   */
+  tap?: 'output' | 'input';
 }
 
 interface Subscription {
@@ -44,7 +49,7 @@ export class AudioPipeline {
   private worker?: Worker;
   private readonly levelBuf = new SharedArrayBuffer(MAX_CHANNELS * 3 * 4);
   private readonly levels = new Float32Array(this.levelBuf);
-  private readonly subs = new Map<string, { spec: EncoderSpec; listeners: Set<Subscription> }>();
+  private readonly subs = new Map<string, { spec: EncoderSpec; input: boolean; listeners: Set<Subscription> }>();
   /** The max delay of every current consumer (packets or levels); the worker wakes for the least. */
   private readonly needs = new Set<{ ms: number }>();
   private sentWakeMs = -1;
@@ -60,6 +65,7 @@ export class AudioPipeline {
   private closedWaiter?: () => void;
   lastError = '';
   private muted = false;
+  private offAir = false;
 
   constructor(private settings: SourceSettings) {}
 
@@ -90,9 +96,9 @@ export class AudioPipeline {
           case 'ready':
             this._channels = m.channels;
             this._state = 'running';
-            if (this.muted) this.send({ type: 'mute', muted: true });
+            if (this.muted || this.offAir) this.sendGate();
             this.updateWake();
-            for (const [key, s] of this.subs) this.send({ type: 'encoder-add', key, spec: s.spec });
+            for (const [key, s] of this.subs) this.send({ type: 'encoder-add', key, spec: s.spec, input: s.input });
             resolve();
             break;
           case 'log':
@@ -124,29 +130,56 @@ export class AudioPipeline {
     });
   }
 
-  /** Change what is captured without stopping encoders or listeners (same channel count). */
+  /**
+   * Change what is captured without stopping encoders or listeners (same channel count). A
+   * change of the input gain alone does not touch the source: the worker ramps to it.
+   */
   setSource(settings: SourceSettings): void {
     if (settings.channels !== this.settings.channels) {
       throw new RangeError('changing input.channels needs a pipeline restart');
     }
+    const prev = this.settings;
     this.settings = settings;
+    if (Bun.deepEquals({ ...prev, gainDb: 0 }, { ...settings, gainDb: 0 })) {
+      if ((prev.gainDb ?? 0) !== (settings.gainDb ?? 0)) this.send({ type: 'gain', db: settings.gainDb ?? 0 });
+      return;
+    }
     this.send({ type: 'source', settings });
   }
 
-  /** Mute: every encoder gets silence; meters keep showing the input. */
+  /** Mute: every output encoder gets silence; meters (and the input tap) keep the input. */
   setMuted(muted: boolean): void {
     this.muted = muted;
-    this.send({ type: 'mute', muted });
+    this.sendGate();
+  }
+
+  /**
+   * Off air with the local listeners silenced: like mute, every output encoder (/stream.mp3,
+   * WebRTC, and whatever else runs) gets silence; the meters and the input tap keep the input.
+   */
+  setOffAir(offAir: boolean): void {
+    this.offAir = offAir;
+    this.sendGate();
+  }
+
+  /** Whether the outputs carry silence now (muted, or off air with the listeners silenced). */
+  get silenced(): boolean {
+    return this.muted || this.offAir;
+  }
+
+  private sendGate(): void {
+    this.send({ type: 'gate', muted: this.muted, offAir: this.offAir });
   }
 
   /** Receive every packet of the encoder `spec`. Returns the unsubscribe function. */
   subscribe(spec: EncoderSpec, listener: PacketListener, opts: SubscribeOptions = {}): () => void {
-    const key = encoderKey(spec);
+    const input = opts.tap === 'input';
+    const key = input ? `input ${encoderKey(spec)}` : encoderKey(spec);
     let s = this.subs.get(key);
     if (!s) {
-      s = { spec, listeners: new Set() };
+      s = { spec, input, listeners: new Set() };
       this.subs.set(key, s);
-      if (this._state === 'running') this.send({ type: 'encoder-add', key, spec });
+      if (this._state === 'running') this.send({ type: 'encoder-add', key, spec, input });
     }
     const sub: Subscription = { listener };
     s.listeners.add(sub);

@@ -11,15 +11,21 @@ export interface SourceSettings {
   /** node.latency otherwise (never below latencyFrames). */
   relaxedLatencyFrames: number;
   tone: { frequency: number; levelDbfs: number };
+  /** input.gain_db: applied before the meters and encoders; a change alone ramps, the source stays. */
+  gainDb?: number;
 }
 
 /** Main thread → audio worker. */
 export type ToWorker =
   | { type: 'init'; settings: SourceSettings; levels: SharedArrayBuffer; wake: SharedArrayBuffer }
   | { type: 'source'; settings: SourceSettings }
-  | { type: 'encoder-add'; key: string; spec: EncoderSpec }
+  /** `input`: an input tap, not silenced by mute or off air (the admin's monitor). */
+  | { type: 'encoder-add'; key: string; spec: EncoderSpec; input?: boolean }
   | { type: 'encoder-remove'; key: string }
-  | { type: 'mute'; muted: boolean }
+  /** What the output encoders carry: silence while muted or (offAir) off air. */
+  | { type: 'gate'; muted: boolean; offAir: boolean }
+  /** The input gain changed (ramped in the worker; the source is not touched). */
+  | { type: 'gain'; db: number }
   | { type: 'close' };
 
 /** Audio worker → main thread. */

@@ -140,6 +140,7 @@ self.onmessage = async (ev: MessageEvent<ToWorker>) => {
           pending.push({ key, data: p.data, pts: p.pts, frames: p.frames });
         });
         engine.setUrgentFlag(wakeCell);
+        engine.setGainDb(msg.settings.gainDb ?? 0, false);
         applyLatency();
         engine.start();
         running = true;
@@ -153,20 +154,27 @@ self.onmessage = async (ev: MessageEvent<ToWorker>) => {
         const next = await createSource(msg.settings, log);
         settings = msg.settings;
         engine.replaceSource(next, () => applyLatency());
+        engine.setGainDb(msg.settings.gainDb ?? 0);
         post({ type: 'stats', stats: engine.stats() });
         break;
       }
       case 'encoder-add':
         if (msg.spec.codec === 'mp3') streamKeys.add(msg.key);
-        engine?.addEncoder(msg.key, msg.spec);
+        engine?.addEncoder(msg.key, msg.spec, { input: msg.input });
         break;
       case 'encoder-remove':
         flushPackets();
         engine?.removeEncoder(msg.key);
         streamKeys.delete(msg.key);
         break;
-      case 'mute':
-        if (engine) engine.muted = msg.muted;
+      case 'gate':
+        if (engine) {
+          engine.muted = msg.muted;
+          engine.offAir = msg.offAir;
+        }
+        break;
+      case 'gain':
+        engine?.setGainDb(msg.db);
         break;
       case 'close':
         running = false;

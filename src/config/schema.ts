@@ -24,6 +24,13 @@ export const InputSchema = T.Object(
     }),
     device: T.String({ default: '', maxLength: 256, description: "PipeWire node.name of the interface to capture, in every mode; empty: PipeWire's default source" }),
     channels: T.Integer({ minimum: 1, maximum: 8, default: 2, description: 'Channels captured (1–8)' }),
+    gain_db: T.Number({
+      minimum: -24,
+      maximum: 24,
+      default: 0,
+      description:
+        'Input gain in dB (−24 to +24), applied to the input before the meters, every stream and the recording. Changes apply at once, smoothly',
+    }),
     latency_frames: T.Integer({
       minimum: 64,
       maximum: 1024,
@@ -282,6 +289,11 @@ export const ControlSchema = T.Object(
     on_boot: T.Union([T.Literal('last'), T.Literal('live'), T.Literal('idle')], {
       default: 'last',
       description: 'State after a start or a power cut: last (as it was; live on a fresh install), live or idle',
+    }),
+    local_listeners_off_air: T.Union([T.Literal('silence'), T.Literal('audio')], {
+      default: 'silence',
+      description:
+        'What people listening here (the listen page, the MP3 stream) hear while off air: silence (the default: after the service the room stays private; they stay connected and hear the next service when it goes live) or audio (for a monitor that always hears the room). Muted is always silence',
     }),
     state_dir: T.String({
       default: '',

@@ -1,7 +1,8 @@
 /**
  * The control model: one state (idle, live or muted) that changes only through named
  * actions. The web page, the JSON API, the CLI and the GPIO buttons all call `run()`.
- * "Live" means the broadcast outputs are sending; idle keeps capture and meters running.
+ * "Live" means the broadcast outputs are sending; idle ("off air") keeps capture and meters
+ * running and, by default, silences the local listeners too (control.local_listeners_off_air).
  */
 import { EventBus, type Origin, type RunState } from './events.ts';
 import { logger } from '../log.ts';

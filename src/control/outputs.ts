@@ -2,9 +2,11 @@
  * What "live" switches, and applying config changes to the running outputs.
  *
  * Live means the outputs that send on their own are sending: Icecast mounts, WHIP publishers
- * and the recorder. Idle keeps capture, meters and silence detection running, and the
- * listener outputs (/stream.mp3, WebRTC) keep serving whoever asks — a monitor on the LAN
- * works in every state; mute silences them too (it is applied in the engine).
+ * and the recorder. Idle ("off air") keeps capture, meters and silence detection running; the
+ * listener outputs (/stream.mp3, WebRTC) stay connected but carry silence — after the service
+ * the room is private — unless control.local_listeners_off_air = "audio" (a monitor on the LAN
+ * that always hears the room). Mute silences every output in every state. Both are applied
+ * in the audio engine, after the meters and the admin's input monitor.
  */
 import { Value } from '@sinclair/typebox/value';
 import type { Config } from '../config/schema.ts';
@@ -18,9 +20,20 @@ import type { EventBus } from './events.ts';
 
 type Parts = Pick<AppContext, 'config' | 'pipeline' | 'broadcast' | 'mp3' | 'webrtc'>;
 
-/** Start (live) or stop (idle) the self-sending outputs. */
+/** Whether the local listeners get silence in this state (off air, and the setting says so). */
+export function offAirSilenced(config: Config, live: boolean): boolean {
+  return !live && config.control.local_listeners_off_air !== 'audio';
+}
+
+/** Tell the engine whether off air silences the outputs now (at boot, on Stop/Go live, on a config change). */
+export function applyOffAir(p: Parts, live: boolean, config: Config = p.config): void {
+  p.pipeline.setOffAir(offAirSilenced(config, live));
+}
+
+/** Start (live) or stop (idle) the self-sending outputs; silence the local listeners when off air. */
 export async function setOutputsLive(p: Parts, live: boolean): Promise<void> {
   const b = p.broadcast;
+  applyOffAir(p, live);
   if (live) {
     b.start();
     // Titles set while idle reach the outputs now.
@@ -140,6 +153,7 @@ export async function applyConfig(
     }
   }
   for (const k of RESTART_SECTIONS) if (k in next && changed(k as keyof Config)) restart.push(k);
+  if (changed('control')) applyOffAir(p, opts.live(), next);
   for (const k of LIVE_SECTIONS) if (k in next && changed(k as keyof Config)) applied.push(k);
   return { applied, restart };
 }

@@ -15,7 +15,7 @@ import { logger } from '../log.ts';
 import { Auth } from './auth.ts';
 import { Control } from './control.ts';
 import { EventBus } from './events.ts';
-import { OutputWatcher, applyConfig, setOutputsLive, startIdleServices } from './outputs.ts';
+import { OutputWatcher, applyConfig, applyOffAir, setOutputsLive, startIdleServices } from './outputs.ts';
 import { StateFile, bootState, bootTitle } from './state-file.ts';
 import { socketPathOf, stateDirOf } from './paths.ts';
 
@@ -131,6 +131,8 @@ export class ControlPlane {
     const { config } = this.parts;
     await this.takeFirstBootPassword();
     if (this.control.isMuted) this.parts.pipeline.setMuted(true);
+    // Off air at boot (control.on_boot = "idle", or "last" after a stop): silent from the first packet.
+    applyOffAir(this.parts, this.control.isLive);
     startIdleServices(this.parts);
     if (this.control.isLive) await setOutputsLive(this.parts, true);
     log.info(`boot state ${this.control.state} (control.on_boot = ${config.control.on_boot})`);

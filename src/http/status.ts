@@ -8,8 +8,12 @@ export function statusDocument(ctx: AppContext) {
   const src = stats?.source;
   return {
     version: VERSION,
-    /** The run state (idle, live, muted) and the title. */
-    control: ctx.control.snapshot(),
+    /**
+     * The run state (idle = off air, live, muted) and the title; `listeners_hear` is what
+     * /stream.mp3 and WebRTC listeners get now: "silence" while muted, or off air unless
+     * control.local_listeners_off_air = "audio"; else "audio".
+     */
+    control: { ...ctx.control.snapshot(), listeners_hear: ctx.pipeline.silenced ? 'silence' : 'audio' },
     uptime_s: Math.round((Date.now() - ctx.startedAt) / 1000),
     input: {
       source: src?.kind ?? ctx.config.input.source,

@@ -16,6 +16,8 @@ export interface HttpStreamOptions {
   name: string;
   /** ICY metadata for listeners that send `Icy-MetaData: 1`: bytes between blocks, and the title. */
   icy?: { metaint: number; title: () => string };
+  /** 'input': the input as captured, not silenced by mute or off air (the admin's monitor). */
+  tap?: 'output' | 'input';
 }
 
 export interface HttpListenerInfo {
@@ -138,7 +140,7 @@ export class HttpStreamOutput {
     this.listenersServed++;
     this.log.info(`listener ${l.id} from ${remote} connected (${this.listeners.size} now)`);
     if (!this.unsubscribe) {
-      this.unsubscribe = this.pipeline.subscribe(this.opts.spec, (p) => this.onPacket(p), { maxDelayMs: MAX_DELAY_MS.listener });
+      this.unsubscribe = this.pipeline.subscribe(this.opts.spec, (p) => this.onPacket(p), { maxDelayMs: MAX_DELAY_MS.listener, tap: this.opts.tap });
       this._state = 'streaming';
     }
     return new Response(body, {

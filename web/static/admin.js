@@ -205,4 +205,33 @@ document.addEventListener('DOMContentLoaded', () => {
   });
   const log = document.getElementById('log');
   if (log) log.scrollTop = log.scrollHeight;
+  // Input page: "Listen to the input here" plays /ui/monitor.mp3 in this browser; pressing it
+  // again (or leaving the page) ends the stream, so the encoder stops.
+  document.body.addEventListener('click', (e) => {
+    const btn = e.target.closest && e.target.closest('#monitor-toggle');
+    const audio = document.getElementById('monitor-audio');
+    if (!btn || !audio) return;
+    const say = (t) => { const s = document.getElementById('monitor-state'); if (s) s.textContent = t; };
+    if (btn.getAttribute('aria-pressed') === 'true') {
+      audio.onplaying = audio.onerror = null; // an emptied src reports an error: not one to show
+      audio.pause();
+      audio.removeAttribute('src');
+      audio.load();
+      btn.setAttribute('aria-pressed', 'false');
+      btn.textContent = 'Listen to the input here';
+      say('');
+      return;
+    }
+    audio.src = audio.dataset.src + '?t=' + Date.now();
+    btn.setAttribute('aria-pressed', 'true');
+    btn.textContent = 'Stop listening';
+    say('Starting…');
+    audio.onplaying = () => say('Playing the input on this device.');
+    audio.onerror = () => {
+      btn.setAttribute('aria-pressed', 'false');
+      btn.textContent = 'Listen to the input here';
+      say('Could not play the input here. Reload the page and try again.');
+    };
+    audio.play().catch((err) => say('Could not play the input here: ' + err.message));
+  });
 });

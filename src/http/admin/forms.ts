@@ -16,7 +16,7 @@ type Body = Record<string, unknown>;
 
 /** The sections with a settings form, with the keys the form leaves out. */
 export const SECTION_FORMS: Record<string, { title: string; skip?: string[]; page: string; help?: string }> = {
-  input: { title: 'Capture', skip: ['device'], page: '/input' },
+  input: { title: 'Capture', skip: ['device', 'gain_db'], page: '/input' },
   tone: { title: 'Test tone', page: '/input' },
   webrtc: { title: 'WebRTC listeners', skip: ['ice_servers'], page: '/outputs', help: 'STUN/TURN servers: `hark config edit` ([[webrtc.ice_servers]]).' },
   recording: { title: 'Recording', page: '/outputs' },
