@@ -21,14 +21,14 @@ export function outputRows(ctx: AppContext): OutputRow[] {
   if (ctx.webrtc) {
     const w = ctx.webrtc.status();
     rows.push({ kind: 'WebRTC', id: '', state: w.status, detail: w.reason ?? `${w.listeners} listening`, extra: '/listen' });
-  } else rows.push({ kind: 'WebRTC', id: '', state: 'disabled', detail: 'webrtc.enabled = false' });
+  } else rows.push({ kind: 'WebRTC', id: '', state: 'disabled', detail: 'Turned off in the settings' });
   const b = ctx.broadcast.status();
   for (const o of b.icecast) rows.push({ kind: 'Icecast', id: o.id, state: o.state, detail: o.status, extra: `${o.server}${o.mount}` });
   for (const o of b.whip as unknown as { id: string; state: string; status?: string; url?: string }[]) {
     rows.push({ kind: 'WHIP', id: o.id, state: o.state, detail: o.status ?? o.state, extra: o.url });
   }
   const r = b.recording;
-  if (!ctx.config.recording.enabled && r.state === 'stopped') rows.push({ kind: 'Recording', id: '', state: 'disabled', detail: 'recording.enabled = false' });
+  if (!ctx.config.recording.enabled && r.state === 'stopped') rows.push({ kind: 'Recording', id: '', state: 'disabled', detail: 'Turned off in the settings' });
   else rows.push({ kind: 'Recording', id: '', state: r.state, detail: r.last_error ?? (r.file ? `${r.file} (${Math.round(r.file_bytes / 1024)} kB)` : r.state), extra: r.free_mb !== null ? `${r.free_mb} MB free` : undefined });
   return rows;
 }

@@ -50,14 +50,21 @@ export class MeterState {
 
 export const meters = (m: MeterState) => C.meters(m.view, m.seq);
 
+/** How a device reads in the picker: its description, what it is, mono/stereo (the node.name stays out). */
+function deviceWords(d: { description: string; name: string; kind: string; channels: number | null }): string {
+  const ch = d.channels === 1 ? 'mono' : d.channels === 2 ? 'stereo' : d.channels ? `${d.channels} channels` : '';
+  return `${d.description || d.name}${d.kind === 'monitor' ? ' (what this box plays)' : ''}${ch ? `, ${ch}` : ''}`;
+}
+
+/** The picker's options. Without PipeWire the Input page says so at its top (input-page.ts), not in here. */
 export function deviceOptions(ctx: AppContext, devices: Devices): Html {
-  const { devices: list, error } = devices.list();
+  const { devices: list } = devices.list();
   const cur = ctx.config.input.device;
   const known = list.some((d) => d.name === cur);
-  return html`<option value="" ${cur === '' ? html`selected` : ''}>Default source${list.find((d) => d.isDefault) ? ` (${list.find((d) => d.isDefault)!.description})` : ''}</option>
-${list.map((d) => html`<option value="${d.name}" ${d.name === cur ? html`selected` : ''}>${d.description}${d.kind === 'monitor' ? '' : ''} — ${d.channels ?? '?'} ch</option>`)}
-${cur && !known ? html`<option value="${cur}" selected>${cur} (not present)</option>` : ''}
-${error ? html`<option disabled>PipeWire: ${error}</option>` : ''}`;
+  const def = list.find((d) => d.isDefault);
+  return html`<option value="" ${cur === '' ? html`selected` : ''}>The default interface${def ? ` (${def.description || def.name})` : ''}</option>
+${list.map((d) => html`<option value="${d.name}" ${d.name === cur ? html`selected` : ''}>${deviceWords(d)}</option>`)}
+${cur && !known ? html`<option value="${cur}" selected>The chosen interface (not connected now)</option>` : ''}`;
 }
 
 export function inputStatus(ctx: AppContext): Html {
