@@ -43,9 +43,12 @@ document.addEventListener('DOMContentLoaded', () => {
   let pending = null;
   document.body.addEventListener('htmx:beforeRequest', (e) => {
     const t = e.detail.target;
-    if (!t || !t.id || t.id === 'log') return;
+    // getAttribute: a form's .id is its field named "id" when it has one (the Icecast form).
+    const id = t && t.getAttribute('id');
+    if (!id || id === 'log') return;
     if (!t.matches('form, section.entries') && !t.querySelector('form')) return;
-    pending = { target: t.id, focus: document.activeElement && document.activeElement.id };
+    const a = document.activeElement;
+    pending = { target: id, focus: a && a.getAttribute('id') };
   });
   document.body.addEventListener('htmx:afterSettle', () => {
     if (!pending) return;
