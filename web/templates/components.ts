@@ -175,7 +175,7 @@ export interface FieldsOptions {
   text?: Record<string, FieldText>;
   /** The form's name, for unique element ids. */
   idPrefix?: string;
-  /** Said inside the "Advanced" fold, above its fields (where the config file says more). */
+  /** Said inside the "Advanced" fold, above its fields (shown only when there are some). */
   advancedNote?: Html | string;
 }
 
@@ -202,7 +202,7 @@ export function fieldsFor(schema: TSchema, value: Record<string, unknown>, error
       if (errors[k]) advancedError = true;
     } else main.push(f);
   }
-  if (!advanced.length && !opts.advancedNote) return html`${main}`;
+  if (!advanced.length) return html`${main}`;
   return html`${main}<details class="advanced" ${attr('open', advancedError)}><summary>Advanced</summary>${opts.advancedNote ? html`<p class="help">${opts.advancedNote}</p>` : ''}${advanced}</details>`;
 }
 

@@ -175,7 +175,10 @@ export function entryValues(kind: 'icecast' | 'whip', body: Record<string, unkno
   values.url = '';
   if (pasted) {
     const p = parseServerUrl(pasted);
-    if (!p) throw new ConfigError(`${prefix}.url`, 'not a server address: it should look like http://radio.example.org:8000/live');
+    if (!p) {
+      const why = /^https:/i.test(pasted) ? 'hark sends to Icecast over http:// or icecast://, not https://' : 'not a server address: it should look like http://radio.example.org:8000/live';
+      throw new ConfigError(`${prefix}.url`, why);
+    }
     values.host = p.host;
     values.port = p.port;
     if (p.mount) values.mount = p.mount;

@@ -45,7 +45,7 @@ export const SECTION_TEXT: Record<string, Record<string, FieldText>> = {
     },
   },
   tone: {
-    frequency: { label: 'Pitch (Hz)', help: 'The test tone plays when no interface is available. 440 is the A above middle C.' },
+    frequency: { label: 'Pitch (Hz)', help: 'A steady beep for checking the outputs, sent only when the sound source is the test tone (Capture, Advanced). 440 is the A above middle C.' },
     level_dbfs: { label: 'Loudness (dB)', help: '0 is the loudest possible; −12 is a comfortable level.' },
   },
   silence: {
