@@ -228,8 +228,13 @@ describe('settings in plain words', () => {
         await page.click('#icecast-section li[data-entry="0"] button:has-text("Edit")');
         await page.locator('#icecast-form-0').waitFor();
         await page.locator('#icecast-form-0').screenshot({ path: `${dir}/outputs-icecast-form-${size}-${scheme}.png` });
+        await page.click('#test-icecast-0');
+        await page.locator('#icecast-form-0 [data-test-result]').waitFor({ timeout: 15_000 });
+        await page.screenshot({ path: `${dir}/outputs-icecast-tested-${size}-${scheme}.png` });
         await page.goto(`${hark.url}/input`);
         await page.screenshot({ path: `${dir}/input-${size}-${scheme}.png`, fullPage: true });
+        await page.goto(`${hark.url}/system`);
+        await page.screenshot({ path: `${dir}/system-${size}-${scheme}.png`, fullPage: true });
         await context.close();
       }
     }

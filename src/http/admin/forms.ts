@@ -34,7 +34,7 @@ export const SECTION_FORMS: Record<string, { title: string; skip?: string[]; pag
   silence: { title: 'Silence alert', page: '/input' },
   access: { title: 'Access', page: '/system' },
   control: { title: 'Start-up', page: '/system', skip: ['state_dir', 'socket'] },
-  log: { title: 'Log', page: '/system' },
+  log: { title: 'Log settings', page: '/system' },
   http: { title: 'Web server', page: '/system' },
 };
 
@@ -44,8 +44,8 @@ export const ENTRY_FORMS: Record<string, { title: string; noun: string; a: strin
 };
 
 /** What the "Advanced" fold says about the configuration file (for the engineer who looks there). */
-function configNote(section: string, extra?: string): string {
-  return `${extra ? `${extra} ` : ''}In the configuration file these are the [${section}] settings.`;
+function configNote(section: string, extra?: string, entries = false): string {
+  return `${extra ? `${extra} ` : ''}In the configuration file ${entries ? `each is an [[${section}]] entry` : `these are the [${section}] settings`}.`;
 }
 
 export function sectionSchema(section: string): TSchema {
@@ -198,7 +198,7 @@ export function entryForm(kind: 'icecast' | 'whip', index: number | null, value:
   return html`<form class="panel entry-form" id="${kind}-form-${index ?? 'new'}" novalidate hx-post="${action}" hx-target="#${kind}-section" hx-swap="outerHTML">
   <h3>${index === null ? `Add ${a} ${noun}` : `Edit ${noun} ${index + 1}`}</h3>
   ${formError ? html`<p class="notice bad" role="alert" data-notice="bad">${formError}</p>` : ''}
-  ${fieldsFor(schema, shown, errors, { keepSecrets: index !== null, text: ENTRY_TEXT[kind], idPrefix: key, advancedNote: configNote(kind) })}
+  ${fieldsFor(schema, shown, errors, { keepSecrets: index !== null, text: ENTRY_TEXT[kind], idPrefix: key, advancedNote: configNote(kind, undefined, true) })}
   <div class="actions">
     <button type="submit" id="save-${key}">${index === null ? 'Add' : 'Save'}</button>
     ${kind === 'icecast' ? html`<button type="button" id="test-${key}" hx-post="/ui/icecast/test${index === null ? '' : `?index=${index}`}" hx-target="closest form" hx-swap="outerHTML">Test connection</button>` : ''}

@@ -64,7 +64,7 @@ export function deviceOptions(ctx: AppContext, devices: Devices): Html {
   const cur = ctx.config.input.device;
   const known = list.some((d) => d.name === cur);
   const def = list.find((d) => d.isDefault);
-  return html`<option value="" ${cur === '' ? html`selected` : ''}>The default interface${def ? ` (${deviceWords(def)})` : ''}</option>
+  return html`<option value="" ${cur === '' ? html`selected` : ''}>The default interface${def ? `: ${deviceWords(def)}` : ''}</option>
 ${list.map((d) => html`<option value="${d.name}" ${d.name === cur ? html`selected` : ''}>${deviceWords(d)}</option>`)}
 ${cur && !known ? html`<option value="${cur}" selected>The chosen interface (not connected now)</option>` : ''}`;
 }
