@@ -35,7 +35,7 @@ async function loggedIn(browser: Browser, h: HarkProcess, viewport: { width: num
   page.on('pageerror', (e) => chrome.logs.push(`[pageerror] ${e.message}`));
   await page.goto(`${h.url}/login`);
   await page.fill('#password', PASSWORD);
-  await Promise.all([page.waitForURL(`${h.url}/`, { timeout: 15_000 }), page.click('button[type=submit]')]);
+  await Promise.all([page.waitForURL(`${h.url}/`, { timeout: 30_000 }), page.click('button[type=submit]')]);
   return { context, page };
 }
 

@@ -48,10 +48,11 @@ document.addEventListener('DOMContentLoaded', () => {
     if (!id || id === 'log') return;
     if (!t.matches('form, section.entries') && !t.querySelector('form')) return;
     const a = document.activeElement;
-    pending = { target: id, focus: a && a.getAttribute('id') };
+    pending = { target: id, focus: a && a.getAttribute('id'), xhr: e.detail.xhr };
   });
-  document.body.addEventListener('htmx:afterSettle', () => {
-    if (!pending) return;
+  document.body.addEventListener('htmx:afterSettle', (e) => {
+    // Only the answer to that request: SSE swaps settle too, meanwhile.
+    if (!pending || !e.detail.xhr || e.detail.xhr !== pending.xhr) return;
     const { target, focus } = pending;
     pending = null;
     const box = document.getElementById(target);
