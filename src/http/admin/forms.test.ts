@@ -63,3 +63,14 @@ describe('section forms', () => {
     expect(html).toMatch(/<option value="128" selected>Good \(128 kbit\/s\)<\/option>/);
   });
 });
+
+describe('entry forms', () => {
+  test('WHIP: its address and stream key in words; the Icecast test result comes after its buttons', async () => {
+    const { entryForm } = await import('./forms.ts');
+    const whip = entryForm('whip', null, {}).value;
+    expect(whip).toContain('>Server address</label>');
+    expect(whip).toContain('>Stream key</label>');
+    const ice = entryForm('icecast', null, { host: 'h', mount: '/m' }, {}, '', { ok: false, message: 'refused' }).value;
+    expect(ice.indexOf('data-test-result')).toBeGreaterThan(ice.indexOf('id="test-icecast-new"'));
+  });
+});
