@@ -158,23 +158,42 @@ export function alerts(list: { id: string; severity: string; message: string; si
 
 const SECRET_KEYS = /password|token|credential/;
 
-/** One form field rendered from its schema: type, limits, choices and help text. */
-export function field(name: string, schema: TSchema, value: unknown, error?: string, opts: { label?: string; keepSecret?: boolean; idPrefix?: string } = {}): Html {
-  // Ids carry the form's own prefix: two forms on one page may share a key (`enabled`), and a
-  // label must toggle its own checkbox, not the first one with that id.
+/** How one field reads on the page (src/http/admin/labels.ts holds them per schema key). */
+export interface FieldText {
+  label: string;
+  help?: string;
+  /** Under the form's "Advanced" fold. */
+  advanced?: boolean;
+  /** A select instead of a text/number box: [value, words] (a current value not listed is kept). */
+  choices?: readonly (readonly [string | number, string])[];
+}
+
+export interface FieldOptions {
+  label?: string;
+  help?: string;
+  choices?: FieldText['choices'];
+  keepSecret?: boolean;
+  /** Makes the element ids unique on a page with several forms (the form's name). */
+  idPrefix?: string;
+}
+
+/** One form field rendered from its schema: type, limits, choices; label and help in words when given. */
+export function field(name: string, schema: TSchema, value: unknown, error?: string, opts: FieldOptions = {}): Html {
   const id = `f-${opts.idPrefix ? `${opts.idPrefix}-` : ''}${name}`.replace(/[^\w-]/g, '-');
   const label = opts.label ?? name.replaceAll('_', ' ');
-  const help = schema.description as string | undefined;
+  const help = opts.help ?? (opts.label ? undefined : (schema.description as string | undefined));
   const err = error ? html`<span class="err" id="${id}-err" role="alert">${error}</span>` : '';
   const described = error ? `${id}-err` : `${id}-help`;
+  const literals = TypeGuard.IsUnion(schema) && schema.anyOf.every((s) => TypeGuard.IsLiteral(s)) ? schema.anyOf.map((s) => (s as { const: string | number }).const) : null;
   let control: Html;
   if (TypeGuard.IsBoolean(schema)) {
     control = html`<input type="hidden" name="${name}" value="false"><input type="checkbox" id="${id}" name="${name}" value="true" ${attr('checked', value === true)} aria-describedby="${described}">`;
-  } else if (TypeGuard.IsUnion(schema) && schema.anyOf.every((s) => TypeGuard.IsLiteral(s))) {
-    control = html`<select id="${id}" name="${name}" aria-describedby="${described}">${schema.anyOf.map((s) => {
-      const v = (s as { const: unknown }).const;
-      return html`<option value="${String(v)}" ${attr('selected', v === value)}>${String(v)}</option>`;
-    })}</select>`;
+  } else if (opts.choices || literals) {
+    const choices: (readonly [string | number, string])[] = opts.choices ? [...opts.choices] : literals!.map((v) => [v, String(v)] as const);
+    if (value !== undefined && value !== '' && !choices.some(([v]) => v === value)) choices.push([value as string | number, TypeGuard.IsInteger(schema) || literals?.every((v) => typeof v === 'number') ? `${value} kbit/s` : String(value)]);
+    control = html`<select id="${id}" name="${name}" aria-invalid="${error ? 'true' : 'false'}" aria-describedby="${described}">${choices.map(
+      ([v, words]) => html`<option value="${String(v)}" ${attr('selected', v === value || String(v) === String(value))}>${words}</option>`,
+    )}</select>`;
   } else if (TypeGuard.IsInteger(schema) || TypeGuard.IsNumber(schema)) {
     control = html`<input type="number" id="${id}" name="${name}" value="${value === undefined ? '' : String(value)}" ${
       schema.minimum !== undefined ? raw(`min="${schema.minimum}"`) : ''
@@ -195,23 +214,51 @@ export function field(name: string, schema: TSchema, value: unknown, error?: str
 </div>`;
 }
 
-/** Fields for every key of an object schema (arrays of tables are left to `hark config edit`). */
-export function fieldsFor(schema: TSchema, value: Record<string, unknown>, errors: Record<string, string>, opts: { only?: string[]; skip?: string[]; keepSecrets?: boolean; idPrefix?: string } = {}): Html {
-  if (!TypeGuard.IsObject(schema)) return html``;
-  const keys = Object.keys(schema.properties).filter((k) => (!opts.only || opts.only.includes(k)) && !opts.skip?.includes(k));
-  return html`${keys.map((k) => {
-    const s = schema.properties[k]!;
-    if (TypeGuard.IsArray(s) && TypeGuard.IsObject(s.items)) return '';
-    return field(k, s, value[k], errors[k], { keepSecret: opts.keepSecrets, idPrefix: opts.idPrefix });
-  })}`;
+export interface FieldsOptions {
+  only?: string[];
+  skip?: string[];
+  keepSecrets?: boolean;
+  /** Words per key; their order is the fields' order. Keys marked advanced, and keys without words, go under "Advanced". */
+  text?: Record<string, FieldText>;
+  /** The form's name, for unique element ids. */
+  idPrefix?: string;
+  /** Said inside the "Advanced" fold, above its fields (shown only when there are some). */
+  advancedNote?: Html | string;
 }
 
-/** The notice after a save: what applied, what waits for a restart, or the error. */
+/**
+ * Fields for every key of an object schema (arrays of tables are left to `hark config edit`).
+ * With `text`, the essentials come first in plain words and the rest wait in a closed
+ * "Advanced" fold (opened when one of them is refused).
+ */
+export function fieldsFor(schema: TSchema, value: Record<string, unknown>, errors: Record<string, string>, opts: FieldsOptions = {}): Html {
+  if (!TypeGuard.IsObject(schema)) return html``;
+  const text = opts.text;
+  const all = Object.keys(schema.properties).filter((k) => (!opts.only || opts.only.includes(k)) && !opts.skip?.includes(k));
+  const keys = text ? [...Object.keys(text).filter((k) => all.includes(k)), ...all.filter((k) => !(k in text))] : all;
+  const main: Html[] = [];
+  const advanced: Html[] = [];
+  let advancedError = false;
+  for (const k of keys) {
+    const s = schema.properties[k]!;
+    if (TypeGuard.IsArray(s) && TypeGuard.IsObject(s.items)) continue;
+    const t = text?.[k];
+    const f = field(k, s, value[k], errors[k], { label: t?.label, help: t?.help, choices: t?.choices, keepSecret: opts.keepSecrets, idPrefix: opts.idPrefix });
+    if (text && (!t || t.advanced)) {
+      advanced.push(f);
+      if (errors[k]) advancedError = true;
+    } else main.push(f);
+  }
+  if (!advanced.length) return html`${main}`;
+  return html`${main}<details class="advanced" ${attr('open', advancedError)}><summary>Advanced</summary>${opts.advancedNote ? html`<p class="help">${opts.advancedNote}</p>` : ''}${advanced}</details>`;
+}
+
+/** The notice after a save: what applied, what waits for a restart, or the error. Set beside the Save button. */
 export function saveNotice(r: { ok: boolean; message?: string; restart?: string[]; preserved?: boolean }): Html {
-  if (!r.ok) return html`<p class="notice bad" role="alert">${r.message ?? 'Not saved.'}</p>`;
-  return html`<p class="notice ok" role="status">${r.message ?? 'Saved.'}${
+  if (!r.ok) return html`<p class="notice bad" role="alert" data-notice="bad">${r.message ?? 'Not saved.'}</p>`;
+  return html`<p class="notice ok" role="status" data-notice="ok">${r.message ?? 'Saved.'}${
     r.restart?.length
-      ? html` <span>Takes effect after a restart: ${r.restart.join(', ')}. <button type="button" class="link" hx-post="/ui/restart" hx-target="closest .notice" hx-swap="outerHTML" hx-confirm="Restart hark now? Listeners reconnect.">Restart now</button></span>`
+      ? html` <span>Takes effect after a restart. <button type="button" class="link" hx-post="/ui/restart" hx-target="closest .notice" hx-swap="outerHTML" hx-confirm="Restart hark now? Listeners reconnect.">Restart now</button></span>`
       : ''
   }</p>`;
 }

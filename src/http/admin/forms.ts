@@ -11,30 +11,44 @@ import { html, type Html } from '../../../web/templates/html.ts';
 import { fieldsFor, saveNotice, stateClass } from '../../../web/templates/components.ts';
 import type { AppContext } from '../context.ts';
 import { entryName } from './model.ts';
+import { ENTRY_TEXT, SECTION_TEXT } from './labels.ts';
 
 type Body = Record<string, unknown>;
 
-/** The sections with a settings form, with the keys the form leaves out. */
-export const SECTION_FORMS: Record<string, { title: string; skip?: string[]; page: string; help?: string }> = {
+/**
+ * The sections with a settings form: the title and help the page shows, the keys the form
+ * leaves out, and a word for the "Advanced" fold. Field words are in labels.ts.
+ */
+export const SECTION_FORMS: Record<string, { title: string; skip?: string[]; page: string; help?: string; advancedNote?: string }> = {
   input: { title: 'Capture', skip: ['device', 'gain_db'], page: '/input' },
   tone: { title: 'Test tone', page: '/input' },
-  webrtc: { title: 'WebRTC listeners', skip: ['ice_servers'], page: '/outputs', help: 'STUN/TURN servers: `hark config edit` ([[webrtc.ice_servers]]).' },
+  webrtc: {
+    title: 'Listen page',
+    skip: ['ice_servers'],
+    page: '/outputs',
+    advancedNote: 'STUN and TURN servers, for listeners outside this network, are set in the configuration file (hark config edit).',
+  },
   recording: { title: 'Recording', page: '/outputs' },
-  mp3: { title: 'MP3 stream', page: '/outputs' },
+  mp3: { title: 'MP3 stream', page: '/outputs', help: 'For radio apps, VLC and other players: the address is this box’s address followed by /stream.mp3.' },
   stream: { title: 'MP3 stream listeners', page: '/outputs' },
-  opus: { title: 'Opus', page: '/outputs' },
+  opus: { title: 'Listen page sound', page: '/outputs' },
   metadata: { title: 'Title', page: '/outputs' },
   silence: { title: 'Silence alert', page: '/input' },
   access: { title: 'Access', page: '/system' },
   control: { title: 'Start-up', page: '/system', skip: ['state_dir', 'socket'] },
-  log: { title: 'Logging', page: '/system' },
-  http: { title: 'HTTP', page: '/system' },
+  log: { title: 'Log settings', page: '/system' },
+  http: { title: 'Web server', page: '/system' },
 };
 
-export const ENTRY_FORMS: Record<string, { title: string; noun: string; a: string }> = {
-  icecast: { title: 'Icecast servers', noun: 'Icecast server', a: 'an' },
-  whip: { title: 'WHIP servers', noun: 'WHIP server', a: 'a' },
+export const ENTRY_FORMS: Record<string, { title: string; noun: string; a: string; help?: string }> = {
+  icecast: { title: 'Icecast servers', noun: 'Icecast server', a: 'an', help: 'Send the broadcast to an Icecast server, for listeners anywhere.' },
+  whip: { title: 'WHIP servers', noun: 'WHIP server', a: 'a', help: 'Send the broadcast to a streaming platform that takes WebRTC (WHIP).' },
 };
+
+/** What the "Advanced" fold says about the configuration file (for the engineer who looks there). */
+function configNote(section: string, extra?: string, entries = false): string {
+  return `${extra ? `${extra} ` : ''}In the configuration file ${entries ? `each is an [[${section}]] entry` : `these are the [${section}] settings`}.`;
+}
 
 export function sectionSchema(section: string): TSchema {
   const s = ConfigSchema.properties[section as keyof Config] as TSchema | undefined;
@@ -86,44 +100,113 @@ export function fieldOf(path: string, prefix: string): string {
   return path.slice(prefix.length + 1).split('.')[0]!;
 }
 
+/** Refusals worded for the file, worded for the form. */
+const FORM_REASONS: Record<string, string> = {
+  'give url or host': 'give the server address, or paste the URL your host gave you',
+};
+
 export function errorsFrom(e: ConfigError, prefix: string, fieldNames: string[]): { fields: Record<string, string>; form: string } {
   const f = fieldOf(e.path, prefix);
-  if (f && fieldNames.includes(f)) return { fields: { [f]: e.reason }, form: '' };
-  return { fields: {}, form: e.path ? `${e.path}: ${e.reason}` : e.reason };
+  const reason = FORM_REASONS[e.reason] ?? e.reason;
+  if (f && fieldNames.includes(f)) return { fields: { [f]: reason }, form: '' };
+  return { fields: {}, form: reason };
 }
 
-/** A settings section (e.g. [recording]) as a form that saves itself. */
+/** A settings section (e.g. [recording]) as a form that saves itself; the notice sits beside its Save button. */
 export function sectionForm(section: string, config: Config, errors: Record<string, string> = {}, notice: Html | string = '', values?: Record<string, unknown>): Html {
   const meta = SECTION_FORMS[section]!;
   const schema = sectionSchema(section);
   const value = values ?? (config[section as keyof Config] as Record<string, unknown>);
   return html`<form id="form-${section}" class="panel settings" novalidate hx-post="/ui/config/${section}" hx-target="this" hx-swap="outerHTML">
-  <h2>${meta.title} <code>[${section}]</code></h2>
-  ${notice}
+  <h2>${meta.title}</h2>
   ${meta.help ? html`<p class="help">${meta.help}</p>` : ''}
-  ${fieldsFor(schema, value, errors, { skip: meta.skip, keepSecrets: true, idPrefix: section })}
-  <button type="submit">Save</button>
+  ${fieldsFor(schema, value, errors, { skip: meta.skip, keepSecrets: true, text: SECTION_TEXT[section] ?? {}, idPrefix: section, advancedNote: configNote(section, meta.advancedNote) })}
+  <div class="actions"><button type="submit" id="save-${section}">Save</button>${notice}</div>
 </form>`;
 }
 
 /**
- * An entry of [[icecast]] or [[whip]] as an edit (index) or add (null) form. A connection
- * test's result goes under the button that asked for it (admin.js scrolls it into view).
+ * An [[icecast]] entry with its `url` folded into host, port, mount, user and password, as
+ * the output reads it (resolveTarget: the URL's host, port and mount; user and password from
+ * their own keys when set, else from the URL). Anything not a URL is left as it is.
  */
+export function splitIcecastUrl(e: Record<string, unknown>): Record<string, unknown> {
+  const url = typeof e.url === 'string' ? e.url.trim() : '';
+  if (!url) return e;
+  const parts = parseServerUrl(url);
+  if (!parts) return e;
+  return { ...e, url: '', host: parts.host, port: parts.port, mount: parts.mount, user: e.user || parts.user || '', password: e.password || parts.password || '' };
+}
+
+/**
+ * The address an Icecast host hands out: icecast://user:password@host:port/mount,
+ * http://host:port/mount, or host:port/mount without a scheme. Null when it is none of these.
+ */
+export function parseServerUrl(text: string): { host: string; port: number; mount: string; user?: string; password?: string } | null {
+  const t = text.trim();
+  let u: URL;
+  try {
+    u = new URL(/^[a-z][a-z0-9+.-]*:\/\//i.test(t) ? t : `http://${t}`);
+  } catch {
+    return null;
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'icecast:') return null;
+  if (!u.hostname) return null;
+  const port = u.port ? Number(u.port) : u.protocol === 'http:' && /^http:\/\//i.test(t) ? 80 : 8000;
+  const mount = decodeURIComponent(u.pathname);
+  return {
+    host: u.hostname.replace(/^\[|\]$/g, ''),
+    port,
+    mount: mount === '/' ? '' : mount,
+    user: u.username ? decodeURIComponent(u.username) : undefined,
+    password: u.password ? decodeURIComponent(u.password) : undefined,
+  };
+}
+
+/**
+ * An entry form's fields → the entry's new values. For Icecast, a pasted server URL (the
+ * `url` field) fills host, port, mount and, when it holds them, user and password: the
+ * pasted address wins over those fields. The entry is kept without `url`.
+ */
+export function entryValues(kind: 'icecast' | 'whip', body: Record<string, unknown>, prefix: string, old: Record<string, unknown>): Record<string, unknown> {
+  const schema = sectionSchema(kind);
+  if (kind !== 'icecast') return formValues(schema, body, prefix, old);
+  const base = splitIcecastUrl(old);
+  const values = formValues(schema, body, prefix, base);
+  const pasted = typeof values.url === 'string' ? values.url.trim() : '';
+  values.url = '';
+  if (pasted) {
+    const p = parseServerUrl(pasted);
+    if (!p) {
+      const why = /^https:/i.test(pasted) ? 'hark sends to Icecast over http:// or icecast://, not https://' : 'not a server address: it should look like http://radio.example.org:8000/live';
+      throw new ConfigError(`${prefix}.url`, why);
+    }
+    values.host = p.host;
+    values.port = p.port;
+    if (p.mount) values.mount = p.mount;
+    if (p.user) values.user = p.user;
+    if (p.password) values.password = p.password;
+  }
+  return { ...base, ...values };
+}
+
+/** An entry of [[icecast]] or [[whip]] as an edit (index) or add (null) form; a test's result sits beside its button. */
 export function entryForm(kind: 'icecast' | 'whip', index: number | null, value: Record<string, unknown>, errors: Record<string, string> = {}, formError = '', testResult?: { ok: boolean; message: string }): Html {
   const schema = sectionSchema(kind);
   const { noun, a } = ENTRY_FORMS[kind]!;
   const action = index === null ? `/ui/${kind}` : `/ui/${kind}/${index}`;
+  const key = `${kind}-${index ?? 'new'}`;
+  const shown = kind === 'icecast' ? splitIcecastUrl(value) : value;
   return html`<form class="panel entry-form" id="${kind}-form-${index ?? 'new'}" novalidate hx-post="${action}" hx-target="#${kind}-section" hx-swap="outerHTML">
   <h3>${index === null ? `Add ${a} ${noun}` : `Edit ${noun} ${index + 1}`}</h3>
-  ${formError ? html`<p class="notice bad" role="alert">${formError}</p>` : ''}
-  ${fieldsFor(schema, value, errors, { keepSecrets: index !== null, idPrefix: `${kind}-${index ?? 'new'}` })}
-  <div class="row">
-    <button type="submit">${index === null ? 'Add' : 'Save'}</button>
-    ${kind === 'icecast' ? html`<button type="button" hx-post="/ui/icecast/test${index === null ? '' : `?index=${index}`}" hx-target="closest form" hx-swap="outerHTML">Test connection</button>` : ''}
+  ${formError ? html`<p class="notice bad" role="alert" data-notice="bad">${formError}</p>` : ''}
+  ${fieldsFor(schema, shown, errors, { keepSecrets: index !== null, text: ENTRY_TEXT[kind], idPrefix: key, advancedNote: configNote(kind, undefined, true) })}
+  <div class="actions">
+    <button type="submit" id="save-${key}">${index === null ? 'Add' : 'Save'}</button>
+    ${kind === 'icecast' ? html`<button type="button" id="test-${key}" hx-post="/ui/icecast/test${index === null ? '' : `?index=${index}`}" hx-target="closest form" hx-swap="outerHTML">Test connection</button>` : ''}
     <button type="button" class="link" hx-get="/ui/${kind}" hx-target="#${kind}-section" hx-swap="outerHTML">Cancel</button>
   </div>
-  ${testResult ? html`<p class="notice ${testResult.ok ? 'ok' : 'bad'} test-result" role="status" data-test-result="${testResult.ok ? 'ok' : 'failed'}">${testResult.message}</p>` : ''}
+  ${testResult ? html`<p class="notice ${testResult.ok ? 'ok' : 'bad'} test-result" role="status" data-notice="${testResult.ok ? 'ok' : 'bad'}" data-test-result="${testResult.ok ? 'ok' : 'failed'}">${testResult.message}</p>` : ''}
 </form>`;
 }
 
@@ -157,9 +240,9 @@ export function entrySection(kind: 'icecast' | 'whip', config: Config, statuses:
   const entries = config[kind] as unknown as Record<string, unknown>[];
   const meta = ENTRY_FORMS[kind]!;
   return html`<section id="${kind}-section" class="panel entries">
-  <h2>${meta.title} <code>[[${kind}]]</code></h2>
+  <h2>${meta.title}</h2>
+  ${meta.help ? html`<p class="help">${meta.help}</p>` : ''}
   <div hidden sse-swap="${kind}-entries" hx-target="this" hx-swap="none"></div>
-  ${notice}
   ${entries.length === 0 ? html`<p class="empty">None yet.</p>` : ''}
   <ul class="entries">${entries.map((e, i) => {
     const n = entryName(kind, config, i);
@@ -168,6 +251,7 @@ export function entrySection(kind: 'icecast' | 'whip', config: Config, statuses:
       <div class="row"><button type="button" class="link" hx-get="/ui/${kind}/${i}/edit" hx-target="#${kind}-section" hx-swap="outerHTML">Edit</button>
       <button type="button" class="link danger" hx-delete="/ui/${kind}/${i}" hx-target="#${kind}-section" hx-swap="outerHTML" hx-confirm="Remove this ${meta.noun}?">Remove</button></div></li>`;
   })}</ul>
+  ${notice}
   ${extra || html`<button type="button" hx-get="/ui/${kind}/new" hx-target="#${kind}-section" hx-swap="outerHTML">Add ${meta.noun}</button>`}
 </section>`;
 }

@@ -59,30 +59,47 @@ function monitorOutput(ctx: AppContext): HttpStreamOutput {
   return out;
 }
 
+/**
+ * The line at the top of the Input page when hark cannot reach PipeWire: what it means and what
+ * to do, with PipeWire's own reason folded away.
+ */
+export function noAudioSystem(reason: string): Html {
+  return html`<div class="notice bad no-audio" id="no-audio-system" role="alert">
+  <p><b>No audio system found: hark cannot see any audio interface.</b> Restart the box (System, then Restart hark; or switch it off and on). If this stays, the sound service (PipeWire) is not running for hark: on the hark image that is a fault to report; on another computer, set it up with script/server. Until then no interface can be chosen here.</p>
+  <details><summary>Details</summary><p>${reason}</p></details>
+</div>`;
+}
+
 export const inputRoutes = ({ ctx, hub, devices }: AdminDeps) => {
   const monitor = monitorOutput(ctx);
   return new Elysia({ name: 'admin-input' })
-      .get('/input', ({ request }) =>
-        renderPage(
+      .get('/input', async ({ request }) => {
+        // Waits (bounded) for a fresh PipeWire connection's first list, so the page does not
+        // say "no audio system" while the list is merely arriving.
+        const { error } = await devices.listReady();
+        const chosen = ctx.config.input.device;
+        return renderPage(
           ctx,
           request,
           '/input',
           'Input',
           'input',
-          html`<div class="grid">
+          html`${error ? noAudioSystem(error) : ''}<div class="grid">
 <section class="panel"><h2>Level</h2>${W.slot(hub.env, 'meters')}${W.slot(hub.env, 'input-status')}${monitorWidget()}</section>
 ${gainForm(ctx)}
 <form class="panel" id="device-form" hx-post="/ui/input" hx-target="find .result">
   <h2>Device</h2>
-  <div class="field"><label for="device">Capture from</label>${W.slot(hub.env, 'devices')}<small>PipeWire sources and monitors; the list follows hot-plugs.</small></div>
+  <div class="field"><label for="device">Capture from</label>${W.slot(hub.env, 'devices')}<small>The audio interfaces connected to this box; the list follows plugging in and out.</small>${
+    chosen ? html`<small class="node-name">Chosen interface’s system name: <code>${chosen}</code></small>` : ''
+  }</div>
   <button type="submit">Use this device</button><div class="result"></div>
 </form>
 ${sectionForm('input', ctx.config)}
-${sectionForm('tone', ctx.config)}
 ${sectionForm('silence', ctx.config)}
+${sectionForm('tone', ctx.config)}
 </div>`,
-        ),
-      )
+        );
+      })
       .post('/ui/input', async ({ body, request }) => {
         try {
           const device = str((body as Body)?.device);

@@ -47,7 +47,7 @@ export function outputRows(ctx: AppContext): OutputRow[] {
   if (ctx.webrtc) {
     const w = ctx.webrtc.status();
     rows.push({ kind: 'WebRTC', id: '', state: w.status, detail: w.reason ?? `${w.listeners} listening`, extra: '/listen' });
-  } else rows.push({ kind: 'WebRTC', id: '', state: 'disabled', detail: 'webrtc.enabled = false' });
+  } else rows.push({ kind: 'WebRTC', id: '', state: 'disabled', detail: 'Turned off in the settings' });
   const b = ctx.broadcast.status();
   b.icecast.forEach((o, i) => {
     const n = i < ctx.config.icecast.length ? entryName('icecast', ctx.config, i) : { kind: KIND_LABEL.icecast, id: o.id, where: `${o.server}${o.mount}` };
@@ -58,7 +58,7 @@ export function outputRows(ctx: AppContext): OutputRow[] {
     rows.push({ kind: n.kind, id: n.id, state: o.state, detail: o.status ?? o.state, extra: n.where });
   });
   const r = b.recording;
-  if (!ctx.config.recording.enabled && r.state === 'stopped') rows.push({ kind: 'Recording', id: '', state: 'disabled', detail: 'recording.enabled = false' });
+  if (!ctx.config.recording.enabled && r.state === 'stopped') rows.push({ kind: 'Recording', id: '', state: 'disabled', detail: 'Turned off in the settings' });
   else rows.push({ kind: 'Recording', id: '', state: r.state, detail: r.last_error ?? (r.file ? `${r.file} (${Math.round(r.file_bytes / 1024)} kB)` : r.state), extra: r.free_mb !== null ? `${r.free_mb} MB free` : undefined });
   return rows;
 }

@@ -8,9 +8,9 @@ import { html, htmlResponse } from '../../../web/templates/html.ts';
 import * as C from '../../../web/templates/components.ts';
 import { ConfigError } from '../../config/load.ts';
 import type { Config } from '../../config/schema.ts';
-import { entryForm, formValues, savedNotice, sectionForm, sectionSchema } from './forms.ts';
+import { entryForm, entryValues, errorsFrom, savedNotice, sectionForm, sectionSchema } from './forms.ts';
 import { testIcecast } from './icecast-test.ts';
-import { configForms, isEntryKind, notFound, renderPage, type AdminDeps, type Body } from './shared.ts';
+import { configForms, isEntryKind, notFound, renderPage, str, type AdminDeps, type Body } from './shared.ts';
 import * as W from './widgets.ts';
 
 export const outputsRoutes = ({ ctx, hub }: AdminDeps) => {
@@ -26,12 +26,12 @@ export const outputsRoutes = ({ ctx, hub }: AdminDeps) => {
           html`<section class="panel wide"><h2>Now</h2>${W.slot(hub.env, 'outputs')}</section>
 <div class="grid">
 ${section('icecast')}
-${section('whip')}
 ${sectionForm('recording', ctx.config)}
 ${sectionForm('webrtc', ctx.config)}
+${sectionForm('metadata', ctx.config)}
 ${sectionForm('mp3', ctx.config)}
 ${sectionForm('stream', ctx.config)}
-${sectionForm('metadata', ctx.config)}
+${section('whip')}
 </div>`,
         ),
       )
@@ -53,12 +53,14 @@ ${sectionForm('metadata', ctx.config)}
         const prefix = `icecast.${index ?? ctx.config.icecast.length}`;
         let values: Record<string, unknown> = {};
         try {
-          values = formValues(schema, b, prefix, old);
+          values = entryValues('icecast', b, prefix, old);
           const r = await testIcecast({ ...(Value.Default(schema, {}) as object), ...old, ...values } as Config['icecast'][number]);
           return htmlResponse(entryForm('icecast', index, { ...old, ...values }, {}, '', r));
         } catch (e) {
           if (!(e instanceof ConfigError)) throw e;
-          return htmlResponse(entryForm('icecast', index, { ...old, ...values }, {}, `${e.path}: ${e.reason}`), 422);
+          const { fields, form } = errorsFrom(e, prefix, Object.keys((schema as unknown as { properties: object }).properties));
+          const typed = Object.fromEntries(Object.keys(fields).filter((n) => n in b).map((n) => [n, str(b[n])]));
+          return htmlResponse(entryForm('icecast', index, { ...old, ...values, ...typed }, fields, form), 422);
         }
       })
       .post('/ui/:kind', ({ params, body }) => (isEntryKind(params.kind) ? saveEntry(params.kind, null, (body ?? {}) as Body) : notFound()))

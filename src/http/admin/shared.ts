@@ -11,7 +11,7 @@ import { layout } from '../../../web/templates/pages.ts';
 import { ConfigError } from '../../config/load.ts';
 import type { Config } from '../../config/schema.ts';
 import { principalOf } from '../auth.ts';
-import { ENTRY_FORMS, SECTION_FORMS, entryForm, entrySection, errorsFrom, formValues, savedNotice, sectionForm, sectionSchema } from './forms.ts';
+import { ENTRY_FORMS, SECTION_FORMS, entryForm, entrySection, entryValues, errorsFrom, formValues, savedNotice, sectionForm, sectionSchema } from './forms.ts';
 import * as W from './widgets.ts';
 import type { SseHub } from '../sse.ts';
 import type { Devices } from './model.ts';
@@ -68,7 +68,7 @@ export function configForms(ctx: AppContext) {
     const prefix = `${kind}.${i}`;
     let values: Record<string, unknown> = {};
     try {
-      values = formValues(schema, body, prefix, old);
+      values = entryValues(kind, body, prefix, old);
       const entry = Value.Default(schema, { ...old, ...values });
       const r = await ctx.store.update((draft) => {
         const arr = draft[kind] as unknown as Record<string, unknown>[];
@@ -93,7 +93,7 @@ export function configForms(ctx: AppContext) {
 
   async function saveSection(name: string, body: Body): Promise<Response> {
     const meta = SECTION_FORMS[name];
-    if (!meta) return htmlResponse(html`<p class="notice bad">No form for [${name}].</p>`, 404);
+    if (!meta) return htmlResponse(html`<p class="notice bad">No such settings form.</p>`, 404);
     const schema = sectionSchema(name);
     const current = ctx.config[name as keyof Config] as Record<string, unknown>;
     let values: Record<string, unknown> = {};

@@ -98,14 +98,23 @@ export class LogCursor {
   }
 }
 
+/** How a device reads in the picker: its description, what it is, mono/stereo (the node.name stays out). */
+function deviceWords(d: { description: string; name: string; kind: string; channels: number | null }): string {
+  const ch = d.channels === 1 ? 'mono' : d.channels === 2 ? 'stereo' : d.channels ? `${d.channels} channels` : '';
+  // PipeWire names a sink's monitor "Monitor of <sink>"; say what it is in words instead.
+  const name = d.kind === 'monitor' ? `${(d.description || d.name).replace(/^Monitor of /, '')} (what this box plays)` : d.description || d.name;
+  return `${name}${ch ? `, ${ch}` : ''}`;
+}
+
+/** The picker's options. Without PipeWire the Input page says so at its top (input-page.ts), not in here. */
 export function deviceOptions(ctx: AppContext, devices: Devices): Html {
-  const { devices: list, error } = devices.list();
+  const { devices: list } = devices.list();
   const cur = ctx.config.input.device;
   const known = list.some((d) => d.name === cur);
-  return html`<option value="" ${cur === '' ? html`selected` : ''}>Default source${list.find((d) => d.isDefault) ? ` (${list.find((d) => d.isDefault)!.description})` : ''}</option>
-${list.map((d) => html`<option value="${d.name}" ${d.name === cur ? html`selected` : ''}>${d.description}${d.kind === 'monitor' ? '' : ''} — ${d.channels ?? '?'} ch</option>`)}
-${cur && !known ? html`<option value="${cur}" selected>${cur} (not present)</option>` : ''}
-${error ? html`<option disabled>PipeWire: ${error}</option>` : ''}`;
+  const def = list.find((d) => d.isDefault);
+  return html`<option value="" ${cur === '' ? html`selected` : ''}>The default interface${def ? `: ${deviceWords(def)}` : ''}</option>
+${list.map((d) => html`<option value="${d.name}" ${d.name === cur ? html`selected` : ''}>${deviceWords(d)}</option>`)}
+${cur && !known ? html`<option value="${cur}" selected>The chosen interface (not connected now)</option>` : ''}`;
 }
 
 const INPUT_STATE: Record<string, string> = {

@@ -1,0 +1,76 @@
+import { describe, expect, test } from 'bun:test';
+import { ConfigError } from '../../config/load.ts';
+import { entryValues, parseServerUrl, sectionForm, splitIcecastUrl } from './forms.ts';
+import { defaultConfig } from '../../config/load.ts';
+
+describe('the URL an Icecast host gives', () => {
+  test.each([
+    ['icecast://source:s3cret@radio.example.org:8000/live', { host: 'radio.example.org', port: 8000, mount: '/live', user: 'source', password: 's3cret' }],
+    ['http://radio.example.org:8010/live.mp3', { host: 'radio.example.org', port: 8010, mount: '/live.mp3', user: undefined, password: undefined }],
+    ['radio.example.org:8000/live', { host: 'radio.example.org', port: 8000, mount: '/live', user: undefined, password: undefined }],
+    ['icecast://me:p%40ss@[::1]/x', { host: '::1', port: 8000, mount: '/x', user: 'me', password: 'p@ss' }],
+    ['http://radio.example.org/live', { host: 'radio.example.org', port: 80, mount: '/live', user: undefined, password: undefined }],
+  ])('%s', (text, want) => {
+    expect(parseServerUrl(text)).toEqual(want);
+  });
+
+  test.each(['https://radio.example.org/live', 'ftp://x/y', 'not a url at all'])('%s is refused', (text) => {
+    expect(parseServerUrl(text)).toBeNull();
+  });
+
+  test('a pasted address fills host, port, mount and the credentials it holds, over what the fields say', () => {
+    const v = entryValues('icecast', { url: 'icecast://source:pw@radio.example.org:8002/live', host: 'typed.example', port: '8000', mount: '/typed', password: '' }, 'icecast.0', {});
+    expect(v).toMatchObject({ url: '', host: 'radio.example.org', port: 8002, mount: '/live', user: 'source', password: 'pw' });
+  });
+
+  test('an address without a password keeps the one typed; a bad one is refused on the paste field', () => {
+    expect(entryValues('icecast', { url: 'http://h:8000/m', password: 'typed' }, 'icecast.0', {})).toMatchObject({ host: 'h', password: 'typed' });
+    expect(() => entryValues('icecast', { url: 'https://h/m' }, 'icecast.3', {})).toThrow(ConfigError);
+    try {
+      entryValues('icecast', { url: 'https://h/m' }, 'icecast.3', {});
+    } catch (e) {
+      expect((e as ConfigError).path).toBe('icecast.3.url');
+    }
+  });
+
+  test('an entry written with url = … is shown and kept as fields; its password survives an edit that leaves it empty', () => {
+    const old = { url: 'http://source:hidden@radio.example.org:8000/live', host: '', port: 8000, mount: '', user: '', password: '' };
+    expect(splitIcecastUrl(old)).toMatchObject({ url: '', host: 'radio.example.org', mount: '/live', user: 'source', password: 'hidden' });
+    const v = entryValues('icecast', { url: '', host: 'radio.example.org', port: '8000', mount: '/live', password: '', name: 'Parish radio' }, 'icecast.0', old);
+    expect(v).toMatchObject({ url: '', host: 'radio.example.org', mount: '/live', password: 'hidden', name: 'Parish radio' });
+  });
+});
+
+describe('section forms', () => {
+  test('words instead of keys; the rest under a closed Advanced fold; unique ids; the notice beside Save', () => {
+    const html = sectionForm('webrtc', defaultConfig(), {}, 'NOTICE').value;
+    expect(html).toContain('<h2>Listen page</h2>');
+    expect(html).not.toContain('[[');
+    expect(html).toMatch(/<label for="f-webrtc-enabled">Listen page on<\/label>/);
+    const [main, advanced] = html.split('<details class="advanced" >');
+    expect(main).not.toContain('useinbandfec');
+    expect(advanced).toContain('name="useinbandfec"');
+    expect(html).toMatch(/<div class="actions"><button type="submit" id="save-webrtc">Save<\/button>NOTICE<\/div>/);
+  });
+
+  test('a refused advanced field opens the fold', () => {
+    const html = sectionForm('stream', defaultConfig(), { queue_kb: 'must be between 16 and 4096, got 1' }).value;
+    expect(html).toContain('<details class="advanced" open>');
+  });
+
+  test('quality is a choice in words', () => {
+    const html = sectionForm('mp3', defaultConfig()).value;
+    expect(html).toMatch(/<option value="128" selected>Good \(128 kbit\/s\)<\/option>/);
+  });
+});
+
+describe('entry forms', () => {
+  test('WHIP: its address and stream key in words; the Icecast test result comes after its buttons', async () => {
+    const { entryForm } = await import('./forms.ts');
+    const whip = entryForm('whip', null, {}).value;
+    expect(whip).toContain('>Server address</label>');
+    expect(whip).toContain('>Stream key</label>');
+    const ice = entryForm('icecast', null, { host: 'h', mount: '/m' }, {}, '', { ok: false, message: 'refused' }).value;
+    expect(ice.indexOf('data-test-result')).toBeGreaterThan(ice.indexOf('id="test-icecast-new"'));
+  });
+});

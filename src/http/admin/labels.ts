@@ -1,0 +1,169 @@
+/**
+ * What the settings forms say to the people who run a service: a plain label and help per
+ * schema key, the choices of a select in words, and which keys wait under "Advanced". The
+ * schema's own descriptions serve the README and the API; these serve the page. The order of
+ * a section's keys here is the order of its fields. A key missing here still renders, under
+ * "Advanced", with its schema description.
+ */
+
+import type { FieldText } from '../../../web/templates/components.ts';
+
+export type { FieldText };
+
+/** Bitrates as a choice of quality; each is an MPEG-1 Layer III rate, so MP3 takes them all. */
+export const QUALITY: readonly (readonly [number, string])[] = [
+  [64, 'Speech (64 kbit/s)'],
+  [96, 'Fair (96 kbit/s)'],
+  [128, 'Good (128 kbit/s)'],
+  [192, 'Very good (192 kbit/s)'],
+  [256, 'Excellent (256 kbit/s)'],
+  [320, 'Best (320 kbit/s)'],
+];
+
+export const SECTION_TEXT: Record<string, Record<string, FieldText>> = {
+  input: {
+    channels: { label: 'Channels', help: 'How many channels to take from the interface: 1 for mono, 2 for stereo.' },
+    source: {
+      label: 'Where sound comes from',
+      advanced: true,
+      choices: [
+        ['auto', 'Automatic: the chosen interface, or the default one'],
+        ['pipewire', 'An audio interface only'],
+        ['pipewire-sink', 'What this box itself plays'],
+        ['tone', 'The test tone only'],
+      ],
+    },
+    latency_frames: {
+      label: 'Latency while someone listens on the listen page',
+      help: 'How much sound hark gathers before passing it on, in samples (128 is 2.7 ms). Lower is quicker but works the box harder.',
+      advanced: true,
+    },
+    relaxed_latency_frames: {
+      label: 'Latency otherwise',
+      help: 'The same while nobody is on the listen page (Icecast, recording and the MP3 stream do not need it quick). Higher saves power.',
+      advanced: true,
+    },
+  },
+  tone: {
+    frequency: { label: 'Pitch (Hz)', help: 'A steady beep for checking the outputs, sent only when the sound source is the test tone (Capture, Advanced). 440 is the A above middle C.' },
+    level_dbfs: { label: 'Loudness (dB)', help: '0 is the loudest possible; −12 is a comfortable level.' },
+  },
+  silence: {
+    enabled: { label: 'Warn me when the input goes quiet', help: 'An alert on every page when nothing comes in: a cable, a muted desk, a dead microphone.' },
+    after_s: { label: 'After this many seconds of quiet' },
+    threshold_dbfs: { label: 'Quieter than (dB)', help: 'Sound below this counts as quiet. −50 is very quiet; 0 is the loudest possible.', advanced: true },
+  },
+  recording: {
+    enabled: { label: 'Record every broadcast', help: 'While on air, hark keeps a file of it on this box (see Recordings).' },
+    format: {
+      label: 'Format',
+      choices: [
+        ['mp3', 'MP3 (plays everywhere)'],
+        ['ogg-opus', 'Opus (smaller)'],
+      ],
+    },
+    bitrate_kbps: { label: 'Quality', choices: QUALITY },
+    dir: { label: 'Folder', help: 'Where the files go on this box.' },
+    rotate_minutes: { label: 'Start a new file every (minutes)', help: '0: one file per broadcast.', advanced: true },
+    rotate_mb: { label: 'Start a new file past (MB)', help: '0: no size limit.', advanced: true },
+    min_free_mb: { label: 'Keep this much disk space free (MB)', help: 'Recording stops before the disk gets fuller than this.', advanced: true },
+  },
+  webrtc: {
+    enabled: { label: 'Listen page on', help: 'People on this network listen in a browser, with a quarter of a second of delay.' },
+    max_listeners: { label: 'Most listeners at once' },
+    token: { label: 'Access key for other players', help: 'Players other than the listen page (WHEP) must send this key; empty: none needed.', advanced: true },
+    udp_port: { label: 'Network port for sound (UDP)', help: 'One port shared by every listener; a firewall must let it through.', advanced: true },
+    additional_hosts: { label: 'Extra public addresses', help: 'Addresses or names listeners outside this network reach the box by, comma-separated.', advanced: true },
+    codecs: { label: 'Codecs, preferred first', help: 'Comma-separated: opus, pcmu, pcma, g722.', advanced: true },
+    stereo: { label: 'Stereo', help: 'Send stereo to browsers that ask for it.', advanced: true },
+    useinbandfec: { label: 'Repair lost packets', help: 'Opus in-band forward error correction (useinbandfec), for browsers that ask for it.', advanced: true },
+    usedtx: { label: 'Send nothing in silence', help: 'Opus discontinuous transmission (usedtx), for browsers that ask for it.', advanced: true },
+    cbr: { label: 'Constant bitrate', help: 'Opus constant bitrate (cbr) for every listener.', advanced: true },
+    honour_minptime: { label: 'Respect the browser’s shortest packet', help: 'Never send packets shorter than the browser asks for (minptime).', advanced: true },
+    maxplaybackrate: { label: 'Widest audio band (Hz)', help: 'Opus maxplaybackrate; a browser may ask for less.', advanced: true },
+  },
+  mp3: {
+    bitrate_kbps: { label: 'Quality', help: 'Of the MP3 stream that radio apps and players open.', choices: QUALITY },
+  },
+  stream: {
+    max_listeners: { label: 'Most listeners at once' },
+    queue_kb: { label: 'Slow listener allowance (kB)', help: 'A listener this far behind is disconnected (queue_kb).', advanced: true },
+  },
+  metadata: {
+    title: { label: 'Title when hark starts', help: 'Shown in players and on Icecast servers. Change it any time on the dashboard.' },
+    icy_metaint: { label: 'Bytes between title updates', help: 'ICY metadata interval of the MP3 stream (icy_metaint).', advanced: true },
+  },
+  opus: {
+    bitrate_kbps: { label: 'Quality of the listen page (kbit/s)' },
+    frame_ms: { label: 'Packet length (ms)', advanced: true },
+    low_delay: { label: 'Lowest delay', help: 'About 2.5 ms less delay; then lost packets cannot be repaired.', advanced: true },
+  },
+  access: {
+    listener_token: { label: 'Listener password', help: 'If set, listeners need it to open the listen page or the stream (share the link with it). Empty: anyone on the network can listen.' },
+    session_hours: { label: 'Stay logged in for (hours)' },
+    public_status: { label: 'Status readable without logging in', help: 'The status summary and metrics, read-only, for monitoring tools.', advanced: true },
+  },
+  control: {
+    on_boot: {
+      label: 'After a restart or a power cut',
+      choices: [
+        ['last', 'Carry on as before'],
+        ['live', 'Go on air'],
+        ['idle', 'Stay off air'],
+      ],
+    },
+  },
+  log: {
+    level: {
+      label: 'How much the log says',
+      choices: [
+        ['debug', 'Everything (for finding faults)'],
+        ['info', 'Normal'],
+        ['warn', 'Only warnings and errors'],
+        ['error', 'Only errors'],
+      ],
+    },
+  },
+  http: {
+    port: { label: 'Web port', help: 'The port of this page and the listen page. After a change, the page moves to the new port.', advanced: true },
+    host: { label: 'Answer on address', help: '0.0.0.0: every network of this box.', advanced: true },
+  },
+};
+
+export const ENTRY_TEXT: Record<'icecast' | 'whip', Record<string, FieldText>> = {
+  icecast: {
+    url: {
+      label: 'Paste the URL your host gave you',
+      help: 'For example icecast://source:password@radio.example.org:8000/live or http://radio.example.org:8000/live. It fills in the fields below: what the address holds replaces what they say.',
+    },
+    host: { label: 'Server address', help: 'The name or IP address of the Icecast server, e.g. radio.example.org.' },
+    port: { label: 'Port', help: 'Often 8000.' },
+    mount: { label: 'Mount point', help: 'The stream’s name on the server, e.g. /live.' },
+    password: { label: 'Source password', help: 'The password for sending to the server (not the one for listening).' },
+    bitrate_kbps: { label: 'Quality', choices: QUALITY },
+    name: { label: 'Station name', help: 'Listeners see it in their players.' },
+    enabled: { label: 'Send to this server' },
+    user: { label: 'Source user name', help: 'Almost always "source"; empty means that.', advanced: true },
+    format: {
+      label: 'Format',
+      advanced: true,
+      choices: [
+        ['mp3', 'MP3 (plays everywhere)'],
+        ['ogg-opus', 'Opus (smaller; not every player)'],
+      ],
+    },
+    description: { label: 'Description', advanced: true },
+    genre: { label: 'Genre', advanced: true },
+    website: { label: 'Station website', advanced: true },
+    public: { label: 'List in public directories', help: 'Let the server announce the stream in directories such as dir.xiph.org.', advanced: true },
+    id: { label: 'Short name', help: 'In the log and the status list; empty: the mount point.', advanced: true },
+  },
+  whip: {
+    url: { label: 'Server address', help: 'The WHIP address your platform gave you, starting with https://.' },
+    token: { label: 'Stream key', help: 'The key or token your platform gave you, if any.' },
+    bitrate_kbps: { label: 'Quality', choices: QUALITY },
+    enabled: { label: 'Send to this server' },
+    id: { label: 'Short name', help: 'In the log and the status list.', advanced: true },
+    bind_address: { label: 'Send from local address', help: 'Empty: any.', advanced: true },
+  },
+};
