@@ -7,9 +7,10 @@ import { html, type Html } from '../../../web/templates/html.ts';
 import * as C from '../../../web/templates/components.ts';
 import { listenerRows, listenerTotal, outputRows, systemInfo, type Devices } from './model.ts';
 import type { Levels } from '../../audio/meter.ts';
+import { problemCount } from './on-air.ts';
 
 export const statePanel = (ctx: AppContext, message = '') => C.statePanel(ctx.control.snapshot(), message);
-export const stateBadge = (ctx: AppContext) => C.stateBadge(ctx.control.state);
+export const stateBadge = (ctx: AppContext) => C.stateBadge(ctx.control.state, problemCount(ctx));
 export const outputs = (ctx: AppContext) => C.outputsTable(outputRows(ctx));
 export const listeners = (ctx: AppContext) => C.listenerCount(listenerTotal(ctx));
 export const listenerTable = (ctx: AppContext) => C.listenersTable(listenerRows(ctx));
