@@ -70,18 +70,25 @@ async function pageLike(from: BrowserContext, size: { width: number; height: num
   return ctx.newPage();
 }
 
-/** Screenshots of `path`, phone and desktop, light and dark; returns the files. */
+/**
+ * Screenshots of the dashboard, phone and desktop, light and dark; returns the files. One page
+ * per size, the theme switched in place (cheaper than a context per picture on a loaded box).
+ */
 async function shots(h: HarkProcess, from: BrowserContext, name: string, ready: (p: Page) => Promise<unknown>): Promise<string[]> {
   mkdirSync(SHOTS, { recursive: true });
   const files: string[] = [];
   for (const [size, sname] of [[PHONE, 'phone'], [DESKTOP, 'desktop']] as const) {
-    for (const dark of [false, true]) {
-      const p = await pageLike(from, size, dark);
+    const p = await pageLike(from, size);
+    try {
       await p.goto(`${h.url}/`);
       await ready(p);
-      const file = `${SHOTS}/${name}-${sname}-${dark ? 'dark' : 'light'}.png`;
-      await p.screenshot({ path: file, fullPage: sname === 'desktop' });
-      files.push(file);
+      for (const dark of [false, true]) {
+        await p.emulateMedia({ colorScheme: dark ? 'dark' : 'light' });
+        const file = `${SHOTS}/${name}-${sname}-${dark ? 'dark' : 'light'}.png`;
+        await p.screenshot({ path: file, fullPage: sname === 'desktop', timeout: 60_000 });
+        files.push(file);
+      }
+    } finally {
       await p.context().close();
     }
   }
@@ -181,12 +188,12 @@ describe('dashboard on a fresh box (default config)', () => {
 
     // Copy: the clipboard holds the address, and the card says so.
     await page.click('#share button[data-copy="share-url-1"]');
-    await page.waitForFunction(() => document.querySelector('#share .copied')?.textContent?.startsWith('Copied'), null, { timeout: 3000 });
+    await page.waitForFunction(() => document.querySelector('#share .copied')?.textContent?.startsWith('Copied'), null, { timeout: 5000 });
     expect(await page.evaluate(() => navigator.clipboard.readText())).toBe(urls[1]!);
     // Without a clipboard (plain http to a LAN address): the address is selected instead.
     await page.evaluate(() => Object.defineProperty(navigator, 'clipboard', { value: { writeText: () => Promise.reject(new Error('not allowed')) } }));
     await page.click('#share button[data-copy="share-url-0"]');
-    await page.waitForFunction(() => document.querySelector('#share .copied')?.textContent?.startsWith('Selected'), null, { timeout: 3000 });
+    await page.waitForFunction(() => document.querySelector('#share .copied')?.textContent?.startsWith('Selected'), null, { timeout: 5000 });
     expect(await page.evaluate(() => String(window.getSelection()))).toBe(urls[0]!);
 
     // With a listener token, the links and the QR code carry it.
@@ -220,18 +227,18 @@ describe('dashboard on a fresh box (default config)', () => {
     // Beside the button: on its line, just right of it (desktop).
     expect(Math.abs(res!.y + res!.height / 2 - (btn!.y + btn!.height / 2))).toBeLessThan(btn!.height);
     expect(res!.x - (btn!.x + btn!.width)).toBeLessThan(40);
-    await page.waitForFunction(() => document.querySelector('#title-now')?.textContent?.includes('Sunday service — 10:30'), null, { timeout: 3000 });
+    await page.waitForFunction(() => document.querySelector('#title-now')?.textContent?.includes('Sunday service — 10:30'), null, { timeout: 5000 });
 
     // Pre-filled on a new visit.
     await page.reload();
     await expect(input.inputValue()).resolves.toBe('Sunday service — 10:30');
     // Set elsewhere (the CLI): the field follows while nobody types in it.
     expect((await action(hark, 'set_metadata', { title: 'Choir' })).status).toBe(200);
-    await page.waitForFunction(() => (document.getElementById('title-input') as HTMLInputElement).value === 'Choir', null, { timeout: 3000 });
+    await page.waitForFunction(() => (document.getElementById('title-input') as HTMLInputElement).value === 'Choir', null, { timeout: 5000 });
     // …but not while someone is typing.
     await input.fill('Half-typed');
     expect((await action(hark, 'set_metadata', { title: 'Organ' })).status).toBe(200);
-    await page.waitForFunction(() => document.querySelector('#title-now')?.textContent?.includes('Organ'), null, { timeout: 3000 });
+    await page.waitForFunction(() => document.querySelector('#title-now')?.textContent?.includes('Organ'), null, { timeout: 5000 });
     await expect(input.inputValue()).resolves.toBe('Half-typed');
 
     await expect(page.locator('#mark-help').textContent()).resolves.toContain('Mark a moment');
@@ -245,17 +252,20 @@ describe('dashboard on a fresh box (default config)', () => {
 
   test('Stop: "Off air" in plain words, the Go live button, and the badge says so', async () => {
     await page.click('#state-panel button.stop');
-    await page.waitForFunction(() => document.querySelector('#on-air .onair-head')?.getAttribute('data-onair') === 'off', null, { timeout: 3000 });
+    await page.waitForFunction(() => document.querySelector('#on-air .onair-head')?.getAttribute('data-onair') === 'off', null, { timeout: 5000 });
     await expect(page.locator('#on-air .onair-head').textContent()).resolves.toContain('Off air');
     await expect(page.locator('#state-panel button.go').isVisible()).resolves.toBe(true);
-    await page.waitForFunction(() => document.querySelector('#state-badge')?.textContent === 'Off air', null, { timeout: 3000 });
+    await page.waitForFunction(() => document.querySelector('#state-badge')?.textContent === 'Off air', null, { timeout: 5000 });
     const files = await shots(hark, desk, 'dashboard-offair', (p) => p.locator('#on-air').waitFor());
     console.log(`screenshots: ${files.join(' ')}`);
     await page.click('#state-panel button.go');
-    await page.waitForFunction(() => document.querySelector('#on-air .onair-head')?.getAttribute('data-onair') === 'nothing', null, { timeout: 3000 });
-    const live = await shots(hark, desk, 'dashboard-fresh', (p) => p.locator('#on-air').waitFor());
+    await page.waitForFunction(() => document.querySelector('#on-air .onair-head')?.getAttribute('data-onair') === 'nothing', null, { timeout: 5000 });
+  }, 180_000);
+
+  test('screenshots of a fresh box that is live', async () => {
+    const live = await shots(hark, desk, 'dashboard-fresh', (p) => p.locator('#on-air [data-onair="nothing"]').waitFor());
     console.log(`screenshots: ${live.join(' ')}`);
-  }, 90_000);
+  }, 180_000);
 });
 
 describe('dashboard with Icecast destinations: one on air, one with a wrong password', () => {
@@ -301,7 +311,7 @@ password = "not the password"
     await expect(good.textContent()).resolves.toMatch(/: on air for \d\d:\d\d:\d\d, \d+(\.\d)? MB sent$/);
     // The timer ticks in the browser.
     const t0 = (await good.locator('.timer').textContent())!;
-    await page.waitForFunction((t) => document.querySelector('#on-air li.dest .timer')!.textContent! > t, t0, { timeout: 3000 });
+    await page.waitForFunction((t) => document.querySelector('#on-air li.dest .timer')!.textContent! > t, t0, { timeout: 5000 });
     // Bytes are counted: at 128 kbit/s, 0.1 MB within about 7 s.
     await page.waitForFunction(
       () => [...document.querySelectorAll('#on-air li.dest')].some((li) => /on air for .*, (\d+\.\d|\d+) MB sent/.test(li.textContent!) && !/, 0\.0 MB/.test(li.textContent!)),
@@ -316,7 +326,7 @@ password = "not the password"
     const alert = page.locator('#on-air .onair-alert');
     await expect(alert.getAttribute('role')).resolves.toBe('alert');
     await expect(alert.textContent()).resolves.toContain(`Icecast server (127.0.0.1:${ice.port}/backup.mp3): the server refused the password`);
-    await page.waitForFunction(() => document.querySelector('#state-badge')?.textContent === 'Live — 1 problem', null, { timeout: 3000 });
+    await page.waitForFunction(() => document.querySelector('#state-badge')?.textContent === 'Live — 1 problem', null, { timeout: 5000 });
     const amber = await page.locator('#state-badge .badge').evaluate((e) => getComputedStyle(e).backgroundColor);
     expect(amber).toBe('rgb(242, 181, 58)');
 
@@ -338,5 +348,5 @@ password = "not the password"
     expect((await setConfig(hark, { 'icecast.1.enabled': false })).status).toBe(200);
     await page.goto(`${hark.url}/`);
     await page.waitForFunction(() => document.querySelector('#state-badge')?.textContent === 'Live' && !document.querySelector('#on-air .onair-alert'), null, { timeout: 10_000 });
-  }, 120_000);
+  }, 240_000);
 });

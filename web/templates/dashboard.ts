@@ -68,7 +68,8 @@ export function onAirSummary(v: OnAirView, now?: number): Html {
   if (v.state === 'idle') head = html`<p class="onair-head off" data-onair="off"><b>Off air.</b> Nothing is sent until you press Go live.</p>`;
   else if (n) head = html`<p class="onair-head bad" data-onair="problem"><b>${v.state === 'muted' ? 'Muted' : 'Live'} — ${problemWord(n)}</b></p>`;
   else if (v.nothingSending)
-    head = html`<p class="onair-head wait" data-onair="nothing"><b>Live, but nothing is sending yet.</b> <a href="/outputs">Add a destination</a> (an Icecast server or a recording), or <a href="#share">share the listen page</a>.</p>`;
+    head = html`<p class="onair-head wait" data-onair="nothing"><b>Live, but nothing is sending yet.</b> No destination is set up and nobody is on the listen page, so nobody hears this.</p>
+<p class="onair-links"><a class="button-link" href="/outputs">Add a destination</a> <a class="button-link" href="#share">Share the listen page</a></p>`;
   else if (v.state === 'muted') head = html`<p class="onair-head wait" data-onair="muted"><b>Muted:</b> listeners hear silence.</p>`;
   else head = html`<p class="onair-head on" data-onair="on"><b>On air</b>${v.onAirSince ? html` for ${timer(v.onAirSince, now)}` : ''}</p>`;
   const alert = n

@@ -27,7 +27,7 @@ ${A.shareCard(ctx, request)}
 <section class="panel"><h2>Input level</h2><div id="meters" sse-swap="meters">${W.meters(hub.meter)}</div></section>
 <section class="panel"><h2>Listeners</h2><p class="listeners big-number" id="listener-count" sse-swap="listeners">${W.listeners(ctx)}</p><a href="/listeners">Who is listening</a></section>
 ${D.titleAndMarks(ctx.control.title)}
-<details class="panel wide outputs-fold"><summary><h2>Every output, in detail</h2></summary><div id="outputs" sse-swap="outputs">${W.outputs(ctx)}</div></details>
+<details class="panel wide outputs-fold"><summary><h2>Details of every output</h2></summary><div id="outputs" sse-swap="outputs">${W.outputs(ctx)}</div></details>
 </div>
 <script src="/static/dashboard.js" defer data-now="${String(Date.now())}"></script>`,
         ),

@@ -28,6 +28,9 @@ function failure(kind: 'icecast' | 'whip', o: SenderStatus): string | null {
       return 'another source is using this mount point';
     case 'retrying':
       return o.last_error ? `not connected (${o.last_error})` : 'not connected';
+    case 'connecting':
+      // A new try after a failure is still a problem until it is live (no flicker to "Live").
+      return o.last_error ? `trying again (last time: ${o.last_error})` : null;
     default:
       return null;
   }
