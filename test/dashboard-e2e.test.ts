@@ -9,8 +9,9 @@
  * every page). Screenshots of both go to /tmp/shots-h4/.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { mkdirSync } from 'node:fs';
-import { hostname } from 'node:os';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { BrowserContext, Page } from 'playwright-core';
 import qrcode from 'qrcode-generator';
 import { startHark, type HarkProcess } from './lib/hark.ts';
@@ -250,6 +251,19 @@ describe('dashboard on a fresh box (default config)', () => {
     expect(hark.output()).toContain('"Sermon starts"');
   }, 60_000);
 
+  test('recording on: "Recording: recording for 00:00:0x, N MB", and a mark says how far into the recording it is', async () => {
+    expect((await setConfig(hark, { 'recording.enabled': true })).status).toBe(200);
+    const line = page.locator('#on-air li.dest', { hasText: 'Recording:' });
+    await page.waitForFunction(() => /Recording: recording for \d\d:\d\d:\d\d, \d+(\.\d)? MB/.test(document.querySelector('#on-air')?.textContent ?? ''), null, { timeout: 10_000 });
+    await expect(page.locator('#on-air .onair-head').getAttribute('data-onair')).resolves.toBe('on');
+    await expect(line.locator('.timer').getAttribute('data-since')).resolves.toMatch(/^\d{4}-\d\d-\d\dT/);
+    await page.fill('#mark-input', 'Anthem');
+    await page.click('#mark-form button[type=submit]');
+    await page.waitForFunction(() => /^Marked “Anthem” at \d\d:\d\d:\d\d, \d\d:\d\d:\d\d into the recording hark-.+\.$/.test(document.querySelector('#mark-form .result')?.textContent ?? ''), null, { timeout: 5000 });
+    expect((await setConfig(hark, { 'recording.enabled': false })).status).toBe(200);
+    await page.waitForFunction(() => document.querySelector('#on-air')?.textContent?.includes('Recording: off'), null, { timeout: 10_000 });
+  }, 60_000);
+
   test('Stop: "Off air" in plain words, the Go live button, and the badge says so', async () => {
     await page.click('#state-panel button.stop');
     await page.waitForFunction(() => document.querySelector('#on-air .onair-head')?.getAttribute('data-onair') === 'off', null, { timeout: 5000 });
@@ -276,8 +290,14 @@ describe('dashboard with Icecast destinations: one on air, one with a wrong pass
 
   beforeAll(async () => {
     ice = await startIcecast();
+    // A recordings "directory" under a plain file: the recorder cannot create it.
+    const blocker = join(mkdtempSync(join(tmpdir(), 'hark-dash-')), 'a-file');
+    writeFileSync(blocker, '');
     hark = await startHark(`[webrtc]
 udp_port = ${UDP_ICECAST}
+
+[recording]
+dir = "${blocker}/recordings"
 
 [[icecast]]
 id = "main"
@@ -348,5 +368,10 @@ password = "not the password"
     expect((await setConfig(hark, { 'icecast.1.enabled': false })).status).toBe(200);
     await page.goto(`${hark.url}/`);
     await page.waitForFunction(() => document.querySelector('#state-badge')?.textContent === 'Live' && !document.querySelector('#on-air .onair-alert'), null, { timeout: 10_000 });
+
+    // A recorder that cannot write is a problem too.
+    expect((await setConfig(hark, { 'recording.enabled': true })).status).toBe(200);
+    await page.waitForFunction(() => document.querySelector('#state-badge')?.textContent === 'Live — 1 problem', null, { timeout: 10_000 });
+    await expect(page.locator('#on-air .onair-alert').textContent()).resolves.toMatch(/Recording: failed \(cannot create .*recordings/);
   }, 240_000);
 });
