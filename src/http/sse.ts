@@ -15,7 +15,7 @@ import { MAX_DELAY_MS } from '../audio/pipeline.ts';
 import type { Html } from '../../web/templates/html.ts';
 import { logTail } from '../log.ts';
 import * as W from './admin/widgets.ts';
-import { onAir, titleNow } from './admin/on-air.ts';
+import { onAir, onAirAlert, titleNow } from './admin/on-air.ts';
 import type { Devices } from './admin/model.ts';
 import { logger } from '../log.ts';
 
@@ -32,7 +32,7 @@ const MAX_CLIENTS = 64;
 
 /** The events each page takes. */
 export const PAGE_EVENTS: Record<string, readonly string[]> = {
-  dashboard: ['state-badge', 'alerts', 'state', 'on-air', 'title-now', 'meters', 'outputs', 'listeners'],
+  dashboard: ['state-badge', 'alerts', 'state', 'on-air-alert', 'on-air', 'title-now', 'meters', 'outputs', 'listeners'],
   input: ['state-badge', 'alerts', 'meters', 'devices', 'input-status'],
   outputs: ['state-badge', 'alerts', 'outputs'],
   listeners: ['state-badge', 'alerts', 'listeners', 'listener-table'],
@@ -73,6 +73,7 @@ export class SseHub {
       this.publishIfChanged('state', W.statePanel(ctx));
       this.publishIfChanged('state-badge', W.stateBadge(ctx));
       this.publishIfChanged('outputs', W.outputs(ctx));
+      this.publishIfChanged('on-air-alert', onAirAlert(ctx));
       this.publishIfChanged('on-air', onAir(ctx));
       this.publishIfChanged('title-now', titleNow(ctx));
     };
@@ -95,6 +96,8 @@ export class SseHub {
         return W.alerts(ctx);
       case 'outputs':
         return W.outputs(ctx);
+      case 'on-air-alert':
+        return onAirAlert(ctx);
       case 'on-air':
         return onAir(ctx);
       case 'title-now':
@@ -206,7 +209,7 @@ export class SseHub {
       this.publish('meters', W.meters(this.meter), { skippable: true });
     }
     if (this.ticks % SLOW_EVERY === 0) {
-      for (const e of ['state', 'state-badge', 'alerts', 'on-air', 'title-now', 'outputs', 'listeners', 'listener-table', 'devices', 'input-status', 'recorder', 'recordings']) {
+      for (const e of ['state', 'state-badge', 'alerts', 'on-air-alert', 'on-air', 'title-now', 'outputs', 'listeners', 'listener-table', 'devices', 'input-status', 'recorder', 'recordings']) {
         if (this.wants(e)) this.publishIfChanged(e, this.render(e)!);
       }
       if (this.ticks % (SLOW_EVERY * 4) === 0 && this.wants('sysinfo')) this.publishIfChanged('sysinfo', W.sysinfo(this.ctx));

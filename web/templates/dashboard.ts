@@ -58,28 +58,36 @@ const countdown = (until: string, now?: number) =>
   html`<span class="countdown" data-until="${until}">${now === undefined ? '' : `${Math.max(0, Math.ceil((Date.parse(until) - now) / 1000))} s`}</span>`;
 
 /**
- * The summary at the top of the dashboard: a headline (on air / problems / nothing sending /
- * off air), the failing outputs as an alert, and one line per destination. `now` is given for
- * the full page (the timers show a value before the script runs) and left out for SSE.
+ * The summary at the top of the dashboard: a headline (on air / nothing sending / off air) and
+ * one line per destination. While a destination fails, the headline is in `onAirAlert` instead.
+ * `now` is given for the full page (the timers show a value before the script runs), not for SSE.
  */
 export function onAirSummary(v: OnAirView, now?: number): Html {
-  const n = v.problems.length;
-  let head: Html;
+  let head: Html | '' = '';
   if (v.state === 'idle') head = html`<p class="onair-head off" data-onair="off"><b>Off air.</b> Nothing is sent until you press Go live.</p>`;
-  else if (n) head = html`<p class="onair-head bad" data-onair="problem"><b>${v.state === 'muted' ? 'Muted' : 'Live'} — ${problemWord(n)}</b></p>`;
+  else if (v.problems.length) head = '';
   else if (v.nothingSending)
     head = html`<p class="onair-head wait" data-onair="nothing"><b>Live, but nothing is sending yet.</b> No destination is set up and nobody is on the listen page, so nobody hears this.</p>
 <p class="onair-links"><a class="button-link" href="/outputs">Add a destination</a> <a class="button-link" href="#share">Share the listen page</a></p>`;
   else if (v.state === 'muted') head = html`<p class="onair-head wait" data-onair="muted"><b>Muted:</b> listeners hear silence.</p>`;
   else head = html`<p class="onair-head on" data-onair="on"><b>On air</b>${v.onAirSince ? html` for ${timer(v.onAirSince, now)}` : ''}</p>`;
-  const alert = n
-    ? html`<div class="onair-alert" role="alert"><b>${n === 1 ? 'Not reaching one destination:' : `Not reaching ${n} destinations:`}</b><ul>${v.problems.map((p) => html`<li>${p}</li>`)}</ul><a href="/outputs">Check the destinations</a></div>`
-    : '';
-  return html`${head}${alert}<ul class="destinations">${v.lines.map(
+  return html`${head}<ul class="destinations">${v.lines.map(
     (l) => html`<li class="dest ${l.tone}"><span class="dot" aria-hidden="true"></span><span><b>${l.name}:</b> ${l.text}${l.since ? html` ${timer(l.since, now)}` : ''}${l.amount ? `, ${l.amount}` : ''}${
       l.retryAt ? html`; trying again in ${countdown(l.retryAt, now)}` : ''
     }</span></li>`,
   )}</ul>`;
+}
+
+/**
+ * The failing destinations as an alert above the summary. Its own SSE event, so it changes
+ * (and a screen reader announces it) only when the problems change, not with every MB sent.
+ */
+export function onAirAlert(v: OnAirView): Html {
+  const n = v.problems.length;
+  if (!n || v.state === 'idle') return html``;
+  return html`<div class="onair-alert" role="alert"><p class="onair-head bad" data-onair="problem"><b>${v.state === 'muted' ? 'Muted' : 'Live'} — ${problemWord(n)}</b></p><p class="onair-sub">${
+    n === 1 ? 'Not reaching one destination:' : `Not reaching ${n} destinations:`
+  }</p><ul>${v.problems.map((p) => html`<li>${p}</li>`)}</ul><a href="/outputs">Check the destinations</a></div>`;
 }
 
 /** The listen page's addresses, and the text behind its QR code. */

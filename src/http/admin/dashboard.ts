@@ -22,7 +22,7 @@ export const dashboardRoutes = ({ ctx, hub }: AdminDeps) =>
           'dashboard',
           html`<div class="grid">
 ${W.statePanel(ctx)}
-<section class="panel wide on-air" id="on-air" sse-swap="on-air" aria-label="Are we on air?">${A.onAir(ctx, Date.now())}</section>
+<section class="panel wide on-air" id="on-air" aria-label="Are we on air?"><div id="on-air-alert" sse-swap="on-air-alert">${A.onAirAlert(ctx)}</div><div id="on-air-summary" sse-swap="on-air">${A.onAir(ctx, Date.now())}</div></section>
 ${A.shareCard(ctx, request)}
 <section class="panel"><h2>Input level</h2><div id="meters" sse-swap="meters">${W.meters(hub.meter)}</div></section>
 <section class="panel"><h2>Listeners</h2><p class="listeners big-number" id="listener-count" sse-swap="listeners">${W.listeners(ctx)}</p><a href="/listeners">Who is listening</a></section>

@@ -19,18 +19,30 @@ interface SenderStatus {
   next_retry_at: string | null;
 }
 
-/** Why an Icecast or WHIP destination is not on air, in plain words. */
+const REFUSED = { icecast: 'the server refused the password', whip: 'the server refused the token' };
+const BUSY = 'another source is using this mount point';
+
+/** A failure in plain words, from its error message (the same words while it retries). */
+function fromError(kind: 'icecast' | 'whip', err: string | null): string {
+  if (!err) return 'not connected';
+  if (/auth|\b40[13]\b/i.test(err)) return REFUSED[kind];
+  if (/mount.*in use|in use/i.test(err)) return BUSY;
+  return `not connected (${err})`;
+}
+
+/** Why an Icecast or WHIP destination is not on air, in plain words; null while it is fine. */
 function failure(kind: 'icecast' | 'whip', o: SenderStatus): string | null {
   switch (o.state) {
     case 'auth_failed':
-      return kind === 'icecast' ? 'the server refused the password' : 'the server refused the token';
+      return REFUSED[kind];
     case 'mount_in_use':
-      return 'another source is using this mount point';
+      return BUSY;
     case 'retrying':
-      return o.last_error ? `not connected (${o.last_error})` : 'not connected';
+      return fromError(kind, o.last_error);
     case 'connecting':
-      // A new try after a failure is still a problem until it is live (no flicker to "Live").
-      return o.last_error ? `trying again (last time: ${o.last_error})` : null;
+      // A new try after a failure stays a problem until it is live: the badge and the alert
+      // do not flicker to "Live" and back with every try.
+      return o.last_error ? fromError(kind, o.last_error) : null;
     default:
       return null;
   }
@@ -40,7 +52,7 @@ function senderLine(kind: 'icecast' | 'whip', name: string, o: SenderStatus, pro
   const why = failure(kind, o);
   if (why) {
     problems.push(`${name}: ${why}`);
-    return { name, tone: 'bad', text: why, retryAt: o.next_retry_at };
+    return o.state === 'connecting' ? { name, tone: 'bad', text: `${why}; trying again now` } : { name, tone: 'bad', text: why, retryAt: o.next_retry_at };
   }
   if (o.state === 'live') return { name, tone: 'on', text: 'on air for', since: o.connected_since, amount: `${D.megabytes(o.bytes)} sent` };
   if (o.state === 'connecting') return { name, tone: 'wait', text: 'connecting…' };
@@ -99,6 +111,9 @@ export const problemCount = (ctx: AppContext) => onAirView(ctx).problems.length;
 
 /** The summary widget (the `on-air` SSE event). `now` only for the full page. */
 export const onAir = (ctx: AppContext, now?: number): Html => D.onAirSummary(onAirView(ctx), now);
+
+/** The failing destinations' alert (the `on-air-alert` SSE event). */
+export const onAirAlert = (ctx: AppContext): Html => D.onAirAlert(onAirView(ctx));
 
 /** The title panel's "Listeners see: …" line (the `title-now` SSE event). */
 export const titleNow = (ctx: AppContext): Html => D.titleNow(ctx.control.title);
