@@ -64,7 +64,7 @@ const countdown = (until: string, now?: number) =>
  */
 export function onAirSummary(v: OnAirView, now?: number): Html {
   let head: Html | '' = '';
-  if (v.state === 'idle') head = html`<p class="onair-head off" data-onair="off"><b>Off air.</b> Nothing is sent until you press Go live.</p>`;
+  if (v.state === 'idle') head = html`<p class="onair-head off" data-onair="off"><b>Off air.</b> The destinations and the recording start when you press Go live.</p>`;
   else if (v.problems.length) head = '';
   else if (v.nothingSending)
     head = html`<p class="onair-head wait" data-onair="nothing"><b>Live, but nothing is sending yet.</b> No destination is set up and nobody is on the listen page, so nobody hears this.</p>
