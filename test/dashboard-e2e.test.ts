@@ -96,6 +96,25 @@ async function shots(h: HarkProcess, from: BrowserContext, name: string, ready: 
   return files;
 }
 
+/** axe-core's WCAG 2 A/AA findings inside the given elements, light and dark. */
+async function axeViolations(p: Page, include: string[]): Promise<string[]> {
+  await p.addScriptTag({ path: require.resolve('axe-core/axe.min.js') });
+  const out: string[] = [];
+  for (const scheme of ['light', 'dark'] as const) {
+    await p.emulateMedia({ colorScheme: scheme });
+    const found = await p.evaluate(async (inc) => {
+      const r = await (window as unknown as { axe: { run(c: unknown, o: unknown): Promise<{ violations: { id: string; nodes: { target: string[] }[] }[] }> } }).axe.run(
+        { include: inc.map((s) => [s]) },
+        { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa'] } },
+      );
+      return r.violations.map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
+    }, include);
+    out.push(...found.map((f) => `${scheme}: ${f}`));
+  }
+  await p.emulateMedia({ colorScheme: 'light' });
+  return out;
+}
+
 /** The bottom edge of an element, in CSS pixels from the top of the page. */
 const bottomOf = (p: Page, sel: string) => p.locator(sel).evaluate((e) => e.getBoundingClientRect().bottom + window.scrollY);
 
@@ -140,6 +159,8 @@ describe('dashboard on a fresh box (default config)', () => {
     // The outputs table is folded at the bottom.
     await expect(phone.locator('details.outputs-fold').getAttribute('open')).resolves.toBeNull();
     expect(await phone.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(PHONE.width);
+    // The summary, the share card and the title panel pass axe's WCAG A/AA checks (contrast, labels, names).
+    expect(await axeViolations(phone, ['#on-air', '#share', '#title-marks', '#state-badge'])).toEqual([]);
     await phone.context().close();
   }, 60_000);
 
@@ -349,6 +370,7 @@ password = "not the password"
     await page.waitForFunction(() => document.querySelector('#state-badge')?.textContent === 'Live — 1 problem', null, { timeout: 5000 });
     const amber = await page.locator('#state-badge .badge').evaluate((e) => getComputedStyle(e).backgroundColor);
     expect(amber).toBe('rgb(242, 181, 58)');
+    expect(await axeViolations(page, ['#on-air', '#state-badge'])).toEqual([]);
 
     // The badge says so on every admin page, and the alert is on the phone's first screen.
     for (const path of ['/outputs', '/input', '/system']) {
