@@ -89,6 +89,12 @@ async function shots(h: HarkProcess, from: BrowserContext, name: string, ready: 
         await p.screenshot({ path: file, fullPage: sname === 'desktop', timeout: 60_000 });
         files.push(file);
       }
+      if (sname === 'phone') {
+        // The whole phone page too: what lies below the first screen.
+        const file = `${SHOTS}/${name}-phone-dark-full.png`;
+        await p.screenshot({ path: file, fullPage: true, timeout: 60_000 });
+        files.push(file);
+      }
     } finally {
       await p.context().close();
     }
