@@ -133,7 +133,7 @@ describe('admin page in Chromium', () => {
     await b.click('button[type=submit]');
     await b.waitForURL(`${hark.url}/outputs`);
     await b.goto(`${hark.url}/`);
-    await expect(b.locator('.state-word').textContent()).resolves.toBe('Idle');
+    await expect(b.locator('.state-word').textContent()).resolves.toBe('Off air');
   }, 90_000);
 
   test('Go live on one page: the other shows "Live" within 1 s over SSE', async () => {

@@ -238,7 +238,7 @@ describe('pages and live updates', () => {
       expect(text).toContain(`sse-connect="/events?page=${page}"`);
       expect(text).toContain('<script src="/static/htmx.min.js" defer></script>');
     }
-    for (const asset of ['/static/htmx.min.js', '/static/htmx-sse.js', '/static/admin.css', '/static/admin.js']) {
+    for (const asset of ['/static/htmx.min.js', '/static/htmx-sse.js', '/static/admin.css', '/static/admin.js', '/static/dashboard.js']) {
       const res = await handle(new Request(url(asset), { headers: { 'accept-encoding': 'gzip' } }));
       expect(res.status).toBe(200);
       expect(res.headers.get('content-encoding')).toBe('gzip');

@@ -17,6 +17,7 @@ export const ASSETS: Record<string, { file: string; type: string }> = {
   '/static/htmx-sse.js': { file: 'node_modules/htmx-ext-sse/dist/sse.min.js', type: 'text/javascript; charset=utf-8' },
   '/static/admin.css': { file: 'web/static/admin.css', type: 'text/css; charset=utf-8' },
   '/static/admin.js': { file: 'web/static/admin.js', type: 'text/javascript; charset=utf-8' },
+  '/static/dashboard.js': { file: 'web/static/dashboard.js', type: 'text/javascript; charset=utf-8' },
 };
 
 export const staticRoutes = () => {

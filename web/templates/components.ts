@@ -9,10 +9,12 @@ import { html, raw, attr, type Html } from './html.ts';
 
 // ---- state and controls ----------------------------------------------------------------
 
-const STATE_LABEL: Record<RunState, string> = { idle: 'Idle', live: 'Live', muted: 'Muted' };
+const STATE_LABEL: Record<RunState, string> = { idle: 'Off air', live: 'Live', muted: 'Muted' };
 
-/** The small badge in every page's header. */
-export function stateBadge(state: RunState): Html {
+/** The small badge in every page's header; amber, "Live — 1 problem", while a destination fails. */
+export function stateBadge(state: RunState, problems = 0): Html {
+  if (problems && state !== 'idle')
+    return html`<a href="/#on-air" class="badge state-${state} problems" data-state="${state}" data-problems="${problems}">${STATE_LABEL[state]} — ${problems} ${problems === 1 ? 'problem' : 'problems'}</a>`;
   return html`<span class="badge state-${state}" data-state="${state}">${STATE_LABEL[state]}</span>`;
 }
 

@@ -1,11 +1,15 @@
-/** The dashboard (`/`): are we on air, the big buttons, levels, outputs, title and marks. */
+/** The dashboard (`/`): are we on air, the big buttons, sharing the listen page, levels, title and marks, outputs. */
 import { Elysia } from 'elysia';
 import { html, htmlResponse } from '../../../web/templates/html.ts';
-import * as C from '../../../web/templates/components.ts';
+import * as D from '../../../web/templates/dashboard.ts';
 import { ActionError } from '../../control/control.ts';
 import { originOf } from '../auth.ts';
 import { renderPage, str, type AdminDeps, type Body } from './shared.ts';
 import * as W from './widgets.ts';
+import * as A from './on-air.ts';
+
+/** A mark's time as the box's clock reads it (the log and the recordings use the same clock). */
+const localTime = (iso: string) => new Date(iso).toLocaleTimeString('en-GB');
 
 export const dashboardRoutes = ({ ctx, hub }: AdminDeps) =>
   new Elysia({ name: 'admin-dashboard' })
@@ -18,14 +22,14 @@ export const dashboardRoutes = ({ ctx, hub }: AdminDeps) =>
           'dashboard',
           html`<div class="grid">
 ${W.slot(hub.env, 'state')}
+<section class="panel wide on-air" id="on-air" aria-label="Are we on air?">${W.slot(hub.env, 'on-air-alert')}${W.slot(hub.env, 'on-air')}</section>
+${A.shareCard(ctx, request)}
 <section class="panel"><h2>Input level</h2>${W.slot(hub.env, 'meters')}</section>
 <section class="panel"><h2>Listeners</h2>${W.slot(hub.env, 'listeners')}<a href="/listeners">Who is listening</a></section>
-<section class="panel wide"><h2>Outputs</h2>${W.slot(hub.env, 'outputs')}</section>
-<section class="panel"><h2>Title and marks</h2>
-  <form hx-post="/ui/metadata" hx-target="next .result" class="row"><input type="text" name="title" placeholder="Now playing…" maxlength="512" aria-label="Title"><button type="submit">Set title</button></form><p class="result"></p>
-  <form hx-post="/ui/mark" hx-target="next .result" class="row"><input type="text" name="label" placeholder="Label (optional)" maxlength="200" aria-label="Mark label"><button type="submit">Mark</button></form><p class="result"></p>
-</section>
-</div>`,
+${D.titleAndMarks(ctx.control.title)}
+<details class="panel wide outputs-fold"><summary><h2>Details of every output</h2></summary>${W.slot(hub.env, 'outputs')}</details>
+</div>
+<script src="/static/dashboard.js" defer data-now="${String(Date.now())}"></script>`,
         ),
       )
       .post('/ui/action/:action', async ({ params, request }) => {
@@ -39,19 +43,23 @@ ${W.slot(hub.env, 'state')}
       })
       .post('/ui/mark', async ({ body, request }) => {
         try {
-          const r = await ctx.control.run('mark', { label: str((body as Body)?.label) }, originOf(request));
-          return htmlResponse(C.saveNotice({ ok: true, message: r.message }));
+          await ctx.control.run('mark', { label: str((body as Body)?.label) }, originOf(request));
+          const m = ctx.control.marks.at(-1)!;
+          return htmlResponse(
+            html`<span class="notice ok" role="status">Marked${m.label ? html` “${m.label}”` : ''} at ${localTime(m.at)}${A.recordingOffset(ctx, m.at)}.</span>`,
+          );
         } catch (e) {
           if (!(e instanceof ActionError)) throw e;
-          return htmlResponse(C.saveNotice({ ok: false, message: e.message }), 422);
+          return htmlResponse(html`<span class="notice bad" role="alert">${e.message}</span>`, 422);
         }
       })
       .post('/ui/metadata', async ({ body, request }) => {
         try {
-          const r = await ctx.control.run('set_metadata', { title: str((body as Body)?.title) }, originOf(request));
-          return htmlResponse(C.saveNotice({ ok: true, message: r.message }));
+          await ctx.control.run('set_metadata', { title: str((body as Body)?.title) }, originOf(request));
+          const t = ctx.control.title;
+          return htmlResponse(html`<span class="notice ok" role="status">${t ? 'Title set.' : 'Title cleared.'}</span>`);
         } catch (e) {
           if (!(e instanceof ActionError)) throw e;
-          return htmlResponse(C.saveNotice({ ok: false, message: e.message }), 422);
+          return htmlResponse(html`<span class="notice bad" role="alert">${e.message}</span>`, 422);
         }
       });

@@ -28,9 +28,10 @@ import type { Levels } from '../../audio/meter.ts';
 import type { HarkEvent } from '../../control/events.ts';
 import { logTail } from '../../log.ts';
 import { entryStatesUpdate } from './forms.ts';
+import { onAir, onAirAlert, problemCount, titleNow } from './on-air.ts';
 
 export const statePanel = (ctx: AppContext, message = '') => C.statePanel(ctx.control.snapshot(), message);
-export const stateBadge = (ctx: AppContext) => C.stateBadge(ctx.control.state);
+export const stateBadge = (ctx: AppContext) => C.stateBadge(ctx.control.state, problemCount(ctx));
 export const outputs = (ctx: AppContext) => C.outputsTable(outputRows(ctx));
 export const listeners = (ctx: AppContext) => C.listenerCount(listenerTotal(ctx));
 export const listenerTable = (ctx: AppContext) => C.listenersTable(listenerRows(ctx));
@@ -237,6 +238,11 @@ export const WIDGETS = {
   },
   outputs: { pages: ['dashboard', 'outputs'], slot: { id: 'outputs' }, render: ({ ctx }) => outputs(ctx), on: ['state', 'metadata', 'output'], everyMs: 500 },
   listeners: { pages: ['dashboard', 'listeners'], slot: { id: 'listener-count', tag: 'p', attrs: 'class="listeners big-number"' }, render: ({ ctx }) => listeners(ctx), everyMs: 500 },
+  // The dashboard's "are we on air?": the failing-output alert, the summary (timers tick in
+  // dashboard.js from start times, so these change only with a state), the title line.
+  'on-air-alert': { pages: ['dashboard'], slot: { id: 'on-air-alert' }, render: ({ ctx }) => onAirAlert(ctx), on: ['state', 'alert', 'output'], everyMs: 500 },
+  'on-air': { pages: ['dashboard'], slot: { id: 'on-air-summary' }, render: ({ ctx }) => onAir(ctx), on: ['state', 'metadata', 'output'], everyMs: 500 },
+  'title-now': { pages: ['dashboard'], slot: null, render: ({ ctx }) => titleNow(ctx), on: ['metadata'], everyMs: 500 },
   // The entry lists' states on Outputs: out-of-band swaps into each entry (the section renders its own hidden slot).
   'icecast-entries': { pages: ['outputs'], slot: null, render: ({ ctx }) => entryStatesUpdate(ctx, 'icecast'), on: ['state', 'output'], everyMs: 500 },
   'whip-entries': { pages: ['outputs'], slot: null, render: ({ ctx }) => entryStatesUpdate(ctx, 'whip'), on: ['state', 'output'], everyMs: 500 },

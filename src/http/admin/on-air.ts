@@ -1,0 +1,177 @@
+/**
+ * "Are we on air?": the destinations of the running daemon in plain words, the failing ones as
+ * problems (the dashboard's alert, and the header badge's "Live — 1 problem" on every page),
+ * and the listen page's addresses with their QR code. Read from the outputs' status records.
+ */
+import { hostname, networkInterfaces } from 'node:os';
+import qrcode from 'qrcode-generator';
+import type { AppContext } from '../context.ts';
+import { html, type Html } from '../../../web/templates/html.ts';
+import * as D from '../../../web/templates/dashboard.ts';
+import { listenerTotal } from './model.ts';
+
+interface SenderStatus {
+  state: string;
+  status?: string;
+  bytes: number;
+  connected_since: string | null;
+  last_error: string | null;
+  next_retry_at: string | null;
+}
+
+const REFUSED = { icecast: 'the server refused the password', whip: 'the server refused the token' };
+const BUSY = 'another source is using this mount point';
+
+/** A failure in plain words, from its error message (the same words while it retries). */
+function fromError(kind: 'icecast' | 'whip', err: string | null): string {
+  if (!err) return 'not connected';
+  if (/auth|\b40[13]\b/i.test(err)) return REFUSED[kind];
+  if (/mount.*in use|in use/i.test(err)) return BUSY;
+  return `not connected (${err})`;
+}
+
+/** Why an Icecast or WHIP destination is not on air, in plain words; null while it is fine. */
+function failure(kind: 'icecast' | 'whip', o: SenderStatus): string | null {
+  switch (o.state) {
+    case 'auth_failed':
+      return REFUSED[kind];
+    case 'mount_in_use':
+      return BUSY;
+    case 'retrying':
+      return fromError(kind, o.last_error);
+    case 'connecting':
+      // A new try after a failure stays a problem until it is live: the badge and the alert
+      // do not flicker to "Live" and back with every try.
+      return o.last_error ? fromError(kind, o.last_error) : null;
+    default:
+      return null;
+  }
+}
+
+function senderLine(kind: 'icecast' | 'whip', name: string, o: SenderStatus, problems: string[]): D.DestinationLine {
+  const why = failure(kind, o);
+  if (why) {
+    problems.push(`${name}: ${why}`);
+    return o.state === 'connecting' ? { name, tone: 'bad', text: `${why}; trying again now` } : { name, tone: 'bad', text: why, retryAt: o.next_retry_at };
+  }
+  if (o.state === 'live') return { name, tone: 'on', text: 'on air for', since: o.connected_since, amount: `${D.megabytes(o.bytes)} sent` };
+  if (o.state === 'connecting') return { name, tone: 'wait', text: 'connecting…' };
+  return { name, tone: 'off', text: 'not sending (starts when you go live)' };
+}
+
+/** The destinations and their problems, as the summary and the badge show them. */
+export function onAirView(ctx: AppContext): D.OnAirView {
+  const s = ctx.broadcast.status();
+  const state = ctx.control.state;
+  const lines: D.DestinationLine[] = [];
+  const problems: string[] = [];
+  let sending = 0;
+  const since: string[] = [];
+  s.icecast.forEach((o, i) => {
+    if (!ctx.config.icecast[i]?.enabled && o.state === 'stopped') return;
+    sending++;
+    const l = senderLine('icecast', `Icecast server (${o.server}${o.mount})`, o, problems);
+    if (l.since) since.push(l.since);
+    lines.push(l);
+  });
+  (s.whip as unknown as (SenderStatus & { url: string })[]).forEach((o, i) => {
+    if (!ctx.config.whip[i]?.enabled && o.state === 'stopped') return;
+    sending++;
+    let host = o.url;
+    try {
+      host = new URL(o.url).host;
+    } catch {
+      // Shown as configured.
+    }
+    const l = senderLine('whip', `Publishing (WHIP) to ${host}`, o, problems);
+    if (l.since) since.push(l.since);
+    lines.push(l);
+  });
+  const r = s.recording;
+  if (r.state === 'failed' || r.state === 'disk_full') {
+    const why = r.state === 'disk_full' ? `stopped, the disk is full${r.free_mb !== null ? ` (${r.free_mb} MB free)` : ''}` : `failed${r.last_error ? ` (${r.last_error})` : ''}`;
+    problems.push(`Recording: ${why}`);
+    lines.push({ name: 'Recording', tone: 'bad', text: why });
+    sending++;
+  } else if (r.state === 'recording') {
+    lines.push({ name: 'Recording', tone: 'on', text: 'recording for', since: r.file_started_at, amount: D.megabytes(r.file_bytes) });
+    sending++;
+  } else if (ctx.config.recording.enabled) {
+    lines.push({ name: 'Recording', tone: 'off', text: 'starts when you go live' });
+    sending++;
+  } else lines.push({ name: 'Recording', tone: 'off', text: 'off' });
+  const people = listenerTotal(ctx);
+  lines.push({ name: 'Listen page', tone: people ? 'on' : 'off', text: people === 0 ? 'nobody is listening' : people === 1 ? '1 person' : `${people} people` });
+  since.sort();
+  return { state, lines, problems, nothingSending: state !== 'idle' && sending === 0 && people === 0, onAirSince: since[0] ?? null };
+}
+
+/** How many destinations are failing (the header badge's "Live — 1 problem"). */
+export const problemCount = (ctx: AppContext) => onAirView(ctx).problems.length;
+
+/** The summary widget (the `on-air` SSE event). `now` only for the full page. */
+export const onAir = (ctx: AppContext, now?: number): Html => D.onAirSummary(onAirView(ctx), now);
+
+/** The failing destinations' alert (the `on-air-alert` SSE event). */
+export const onAirAlert = (ctx: AppContext): Html => D.onAirAlert(onAirView(ctx));
+
+/** The title panel's "Listeners see: …" line (the `title-now` SSE event). */
+export const titleNow = (ctx: AppContext): Html => D.titleNow(ctx.control.title);
+
+/** The box's LAN addresses for a link: IPv4 first; loopback only when there is nothing else. */
+export function lanAddresses(): string[] {
+  const v4: string[] = [];
+  const v6: string[] = [];
+  for (const list of Object.values(networkInterfaces())) {
+    for (const a of list ?? []) {
+      if (a.internal) continue;
+      if (a.family === 'IPv4') v4.push(a.address);
+      else if (!a.address.toLowerCase().startsWith('fe80')) v6.push(`[${a.address}]`);
+    }
+  }
+  if (v4.length) return v4;
+  if (v6.length) return v6;
+  return ['127.0.0.1'];
+}
+
+/** The QR code's modules for `text` (byte mode, error correction M, the smallest version that fits). */
+export function qrModules(text: string): boolean[][] {
+  const q = qrcode(0, 'M');
+  q.addData(text);
+  q.make();
+  const n = q.getModuleCount();
+  return Array.from({ length: n }, (_, r) => Array.from({ length: n }, (_, c) => q.isDark(r, c)));
+}
+
+/**
+ * The listen page's addresses: `<hostname>.local` and each LAN address, on the port the
+ * browser reached this page on (the Host header; no port shown for 80), with the listener
+ * token when one is set.
+ */
+export function shareView(ctx: AppContext, request: Request): D.ShareView {
+  let port = '';
+  try {
+    port = new URL(`http://${request.headers.get('host') ?? ''}`).port;
+  } catch {
+    port = String(ctx.config.http.port);
+  }
+  const suffix = port && port !== '80' ? `:${port}` : '';
+  const token = ctx.config.access.listener_token;
+  const path = `/listen${token ? `?token=${encodeURIComponent(token)}` : ''}`;
+  const name = hostname().replace(/\.local$/, '');
+  const lan = lanAddresses();
+  const urls = [`http://${name}.local${suffix}${path}`, ...lan.map((a) => `http://${a}${suffix}${path}`)];
+  // The QR code carries an address, not the .local name: phones (Android's browsers above
+  // all) do not all resolve .local names. Loopback only helps nobody else, so then the name.
+  const primary = lan[0] === '127.0.0.1' ? urls[0]! : urls[1]!;
+  return { primary, urls, modules: qrModules(primary), tokenNeeded: !!token };
+}
+
+export const shareCard = (ctx: AppContext, request: Request): Html => D.shareCard(shareView(ctx, request));
+
+/** "00:12:34 into the recording" for a mark, when a recording is running. */
+export function recordingOffset(ctx: AppContext, at: string): Html | '' {
+  const r = ctx.broadcast.recorder.status();
+  if (r.state !== 'recording' || !r.file_started_at) return '';
+  return html`, ${D.clock((Date.parse(at) - Date.parse(r.file_started_at)) / 1000)} into the recording ${r.file ?? ''}`;
+}
