@@ -31,11 +31,11 @@ const MAX_CLIENTS = 64;
 
 /** The events each page takes. */
 export const PAGE_EVENTS: Record<string, readonly string[]> = {
-  dashboard: ['state-badge', 'alerts', 'state', 'meters', 'outputs', 'listeners'],
+  dashboard: ['state-badge', 'alerts', 'state', 'meters', 'outputs', 'listeners', 'record'],
   input: ['state-badge', 'alerts', 'meters', 'devices', 'input-status'],
   outputs: ['state-badge', 'alerts', 'outputs'],
   listeners: ['state-badge', 'alerts', 'listeners', 'listener-table'],
-  recordings: ['state-badge', 'alerts', 'recorder', 'recordings'],
+  recordings: ['state-badge', 'alerts', 'record', 'recorder', 'recordings'],
   system: ['state-badge', 'alerts', 'sysinfo', 'log'],
 };
 
@@ -104,6 +104,8 @@ export class SseHub {
         return W.recorderStatus(ctx);
       case 'recordings':
         return W.recordingsList(ctx);
+      case 'record':
+        return W.recordControl(ctx);
       case 'sysinfo':
         return W.sysinfo(ctx);
       default:
@@ -199,7 +201,7 @@ export class SseHub {
       this.publish('meters', W.meters(this.meter), { skippable: true });
     }
     if (this.ticks % SLOW_EVERY === 0) {
-      for (const e of ['state', 'state-badge', 'alerts', 'outputs', 'listeners', 'listener-table', 'devices', 'input-status', 'recorder', 'recordings']) {
+      for (const e of ['state', 'state-badge', 'alerts', 'outputs', 'listeners', 'listener-table', 'devices', 'input-status', 'record', 'recorder', 'recordings']) {
         if (this.wants(e)) this.publishIfChanged(e, this.render(e)!);
       }
       if (this.ticks % (SLOW_EVERY * 4) === 0 && this.wants('sysinfo')) this.publishIfChanged('sysinfo', W.sysinfo(this.ctx));

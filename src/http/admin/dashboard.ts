@@ -19,6 +19,7 @@ export const dashboardRoutes = ({ ctx, hub }: AdminDeps) =>
           html`<div class="grid">
 ${W.statePanel(ctx)}
 <section class="panel"><h2>Input level</h2><div id="meters" sse-swap="meters">${W.meters(hub.meter)}</div></section>
+<section class="panel"><h2>Recording</h2><div id="record-control" class="record-control" sse-swap="record">${W.recordControl(ctx)}</div><a href="/recordings">Recordings</a></section>
 <section class="panel"><h2>Listeners</h2><p class="listeners big-number" id="listener-count" sse-swap="listeners">${W.listeners(ctx)}</p><a href="/listeners">Who is listening</a></section>
 <section class="panel wide"><h2>Outputs</h2><div id="outputs" sse-swap="outputs">${W.outputs(ctx)}</div></section>
 <section class="panel"><h2>Title and marks</h2>

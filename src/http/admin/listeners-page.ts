@@ -1,4 +1,4 @@
-/** The Listeners page: who is listening, how, and for how long. */
+/** The Listeners page: who is listening, on what, for how long, and how well it arrives. */
 import { Elysia } from 'elysia';
 import { html } from '../../../web/templates/html.ts';
 import { renderPage, type AdminDeps } from './shared.ts';
@@ -13,6 +13,6 @@ export const listenersRoutes = ({ ctx }: AdminDeps) =>
           '/listeners',
           'Listeners',
           'listeners',
-          html`<section class="panel wide"><p class="big-number" sse-swap="listeners">${W.listeners(ctx)}</p><div id="listener-table" sse-swap="listener-table">${W.listenerTable(ctx)}</div></section>`,
+          html`<section class="panel wide listeners-panel"><p class="listener-summary" sse-swap="listeners">${W.listeners(ctx)}</p><div id="listener-table" sse-swap="listener-table">${W.listenerTable(ctx)}</div></section>`,
         ),
       );
