@@ -16,7 +16,7 @@ function fmt(o: Intl.DateTimeFormatOptions): Intl.DateTimeFormat {
 /** "Sun 2 Dec" (with the year when it is not this year). */
 export function day(ms: number, now = Date.now()): string {
   const y = (t: number) => fmt({ year: 'numeric' }).format(t);
-  return fmt({ weekday: 'short', day: 'numeric', month: 'short', ...(y(ms) !== y(now) ? { year: 'numeric' } : {}) }).format(ms);
+  return `${fmt({ weekday: 'short' }).format(ms)} ${fmt({ day: 'numeric', month: 'short' }).format(ms)}${y(ms) !== y(now) ? ` ${y(ms)}` : ''}`;
 }
 
 /** "10:30" */
