@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'bun:test';
 import { connectionQuality, describeAgent } from './agents.ts';
-import { duration, size, span } from './local-time.ts';
+import { duration, fileStamp, size, span } from './local-time.ts';
 
 describe('describeAgent', () => {
   test.each([
@@ -42,6 +42,7 @@ test('times in the box zone, lengths and sizes in words', () => {
     expect(span(Date.parse('2026-12-02T09:30:00Z'), Date.parse('2026-12-02T10:45:00Z'), now)).toBe('Wed 2 Dec, 10:30–11:45');
     expect(span(Date.parse('2026-12-02T22:30:00Z'), Date.parse('2026-12-02T23:15:00Z'), now)).toBe('Wed 2 Dec, 23:30 – Thu 3 Dec, 00:15');
     expect(span(Date.parse('2025-12-07T09:30:00Z'), Date.parse('2025-12-07T10:00:00Z'), now)).toBe('Sun 7 Dec 2025, 10:30–11:00');
+    expect(fileStamp(Date.parse('2026-12-02T09:30:00Z'))).toBe('2026-12-02 10.30');
   } finally {
     if (tz === undefined) delete process.env.TZ;
     else process.env.TZ = tz;

@@ -39,6 +39,13 @@ export function when(iso: string, now = Date.now()): Html {
   return html`<time datetime="${iso}">${d === day(now, now) ? clock(ms) : `${d}, ${clock(ms)}`}</time>`;
 }
 
+/** "2026-12-02 10.30", for a file name a person recognises. */
+export function fileStamp(ms: number): string {
+  const d = fmt({ year: 'numeric', month: '2-digit', day: '2-digit' }).formatToParts(ms);
+  const part = (t: string) => d.find((p) => p.type === t)?.value ?? '';
+  return `${part('year')}-${part('month')}-${part('day')} ${clock(ms).replace(':', '.')}`;
+}
+
 /** "45 s", "12 min", "1 h 15 min" */
 export function duration(s: number): string {
   const t = Math.round(s);

@@ -161,9 +161,9 @@ export function recordingsList(ctx: AppContext): Html {
     const url = `/api/recordings/${encodeURIComponent(r.name)}`;
     return html`<li class="recording" data-name="${r.name}">
   <p class="rec-title"><b><time datetime="${r.started_at}">${title}</time></b>${r.active ? html` <span class="pill ok">recording now</span>` : ''}</p>
-  <p class="rec-meta">${r.active ? '' : html`<span class="rec-duration">${r.duration_s === null ? 'length unknown' : T.duration(r.duration_s)}</span> · `}${T.size(r.bytes)} · ${r.name.endsWith('.mp3') ? 'MP3' : 'Ogg Opus'}</p>
+  <p class="rec-meta">${r.active ? '' : html`<span class="rec-duration">${r.duration_s === null ? 'length unknown' : T.duration(r.duration_s)}</span> · ${T.size(r.bytes)} · `}${r.name.endsWith('.mp3') ? 'MP3' : 'Ogg Opus'}</p>
   <audio id="${playId(r.name)}" controls preload="none" src="${url}?play=1" hx-preserve aria-label="Play the recording of ${title}"></audio>
-  <p class="row rec-actions"><a class="button-link" href="${url}" download="${r.name}">Download</a>${
+  <p class="row rec-actions"><a class="button-link" href="${url}" download="hark ${T.fileStamp(start)}${r.name.slice(r.name.lastIndexOf('.'))}">Download</a>${
     r.active ? '' : html`<button type="button" class="link danger" hx-delete="/ui/recordings/${encodeURIComponent(r.name)}" hx-target="#recordings-list" hx-swap="innerHTML" hx-confirm="Delete the recording of ${title}? This cannot be undone.">Delete</button>`
   }</p>
 </li>`;
