@@ -148,8 +148,8 @@ const playId = (name: string) => `play-${name.replace(/[^\w-]/g, '-')}`;
 /**
  * The recordings, newest first: when (in the box's time zone), how long, a player and a
  * download link. The file being written shows "recording now" instead of its growing length
- * (that is in recorderStatus), so this list changes only when files come and go; the players
- * carry hx-preserve, so one that is playing survives an update.
+ * (that is in recorderStatus), so this list changes only when files come and go, and a player
+ * is replaced only then. (Not hx-preserve: Chromium draws a moved <audio>'s controls blank.)
  */
 export function recordingsList(ctx: AppContext): Html {
   const list = ctx.broadcast.recorder.list();
@@ -162,7 +162,7 @@ export function recordingsList(ctx: AppContext): Html {
     return html`<li class="recording" data-name="${r.name}">
   <p class="rec-title"><b><time datetime="${r.started_at}">${title}</time></b>${r.active ? html` <span class="pill ok">recording now</span>` : ''}</p>
   <p class="rec-meta">${r.active ? '' : html`<span class="rec-duration">${r.duration_s === null ? 'length unknown' : T.duration(r.duration_s)}</span> · ${T.size(r.bytes)} · `}${r.name.endsWith('.mp3') ? 'MP3' : 'Ogg Opus'}</p>
-  <audio id="${playId(r.name)}" controls preload="none" src="${url}?play=1" hx-preserve aria-label="Play the recording of ${title}"></audio>
+  <audio id="${playId(r.name)}" controls preload="none" src="${url}?play=1" aria-label="Play the recording of ${title}"></audio>
   <p class="row rec-actions"><a class="button-link" href="${url}" download="hark ${T.fileStamp(start)}${r.name.slice(r.name.lastIndexOf('.'))}">Download</a>${
     r.active ? '' : html`<button type="button" class="link danger" hx-delete="/ui/recordings/${encodeURIComponent(r.name)}" hx-target="#recordings-list" hx-swap="innerHTML" hx-confirm="Delete the recording of ${title}? This cannot be undone.">Delete</button>`
   }</p>
