@@ -68,7 +68,14 @@ export class AppendWriter {
   constructor(
     readonly fd: number,
     private readonly onError: (e: NodeJS.ErrnoException) => void,
-  ) {}
+    /** Write nothing before this settles (the previous writer of the same file finishing). */
+    after?: Promise<unknown>,
+  ) {
+    if (after) this.chain = after.then(
+      () => {},
+      () => {},
+    );
+  }
 
   append(chunks: readonly Uint8Array[]): void {
     if (this.closed || this.error || chunks.length === 0) return;
@@ -206,6 +213,8 @@ export class Recorder {
   /** …and the seconds it already held when this run continued it. */
   private fileBaseS = 0;
   private fileContinued = false;
+  /** The file this recorder last finished, as it wrote it. */
+  private lastClosed: { name: string; bytes: number; durationS: number; startedMs: number; at: number } | null = null;
   private rotateAt = Infinity;
   private muxer?: OggOpusMuxer;
   private pending: Uint8Array[] = [];
@@ -334,6 +343,7 @@ export class Recorder {
     const path = this.pathOf(name);
     if (path === this.file) throw new RecordingBusyError(name);
     unlinkSync(path);
+    if (this.lastClosed?.name === name) this.lastClosed = null;
     if (this.index()[name]) {
       delete this.index()[name];
       this.saveIndex();
@@ -440,6 +450,16 @@ export class Recorder {
     const within = this.opts.continueWithinMs ?? 0;
     if (within <= 0) return null;
     const newest = this.list()[0];
+    // A file this recorder finished itself (Stop then Go live): what it wrote is known exactly,
+    // even while its last writes are still on their way to the disk.
+    const mine = this.lastClosed;
+    if (mine && newest?.name === mine.name) {
+      const startedMs = mine.startedMs;
+      if (now - mine.at > within) return null;
+      if (this.opts.rotateMs > 0 && now >= (Math.floor(startedMs / this.opts.rotateMs) + 1) * this.opts.rotateMs) return null;
+      if (this.opts.rotateBytes > 0 && mine.bytes >= this.opts.rotateBytes) return null;
+      return { name: mine.name, path: join(this.dir, mine.name), startedMs, bytes: mine.bytes, durationS: Math.round(mine.durationS * 10) / 10, agoS: Math.round((now - mine.at) / 1000) };
+    }
     if (!newest || !newest.name.endsWith(`.${EXTENSIONS[this.opts.format]}`)) return null;
     const mtime = Date.parse(newest.modified_at);
     if (!(now - mtime <= within && now - mtime >= -5000)) return null;
@@ -467,7 +487,10 @@ export class Recorder {
     else for (let i = 1; existsSync(path); i++) path = join(this.dir, `hark-${timestampName(start)}-${i}.${ext}`);
     try {
       // O_APPEND: every write lands at the end even if something else touched the file.
-      const w: AppendWriter = new AppendWriter(openSync(path, 'a', 0o644), (err) => this.writeFailed(w, err));
+      // A continued file may still be being finished by the previous writer (Stop then Go live
+      // at once): its last pages go first, so the two never interleave.
+      const after = cont && this.closing.size ? Promise.all([...this.closing]) : undefined;
+      const w: AppendWriter = new AppendWriter(openSync(path, 'a', 0o644), (err) => this.writeFailed(w, err), after);
       this.writer = w;
     } catch (e) {
       return this.fail(`cannot create ${path}: ${(e as Error).message}`);
@@ -562,6 +585,7 @@ export class Recorder {
     this.writer = null;
     const file = this.file;
     const bytes = this.fileBytes;
+    if (file) this.lastClosed = { name: file.slice(this.dir.length + 1), bytes, durationS: this.fileBaseS + this.fileFrames / 48000, startedMs: this.fileStarted, at: this.now() };
     const done = w.close().then(() => {
       this.closing.delete(done);
       if (w.error) this.log.warn(`${file} ends early: ${w.error.message}`);
