@@ -131,7 +131,10 @@ ${sectionForm('http', ctx.config)}
       // after the user has read where the page will be (a second submit with confirm=yes).
       .post('/ui/config/http', ({ body, request }) => {
         const b = (body ?? {}) as Body;
-        const port = Number(str(b.port) || ctx.config.http.port);
+        const portText = str(b.port).trim() || String(ctx.config.http.port);
+        // Not a port: the form refuses it next to the field, as any other.
+        if (!/^\d{1,5}$/.test(portText)) return saveSection('http', b);
+        const port = Number(portText);
         const host = str(b.host) || ctx.config.http.host;
         const moves = port !== ctx.config.http.port || host !== ctx.config.http.host;
         if (!moves || str(b.confirm) === 'yes') return saveSection('http', b);

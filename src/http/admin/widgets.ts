@@ -149,13 +149,13 @@ const playId = (name: string) => `play-${name.replace(/[^\w-]/g, '-')}`;
  * The recordings, newest first: when (in the box's time zone), how long, a player and a
  * download link. The file being written shows "recording now" instead of its growing length
  * (that is in recorderStatus), so this list changes only when files come and go, and a player
- * is replaced only then. (Not hx-preserve: Chromium draws a moved <audio>'s controls blank.)
+ * is replaced only then (data-sig; not hx-preserve: Chromium draws a moved <audio>'s controls blank).
  */
 export function recordingsList(ctx: AppContext): Html {
   const list = ctx.broadcast.recorder.list();
   if (!list.length) return html`<p class="empty">No recordings yet.</p>`;
   const now = Date.now();
-  return html`<ul class="recordings">${list.map((r) => {
+  const items = html`${list.map((r) => {
     const start = Date.parse(r.started_at);
     const title = r.active ? `${T.day(start, now)}, from ${T.clock(start)}` : T.span(start, Math.max(start, Date.parse(r.modified_at)), now);
     const url = `/api/recordings/${encodeURIComponent(r.name)}`;
@@ -167,5 +167,8 @@ export function recordingsList(ctx: AppContext): Html {
     r.active ? '' : html`<button type="button" class="link danger" hx-delete="/ui/recordings/${encodeURIComponent(r.name)}" hx-target="#recordings-list" hx-swap="innerHTML" hx-confirm="Delete the recording of ${title}? This cannot be undone.">Delete</button>`
   }</p>
 </li>`;
-  })}</ul>`;
+  })}`;
+  // admin.js skips an SSE update whose signature the list already has (the resend on every
+  // (re)connect), so a player that is playing is not replaced by an identical one.
+  return html`<ul class="recordings" data-sig="${Bun.hash(items.value).toString(36)}">${items}</ul>`;
 }
