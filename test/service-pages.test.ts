@@ -364,7 +364,10 @@ describe('Listeners', () => {
 
 test('screenshots: every page changed here, phone and desktop, light and dark, no wider than the screen', async () => {
   await shoot('/recordings', 'recordings');
-  await shoot('/', 'dashboard');
+  await sock(hark, '/api/actions/record', { method: 'POST' });
+  await shoot('/', 'dashboard-recording');
+  await shoot('/recordings', 'recordings-recording');
+  await sock(hark, '/api/actions/stop_recording', { method: 'POST' });
   await shoot('/system', 'system-port-warning', async (p) => {
     await p.locator('#form-http input[name=port]').fill('29651');
     await p.locator('#form-http').getByRole('button', { name: 'Save' }).click();
