@@ -20,6 +20,7 @@ export const USAGE = `usage: hark [--socket PATH] [--config FILE] COMMAND
   status [--json]             state, input, levels, outputs and alerts
   live | stop                 start or stop Icecast, WHIP and recording
   mute | unmute               silence every output (the meters keep showing the input)
+  record [on|off]             start (kept across restarts) or stop the recording
   mark [LABEL]                put a mark in the log
   metadata TITLE              set the title listeners see
   devices [--json]            PipeWire capture devices (* default, > in use)
@@ -228,6 +229,13 @@ async function run(o: Opts): Promise<number> {
       const r = await client().call('POST', `/api/${cmd}`);
       const b = r.body as { state: string; message: string };
       out(`${b.message} (now ${b.state})`);
+      return EXIT.ok;
+    }
+    case 'record': {
+      const on = args[0] ?? 'on';
+      if (on !== 'on' && on !== 'off') throw new CliError('usage: hark record [on|off]', EXIT.usage);
+      const r = await client().call('POST', `/api/actions/${on === 'on' ? 'record' : 'stop_recording'}`);
+      out((r.body as { message: string }).message);
       return EXIT.ok;
     }
     case 'mark': {

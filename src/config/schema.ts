@@ -130,11 +130,17 @@ export const RecordingSchema = T.Object(
   {
     enabled: T.Boolean({ default: false, description: 'Keep a recording on disk' }),
     dir: T.String({ default: 'recordings', minLength: 1, maxLength: 1024, description: 'Directory (relative paths: from the working directory)' }),
-    format: T.Union([T.Literal('ogg-opus'), T.Literal('mp3')], { default: 'ogg-opus', description: 'File format' }),
+    format: T.Union([T.Literal('mp3'), T.Literal('ogg-opus')], { default: 'mp3', description: 'File format: MP3 plays everywhere and can be e-mailed; Ogg/Opus is smaller for the same quality' }),
     bitrate_kbps: T.Integer({ minimum: 6, maximum: 320, default: 128, description: 'Bitrate (MP3: an MPEG-1 Layer III rate)' }),
     rotate_minutes: T.Integer({ minimum: 0, maximum: 10080, default: 60, description: 'Start a new file after this many minutes (0: never)' }),
     rotate_mb: T.Number({ minimum: 0, maximum: 1_000_000, default: 0, description: 'Start a new file past this size in MB (0: never)' }),
     min_free_mb: T.Integer({ minimum: 1, maximum: 1_000_000, default: 500, description: 'Stop recording before free space falls below this' }),
+    continue_within_minutes: T.Integer({
+      minimum: 0,
+      maximum: 1440,
+      default: 10,
+      description: 'After a restart or a pause shorter than this, go on with the same file instead of starting a new one (0: always a new file)',
+    }),
   },
   { additionalProperties: false, default: {} },
 );

@@ -8,7 +8,7 @@ import { EventBus, type Origin, type RunState } from './events.ts';
 import { logger } from '../log.ts';
 import { MAX_TITLE_LENGTH } from '../outputs/metadata.ts';
 
-export const ACTIONS = ['go_live', 'stop', 'toggle_live', 'mute', 'unmute', 'toggle_mute', 'mark', 'set_metadata', 'set_input'] as const;
+export const ACTIONS = ['go_live', 'stop', 'toggle_live', 'mute', 'unmute', 'toggle_mute', 'mark', 'set_metadata', 'set_input', 'record', 'stop_recording'] as const;
 export type ActionName = (typeof ACTIONS)[number];
 
 export interface ActionArgs {
@@ -44,6 +44,8 @@ export interface ControlHooks {
   /** The current title, when the hooks hold it. */
   getTitle?(): string;
   setInput?(device: string): void | Promise<void>;
+  /** Turn recording on or off (kept, so it survives a restart); returns what happens now. */
+  setRecording?(on: boolean): string | Promise<string>;
   /** Called after every state change (persisting it for the next boot). */
   onState?(s: { state: RunState; live: boolean; muted: boolean }): void;
 }
@@ -175,6 +177,10 @@ export class Control {
         else this.events.emit({ type: 'metadata', title });
         return `title "${title}"`;
       }
+      case 'record':
+      case 'stop_recording':
+        if (!this.hooks.setRecording) throw new ActionError('this hark cannot record');
+        return this.hooks.setRecording(action === 'record');
       case 'set_input': {
         const device = args.device;
         if (typeof device !== 'string') throw new ActionError('device: required, a PipeWire node.name', 'device');

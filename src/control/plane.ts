@@ -119,6 +119,19 @@ export class ControlPlane {
         setInput: async (device) => {
           await this.store.set({ 'input.device': device });
         },
+        setRecording: async (on) => {
+          await this.store.set({ 'recording.enabled': on });
+          // Already on in the config, yet not recording (it failed): try again.
+          if (on && this.control.isLive && (b.recorder.state === 'failed' || b.recorder.state === 'stopped')) {
+            await b.recorder.close();
+            b.recorder.start();
+          }
+          const r = b.recorder.status();
+          if (!on) return 'recording stopped';
+          if (r.state === 'recording') return r.continued ? `recording (continuing ${r.file})` : `recording to ${r.file}`;
+          if (!this.control.isLive) return 'recording starts when you go live';
+          return `not recording: ${r.last_error ?? r.state}`;
+        },
         onState: () => this.saveState(),
       },
       initial,

@@ -13,13 +13,15 @@ export const recordingsRoutes = (ctx: AppContext) => {
   };
   return new Elysia({ name: 'recordings', prefix: '/api/recordings' })
     .get('/', () => ({ dir: rec.dir, state: rec.state, recordings: rec.list() }))
-    .get('/:name', ({ params }) => {
+    .get('/:name', ({ params, query }) => {
       try {
         const path = rec.pathOf(params.name);
+        // ?play: for the page's <audio> player (inline); otherwise a download. Range requests
+        // (206) come with Bun.file either way, so a player can seek.
         return new Response(Bun.file(path), {
           headers: {
             'content-type': contentTypeOf(params.name),
-            'content-disposition': `attachment; filename="${params.name}"`,
+            'content-disposition': `${query.play !== undefined ? 'inline' : 'attachment'}; filename="${params.name}"`,
             'cache-control': 'no-store',
           },
         });

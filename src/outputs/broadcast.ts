@@ -44,6 +44,7 @@ export class BroadcastOutputs {
       rotateMs: r.rotate_minutes * 60_000,
       rotateBytes: r.rotate_mb * 1024 * 1024,
       minFreeBytes: r.min_free_mb * 1024 * 1024,
+      continueWithinMs: r.continue_within_minutes * 60_000,
       alerts: this.alerts,
     });
     this.silence = new SilenceDetector(source, this.alerts, { thresholdDbfs: config.silence.threshold_dbfs, afterS: config.silence.after_s });

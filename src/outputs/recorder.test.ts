@@ -128,6 +128,60 @@ describe('Recorder', () => {
     expect(() => rec.delete('hark-2020-01-01T00-00-00Z.mp3')).toThrow(RecordingNotFoundError);
   });
 
+  test('one recording per service: starting again within continueWithinMs appends to the last file; later, a new one', async () => {
+    let now = Date.now();
+    const { src, dir, rec } = make({ continueWithinMs: 10 * 60_000, now: () => now });
+    // MPEG-1 Layer III, 128 kbit/s, 48 kHz: 384-byte frames of 24 ms.
+    const frame = (n: number) => {
+      for (let i = 0; i < n; i++) {
+        const f = new Uint8Array(384).fill(i);
+        f.set([0xff, 0xfb, 0x94, 0xc4]);
+        src.listener?.({ data: f, pts: 0, frames: 1152 });
+      }
+    };
+    rec.start();
+    const first = rec.currentFile;
+    frame(50);
+    await rec.close();
+    now += 5 * 60_000; // a restart five minutes later
+    rec.start();
+    expect(rec.currentFile).toBe(first);
+    expect(rec.status()).toMatchObject({ continued: true, file_duration_s: 1.2 });
+    frame(50);
+    await rec.close();
+    expect(readdirSync(dir).filter((f) => f.endsWith('.mp3'))).toHaveLength(1);
+    expect(rec.list()[0]!).toMatchObject({ bytes: 100 * 384, duration_s: 2.4 });
+    now += 11 * 60_000; // past the window: a new file
+    rec.start();
+    expect(rec.currentFile).not.toBe(first);
+    expect(rec.status().continued).toBe(false);
+    frame(1);
+    await rec.close();
+    expect(rec.list()).toHaveLength(2);
+  });
+
+  test('Stop then Go live at once: the continued file gets the old run\'s last frames first', async () => {
+    const { src, dir, rec } = make({ continueWithinMs: 10 * 60_000 });
+    const frame = (fill: number, n: number) => {
+      for (let i = 0; i < n; i++) {
+        const f = new Uint8Array(384).fill(fill);
+        f.set([0xff, 0xfb, 0x94, 0xc4]);
+        src.listener?.({ data: f, pts: 0, frames: 1152 });
+      }
+    };
+    rec.start();
+    await Bun.sleep(WRITE_MS * 2);
+    frame(1, 20); // still pending when the run stops
+    void rec.close();
+    rec.start();
+    expect(rec.status().continued).toBe(true);
+    frame(2, 20);
+    await rec.close();
+    const bytes = readFileSync(join(dir, readdirSync(dir).find((f) => f.endsWith('.mp3'))!));
+    expect(bytes.length).toBe(40 * 384);
+    for (let i = 0; i < 40; i++) expect(bytes[i * 384 + 100]).toBe(i < 20 ? 1 : 2);
+  });
+
   test('only recording names are served or deleted; the active file is not deleted', () => {
     const { rec } = make({ now: () => Date.parse('2026-05-05T05:05:05Z') });
     rec.start();

@@ -9,11 +9,22 @@
  * SYNC_MS bounds a power cut the same way. An Ogg file without its EOS page, or an MP3 file
  * cut mid-frame, still decodes up to the cut.
  *
- * The disk is only ever touched from the thread pool (AppendWriter): a slow or hung card
+ * One recording per service: with `continueWithinMs`, starting again (a restart of hark, Stop and
+ * Go live, a resume after a full disk) appends to the newest file when it has the same format
+ * and was last written less than that long ago. MP3 is a sequence of frames, so the new frames
+ * simply follow; an Ogg/Opus file gets a new chained logical stream (RFC 7845 §3, RFC 3533 §4:
+ * new serial, OpusHead and OpusTags, granule from 0), which players play as one file.
+ *
+ * Durations come from the files' own bookkeeping, never from decoding: MP3 is constant bitrate,
+ * so bytes × 8 / bitrate; Ogg/Opus is the granule position of the last page (RFC 7845 §4)
+ * minus the pre-skip, plus, for a continued file, the audio before its last link, kept in
+ * `.hark-recordings.json` in the directory when the link is started.
+ *
+ * The audio is only ever written from the thread pool (AppendWriter): a slow or hung card
  * delays the recording, never capture, the HTTP listeners or the other outputs. A backlog past
  * MAX_BACKLOG_BYTES fails the recording with an alert instead of growing without bound.
  */
-import { close as fsClose, existsSync, fdatasync, mkdirSync, openSync, readdirSync, statfsSync, statSync, unlinkSync, write as fsWrite } from 'node:fs';
+import { close as fsClose, closeSync, existsSync, fdatasync, mkdirSync, openSync, readFileSync, readSync, readdirSync, renameSync, statfsSync, statSync, unlinkSync, writeFileSync, write as fsWrite } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { MAX_DELAY_MS } from '../audio/pipeline.ts';
 import type { EncoderSpec } from '../codecs/index.ts';
@@ -57,7 +68,14 @@ export class AppendWriter {
   constructor(
     readonly fd: number,
     private readonly onError: (e: NodeJS.ErrnoException) => void,
-  ) {}
+    /** Write nothing before this settles (the previous writer of the same file finishing). */
+    after?: Promise<unknown>,
+  ) {
+    if (after) this.chain = after.then(
+      () => {},
+      () => {},
+    );
+  }
 
   append(chunks: readonly Uint8Array[]): void {
     if (this.closed || this.error || chunks.length === 0) return;
@@ -138,6 +156,8 @@ export interface RecorderOptions {
   /** Disk guard periods (tests shorten them). */
   guardMs?: number;
   guardIdleMs?: number;
+  /** Continue the newest file when it was last written less than this long ago (0 or absent: never). */
+  continueWithinMs?: number;
 }
 
 export interface RecordingInfo {
@@ -148,6 +168,8 @@ export interface RecordingInfo {
   content_type: string;
   /** The file being written now. */
   active: boolean;
+  /** Seconds of audio in the file (null: not one of ours to measure). */
+  duration_s: number | null;
 }
 
 /** A recording name that is not one, or a file that is not there. */
@@ -186,6 +208,13 @@ export class Recorder {
   private file: string | null = null;
   private fileStarted = 0;
   private fileBytes = 0;
+  /** Audio frames (48 kHz samples) written to the current file by this run… */
+  private fileFrames = 0;
+  /** …and the seconds it already held when this run continued it. */
+  private fileBaseS = 0;
+  private fileContinued = false;
+  /** The file this recorder last finished, as it wrote it. */
+  private lastClosed: { name: string; bytes: number; durationS: number; startedMs: number; at: number } | null = null;
   private rotateAt = Infinity;
   private muxer?: OggOpusMuxer;
   private pending: Uint8Array[] = [];
@@ -223,7 +252,7 @@ export class Recorder {
     return this.file;
   }
 
-  /** Start recording (a new file). Idempotent while started. */
+  /** Start recording (a new file, or the last one continued). Idempotent while started. */
   start(): void {
     if (this._state !== 'stopped') return;
     try {
@@ -261,6 +290,10 @@ export class Recorder {
       file: this.file ? this.file.slice(this.dir.length + 1) : null,
       file_bytes: this.fileBytes,
       file_started_at: this.file ? new Date(this.fileStarted).toISOString() : null,
+      /** Seconds of audio in the current file, including what earlier runs wrote to it. */
+      file_duration_s: this.file ? Math.round((this.fileBaseS + this.fileFrames / 48000) * 10) / 10 : null,
+      /** Whether the current file continues one an earlier run started. */
+      continued: this.file ? this.fileContinued : false,
       bytes: this.bytesTotal,
       files_started: this.filesStarted,
       free_mb: this.freeAtLastCheck === null ? null : Math.floor(this.freeAtLastCheck / 1048576),
@@ -290,6 +323,7 @@ export class Recorder {
           modified_at: st.mtime.toISOString(),
           content_type: contentTypeOf(name),
           active: this.file === join(this.dir, name),
+          duration_s: this.durationOf(name, st.size, st.mtimeMs),
         });
       } catch {}
     }
@@ -309,6 +343,11 @@ export class Recorder {
     const path = this.pathOf(name);
     if (path === this.file) throw new RecordingBusyError(name);
     unlinkSync(path);
+    if (this.lastClosed?.name === name) this.lastClosed = null;
+    if (this.index()[name]) {
+      delete this.index()[name];
+      this.saveIndex();
+    }
     this.log.info(`deleted ${name}`);
     // Room again? Resume without waiting for the next idle check.
     if (this._state === 'disk_full') this.guard();
@@ -320,6 +359,7 @@ export class Recorder {
       this.rotate();
       if (this.writer === null) return;
     }
+    this.fileFrames += p.frames;
     if (this.muxer) {
       for (const page of this.muxer.writePacket(p.data, p.frames)) this.queue(page);
     } else {
@@ -401,25 +441,75 @@ export class Recorder {
     this.opts.alerts.raise('recording.failed', 'critical', `Recording failed: ${message}.`);
   }
 
-  private openFile(): void {
+  /**
+   * The newest recording, when this run may go on writing it: same format (and for MP3 the
+   * same bitrate, so the duration stays bytes / bitrate), last written within
+   * `continueWithinMs`, and not already due to rotate.
+   */
+  private continuable(now: number): { name: string; path: string; startedMs: number; bytes: number; durationS: number; agoS: number } | null {
+    const within = this.opts.continueWithinMs ?? 0;
+    if (within <= 0) return null;
+    const newest = this.list()[0];
+    // A file this recorder finished itself (Stop then Go live): what it wrote is known exactly,
+    // even while its last writes are still on their way to the disk.
+    const mine = this.lastClosed;
+    if (mine && newest?.name === mine.name) {
+      const startedMs = mine.startedMs;
+      if (now - mine.at > within) return null;
+      if (this.opts.rotateMs > 0 && now >= (Math.floor(startedMs / this.opts.rotateMs) + 1) * this.opts.rotateMs) return null;
+      if (this.opts.rotateBytes > 0 && mine.bytes >= this.opts.rotateBytes) return null;
+      return { name: mine.name, path: join(this.dir, mine.name), startedMs, bytes: mine.bytes, durationS: Math.round(mine.durationS * 10) / 10, agoS: Math.round((now - mine.at) / 1000) };
+    }
+    if (!newest || !newest.name.endsWith(`.${EXTENSIONS[this.opts.format]}`)) return null;
+    const mtime = Date.parse(newest.modified_at);
+    if (!(now - mtime <= within && now - mtime >= -5000)) return null;
+    const startedMs = Date.parse(newest.started_at);
+    if (this.opts.rotateMs > 0 && now >= (Math.floor(startedMs / this.opts.rotateMs) + 1) * this.opts.rotateMs) return null;
+    if (this.opts.rotateBytes > 0 && newest.bytes >= this.opts.rotateBytes) return null;
+    const path = join(this.dir, newest.name);
+    const head = readHead(path, 64);
+    if (this.opts.format === 'mp3') {
+      if (mp3Kbps(head) !== this.opts.bitrateKbps) return null;
+    } else {
+      const at = findBytes(head, OPUS_HEAD);
+      if (at < 0 || head[at + 9] !== this.opts.channels) return null;
+    }
+    if (newest.duration_s === null) return null;
+    return { name: newest.name, path, startedMs, bytes: newest.bytes, durationS: newest.duration_s, agoS: Math.round((now - mtime) / 1000) };
+  }
+
+  private openFile(continueOk = true): void {
     const start = this.now();
     const ext = EXTENSIONS[this.opts.format];
+    const cont = continueOk ? this.continuable(start) : null;
     let path = join(this.dir, `hark-${timestampName(start)}.${ext}`);
-    for (let i = 1; existsSync(path); i++) path = join(this.dir, `hark-${timestampName(start)}-${i}.${ext}`);
+    if (cont) path = cont.path;
+    else for (let i = 1; existsSync(path); i++) path = join(this.dir, `hark-${timestampName(start)}-${i}.${ext}`);
     try {
       // O_APPEND: every write lands at the end even if something else touched the file.
-      const w: AppendWriter = new AppendWriter(openSync(path, 'a', 0o644), (err) => this.writeFailed(w, err));
+      // A continued file may still be being finished by the previous writer (Stop then Go live
+      // at once): its last pages go first, so the two never interleave.
+      const after = cont && this.closing.size ? Promise.all([...this.closing]) : undefined;
+      const w: AppendWriter = new AppendWriter(openSync(path, 'a', 0o644), (err) => this.writeFailed(w, err), after);
       this.writer = w;
     } catch (e) {
       return this.fail(`cannot create ${path}: ${(e as Error).message}`);
     }
     this.file = path;
-    this.fileStarted = start;
-    this.fileBytes = 0;
-    this.filesStarted++;
+    this.fileStarted = cont ? cont.startedMs : start;
+    this.fileBytes = cont ? cont.bytes : 0;
+    this.fileFrames = 0;
+    this.fileBaseS = cont ? cont.durationS : 0;
+    this.fileContinued = !!cont;
+    if (!cont) this.filesStarted++;
     this.lastError = null;
     this.opts.alerts.clear('recording.failed');
-    this.rotateAt = this.opts.rotateMs > 0 ? (Math.floor(start / this.opts.rotateMs) + 1) * this.opts.rotateMs : Infinity;
+    this.rotateAt = this.opts.rotateMs > 0 ? (Math.floor(this.fileStarted / this.opts.rotateMs) + 1) * this.opts.rotateMs : Infinity;
+    if (cont && this.opts.format === 'ogg-opus') {
+      // The new chain link's granule positions start from 0: what came before is kept here.
+      this.index()[cont.name] = { before_last_link_s: cont.durationS };
+      this.saveIndex();
+    }
     if (this.opts.format === 'ogg-opus') {
       this.muxer = new OggOpusMuxer({
         channels: this.opts.channels,
@@ -429,7 +519,55 @@ export class Recorder {
       });
       for (const page of this.muxer.flush()) this.queue(page);
     }
-    this.log.info(`recording to ${path}`);
+    this.log.info(cont ? `continuing ${path} (${cont.durationS} s so far, last written ${cont.agoS} s ago)` : `recording to ${path}`);
+  }
+
+  private indexCache?: Record<string, { before_last_link_s: number }>;
+  private readonly durations = new Map<string, { key: string; s: number | null }>();
+
+  /** `.hark-recordings.json`: per continued Ogg file, the seconds of audio before its last link. */
+  private index(): Record<string, { before_last_link_s: number }> {
+    if (!this.indexCache) {
+      try {
+        this.indexCache = JSON.parse(readFileSync(join(this.dir, INDEX_FILE), 'utf8'));
+      } catch {
+        this.indexCache = {};
+      }
+    }
+    return this.indexCache!;
+  }
+
+  private saveIndex(): void {
+    const path = join(this.dir, INDEX_FILE);
+    try {
+      writeFileSync(`${path}.tmp`, JSON.stringify(this.index()));
+      renameSync(`${path}.tmp`, path);
+    } catch (e) {
+      this.log.warn(`cannot write ${path}: ${(e as Error).message} (durations of continued files may show short)`);
+    }
+  }
+
+  /** Seconds of audio in a recording, from its bytes (MP3) or last granule position (Ogg); cached by size and time. */
+  private durationOf(name: string, bytes: number, mtimeMs: number): number | null {
+    const key = `${bytes}:${mtimeMs}`;
+    const hit = this.durations.get(name);
+    if (hit?.key === key) return hit.s;
+    let s: number | null = null;
+    try {
+      const path = join(this.dir, name);
+      if (name.endsWith('.mp3')) {
+        const kbps = mp3Kbps(readHead(path, 4));
+        s = kbps ? (bytes * 8) / (kbps * 1000) : null;
+      } else if (name.endsWith('.opus')) {
+        const g = lastGranule(path, bytes);
+        s = g === null ? null : (this.index()[name]?.before_last_link_s ?? 0) + Math.max(0, g - OPUS_PRE_SKIP) / 48000;
+      }
+    } catch {
+      s = null;
+    }
+    if (s !== null) s = Math.round(s * 10) / 10;
+    this.durations.set(name, { key, s });
+    return s;
   }
 
   private closeFile(): void {
@@ -447,6 +585,7 @@ export class Recorder {
     this.writer = null;
     const file = this.file;
     const bytes = this.fileBytes;
+    if (file) this.lastClosed = { name: file.slice(this.dir.length + 1), bytes, durationS: this.fileBaseS + this.fileFrames / 48000, startedMs: this.fileStarted, at: this.now() };
     const done = w.close().then(() => {
       this.closing.delete(done);
       if (w.error) this.log.warn(`${file} ends early: ${w.error.message}`);
@@ -458,8 +597,70 @@ export class Recorder {
 
   private rotate(): void {
     this.closeFile();
-    if (this.guard()) this.openFile();
+    if (this.guard()) this.openFile(false);
   }
+}
+
+const INDEX_FILE = '.hark-recordings.json';
+const OPUS_HEAD = new TextEncoder().encode('OpusHead');
+const OGGS = new TextEncoder().encode('OggS');
+/** MPEG-1 Layer III bitrates by header index (ISO/IEC 11172-3 §2.4.2.3). */
+const MP3_KBPS = [0, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320];
+
+function readHead(path: string, n: number): Uint8Array {
+  const fd = openSync(path, 'r');
+  try {
+    const buf = new Uint8Array(n);
+    const got = readSync(fd, buf, 0, n, 0);
+    return buf.subarray(0, got);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** The bitrate of an MPEG-1 Layer III frame header at the start of `b`, or null. */
+export function mp3Kbps(b: Uint8Array): number | null {
+  if (b.length < 4 || b[0] !== 0xff || (b[1]! & 0xfe) !== 0xfa) return null;
+  return MP3_KBPS[b[2]! >> 4] || null;
+}
+
+function findBytes(hay: Uint8Array, needle: Uint8Array, from = 0): number {
+  outer: for (let i = from; i + needle.length <= hay.length; i++) {
+    for (let j = 0; j < needle.length; j++) if (hay[i + j] !== needle[j]) continue outer;
+    return i;
+  }
+  return -1;
+}
+
+/**
+ * The granule position of the last complete Ogg page with one (RFC 3533 §6: bytes 6–13), read
+ * from the file's last 64 kB (a page is at most 65,307 bytes; hark's are ~100 ms). A page cut
+ * short by a crash is skipped.
+ */
+export function lastGranule(path: string, size: number): number | null {
+  const n = Math.min(size, 65_536 + 65_307);
+  const fd = openSync(path, 'r');
+  let tail: Uint8Array;
+  try {
+    tail = new Uint8Array(n);
+    tail = tail.subarray(0, readSync(fd, tail, 0, n, size - n));
+  } finally {
+    closeSync(fd);
+  }
+  const v = new DataView(tail.buffer, tail.byteOffset, tail.byteLength);
+  let best: number | null = null;
+  for (let at = findBytes(tail, OGGS); at >= 0; at = findBytes(tail, OGGS, at + 1)) {
+    if (at + 27 > tail.length) break;
+    const segs = tail[at + 26]!;
+    if (at + 27 + segs > tail.length) break;
+    let body = 0;
+    for (let i = 0; i < segs; i++) body += tail[at + 27 + i]!;
+    if (at + 27 + segs + body > tail.length) break;
+    const lo = v.getUint32(at + 6, true);
+    const hi = v.getInt32(at + 10, true);
+    if (!(lo === 0xffffffff && hi === -1)) best = hi * 2 ** 32 + lo;
+  }
+  return best;
 }
 
 /** Newest first: by start time, then by the collision suffix ("-1" is later than none). */

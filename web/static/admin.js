@@ -171,6 +171,13 @@ document.addEventListener('DOMContentLoaded', () => {
     { code: '[45]..', swap: false, error: true },
   ];
   // The log tail stays scrolled to the newest line unless the user scrolled up.
+  // A fragment with the data-sig its target already shows is not swapped (the resend on each
+  // SSE (re)connect): a recording that is playing keeps playing.
+  document.body.addEventListener('htmx:sseBeforeMessage', (e) => {
+    const sig = /^\s*<[^>]*\bdata-sig="([^"]+)"/.exec(e.detail.data || '');
+    const cur = e.target.firstElementChild;
+    if (sig && cur && cur.getAttribute('data-sig') === sig[1]) e.preventDefault();
+  });
   document.body.addEventListener('htmx:sseBeforeMessage', (e) => {
     const log = document.getElementById('log');
     if (log && e.target === log) log.dataset.pinned = String(log.scrollHeight - log.scrollTop - log.clientHeight < 40);

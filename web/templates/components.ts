@@ -139,14 +139,31 @@ export interface ListenerRow {
   since: string;
   agent: string;
   detail: string;
+  /** "Pixel phone, Chrome" */
+  who: string;
+  /** "Listen page", "MP3 stream" */
+  how: string;
+  /** "listening 12 min" */
+  listening: string;
+  /** "good connection", "" when not known */
+  quality: string;
+  qualityClass: string;
+  /** Codec and transport, for the details fold. */
+  tech: string;
+  /** "10:32" or "Sun 2 Dec, 10:32" in the box's zone (the page fills it in). */
+  sinceText?: Html;
 }
 
+/** Who is listening, one line each a person reads: "Pixel phone, Chrome — listening 12 min — good connection". */
 export function listenersTable(rows: ListenerRow[]): Html {
   if (!rows.length) return html`<p class="empty">Nobody is listening.</p>`;
-  // `stack`: one card per listener on a phone (admin.css); data-label names each cell there.
-  return html`<table class="listeners stack"><thead><tr><th>Via</th><th>From</th><th>Since</th><th>Detail</th></tr></thead><tbody>${rows.map(
-    (r) => html`<tr><td data-label="Via">${r.via}</td><td data-label="From">${r.remote}<br><small class="agent">${r.agent}</small></td><td data-label="Since"><time datetime="${r.since}">${r.since.replace('T', ' ').slice(0, 19)}</time></td><td data-label="Detail">${r.detail}</td></tr>`,
-  )}</tbody></table>`;
+  return html`<ul class="people">${rows.map(
+    (r) => html`<li class="person" data-listener="${r.id}">
+  <p class="who"><b>${r.who}</b> — ${r.listening}${r.quality ? html` — <span class="quality ${r.qualityClass}">${r.quality}</span>` : ''}</p>
+  <p class="how"><small>${r.how}${r.sinceText ? html` · since ${r.sinceText}` : ''}</small></p>
+  <details><summary>Technical details</summary><dl class="facts"><dt>Connection</dt><dd>${r.tech}</dd><dt>Address</dt><dd>${r.remote}</dd><dt>Player</dt><dd>${r.agent || '(none sent)'}</dd></dl></details>
+</li>`,
+  )}</ul>`;
 }
 
 export function alerts(list: { id: string; severity: string; message: string; since: string }[], configRefusal?: string | null): Html {

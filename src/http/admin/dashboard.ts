@@ -25,6 +25,7 @@ ${W.slot(hub.env, 'state')}
 <section class="panel wide on-air" id="on-air" aria-label="Are we on air?">${W.slot(hub.env, 'on-air-alert')}${W.slot(hub.env, 'on-air')}</section>
 ${A.shareCard(ctx, request)}
 <section class="panel"><h2>Input level</h2>${W.slot(hub.env, 'meters')}</section>
+<section class="panel"><h2>Recording</h2>${W.slot(hub.env, 'record')}<a href="/recordings">Recordings</a></section>
 <section class="panel"><h2>Listeners</h2>${W.slot(hub.env, 'listeners')}<a href="/listeners">Who is listening</a></section>
 ${D.titleAndMarks(ctx.control.title)}
 <details class="panel wide outputs-fold"><summary><h2>Details of every output</h2></summary>${W.slot(hub.env, 'outputs')}</details>

@@ -1,4 +1,4 @@
-/** The Listeners page: who is listening, how, and for how long. */
+/** The Listeners page: who is listening, on what, for how long, and how well it arrives. */
 import { Elysia } from 'elysia';
 import { html } from '../../../web/templates/html.ts';
 import { renderPage, type AdminDeps } from './shared.ts';

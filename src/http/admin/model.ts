@@ -15,6 +15,8 @@ import { resolveTarget } from '../../outputs/icecast/protocol.ts';
 import { whipEntryId } from '../../outputs/whip/index.ts';
 import type { Config } from '../../config/schema.ts';
 import { logger } from '../../log.ts';
+import { connectionQuality, describeAgent } from './agents.ts';
+import { duration } from './local-time.ts';
 
 const log = logger('http admin');
 
@@ -63,7 +65,12 @@ export function outputRows(ctx: AppContext): OutputRow[] {
   return rows;
 }
 
-export function listenerRows(ctx: AppContext): ListenerRow[] {
+export function listenerRows(ctx: AppContext, now = Date.now()): ListenerRow[] {
+  // "Just joined" for the first minute: the row then changes once a minute, not every second.
+  const listening = (since: string) => {
+    const s = (now - Date.parse(since)) / 1000;
+    return s < 60 ? 'just joined' : `listening ${duration(s)}`;
+  };
   const rows: ListenerRow[] = ctx.mp3.listenerInfo().map((l) => ({
     via: 'MP3',
     id: String(l.id),
@@ -71,15 +78,29 @@ export function listenerRows(ctx: AppContext): ListenerRow[] {
     since: l.connectedSince,
     agent: l.userAgent,
     detail: `${Math.round(l.bytes / 1024)} kB sent${l.queuedBytes ? `, ${Math.round(l.queuedBytes / 1024)} kB queued` : ''}`,
+    who: describeAgent(l.userAgent),
+    how: 'MP3 stream',
+    listening: listening(l.connectedSince),
+    quality: l.queuedBytes > 64 * 1024 ? 'falling behind' : '',
+    qualityClass: l.queuedBytes > 64 * 1024 ? 'poor' : '',
+    tech: `MP3 ${ctx.config.mp3.bitrate_kbps} kbit/s (/stream.mp3)`,
   }));
   for (const l of ctx.webrtc?.listeners() ?? []) {
+    const q = connectionQuality(l.rtt_ms, l.fraction_lost);
+    const since = l.connected_since ?? l.created_at;
     rows.push({
       via: `WebRTC ${l.codec}`,
       id: l.id,
       remote: l.remote,
-      since: l.connected_since ?? l.created_at,
+      since,
       agent: l.user_agent,
       detail: `${l.state}${l.rtt_ms !== null ? `, RTT ${l.rtt_ms} ms` : ''}${l.fraction_lost !== null ? `, loss ${(l.fraction_lost * 100).toFixed(1)}%` : ''}`,
+      who: describeAgent(l.user_agent),
+      how: 'Listen page',
+      listening: l.connected_since ? listening(l.connected_since) : 'connecting',
+      quality: l.state !== 'connected' || q === 'unknown' ? '' : `${q} connection`,
+      qualityClass: q === 'unknown' ? '' : q,
+      tech: `WebRTC ${l.codec}`,
     });
   }
   return rows;
