@@ -131,6 +131,8 @@ describe('meters that tell the truth', () => {
         for (const path of ['/', '/input']) {
           await page.goto(`${hark.url}${path}`);
           await waitLevel(page, -12);
+          // The clip lamp holds 2 s after a clip (the previous test ends at 0 dBFS): wait it out, bounded.
+          await page.waitForFunction(() => !document.querySelector('#meters .clip.on'), undefined, { timeout: 5000 });
           const { end, hue, rgb } = await barEnd(page);
           const label = (await page.locator('#meters .scale span[data-db="-12"]').boundingBox())!;
           console.log(`${size} ${path} −12 dBFS: bar ends at ${end.toFixed(1)} px, the "−12" label's centre at ${(label.x + label.width / 2).toFixed(1)} px; colour rgb(${rgb}) hue ${hue.toFixed(0)}°`);

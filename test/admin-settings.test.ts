@@ -196,13 +196,14 @@ describe('settings in plain words', () => {
     const rec = page.locator('#form-recording');
     expect(await rec.locator('select[name=format] option').allTextContents()).toEqual(['MP3 (plays everywhere)', 'Opus (smaller)']);
     await rec.locator('label:has-text("Record every broadcast")').click();
-    await rec.locator('select[name=format]').selectOption('mp3');
+    // MP3 is the default: choose Opus, so the file must change.
+    await rec.locator('select[name=format]').selectOption('ogg-opus');
     await rec.locator('button[type=submit]').click();
     await page.locator('#form-recording [data-notice="ok"]').waitFor({ timeout: 10_000 });
     expect(await inViewport(page, '#form-recording [data-notice="ok"]')).toBe(true);
     const text = readFileSync(hark.configPath, 'utf8');
     expect(text).toContain('enabled = true');
-    expect(text).toContain('format = "mp3"');
+    expect(text).toContain('format = "ogg-opus"');
     await context.close();
   }, 90_000);
 

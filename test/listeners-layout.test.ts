@@ -63,8 +63,10 @@ test('at 390 px the Listeners page is no wider than the screen with three listen
     await page.fill('#password', PASSWORD);
     await page.click('button[type=submit]');
     await page.waitForURL(`${hark.url}/listeners`);
-    await page.waitForFunction(() => document.querySelectorAll('table.listeners tbody tr').length === 3, null, { timeout: 10_000 });
-    expect(await page.locator('table.listeners').textContent()).toContain('LibVLC/3.0.20_with_a_very_long_build_identifier');
+    await page.waitForFunction(() => document.querySelectorAll('ul.people li.person').length === 3, null, { timeout: 10_000 });
+    expect(await page.locator('ul.people').textContent()).toContain('LibVLC/3.0.20_with_a_very_long_build_identifier');
+    // With every listener's technical details open too (the long user agent is there).
+    await page.evaluate(() => document.querySelectorAll('ul.people details').forEach((d) => d.setAttribute('open', '')));
     const scrollWidth = await page.evaluate(() => document.documentElement.scrollWidth);
     await page.screenshot({ path: `/tmp/shots-h3/listeners-${width}-${scheme}.png`, fullPage: true });
     console.log(`${width} px ${scheme}: the page is ${scrollWidth} px wide`);

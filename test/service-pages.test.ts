@@ -292,6 +292,8 @@ describe('System', () => {
 
     // The port: a warning saying where the page will be, and nothing saved until confirmed.
     const http = page.locator('#form-http');
+    // The port waits under the form's "Advanced" fold.
+    await http.locator('details.advanced > summary').first().click();
     await http.locator('input[name=port]').fill('29650');
     await http.getByRole('button', { name: 'Save' }).click();
     const warning = page.locator('#http-move-warning');
@@ -369,6 +371,7 @@ test('screenshots: every page changed here, phone and desktop, light and dark, n
   await shoot('/recordings', 'recordings-recording');
   await sock(hark, '/api/actions/stop_recording', { method: 'POST' });
   await shoot('/system', 'system-port-warning', async (p) => {
+    await p.locator('#form-http details.advanced > summary').first().click();
     await p.locator('#form-http input[name=port]').fill('29651');
     await p.locator('#form-http').getByRole('button', { name: 'Save' }).click();
     await p.locator('#http-move-warning').waitFor();

@@ -160,7 +160,7 @@ export const apiRoutes = (ctx: AppContext, devices: Devices) => {
           clearInterval(timer);
         },
       });
-      return new Response(stream, { headers: { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' } });
+      return new Response(stream, { headers: { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store, no-transform' } });
     })
     .post(
       '/password',

@@ -21,7 +21,10 @@ export function acceptsGzip(request: Request): boolean {
 /** The response, gzipped when it is a compressible document and the client accepts gzip. */
 export async function compressed(request: Request, res: Response): Promise<Response> {
   const type = res.headers.get('content-type') ?? '';
+  // A body streamed as it is made (`hark logs -f`) says `Cache-Control: no-transform`: gzip
+  // would wait for its end, which never comes.
   if (!res.body || !COMPRESSIBLE.test(type) || res.headers.has('content-encoding') || res.status === 206 || request.headers.has('range')) return res;
+  if (/\bno-transform\b/i.test(res.headers.get('cache-control') ?? '')) return res;
   const vary = res.headers.get('vary');
   if (!vary || !/accept-encoding/i.test(vary)) res.headers.set('vary', vary ? `${vary}, Accept-Encoding` : 'Accept-Encoding');
   if (!acceptsGzip(request)) return res;

@@ -1,0 +1,64 @@
+/**
+ * The browser walk behind script/screenshots: a fresh box (first-run password), an interface
+ * feeding a tone, live with a title and one listener, then each page at each size and theme.
+ */
+import { mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { startPipewire } from '../test/lib/pipewire.ts';
+import { startHark } from '../test/lib/hark.ts';
+import { launchChromium } from '../test/lib/browser.ts';
+
+const out = resolve(process.argv[2] ?? 'docs/screenshots');
+mkdirSync(out, { recursive: true });
+const MIC = 'alsa_input.usb-Focusrite_Scarlett_2i2_USB-00.analog-stereo';
+const PASSWORD = 'screenshots only';
+
+const pw = await startPipewire();
+const feeds = [];
+let hark;
+let chrome;
+try {
+  await pw.createSink({ name: MIC, channels: 2, props: { 'media.class': 'Audio/Source/Virtual', 'node.description': 'Scarlett 2i2 USB', 'priority.session': '2000' } });
+  feeds.push(await pw.feedSource(MIC, { frequency: 330, seconds: 600, levelDbfs: -14 }));
+  hark = await startHark('', { env: pw.env });
+  chrome = await launchChromium();
+  const setup = await chrome.newPage();
+  await setup.goto(`${hark.url}/setup`);
+  await setup.fill('#password', PASSWORD);
+  await setup.fill('#confirm', PASSWORD);
+  await Promise.all([setup.waitForURL(`${hark.url}/`), setup.click('button[type=submit]')]);
+  const cookies = await chrome.context.cookies();
+  await fetch(`http://localhost/api/metadata`, {
+    method: 'POST',
+    unix: join(hark.dir, 'hark.sock'),
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ title: 'Sunday service — 10:30' }),
+  } as RequestInit);
+
+  const pages = ['/', '/input', '/outputs', '/listeners', '/recordings', '/system'];
+  for (const colorScheme of ['light', 'dark'] as const) {
+    for (const [size, viewport] of [['phone', { width: 390, height: 844 }], ['desktop', { width: 1366, height: 900 }]] as const) {
+      const ctx = await chrome.browser.newContext({ viewport, colorScheme });
+      await ctx.addCookies(cookies);
+      const page = await ctx.newPage();
+      const listen = await ctx.newPage();
+      await listen.goto(`${hark.url}/listen`);
+      await listen.getByRole('button', { name: /play/i }).first().click().catch(() => {});
+      await listen.waitForTimeout(2500);
+      await listen.screenshot({ path: join(out, `listen-${size}-${colorScheme}.png`) });
+      for (const p of pages) {
+        await page.goto(`${hark.url}${p}`);
+        await page.waitForTimeout(1200);
+        const name = p === '/' ? 'dashboard' : p.slice(1);
+        await page.screenshot({ path: join(out, `${name}-${size}-${colorScheme}.png`), fullPage: size === 'phone' });
+      }
+      await ctx.close();
+    }
+  }
+  console.log(`screenshots in ${out}`);
+} finally {
+  await chrome?.close();
+  await hark?.stop();
+  for (const f of feeds) await f.stop();
+  await pw.stop();
+}
