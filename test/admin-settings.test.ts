@@ -76,11 +76,21 @@ function offences(text: string): string[] {
 }
 
 /** Whether an element's box lies inside the viewport (what the user sees without scrolling). */
+/**
+ * Whether `selector` is (or, within 2 s, comes) fully in the viewport: the answer is swapped in
+ * first and scrolled to once htmx has settled it, a moment later.
+ */
 async function inViewport(page: Page, selector: string): Promise<boolean> {
-  return page.locator(selector).first().evaluate((el) => {
-    const r = el.getBoundingClientRect();
-    return r.height > 0 && r.top >= 0 && r.bottom <= window.innerHeight;
-  });
+  const el = page.locator(selector).first();
+  const t0 = performance.now();
+  for (;;) {
+    const inside = await el.evaluate((e) => {
+      const r = e.getBoundingClientRect();
+      return r.height > 0 && r.top >= 0 && r.bottom <= window.innerHeight;
+    });
+    if (inside || performance.now() - t0 > 2000) return inside;
+    await Bun.sleep(100);
+  }
 }
 
 beforeAll(async () => {
