@@ -399,7 +399,10 @@ password = "not the password"
 
     // A recorder that cannot write is a problem too.
     expect((await setConfig(hark, { 'recording.enabled': true })).status).toBe(200);
-    await page.waitForFunction(() => document.querySelector('#state-badge')?.textContent === 'Live — 1 problem', null, { timeout: 10_000 });
+    await page.waitForFunction(() => document.querySelector('#state-badge')?.textContent === 'Live — 1 problem', null, { timeout: 10_000 }).catch(async (e) => {
+      console.log(`[dashboard-e2e] badge ${JSON.stringify(await page.locator('#state-badge').textContent())}, alert ${JSON.stringify(await page.locator('#on-air').textContent())}`);
+      throw e;
+    });
     await expect(page.locator('#on-air .onair-alert').textContent()).resolves.toMatch(/Recording: failed \(cannot create .*recordings/);
   }, 240_000);
 });

@@ -280,7 +280,7 @@ export interface Widget {
 const ALL = PAGES;
 
 export const WIDGETS = {
-  'state-badge': { pages: ALL, slot: { id: 'state-badge', tag: 'span' }, render: ({ ctx }) => stateBadge(ctx), on: ['state', 'metadata'], everyMs: 500 },
+  'state-badge': { pages: ALL, slot: { id: 'state-badge', tag: 'span' }, render: ({ ctx }) => stateBadge(ctx), on: ['state', 'metadata', 'alert', 'output'], everyMs: 500 },
   alerts: { pages: ALL, slot: { id: 'alerts' }, render: ({ ctx }) => alerts(ctx), on: ['alert'], everyMs: 500 },
   state: { pages: ['dashboard'], slot: null, render: ({ ctx }) => statePanel(ctx), on: ['state', 'metadata'], everyMs: 500 },
   meters: {
