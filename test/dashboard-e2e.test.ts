@@ -274,7 +274,7 @@ describe('dashboard on a fresh box (default config)', () => {
     await page.click('#mark-form button[type=submit]');
     const mark = page.locator('#mark-form .result .notice');
     await mark.waitFor({ timeout: 5000 });
-    await expect(mark.textContent()).resolves.toMatch(/^Marked “Sermon starts” at \d\d:\d\d:\d\d\.$/);
+    await expect(mark.textContent()).resolves.toMatch(/^Marked “Sermon starts” at \d\d:\d\d:\d\d\. Not recording, so it is only noted in the log\.$/);
     expect(hark.output()).toContain('"Sermon starts"');
   }, 60_000);
 
@@ -286,9 +286,38 @@ describe('dashboard on a fresh box (default config)', () => {
     await expect(line.locator('.timer').getAttribute('data-since')).resolves.toMatch(/^\d{4}-\d\d-\d\dT/);
     await page.fill('#mark-input', 'Anthem');
     await page.click('#mark-form button[type=submit]');
-    await page.waitForFunction(() => /^Marked “Anthem” at \d\d:\d\d:\d\d, \d\d:\d\d:\d\d into the recording hark-.+\.$/.test(document.querySelector('#mark-form .result')?.textContent ?? ''), null, { timeout: 5000 });
+    await page.waitForFunction(() => /^Marked “Anthem” at \d\d:\d\d:\d\d, \d\d:\d\d:\d\d into the recording\. Play it on the Recordings page$/.test(document.querySelector('#mark-form .result')?.textContent ?? ''), null, { timeout: 5000 });
+    const said = (await page.locator('#mark-form .result').textContent())!;
+    const offset = said.match(/, (\d\d):(\d\d):(\d\d) into/)!.slice(1).map(Number).reduce((a, n) => a * 60 + n, 0);
+    // Some audio after the mark, so there is something to play from it.
+    await Bun.sleep(2500);
     expect((await setConfig(hark, { 'recording.enabled': false })).status).toBe(200);
     await page.waitForFunction(() => document.querySelector('#on-air')?.textContent?.includes('Recording: off'), null, { timeout: 10_000 });
+
+    // The Recordings page keeps the mark with the recording, and plays from it.
+    await page.click('#mark-form .result a[href="/recordings"]');
+    await page.waitForURL(/\/recordings$/);
+    const item = page.locator('li.recording').first();
+    await expect(item.locator('.rec-marks summary').textContent()).resolves.toBe('1 marked moment');
+    const seek = item.locator('button.seek');
+    await expect(seek.textContent()).resolves.toMatch(/^\d\d:\d\d:\d\d Anthem$/);
+    await expect(seek.getAttribute('aria-label')).resolves.toMatch(/^Play from \d\d:\d\d:\d\d: Anthem$/);
+    const at = Number(await seek.getAttribute('data-seek'));
+    expect(Math.abs(at - offset)).toBeLessThanOrEqual(1.5);
+    await seek.click();
+    const played = await page.waitForFunction(
+      () => {
+        const a = document.querySelector('li.recording audio') as HTMLAudioElement | null;
+        return a && !a.paused && a.currentTime > 0 ? a.currentTime : null;
+      },
+      null,
+      { timeout: 10_000 },
+    );
+    const t = (await played.jsonValue()) as number;
+    expect(t).toBeGreaterThanOrEqual(at - 0.5);
+    expect(t).toBeLessThan(at + 3);
+    await page.evaluate(() => (document.querySelector('li.recording audio') as HTMLAudioElement).pause());
+    await page.goto(`${hark.url}/`);
   }, 60_000);
 
   test('Stop: "Off air" in plain words, the Go live button, and the badge says so', async () => {

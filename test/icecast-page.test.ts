@@ -86,3 +86,20 @@ test('the new entry goes live on the page by itself, with the same name as in th
   await page.screenshot({ path: '/tmp/shots-h3/outputs-1366.png', fullPage: true });
   expect(chrome.logs.filter((l) => l.startsWith('[pageerror]'))).toEqual([]);
 }, 60_000);
+
+test('"Test connection" on the entry that is on air says so (not "mount in use", which is hark itself)', async () => {
+  await page.setViewportSize({ width: 390, height: 844 });
+  const entry = page.locator('#icecast-section li[data-entry="0"]');
+  await entry.locator('[hx-get$="/edit"]').click();
+  const form = page.locator('#icecast-section form.entry-form');
+  await form.waitFor({ timeout: 5000 });
+  await form.locator('button:has-text("Test connection")').click();
+  const result = form.locator('[data-test-result]');
+  await result.waitFor({ timeout: 10_000 });
+  expect(await result.getAttribute('data-test-result')).toBe('ok');
+  expect(await result.textContent()).toMatch(new RegExp(`On air now: hark has been sending to 127\\.0\\.0\\.1:${ice.port}/hark\\.mp3 for \\d\\d:\\d\\d:\\d\\d, so the server accepts this user, password and mount\\.`));
+  // And the stream was not disturbed by the test.
+  expect((await ice.sources()).has('/hark.mp3')).toBe(true);
+  await page.waitForFunction(() => document.querySelector('#outputs tr[data-output^="Icecast:"] .pill')?.textContent === 'live', null, { timeout: 3000 });
+  await page.screenshot({ path: '/tmp/shots-h3/icecast-test-on-air-390.png' });
+}, 60_000);

@@ -136,6 +136,8 @@ export class ControlPlane {
       },
       initial,
     );
+    // A mark is kept with the recording being written, to find and play from on the Recordings page.
+    this.events.on('mark', (e) => void b.recorder.mark(e.label, Date.parse(e.at)));
     this.watcher = new OutputWatcher(parts, this.events);
   }
 

@@ -182,6 +182,45 @@ describe('Recorder', () => {
     for (let i = 0; i < 40; i++) expect(bytes[i * 384 + 100]).toBe(i < 20 ? 1 : 2);
   });
 
+  test('marks are kept with the recording being written, at its audio position, and survive a new Recorder; none without a recording', async () => {
+    const { src, dir, rec } = make();
+    expect(rec.mark('before')).toBeNull();
+    rec.start();
+    src.push(1, 125); // 125 × 1152 frames = 3.0 s
+    const m = rec.mark('Sermon starts', Date.parse('2026-01-02T03:04:05Z'))!;
+    expect(m).toEqual({ offset_s: 3, label: 'Sermon starts', at: '2026-01-02T03:04:05.000Z' });
+    src.push(1, 50);
+    rec.mark('');
+    await Bun.sleep(WRITE_MS * 2);
+    await rec.close();
+    const name = rec.list()[0]!.name;
+    const again = make({ dir } as Partial<RecorderOptions>).rec;
+    const marks = again.list().find((r) => r.name === name)!.marks;
+    expect(marks.map((x) => [x.offset_s, x.label])).toEqual([[3, 'Sermon starts'], [4.2, '']]);
+    // Deleting the recording forgets its marks.
+    again.delete(name);
+    expect(JSON.parse(readFileSync(join(dir, '.hark-recordings.json'), 'utf8'))[name]).toBeUndefined();
+  });
+
+  test('a damaged index (hand-edited, torn) loses only its bad entries', async () => {
+    const { src, dir, rec } = make();
+    rec.start();
+    src.push(1, 10);
+    await Bun.sleep(WRITE_MS * 2);
+    await rec.close();
+    const name = rec.list()[0]!.name;
+    const { writeFileSync } = await import('node:fs');
+    writeFileSync(
+      join(dir, '.hark-recordings.json'),
+      JSON.stringify({ [name]: { marks: [{ offset_s: 1, label: 'ok', at: 'x' }, { offset_s: 'NaN', label: 2 }, null] }, '../etc/passwd': { marks: [] }, __proto__: { polluted: true } }),
+    );
+    const again = make({ dir } as Partial<RecorderOptions>).rec;
+    expect(again.list()[0]!.marks).toEqual([{ offset_s: 1, label: 'ok', at: 'x' }]);
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+    writeFileSync(join(dir, '.hark-recordings.json'), '{"torn":');
+    expect(make({ dir } as Partial<RecorderOptions>).rec.list()[0]!.marks).toEqual([]);
+  });
+
   test('only recording names are served or deleted; the active file is not deleted', () => {
     const { rec } = make({ now: () => Date.parse('2026-05-05T05:05:05Z') });
     rec.start();

@@ -170,7 +170,28 @@ export interface RecordingInfo {
   active: boolean;
   /** Seconds of audio in the file (null: not one of ours to measure). */
   duration_s: number | null;
+  /** Moments marked while it was recorded ("Sermon starts"), oldest first. */
+  marks: RecordingMark[];
 }
+
+/** A moment marked during a recording: where it is in the file, and what the person typed. */
+export interface RecordingMark {
+  /** Seconds into the recording. */
+  offset_s: number;
+  label: string;
+  /** When it was marked (ISO 8601). */
+  at: string;
+}
+
+/** Per recording, in `.hark-recordings.json`. */
+interface IndexEntry {
+  /** Continued Ogg files: the seconds of audio before the last link. */
+  before_last_link_s?: number;
+  marks?: RecordingMark[];
+}
+
+/** At most this many marks per recording (the rest are refused, not lost silently: see mark()). */
+export const MAX_MARKS = 500;
 
 /** A recording name that is not one, or a file that is not there. */
 export class RecordingNotFoundError extends Error {
@@ -324,6 +345,7 @@ export class Recorder {
           content_type: contentTypeOf(name),
           active: this.file === join(this.dir, name),
           duration_s: this.durationOf(name, st.size, st.mtimeMs),
+          marks: [...(this.index()[name]?.marks ?? [])],
         });
       } catch {}
     }
@@ -336,6 +358,22 @@ export class Recorder {
     const path = join(this.dir, name);
     if (!existsSync(path)) throw new RecordingNotFoundError(name);
     return path;
+  }
+
+  /**
+   * Mark a moment in the recording being written: kept with the recording (the index file) so the
+   * Recordings page can list it and play from it. Null when nothing is being recorded.
+   */
+  mark(label: string, atMs = this.now()): RecordingMark | null {
+    if (this.file === null) return null;
+    const name = this.file.slice(this.dir.length + 1);
+    const entry = (this.index()[name] ??= {});
+    const marks = (entry.marks ??= []);
+    if (marks.length >= MAX_MARKS) return null;
+    const m: RecordingMark = { offset_s: Math.round((this.fileBaseS + this.fileFrames / 48000) * 10) / 10, label, at: new Date(atMs).toISOString() };
+    marks.push(m);
+    this.saveIndex();
+    return m;
   }
 
   /** Delete a finished recording. */
@@ -507,7 +545,7 @@ export class Recorder {
     this.rotateAt = this.opts.rotateMs > 0 ? (Math.floor(this.fileStarted / this.opts.rotateMs) + 1) * this.opts.rotateMs : Infinity;
     if (cont && this.opts.format === 'ogg-opus') {
       // The new chain link's granule positions start from 0: what came before is kept here.
-      this.index()[cont.name] = { before_last_link_s: cont.durationS };
+      (this.index()[cont.name] ??= {}).before_last_link_s = cont.durationS;
       this.saveIndex();
     }
     if (this.opts.format === 'ogg-opus') {
@@ -522,14 +560,14 @@ export class Recorder {
     this.log.info(cont ? `continuing ${path} (${cont.durationS} s so far, last written ${cont.agoS} s ago)` : `recording to ${path}`);
   }
 
-  private indexCache?: Record<string, { before_last_link_s: number }>;
+  private indexCache?: Record<string, IndexEntry>;
   private readonly durations = new Map<string, { key: string; s: number | null }>();
 
   /** `.hark-recordings.json`: per continued Ogg file, the seconds of audio before its last link. */
-  private index(): Record<string, { before_last_link_s: number }> {
+  private index(): Record<string, IndexEntry> {
     if (!this.indexCache) {
       try {
-        this.indexCache = JSON.parse(readFileSync(join(this.dir, INDEX_FILE), 'utf8'));
+        this.indexCache = cleanIndex(JSON.parse(readFileSync(join(this.dir, INDEX_FILE), 'utf8')));
       } catch {
         this.indexCache = {};
       }
@@ -602,6 +640,26 @@ export class Recorder {
 }
 
 const INDEX_FILE = '.hark-recordings.json';
+
+/** The index as read from disk, keeping only well-formed entries (a hand-edited or torn file loses nothing else). */
+function cleanIndex(raw: unknown): Record<string, IndexEntry> {
+  const out: Record<string, IndexEntry> = Object.create(null);
+  if (!raw || typeof raw !== 'object' || Array.isArray(raw)) return out;
+  for (const [name, v] of Object.entries(raw as Record<string, unknown>)) {
+    if (!NAME_RE.test(name) || !v || typeof v !== 'object') continue;
+    const e = v as Record<string, unknown>;
+    const entry: IndexEntry = {};
+    if (typeof e.before_last_link_s === 'number' && Number.isFinite(e.before_last_link_s)) entry.before_last_link_s = e.before_last_link_s;
+    if (Array.isArray(e.marks)) {
+      entry.marks = e.marks
+        .filter((m): m is RecordingMark => !!m && typeof m.offset_s === 'number' && Number.isFinite(m.offset_s) && typeof m.label === 'string' && typeof m.at === 'string')
+        .slice(0, MAX_MARKS)
+        .map((m) => ({ offset_s: m.offset_s, label: m.label.slice(0, 200), at: m.at }));
+    }
+    out[name] = entry;
+  }
+  return out;
+}
 const OPUS_HEAD = new TextEncoder().encode('OpusHead');
 const OGGS = new TextEncoder().encode('OggS');
 /** MPEG-1 Layer III bitrates by header index (ISO/IEC 11172-3 §2.4.2.3). */

@@ -105,6 +105,11 @@ function showLost() {
   const word = document.querySelector('.state-word');
   if (word) { word.textContent = 'Not known'; word.dataset.state = 'unknown'; }
   emptyMeters();
+  // Nothing pressed now would be known to work: the buttons wait for the connection.
+  for (const b of document.querySelectorAll('main button:not([disabled]), main input[type=submit]:not([disabled])')) {
+    b.disabled = true;
+    b.dataset.lostDisabled = 'true';
+  }
   probe();
 }
 
@@ -115,6 +120,10 @@ function recovered() {
   document.body.classList.remove('conn-lost');
   const banner = document.getElementById('conn-lost');
   if (banner) banner.hidden = true;
+  for (const b of document.querySelectorAll('[data-lost-disabled]')) {
+    b.disabled = false;
+    delete b.dataset.lostDisabled;
+  }
 }
 
 /** While lost: ask hark every 2 s; when it answers but the live connection stays down, reload. */
@@ -240,6 +249,17 @@ document.addEventListener('DOMContentLoaded', () => {
       say('Could not play the input here. Reload the page and try again.');
     };
     audio.play().catch((err) => say('Could not play the input here: ' + err.message));
+  });
+
+  // Recordings page: a marked moment plays its recording from that point.
+  document.body.addEventListener('click', (e) => {
+    const btn = e.target.closest && e.target.closest('button.seek[data-player]');
+    const audio = btn && document.getElementById(btn.dataset.player);
+    if (!audio) return;
+    const at = Number(btn.dataset.seek) || 0;
+    const go = () => { audio.currentTime = at; audio.play().catch(() => {}); };
+    if (audio.readyState >= 1) go();
+    else { audio.preload = 'metadata'; audio.addEventListener('loadedmetadata', go, { once: true }); audio.load(); }
   });
 
   // After a form is saved or tested, its answer ("Saved.", the test result, a refusal) is

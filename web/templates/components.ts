@@ -64,6 +64,8 @@ export function meterPct(db: number): number {
 /** Level zones: green below −18 dBFS, amber to −6, red above (the track's colours). */
 export const METER_ZONES = { amber: -18, red: -6 } as const;
 const SCALE_LABELS = [-40, -30, -18, -12, -6, 0];
+/** Labels a narrow meter shows as a tick only (they would touch their neighbours on a phone). */
+const MINOR_LABELS = [-30];
 
 export interface MeterView {
   peak: number[];
@@ -95,7 +97,7 @@ export function meters(v: MeterView, seq = 0): Html {
   <span class="db" aria-hidden="true">${dbText(p)}</span>${clipLamp(word, v.clip[c] ?? false)}
 </div>`;
   })}<div class="meter scale-row" aria-hidden="true"><span></span><div class="scale">${SCALE_LABELS.map(
-    (d) => html`<span style="left:${f1(meterPct(d))}%" data-db="${d}">${d === 0 ? '0' : `−${-d}`}</span>`,
+    (d) => html`<span style="left:${f1(meterPct(d))}%" data-db="${d}"${MINOR_LABELS.includes(d) ? html` class="minor"` : ''}>${d === 0 ? '0' : `−${-d}`}</span>`,
   )}</div><span class="unit">dBFS</span><span></span></div></div>`;
 }
 

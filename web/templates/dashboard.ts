@@ -150,7 +150,7 @@ export function titleAndMarks(title: string): Html {
   <input type="text" id="title-input" name="title" value="${title}" placeholder="What is on now, e.g. Sunday service" maxlength="512">
   <button type="submit">Set title</button><span class="result" aria-live="polite"></span>
 </form>
-<p class="help" id="mark-help">Mark a moment: notes the time in the log, with what happened (e.g. "Sermon starts"), and how far into the recording it is, so you can find it later.</p>
+<p class="help" id="mark-help">Mark a moment (e.g. "Sermon starts"): while recording, it is kept with the recording, and on the Recordings page you can play from it.</p>
 <form hx-post="/ui/mark" hx-target="find .result" class="row" id="mark-form">
   <label class="sr-only" for="mark-input">What happened (optional)</label>
   <input type="text" id="mark-input" name="label" placeholder="What happened, e.g. Sermon starts" maxlength="200" aria-describedby="mark-help">

@@ -26,7 +26,7 @@ ${W.slot(hub.env, 'state')}
 ${A.shareCard(ctx, request)}
 <section class="panel"><h2>Input level</h2>${W.slot(hub.env, 'meters')}</section>
 <section class="panel"><h2>Recording</h2>${W.slot(hub.env, 'record')}<a href="/recordings">Recordings</a></section>
-<section class="panel"><h2>Listeners</h2>${W.slot(hub.env, 'listeners')}<a href="/listeners">Who is listening</a></section>
+<section class="panel"><h2>Listeners</h2>${W.slot(hub.env, 'listener-split')}<a href="/listeners">Who is listening</a></section>
 ${D.titleAndMarks(ctx.control.title)}
 <details class="panel wide outputs-fold"><summary><h2>Details of every output</h2></summary>${W.slot(hub.env, 'outputs')}</details>
 </div>
@@ -47,7 +47,9 @@ ${D.titleAndMarks(ctx.control.title)}
           await ctx.control.run('mark', { label: str((body as Body)?.label) }, originOf(request));
           const m = ctx.control.marks.at(-1)!;
           return htmlResponse(
-            html`<span class="notice ok" role="status">Marked${m.label ? html` “${m.label}”` : ''} at ${localTime(m.at)}${A.recordingOffset(ctx, m.at)}.</span>`,
+            html`<span class="notice ok" role="status">Marked${m.label ? html` “${m.label}”` : ''} at ${localTime(m.at)}${A.recordingOffset(ctx, m.at)}.${
+              ctx.broadcast.recorder.currentFile ? html` <a href="/recordings">Play it on the Recordings page</a>` : html` Not recording, so it is only noted in the log.`
+            }</span>`,
           );
         } catch (e) {
           if (!(e instanceof ActionError)) throw e;

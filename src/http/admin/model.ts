@@ -16,7 +16,7 @@ import { whipEntryId } from '../../outputs/whip/index.ts';
 import type { Config } from '../../config/schema.ts';
 import { logger } from '../../log.ts';
 import { connectionQuality, describeAgent } from './agents.ts';
-import { duration } from './local-time.ts';
+import { duration, size } from './local-time.ts';
 
 const log = logger('http admin');
 
@@ -61,7 +61,7 @@ export function outputRows(ctx: AppContext): OutputRow[] {
   });
   const r = b.recording;
   if (!ctx.config.recording.enabled && r.state === 'stopped') rows.push({ kind: 'Recording', id: '', state: 'disabled', detail: 'Turned off in the settings' });
-  else rows.push({ kind: 'Recording', id: '', state: r.state, detail: r.last_error ?? (r.file ? `${r.file} (${Math.round(r.file_bytes / 1024)} kB)` : r.state), extra: r.free_mb !== null ? `${r.free_mb} MB free` : undefined });
+  else rows.push({ kind: 'Recording', id: '', state: r.state, detail: r.last_error ?? (r.file ? `${r.file} (${Math.round(r.file_bytes / 1024)} kB)` : r.state), extra: r.free_mb !== null ? `${size(r.free_mb * 1048576)} free` : undefined });
   return rows;
 }
 

@@ -9,6 +9,7 @@ import type { AppContext } from '../context.ts';
 import { html, type Html } from '../../../web/templates/html.ts';
 import * as D from '../../../web/templates/dashboard.ts';
 import { listenerTotal } from './model.ts';
+import * as T from './local-time.ts';
 
 interface SenderStatus {
   state: string;
@@ -89,7 +90,7 @@ export function onAirView(ctx: AppContext): D.OnAirView {
   });
   const r = s.recording;
   if (r.state === 'failed' || r.state === 'disk_full') {
-    const why = r.state === 'disk_full' ? `stopped, the disk is full${r.free_mb !== null ? ` (${r.free_mb} MB free)` : ''}` : `failed${r.last_error ? ` (${r.last_error})` : ''}`;
+    const why = r.state === 'disk_full' ? `stopped, the disk is full${r.free_mb !== null ? ` (${T.size(r.free_mb * 1048576)} free)` : ''}` : `failed${r.last_error ? ` (${r.last_error})` : ''}`;
     problems.push(`Recording: ${why}`);
     lines.push({ name: 'Recording', tone: 'bad', text: why });
     sending++;
@@ -173,5 +174,6 @@ export const shareCard = (ctx: AppContext, request: Request): Html => D.shareCar
 export function recordingOffset(ctx: AppContext, at: string): Html | '' {
   const r = ctx.broadcast.recorder.status();
   if (r.state !== 'recording' || !r.file_started_at) return '';
-  return html`, ${D.clock((Date.parse(at) - Date.parse(r.file_started_at)) / 1000)} into the recording ${r.file ?? ''}`;
+  const into = r.file_duration_s ?? (Date.parse(at) - Date.parse(r.file_started_at)) / 1000;
+  return html`, ${D.clock(into)} into the recording`;
 }

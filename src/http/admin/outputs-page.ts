@@ -12,6 +12,38 @@ import { entryForm, entryValues, errorsFrom, savedNotice, sectionForm, sectionSc
 import { testIcecast } from './icecast-test.ts';
 import { configForms, isEntryKind, notFound, renderPage, str, type AdminDeps, type Body } from './shared.ts';
 import * as W from './widgets.ts';
+import * as T from './local-time.ts';
+import { resolveTarget } from '../../outputs/icecast/protocol.ts';
+
+/**
+ * "Test connection" on an entry hark is sending to right now: a second source connection would
+ * only meet "mount in use" (hark's own). The live connection is the answer, when the form still
+ * says what the live output uses.
+ */
+function onAirAnswerFor(ctx: AdminDeps['ctx'], index: number | null, entry: Config['icecast'][number]): { ok: boolean; message: string } | null {
+  if (index === null) return null;
+  const saved = ctx.config.icecast[index];
+  const out = ctx.broadcast.icecast[index];
+  if (!saved || !out) return null;
+  let now, was;
+  try {
+    now = resolveTarget(entry);
+    was = resolveTarget(saved);
+  } catch {
+    return null;
+  }
+  const st = out.status();
+  const where = `${now.host}:${now.port}${now.mount}`;
+  if (st.state !== 'live') return null;
+  if (JSON.stringify(now) === JSON.stringify(was)) {
+    const since = st.connected_since ? ` for ${T.timer((Date.now() - Date.parse(st.connected_since)) / 1000)}` : '';
+    return { ok: true, message: `On air now: hark has been sending to ${where}${since}, so the server accepts this user, password and mount.` };
+  }
+  if (now.host === was.host && now.port === was.port && now.mount === was.mount) {
+    return { ok: false, message: `hark is on air on ${where} now with the saved settings, so the changed ones cannot be tried on the same mount. Save them: the stream reconnects with them and its status shows the result.` };
+  }
+  return null;
+}
 
 export const outputsRoutes = ({ ctx, hub }: AdminDeps) => {
   const { section, saveEntry, saveSection } = configForms(ctx);
@@ -54,7 +86,8 @@ ${section('whip')}
         let values: Record<string, unknown> = {};
         try {
           values = entryValues('icecast', b, prefix, old);
-          const r = await testIcecast({ ...(Value.Default(schema, {}) as object), ...old, ...values } as Config['icecast'][number]);
+          const entry = { ...(Value.Default(schema, {}) as object), ...old, ...values } as Config['icecast'][number];
+          const r = onAirAnswerFor(ctx, index, entry) ?? (await testIcecast(entry));
           return htmlResponse(entryForm('icecast', index, { ...old, ...values }, {}, '', r));
         } catch (e) {
           if (!(e instanceof ConfigError)) throw e;

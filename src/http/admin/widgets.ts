@@ -35,6 +35,17 @@ import { systemControl } from '../../control/system.ts';
 export const statePanel = (ctx: AppContext, message = '') => C.statePanel(ctx.control.snapshot(), message);
 export const stateBadge = (ctx: AppContext) => C.stateBadge(ctx.control.state, problemCount(ctx));
 export const outputs = (ctx: AppContext) => C.outputsTable(outputRows(ctx));
+/** The dashboard's Listeners card: where people listen (the total is in the summary above it). */
+export function listenerSplit(ctx: AppContext): Html {
+  const page = ctx.webrtc?.listenerCount ?? 0;
+  const mp3 = ctx.mp3.listenerCount;
+  const n = (k: number) => html`<b class="count">${k}</b>`;
+  return html`<ul class="listener-split">
+  <li>${n(page)} on the listen page <span class="help">(in a browser)</span></li>
+  <li>${n(mp3)} on the stream link <span class="help">(apps, radios, players)</span></li>
+</ul>`;
+}
+
 export const listeners = (ctx: AppContext) => C.listenerCount(listenerTotal(ctx));
 export const listenerTable = (ctx: AppContext) => C.listenersTable(listenerRows(ctx).map((r) => ({ ...r, sinceText: T.when(r.since) })));
 export const alerts = (ctx: AppContext) => C.alerts(ctx.broadcast.alerts.list(), ctx.store.lastRefusal?.message);
@@ -233,6 +244,9 @@ export function recordingsList(ctx: AppContext): Html {
   <p class="rec-title"><b><time datetime="${r.started_at}">${title}</time></b>${r.active ? html` <span class="pill ok">recording now</span>` : ''}</p>
   <p class="rec-meta">${r.active ? '' : html`<span class="rec-duration">${r.duration_s === null ? 'length unknown' : T.duration(r.duration_s)}</span> · ${T.size(r.bytes)} · `}${r.name.endsWith('.mp3') ? 'MP3' : 'Ogg Opus'}</p>
   <audio id="${playId(r.name)}" controls preload="none" src="${url}?play=1" aria-label="Play the recording of ${title}"></audio>
+  ${r.marks.length ? html`<details class="rec-marks"${r.active ? '' : html` open`}><summary>${r.marks.length === 1 ? '1 marked moment' : `${r.marks.length} marked moments`}</summary><ol>${r.marks.map(
+    (m) => html`<li><button type="button" class="link seek" data-player="${playId(r.name)}" data-seek="${m.offset_s}" aria-label="Play from ${T.timer(m.offset_s)}${m.label ? `: ${m.label}` : ''}"><span class="mark-at">${T.timer(m.offset_s)}</span> ${m.label || html`<span class="muted">(no note)</span>`}</button></li>`,
+  )}</ol></details>` : ''}
   <p class="row rec-actions"><a class="button-link" href="${url}" download="hark ${T.fileStamp(start)}${r.name.slice(r.name.lastIndexOf('.'))}">Download</a>${
     r.active ? '' : html`<button type="button" class="link danger" hx-delete="/ui/recordings/${encodeURIComponent(r.name)}" hx-target="#recordings-list" hx-swap="innerHTML" hx-confirm="Delete the recording of ${title}? This cannot be undone.">Delete</button>`
   }</p>
@@ -295,7 +309,8 @@ export const WIDGETS = {
     frameEvent: 'levels',
   },
   outputs: { pages: ['dashboard', 'outputs'], slot: { id: 'outputs' }, render: ({ ctx }) => outputs(ctx), on: ['state', 'metadata', 'output'], everyMs: 500 },
-  listeners: { pages: ['dashboard', 'listeners'], slot: { id: 'listener-count', tag: 'p', attrs: 'class="listeners big-number"' }, render: ({ ctx }) => listeners(ctx), everyMs: 500 },
+  'listener-split': { pages: ['dashboard'], slot: { id: 'listener-split' }, render: ({ ctx }) => listenerSplit(ctx), everyMs: 500 },
+  listeners: { pages: ['listeners'], slot: { id: 'listener-count', tag: 'p', attrs: 'class="listeners big-number"' }, render: ({ ctx }) => listeners(ctx), everyMs: 500 },
   // The dashboard's "are we on air?": the failing-output alert, the summary (timers tick in
   // dashboard.js from start times, so these change only with a state), the title line.
   'on-air-alert': { pages: ['dashboard'], slot: { id: 'on-air-alert' }, render: ({ ctx }) => onAirAlert(ctx), on: ['state', 'alert', 'output'], everyMs: 500 },
