@@ -9,6 +9,7 @@ import { Hark } from './daemon.ts';
 import { logger } from './log.ts';
 import { enablePageOut, scheduleTrims } from './memory.ts';
 import { VERSION } from './version.ts';
+import { applyKeptTimezone } from './control/system.ts';
 
 const USAGE = `usage: hark-daemon [--config FILE] [--port N]
   --config FILE  configuration (default ./data/hark.toml in a checkout, /etc/hark/hark.toml on the device)
@@ -51,6 +52,8 @@ function parseArgs(argv: string[]): { config: string; port?: number } {
 }
 
 const args = parseArgs(process.argv.slice(2));
+// The zone chosen on the System page, kept on the data partition (a read-only root loses /etc/localtime).
+applyKeptTimezone();
 let config;
 try {
   config = loadConfig(args.config);

@@ -59,6 +59,8 @@ function localClock(iso: string): string {
   return new Intl.DateTimeFormat('en-GB', { hour: '2-digit', minute: '2-digit', hourCycle: 'h23', timeZone: ZONE }).format(Date.parse(iso));
 }
 
+let zoneFile = '';
+
 beforeAll(async () => {
   mkdirSync(SHOTS, { recursive: true });
   const bin = mkdtempSync(join(tmpdir(), 'hark-sysctl-'));
@@ -72,7 +74,7 @@ beforeAll(async () => {
   chmodSync(join(bin, 'system-command'), 0o755);
   hark = await startHark(
     `# default settings, with a first-boot password\n[admin]\npassword = "${PASSWORD}"\n[webrtc]\nudp_port = 29611\n`,
-    { env: { HARK_SYSTEM_CONTROL: join(bin, 'system-command'), TZ: ZONE } },
+    { env: { HARK_SYSTEM_CONTROL: join(bin, 'system-command'), HARK_TIMEZONE_FILE: (zoneFile = join(bin, 'timezone')), TZ: ZONE } },
   );
   started.push(hark);
   chrome = await launchChromium();
@@ -312,8 +314,27 @@ describe('System', () => {
     await tz.getByRole('button', { name: 'Set time zone' }).click();
     await page.locator('#timezone').getByText('Time zone set to Europe/London.').waitFor({ timeout: 10_000 });
     expect(readFileSync(commandLog, 'utf8')).toContain('timedatectl set-timezone Europe/London\n');
+    // Kept on the data partition as well, for a read-only root that forgets /etc/localtime.
+    expect(readFileSync(zoneFile, 'utf8')).toBe('Europe/London\n');
     await ctx.close();
   }, 120_000);
+
+  test('the zone chosen survives a reboot of a read-only root: a hark started without TZ shows times in it', async () => {
+    writeFileSync(zoneFile, 'Asia/Tokyo\n');
+    const h = await startHark('[webrtc]\nenabled = false\n', { env: { HARK_SYSTEM_CONTROL: '', HARK_TIMEZONE_FILE: zoneFile, TZ: '' } });
+    started.push(h);
+    const page = await (await sock(h, '/system')).text();
+    expect(page).toContain('Times on these pages are in <b>Asia/Tokyo</b>');
+    await h.stop();
+    // A damaged file is ignored, not obeyed.
+    writeFileSync(zoneFile, '../../etc/passwd\n');
+    const h2 = await startHark('[webrtc]\nenabled = false\n', { env: { HARK_SYSTEM_CONTROL: '', HARK_TIMEZONE_FILE: zoneFile, TZ: '' } });
+    started.push(h2);
+    const other = await (await sock(h2, '/system')).text();
+    expect(other).toMatch(/Times on these pages are in <b>[A-Za-z_\/]+<\/b>/);
+    expect(other).not.toContain('../../etc');
+    await h2.stop();
+  }, 60_000);
 
   test('where hark cannot reboot the box there are no such buttons, and the zone is read-only', async () => {
     const h = await startHark('[webrtc]\nenabled = false\n', { env: { HARK_SYSTEM_CONTROL: '' } });

@@ -11,7 +11,7 @@
  * - an absolute path: a program that gets the command as its arguments (`prog systemctl reboot`):
  *   tests point it at a script that records what would have run.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { logger } from '../log.ts';
 
 const log = logger('system');
@@ -23,10 +23,36 @@ export class SystemCommandError extends Error {
   override readonly name = 'SystemCommandError';
 }
 
+const ZONE_RE = /^[A-Za-z0-9_+\-]+(\/[A-Za-z0-9_+\-]+)*$/;
+
+/**
+ * The zone kept where a read-only root cannot lose it (`HARK_TIMEZONE_FILE`, on the image
+ * /etc/hark/timezone on the data partition; hark-timezone.service applies it at every boot).
+ * Null: none kept, or not a zone.
+ */
+export function keptTimezone(file = process.env.HARK_TIMEZONE_FILE): string | null {
+  if (!file) return null;
+  try {
+    const zone = readFileSync(file, 'utf8').trim();
+    return ZONE_RE.test(zone) && zone.length <= 64 ? zone : null;
+  } catch {
+    return null;
+  }
+}
+
+/** At start: this process's times in the kept zone, even before (or without) the boot unit. */
+export function applyKeptTimezone(): void {
+  const zone = keptTimezone();
+  if (!zone || process.env.TZ) return;
+  process.env.TZ = zone;
+}
+
 export class SystemControl {
   private readonly prefix: string[] | null;
+  private readonly zoneFile: string | null;
 
-  constructor(setting = process.env.HARK_SYSTEM_CONTROL ?? '') {
+  constructor(setting = process.env.HARK_SYSTEM_CONTROL ?? '', zoneFile = process.env.HARK_TIMEZONE_FILE ?? '') {
+    this.zoneFile = zoneFile || null;
     if (setting.startsWith('/')) this.prefix = [setting];
     else if (setting === '1' && existsSync('/run/systemd/system')) this.prefix = [];
     else this.prefix = null;
@@ -58,8 +84,17 @@ export class SystemControl {
 
   async setTimezone(zone: string): Promise<void> {
     if (!this.capable) throw new SystemCommandError('the time zone is set by the computer hark runs on');
-    if (!/^[A-Za-z0-9_+\-]+(\/[A-Za-z0-9_+\-]+)*$/.test(zone) || zone.length > 64) throw new SystemCommandError(`not a time zone: ${zone}`);
+    if (!ZONE_RE.test(zone) || zone.length > 64) throw new SystemCommandError(`not a time zone: ${zone}`);
     await this.run(['timedatectl', 'set-timezone', zone]);
+    if (this.zoneFile) {
+      // Kept on the data partition too: a read-only root forgets /etc/localtime at the next boot.
+      try {
+        writeFileSync(`${this.zoneFile}.tmp`, `${zone}\n`, { mode: 0o644 });
+        renameSync(`${this.zoneFile}.tmp`, this.zoneFile);
+      } catch (e) {
+        log.warn(`cannot keep the time zone in ${this.zoneFile}: ${(e as Error).message} (it may be lost at the next boot)`);
+      }
+    }
     // This process keeps its own idea of local time; Bun takes a new TZ at once.
     process.env.TZ = zone;
     log.info(`time zone set to ${zone}`);

@@ -534,6 +534,14 @@ describe(`first boot (${CPU1}): Imager customisation + hark.toml on the boot par
     if (info.variant === 'debian') expect(g1.ssh('cat /etc/default/raspi-extra-cmdline').stdout).toContain('hark.readonly=1');
   });
 
+  test('the zone the System page keeps on the data partition is there for the next boot', () => {
+    // What hark writes when the zone is set on the System page (HARK_TIMEZONE_FILE), as user hark.
+    const w = g1.ssh(`sudo -u hark sh -c 'printf "Europe/Berlin\\n" > /etc/hark/timezone'`, { allowFail: true });
+    expect(`${w.code} ${w.stderr.trim()}`).toBe('0 ');
+    // This boot keeps its zone: the file is applied at boot.
+    expect(g1.ssh('timedatectl show -p Timezone --value').stdout.trim()).toBe('Europe/London');
+  });
+
   test('powers off cleanly', async () => {
     await g1.stop(240);
     expect(g1.exited).toBe(0);
@@ -565,6 +573,12 @@ describe(`second boot (${CPU2}): same card, read-only root`, () => {
     const { kbps } = await listen(g2!, 3);
     expect(kbps).toBe(192);
   }, 180_000);
+
+  test('the read-only root (whose /etc/localtime says Europe/London) boots in the zone kept on the data partition', () => {
+    expect(g2!.ssh('cat /run/hark-ro/lower/etc/timezone', { allowFail: true }).stdout.trim()).not.toBe('Europe/Berlin');
+    expect(g2!.ssh('systemctl is-active hark-timezone.service', { allowFail: true }).stdout.trim()).toBe('active');
+    expect(g2!.ssh('timedatectl show -p Timezone --value').stdout.trim()).toBe('Europe/Berlin');
+  });
 
   test('the root is an overlay (writes go to RAM), /etc/hark and /boot/firmware stay writable', () => {
     expect(g2!.ssh('findmnt -no FSTYPE /').stdout.trim()).toBe('overlay');

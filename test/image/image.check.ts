@@ -292,6 +292,15 @@ describe('the box keeps its name (<hostname>.local) when addresses change', () =
     expect(st.mode & 0o755).toBe(0o755);
   });
 
+  test('hark-timezone.service is installed, enabled, and hark keeps the zone on the data partition', () => {
+    const unit = img.root.read('/usr/lib/systemd/system/hark-timezone.service')!;
+    expect(unit).toContain('ExecStart=/usr/lib/hark/timezone');
+    expect(unit).toContain('RequiresMountsFor=/etc/hark');
+    expect(img.root.stat('/etc/systemd/system/multi-user.target.wants/hark-timezone.service')?.type).toBe('symlink');
+    expect(img.root.stat('/usr/lib/hark/timezone')!.mode & 0o755).toBe(0o755);
+    expect(img.root.read('/usr/lib/systemd/system/hark.service')).toContain('Environment=HARK_TIMEZONE_FILE=/etc/hark/timezone');
+  });
+
   describe("the guard's decisions (the image's /usr/lib/hark/mdns-name against a fake avahi)", () => {
     /**
      * Run the guard for `rounds` rounds with a fake busctl (avahi's D-Bus answers from files), a

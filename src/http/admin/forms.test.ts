@@ -74,3 +74,18 @@ describe('entry forms', () => {
     expect(ice.indexOf('data-test-result')).toBeGreaterThan(ice.indexOf('id="test-icecast-new"'));
   });
 });
+
+describe('every setting a page shows has words of its own', () => {
+  // The sections the Input, Outputs and System pages show (src/http/admin/*-page.ts).
+  const SHOWN = ['input', 'silence', 'tone', 'recording', 'webrtc', 'metadata', 'mp3', 'stream', 'access', 'control', 'log', 'http'];
+  test.each(SHOWN)('[%s]: no label is a config key', (section) => {
+    const page = sectionForm(section, defaultConfig()).value;
+    const labels = [...page.matchAll(/<label for="[^"]+">([^<]*)</g)].map((m) => m[1]!);
+    expect(labels.length).toBeGreaterThan(0);
+    for (const l of labels) {
+      // A key shown as-is ("local listeners off air", "queue_kb"): lower-case words only, or an underscore.
+      expect(l).not.toMatch(/_/);
+      expect(l).toMatch(/^[A-Z0-9"(]/);
+    }
+  });
+});

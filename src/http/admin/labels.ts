@@ -67,6 +67,11 @@ export const SECTION_TEXT: Record<string, Record<string, FieldText>> = {
     rotate_minutes: { label: 'Start a new file every (minutes)', help: '0: one file per broadcast.', advanced: true },
     rotate_mb: { label: 'Start a new file past (MB)', help: '0: no size limit.', advanced: true },
     min_free_mb: { label: 'Keep this much disk space free (MB)', help: 'Recording stops before the disk gets fuller than this.', advanced: true },
+    continue_within_minutes: {
+      label: 'Go on in the same recording after a break of up to (minutes)',
+      help: 'A restart, a power cut or Stop then Go live within this time continues the same file, so one service is one recording. 0: a new file every time.',
+      advanced: true,
+    },
   },
   webrtc: {
     enabled: { label: 'Listen page on', help: 'People on this network listen in a browser, with a quarter of a second of delay.' },
@@ -110,6 +115,14 @@ export const SECTION_TEXT: Record<string, Record<string, FieldText>> = {
         ['last', 'Carry on as before'],
         ['live', 'Go on air'],
         ['idle', 'Stay off air'],
+      ],
+    },
+    local_listeners_off_air: {
+      label: 'While off air, people listening here hear',
+      help: 'The listen page and the stream link on this network. Silence keeps the room private after the service; they stay connected and hear the next one. Muted is always silence.',
+      choices: [
+        ['silence', 'Silence (the room stays private)'],
+        ['audio', 'The room (a monitor that always listens)'],
       ],
     },
   },
