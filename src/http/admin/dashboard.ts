@@ -20,17 +20,20 @@ export const dashboardRoutes = ({ ctx, hub }: AdminDeps) =>
           '/',
           'Dashboard',
           'dashboard',
-          html`<div class="grid">
-${W.slot(hub.env, 'state')}
-<section class="panel wide on-air" id="on-air" aria-label="Are we on air?">${W.slot(hub.env, 'on-air-alert')}${W.slot(hub.env, 'on-air')}</section>
-${A.shareCard(ctx, request)}
-<section class="panel"><h2>Input level</h2>${W.slot(hub.env, 'meters')}</section>
-<section class="panel"><h2>Recording</h2>${W.slot(hub.env, 'record')}<a href="/recordings">Recordings</a></section>
-<section class="panel"><h2>Listeners</h2>${W.slot(hub.env, 'listener-split')}<a href="/listeners">Who is listening</a></section>
-${D.titleAndMarks(ctx.control.title)}
-<details class="panel wide outputs-fold"><summary><h2>Details of every output</h2></summary>${W.slot(hub.env, 'outputs')}</details>
-</div>
-<script src="/static/dashboard.js" defer data-now="${String(Date.now())}"></script>`,
+          D.dashboardPage({
+            slots: {
+              state: W.slot(hub.env, 'state'),
+              onAirAlert: W.slot(hub.env, 'on-air-alert'),
+              onAir: W.slot(hub.env, 'on-air'),
+              meters: W.slot(hub.env, 'meters'),
+              record: W.slot(hub.env, 'record'),
+              listenerSplit: W.slot(hub.env, 'listener-split'),
+              outputs: W.slot(hub.env, 'outputs'),
+            },
+            share: A.shareCard(ctx, request),
+            title: ctx.control.title,
+            now: Date.now(),
+          }),
         ),
       )
       .post('/ui/action/:action', async ({ params, request }) => {

@@ -12,31 +12,15 @@ import { originOf } from '../auth.ts';
 import { sectionForm } from './forms.ts';
 import { renderPage, str, type AdminDeps, type Body } from './shared.ts';
 import * as W from './widgets.ts';
+import * as I from '../../../web/templates/input.ts';
 import { HttpStreamOutput, TooManyListenersError } from '../../outputs/http-stream.ts';
 import { jsonError } from '../errors.ts';
 import type { AppContext } from '../context.ts';
 
-/** The input gain: one number field that saves itself and applies at once (ramped, no restart). */
+/** The input gain form, with the saved value unless a refused one is shown again. */
 function gainForm(ctx: AppContext, notice: Html | string = '', error = '', value?: string): Html {
-  const v = value ?? String(ctx.config.input.gain_db);
-  const described = error ? 'f-gain_db-err' : 'f-gain_db-help';
-  return html`<form class="panel" id="gain-form" novalidate hx-post="/ui/input/gain" hx-target="this" hx-swap="outerHTML">
-  <h2>Input gain</h2>
-  ${notice}
-  <div class="field${error ? ' invalid' : ''}" data-field="gain_db"><label for="f-gain_db">Input gain (dB)</label><input type="number" id="f-gain_db" name="gain_db" value="${v}" min="-24" max="24" step="0.5" inputmode="decimal" aria-invalid="${error ? 'true' : 'false'}" aria-describedby="${described}">${
-    error ? html`<span class="err" id="f-gain_db-err" role="alert">${error}</span>` : ''
-  }<small id="f-gain_db-help">Makes a quiet input louder (+) or a loud one quieter (−), from −24 to +24. 0 leaves it as it is; +6 is about twice as loud. It changes the level above, every stream and the recording, as soon as you save.</small></div>
-  <button type="submit">Save</button>
-</form>`;
+  return I.gainForm(value ?? String(ctx.config.input.gain_db), notice, error);
 }
-
-/** "Listen to the input here": plays /ui/monitor.mp3 in this browser (web/static/admin.js). */
-const monitorWidget = () => html`<div class="monitor" id="monitor">
-  <button type="button" id="monitor-toggle" aria-pressed="false" aria-describedby="monitor-help">Listen to the input here</button>
-  <audio id="monitor-audio" preload="none" data-src="/ui/monitor.mp3"></audio>
-  <small id="monitor-help">Plays the input on this device, also while off air or muted, to check the microphone. Use headphones: a speaker near the microphone will howl.</small>
-  <p id="monitor-state" class="help" role="status" aria-live="polite"></p>
-</div>`;
 
 /**
  * The admin's monitor: an MP3 encoder of its own on the input tap (not silenced by mute or off
@@ -46,7 +30,7 @@ function monitorOutput(ctx: AppContext): HttpStreamOutput {
   const out = new HttpStreamOutput(
     ctx.pipeline,
     {
-      spec: { codec: 'mp3', channels: Math.min(2, ctx.config.input.channels), bitrateKbps: 128, mode: 'cbr' },
+      spec: { codec: 'mp3', channels: ctx.config.input.channels === 1 ? 1 : 2, bitrateKbps: 128, mode: 'cbr' },
       contentType: 'audio/mpeg',
       maxListeners: 4,
       queueBytes: 256 * 1024,
@@ -57,17 +41,6 @@ function monitorOutput(ctx: AppContext): HttpStreamOutput {
   );
   ctx.plane.onClose(() => out.close());
   return out;
-}
-
-/**
- * The line at the top of the Input page when hark cannot reach PipeWire: what it means and what
- * to do, with PipeWire's own reason folded away.
- */
-export function noAudioSystem(reason: string): Html {
-  return html`<div class="notice bad no-audio" id="no-audio-system" role="alert">
-  <p><b>No audio system found: hark cannot see any audio interface.</b> Restart the box (System, then Restart hark; or switch it off and on). If this stays, the sound service (PipeWire) is not running for hark: on the hark image that is a fault to report; on another computer, set it up with script/server. Until then no interface can be chosen here.</p>
-  <details><summary>Details</summary><p>${reason}</p></details>
-</div>`;
 }
 
 export const inputRoutes = ({ ctx, hub, devices }: AdminDeps) => {
@@ -84,20 +57,13 @@ export const inputRoutes = ({ ctx, hub, devices }: AdminDeps) => {
           '/input',
           'Input',
           'input',
-          html`${error ? noAudioSystem(error) : ''}<div class="grid">
-<section class="panel"><h2>Level</h2>${W.slot(hub.env, 'meters')}${W.slot(hub.env, 'input-status')}${monitorWidget()}</section>
-${gainForm(ctx)}
-<form class="panel" id="device-form" hx-post="/ui/input" hx-target="find .result">
-  <h2>Device</h2>
-  <div class="field"><label for="device">Capture from</label>${W.slot(hub.env, 'devices')}<small>The audio interfaces connected to this box; the list follows plugging in and out.</small>${
-    chosen ? html`<small class="node-name">Chosen interface’s system name: <code>${chosen}</code></small>` : ''
-  }</div>
-  <button type="submit">Use this device</button><div class="result"></div>
-</form>
-${sectionForm('input', ctx.config)}
-${sectionForm('silence', ctx.config)}
-${sectionForm('tone', ctx.config)}
-</div>`,
+          I.inputPage({
+            noAudio: error ?? null,
+            slots: { meters: W.slot(hub.env, 'meters'), status: W.slot(hub.env, 'input-status'), devices: W.slot(hub.env, 'devices') },
+            gain: gainForm(ctx),
+            chosen,
+            forms: (['input', 'silence', 'tone'] as const).map((name) => sectionForm(name, ctx.config)),
+          }),
         );
       })
       .post('/ui/input', async ({ body, request }) => {

@@ -1,6 +1,6 @@
 /** The Listeners page: who is listening, on what, for how long, and how well it arrives. */
 import { Elysia } from 'elysia';
-import { html } from '../../../web/templates/html.ts';
+import { listenersPage } from '../../../web/templates/listeners.ts';
 import { renderPage, type AdminDeps } from './shared.ts';
 import * as W from './widgets.ts';
 
@@ -13,6 +13,6 @@ export const listenersRoutes = ({ ctx, hub }: AdminDeps) =>
           '/listeners',
           'Listeners',
           'listeners',
-          html`<section class="panel wide">${W.slot(hub.env, 'listeners')}${W.slot(hub.env, 'listener-table')}</section>`,
+          listenersPage({ count: W.slot(hub.env, 'listeners'), table: W.slot(hub.env, 'listener-table') }),
         ),
       );

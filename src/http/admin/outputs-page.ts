@@ -12,6 +12,7 @@ import { entryForm, entryValues, errorsFrom, savedNotice, sectionForm, sectionSc
 import { testIcecast } from './icecast-test.ts';
 import { configForms, isEntryKind, notFound, renderPage, str, type AdminDeps, type Body } from './shared.ts';
 import * as W from './widgets.ts';
+import { outputsPage } from '../../../web/templates/outputs.ts';
 import * as T from './local-time.ts';
 import { resolveTarget } from '../../outputs/icecast/protocol.ts';
 
@@ -55,16 +56,14 @@ export const outputsRoutes = ({ ctx, hub }: AdminDeps) => {
           '/outputs',
           'Outputs',
           'outputs',
-          html`<section class="panel wide"><h2>Now</h2>${W.slot(hub.env, 'outputs')}</section>
-<div class="grid">
-${section('icecast')}
-${sectionForm('recording', ctx.config)}
-${sectionForm('webrtc', ctx.config)}
-${sectionForm('metadata', ctx.config)}
-${sectionForm('mp3', ctx.config)}
-${sectionForm('stream', ctx.config)}
-${section('whip')}
-</div>`,
+          outputsPage({
+            now: W.slot(hub.env, 'outputs'),
+            sections: [
+              section('icecast'),
+              ...(['recording', 'webrtc', 'metadata', 'mp3', 'stream'] as const).map((name) => sectionForm(name, ctx.config)),
+              section('whip'),
+            ],
+          }),
         ),
       )
       .post('/ui/config/:section', ({ params, body }) => saveSection(params.section, (body ?? {}) as Body))

@@ -11,6 +11,7 @@ import { RecordingBusyError, RecordingNotFoundError } from '../../outputs/record
 import { originOf } from '../auth.ts';
 import { renderPage, type AdminDeps } from './shared.ts';
 import * as W from './widgets.ts';
+import { recordingsPage } from '../../../web/templates/recordings.ts';
 
 export const recordingsRoutes = ({ ctx, hub }: AdminDeps) =>
   new Elysia({ name: 'admin-recordings' })
@@ -22,13 +23,13 @@ export const recordingsRoutes = ({ ctx, hub }: AdminDeps) =>
           '/recordings',
           'Recordings',
           'recordings',
-          html`<section class="panel" aria-labelledby="rec-now-h"><h2 id="rec-now-h">Record</h2>
-  ${W.slot(hub.env, 'record')}
-  ${W.slot(hub.env, 'recorder')}
-  <p class="help">A restart or a pause of less than ${r.continue_within_minutes} min goes on in the same recording.</p>
-  <details class="advanced"><summary>Advanced</summary><dl class="facts"><dt>Format</dt><dd>${r.format === 'mp3' ? 'MP3' : 'Ogg Opus'}, ${r.bitrate_kbps} kbit/s</dd><dt>Folder</dt><dd><code>${ctx.broadcast.recorder.dir}</code></dd></dl><p><a href="/outputs#form-recording">Recording settings</a></p></details>
-</section>
-<section class="panel wide" aria-labelledby="rec-list-h"><h2 id="rec-list-h">Recordings</h2>${W.slot(hub.env, 'recordings')}</section>`,
+          recordingsPage({
+            slots: { record: W.slot(hub.env, 'record'), recorder: W.slot(hub.env, 'recorder'), list: W.slot(hub.env, 'recordings') },
+            continueWithinMinutes: r.continue_within_minutes,
+            format: r.format,
+            bitrateKbps: r.bitrate_kbps,
+            dir: ctx.broadcast.recorder.dir,
+          }),
         );
       })
       .post('/ui/record/:onoff', async ({ params, request }) => {
