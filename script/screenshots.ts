@@ -35,6 +35,17 @@ try {
     body: JSON.stringify({ title: 'Sunday service — 10:30' }),
   } as RequestInit);
 
+  // A short recording with two marked moments, so the Recordings page shows them.
+  const sock = (path: string, body: unknown) =>
+    fetch(`http://localhost${path}`, { method: 'POST', unix: join(hark.dir, 'hark.sock'), headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) } as RequestInit);
+  await sock('/api/actions/record', {});
+  await Bun.sleep(2000);
+  await sock('/api/actions/mark', { label: 'Welcome' });
+  await Bun.sleep(2000);
+  await sock('/api/actions/mark', { label: 'Sermon starts' });
+  await Bun.sleep(1500);
+  await sock('/api/actions/stop_recording', {});
+
   const pages = ['/', '/input', '/outputs', '/listeners', '/recordings', '/system'];
   for (const colorScheme of ['light', 'dark'] as const) {
     for (const [size, viewport] of [['phone', { width: 390, height: 844 }], ['desktop', { width: 1366, height: 900 }]] as const) {
