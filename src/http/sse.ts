@@ -102,7 +102,11 @@ export class SseHub {
           for (const n of W.widgetsOf(page)) {
             const w: W.Widget = W.WIDGETS[n];
             if (w.frame) continue;
-            controller.enqueue(sseMessage(n, w.render(this.env).value));
+            const value = w.render(this.env).value;
+            controller.enqueue(sseMessage(n, value));
+            // What the open pages were last sent stays the reference (a change not yet sent
+            // to them goes to everyone at the next tick); with no page open before, this is it.
+            if (!this.last.has(n)) this.last.set(n, value);
           }
           this.ensureTimer();
         },
@@ -196,6 +200,10 @@ export class SseHub {
     if (!c || c.closed) return;
     c.closed = true;
     this.clients.delete(c);
+    // What closed pages were sent is no reference for the next page that shows the widget: it
+    // gets the current rendering on connect, and every change after that (a state that went
+    // back to what the last closed page showed must still be sent to it).
+    for (const event of [...this.last.keys()]) if (!this.wants(event)) this.last.delete(event);
     try {
       c.controller.close();
     } catch {
