@@ -58,7 +58,7 @@ export const inputRoutes = ({ ctx, hub, devices }: AdminDeps) => {
           'Input',
           'input',
           I.inputPage({
-            noAudio: error ?? null,
+            noAudio: error || null,
             slots: { meters: W.slot(hub.env, 'meters'), status: W.slot(hub.env, 'input-status'), devices: W.slot(hub.env, 'devices') },
             gain: gainForm(ctx),
             chosen,
