@@ -1,0 +1,112 @@
+/**
+ * The login as a LAN attacker meets it (issue 14, items 1 and 6): raw TCP connections to a real
+ * daemon, each from its own loopback address (127.0.0.x), so the server sees distinct clients.
+ *
+ * - A burst of 300 wrong passwords at once from one address: at most 10 are checked (401), the
+ *   rest are refused at once with 429, a Retry-After and a plain message.
+ * - 100+ wrong passwords from 12 addresses, before and while the owner logs in from another
+ *   address: the owner gets in every time (no global lockout).
+ */
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import { startHark, type HarkProcess } from './lib/hark.ts';
+import { rawRequest, type RawResponse } from './lib/raw-http.ts';
+
+const PASSWORD = 'the owner knows this one';
+const FORM = 'application/x-www-form-urlencoded';
+let hark: HarkProcess;
+
+beforeAll(async () => {
+  hark = await startHark(`[input]\nsource = "tone"\n[webrtc]\nenabled = false\n[admin]\npassword = "${PASSWORD}"\n`, { timeoutMs: 60_000 });
+  await hark.waitFor(/admin password taken from the config file/, 30_000);
+}, 90_000);
+
+afterAll(async () => {
+  await hark?.stop();
+}, 30_000);
+
+/** The login form's CSRF pair (cookie and field), fetched from `from`. */
+async function loginForm(from: string): Promise<{ cookie: string; field: string }> {
+  const page = await rawRequest({ port: hark.port, localAddress: from, method: 'GET', path: '/login' });
+  expect(page.status).toBe(200);
+  const cookie = page.setCookies.find((c) => c.startsWith('hark_csrf='))!.split(';')[0]!;
+  const field = /name="_csrf" value="([^"]+)"/.exec(page.body)![1]!;
+  return { cookie, field };
+}
+
+function login(from: string, f: { cookie: string; field: string }, password: string): Promise<RawResponse> {
+  return rawRequest({
+    port: hark.port,
+    localAddress: from,
+    method: 'POST',
+    path: '/login',
+    headers: { 'content-type': FORM, cookie: f.cookie },
+    body: new URLSearchParams({ _csrf: f.field, password, next: '/' }).toString(),
+  });
+}
+
+/** How many wrong passwords from `addr` the daemon checked (its log says each one). */
+const checkedFrom = (addr: string) => hark.output().split('\n').filter((l) => l.includes(`failed login from ${addr} `)).length;
+
+describe('the login limit under attack', () => {
+  test('300 wrong passwords at once from one address: at most 10 are checked, the rest get 429 with Retry-After and a plain message', async () => {
+    const from = '127.0.0.2';
+    const f = await loginForm(from);
+    const answers = await Promise.all(Array.from({ length: 300 }, (_, i) => login(from, f, `wrong guess ${i}`)));
+    const counts: Record<number, number> = {};
+    for (const a of answers) counts[a.status] = (counts[a.status] ?? 0) + 1;
+    console.log(`[hostile-auth] burst of 300 from ${from}: ${JSON.stringify(counts)}`);
+    expect(Object.keys(counts).sort()).toEqual(['401', '429']);
+    expect(counts[401]!).toBeLessThanOrEqual(10);
+    expect(checkedFrom(from)).toBe(counts[401]!);
+    for (const a of answers.filter((x) => x.status === 429)) {
+      expect(Number(a.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+      expect(a.body).toMatch(/<p class="notice bad" role="alert">(Too many wrong passwords from your address: try again in \d+ seconds?\.|Another password check from your address is still running: try again in a second\.)<\/p>/);
+    }
+    // Guesses one at a time: the fifth wrong one makes the address wait, even with the right password …
+    let last: RawResponse | undefined;
+    for (let i = 0; i < 10 && last?.status !== 429; i++) last = await login(from, f, `one more guess ${i}`);
+    expect(last!.status).toBe(429);
+    expect(checkedFrom(from)).toBeGreaterThanOrEqual(5);
+    expect(checkedFrom(from)).toBeLessThanOrEqual(10);
+    const waiting = await login(from, f, PASSWORD);
+    expect(waiting.status).toBe(429);
+    expect(waiting.body).toContain('Too many wrong passwords from your address');
+    // … while the owner, elsewhere, logs in at once.
+    const owner = await login('127.0.0.1', await loginForm('127.0.0.1'), PASSWORD);
+    expect(owner.status).toBe(303);
+    expect(owner.setCookies.some((c) => c.startsWith('hark_session='))).toBe(true);
+  }, 120_000);
+
+  test('100 wrong passwords from 12 addresses do not stop the owner logging in from another one, before or during the attack', async () => {
+    const attackers = Array.from({ length: 12 }, (_, i) => `127.0.0.${10 + i}`);
+    const f = await loginForm(attackers[0]!);
+    let sent = 0;
+    const statuses: number[] = [];
+    // Each attacker sends one guess after another (as a script would), until 100 have gone out.
+    const attack = (limit: number) =>
+      Promise.all(
+        attackers.map(async (a) => {
+          while (sent < limit) {
+            sent++;
+            statuses.push((await login(a, f, `guess ${sent}`)).status);
+          }
+        }),
+      );
+    await attack(100);
+    expect(statuses.length).toBeGreaterThanOrEqual(100);
+    expect(statuses.every((s) => s === 401 || s === 429)).toBe(true);
+    const ownerForm = await loginForm('127.0.0.3');
+    const before = await login('127.0.0.3', ownerForm, PASSWORD);
+    expect(before.status).toBe(303);
+
+    // While another 100 guesses go out, the owner logs in again (a typo first: one wrong is fine).
+    const during = attack(200);
+    expect((await login('127.0.0.3', ownerForm, 'typo in it')).status).toBe(401);
+    const inDuring = await login('127.0.0.3', ownerForm, PASSWORD);
+    await during;
+    expect(inDuring.status).toBe(303);
+    console.log(`[hostile-auth] ${statuses.length} guesses from 12 addresses: ${statuses.filter((s) => s === 401).length} checked, ${statuses.filter((s) => s === 429).length} told to wait`);
+    // Each attacking address was made to wait: none had more than a handful of its guesses checked.
+    for (const a of attackers) expect(checkedFrom(a)).toBeLessThanOrEqual(10);
+  }, 180_000);
+});
