@@ -376,10 +376,14 @@ export class Auth {
     return { result: ok ? 'ok' : 'wrong' };
   }
 
-  /** A new session: the cookie value (returned once, stored hashed) and its CSRF token. */
-  createSession(): { id: string; csrf: string; expires: number; maxAgeS: number } {
+  /**
+   * A new session: the cookie value (returned once, stored hashed) and its CSRF token. A
+   * browser that changed the password gets a new session with its page's CSRF token kept
+   * (`csrf`), so the page goes on working without a reload.
+   */
+  createSession(opts: { csrf?: string } = {}): { id: string; csrf: string; expires: number; maxAgeS: number } {
     const id = token();
-    const csrf = token(24);
+    const csrf = opts.csrf ?? token(24);
     const now = this.now();
     const maxAgeS = Math.round(this.sessionHours() * 3600);
     const s: Session = { hash: sha256(id), csrf, created: now, expires: now + maxAgeS * 1000 };

@@ -187,10 +187,7 @@ export const apiRoutes = (ctx: AppContext, devices: Devices) => {
         const message = `password set; every session has ended${r.revoked ? `; ${r.revoked} API token${r.revoked === 1 ? '' : 's'} revoked` : ''}`;
         const headers: Record<string, string> = { 'content-type': 'application/json; charset=utf-8' };
         // The browser that made the change keeps a (new) session; every other one is logged out.
-        if (r.session) {
-          const s = ctx.auth.createSession();
-          headers['set-cookie'] = cookie(SESSION_COOKIE, s.id, s.maxAgeS, request);
-        }
+        if (r.newSession) headers['set-cookie'] = cookie(SESSION_COOKIE, r.newSession.id, r.newSession.maxAgeS, request);
         return new Response(JSON.stringify({ ok: true, message, revoked_tokens: r.revoked }), { headers });
       },
       { body: API_SCHEMAS.PasswordBody },

@@ -22,7 +22,7 @@ export interface PasswordChangeRequest {
 }
 
 export type PasswordChange =
-  | { ok: true; revoked: number; session: boolean }
+  | { ok: true; revoked: number; newSession: { id: string; maxAgeS: number } | null }
   | { ok: false; status: number; errors: Record<string, string>; retryAfterS?: number };
 
 /** The client's address as the server saw it ('' when unknown: in-process requests). */
@@ -35,8 +35,8 @@ export function clientAddress(server: Server<unknown> | null | undefined, reques
 }
 
 /**
- * Check and make a password change. `session: true` in the result means the caller was a
- * browser session: it has ended with the others, and the caller gives the browser a new one.
+ * Check and make a password change. `newSession` in the result is for a browser session that
+ * made it: the caller sets it as the browser's session cookie.
  */
 export async function changePassword(ctx: AppContext, request: Request, remote: string, r: PasswordChangeRequest): Promise<PasswordChange> {
   const p = principalOf(request);
@@ -64,5 +64,8 @@ export async function changePassword(ctx: AppContext, request: Request, remote: 
     }
   }
   const { revoked } = await ctx.auth.setPassword(r.password, { revokeTokens: r.revokeTokens });
-  return { ok: true, revoked, session: p.kind === 'session' };
+  // Every session ended with the change; the browser that made it gets a new one (new cookie,
+  // same CSRF token, so its page goes on working).
+  const newSession = p.kind === 'session' ? ctx.auth.createSession({ csrf: p.session.csrf }) : null;
+  return { ok: true, revoked, newSession };
 }

@@ -175,14 +175,8 @@ ${sectionForm('http', ctx.config)}
         const r = await changePassword(ctx, request, clientAddress(server, request), { current: str(b.current), password: str(b.password), confirm: str(b.confirm), revokeTokens: revoke });
         if (!r.ok) return htmlResponse(passwordForm(r.errors, '', revoke), r.status, r.retryAfterS ? { 'retry-after': String(r.retryAfterS) } : {});
         const message = `Password changed. Every other browser is logged out${r.revoked ? `, and ${r.revoked} API token${r.revoked === 1 ? ' was' : 's were'} revoked` : ''}.`;
-        if (!r.session) return htmlResponse(passwordForm({}, message));
-        // Every session ended with the change; this browser gets a new one.
-        const s = ctx.auth.createSession();
-        return htmlResponse(passwordForm({}, message), 200, {
-          'set-cookie': cookie(SESSION_COOKIE, s.id, s.maxAgeS, request),
-          // The page's CSRF token belonged to the old session.
-          'hx-refresh': 'true',
-        });
+        // This browser stays logged in with a new session (the page's CSRF token is kept).
+        return htmlResponse(passwordForm({}, message), 200, r.newSession ? { 'set-cookie': cookie(SESSION_COOKIE, r.newSession.id, r.newSession.maxAgeS, request) } : {});
       })
       .post('/ui/tokens', ({ body }) => {
         const b = (body ?? {}) as Body;
