@@ -110,3 +110,90 @@ describe('the login limit under attack', () => {
     for (const a of attackers) expect(checkedFrom(a)).toBeLessThanOrEqual(10);
   }, 180_000);
 });
+
+describe('tokens and the password: a hostile corpus', () => {
+  let session: { cookie: string; csrf: string };
+  const tokens: Record<string, { id: string; token: string }> = {};
+
+  beforeAll(async () => {
+    const page = await fetch(`${hark.url}/login`);
+    const pre = page.headers.getSetCookie().find((c) => c.startsWith('hark_csrf='))!.split(';')[0]!;
+    const field = /name="_csrf" value="([^"]+)"/.exec(await page.text())![1]!;
+    const res = await fetch(`${hark.url}/login`, {
+      method: 'POST',
+      redirect: 'manual',
+      headers: { 'content-type': FORM, cookie: pre },
+      body: new URLSearchParams({ _csrf: field, password: PASSWORD, next: '/' }),
+    });
+    expect(res.status).toBe(303);
+    const cookie = res.headers.getSetCookie().find((c) => c.startsWith('hark_session='))!.split(';')[0]!;
+    const home = await (await fetch(`${hark.url}/`, { headers: { cookie } })).text();
+    const csrf = JSON.parse(/hx-headers="([^"]+)"/.exec(home)![1]!.replaceAll('&quot;', '"'))['X-CSRF-Token'];
+    session = { cookie, csrf };
+    for (const scope of ['read', 'control', 'admin']) {
+      const t = await fetch(`${hark.url}/api/tokens`, { method: 'POST', headers: { ...sess(), 'content-type': 'application/json' }, body: JSON.stringify({ name: `corpus ${scope}`, scope }) });
+      expect(t.status).toBe(200);
+      tokens[scope] = await t.json();
+    }
+  }, 60_000);
+
+  const sess = () => ({ cookie: session.cookie, 'x-csrf-token': session.csrf });
+  const tok = (scope: string) => ({ authorization: `Bearer ${tokens[scope]!.token}` });
+  const JSONH = { 'content-type': 'application/json' };
+  const send = (method: string, path: string, headers: Record<string, string>, body?: string) => fetch(`${hark.url}${path}`, { method, headers, body });
+
+  interface Case {
+    name: string;
+    send: () => Promise<Response>;
+    status: number;
+    reason: RegExp;
+    field?: string;
+  }
+  const cases: Case[] = [
+    { name: 'read token: go live', send: () => send('POST', '/api/live', tok('read')), status: 403, reason: /"read" scope; POST \/api\/live needs the "control" scope/ },
+    { name: 'read token: set the title', send: () => send('POST', '/api/metadata', { ...tok('read'), ...JSONH }, '{"title":"x"}'), status: 403, reason: /needs the "control" scope/ },
+    { name: 'read token: read the config (Icecast passwords)', send: () => send('GET', '/api/config', tok('read')), status: 403, reason: /needs the "admin" scope/ },
+    { name: 'read token: the config as TOML', send: () => send('GET', '/api/config/text', tok('read')), status: 403, reason: /needs the "admin" scope/ },
+    { name: 'read token: list tokens', send: () => send('GET', '/api/tokens', tok('read')), status: 403, reason: /needs the "admin" scope/ },
+    { name: 'read token: the log', send: () => send('GET', '/api/logs', tok('read')), status: 403, reason: /needs the "admin" scope/ },
+    { name: 'read token: listeners (addresses)', send: () => send('GET', '/api/listeners', tok('read')), status: 403, reason: /needs the "admin" scope/ },
+    { name: 'read token: recordings', send: () => send('GET', '/api/recordings', tok('read')), status: 403, reason: /needs the "admin" scope/ },
+    { name: 'read token: an admin page', send: () => send('GET', '/system', tok('read')), status: 403, reason: /needs the "admin" scope/ },
+    { name: 'read token: a page form (/ui/action)', send: () => send('POST', '/ui/action/go_live', tok('read')), status: 403, reason: /needs the "admin" scope/ },
+    { name: 'control token: make itself an admin token', send: () => send('POST', '/api/tokens', { ...tok('control'), ...JSONH }, '{"name":"escalate","scope":"admin"}'), status: 403, reason: /needs the "admin" scope/ },
+    { name: 'control token: revoke a token', send: () => send('DELETE', `/api/tokens/${tokens.admin!.id}`, tok('control')), status: 403, reason: /needs the "admin" scope/ },
+    { name: 'control token: change a setting', send: () => send('PATCH', '/api/config', { ...tok('control'), ...JSONH }, '{"tone.frequency":500}'), status: 403, reason: /needs the "admin" scope/ },
+    { name: 'control token: restart', send: () => send('POST', '/api/restart', tok('control')), status: 403, reason: /needs the "admin" scope/ },
+    { name: 'admin token: the password, with the right current one', send: () => send('POST', '/api/password', { ...tok('admin'), ...JSONH }, JSON.stringify({ current: PASSWORD, password: 'chosen by a script' })), status: 403, reason: /API tokens cannot change the admin password/ },
+    { name: 'admin token: the password form', send: () => send('POST', '/ui/password', { ...tok('admin'), 'content-type': FORM }, new URLSearchParams({ current: PASSWORD, password: 'chosen by a script', confirm: 'chosen by a script' }).toString()), status: 403, reason: /API tokens cannot change the admin password/ },
+    { name: 'admin token: [admin] password in PUT /api/config', send: () => send('PUT', '/api/config', { ...tok('admin'), 'content-type': 'application/toml' }, '[admin]\npassword = "chosen by a script"\n'), status: 422, reason: /not set through the config/, field: 'admin.password' },
+    { name: 'admin token: admin.password in PATCH', send: () => send('PATCH', '/api/config', { ...tok('admin'), ...JSONH }, '{"admin.password":"chosen by a script"}'), status: 422, reason: /POST \/api\/password/, field: 'admin.password' },
+    { name: 'session: [admin] password in PUT /api/config (JSON)', send: () => send('PUT', '/api/config', { ...sess(), ...JSONH }, '{"admin":{"password":"chosen by a page"}}'), status: 422, reason: /current password/, field: 'admin.password' },
+    { name: 'session: the password without the current one', send: () => send('POST', '/api/password', { ...sess(), ...JSONH }, '{"password":"chosen by a page"}'), status: 422, reason: /^current: required/, field: 'current' },
+    { name: 'session: a 10,000-character current password', send: () => send('POST', '/api/password', { ...sess(), ...JSONH }, JSON.stringify({ current: 'x'.repeat(10_000), password: 'chosen by a page' })), status: 400, reason: /./, field: 'current' },
+    { name: 'session: revoke_tokens as a string', send: () => send('POST', '/api/password', { ...sess(), ...JSONH }, JSON.stringify({ current: PASSWORD, password: 'chosen by a page', revoke_tokens: 'yes' })), status: 400, reason: /./, field: 'revoke_tokens' },
+    { name: 'session: a token with scope "root"', send: () => send('POST', '/api/tokens', { ...sess(), ...JSONH }, '{"name":"x","scope":"root"}'), status: 400, reason: /./, field: 'scope' },
+    { name: 'session: a token with scope "__proto__"', send: () => send('POST', '/api/tokens', { ...sess(), ...JSONH }, '{"name":"x","scope":"__proto__"}'), status: 400, reason: /./, field: 'scope' },
+    { name: 'a 10 KB bearer token', send: () => send('GET', '/api/state', { authorization: `Bearer ${'A'.repeat(10_240)}` }), status: 401, reason: /not valid/ },
+    { name: 'a revoked-looking token (right prefix, wrong secret)', send: () => send('GET', '/api/state', { authorization: `Bearer ${tokens.admin!.token.slice(0, -2)}xx` }), status: 401, reason: /not valid/ },
+  ];
+
+  for (const c of cases) {
+    test(c.name, async () => {
+      const res = await c.send();
+      const body = await res.json();
+      expect({ status: res.status, error: body.error }).toMatchObject({ status: c.status });
+      expect(body.error).toMatch(c.reason);
+      if (c.field) expect(body.field).toBe(c.field);
+    }, 30_000);
+  }
+
+  test('the page form refuses an unknown scope beside the choice (422), and nothing above changed the password', async () => {
+    const res = await send('POST', '/ui/tokens', { ...sess(), 'content-type': FORM }, new URLSearchParams({ name: 'x', scope: '__proto__' }).toString());
+    expect(res.status).toBe(422);
+    expect(await res.text()).toContain('<span class="err" role="alert">one of read, control, admin</span>');
+    const owner = await login('127.0.0.4', await loginForm('127.0.0.4'), PASSWORD);
+    expect(owner.status).toBe(303);
+    expect(hark.proc.exitCode).toBeNull();
+  }, 30_000);
+});
