@@ -339,6 +339,13 @@ describe('pages and live updates', () => {
     expect(doc.paths['/api/config'].put).toBeDefined();
     expect(doc.components.schemas.Config.properties.input.properties.channels.maximum).toBe(8);
     expect(doc.components.securitySchemes.bearer.scheme).toBe('bearer');
+    // Each operation names the API token scope it needs.
+    expect(doc.paths['/api/status'].get['x-token-scope']).toBe('read');
+    expect(doc.paths['/api/live'].post['x-token-scope']).toBe('control');
+    expect(doc.paths['/api/actions/{action}'].post['x-token-scope']).toBe('control');
+    expect(doc.paths['/api/config'].put['x-token-scope']).toBe('admin');
+    expect(doc.paths['/api/password'].post['x-token-scope']).toBe('none');
+    expect(doc.components.schemas.TokenBody.properties.scope).toBeDefined();
   });
 
   test('the listener guard: with a listener token, /stream.mp3 needs it', async () => {
