@@ -100,22 +100,17 @@ const LOGIN_FORGET_MS = 60 * 60_000;
 /** At most this many addresses remembered (the oldest quiet ones go first). */
 const LOGIN_MAX_ADDRESSES = 10_000;
 
-/** The key an address is counted under: IPv4 as is, an IPv6 address by its /64 (one host's share). */
+/**
+ * The key an address is counted under: the address itself (an IPv4-mapped IPv6 address as
+ * IPv4, without a zone). Not an IPv6 /64: on a LAN every device shares one, so a guesser
+ * would make the owner's phone wait too.
+ */
 export function addressKey(addr: string): string {
   let a = addr.trim().toLowerCase();
   const pct = a.indexOf('%');
   if (pct >= 0) a = a.slice(0, pct);
   const mapped = /^::ffff:(\d{1,3}(?:\.\d{1,3}){3})$/.exec(a);
-  if (mapped) return mapped[1]!;
-  if (!a.includes(':') || a === '::1') return a;
-  const [head, tail] = a.split('::', 2) as [string, string | undefined];
-  const h = head ? head.split(':') : [];
-  const t = tail === undefined ? [] : tail ? tail.split(':') : [];
-  const groups = tail === undefined ? h : [...h, ...Array<string>(Math.max(0, 8 - h.length - t.length)).fill('0'), ...t];
-  return `${groups
-    .slice(0, 4)
-    .map((g) => (g || '0').replace(/^0+(?=.)/, ''))
-    .join(':')}::/64`;
+  return mapped ? mapped[1]! : a;
 }
 
 interface LoginRecord {

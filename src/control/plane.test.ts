@@ -134,13 +134,19 @@ describe('Auth', () => {
     expect(l.begin('10.0.0.9').ok).toBe(true);
   });
 
-  test('addresses are counted as hosts: IPv4-mapped IPv6 as IPv4, IPv6 by its /64', () => {
+  test('addresses are counted one by one: IPv4-mapped IPv6 as IPv4, never a whole IPv6 /64 (a LAN shares one)', () => {
     expect(addressKey('::ffff:192.168.1.7')).toBe('192.168.1.7');
-    expect(addressKey('2001:db8:1:2:aaaa::1')).toBe('2001:db8:1:2::/64');
-    expect(addressKey('2001:DB8:1:2:bbbb:cccc:dddd:eeee')).toBe('2001:db8:1:2::/64');
-    expect(addressKey('fe80::1%eth0')).toBe('fe80:0:0:0::/64');
-    expect(addressKey('::1')).toBe('::1');
+    expect(addressKey('2001:DB8:1:2::1')).toBe('2001:db8:1:2::1');
+    expect(addressKey('fe80::1%eth0')).toBe('fe80::1');
     expect(addressKey('127.0.0.5')).toBe('127.0.0.5');
+    const a = new Auth(join(mkdtempSync(join(tmpdir(), 'hark-auth-')), 'auth.json'));
+    for (let i = 0; i < LOGIN_FREE_FAILURES; i++) {
+      const t = a.limiter.begin('2001:db8:1:2::bad');
+      if (t.ok) t.done(false);
+    }
+    expect(a.limiter.retryAfterMs('2001:db8:1:2::bad')).toBeGreaterThan(0);
+    expect(a.limiter.retryAfterMs('2001:db8:1:2::beef')).toBe(0);
+    expect(a.limiter.begin('2001:db8:1:2::beef').ok).toBe(true);
   });
 
   test('another process writing auth.json (hark passwd --config) is seen at once', async () => {
