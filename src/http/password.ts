@@ -25,12 +25,12 @@ export type PasswordChange =
   | { ok: true; revoked: number; newSession: { id: string; maxAgeS: number } | null }
   | { ok: false; status: number; errors: Record<string, string>; retryAfterS?: number };
 
-/** The client's address as the server saw it ('' when unknown: in-process requests). */
+/** The client's address as the server saw it; 'unknown' (as the login says) for in-process requests. */
 export function clientAddress(server: Server<unknown> | null | undefined, request: Request): string {
   try {
-    return server?.requestIP(request)?.address ?? '';
+    return server?.requestIP(request)?.address ?? 'unknown';
   } catch {
-    return '';
+    return 'unknown';
   }
 }
 
@@ -59,7 +59,7 @@ export async function changePassword(ctx: AppContext, request: Request, remote: 
       return { ok: false, status: 429, errors: { current: loginWaitMessage(check) }, retryAfterS: Math.max(1, Math.ceil(check.retryAfterMs / 1000)) };
     }
     if (check.result === 'wrong') {
-      log.warn(`password change refused: wrong current password (from ${remote || p.kind})`);
+      log.warn(`password change refused: wrong current password (from ${remote})`);
       return { ok: false, status: 422, errors: { current: 'this is not the current password' } };
     }
   }
