@@ -109,10 +109,17 @@ describe('touch targets', () => {
       for (const path of ADMIN) {
         await page.goto(`${hark.url}${path}`);
         const found = await page.evaluate(() =>
-          [...document.querySelectorAll('button, header a, nav a, select, input:not([type=hidden]):not([type=checkbox])')]
+          [...document.querySelectorAll('button, header a, nav a, select, input:not([type=hidden]):not([type=checkbox]):not([type=radio])')]
             .filter((e) => (e as HTMLElement).offsetParent !== null)
             .map((e) => ({ what: `${e.tagName.toLowerCase()} "${(e.textContent || (e as HTMLInputElement).name || '').trim().slice(0, 30)}"`, h: e.getBoundingClientRect().height }))
-            .filter((x) => x.h < 44),
+            .filter((x) => x.h < 44)
+            // A checkbox or radio button is worked through its label: that is the target.
+            .concat(
+              [...document.querySelectorAll('input[type=checkbox], input[type=radio]')]
+                .filter((e) => (e as HTMLElement).offsetParent !== null)
+                .map((e) => ({ what: `the label of ${(e as HTMLInputElement).type} "${e.id}"`, h: document.querySelector(`label[for="${e.id}"]`)?.getBoundingClientRect().height ?? 0 }))
+                .filter((x) => x.h < 44),
+            ),
         );
         for (const f of found) small.push(`${path}: ${f.what} is ${f.h.toFixed(0)} px high`);
       }

@@ -200,17 +200,38 @@ describe('hark CLI against a running daemon', () => {
     expect(text).toContain('mark by cli: marked');
   }, T);
 
-  test('token create, list, revoke', async () => {
+  test('token create, list, revoke; --scope read makes a token that reads but may not act', async () => {
     const c = await cli(['token', 'create', 'backup', 'script']);
     expect(c.code).toBe(0);
     const token = c.out.trim();
     expect(token).toStartWith('hark_');
+    const r = await cli(['token', 'create', '--scope', 'read', 'wall display']);
+    expect(r.code).toBe(0);
+    expect(r.err).toMatch(/^token [0-9a-f]{8} \(read\) created/);
+    const readToken = r.out.trim();
+    expect((await cli(['token', 'create', '--scope=root', 'x'])).code).toBe(2);
     const list = await cli(['token', 'list']);
-    expect(list.out).toMatch(/^ID\s+NAME\s+CREATED\n([0-9a-f]{8})\s+backup script\s+\S+$/m);
-    const id = /^([0-9a-f]{8})\s/m.exec(list.out)![1]!;
+    expect(list.out).toMatch(/^ID\s+SCOPE\s+NAME\s+CREATED\n/);
+    expect(list.out).toMatch(/^[0-9a-f]{8}\s+admin\s+backup script\s+\S+$/m);
+    expect(list.out).toMatch(/^[0-9a-f]{8}\s+read\s+wall display\s+\S+$/m);
+    const id = /^([0-9a-f]{8})\s+admin\s+backup script/m.exec(list.out)![1]!;
     expect((await fetch(`${hark.url}/api/state`, { headers: { authorization: `Bearer ${token}` } })).status).toBe(200);
+    expect((await fetch(`${hark.url}/api/state`, { headers: { authorization: `Bearer ${readToken}` } })).status).toBe(200);
+    const refused = await fetch(`${hark.url}/api/mark`, { method: 'POST', headers: { authorization: `Bearer ${readToken}` } });
+    expect(refused.status).toBe(403);
+    expect((await refused.json()).scope_needed).toBe('control');
     expect((await cli(['token', 'revoke', id])).out).toBe(`token ${id} revoked\n`);
     expect((await fetch(`${hark.url}/api/state`, { headers: { authorization: `Bearer ${token}` } })).status).toBe(401);
+  }, T);
+
+  test('passwd --revoke-tokens also revokes every API token', async () => {
+    const readToken = (await cli(['token', 'create', '--scope', 'read', 'to be revoked'])).out.trim();
+    expect((await fetch(`${hark.url}/api/state`, { headers: { authorization: `Bearer ${readToken}` } })).status).toBe(200);
+    const r = await cli(['passwd', '--stdin', '--revoke-tokens'], { stdin: 'through the socket again\n' });
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/^admin password set; every browser session has ended; [1-9]\d* API tokens? revoked\n$/);
+    expect((await fetch(`${hark.url}/api/state`, { headers: { authorization: `Bearer ${readToken}` } })).status).toBe(401);
+    expect((await cli(['token', 'list'])).out).toBe('no API tokens\n');
   }, T);
 
   test('passwd --stdin sets the admin password through the daemon; the web login then needs it', async () => {

@@ -10,7 +10,7 @@ import { join, resolve } from 'node:path';
 import { stringify } from 'smol-toml';
 import { ConfigError, loadConfig, parseConfig } from '../config/load.ts';
 import { getPath } from '../config/store.ts';
-import { Auth, PasswordError, checkPasswordRules } from '../control/auth.ts';
+import { Auth, PasswordError, SCOPES, checkPasswordRules, isScope } from '../control/auth.ts';
 import { stateDirOf } from '../control/paths.ts';
 import { VERSION } from '../version.ts';
 import { CliError, Client, EXIT, findSocket } from './client.ts';
@@ -31,8 +31,12 @@ export const USAGE = `usage: hark [--socket PATH] [--config FILE] COMMAND
   config edit                 edit the config file in $VISUAL/$EDITOR; refused edits reopen
   config check FILE           validate a file without a daemon (exit 2 naming the key)
   logs [-f] [-n N]            the log tail; -f follows
-  passwd [--stdin]            set the admin password (--config FILE: write it without a daemon)
-  token create NAME | list | revoke ID    API tokens for /api/* (Authorization: Bearer)
+  passwd [--stdin] [--revoke-tokens]   set the admin password (--config FILE: without a daemon);
+                              every browser is logged out; --revoke-tokens also revokes every API token
+  token create [--scope read|control|admin] NAME | list | revoke ID
+                              API tokens for /api/* (Authorization: Bearer); scope: read = status
+                              and metrics, control = also the actions and the title, admin
+                              (default) = everything but the password
   restart                     restart hark in place
   system readonly on|off|status           the read-only root (the image's script)
   version
@@ -296,17 +300,27 @@ async function run(o: Opts): Promise<number> {
     case 'token': {
       const [sub, arg] = args;
       if (sub === 'create') {
-        need(args, 2, 'token create NAME');
-        const r = await client().call('POST', '/api/tokens', { name: args.slice(1).join(' ') });
-        const b = r.body as { id: string; token: string };
+        const words = args.slice(1);
+        let scope = 'admin';
+        const i = words.findIndex((w) => w === '--scope' || w.startsWith('--scope='));
+        if (i >= 0) {
+          const w = words[i]!;
+          const v = w.includes('=') ? w.slice(w.indexOf('=') + 1) : words[i + 1];
+          words.splice(i, w.includes('=') ? 1 : 2);
+          if (!isScope(v)) throw new CliError(`--scope: one of ${SCOPES.join(', ')}`, EXIT.usage);
+          scope = v;
+        }
+        if (!words.length) throw new CliError('usage: hark token create [--scope read|control|admin] NAME', EXIT.usage);
+        const r = await client().call('POST', '/api/tokens', { name: words.join(' '), scope });
+        const b = r.body as { id: string; token: string; scope: string };
         out(b.token);
-        process.stderr.write(`token ${b.id} created; it is shown only this once\n`);
+        process.stderr.write(`token ${b.id} (${b.scope}) created; it is shown only this once\n`);
         return EXIT.ok;
       }
       if (sub === 'list') {
         const r = await client().call('GET', '/api/tokens');
-        const list = r.body as { id: string; name: string; created: string }[];
-        out(list.length ? table([['ID', 'NAME', 'CREATED'], ...list.map((t) => [t.id, t.name, t.created])]) : 'no API tokens');
+        const list = r.body as { id: string; name: string; created: string; scope: string }[];
+        out(list.length ? table([['ID', 'SCOPE', 'NAME', 'CREATED'], ...list.map((t) => [t.id, t.scope, t.name, t.created])]) : 'no API tokens');
         return EXIT.ok;
       }
       if (sub === 'revoke' && arg) {
@@ -314,7 +328,7 @@ async function run(o: Opts): Promise<number> {
         out(`token ${arg} revoked`);
         return EXIT.ok;
       }
-      throw new CliError('usage: hark token create NAME | list | revoke ID', EXIT.usage);
+      throw new CliError('usage: hark token create [--scope read|control|admin] NAME | list | revoke ID', EXIT.usage);
     }
     case 'restart': {
       await client().call('POST', '/api/restart');
@@ -414,10 +428,12 @@ async function passwd(o: Opts, client: () => Client): Promise<number> {
   } catch (e) {
     throw new CliError((e as PasswordError).message, EXIT.failed);
   }
+  const revokeTokens = o.rest.includes('--revoke-tokens');
   if (!o.config) {
     try {
-      await client().call('POST', '/api/password', { password: pw });
-      out('admin password set; every browser session has ended');
+      const r = await client().call('POST', '/api/password', { password: pw, ...(revokeTokens ? { revoke_tokens: true } : {}) });
+      const n = (r.body as { revoked_tokens?: number }).revoked_tokens ?? 0;
+      out(`admin password set; every browser session has ended${revokeTokens ? `; ${n} API token${n === 1 ? '' : 's'} revoked` : ''}`);
       return EXIT.ok;
     } catch (e) {
       if (!(e instanceof CliError) || e.code !== EXIT.notRunning) throw e;
@@ -433,8 +449,8 @@ async function passwd(o: Opts, client: () => Client): Promise<number> {
     throw e;
   }
   const auth = new Auth(join(stateDirOf(cfg, file), 'auth.json'));
-  await auth.setPassword(pw);
-  out(`admin password set (${auth.file})`);
+  const { revoked } = await auth.setPassword(pw, { revokeTokens });
+  out(`admin password set (${auth.file})${revokeTokens ? `; ${revoked} API token${revoked === 1 ? '' : 's'} revoked` : ''}`);
   return EXIT.ok;
 }
 

@@ -296,6 +296,12 @@ export class ConfigStore {
   }
 
   private async commit(next: Config, verbatim: string | null): Promise<SaveResult> {
+    // Every write through the store comes from the API, a form or the CLI: none of them may
+    // set the admin password, which needs the current one (only a hand edit of the file may,
+    // as at first boot). Clearing it (the daemon, once it has hashed it) is allowed.
+    if (next.admin.password && next.admin.password !== this.config.admin.password) {
+      throw new ConfigError('admin.password', 'the admin password is not set through the config: use the password form on the System page or POST /api/password (both need the current password), or `hark passwd` on the box');
+    }
     const changed = changedKeys(this.config, next);
     let text = verbatim;
     let preserved = true;

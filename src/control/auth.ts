@@ -14,11 +14,6 @@ const log = logger('auth');
 
 export const MIN_PASSWORD = 8;
 export const MAX_PASSWORD = 256;
-/** Failed logins from one address allowed within LOGIN_WINDOW_MS before it must wait. */
-export const LOGIN_MAX_FAILURES = 10;
-export const LOGIN_WINDOW_MS = 15 * 60_000;
-/** Failures from all addresses together (a guess spread over many addresses). */
-const LOGIN_MAX_FAILURES_TOTAL = 100;
 const MAX_SESSIONS = 64;
 const MAX_TOKENS = 32;
 
@@ -41,7 +36,12 @@ export interface ApiToken {
   name: string;
   hash: string;
   created: string;
+  /** Absent on tokens made before scopes existed: they act as `admin`, as they always did. */
+  scope?: Scope;
 }
+
+/** A token as listed (never its hash). */
+export type TokenInfo = { id: string; name: string; created: string; scope: Scope };
 
 interface AuthFile {
   password_hash?: string;
@@ -61,6 +61,9 @@ export class PasswordError extends Error {
   }
 }
 
+/** A stored token as shown: a token from before scopes (or with an unknown one) is `admin`. */
+const info = (t: ApiToken): TokenInfo => ({ id: t.id, name: t.name, created: t.created, scope: isScope(t.scope) ? t.scope : 'admin' });
+
 const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
 const token = (bytes = 32) => randomBytes(bytes).toString('base64url');
 
@@ -77,42 +80,185 @@ export function checkPasswordRules(pw: unknown): string {
   return pw;
 }
 
-/** Counts failed logins per address in a sliding window. */
+/**
+ * Wrong passwords, per address, with exponential backoff. There is no lockout of all
+ * addresses together: a guesser elsewhere on the network never locks the owner out.
+ *
+ * An attempt is counted when it starts (before the slow argon2 check), so a burst of
+ * concurrent guesses from one address cannot all be checked: at most LOGIN_MAX_INFLIGHT run at
+ * once, and once failures plus attempts in progress reach LOGIN_FREE_FAILURES only one runs at
+ * a time, after the address's wait. After LOGIN_FREE_FAILURES failures an address waits
+ * LOGIN_BACKOFF_MS, doubling with each further failure up to LOGIN_MAX_BACKOFF_MS. A correct
+ * password clears the address's record.
+ */
+export const LOGIN_FREE_FAILURES = 5;
+export const LOGIN_MAX_INFLIGHT = 2;
+export const LOGIN_BACKOFF_MS = 1000;
+export const LOGIN_MAX_BACKOFF_MS = 15 * 60_000;
+/** An address's record is forgotten this long after its wait ended with no new failure. */
+const LOGIN_FORGET_MS = 60 * 60_000;
+/** At most this many addresses remembered (the oldest quiet ones go first). */
+const LOGIN_MAX_ADDRESSES = 10_000;
+
+/**
+ * The key an address is counted under: the address itself (an IPv4-mapped IPv6 address as
+ * IPv4, without a zone). Not an IPv6 /64: on a LAN every device shares one, so a guesser
+ * would make the owner's phone wait too.
+ */
+export function addressKey(addr: string): string {
+  let a = addr.trim().toLowerCase();
+  const pct = a.indexOf('%');
+  if (pct >= 0) a = a.slice(0, pct);
+  const mapped = /^::ffff:(\d{1,3}(?:\.\d{1,3}){3})$/.exec(a);
+  return mapped ? mapped[1]! : a;
+}
+
+interface LoginRecord {
+  failures: number;
+  inflight: number;
+  /** No attempt from this address before this time (ms). */
+  until: number;
+  last: number;
+}
+
+/** A login attempt that may go ahead (call `done` with the outcome), or the wait before one may. */
+export type LoginAttempt = { ok: true; done: (success: boolean) => void } | { ok: false; retryAfterMs: number; reason: 'locked' | 'busy' };
+
+/** The wait after `failures` wrong passwords (0 while they are fewer than LOGIN_FREE_FAILURES). */
+export function loginBackoffMs(failures: number): number {
+  if (failures < LOGIN_FREE_FAILURES) return 0;
+  return Math.min(LOGIN_MAX_BACKOFF_MS, LOGIN_BACKOFF_MS * 2 ** Math.min(30, failures - LOGIN_FREE_FAILURES));
+}
+
+/** What a refused attempt tells the person: plain words, with the wait. */
+export function loginWaitMessage(w: { retryAfterMs: number; reason: 'locked' | 'busy' }): string {
+  if (w.reason === 'busy') return 'Another password check from your address is still running: try again in a second.';
+  const s = Math.ceil(w.retryAfterMs / 1000);
+  const m = Math.ceil(s / 60);
+  return `Too many wrong passwords from your address: try again in ${s < 120 ? `${s} second${s === 1 ? '' : 's'}` : `${m} minutes`}.`;
+}
+
+/** Counts wrong passwords per address (see LOGIN_FREE_FAILURES). */
 export class LoginLimiter {
-  private readonly failures = new Map<string, number[]>();
-  private total: number[] = [];
+  private readonly records = new Map<string, LoginRecord>();
+  private swept = 0;
 
   constructor(private readonly now: () => number = Date.now) {}
 
-  /** Milliseconds until `remote` may try again, or 0. */
+  /** Milliseconds until `remote` may try again, or 0 (ignores attempts in progress). */
   retryAfterMs(remote: string): number {
+    const r = this.records.get(addressKey(remote));
+    return r ? Math.max(0, r.until - this.now()) : 0;
+  }
+
+  /** Wrong passwords counted for `remote` (tests, the log). */
+  failures(remote: string): number {
+    return this.records.get(addressKey(remote))?.failures ?? 0;
+  }
+
+  /** Start an attempt: counted now, before the password is checked. */
+  begin(remote: string): LoginAttempt {
+    const key = addressKey(remote);
     const t = this.now();
-    const mine = this.prune(remote, t);
-    this.total = this.total.filter((x) => t - x < LOGIN_WINDOW_MS);
-    if (mine.length >= LOGIN_MAX_FAILURES) return mine[0]! + LOGIN_WINDOW_MS - t;
-    if (this.total.length >= LOGIN_MAX_FAILURES_TOTAL) return this.total[0]! + LOGIN_WINDOW_MS - t;
-    return 0;
+    this.sweep(t);
+    let r = this.records.get(key);
+    if (r && r.until > t) return { ok: false, retryAfterMs: r.until - t, reason: 'locked' };
+    if (r && (r.inflight >= LOGIN_MAX_INFLIGHT || (r.inflight > 0 && r.failures + r.inflight >= LOGIN_FREE_FAILURES))) {
+      return { ok: false, retryAfterMs: 1000, reason: 'busy' };
+    }
+    if (!r) {
+      if (this.records.size >= LOGIN_MAX_ADDRESSES) this.evictOne();
+      r = { failures: 0, inflight: 0, until: 0, last: t };
+      this.records.set(key, r);
+    }
+    const rec = r;
+    rec.inflight++;
+    let ended = false;
+    return {
+      ok: true,
+      done: (success) => {
+        if (ended) return;
+        ended = true;
+        const now = this.now();
+        rec.inflight--;
+        rec.last = now;
+        if (success) {
+          rec.failures = 0;
+          rec.until = 0;
+          if (rec.inflight === 0 && this.records.get(key) === rec) this.records.delete(key);
+          return;
+        }
+        rec.failures++;
+        const wait = loginBackoffMs(rec.failures);
+        if (wait) rec.until = Math.max(rec.until, now + wait);
+      },
+    };
   }
 
-  fail(remote: string): void {
+  private sweep(t: number): void {
+    if (t - this.swept < 60_000) return;
+    this.swept = t;
+    for (const [k, r] of this.records) if (r.inflight === 0 && t - Math.max(r.until, r.last) > LOGIN_FORGET_MS) this.records.delete(k);
+  }
+
+  /** A full table drops the quietest address that is not waiting (or, failing that, the oldest). */
+  private evictOne(): void {
     const t = this.now();
-    const mine = this.prune(remote, t);
-    mine.push(t);
-    this.failures.set(remote, mine);
-    this.total.push(t);
-  }
-
-  succeed(remote: string): void {
-    this.failures.delete(remote);
-  }
-
-  private prune(remote: string, t: number): number[] {
-    const list = (this.failures.get(remote) ?? []).filter((x) => t - x < LOGIN_WINDOW_MS);
-    if (list.length) this.failures.set(remote, list);
-    else this.failures.delete(remote);
-    return list;
+    let oldest: string | undefined;
+    for (const [k, r] of this.records) {
+      if (r.inflight > 0) continue;
+      if (r.until <= t) {
+        this.records.delete(k);
+        return;
+      }
+      oldest ??= k;
+    }
+    if (oldest !== undefined) this.records.delete(oldest);
   }
 }
+
+/** At most this many argon2 checks at once, whatever the number of addresses (19 MiB each). */
+const MAX_CONCURRENT_VERIFY = 2;
+
+/** A first-in first-out limit on concurrent work. */
+class Semaphore {
+  private active = 0;
+  private readonly waiting: (() => void)[] = [];
+  constructor(private readonly max: number) {}
+  async run<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.active >= this.max) await new Promise<void>((res) => this.waiting.push(res));
+    else this.active++;
+    try {
+      return await fn();
+    } finally {
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.active--;
+    }
+  }
+}
+
+/** API token scopes, each including the ones before it. */
+export const SCOPES = ['read', 'control', 'admin'] as const;
+export type Scope = (typeof SCOPES)[number];
+/** What each scope allows, in the words the pages and the CLI use. */
+export const SCOPE_HELP: Record<Scope, string> = {
+  read: 'read the status and metrics',
+  control: 'also go on and off air, record, mute, set the title and marks',
+  admin: 'everything but the admin password: settings, tokens, restart',
+};
+
+export function isScope(s: unknown): s is Scope {
+  return typeof s === 'string' && (SCOPES as readonly string[]).includes(s);
+}
+
+/** Whether a token with scope `have` may do what needs `need`. */
+export function scopeCovers(have: Scope, need: Scope): boolean {
+  return SCOPES.indexOf(have) >= SCOPES.indexOf(need);
+}
+
+/** The outcome of a rate-limited password check. */
+export type PasswordCheck = { result: 'ok' } | { result: 'wrong' } | { result: 'wait'; retryAfterMs: number; reason: 'locked' | 'busy' };
 
 export interface AuthOptions {
   /** Injectable clock (tests make sessions expire without waiting). */
@@ -126,6 +272,7 @@ export class Auth {
   /** mtime of the file as last read or written: another process (`hark passwd`) may change it. */
   private mtimeMs = -1;
   readonly limiter: LoginLimiter;
+  private readonly verifying = new Semaphore(MAX_CONCURRENT_VERIFY);
   private readonly now: () => number;
   private readonly sessionHours: () => number;
 
@@ -176,32 +323,62 @@ export class Auth {
     return this.data.password_set_at ?? null;
   }
 
-  /** Set the admin password; every session ends (a changed password logs everyone out). */
-  async setPassword(pw: string): Promise<void> {
+  /**
+   * Set the admin password; every session ends (a changed password logs everyone out) and,
+   * with `revokeTokens`, every API token is revoked. Returns how many tokens were revoked.
+   */
+  async setPassword(pw: string, opts: { revokeTokens?: boolean } = {}): Promise<{ revoked: number }> {
     checkPasswordRules(pw);
     const hash = await Bun.password.hash(pw, HASH);
+    this.fresh();
     this.data.password_hash = hash;
     this.data.password_set_at = new Date(this.now()).toISOString();
     this.data.sessions = [];
+    const revoked = opts.revokeTokens ? (this.data.tokens?.length ?? 0) : 0;
+    if (opts.revokeTokens) this.data.tokens = [];
     this.save();
-    log.info('admin password set; all sessions ended');
+    log.info(`admin password set; all sessions ended${opts.revokeTokens ? `; ${revoked} API token${revoked === 1 ? '' : 's'} revoked` : ''}`);
+    return { revoked };
   }
 
+  /** Whether `pw` is the admin password (no rate limit: see checkPassword). */
   async verifyPassword(pw: string): Promise<boolean> {
     this.fresh();
     const hash = this.data.password_hash;
     if (!hash || typeof pw !== 'string' || pw.length === 0 || pw.length > MAX_PASSWORD) return false;
-    try {
-      return await Bun.password.verify(pw, hash);
-    } catch {
-      return false;
-    }
+    return this.verifying.run(async () => {
+      try {
+        return await Bun.password.verify(pw, hash);
+      } catch {
+        return false;
+      }
+    });
   }
 
-  /** A new session: the cookie value (returned once, stored hashed) and its CSRF token. */
-  createSession(): { id: string; csrf: string; expires: number; maxAgeS: number } {
+  /**
+   * Check a password given from `remote` (a login, the current password on a change) under
+   * the per-address limit: the attempt is counted before argon2 runs.
+   */
+  async checkPassword(remote: string, pw: string): Promise<PasswordCheck> {
+    const a = this.limiter.begin(remote);
+    if (!a.ok) return { result: 'wait', retryAfterMs: a.retryAfterMs, reason: a.reason };
+    let ok = false;
+    try {
+      ok = await this.verifyPassword(pw);
+    } finally {
+      a.done(ok);
+    }
+    return { result: ok ? 'ok' : 'wrong' };
+  }
+
+  /**
+   * A new session: the cookie value (returned once, stored hashed) and its CSRF token. A
+   * browser that changed the password gets a new session with its page's CSRF token kept
+   * (`csrf`), so the page goes on working without a reload.
+   */
+  createSession(opts: { csrf?: string } = {}): { id: string; csrf: string; expires: number; maxAgeS: number } {
     const id = token();
-    const csrf = token(24);
+    const csrf = opts.csrf ?? token(24);
     const now = this.now();
     const maxAgeS = Math.round(this.sessionHours() * 3600);
     const s: Session = { hash: sha256(id), csrf, created: now, expires: now + maxAgeS * 1000 };
@@ -233,25 +410,29 @@ export class Auth {
   }
 
   /** Create an API token; the token itself is returned once and stored hashed. */
-  createToken(name: string): { id: string; name: string; token: string } {
+  createToken(name: string, scope: Scope = 'admin'): { id: string; name: string; scope: Scope; token: string } {
+    if (!isScope(scope)) throw new PasswordError(`scope: one of ${SCOPES.join(', ')}`, 'scope');
+    this.fresh();
     const clean = name.trim();
     if (!/^[\w .@-]{1,64}$/.test(clean)) throw new PasswordError('name: 1–64 letters, digits, spaces or . _ @ -', 'name');
     const tokens = this.data.tokens ?? [];
     if (tokens.length >= MAX_TOKENS) throw new PasswordError(`name: at most ${MAX_TOKENS} tokens; revoke one first`, 'name');
     const id = randomBytes(4).toString('hex');
     const secret = `hark_${token()}`;
-    tokens.push({ id, name: clean, hash: sha256(secret), created: new Date(this.now()).toISOString() });
+    tokens.push({ id, name: clean, hash: sha256(secret), created: new Date(this.now()).toISOString(), scope });
     this.data.tokens = tokens;
     this.save();
-    log.info(`API token ${id} "${clean}" created`);
-    return { id, name: clean, token: secret };
+    log.info(`API token ${id} "${clean}" (${scope}) created`);
+    return { id, name: clean, scope, token: secret };
   }
 
-  tokens(): Omit<ApiToken, 'hash'>[] {
-    return (this.data.tokens ?? []).map(({ id, name, created }) => ({ id, name, created }));
+  tokens(): TokenInfo[] {
+    this.fresh();
+    return (this.data.tokens ?? []).map(info);
   }
 
   revokeToken(id: string): boolean {
+    this.fresh();
     const before = this.data.tokens?.length ?? 0;
     this.data.tokens = (this.data.tokens ?? []).filter((t) => t.id !== id);
     if (this.data.tokens.length === before) return false;
@@ -261,12 +442,12 @@ export class Auth {
   }
 
   /** The token's record when `secret` is a valid API token. */
-  checkToken(secret: string): Omit<ApiToken, 'hash'> | null {
+  checkToken(secret: string): TokenInfo | null {
     if (!secret || secret.length > 200) return null;
     this.fresh();
     const h = sha256(secret);
     const t = this.data.tokens?.find((x) => safeEqual(x.hash, h));
-    return t ? { id: t.id, name: t.name, created: t.created } : null;
+    return t ? info(t) : null;
   }
 
   private liveSessions(): Session[] {

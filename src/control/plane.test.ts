@@ -2,7 +2,7 @@ import { describe, expect, test } from 'bun:test';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Auth, LOGIN_MAX_FAILURES } from './auth.ts';
+import { Auth, LOGIN_BACKOFF_MS, LOGIN_FREE_FAILURES, LOGIN_MAX_BACKOFF_MS, addressKey, loginBackoffMs } from './auth.ts';
 import { StateFile, bootState, bootTitle } from './state-file.ts';
 import { Control } from './control.ts';
 import { EventBus } from './events.ts';
@@ -86,14 +86,67 @@ describe('Auth', () => {
     expect(await a.verifyPassword('second password')).toBe(true);
   });
 
-  test('the login limit counts failures per address in a sliding window', () => {
+  test('the login limit: attempts counted when they start, per address, backing off exponentially', () => {
     let now = 0;
     const a = new Auth(join(mkdtempSync(join(tmpdir(), 'hark-auth-')), 'auth.json'), { now: () => now });
-    for (let i = 0; i < LOGIN_MAX_FAILURES; i++) a.limiter.fail('10.0.0.9');
-    expect(a.limiter.retryAfterMs('10.0.0.9')).toBeGreaterThan(0);
-    expect(a.limiter.retryAfterMs('10.0.0.10')).toBe(0);
-    now += 15 * 60_000 + 1;
-    expect(a.limiter.retryAfterMs('10.0.0.9')).toBe(0);
+    const l = a.limiter;
+    // At most LOGIN_MAX_INFLIGHT checks at once from one address; the next is told to wait.
+    const first = l.begin('10.0.0.9');
+    const second = l.begin('10.0.0.9');
+    expect(first.ok && second.ok).toBe(true);
+    expect(l.begin('10.0.0.9')).toEqual({ ok: false, retryAfterMs: 1000, reason: 'busy' });
+    // Another address is not affected.
+    const other = l.begin('10.0.0.10');
+    expect(other.ok).toBe(true);
+    if (first.ok) first.done(false);
+    if (second.ok) second.done(false);
+    if (other.ok) other.done(false);
+    // Failures plus attempts in progress never pass LOGIN_FREE_FAILURES before the wait starts.
+    const a3 = l.begin('10.0.0.9');
+    const a4 = l.begin('10.0.0.9');
+    expect(a3.ok && a4.ok).toBe(true);
+    if (a3.ok) a3.done(false);
+    const a5 = l.begin('10.0.0.9');
+    expect(a5.ok).toBe(true);
+    expect(l.begin('10.0.0.9')).toMatchObject({ ok: false, reason: 'busy' });
+    if (a4.ok) a4.done(false);
+    if (a5.ok) a5.done(false);
+    expect(l.failures('10.0.0.9')).toBe(LOGIN_FREE_FAILURES);
+    expect(l.begin('10.0.0.9')).toEqual({ ok: false, retryAfterMs: 1000, reason: 'locked' });
+    // 1 s, then 2 s, 4 s … after each further failure, up to 15 minutes.
+    const waits: number[] = [];
+    for (let i = 0; i < 14; i++) {
+      now += l.retryAfterMs('10.0.0.9');
+      const t = l.begin('10.0.0.9');
+      expect(t.ok).toBe(true);
+      if (t.ok) t.done(false);
+      waits.push(l.retryAfterMs('10.0.0.9'));
+    }
+    expect(waits.slice(0, 5)).toEqual([2000, 4000, 8000, 16000, 32000]);
+    expect(waits.at(-1)).toBe(LOGIN_MAX_BACKOFF_MS);
+    expect(loginBackoffMs(LOGIN_FREE_FAILURES)).toBe(LOGIN_BACKOFF_MS);
+    // The other address had one failure: no wait. A right password clears the record.
+    expect(l.retryAfterMs('10.0.0.10')).toBe(0);
+    now += LOGIN_MAX_BACKOFF_MS;
+    const ok = l.begin('10.0.0.9');
+    if (ok.ok) ok.done(true);
+    expect(l.failures('10.0.0.9')).toBe(0);
+    expect(l.begin('10.0.0.9').ok).toBe(true);
+  });
+
+  test('addresses are counted one by one: IPv4-mapped IPv6 as IPv4, never a whole IPv6 /64 (a LAN shares one)', () => {
+    expect(addressKey('::ffff:192.168.1.7')).toBe('192.168.1.7');
+    expect(addressKey('2001:DB8:1:2::1')).toBe('2001:db8:1:2::1');
+    expect(addressKey('fe80::1%eth0')).toBe('fe80::1');
+    expect(addressKey('127.0.0.5')).toBe('127.0.0.5');
+    const a = new Auth(join(mkdtempSync(join(tmpdir(), 'hark-auth-')), 'auth.json'));
+    for (let i = 0; i < LOGIN_FREE_FAILURES; i++) {
+      const t = a.limiter.begin('2001:db8:1:2::bad');
+      if (t.ok) t.done(false);
+    }
+    expect(a.limiter.retryAfterMs('2001:db8:1:2::bad')).toBeGreaterThan(0);
+    expect(a.limiter.retryAfterMs('2001:db8:1:2::beef')).toBe(0);
+    expect(a.limiter.begin('2001:db8:1:2::beef').ok).toBe(true);
   });
 
   test('another process writing auth.json (hark passwd --config) is seen at once', async () => {

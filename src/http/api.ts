@@ -9,11 +9,12 @@ import { Type as T } from '@sinclair/typebox';
 import type { AppContext } from './context.ts';
 import { jsonError } from './errors.ts';
 import { ActionError, ACTIONS } from '../control/control.ts';
-import { PasswordError, checkPasswordRules } from '../control/auth.ts';
+import { PasswordError, SCOPES } from '../control/auth.ts';
 import { ConfigError } from '../config/load.ts';
 import { ConfigSchema } from '../config/schema.ts';
 import { logTail } from '../log.ts';
-import { originOf, principalOf } from './auth.ts';
+import { SESSION_COOKIE, cookie, originOf } from './auth.ts';
+import { changePassword, clientAddress } from './password.ts';
 import type { Devices } from './admin/model.ts';
 
 const MAX_CONFIG_BYTES = 256 * 1024;
@@ -33,10 +34,23 @@ export const API_SCHEMAS = {
     restart_required: T.Array(T.String()),
     comments_preserved: T.Boolean(),
   }),
-  PasswordBody: T.Object({ password: T.String({ minLength: 8, maxLength: 256 }), current: T.Optional(T.String({ maxLength: 256 })) }, { additionalProperties: false }),
-  TokenBody: T.Object({ name: T.String({ minLength: 1, maxLength: 64 }) }, { additionalProperties: false }),
-  Token: T.Object({ id: T.String(), name: T.String(), created: T.String() }),
-  NewToken: T.Object({ id: T.String(), name: T.String(), token: T.String({ description: 'Shown once; send as Authorization: Bearer …' }) }),
+  PasswordBody: T.Object(
+    {
+      password: T.String({ minLength: 8, maxLength: 256 }),
+      current: T.Optional(T.String({ maxLength: 256, description: 'The current password: required from a browser session (not over the Unix socket)' })),
+      revoke_tokens: T.Optional(T.Boolean({ description: 'Also revoke every API token (default false)' })),
+    },
+    { additionalProperties: false },
+  ),
+  TokenBody: T.Object(
+    {
+      name: T.String({ minLength: 1, maxLength: 64 }),
+      scope: T.Optional(T.Union(SCOPES.map((s) => T.Literal(s)), { description: 'read: status and metrics; control: also the actions and the title; admin (default): everything but the password' })),
+    },
+    { additionalProperties: false },
+  ),
+  Token: T.Object({ id: T.String(), name: T.String(), created: T.String(), scope: T.Union(SCOPES.map((s) => T.Literal(s))) }),
+  NewToken: T.Object({ id: T.String(), name: T.String(), scope: T.Union(SCOPES.map((s) => T.Literal(s))), token: T.String({ description: 'Shown once; send as Authorization: Bearer …' }) }),
   Device: T.Object({
     id: T.Integer(),
     name: T.String(),
@@ -128,7 +142,7 @@ export const apiRoutes = (ctx: AppContext, devices: Devices) => {
       { parse: 'none' },
     )
     .patch('/config', ({ body }) => {
-      if ('admin.password' in body) return jsonError(422, 'set the password with POST /api/password', { field: 'admin.password' });
+      if ('admin.password' in body) return jsonError(422, 'set the password with POST /api/password (it needs the current password)', { field: 'admin.password' });
       return save(ctx.store.set(body));
     }, { body: API_SCHEMAS.ConfigPatch })
     .get('/logs', ({ query }) => {
@@ -164,17 +178,17 @@ export const apiRoutes = (ctx: AppContext, devices: Devices) => {
     })
     .post(
       '/password',
-      async ({ body, request }) => {
-        try {
-          const p = principalOf(request);
-          // Over SSH (the socket) the login is the proof; a browser must know the current one.
-          if (p.kind === 'session' && !(await ctx.auth.verifyPassword(body.current ?? ''))) throw new PasswordError('current: not the current password', 'current');
-          checkPasswordRules(body.password);
-          await ctx.auth.setPassword(body.password);
-          return { ok: true, message: 'password set; every session has ended' };
-        } catch (e) {
-          return refusal(e);
+      async ({ body, request, server }) => {
+        const r = await changePassword(ctx, request, clientAddress(server, request), { current: body.current ?? '', password: body.password, revokeTokens: body.revoke_tokens === true });
+        if (!r.ok) {
+          const [field, message] = Object.entries(r.errors)[0]!;
+          return jsonError(r.status, `${field}: ${message}`, { field }, r.retryAfterS ? { 'retry-after': String(r.retryAfterS) } : {});
         }
+        const message = `password set; every session has ended${r.revoked ? `; ${r.revoked} API token${r.revoked === 1 ? '' : 's'} revoked` : ''}`;
+        const headers: Record<string, string> = { 'content-type': 'application/json; charset=utf-8' };
+        // The browser that made the change keeps a (new) session; every other one is logged out.
+        if (r.newSession) headers['set-cookie'] = cookie(SESSION_COOKIE, r.newSession.id, r.newSession.maxAgeS, request);
+        return new Response(JSON.stringify({ ok: true, message, revoked_tokens: r.revoked }), { headers });
       },
       { body: API_SCHEMAS.PasswordBody },
     )
@@ -184,7 +198,7 @@ export const apiRoutes = (ctx: AppContext, devices: Devices) => {
     .get('/tokens', () => ctx.auth.tokens())
     .post('/tokens', ({ body }) => {
       try {
-        return ctx.auth.createToken(body.name);
+        return ctx.auth.createToken(body.name, body.scope ?? 'admin');
       } catch (e) {
         return refusal(e);
       }

@@ -5,7 +5,7 @@
  *   listener  /listen*, /whep*, /stream.mp3 — public, or the listener token (access.listener_token)
  *   status    GET /api/status, GET /metrics — public while access.public_status (loopback always)
  *   admin     everything else — a session cookie, an API token (Authorization: Bearer) or the
- *             CLI's Unix socket
+ *             CLI's Unix socket; a token only within its scope (scopes.ts)
  *
  * A mutating request with a session cookie also needs the session's CSRF token (header
  * X-CSRF-Token or form field _csrf): 403 without it. No session and no token: 401. Any
@@ -15,11 +15,12 @@
 import { Elysia } from 'elysia';
 import type { Server } from 'bun';
 import type { Origin } from '../control/events.ts';
-import type { Session } from '../control/auth.ts';
+import type { Scope, Session } from '../control/auth.ts';
 import { safeEqual } from '../control/auth.ts';
 import { socketRequests } from '../control/plane.ts';
 import type { AppContext } from './context.ts';
 import { jsonError } from './errors.ts';
+import { tokenRefusal } from './scopes.ts';
 
 export const SESSION_COOKIE = 'hark_session';
 /** Double-submit CSRF cookie for the login and first-run forms (before there is a session). */
@@ -30,7 +31,7 @@ export const LISTEN_COOKIE = 'hark_listen';
 export type Principal =
   | { kind: 'socket' }
   | { kind: 'session'; id: string; session: Session }
-  | { kind: 'token'; id: string; name: string }
+  | { kind: 'token'; id: string; name: string; scope: Scope }
   | { kind: 'loopback-setup' }
   | { kind: 'anonymous' };
 
@@ -205,8 +206,9 @@ export const authGuard = (ctx: AppContext) =>
     if (tok) {
       const t = ctx.auth.checkToken(tok);
       if (t) {
-        principals.set(request, { kind: 'token', id: t.id, name: t.name });
-        return;
+        principals.set(request, { kind: 'token', id: t.id, name: t.name, scope: t.scope });
+        // A token acts only within its scope (scopes.ts).
+        return tokenRefusal(t.scope, method, path) ?? undefined;
       }
       if (access !== 'status') return jsonError(401, 'the API token is not valid (revoked, or never issued)', {}, { 'www-authenticate': 'Bearer realm="hark", error="invalid_token"' });
     }

@@ -7,6 +7,7 @@ import { Elysia } from 'elysia';
 import type { TSchema } from '@sinclair/typebox';
 import { ConfigSchema } from '../config/schema.ts';
 import { API_SCHEMAS, DevicesSchema } from './api.ts';
+import { scopeNeeded } from './scopes.ts';
 import { VERSION } from '../version.ts';
 import type { AppContext } from './context.ts';
 
@@ -49,10 +50,10 @@ export const OPERATIONS: Op[] = [
   { method: 'get', path: '/api/config/text', summary: 'The configuration file as it is on disk (TOML)', tag: 'config', response: 'text' },
   { method: 'get', path: '/api/config/schema', summary: 'The configuration schema (JSON Schema)', tag: 'config' },
   { method: 'get', path: '/api/logs', summary: 'The last log lines (?lines=N, ?follow=1 keeps the response open)', tag: 'read', response: 'text' },
-  { method: 'post', path: '/api/password', summary: 'Set the admin password (a browser session must give the current one)', tag: 'system', body: S.PasswordBody },
+  { method: 'post', path: '/api/password', summary: 'Set the admin password: a browser session must give the current one; no API token may. Ends every other session; revoke_tokens: true also revokes every API token', tag: 'system', body: S.PasswordBody },
   { method: 'post', path: '/api/restart', summary: 'Restart hark in place', tag: 'system' },
   { method: 'get', path: '/api/tokens', summary: 'API tokens (names and ids; the tokens themselves are never shown again)', tag: 'system' },
-  { method: 'post', path: '/api/tokens', summary: 'Create an API token', tag: 'system', body: S.TokenBody, response: S.NewToken },
+  { method: 'post', path: '/api/tokens', summary: 'Create an API token with a scope: read (status, metrics), control (also the actions and the title) or admin (default: everything but the password)', tag: 'system', body: S.TokenBody, response: S.NewToken },
   { method: 'delete', path: '/api/tokens/{id}', summary: 'Revoke an API token', tag: 'system' },
 ];
 
@@ -62,6 +63,9 @@ export function openapiDocument(): Record<string, unknown> {
   const paths: Record<string, Record<string, unknown>> = {};
   for (const op of OPERATIONS) {
     const o: Record<string, unknown> = { summary: op.summary, tags: [op.tag], operationId: `${op.method}${op.path.replace(/[^\w]+/g, '_')}` };
+    // The API token scope this operation needs (scopes.ts); null: no token may (the password).
+    const scope = scopeNeeded(op.method.toUpperCase(), op.path.replace(/\{\w+\}/g, 'x'));
+    o['x-token-scope'] = scope ?? 'none';
     const params = [...op.path.matchAll(/\{(\w+)\}/g)].map((m) => ({ name: m[1], in: 'path', required: true, schema: { type: 'string' } }));
     if (params.length) o.parameters = params;
     if (op.body === 'toml-or-json') {
@@ -76,7 +80,10 @@ export function openapiDocument(): Record<string, unknown> {
     o.responses = {
       200: ok,
       ...(op.public ? {} : { 401: { description: 'No session and no API token', content: content(S.Error) } }),
-      ...(op.method !== 'get' ? { 403: { description: 'A session without the CSRF token (X-CSRF-Token), or a cross-site request', content: content(S.Error) } } : {}),
+      403: {
+        description: `${scope ? `An API token without the "${scope}" scope (\`scope_needed\` says which)` : 'Any API token (the password needs a person and the current password)'}${op.method !== 'get' ? '; a session without the CSRF token (X-CSRF-Token), or a cross-site request' : ''}`,
+        content: content(S.Error),
+      },
       ...(op.body ? { 422: { description: 'A refused value; `field` names it', content: content(S.Error) } } : {}),
     };
     if (op.public) o.security = [];
@@ -85,7 +92,7 @@ export function openapiDocument(): Record<string, unknown> {
   return JSON.parse(
     JSON.stringify({
       openapi: '3.1.0',
-      info: { title: 'hark', version: VERSION, description: "hark's JSON API. Log in on the admin page (a session cookie plus X-CSRF-Token on every change) or send an API token (System page, or POST /api/tokens) as Authorization: Bearer." },
+      info: { title: 'hark', version: VERSION, description: "hark's JSON API. Log in on the admin page (a session cookie plus X-CSRF-Token on every change) or send an API token (System page, or POST /api/tokens) as Authorization: Bearer. Each operation's x-token-scope names the token scope it needs (read < control < admin)." },
       servers: [{ url: '/' }],
       security: [{ bearer: [] }, { session: [] }],
       components: {

@@ -177,6 +177,8 @@ document.addEventListener('DOMContentLoaded', () => {
     { code: '422', swap: true, error: false },
     { code: '409', swap: true, error: false },
     { code: '404', swap: true, error: false },
+    // A password form told to wait (too many wrong current passwords) says so beside the field.
+    { code: '429', swap: true, error: false },
     { code: '[45]..', swap: false, error: true },
   ];
   // The log tail stays scrolled to the newest line unless the user scrolled up.

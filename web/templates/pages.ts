@@ -78,6 +78,7 @@ ${body}
 </html>`;
 }
 
+/** The login form; after a refusal (a wrong password, a wait) it stays usable: the message says how long to wait. */
 export function loginPage(o: { csrf: string; next: string; error?: string; retryAfterS?: number }): Html {
   return bare(
     'Log in',
@@ -85,8 +86,8 @@ export function loginPage(o: { csrf: string; next: string; error?: string; retry
   <input type="hidden" name="_csrf" value="${o.csrf}">
   <input type="hidden" name="next" value="${o.next}">
   ${o.error ? html`<p class="notice bad" role="alert">${o.error}</p>` : ''}
-  <div class="field"><label for="password">Admin password</label><input type="password" id="password" name="password" autocomplete="current-password" required autofocus ${o.retryAfterS ? html`disabled` : ''}></div>
-  <button type="submit" class="big primary" ${o.retryAfterS ? html`disabled` : ''}>Log in</button>
+  <div class="field"><label for="password">Admin password</label><input type="password" id="password" name="password" autocomplete="current-password" required autofocus></div>
+  <button type="submit" class="big primary">Log in</button>
 </form>`,
   );
 }

@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import type { AppContext } from '../context.ts';
 import { htmlResponse, type Html } from '../../../web/templates/html.ts';
 import { loginPage, notFoundPage, setupPage } from '../../../web/templates/pages.ts';
-import { checkPasswordRules, safeEqual } from '../../control/auth.ts';
+import { checkPasswordRules, loginWaitMessage, safeEqual } from '../../control/auth.ts';
 import { logger } from '../../log.ts';
 import { PRE_CSRF_COOKIE, SESSION_COOKIE, cookie, parseCookies } from '../auth.ts';
 import { str, type Body } from './shared.ts';
@@ -78,23 +78,25 @@ export const sessionRoutes = (ctx: AppContext) => {
         const b = (body ?? {}) as Body;
         const next = safeNext(str(b.next) || '/');
         const remote = remoteOf(request, server as never);
-        const wait = ctx.auth.limiter.retryAfterMs(remote);
         const t = newPreCsrf();
-        if (wait > 0) {
-          const min = Math.ceil(wait / 60_000);
-          log.warn(`login from ${remote} refused: too many failed attempts`);
-          return withPreCsrf(request, loginPage({ csrf: t, next, error: `Too many wrong passwords: try again in ${min} minute${min === 1 ? '' : 's'}.`, retryAfterS: Math.ceil(wait / 1000) }), 429, { 'retry-after': String(Math.ceil(wait / 1000)) }, t);
-        }
+        const tooMany = (w: { retryAfterMs: number; reason: 'locked' | 'busy' }) => {
+          const s = Math.max(1, Math.ceil(w.retryAfterMs / 1000));
+          log.warn(`login from ${remote} refused: ${w.reason === 'busy' ? 'another check from this address is running' : 'too many wrong passwords'}`);
+          return withPreCsrf(request, loginPage({ csrf: t, next, error: loginWaitMessage(w), retryAfterS: s }), 429, { 'retry-after': String(s) }, t);
+        };
+        const wait = ctx.auth.limiter.retryAfterMs(remote);
+        if (wait > 0) return tooMany({ retryAfterMs: wait, reason: 'locked' });
         const given = str(b._csrf);
         if (!given || !safeEqual(given, preCsrf(request))) {
           return withPreCsrf(request, loginPage({ csrf: t, next, error: 'The form expired: try again.' }), 403, {}, t);
         }
-        if (!(await ctx.auth.verifyPassword(str(b.password)))) {
-          ctx.auth.limiter.fail(remote);
-          log.warn(`failed login from ${remote}`);
+        // Counted before the (slow) check, so a burst from one address cannot all be checked.
+        const check = await ctx.auth.checkPassword(remote, str(b.password));
+        if (check.result === 'wait') return tooMany(check);
+        if (check.result === 'wrong') {
+          log.warn(`failed login from ${remote} (${ctx.auth.limiter.failures(remote)} in a row)`);
           return withPreCsrf(request, loginPage({ csrf: t, next, error: 'Wrong password.' }), 401, {}, t);
         }
-        ctx.auth.limiter.succeed(remote);
         log.info(`login from ${remote}`);
         return startSession(request, next);
       })

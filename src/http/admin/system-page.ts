@@ -2,8 +2,9 @@
 import { Elysia } from 'elysia';
 import { html, htmlResponse, type Html } from '../../../web/templates/html.ts';
 import * as C from '../../../web/templates/components.ts';
-import { PasswordError, checkPasswordRules } from '../../control/auth.ts';
-import { SESSION_COOKIE, cookie, originOf, principalOf } from '../auth.ts';
+import { PasswordError, SCOPES, isScope, type Scope } from '../../control/auth.ts';
+import { SESSION_COOKIE, cookie, originOf } from '../auth.ts';
+import { changePassword, clientAddress } from '../password.ts';
 import { sectionForm } from './forms.ts';
 import { configForms, renderPage, str, type AdminDeps, type Body } from './shared.ts';
 import { SystemCommandError, systemControl, type PowerAction } from '../../control/system.ts';
@@ -55,24 +56,44 @@ export const systemRoutes = ({ ctx, hub }: AdminDeps) => {
 </form>`;
   }
 
-  function passwordForm(errors: Record<string, string> = {}, message = ''): Html {
+  /** The password form: the current password is always asked for (over SSH: `hark passwd`). */
+  function passwordForm(errors: Record<string, string> = {}, message = '', revoke = false): Html {
     const f = (name: string, label: string, auto: string) =>
-      html`<div class="field${errors[name] ? ' invalid' : ''}"><label for="pw-${name}">${label}</label><input type="password" id="pw-${name}" name="${name}" autocomplete="${auto}">${errors[name] ? html`<span class="err" role="alert">${errors[name]}</span>` : ''}</div>`;
+      html`<div class="field${errors[name] ? ' invalid' : ''}"><label for="pw-${name}">${label}</label><input type="password" id="pw-${name}" name="${name}" autocomplete="${auto}" ${errors[name] ? html`aria-invalid="true" aria-describedby="pw-${name}-err"` : ''}>${errors[name] ? html`<span class="err" id="pw-${name}-err" role="alert">${errors[name]}</span>` : ''}</div>`;
     return html`<form id="password-form" class="panel" hx-post="/ui/password" hx-target="this" hx-swap="outerHTML">
   <h2>Admin password</h2>
   ${message ? C.saveNotice({ ok: true, message }) : ''}
   ${f('current', 'Current password', 'current-password')}${f('password', 'New password', 'new-password')}${f('confirm', 'New password again', 'new-password')}
+  <div class="field check"><input type="checkbox" id="pw-revoke" name="revoke_tokens" value="yes" ${revoke ? html`checked` : ''}><label for="pw-revoke">Also revoke every API token</label><small>Scripts and other programs that use them stop working until they get a new one. Every other browser is logged out in any case.</small></div>
   <button type="submit">Change password</button>
 </form>`;
   }
 
-  function tokensPanel(errors: Record<string, string> = {}, created = ''): Html {
+  const SCOPE_LABEL: Record<Scope, string> = { read: 'Read only', control: 'Control', admin: 'Full' };
+  const SCOPE_WORDS: Record<Scope, string> = {
+    read: 'sees whether it is on air, the levels and the listener count',
+    control: 'also goes on and off air, records, mutes and sets the title',
+    admin: 'also changes every setting and the tokens (never the admin password)',
+  };
+
+  function tokensPanel(errors: Record<string, string> = {}, created = '', scope: Scope = 'read'): Html {
     return html`<section id="tokens" class="panel" hx-target="this" hx-swap="outerHTML">
   <h2>API tokens</h2>
   <p class="help">For scripts: <code>Authorization: Bearer …</code> on <code>/api/*</code>.</p>
   ${created ? html`<p class="notice ok" role="status">New token (shown once): <code class="token">${created}</code></p>` : ''}
-  <ul>${ctx.auth.tokens().map((t) => html`<li><b>${t.name}</b> <small>${t.id}, ${t.created.slice(0, 10)}</small> <button type="button" class="link danger" hx-delete="/ui/tokens/${t.id}" hx-confirm="Revoke ${t.name}?">Revoke</button></li>`)}</ul>
-  <form hx-post="/ui/tokens" class="row"><div class="field${errors.name ? ' invalid' : ''}"><label for="token-name">Name</label><input id="token-name" name="name" maxlength="64">${errors.name ? html`<span class="err" role="alert">${errors.name}</span>` : ''}</div><button type="submit">Create token</button></form>
+  <ul class="tokens">${ctx.auth.tokens().map(
+    (t) =>
+      html`<li data-token="${t.id}"><b>${t.name}</b> <span class="pill" data-scope="${t.scope}" title="${SCOPE_WORDS[t.scope]}">${SCOPE_LABEL[t.scope]}</span> <small>${t.id}, ${t.created.slice(0, 10)}</small> <button type="button" class="link danger" hx-delete="/ui/tokens/${t.id}" hx-confirm="Revoke ${t.name}?">Revoke</button></li>`,
+  )}</ul>
+  <form hx-post="/ui/tokens">
+    <div class="field${errors.name ? ' invalid' : ''}"><label for="token-name">Name</label><input id="token-name" name="name" maxlength="64">${errors.name ? html`<span class="err" role="alert">${errors.name}</span>` : ''}</div>
+    <fieldset class="choices"><legend>What a script with this token may do</legend>
+    ${SCOPES.map(
+      (s) =>
+        html`<div class="field check"><input type="radio" id="token-scope-${s}" name="scope" value="${s}" ${s === scope ? html`checked` : ''}><label for="token-scope-${s}">${SCOPE_LABEL[s]}</label><small>${SCOPE_WORDS[s]}</small></div>`,
+    )}${errors.scope ? html`<span class="err" role="alert">${errors.scope}</span>` : ''}</fieldset>
+    <button type="submit">Create token</button>
+  </form>
 </section>`;
   }
 
@@ -148,37 +169,25 @@ ${sectionForm('http', ctx.config)}
         return htmlResponse(sectionForm('http', ctx.config, {}, warning, { ...ctx.config.http, port: str(b.port), host }));
       })
       .get('/ui/config/http/form', () => htmlResponse(sectionForm('http', ctx.config)))
-      .post('/ui/password', async ({ body, request }) => {
+      .post('/ui/password', async ({ body, request, server }) => {
         const b = (body ?? {}) as Body;
-        const errors: Record<string, string> = {};
-        const p = principalOf(request);
-        if (p.kind === 'session' && !(await ctx.auth.verifyPassword(str(b.current)))) errors.current = 'not the current password';
-        const pw = str(b.password);
-        if (!errors.current) {
-          try {
-            checkPasswordRules(pw);
-          } catch (e) {
-            errors.password = (e as Error).message.replace(/^password: /, '');
-          }
-          if (!errors.password && pw !== str(b.confirm)) errors.confirm = 'the two passwords differ';
-        }
-        if (Object.keys(errors).length) return htmlResponse(passwordForm(errors), 422);
-        await ctx.auth.setPassword(pw);
-        // Every session ended with the change; this browser gets a new one.
-        const s = ctx.auth.createSession();
-        return htmlResponse(passwordForm({}, 'Password changed. Other browsers are logged out.'), 200, {
-          'set-cookie': cookie(SESSION_COOKIE, s.id, s.maxAgeS, request),
-          // The page's CSRF token belonged to the old session.
-          'hx-refresh': 'true',
-        });
+        const revoke = str(b.revoke_tokens) === 'yes';
+        const r = await changePassword(ctx, request, clientAddress(server, request), { current: str(b.current), password: str(b.password), confirm: str(b.confirm), revokeTokens: revoke });
+        if (!r.ok) return htmlResponse(passwordForm(r.errors, '', revoke), r.status, r.retryAfterS ? { 'retry-after': String(r.retryAfterS) } : {});
+        const message = `Password changed. Every other browser is logged out${r.revoked ? `, and ${r.revoked} API token${r.revoked === 1 ? ' was' : 's were'} revoked` : ''}.`;
+        // This browser stays logged in with a new session (the page's CSRF token is kept).
+        return htmlResponse(passwordForm({}, message), 200, r.newSession ? { 'set-cookie': cookie(SESSION_COOKIE, r.newSession.id, r.newSession.maxAgeS, request) } : {});
       })
       .post('/ui/tokens', ({ body }) => {
+        const b = (body ?? {}) as Body;
+        const scope = str(b.scope) || 'read';
         try {
-          const t = ctx.auth.createToken(str((body as Body)?.name));
+          if (!isScope(scope)) throw new PasswordError(`scope: one of ${SCOPES.join(', ')}`, 'scope');
+          const t = ctx.auth.createToken(str(b.name), scope);
           return htmlResponse(tokensPanel({}, t.token));
         } catch (e) {
           if (!(e instanceof PasswordError)) throw e;
-          return htmlResponse(tokensPanel({ [e.field]: e.message.replace(/^name: /, '') }), 422);
+          return htmlResponse(tokensPanel({ [e.field]: e.message.replace(/^\w+: /, '') }, '', isScope(scope) ? scope : 'read'), 422);
         }
       })
       .delete('/ui/tokens/:id', ({ params }) => {
