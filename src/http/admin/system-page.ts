@@ -9,93 +9,23 @@ import { sectionForm } from './forms.ts';
 import { configForms, renderPage, str, type AdminDeps, type Body } from './shared.ts';
 import { SystemCommandError, systemControl, type PowerAction } from '../../control/system.ts';
 import * as W from './widgets.ts';
-
-/** What each power button says before it acts (the confirm dialog) and after. */
-const POWER: Record<PowerAction, { label: string; confirm: string; done: string }> = {
-  reboot: {
-    label: 'Reboot the box',
-    confirm: 'Reboot the box now? Everyone listening is disconnected and the recording pauses. This page comes back by itself in about a minute.',
-    done: 'Rebooting… everyone listening is disconnected. This page comes back in about a minute.',
-  },
-  poweroff: {
-    label: 'Shut down the box',
-    confirm: 'Shut down the box now? Everyone listening is disconnected and the recording stops. To start it again, unplug the power and plug it back in.',
-    done: 'Shutting down… wait until the green light stops blinking before you unplug the power.',
-  },
-};
+import * as S from '../../../web/templates/system.ts';
+import { POWER } from '../../../web/templates/system.ts';
 
 export const systemRoutes = ({ ctx, hub }: AdminDeps) => {
   const sys = systemControl();
   const { saveSection } = configForms(ctx);
 
-  /** Restart hark and, on the image, reboot or shut down the box. */
-  function powerPanel(): Html {
-    return html`<section id="power" class="panel"><h2>Restart and power</h2>
-  <div class="power-buttons">
-  ${ctx.plane.canRestart ? html`<button type="button" id="restart-hark" class="danger" hx-post="/ui/restart" hx-target="#power-result" hx-confirm="Restart hark now? Listeners reconnect by themselves within a few seconds.">Restart hark</button>` : ''}
-  ${sys.capable
-    ? (['reboot', 'poweroff'] as const).map((a) => html`<button type="button" id="power-${a}" class="danger" hx-post="/ui/power/${a}" hx-target="#power-result" hx-confirm="${POWER[a].confirm}">${POWER[a].label}</button>`)
-    : ''}
-  </div>
-  <div id="power-result" aria-live="polite"></div>
-  ${sys.capable ? html`<p class="help">Shut down the box here before you unplug it: pulling the power can damage the memory card.</p>` : ''}
-</section>`;
-  }
-
-  /** The zone times are shown in; on the image, a picker. */
-  async function timezonePanel(message: Html | string = ''): Promise<Html> {
-    const zone = sys.timezone();
-    if (!sys.capable) {
-      return html`<section id="timezone" class="panel"><h2>Time zone</h2>${message}<p>Times on these pages are in <b>${zone}</b> (now ${new Date().toLocaleTimeString('en-GB', { hour: '2-digit', minute: '2-digit' })}).</p><p class="help">Set by the computer hark runs on.</p></section>`;
-    }
-    const zones = await sys.listTimezones();
-    return html`<form id="timezone" class="panel" hx-post="/ui/timezone" hx-target="this" hx-swap="outerHTML"><h2>Time zone</h2>${message}
-  <p>Times on these pages are in <b>${zone}</b> (now ${new Date().toLocaleTimeString('en-GB', { hour: '2-digit', minute: '2-digit' })}).</p>
-  <div class="field"><label for="tz-zone">Time zone of this box</label><select id="tz-zone" name="zone">${zones.map((z) => html`<option value="${z}" ${z === zone ? html`selected` : ''}>${z.replaceAll('_', ' ')}</option>`)}</select></div>
-  <button type="submit">Set time zone</button>
-</form>`;
-  }
-
-  /** The password form: the current password is always asked for (over SSH: `hark passwd`). */
-  function passwordForm(errors: Record<string, string> = {}, message = '', revoke = false): Html {
-    const f = (name: string, label: string, auto: string) =>
-      html`<div class="field${errors[name] ? ' invalid' : ''}"><label for="pw-${name}">${label}</label><input type="password" id="pw-${name}" name="${name}" autocomplete="${auto}" ${errors[name] ? html`aria-invalid="true" aria-describedby="pw-${name}-err"` : ''}>${errors[name] ? html`<span class="err" id="pw-${name}-err" role="alert">${errors[name]}</span>` : ''}</div>`;
-    return html`<form id="password-form" class="panel" hx-post="/ui/password" hx-target="this" hx-swap="outerHTML">
-  <h2>Admin password</h2>
-  ${message ? C.saveNotice({ ok: true, message }) : ''}
-  ${f('current', 'Current password', 'current-password')}${f('password', 'New password', 'new-password')}${f('confirm', 'New password again', 'new-password')}
-  <div class="field check"><input type="checkbox" id="pw-revoke" name="revoke_tokens" value="yes" ${revoke ? html`checked` : ''}><label for="pw-revoke">Also revoke every API token</label><small>Scripts and other programs that use them stop working until they get a new one. Every other browser is logged out in any case.</small></div>
-  <button type="submit">Change password</button>
-</form>`;
-  }
-
-  const SCOPE_LABEL: Record<Scope, string> = { read: 'Read only', control: 'Control', admin: 'Full' };
-  const SCOPE_WORDS: Record<Scope, string> = {
-    read: 'sees whether it is on air, the levels and the listener count',
-    control: 'also goes on and off air, records, mutes and sets the title',
-    admin: 'also changes every setting and the tokens (never the admin password)',
-  };
-
-  function tokensPanel(errors: Record<string, string> = {}, created = '', scope: Scope = 'read'): Html {
-    return html`<section id="tokens" class="panel" hx-target="this" hx-swap="outerHTML">
-  <h2>API tokens</h2>
-  <p class="help">For scripts: <code>Authorization: Bearer …</code> on <code>/api/*</code>.</p>
-  ${created ? html`<p class="notice ok" role="status">New token (shown once): <code class="token">${created}</code></p>` : ''}
-  <ul class="tokens">${ctx.auth.tokens().map(
-    (t) =>
-      html`<li data-token="${t.id}"><b>${t.name}</b> <span class="pill" data-scope="${t.scope}" title="${SCOPE_WORDS[t.scope]}">${SCOPE_LABEL[t.scope]}</span> <small>${t.id}, ${t.created.slice(0, 10)}</small> <button type="button" class="link danger" hx-delete="/ui/tokens/${t.id}" hx-confirm="Revoke ${t.name}?">Revoke</button></li>`,
-  )}</ul>
-  <form hx-post="/ui/tokens">
-    <div class="field${errors.name ? ' invalid' : ''}"><label for="token-name">Name</label><input id="token-name" name="name" maxlength="64">${errors.name ? html`<span class="err" role="alert">${errors.name}</span>` : ''}</div>
-    <fieldset class="choices"><legend>What a script with this token may do</legend>
-    ${SCOPES.map(
-      (s) =>
-        html`<div class="field check"><input type="radio" id="token-scope-${s}" name="scope" value="${s}" ${s === scope ? html`checked` : ''}><label for="token-scope-${s}">${SCOPE_LABEL[s]}</label><small>${SCOPE_WORDS[s]}</small></div>`,
-    )}${errors.scope ? html`<span class="err" role="alert">${errors.scope}</span>` : ''}</fieldset>
-    <button type="submit">Create token</button>
-  </form>
-</section>`;
-  }
+  const powerPanel = () => S.powerPanel({ canRestart: ctx.plane.canRestart, capable: sys.capable });
+  const timezonePanel = async (message: Html | string = '') =>
+    S.timezonePanel({
+      zone: sys.timezone(),
+      nowText: new Date().toLocaleTimeString('en-GB', { hour: '2-digit', minute: '2-digit' }),
+      zones: sys.capable ? await sys.listTimezones() : null,
+      message,
+    });
+  const passwordForm = S.passwordForm;
+  const tokensPanel = (errors: Record<string, string> = {}, created = '', scope: Scope = 'read') => S.tokensPanel({ tokens: ctx.auth.tokens(), errors, created, scope });
 
   return new Elysia({ name: 'admin-system' })
       .get('/system', async ({ request }) =>
@@ -105,19 +35,15 @@ export const systemRoutes = ({ ctx, hub }: AdminDeps) => {
           '/system',
           'System',
           'system',
-          html`<div class="grid">
-<section class="panel"><h2>This box</h2>${W.slot(hub.env, 'sysinfo')}</section>
-${powerPanel()}
-${await timezonePanel()}
-<section class="panel wide"><h2>Log</h2>${W.slot(hub.env, 'log')}</section>
-${passwordForm()}
-${tokensPanel()}
-${sectionForm('access', ctx.config)}
-${sectionForm('control', ctx.config)}
-${sectionForm('log', ctx.config)}
-${sectionForm('http', ctx.config)}
-<section class="panel"><h2>Configuration file</h2><p><code>${ctx.store.path}</code></p><p><a href="/api/config/text" download="hark.toml">Download</a> · <a href="/api/openapi.json">API (OpenAPI)</a> · <a href="/metrics">Metrics</a></p></section>
-</div>`,
+          S.systemPage({
+            slots: { sysinfo: W.slot(hub.env, 'sysinfo'), log: W.slot(hub.env, 'log') },
+            power: powerPanel(),
+            timezone: await timezonePanel(),
+            password: passwordForm(),
+            tokens: tokensPanel(),
+            forms: (['access', 'control', 'log', 'http'] as const).map((name) => sectionForm(name, ctx.config)),
+            configPath: ctx.store.path,
+          }),
         ),
       )
 
@@ -162,10 +88,7 @@ ${sectionForm('http', ctx.config)}
         const name = request.headers.get('host')?.replace(/:\d+$/, '') || here.hostname;
         const where = `http://${name}:${port}/`;
         const loopback = /^(127\.|::1$|localhost$)/.test(host);
-        const warning = html`<div class="notice warn" role="alert" id="http-move-warning"><p><b>This moves the admin page.</b> After saving and restarting hark you will reach this page at <b>${where}</b>${
-          loopback ? html`, and only from the box itself (address ${host}): other computers cannot reach it` : ''
-        }. If that port is blocked by a firewall or used by another program, you may lock yourself out (then fix it over SSH with <code>hark config set http.port ${String(ctx.config.http.port)}</code>).</p>
-  <button type="submit" name="confirm" value="yes" class="danger">Save and move the page</button> <button type="button" class="link" hx-get="/ui/config/http/form" hx-target="#form-http" hx-swap="outerHTML">Cancel</button></div>`;
+        const warning = S.httpMoveWarning({ where, host, loopback, currentPort: ctx.config.http.port });
         return htmlResponse(sectionForm('http', ctx.config, {}, warning, { ...ctx.config.http, port: str(b.port), host }));
       })
       .get('/ui/config/http/form', () => htmlResponse(sectionForm('http', ctx.config)))
