@@ -117,6 +117,16 @@ export class SourceConnection {
     if (this.phase === 'ended') return;
     this.phase = 'ended';
     this.cleanup();
+    if (this.target.tls) {
+      // Icecast 2.4 misses a TLS close_notify (connection.c connection_read_ssl flags an
+      // error only when SSL_read returns < 0, not 0) and holds the mount until its
+      // source-timeout; an end without close_notify is an error it notices at once. Nothing
+      // is lost: a source stream has no end to deliver.
+      try {
+        this.socket?.terminate();
+      } catch {}
+      return;
+    }
     try {
       this.socket?.end();
     } catch {}

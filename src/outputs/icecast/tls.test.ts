@@ -207,5 +207,8 @@ describe('https:// targets', () => {
     expect(certificateReason(e('CERT_NOT_YET_VALID'), 'h')).toBe("it is not valid yet (is this box's clock right?) (CERT_NOT_YET_VALID)");
     expect(certificateReason(e('SELF_SIGNED_CERT_IN_CHAIN'), 'h')).toBe('it was issued by a certificate authority this box does not trust (SELF_SIGNED_CERT_IN_CHAIN)');
     expect(certificateReason(e('ECONNRESET', 'reset'), 'h')).toBeNull();
+    expect(certificateReason(e('ERR_TLS_CERT_ALTNAME_INVALID', "Hostname/IP does not match certificate's altnames: Host: localhost. is not cert's CN: icecast"), 'localhost')).toBe(
+      'it is for icecast, not for localhost (ERR_TLS_CERT_ALTNAME_INVALID)',
+    );
   });
 });

@@ -83,8 +83,10 @@ export function certificateReason(err: Error & { code?: string }, host: string):
   if (code === 'DEPTH_ZERO_SELF_SIGNED_CERT') why = 'it is self-signed';
   else if (UNKNOWN_ISSUER.has(code)) why = 'it was issued by a certificate authority this box does not trust';
   else if (code === 'ERR_TLS_CERT_ALTNAME_INVALID' || code === 'HOSTNAME_MISMATCH') {
-    const names = err.message.includes('altnames:') ? err.message.split(/altnames:\s*/).pop() : '';
-    const list = names ? names.replace(/\b(DNS|IP Address):/g, '').replace(/\.$/, '') : '';
+    // Node's wording (checkServerIdentity): "… is not in the cert's altnames: DNS:a, IP Address:b"
+    // or, for a certificate without DNS names, "… is not cert's CN: name".
+    const names = /(?:altnames|cert's CN):\s*(.*)$/.exec(err.message.split(/is not (?:in )?(?=the cert's altnames|cert's CN)/).pop() ?? '')?.[1] ?? '';
+    const list = names.replace(/\b(DNS|IP Address):/g, '').replace(/\.$/, '');
     why = `it is for ${list ? list : 'another name'}, not for ${host}`;
   } else if (code === 'CERT_HAS_EXPIRED') why = 'it has expired';
   else if (code === 'CERT_NOT_YET_VALID') why = "it is not valid yet (is this box's clock right?)";
