@@ -229,7 +229,7 @@ describe('the Outputs page with an https:// address', () => {
     expect(await page.locator('#icecast-form-new input[name=host]').inputValue()).toBe('127.0.0.1');
     expect(await page.locator('#icecast-form-new input[name=port]').inputValue()).toBe(String(ice.tlsPort));
     expect(await page.locator('#icecast-form-new input[type=checkbox][name=tls]').isChecked()).toBe(true);
-    await page.screenshot({ path: `${SHOTS}/icecast-tls-untrusted-390.png`, fullPage: true });
+    await page.locator('#icecast-form-new').screenshot({ path: `${SHOTS}/icecast-tls-untrusted-390.png` });
 
     await page.locator('#icecast-form-new details.advanced summary').click();
     await page.locator('#icecast-form-new input[name=ca_file]').fill(ca.caFile);
@@ -237,7 +237,7 @@ describe('the Outputs page with an https:// address', () => {
     const ok = page.locator('#icecast-form-new [data-test-result="ok"]');
     await ok.waitFor({ timeout: 15_000 });
     expect(await ok.textContent()).toBe(`Connected to 127.0.0.1:${ice.tlsPort}/pasted.mp3 over a secure connection: the server accepted the user, password and mount.`);
-    await page.screenshot({ path: `${SHOTS}/icecast-tls-ok-390.png`, fullPage: true });
+    await page.locator('#icecast-form-new').screenshot({ path: `${SHOTS}/icecast-tls-ok-390.png` });
     expect(chrome.logs.filter((l) => l.startsWith('[pageerror]'))).toEqual([]);
   }, 60_000);
 
@@ -257,8 +257,11 @@ describe('the Outputs page with an https:// address', () => {
     await page.goto(`${hark.url}/outputs`);
     const warn = page.locator('#icecast-section li[data-entry="3"] [data-tls="unverified"]');
     expect(await warn.textContent()).toBe('certificate not checked');
-    await page.screenshot({ path: `${SHOTS}/outputs-tls-1366.png`, fullPage: true });
+    await page.locator('#icecast-section').screenshot({ path: `${SHOTS}/outputs-tls-1366.png` });
     await page.goto(`${hark.url}/`);
-    await page.screenshot({ path: `${SHOTS}/dashboard-tls-1366.png`, fullPage: true });
+    await page.screenshot({ path: `${SHOTS}/dashboard-tls-1366.png` });
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.goto(`${hark.url}/outputs`);
+    await page.locator('#icecast-section').screenshot({ path: `${SHOTS}/outputs-tls-390.png` });
   }, 60_000);
 });

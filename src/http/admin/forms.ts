@@ -12,6 +12,7 @@ import { fieldsFor, saveNotice, stateClass } from '../../../web/templates/compon
 import type { AppContext } from '../context.ts';
 import { entryName } from './model.ts';
 import { ENTRY_TEXT, SECTION_TEXT } from './labels.ts';
+import { CaFileError, readCaFile } from '../../outputs/icecast/tls.ts';
 
 type Body = Record<string, unknown>;
 
@@ -207,7 +208,19 @@ export function entryValues(kind: 'icecast' | 'whip', body: Record<string, unkno
     if (p.password) values.password = p.password;
     if (p.tls !== undefined) values.tls = p.tls;
   }
-  return { ...base, ...values };
+  const entry = { ...base, ...values };
+  // A CA file typed on the form is read now, so a wrong path is refused beside its field (the
+  // file and the API are checked when the output connects: a file missing at boot is no reason
+  // not to start).
+  if (typeof entry.ca_file === 'string' && entry.ca_file !== '' && entry.ca_file !== old.ca_file) {
+    try {
+      readCaFile(entry.ca_file);
+    } catch (e) {
+      if (e instanceof CaFileError) throw new ConfigError(`${prefix}.ca_file`, e.message);
+      throw e;
+    }
+  }
+  return entry;
 }
 
 /** An entry of [[icecast]] or [[whip]] as an edit (index) or add (null) form; a test's result sits beside its button. */

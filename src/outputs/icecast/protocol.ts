@@ -206,6 +206,7 @@ export function resolveTarget(s: TargetSettings): IcecastTarget {
     if (u.protocol === 'https:') tls = true;
     host = u.hostname.replace(/^\[|\]$/g, '');
     port = u.port ? Number(u.port) : u.protocol === 'http:' ? 80 : u.protocol === 'https:' ? 443 : 8000;
+    if (port < 1) throw new RangeError(`url: the port must be 1 to 65535, got ${port}`);
     mount = decoded(u.pathname, 'the mount point');
     if (u.username && !s.user) user = decoded(u.username, 'the user name');
     if (u.password && !s.password) password = decoded(u.password, 'the password');

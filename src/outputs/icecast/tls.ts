@@ -106,5 +106,11 @@ export function tlsFailure(err: Error & { code?: string }, t: Pick<IcecastTarget
   if (err instanceof CaFileError) return err.message;
   const cert = certificateReason(err, t.host);
   if (cert) return `the server's certificate is not trusted: ${cert}`;
-  return `no secure (TLS) connection with ${t.host}:${t.port}: ${err.message || err.code || 'the handshake failed'}; is this port for https://?`;
+  const what = `${err.code ?? ''} ${err.message ?? ''}`;
+  let why: string;
+  // BoringSSL's words for a reply that is no TLS record (e.g. "HTTP/1.0 400 …").
+  if (/WRONG_VERSION_NUMBER|wrong version number|HTTP_REQUEST|PACKET_LENGTH_TOO_LONG/i.test(what)) why = 'the server there does not answer in TLS';
+  else if (/ECONNRESET|disconnected before secure TLS|closed the connection|EPIPE/i.test(what)) why = 'the server closed the connection before the secure handshake ended';
+  else why = err.message || err.code || 'the handshake failed';
+  return `no secure (TLS) connection with ${t.host}:${t.port}: ${why}; is this port for https://?`;
 }
