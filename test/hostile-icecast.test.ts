@@ -119,7 +119,7 @@ const formCases: { name: string; fields: Record<string, string>; field: string; 
   { name: 'a CA file that does not exist', fields: { url: 'https://h/m', ca_file: '/nonexistent/ca.pem' }, field: 'ca_file', reason: /the CA file \/nonexistent\/ca\.pem cannot be read: no such file/ },
   { name: 'a CA file that is a directory', fields: { url: 'https://h/m', ca_file: '/etc' }, field: 'ca_file', reason: /the CA file \/etc is not a file/ },
   { name: 'a CA file that holds no certificate', fields: { url: 'https://h/m', ca_file: '/etc/hostname' }, field: 'ca_file', reason: /holds no certificate/ },
-  { name: 'a CA file on a plain http:// server', fields: { url: 'http://h/m', ca_file: '__CA__' }, field: 'ca_file', reason: /is only used over TLS/ },
+  { name: 'a CA file on a plain http:// server', fields: { url: 'http://h/m', ca_file: '__CA__' }, field: 'ca_file', reason: /^only for a secure connection: tick “Secure connection \(https\)”, or leave this empty$/ },
   { name: 'a secure box ticked with an http:// address', fields: { url: '', host: 'h', mount: '/m', tls: 'maybe' }, field: 'tls', reason: /true or false/ },
 ];
 

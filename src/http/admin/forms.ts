@@ -104,6 +104,7 @@ export function fieldOf(path: string, prefix: string): string {
 /** Refusals worded for the file, worded for the form. */
 const FORM_REASONS: Record<string, string> = {
   'give url or host': 'give the server address, or paste the URL your host gave you',
+  'is only used over TLS; use an https:// url or set tls = true': 'only for a secure connection: tick “Secure connection (https)”, or leave this empty',
 };
 
 export function errorsFrom(e: ConfigError, prefix: string, fieldNames: string[]): { fields: Record<string, string>; form: string } {
