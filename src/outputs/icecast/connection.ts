@@ -1,7 +1,8 @@
 /**
  * One Icecast source connection over TCP, or TLS for an https:// server: connect (and, over
- * TLS, check the server's certificate), send the request head, read the answer, then stream. It ends itself — and says why, once — when the server closes, half-closes,
- * resets, or stops reading (write timeout), so its owner never waits on a dead socket.
+ * TLS, check the server's certificate), send the request head, read the answer, then stream.
+ * It ends itself — and says why, once — when the server closes, half-closes, resets, or stops
+ * reading (write timeout), so its owner never waits on a dead socket.
  */
 import type { Socket } from 'bun';
 import { classifyResponse, IcecastError, parseResponseHead, sourceRequest, type IcecastTarget, type SourceMethod, type StreamInfo } from './protocol.ts';
@@ -211,8 +212,10 @@ export class SourceConnection {
             handshake: (socket, success, authorizationError) => {
               if (this.phase !== 'tls') return;
               // Bun reports success = false for a name mismatch even with rejectUnauthorized off;
-              // unchecked, only a handshake that failed for another reason than the certificate ends it.
-              const refused = tls!.rejectUnauthorized ? !success || authorizationError : !success && !(authorizationError && certificateReason(authorizationError, t.host));
+              // unchecked, only a handshake that failed for another reason than the certificate
+              // ends it.
+              const certOnly = authorizationError !== null && certificateReason(authorizationError, t.host) !== null;
+              const refused = tls!.rejectUnauthorized ? !success || authorizationError : !success && !certOnly;
               if (refused) return settle(new IcecastError('tls', tlsFailure(authorizationError ?? new Error('the handshake failed'), t)));
               if (authorizationError) this.certificateProblem = certificateReason(authorizationError, t.host) ?? authorizationError.message;
               this.phase = 'handshake';
