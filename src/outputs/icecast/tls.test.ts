@@ -10,7 +10,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeTestCa, type TestCertificate } from '../../../test/lib/icecast.ts';
 import { DEFAULT_CONNECT, SourceConnection } from './connection.ts';
-import { IcecastError, metadataUrl, resolveTarget, sourceRequest, type IcecastTarget, type StreamInfo } from './protocol.ts';
+import { IcecastError, metadataUrl, resolveTarget, sourceRequest, updateMetadata, type IcecastTarget, type StreamInfo } from './protocol.ts';
 import { certificateReason, readCaFile } from './tls.ts';
 
 const info: StreamInfo = { name: 'n', description: '', genre: '', url: '', public: false, format: 'mp3', bitrateKbps: 128, channels: 2, sampleRate: 48000 };
@@ -167,6 +167,32 @@ describe('SourceConnection over TLS', () => {
     }
     expect(s.got.head).toBe('');
     expect(readCaFile(ca.caFile)).toHaveLength(1);
+  });
+});
+
+describe('the MP3 title call over https://', () => {
+  test('with the CA file it reaches the server; without, "not trusted" in the same words', async () => {
+    const seen: string[] = [];
+    const srv = Bun.serve({
+      hostname: '127.0.0.1',
+      port: 0,
+      tls: { cert: Bun.file(good.certFile), key: Bun.file(good.keyFile) },
+      fetch(req) {
+        seen.push(`${new URL(req.url).searchParams.get('song')} ${req.headers.get('authorization')}`);
+        return new Response('<iceresponse><message>Metadata update successful</message><return>1</return></iceresponse>');
+      },
+    });
+    try {
+      await updateMetadata(target(srv.port!, { caFile: ca.caFile, verify: true }), 'Évensong');
+      expect(seen).toEqual([`Évensong Basic ${btoa('source:pw')}`]);
+      let err: IcecastError | undefined;
+      await updateMetadata(target(srv.port!, { caFile: '', verify: true }), 'x').catch((e) => (err = e));
+      expect(err?.kind).toBe('tls');
+      expect(err?.message).toStartWith("metadata update failed: the server's certificate is not trusted: it was issued by a certificate authority this box does not trust");
+      expect(seen).toHaveLength(1);
+    } finally {
+      srv.stop(true);
+    }
   });
 });
 
