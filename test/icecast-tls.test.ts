@@ -233,6 +233,7 @@ describe('the Outputs page with an https:// address', () => {
 
     await page.locator('#icecast-form-new details.advanced summary').click();
     await page.locator('#icecast-form-new input[name=ca_file]').fill(ca.caFile);
+    await page.locator('#icecast-form-new details.advanced').screenshot({ path: `${SHOTS}/icecast-tls-advanced-390.png` });
     await page.locator('#icecast-form-new button:has-text("Test connection")').click();
     const ok = page.locator('#icecast-form-new [data-test-result="ok"]');
     await ok.waitFor({ timeout: 15_000 });
