@@ -82,6 +82,34 @@ describe('SourceConnection over TLS', () => {
     c.close();
   });
 
+  test('a TLS server that goes away mid-stream is noticed at once, as a lost connection (not a certificate problem)', async () => {
+    let peer: Socket<unknown> | undefined;
+    const srv = Bun.listen({
+      hostname: '127.0.0.1',
+      port: 0,
+      tls: { cert: Bun.file(good.certFile), key: Bun.file(good.keyFile) },
+      socket: {
+        data(sock, d) {
+          if (!peer && Buffer.from(d).toString('latin1').includes('\r\n\r\n')) {
+            peer = sock;
+            sock.write('HTTP/1.0 200 OK\r\n\r\n');
+          }
+        },
+      },
+    });
+    servers.push(srv);
+    const c = await SourceConnection.open(target(srv.port, { caFile: ca.caFile, verify: true }), 'PUT', info);
+    const ended = new Promise<IcecastError>((r) => c.onEnd(r));
+    const pump = setInterval(() => c.write(new Uint8Array(500)), 20);
+    await Bun.sleep(100);
+    const t0 = performance.now();
+    peer!.terminate();
+    const err = await Promise.race([ended, Bun.sleep(5000).then(() => null)]);
+    clearInterval(pump);
+    expect(err?.kind).toBe('network');
+    expect(performance.now() - t0).toBeLessThan(1000);
+  });
+
   test('without the CA file: refused as "not trusted", in plain words, and nothing was sent', async () => {
     const s = tlsServer(good);
     const err = await failure(SourceConnection.open(target(s.port, { caFile: '', verify: true }), 'PUT', info));
