@@ -139,7 +139,7 @@ describe('settings in plain words', () => {
     const form = page.locator('#icecast-form-new');
     await form.waitFor();
     const labels = await form.locator(':scope > .field label').allTextContents();
-    expect(labels.slice(0, 7)).toEqual(['Paste the URL your host gave you', 'Server address', 'Port', 'Mount point', 'Source password', 'Quality', 'Station name']);
+    expect(labels.slice(0, 8)).toEqual(['Paste the URL your host gave you', 'Server address', 'Port', 'Secure connection (https)', 'Mount point', 'Source password', 'Quality', 'Station name']);
     expect(await form.locator('select[name=bitrate_kbps] option:checked').textContent()).toBe('Good (128 kbit/s)');
     // User, format, genre … wait under "Advanced", closed.
     expect(await form.locator('details.advanced').evaluate((d) => (d as HTMLDetailsElement).open)).toBe(false);

@@ -1,10 +1,11 @@
 /**
  * A real icecast2 (Debian) for a test: its own config, port, log and pid directory, bound to
- * 127.0.0.1. It runs as the current user; as root that is impossible — Icecast exits unless
+ * 127.0.0.1; with `tls`, a second listen socket speaks TLS (Debian's icecast2 2.4 is built
+ * with OpenSSL: `<ssl>1</ssl>` on the socket, cert and key in one `<ssl-certificate>` file). It runs as the current user; as root that is impossible — Icecast exits unless
  * <changeowner> names another user and then refuses uid 0 anyway (src/main.c) — so as root it
  * becomes Debian's `icecast2` user (or `nobody`), which gets the test directory.
  */
-import { chownSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Subprocess } from 'bun';
@@ -16,11 +17,16 @@ export interface IcecastOptions {
   port?: number;
   /** Icecast's <source-timeout> in seconds. */
   sourceTimeoutS?: number;
+  /** Also listen with TLS (on `tlsPort`) with this certificate; the plain port stays. */
+  tls?: TestCertificate;
 }
 
 export interface IcecastServer {
   port: number;
   url: string;
+  /** The TLS listen socket's port and origin (https://127.0.0.1:port), when started with `tls`. */
+  tlsPort?: number;
+  tlsUrl?: string;
   sourcePassword: string;
   adminPassword: string;
   dir: string;
@@ -74,7 +80,7 @@ function runAs(): { user: string; group: string; uid: number; gid: number } {
   throw new Error('running as root, and neither user icecast2 nor nobody exists for icecast2 to become');
 }
 
-function config(o: { port: number; dir: string; source: string; admin: string; sourceTimeoutS: number }): string {
+function config(o: { port: number; tlsPort?: number; certificate?: string; dir: string; source: string; admin: string; sourceTimeoutS: number }): string {
   const root = process.getuid?.() === 0;
   const { user, group } = runAs();
   return `<icecast>
@@ -90,11 +96,13 @@ function config(o: { port: number; dir: string; source: string; admin: string; s
     <relay-password>${o.source}</relay-password>
     <admin-user>admin</admin-user><admin-password>${o.admin}</admin-password>
   </authentication>
-  <listen-socket><port>${o.port}</port><bind-address>127.0.0.1</bind-address></listen-socket>
+  <listen-socket><port>${o.port}</port><bind-address>127.0.0.1</bind-address></listen-socket>${
+    o.tlsPort ? `\n  <listen-socket><port>${o.tlsPort}</port><bind-address>127.0.0.1</bind-address><ssl>1</ssl></listen-socket>` : ''
+  }
   <fileserve>1</fileserve>
   <paths>
     <basedir>${o.dir}</basedir><logdir>${o.dir}</logdir><pidfile>${o.dir}/icecast.pid</pidfile>
-    <webroot>/usr/share/icecast2/web</webroot><adminroot>/usr/share/icecast2/admin</adminroot>
+    <webroot>/usr/share/icecast2/web</webroot><adminroot>/usr/share/icecast2/admin</adminroot>${o.certificate ? `\n    <ssl-certificate>${o.certificate}</ssl-certificate>` : ''}
   </paths>
   <logging>
     <accesslog>access.log</accesslog><errorlog>error.log</errorlog><loglevel>3</loglevel><logsize>10000</logsize>
@@ -110,14 +118,23 @@ function config(o: { port: number; dir: string; source: string; admin: string; s
 export async function startIcecast(opts: IcecastOptions = {}): Promise<IcecastServer> {
   const dir = mkdtempSync(join(tmpdir(), 'hark-icecast-'));
   const port = opts.port ?? (await freePort());
+  let tlsPort: number | undefined;
+  for (let i = 0; opts.tls && i < 10 && (tlsPort === undefined || tlsPort === port); i++) tlsPort = await freePort();
   const sourcePassword = opts.sourcePassword ?? 'hackme-source';
   const adminPassword = opts.adminPassword ?? 'hackme-admin';
   const confPath = join(dir, 'icecast.xml');
+  let certificate: string | undefined;
+  if (opts.tls) {
+    // Icecast reads certificate and key from one file.
+    certificate = join(dir, 'icecast.pem');
+    writeFileSync(certificate, readFileSync(opts.tls.certFile, 'utf8') + readFileSync(opts.tls.keyFile, 'utf8'), { mode: 0o600 });
+  }
   if (process.getuid?.() === 0) {
     const { uid, gid } = runAs();
     chownSync(dir, uid, gid);
+    if (certificate) chownSync(certificate, uid, gid);
   }
-  writeFileSync(confPath, config({ port, dir, source: sourcePassword, admin: adminPassword, sourceTimeoutS: opts.sourceTimeoutS ?? 10 }));
+  writeFileSync(confPath, config({ port, tlsPort, certificate, dir, source: sourcePassword, admin: adminPassword, sourceTimeoutS: opts.sourceTimeoutS ?? 10 }));
   const url = `http://127.0.0.1:${port}`;
 
   let proc!: Subprocess;
@@ -139,6 +156,11 @@ export async function startIcecast(opts: IcecastOptions = {}): Promise<IcecastSe
       await Bun.sleep(50);
     }
     throw new Error(`icecast2 did not answer on ${url} within 10 s\n${errorLog()}`);
+  };
+  const launchChecked = async () => {
+    await launch();
+    // Icecast starts without its TLS socket when the certificate does not load: say so here.
+    if (opts.tls && !/SSL certificate found/.test(errorLog())) throw new Error(`icecast2 did not load its TLS certificate\n${errorLog()}`);
   };
   const errorLog = () => {
     try {
@@ -180,10 +202,12 @@ export async function startIcecast(opts: IcecastOptions = {}): Promise<IcecastSe
     throw new Error(`icecast: ${mount} still has a source after ${timeoutMs} ms`);
   };
 
-  await launch();
+  await launchChecked();
   return {
     port,
     url,
+    tlsPort,
+    tlsUrl: tlsPort ? `https://127.0.0.1:${tlsPort}` : undefined,
     sourcePassword,
     adminPassword,
     dir,
@@ -199,13 +223,59 @@ export async function startIcecast(opts: IcecastOptions = {}): Promise<IcecastSe
       proc.kill('SIGKILL');
       await proc.exited;
     },
-    restart: launch,
+    restart: launchChecked,
     stop: async () => {
       if (proc.exitCode !== null || proc.signalCode) return;
       proc.kill('SIGTERM');
       const t = setTimeout(() => proc.kill('SIGKILL'), 3000);
       await proc.exited;
       clearTimeout(t);
+    },
+  };
+}
+
+/** A certificate made by a TestCa: PEM files. */
+export interface TestCertificate {
+  certFile: string;
+  keyFile: string;
+}
+
+/** A certificate authority of a test's own, made with openssl (EC P-256: quick to make). */
+export interface TestCa {
+  dir: string;
+  /** The CA certificate (PEM): what a client is told to trust. */
+  caFile: string;
+  /** A server certificate for these names (DNS names and IP addresses), signed by this CA. */
+  issue(name: string, altNames: string[]): TestCertificate;
+  /** A self-signed server certificate (no CA) for these names. */
+  selfSigned(name: string, altNames: string[]): TestCertificate;
+}
+
+function openssl(args: string[], cwd: string): void {
+  const p = Bun.spawnSync(['openssl', ...args], { cwd, stdout: 'pipe', stderr: 'pipe' });
+  if (p.exitCode !== 0) throw new Error(`openssl ${args.join(' ')} failed: ${p.stderr.toString()}`);
+}
+
+const san = (names: string[]) => names.map((n) => (/^[\d.]+$|:/.test(n) ? `IP:${n}` : `DNS:${n}`)).join(',');
+
+/** Make a CA in a new temporary directory (world-readable, so icecast2 run as another user can read what it issues). */
+export function makeTestCa(commonName = 'hark test CA'): TestCa {
+  const dir = mkdtempSync(join(tmpdir(), 'hark-test-ca-'));
+  chmodSync(dir, 0o755);
+  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
+  openssl(['req', '-x509', ...ec, '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2', '-subj', `/CN=${commonName}`, '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign'], dir);
+  return {
+    dir,
+    caFile: join(dir, 'ca.pem'),
+    issue(name, altNames) {
+      openssl(['req', ...ec, '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${name}`], dir);
+      writeFileSync(join(dir, `${name}.ext`), `subjectAltName=${san(altNames)}\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n`);
+      openssl(['x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', `${name}.pem`, '-days', '2', '-extfile', `${name}.ext`], dir);
+      return { certFile: join(dir, `${name}.pem`), keyFile: join(dir, `${name}.key`) };
+    },
+    selfSigned(name, altNames) {
+      openssl(['req', '-x509', ...ec, '-keyout', `${name}.key`, '-out', `${name}.pem`, '-days', '2', '-subj', `/CN=${name}`, '-addext', `subjectAltName=${san(altNames)}`], dir);
+      return { certFile: join(dir, `${name}.pem`), keyFile: join(dir, `${name}.key`) };
     },
   };
 }

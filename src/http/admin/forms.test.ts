@@ -6,15 +6,17 @@ import { defaultConfig } from '../../config/load.ts';
 describe('the URL an Icecast host gives', () => {
   test.each([
     ['icecast://source:s3cret@radio.example.org:8000/live', { host: 'radio.example.org', port: 8000, mount: '/live', user: 'source', password: 's3cret' }],
-    ['http://radio.example.org:8010/live.mp3', { host: 'radio.example.org', port: 8010, mount: '/live.mp3', user: undefined, password: undefined }],
+    ['http://radio.example.org:8010/live.mp3', { host: 'radio.example.org', port: 8010, mount: '/live.mp3', user: undefined, password: undefined, tls: false }],
+    ['https://source:pw@radio.example.org:8443/live', { host: 'radio.example.org', port: 8443, mount: '/live', user: 'source', password: 'pw', tls: true }],
+    ['https://radio.example.org/live', { host: 'radio.example.org', port: 443, mount: '/live', user: undefined, password: undefined, tls: true }],
     ['radio.example.org:8000/live', { host: 'radio.example.org', port: 8000, mount: '/live', user: undefined, password: undefined }],
     ['icecast://me:p%40ss@[::1]/x', { host: '::1', port: 8000, mount: '/x', user: 'me', password: 'p@ss' }],
-    ['http://radio.example.org/live', { host: 'radio.example.org', port: 80, mount: '/live', user: undefined, password: undefined }],
+    ['http://radio.example.org/live', { host: 'radio.example.org', port: 80, mount: '/live', user: undefined, password: undefined, tls: false }],
   ])('%s', (text, want) => {
     expect(parseServerUrl(text)).toEqual(want);
   });
 
-  test.each(['https://radio.example.org/live', 'ftp://x/y', 'not a url at all'])('%s is refused', (text) => {
+  test.each(['ftp://x/y', 'not a url at all', 'http://h/%E0%A4%A', 'https://u:%ZZ@h/m'])('%s is refused', (text) => {
     expect(parseServerUrl(text)).toBeNull();
   });
 
@@ -25,12 +27,21 @@ describe('the URL an Icecast host gives', () => {
 
   test('an address without a password keeps the one typed; a bad one is refused on the paste field', () => {
     expect(entryValues('icecast', { url: 'http://h:8000/m', password: 'typed' }, 'icecast.0', {})).toMatchObject({ host: 'h', password: 'typed' });
-    expect(() => entryValues('icecast', { url: 'https://h/m' }, 'icecast.3', {})).toThrow(ConfigError);
+    expect(() => entryValues('icecast', { url: 'ftp://h/m' }, 'icecast.3', {})).toThrow(ConfigError);
     try {
-      entryValues('icecast', { url: 'https://h/m' }, 'icecast.3', {});
+      entryValues('icecast', { url: 'ftp://h/m' }, 'icecast.3', {});
     } catch (e) {
       expect((e as ConfigError).path).toBe('icecast.3.url');
+      expect((e as ConfigError).reason).toContain('https://radio.example.org:8443/live');
     }
+  });
+
+  test('an https:// address turns on the secure connection; an http:// one turns it off; icecast:// leaves it', () => {
+    expect(entryValues('icecast', { url: 'https://h:8443/m' }, 'icecast.0', {})).toMatchObject({ url: '', host: 'h', port: 8443, mount: '/m', tls: true });
+    expect(entryValues('icecast', { url: 'http://h:8000/m' }, 'icecast.0', { tls: true })).toMatchObject({ port: 8000, tls: false });
+    expect(entryValues('icecast', { url: 'icecast://h:8000/m', tls: 'true' }, 'icecast.0', {})).toMatchObject({ tls: true });
+    // An entry written in the file with an https:// url shows as fields with the box ticked.
+    expect(splitIcecastUrl({ url: 'https://source:pw@h/m', host: '', port: 8000, mount: '', user: '', password: '', tls: false })).toMatchObject({ url: '', host: 'h', port: 443, tls: true, password: 'pw' });
   });
 
   test('an entry written with url = … is shown and kept as fields; its password survives an edit that leaves it empty', () => {

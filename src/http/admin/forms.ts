@@ -12,6 +12,7 @@ import { fieldsFor, saveNotice, stateClass } from '../../../web/templates/compon
 import type { AppContext } from '../context.ts';
 import { entryName } from './model.ts';
 import { ENTRY_TEXT, SECTION_TEXT } from './labels.ts';
+import { CaFileError, readCaFile } from '../../outputs/icecast/tls.ts';
 
 type Body = Record<string, unknown>;
 
@@ -103,6 +104,7 @@ export function fieldOf(path: string, prefix: string): string {
 /** Refusals worded for the file, worded for the form. */
 const FORM_REASONS: Record<string, string> = {
   'give url or host': 'give the server address, or paste the URL your host gave you',
+  'is only used over TLS; use an https:// url or set tls = true': 'only for a secure connection: tick “Secure connection (https)”, or leave this empty',
 };
 
 export function errorsFrom(e: ConfigError, prefix: string, fieldNames: string[]): { fields: Record<string, string>; form: string } {
@@ -135,14 +137,24 @@ export function splitIcecastUrl(e: Record<string, unknown>): Record<string, unkn
   if (!url) return e;
   const parts = parseServerUrl(url);
   if (!parts) return e;
-  return { ...e, url: '', host: parts.host, port: parts.port, mount: parts.mount, user: e.user || parts.user || '', password: e.password || parts.password || '' };
+  return {
+    ...e,
+    url: '',
+    host: parts.host,
+    port: parts.port,
+    mount: parts.mount,
+    user: e.user || parts.user || '',
+    password: e.password || parts.password || '',
+    ...(parts.tls !== undefined ? { tls: parts.tls || e.tls === true } : {}),
+  };
 }
 
 /**
  * The address an Icecast host hands out: icecast://user:password@host:port/mount,
- * http://host:port/mount, or host:port/mount without a scheme. Null when it is none of these.
+ * http(s)://host:port/mount, or host:port/mount without a scheme. Null when it is none of
+ * these. `tls` says what the scheme says: true for https, false for http, else undefined.
  */
-export function parseServerUrl(text: string): { host: string; port: number; mount: string; user?: string; password?: string } | null {
+export function parseServerUrl(text: string): { host: string; port: number; mount: string; user?: string; password?: string; tls?: boolean } | null {
   const t = text.trim();
   let u: URL;
   try {
@@ -150,16 +162,25 @@ export function parseServerUrl(text: string): { host: string; port: number; moun
   } catch {
     return null;
   }
-  if (u.protocol !== 'http:' && u.protocol !== 'icecast:') return null;
+  if (u.protocol !== 'http:' && u.protocol !== 'https:' && u.protocol !== 'icecast:') return null;
   if (!u.hostname) return null;
-  const port = u.port ? Number(u.port) : u.protocol === 'http:' && /^http:\/\//i.test(t) ? 80 : 8000;
-  const mount = decodeURIComponent(u.pathname);
+  const explicit = /^https?:\/\//i.test(t);
+  const port = u.port ? Number(u.port) : u.protocol === 'https:' ? 443 : u.protocol === 'http:' && explicit ? 80 : 8000;
+  let mount: string, user: string | undefined, password: string | undefined;
+  try {
+    mount = decodeURIComponent(u.pathname);
+    user = u.username ? decodeURIComponent(u.username) : undefined;
+    password = u.password ? decodeURIComponent(u.password) : undefined;
+  } catch {
+    return null; // a malformed %-escape
+  }
   return {
     host: u.hostname.replace(/^\[|\]$/g, ''),
     port,
     mount: mount === '/' ? '' : mount,
-    user: u.username ? decodeURIComponent(u.username) : undefined,
-    password: u.password ? decodeURIComponent(u.password) : undefined,
+    user,
+    password,
+    tls: u.protocol === 'https:' ? true : u.protocol === 'http:' && explicit ? false : undefined,
   };
 }
 
@@ -178,7 +199,7 @@ export function entryValues(kind: 'icecast' | 'whip', body: Record<string, unkno
   if (pasted) {
     const p = parseServerUrl(pasted);
     if (!p) {
-      const why = /^https:/i.test(pasted) ? 'hark sends to Icecast over http:// or icecast://, not https://' : 'not a server address: it should look like http://radio.example.org:8000/live';
+      const why = 'not a server address: it should look like https://radio.example.org:8443/live or http://radio.example.org:8000/live';
       throw new ConfigError(`${prefix}.url`, why);
     }
     values.host = p.host;
@@ -186,8 +207,21 @@ export function entryValues(kind: 'icecast' | 'whip', body: Record<string, unkno
     if (p.mount) values.mount = p.mount;
     if (p.user) values.user = p.user;
     if (p.password) values.password = p.password;
+    if (p.tls !== undefined) values.tls = p.tls;
   }
-  return { ...base, ...values };
+  const entry = { ...base, ...values };
+  // A CA file typed on the form is read now, so a wrong path is refused beside its field (the
+  // file and the API are checked when the output connects: a file missing at boot is no reason
+  // not to start).
+  if (typeof entry.ca_file === 'string' && entry.ca_file !== '' && entry.ca_file !== old.ca_file) {
+    try {
+      readCaFile(entry.ca_file);
+    } catch (e) {
+      if (e instanceof CaFileError) throw new ConfigError(`${prefix}.ca_file`, e.message);
+      throw e;
+    }
+  }
+  return entry;
 }
 
 /** An entry of [[icecast]] or [[whip]] as an edit (index) or add (null) form; a test's result sits beside its button. */
@@ -235,6 +269,14 @@ export function entryStatesUpdate(ctx: AppContext, kind: 'icecast' | 'whip'): Ht
   return html`${ctx.config[kind].map((_, i) => entryState(kind, i, st[i], true))}`;
 }
 
+/** An Icecast entry that talks TLS without checking the certificate (`tls_verify = false`). */
+function insecureTls(e: Record<string, unknown>): boolean {
+  if (e.tls_verify !== false) return false;
+  return e.tls === true || (typeof e.url === 'string' && /^https:/i.test(e.url.trim()));
+}
+
+const UNCHECKED_WORDS = 'This server’s certificate is not checked: an impostor at this address would get the source password. Turn “Check the server’s certificate” back on under Advanced once the server’s certificate is fixed.';
+
 /** The list of [[icecast]] / [[whip]] entries with their live state, and the add form. */
 export function entrySection(kind: 'icecast' | 'whip', config: Config, statuses: (EntryStatus | undefined)[], extra: Html | string = '', notice: Html | string = ''): Html {
   const entries = config[kind] as unknown as Record<string, unknown>[];
@@ -246,8 +288,11 @@ export function entrySection(kind: 'icecast' | 'whip', config: Config, statuses:
   ${entries.length === 0 ? html`<p class="empty">None yet.</p>` : ''}
   <ul class="entries">${entries.map((e, i) => {
     const n = entryName(kind, config, i);
-    return html`<li data-entry="${i}"><div><span class="entry-name">${n.kind} <b>${n.id}</b></span> <span class="where">${n.where}</span>${e.enabled === false ? html` <span class="pill off">disabled</span>` : ''}
-      ${entryState(kind, i, statuses[i])}</div>
+    const unchecked = kind === 'icecast' && insecureTls(e);
+    return html`<li data-entry="${i}"><div><span class="entry-name">${n.kind} <b>${n.id}</b></span> <span class="where">${n.where}</span>${e.enabled === false ? html` <span class="pill off">disabled</span>` : ''}${
+      unchecked ? html` <span class="pill warn" data-tls="unverified">certificate not checked</span>` : ''
+    }
+      ${entryState(kind, i, statuses[i])}${unchecked ? html`<p class="notice warn" role="note" id="${kind}-tls-warning-${i}">${UNCHECKED_WORDS}</p>` : ''}</div>
       <div class="row"><button type="button" class="link" hx-get="/ui/${kind}/${i}/edit" hx-target="#${kind}-section" hx-swap="outerHTML">Edit</button>
       <button type="button" class="link danger" hx-delete="/ui/${kind}/${i}" hx-target="#${kind}-section" hx-swap="outerHTML" hx-confirm="Remove this ${meta.noun}?">Remove</button></div></li>`;
   })}</ul>

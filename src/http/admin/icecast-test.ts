@@ -31,7 +31,8 @@ export async function testIcecast(e: Config['icecast'][number]): Promise<{ ok: b
     try {
       const c = await SourceConnection.open(target, method, info, opts);
       c.close();
-      return { ok: true, message: `Connected to ${target.host}:${target.port}${target.mount}: the server accepted the user, password and mount.` };
+      const secure = !target.tls ? '' : target.tls.verify ? ' over a secure connection' : " over an encrypted connection, but without checking the server's certificate";
+      return { ok: true, message: `Connected to ${target.host}:${target.port}${target.mount}${secure}: the server accepted the user, password and mount.` };
     } catch (err) {
       if (err instanceof IcecastError && err.kind === 'method' && method === 'PUT') continue;
       return { ok: false, message: `${target.host}:${target.port}${target.mount}: ${(err as Error).message}` };

@@ -147,10 +147,11 @@ export const ENTRY_TEXT: Record<'icecast' | 'whip', Record<string, FieldText>> =
   icecast: {
     url: {
       label: 'Paste the URL your host gave you',
-      help: 'For example icecast://source:password@radio.example.org:8000/live or http://radio.example.org:8000/live. It fills in the fields below: what the address holds replaces what they say.',
+      help: 'For example https://radio.example.org:8443/live, icecast://source:password@radio.example.org:8000/live or http://radio.example.org:8000/live. It fills in the fields below: what the address holds replaces what they say.',
     },
     host: { label: 'Server address', help: 'The name or IP address of the Icecast server, e.g. radio.example.org.' },
-    port: { label: 'Port', help: 'Often 8000.' },
+    port: { label: 'Port', help: 'Often 8000 (443 or 8443 for a secure address).' },
+    tls: { label: 'Secure connection (https)', help: 'On when your host’s address starts with https://: the password and the stream travel encrypted.' },
     mount: { label: 'Mount point', help: 'The stream’s name on the server, e.g. /live.' },
     password: { label: 'Source password', help: 'The password for sending to the server (not the one for listening).' },
     bitrate_kbps: { label: 'Quality', choices: QUALITY },
@@ -170,6 +171,16 @@ export const ENTRY_TEXT: Record<'icecast' | 'whip', Record<string, FieldText>> =
     website: { label: 'Station website', advanced: true },
     public: { label: 'List in public directories', help: 'Let the server announce the stream in directories such as dir.xiph.org.', advanced: true },
     id: { label: 'Short name', help: 'In the log and the status list; empty: the mount point.', advanced: true },
+    ca_file: {
+      label: 'Also trust certificates from (file)',
+      help: 'Only for a server whose certificate is signed by its own authority: the path on this box of that authority’s certificate (a PEM file). Empty: only the usual authorities.',
+      advanced: true,
+    },
+    tls_verify: {
+      label: 'Check the server’s certificate',
+      help: 'Leave this on. Off, hark sends the password to whatever answers at this address, even an impostor: use it only to try out a server while its certificate is being fixed.',
+      advanced: true,
+    },
   },
   whip: {
     url: { label: 'Server address', help: 'The WHIP address your platform gave you, starting with https://.' },

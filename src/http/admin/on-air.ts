@@ -26,6 +26,8 @@ const BUSY = 'another source is using this mount point';
 /** A failure in plain words, from its error message (the same words while it retries). */
 function fromError(kind: 'icecast' | 'whip', err: string | null): string {
   if (!err) return 'not connected';
+  // Before the password check: "certificate authority" is no refused password.
+  if (/certificate|CA file|\(TLS\)/.test(err)) return err;
   if (/auth|\b40[13]\b/i.test(err)) return REFUSED[kind];
   if (/mount.*in use|in use/i.test(err)) return BUSY;
   return `not connected (${err})`;

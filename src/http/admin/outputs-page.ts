@@ -6,7 +6,7 @@ import { Elysia } from 'elysia';
 import { Value } from '@sinclair/typebox/value';
 import { html, htmlResponse } from '../../../web/templates/html.ts';
 import * as C from '../../../web/templates/components.ts';
-import { ConfigError } from '../../config/load.ts';
+import { ConfigError, validateConfig } from '../../config/load.ts';
 import type { Config } from '../../config/schema.ts';
 import { entryForm, entryValues, errorsFrom, savedNotice, sectionForm, sectionSchema } from './forms.ts';
 import { testIcecast } from './icecast-test.ts';
@@ -86,6 +86,13 @@ export const outputsRoutes = ({ ctx, hub }: AdminDeps) => {
         try {
           values = entryValues('icecast', b, prefix, old);
           const entry = { ...(Value.Default(schema, {}) as object), ...old, ...values } as Config['icecast'][number];
+          // Checked as a save would check it, so a bad value is shown beside its field.
+          try {
+            validateConfig({ icecast: [entry] });
+          } catch (e) {
+            if (e instanceof ConfigError && e.path.startsWith('icecast.0')) throw new ConfigError(prefix + e.path.slice('icecast.0'.length), e.reason);
+            throw e;
+          }
           const r = onAirAnswerFor(ctx, index, entry) ?? (await testIcecast(entry));
           return htmlResponse(entryForm('icecast', index, { ...old, ...values }, {}, '', r));
         } catch (e) {

@@ -1,10 +1,12 @@
 /**
- * One Icecast source connection over TCP: connect, send the request head, read the answer,
- * then stream. It ends itself — and says why, once — when the server closes, half-closes,
- * resets, or stops reading (write timeout), so its owner never waits on a dead socket.
+ * One Icecast source connection over TCP, or TLS for an https:// server: connect (and, over
+ * TLS, check the server's certificate), send the request head, read the answer, then stream.
+ * It ends itself — and says why, once — when the server closes, half-closes, resets, or stops
+ * reading (write timeout), so its owner never waits on a dead socket.
  */
 import type { Socket } from 'bun';
 import { classifyResponse, IcecastError, parseResponseHead, sourceRequest, type IcecastTarget, type SourceMethod, type StreamInfo } from './protocol.ts';
+import { certificateReason, tlsFailure, tlsOptions, type TlsConnectOptions } from './tls.ts';
 
 export interface ConnectOptions {
   /** TCP connect plus the server's answer must complete within this. */
@@ -23,7 +25,7 @@ export const DEFAULT_CONNECT: ConnectOptions = {
   userAgent: 'hark',
 };
 
-type Phase = 'connecting' | 'handshake' | 'live' | 'ended';
+type Phase = 'connecting' | 'tls' | 'handshake' | 'live' | 'ended';
 
 function networkError(e: unknown, t: IcecastTarget): IcecastError {
   const err = e as Error & { code?: string };
@@ -59,6 +61,11 @@ export class SourceConnection {
   bytesSent = 0;
   /** When the server accepted the stream. */
   readonly since = new Date();
+  /**
+   * Over TLS with verification off: why the certificate would have been refused (null when
+   * it would pass, or when verification is on — then it was checked).
+   */
+  certificateProblem: string | null = null;
 
   private constructor(
     readonly target: IcecastTarget,
@@ -111,6 +118,16 @@ export class SourceConnection {
     if (this.phase === 'ended') return;
     this.phase = 'ended';
     this.cleanup();
+    if (this.target.tls) {
+      // Icecast 2.4 misses a TLS close_notify (connection.c connection_read_ssl flags an
+      // error only when SSL_read returns < 0, not 0) and holds the mount until its
+      // source-timeout; an end without close_notify is an error it notices at once. Nothing
+      // is lost: a source stream has no end to deliver.
+      try {
+        this.socket?.terminate();
+      } catch {}
+      return;
+    }
     try {
       this.socket?.end();
     } catch {}
@@ -126,6 +143,16 @@ export class SourceConnection {
   private start(info: StreamInfo): Promise<SourceConnection> {
     const head = Buffer.from(sourceRequest(this.method, this.target, info, this.opts.userAgent), 'latin1');
     let received = new Uint8Array(0);
+    const t = this.target;
+    let tls: TlsConnectOptions | undefined;
+    if (t.tls) {
+      try {
+        tls = tlsOptions(t.tls, t.host);
+      } catch (e) {
+        this.phase = 'ended';
+        return Promise.reject(new IcecastError('tls', tlsFailure(e as Error, t)));
+      }
+    }
     return new Promise<SourceConnection>((resolve, reject) => {
       const settle = (err?: IcecastError) => {
         clearTimeout(timer);
@@ -142,58 +169,90 @@ export class SourceConnection {
           resolve(this);
         }
       };
-      const timer = setTimeout(
-        () => settle(new IcecastError('timeout', `no answer from ${this.target.host}:${this.target.port} within ${this.opts.connectTimeoutMs / 1000} s`)),
-        this.opts.connectTimeoutMs,
-      );
+      const timer = setTimeout(() => {
+        const within = `within ${this.opts.connectTimeoutMs / 1000} s`;
+        settle(
+          this.phase === 'tls'
+            ? new IcecastError('timeout', `no secure (TLS) answer from ${t.host}:${t.port} ${within}; is this port for https://?`)
+            : new IcecastError('timeout', `no answer from ${t.host}:${t.port} ${within}`),
+        );
+      }, this.opts.connectTimeoutMs);
       const ended = (err: IcecastError) => {
-        if (this.phase === 'connecting' || this.phase === 'handshake') settle(err);
+        if (this.phase === 'connecting' || this.phase === 'tls' || this.phase === 'handshake') settle(err);
         else this.fail(err);
       };
-      Bun.connect({
-        hostname: this.target.host,
-        port: this.target.port,
-        allowHalfOpen: false,
-        socket: {
-          binaryType: 'uint8array',
-          open: (socket) => {
-            if (this.phase === 'ended') {
-              socket.terminate();
-              return;
-            }
-            this.socket = socket;
-            this.phase = 'handshake';
-            socket.setKeepAlive(true, 10_000);
-            socket.setNoDelay(true);
-            socket.write(head);
-          },
-          data: (_socket, chunk) => {
-            if (this.phase !== 'handshake') return; // Icecast says nothing after 200.
-            const next = new Uint8Array(received.byteLength + chunk.byteLength);
-            next.set(received);
-            next.set(chunk, received.byteLength);
-            received = next;
-            try {
-              let h = parseResponseHead(received);
-              // "100 Continue" precedes the real answer when a server sends one.
-              while (h && h.status === 100) {
-                received = received.subarray(h.length);
-                h = parseResponseHead(received);
+      // Before the TLS handshake ends, any failure is a TLS failure (a plain-HTTP port resets).
+      const lost = (err: IcecastError, cause?: Error) =>
+        ended(this.phase === 'tls' ? new IcecastError('tls', tlsFailure(cause ?? new Error('the server closed the connection'), t)) : err);
+      let connecting: Promise<unknown>;
+      try {
+        connecting = Bun.connect({
+          hostname: t.host,
+          port: t.port,
+          allowHalfOpen: false,
+          ...(tls ? { tls } : {}),
+          socket: {
+            binaryType: 'uint8array',
+            open: (socket) => {
+              if (this.phase === 'ended') {
+                socket.terminate();
+                return;
               }
-              if (!h) return;
-              const body = Buffer.from(received.subarray(h.length)).toString('utf8');
-              settle(classifyResponse(h, body) ?? undefined);
-            } catch (e) {
-              settle(e instanceof IcecastError ? e : new IcecastError('protocol', String(e)));
-            }
+              this.socket = socket;
+              socket.setKeepAlive(true, 10_000);
+              socket.setNoDelay(true);
+              if (tls) {
+                // Bytes written before the handshake ends are lost: the head goes in handshake().
+                this.phase = 'tls';
+                return;
+              }
+              this.phase = 'handshake';
+              socket.write(head);
+            },
+            handshake: (socket, success, authorizationError) => {
+              if (this.phase !== 'tls') return;
+              // Bun reports success = false for a name mismatch even with rejectUnauthorized off;
+              // unchecked, only a handshake that failed for another reason than the certificate
+              // ends it.
+              const certOnly = authorizationError !== null && certificateReason(authorizationError, t.host) !== null;
+              const refused = tls!.rejectUnauthorized ? !success || authorizationError : !success && !certOnly;
+              if (refused) return settle(new IcecastError('tls', tlsFailure(authorizationError ?? new Error('the handshake failed'), t)));
+              if (authorizationError) this.certificateProblem = certificateReason(authorizationError, t.host) ?? authorizationError.message;
+              this.phase = 'handshake';
+              socket.write(head);
+            },
+            data: (_socket, chunk) => {
+              if (this.phase !== 'handshake') return; // Icecast says nothing after 200.
+              const next = new Uint8Array(received.byteLength + chunk.byteLength);
+              next.set(received);
+              next.set(chunk, received.byteLength);
+              received = next;
+              try {
+                let h = parseResponseHead(received);
+                // "100 Continue" precedes the real answer when a server sends one.
+                while (h && h.status === 100) {
+                  received = received.subarray(h.length);
+                  h = parseResponseHead(received);
+                }
+                if (!h) return;
+                const body = Buffer.from(received.subarray(h.length)).toString('utf8');
+                settle(classifyResponse(h, body) ?? undefined);
+              } catch (e) {
+                settle(e instanceof IcecastError ? e : new IcecastError('protocol', String(e)));
+              }
+            },
+            drain: () => this.flush(),
+            end: () => lost(new IcecastError('network', `${t.host}:${t.port} closed the connection`)),
+            close: (_s, error) => lost(error ? networkError(error, t) : new IcecastError('network', 'the connection closed'), error),
+            error: (_s, error) => lost(networkError(error, t), error),
+            connectError: (_s, error) => ended(networkError(error, t)),
           },
-          drain: () => this.flush(),
-          end: () => ended(new IcecastError('network', `${this.target.host}:${this.target.port} closed the connection`)),
-          close: (_s, error) => ended(error ? networkError(error, this.target) : new IcecastError('network', 'the connection closed')),
-          error: (_s, error) => ended(networkError(error, this.target)),
-          connectError: (_s, error) => ended(networkError(error, this.target)),
-        },
-      }).catch((e) => ended(networkError(e, this.target)));
+        });
+      } catch (e) {
+        // Bun refuses options it cannot use (a CA it cannot parse) before connecting.
+        return ended(tls ? new IcecastError('tls', tlsFailure(e as Error, t)) : networkError(e, t));
+      }
+      connecting.catch((e) => ended(networkError(e, t)));
     });
   }
 

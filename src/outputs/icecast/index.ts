@@ -53,6 +53,8 @@ export function checkIcecastEntries(entries: readonly IcecastEntry[]): EntryProb
     if (e.format === 'mp3' && !(MP3_BITRATES_KBPS as readonly number[]).includes(e.bitrate_kbps)) {
       return { path: `icecast.${i}.bitrate_kbps`, reason: `an MP3 stream needs one of ${MP3_BITRATES_KBPS.join(', ')}, got ${e.bitrate_kbps}` };
     }
+    // eslint-disable-next-line no-control-regex
+    if (/[\0-\x1f\x7f]/.test(e.id)) return { path: `icecast.${i}.id`, reason: 'a short name without control characters' };
     const id = entryId(e, i);
     if (ids.has(id)) return { path: `icecast.${i}.id`, reason: `"${id}" is used by another entry; give each a distinct id` };
     ids.add(id);

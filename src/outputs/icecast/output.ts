@@ -55,7 +55,14 @@ export interface IcecastStatus {
   attempts: number;
   title: string;
   metadata_error: string | null;
+  /** How the link is secured: plain TCP, TLS with the certificate checked, or TLS unchecked. */
+  tls: 'off' | 'verified' | 'unverified';
+  /** Something the owner should know while it works, e.g. an unchecked certificate. */
+  warning: string | null;
 }
+
+/** The warning for an entry with `tls_verify = false`, on the page and in the log. */
+export const UNVERIFIED_WARNING = "the server's certificate is not checked (tls_verify = false): an impostor at this address would get the source password";
 
 const USER_AGENT = `hark/${VERSION}`;
 /** A "mount in use" this soon after our own connection dropped is probably that connection. */
@@ -108,6 +115,7 @@ export class IcecastOutput {
     if (this._state !== 'stopped') return;
     this.generation++;
     this.backoff.reset();
+    if (this.opts.target.tls?.verify === false) this.log.warn(UNVERIFIED_WARNING);
     // Icecast listeners buffer seconds: packets may come in 250 ms batches (fewer wake-ups).
     this.unsubscribe = this.source.subscribe(this.opts.spec, (p) => this.onPacket(p), { maxDelayMs: MAX_DELAY_MS.relay });
     void this.attempt();
@@ -157,6 +165,8 @@ export class IcecastOutput {
       attempts: this.attempts,
       title: this.title,
       metadata_error: this.metadataError,
+      tls: !t.tls ? 'off' : t.tls.verify ? 'verified' : 'unverified',
+      warning: t.tls && !t.tls.verify ? UNVERIFIED_WARNING : null,
     };
   }
 
@@ -168,7 +178,7 @@ export class IcecastOutput {
       case 'connecting':
         return `connecting to ${this.opts.target.host}:${this.opts.target.port}${this.opts.target.mount}`;
       case 'live':
-        return 'live';
+        return this.opts.target.tls?.verify === false ? "live (the server's certificate is not checked)" : 'live';
       case 'retrying':
         return `${again}${this.lastError ? `: ${this.lastError}` : ''}`;
       case 'auth_failed':
@@ -184,7 +194,7 @@ export class IcecastOutput {
     this.nextRetryAt = null;
     this.attempts++;
     const t = this.opts.target;
-    this.log.debug(`connecting to ${t.host}:${t.port}${t.mount} (${this.method})`);
+    this.log.debug(`connecting to ${t.host}:${t.port}${t.mount} (${this.method}${t.tls ? ', TLS' : ''})`);
     let conn: SourceConnection;
     try {
       conn = await SourceConnection.open(t, this.method, this.opts.info, this.connectOpts);
@@ -217,7 +227,8 @@ export class IcecastOutput {
       this.log.warn(`connection lost after ${Math.round(upMs / 1000)} s: ${err.message}`);
       this.failed(err);
     });
-    this.log.info(`live on ${t.host}:${t.port}${t.mount} (${this.method}, ${this.opts.info.format} ${this.opts.info.bitrateKbps} kbit/s)`);
+    const secured = !t.tls ? '' : t.tls.verify ? ', TLS' : `, TLS without checking the certificate${conn.certificateProblem ? `, which would be refused: ${conn.certificateProblem}` : ''}`;
+    this.log.info(`live on ${t.host}:${t.port}${t.mount} (${this.method}, ${this.opts.info.format} ${this.opts.info.bitrateKbps} kbit/s${secured})`);
     if (this.opts.info.format === 'ogg-opus') {
       this.muxer = new OggOpusMuxer({
         channels: this.opts.info.channels,
