@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Subprocess } from 'bun';
 import nd from 'node-datachannel';
+import type * as ND from 'node-datachannel';
 
 const LIB = '/usr/lib/x86_64-linux-gnu/janus';
 
@@ -130,7 +131,7 @@ async function janus(url: string, body: Record<string, unknown>): Promise<Record
 /** One listener on a Janus streaming mountpoint, node-datachannel on our side. */
 export class JanusListener {
   readonly pc = new nd.PeerConnection('janus-listener', { iceServers: [] });
-  private tracks: nd.Track[] = [];
+  private tracks: ND.Track[] = [];
   private sessionUrl = '';
   private handleUrl = '';
   packets = 0;

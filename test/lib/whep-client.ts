@@ -9,6 +9,7 @@
  * prints one JSON line per listener (see SwarmResult) and exits.
  */
 import nd from 'node-datachannel';
+import type * as ND from 'node-datachannel';
 
 export interface WhepClientOptions {
   /** The WHEP endpoint, e.g. http://127.0.0.1:8080/whep. */
@@ -53,11 +54,11 @@ export interface RtpRecord {
 const PT: Record<string, number> = { opus: 111, pcmu: 0, pcma: 8, g722: 9 };
 
 export class WhepClient {
-  readonly pc: nd.PeerConnection;
-  private media?: nd.Audio;
-  private track?: nd.Track;
-  private session?: nd.RtcpReceivingSession;
-  private dc?: nd.DataChannel;
+  readonly pc: ND.PeerConnection;
+  private media?: ND.Audio;
+  private track?: ND.Track;
+  private session?: ND.RtcpReceivingSession;
+  private dc?: ND.DataChannel;
   location = '';
   etag = '';
   answer = '';

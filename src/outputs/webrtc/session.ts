@@ -5,6 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import nd from 'node-datachannel';
+import type * as ND from 'node-datachannel';
 import type { EncodedPacket } from '../../codecs/encoder.ts';
 import type { Logger } from '../../log.ts';
 import { SdpError } from './errors.ts';
@@ -36,7 +37,7 @@ export interface SessionOptions {
   /** The HTTP client's address. */
   remote: string;
   userAgent: string;
-  rtc: nd.RtcConfig;
+  rtc: ND.RtcConfig;
   /** Audio to send, or none for an MP3-only (data channel) listener. */
   plan?: AudioPlan;
   /** Data channel send buffer past which an MP3 listener is too slow and its channel closed. */
@@ -92,12 +93,12 @@ export class WhepSession {
 
   // Every node-datachannel wrapper is held for the session's lifetime: when the JS object is
   // garbage collected its native object is destroyed, and a track or channel silently stops.
-  private pc?: nd.PeerConnection;
-  private media?: nd.Audio;
-  private track?: nd.Track;
-  private rtpConfig?: nd.RtpPacketizationConfig;
-  private handlers: nd.MediaHandler[] = [];
-  private dc?: nd.DataChannel;
+  private pc?: ND.PeerConnection;
+  private media?: ND.Audio;
+  private track?: ND.Track;
+  private rtpConfig?: ND.RtpPacketizationConfig;
+  private handlers: ND.MediaHandler[] = [];
+  private dc?: ND.DataChannel;
   private trackOpen = false;
   private dcOpen = false;
 
@@ -346,7 +347,7 @@ export class WhepSession {
     if (r.bye) this.end('listener sent RTCP BYE');
   }
 
-  private onDataChannel(dc: nd.DataChannel): void {
+  private onDataChannel(dc: ND.DataChannel): void {
     if (this.ended) {
       dc.close();
       return;
