@@ -10,7 +10,7 @@ import type { AppContext } from './context.ts';
 import { jsonError } from './errors.ts';
 import { ActionError, ACTIONS } from '../control/control.ts';
 import { PasswordError, checkPasswordRules } from '../control/auth.ts';
-import { ConfigError } from '../config/load.ts';
+import { ConfigError, ConfigShapeError } from '../config/load.ts';
 import { ConfigSchema } from '../config/schema.ts';
 import { logTail } from '../log.ts';
 import { originOf, principalOf } from './auth.ts';
@@ -55,6 +55,7 @@ export const DevicesSchema = T.Object({ devices: T.Array(API_SCHEMAS.Device), er
 /** Map the typed refusals to HTTP; anything else is a 500 (logged by the app). */
 export function refusal(e: unknown): Response {
   if (e instanceof ActionError) return jsonError(422, e.message, e.field ? { field: e.field } : {});
+  if (e instanceof ConfigShapeError) return jsonError(400, e.message, { field: e.path });
   if (e instanceof ConfigError) return jsonError(422, e.message, { field: e.path });
   if (e instanceof PasswordError) return jsonError(422, e.message, { field: e.field });
   throw e;

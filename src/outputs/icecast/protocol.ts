@@ -9,6 +9,8 @@
  * (Icecast docs, "Icecast protocol specification"; src/connection.c `source_startup`).
  */
 
+import { icyTitle } from '../icy.ts';
+
 export type SourceMethod = 'PUT' | 'SOURCE';
 export type IcecastFormat = 'mp3' | 'ogg-opus';
 
@@ -196,7 +198,7 @@ export function resolveTarget(s: TargetSettings): IcecastTarget {
 
 /** Where to send an MP3 mount's title: Icecast's admin metadata call (mode=updinfo). */
 export function metadataUrl(t: IcecastTarget, title: string): string {
-  const q = new URLSearchParams({ mount: t.mount, mode: 'updinfo', song: title, charset: 'UTF-8' });
+  const q = new URLSearchParams({ mount: t.mount, mode: 'updinfo', song: icyTitle(title), charset: 'UTF-8' });
   const host = t.host.includes(':') ? `[${t.host}]` : t.host;
   return `http://${host}:${t.port}/admin/metadata?${q}`;
 }
