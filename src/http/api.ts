@@ -128,10 +128,23 @@ export const apiRoutes = (ctx: AppContext, devices: Devices) => {
       },
       { parse: 'none' },
     )
-    .patch('/config', ({ body }) => {
-      if ('admin.password' in body) return jsonError(422, 'set the password with POST /api/password', { field: 'admin.password' });
-      return save(ctx.store.set(body));
-    }, { body: API_SCHEMAS.ConfigPatch })
+    .patch('/config', async ({ request }) => {
+      // Parsed here, not by the framework: its parser drops a "__proto__" key silently, and
+      // that must be refused by name (the store refuses it and deep nesting with 400).
+      const text = await request.text();
+      if (text.length > MAX_CONFIG_BYTES) return jsonError(413, `a config change is at most ${MAX_CONFIG_BYTES} bytes`);
+      let body: unknown;
+      try {
+        body = JSON.parse(text);
+      } catch (e) {
+        return jsonError(400, `not JSON: ${(e as Error).message}`);
+      }
+      if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+        return jsonError(400, 'the body must be a JSON object of dotted keys and values, e.g. {"metadata.title": "Evensong"}');
+      }
+      if (Object.hasOwn(body, 'admin.password')) return jsonError(422, 'set the password with POST /api/password', { field: 'admin.password' });
+      return save(ctx.store.set(body as Record<string, unknown>));
+    }, { parse: 'none' })
     .get('/logs', ({ query }) => {
       const n = Math.max(1, Math.min(500, Number(query.lines ?? 100) || 100));
       const initial = logTail().slice(-n);
