@@ -440,3 +440,32 @@ describe('hark.toml holds passwords: mode 0600', () => {
     }
   }, 60_000);
 });
+
+describe('the title through Icecast', () => {
+  test("Icecast's own listeners (ffmpeg) see the title as one StreamTitle, no StreamUrl from it", async () => {
+    const { startIcecast } = await import('./lib/icecast.ts');
+    const ice = await startIcecast();
+    const h = await startHark(`[input]\nsource = "tone"\n[webrtc]\nenabled = false\n[[icecast]]\nid = "mp3"\nurl = "http://source:${ice.sourcePassword}@127.0.0.1:${ice.port}/live.mp3"\nformat = "mp3"\n`, { timeoutMs: 60_000 });
+    try {
+      await ice.waitForSource('/live.mp3', 30_000);
+      const title = "Evensong';StreamUrl='http://evil.example/x';";
+      const set = await fetch(`${h.url}/api/metadata`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ title }) });
+      expect(set.status).toBe(200);
+      // What hark sent Icecast (its admin metadata call) is the quoted form.
+      const shown = "Evensong’;StreamUrl='http://evil.example/x’;";
+      await ice.waitForSource('/live.mp3', 10_000, (s) => s.title === shown);
+      const proc = Bun.spawn(['ffmpeg', '-hide_banner', '-nostdin', '-v', 'verbose', '-icy', '1', '-i', `${ice.url}/live.mp3`, '-t', '3', '-f', 'null', '-'], { stdout: 'pipe', stderr: 'pipe' });
+      const killer = setTimeout(() => proc.kill(), 20_000);
+      const err = await new Response(proc.stderr).text();
+      await proc.exited;
+      clearTimeout(killer);
+      const updates = [...err.matchAll(/Metadata update for (\w+): (.*)/g)].map((m) => [m[1], m[2]]);
+      expect(updates.map(([k]) => k)).not.toContain('StreamUrl');
+      // Icecast 2.4 writes characters past Latin-1 in its ICY blocks as HTML entities (any title's “ ” – too).
+      expect(updates).toContainEqual(['StreamTitle', shown.replaceAll('’', '&#8217;')]);
+    } finally {
+      await h.stop();
+      await ice.stop();
+    }
+  }, 90_000);
+});

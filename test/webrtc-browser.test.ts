@@ -153,6 +153,24 @@ describe.skipIf(!chromiumAvailable())('Chromium on /listen', () => {
     await page.close();
   }, 40_000);
 
+  test('Stop and closing the tab end the session through its own URL (DELETE /whep/<id>.<secret>)', async () => {
+    const deletes = () => hark.output().match(/deleted by the listener \(DELETE\)/g)?.length ?? 0;
+    const page = await play('', (s) => Number(s.packets) > 50);
+    await expectListeners(1);
+    let before = deletes();
+    await page.click('#play'); // Stop
+    await expectListeners(0);
+    for (let i = 0; i < 50 && deletes() === before; i++) await Bun.sleep(100);
+    expect(deletes()).toBeGreaterThan(before);
+    await page.click('#play'); // Play again: a new session
+    await expectListeners(1);
+    before = deletes();
+    await page.close({ runBeforeUnload: true }); // pagehide: a keepalive DELETE
+    await expectListeners(0);
+    for (let i = 0; i < 50 && deletes() === before; i++) await Bun.sleep(100);
+    expect(deletes()).toBeGreaterThan(before);
+  }, 40_000);
+
   test('tabs closed without a word (no DELETE, no BYE) are removed within 15 s', async () => {
     const audio = await play('', (s) => Number(s.packets) > 50);
     const mp3 = await play('&mode=mp3', (s) => Number(s.mp3Bytes) > 10_000);
