@@ -92,7 +92,7 @@ let feed: ReturnType<typeof Bun.spawn> | undefined;
 try {
   const udp = await freeUdpPort();
   hark = await startHark(
-    `[input]\nsource = "tone"\n[tone]\nfrequency = 1000\n[silence]\nenabled = false\n[webrtc]\nudp_port = ${udp}\nmax_listeners = 60\n`,
+    `[input]\nsource = "tone"\n[tone]\nfrequency = 1000\n[silence]\nenabled = false\n[webrtc]\nudp_port = ${udp}\nmax_listeners = 60\nmax_listeners_per_address = 0\n`,
     { env: { HARK_LOG_LEVEL: 'info' }, timeoutMs: 60_000 },
   );
   await run('hark', `${hark.url}/whep`, hark.proc.pid);

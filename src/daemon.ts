@@ -3,6 +3,7 @@ import { AudioPipeline } from './audio/pipeline.ts';
 import type { SourceSettings } from './audio/protocol.ts';
 import type { Config } from './config/schema.ts';
 import { createApp } from './http/app.ts';
+import { MAX_REQUEST_BODY } from './http/body-deadline.ts';
 import type { AppContext } from './http/context.ts';
 import { logger, setLogLevel } from './log.ts';
 import { HttpStreamOutput } from './outputs/http-stream.ts';
@@ -96,7 +97,9 @@ export class Hark {
       port: this.opts.port ?? this.config.http.port,
       hostname: this.config.http.host,
       // Streams are long-lived; Bun's default idle timeout (10 s) would cut a quiet listener.
+      // Request bodies have their own deadline instead (http/body-deadline.ts: 408 after 10 s).
       idleTimeout: 0,
+      maxRequestBodySize: MAX_REQUEST_BODY,
       // Elysia turns SO_REUSEPORT on: a second hark on the same port would then start and
       // share the connections with the first. Binding must fail instead (EADDRINUSE).
       reusePort: false,

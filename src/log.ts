@@ -57,12 +57,24 @@ export class Logger {
 
   private write(level: LogLevel, msg: string): void {
     if (ORDER[level] < ORDER[threshold]) return;
-    const text = `[${this.prefix}] ${msg.replaceAll('\n', ' ')}`;
+    const text = `[${escapeControls(this.prefix)}] ${escapeControls(msg.replaceAll('\n', ' '))}`;
     tail.push(`${new Date().toISOString()} ${level} ${text}`);
     if (tail.length > TAIL_MAX) tail.shift();
     const line = journald ? `<${SYSLOG[level]}>${text}\n` : `${level.padEnd(5)} ${text}\n`;
     process.stdout.write(line);
   }
+}
+
+/**
+ * Control characters written as text (`\x1b`, `\x00`, `\u202e`): log lines carry what
+ * clients sent (titles, user agents, paths), and a terminal or `journalctl` must show them,
+ * never obey them (escape sequences, carriage returns that hide a line, bidi overrides).
+ */
+export function escapeControls(text: string): string {
+  return text.replace(/[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g, (c) => {
+    const n = c.charCodeAt(0);
+    return n < 0x100 ? `\\x${n.toString(16).padStart(2, '0')}` : `\\u${n.toString(16).padStart(4, '0')}`;
+  });
 }
 
 export function logger(prefix: string): Logger {

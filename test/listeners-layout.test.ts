@@ -68,9 +68,28 @@ test('at 390 px the Listeners page is no wider than the screen with three listen
     // With every listener's technical details open too (the long user agent is there).
     await page.evaluate(() => document.querySelectorAll('ul.people details').forEach((d) => d.setAttribute('open', '')));
     const scrollWidth = await page.evaluate(() => document.documentElement.scrollWidth);
-    await page.screenshot({ path: `/tmp/shots-h3/listeners-${width}-${scheme}.png`, fullPage: true });
+    await page.screenshot({ path: `/tmp/shots-s2/listeners-${width}-${scheme}.png`, fullPage: true });
     console.log(`${width} px ${scheme}: the page is ${scrollWidth} px wide`);
     expect(scrollWidth).toBeLessThanOrEqual(width);
     await ctx.close();
   }
 }, 90_000);
+
+test('Disconnect on a WebRTC listener ends its session (the admin needs no secret); MP3 listeners have no button', async () => {
+  const ctx = await chrome.browser.newContext({ viewport: { width: 390, height: 844 } });
+  const page = await ctx.newPage();
+  await page.goto(`${hark.url}/login?next=/listeners`);
+  await page.fill('#password', PASSWORD);
+  await page.click('button[type=submit]');
+  await page.waitForURL(`${hark.url}/listeners`);
+  await page.waitForFunction(() => document.querySelectorAll('ul.people li.person').length === 3, null, { timeout: 10_000 });
+  expect(await page.locator('ul.people button', { hasText: 'Disconnect' }).count()).toBe(1);
+  const box = (await page.locator('ul.people button', { hasText: 'Disconnect' }).boundingBox())!;
+  expect(box.height).toBeGreaterThanOrEqual(44);
+  page.once('dialog', (d) => void d.accept());
+  await page.locator('ul.people button', { hasText: 'Disconnect' }).click();
+  await page.waitForFunction(() => document.querySelectorAll('ul.people li.person').length === 2, null, { timeout: 10_000 });
+  expect(await page.locator('ul.people button', { hasText: 'Disconnect' }).count()).toBe(0);
+  await hark.waitFor(/deleted by the admin \(DELETE\)/);
+  await ctx.close();
+}, 60_000);

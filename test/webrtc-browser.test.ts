@@ -153,6 +153,44 @@ describe.skipIf(!chromiumAvailable())('Chromium on /listen', () => {
     await page.close();
   }, 40_000);
 
+  test('Stop and closing the tab end the session at once; Stop DELETEs its own URL (/whep/<id>.<secret>)', async () => {
+    const page = await play('', (s) => Number(s.packets) > 50);
+    await expectListeners(1);
+    const sent = page.waitForRequest((r) => r.method() === 'DELETE', { timeout: 5000 });
+    await page.click('#play'); // Stop
+    const del = await sent;
+    expect(new URL(del.url()).pathname).toMatch(/^\/whep\/[0-9a-f-]{36}\.[A-Za-z0-9_-]{22}$/);
+    // 200; or 404 when the closed peer connection ended the session a moment before the DELETE arrived.
+    expect([200, 404]).toContain((await del.response())!.status());
+    await expectListeners(0);
+    await page.click('#play'); // Play again: a new session
+    await expectListeners(1);
+    // Playing: the page has its session's URL (before the POST's answer it has nothing to DELETE).
+    await page.waitForFunction(() => (window as unknown as { hark: { phase: string } }).hark.phase === 'playing', null, { timeout: 15_000 });
+    await page.close({ runBeforeUnload: true }); // pagehide: DELETE (keepalive) and the peer connection closed
+    // Long before the 10–15 s in which a tab that vanished without a word is removed.
+    await expectListeners(0, 5000);
+  }, 40_000);
+
+  test('a device holding its 4 WebRTC sessions (429) still hears the stream: the page falls back to /stream.mp3', async () => {
+    const offer = await Bun.file(`${import.meta.dir}/fixtures/webrtc/chromium-offer.sdp`).text();
+    const held: string[] = [];
+    for (let i = 0; i < 4; i++) {
+      const r = await fetch(`${hark.url}/whep`, { method: 'POST', headers: { 'content-type': 'application/sdp' }, body: offer });
+      expect(r.status).toBe(201);
+      held.push(new URL(r.headers.get('location')!, hark.url).href);
+    }
+    const page = await chrome.newPage();
+    try {
+      await page.goto(`${hark.url}/listen?autoplay=1`);
+      await page.waitForFunction(() => (window as unknown as { hark: { transport: string | null; phase: string } }).hark.transport === 'http', null, { timeout: 15_000 });
+    } finally {
+      await page.close();
+      for (const l of held) await fetch(l, { method: 'DELETE' });
+    }
+    await expectListeners(0);
+  }, 40_000);
+
   test('tabs closed without a word (no DELETE, no BYE) are removed within 15 s', async () => {
     const audio = await play('', (s) => Number(s.packets) > 50);
     const mp3 = await play('&mode=mp3', (s) => Number(s.mp3Bytes) > 10_000);

@@ -28,7 +28,7 @@ async function until(check: () => Promise<boolean>, timeoutMs: number, what: str
 
 beforeAll(async () => {
   const udp = await freeUdpPort();
-  hark = await startHark(`[input]\nsource = "tone"\n[webrtc]\nudp_port = ${udp}\nmax_listeners = 200\n`, { env: { HARK_LOG_LEVEL: 'info' }, timeoutMs: 60_000 });
+  hark = await startHark(`[input]\nsource = "tone"\n[webrtc]\nudp_port = ${udp}\nmax_listeners = 200\nmax_listeners_per_address = 0\n`, { env: { HARK_LOG_LEVEL: 'info' }, timeoutMs: 60_000 });
 }, 60_000);
 
 afterAll(async () => {

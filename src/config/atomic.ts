@@ -4,13 +4,15 @@
  * itself may not survive a power cut, see fsync(2) "Notes"). A reader — or a crash at any
  * instant — sees the old file or the new one, never a mix.
  */
-import { closeSync, copyFileSync, existsSync, fsyncSync, openSync, renameSync, statSync, chownSync, rmSync, writeSync } from 'node:fs';
+import { chmodSync, closeSync, copyFileSync, existsSync, fsyncSync, openSync, renameSync, statSync, chownSync, rmSync, writeSync } from 'node:fs';
 import { dirname, basename, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 
 export interface AtomicWriteOptions {
-  /** File mode for a new file (default 0o644; an existing file keeps its mode). */
+  /** File mode for a new file (default 0o644; an existing file keeps its mode unless forceMode). */
   mode?: number;
+  /** The file (and its .bak) always get `mode`, whatever the existing file's mode was. */
+  forceMode?: boolean;
   /** Keep the previous version as `<file>.bak` (itself replaced atomically). */
   backup?: boolean;
   /** Give a new file the owner and group of its directory (when root writes into hark's dir). */
@@ -54,11 +56,12 @@ export function writeFileAtomic(file: string, data: string | Uint8Array, opts: A
   const dir = dirname(file);
   let mode = opts.mode ?? 0o644;
   const exists = existsSync(file);
-  if (exists) mode = statSync(file).mode & 0o777;
+  if (exists && !opts.forceMode) mode = statSync(file).mode & 0o777;
   if (opts.backup && exists) {
     // The .bak is written the same way, so it too is always a whole file.
     const bakTmp = join(dir, `.${basename(file)}.bak.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
     copyFileSync(file, bakTmp);
+    if (opts.forceMode) chmodSync(bakTmp, mode);
     const fd = openSync(bakTmp, 'r+');
     try {
       fsyncSync(fd);

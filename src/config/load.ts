@@ -17,6 +17,40 @@ export class ConfigError extends Error {
   }
 }
 
+/**
+ * A config whose shape is hostile rather than wrong: a key that names an object's prototype
+ * machinery, or nesting deeper than any config has. The API answers it 400, not 422.
+ */
+export class ConfigShapeError extends ConfigError {
+  constructor(path: string, reason: string, file?: string) {
+    super(path, reason, file);
+    this.name = 'ConfigShapeError';
+  }
+}
+
+/** Keys that reach an object's prototype when used as a property name. */
+export const FORBIDDEN_KEYS: ReadonlySet<string> = new Set(['__proto__', 'constructor', 'prototype']);
+/** Deeper than any hark config (gpio.button.0.line is 4). */
+export const MAX_CONFIG_DEPTH = 16;
+
+/**
+ * Refuse prototype keys and deep nesting anywhere in `raw` (iteratively: a hostile depth must
+ * not overflow the stack). `at` is the dotted path of `raw` itself.
+ */
+export function checkConfigShape(raw: unknown, at = '', file?: string): void {
+  const stack: [unknown, string, number][] = [[raw, at, 0]];
+  while (stack.length) {
+    const [v, path, depth] = stack.pop()!;
+    if (typeof v !== 'object' || v === null) continue;
+    if (depth >= MAX_CONFIG_DEPTH) throw new ConfigShapeError(path, `nested more than ${MAX_CONFIG_DEPTH} levels deep; a hark config never is`, file);
+    for (const k of Object.keys(v)) {
+      const p = path ? `${path}.${k}` : k;
+      if (FORBIDDEN_KEYS.has(k)) throw new ConfigShapeError(p, `the key "${k}" is not allowed`, file);
+      stack.push([(v as Record<string, unknown>)[k], p, depth + 1]);
+    }
+  }
+}
+
 /** Where the config lives when --config is not given. */
 export function defaultConfigPath(cwd = process.cwd()): string {
   // A checkout (package.json beside src/) keeps its config under ./data; the device uses /etc.
@@ -42,6 +76,7 @@ export function validateConfig(raw: unknown, file?: string): Config {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
     throw new ConfigError('', 'the configuration must be a table', file);
   }
+  checkConfigShape(raw, '', file);
   const value = Value.Default(ConfigSchema, Value.Clone(raw));
   const first = Value.Errors(ConfigSchema, value).First();
   if (first) {

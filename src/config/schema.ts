@@ -196,6 +196,12 @@ export const WebrtcSchema = T.Object(
   {
     enabled: T.Boolean({ default: true, description: 'Serve WebRTC listeners (WHEP at /whep, the /listen page)' }),
     max_listeners: T.Integer({ minimum: 1, maximum: 1000, default: 50, description: 'WebRTC listener limit (more get 503 with Retry-After)' }),
+    max_listeners_per_address: T.Integer({
+      minimum: 0,
+      maximum: 1000,
+      default: 4,
+      description: 'WebRTC sessions one client address may hold at once (more get 429); 0: no limit',
+    }),
     token: T.String({ default: '', maxLength: 1024, description: 'Bearer token WHEP requests must carry; empty: none' }),
     udp_port: T.Integer({ ...Port, default: 8189, description: 'The one UDP port all WebRTC listeners share' }),
     ice_servers: T.Array(IceServerSchema, { default: [], maxItems: 16, description: 'STUN/TURN servers ([[webrtc.ice_servers]])' }),

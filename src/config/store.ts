@@ -11,16 +11,19 @@
  * config untouched. Writes from the API keep comments and layout (see toml-edit.ts); a text
  * replacement (`hark config edit`, PUT /api/config as TOML) is written exactly as given.
  */
-import { existsSync, readdirSync, readFileSync, rmSync, statSync, watch, type FSWatcher } from 'node:fs';
+import { chmodSync, existsSync, readdirSync, readFileSync, rmSync, statSync, watch, type FSWatcher } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { Value } from '@sinclair/typebox/value';
 import { TypeGuard, type TSchema } from '@sinclair/typebox';
 import { parse as parseToml } from 'smol-toml';
-import { ConfigError, parseConfig, validateConfig } from './load.ts';
+import { checkConfigShape, ConfigError, ConfigShapeError, FORBIDDEN_KEYS, parseConfig, validateConfig } from './load.ts';
 import { ConfigSchema, type Config } from './schema.ts';
 import { writeFileAtomic } from './atomic.ts';
 import { editToml } from './toml-edit.ts';
 import { logger } from '../log.ts';
+
+/** hark.toml's mode: it may hold passwords, so only its owner (the hark user) reads it. */
+export const CONFIG_MODE = 0o600;
 
 const log = logger('config');
 
@@ -172,6 +175,25 @@ export class ConfigStore {
   ) {
     this.text = existsSync(path) ? readFileSync(path, 'utf8') : '';
     this.removeStaleTemps();
+    this.tightenMode();
+  }
+
+  /**
+   * The file may hold [admin] password and source passwords: only hark's user reads it
+   * (CONFIG_MODE). A file others can read (an older hark wrote 0640, or a hand copy 0644),
+   * and its .bak, are tightened at start; every write keeps CONFIG_MODE.
+   */
+  private tightenMode(): void {
+    for (const f of [this.path, `${this.path}.bak`]) {
+      try {
+        const mode = statSync(f).mode & 0o777;
+        if ((mode & ~CONFIG_MODE) === 0) continue;
+        chmodSync(f, CONFIG_MODE);
+        log.info(`${f} was readable by others (mode ${mode.toString(8).padStart(4, '0')}): now ${CONFIG_MODE.toString(8).padStart(4, '0')}`);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') log.warn(`cannot make ${f} private: ${(e as Error).message}`);
+      }
+    }
   }
 
   /** What applies a change to the running daemon (set once the daemon is built). */
@@ -208,6 +230,16 @@ export class ConfigStore {
 
   /** Set dotted keys to values (strings are converted as the schema says). */
   set(entries: Record<string, unknown>): Promise<SaveResult> {
+    // Before anything walks a path: "constructor.prototype.x" must never reach setPath.
+    for (const [k, v] of Object.entries(entries)) {
+      const bad = k.split('.').find((part) => FORBIDDEN_KEYS.has(part));
+      if (bad) return Promise.reject(new ConfigShapeError(k, `the key "${bad}" is not allowed`));
+      try {
+        checkConfigShape(v, k);
+      } catch (e) {
+        return Promise.reject(e);
+      }
+    }
     return this.update((draft) => {
       for (const [k, v] of Object.entries(entries)) {
         if (!schemaAt(k)) throw new ConfigError(k, 'unknown key');
@@ -311,7 +343,7 @@ export class ConfigStore {
       text = r.text;
       preserved = r.preserved;
     }
-    writeFileAtomic(this.path, text, { backup: true, mode: 0o640, ownLikeDir: true });
+    writeFileAtomic(this.path, text, { backup: true, mode: CONFIG_MODE, forceMode: true, ownLikeDir: true });
     this.text = text;
     this.lastRefusal = null;
     const r = await this.swapIn(next);

@@ -12,6 +12,7 @@ import { controlRoutes } from './control-routes.ts';
 import type { AppContext } from './context.ts';
 import { logger } from '../log.ts';
 import { compressed } from './compress.ts';
+import { bodyDeadline } from './body-deadline.ts';
 
 const log = logger('http');
 
@@ -39,6 +40,8 @@ export function createApp(ctx: AppContext) {
     })
     // Pages and their assets go out gzipped to clients that take it (never streams: compress.ts).
     .mapResponse({ as: 'global' }, ({ request, responseValue }) => (responseValue instanceof Response ? compressed(request, responseValue) : undefined))
+    // A body that stalls is answered 408 before anything reads it (the auth gate reads forms).
+    .use(bodyDeadline())
     // The gate runs before routing: no route can be reached around it.
     .use(authGuard(ctx))
     .use(statusRoutes(ctx))

@@ -41,7 +41,8 @@ export function statusDocument(ctx: AppContext) {
     outputs: {
       http_mp3: { path: '/stream.mp3', ...ctx.mp3.status() },
       ...ctx.broadcast.status(),
-      webrtc: ctx.webrtc ? { path: '/whep', ...ctx.webrtc.status(), sessions: ctx.webrtc.listeners() } : { status: 'disabled' },
+      // Counts only: who listens (session ids, addresses, players) is in /api/listeners, behind the login.
+      webrtc: ctx.webrtc ? { path: '/whep', ...ctx.webrtc.status() } : { status: 'disabled' },
     },
   };
 }

@@ -4,8 +4,8 @@
  * the output's typed errors to status codes. Every refusal is JSON naming what was wrong.
  *
  *   POST   /whep        application/sdp offer → 201, SDP answer, Location, ETag, Link
- *   PATCH  /whep/:id    application/trickle-ice-sdpfrag with If-Match → 204
- *   DELETE /whep/:id    → 200
+ *   PATCH  /whep/:id.:secret  application/trickle-ice-sdpfrag with If-Match → 204
+ *   DELETE /whep/:id.:secret  → 200 (an admin may DELETE /whep/:id: the Listeners page)
  *   OPTIONS /whep[/:id] → 204 with Accept-Post / Accept-Patch, CORS and ICE server Links
  *   GET    /api/listeners
  */
@@ -13,6 +13,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { Elysia } from 'elysia';
 import {
   CapacityError,
+  ClientCapacityError,
   IceRestartUnsupportedError,
   NotAcceptableError,
   PreconditionFailedError,
@@ -22,6 +23,10 @@ import {
   UnavailableError,
 } from '../outputs/webrtc/errors.ts';
 import { iceServerLinks } from '../outputs/webrtc/server.ts';
+import { safeEqual } from '../control/auth.ts';
+import { socketRequests } from '../control/plane.ts';
+import { sessionOf } from './auth.ts';
+import { scopeCovers } from '../control/auth.ts';
 import type { AppContext } from './context.ts';
 import { jsonError } from './errors.ts';
 
@@ -38,6 +43,53 @@ const CORS = {
 class BodyTooLargeError extends Error {}
 class UnauthorizedError extends Error {}
 class UnsupportedMediaTypeError extends Error {}
+class ForbiddenError extends Error {}
+
+/** The resource path of a session: its id and its own secret, which only its client is given. */
+export function sessionPath(id: string, secret: string): string {
+  return `/whep/${id}.${secret}`;
+}
+
+/** `<id>.<secret>` from a resource path segment (no secret: ''). */
+function splitResource(param: string): { id: string; secret: string } {
+  const dot = param.indexOf('.');
+  return dot < 0 ? { id: param, secret: '' } : { id: param.slice(0, dot), secret: param.slice(dot + 1) };
+}
+
+/**
+ * Whether the request comes from hark's admin (the CLI socket, an API token, or a logged-in
+ * browser with its CSRF token): the admin may end any listener's session.
+ */
+function isAdmin(ctx: AppContext, request: Request): boolean {
+  if (socketRequests.has(request)) return true;
+  const m = /^Bearer\s+(\S+)\s*$/i.exec(request.headers.get('authorization') ?? '');
+  if (m) {
+    // Ending someone else's session is an admin's act (DELETE /whep/:id needs the "admin" scope).
+    const t = ctx.auth.checkToken(m[1]!);
+    if (t) return scopeCovers(t.scope, 'admin');
+  }
+  const s = sessionOf(ctx, request);
+  const csrf = request.headers.get('x-csrf-token');
+  return !!s && !!csrf && safeEqual(csrf, s.session.csrf);
+}
+
+/**
+ * A POST from another site's page is refused: only hark's own pages (Origin is this host) and
+ * clients that send no Origin (players, curl) may make sessions, so a web page elsewhere cannot
+ * fill the WebRTC slots from its visitors' browsers.
+ */
+function originCheck(request: Request): void {
+  const origin = request.headers.get('origin');
+  if (origin === null) return;
+  const host = request.headers.get('host') ?? new URL(request.url).host;
+  let originHost = '';
+  try {
+    originHost = new URL(origin).host;
+  } catch {}
+  if (!originHost || originHost.toLowerCase() !== host.toLowerCase()) {
+    throw new ForbiddenError(`a WHEP offer from another site's page is refused (Origin ${JSON.stringify(origin.slice(0, 200))} is not this box)`);
+  }
+}
 
 function refuse(status: number, message: string, extra: Record<string, unknown> = {}, headers: Record<string, string> = {}): Response {
   return jsonError(status, message, extra, { ...CORS, ...headers });
@@ -86,6 +138,7 @@ function tokenCheck(ctx: AppContext, request: Request): void {
 
 /** Map what the WebRTC output (or this edge) refused to the status the draft gives it. */
 function toResponse(e: unknown): Response {
+  if (e instanceof ForbiddenError) return refuse(403, e.message);
   if (e instanceof UnauthorizedError) return refuse(401, e.message, {}, { 'www-authenticate': 'Bearer realm="hark"' });
   if (e instanceof UnsupportedMediaTypeError) return refuse(415, e.message, { field: 'content-type' });
   if (e instanceof BodyTooLargeError) return refuse(413, e.message);
@@ -95,6 +148,7 @@ function toResponse(e: unknown): Response {
   if (e instanceof PreconditionRequiredError) return refuse(428, e.message, { field: 'if-match' });
   if (e instanceof PreconditionFailedError) return refuse(412, e.message, { field: 'if-match' });
   if (e instanceof IceRestartUnsupportedError) return refuse(422, e.message);
+  if (e instanceof ClientCapacityError) return refuse(429, e.message, {}, { 'retry-after': String(RETRY_AFTER_S) });
   if (e instanceof CapacityError) return refuse(503, e.message, {}, { 'retry-after': String(RETRY_AFTER_S) });
   if (e instanceof UnavailableError) return refuse(503, e.message, {}, { 'retry-after': String(RETRY_AFTER_S) });
   throw e;
@@ -128,17 +182,18 @@ export const whepRoutes = (ctx: AppContext) => {
       '/whep',
       async ({ request, server }) => {
         try {
+          originCheck(request);
           tokenCheck(ctx, request);
           if (mediaType(request) !== 'application/sdp') {
             throw new UnsupportedMediaTypeError(`a WHEP offer is application/sdp, not ${mediaType(request) || 'a body without Content-Type'}`);
           }
           const offer = await readBody(request, MAX_WHEP_BODY);
           const remote = server?.requestIP(request)?.address ?? 'unknown';
-          const { id, answer, etag } = await output().open(offer, { remote, userAgent: request.headers.get('user-agent') ?? '' });
+          const { id, secret, answer, etag } = await output().open(offer, { remote, userAgent: request.headers.get('user-agent') ?? '' });
           const h = new Headers({
             ...CORS,
             'content-type': 'application/sdp',
-            location: `/whep/${id}`,
+            location: sessionPath(id, secret),
             etag,
             'accept-patch': 'application/trickle-ice-sdpfrag',
             'cache-control': 'no-store',
@@ -170,12 +225,14 @@ export const whepRoutes = (ctx: AppContext) => {
         try {
           tokenCheck(ctx, request);
           const out = output();
-          if (!out.has(params.id)) throw new SessionNotFoundError(params.id);
+          const { id, secret } = splitResource(params.id);
+          // Only the session's own URL (with its secret) reaches it; a wrong secret reads as unknown.
+          if (!out.owns(id, secret)) throw new SessionNotFoundError(id);
           if (mediaType(request) !== 'application/trickle-ice-sdpfrag') {
             throw new UnsupportedMediaTypeError(`PATCH takes application/trickle-ice-sdpfrag (RFC 8840), not ${mediaType(request) || 'a body without Content-Type'}`);
           }
           const body = await readBody(request, MAX_WHEP_BODY);
-          out.patch(params.id, request.headers.get('if-match'), body);
+          out.patch(id, request.headers.get('if-match'), body);
           return new Response(null, { status: 204, headers: CORS });
         } catch (e) {
           return toResponse(e);
@@ -185,9 +242,17 @@ export const whepRoutes = (ctx: AppContext) => {
     )
     .delete('/whep/:id', ({ request, params }) => {
       try {
-        tokenCheck(ctx, request);
-        output().delete(params.id);
-        return new Response(JSON.stringify({ deleted: params.id }), {
+        const out = output();
+        const { id, secret } = splitResource(params.id);
+        const admin = isAdmin(ctx, request);
+        if (!admin) {
+          tokenCheck(ctx, request);
+          // The id alone (as the admin's listener list shows it) is not enough to end a session.
+          if (!secret) throw new ForbiddenError('ending a WebRTC session needs its own address (the Location of its POST /whep) or an admin login');
+          if (!out.owns(id, secret)) throw new SessionNotFoundError(id);
+        }
+        out.delete(id, admin && !out.owns(id, secret) ? 'the admin' : 'the listener');
+        return new Response(JSON.stringify({ deleted: id }), {
           status: 200,
           headers: { ...CORS, 'content-type': 'application/json; charset=utf-8' },
         });

@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'bun:test';
-import { icyBlock, IcyInterleaver } from './icy.ts';
+import { icyBlock, IcyInterleaver, icyTitle } from './icy.ts';
 
 /** Undo the interleaving: the audio and the titles, as a player would read them. */
 function deinterleave(bytes: Uint8Array, metaint: number) {
@@ -46,5 +46,23 @@ describe('ICY metadata', () => {
     expect(b.length).toBe(1 + 4080);
     const text = new TextDecoder('utf-8', { fatal: true }).decode(b.subarray(1)).replace(/\0+$/, '');
     expect(text).toEndWith("é';");
+  });
+
+  test('emoji (surrogate pairs) are cut whole, never in half', () => {
+    const b = icyBlock('😀'.repeat(2000));
+    const text = new TextDecoder('utf-8', { fatal: true }).decode(b.subarray(1)).replace(/\0+$/, '');
+    expect(text).toMatch(/^StreamTitle='(😀)+';$/);
+  });
+
+  test.each([
+    ["x';StreamUrl='http://evil/';", "x’;StreamUrl='http://evil/’;"],
+    ["Rock 'n' roll", "Rock 'n' roll"],
+    ["ends with a quote'", 'ends with a quote’'],
+    ['nul\u0000 and\nnewline\r\u001b[31m', 'nul  and newline  [31m'],
+  ])('icyTitle(%j) is %j: nothing after it can be read as another field', (title, safe) => {
+    expect(icyTitle(title)).toBe(safe);
+    const text = new TextDecoder().decode(icyBlock(title).subarray(1)).replace(/\0+$/, '');
+    // As ffmpeg's http.c reads a block: the value ends at the first "';".
+    expect(text.indexOf("';")).toBe(text.length - 2);
   });
 });

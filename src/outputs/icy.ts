@@ -6,15 +6,28 @@
  */
 const MAX_BLOCK = 255 * 16;
 
+/**
+ * A title made safe to put between `StreamTitle='` and `';`. ICY has no escaping: players
+ * (ffmpeg's http.c, VLC) end the value at the first `';`, and what follows would be read as
+ * more fields (`StreamUrl='…';`). So a quote that a `;` follows, or that ends the title,
+ * becomes the typographic ’ (it reads the same), and control characters (a NUL ends the block
+ * for C players; newlines split lines) become spaces. Icecast writes the title it is sent
+ * into the same framing for its listeners, so its metadata update gets this too.
+ */
+export function icyTitle(title: string): string {
+  return title.replace(/[\u0000-\u001f\u007f]/g, ' ').replace(/'(?=;|$)/g, '\u2019');
+}
+
 /** One metadata block (length byte included) for `title`. */
 export function icyBlock(title: string): Uint8Array {
   const enc = new TextEncoder();
-  let text = enc.encode(`StreamTitle='${title}';`);
+  const framed = (t: string) => enc.encode(`StreamTitle='${icyTitle(t)}';`);
+  let text = framed(title);
   if (text.length > MAX_BLOCK) {
-    // Cut the title (not the framing) so the block fits, on a UTF-8 character boundary.
-    let t = title;
-    while (enc.encode(`StreamTitle='${t}';`).length > MAX_BLOCK) t = t.slice(0, -1);
-    text = enc.encode(`StreamTitle='${t}';`);
+    // Cut the title (not the framing) so the block fits, on a character boundary (code points).
+    const chars = Array.from(title);
+    while (chars.length && framed(chars.join('')).length > MAX_BLOCK) chars.pop();
+    text = framed(chars.join(''));
   }
   const n = Math.ceil(text.length / 16);
   const b = new Uint8Array(1 + n * 16);

@@ -276,7 +276,7 @@ describe(`first boot (${CPU1}): Imager customisation + hark.toml on the boot par
     const etc = g1.ssh('sudo cat /etc/hark/hark.toml').stdout;
     expect(etc).toContain('bitrate_kbps = 192');
     expect(etc).toMatch(/port = 80/);
-    expect(g1.ssh('stat -c %U:%a /etc/hark/hark.toml').stdout.trim()).toBe('hark:640');
+    expect(g1.ssh('stat -c %U:%a /etc/hark/hark.toml').stdout.trim()).toBe('hark:600');
     expect(g1.ssh('findmnt -no SOURCE,FSTYPE /etc/hark').stdout).toMatch(/ ext4/);
     const { kbps, samples } = await listen(g1, 6);
     expect(kbps).toBe(192);

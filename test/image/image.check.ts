@@ -110,12 +110,12 @@ describe('boot partition', () => {
 });
 
 describe('data partition (/etc/hark)', () => {
-  test('hark.toml with http.port = 80, owned by hark, mode 0640', () => {
+  test('hark.toml with http.port = 80, owned by hark, mode 0600', () => {
     const toml = img.data.read('/hark.toml')!;
     expect(toml).toMatch(/\[http\]\s*\nport = 80/);
     const st = img.data.stat('/hark.toml')!;
     expect(st.uid).toBe(uidOf('hark'));
-    expect(st.mode & 0o777).toBe(0o640);
+    expect(st.mode & 0o777).toBe(0o600);
     expect(img.data.stat('/')!.uid).toBe(uidOf('hark'));
   });
   test('fstab mounts it on /etc/hark; boot on /boot/firmware; root from partition 3', () => {

@@ -564,12 +564,13 @@ class Player {
         this.mode = 'mp3';
         return this.connect();
       }
-      // WebRTC is off or full: the plain MP3 stream still plays.
-      if ((e.status === 503 || e.status === 404) && ui.mode.value === 'auto') {
+      // WebRTC is off or full (429: this device holds its share of sessions): the plain MP3 stream still plays.
+      if ((e.status === 503 || e.status === 404 || e.status === 429) && ui.mode.value === 'auto') {
         this.mode = 'http';
         return this.connect();
       }
       if (e.status === 503) return this.retryIn(e.retryAfter || 10, 'Too many listeners right now');
+      if (e.status === 429) return this.retryIn(e.retryAfter || 10, 'This device has too many listen pages open: close one');
       this.lost();
     }
   }

@@ -154,6 +154,8 @@ export interface ListenerRow {
   tech: string;
   /** "10:32" or "Sun 2 Dec, 10:32" in the box's zone (the page fills it in). */
   sinceText?: Html;
+  /** Where an admin DELETEs to end this listener (WebRTC sessions); none for MP3 listeners. */
+  disconnect?: string;
 }
 
 /** Who is listening, one line each a person reads: "Pixel phone, Chrome — listening 12 min — good connection". */
@@ -162,7 +164,12 @@ export function listenersTable(rows: ListenerRow[]): Html {
   return html`<ul class="people">${rows.map(
     (r) => html`<li class="person" data-listener="${r.id}">
   <p class="who"><b>${r.who}</b> — ${r.listening}${r.quality ? html` — <span class="quality ${r.qualityClass}">${r.quality}</span>` : ''}</p>
-  <p class="how"><small>${r.how}${r.sinceText ? html` · since ${r.sinceText}` : ''}</small></p>
+  <p class="how"><small>${r.how}${r.sinceText ? html` · since ${r.sinceText}` : ''}</small></p>${
+    r.disconnect
+      ? html`
+  <button type="button" class="link danger" hx-delete="${r.disconnect}" hx-swap="none" hx-confirm="Disconnect ${r.who}? They can press Play again to come back.">Disconnect</button>`
+      : ''
+  }
   <details><summary>Technical details</summary><dl class="facts"><dt>Connection</dt><dd>${r.tech}</dd><dt>Address</dt><dd>${r.remote}</dd><dt>Player</dt><dd>${r.agent || '(none sent)'}</dd></dl></details>
 </li>`,
   )}</ul>`;

@@ -76,6 +76,7 @@ export const SECTION_TEXT: Record<string, Record<string, FieldText>> = {
   webrtc: {
     enabled: { label: 'Listen page on', help: 'People on this network listen in a browser, with a quarter of a second of delay.' },
     max_listeners: { label: 'Most listeners at once' },
+    max_listeners_per_address: { label: 'Most listeners from one address', help: 'So that one device or web page cannot take every place; 0: no limit.', advanced: true },
     token: { label: 'Access key for other players', help: 'Players other than the listen page (WHEP) must send this key; empty: none needed.', advanced: true },
     udp_port: { label: 'Network port for sound (UDP)', help: 'One port shared by every listener; a firewall must let it through.', advanced: true },
     additional_hosts: { label: 'Extra public addresses', help: 'Addresses or names listeners outside this network reach the box by, comma-separated.', advanced: true },

@@ -101,6 +101,8 @@ export function listenerRows(ctx: AppContext, now = Date.now()): ListenerRow[] {
       quality: l.state !== 'connected' || q === 'unknown' ? '' : `${q} connection`,
       qualityClass: q === 'unknown' ? '' : q,
       tech: `WebRTC ${l.codec}`,
+      // The admin ends a session by its id (whep.ts: an admin's DELETE needs no secret).
+      disconnect: `/whep/${encodeURIComponent(l.id)}`,
     });
   }
   return rows;

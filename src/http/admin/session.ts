@@ -16,7 +16,10 @@ const log = logger('http admin');
 
 /** Only paths on this site (never //host or a scheme) are followed after login. */
 export function safeNext(next: string): string {
-  return /^\/(?![/\\])[^\s]*$/.test(next) ? next : '/';
+  // Printable ASCII only: it becomes a Location header, where a NUL or a character past
+  // Latin-1 cannot go (the response would fail after the session was made). Paths hark sends
+  // here are percent-encoded already.
+  return /^\/(?![/\\])[\x21-\x7e]*$/.test(next) ? next : '/';
 }
 
 export const sessionRoutes = (ctx: AppContext) => {

@@ -10,6 +10,7 @@
  */
 
 import { CaFileError, isTlsError, tlsFailure, tlsOptions } from './tls.ts';
+import { icyTitle } from '../icy.ts';
 
 export type SourceMethod = 'PUT' | 'SOURCE';
 export type IcecastFormat = 'mp3' | 'ogg-opus';
@@ -248,7 +249,7 @@ export function serverOrigin(t: IcecastTarget): string {
 
 /** Where to send an MP3 mount's title: Icecast's admin metadata call (mode=updinfo). */
 export function metadataUrl(t: IcecastTarget, title: string): string {
-  const q = new URLSearchParams({ mount: t.mount, mode: 'updinfo', song: title, charset: 'UTF-8' });
+  const q = new URLSearchParams({ mount: t.mount, mode: 'updinfo', song: icyTitle(title), charset: 'UTF-8' });
   return `${serverOrigin(t)}/admin/metadata?${q}`;
 }
 

@@ -36,6 +36,14 @@ export class CapacityError extends Error {
   }
 }
 
+/** One client address already holds its share of sessions (webrtc.max_listeners_per_address). */
+export class ClientCapacityError extends Error {
+  override readonly name = 'ClientCapacityError';
+  constructor(readonly limit: number) {
+    super(`this address already has ${limit} WebRTC listeners open, the most one address may have (webrtc.max_listeners_per_address): stop one first`);
+  }
+}
+
 /** WebRTC cannot take listeners right now (the UDP port is taken, or the output is closed). */
 export class UnavailableError extends Error {
   override readonly name = 'UnavailableError';

@@ -6,6 +6,7 @@ import type { AudioPipeline } from '../../audio/pipeline.ts';
 import type { EncoderSpec } from '../../codecs/index.ts';
 import type { Config } from '../../config/schema.ts';
 import type { NegotiationPolicy } from './negotiate.ts';
+import { isIP } from 'node:net';
 import { WebRtcOutput } from './server.ts';
 
 export { WebRtcOutput } from './server.ts';
@@ -34,11 +35,22 @@ export function negotiationPolicy(config: Config): NegotiationPolicy {
   };
 }
 
+/**
+ * The address the WebRTC UDP port binds: http.host when that is one specific address (a box
+ * serving only loopback, or one LAN address, keeps its media there too), else every interface.
+ */
+export function udpBindAddress(host: string): string | undefined {
+  if (!isIP(host) || host === '0.0.0.0' || host === '::') return undefined;
+  return host;
+}
+
 /** The WebRTC output for `config`; its `mp3` data channel shares /stream.mp3's encoder. */
 export function createWebRtcOutput(config: Config, pipeline: AudioPipeline): WebRtcOutput {
   const mp3Spec: EncoderSpec = { codec: 'mp3', channels: Math.min(2, config.input.channels) as 1 | 2, bitrateKbps: config.mp3.bitrate_kbps, mode: 'cbr' };
   return new WebRtcOutput(pipeline, {
     maxListeners: config.webrtc.max_listeners,
+    maxPerAddress: config.webrtc.max_listeners_per_address,
+    bindAddress: udpBindAddress(config.http.host),
     udpPort: config.webrtc.udp_port,
     iceServers: config.webrtc.ice_servers,
     additionalHosts: config.webrtc.additional_hosts,

@@ -3,7 +3,7 @@
  * subscriptions. Listeners whose offers negotiate the same codec settings share one encoder
  * (encode once, fan out); each gets its own SSRC, sequence numbers and SRTP keys.
  */
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import type * as nd from 'node-datachannel';
@@ -14,6 +14,7 @@ import { logger, type Logger } from '../../log.ts';
 import { trimMemory } from '../../memory.ts';
 import {
   CapacityError,
+  ClientCapacityError,
   IceRestartUnsupportedError,
   PreconditionFailedError,
   PreconditionRequiredError,
@@ -35,6 +36,10 @@ export interface IceServerConfig {
 
 export interface WebRtcOptions {
   maxListeners: number;
+  /** Sessions one client address may hold at once (0: no limit); more get 429. */
+  maxPerAddress?: number;
+  /** The address the UDP port binds (http.host when that is one address; '' or 0.0.0.0: every interface). */
+  bindAddress?: string;
   udpPort: number;
   iceServers: IceServerConfig[];
   /** Extra addresses (IPs or DNS names) advertised as host candidates, e.g. a NAT's public IP. */
@@ -51,6 +56,11 @@ export type WebRtcState = 'idle' | 'streaming' | 'unavailable' | 'closed';
 
 export interface WhepAnswer {
   id: string;
+  /**
+   * The session's own secret (128 random bits): only the client that made the session gets it,
+   * in its resource URL (`/whep/<id>.<secret>`); PATCH and DELETE need it (or an admin).
+   */
+  secret: string;
   answer: string;
   etag: string;
 }
@@ -97,6 +107,8 @@ export function etagMatches(ifMatch: string, etag: string): boolean {
 
 export class WebRtcOutput {
   private readonly sessions = new Map<string, WhepSession>();
+  /** Per session: its secret and the client address that made it (never published). */
+  private readonly owners = new Map<string, { secret: string; remote: string }>();
   private readonly feeds = new Map<string, Feed>();
   private readonly mp3Sessions = new Set<WhepSession>();
   private mp3Unsubscribe?: () => void;
@@ -127,6 +139,7 @@ export class WebRtcOutput {
       enableIceUdpMux: true,
       portRangeBegin: options.udpPort,
       portRangeEnd: options.udpPort,
+      ...(options.bindAddress ? { bindAddress: options.bindAddress } : {}),
     };
   }
 
@@ -150,7 +163,7 @@ export class WebRtcOutput {
     // WebRTC problem, never a reason for hark not to start.
     let hold: ReturnType<typeof Bun.udpSocket>;
     try {
-      hold = Bun.udpSocket({ port: this.options.udpPort, hostname: '0.0.0.0' });
+      hold = Bun.udpSocket({ port: this.options.udpPort, hostname: this.options.bindAddress || '0.0.0.0' });
     } catch (e) {
       hold = Promise.reject(e);
     }
@@ -158,7 +171,7 @@ export class WebRtcOutput {
       (sock) => {
         if (this._state === 'closed' || this.mux) return sock.close();
         this.portHold = sock;
-        this.log.info(`WebRTC on UDP port ${this.options.udpPort} (shared by all listeners)`);
+        this.log.info(`WebRTC on UDP port ${this.options.udpPort}${this.options.bindAddress ? ` of ${this.options.bindAddress}` : ''} (shared by all listeners)`);
       },
       (e: Error) => {
         if (!this.mux && this._state !== 'closed') this.portUnavailable(e);
@@ -212,7 +225,7 @@ export class WebRtcOutput {
       // Holding a listener on the port keeps libjuice's socket for it open between sessions.
       this.portHold?.close();
       this.portHold = undefined;
-      const mux = new nd.IceUdpMuxListener(this.options.udpPort);
+      const mux = this.options.bindAddress ? new nd.IceUdpMuxListener(this.options.udpPort, this.options.bindAddress) : new nd.IceUdpMuxListener(this.options.udpPort);
       mux.onUnhandledStunRequest((req) => this.log.debug(`STUN for unknown session ${req.ufrag} from ${req.host}:${req.port}`));
       this.mux = mux;
       if (this._state === 'unavailable') this.log.info(`UDP port ${this.options.udpPort} is free now`);
@@ -241,7 +254,17 @@ export class WebRtcOutput {
       this.refused++;
       throw new CapacityError(this.options.maxListeners);
     }
+    const perAddress = this.options.maxPerAddress ?? 0;
+    if (perAddress > 0) {
+      let n = 0;
+      for (const o of this.owners.values()) if (o.remote === client.remote) n++;
+      if (n >= perAddress) {
+        this.refused++;
+        throw new ClientCapacityError(perAddress);
+      }
+    }
     const id = randomUUID();
+    const secret = randomBytes(16).toString('base64url');
     const session = new native.WhepSession({
       id,
       remote: client.remote,
@@ -257,6 +280,7 @@ export class WebRtcOutput {
     session.remoteUfrag = offer.iceUfrag;
     session.firstMid = offer.media.find((m) => m.port !== 0)?.mid ?? '0';
     this.sessions.set(id, session);
+    this.owners.set(id, { secret, remote: client.remote });
     this.listenersServed++;
     if (plan) this.join(session, plan.spec);
     session.log.info(`offer from ${client.remote} (${offer.lines} lines): ${plan?.summary ?? 'no audio, mp3 channel only'} (${this.sessions.size} listeners)`);
@@ -264,7 +288,7 @@ export class WebRtcOutput {
     let answer = await session.start(offerText);
     const extra = await this.additionalAddresses();
     answer = addHostCandidates(answer, extra, this.options.udpPort);
-    return { id, answer, etag: session.etag };
+    return { id, secret, answer, etag: session.etag };
   }
 
   /** Trickle ICE (RFC 8840) into a session. `ifMatch` is the If-Match header, or null. */
@@ -279,13 +303,22 @@ export class WebRtcOutput {
     return s.addCandidates(frag);
   }
 
-  /** End a session at the listener's request. */
-  delete(id: string): void {
-    this.get(id).close('deleted by the listener (DELETE)');
+  /** End a session at the listener's (or the admin's) request. */
+  delete(id: string, by = 'the listener'): void {
+    this.get(id).close(`deleted by ${by} (DELETE)`);
   }
 
   has(id: string): boolean {
     return this.sessions.has(id);
+  }
+
+  /** Whether `secret` is session `id`'s own secret (constant time). */
+  owns(id: string, secret: string): boolean {
+    const want = this.owners.get(id)?.secret;
+    if (!want) return false;
+    const a = Buffer.from(want);
+    const b = Buffer.from(secret);
+    return a.length === b.length && timingSafeEqual(a, b);
   }
 
   listeners(): ListenerInfo[] {
@@ -384,6 +417,7 @@ export class WebRtcOutput {
 
   private remove(s: WhepSession, reason: string): void {
     if (!this.sessions.delete(s.id)) return;
+    this.owners.delete(s.id);
     this.closedSinceGc++;
     this.onMp3(s, false);
     for (const [key, feed] of this.feeds) {

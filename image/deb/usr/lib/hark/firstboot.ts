@@ -133,7 +133,7 @@ async function main(): Promise<void> {
       ? text
       : `# Applied by hark from ${bootFile} at ${stamp()}.\n${stringify(doc)}\n`;
   const staged = `${target}.new`;
-  writeDurably(staged, out, 0o640);
+  writeDurably(staged, out, 0o600);
 
   const check = validate(staged);
   if (check) {
@@ -220,7 +220,7 @@ function harkIds(): { uid: number; gid: number } | undefined {
 
 /**
  * Everything in hark's config directory belongs to the hark user (this runs as root, and so
- * does the CLI it calls): hark.toml 0640, whatever else keeps its mode.
+ * does the CLI it calls): hark.toml 0600 (it may hold passwords), whatever else keeps its mode.
  */
 function ownByHark(file: string): void {
   const ids = harkIds();
@@ -232,7 +232,7 @@ function ownByHark(file: string): void {
       if (name === 'lost+found') continue;
       chownSync(join(dir, name), ids.uid, ids.gid);
     }
-    chmodSync(file, 0o640);
+    chmodSync(file, 0o600);
   } catch (e) {
     log(`cannot give ${dir} to the hark user: ${(e as Error).message}`);
   }

@@ -2,8 +2,11 @@
  * hark under systemd (hark.service, Type=notify): finds the hark user's PipeWire, runs the
  * daemon (/opt/hark/src/main.ts) in this same process, and tells systemd how it is doing.
  *
- * The watchdog is a health probe from inside the process: every WATCHDOG_USEC/3 it asks its own
- * HTTP server for /api/status. WATCHDOG=1 is sent only when that answers 200 within the
+ * The watchdog is a health probe from inside the process: every WATCHDOG_USEC/3 it asks the
+ * daemon for /api/status over the CLI's Unix socket (the socket is a login of its own, so the
+ * answer is 200 whatever http.host, access.public_status and the password are; HTTP on the
+ * configured port is asked only when the socket is missing, and then any answer, 401 too,
+ * shows the server alive). WATCHDOG=1 is sent only when that answers within the
  * deadline and the audio clock (`audio.frames`) has moved since the last probe, so a blocked
  * event loop, a wedged HTTP server or a stalled audio worker all end in systemd's SIGABRT and
  * Restart=always (systemd.service(5) WatchdogSec=, sd_notify(3)). READY=1 follows the first
@@ -78,6 +81,7 @@ else say(4, `PipeWire socket ${pwSocket} did not appear in ${pwWaitMs} ms; start
 
 // ---- the probe target: the config's port, unless --port overrides it ----------------------
 const { loadConfig, defaultConfigPath } = await import(`${HARK_ROOT}/src/config/load.ts`);
+const { socketPathOf } = await import(`${HARK_ROOT}/src/control/paths.ts`);
 const argv = process.argv.slice(2);
 const argValue = (name: string) => {
   const i = argv.findIndex((a) => a === name || a.startsWith(`${name}=`));
@@ -86,8 +90,11 @@ const argValue = (name: string) => {
 };
 let port = 8080;
 let host = '127.0.0.1';
+let socketPath = '';
 try {
-  const cfg = loadConfig(argValue('--config') ?? defaultConfigPath());
+  const configPath = argValue('--config') ?? defaultConfigPath();
+  const cfg = loadConfig(configPath);
+  socketPath = socketPathOf(cfg, configPath);
   port = cfg.http.port;
   if (cfg.http.host !== '0.0.0.0' && cfg.http.host !== '::') host = cfg.http.host;
 } catch {
@@ -106,13 +113,26 @@ let ready = false;
 let lastFrames = -1;
 let failures = 0;
 
+/**
+ * /api/status over the CLI socket, else over HTTP. Over HTTP a refusal (401 when the status is
+ * not public to this address) still shows a server that answers; only the audio clock is then
+ * not seen.
+ */
+async function fetchStatus(signal: AbortSignal): Promise<{ res: Response; via: string }> {
+  if (socketPath && existsSync(socketPath)) {
+    return { res: await fetch('http://localhost/api/status', { unix: socketPath, signal } as RequestInit), via: socketPath };
+  }
+  return { res: await fetch(statusUrl, { signal }), via: statusUrl };
+}
+
 async function probe(): Promise<void> {
   let why = '';
   try {
-    const res = await fetch(statusUrl, { signal: AbortSignal.timeout(Math.min(5000, intervalMs)) });
-    if (res.status !== 200) why = `${statusUrl} answered ${res.status}`;
+    const { res, via } = await fetchStatus(AbortSignal.timeout(Math.min(5000, intervalMs)));
+    const refusedButAlive = via === statusUrl && (res.status === 401 || res.status === 403);
+    if (res.status !== 200 && !refusedButAlive) why = `${via} answered ${res.status}`;
     else {
-      const doc = (await res.json()) as { audio?: { frames?: unknown }; input?: { source?: unknown } };
+      const doc = (refusedButAlive ? {} : await res.json()) as { audio?: { frames?: unknown }; input?: { source?: unknown } };
       const frames = doc.audio?.frames;
       if (typeof frames === 'number') {
         if (ready && frames === lastFrames) why = `the audio clock is stuck at frame ${frames}`;
@@ -121,7 +141,7 @@ async function probe(): Promise<void> {
       if (!why) {
         if (!ready) {
           ready = true;
-          say(6, `ready: ${statusUrl.replace('/api/status', '')} answers`);
+          say(6, `ready: ${statusUrl.replace('/api/status', '')} answers (probed through ${via})`);
           notify(`READY=1\nSTATUS=serving on port ${port}, input ${String(doc.input?.source ?? '?')}`);
         }
         if (failures > 0) say(6, 'healthy again');
@@ -131,7 +151,7 @@ async function probe(): Promise<void> {
       }
     }
   } catch (e) {
-    why = `${statusUrl}: ${(e as Error).message}`;
+    why = `${socketPath && existsSync(socketPath) ? socketPath : statusUrl}: ${(e as Error).message}`;
   }
   failures++;
   // Withholding WATCHDOG=1 is the signal; systemd restarts hark after WatchdogSec.

@@ -1,0 +1,64 @@
+/**
+ * A request body must arrive in time. The server keeps connections open without an idle limit
+ * (Bun's `idleTimeout: 0`, so /stream.mp3, SSE and `?follow` responses last as long as they
+ * are read); without this gate a client could start a body and never finish it, holding a
+ * socket and its buffers for ever. Every request with a body, whatever its route, is read
+ * first (a tee: the route then reads the same bytes): nothing for BODY_IDLE_MS, or not all
+ * of it within BODY_TOTAL_MS, and it is answered 408 and the connection closed
+ * (RFC 9110 §15.5.9).
+ */
+import { Elysia } from 'elysia';
+import { socketRequests } from '../control/plane.ts';
+import { jsonError } from './errors.ts';
+
+/** A body that sends nothing for this long is given up on. */
+export const BODY_IDLE_MS = 10_000;
+/** A body not complete after this long is given up on (one byte every few seconds is a stall too). */
+export const BODY_TOTAL_MS = 30_000;
+/** The largest request body the server takes (Bun answers 413 past it). */
+export const MAX_REQUEST_BODY = 1024 * 1024;
+
+function hasBody(request: Request): boolean {
+  if (request.method === 'GET' || request.method === 'HEAD' || request.method === 'OPTIONS') return false;
+  const length = request.headers.get('content-length');
+  if (length !== null) return Number(length) > 0;
+  return request.headers.has('transfer-encoding') && request.body !== null;
+}
+
+/**
+ * Wait for the whole body of `request` (without consuming it); a 408 response when it stalls,
+ * else undefined.
+ */
+export async function awaitBody(request: Request, idleMs = BODY_IDLE_MS, totalMs = BODY_TOTAL_MS): Promise<Response | undefined> {
+  if (!hasBody(request) || socketRequests.has(request)) return undefined;
+  const reader = request.clone().body?.getReader();
+  if (!reader) return undefined;
+  const start = Date.now();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    for (;;) {
+      const left = Math.min(idleMs, totalMs - (Date.now() - start));
+      const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), Math.max(0, left))));
+      const next = await Promise.race([reader.read(), late]);
+      clearTimeout(timer);
+      if (next === 'late') {
+        reader.cancel().catch(() => {});
+        const why = left < idleMs ? `was not complete after ${totalMs / 1000} s` : `sent nothing for ${idleMs / 1000} s`;
+        return jsonError(408, `the request body ${why}: the connection is closed`, {}, { connection: 'close' });
+      }
+      if (next.done) return undefined;
+    }
+  } catch {
+    // The client went away mid-body: the route's own read fails the same way and answers.
+    return undefined;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** The gate, first of every onRequest hook (before the auth gate reads a form's CSRF field). */
+export const bodyDeadline = () =>
+  new Elysia({ name: 'body-deadline' }).onRequest(async ({ request }) => {
+    const refused = await awaitBody(request);
+    if (refused) return refused;
+  });
