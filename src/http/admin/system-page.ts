@@ -8,6 +8,7 @@ import { sectionForm } from './forms.ts';
 import { configForms, renderPage, str, type AdminDeps, type Body } from './shared.ts';
 import { SystemCommandError, systemControl, type PowerAction } from '../../control/system.ts';
 import * as W from './widgets.ts';
+import { tlsAdminRoutes, tlsPanel } from './tls-panel.ts';
 
 /** What each power button says before it acts (the confirm dialog) and after. */
 const POWER: Record<PowerAction, { label: string; confirm: string; done: string }> = {
@@ -77,6 +78,7 @@ export const systemRoutes = ({ ctx, hub }: AdminDeps) => {
   }
 
   return new Elysia({ name: 'admin-system' })
+      .use(tlsAdminRoutes(ctx))
       .get('/system', async ({ request }) =>
         renderPage(
           ctx,
@@ -90,6 +92,7 @@ ${powerPanel()}
 ${await timezonePanel()}
 <section class="panel wide"><h2>Log</h2>${W.slot(hub.env, 'log')}</section>
 ${passwordForm()}
+${tlsPanel(ctx)}
 ${tokensPanel()}
 ${sectionForm('access', ctx.config)}
 ${sectionForm('control', ctx.config)}
