@@ -249,7 +249,9 @@ export function certInfo(pem: string | Buffer): CertInfo {
     names: (c.subjectAltName ?? '')
       .split(/,\s*/)
       .map((s) => s.replace(/^(DNS|IP Address):/, ''))
-      .filter(Boolean),
+      .filter(Boolean)
+      // X509Certificate spells IPv6 addresses in full (0:0:0:0:0:0:0:1): the short form reads better.
+      .map((n) => (n.includes(':') ? new URL(`http://[${n}]`).hostname.slice(1, -1) : n)),
     validFrom: c.validFromDate.toISOString(),
     validTo: c.validToDate.toISOString(),
     fingerprint: c.fingerprint256,
