@@ -112,7 +112,7 @@ export class Hark {
     this.server = app.server ?? undefined;
     log.info(`listening on http://${this.config.http.host}:${this.server.port}`);
     // HTTPS for the admin pages ([tls]); a failure to serve it is reported, and hark runs on.
-    await this.ctx.tls.start(serve);
+    await this.ctx.tls.start(serve, this.server.port);
   }
 
   /** Idempotent. */

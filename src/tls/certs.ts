@@ -17,7 +17,6 @@
 import { X509Certificate, createPrivateKey, randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname, networkInterfaces } from 'node:os';
-import { isIP } from 'node:net';
 import { join } from 'node:path';
 
 /** Server certificates last 397 days (the longest any browser accepts) and are renewed 30 days before. */
@@ -71,6 +70,18 @@ export function boxNames(extra: readonly string[] = [], host = hostname(), iface
     else if (dnsName(n)) dns.add(n);
   }
   return { dns: [...dns].sort(), ips: [...ips].sort() };
+}
+
+/** An IPv4 or IPv6 address (node:net's isIP without loading node:net). */
+function isIP(n: string): boolean {
+  if (/^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/.test(n)) return true;
+  if (!n.includes(':') || !/^[0-9a-f:.]+$/i.test(n)) return false;
+  try {
+    new URL(`http://[${n}]/`);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** `a` and `b` hold the same names. */

@@ -65,9 +65,13 @@ export class TlsService {
 
   private serve: ServeOptions = { hostname: '0.0.0.0', idleTimeout: 0, reusePort: false };
 
-  /** `serve`: the plain HTTP server's settings (address, timeouts), shared. */
-  async start(serve: ServeOptions): Promise<void> {
+  /** The plain HTTP server's port (the listen page's address from an HTTPS admin page). */
+  plainPort = 0;
+
+  /** `serve`: the plain HTTP server's settings (address, timeouts), shared; `plainPort`: its port. */
+  async start(serve: ServeOptions, plainPort: number): Promise<void> {
     this.serve = serve;
+    this.plainPort = plainPort;
     if (!this.config.tls.enabled) return;
     this.port0 = this.config.tls.port;
     await this.refresh();
