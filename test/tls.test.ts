@@ -151,6 +151,20 @@ describe('the box\'s own certificate', () => {
   }, 90_000);
 });
 
+describe('HTTPS that cannot start', () => {
+  test('its port taken: hark says why, runs on, and keeps the admin pages on plain HTTP (no redirect to nowhere)', async () => {
+    const other = await startHark(`[input]\nsource = "tone"\n[tls]\nenabled = true\nport = ${TLS_PORT}\n`, { timeoutMs: 60_000 });
+    try {
+      await other.waitFor(/https is not served: .+/, 30_000);
+      const r = await fetch(`${other.url}/login`, { redirect: 'manual' });
+      expect(r.status).not.toBe(308);
+      expect((await fetch(`${other.url}/api/status`)).status).toBe(200);
+    } finally {
+      await other.stop();
+    }
+  }, 90_000);
+});
+
 describe('plain HTTP while HTTPS is on', () => {
   test('admin pages, the login form and the API answer 308 to the same path on HTTPS; a login over HTTP is never checked', async () => {
     for (const path of ['/', '/system', '/login?next=%2Fsystem', '/api/config', '/setup']) {
@@ -318,6 +332,37 @@ describe.skipIf(!chromiumAvailable())('Chromium trusting the CA (an NSS database
     expect(readFileSync(hark.configPath, 'utf8')).not.toContain('cert_file');
     // Still the box's own certificate.
     expect(curl(['--cacert', caFile, '-o', '/dev/null', '-w', '%{http_code}', `${https}/api/status`]).out).toBe('200');
+  }, 60_000);
+
+  test('hostile uploads: no files, a file too large, binary junk, no CSRF token, over plain HTTP — each refused, nothing written', async () => {
+    const sid = (await chrome!.context.cookies()).find((c) => c.name === '__Host-hark_session')!.value;
+    const ca = readFileSync(caFile, 'utf8');
+    const system = await (await fetch(`${https}/system`, { headers: { cookie: `__Host-hark_session=${sid}` }, tls: { ca } } as RequestInit)).text();
+    const csrf = (JSON.parse(system.match(/hx-headers="([^"]+)"/)![1]!.replaceAll('&quot;', '"').replaceAll('&#34;', '"')) as Record<string, string>)['X-CSRF-Token']!;
+    const good = readFileSync(join(work, 'own/good.crt'), 'utf8');
+    const key = readFileSync(join(work, 'own/good.key'), 'utf8');
+    const upload = async (files: Record<string, Blob>, opts: { csrf?: boolean; base?: string } = {}) => {
+      const form = new FormData();
+      for (const [k, v] of Object.entries(files)) form.append(k, v, `${k}.pem`);
+      const r = await fetch(`${opts.base ?? https}/ui/tls/own`, {
+        method: 'POST',
+        redirect: 'manual',
+        headers: { cookie: `__Host-hark_session=${sid}`, ...(opts.csrf === false ? {} : { 'x-csrf-token': csrf }) },
+        body: form,
+        tls: { ca },
+      } as RequestInit);
+      return `${r.status} ${(await r.text()).replace(/<[^>]+>/g, ' ').replace(/\s+/g, ' ')}`;
+    };
+    expect(await upload({})).toMatch(/^422 .*Not used: no certificate was given/);
+    expect(await upload({ cert: new Blob([good]) })).toMatch(/^422 .*Not used: no private key was given/);
+    expect(await upload({ cert: new Blob(['-----BEGIN CERTIFICATE-----\n' + 'A'.repeat(100 * 1024)]), key: new Blob([key]) })).toMatch(/^422 .*the file is too large \(over 64 KiB\)/);
+    expect(await upload({ cert: new Blob([new Uint8Array(4096).map((_, i) => (i * 37) & 255)]), key: new Blob([key]) })).toMatch(/^422 .*this is not a certificate in PEM form/);
+    expect(await upload({ cert: new Blob([good]), key: new Blob([good]) })).toMatch(/^422 .*this is not a private key in PEM form/);
+    expect(await upload({ cert: new Blob([good]), key: new Blob([key]) }, { csrf: false })).toMatch(/^403 /);
+    // Over plain HTTP the HTTPS session's cookie is nobody's login.
+    expect(await upload({ cert: new Blob([good]), key: new Blob([key]) }, { base: hark.url })).toMatch(/^401 /);
+    expect(readFileSync(hark.configPath, 'utf8')).not.toContain('cert_file');
+    expect(hark.proc.exitCode).toBeNull();
   }, 60_000);
 
   test('an HTTPS listen page plays the tone over WebRTC (WHEP over HTTPS)', async () => {
