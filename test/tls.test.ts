@@ -151,6 +151,33 @@ describe('the box\'s own certificate', () => {
   }, 90_000);
 });
 
+describe('HTTPS off (a dev box)', () => {
+  test('the System page says so and turns it on: saved, and after the restart it asks for HTTPS', async () => {
+    const off = await startHark(`[input]\nsource = "tone"\n[tls]\nport = ${TLS_PORT + 1}\n`, { timeoutMs: 60_000 });
+    const sock = (path: string, method = 'GET') => fetch(`http://localhost${path}`, { method, unix: `${off.dir}/hark.sock` } as RequestInit);
+    try {
+      const page = await (await sock('/system')).text();
+      expect(page).toContain('HTTPS is off: the admin password crosses the network unprotected.');
+      expect(page).toContain('id="tls-enable"');
+      expect((await fetch(`${off.url}/ca.crt`)).status).toBe(404);
+      const on = await sock('/ui/tls/enable', 'POST');
+      expect(on.status).toBe(200);
+      const text = await on.text();
+      expect(text).toContain('HTTPS is on from the next restart.');
+      expect(text).toContain('Restart now');
+      expect(readFileSync(off.configPath, 'utf8')).toMatch(/\[tls\][^[]*enabled = true/);
+      expect((await sock('/api/restart', 'POST')).status).toBe(200);
+      await off.waitFor(/serving https on port \d+/, 60_000);
+      // Restarted in place: the same HTTP port.
+      const r = await fetch(`${off.url}/login`, { redirect: 'manual' });
+      expect(r.status).toBe(308);
+      expect(r.headers.get('location')).toBe(`https://127.0.0.1:${TLS_PORT + 1}/login`);
+    } finally {
+      await off.stop();
+    }
+  }, 120_000);
+});
+
 describe('HTTPS that cannot start', () => {
   test('its port taken: hark says why, runs on, and keeps the admin pages on plain HTTP (no redirect to nowhere)', async () => {
     const other = await startHark(`[input]\nsource = "tone"\n[tls]\nenabled = true\nport = ${TLS_PORT}\n`, { timeoutMs: 60_000 });

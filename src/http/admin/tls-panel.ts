@@ -31,7 +31,9 @@ export function tlsPanel(ctx: AppContext, o: { message?: Html | string; errors?:
       ? html`<p class="notice ok" role="status">The admin pages are private: they are served over HTTPS (port ${String(s.port)}); plain http:// addresses of admin pages lead there. The listen page works over both.</p>`
       : s.state === 'failed'
         ? html`<p class="notice bad" role="alert">HTTPS could not start, so the admin pages are on plain HTTP: ${s.error || 'see the log'}.</p>`
-        : html`<p class="notice warn">HTTPS is off: the admin password crosses the network unprotected. Turn it on in the configuration file (<code>[tls] enabled = true</code>) and restart.</p>`;
+        : s.enabled
+          ? html`<p class="notice warn">HTTPS turns on at the next restart of hark.</p>`
+          : html`<div class="notice warn"><p>HTTPS is off: the admin password crosses the network unprotected.</p><button type="button" id="tls-enable" hx-post="/ui/tls/enable" hx-target="#tls" hx-swap="outerHTML">Turn on HTTPS</button></div>`;
   const cert = s.cert
     ? html`<p>${s.source === 'own' ? 'Your own certificate' : "This box's own certificate"}, for <b>${s.cert.names.join(', ') || s.cert.subject}</b>, issued by ${s.cert.issuer}, valid until ${day(s.cert.validTo)}.</p>`
     : '';
@@ -57,7 +59,7 @@ export function tlsPanel(ctx: AppContext, o: { message?: Html | string; errors?:
   }
   <form id="tls-own-form" hx-post="/ui/tls/own" hx-encoding="multipart/form-data" hx-target="#tls" hx-swap="outerHTML">
     <h3>Use a certificate of your own</h3>
-    <p class="help">For a box with a real domain name: the certificate (with its chain) and its private key, as PEM files. An ACME client (such as certbot) can keep them up to date in files instead: set <code>[tls] cert_file</code> and <code>key_file</code>.</p>
+    <p class="help">For a box with a real domain name: the certificate (with its chain) and its private key, as PEM files. An ACME client (such as certbot) can keep them up to date instead: the README's HTTPS section says how.</p>
     <div class="field${errors.cert ? ' invalid' : ''}"><label for="tls-cert">Certificate file</label><input type="file" id="tls-cert" name="cert" accept=".crt,.pem,.cer">${err('cert')}</div>
     <div class="field${errors.key ? ' invalid' : ''}"><label for="tls-key">Private key file</label><input type="file" id="tls-key" name="key" accept=".key,.pem">${err('key')}</div>
     <button type="submit">Use this certificate</button>
@@ -93,6 +95,10 @@ export const tlsAdminRoutes = (ctx: AppContext) =>
           422,
         );
       }
+    })
+    .post('/ui/tls/enable', async () => {
+      const r = await ctx.store.set({ 'tls.enabled': true });
+      return htmlResponse(tlsPanel(ctx, { message: C.saveNotice({ ok: true, message: 'HTTPS is on from the next restart.', restart: r.restart_required }) }));
     })
     .post('/ui/tls/box', async () => {
       await ctx.store.set({ 'tls.cert_file': '', 'tls.key_file': '' });
