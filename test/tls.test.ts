@@ -163,7 +163,8 @@ describe('HTTPS off (a dev box)', () => {
       const on = await sock('/ui/tls/enable', 'POST');
       expect(on.status).toBe(200);
       const text = await on.text();
-      expect(text).toContain('HTTPS is on from the next restart.');
+      expect(text).toContain('HTTPS turns on at the next restart of hark.');
+      expect(text).not.toContain('could not start');
       expect(text).toContain('Restart now');
       expect(readFileSync(off.configPath, 'utf8')).toMatch(/\[tls\][^[]*enabled = true/);
       expect((await sock('/api/restart', 'POST')).status).toBe(200);
@@ -172,6 +173,12 @@ describe('HTTPS off (a dev box)', () => {
       const r = await fetch(`${off.url}/login`, { redirect: 'manual' });
       expect(r.status).toBe(308);
       expect(r.headers.get('location')).toBe(`https://127.0.0.1:${TLS_PORT + 1}/login`);
+      // A restart in place with HTTPS on takes its port over again.
+      const served = off.output().match(/serving https on port/g)!.length;
+      expect((await sock('/api/restart', 'POST')).status).toBe(200);
+      await off.waitFor(new RegExp(`(serving https on port[\\s\\S]*){${served + 1}}`), 60_000);
+      expect(curl(['-k', '-o', '/dev/null', '-w', '%{http_code}', `https://127.0.0.1:${TLS_PORT + 1}/api/status`]).out).toBe('200');
+      expect(off.output()).not.toContain('https is not served');
     } finally {
       await off.stop();
     }

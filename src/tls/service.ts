@@ -18,8 +18,8 @@ export const TLS_CHECK_MS = 120_000;
 
 export interface TlsStatus {
   enabled: boolean;
-  /** off: tls.enabled is false; on: serving; failed: enabled but not serving (see error). */
-  state: 'off' | 'on' | 'failed';
+  /** off: tls.enabled is false; on: serving; failed: enabled but not serving (see error); pending: on from the next restart. */
+  state: 'off' | 'on' | 'failed' | 'pending';
   port: number;
   error: string;
   /** Whose certificate is served: the box's own (its CA) or the user's. */
@@ -191,7 +191,7 @@ export class TlsService {
     const enabled = this.config.tls.enabled;
     return {
       enabled,
-      state: !enabled && !this.server ? 'off' : this.server ? 'on' : 'failed',
+      state: this.server ? 'on' : !enabled ? 'off' : this.error ? 'failed' : 'pending',
       port: this.port || this.config.tls.port,
       error: this.error,
       source: this.source,

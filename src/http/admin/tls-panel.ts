@@ -31,7 +31,7 @@ export function tlsPanel(ctx: AppContext, o: { message?: Html | string; errors?:
       ? html`<p class="notice ok" role="status">The admin pages are private: they are served over HTTPS (port ${String(s.port)}); plain http:// addresses of admin pages lead there. The listen page works over both.</p>`
       : s.state === 'failed'
         ? html`<p class="notice bad" role="alert">HTTPS could not start, so the admin pages are on plain HTTP: ${s.error || 'see the log'}.</p>`
-        : s.enabled
+        : s.state === 'pending'
           ? html`<p class="notice warn">HTTPS turns on at the next restart of hark.</p>`
           : html`<div class="notice warn"><p>HTTPS is off: the admin password crosses the network unprotected.</p><button type="button" id="tls-enable" hx-post="/ui/tls/enable" hx-target="#tls" hx-swap="outerHTML">Turn on HTTPS</button></div>`;
   const cert = s.cert
@@ -98,7 +98,7 @@ export const tlsAdminRoutes = (ctx: AppContext) =>
     })
     .post('/ui/tls/enable', async () => {
       const r = await ctx.store.set({ 'tls.enabled': true });
-      return htmlResponse(tlsPanel(ctx, { message: C.saveNotice({ ok: true, message: 'HTTPS is on from the next restart.', restart: r.restart_required }) }));
+      return htmlResponse(tlsPanel(ctx, { message: C.saveNotice({ ok: true, message: 'Saved.', restart: r.restart_required }) }));
     })
     .post('/ui/tls/box', async () => {
       await ctx.store.set({ 'tls.cert_file': '', 'tls.key_file': '' });
