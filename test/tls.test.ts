@@ -319,6 +319,8 @@ describe.skipIf(!chromiumAvailable())('Chromium trusting the CA (an NSS database
     await Promise.all([page.waitForURL(`${https}/`), page.click('button[type=submit]')]);
     await page.waitForSelector('h1, main', { timeout: 15_000 });
     expect(await page.title()).toContain('Dashboard');
+    // The client's address is known over HTTPS as well (the login limit counts by it).
+    expect(hark.output()).toMatch(/login from (::ffff:)?127\.0\.0\.1\n/);
     // The Share card gives the listen page's plain HTTP address (phones: no certificate warning).
     expect(await page.textContent('#share-url-0')).toBe(`http://${require('node:os').hostname().replace(/\.local$/, '')}.local:${hark.port}/listen`);
     const cookies = await chrome!.context.cookies();

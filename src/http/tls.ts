@@ -31,6 +31,8 @@ export function httpsLocation(request: Request, port: number): string {
   return `https://${host}${port === 443 ? '' : `:${port}`}${url.pathname}${url.search}`;
 }
 
+// No Strict-Transport-Security: it would send browsers to HTTPS for the listen page and
+// /stream.mp3 too, which must keep working over plain HTTP without a certificate warning.
 export const tlsRoutes = (ctx: AppContext) =>
   new Elysia({ name: 'tls' })
     // After the gate (app.ts): a Host the gate refuses never gets a redirect to it.
