@@ -13,6 +13,7 @@ import { ControlPlane } from './control/plane.ts';
 import { Gpio } from './gpio/gpio.ts';
 import { GpiodLineSource } from './gpio/gpiod-source.ts';
 import { VERSION } from './version.ts';
+import { TlsService } from './tls/service.ts';
 
 const log = logger('hark');
 
@@ -73,7 +74,13 @@ export class Hark {
     const parts = { config, pipeline, mp3, broadcast, webrtc };
     const plane = new ControlPlane(parts, { configPath: opts.configPath, sourceSettings, onRestart: opts.onRestart, now: opts.now });
     const { events, control, store, auth } = plane;
-    this.ctx = { ...parts, startedAt: Date.now(), events, control, store, auth, plane };
+    // Both servers hand requests to the app, built at start().
+    const tls = new TlsService(config, plane.stateDir, (req) => this.app!.fetch(req));
+    this.ctx = { ...parts, startedAt: Date.now(), events, control, store, auth, plane, tls };
+    // A certificate of the user's own, or extra names, apply at once.
+    events.on('config', (e) => {
+      if (e.keys.includes('tls') || e.keys.includes('http')) void tls.refresh();
+    });
   }
 
   /** The port actually bound (useful with http.port = 0 in tests). */
@@ -93,8 +100,8 @@ export class Hark {
     const { control, events, pipeline } = this.ctx;
     this.gpio = new Gpio(this.config.gpio, { control, events, levels: () => pipeline.currentLevels() });
     this.gpio.start(() => new GpiodLineSource(this.config.gpio.chip));
-    app.listen({
-      port: this.opts.port ?? this.config.http.port,
+    // The same server settings for plain HTTP and HTTPS (one app behind both).
+    const serve = {
       hostname: this.config.http.host,
       // Streams are long-lived; Bun's default idle timeout (10 s) would cut a quiet listener.
       // Request bodies have their own deadline instead (http/body-deadline.ts: 408 after 10 s).
@@ -103,9 +110,12 @@ export class Hark {
       // Elysia turns SO_REUSEPORT on: a second hark on the same port would then start and
       // share the connections with the first. Binding must fail instead (EADDRINUSE).
       reusePort: false,
-    });
+    };
+    app.listen({ ...serve, port: this.opts.port ?? this.config.http.port });
     this.server = app.server ?? undefined;
     log.info(`listening on http://${this.config.http.host}:${this.server.port}`);
+    // HTTPS for the admin pages ([tls]); a failure to serve it is reported, and hark runs on.
+    await this.ctx.tls.start(serve, this.server.port);
   }
 
   /** Idempotent. */
@@ -118,6 +128,7 @@ export class Hark {
     this.ctx.mp3.close();
     this.ctx.webrtc?.close();
     await this.ctx.broadcast.close();
+    this.ctx.tls.close();
     this.server?.stop(true);
     await this.ctx.pipeline.close();
   }

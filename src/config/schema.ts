@@ -15,6 +15,29 @@ export const HttpSchema = T.Object(
   { additionalProperties: false, default: {} },
 );
 
+/** `[tls]`: HTTPS for the admin pages (the listen page and streams stay on plain HTTP too). */
+export const TlsSchema = T.Object(
+  {
+    enabled: T.Boolean({
+      default: false,
+      description: 'Serve the admin pages over HTTPS (plain HTTP then redirects them there; the listen page, /whep, /stream.mp3 and /api/status stay on HTTP as well)',
+    }),
+    port: T.Integer({ ...Port, default: 8443, description: 'HTTPS port (443 on the image)' }),
+    cert_file: T.String({
+      default: '',
+      maxLength: 1024,
+      description: "A certificate of your own (PEM, the chain after it), e.g. from an ACME client; re-read when it changes. Empty: hark's own certificate, signed by the box's CA",
+    }),
+    key_file: T.String({ default: '', maxLength: 1024, description: 'The private key of cert_file (PEM, unencrypted)' }),
+    names: T.Array(T.String({ minLength: 1, maxLength: 253 }), {
+      default: [],
+      maxItems: 32,
+      description: "Extra names and addresses for the box's own certificate, beyond its host name, <host>.local, localhost and its addresses",
+    }),
+  },
+  { additionalProperties: false, default: {} },
+);
+
 export const InputSchema = T.Object(
   {
     source: T.Union([T.Literal('auto'), T.Literal('pipewire'), T.Literal('pipewire-sink'), T.Literal('tone')], {
@@ -356,6 +379,7 @@ export const AdminSchema = T.Object(
 export const ConfigSchema = T.Object(
   {
     http: HttpSchema,
+    tls: TlsSchema,
     input: InputSchema,
     tone: ToneSchema,
     mp3: Mp3Schema,

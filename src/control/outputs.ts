@@ -152,6 +152,12 @@ export async function applyConfig(
       applied.push('silence');
     }
   }
+  if (changed('tls')) {
+    // The certificate files and names are looked at again by the HTTPS server (plane → tls);
+    // turning it on or off, or another port, takes a restart.
+    if (prev.tls.enabled !== next.tls.enabled || prev.tls.port !== next.tls.port) restart.push('tls');
+    else applied.push('tls');
+  }
   for (const k of RESTART_SECTIONS) if (k in next && changed(k as keyof Config)) restart.push(k);
   if (changed('control')) applyOffAir(p, opts.live(), next);
   for (const k of LIVE_SECTIONS) if (k in next && changed(k as keyof Config)) applied.push(k);

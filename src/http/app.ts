@@ -8,6 +8,7 @@ import { whepRoutes } from './whep.ts';
 import { listenRoutes } from './listen.ts';
 import { listenInfoRoutes } from './listen-info.ts';
 import { authGuard } from './auth.ts';
+import { tlsRoutes } from './tls.ts';
 import { controlRoutes } from './control-routes.ts';
 import type { AppContext } from './context.ts';
 import { logger } from '../log.ts';
@@ -44,6 +45,8 @@ export function createApp(ctx: AppContext) {
     .use(bodyDeadline())
     // The gate runs before routing: no route can be reached around it.
     .use(authGuard(ctx))
+    // Admin pages over plain HTTP go to HTTPS when it is on; GET /ca.crt.
+    .use(tlsRoutes(ctx))
     .use(statusRoutes(ctx))
     .use(streamRoutes(ctx))
     .use(metadataRoutes(ctx))

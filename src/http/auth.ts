@@ -1,7 +1,7 @@
 /**
  * The one gate in front of every route (an Elysia onRequest hook, so no route can forget it).
  *
- *   public    /static/*, /login, /setup, /logout, /api/openapi.json
+ *   public    /static/*, /login, /setup, /logout, /api/openapi.json, /ca.crt
  *   listener  /listen*, /whep*, /stream.mp3 — public, or the listener token (access.listener_token)
  *   status    GET /api/status, GET /metrics — public while access.public_status (loopback always)
  *   admin     everything else — a session cookie, an API token (Authorization: Bearer) or the
@@ -65,10 +65,29 @@ export function parseCookies(header: string | null): Record<string, string> {
   return out;
 }
 
-/** A Set-Cookie value: HttpOnly, SameSite=Strict, Path=/ always. */
+/** The request came over hark's own HTTPS server. */
+export function isHttps(request: Request | undefined): boolean {
+  return !!request && request.url.startsWith('https:');
+}
+
+/**
+ * A cookie's name on this request's scheme: over HTTPS `__Host-<name>` (which browsers accept
+ * only with Secure, Path=/ and no Domain, and never from plain HTTP), so a session made over
+ * HTTPS is not the cookie plain HTTP reads, and plain HTTP cannot plant one for HTTPS.
+ */
+export function cookieName(name: string, request: Request | undefined): string {
+  return isHttps(request) ? `__Host-${name}` : name;
+}
+
+/** The value of hark's cookie `name` as this request's scheme names it. */
+export function readCookie(request: Request, name: string): string | undefined {
+  return parseCookies(request.headers.get('cookie'))[cookieName(name, request)];
+}
+
+/** A Set-Cookie value: HttpOnly, SameSite=Strict, Path=/ always; Secure and `__Host-` over HTTPS. */
 export function cookie(name: string, value: string, maxAgeS: number, request?: Request): string {
-  const secure = request && (new URL(request.url).protocol === 'https:' || request.headers.get('x-forwarded-proto') === 'https');
-  return `${name}=${encodeURIComponent(value)}; Path=/; Max-Age=${Math.max(0, Math.round(maxAgeS))}; HttpOnly; SameSite=Strict${secure ? '; Secure' : ''}`;
+  const secure = request && (isHttps(request) || request.headers.get('x-forwarded-proto') === 'https');
+  return `${cookieName(name, request)}=${encodeURIComponent(value)}; Path=/; Max-Age=${Math.max(0, Math.round(maxAgeS))}; HttpOnly; SameSite=Strict${secure ? '; Secure' : ''}`;
 }
 
 const MUTATING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
@@ -77,7 +96,7 @@ type Access = 'public' | 'listener' | 'status' | 'admin';
 
 export function accessOf(method: string, path: string): Access {
   if (path.startsWith('/static/') || path === '/favicon.ico') return 'public';
-  if (path === '/login' || path === '/setup' || path === '/logout' || path === '/api/openapi.json') return 'public';
+  if (path === '/login' || path === '/setup' || path === '/logout' || path === '/api/openapi.json' || path === '/ca.crt') return 'public';
   if (path === '/stream.mp3' || path === '/listen' || path.startsWith('/listen/') || path === '/whep' || path.startsWith('/whep/')) return 'listener';
   if ((method === 'GET' || method === 'HEAD') && (path === '/api/status' || path === '/metrics')) return 'status';
   return 'admin';
@@ -134,7 +153,7 @@ export async function csrfFromRequest(request: Request): Promise<string | null> 
 
 /** The admin session of a request (cookie), if valid. */
 export function sessionOf(ctx: AppContext, request: Request): { id: string; session: Session } | null {
-  const id = parseCookies(request.headers.get('cookie'))[SESSION_COOKIE];
+  const id = readCookie(request, SESSION_COOKIE);
   const session = id ? ctx.auth.session(id) : null;
   return session && id ? { id, session } : null;
 }
@@ -150,7 +169,7 @@ export function listenerGuard(ctx: AppContext, request: Request): Response | nul
   if (!want || request.method === 'OPTIONS') return null;
   if (socketRequests.has(request) || sessionOf(ctx, request)) return null;
   const url = new URL(request.url);
-  const given = url.searchParams.get('token') ?? bearer(request) ?? parseCookies(request.headers.get('cookie'))[LISTEN_COOKIE] ?? '';
+  const given = url.searchParams.get('token') ?? bearer(request) ?? readCookie(request, LISTEN_COOKIE) ?? '';
   if (given && safeEqual(given, want)) return null;
   return jsonError(
     401,

@@ -262,13 +262,37 @@ describe(`first boot (${CPU1}): Imager customisation + hark.toml on the boot par
     expect(((await nf.json()) as { error: string }).error.length).toBeGreaterThan(0);
     if (FEATURES.cli) {
       // As a browser asks for it: the admin page, which sends a visitor without a session to the
-      // login form (the password came with the first-boot config).
-      const page = await fetch(g1.url('/'), { redirect: 'follow', headers: { accept: 'text/html' } });
-      expect(page.status).toBe(200);
-      expect(page.url).toContain('/login');
-      expect(page.headers.get('content-type')).toContain('text/html');
+      // login form (the password came with the first-boot config), which is on HTTPS (port 443;
+      // here the port forwarded to it). Followed by hand: the redirect names the guest's port.
+      const page = await fetch(g1.url('/'), { redirect: 'manual', headers: { accept: 'text/html' } });
+      expect(page.status).toBe(303);
+      expect(page.headers.get('location')).toStartWith('/login');
+      const login = await fetch(g1.url('/login'), { redirect: 'manual', headers: { accept: 'text/html' } });
+      expect(login.status).toBe(308);
+      expect(login.headers.get('location')).toBe('https://127.0.0.1/login');
+      const form = await fetch(`https://127.0.0.1:${g1.httpsPort}/login`, { tls: { rejectUnauthorized: false }, signal: AbortSignal.timeout(60_000) } as RequestInit);
+      expect(form.status).toBe(200);
+      expect(form.headers.get('content-type')).toContain('text/html');
     }
   });
+
+  test("HTTPS on 443 answers with the box's own certificate: curl --cacert with the CA fetched from /ca.crt over plain HTTP", async () => {
+    const ca = await fetch(g1.url('/ca.crt'), { signal: AbortSignal.timeout(60_000) });
+    expect(ca.status).toBe(200);
+    expect(ca.headers.get('content-type')).toBe('application/x-x509-ca-cert');
+    const caFile = join(dir, 'hark-ca.crt');
+    writeFileSync(caFile, await ca.text());
+    // The certificate is for the box's names: <hostname>.local, resolved here to the forwarded port.
+    const url = `https://${HOSTNAME}.local:${g1.httpsPort}/api/status`;
+    const resolve = ['--resolve', `${HOSTNAME}.local:${g1.httpsPort}:127.0.0.1`];
+    const ok = run(['curl', '-sS', '--max-time', '60', '--cacert', caFile, ...resolve, '-o', '/dev/null', '-w', '%{http_code} %{ssl_verify_result}', url], { allowFail: true, timeoutMs: 90_000 });
+    expect(`${ok.code} ${ok.stdout.trim()} ${ok.stderr.trim()}`).toBe('0 200 0 ');
+    // Without the CA, curl refuses it (60: the peer's certificate cannot be verified).
+    expect(run(['curl', '-sS', '--max-time', '60', ...resolve, '-o', '/dev/null', url], { allowFail: true, timeoutMs: 90_000 }).code).toBe(60);
+    // The CA was made on the box at first start; its key is hark's alone.
+    expect(g1.ssh('sudo stat -c %U:%a /etc/hark/tls/ca.key').stdout.trim()).toBe('hark:600');
+    expect(g1.ssh('sudo journalctl -b -u hark --no-pager -o cat').stdout).toMatch(/serving https on port 443 with the box's own certificate/);
+  }, 180_000);
 
   test('the first-boot config is applied: moved to /etc/hark, gone from the boot partition, and in effect (MP3 at 192 kbit/s)', async () => {
     expect(g1.ssh('test -e /boot/firmware/hark.toml', { allowFail: true }).code).toBe(1);
@@ -276,6 +300,9 @@ describe(`first boot (${CPU1}): Imager customisation + hark.toml on the boot par
     const etc = g1.ssh('sudo cat /etc/hark/hark.toml').stdout;
     expect(etc).toContain('bitrate_kbps = 192');
     expect(etc).toMatch(/port = 80/);
+    // HTTPS on 443 was added, as the boot file did not say otherwise.
+    expect(etc).toMatch(/\[tls\][^[]*enabled = true/);
+    expect(etc).toMatch(/\[tls\][^[]*port = 443/);
     expect(g1.ssh('stat -c %U:%a /etc/hark/hark.toml').stdout.trim()).toBe('hark:600');
     expect(g1.ssh('findmnt -no SOURCE,FSTYPE /etc/hark').stdout).toMatch(/ ext4/);
     const { kbps, samples } = await listen(g1, 6);

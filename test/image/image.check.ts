@@ -113,6 +113,8 @@ describe('data partition (/etc/hark)', () => {
   test('hark.toml with http.port = 80, owned by hark, mode 0600', () => {
     const toml = img.data.read('/hark.toml')!;
     expect(toml).toMatch(/\[http\]\s*\nport = 80/);
+    // The admin pages over HTTPS on 443 (hark makes its certificate at the first start).
+    expect(toml).toMatch(/\[tls\]\s*\nenabled = true\s*\nport = 443/);
     const st = img.data.stat('/hark.toml')!;
     expect(st.uid).toBe(uidOf('hark'));
     expect(st.mode & 0o777).toBe(0o600);
@@ -129,7 +131,7 @@ describe('data partition (/etc/hark)', () => {
 describe('root file system', () => {
 
   test('the packages hark needs are installed', () => {
-    const want = ['hark', 'pipewire', 'wireplumber', 'libopus0', 'libmp3lame0', 'libgpiod3', 'avahi-daemon', 'openssh-server', 'cloud-init', 'rtkit', 'libc6-dev'];
+    const want = ['hark', 'pipewire', 'wireplumber', 'libopus0', 'libmp3lame0', 'libgpiod3', 'avahi-daemon', 'openssh-server', 'cloud-init', 'rtkit', 'libc6-dev', 'openssl'];
     want.push(...(variant === 'debian' ? ['linux-image-arm64', 'raspi-firmware'] : ['linux-image-rpi-v8', 'linux-image-rpi-2712', 'raspi-config']));
     expect(want.filter((p) => !installed(p))).toEqual([]);
   });
@@ -224,13 +226,16 @@ describe('root file system', () => {
     expect(img.root.stat('/usr/lib/hark/readonly')!.mode & 0o111).toBe(0o111);
     expect(img.root.exists('/usr/share/initramfs-tools/scripts/init-bottom/hark-readonly')).toBe(true);
     const unit = img.root.read('/usr/lib/systemd/system/hark-firstboot.service')!;
-    expect(unit).toContain('ConditionPathExists=/boot/firmware/hark.toml');
+    expect(unit).toContain('ConditionPathExists=|/boot/firmware/hark.toml');
+    expect(unit).toContain('ConditionPathExists=|/boot/firmware/hark-ca.key');
     expect(unit).toContain('Before=hark.service');
   });
   test('avahi announces the admin page (_http._tcp, port 80); the host is hark', () => {
     const svc = img.root.read('/etc/avahi/services/hark.service')!;
     expect(svc).toContain('<type>_http._tcp</type>');
     expect(svc).toContain('<port>80</port>');
+    expect(svc).toContain('<type>_https._tcp</type>');
+    expect(svc).toContain('<port>443</port>');
     expect(img.root.read('/etc/hostname')!.trim()).toBe('hark');
     expect(img.root.read('/etc/nsswitch.conf')!).toMatch(/^hosts:.*mdns/m);
   });

@@ -27,6 +27,8 @@ export interface SystemPage {
   power: Html;
   timezone: Html;
   password: Html;
+  /** HTTPS: the certificate, the CA to download, an upload of one's own. */
+  tls: Html;
   tokens: Html;
   /** The settings forms (access, start-up, log, web server). */
   forms: Html[];
@@ -40,6 +42,7 @@ ${v.power}
 ${v.timezone}
 <section class="panel wide"><h2>Log</h2>${v.slots.log}</section>
 ${v.password}
+${v.tls}
 ${v.tokens}
 ${v.forms}
 <section class="panel"><h2>Configuration file</h2><p><code>${v.configPath}</code></p><p><a href="/api/config/text" download="hark.toml">Download</a> · <a href="/api/openapi.json">API (OpenAPI)</a> · <a href="/metrics">Metrics</a></p></section>

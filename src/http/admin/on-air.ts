@@ -10,6 +10,7 @@ import { html, type Html } from '../../../web/templates/html.ts';
 import * as D from '../../../web/templates/dashboard.ts';
 import { listenerTotal } from './model.ts';
 import * as T from './local-time.ts';
+import { isHttps } from '../auth.ts';
 
 interface SenderStatus {
   state: string;
@@ -158,6 +159,8 @@ export function shareView(ctx: AppContext, request: Request): D.ShareView {
   } catch {
     port = String(ctx.config.http.port);
   }
+  // From the HTTPS admin page: the listen page's plain HTTP address (no certificate warning).
+  if (isHttps(request)) port = String(ctx.tls.plainPort || ctx.config.http.port);
   const suffix = port && port !== '80' ? `:${port}` : '';
   const token = ctx.config.access.listener_token;
   const path = `/listen${token ? `?token=${encodeURIComponent(token)}` : ''}`;

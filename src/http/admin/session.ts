@@ -9,7 +9,7 @@ import { htmlResponse, type Html } from '../../../web/templates/html.ts';
 import { loginPage, notFoundPage, setupPage } from '../../../web/templates/pages.ts';
 import { checkPasswordRules, loginWaitMessage, safeEqual } from '../../control/auth.ts';
 import { logger } from '../../log.ts';
-import { PRE_CSRF_COOKIE, SESSION_COOKIE, cookie, parseCookies } from '../auth.ts';
+import { PRE_CSRF_COOKIE, SESSION_COOKIE, cookie, readCookie } from '../auth.ts';
 import { str, type Body } from './shared.ts';
 
 const log = logger('http admin');
@@ -23,7 +23,7 @@ export function safeNext(next: string): string {
 }
 
 export const sessionRoutes = (ctx: AppContext) => {
-  const preCsrf = (request: Request) => parseCookies(request.headers.get('cookie'))[PRE_CSRF_COOKIE] ?? '';
+  const preCsrf = (request: Request) => readCookie(request, PRE_CSRF_COOKIE) ?? '';
   const newPreCsrf = () => randomBytes(18).toString('base64url');
   const remoteOf = (request: Request, server: { requestIP(r: Request): { address: string } | null } | null) => server?.requestIP(request)?.address ?? 'unknown';
 
@@ -104,13 +104,13 @@ export const sessionRoutes = (ctx: AppContext) => {
         return startSession(request, next);
       })
       .post('/logout', ({ request, body }) => {
-        const cookies = parseCookies(request.headers.get('cookie'));
-        const s = ctx.auth.session(cookies[SESSION_COOKIE]);
+        const sid = readCookie(request, SESSION_COOKIE);
+        const s = ctx.auth.session(sid);
         // A logout must come from the page (its CSRF token), or anyone could log you out.
         if (s && !safeEqual(str((body as Body | undefined)?._csrf) || (request.headers.get('x-csrf-token') ?? ''), s.csrf)) {
           return new Response('the CSRF token is missing', { status: 403 });
         }
-        ctx.auth.endSession(cookies[SESSION_COOKIE]);
+        ctx.auth.endSession(sid);
         const h = new Headers({ location: '/login', 'cache-control': 'no-store' });
         h.append('set-cookie', cookie(SESSION_COOKIE, '', 0, request));
         if (request.headers.get('hx-request')) h.set('hx-redirect', '/login');

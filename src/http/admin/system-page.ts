@@ -11,6 +11,7 @@ import { SystemCommandError, systemControl, type PowerAction } from '../../contr
 import * as W from './widgets.ts';
 import * as S from '../../../web/templates/system.ts';
 import { POWER } from '../../../web/templates/system.ts';
+import { tlsAdminRoutes, tlsPanel } from './tls-panel.ts';
 
 export const systemRoutes = ({ ctx, hub }: AdminDeps) => {
   const sys = systemControl();
@@ -28,6 +29,7 @@ export const systemRoutes = ({ ctx, hub }: AdminDeps) => {
   const tokensPanel = (errors: Record<string, string> = {}, created = '', scope: Scope = 'read') => S.tokensPanel({ tokens: ctx.auth.tokens(), errors, created, scope });
 
   return new Elysia({ name: 'admin-system' })
+      .use(tlsAdminRoutes(ctx))
       .get('/system', async ({ request }) =>
         renderPage(
           ctx,
@@ -40,6 +42,7 @@ export const systemRoutes = ({ ctx, hub }: AdminDeps) => {
             power: powerPanel(),
             timezone: await timezonePanel(),
             password: passwordForm(),
+            tls: tlsPanel(ctx),
             tokens: tokensPanel(),
             forms: (['access', 'control', 'log', 'http'] as const).map((name) => sectionForm(name, ctx.config)),
             configPath: ctx.store.path,

@@ -38,6 +38,8 @@ export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export class Guest {
   proc?: Subprocess;
   httpPort = 0;
+  /** The host's port forwarded to the guest's 443 (HTTPS for the admin pages). */
+  httpsPort = 0;
   sshPort = 0;
   startedAt = 0;
   readonly console: string;
@@ -73,6 +75,7 @@ export class Guest {
     mkdirSync(this.o.dir, { recursive: true });
     const { kernel, initrd } = this.extractKernel();
     this.httpPort = await freePort();
+    this.httpsPort = await freePort();
     this.sshPort = await freePort();
     const append = this.cmdline();
     writeFileSync(this.console, `# qemu ${this.o.cpu}: ${append}\n`);
@@ -88,7 +91,7 @@ export class Guest {
       '-append', append,
       '-drive', `if=none,id=hd0,format=raw,file=${this.o.disk}`,
       '-device', 'virtio-blk-pci,drive=hd0',
-      '-netdev', `user,id=n0,hostfwd=tcp:127.0.0.1:${this.httpPort}-:80,hostfwd=tcp:127.0.0.1:${this.sshPort}-:22`,
+      '-netdev', `user,id=n0,hostfwd=tcp:127.0.0.1:${this.httpPort}-:80,hostfwd=tcp:127.0.0.1:${this.httpsPort}-:443,hostfwd=tcp:127.0.0.1:${this.sshPort}-:22`,
       '-device', 'virtio-net-pci,netdev=n0',
       '-device', 'virtio-rng-pci',
       '-display', 'none',

@@ -13,11 +13,14 @@
  *     [admin]
  *     password = "…"      # plaintext, only here; never stored
  * The password is handed to the CLI (control issue) as `hark passwd --stdin --config FILE`;
- * until that exists the password is not set, and the error file says so.
+ * until that exists the password is not set, and the error file says so. Unless the file says
+ * otherwise, http.port = 80 and [tls] enabled = true, port = 443 are added.
+ *
+ * hark-ca.crt and hark-ca.key beside it (another box's CA) become this box's CA: see importCa.
  *
  * Usage: bun /usr/lib/hark/firstboot.ts [BOOT_TOML [ETC_DIR]]
  */
-import { chmodSync, chownSync, closeSync, existsSync, fsyncSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 
 const HARK_ROOT = process.env.HARK_ROOT ?? '/opt/hark';
@@ -31,6 +34,12 @@ const refusedFile = `${bootFile}.refused`;
 const cli = `${HARK_ROOT}/src/cli/main.ts`;
 /** On the device hark serves the admin page on port 80 unless the file says otherwise. */
 const DEVICE_PORT = 80;
+/** …and the admin pages over HTTPS on 443 (hark makes its CA and certificate at its first start). */
+const DEVICE_TLS_PORT = 443;
+/** A CA to share between boxes: saved beside hark.toml, moved into hark's tls directory. */
+const caCertFile = join(bootDir, 'hark-ca.crt');
+const caKeyFile = join(bootDir, 'hark-ca.key');
+const caErrorFile = join(bootDir, 'hark-ca-error.txt');
 
 const log = (msg: string) => process.stdout.write(`[firstboot] ${msg}\n`);
 
@@ -90,7 +99,50 @@ function refuse(reason: string, text: string | undefined): void {
   syncDir(bootDir);
 }
 
+/**
+ * hark-ca.crt + hark-ca.key on the boot partition (another box's /etc/hark/tls/ca.crt and ca.key):
+ * this box's certificate is then signed by that CA, so devices that trust it trust this box
+ * too. Checked (a CA certificate, the key its own), installed 0600 for hark, removed from the
+ * FAT partition (anyone with the card could read the key there); hark issues a new server
+ * certificate at its start. A refusal is explained in hark-ca-error.txt.
+ */
+async function importCa(): Promise<void> {
+  if (!existsSync(caCertFile) && !existsSync(caKeyFile)) return;
+  const { X509Certificate, createPrivateKey } = await import('node:crypto');
+  let why = '';
+  try {
+    if (!existsSync(caCertFile) || !existsSync(caKeyFile)) why = 'both hark-ca.crt and hark-ca.key are needed';
+    else {
+      const cert = new X509Certificate(readFileSync(caCertFile));
+      if (!cert.ca) why = 'hark-ca.crt is not a CA certificate';
+      else if (!cert.checkPrivateKey(createPrivateKey(readFileSync(caKeyFile)))) why = 'hark-ca.key is not the key of hark-ca.crt';
+      else if (cert.validToDate.getTime() < Date.now()) why = `hark-ca.crt expired on ${cert.validToDate.toISOString().slice(0, 10)}`;
+    }
+    if (!why) {
+      const tls = join(etcDir, 'tls');
+      mkdirSync(tls, { recursive: true, mode: 0o700 });
+      writeDurably(join(tls, 'ca.key'), readFileSync(caKeyFile, 'utf8'), 0o600);
+      writeDurably(join(tls, 'ca.crt'), readFileSync(caCertFile, 'utf8'), 0o644);
+      for (const f of ['server.crt', 'server.key', 'server-names.json']) rmSync(join(tls, f), { force: true });
+      ownByHark(join(tls, 'ca.key'));
+      chmodSync(join(tls, 'ca.key'), 0o600);
+      rmSync(caErrorFile, { force: true });
+      log(`installed the certificate authority from ${caCertFile}`);
+    }
+  } catch (e) {
+    why = `could not read them: ${(e as Error).message}`;
+  }
+  if (why) {
+    log(`CA refused: ${why}`);
+    writeDurably(caErrorFile, `hark did not use hark-ca.crt and hark-ca.key (${stamp()}):\r\n\r\n  ${why}\r\n\r\nBoth files were deleted from this drive. Save them again, fixed, and restart.\r\n`);
+  }
+  rmSync(caKeyFile, { force: true });
+  rmSync(caCertFile, { force: true });
+  syncDir(bootDir);
+}
+
 async function main(): Promise<void> {
+  await importCa();
   if (!existsSync(bootFile)) {
     log(`${bootFile}: nothing to apply`);
     return;
@@ -126,10 +178,20 @@ async function main(): Promise<void> {
   const http = (doc.http ??= {}) as Record<string, unknown>;
   const portAdded = http.port === undefined;
   if (portAdded) http.port = DEVICE_PORT;
+  // The admin pages over HTTPS on 443 unless the file says otherwise ([tls] enabled = false).
+  const tls = (doc.tls ??= {}) as Record<string, unknown>;
+  let tlsAdded = false;
+  if (tls && typeof tls === 'object' && !Array.isArray(tls)) {
+    if (tls.enabled === undefined) tls.enabled = tlsAdded = true;
+    if (tls.port === undefined) {
+      tls.port = DEVICE_TLS_PORT;
+      tlsAdded = true;
+    }
+  }
 
   // Keep the user's text (and its comments) when nothing had to change; otherwise rewrite.
   const out =
-    password === undefined && !portAdded
+    password === undefined && !portAdded && !tlsAdded
       ? text
       : `# Applied by hark from ${bootFile} at ${stamp()}.\n${stringify(doc)}\n`;
   const staged = `${target}.new`;
