@@ -8,6 +8,7 @@ import { whepRoutes } from './whep.ts';
 import { listenRoutes } from './listen.ts';
 import { listenInfoRoutes } from './listen-info.ts';
 import { authGuard } from './auth.ts';
+import { hostGuard } from './host-gate.ts';
 import { controlRoutes } from './control-routes.ts';
 import type { AppContext } from './context.ts';
 import { logger } from '../log.ts';
@@ -39,7 +40,9 @@ export function createApp(ctx: AppContext) {
     })
     // Pages and their assets go out gzipped to clients that take it (never streams: compress.ts).
     .mapResponse({ as: 'global' }, ({ request, responseValue }) => (responseValue instanceof Response ? compressed(request, responseValue) : undefined))
-    // The gate runs before routing: no route can be reached around it.
+    // The gates run before routing: no route can be reached around them. First the Host
+    // header (DNS rebinding) and the security headers, then who is asking.
+    .use(hostGuard(ctx))
     .use(authGuard(ctx))
     .use(statusRoutes(ctx))
     .use(streamRoutes(ctx))

@@ -8,6 +8,7 @@ import type { Control } from '../control/control.ts';
 import type { ConfigStore } from '../config/store.ts';
 import type { Auth } from '../control/auth.ts';
 import type { ControlPlane } from '../control/plane.ts';
+import type { SetupCode } from '../control/setup-code.ts';
 
 /** What the HTTP layer may reach: it calls into these and holds no state of its own. */
 export interface AppContext {
@@ -27,4 +28,6 @@ export interface AppContext {
   store: ConfigStore;
   auth: Auth;
   plane: ControlPlane;
+  /** The first-run setup code (/setup from anywhere but the box itself needs it). */
+  setup: SetupCode;
 }
