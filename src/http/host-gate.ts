@@ -7,8 +7,7 @@
  * name conflict), every address of every interface (IPv6 in brackets), `localhost`,
  * `127.0.0.1`, `[::1]`, `http.host` when it is not a wildcard, and `http.allowed_hosts` (a
  * reverse proxy's public name, a router's forwarded address). A port never matters.
- * The CLI's Unix socket is not checked. A request without a Host header (HTTP/1.0 players)
- * passes: a browser, the only tool of a rebinding page, always sends one.
+ * The CLI's Unix socket is not checked. A request without a Host header is refused (400).
  *
  * Also here: whether a request really comes from the box itself (loopback, no forwarding
  * headers), which decides the loopback exemptions in auth.ts.
@@ -155,7 +154,9 @@ export const hostGuard = (ctx: { config: Pick<Config, 'http'> }, names: BoxNames
     Object.assign(set.headers, SECURITY_HEADERS);
     if (socketRequests.has(request)) return;
     const header = request.headers.get('host');
-    if (header === null) return;
+    // RFC 9112 §3.2: a request without Host is answered 400 (Bun would hand the routes a
+    // relative URL, which nothing can parse).
+    if (header === null) return new Response('400 Bad Request: the request has no Host header\n', { status: 400, headers: { 'content-type': 'text/plain; charset=utf-8', ...SECURITY_HEADERS } });
     const host = hostOf(header);
     if (host !== null && names.has(ctx.config, host)) return;
     const shown = header.replace(/[^\x20-\x7e]/g, '?').slice(0, 100);
