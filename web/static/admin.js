@@ -20,6 +20,21 @@ function meterPct(db) {
 const dbText = (db) => (db <= -119 ? '−∞' : db.toFixed(1).replace('-', '−'));
 let refetching = 0;
 
+/**
+ * The meters' markup carries its widths and positions as data attributes (the page's
+ * Content-Security-Policy refuses style attributes); they are applied here, through the CSSOM,
+ * to the page and to every fragment htmx swaps in.
+ */
+function placeMeters(root) {
+  const all = (sel) => [...(root.matches?.(sel) ? [root] : []), ...root.querySelectorAll(sel)];
+  all('[data-w]').forEach((el) => (el.style.width = `${el.dataset.w}%`));
+  all('[data-x]').forEach((el) => (el.style.left = `${el.dataset.x}%`));
+  all('.meters[data-z-amber]').forEach((el) => {
+    el.style.setProperty('--z-amber', `${el.dataset.zAmber}%`);
+    el.style.setProperty('--z-red', `${el.dataset.zRed}%`);
+  });
+}
+
 function applyLevels(data) {
   const box = document.querySelector('#meters .meters');
   if (!box) return;
@@ -31,7 +46,11 @@ function applyLevels(data) {
     if (Date.now() - refetching > 2000) {
       refetching = Date.now();
       fetch('/ui/widget/meters', { cache: 'no-store' }).then((r) => (r.ok ? r.text() : null)).then((t) => {
-        if (t !== null) document.getElementById('meters').innerHTML = t;
+        if (t !== null) {
+          const box = document.getElementById('meters');
+          box.innerHTML = t;
+          placeMeters(box);
+        }
       }).catch(() => {});
     }
     return;
@@ -161,6 +180,10 @@ setInterval(() => {
 // ---- htmx settings ------------------------------------------------------------------------
 // A refused form (422) is swapped in, so errors show next to their fields; other errors are
 // not swapped and are shown as a notice instead.
+// Registered before htmx initializes the page (both scripts are deferred, htmx first), so the
+// first htmx:load (the whole body) is seen too.
+htmx.onLoad(placeMeters);
+
 document.addEventListener('DOMContentLoaded', () => {
   htmx.config.responseHandling = [
     { code: '204', swap: false },

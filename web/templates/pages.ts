@@ -26,6 +26,12 @@ export interface LayoutOptions {
   events?: string;
 }
 
+/**
+ * htmx without what the Content-Security-Policy refuses: no <style> element of its own
+ * (admin.css has the indicator rules) and no eval (hx-on, js: values, trigger filters).
+ */
+const HTMX_CONFIG = JSON.stringify({ includeIndicatorStyles: false, allowEval: false });
+
 export function layout(o: LayoutOptions, body: Html): Html {
   const headers = JSON.stringify({ 'X-CSRF-Token': o.csrf });
   return html`<!doctype html>
@@ -35,6 +41,7 @@ export function layout(o: LayoutOptions, body: Html): Html {
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="color-scheme" content="light dark">
 <title>${o.title} · hark</title>
+<meta name="htmx-config" content="${HTMX_CONFIG}">
 <link rel="stylesheet" href="/static/admin.css">
 <script src="/static/htmx.min.js" defer></script>
 <script src="/static/htmx-sse.js" defer></script>
