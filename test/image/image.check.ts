@@ -209,6 +209,7 @@ describe('root file system', () => {
     const links = [
       '/etc/systemd/system/multi-user.target.wants/hark.service',
       '/etc/systemd/system/multi-user.target.wants/hark-firstboot.service',
+      '/etc/systemd/system/multi-user.target.wants/hark-setup-file.path',
       '/etc/systemd/system/cloud-init.target.wants/hark-admins.service',
       '/etc/systemd/system/multi-user.target.wants/avahi-daemon.service',
       '/etc/systemd/system/multi-user.target.wants/NetworkManager.service',
@@ -443,6 +444,8 @@ describe(`the .deb (dist/hark_${version}_arm64.deb)`, () => {
       './opt/hark/src/main.ts',
       './usr/lib/systemd/system/hark.service',
       './usr/lib/systemd/system/hark-firstboot.service',
+      './usr/lib/systemd/system/hark-setup-file.path',
+      './usr/lib/systemd/system/hark-setup-file.service',
       './usr/lib/hark/service.ts',
       './usr/bin/hark',
       './etc/avahi/services/hark.service',
