@@ -23,7 +23,7 @@ let refetching = 0;
 /**
  * The meters' markup carries its widths and positions as data attributes (the page's
  * Content-Security-Policy refuses style attributes); they are applied here, through the CSSOM,
- * to the page and to every fragment htmx swaps in.
+ * to the page and to every fragment swapped in.
  */
 function placeMeters(root) {
   const all = (sel) => [...(root.matches?.(sel) ? [root] : []), ...root.querySelectorAll(sel)];
@@ -46,11 +46,7 @@ function applyLevels(data) {
     if (Date.now() - refetching > 2000) {
       refetching = Date.now();
       fetch('/ui/widget/meters', { cache: 'no-store' }).then((r) => (r.ok ? r.text() : null)).then((t) => {
-        if (t !== null) {
-          const box = document.getElementById('meters');
-          box.innerHTML = t;
-          placeMeters(box);
-        }
+        if (t !== null) document.getElementById('meters').innerHTML = t;
       }).catch(() => {});
     }
     return;
@@ -180,9 +176,13 @@ setInterval(() => {
 // ---- htmx settings ------------------------------------------------------------------------
 // A refused form (422) is swapped in, so errors show next to their fields; other errors are
 // not swapped and are shown as a notice instead.
-// Registered before htmx initializes the page (both scripts are deferred, htmx first), so the
-// first htmx:load (the whole body) is seen too.
-htmx.onLoad(placeMeters);
+// The page as parsed (this script is deferred: the document is complete), then every element
+// added later (htmx swaps, SSE fragments), in the same task as the insertion, before the page
+// is painted or measured: no moment shows a meter without its widths.
+placeMeters(document.body);
+new MutationObserver((records) => {
+  for (const r of records) for (const n of r.addedNodes) if (n.nodeType === 1) placeMeters(n);
+}).observe(document.body, { childList: true, subtree: true });
 
 document.addEventListener('DOMContentLoaded', () => {
   htmx.config.responseHandling = [
