@@ -57,7 +57,7 @@ export const sessionRoutes = (ctx: AppContext) => {
         const refused = needsCode ? setupCodeRefusal(ctx, request, server as never, str(b.code)) : null;
         if (refused) {
           const t = newPreCsrf();
-          return withPreCsrf(request, setupPage({ csrf: t, needsCode, errors: { code: refused.message } }), refused.status, refused.headers, t);
+          return withPreCsrf(request, setupPage({ csrf: t, needsCode, code: str(b.code).slice(0, 32), errors: { code: refused.message } }), refused.status, refused.headers, t);
         }
         const pw = str(b.password);
         const errors: Record<string, string> = {};
