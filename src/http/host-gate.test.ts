@@ -60,3 +60,17 @@ describe('the box itself', () => {
     }
   });
 });
+
+describe('hostGuard in-process (app.handle: no Host header, a whole URL)', () => {
+  test("the URL's host is checked instead; every answer carries the security headers", async () => {
+    const { Elysia } = await import('elysia');
+    const { hostGuard, CSP } = await import('./host-gate.ts');
+    const app = new Elysia().use(hostGuard({ config: cfg() })).get('/x', () => 'ok');
+    const ok = await app.handle(new Request('http://localhost/x'));
+    expect(ok.status).toBe(200);
+    expect(ok.headers.get('content-security-policy')).toBe(CSP);
+    const bad = await app.handle(new Request('http://evil.example/x'));
+    expect(bad.status).toBe(421);
+    expect(await bad.text()).toContain('"evil.example"');
+  });
+});

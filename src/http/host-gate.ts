@@ -153,7 +153,8 @@ export const hostGuard = (ctx: { config: Pick<Config, 'http'> }, names: BoxNames
   new Elysia({ name: 'host-gate' }).onRequest(({ request, set }) => {
     Object.assign(set.headers, SECURITY_HEADERS);
     if (socketRequests.has(request)) return;
-    const header = request.headers.get('host');
+    // A request made in-process (app.handle in tests) has no Host header but a whole URL.
+    const header = request.headers.get('host') ?? (/^https?:\/\//.test(request.url) ? new URL(request.url).host : null);
     // RFC 9112 §3.2: a request without Host is answered 400 (Bun would hand the routes a
     // relative URL, which nothing can parse).
     if (header === null) return new Response('400 Bad Request: the request has no Host header\n', { status: 400, headers: { 'content-type': 'text/plain; charset=utf-8', ...SECURITY_HEADERS } });
