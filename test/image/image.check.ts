@@ -200,6 +200,7 @@ describe('root file system', () => {
       'CapabilityBoundingSet=CAP_NET_BIND_SERVICE',
       'ExecStart=/opt/hark/bin/bun /usr/lib/hark/service.ts --config /etc/hark/hark.toml',
       'Environment=MIMALLOC_SCAVENGER=0',
+      'Environment=HARK_SETUP_CODE_FILE=/run/hark/hark-setup.txt',
     ]) {
       expect(lines.has(l) ? l : `missing: ${l}`).toBe(l);
     }
