@@ -10,7 +10,9 @@
  * A mutating request with a session cookie also needs the session's CSRF token (header
  * X-CSRF-Token or form field _csrf): 403 without it. No session and no token: 401. Any
  * mutating request whose Origin is another site is refused (403) before anything else.
- * Until an admin password exists, only the first-run page and loopback (the box itself) may act.
+ * Until an admin password exists, only the first-run page and the box itself may act. "The box
+ * itself" (here and for status) is loopback without a proxy's headers (host-gate.ts
+ * `fromLoopback`); the Host header was checked before this gate (host-gate.ts `hostGuard`).
  */
 import { Elysia } from 'elysia';
 import type { Origin } from '../control/events.ts';
@@ -82,6 +84,8 @@ export function accessOf(method: string, path: string): Access {
   return 'admin';
 }
 
+/** A loopback peer address; the exemptions need more (`fromLoopback`: no proxy headers). */
+export { isLoopbackAddress as isLoopback } from './host-gate.ts';
 
 function bearer(request: Request): string | null {
   const m = /^Bearer\s+(\S+)\s*$/i.exec(request.headers.get('authorization') ?? '');
