@@ -10,6 +10,7 @@ import { HttpStreamOutput } from './outputs/http-stream.ts';
 import { BroadcastOutputs } from './outputs/broadcast.ts';
 import { createWebRtcOutput } from './outputs/webrtc/index.ts';
 import { ControlPlane } from './control/plane.ts';
+import { SetupCode } from './control/setup-code.ts';
 import { Gpio } from './gpio/gpio.ts';
 import { GpiodLineSource } from './gpio/gpiod-source.ts';
 import { VERSION } from './version.ts';
@@ -38,6 +39,8 @@ export interface HarkOptions {
   now?: () => number;
   /** Listen here instead of http.port (--port; never written to the config file). */
   port?: number;
+  /** Where the first-run setup code is shown besides the log; default $HARK_SETUP_CODE_FILE, else nowhere. */
+  setupCodeFile?: string;
 }
 
 /** The running daemon: the audio pipeline, the outputs and the HTTP server. */
@@ -76,7 +79,8 @@ export class Hark {
     const { events, control, store, auth } = plane;
     // Both servers hand requests to the app, built at start().
     const tls = new TlsService(config, plane.stateDir, (req) => this.app!.fetch(req));
-    this.ctx = { ...parts, startedAt: Date.now(), events, control, store, auth, plane, tls };
+    const setup = new SetupCode({ stateDir: plane.stateDir, file: opts.setupCodeFile ?? process.env.HARK_SETUP_CODE_FILE, now: opts.now });
+    this.ctx = { ...parts, startedAt: Date.now(), events, control, store, auth, plane, tls, setup };
     // A certificate of the user's own, or extra names, apply at once.
     events.on('config', (e) => {
       if (e.keys.includes('tls') || e.keys.includes('http')) void tls.refresh();
@@ -96,6 +100,8 @@ export class Hark {
     this.app = app;
     // The boot state (control.on_boot) decides whether Icecast, WHIP and recording start.
     await this.ctx.plane.start((req) => app.handle(req));
+    // After the plane took any first-boot password: a box without one shows its setup code.
+    this.ctx.setup.start(this.ctx.auth.hasPassword());
     // Buttons act through control and LEDs follow its events; no GPIO is a warning, not a failure.
     const { control, events, pipeline } = this.ctx;
     this.gpio = new Gpio(this.config.gpio, { control, events, levels: () => pipeline.currentLevels() });

@@ -8,12 +8,10 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { mkdirSync } from 'node:fs';
-import { resolve } from 'node:path';
 import type { Page } from 'playwright-core';
 import { startHark, type HarkProcess } from './lib/hark.ts';
-import { launchChromium, type ChromiumHandle } from './lib/browser.ts';
+import { injectAxe, launchChromium, type ChromiumHandle } from './lib/browser.ts';
 
-const AXE = resolve(import.meta.dir, '../node_modules/axe-core/axe.min.js');
 const PASSWORD = 'correct horse battery';
 const SIZES = { phone: { width: 390, height: 844 }, desktop: { width: 1366, height: 900 } } as const;
 const SCHEMES = ['light', 'dark'] as const;
@@ -32,7 +30,7 @@ interface Finding {
 
 /** axe's serious and critical findings on the page as it is now. */
 async function axe(page: Page): Promise<Finding[]> {
-  await page.addScriptTag({ path: AXE });
+  await injectAxe(page);
   return page.evaluate(async () => {
     const w = window as unknown as { axe: { run(ctx: Document, o: object): Promise<{ violations: { id: string; impact: string; help: string; nodes: { target: string[]; failureSummary: string }[] }[] }> } };
     const r = await w.axe.run(document, { resultTypes: ['violations'] });

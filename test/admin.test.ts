@@ -96,10 +96,16 @@ describe('before a password exists', () => {
     const post = (body: Record<string, string>, cookie = `hark_csrf=${pre}`) =>
       handle(new Request(url('/setup'), { method: 'POST', headers: { 'content-type': FORM, cookie }, body: form(body) }));
     expect((await post({ password: PASSWORD, confirm: PASSWORD }, '')).status).toBe(403);
-    const short = await post({ _csrf: field, password: 'short', confirm: 'short' });
+    // Not from the box itself (app.handle has no peer address): the setup code is needed.
+    const code = hark.ctx.setup.current!;
+    expect(code).toMatch(/^[A-Z2-9]{8}$/);
+    const noCode = await post({ _csrf: field, password: PASSWORD, confirm: PASSWORD });
+    expect(noCode.status).toBe(403);
+    expect(await noCode.text()).toContain('Type the setup code.');
+    const short = await post({ _csrf: field, code, password: 'short', confirm: 'short' });
     expect(short.status).toBe(422);
     expect(await short.text()).toContain('at least 8 characters');
-    const ok = await post({ _csrf: field, password: PASSWORD, confirm: PASSWORD });
+    const ok = await post({ _csrf: field, code: `${code.slice(0, 4).toLowerCase()}-${code.slice(4)}`, password: PASSWORD, confirm: PASSWORD });
     expect(ok.status).toBe(303);
     expect(cookiesOf(ok).hark_session).toBeTruthy();
     expect(ok.headers.getSetCookie().find((c) => c.startsWith('hark_session='))).toMatch(/HttpOnly; SameSite=Strict/);

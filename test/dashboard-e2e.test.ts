@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import type { BrowserContext, Page } from 'playwright-core';
 import qrcode from 'qrcode-generator';
 import { startHark, type HarkProcess } from './lib/hark.ts';
-import { launchChromium, type ChromiumHandle } from './lib/browser.ts';
+import { injectAxe, launchChromium, type ChromiumHandle } from './lib/browser.ts';
 import { startIcecast, type IcecastServer } from './lib/icecast.ts';
 import { qrPath } from '../web/templates/dashboard.ts';
 
@@ -104,7 +104,7 @@ async function shots(h: HarkProcess, from: BrowserContext, name: string, ready: 
 
 /** axe-core's WCAG 2 A/AA findings inside the given elements, light and dark. */
 async function axeViolations(p: Page, include: string[]): Promise<string[]> {
-  await p.addScriptTag({ path: require.resolve('axe-core/axe.min.js') });
+  await injectAxe(p);
   const out: string[] = [];
   for (const scheme of ['light', 'dark'] as const) {
     await p.emulateMedia({ colorScheme: scheme });

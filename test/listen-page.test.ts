@@ -6,15 +6,13 @@
  * connection details folded away; touch targets of 44 px; unique ids; no serious axe findings.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { mkdirSync, readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { mkdirSync } from 'node:fs';
 import type { BrowserContext, Page } from 'playwright-core';
-import { chromiumAvailable, launchChromium, type ChromiumHandle } from './lib/browser.ts';
+import { chromiumAvailable, injectAxe, launchChromium, type ChromiumHandle } from './lib/browser.ts';
 import { startHark, type HarkProcess } from './lib/hark.ts';
 import { freeUdpPort } from './lib/whep-client.ts';
 
 const SHOTS = '/tmp/shots-h1';
-const AXE = readFileSync(resolve(import.meta.dir, '../node_modules/axe-core/axe.min.js'), 'utf8');
 const SIZES = { phone: { width: 390, height: 844 }, desktop: { width: 1366, height: 900 } } as const;
 
 let chrome: ChromiumHandle;
@@ -245,7 +243,7 @@ describe.skipIf(!chromiumAvailable())('listen page', () => {
           const ids = await page.evaluate(() => [...document.querySelectorAll('[id]')].map((e) => e.id));
           expect(new Set(ids).size).toBe(ids.length);
           expect(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth)).toBe(true);
-          await page.addScriptTag({ content: AXE });
+          await injectAxe(page);
           const violations = await page.evaluate(async () => {
             const r = await (window as unknown as { axe: { run: (ctx: Document, o: object) => Promise<{ violations: { id: string; impact: string; nodes: { target: string[] }[] }[] }> } }).axe.run(document, { resultTypes: ['violations'] });
             return r.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);

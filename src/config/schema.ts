@@ -11,6 +11,20 @@ export const HttpSchema = T.Object(
   {
     port: T.Integer({ ...Port, default: 8080, description: 'HTTP port for the admin page, API and streams' }),
     host: T.String({ default: '0.0.0.0', minLength: 1, description: 'Address to listen on' }),
+    allowed_hosts: T.Array(
+      T.String({
+        minLength: 1,
+        maxLength: 253,
+        // A DNS name, an IPv4 address or an IPv6 address (brackets optional); no port, no scheme.
+        pattern: '^(\\[?[0-9A-Fa-f.]*:[0-9A-Fa-f:.]*\\]?|[0-9A-Za-z]([0-9A-Za-z_-]{0,62})?(\\.[0-9A-Za-z]([0-9A-Za-z_-]{0,62})?)*\\.?)$',
+      }),
+      {
+        default: [],
+        maxItems: 32,
+        description:
+          "Names (or addresses) besides the box's own that browsers may use to reach it, e.g. a reverse proxy's public name. Any other Host header is refused (421), so a web page cannot reach hark through DNS rebinding",
+      },
+    ),
   },
   { additionalProperties: false, default: {} },
 );

@@ -9,6 +9,7 @@ import { listenRoutes } from './listen.ts';
 import { listenInfoRoutes } from './listen-info.ts';
 import { authGuard } from './auth.ts';
 import { tlsRoutes } from './tls.ts';
+import { hostGuard } from './host-gate.ts';
 import { controlRoutes } from './control-routes.ts';
 import type { AppContext } from './context.ts';
 import { logger } from '../log.ts';
@@ -41,9 +42,11 @@ export function createApp(ctx: AppContext) {
     })
     // Pages and their assets go out gzipped to clients that take it (never streams: compress.ts).
     .mapResponse({ as: 'global' }, ({ request, responseValue }) => (responseValue instanceof Response ? compressed(request, responseValue) : undefined))
-    // A body that stalls is answered 408 before anything reads it (the auth gate reads forms).
+    // The gates run before routing: no route can be reached around them. First the Host
+    // header (DNS rebinding) and the security headers; a body that stalls is answered 408
+    // before anything reads it (the auth gate reads forms); then who is asking.
+    .use(hostGuard(ctx))
     .use(bodyDeadline())
-    // The gate runs before routing: no route can be reached around it.
     .use(authGuard(ctx))
     // Admin pages over plain HTTP go to HTTPS when it is on; GET /ca.crt.
     .use(tlsRoutes(ctx))

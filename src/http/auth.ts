@@ -10,10 +10,11 @@
  * A mutating request with a session cookie also needs the session's CSRF token (header
  * X-CSRF-Token or form field _csrf): 403 without it. No session and no token: 401. Any
  * mutating request whose Origin is another site is refused (403) before anything else.
- * Until an admin password exists, only the first-run page and loopback (the box itself) may act.
+ * Until an admin password exists, only the first-run page and the box itself may act. "The box
+ * itself" (here and for status) is loopback without a proxy's headers (host-gate.ts
+ * `fromLoopback`); the Host header was checked before this gate (host-gate.ts `hostGuard`).
  */
 import { Elysia } from 'elysia';
-import type { Server } from 'bun';
 import type { Origin } from '../control/events.ts';
 import type { Scope, Session } from '../control/auth.ts';
 import { safeEqual } from '../control/auth.ts';
@@ -21,6 +22,7 @@ import { socketRequests } from '../control/plane.ts';
 import type { AppContext } from './context.ts';
 import { jsonError } from './errors.ts';
 import { tokenRefusal } from './scopes.ts';
+import { BoxNames, fromLoopback, originAllowed, remoteOf } from './host-gate.ts';
 
 export const SESSION_COOKIE = 'hark_session';
 /** Double-submit CSRF cookie for the login and first-run forms (before there is a session). */
@@ -102,17 +104,8 @@ export function accessOf(method: string, path: string): Access {
   return 'admin';
 }
 
-function remoteOf(server: Server<unknown> | null | undefined, request: Request): string {
-  try {
-    return server?.requestIP(request)?.address ?? '';
-  } catch {
-    return '';
-  }
-}
-
-export function isLoopback(addr: string): boolean {
-  return addr === '127.0.0.1' || addr === '::1' || addr.startsWith('127.') || addr === '::ffff:127.0.0.1';
-}
+/** A loopback peer address; the exemptions need more (`fromLoopback`: no proxy headers). */
+export { isLoopbackAddress as isLoopback } from './host-gate.ts';
 
 function bearer(request: Request): string | null {
   const m = /^Bearer\s+(\S+)\s*$/i.exec(request.headers.get('authorization') ?? '');
@@ -123,19 +116,18 @@ function wantsHtml(request: Request): boolean {
   return (request.headers.get('accept') ?? '').includes('text/html') && !request.headers.get('hx-request');
 }
 
-/** A cross-site mutating request (Origin or Sec-Fetch-Site says so). */
-function crossSite(request: Request): boolean {
+/**
+ * A cross-site mutating request (Origin or Sec-Fetch-Site says so). The Origin must be one of
+ * the box's own names (host-gate.ts): comparing it with Host proved nothing, since a
+ * rebinding page chooses both.
+ */
+function crossSite(ctx: AppContext, request: Request): boolean {
   const origin = request.headers.get('origin');
-  if (origin && origin !== 'null') {
-    const host = request.headers.get('host') ?? new URL(request.url).host;
-    try {
-      if (new URL(origin).host !== host) return true;
-    } catch {
-      return true;
-    }
-  } else if (origin === 'null') return true;
+  if (origin === 'null') return true;
+  if (origin && !originAllowed(origin, (h) => boxNames.has(ctx.config, h))) return true;
   return request.headers.get('sec-fetch-site') === 'cross-site';
 }
+const boxNames = new BoxNames();
 
 /** The CSRF token a request carries: the header, or the form field of a urlencoded/multipart body. */
 export async function csrfFromRequest(request: Request): Promise<string | null> {
@@ -207,7 +199,7 @@ export const authGuard = (ctx: AppContext) =>
       principals.set(request, { kind: 'socket' });
       return;
     }
-    if (MUTATING.has(method) && access !== 'listener' && crossSite(request)) {
+    if (MUTATING.has(method) && access !== 'listener' && crossSite(ctx, request)) {
       return jsonError(403, 'cross-site request refused');
     }
     if (access === 'public') return;
@@ -242,12 +234,13 @@ export const authGuard = (ctx: AppContext) =>
       }
       return;
     }
-    const remote = remoteOf(server, request);
-    if (access === 'status' && (ctx.config.access.public_status || isLoopback(remote))) return;
+    // The loopback exemptions hold only for the box itself, never for what a proxy on it forwards.
+    const local = fromLoopback(remoteOf(server as never, request), request);
+    if (access === 'status' && (ctx.config.access.public_status || local)) return;
     const setup = !ctx.auth.hasPassword();
     // A browser on a box without a password goes to the first-run page, wherever it is.
     if (setup && wantsHtml(request) && method === 'GET') return unauthorized(ctx, request, path);
-    if (setup && isLoopback(remote)) {
+    if (setup && local) {
       // Before any password exists the box is in setup: whoever is on it may act (as SSH can).
       principals.set(request, { kind: 'loopback-setup' });
       return;

@@ -9,6 +9,7 @@ import type { ConfigStore } from '../config/store.ts';
 import type { Auth } from '../control/auth.ts';
 import type { ControlPlane } from '../control/plane.ts';
 import type { TlsService } from '../tls/service.ts';
+import type { SetupCode } from '../control/setup-code.ts';
 
 /** What the HTTP layer may reach: it calls into these and holds no state of its own. */
 export interface AppContext {
@@ -30,4 +31,6 @@ export interface AppContext {
   plane: ControlPlane;
   /** The HTTPS server and the box's certificates ([tls]). */
   tls: TlsService;
+  /** The first-run setup code (/setup from anywhere but the box itself needs it). */
+  setup: SetupCode;
 }

@@ -202,6 +202,7 @@ describe('root file system', () => {
       'CapabilityBoundingSet=CAP_NET_BIND_SERVICE',
       'ExecStart=/opt/hark/bin/bun /usr/lib/hark/service.ts --config /etc/hark/hark.toml',
       'Environment=MIMALLOC_SCAVENGER=0',
+      'Environment=HARK_SETUP_CODE_FILE=/run/hark/hark-setup.txt',
     ]) {
       expect(lines.has(l) ? l : `missing: ${l}`).toBe(l);
     }
@@ -211,6 +212,7 @@ describe('root file system', () => {
     const links = [
       '/etc/systemd/system/multi-user.target.wants/hark.service',
       '/etc/systemd/system/multi-user.target.wants/hark-firstboot.service',
+      '/etc/systemd/system/multi-user.target.wants/hark-setup-file.path',
       '/etc/systemd/system/cloud-init.target.wants/hark-admins.service',
       '/etc/systemd/system/multi-user.target.wants/avahi-daemon.service',
       '/etc/systemd/system/multi-user.target.wants/NetworkManager.service',
@@ -457,6 +459,8 @@ describe(`the .deb (dist/hark_${version}_arm64.deb)`, () => {
       './opt/hark/src/main.ts',
       './usr/lib/systemd/system/hark.service',
       './usr/lib/systemd/system/hark-firstboot.service',
+      './usr/lib/systemd/system/hark-setup-file.path',
+      './usr/lib/systemd/system/hark-setup-file.service',
       './usr/lib/hark/service.ts',
       './usr/bin/hark',
       './etc/avahi/services/hark.service',

@@ -9,7 +9,7 @@
  *   ...
  *   await browser.close();
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 
 /** Where Debian's chromium package puts the browser; CHROMIUM overrides it. */
@@ -80,3 +80,15 @@ export async function launchChromium(opts: { args?: string[]; timeoutMs?: number
     },
   };
 }
+
+let axeSource: string | undefined;
+
+/**
+ * Load axe-core into a page. Through the DevTools protocol, not a <script> tag: hark's
+ * Content-Security-Policy (script-src 'self') refuses the inline script addScriptTag makes.
+ */
+export async function injectAxe(page: Page): Promise<void> {
+  axeSource ??= readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
+  await page.evaluate(`${axeSource}\n;void 0`);
+}
+

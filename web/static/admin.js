@@ -20,6 +20,21 @@ function meterPct(db) {
 const dbText = (db) => (db <= -119 ? '−∞' : db.toFixed(1).replace('-', '−'));
 let refetching = 0;
 
+/**
+ * The meters' markup carries its widths and positions as data attributes (the page's
+ * Content-Security-Policy refuses style attributes); they are applied here, through the CSSOM,
+ * to the page and to every fragment swapped in.
+ */
+function placeMeters(root) {
+  const all = (sel) => [...(root.matches?.(sel) ? [root] : []), ...root.querySelectorAll(sel)];
+  all('[data-w]').forEach((el) => (el.style.width = `${el.dataset.w}%`));
+  all('[data-x]').forEach((el) => (el.style.left = `${el.dataset.x}%`));
+  all('.meters[data-z-amber]').forEach((el) => {
+    el.style.setProperty('--z-amber', `${el.dataset.zAmber}%`);
+    el.style.setProperty('--z-red', `${el.dataset.zRed}%`);
+  });
+}
+
 function applyLevels(data) {
   const box = document.querySelector('#meters .meters');
   if (!box) return;
@@ -170,6 +185,14 @@ setInterval(() => {
 // ---- htmx settings ------------------------------------------------------------------------
 // A refused form (422) is swapped in, so errors show next to their fields; other errors are
 // not swapped and are shown as a notice instead.
+// The page as parsed (this script is deferred: the document is complete), then every element
+// added later (htmx swaps, SSE fragments), in the same task as the insertion, before the page
+// is painted or measured: no moment shows a meter without its widths.
+placeMeters(document.body);
+new MutationObserver((records) => {
+  for (const r of records) for (const n of r.addedNodes) if (n.nodeType === 1) placeMeters(n);
+}).observe(document.body, { childList: true, subtree: true });
+
 document.addEventListener('DOMContentLoaded', () => {
   htmx.config.responseHandling = [
     { code: '204', swap: false },

@@ -87,17 +87,18 @@ const dbText = (db: number) => (db <= -119 ? '−∞' : f1(db).replace('-', '−
 export function meters(v: MeterView, seq = 0): Html {
   const names = v.peak.length === 1 ? ['M'] : CHANNEL_NAMES;
   const words = v.peak.length === 1 ? ['Mono'] : CHANNEL_WORDS;
-  const zones = `--z-amber:${f1(meterPct(METER_ZONES.amber))}%;--z-red:${f1(meterPct(METER_ZONES.red))}%`;
-  return html`<div class="meters" data-seq="${seq}" style="${zones}">${v.peak.map((p, c) => {
+  // No style attributes (the Content-Security-Policy refuses them): admin.js sets widths,
+  // positions and the zone edges from these data attributes through the CSSOM.
+  return html`<div class="meters" data-seq="${seq}" data-z-amber="${f1(meterPct(METER_ZONES.amber))}" data-z-red="${f1(meterPct(METER_ZONES.red))}">${v.peak.map((p, c) => {
     const word = `${words[c] ?? `Channel ${c + 1}`} channel`;
     const now = Math.max(METER_FLOOR_DB, Math.min(0, p));
     return html`<div class="meter" data-ch="${c}" data-peak="${f1(p)}">
   <span class="ch" aria-hidden="true">${names[c] ?? String(c + 1)}</span>
-  <div class="track" role="meter" aria-label="${word} level" aria-valuemin="${METER_FLOOR_DB}" aria-valuemax="0" aria-valuenow="${f1(now)}" aria-valuetext="${p <= -119 ? 'silence' : `${dbText(p)} dB${v.clip[c] ? ', clipping' : ''}`}"><div class="bar peak" style="width:${f1(meterPct(p))}%"></div><div class="bar rms" style="width:${f1(meterPct(v.rms[c]!))}%"></div><div class="hold" style="left:${f1(meterPct(v.hold[c]!))}%"></div></div>
+  <div class="track" role="meter" aria-label="${word} level" aria-valuemin="${METER_FLOOR_DB}" aria-valuemax="0" aria-valuenow="${f1(now)}" aria-valuetext="${p <= -119 ? 'silence' : `${dbText(p)} dB${v.clip[c] ? ', clipping' : ''}`}"><div class="bar peak" data-w="${f1(meterPct(p))}"></div><div class="bar rms" data-w="${f1(meterPct(v.rms[c]!))}"></div><div class="hold" data-x="${f1(meterPct(v.hold[c]!))}"></div></div>
   <span class="db" aria-hidden="true">${dbText(p)}</span>${clipLamp(word, v.clip[c] ?? false)}
 </div>`;
   })}<div class="meter scale-row" aria-hidden="true"><span></span><div class="scale">${SCALE_LABELS.map(
-    (d) => html`<span style="left:${f1(meterPct(d))}%" data-db="${d}"${MINOR_LABELS.includes(d) ? html` class="minor"` : ''}>${d === 0 ? '0' : `−${-d}`}</span>`,
+    (d) => html`<span data-x="${f1(meterPct(d))}" data-db="${d}"${MINOR_LABELS.includes(d) ? html` class="minor"` : ''}>${d === 0 ? '0' : `−${-d}`}</span>`,
   )}</div><span class="unit">dBFS</span><span></span></div></div>`;
 }
 

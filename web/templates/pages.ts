@@ -26,6 +26,12 @@ export interface LayoutOptions {
   events?: string;
 }
 
+/**
+ * htmx without what the Content-Security-Policy refuses: no <style> element of its own
+ * (admin.css has the indicator rules) and no eval (hx-on, js: values, trigger filters).
+ */
+const HTMX_CONFIG = JSON.stringify({ includeIndicatorStyles: false, allowEval: false });
+
 export function layout(o: LayoutOptions, body: Html): Html {
   const headers = JSON.stringify({ 'X-CSRF-Token': o.csrf });
   return html`<!doctype html>
@@ -35,6 +41,7 @@ export function layout(o: LayoutOptions, body: Html): Html {
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="color-scheme" content="light dark">
 <title>${o.title} · hark</title>
+<meta name="htmx-config" content="${HTMX_CONFIG}">
 <link rel="stylesheet" href="/static/admin.css">
 <script src="/static/htmx.min.js" defer></script>
 <script src="/static/htmx-sse.js" defer></script>
@@ -92,7 +99,7 @@ export function loginPage(o: { csrf: string; next: string; error?: string; retry
   );
 }
 
-export function setupPage(o: { csrf: string; errors?: Record<string, string>; error?: string }): Html {
+export function setupPage(o: { csrf: string; errors?: Record<string, string>; error?: string; needsCode?: boolean; code?: string }): Html {
   const e = o.errors ?? {};
   return bare(
     'Set the admin password',
@@ -100,7 +107,12 @@ export function setupPage(o: { csrf: string; errors?: Record<string, string>; er
 <form method="post" action="/setup" class="panel">
   <input type="hidden" name="_csrf" value="${o.csrf}">
   ${o.error ? html`<p class="notice bad" role="alert">${o.error}</p>` : ''}
-  <div class="field${e.password ? ' invalid' : ''}"><label for="password">New password</label><input type="password" id="password" name="password" autocomplete="new-password" minlength="8" required autofocus>${e.password ? html`<span class="err" role="alert">${e.password}</span>` : ''}<small>At least 8 characters.</small></div>
+  ${
+    o.needsCode
+      ? html`<div class="field${e.code ? ' invalid' : ''}"><label for="code">Setup code</label><input type="text" id="code" name="code" value="${o.code ?? ''}" autocomplete="off" autocapitalize="characters" spellcheck="false" maxlength="32" required autofocus>${e.code ? html`<span class="err" role="alert">${e.code}</span>` : ''}<small>The setup code is printed in the file hark-setup.txt on the box's SD card (put the card in any computer), and on a screen or serial console connected to the box. It looks like ABCD-EFGH.</small></div>`
+      : ''
+  }
+  <div class="field${e.password ? ' invalid' : ''}"><label for="password">New password</label><input type="password" id="password" name="password" autocomplete="new-password" minlength="8" required${o.needsCode ? '' : html` autofocus`}>${e.password ? html`<span class="err" role="alert">${e.password}</span>` : ''}<small>At least 8 characters.</small></div>
   <div class="field${e.confirm ? ' invalid' : ''}"><label for="confirm">Again</label><input type="password" id="confirm" name="confirm" autocomplete="new-password" required>${e.confirm ? html`<span class="err" role="alert">${e.confirm}</span>` : ''}</div>
   <button type="submit" class="big primary">Set password</button>
 </form>`,

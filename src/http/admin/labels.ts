@@ -141,6 +141,11 @@ export const SECTION_TEXT: Record<string, Record<string, FieldText>> = {
   http: {
     port: { label: 'Web port', help: 'The port of this page and the listen page. After a change, the page moves to the new port.', advanced: true },
     host: { label: 'Answer on address', help: '0.0.0.0: every network of this box.', advanced: true },
+    allowed_hosts: {
+      label: 'Other names of this box',
+      help: 'Names people type to reach this box besides its own name and addresses (a proxy or router in front of it), comma-separated. Other names are refused.',
+      advanced: true,
+    },
   },
 };
 

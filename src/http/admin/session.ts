@@ -10,6 +10,7 @@ import { loginPage, notFoundPage, setupPage } from '../../../web/templates/pages
 import { checkPasswordRules, loginWaitMessage, safeEqual } from '../../control/auth.ts';
 import { logger } from '../../log.ts';
 import { PRE_CSRF_COOKIE, SESSION_COOKIE, cookie, readCookie } from '../auth.ts';
+import { needsSetupCode, setupCodeRefusal } from '../setup-gate.ts';
 import { str, type Body } from './shared.ts';
 
 const log = logger('http admin');
@@ -42,18 +43,24 @@ export const sessionRoutes = (ctx: AppContext) => {
 
   return (
     new Elysia({ name: 'admin-session' })
-      .get('/setup', ({ request }) => {
+      .get('/setup', ({ request, server }) => {
         if (ctx.auth.hasPassword()) return htmlResponse(notFoundPage('The admin password is set; this page no longer exists.'), 404);
         const t = newPreCsrf();
-        return withPreCsrf(request, setupPage({ csrf: t }), 200, {}, t);
+        return withPreCsrf(request, setupPage({ csrf: t, needsCode: needsSetupCode(request, server as never) }), 200, {}, t);
       })
-      .post('/setup', async ({ request, body }) => {
+      .post('/setup', async ({ request, body, server }) => {
         if (ctx.auth.hasPassword()) return htmlResponse(notFoundPage('The admin password is set; this page no longer exists.'), 404);
         const b = (body ?? {}) as Body;
+        const needsCode = needsSetupCode(request, server as never);
         const given = str(b._csrf);
         if (!given || !safeEqual(given, preCsrf(request))) {
           const t = newPreCsrf();
-          return withPreCsrf(request, setupPage({ csrf: t, error: 'The form expired: try again.' }), 403, {}, t);
+          return withPreCsrf(request, setupPage({ csrf: t, needsCode, error: 'The form expired: try again.' }), 403, {}, t);
+        }
+        const refused = needsCode ? setupCodeRefusal(ctx, request, server as never, str(b.code)) : null;
+        if (refused) {
+          const t = newPreCsrf();
+          return withPreCsrf(request, setupPage({ csrf: t, needsCode, code: str(b.code).slice(0, 32), errors: { code: refused.message } }), refused.status, refused.headers, t);
         }
         const pw = str(b.password);
         const errors: Record<string, string> = {};
@@ -65,9 +72,10 @@ export const sessionRoutes = (ctx: AppContext) => {
         if (!errors.password && pw !== str(b.confirm)) errors.confirm = 'the two passwords differ';
         if (Object.keys(errors).length) {
           const t = newPreCsrf();
-          return withPreCsrf(request, setupPage({ csrf: t, errors }), 422, {}, t);
+          return withPreCsrf(request, setupPage({ csrf: t, needsCode, code: str(b.code), errors }), 422, {}, t);
         }
         await ctx.auth.setPassword(pw);
+        ctx.setup.done();
         log.info('admin password set on the first-run page');
         return startSession(request, '/');
       })

@@ -30,9 +30,11 @@ describe('the meter scale', () => {
     expect(meterPct(0)).toBe(100);
     expect(meterPct(-12)).toBe(70);
     const h = meters({ peak: [-12], rms: [-15], hold: [-12], clip: [false] }).value;
-    expect(h).toContain('style="width:70.0%"');
-    expect(h).toContain('<span style="left:70.0%" data-db="-12">−12</span>');
-    expect(h).toContain('--z-amber:55.0%;--z-red:85.0%');
+    expect(h).toContain('data-w="70.0"');
+    expect(h).toContain('<span data-x="70.0" data-db="-12">−12</span>');
+    expect(h).toContain('data-z-amber="55.0" data-z-red="85.0"');
+    // No style attributes: the Content-Security-Policy would refuse them.
+    expect(h).not.toContain('style=');
     expect(h).toContain('role="meter"');
     expect(h).toContain('aria-valuenow="-12.0"');
     expect(h).toContain('<span class="clip" aria-hidden="true">CLIP</span>');
