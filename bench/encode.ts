@@ -96,7 +96,7 @@ try {
     enc.flush();
     enc.close();
     chunks.push(...mux.end());
-    await Bun.write(join(dir, 'hark.opus'), new Blob(chunks));
+    await Bun.write(join(dir, 'hark.opus'), new Blob(chunks as BlobPart[]));
   });
 
   const harkMp3 = () => timed(async () => {
@@ -107,7 +107,7 @@ try {
     feed((b, n, pts) => enc.write(b, n, pts));
     enc.flush();
     enc.close();
-    await Bun.write(join(dir, 'hark.mp3'), new Blob(chunks));
+    await Bun.write(join(dir, 'hark.mp3'), new Blob(chunks as BlobPart[]));
   });
 
   // Hard CBR on both sides: equal output size means equal work (opusenc's --vbr is unconstrained

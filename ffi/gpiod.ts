@@ -525,7 +525,8 @@ export class GpioRequest {
       else onError(e.data.error);
     };
     worker.onerror = (e) => onError(e.message);
-    worker.unref();
+    // Bun's Worker has unref() (as Node's); the DOM lib's type does not.
+    (worker as Worker & { unref(): void }).unref();
     // The request pointer is an address in this process: the worker borrows it until
     // close() has seen it leave its loop.
     worker.postMessage({ library: loaded!.path, request: h, shared: shared.buffer, waitMs: WORKER_WAIT_MS });

@@ -15,12 +15,12 @@ const PASSWORD = 'screenshots only';
 
 const pw = await startPipewire();
 const feeds = [];
-let hark;
-let chrome;
+let hark: Awaited<ReturnType<typeof startHark>> | undefined;
+let chrome: Awaited<ReturnType<typeof launchChromium>> | undefined;
 try {
   await pw.createSink({ name: MIC, channels: 2, props: { 'media.class': 'Audio/Source/Virtual', 'node.description': 'Scarlett 2i2 USB', 'priority.session': '2000' } });
   feeds.push(await pw.feedSource(MIC, { frequency: 330, seconds: 600, levelDbfs: -14 }));
-  hark = await startHark('', { env: pw.env });
+  const h = (hark = await startHark('', { env: pw.env }));
   chrome = await launchChromium();
   const setup = await chrome.newPage();
   await setup.goto(`${hark.url}/setup`);
@@ -37,7 +37,7 @@ try {
 
   // A short recording with two marked moments, so the Recordings page shows them.
   const sock = (path: string, body: unknown) =>
-    fetch(`http://localhost${path}`, { method: 'POST', unix: join(hark.dir, 'hark.sock'), headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) } as RequestInit);
+    fetch(`http://localhost${path}`, { method: 'POST', unix: join(h.dir, 'hark.sock'), headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) } as RequestInit);
   await sock('/api/actions/record', {});
   await Bun.sleep(2000);
   await sock('/api/actions/mark', { label: 'Welcome' });

@@ -62,7 +62,7 @@ export class Hark {
     const mp3 = new HttpStreamOutput(pipeline, {
       spec: {
         codec: 'mp3',
-        channels: Math.min(2, config.input.channels),
+        channels: config.input.channels === 1 ? 1 : 2,
         bitrateKbps: config.mp3.bitrate_kbps,
         mode: 'cbr',
       },
@@ -118,10 +118,12 @@ export class Hark {
       reusePort: false,
     };
     app.listen({ ...serve, port: this.opts.port ?? this.config.http.port });
-    this.server = app.server ?? undefined;
-    log.info(`listening on http://${this.config.http.host}:${this.server.port}`);
+    const server = app.server;
+    if (!server?.port) throw new Error('the HTTP server did not start');
+    this.server = server;
+    log.info(`listening on http://${this.config.http.host}:${server.port}`);
     // HTTPS for the admin pages ([tls]); a failure to serve it is reported, and hark runs on.
-    await this.ctx.tls.start(serve, this.server.port);
+    await this.ctx.tls.start(serve, server.port);
   }
 
   /** Idempotent. */

@@ -44,7 +44,7 @@ function raw(request: string, addr = '127.0.0.1', port = hark.port): Promise<Raw
       reject(new Error(`no answer in 10 s to ${request.split('\r\n')[0]}`));
     }, 10_000);
     sock.on('connect', () => sock.write(request));
-    sock.on('data', (c) => chunks.push(c));
+    sock.on('data', (c: Buffer) => chunks.push(c));
     sock.on('error', (e) => {
       clearTimeout(timer);
       reject(e);

@@ -26,7 +26,7 @@ afterAll(async () => {
 async function lossyRelay(drop: (seq: number) => boolean) {
   let client: { address: string; port: number } | undefined;
   const dropped: number[] = [];
-  let toHark: Awaited<ReturnType<typeof Bun.udpSocket>>;
+  let toHark: Bun.udp.Socket<'buffer'>;
   // Faces the listener: what it sends goes on to hark.
   const facingClient = await Bun.udpSocket({
     hostname: '127.0.0.1',

@@ -55,7 +55,7 @@ class LostSource implements AudioSource {
     Bun.sleepSync(ms);
     return false;
   }
-  read() {
+  read(_dst?: Float32Array, _max?: number): number {
     return 0;
   }
   status(): SourceStatus {
@@ -216,7 +216,7 @@ function recorder(store: { samples: number[] }) {
 const peak = (xs: number[]) => xs.reduce((m, x) => Math.max(m, Math.abs(x)), 0);
 const db = (x: number) => 20 * Math.log10(x);
 
-function pumpFor(engine: AudioEngine<unknown>, ms: number): void {
+function pumpFor<S>(engine: AudioEngine<S>, ms: number): void {
   const t0 = performance.now();
   while (performance.now() - t0 < ms) engine.pump(20);
 }

@@ -37,7 +37,7 @@ function capture(s: SourceSettings, device: string): PipewireSource {
 export class WaitingSource implements AudioSource {
   readonly kind = 'pipewire' as const;
   private _state: SourceState = 'starting';
-  private sleeper = new Int32Array(new SharedArrayBuffer(4));
+  private sleeper: Int32Array = new Int32Array(new SharedArrayBuffer(4));
 
   constructor(
     readonly channels: number,

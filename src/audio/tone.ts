@@ -15,7 +15,7 @@ export class ToneSource implements AudioSource {
   private startNs = 0n;
   private produced = 0;
   /** Slept on; the urgent flag (setUrgentFlag) when there is one. */
-  private sleeper = new Int32Array(new SharedArrayBuffer(4));
+  private sleeper: Int32Array = new Int32Array(new SharedArrayBuffer(4));
 
   constructor(
     readonly options: { channels: number; frequency: number; levelDbfs: number; blockFrames?: number },

@@ -9,7 +9,7 @@ async function ffmpegDecode(format: 'mulaw' | 'alaw' | 'g722', bytes: Uint8Array
   const input = format === 'g722' ? ['-f', 'g722'] : ['-f', format, '-ar', '8000', '-ac', '1'];
   const proc = Bun.spawn(
     ['ffmpeg', '-hide_banner', '-nostdin', '-loglevel', 'error', ...input, '-i', 'pipe:0', '-f', 'f32le', '-ac', '1', '-ar', '48000', 'pipe:1'],
-    { stdin: new Blob([bytes]), stdout: 'pipe', stderr: 'pipe' },
+    { stdin: new Blob([bytes as BlobPart]), stdout: 'pipe', stderr: 'pipe' },
   );
   const [out, err, code] = await Promise.all([new Response(proc.stdout).arrayBuffer(), new Response(proc.stderr).text(), proc.exited]);
   if (code !== 0) throw new Error(`ffmpeg: ${err}`);

@@ -66,7 +66,7 @@ async function encodeToOgg(pcm: Float32Array, channels: 1 | 2, frameMs: OpusFram
   enc.close();
   pages.push(...mux.end(mux.granule - preSkip - frames));
   const path = join(dir, `${name}.opus`);
-  await Bun.write(path, new Blob(pages));
+  await Bun.write(path, new Blob(pages as BlobPart[]));
   return { path, packets, preSkip, inputFrames: frames };
 }
 

@@ -42,5 +42,5 @@ export async function compressed(request: Request, res: Response): Promise<Respo
   const headers = new Headers(res.headers);
   headers.set('content-encoding', 'gzip');
   headers.delete('content-length');
-  return new Response(gz, { status: res.status, statusText: res.statusText, headers });
+  return new Response(gz as BodyInit, { status: res.status, statusText: res.statusText, headers });
 }

@@ -35,8 +35,8 @@ export const staticRoutes = () => {
     app.get(path, ({ request }) => {
       const { body, gz, etag, base } = (asset ??= load());
       if (request.headers.get('if-none-match') === etag) return new Response(null, { status: 304, headers: { etag } });
-      if (/\bgzip\b/.test(request.headers.get('accept-encoding') ?? '')) return new Response(gz, { headers: { ...base, 'content-encoding': 'gzip' } });
-      return new Response(body, { headers: base });
+      if (/\bgzip\b/.test(request.headers.get('accept-encoding') ?? '')) return new Response(gz as BodyInit, { headers: { ...base, 'content-encoding': 'gzip' } });
+      return new Response(body as BodyInit, { headers: base });
     });
   }
   return app;

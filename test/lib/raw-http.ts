@@ -42,7 +42,7 @@ export function rawRequest(
       reject(new Error(`${o.method} ${o.path} from ${o.localAddress}: no complete answer within ${timeoutMs} ms`));
     }, timeoutMs);
     sock.on('connect', () => sock.write(Buffer.concat([Buffer.from(`${head.join('\r\n')}\r\n\r\n`), body])));
-    sock.on('data', (d) => chunks.push(d));
+    sock.on('data', (d: Buffer) => chunks.push(d));
     sock.on('error', (e) => {
       clearTimeout(timer);
       reject(e);
@@ -63,7 +63,7 @@ export function rawRequest(
         if (k === 'set-cookie') setCookies.push(v);
         headers[k] = v;
       }
-      let rest = all.subarray(end + 4);
+      let rest: Buffer = all.subarray(end + 4);
       if ((headers['transfer-encoding'] ?? '').includes('chunked')) rest = dechunk(rest);
       resolve({ status, headers, setCookies, body: rest.toString('utf8') });
     });

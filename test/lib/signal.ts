@@ -247,7 +247,7 @@ export function snrDb(samples: Float32Array, rate: number, frequency: number, op
 }
 
 async function run(cmd: string[], stdin?: Uint8Array): Promise<Uint8Array> {
-  const proc = Bun.spawn(cmd, { stdin: stdin ? new Blob([stdin]) : 'ignore', stdout: 'pipe', stderr: 'pipe' });
+  const proc = Bun.spawn(cmd, { stdin: stdin ? new Blob([stdin as BlobPart]) : 'ignore', stdout: 'pipe', stderr: 'pipe' });
   const [out, err, code] = await Promise.all([
     new Response(proc.stdout).arrayBuffer(),
     new Response(proc.stderr).text(),

@@ -161,7 +161,7 @@ export class WebRtcOutput {
     // a plain socket holds it until libjuice's takes over.
     // Bun.udpSocket throws (rather than rejects) when the port is taken: either way it is a
     // WebRTC problem, never a reason for hark not to start.
-    let hold: ReturnType<typeof Bun.udpSocket>;
+    let hold: Promise<Bun.udp.Socket<'buffer'>>;
     try {
       hold = Bun.udpSocket({ port: this.options.udpPort, hostname: this.options.bindAddress || '0.0.0.0' });
     } catch (e) {
