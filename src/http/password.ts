@@ -64,6 +64,8 @@ export async function changePassword(ctx: AppContext, request: Request, remote: 
     }
   }
   const { revoked } = await ctx.auth.setPassword(r.password, { revokeTokens: r.revokeTokens });
+  // A password set another way than /setup (hark passwd, the API) uses the setup code up too.
+  if (ctx.setup.current !== null) ctx.setup.done();
   // Every session ended with the change; the browser that made it gets a new one (new cookie,
   // same CSRF token, so its page goes on working).
   const newSession = p.kind === 'session' ? ctx.auth.createSession({ csrf: p.session.csrf }) : null;
