@@ -74,6 +74,15 @@ const peer = Bun.spawn([process.execPath, '-e', 'Bun.serve({ port: 0, fetch: () 
 });
 
 const byDefault = await measure('');
+// HTTPS on, as on the image (issue 14): the box's own CA and certificate made at start (openssl),
+// a second Bun.serve with TLS.
+const tlsPort = await new Promise<number>((resolve) => {
+  const s = Bun.listen({ hostname: '127.0.0.1', port: 0, socket: { data() {} } });
+  const port = s.port;
+  s.stop(true);
+  resolve(port);
+});
+const https = await measure(`[tls]\nenabled = true\nport = ${tlsPort}\n`);
 const tone = await measure('[input]\nsource = "tone"\n');
 const listened = await measure('', async (url) => {
   const c = await WhepClient.open({ url: `${url}/whep`, record: false });
@@ -100,7 +109,8 @@ appendResults(
   'bun bench/idle-rss.ts',
   ['what', 'RSS MB 9 s after start', `RSS MB at ${steadyS} s (steady)`, `private (anon) MB at ${steadyS} s`, 'steady RSS ratio to bare Bun.serve', 'goal'],
   [
-    row('hark, default config (script/server: input auto → tone here, WebRTC on, GPIO on), no listeners', byDefault, '≤ 60 MB'),
+    row('hark, default config (script/server: input auto → silence here, no interface; WebRTC on, GPIO on), no listeners', byDefault, '≤ 60 MB'),
+    row('hark, default config with HTTPS on (tls.enabled: its own CA and certificate, a second server), no listeners', https),
     row('hark, input.source = "tone", no listeners', tone),
     row('hark, default config, after one WHEP listener came and went (node-datachannel loaded)', listened),
     ['bare Bun.serve (the runtime floor)', '', mb(p.rss), mb(p.anon), '1.00', ''],
