@@ -62,11 +62,14 @@ async function play(query: string, until: (stats: Record<string, number | string
   const page = await chrome.newPage();
   await page.goto(`${hark.url}/listen?autoplay=1${query}`);
   try {
-    await page.waitForFunction(
-      (src) => new Function('s', `return (${src})(s)`)((window as unknown as { hark: { stats: unknown } }).hark.stats),
-      until.toString(),
-      { timeout: 15_000, polling: 250 },
-    );
+    // The predicate runs here, on the page's stats: the page's CSP refuses eval (new Function).
+    const deadline = Date.now() + 15_000;
+    for (;;) {
+      const stats = await page.evaluate(() => (window as unknown as { hark?: { stats: Record<string, number | string | null> } }).hark?.stats ?? null);
+      if (stats && until(stats)) break;
+      if (Date.now() > deadline) throw new Error(`no such stats within 15 s: ${until.toString()}`);
+      await Bun.sleep(250);
+    }
   } catch (e) {
     throw new Error(`${(e as Error).message}\npage state: ${await page.evaluate(() => (window as unknown as { hark: { state: string; stats: unknown } }).hark.state + ' ' + JSON.stringify((window as unknown as { hark: { stats: unknown } }).hark.stats))}\n${chrome.logs.join('\n')}\n${hark.output().slice(-3000)}`);
   }
