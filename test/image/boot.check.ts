@@ -18,6 +18,7 @@ import { channel, decodeWithFfmpeg, dominantFrequency, rmsDbfs, sine } from '../
 import { buildInfo, FatPartition, openImage, partitionTable, rawImage, ROOT, run, WORK } from './lib/image.ts';
 import { Guest, sleep } from './lib/qemu.ts';
 import { TRIM_AFTER_START_MS } from '../../src/memory.ts';
+import { claimWithSetupCode } from '../lib/setup-claim.ts';
 
 const [CPU1, CPU2] = (process.env.HARK_BOOT_CPUS ?? 'cortex-a72 cortex-a53').split(/\s+/) as [string, string];
 const READY_S = Number(process.env.HARK_BOOT_TIMEOUT_S ?? 900);
@@ -569,6 +570,11 @@ describe(`first boot (${CPU1}): Imager customisation + hark.toml on the boot par
     expect(g1.ssh('timedatectl show -p Timezone --value').stdout.trim()).toBe('Europe/London');
   });
 
+  test('made a fresh box again for the second boot: no admin password (auth.json gone, none in hark.toml)', () => {
+    g1.ssh('sudo systemctl stop hark && sudo rm -f /etc/hark/auth.json /etc/hark/setup-code');
+    expect(g1.ssh('sudo grep -c "^password" /etc/hark/hark.toml', { allowFail: true }).stdout.trim()).toBe('0');
+  }, 120_000);
+
   test('powers off cleanly', async () => {
     await g1.stop(240);
     expect(g1.exited).toBe(0);
@@ -599,6 +605,33 @@ describe(`second boot (${CPU2}): same card, read-only root`, () => {
     expect(Math.abs(level - played)).toBeLessThan(1.5);
     const { kbps } = await listen(g2!, 3);
     expect(kbps).toBe(192);
+  }, 180_000);
+
+  test('a box without a password: hark-setup.txt on the boot partition and the console show the setup code, which claims the box from another computer once', async () => {
+    let text = '';
+    for (let i = 0; i < 30; i++) {
+      text = g2!.ssh('cat /boot/firmware/hark-setup.txt', { allowFail: true }).stdout;
+      if (/\b[A-Z2-9]{4}-[A-Z2-9]{4}\b/.test(text)) break;
+      await sleep(2000);
+    }
+    const code = text.match(/\b([A-Z2-9]{4}-[A-Z2-9]{4})\b/)?.[1];
+    expect(code).toBeDefined();
+    expect(g2!.consoleText()).toContain(code!);
+    // Over the forwarded HTTPS port: to the box a request from QEMU's gateway, not from itself.
+    const base = `https://127.0.0.1:${g2!.httpsPort}`;
+    const wrong = await claimWithSetupCode(base, 'AAAA-AAAA', 'second boot password');
+    expect(wrong.askedForCode).toBe(true);
+    expect(wrong.postStatus).not.toBe(303);
+    const ok = await claimWithSetupCode(base, code!, 'second boot password');
+    expect(`${ok.postStatus} ${ok.location}`).toBe('303 /');
+    expect((await claimWithSetupCode(base, code!, 'another password here')).getStatus).toBe(404);
+    let after = '';
+    for (let i = 0; i < 15 && !/password is set/.test(after); i++) {
+      after = g2!.ssh('cat /boot/firmware/hark-setup.txt', { allowFail: true }).stdout;
+      if (!/password is set/.test(after)) await sleep(1000);
+    }
+    expect(after).toContain('password is set');
+    expect(after).not.toContain(code!);
   }, 180_000);
 
   test('the read-only root (whose /etc/localtime says Europe/London) boots in the zone kept on the data partition', () => {
