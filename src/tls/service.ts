@@ -5,7 +5,7 @@
  * first start and re-issued when the box's names or addresses change or it nears expiry).
  */
 import type { Server } from 'bun';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Config } from '../config/schema.ts';
 import { logger } from '../log.ts';
@@ -140,16 +140,39 @@ export class TlsService {
     }
   }
 
+  /** What the last full look at the box's certificate saw, and what it served. */
+  private lastBox?: { seen: string; pair: { cert: string; key: string } };
+
+  /**
+   * Names, addresses, the files' sizes and times, and the day: when none of these changed, the
+   * certificate needs no new look. The full one parses and verifies X.509 (crypto code that
+   * would otherwise be paged back in every two minutes on an idle box: issue 2's memory goal).
+   */
+  private boxSeen(names: { dns: string[]; ips: string[] }): string {
+    const st = (f: string) => {
+      try {
+        const s = statSync(f);
+        return `${s.size}:${s.mtimeMs}`;
+      } catch {
+        return 'none';
+      }
+    };
+    return JSON.stringify([names, st(this.certs.cert), st(this.certs.key), st(this.certs.caCert), st(this.certs.caKey), Math.floor(Date.now() / 86_400_000)]);
+  }
+
   /** The box's own certificate, made or re-issued as needed. */
   private async boxPair(): Promise<{ cert: string; key: string }> {
-    if (await this.certs.ensureCa()) log.info(`made the box's certificate authority in ${this.certs.dir}`);
     const names = boxNames([...this.config.tls.names, ...((this.config.http as { allowed_hosts?: string[] }).allowed_hosts ?? [])]);
+    if (this.lastBox && this.lastBox.seen === this.boxSeen(names)) return this.lastBox.pair;
+    if (await this.certs.ensureCa()) log.info(`made the box's certificate authority in ${this.certs.dir}`);
     const why = this.certs.reissueReason(names);
     if (why) {
       log.info(`issuing the box's certificate (${why}) for ${[...names.dns, ...names.ips].join(', ')}`);
       await this.certs.issue(names);
     }
-    return { cert: readFileSync(this.certs.cert, 'utf8'), key: readFileSync(this.certs.key, 'utf8') };
+    const pair = { cert: readFileSync(this.certs.cert, 'utf8'), key: readFileSync(this.certs.key, 'utf8') };
+    this.lastBox = { seen: this.boxSeen(names), pair };
+    return pair;
   }
 
   private listen(cert: string, key: string): void {
