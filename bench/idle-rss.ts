@@ -36,12 +36,17 @@ const STEADY_MS = TRIM_AFTER_START_MS[TRIM_AFTER_START_MS.length - 1] + 20_000;
 interface Reading {
   rss: number;
   anon: number;
+  /** utime + stime so far, in clock ticks (/proc/<pid>/stat). */
+  ticks: number;
+  at: number;
 }
 
 function memory(pid: number): Reading {
   const s = readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
   const kb = (k: string) => Number(s.match(new RegExp(`^${k}:\\s+(\\d+)`, 'm'))![1]);
-  return { rss: kb('Rss'), anon: kb('Anonymous') };
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return { rss: kb('Rss'), anon: kb('Anonymous'), ticks: Number(f[11]) + Number(f[12]), at: performance.now() };
 }
 
 /**
@@ -95,25 +100,28 @@ const p = memory(peer.pid!);
 peer.kill();
 
 const mb = (kb: number) => (kb / 1024).toFixed(1);
+/** CPU between the two readings (% of one core; 100 clock ticks a second). */
+const cpu = (m: { start: Reading; steady: Reading }) => `${(((m.steady.ticks - m.start.ticks) / 100 / ((m.steady.at - m.start.at) / 1000)) * 100).toFixed(2)} %`;
 const row = (what: string, m: { start: Reading; steady: Reading }, goal = '') => [
   what,
   mb(m.start.rss),
   mb(m.steady.rss),
   mb(m.steady.anon),
   (m.steady.rss / p.rss).toFixed(2),
+  cpu(m),
   goal,
 ];
 const steadyS = STEADY_MS / 1000;
 appendResults(
   'Idle RSS',
   'bun bench/idle-rss.ts',
-  ['what', 'RSS MB 9 s after start', `RSS MB at ${steadyS} s (steady)`, `private (anon) MB at ${steadyS} s`, 'steady RSS ratio to bare Bun.serve', 'goal'],
+  ['what', 'RSS MB 9 s after start', `RSS MB at ${steadyS} s (steady)`, `private (anon) MB at ${steadyS} s`, 'steady RSS ratio to bare Bun.serve', 'CPU between the readings (% of a core)', 'goal'],
   [
     row('hark, default config (script/server: input auto → silence here, no interface; WebRTC on, GPIO on), no listeners', byDefault, '≤ 60 MB'),
     row('hark, default config with HTTPS on (tls.enabled: its own CA and certificate, a second server), no listeners', https),
     row('hark, input.source = "tone", no listeners', tone),
     row('hark, default config, after one WHEP listener came and went (node-datachannel loaded)', listened),
-    ['bare Bun.serve (the runtime floor)', '', mb(p.rss), mb(p.anon), '1.00', ''],
+    ['bare Bun.serve (the runtime floor)', '', mb(p.rss), mb(p.anon), '1.00', '', ''],
   ],
   `RSS and Anonymous from /proc/<pid>/smaps_rollup (MB = 1024 kB), each reading 1 s after a GET /api/status. The first reading is before the daemon's first trim (src/memory.ts, at ${TRIM_AFTER_START_MS.map((t) => t / 1000).join(' s and ')} s after start: collect garbage, malloc_trim, MADV_PAGEOUT of the Bun executable's read-only mappings); the steady one ${steadyS} s after start, after the code pages still in use came back. The WHEP listener of the third row comes at 9 s and leaves 3 s later. The peer is read at the end. hark runs from a private copy of the bun executable, as on the box where it is the only process mapping it (the kernel reclaims only pages no other process maps; this bench and the peer run the same bun).`,
 );
