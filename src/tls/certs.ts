@@ -45,9 +45,12 @@ function dnsName(n: string): boolean {
 }
 
 /**
- * The names and addresses the box answers to: its host name, `<host>.local`, `localhost`, every
- * address of its interfaces (IPv6 link-local ones aside: browsers cannot use them in a URL
- * with a zone), loopback, and the extra names configured.
+ * The names and addresses the certificate is for: its host name, `<host>.local`, `localhost`,
+ * the IPv4 addresses of its interfaces, loopback, and the extra names configured (`tls.names`,
+ * `http.allowed_hosts`; IPv6 addresses go there). The interfaces' IPv6 addresses are left out:
+ * they come and go (privacy addresses, prefixes a router hands out), each change would issue a
+ * new certificate, and people reach the box by its `.local` name (announced over IPv4 on the
+ * image) or its IPv4 address.
  */
 export function boxNames(extra: readonly string[] = [], host = hostname(), ifaces = networkInterfaces()): BoxNames {
   const dns = new Set<string>();
@@ -59,10 +62,7 @@ export function boxNames(extra: readonly string[] = [], host = hostname(), iface
   }
   dns.add('localhost');
   for (const list of Object.values(ifaces)) {
-    for (const a of list ?? []) {
-      if (a.family === 'IPv6' && /^fe[89ab]/i.test(a.address)) continue;
-      ips.add(a.address.replace(/%.*$/, ''));
-    }
+    for (const a of list ?? []) if (a.family === 'IPv4') ips.add(a.address);
   }
   for (const raw of extra) {
     const n = raw.trim().toLowerCase().replace(/^\[(.*)\]$/, '$1');
