@@ -365,7 +365,11 @@ describe('Listeners', () => {
     await page.goto(`${hark.url}/listeners`);
     await page.locator('li.person', { hasText: 'Pixel phone, Chrome' }).waitFor({ timeout: 20_000 });
     await page.locator('li.person', { hasText: 'VLC' }).waitFor({ timeout: 10_000 });
-    const pixel = (await page.locator('li.person', { hasText: 'Pixel phone, Chrome' }).locator('.who').textContent())!;
+    // The row appears while its WebRTC session is still connecting ("— connecting"), then says
+    // how long the person has listened.
+    const who = page.locator('li.person', { hasText: 'Pixel phone, Chrome' }).locator('.who');
+    await until('the phone connected', async () => /— (just joined|listening \d+ min)/.test((await who.textContent()) ?? ''), 20_000);
+    const pixel = (await who.textContent())!;
     expect(pixel).toMatch(/^Pixel phone, Chrome — (just joined|listening \d+ min)/);
     await until('the connection quality', async () => /good connection|fair connection|poor connection/.test((await page.locator('li.person', { hasText: 'Pixel phone' }).textContent()) ?? ''), 20_000);
     expect(await page.locator('li.person', { hasText: 'VLC' }).locator('.who').textContent()).toMatch(/^VLC — /);
