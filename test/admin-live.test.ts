@@ -230,16 +230,30 @@ describe('meter traffic', () => {
 describe('connection lost', () => {
   test('hark stops: the page says "Connection lost" and stops claiming Live; hark is back: the page recovers by itself', async () => {
     const { ctx, page } = await pageAt('phone');
+    const seen: string[] = [];
+    page.on('console', (m) => seen.push(`${Date.now() % 100000} [console.${m.type()}] ${m.text()}`));
+    page.on('framenavigated', (f) => f === page.mainFrame() && seen.push(`${Date.now() % 100000} navigated ${f.url()}`));
+    // What the page's live connection did, for the report if a step fails.
+    await page.addInitScript(() => {
+      for (const t of ['htmx:sseOpen', 'htmx:sseError']) {
+        document.addEventListener(t, (e) => console.log(`${t} readyState=${(e as CustomEvent).detail?.source?.readyState}`));
+      }
+    });
+    let step = 'open the dashboard';
     try {
       await page.goto(`${hark.url}/`);
       // A fresh install starts live (control.on_boot = "last"); go live if it is not.
       if (await page.locator('#state-panel button.go').count()) await page.locator('#state-panel button.go').click();
+      step = 'Live before the stop';
       await page.waitForFunction(() => document.querySelector('#state-badge .badge')?.textContent === 'Live', null, { timeout: 5000 });
       await waitLevel(page, -12);
       expect(await page.locator('#conn-lost').isVisible()).toBe(false);
 
+      step = 'stop hark';
       expect(await hark.stop()).toBe(0);
       const stoppedAt = Date.now();
+      seen.push(`${stoppedAt % 100000} hark stopped`);
+      step = 'the banner shows';
       await page.locator('#conn-lost').waitFor({ state: 'visible', timeout: 5000 });
       console.log(`the banner showed ${Date.now() - stoppedAt} ms after hark stopped`);
       expect(await page.locator('#conn-lost').textContent()).toContain('Connection lost');
@@ -250,16 +264,33 @@ describe('connection lost', () => {
       await page.screenshot({ path: `${SHOTS}/dashboard-phone-connection-lost.png` });
 
       // Same port, same state directory (the session and the state survive the restart).
+      step = 'start hark again';
       hark = await start();
       const backAt = Date.now();
+      seen.push(`${backAt % 100000} hark is back`);
+      step = 'the banner goes';
       await page.locator('#conn-lost').waitFor({ state: 'hidden', timeout: 15_000 });
+      step = 'Live after the restart';
       await page.waitForFunction(() => document.querySelector('#state-badge .badge')?.textContent === 'Live', null, { timeout: 5000 });
       await waitLevel(page, -12);
       console.log(`the page recovered ${Date.now() - backAt} ms after hark was back`);
       expect(new URL(page.url()).pathname).toBe('/');
       expect(await page.locator('.state-word').textContent()).toBe('Live');
+      step = 'the meters keep moving';
       const seq = Number(await page.locator('#meters .meters').getAttribute('data-seq'));
       await page.waitForFunction((s) => Number(document.querySelector('#meters .meters')?.getAttribute('data-seq')) > s + 5, seq, { timeout: 5000 });
+    } catch (e) {
+      const shown = await page
+        .evaluate(() => ({
+          url: location.href,
+          banner: !document.getElementById('conn-lost')?.hidden,
+          badge: document.querySelector('#state-badge .badge')?.textContent,
+          seq: document.querySelector('#meters .meters')?.getAttribute('data-seq'),
+          peak: document.querySelector('#meters .meter[data-ch="0"]')?.getAttribute('data-peak'),
+        }))
+        .catch((err) => String(err));
+      console.log(`connection lost: failed at "${step}" at ${Date.now() % 100000}; the page showed ${JSON.stringify(shown)}\n${seen.join('\n')}\nhark's log:\n${hark.output().slice(-3000)}`);
+      throw e;
     } finally {
       await ctx.close();
     }
