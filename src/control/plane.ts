@@ -132,7 +132,8 @@ export class ControlPlane {
           if (!this.control.isLive) return 'recording starts when you go live';
           return `not recording: ${r.last_error ?? r.state}`;
         },
-        onState: () => this.saveState(),
+        // state.json keeps exactly what the `state` event carries (live and muted).
+        onState: (s) => this.saveState(s),
       },
       initial,
     );
@@ -159,10 +160,10 @@ export class ControlPlane {
     this.openSocket(handle);
   }
 
-  /** The run state and the title, for the next start. */
-  private saveState(): void {
+  /** The run state (as the `state` event carries it) and the title, for the next start. */
+  private saveState(s: { live: boolean; muted: boolean } = this.control.snapshot()): void {
     const { broadcast, config } = this.parts;
-    this.stateFile.save({ live: this.control.isLive, muted: this.control.isMuted, title: broadcast.metadata.title, configTitle: config.metadata.title });
+    this.stateFile.save({ live: s.live, muted: s.muted, title: broadcast.metadata.title, configTitle: config.metadata.title });
   }
 
   /** Run `fn` when the daemon closes (the HTTP layer's timers and PipeWire registry). */
