@@ -90,6 +90,9 @@ export class ControlPlane {
       if (r.changed.includes('admin.password') && config.admin.password) void this.takeFirstBootPassword();
     });
 
+    // A refused hand edit shows in the alerts until a good edit replaces it.
+    this.store.onRefusal((r) => this.events.emit({ type: 'config', keys: [], refused: r?.message ?? null }));
+
     const saved = this.stateFile.load();
     const initial = bootState(config.control.on_boot, saved);
     const b = parts.broadcast;
@@ -137,6 +140,8 @@ export class ControlPlane {
       },
       initial,
     );
+    // Capture publishes what it captures (state, device) when it changes: the Input page, the LEDs' input view.
+    this.closers.push(parts.pipeline.onInput((s) => this.events.emit({ type: 'input', state: s.state, message: s.message, device: s.device })));
     // A mark is kept with the recording being written, to find and play from on the Recordings page.
     this.events.on('mark', (e) => void b.recorder.mark(e.label, Date.parse(e.at)));
     this.watcher = new OutputWatcher(parts, this.events);
