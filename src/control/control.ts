@@ -107,7 +107,7 @@ export class Control {
       this.events.emit({ type: 'action', action, origin, ok: false, message: msg });
       throw e;
     }
-    log.info(`${action} by ${origin}: ${message}`);
+    // The log line is written by the `action` event's listener (plane.ts).
     this.events.emit({ type: 'action', action, origin, ok: true, message });
     // Either half changed (muting while idle too, which leaves `state` at idle): publish it.
     if (this.live !== before.live || this.muted !== before.muted) this.emitState();

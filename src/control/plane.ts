@@ -140,6 +140,8 @@ export class ControlPlane {
       },
       initial,
     );
+    // Every action, whoever ran it, in the log: done, or refused and why.
+    this.events.on('action', (e) => (e.ok ? log.info(`${e.action} by ${e.origin}: ${e.message}`) : log.warn(`${e.action} by ${e.origin} refused: ${e.message}`)));
     // Capture publishes what it captures (state, device) when it changes: the Input page, the LEDs' input view.
     this.closers.push(parts.pipeline.onInput((s) => this.events.emit({ type: 'input', state: s.state, message: s.message, device: s.device })));
     // A mark is kept with the recording being written, to find and play from on the Recordings page.
