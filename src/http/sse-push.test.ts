@@ -15,7 +15,7 @@ const dec = new TextDecoder();
 let hub: SseHub | undefined;
 afterEach(() => hub?.close());
 
-function daemon() {
+function daemon(opts: { devices?: { name: string; description: string; kind: string; channels: number; isDefault: boolean }[]; source?: object } = {}) {
   const events = new EventBus();
   const control = new Control(events);
   const alerts = new Alerts();
@@ -36,10 +36,10 @@ function daemon() {
       },
       listenerInfo: () => [],
     },
-    pipeline: { need: () => () => {}, stats: () => undefined, currentLevels: () => ({ peak_dbfs: [], rms_dbfs: [], clips: [] }) },
+    pipeline: { need: () => () => {}, stats: () => (opts.source ? { source: opts.source } : undefined), currentLevels: () => ({ peak_dbfs: [], rms_dbfs: [], clips: [] }) },
   } as unknown as AppContext; // a stand-in with only what the Listeners and Input pages' widgets read (the real one needs the audio worker)
   // No PipeWire here: an empty device list.
-  const devices = { list: () => ({ devices: [], version: 0, error: '' }) } as unknown as ConstructorParameters<typeof SseHub>[1];
+  const devices = { list: () => ({ devices: opts.devices ?? [], version: 0, error: '' }) } as unknown as ConstructorParameters<typeof SseHub>[1];
   return { ctx, events, control, alerts, store, devices, setListeners: (n: number) => (mp3Listeners = n) };
 }
 
@@ -120,4 +120,20 @@ test('the timer runs at the pace of the clock-driven widgets the open pages show
   expect(hub.timerMs).toBe(1000);
   await listeners.cancel();
   expect(hub.timerMs).toBe(0);
+});
+
+test('a device the registry names later: the input status follows the device list (its timer), no input event needed', async () => {
+  const list: { name: string; description: string; kind: string; channels: number; isDefault: boolean }[] = [];
+  const node = 'alsa_input.usb-Focusrite_Scarlett_2i2';
+  const d = daemon({ devices: list, source: { kind: 'pipewire', state: 'running', message: '', device: node, format: { rate: 48000, channels: 2, sampleFormat: 'f32' }, stats: {} } });
+  hub = new SseHub(d.ctx, d.devices);
+  const p = page(hub.connect('input'));
+  expect(await p.take()).toContain(`<dd data-device="${node}">${node}</dd>`);
+  list.push({ name: node, description: 'Scarlett 2i2 USB', kind: 'source', channels: 2, isDefault: true });
+  let got = '';
+  for (let i = 0; i < 40 && !got.includes('event: input-status'); i++) {
+    await Bun.sleep(50);
+    got += await p.take();
+  }
+  expect(got).toContain(`event: input-status\ndata: <dl class="facts">\ndata: <dt>Device</dt><dd data-device="${node}">Scarlett 2i2 USB <small>${node}</small></dd>`);
 });

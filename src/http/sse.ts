@@ -158,10 +158,12 @@ export class SseHub {
     }
   }
 
-  private publishIfChanged(event: string, h: Html): void {
-    if (this.last.get(event) === h.value) return;
+  /** Send the rendering if it differs from what the open pages were last sent; true if sent. */
+  private publishIfChanged(event: string, h: Html): boolean {
+    if (this.last.get(event) === h.value) return false;
     this.last.set(event, h.value);
     this.publish(event, h);
+    return true;
   }
 
   private wants(event: string): boolean {
@@ -216,7 +218,9 @@ export class SseHub {
       if (w.frame) {
         const data = w.frame(this.env);
         if (data !== null) this.publish(w.frameEvent ?? name, data, { skippable: true });
-      } else this.publishIfChanged(name, w.render(this.env));
+      } else if (this.publishIfChanged(name, w.render(this.env))) {
+        for (const n of w.also ?? []) if (this.wants(n)) this.publishIfChanged(n, (W.WIDGETS as Record<string, W.Widget>)[n]!.render(this.env));
+      }
     }
     if (now >= this.beatAt - this.periodMs / 2) {
       this.beatAt = now + BEAT_MS;

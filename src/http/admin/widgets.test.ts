@@ -28,6 +28,7 @@ describe('the widget registry', () => {
     expect(all['input-status']!.on).toContain('input');
     expect(all.recordings!.on).toContain('mark');
     expect(all.alerts!.on).toContain('config');
+    for (const w of Object.values(all)) for (const n of w.also ?? []) expect(Object.keys(all)).toContain(n);
   });
 });
 

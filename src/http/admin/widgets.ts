@@ -290,6 +290,8 @@ export interface Widget {
   everyMs?: number;
   /** Why this widget has a timer (required with `everyMs`; widgets.test.ts checks it). */
   clock?: string;
+  /** Widgets that read what this one shows: re-rendered (and sent if changed) when this one changed. */
+  also?: readonly string[];
   /**
    * A stream instead: every `everyMs` the hub sends this text (null: nothing this time) as the
    * event, to every page that shows it, and a slow page skips frames. Not sent on connect.
@@ -349,6 +351,8 @@ export const WIDGETS = {
     on: ['input', 'config'],
     everyMs: 500,
     clock: "PipeWire's device registry changes on its own thread, seen through a counter",
+    // The input's status names the device as the registry describes it.
+    also: ['input-status'],
   },
   'input-status': { pages: ['input'], slot: { id: 'input-status' }, render: ({ ctx, devices }) => inputStatus(ctx, devices), on: ['input', 'config'] },
   recorder: { pages: ['recordings'], slot: { id: 'recorder' }, render: ({ ctx }) => recorderStatus(ctx), on: ['state', 'output', 'config'], everyMs: 1000, clock: "this recording's length and size, and the free space, grow with the audio" },
