@@ -5,6 +5,7 @@ import type { EngineStats } from './engine.ts';
 import { readLevels, type Levels } from './meter.ts';
 import { MAX_CHANNELS } from './format.ts';
 import type { FromWorker, SourceSettings, ToWorker } from './protocol.ts';
+import type { SourceStatus } from './source.ts';
 import { logger, type Logger } from '../log.ts';
 
 export type PacketListener = (packet: EncodedPacket) => void;
@@ -67,7 +68,29 @@ export class AudioPipeline {
   private muted = false;
   private offAir = false;
 
+  private readonly inputListeners = new Set<(s: SourceStatus) => void>();
+
   constructor(private settings: SourceSettings) {}
+
+  /**
+   * Called when what is captured changes: its state (running, waiting, lost…) and why, the
+   * device, the format or the xrun count. The worker reports a state change at once.
+   * Returns the unsubscribe function.
+   */
+  onInput(fn: (s: SourceStatus) => void): () => void {
+    this.inputListeners.add(fn);
+    return () => this.inputListeners.delete(fn);
+  }
+
+  private notifyInput(s: SourceStatus): void {
+    for (const fn of this.inputListeners) {
+      try {
+        fn(s);
+      } catch (e) {
+        this.log.error(`an input listener threw: ${(e as Error).message}`);
+      }
+    }
+  }
 
   get state(): PipelineState {
     return this._state;
@@ -90,9 +113,12 @@ export class AudioPipeline {
           case 'packets':
             for (const p of m.packets) this.deliver(p.key, p);
             break;
-          case 'stats':
+          case 'stats': {
+            const before = this._stats?.source;
             this._stats = m.stats;
+            if (!before || inputKey(before) !== inputKey(m.stats.source)) this.notifyInput(m.stats.source);
             break;
+          }
           case 'ready':
             this._channels = m.channels;
             this._state = 'running';
@@ -278,4 +304,9 @@ export class AudioPipeline {
   private send(msg: ToWorker): void {
     this.worker?.postMessage(msg);
   }
+}
+
+/** What the input's status shows (admin Input page, /api/status): a change of any is an `input` event. */
+function inputKey(s: SourceStatus): string {
+  return JSON.stringify([s.kind, s.state, s.message, s.device, s.format.rate, s.format.channels, s.stats.xruns ?? null]);
 }

@@ -73,6 +73,20 @@ describe('ConfigStore', () => {
     expect(store.lastRefusal?.path).toBe('tone.frequency');
   });
 
+  test('a refusal is told to onRefusal when it comes and when a good edit ends it (the alerts show it)', async () => {
+    const { store, path } = fresh();
+    const told: (string | null)[] = [];
+    store.onRefusal((r) => told.push(r?.path ?? null));
+    writeFileSync(path, '[tone]\nfrequency = 3\n');
+    await store.reload('SIGHUP');
+    writeFileSync(path, '[input]\nchannels = 9\n');
+    await store.reload('SIGHUP'); // another refusal: told again, with its own key
+    writeFileSync(path, '[tone]\nfrequency = 300\n');
+    await store.reload('SIGHUP');
+    await store.set({ 'tone.frequency': 400 }); // no refusal to end: nothing told
+    expect(told).toEqual(['tone.frequency', 'input.channels', null]);
+  });
+
   test('a hand edit not yet reloaded is taken in before a change is written on top', async () => {
     const { store, path } = fresh();
     writeFileSync(path, '# hand\n[input]\nsource = "tone"\n[mp3]\nbitrate_kbps = 192\n');

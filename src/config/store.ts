@@ -163,7 +163,22 @@ export class ConfigStore {
   private applier: Applier = () => ({ applied: [], restart: [] });
   private readonly listeners = new Set<(r: SaveResult) => void>();
   /** Set when the last hand edit was refused: the reason, naming the key path. */
-  lastRefusal: { at: string; message: string; path: string } | null = null;
+  get lastRefusal(): { at: string; message: string; path: string } | null {
+    return this.refusal;
+  }
+  private set lastRefusal(v: { at: string; message: string; path: string } | null) {
+    if (v === this.refusal) return;
+    this.refusal = v;
+    for (const fn of this.refusalListeners) fn(v);
+  }
+  private refusal: { at: string; message: string; path: string } | null = null;
+  private readonly refusalListeners = new Set<(r: { message: string; path: string } | null) => void>();
+
+  /** Hear when a hand edit is refused, and when the refusal ends (null). */
+  onRefusal(fn: (r: { message: string; path: string } | null) => void): () => void {
+    this.refusalListeners.add(fn);
+    return () => this.refusalListeners.delete(fn);
+  }
 
   /**
    * @param path the config file (it may not exist yet: defaults, written on the first change)

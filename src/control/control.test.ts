@@ -33,3 +33,21 @@ test('refusals name the argument', async () => {
   expect(r.message).toBe('title "Evensong"');
   expect(c.title).toBe('Evensong');
 });
+
+test('muting while idle publishes a state event with muted, and it is what the onState hook saves', async () => {
+  const events = new EventBus();
+  const seen: HarkEvent[] = [];
+  events.on('state', (e) => seen.push(e));
+  const saved: { live: boolean; muted: boolean }[] = [];
+  const c = new Control(events, { onState: (s) => saved.push({ live: s.live, muted: s.muted }) });
+  await c.run('mute', {}, 'cli');
+  expect(c.state).toBe('idle');
+  expect(seen).toEqual([{ type: 'state', state: 'idle', live: false, muted: true }]);
+  await c.run('mute', {}, 'cli'); // already muted: nothing changed, nothing published
+  await c.run('unmute', {}, 'web');
+  expect(seen.map((e) => (e as { muted: boolean }).muted)).toEqual([true, false]);
+  expect(saved).toEqual([
+    { live: false, muted: true },
+    { live: false, muted: false },
+  ]);
+});

@@ -46,7 +46,7 @@ export interface ControlHooks {
   setInput?(device: string): void | Promise<void>;
   /** Turn recording on or off (kept, so it survives a restart); returns what happens now. */
   setRecording?(on: boolean): string | Promise<string>;
-  /** Called after every state change (persisting it for the next boot). */
+  /** Called with what every `state` event carries, before it is published (persisting it for the next boot). */
   onState?(s: { state: RunState; live: boolean; muted: boolean }): void;
 }
 
@@ -98,7 +98,7 @@ export class Control {
   }
 
   private async runNow(action: ActionName, args: ActionArgs, origin: Origin): Promise<ActionResult> {
-    const before = this.state;
+    const before = { live: this.live, muted: this.muted };
     let message: string;
     try {
       message = await this.apply(action, args);
@@ -107,12 +107,14 @@ export class Control {
       this.events.emit({ type: 'action', action, origin, ok: false, message: msg });
       throw e;
     }
-    log.info(`${action} by ${origin}: ${message}`);
+    // The log line is written by the `action` event's listener (plane.ts).
     this.events.emit({ type: 'action', action, origin, ok: true, message });
-    if (this.state !== before) this.emitState();
+    // Either half changed (muting while idle too, which leaves `state` at idle): publish it.
+    if (this.live !== before.live || this.muted !== before.muted) this.emitState();
     return { ok: true, state: this.state, message };
   }
 
+  /** Publish the `state` event (live and muted; `state` is the two in one word) after the hook saved it. */
   emitState(): void {
     const s = { state: this.state, live: this.live, muted: this.muted };
     try {

@@ -18,7 +18,8 @@ export type HarkEvent =
   | { type: 'mark'; at: string; label: string }
   | { type: 'metadata'; title: string }
   | { type: 'input'; state: string; message: string; device: string }
-  | { type: 'config'; keys: string[] };
+  /** Sections that changed; or, with `refused`, a hand edit refused (its reason) or the refusal ended (null). */
+  | { type: 'config'; keys: string[]; refused?: string | null };
 
 export type EventOf<T extends HarkEvent['type']> = Extract<HarkEvent, { type: T }>;
 

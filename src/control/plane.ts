@@ -90,6 +90,9 @@ export class ControlPlane {
       if (r.changed.includes('admin.password') && config.admin.password) void this.takeFirstBootPassword();
     });
 
+    // A refused hand edit shows in the alerts until a good edit replaces it.
+    this.store.onRefusal((r) => this.events.emit({ type: 'config', keys: [], refused: r?.message ?? null }));
+
     const saved = this.stateFile.load();
     const initial = bootState(config.control.on_boot, saved);
     const b = parts.broadcast;
@@ -132,10 +135,15 @@ export class ControlPlane {
           if (!this.control.isLive) return 'recording starts when you go live';
           return `not recording: ${r.last_error ?? r.state}`;
         },
-        onState: () => this.saveState(),
+        // state.json keeps exactly what the `state` event carries (live and muted).
+        onState: (s) => this.saveState(s),
       },
       initial,
     );
+    // Every action, whoever ran it, in the log: done, or refused and why.
+    this.events.on('action', (e) => (e.ok ? log.info(`${e.action} by ${e.origin}: ${e.message}`) : log.warn(`${e.action} by ${e.origin} refused: ${e.message}`)));
+    // Capture publishes what it captures (state, device) when it changes: the Input page, the LEDs' input view.
+    this.closers.push(parts.pipeline.onInput((s) => this.events.emit({ type: 'input', state: s.state, message: s.message, device: s.device })));
     // A mark is kept with the recording being written, to find and play from on the Recordings page.
     this.events.on('mark', (e) => void b.recorder.mark(e.label, Date.parse(e.at)));
     this.watcher = new OutputWatcher(parts, this.events);
@@ -159,10 +167,10 @@ export class ControlPlane {
     this.openSocket(handle);
   }
 
-  /** The run state and the title, for the next start. */
-  private saveState(): void {
+  /** The run state (as the `state` event carries it) and the title, for the next start. */
+  private saveState(s: { live: boolean; muted: boolean } = this.control.snapshot()): void {
     const { broadcast, config } = this.parts;
-    this.stateFile.save({ live: this.control.isLive, muted: this.control.isMuted, title: broadcast.metadata.title, configTitle: config.metadata.title });
+    this.stateFile.save({ live: s.live, muted: s.muted, title: broadcast.metadata.title, configTitle: config.metadata.title });
   }
 
   /** Run `fn` when the daemon closes (the HTTP layer's timers and PipeWire registry). */

@@ -63,12 +63,8 @@ export class Indicators {
     this.value.muted = !!s?.muted;
     this.unsubscribe.push(
       // `live` is on air, muted or not; `muted` is the mute, live or not.
+      // (Muting while idle is a `state` event too: it carries live and muted.)
       events.on('state', (e) => this.update({ live: e.live, muted: e.muted })),
-      // Muting while idle changes no run state, so no 'state' event says so: ask control.
-      events.on('action', (e) => {
-        const now = e.ok ? this.o.status?.() : undefined;
-        if (now) this.update({ live: now.live, muted: now.muted });
-      }),
       events.on('alert', (e) => {
         if (e.active) this.alerts.add(e.id);
         else this.alerts.delete(e.id);

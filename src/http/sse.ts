@@ -6,10 +6,13 @@
  * What each page shows, how each widget renders and when it refreshes all come from the one
  * registry in admin/widgets.ts (`WIDGETS`); this hub only schedules and sends.
  *
- * Cheap on a Pi: one timer for all connections, running only while someone is connected.
- * Meter frames are computed once per tick (~15 Hz, numbers: ~1.3 kB/s for stereo) and the same
- * bytes go to every page that shows them; the other widgets are re-rendered at their pace and
- * sent only when they changed (bus events send at once). A page that cannot keep up skips
+ * State is pushed, not polled: a widget is re-rendered when a bus event it lists (`on`) is
+ * published by the state's owner, and sent if it changed. Cheap on a Pi: one timer for all
+ * connections, running only while someone is connected, at the pace of the fastest clock-driven
+ * widget the open pages show (`everyMs`: the meters' frames at ~15 Hz, byte counters, uptime,
+ * the log tail); a page with none of those wakes only for the heartbeat. Meter frames are
+ * computed once per tick (numbers: ~1.3 kB/s for stereo) and the same bytes go to every page
+ * that shows them. A page that cannot keep up skips
  * meter frames rather than queueing them; one that falls far behind is dropped (EventSource
  * reconnects). A heartbeat (`hb`) every 5 s lets a page notice a connection that went quiet.
  */
@@ -25,7 +28,7 @@ const log = logger('sse');
 
 /** ~15 Hz: meters look continuous and the cost stays small. */
 export const METER_MS = 66;
-const BEAT_EVERY = Math.round(5_000 / METER_MS);
+const BEAT_MS = 5_000;
 /** Chunks queued for a connection before meter frames are skipped, and before it is dropped. */
 const SKIP_AT = 8;
 const DROP_AT = 256;
@@ -58,7 +61,11 @@ interface Client {
 export class SseHub {
   private readonly clients = new Set<Client>();
   private timer?: ReturnType<typeof setInterval>;
-  private ticks = 0;
+  /** The timer's period now: the fastest clock-driven widget an open page shows, else the heartbeat's. */
+  private periodMs = 0;
+  /** When each clock-driven widget is due next (performance.now() ms), and the next heartbeat. */
+  private readonly due = new Map<string, number>();
+  private beatAt = 0;
   private readonly last = new Map<string, string>();
   /** What the widgets render from; the pages embed with `W.slot(hub.env, name)`. */
   readonly env: W.WidgetEnv;
@@ -84,6 +91,11 @@ export class SseHub {
 
   get connections(): number {
     return this.clients.size;
+  }
+
+  /** The timer's period now (0: no timer, nobody connected). */
+  get timerMs(): number {
+    return this.timer ? this.periodMs : 0;
   }
 
   connect(page: string): Response {
@@ -146,10 +158,12 @@ export class SseHub {
     }
   }
 
-  private publishIfChanged(event: string, h: Html): void {
-    if (this.last.get(event) === h.value) return;
+  /** Send the rendering if it differs from what the open pages were last sent; true if sent. */
+  private publishIfChanged(event: string, h: Html): boolean {
+    if (this.last.get(event) === h.value) return false;
     this.last.set(event, h.value);
     this.publish(event, h);
+    return true;
   }
 
   private wants(event: string): boolean {
@@ -157,8 +171,22 @@ export class SseHub {
     return false;
   }
 
+  /** Run the timer at the pace the open pages need (restarted when that changes). */
   private ensureTimer(): void {
-    this.timer ??= setInterval(() => this.tick(), METER_MS);
+    let ms = BEAT_MS;
+    for (const name of Object.keys(W.WIDGETS) as W.WidgetName[]) {
+      const every = (W.WIDGETS[name] as W.Widget).everyMs;
+      if (every && every < ms && this.wants(name)) ms = every;
+    }
+    if (this.timer && ms !== this.periodMs) {
+      clearInterval(this.timer);
+      this.timer = undefined;
+    }
+    if (!this.timer) {
+      this.periodMs = ms;
+      this.beatAt ||= performance.now() + BEAT_MS;
+      this.timer = setInterval(() => this.tick(), ms);
+    }
     // While a page is open its meters move: the audio worker updates the levels every 100 ms.
     this.releaseWake ??= this.ctx.pipeline.need(MAX_DELAY_MS.listener);
   }
@@ -167,24 +195,35 @@ export class SseHub {
     return this.env.ctx;
   }
 
+  private stopTimer(): void {
+    clearInterval(this.timer);
+    this.timer = undefined;
+    this.beatAt = 0;
+    this.due.clear();
+    this.releaseWake?.();
+    this.releaseWake = undefined;
+  }
+
   private tick(): void {
-    if (!this.clients.size) {
-      clearInterval(this.timer);
-      this.timer = undefined;
-      this.releaseWake?.();
-      this.releaseWake = undefined;
-      return;
-    }
-    this.ticks++;
+    if (!this.clients.size) return this.stopTimer();
+    const now = performance.now();
+    // Only what a clock changes: state comes by the bus events (the constructor's subscriptions).
     for (const name of Object.keys(W.WIDGETS) as W.WidgetName[]) {
       const w: W.Widget = W.WIDGETS[name];
-      if (!w.everyMs || this.ticks % Math.max(1, Math.round(w.everyMs / METER_MS)) !== 0 || !this.wants(name)) continue;
+      if (!w.everyMs || !this.wants(name)) continue;
+      // Due within half a period: timers drift, and a widget at the timer's own pace runs every tick.
+      if ((this.due.get(name) ?? 0) > now + this.periodMs / 2) continue;
+      const next = (this.due.get(name) ?? now) + w.everyMs;
+      this.due.set(name, next < now ? now + w.everyMs : next);
       if (w.frame) {
         const data = w.frame(this.env);
         if (data !== null) this.publish(w.frameEvent ?? name, data, { skippable: true });
-      } else this.publishIfChanged(name, w.render(this.env));
+      } else if (this.publishIfChanged(name, w.render(this.env))) {
+        for (const n of w.also ?? []) if (this.wants(n)) this.publishIfChanged(n, (W.WIDGETS as Record<string, W.Widget>)[n]!.render(this.env));
+      }
     }
-    if (this.ticks % BEAT_EVERY === 0) {
+    if (now >= this.beatAt - this.periodMs / 2) {
+      this.beatAt = now + BEAT_MS;
       const beat = enc.encode('event: hb\ndata: 1\n\n');
       for (const c of this.clients) {
         try {
@@ -209,15 +248,15 @@ export class SseHub {
     } catch {
       // Already closed by the client going away.
     }
+    // The pages still open may need a slower timer, or none at all.
+    if (!this.clients.size) this.stopTimer();
+    else if (this.timer) this.ensureTimer();
   }
 
   close(): void {
     for (const u of this.unsubscribe) u();
     for (const c of [...this.clients]) this.drop(c);
-    clearInterval(this.timer);
-    this.timer = undefined;
-    this.releaseWake?.();
-    this.releaseWake = undefined;
+    this.stopTimer();
   }
 }
 

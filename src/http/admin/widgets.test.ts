@@ -16,6 +16,20 @@ describe('the widget registry', () => {
     expect(PAGE_EVENTS.dashboard).toContain('levels');
     expect(PAGE_EVENTS.system).not.toContain('levels');
   });
+
+  test('state reaches widgets by bus events; a timer only where a clock changes what they show, with the reason', () => {
+    const all = WIDGETS as Record<string, Widget>;
+    const timed = Object.keys(all).filter((n) => all[n]!.everyMs);
+    expect(timed.sort()).toEqual(['devices', 'listener-table', 'log', 'meters', 'on-air', 'outputs', 'recorder', 'recordings', 'sysinfo']);
+    for (const n of timed) expect((all[n]!.clock ?? '').length).toBeGreaterThan(20);
+    // Everything else shows state, and has the events that change it.
+    for (const [n, w] of Object.entries(all)) if (!w.everyMs) expect({ n, on: (w.on ?? []).length > 0 }).toEqual({ n, on: true });
+    expect(all.listeners!.on).toContain('listeners');
+    expect(all['input-status']!.on).toContain('input');
+    expect(all.recordings!.on).toContain('mark');
+    expect(all.alerts!.on).toContain('config');
+    for (const w of Object.values(all)) for (const n of w.also ?? []) expect(Object.keys(all)).toContain(n);
+  });
 });
 
 describe('the meter scale', () => {

@@ -11,8 +11,10 @@
  *     slot: { id: 'on-air', tag: 'section', attrs: 'class="panel wide"' },
  *     render: ({ ctx }) => onAirSummary(ctx),     // the inside of the slot: page, fragment, event
  *     on: ['state', 'output'],                    // bus events that re-send it at once (if changed)
- *     everyMs: 500,                               // and/or: re-rendered this often, sent if changed
  *   },
+ *
+ * State reaches the page by events (`on`), from its owner. `everyMs` (with `clock`, the reason)
+ * is only for values a clock changes: the meters' frames, byte counters, uptime, the log tail.
  *
  * The SSE event is named after the entry (`event: on-air`) and swapped into the slot (the
  * slot carries `sse-swap`). A widget whose rendering includes its own element (the state
@@ -278,10 +280,18 @@ export interface Widget {
   slot: { id: string; tag?: string; attrs?: string } | null;
   /** The widget's HTML: the page, the fragment and the SSE event all use this. */
   render(env: WidgetEnv): Html;
-  /** Bus events after which it is re-rendered and sent at once (if it changed). */
+  /** Bus events after which it is re-rendered and sent at once (if it changed): how state reaches the page. */
   on?: readonly HarkEvent['type'][];
-  /** Re-rendered this often while a page shows it, and sent if it changed. */
+  /**
+   * Only for what a clock changes (a counter that grows with the audio, uptime, the meters'
+   * frames): re-rendered this often while a page shows it, and sent if it changed. State
+   * changes come by `on`, never by this.
+   */
   everyMs?: number;
+  /** Why this widget has a timer (required with `everyMs`; widgets.test.ts checks it). */
+  clock?: string;
+  /** Widgets that read what this one shows: re-rendered (and sent if changed) when this one changed. */
+  also?: readonly string[];
   /**
    * A stream instead: every `everyMs` the hub sends this text (null: nothing this time) as the
    * event, to every page that shows it, and a slow page skips frames. Not sent on connect.
@@ -294,44 +304,73 @@ export interface Widget {
 const ALL = PAGES;
 
 export const WIDGETS = {
-  'state-badge': { pages: ALL, slot: { id: 'state-badge', tag: 'span' }, render: ({ ctx }) => stateBadge(ctx), on: ['state', 'metadata', 'alert', 'output'], everyMs: 500 },
-  alerts: { pages: ALL, slot: { id: 'alerts' }, render: ({ ctx }) => alerts(ctx), on: ['alert'], everyMs: 500 },
-  state: { pages: ['dashboard'], slot: null, render: ({ ctx }) => statePanel(ctx), on: ['state', 'metadata'], everyMs: 500 },
+  'state-badge': { pages: ALL, slot: { id: 'state-badge', tag: 'span' }, render: ({ ctx }) => stateBadge(ctx), on: ['state', 'metadata', 'alert', 'output', 'config'] },
+  alerts: { pages: ALL, slot: { id: 'alerts' }, render: ({ ctx }) => alerts(ctx), on: ['alert', 'config'] },
+  state: { pages: ['dashboard'], slot: null, render: ({ ctx }) => statePanel(ctx), on: ['state', 'metadata'] },
   meters: {
     pages: ['dashboard', 'input'],
     slot: { id: 'meters' },
     render: ({ meter }) => meters(meter),
+    // The levels are read ~15 times a second from the worker's shared memory: a frame stream.
     everyMs: 66,
+    clock: 'levels move with the audio',
     frame: ({ ctx, meter }) => {
       meter.update(ctx.pipeline.currentLevels());
       return meterFrame(meter);
     },
     frameEvent: 'levels',
   },
-  outputs: { pages: ['dashboard', 'outputs'], slot: { id: 'outputs' }, render: ({ ctx }) => outputs(ctx), on: ['state', 'metadata', 'output'], everyMs: 500 },
-  'listener-split': { pages: ['dashboard'], slot: { id: 'listener-split' }, render: ({ ctx }) => listenerSplit(ctx), everyMs: 500 },
-  listeners: { pages: ['listeners'], slot: { id: 'listener-count', tag: 'p', attrs: 'class="listeners big-number"' }, render: ({ ctx }) => listeners(ctx), everyMs: 500 },
+  // Each output's state on its event; the byte counts (the recording's size, free space) grow with the audio.
+  outputs: { pages: ['dashboard', 'outputs'], slot: { id: 'outputs' }, render: ({ ctx }) => outputs(ctx), on: ['state', 'metadata', 'output', 'listeners', 'config'], everyMs: 1000, clock: 'bytes written and free space grow with the audio' },
+  'listener-split': { pages: ['dashboard'], slot: { id: 'listener-split' }, render: ({ ctx }) => listenerSplit(ctx), on: ['listeners'] },
+  listeners: { pages: ['listeners'], slot: { id: 'listener-count', tag: 'p', attrs: 'class="listeners big-number"' }, render: ({ ctx }) => listeners(ctx), on: ['listeners'] },
   // The dashboard's "are we on air?": the failing-output alert, the summary (timers tick in
-  // dashboard.js from start times, so these change only with a state), the title line.
-  'on-air-alert': { pages: ['dashboard'], slot: { id: 'on-air-alert' }, render: ({ ctx }) => onAirAlert(ctx), on: ['state', 'alert', 'output'], everyMs: 500 },
-  'on-air': { pages: ['dashboard'], slot: { id: 'on-air-summary' }, render: ({ ctx }) => onAir(ctx), on: ['state', 'metadata', 'output'], everyMs: 500 },
-  'title-now': { pages: ['dashboard'], slot: null, render: ({ ctx }) => titleNow(ctx), on: ['metadata'], everyMs: 500 },
+  // dashboard.js from start times; the MB sent grow with the audio), the title line.
+  'on-air-alert': { pages: ['dashboard'], slot: { id: 'on-air-alert' }, render: ({ ctx }) => onAirAlert(ctx), on: ['state', 'alert', 'output', 'config'] },
+  'on-air': { pages: ['dashboard'], slot: { id: 'on-air-summary' }, render: ({ ctx }) => onAir(ctx), on: ['state', 'metadata', 'output', 'listeners', 'config'], everyMs: 1000, clock: 'the MB sent and recorded grow with the audio' },
+  'title-now': { pages: ['dashboard'], slot: null, render: ({ ctx }) => titleNow(ctx), on: ['metadata'] },
   // Record / Stop recording, on the dashboard and the Recordings page.
-  record: { pages: ['dashboard', 'recordings'], slot: { id: 'record-control', attrs: 'class="record-control"' }, render: ({ ctx }) => recordControl(ctx), on: ['state'], everyMs: 500 },
+  record: { pages: ['dashboard', 'recordings'], slot: { id: 'record-control', attrs: 'class="record-control"' }, render: ({ ctx }) => recordControl(ctx), on: ['state', 'output', 'config'] },
   // The entry lists' states on Outputs: out-of-band swaps into each entry (the section renders its own hidden slot).
-  'icecast-entries': { pages: ['outputs'], slot: null, render: ({ ctx }) => entryStatesUpdate(ctx, 'icecast'), on: ['state', 'output'], everyMs: 500 },
-  'whip-entries': { pages: ['outputs'], slot: null, render: ({ ctx }) => entryStatesUpdate(ctx, 'whip'), on: ['state', 'output'], everyMs: 500 },
-  'listener-table': { pages: ['listeners'], slot: { id: 'listener-table' }, render: ({ ctx }) => listenerTable(ctx), everyMs: 500 },
-  devices: { pages: ['input'], slot: { id: 'device', tag: 'select', attrs: 'name="device" hx-target="this"' }, render: ({ ctx, devices }) => deviceOptions(ctx, devices), everyMs: 500 },
-  'input-status': { pages: ['input'], slot: { id: 'input-status' }, render: ({ ctx, devices }) => inputStatus(ctx, devices), on: ['input'], everyMs: 500 },
-  recorder: { pages: ['recordings'], slot: { id: 'recorder' }, render: ({ ctx }) => recorderStatus(ctx), everyMs: 500 },
-  recordings: { pages: ['recordings'], slot: { id: 'recordings-list' }, render: ({ ctx }) => recordingsList(ctx), everyMs: 500 },
-  sysinfo: { pages: ['system'], slot: { id: 'sysinfo' }, render: ({ ctx }) => sysinfo(ctx), everyMs: 2000 },
+  'icecast-entries': { pages: ['outputs'], slot: null, render: ({ ctx }) => entryStatesUpdate(ctx, 'icecast'), on: ['state', 'output', 'config'] },
+  'whip-entries': { pages: ['outputs'], slot: null, render: ({ ctx }) => entryStatesUpdate(ctx, 'whip'), on: ['state', 'output', 'config'] },
+  'listener-table': {
+    pages: ['listeners'],
+    slot: { id: 'listener-table' },
+    render: ({ ctx }) => listenerTable(ctx),
+    on: ['listeners'],
+    everyMs: 1000,
+    clock: 'each row counts its bytes, time listening and connection quality (RTT, loss) as it goes',
+  },
+  // PipeWire's registry runs on its own C thread and only bumps a counter in memory (no callback
+  // into JS is safe there): the picker compares it (a list re-read only when it moved).
+  devices: {
+    pages: ['input'],
+    slot: { id: 'device', tag: 'select', attrs: 'name="device" hx-target="this"' },
+    render: ({ ctx, devices }) => deviceOptions(ctx, devices),
+    on: ['input', 'config'],
+    everyMs: 500,
+    clock: "PipeWire's device registry changes on its own thread, seen through a counter",
+    // The input's status names the device as the registry describes it.
+    also: ['input-status'],
+  },
+  'input-status': { pages: ['input'], slot: { id: 'input-status' }, render: ({ ctx, devices }) => inputStatus(ctx, devices), on: ['input', 'config'] },
+  recorder: { pages: ['recordings'], slot: { id: 'recorder' }, render: ({ ctx }) => recorderStatus(ctx), on: ['state', 'output', 'config'], everyMs: 1000, clock: "this recording's length and size, and the free space, grow with the audio" },
+  recordings: {
+    pages: ['recordings'],
+    slot: { id: 'recordings-list' },
+    render: ({ ctx }) => recordingsList(ctx),
+    on: ['state', 'output', 'mark', 'config'],
+    everyMs: 2000,
+    clock: 'files come and go on disk without a state change (a rotation to the next file, a delete through the API)',
+  },
+  sysinfo: { pages: ['system'], slot: { id: 'sysinfo' }, render: ({ ctx }) => sysinfo(ctx), everyMs: 2000, clock: 'uptime, load, temperature and the time of day' },
   log: {
     pages: ['system'],
     slot: { id: 'log', attrs: 'class="log" hx-swap="beforeend" role="log" tabindex="0" aria-label="Log, newest last"' },
     render: () => logLines(logTail().slice(-100)),
     everyMs: 500,
+    clock: 'new log lines are gathered and sent together, not one event per line',
     frame: ({ log }) => {
       const fresh = log.fresh();
       return fresh.length ? logLines(fresh).value : null;
