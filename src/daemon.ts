@@ -4,7 +4,7 @@ import type { SourceSettings } from './audio/protocol.ts';
 import type { Config } from './config/schema.ts';
 import { createApp } from './http/app.ts';
 import { MAX_REQUEST_BODY } from './http/body-deadline.ts';
-import type { AppContext } from './http/context.ts';
+import type { AppContext } from './control/context.ts';
 import { logger, setLogLevel } from './log.ts';
 import { HttpStreamOutput } from './outputs/http-stream.ts';
 import { BroadcastOutputs } from './outputs/broadcast.ts';

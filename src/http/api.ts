@@ -6,7 +6,7 @@
  */
 import { Elysia } from 'elysia';
 import { Type as T } from '@sinclair/typebox';
-import type { AppContext } from './context.ts';
+import type { AppContext } from '../control/context.ts';
 import { jsonError } from './errors.ts';
 import { ActionError, ACTIONS } from '../control/control.ts';
 import { PasswordError, SCOPES } from '../control/auth.ts';

@@ -3,7 +3,7 @@
  * the JSON API, SSE, /metrics, the OpenAPI document and the page assets.
  */
 import { Elysia } from 'elysia';
-import type { AppContext } from './context.ts';
+import type { AppContext } from '../control/context.ts';
 import { adminRoutes } from './admin/index.ts';
 import { Devices } from './admin/model.ts';
 import { apiRoutes } from './api.ts';

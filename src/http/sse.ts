@@ -14,7 +14,7 @@
  * reconnects). A heartbeat (`hb`) every 5 s lets a page notice a connection that went quiet.
  */
 import { Elysia } from 'elysia';
-import type { AppContext } from './context.ts';
+import type { AppContext } from '../control/context.ts';
 import { MAX_DELAY_MS } from '../audio/pipeline.ts';
 import { htmlResponse, type Html } from '../../web/templates/html.ts';
 import * as W from './admin/widgets.ts';

@@ -4,7 +4,7 @@
  * everything acts through the control model, the config store and the auth model.
  */
 import { Elysia } from 'elysia';
-import type { AppContext } from '../context.ts';
+import type { AppContext } from '../../control/context.ts';
 import type { SseHub } from '../sse.ts';
 import type { Devices } from './model.ts';
 import { sessionRoutes } from './session.ts';

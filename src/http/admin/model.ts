@@ -7,7 +7,7 @@ import { readFileSync, statfsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { AudioDevice } from '../../audio/devices.ts';
 import { DeviceRegistry } from '../../audio/devices.ts';
-import type { AppContext } from '../context.ts';
+import type { AppContext } from '../../control/context.ts';
 import type { ListenerRow, OutputRow } from '../../../web/templates/components.ts';
 import { VERSION } from '../../version.ts';
 import { entryId as icecastEntryId } from '../../outputs/icecast/index.ts';

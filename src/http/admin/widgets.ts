@@ -20,7 +20,7 @@
  * form) needs `hx-target="this"` in its attrs, or the swap goes to the inherited target. `frame` is for streams that send something other than the whole
  * rendering (the meters send numbers that admin.js applies; the log sends new lines).
  */
-import type { AppContext } from '../context.ts';
+import type { AppContext } from '../../control/context.ts';
 import { html, raw, type Html } from '../../../web/templates/html.ts';
 import * as C from '../../../web/templates/components.ts';
 import { listenerRows, listenerTotal, outputRows, systemInfo, type Devices } from './model.ts';
