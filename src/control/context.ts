@@ -10,6 +10,8 @@ import type { Auth } from './auth.ts';
 import type { ControlPlane } from './plane.ts';
 import type { TlsService } from '../tls/service.ts';
 import type { SetupCode } from './setup-code.ts';
+import type { Devices } from '../audio/devices.ts';
+import type { MeterState } from '../audio/meter.ts';
 
 /** What the daemon hands the HTTP layer and control (declared here, not in http/): the HTTP layer
  *  calls into these and holds no state of its own. */
@@ -34,4 +36,8 @@ export interface AppContext {
   tls: TlsService;
   /** The first-run setup code (/setup from anywhere but the box itself needs it). */
   setup: SetupCode;
+  /** PipeWire's capture devices for the input picker (its own connection, opened at the first ask). */
+  devices: Devices;
+  /** The admin meters' peak hold and clip lights. */
+  meter: MeterState;
 }

@@ -14,7 +14,7 @@ import { principalOf } from '../auth.ts';
 import { ENTRY_FORMS, SECTION_FORMS, entryForm, entrySection, entryValues, errorsFrom, formValues, savedNotice, sectionForm, sectionSchema } from './forms.ts';
 import * as W from './widgets.ts';
 import type { SseHub } from '../sse.ts';
-import type { Devices } from './model.ts';
+import type { Devices } from '../../audio/devices.ts';
 
 export type Body = Record<string, unknown>;
 
