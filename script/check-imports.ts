@@ -9,7 +9,8 @@
  * - src/config is the bottom of src: it imports only itself (and the logger). Its checks are
  *   pure code on the config; a codec, an output or a C library never loads to check a file.
  * - control, GPIO and the outputs do not import the HTTP layer; what they share with it is
- *   declared outside src/http (src/control/context.ts).
+ *   declared outside src/http (src/control/context.ts). The HTTP layer does not import the
+ *   daemon or the CLI.
  * - the audio engine and the codecs know nothing of outputs, control or HTTP (data flows
  *   source → bus → encoders → outputs; dependencies point inward).
  * - the `hark` CLI loads no codec, no output, no audio engine, no HTTP layer and no C library:
@@ -45,6 +46,7 @@ export const RULES: Rule[] = [
   { from: 'src/outputs/', not: ['src/http/', 'src/cli/', 'src/control/', 'src/gpio/'], why: 'outputs do not import control, HTTP, GPIO or the CLI' },
   { from: 'src/audio/', not: ['src/http/', 'src/cli/', 'src/control/', 'src/gpio/', 'src/outputs/'], why: 'the audio engine knows nothing of outputs, control or HTTP' },
   { from: 'src/codecs/', not: ['src/http/', 'src/cli/', 'src/control/', 'src/gpio/', 'src/outputs/'], why: 'codecs know nothing of outputs, control or HTTP' },
+  { from: 'src/http/', not: ['src/cli/', 'src/daemon.ts'], why: 'the HTTP layer is handed what it reaches (AppContext); it does not import the daemon or the CLI' },
   { from: 'src/cli/', not: ENGINE, reach: true, why: 'the hark CLI loads no codec, output, audio engine, HTTP layer or C library' },
   { from: 'ffi/', only: ['ffi/', 'src/config/mp3-bitrates.ts'], why: 'ffi/ binds C libraries; from src/ it reads only the MP3 bitrate list' },
 ];
