@@ -1,6 +1,7 @@
 import { describe, expect, test } from 'bun:test';
 import { sine } from '../test/lib/signal.ts';
 import { LameConfigError, LameError, lameVersion, MP3_FRAME_SIZE, Mp3Encoder, type Mp3EncoderOptions, vbrQualityForBitrate } from './lame.ts';
+import { MP3_BITRATES_KBPS } from '../src/config/mp3-bitrates.ts';
 
 const base: Mp3EncoderOptions = { channels: 2, mode: 'cbr', bitrateKbps: 128 };
 
@@ -20,7 +21,7 @@ function encodeTone(options: Mp3EncoderOptions): Uint8Array {
 
 /** Byte offsets of MPEG-1 Layer III frame headers, following each header's frame length. */
 function frameOffsets(mp3: Uint8Array): { offset: number; kbps: number }[] {
-  const kbpsTable = [0, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320];
+  const kbpsTable = [0, ...MP3_BITRATES_KBPS];
   const out = [];
   let o = 0;
   while (o + 4 <= mp3.length) {

@@ -4,6 +4,7 @@
  */
 import { LibraryCallError, LibraryLoadError, LibrarySettingError } from './errors.ts';
 import { dlopen, ptr, type Pointer } from 'bun:ffi';
+import { MP3_BITRATES_KBPS } from '../src/config/mp3-bitrates.ts';
 
 const SONAME = 'libmp3lame.so.0';
 const DEBIAN_PACKAGE = 'libmp3lame0';
@@ -11,8 +12,6 @@ const DEBIAN_PACKAGE = 'libmp3lame0';
 /** Samples per channel in one MPEG-1 Layer III frame (ISO/IEC 11172-3 §2.4.1). */
 export const MP3_FRAME_SIZE = 1152;
 
-/** MPEG-1 Layer III bitrates (ISO/IEC 11172-3 Table 2.4.2.3), the only ones a 48 kHz stream can carry. */
-export const MP3_BITRATES_KBPS = [32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320] as const;
 
 // lame.h enums.
 const MODE_JOINT_STEREO = 1;

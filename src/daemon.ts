@@ -1,10 +1,12 @@
 import type { Server } from 'bun';
 import { AudioPipeline } from './audio/pipeline.ts';
+import { Devices } from './audio/devices.ts';
+import { MeterState } from './audio/meter.ts';
 import type { SourceSettings } from './audio/protocol.ts';
 import type { Config } from './config/schema.ts';
 import { createApp } from './http/app.ts';
 import { MAX_REQUEST_BODY } from './http/body-deadline.ts';
-import type { AppContext } from './http/context.ts';
+import type { AppContext } from './control/context.ts';
 import { logger, setLogLevel } from './log.ts';
 import { HttpStreamOutput } from './outputs/http-stream.ts';
 import { BroadcastOutputs } from './outputs/broadcast.ts';
@@ -80,7 +82,7 @@ export class Hark {
     // Both servers hand requests to the app, built at start().
     const tls = new TlsService(config, plane.stateDir, (req) => this.app!.fetch(req));
     const setup = new SetupCode({ stateDir: plane.stateDir, file: opts.setupCodeFile ?? process.env.HARK_SETUP_CODE_FILE, now: opts.now });
-    this.ctx = { ...parts, startedAt: Date.now(), events, control, store, auth, plane, tls, setup };
+    this.ctx = { ...parts, startedAt: Date.now(), events, control, store, auth, plane, tls, setup, devices: new Devices(), meter: new MeterState() };
     // A certificate of the user's own, or extra names, apply at once.
     events.on('config', (e) => {
       if (e.keys.includes('tls') || e.keys.includes('http')) void tls.refresh();
@@ -137,6 +139,7 @@ export class Hark {
     this.ctx.webrtc?.close();
     await this.ctx.broadcast.close();
     this.ctx.tls.close();
+    this.ctx.devices.close();
     this.server?.stop(true);
     await this.ctx.pipeline.close();
   }

@@ -4,6 +4,9 @@
  * there); JS reads a snapshot whenever the shim's version counter moves.
  */
 import { PwConnection } from '../../ffi/pipewire.ts';
+import { logger } from '../log.ts';
+
+const log = logger('audio devices');
 
 export interface AudioDevice {
   /** PipeWire global id (changes when the device is re-plugged). */
@@ -134,4 +137,54 @@ export async function listDevices(opts: { remote?: string; timeoutMs?: number } 
   using reg = DeviceRegistry.open(opts);
   await reg.ready(opts.timeoutMs ?? 2000);
   return reg.list();
+}
+
+/**
+ * PipeWire's capture devices for the input picker. Connected at the first ask (the admin
+ * page, /api/devices), not at start: an idle box that nobody administers does not pay for a
+ * second PipeWire connection and the shim compiled for it (bench/idle-rss.ts). Then kept
+ * open, so a hot-plug shows at once. Without PipeWire the list is empty and says why; it retries.
+ */
+export class Devices {
+  private reg?: DeviceRegistry;
+  private lastTry = 0;
+  private reason = '';
+
+  /** As list(), but first waits (up to 1.5 s) for a fresh connection's first enumeration. */
+  async listReady(): Promise<{ devices: AudioDevice[]; version: number; error: string }> {
+    this.ensure();
+    if (this.reg?.connected) await this.reg.ready(1500);
+    return this.list();
+  }
+
+  list(): { devices: AudioDevice[]; version: number; error: string } {
+    this.ensure();
+    if (!this.reg) return { devices: [], version: -1, error: this.reason };
+    if (!this.reg.connected) {
+      this.reg.close();
+      this.reg = undefined;
+      this.reason = 'PipeWire went away';
+      return { devices: [], version: -1, error: this.reason };
+    }
+    const snap = this.reg.snapshot();
+    return { devices: snap.devices, version: snap.version, error: '' };
+  }
+
+  private ensure(): void {
+    if (this.reg || Date.now() - this.lastTry < 5000) return;
+    this.lastTry = Date.now();
+    try {
+      this.reg = DeviceRegistry.open();
+      this.reason = '';
+    } catch (e) {
+      const msg = (e as Error).message;
+      if (msg !== this.reason) log.debug(`device list unavailable: ${msg}`);
+      this.reason = msg;
+    }
+  }
+
+  close(): void {
+    this.reg?.close();
+    this.reg = undefined;
+  }
 }

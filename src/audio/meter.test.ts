@@ -1,5 +1,5 @@
 import { expect, test } from 'bun:test';
-import { LevelMeter, readLevels, SILENCE_DBFS } from './meter.ts';
+import { LevelMeter, MeterState, readLevels, SILENCE_DBFS } from './meter.ts';
 
 test('peak and RMS of a -12 dBFS sine are -12 and -15.0 dBFS; silence is the floor', () => {
   const out = new Float32Array(6);
@@ -19,4 +19,17 @@ test('peak and RMS of a -12 dBFS sine are -12 and -15.0 dBFS; silence is the flo
   pcm.fill(1);
   m.write(pcm, 4800);
   expect(readLevels(out, 2).clips).toEqual([1, 1]);
+});
+
+test('the admin meters: peak hold stays 1.5 s then falls 20 dB/s; the clip light stays 2 s after a clip', () => {
+  const m = new MeterState();
+  const at = (peak: number, clips: number, now: number) => m.update({ peak_dbfs: [peak], rms_dbfs: [peak - 3], clips: [clips] }, now);
+  expect(at(-6, 0, 1000)).toEqual({ peak: [-6], rms: [-9], hold: [-6], clip: [false] });
+  expect(at(-30, 0, 2400).hold).toEqual([-6]); // held
+  expect(at(-30, 0, 3000).hold[0]).toBeCloseTo(-6 - 10, 5); // 0.5 s past the hold: 10 dB lower
+  expect(at(-30, 1, 3100).clip).toEqual([true]);
+  expect(at(-30, 1, 5000).clip).toEqual([true]);
+  expect(at(-30, 1, 5200).clip).toEqual([false]);
+  expect(m.seq).toBe(6);
+  expect(m.view.peak).toEqual([-30]);
 });

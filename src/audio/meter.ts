@@ -81,3 +81,44 @@ export function readLevels(buf: Float32Array, channels: number): Levels {
     clips: Array.from(buf.subarray(2 * channels, 3 * channels)),
   };
 }
+
+/** What the page's meters show per channel: dBFS values and whether the clip light is on. */
+export interface MeterView {
+  peak: number[];
+  rms: number[];
+  hold: number[];
+  clip: boolean[];
+}
+
+/** Peak hold: the highest peak stays 1.5 s, then falls 20 dB/s. Clip light: 2 s after a clip. */
+export class MeterState {
+  private hold: number[] = [];
+  private holdAt: number[] = [];
+  private clips: number[] = [];
+  private clipUntil: number[] = [];
+  seq = 0;
+  view: MeterView = { peak: [], rms: [], hold: [], clip: [] };
+
+  update(l: Levels, now = performance.now()): MeterView {
+    const n = l.peak_dbfs.length;
+    const v: MeterView = { peak: l.peak_dbfs, rms: l.rms_dbfs, hold: [], clip: [] };
+    for (let c = 0; c < n; c++) {
+      const p = l.peak_dbfs[c]!;
+      let h = this.hold[c] ?? -120;
+      const age = now - (this.holdAt[c] ?? 0);
+      if (age > 1500) h -= ((age - 1500) / 1000) * 20;
+      if (p >= h) {
+        h = p;
+        this.holdAt[c] = now;
+      }
+      this.hold[c] = h;
+      v.hold.push(Math.max(h, p));
+      if ((l.clips[c] ?? 0) > (this.clips[c] ?? 0)) this.clipUntil[c] = now + 2000;
+      this.clips[c] = l.clips[c] ?? 0;
+      v.clip.push((this.clipUntil[c] ?? 0) > now);
+    }
+    this.seq++;
+    this.view = v;
+    return v;
+  }
+}

@@ -3,7 +3,7 @@ import { TypeGuard, type TSchema } from '@sinclair/typebox';
 import { parse as parseToml, TomlError } from 'smol-toml';
 import { existsSync, readFileSync } from 'node:fs';
 import { ConfigSchema, type Config } from './schema.ts';
-import { checkBroadcastConfig } from '../outputs/config-check.ts';
+import { checkBroadcastConfig } from './check.ts';
 
 /** A refused configuration: `path` is the dotted key path (e.g. `input.channels`). */
 export class ConfigError extends Error {

@@ -1,4 +1,5 @@
 import { Type as T, type Static } from '@sinclair/typebox';
+import { MP3_BITRATES_KBPS } from './mp3-bitrates.ts';
 
 /**
  * The one schema for hark's configuration: the TOML file, the JSON API and the admin forms
@@ -96,7 +97,7 @@ export const ToneSchema = T.Object(
 export const Mp3Schema = T.Object(
   {
     bitrate_kbps: T.Union(
-      [32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320].map((k) => T.Literal(k)),
+      MP3_BITRATES_KBPS.map((k: number) => T.Literal(k)),
       { default: 128, description: 'MP3 bitrate (an MPEG-1 Layer III rate)' },
     ),
   },

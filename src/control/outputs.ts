@@ -11,7 +11,7 @@
 import { Value } from '@sinclair/typebox/value';
 import type { Config } from '../config/schema.ts';
 import type { ApplyResult } from '../config/store.ts';
-import type { AppContext } from '../http/context.ts';
+import type { AppContext } from './context.ts';
 import { setLogLevel } from '../log.ts';
 import { icecastOutputs, type IcecastOutput } from '../outputs/icecast/index.ts';
 import { whipOutputs, type WhipOutput } from '../outputs/whip/index.ts';

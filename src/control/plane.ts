@@ -10,7 +10,7 @@ import type { Server } from 'bun';
 import type { Config } from '../config/schema.ts';
 import { ConfigStore } from '../config/store.ts';
 import type { SourceSettings } from '../audio/protocol.ts';
-import type { AppContext } from '../http/context.ts';
+import type { AppContext } from './context.ts';
 import { logger } from '../log.ts';
 import { Auth } from './auth.ts';
 import { Control } from './control.ts';

@@ -6,7 +6,7 @@
  */
 import { Elysia } from 'elysia';
 import { Type as T } from '@sinclair/typebox';
-import type { AppContext } from './context.ts';
+import type { AppContext } from '../control/context.ts';
 import { jsonError } from './errors.ts';
 import { ActionError, ACTIONS } from '../control/control.ts';
 import { PasswordError, SCOPES } from '../control/auth.ts';
@@ -15,7 +15,6 @@ import { ConfigSchema } from '../config/schema.ts';
 import { logTail } from '../log.ts';
 import { SESSION_COOKIE, cookie, originOf } from './auth.ts';
 import { changePassword, clientAddress } from './password.ts';
-import type { Devices } from './admin/model.ts';
 
 const MAX_CONFIG_BYTES = 256 * 1024;
 
@@ -78,7 +77,7 @@ export function refusal(e: unknown): Response {
 /** Actions with a path of their own (the names); every action is also /api/actions/:name. */
 const ACTION_PATHS: Record<string, string> = { live: 'go_live', stop: 'stop', mute: 'mute', unmute: 'unmute' };
 
-export const apiRoutes = (ctx: AppContext, devices: Devices) => {
+export const apiRoutes = (ctx: AppContext) => {
   const act = async (action: string, args: Record<string, string | undefined>, request: Request) => {
     try {
       return await ctx.control.run(action, args, originOf(request));
@@ -116,7 +115,7 @@ export const apiRoutes = (ctx: AppContext, devices: Devices) => {
     .post('/mark', ({ body, request }) => act('mark', { label: body?.label }, request), { body: T.Optional(API_SCHEMAS.MarkBody) })
     .post('/input', ({ body, request }) => act('set_input', { device: body.device }, request), { body: API_SCHEMAS.InputBody })
     .get('/devices', async () => {
-      const { devices: list, error } = await devices.listReady();
+      const { devices: list, error } = await ctx.devices.listReady();
       return { devices: list, error };
     })
     .get('/config', () => ctx.config)

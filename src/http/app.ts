@@ -11,7 +11,7 @@ import { authGuard } from './auth.ts';
 import { tlsRoutes } from './tls.ts';
 import { hostGuard } from './host-gate.ts';
 import { controlRoutes } from './control-routes.ts';
-import type { AppContext } from './context.ts';
+import type { AppContext } from '../control/context.ts';
 import { logger } from '../log.ts';
 import { compressed } from './compress.ts';
 import { bodyDeadline } from './body-deadline.ts';

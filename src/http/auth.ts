@@ -19,7 +19,7 @@ import type { Origin } from '../control/events.ts';
 import type { Scope, Session } from '../control/auth.ts';
 import { safeEqual } from '../control/auth.ts';
 import { socketRequests } from '../control/plane.ts';
-import type { AppContext } from './context.ts';
+import type { AppContext } from '../control/context.ts';
 import { jsonError } from './errors.ts';
 import { tokenRefusal } from './scopes.ts';
 import { BoxNames, fromLoopback, originAllowed, remoteOf } from './host-gate.ts';

@@ -3,9 +3,8 @@
  * the JSON API, SSE, /metrics, the OpenAPI document and the page assets.
  */
 import { Elysia } from 'elysia';
-import type { AppContext } from './context.ts';
+import type { AppContext } from '../control/context.ts';
 import { adminRoutes } from './admin/index.ts';
-import { Devices } from './admin/model.ts';
 import { apiRoutes } from './api.ts';
 import { metricsRoutes } from './metrics.ts';
 import { openapiRoutes } from './openapi.ts';
@@ -13,16 +12,14 @@ import { SseHub, sseRoutes } from './sse.ts';
 import { staticRoutes } from './static.ts';
 
 export const controlRoutes = (ctx: AppContext) => {
-  const devices = new Devices();
-  const hub = new SseHub(ctx, devices);
+  const hub = new SseHub(ctx);
   ctx.plane.onClose(() => {
     hub.close();
-    devices.close();
   });
   return new Elysia({ name: 'control-http' })
     .use(staticRoutes())
-    .use(adminRoutes(ctx, hub, devices))
-    .use(apiRoutes(ctx, devices))
+    .use(adminRoutes(ctx, hub))
+    .use(apiRoutes(ctx))
     .use(sseRoutes(ctx, hub))
     .use(metricsRoutes(ctx))
     .use(openapiRoutes(ctx));

@@ -12,7 +12,7 @@
  */
 import { hostname } from 'node:os';
 import { Elysia } from 'elysia';
-import type { AppContext } from './context.ts';
+import type { AppContext } from '../control/context.ts';
 
 export interface ListenInfo {
   station: string;

@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Elysia } from 'elysia';
-import type { AppContext } from './context.ts';
+import type { AppContext } from '../control/context.ts';
 
 const WEB = resolve(import.meta.dir, '../../web');
 

@@ -1,6 +1,6 @@
 import { Elysia, t } from 'elysia';
 import { MAX_TITLE_LENGTH } from '../outputs/metadata.ts';
-import type { AppContext } from './context.ts';
+import type { AppContext } from '../control/context.ts';
 import { refusal } from './api.ts';
 import { originOf } from './auth.ts';
 

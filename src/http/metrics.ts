@@ -4,7 +4,7 @@
  * spent encoding. Rendered on request from the components' own counters.
  */
 import { Elysia } from 'elysia';
-import type { AppContext } from './context.ts';
+import type { AppContext } from '../control/context.ts';
 import { VERSION } from '../version.ts';
 
 type Labels = Record<string, string | number>;

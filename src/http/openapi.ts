@@ -9,7 +9,7 @@ import { ConfigSchema } from '../config/schema.ts';
 import { API_SCHEMAS, DevicesSchema } from './api.ts';
 import { scopeNeeded } from './scopes.ts';
 import { VERSION } from '../version.ts';
-import type { AppContext } from './context.ts';
+import type { AppContext } from '../control/context.ts';
 
 interface Op {
   method: 'get' | 'post' | 'put' | 'patch' | 'delete';

@@ -9,7 +9,7 @@ import type { Server } from 'bun';
 import { checkPasswordRules, loginWaitMessage } from '../control/auth.ts';
 import { logger } from '../log.ts';
 import { principalOf } from './auth.ts';
-import type { AppContext } from './context.ts';
+import type { AppContext } from '../control/context.ts';
 
 const log = logger('auth');
 

@@ -1,7 +1,7 @@
 import { Elysia } from 'elysia';
 import { RecordingBusyError, RecordingNotFoundError, contentTypeOf } from '../outputs/recorder.ts';
 import { jsonError } from './errors.ts';
-import type { AppContext } from './context.ts';
+import type { AppContext } from '../control/context.ts';
 
 /** GET /api/recordings, GET and DELETE /api/recordings/:name. */
 export const recordingsRoutes = (ctx: AppContext) => {

@@ -4,7 +4,7 @@
  * (src/control/setup-code.ts). Kept apart from the login code in admin/session.ts.
  */
 import { socketRequests } from '../control/plane.ts';
-import type { AppContext } from './context.ts';
+import type { AppContext } from '../control/context.ts';
 import { fromLoopback, remoteOf } from './host-gate.ts';
 
 type Srv = { requestIP(r: Request): { address: string } | null } | null | undefined;

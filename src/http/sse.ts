@@ -17,11 +17,10 @@
  * reconnects). A heartbeat (`hb`) every 5 s lets a page notice a connection that went quiet.
  */
 import { Elysia } from 'elysia';
-import type { AppContext } from './context.ts';
+import type { AppContext } from '../control/context.ts';
 import { MAX_DELAY_MS } from '../audio/pipeline.ts';
 import { htmlResponse, type Html } from '../../web/templates/html.ts';
 import * as W from './admin/widgets.ts';
-import type { Devices } from './admin/model.ts';
 import { logger } from '../log.ts';
 
 const log = logger('sse');
@@ -74,8 +73,8 @@ export class SseHub {
   /** Fragments sent (for tests and /metrics). */
   sent = 0;
 
-  constructor(ctx: AppContext, devices: Devices) {
-    this.env = { ctx, devices, meter: new W.MeterState(), log: new W.LogCursor() };
+  constructor(ctx: AppContext) {
+    this.env = { ctx, devices: ctx.devices, meter: ctx.meter, log: new W.LogCursor() };
     const byEvent = new Map<string, W.WidgetName[]>();
     for (const name of Object.keys(W.WIDGETS) as W.WidgetName[]) {
       for (const type of (W.WIDGETS[name] as W.Widget).on ?? []) byEvent.set(type, [...(byEvent.get(type) ?? []), name]);

@@ -1,6 +1,6 @@
 import { Elysia } from 'elysia';
 import { VERSION } from '../version.ts';
-import type { AppContext } from './context.ts';
+import type { AppContext } from '../control/context.ts';
 
 /** The status document served at GET /api/status. */
 export function statusDocument(ctx: AppContext) {

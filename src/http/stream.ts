@@ -1,7 +1,7 @@
 import { Elysia } from 'elysia';
 import { TooManyListenersError } from '../outputs/http-stream.ts';
 import { jsonError } from './errors.ts';
-import type { AppContext } from './context.ts';
+import type { AppContext } from '../control/context.ts';
 
 /** GET /stream.mp3: the live MP3 stream for any player. */
 export const streamRoutes = (ctx: AppContext) =>

@@ -7,7 +7,7 @@
 import { Elysia } from 'elysia';
 import { socketRequests } from '../control/plane.ts';
 import { accessOf, isHttps } from './auth.ts';
-import type { AppContext } from './context.ts';
+import type { AppContext } from '../control/context.ts';
 import { jsonError } from './errors.ts';
 
 /** What stays reachable over plain HTTP while HTTPS is on. */

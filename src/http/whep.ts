@@ -27,7 +27,7 @@ import { safeEqual } from '../control/auth.ts';
 import { socketRequests } from '../control/plane.ts';
 import { sessionOf } from './auth.ts';
 import { scopeCovers } from '../control/auth.ts';
-import type { AppContext } from './context.ts';
+import type { AppContext } from '../control/context.ts';
 import { jsonError } from './errors.ts';
 
 /** Largest offer or fragment accepted (a browser's offer is 2–6 KiB). */

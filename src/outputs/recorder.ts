@@ -35,6 +35,7 @@ import type { Alerts } from './alerts.ts';
 import { OPUS_PRE_SKIP } from './icecast/output.ts';
 import type { PacketSource } from './packet-source.ts';
 import { VERSION } from '../version.ts';
+import { MP3_BITRATES_KBPS } from '../config/mp3-bitrates.ts';
 
 export type RecordingFormat = 'ogg-opus' | 'mp3';
 export type RecorderState = 'stopped' | 'recording' | 'disk_full' | 'failed';
@@ -663,7 +664,7 @@ function cleanIndex(raw: unknown): Record<string, IndexEntry> {
 const OPUS_HEAD = new TextEncoder().encode('OpusHead');
 const OGGS = new TextEncoder().encode('OggS');
 /** MPEG-1 Layer III bitrates by header index (ISO/IEC 11172-3 §2.4.2.3). */
-const MP3_KBPS = [0, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320];
+const MP3_KBPS = [0, ...MP3_BITRATES_KBPS];
 
 function readHead(path: string, n: number): Uint8Array {
   const fd = openSync(path, 'r');

@@ -5,6 +5,7 @@
  */
 import { TypeGuard, type TSchema } from '@sinclair/typebox';
 import type { RunState } from '../../src/control/events.ts';
+import type { MeterView } from '../../src/audio/meter.ts';
 import { html, raw, attr, type Html } from './html.ts';
 
 // ---- state and controls ----------------------------------------------------------------
@@ -67,12 +68,7 @@ const SCALE_LABELS = [-40, -30, -18, -12, -6, 0];
 /** Labels a narrow meter shows as a tick only (they would touch their neighbours on a phone). */
 const MINOR_LABELS = [-30];
 
-export interface MeterView {
-  peak: number[];
-  rms: number[];
-  hold: number[];
-  clip: boolean[];
-}
+export type { MeterView };
 
 const CHANNEL_NAMES = ['L', 'R', '3', '4', '5', '6', '7', '8'];
 const CHANNEL_WORDS = ['Left', 'Right'];

@@ -9,7 +9,7 @@ import { ConfigError } from '../../config/load.ts';
 import { coerce } from '../../config/store.ts';
 import { html, type Html } from '../../../web/templates/html.ts';
 import { fieldsFor, saveNotice, stateClass } from '../../../web/templates/components.ts';
-import type { AppContext } from '../context.ts';
+import type { AppContext } from '../../control/context.ts';
 import { entryName } from './model.ts';
 import { ENTRY_TEXT, SECTION_TEXT } from './labels.ts';
 import { CaFileError, readCaFile } from '../../outputs/icecast/tls.ts';

@@ -5,7 +5,8 @@
  */
 import type { Config } from '../../config/schema.ts';
 import { DEFAULT_CONNECT, SourceConnection } from '../../outputs/icecast/connection.ts';
-import { IcecastError, resolveTarget } from '../../outputs/icecast/protocol.ts';
+import { IcecastError } from '../../outputs/icecast/protocol.ts';
+import { resolveTarget } from '../../config/icecast-target.ts';
 import { VERSION } from '../../version.ts';
 
 export async function testIcecast(e: Config['icecast'][number]): Promise<{ ok: boolean; message: string }> {

@@ -4,9 +4,8 @@
  * everything acts through the control model, the config store and the auth model.
  */
 import { Elysia } from 'elysia';
-import type { AppContext } from '../context.ts';
+import type { AppContext } from '../../control/context.ts';
 import type { SseHub } from '../sse.ts';
-import type { Devices } from './model.ts';
 import { sessionRoutes } from './session.ts';
 import { dashboardRoutes } from './dashboard.ts';
 import { inputRoutes } from './input-page.ts';
@@ -17,8 +16,8 @@ import { systemRoutes } from './system-page.ts';
 
 export { safeNext } from './session.ts';
 
-export const adminRoutes = (ctx: AppContext, hub: SseHub, devices: Devices) => {
-  const deps = { ctx, hub, devices };
+export const adminRoutes = (ctx: AppContext, hub: SseHub) => {
+  const deps = { ctx, hub, devices: ctx.devices };
   return new Elysia({ name: 'admin' })
     .use(sessionRoutes(ctx))
     .use(dashboardRoutes(deps))

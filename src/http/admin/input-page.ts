@@ -15,7 +15,7 @@ import * as W from './widgets.ts';
 import * as I from '../../../web/templates/input.ts';
 import { HttpStreamOutput, TooManyListenersError } from '../../outputs/http-stream.ts';
 import { jsonError } from '../errors.ts';
-import type { AppContext } from '../context.ts';
+import type { AppContext } from '../../control/context.ts';
 
 /** The input gain form, with the saved value unless a refused one is shown again. */
 function gainForm(ctx: AppContext, notice: Html | string = '', error = '', value?: string): Html {

@@ -1,24 +1,19 @@
 /**
  * What the admin page shows, read from the running daemon: rows for the output and listener
- * tables, system facts, the device list. Shared by the pages, the fragments and the SSE hub.
+ * tables, system facts. Shared by the pages, the fragments and the SSE hub.
  */
 import { hostname, loadavg, networkInterfaces, uptime } from 'node:os';
 import { readFileSync, statfsSync } from 'node:fs';
 import { resolve } from 'node:path';
-import type { AudioDevice } from '../../audio/devices.ts';
-import { DeviceRegistry } from '../../audio/devices.ts';
-import type { AppContext } from '../context.ts';
+import type { AppContext } from '../../control/context.ts';
 import type { ListenerRow, OutputRow } from '../../../web/templates/components.ts';
 import { VERSION } from '../../version.ts';
-import { entryId as icecastEntryId } from '../../outputs/icecast/index.ts';
-import { resolveTarget } from '../../outputs/icecast/protocol.ts';
+import { entryId as icecastEntryId } from '../../config/icecast-target.ts';
+import { resolveTarget } from '../../config/icecast-target.ts';
 import { whipEntryId } from '../../outputs/whip/index.ts';
 import type { Config } from '../../config/schema.ts';
-import { logger } from '../../log.ts';
 import { connectionQuality, describeAgent } from './agents.ts';
 import { duration, size } from './local-time.ts';
-
-const log = logger('http admin');
 
 const KIND_LABEL = { icecast: 'Icecast', whip: 'WHIP' } as const;
 
@@ -159,54 +154,4 @@ export function systemInfo(ctx: AppContext): SystemInfo {
     version: VERSION,
     bun: Bun.version,
   };
-}
-
-/**
- * PipeWire's capture devices for the input picker. Connected at the first ask (the admin
- * page, /api/devices), not at start: an idle box that nobody administers does not pay for a
- * second PipeWire connection and the shim compiled for it (bench/idle-rss.ts). Then kept
- * open, so a hot-plug shows at once. Without PipeWire the list is empty and says why; it retries.
- */
-export class Devices {
-  private reg?: DeviceRegistry;
-  private lastTry = 0;
-  private reason = '';
-
-  /** As list(), but first waits (up to 1.5 s) for a fresh connection's first enumeration. */
-  async listReady(): Promise<{ devices: AudioDevice[]; version: number; error: string }> {
-    this.ensure();
-    if (this.reg?.connected) await this.reg.ready(1500);
-    return this.list();
-  }
-
-  list(): { devices: AudioDevice[]; version: number; error: string } {
-    this.ensure();
-    if (!this.reg) return { devices: [], version: -1, error: this.reason };
-    if (!this.reg.connected) {
-      this.reg.close();
-      this.reg = undefined;
-      this.reason = 'PipeWire went away';
-      return { devices: [], version: -1, error: this.reason };
-    }
-    const snap = this.reg.snapshot();
-    return { devices: snap.devices, version: snap.version, error: '' };
-  }
-
-  private ensure(): void {
-    if (this.reg || Date.now() - this.lastTry < 5000) return;
-    this.lastTry = Date.now();
-    try {
-      this.reg = DeviceRegistry.open();
-      this.reason = '';
-    } catch (e) {
-      const msg = (e as Error).message;
-      if (msg !== this.reason) log.debug(`device list unavailable: ${msg}`);
-      this.reason = msg;
-    }
-  }
-
-  close(): void {
-    this.reg?.close();
-    this.reg = undefined;
-  }
 }

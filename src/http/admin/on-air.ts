@@ -5,7 +5,7 @@
  */
 import { hostname, networkInterfaces } from 'node:os';
 import qrcode from 'qrcode-generator';
-import type { AppContext } from '../context.ts';
+import type { AppContext } from '../../control/context.ts';
 import { html, type Html } from '../../../web/templates/html.ts';
 import * as D from '../../../web/templates/dashboard.ts';
 import { listenerTotal } from './model.ts';

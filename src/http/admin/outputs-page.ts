@@ -14,7 +14,7 @@ import { configForms, isEntryKind, notFound, renderPage, str, type AdminDeps, ty
 import * as W from './widgets.ts';
 import { outputsPage } from '../../../web/templates/outputs.ts';
 import * as T from './local-time.ts';
-import { resolveTarget } from '../../outputs/icecast/protocol.ts';
+import { resolveTarget } from '../../config/icecast-target.ts';
 
 /**
  * "Test connection" on an entry hark is sending to right now: a second source connection would

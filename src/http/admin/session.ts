@@ -4,7 +4,7 @@
  */
 import { Elysia } from 'elysia';
 import { randomBytes } from 'node:crypto';
-import type { AppContext } from '../context.ts';
+import type { AppContext } from '../../control/context.ts';
 import { htmlResponse, type Html } from '../../../web/templates/html.ts';
 import { loginPage, notFoundPage, setupPage } from '../../../web/templates/pages.ts';
 import { checkPasswordRules, loginWaitMessage, safeEqual } from '../../control/auth.ts';

@@ -4,7 +4,7 @@
  * (dashboard.ts, input-page.ts, …) composes these into its routes; index.ts composes the pages.
  */
 import { Value } from '@sinclair/typebox/value';
-import type { AppContext } from '../context.ts';
+import type { AppContext } from '../../control/context.ts';
 import { html, htmlResponse, type Html } from '../../../web/templates/html.ts';
 import * as C from '../../../web/templates/components.ts';
 import { layout } from '../../../web/templates/pages.ts';
@@ -14,7 +14,7 @@ import { principalOf } from '../auth.ts';
 import { ENTRY_FORMS, SECTION_FORMS, entryForm, entrySection, entryValues, errorsFrom, formValues, savedNotice, sectionForm, sectionSchema } from './forms.ts';
 import * as W from './widgets.ts';
 import type { SseHub } from '../sse.ts';
-import type { Devices } from './model.ts';
+import type { Devices } from '../../audio/devices.ts';
 
 export type Body = Record<string, unknown>;
 

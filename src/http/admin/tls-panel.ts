@@ -8,7 +8,7 @@ import { html, htmlResponse, type Html } from '../../../web/templates/html.ts';
 import * as C from '../../../web/templates/components.ts';
 import * as S from '../../../web/templates/system.ts';
 import { TlsError } from '../../tls/certs.ts';
-import type { AppContext } from '../context.ts';
+import type { AppContext } from '../../control/context.ts';
 import { logger } from '../../log.ts';
 
 const log = logger('http admin');

@@ -22,11 +22,12 @@
  * form) needs `hx-target="this"` in its attrs, or the swap goes to the inherited target. `frame` is for streams that send something other than the whole
  * rendering (the meters send numbers that admin.js applies; the log sends new lines).
  */
-import type { AppContext } from '../context.ts';
+import type { AppContext } from '../../control/context.ts';
 import { html, raw, type Html } from '../../../web/templates/html.ts';
 import * as C from '../../../web/templates/components.ts';
-import { listenerRows, listenerTotal, outputRows, systemInfo, type Devices } from './model.ts';
-import type { Levels } from '../../audio/meter.ts';
+import { listenerRows, listenerTotal, outputRows, systemInfo } from './model.ts';
+import type { Devices } from '../../audio/devices.ts';
+import type { MeterState } from '../../audio/meter.ts';
 import type { HarkEvent } from '../../control/events.ts';
 import { logTail } from '../../log.ts';
 import { entryStatesUpdate } from './forms.ts';
@@ -51,39 +52,6 @@ export function listenerSplit(ctx: AppContext): Html {
 export const listeners = (ctx: AppContext) => C.listenerCount(listenerTotal(ctx));
 export const listenerTable = (ctx: AppContext) => C.listenersTable(listenerRows(ctx).map((r) => ({ ...r, sinceText: T.when(r.since) })));
 export const alerts = (ctx: AppContext) => C.alerts(ctx.broadcast.alerts.list(), ctx.store.lastRefusal?.message);
-
-/** Peak hold: the highest peak stays 1.5 s, then falls 20 dB/s. Clip light: 2 s after a clip. */
-export class MeterState {
-  private hold: number[] = [];
-  private holdAt: number[] = [];
-  private clips: number[] = [];
-  private clipUntil: number[] = [];
-  seq = 0;
-  view: C.MeterView = { peak: [], rms: [], hold: [], clip: [] };
-
-  update(l: Levels, now = performance.now()): C.MeterView {
-    const n = l.peak_dbfs.length;
-    const v: C.MeterView = { peak: l.peak_dbfs, rms: l.rms_dbfs, hold: [], clip: [] };
-    for (let c = 0; c < n; c++) {
-      const p = l.peak_dbfs[c]!;
-      let h = this.hold[c] ?? -120;
-      const age = now - (this.holdAt[c] ?? 0);
-      if (age > 1500) h -= ((age - 1500) / 1000) * 20;
-      if (p >= h) {
-        h = p;
-        this.holdAt[c] = now;
-      }
-      this.hold[c] = h;
-      v.hold.push(Math.max(h, p));
-      if ((l.clips[c] ?? 0) > (this.clips[c] ?? 0)) this.clipUntil[c] = now + 2000;
-      this.clips[c] = l.clips[c] ?? 0;
-      v.clip.push((this.clipUntil[c] ?? 0) > now);
-    }
-    this.seq++;
-    this.view = v;
-    return v;
-  }
-}
 
 export const meters = (m: MeterState) => C.meters(m.view, m.seq);
 

@@ -6,7 +6,8 @@
 import { afterEach, describe, expect, test } from 'bun:test';
 import type { TCPSocketListener } from 'bun';
 import { SourceConnection, DEFAULT_CONNECT } from './connection.ts';
-import { classifyResponse, IcecastError, parseResponseHead, resolveTarget, sourceRequest, type StreamInfo } from './protocol.ts';
+import { classifyResponse, IcecastError, parseResponseHead, sourceRequest, type StreamInfo } from './protocol.ts';
+import { resolveTarget } from '../../config/icecast-target.ts';
 
 const info: StreamInfo = { name: 'n\r\nX-Evil: 1', description: 'd', genre: 'g', url: 'u', public: true, format: 'mp3', bitrateKbps: 128, channels: 2, sampleRate: 48000 };
 let servers: TCPSocketListener<unknown>[] = [];

@@ -5,7 +5,8 @@
  * reading (write timeout), so its owner never waits on a dead socket.
  */
 import type { Socket } from 'bun';
-import { classifyResponse, IcecastError, parseResponseHead, sourceRequest, type IcecastTarget, type SourceMethod, type StreamInfo } from './protocol.ts';
+import { classifyResponse, IcecastError, parseResponseHead, sourceRequest, type SourceMethod, type StreamInfo } from './protocol.ts';
+import type { IcecastTarget } from '../../config/icecast-target.ts';
 import { certificateReason, tlsFailure, tlsOptions, type TlsConnectOptions } from './tls.ts';
 
 export interface ConnectOptions {

@@ -11,7 +11,8 @@ import { logger, type Logger } from '../../log.ts';
 import { Backoff, DEFAULT_BACKOFF, type BackoffPolicy, type FailureKind } from '../backoff.ts';
 import type { PacketSource } from '../packet-source.ts';
 import { DEFAULT_CONNECT, SourceConnection, type ConnectOptions } from './connection.ts';
-import { IcecastError, updateMetadata, type IcecastTarget, type SourceMethod, type StreamInfo } from './protocol.ts';
+import { IcecastError, updateMetadata, type SourceMethod, type StreamInfo } from './protocol.ts';
+import type { IcecastTarget } from '../../config/icecast-target.ts';
 import { VERSION } from '../../version.ts';
 
 /** What an Icecast output is doing. */

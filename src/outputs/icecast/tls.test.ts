@@ -10,7 +10,8 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeTestCa, type TestCertificate } from '../../../test/lib/icecast.ts';
 import { DEFAULT_CONNECT, SourceConnection } from './connection.ts';
-import { IcecastError, metadataUrl, resolveTarget, sourceRequest, updateMetadata, type IcecastTarget, type StreamInfo } from './protocol.ts';
+import { IcecastError, metadataUrl, sourceRequest, updateMetadata, type StreamInfo } from './protocol.ts';
+import { resolveTarget, type IcecastTarget } from '../../config/icecast-target.ts';
 import { certificateReason, readCaFile } from './tls.ts';
 
 const info: StreamInfo = { name: 'n', description: '', genre: '', url: '', public: false, format: 'mp3', bitrateKbps: 128, channels: 2, sampleRate: 48000 };

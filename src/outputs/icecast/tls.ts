@@ -7,7 +7,7 @@ import { X509Certificate } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { rootCertificates } from 'node:tls';
-import type { IcecastTarget, TargetTls } from './protocol.ts';
+import type { IcecastTarget, TargetTls } from '../../config/icecast-target.ts';
 
 /** What `Bun.connect({ tls })` and `fetch(…, { tls })` take. */
 export interface TlsConnectOptions {

@@ -3,15 +3,18 @@ import type { Config } from '../config/schema.ts';
 import type { HttpStreamOutput } from '../outputs/http-stream.ts';
 import type { BroadcastOutputs } from '../outputs/broadcast.ts';
 import type { WebRtcOutput } from '../outputs/webrtc/index.ts';
-import type { EventBus } from '../control/events.ts';
-import type { Control } from '../control/control.ts';
+import type { EventBus } from './events.ts';
+import type { Control } from './control.ts';
 import type { ConfigStore } from '../config/store.ts';
-import type { Auth } from '../control/auth.ts';
-import type { ControlPlane } from '../control/plane.ts';
+import type { Auth } from './auth.ts';
+import type { ControlPlane } from './plane.ts';
 import type { TlsService } from '../tls/service.ts';
-import type { SetupCode } from '../control/setup-code.ts';
+import type { SetupCode } from './setup-code.ts';
+import type { Devices } from '../audio/devices.ts';
+import type { MeterState } from '../audio/meter.ts';
 
-/** What the HTTP layer may reach: it calls into these and holds no state of its own. */
+/** What the daemon hands the HTTP layer and control (declared here, not in http/): the HTTP layer
+ *  calls into these and holds no state of its own. */
 export interface AppContext {
   config: Config;
   pipeline: AudioPipeline;
@@ -33,4 +36,8 @@ export interface AppContext {
   tls: TlsService;
   /** The first-run setup code (/setup from anywhere but the box itself needs it). */
   setup: SetupCode;
+  /** PipeWire's capture devices for the input picker (its own connection, opened at the first ask). */
+  devices: Devices;
+  /** The admin meters' peak hold and clip lights. */
+  meter: MeterState;
 }
