@@ -5,7 +5,9 @@
  */
 import { afterEach, expect, test } from 'bun:test';
 import { SseHub } from './sse.ts';
-import type { AppContext } from './context.ts';
+import type { AppContext } from '../control/context.ts';
+import type { Devices } from '../audio/devices.ts';
+import { MeterState } from '../audio/meter.ts';
 import { EventBus } from '../control/events.ts';
 import { Control } from '../control/control.ts';
 import { Alerts } from '../outputs/alerts.ts';
@@ -21,7 +23,11 @@ function daemon(opts: { devices?: { name: string; description: string; kind: str
   const alerts = new Alerts();
   const store = { lastRefusal: null as { message: string } | null };
   let mp3Listeners = 0;
+  // No PipeWire here: an empty device list.
+  const devices = { list: () => ({ devices: opts.devices ?? [], version: 0, error: '' }) } as unknown as Devices; // only list() is read by the widgets
   const ctx = {
+    devices,
+    meter: new MeterState(),
     config: defaultConfig(),
     events,
     control,
@@ -38,8 +44,6 @@ function daemon(opts: { devices?: { name: string; description: string; kind: str
     },
     pipeline: { need: () => () => {}, stats: () => (opts.source ? { source: opts.source } : undefined), currentLevels: () => ({ peak_dbfs: [], rms_dbfs: [], clips: [] }) },
   } as unknown as AppContext; // a stand-in with only what the Listeners and Input pages' widgets read (the real one needs the audio worker)
-  // No PipeWire here: an empty device list.
-  const devices = { list: () => ({ devices: opts.devices ?? [], version: 0, error: '' }) } as unknown as ConstructorParameters<typeof SseHub>[1];
   return { ctx, events, control, alerts, store, devices, setListeners: (n: number) => (mp3Listeners = n) };
 }
 
@@ -68,7 +72,7 @@ function page(res: Response) {
 
 test('a state change, a listener and an alert reach an open page within the emit, no timer involved', async () => {
   const d = daemon();
-  hub = new SseHub(d.ctx, d.devices);
+  hub = new SseHub(d.ctx);
   const p = page(hub.connect('listeners'));
   const first = await p.take();
   expect(first).toContain('event: state-badge\ndata: <span class="badge state-idle" data-state="idle">');
@@ -99,7 +103,7 @@ test('a state change, a listener and an alert reach an open page within the emit
 
 test('a refused config edit reaches the alerts by its config event', async () => {
   const d = daemon();
-  hub = new SseHub(d.ctx, d.devices);
+  hub = new SseHub(d.ctx);
   const p = page(hub.connect('listeners'));
   await p.take();
   d.store.lastRefusal = { message: 'tone.frequency: must be between 20 and 20000, got 5' };
@@ -109,7 +113,7 @@ test('a refused config edit reaches the alerts by its config event', async () =>
 
 test('the timer runs at the pace of the clock-driven widgets the open pages show; none when nobody is connected', async () => {
   const d = daemon();
-  hub = new SseHub(d.ctx, d.devices);
+  hub = new SseHub(d.ctx);
   expect(hub.timerMs).toBe(0);
   const listeners = hub.connect('listeners').body!.getReader();
   // The listener rows count bytes and time as they go (1 s); no 15 Hz meter tick.
@@ -126,7 +130,7 @@ test('a device the registry names later: the input status follows the device lis
   const list: { name: string; description: string; kind: string; channels: number; isDefault: boolean }[] = [];
   const node = 'alsa_input.usb-Focusrite_Scarlett_2i2';
   const d = daemon({ devices: list, source: { kind: 'pipewire', state: 'running', message: '', device: node, format: { rate: 48000, channels: 2, sampleFormat: 'f32' }, stats: {} } });
-  hub = new SseHub(d.ctx, d.devices);
+  hub = new SseHub(d.ctx);
   const p = page(hub.connect('input'));
   expect(await p.take()).toContain(`<dd data-device="${node}">${node}</dd>`);
   list.push({ name: node, description: 'Scarlett 2i2 USB', kind: 'source', channels: 2, isDefault: true });
