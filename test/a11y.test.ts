@@ -32,7 +32,7 @@ interface Finding {
 async function axe(page: Page): Promise<Finding[]> {
   await injectAxe(page);
   return page.evaluate(async () => {
-    const w = window as unknown as { axe: { run(ctx: Document, o: object): Promise<{ violations: { id: string; impact: string; help: string; nodes: { target: string[]; failureSummary: string }[] }[] }> } };
+    const w = window;
     const r = await w.axe.run(document, { resultTypes: ['violations'] });
     return r.violations
       .filter((v) => v.impact === 'serious' || v.impact === 'critical')

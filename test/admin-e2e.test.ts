@@ -142,7 +142,7 @@ describe('admin page in Chromium', () => {
     // Time it inside the browsers (one machine, one clock): from the click on page A to the
     // moment page B's DOM says Live — not Playwright's own overhead.
     await b.evaluate(() => {
-      const w = window as unknown as { liveAt?: number };
+      const w = window;
       new MutationObserver(() => {
         if (!w.liveAt && document.querySelector('.state-word')?.textContent === 'Live') w.liveAt = Date.now();
       }).observe(document.body, { subtree: true, childList: true, characterData: true });
@@ -151,8 +151,8 @@ describe('admin page in Chromium', () => {
       (document.querySelector('#state-panel button.go') as HTMLButtonElement).click();
       return Date.now();
     });
-    await b.waitForFunction(() => (window as unknown as { liveAt?: number }).liveAt, null, { timeout: 5000 });
-    const ms = (await b.evaluate(() => (window as unknown as { liveAt: number }).liveAt)) - clickedAt;
+    await b.waitForFunction(() => window.liveAt, null, { timeout: 5000 });
+    const ms = (await b.evaluate(() => window.liveAt!)) - clickedAt;
     console.log(`second page showed Live ${ms} ms after the click`);
     expect(ms).toBeLessThan(1000);
     await expect(b.locator('#state-badge .badge').getAttribute('data-state')).resolves.toBe('live');

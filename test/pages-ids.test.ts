@@ -42,7 +42,7 @@ async function open(p: Page, path: string): Promise<void> {
   expect(res?.status()).toBe(200);
   expect(new URL(p.url()).pathname).toBe(path.split('?')[0]!);
   const live = await p.evaluate(() => !!document.body.getAttribute('sse-connect'));
-  if (live) await p.waitForFunction(() => (window as unknown as { sseSeen?: number }).sseSeen! > 0, null, { timeout: 10_000 });
+  if (live) await p.waitForFunction(() => window.sseSeen! > 0, null, { timeout: 10_000 });
 }
 
 beforeAll(async () => {
@@ -50,9 +50,9 @@ beforeAll(async () => {
   hark = await startHark('[webrtc]\nudp_port = 29301\n');
   chrome = await launchChromium();
   await chrome.context.addInitScript(() => {
-    const w = window as unknown as { sseSeen: number };
+    const w = window;
     w.sseSeen = 0;
-    document.addEventListener('htmx:sseMessage', () => w.sseSeen++);
+    document.addEventListener('htmx:sseMessage', () => (w.sseSeen = (w.sseSeen ?? 0) + 1));
   });
   page = await chrome.newPage();
 }, 90_000);

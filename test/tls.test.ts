@@ -250,7 +250,7 @@ describe('plain HTTP while HTTPS is on', () => {
 /** What the page's L/R analysers hear: the strongest frequency and the peak level. */
 async function heard(page: Page): Promise<{ frequency: number; peakDbfs: number }[]> {
   return page.evaluate(() => {
-    const h = (window as unknown as { hark: { analysers: AnalyserNode[]; context: AudioContext } }).hark;
+    const h = window.hark;
     return h.analysers.map((a) => {
       const time = new Float32Array(a.fftSize);
       a.getFloatTimeDomainData(time);
@@ -273,7 +273,7 @@ async function playsTone(url: string): Promise<void> {
   try {
     await page.goto(url);
     try {
-      await page.waitForFunction(() => Number((window as unknown as { hark: { stats: { packets?: number } } }).hark?.stats?.packets) > 150, undefined, { timeout: 20_000, polling: 250 });
+      await page.waitForFunction(() => Number(window.hark?.stats?.packets) > 150, undefined, { timeout: 20_000, polling: 250 });
     } catch (e) {
       throw new Error(`${(e as Error).message}\n${chrome!.logs.slice(-20).join('\n')}\n${hark.output().slice(-3000)}`);
     }
