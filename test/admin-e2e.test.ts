@@ -9,6 +9,7 @@ import type { Page } from 'playwright-core';
 import { startHark, type HarkProcess } from './lib/hark.ts';
 import { launchChromium, type ChromiumHandle } from './lib/browser.ts';
 import { startIcecast, type IcecastServer } from './lib/icecast.ts';
+import { submitSetup } from './lib/session.ts';
 
 const PASSWORD = 'correct horse battery';
 
@@ -110,10 +111,7 @@ describe('admin page in Chromium', () => {
       await a.fill('#confirm', 'something else');
     }, 422, '.field.invalid .err');
     expect(mismatch).toContain('differ');
-    await a.fill('#password', PASSWORD);
-    await a.fill('#confirm', PASSWORD);
-    await a.click('button[type=submit]');
-    await a.waitForURL(`${hark.url}/`);
+    await submitSetup(a, hark.url, PASSWORD);
     await a.locator('#state-panel').waitFor();
 
     const cookie = (await a.context().cookies()).find((c) => c.name === 'hark_session')!;

@@ -16,6 +16,7 @@ import { chmodSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { startHark, type HarkProcess } from './lib/hark.ts';
+import { cookiesOf, postLogin } from './lib/session.ts';
 import { freeUdpPort } from './lib/whep-client.ts';
 
 const OFFER = readFileSync(join(import.meta.dir, 'fixtures/webrtc/chromium-offer.sdp'), 'utf8');
@@ -84,28 +85,8 @@ afterAll(async () => {
   await hark?.stop();
 }, 30_000);
 
-function cookiesOf(res: Response): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const c of res.headers.getSetCookie()) {
-    const [kv] = c.split(';');
-    const i = kv!.indexOf('=');
-    out[kv!.slice(0, i)] = decodeURIComponent(kv!.slice(i + 1));
-  }
-  return out;
-}
-
 /** Log in through the form, as a browser does; `next` as given. */
-async function login(next: string): Promise<Response> {
-  const page = await fetch(`${hark.url}/login`);
-  const pre = cookiesOf(page).hark_csrf!;
-  const field = /name="_csrf" value="([^"]+)"/.exec(await page.text())![1]!;
-  return fetch(`${hark.url}/login`, {
-    method: 'POST',
-    redirect: 'manual',
-    headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: `hark_csrf=${pre}` },
-    body: new URLSearchParams({ _csrf: field, password: PASSWORD, next }).toString(),
-  });
-}
+const login = (next: string): Promise<Response> => postLogin(hark.url, PASSWORD, { next });
 
 describe('WHEP sessions: nobody can end another listener', () => {
   test('public /api/status counts listeners but names no session, address or player', async () => {

@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import type { Page } from 'playwright-core';
 import { startHark, type HarkProcess } from './lib/hark.ts';
 import { launchChromium, type ChromiumHandle } from './lib/browser.ts';
+import { loginInPage } from './lib/session.ts';
 
 const PASSWORD = 'correct horse battery';
 /** The admin pages (need a login). */
@@ -105,10 +106,7 @@ describe('unique ids on every page', () => {
   test('on Outputs, the WebRTC form\'s "enabled" label toggles WebRTC, not Recording', async () => {
     const ctx = await chrome.browser.newContext();
     const p = await ctx.newPage();
-    await p.goto(`${hark.url}/login`);
-    await p.fill('#password', PASSWORD);
-    await p.click('button[type=submit]');
-    await p.waitForURL(`${hark.url}/`);
+    await loginInPage(p, hark.url, PASSWORD);
     await p.goto(`${hark.url}/outputs`);
     const recording = p.locator('#form-recording .field[data-field="enabled"] input[type=checkbox]');
     const webrtc = p.locator('#form-webrtc .field[data-field="enabled"] input[type=checkbox]');
