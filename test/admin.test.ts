@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { Hark } from '../src/daemon.ts';
 import { loadConfig } from '../src/config/load.ts';
 import { forceLogLevel } from '../src/log.ts';
-import { cookiesOf, FORM, pageCsrf, postLogin } from './lib/session.ts';
+import { cookiesOf, FORM, formToken, pageCsrf, postLogin } from './lib/session.ts';
 
 const PASSWORD = 'a good long password';
 let clock = Date.now();
@@ -70,7 +70,7 @@ describe('before a password exists', () => {
     const page = await handle(new Request(url('/setup')));
     expect(page.status).toBe(200);
     const pre = cookiesOf(page).hark_csrf!;
-    const field = /name="_csrf" value="([^"]+)"/.exec(await page.text())![1]!;
+    const field = formToken(await page.text());
     const post = (body: Record<string, string>, cookie = `hark_csrf=${pre}`) =>
       handle(new Request(url('/setup'), { method: 'POST', headers: { 'content-type': FORM, cookie }, body: form(body) }));
     expect((await post({ password: PASSWORD, confirm: PASSWORD }, '')).status).toBe(403);
@@ -459,7 +459,7 @@ describe('token scopes and the password (issue 14)', () => {
     expect((await handle(new Request(url('/api/state'), { headers: bearer(keep.token) }))).status).toBe(200);
 
     // Back, revoking every token this time.
-    const csrf = JSON.parse(/hx-headers="([^"]+)"/.exec(await (await handle(new Request(url('/'), { headers: { cookie: fresh } }))).text())![1]!.replaceAll('&quot;', '"'))['X-CSRF-Token'];
+    const csrf = pageCsrf(await (await handle(new Request(url('/'), { headers: { cookie: fresh } }))).text());
     const back = await handle(new Request(url('/api/password'), { method: 'POST', headers: { cookie: fresh, 'x-csrf-token': csrf, ...json }, body: JSON.stringify({ current: 'the second password', password: PASSWORD, revoke_tokens: true }) }));
     expect(back.status).toBe(200);
     expect((await back.json()).revoked_tokens).toBeGreaterThanOrEqual(1);

@@ -16,7 +16,7 @@ import { chmodSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { startHark, type HarkProcess } from './lib/hark.ts';
-import { cookiesOf, postLogin } from './lib/session.ts';
+import { cookiesOf, pageCsrf, postLogin } from './lib/session.ts';
 import { freeUdpPort } from './lib/whep-client.ts';
 
 const OFFER = readFileSync(join(import.meta.dir, 'fixtures/webrtc/chromium-offer.sdp'), 'utf8');
@@ -152,7 +152,7 @@ describe('WHEP sessions: nobody can end another listener', () => {
     expect(res.status).toBe(303);
     const cookie = `hark_session=${cookiesOf(res).hark_session}`;
     const page = await (await fetch(`${hark.url}/listeners`, { headers: { cookie } })).text();
-    const csrf = JSON.parse(/hx-headers="([^"]+)"/.exec(page)![1]!.replaceAll('&quot;', '"'))['X-CSRF-Token'] as string;
+    const csrf = pageCsrf(page);
     // The cookie alone (what a cross-site page could make a browser send) is not enough.
     expect((await fetch(`${hark.url}/whep/${b}`, { method: 'DELETE', headers: { cookie } })).status).toBe(403);
     const withSession = await fetch(`${hark.url}/whep/${b}`, { method: 'DELETE', headers: { cookie, 'x-csrf-token': csrf } });

@@ -33,7 +33,7 @@ export function formToken(html: string): string {
 
 /** The CSRF token a logged-in page gives htmx (`hx-headers='{"X-CSRF-Token": …}'`). */
 export function pageCsrf(html: string): string {
-  return JSON.parse(/hx-headers="([^"]+)"/.exec(html)![1]!.replaceAll('&quot;', '"'))['X-CSRF-Token'];
+  return JSON.parse(/hx-headers="([^"]+)"/.exec(html)![1]!.replaceAll('&quot;', '"').replaceAll('&#34;', '"'))['X-CSRF-Token'];
 }
 
 /** GET /login: its CSRF cookie (`hark_csrf=…`) and the form's field. */
