@@ -86,7 +86,7 @@ registerProcessor('click-detector', ClickDetector);
 async function installDetector(page: Page, mode: 'webrtc' | 'mp3' | 'chrome'): Promise<void> {
   await page.evaluate(
     async ({ code, mode }) => {
-      const w = window as unknown as { hark: { player: { ctx: AudioContext; meters: { source: AudioNode } } }; __clicks: number[]; __peer?: HTMLAudioElement; __ctx: AudioContext; __stream?: MediaStream };
+      const w = window;
       let ctx: AudioContext;
       let source: AudioNode;
       if (mode === 'webrtc') {
@@ -131,7 +131,7 @@ async function installDetector(page: Page, mode: 'webrtc' | 'mp3' | 'chrome'): P
  */
 async function startChromePeer(page: Page): Promise<void> {
   await page.evaluate(async () => {
-    const w = window as unknown as { __a: RTCPeerConnection; __b: RTCPeerConnection; __stream: MediaStream; __audio: HTMLAudioElement };
+    const w = window;
     const mic = await navigator.mediaDevices.getUserMedia({
       audio: { echoCancellation: false, noiseSuppression: false, autoGainControl: false, channelCount: 2 },
     });
@@ -162,7 +162,7 @@ async function startChromePeer(page: Page): Promise<void> {
 /** getStats of the receiving connection: cumulative jitter buffer counters and packets. */
 async function receiverStats(page: Page, mode: 'webrtc' | 'chrome'): Promise<Record<string, number>> {
   return page.evaluate(async (mode) => {
-    const w = window as unknown as { hark: { player: { session: { pc: RTCPeerConnection } } }; __b: RTCPeerConnection; __ctx?: AudioContext };
+    const w = window;
     const pc = mode === 'webrtc' ? w.hark.player.session.pc : w.__b;
     const out: Record<string, number> = {};
     (await pc.getStats()).forEach((r) => {
@@ -384,7 +384,7 @@ try {
       await page.goto(`${hark.url}/listen`);
       await page.evaluate((low) => localStorage.setItem('hark.lowLatency', low ? '1' : '0'), s.lowLatency);
       await page.goto(`${hark.url}/listen?autoplay=1&mode=webrtc`);
-      await page.waitForFunction(() => Number((window as unknown as { hark: { stats: { packets?: number } } }).hark.stats.packets) > 100, null, { timeout: 20_000 });
+      await page.waitForFunction(() => Number(window.hark.stats.packets) > 100, null, { timeout: 20_000 });
     } else {
       await page.goto(`${hark.url}/listen`);
       if (s.mode === 'chrome') await startChromePeer(page);
@@ -398,7 +398,7 @@ try {
     await pw.play(file, { target, latency: '5ms' }).exited;
     await page.waitForTimeout(s.mode === 'mp3' ? 3000 : 1000);
     const after = s.mode === 'mp3' ? undefined : await receiverStats(page, s.mode);
-    const got = await page.evaluate(() => (window as unknown as { __clicks: number[] }).__clicks);
+    const got = await page.evaluate(() => window.__clicks);
     const windowMs = s.mode === 'mp3' ? 5000 : 1000;
     const { lat, missed } = match(refClicks, heardClicks, windowMs);
     const worklet = match(refClicks, got, windowMs).lat;

@@ -31,7 +31,7 @@ function libc(): Libc | null {
         // (a range of this process's own mappings, read from /proc/self/maps); nothing is
         // dereferenced on this side.
         madvise: { args: [FFIType.u64, FFIType.u64, FFIType.i32], returns: FFIType.i32 },
-      }) as unknown as Libc;
+      }) as unknown as Libc; // dlopen's inferred symbol types are typed by hand in Libc (number | bigint for the u64 arguments).
     } catch {
       lib = null; // not glibc (musl): nothing to trim, nothing to do
     }

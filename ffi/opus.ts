@@ -143,6 +143,7 @@ function open() {
   });
   // Bun puts the resolved address on each symbol function as `.ptr` (not in its typings).
   const encCtl = (lib.symbols.opus_encoder_ctl as unknown as { ptr?: Pointer }).ptr;
+  // as above: Bun's symbol functions carry `.ptr`, which its typings do not declare.
   const decCtl = (lib.symbols.opus_decoder_ctl as unknown as { ptr?: Pointer }).ptr;
   if (!encCtl || !decCtl) throw new Error('opus_encoder_ctl/opus_decoder_ctl have no address');
   shim.symbols.hark_opus_shim_init(encCtl, decCtl);

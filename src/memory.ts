@@ -49,7 +49,7 @@ function rssKb(): number {
 export function trimMemory(why: string): void {
   const before = rssKb();
   Bun.gc(true);
-  (Bun as unknown as { shrink?: () => void }).shrink?.();
+  Bun.shrink();
   mallocTrim();
   const advised = pageOut ? pageOutExecutable() : 0;
   const after = rssKb();

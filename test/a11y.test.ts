@@ -11,6 +11,7 @@ import { mkdirSync } from 'node:fs';
 import type { Page } from 'playwright-core';
 import { startHark, type HarkProcess } from './lib/hark.ts';
 import { injectAxe, launchChromium, type ChromiumHandle } from './lib/browser.ts';
+import { setupInPage, useSession } from './lib/session.ts';
 
 const PASSWORD = 'correct horse battery';
 const SIZES = { phone: { width: 390, height: 844 }, desktop: { width: 1366, height: 900 } } as const;
@@ -32,7 +33,7 @@ interface Finding {
 async function axe(page: Page): Promise<Finding[]> {
   await injectAxe(page);
   return page.evaluate(async () => {
-    const w = window as unknown as { axe: { run(ctx: Document, o: object): Promise<{ violations: { id: string; impact: string; help: string; nodes: { target: string[]; failureSummary: string }[] }[] }> } };
+    const w = window;
     const r = await w.axe.run(document, { resultTypes: ['violations'] });
     return r.violations
       .filter((v) => v.impact === 'serious' || v.impact === 'critical')
@@ -44,7 +45,7 @@ async function axe(page: Page): Promise<Finding[]> {
 async function check(paths: string[], loggedIn: boolean, size: keyof typeof SIZES, colorScheme: (typeof SCHEMES)[number]): Promise<string[]> {
   const out: string[] = [];
   const ctx = await chrome.browser.newContext({ viewport: SIZES[size], colorScheme });
-  if (loggedIn) await ctx.addCookies([{ name: 'hark_session', value: cookie, url: hark.url }]);
+  if (loggedIn) await useSession(ctx, hark.url, cookie);
   const page = await ctx.newPage();
   try {
     for (const path of paths) {
@@ -80,12 +81,7 @@ describe('axe-core: no serious or critical findings, phone and desktop, light an
     for (const [size, scheme] of COMBOS) findings.push(...(await check(['/setup'], false, size, scheme)));
     // Then set the password, for the pages after it.
     const page = await chrome.newPage();
-    await page.goto(`${hark.url}/setup`);
-    await page.fill('#password', PASSWORD);
-    await page.fill('#confirm', PASSWORD);
-    await page.click('button[type=submit]');
-    await page.waitForURL(`${hark.url}/`);
-    cookie = (await chrome.context.cookies()).find((c) => c.name === 'hark_session')!.value;
+    cookie = await setupInPage(page, hark.url, PASSWORD);
     for (const [size, scheme] of COMBOS) findings.push(...(await check(['/login'], false, size, scheme)));
     expect(findings).toEqual([]);
   }, 300_000);
@@ -100,7 +96,7 @@ describe('axe-core: no serious or critical findings, phone and desktop, light an
 describe('touch targets', () => {
   test('on a phone every button, nav link and form control of the admin pages is at least 44 px high', async () => {
     const ctx = await chrome.browser.newContext({ viewport: SIZES.phone });
-    await ctx.addCookies([{ name: 'hark_session', value: cookie, url: hark.url }]);
+    await useSession(ctx, hark.url, cookie);
     const page = await ctx.newPage();
     const small: string[] = [];
     try {
@@ -129,7 +125,7 @@ describe('touch targets', () => {
 
   test('the nav wraps on a phone: every page link is on screen, none scrolled out of sight', async () => {
     const ctx = await chrome.browser.newContext({ viewport: SIZES.phone });
-    await ctx.addCookies([{ name: 'hark_session', value: cookie, url: hark.url }]);
+    await useSession(ctx, hark.url, cookie);
     const page = await ctx.newPage();
     try {
       await page.goto(`${hark.url}/`);

@@ -9,6 +9,7 @@ import type { Page } from 'playwright-core';
 import { startHark, type HarkProcess } from './lib/hark.ts';
 import { launchChromium, type ChromiumHandle } from './lib/browser.ts';
 import { startIcecast, type IcecastServer } from './lib/icecast.ts';
+import { submitSetup } from './lib/session.ts';
 
 const PASSWORD = 'correct horse battery';
 
@@ -110,10 +111,7 @@ describe('admin page in Chromium', () => {
       await a.fill('#confirm', 'something else');
     }, 422, '.field.invalid .err');
     expect(mismatch).toContain('differ');
-    await a.fill('#password', PASSWORD);
-    await a.fill('#confirm', PASSWORD);
-    await a.click('button[type=submit]');
-    await a.waitForURL(`${hark.url}/`);
+    await submitSetup(a, hark.url, PASSWORD);
     await a.locator('#state-panel').waitFor();
 
     const cookie = (await a.context().cookies()).find((c) => c.name === 'hark_session')!;
@@ -142,7 +140,7 @@ describe('admin page in Chromium', () => {
     // Time it inside the browsers (one machine, one clock): from the click on page A to the
     // moment page B's DOM says Live — not Playwright's own overhead.
     await b.evaluate(() => {
-      const w = window as unknown as { liveAt?: number };
+      const w = window;
       new MutationObserver(() => {
         if (!w.liveAt && document.querySelector('.state-word')?.textContent === 'Live') w.liveAt = Date.now();
       }).observe(document.body, { subtree: true, childList: true, characterData: true });
@@ -151,8 +149,8 @@ describe('admin page in Chromium', () => {
       (document.querySelector('#state-panel button.go') as HTMLButtonElement).click();
       return Date.now();
     });
-    await b.waitForFunction(() => (window as unknown as { liveAt?: number }).liveAt, null, { timeout: 5000 });
-    const ms = (await b.evaluate(() => (window as unknown as { liveAt: number }).liveAt)) - clickedAt;
+    await b.waitForFunction(() => window.liveAt, null, { timeout: 5000 });
+    const ms = (await b.evaluate(() => window.liveAt!)) - clickedAt;
     console.log(`second page showed Live ${ms} ms after the click`);
     expect(ms).toBeLessThan(1000);
     await expect(b.locator('#state-badge .badge').getAttribute('data-state')).resolves.toBe('live');

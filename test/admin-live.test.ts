@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import type { BrowserContext, Page } from 'playwright-core';
 import { startHark, type HarkProcess } from './lib/hark.ts';
 import { launchChromium, type ChromiumHandle } from './lib/browser.ts';
+import { setupInPage, useSession } from './lib/session.ts';
 
 const PASSWORD = 'correct horse battery';
 const HTTP_PORT = 29200;
@@ -55,7 +56,7 @@ const SIZES = { phone: { width: 390, height: 844 }, desktop: { width: 1366, heig
 
 async function pageAt(size: keyof typeof SIZES, scheme: 'light' | 'dark' = 'light'): Promise<{ ctx: BrowserContext; page: Page }> {
   const ctx = await chrome.browser.newContext({ viewport: SIZES[size], colorScheme: scheme });
-  await ctx.addCookies([{ name: 'hark_session', value: cookie, url: `http://127.0.0.1:${HTTP_PORT}` }]);
+  await useSession(ctx, `http://127.0.0.1:${HTTP_PORT}`, cookie);
   const page = await ctx.newPage();
   page.on('pageerror', (e) => chrome.logs.push(`[pageerror] ${e.message}`));
   return { ctx, page };
@@ -109,12 +110,7 @@ beforeAll(async () => {
   chrome = await launchChromium();
   // First run: set the password in the browser; the session cookie is reused by every context.
   const page = await chrome.newPage();
-  await page.goto(`${hark.url}/`);
-  await page.fill('#password', PASSWORD);
-  await page.fill('#confirm', PASSWORD);
-  await page.click('button[type=submit]');
-  await page.waitForURL(`${hark.url}/`);
-  cookie = (await chrome.context.cookies()).find((c) => c.name === 'hark_session')!.value;
+  cookie = await setupInPage(page, hark.url, PASSWORD, '/');
 }, 120_000);
 
 afterAll(async () => {

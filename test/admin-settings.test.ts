@@ -15,6 +15,7 @@ import { startHark, type HarkProcess } from './lib/hark.ts';
 import { launchChromium, type ChromiumHandle } from './lib/browser.ts';
 import { startIcecast, type IcecastServer } from './lib/icecast.ts';
 import { startPipewire, type PipewireHarness } from './lib/pipewire.ts';
+import { loginInPage } from './lib/session.ts';
 
 const PASSWORD = 'a long enough password';
 const PHONE = { width: 390, height: 844 };
@@ -33,9 +34,7 @@ async function loggedIn(browser: Browser, h: HarkProcess, viewport: { width: num
   const context = await browser.newContext({ viewport, colorScheme });
   const page = await context.newPage();
   page.on('pageerror', (e) => chrome.logs.push(`[pageerror] ${e.message}`));
-  await page.goto(`${h.url}/login`);
-  await page.fill('#password', PASSWORD);
-  await Promise.all([page.waitForURL(`${h.url}/`, { timeout: 30_000 }), page.click('button[type=submit]')]);
+  await loginInPage(page, h.url, PASSWORD, { timeoutMs: 30_000 });
   return { context, page };
 }
 

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { Hark } from '../src/daemon.ts';
 import { loadConfig } from '../src/config/load.ts';
 import { forceLogLevel } from '../src/log.ts';
+import { cookiesOf, FORM, formToken, pageCsrf, postLogin } from './lib/session.ts';
 
 const PASSWORD = 'a good long password';
 let clock = Date.now();
@@ -21,35 +22,12 @@ let configPath: string;
 const url = (path: string) => `http://localhost${path}`;
 const handle = (req: Request) => hark.app!.handle(req);
 
-function cookiesOf(res: Response): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const c of res.headers.getSetCookie()) {
-    const [kv] = c.split(';');
-    const i = kv!.indexOf('=');
-    out[kv!.slice(0, i)] = decodeURIComponent(kv!.slice(i + 1));
-  }
-  return out;
-}
-
 function form(data: Record<string, string>): string {
   return new URLSearchParams(data).toString();
 }
 
-const FORM = 'application/x-www-form-urlencoded';
-
 /** GET /login for its CSRF cookie and field, then POST the password. */
-async function login(password = PASSWORD): Promise<Response> {
-  const page = await handle(new Request(url('/login')));
-  const pre = cookiesOf(page).hark_csrf!;
-  const field = /name="_csrf" value="([^"]+)"/.exec(await page.text())![1]!;
-  return handle(
-    new Request(url('/login'), {
-      method: 'POST',
-      headers: { 'content-type': FORM, cookie: `hark_csrf=${pre}` },
-      body: form({ _csrf: field, password, next: '/' }),
-    }),
-  );
-}
+const login = (password = PASSWORD): Promise<Response> => postLogin(url(''), password, { via: handle });
 
 /** A logged-in session: its cookie header and CSRF token (read from the page, as htmx does). */
 async function session(): Promise<{ cookie: string; csrf: string }> {
@@ -58,7 +36,7 @@ async function session(): Promise<{ cookie: string; csrf: string }> {
   const id = cookiesOf(res).hark_session!;
   const cookie = `hark_session=${id}`;
   const page = await (await handle(new Request(url('/'), { headers: { cookie } }))).text();
-  const csrf = JSON.parse(/hx-headers="([^"]+)"/.exec(page)![1]!.replaceAll('&quot;', '"'))['X-CSRF-Token'];
+  const csrf = pageCsrf(page);
   return { cookie, csrf };
 }
 
@@ -92,7 +70,7 @@ describe('before a password exists', () => {
     const page = await handle(new Request(url('/setup')));
     expect(page.status).toBe(200);
     const pre = cookiesOf(page).hark_csrf!;
-    const field = /name="_csrf" value="([^"]+)"/.exec(await page.text())![1]!;
+    const field = formToken(await page.text());
     const post = (body: Record<string, string>, cookie = `hark_csrf=${pre}`) =>
       handle(new Request(url('/setup'), { method: 'POST', headers: { 'content-type': FORM, cookie }, body: form(body) }));
     expect((await post({ password: PASSWORD, confirm: PASSWORD }, '')).status).toBe(403);
@@ -481,7 +459,7 @@ describe('token scopes and the password (issue 14)', () => {
     expect((await handle(new Request(url('/api/state'), { headers: bearer(keep.token) }))).status).toBe(200);
 
     // Back, revoking every token this time.
-    const csrf = JSON.parse(/hx-headers="([^"]+)"/.exec(await (await handle(new Request(url('/'), { headers: { cookie: fresh } }))).text())![1]!.replaceAll('&quot;', '"'))['X-CSRF-Token'];
+    const csrf = pageCsrf(await (await handle(new Request(url('/'), { headers: { cookie: fresh } }))).text());
     const back = await handle(new Request(url('/api/password'), { method: 'POST', headers: { cookie: fresh, 'x-csrf-token': csrf, ...json }, body: JSON.stringify({ current: 'the second password', password: PASSWORD, revoke_tokens: true }) }));
     expect(back.status).toBe(200);
     expect((await back.json()).revoked_tokens).toBeGreaterThanOrEqual(1);

@@ -5,6 +5,7 @@
 import { afterAll, expect, test } from 'bun:test';
 import { startHark, type HarkProcess } from './lib/hark.ts';
 import { launchChromium, type ChromiumHandle } from './lib/browser.ts';
+import { loginInPage } from './lib/session.ts';
 
 const PASSWORD = 'correct horse battery';
 let hark: HarkProcess | undefined;
@@ -21,10 +22,7 @@ test('the silence alert on the dashboard is one plain sentence', async () => {
   chrome = await launchChromium();
   const page = await chrome.newPage();
   await page.setViewportSize({ width: 390, height: 844 });
-  await page.goto(`${hark.url}/login`);
-  await page.fill('#password', PASSWORD);
-  await page.click('button[type=submit]');
-  await page.waitForURL(`${hark.url}/`);
+  await loginInPage(page, hark.url, PASSWORD);
   const alert = page.locator('#alerts .alert[data-alert="silence"]');
   await alert.waitFor({ timeout: 10_000 });
   const text = (await alert.textContent())!.trim();

@@ -12,6 +12,7 @@ import { mkdirSync } from 'node:fs';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { startHark, type HarkProcess } from './lib/hark.ts';
 import { launchChromium, type ChromiumHandle } from './lib/browser.ts';
+import { loginInPage } from './lib/session.ts';
 
 const FIRST = 'the first good password';
 const SECOND = 'a second good password';
@@ -36,9 +37,7 @@ async function loggedIn(browser: Browser, password: string, viewport = { width: 
   const context = await browser.newContext({ viewport });
   const page = await context.newPage();
   page.on('pageerror', (e) => chrome.logs.push(`[pageerror] ${e.message}`));
-  await page.goto(`${hark.url}/login`);
-  await page.fill('#password', password);
-  await Promise.all([page.waitForURL(`${hark.url}/`, { timeout: 30_000 }), page.click('button[type=submit]')]);
+  await loginInPage(page, hark.url, password, { timeoutMs: 30_000 });
   return { context, page };
 }
 

@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { gunzipSync } from 'node:zlib';
 import { startHark, type HarkProcess } from './lib/hark.ts';
+import { postLogin } from './lib/session.ts';
 
 const PASSWORD = 'correct horse battery';
 let hark: HarkProcess;
@@ -18,15 +19,7 @@ function get(path: string, encoding: string, extra: Record<string, string> = {})
 
 /** Log in through the login form, as a browser would (its CSRF cookie and field). */
 async function login(): Promise<string> {
-  const page = await fetch(`${hark.url}/login`, { redirect: 'manual' });
-  const pre = page.headers.getSetCookie().map((c) => c.split(';')[0]!).join('; ');
-  const csrf = (await page.text()).match(/name="_csrf" value="([^"]+)"/)![1]!;
-  const res = await fetch(`${hark.url}/login`, {
-    method: 'POST',
-    redirect: 'manual',
-    headers: { cookie: pre, 'content-type': 'application/x-www-form-urlencoded', origin: hark.url },
-    body: new URLSearchParams({ _csrf: csrf, password: PASSWORD, next: '/' }),
-  });
+  const res = await postLogin(hark.url, PASSWORD, { origin: hark.url });
   expect(res.status).toBe(303);
   return res.headers.getSetCookie().map((c) => c.split(';')[0]!).filter((c) => !c.endsWith('=')).join('; ');
 }

@@ -10,10 +10,12 @@ import { join, resolve } from 'node:path';
 import { parseConfig } from '../src/config/load.ts';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { startHark, type HarkProcess } from './lib/hark.ts';
+import { session } from './lib/session.ts';
 
 const CLI = resolve(import.meta.dir, '../src/cli/main.ts');
 const PASSWORD = 'kill dash nine';
-const procs: ReturnType<typeof Bun.spawn>[] = [];
+const procs: Daemon['proc'][] = [];
 
 afterAll(() => {
   for (const p of procs) p.kill('SIGKILL');
@@ -30,37 +32,13 @@ on_boot = "last"
 udp_port = ${udp}
 `;
 
-interface Daemon {
-  proc: ReturnType<typeof Bun.spawn>;
-  dir: string;
-  configPath: string;
-  url: string;
-  output: () => string;
-}
+type Daemon = HarkProcess;
 
 /** Run the daemon on `dir/hark.toml` (again and again: a restart after a crash keeps the dir). */
 async function daemon(dir: string): Promise<Daemon> {
-  const configPath = join(dir, 'hark.toml');
-  const proc = Bun.spawn([process.execPath, resolve(import.meta.dir, '../src/main.ts'), '--config', configPath, '--port', '0'], {
-    cwd: dir,
-    env: { ...process.env, HARK_LOG_LEVEL: 'info' },
-    stdout: 'pipe',
-    stderr: 'pipe',
-  });
-  procs.push(proc);
-  let text = '';
-  const pump = async (st: ReadableStream<Uint8Array>) => {
-    for await (const c of st) text += new TextDecoder().decode(c);
-  };
-  void pump(proc.stdout as ReadableStream<Uint8Array>);
-  void pump(proc.stderr as ReadableStream<Uint8Array>);
-  const until = performance.now() + 30_000;
-  while (!/listening on http:\/\/[^:]+:(\d+)/.test(text)) {
-    if (performance.now() > until || proc.exitCode !== null) throw new Error(`the daemon did not start:\n${text}`);
-    await Bun.sleep(20);
-  }
-  const port = /listening on http:\/\/[^:]+:(\d+)/.exec(text)![1];
-  return { proc, dir, configPath, url: `http://127.0.0.1:${port}`, output: () => text };
+  const h = await startHark('', { dir, env: { HARK_LOG_LEVEL: 'info' } });
+  procs.push(h.proc);
+  return h;
 }
 
 const sock = (h: Daemon) => join(h.dir, 'hark.sock');
@@ -77,20 +55,7 @@ async function unixJson(h: Daemon, method: string, path: string, body?: unknown)
 /** Set the password over the socket and log in over HTTP, as a browser would. */
 async function browserSession(h: Daemon): Promise<{ cookie: string; csrf: string }> {
   await unixJson(h, 'POST', '/api/password', { password: PASSWORD });
-  const page = await fetch(`${h.url}/login`);
-  const pre = /hark_csrf=([^;]+)/.exec(page.headers.get('set-cookie') ?? '')![1]!;
-  const field = /name="_csrf" value="([^"]+)"/.exec(await page.text())![1]!;
-  const res = await fetch(`${h.url}/login`, {
-    method: 'POST',
-    redirect: 'manual',
-    headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: `hark_csrf=${pre}` },
-    body: new URLSearchParams({ _csrf: field, password: PASSWORD, next: '/' }),
-  });
-  const id = /hark_session=([^;]+)/.exec(res.headers.getSetCookie().join(';'))![1]!;
-  const cookie = `hark_session=${id}`;
-  const dash = await (await fetch(`${h.url}/`, { headers: { cookie } })).text();
-  const csrf = JSON.parse(/hx-headers="([^"]+)"/.exec(dash)![1]!.replaceAll('&quot;', '"'))['X-CSRF-Token'];
-  return { cookie, csrf };
+  return session(h.url, PASSWORD);
 }
 
 describe('config writes under SIGKILL', () => {

@@ -45,7 +45,7 @@ function watch(page: Page): void {
 
 /** The violations the page's own listener collected (the event fires in the page). */
 async function pageViolations(page: Page): Promise<string[]> {
-  return page.evaluate(() => (window as unknown as { __csp?: string[] }).__csp ?? []);
+  return page.evaluate(() => window.__csp ?? []);
 }
 
 beforeAll(async () => {
@@ -62,9 +62,9 @@ beforeAll(async () => {
   base = LAN_IP ? `http://${LAN_IP}:${hark.port}` : hark.url;
   ctx = await chrome.browser.newContext({ viewport: { width: 1366, height: 900 } });
   await ctx.addInitScript(() => {
-    const w = window as unknown as { __csp: string[] };
+    const w = window;
     w.__csp = [];
-    document.addEventListener('securitypolicyviolation', (e) => w.__csp.push(`${e.violatedDirective} blocked ${e.blockedURI} at ${e.sourceFile}:${e.lineNumber} ${e.sample}`));
+    document.addEventListener('securitypolicyviolation', (e) => w.__csp!.push(`${e.violatedDirective} blocked ${e.blockedURI} at ${e.sourceFile}:${e.lineNumber} ${e.sample}`));
   });
 }, 90_000);
 
@@ -155,7 +155,7 @@ describe.skipIf(!chromiumAvailable())('first run from another machine, and the C
     expect(r!.headers()['content-security-policy']).toBe(CSP);
     await page.waitForFunction(
       () => {
-        const h = (window as unknown as { hark?: { phase: string } }).hark;
+        const h = window.hark;
         const fill = document.querySelector('#meter-left .fill') as HTMLElement | null;
         return h?.phase === 'playing' && parseFloat(fill?.style.width ?? '0') > 30;
       },

@@ -18,6 +18,7 @@ import { startHark, type HarkProcess } from './lib/hark.ts';
 import { injectAxe, launchChromium, type ChromiumHandle } from './lib/browser.ts';
 import { startIcecast, type IcecastServer } from './lib/icecast.ts';
 import { qrPath } from '../web/templates/dashboard.ts';
+import { submitSetup } from './lib/session.ts';
 
 const PASSWORD = 'correct horse battery';
 const SHOTS = '/tmp/shots-h4';
@@ -56,10 +57,7 @@ async function firstRun(h: HarkProcess, ctx: BrowserContext): Promise<Page> {
   page.on('pageerror', (e) => chrome.logs.push(`[pageerror] ${e.message}`));
   await page.goto(`${h.url}/`);
   expect(new URL(page.url()).pathname).toBe('/setup');
-  await page.fill('#password', PASSWORD);
-  await page.fill('#confirm', PASSWORD);
-  await page.click('button[type=submit]');
-  await page.waitForURL(`${h.url}/`);
+  await submitSetup(page, h.url, PASSWORD);
   await page.locator('#on-air').waitFor();
   return page;
 }
@@ -109,7 +107,7 @@ async function axeViolations(p: Page, include: string[]): Promise<string[]> {
   for (const scheme of ['light', 'dark'] as const) {
     await p.emulateMedia({ colorScheme: scheme });
     const found = await p.evaluate(async (inc) => {
-      const r = await (window as unknown as { axe: { run(c: unknown, o: unknown): Promise<{ violations: { id: string; nodes: { target: string[] }[] }[] }> } }).axe.run(
+      const r = await window.axe.run(
         { include: inc.map((s) => [s]) },
         { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa'] } },
       );

@@ -10,9 +10,9 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { startHark, type HarkProcess } from './lib/hark.ts';
 import { rawRequest, type RawResponse } from './lib/raw-http.ts';
+import { cookiesOf, FORM, formToken, pageCsrf, postLogin } from './lib/session.ts';
 
 const PASSWORD = 'the owner knows this one';
-const FORM = 'application/x-www-form-urlencoded';
 let hark: HarkProcess;
 
 beforeAll(async () => {
@@ -29,7 +29,7 @@ async function loginForm(from: string): Promise<{ cookie: string; field: string 
   const page = await rawRequest({ port: hark.port, localAddress: from, method: 'GET', path: '/login' });
   expect(page.status).toBe(200);
   const cookie = page.setCookies.find((c) => c.startsWith('hark_csrf='))!.split(';')[0]!;
-  const field = /name="_csrf" value="([^"]+)"/.exec(page.body)![1]!;
+  const field = formToken(page.body);
   return { cookie, field };
 }
 
@@ -120,19 +120,11 @@ describe('tokens and the password: a hostile corpus', () => {
   const tokens: Record<string, { id: string; token: string }> = {};
 
   beforeAll(async () => {
-    const page = await fetch(`${hark.url}/login`);
-    const pre = page.headers.getSetCookie().find((c) => c.startsWith('hark_csrf='))!.split(';')[0]!;
-    const field = /name="_csrf" value="([^"]+)"/.exec(await page.text())![1]!;
-    const res = await fetch(`${hark.url}/login`, {
-      method: 'POST',
-      redirect: 'manual',
-      headers: { 'content-type': FORM, cookie: pre },
-      body: new URLSearchParams({ _csrf: field, password: PASSWORD, next: '/' }),
-    });
+    const res = await postLogin(hark.url, PASSWORD);
     expect(res.status).toBe(303);
-    const cookie = res.headers.getSetCookie().find((c) => c.startsWith('hark_session='))!.split(';')[0]!;
+    const cookie = `hark_session=${cookiesOf(res).hark_session!}`;
     const home = await (await fetch(`${hark.url}/`, { headers: { cookie } })).text();
-    const csrf = JSON.parse(/hx-headers="([^"]+)"/.exec(home)![1]!.replaceAll('&quot;', '"'))['X-CSRF-Token'];
+    const csrf = pageCsrf(home);
     session = { cookie, csrf };
     for (const scope of ['read', 'control', 'admin']) {
       const t = await fetch(`${hark.url}/api/tokens`, { method: 'POST', headers: { ...sess(), 'content-type': 'application/json' }, body: JSON.stringify({ name: `corpus ${scope}`, scope }) });

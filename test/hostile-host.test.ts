@@ -17,6 +17,7 @@ import { connect } from 'node:net';
 import { hostname, networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startHark, type HarkProcess } from './lib/hark.ts';
+import { FORM, formToken } from './lib/session.ts';
 
 /** This machine's first non-loopback IPv4 address, if it has one (a peer that is not loopback). */
 const LAN_IP = Object.values(networkInterfaces())
@@ -91,7 +92,6 @@ function req(method: string, path: string, headers: Record<string, string | null
   return raw(`${method} ${path} HTTP/1.1\r\n${lines.join('\r\n')}\r\n\r\n${body}`, addr);
 }
 
-const FORM = 'application/x-www-form-urlencoded';
 const cookieOf = (r: RawResponse, name: string) => r.setCookies.find((c) => c.startsWith(`${name}=`))?.split(';')[0]!.slice(name.length + 1) ?? '';
 
 beforeAll(async () => {
@@ -264,7 +264,7 @@ describe('the first-run setup code', () => {
   async function setupForm(headers: Record<string, string> = {}, addr = '127.0.0.1') {
     const page = await req('GET', '/setup', headers, '', addr);
     expect(page.status).toBe(200);
-    return { page, pre: cookieOf(page, 'hark_csrf'), field: /name="_csrf" value="([^"]+)"/.exec(page.body)![1]! };
+    return { page, pre: cookieOf(page, 'hark_csrf'), field: formToken(page.body) };
   }
 
   test('the box itself is not asked for it; a proxied request is', async () => {

@@ -16,6 +16,7 @@ import { chmodSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { startHark, type HarkProcess } from './lib/hark.ts';
+import { cookiesOf, pageCsrf, postLogin } from './lib/session.ts';
 import { freeUdpPort } from './lib/whep-client.ts';
 
 const OFFER = readFileSync(join(import.meta.dir, 'fixtures/webrtc/chromium-offer.sdp'), 'utf8');
@@ -84,28 +85,8 @@ afterAll(async () => {
   await hark?.stop();
 }, 30_000);
 
-function cookiesOf(res: Response): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const c of res.headers.getSetCookie()) {
-    const [kv] = c.split(';');
-    const i = kv!.indexOf('=');
-    out[kv!.slice(0, i)] = decodeURIComponent(kv!.slice(i + 1));
-  }
-  return out;
-}
-
 /** Log in through the form, as a browser does; `next` as given. */
-async function login(next: string): Promise<Response> {
-  const page = await fetch(`${hark.url}/login`);
-  const pre = cookiesOf(page).hark_csrf!;
-  const field = /name="_csrf" value="([^"]+)"/.exec(await page.text())![1]!;
-  return fetch(`${hark.url}/login`, {
-    method: 'POST',
-    redirect: 'manual',
-    headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: `hark_csrf=${pre}` },
-    body: new URLSearchParams({ _csrf: field, password: PASSWORD, next }).toString(),
-  });
-}
+const login = (next: string): Promise<Response> => postLogin(hark.url, PASSWORD, { next });
 
 describe('WHEP sessions: nobody can end another listener', () => {
   test('public /api/status counts listeners but names no session, address or player', async () => {
@@ -171,7 +152,7 @@ describe('WHEP sessions: nobody can end another listener', () => {
     expect(res.status).toBe(303);
     const cookie = `hark_session=${cookiesOf(res).hark_session}`;
     const page = await (await fetch(`${hark.url}/listeners`, { headers: { cookie } })).text();
-    const csrf = JSON.parse(/hx-headers="([^"]+)"/.exec(page)![1]!.replaceAll('&quot;', '"'))['X-CSRF-Token'] as string;
+    const csrf = pageCsrf(page);
     // The cookie alone (what a cross-site page could make a browser send) is not enough.
     expect((await fetch(`${hark.url}/whep/${b}`, { method: 'DELETE', headers: { cookie } })).status).toBe(403);
     const withSession = await fetch(`${hark.url}/whep/${b}`, { method: 'DELETE', headers: { cookie, 'x-csrf-token': csrf } });

@@ -9,6 +9,7 @@ import type { Page } from 'playwright-core';
 import { startHark, type HarkProcess } from './lib/hark.ts';
 import { launchChromium, type ChromiumHandle } from './lib/browser.ts';
 import { startIcecast, type IcecastServer } from './lib/icecast.ts';
+import { loginInPage } from './lib/session.ts';
 
 const PASSWORD = 'correct horse battery';
 let hark: HarkProcess;
@@ -21,10 +22,7 @@ beforeAll(async () => {
   chrome = await launchChromium();
   const ctx = await chrome.browser.newContext({ viewport: { width: 390, height: 844 } });
   page = await ctx.newPage();
-  await page.goto(`${hark.url}/login?next=/outputs`);
-  await page.fill('#password', PASSWORD);
-  await page.click('button[type=submit]');
-  await page.waitForURL(`${hark.url}/outputs`);
+  await loginInPage(page, hark.url, PASSWORD, { next: '/outputs' });
 }, 90_000);
 
 afterAll(async () => {

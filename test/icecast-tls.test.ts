@@ -13,6 +13,7 @@ import { launchChromium, type ChromiumHandle } from './lib/browser.ts';
 import { startHark, type HarkProcess } from './lib/hark.ts';
 import { makeTestCa, startIcecast, type IcecastServer, type TestCa } from './lib/icecast.ts';
 import { channel, dominantFrequency, rmsDbfs } from './lib/signal.ts';
+import { loginInPage } from './lib/session.ts';
 
 const TONE_HZ = 523;
 const PASSWORD = 'correct horse battery';
@@ -207,10 +208,7 @@ describe('the Outputs page with an https:// address', () => {
   beforeAll(async () => {
     chrome = await launchChromium();
     page = await (await chrome.browser.newContext({ viewport: { width: 390, height: 844 } })).newPage();
-    await page.goto(`${hark.url}/login?next=/outputs`);
-    await page.fill('#password', PASSWORD);
-    await page.click('button[type=submit]');
-    await page.waitForURL(`${hark.url}/outputs`);
+    await loginInPage(page, hark.url, PASSWORD, { next: '/outputs' });
   }, 60_000);
   afterAll(async () => {
     await chrome?.close();

@@ -9,6 +9,7 @@ import type { Page } from 'playwright-core';
 import { startHark, type HarkProcess } from './lib/hark.ts';
 import { startPipewire, type PipewireHarness } from './lib/pipewire.ts';
 import { launchChromium, type ChromiumHandle } from './lib/browser.ts';
+import { loginInPage } from './lib/session.ts';
 
 const PASSWORD = 'correct horse battery';
 const DEVICES = [
@@ -38,10 +39,7 @@ afterAll(async () => {
 async function firstVisit(hark: HarkProcess): Promise<Page> {
   const ctx = await chrome.browser.newContext({ viewport: { width: 390, height: 844 } });
   const page = await ctx.newPage();
-  await page.goto(`${hark.url}/login?next=/input`);
-  await page.fill('#password', PASSWORD);
-  await page.click('button[type=submit]');
-  await page.waitForURL(`${hark.url}/input`);
+  await loginInPage(page, hark.url, PASSWORD, { next: '/input' });
   return page;
 }
 

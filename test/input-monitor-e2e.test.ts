@@ -9,6 +9,7 @@ import type { Page } from 'playwright-core';
 import { startHark, readStreamFor, type HarkProcess } from './lib/hark.ts';
 import { launchChromium, type ChromiumHandle } from './lib/browser.ts';
 import { channel, decodeWithFfmpeg, dominantFrequency, rmsDbfs } from './lib/signal.ts';
+import { loginInPage } from './lib/session.ts';
 
 const PASSWORD = 'correct horse battery';
 const TONE_HZ = 1000;
@@ -50,9 +51,7 @@ async function hear(path: string, ms: number, headers: Record<string, string> = 
 }
 
 async function login(p: Page, next: string): Promise<void> {
-  await p.goto(`${hark.url}/login?next=${encodeURIComponent(next)}`);
-  await p.fill('#password', PASSWORD);
-  await Promise.all([p.waitForURL(`${hark.url}${next}`), p.click('button[type=submit]')]);
+  await loginInPage(p, hark.url, PASSWORD, { next });
 }
 
 beforeAll(async () => {

@@ -45,11 +45,11 @@ async function open(hark: HarkProcess, size: keyof typeof SIZES, scheme: 'light'
   return { page, context };
 }
 
-const phase = (p: Page) => p.evaluate(() => (window as unknown as { hark: { phase: string } }).hark.phase);
+const phase = (p: Page) => p.evaluate(() => window.hark.phase);
 
 async function waitPlaying(p: Page, timeout = 15_000) {
   await p.waitForFunction(() => {
-    const h = (window as unknown as { hark: { phase: string; stats: { packets?: number } } }).hark;
+    const h = window.hark;
     return h.phase === 'playing' && Number(h.stats.packets) > 50;
   }, null, { timeout, polling: 100 });
 }
@@ -170,7 +170,7 @@ describe.skipIf(!chromiumAvailable())('listen page', () => {
       expect(await page.locator('.meter[data-ch="0"] .clip').getAttribute('data-on')).toBe('false');
       // A full-scale sine into the page's meters (the stream itself is at −12 dBFS).
       await page.evaluate(() => {
-        const p = (window as unknown as { hark: { player: { ctx: AudioContext; meters: { attach(n: AudioNode): void } } } }).hark.player;
+        const p = window.hark.player;
         const osc = p.ctx.createOscillator();
         osc.start();
         p.meters.attach(osc);
@@ -245,7 +245,7 @@ describe.skipIf(!chromiumAvailable())('listen page', () => {
           expect(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth)).toBe(true);
           await injectAxe(page);
           const violations = await page.evaluate(async () => {
-            const r = await (window as unknown as { axe: { run: (ctx: Document, o: object) => Promise<{ violations: { id: string; impact: string; nodes: { target: string[] }[] }[] }> } }).axe.run(document, { resultTypes: ['violations'] });
+            const r = await window.axe.run(document, { resultTypes: ['violations'] });
             return r.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
           });
           expect(violations).toEqual([]);

@@ -38,7 +38,7 @@ interface PageView {
 
 const view = (page: Page): Promise<PageView> =>
   page.evaluate(() => {
-    const h = (window as unknown as { hark: { sessions: number; instance: string | null; phase: string; transport: string | null; state: string; stats: { packets?: number }; analysers: AnalyserNode[] } }).hark;
+    const h = window.hark;
     let peak = 0;
     for (const a of h.analysers) {
       const b = new Float32Array(a.fftSize);
@@ -64,7 +64,7 @@ async function openPlaying(url: string, size: { width: number; height: number })
   page.on('console', (m) => chrome.logs.push(`[console.${m.type()}] ${m.text()}`));
   await page.goto(`${url}/listen?autoplay=1`);
   await page.waitForFunction(() => {
-    const h = (window as unknown as { hark: { phase: string; transport: string; stats: { packets?: number } } }).hark;
+    const h = window.hark;
     return h.phase === 'playing' && h.transport === 'webrtc' && Number(h.stats.packets) > 50;
   }, null, { timeout: 20_000, polling: 100 });
   return { page, context };
@@ -104,7 +104,7 @@ async function backOverWebrtc(page: Page, answeredAt: number, oldInstance: strin
     await Bun.sleep(50);
   }
   if (firstPackets < 0) throw new Error(`not back over WebRTC 6 s after hark answered: ${JSON.stringify(v)}\n${chrome.logs.slice(-20).join('\n')}`);
-  await page.waitForFunction(() => Number((window as unknown as { hark: { stats: { packets?: number } } }).hark.stats.packets) > 20, null, { timeout: 5000, polling: 100 });
+  await page.waitForFunction(() => Number(window.hark.stats.packets) > 20, null, { timeout: 5000, polling: 100 });
   return firstPackets - answeredAt;
 }
 
@@ -145,7 +145,7 @@ describe.skipIf(!chromiumAvailable())('listen page reconnects over WebRTC', () =
       const sessions = (await view(page)).sessions;
       expect(await hark.stop()).toBe(0);
       // While hark is away: a plain message, no number below −120 in the readouts.
-      await page.waitForFunction(() => (window as unknown as { hark: { phase: string } }).hark.phase === 'reconnecting', null, { timeout: 10_000, polling: 100 });
+      await page.waitForFunction(() => window.hark.phase === 'reconnecting', null, { timeout: 10_000, polling: 100 });
       await page.waitForTimeout(2500);
       const away = await view(page);
       expect(away.state).toBe('Connection lost, reconnecting…');
@@ -191,7 +191,7 @@ describe.skipIf(!chromiumAvailable())('listen page reconnects over WebRTC', () =
     try {
       expect((await fetch(`${hark.url}/whep`, { method: 'POST', headers: { 'content-type': 'application/sdp' }, body: 'v=0' })).status).toBe(503);
       await page.goto(`${hark.url}/listen?autoplay=1`);
-      await page.waitForFunction(() => (window as unknown as { hark: { phase: string } }).hark.phase === 'playing', null, { timeout: 20_000, polling: 100 });
+      await page.waitForFunction(() => window.hark.phase === 'playing', null, { timeout: 20_000, polling: 100 });
       const v = await view(page);
       expect(v.transport).toBe('http');
       expect(v.state).toBe('Playing (backup connection, about a second behind)');
@@ -205,7 +205,7 @@ describe.skipIf(!chromiumAvailable())('listen page reconnects over WebRTC', () =
       // The volume turns down what is heard (a gain after the meters), not the meters.
       await page.locator('#volume').fill('25');
       const heard = await page.evaluate(() => {
-        const p = (window as unknown as { hark: { player: { outGain: GainNode; ctx: AudioContext } } }).hark.player;
+        const p = window.hark.player;
         return { gain: p.outGain.gain.value, element: (document.getElementById('audio') as HTMLAudioElement).volume };
       });
       expect(heard).toEqual({ gain: 0.25, element: 1 });

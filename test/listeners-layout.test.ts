@@ -6,6 +6,7 @@ import { afterAll, beforeAll, expect, test } from 'bun:test';
 import { startHark, type HarkProcess } from './lib/hark.ts';
 import { launchChromium, type ChromiumHandle } from './lib/browser.ts';
 import { WhepClient } from './lib/whep-client.ts';
+import { loginInPage } from './lib/session.ts';
 
 const PASSWORD = 'correct horse battery';
 const LONG_UA =
@@ -59,10 +60,7 @@ test('at 390 px the Listeners page is no wider than the screen with three listen
   ] as const) {
     const ctx = await chrome.browser.newContext({ viewport: { width, height }, colorScheme: scheme });
     const page = await ctx.newPage();
-    await page.goto(`${hark.url}/login?next=/listeners`);
-    await page.fill('#password', PASSWORD);
-    await page.click('button[type=submit]');
-    await page.waitForURL(`${hark.url}/listeners`);
+    await loginInPage(page, hark.url, PASSWORD, { next: '/listeners' });
     await page.waitForFunction(() => document.querySelectorAll('ul.people li.person').length === 3, null, { timeout: 10_000 });
     expect(await page.locator('ul.people').textContent()).toContain('LibVLC/3.0.20_with_a_very_long_build_identifier');
     // With every listener's technical details open too (the long user agent is there).
@@ -78,10 +76,7 @@ test('at 390 px the Listeners page is no wider than the screen with three listen
 test('Disconnect on a WebRTC listener ends its session (the admin needs no secret); MP3 listeners have no button', async () => {
   const ctx = await chrome.browser.newContext({ viewport: { width: 390, height: 844 } });
   const page = await ctx.newPage();
-  await page.goto(`${hark.url}/login?next=/listeners`);
-  await page.fill('#password', PASSWORD);
-  await page.click('button[type=submit]');
-  await page.waitForURL(`${hark.url}/listeners`);
+  await loginInPage(page, hark.url, PASSWORD, { next: '/listeners' });
   await page.waitForFunction(() => document.querySelectorAll('ul.people li.person').length === 3, null, { timeout: 10_000 });
   expect(await page.locator('ul.people button', { hasText: 'Disconnect' }).count()).toBe(1);
   const box = (await page.locator('ul.people button', { hasText: 'Disconnect' }).boundingBox())!;

@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import type { Page } from 'playwright-core';
 import { startHark, type HarkProcess } from './lib/hark.ts';
 import { launchChromium, type ChromiumHandle } from './lib/browser.ts';
+import { loginInPage } from './lib/session.ts';
 
 const PASSWORD = 'correct horse battery';
 /** The admin pages (need a login). */
@@ -42,7 +43,7 @@ async function open(p: Page, path: string): Promise<void> {
   expect(res?.status()).toBe(200);
   expect(new URL(p.url()).pathname).toBe(path.split('?')[0]!);
   const live = await p.evaluate(() => !!document.body.getAttribute('sse-connect'));
-  if (live) await p.waitForFunction(() => (window as unknown as { sseSeen?: number }).sseSeen! > 0, null, { timeout: 10_000 });
+  if (live) await p.waitForFunction(() => window.sseSeen! > 0, null, { timeout: 10_000 });
 }
 
 beforeAll(async () => {
@@ -50,9 +51,9 @@ beforeAll(async () => {
   hark = await startHark('[webrtc]\nudp_port = 29301\n');
   chrome = await launchChromium();
   await chrome.context.addInitScript(() => {
-    const w = window as unknown as { sseSeen: number };
+    const w = window;
     w.sseSeen = 0;
-    document.addEventListener('htmx:sseMessage', () => w.sseSeen++);
+    document.addEventListener('htmx:sseMessage', () => (w.sseSeen = (w.sseSeen ?? 0) + 1));
   });
   page = await chrome.newPage();
 }, 90_000);
@@ -105,10 +106,7 @@ describe('unique ids on every page', () => {
   test('on Outputs, the WebRTC form\'s "enabled" label toggles WebRTC, not Recording', async () => {
     const ctx = await chrome.browser.newContext();
     const p = await ctx.newPage();
-    await p.goto(`${hark.url}/login`);
-    await p.fill('#password', PASSWORD);
-    await p.click('button[type=submit]');
-    await p.waitForURL(`${hark.url}/`);
+    await loginInPage(p, hark.url, PASSWORD);
     await p.goto(`${hark.url}/outputs`);
     const recording = p.locator('#form-recording .field[data-field="enabled"] input[type=checkbox]');
     const webrtc = p.locator('#form-webrtc .field[data-field="enabled"] input[type=checkbox]');

@@ -18,6 +18,7 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { startHark, type HarkProcess } from './lib/hark.ts';
 import { launchChromium, type ChromiumHandle } from './lib/browser.ts';
 import { decodeWithFfmpeg, decodeWithOpusdec } from './lib/signal.ts';
+import { loginInPage } from './lib/session.ts';
 
 const PASSWORD = 'correct horse battery';
 const ZONE = 'America/New_York';
@@ -80,9 +81,7 @@ beforeAll(async () => {
   chrome = await launchChromium();
   const ctx = await chrome.browser.newContext({ viewport: PHONE });
   const page = await ctx.newPage();
-  await page.goto(`${hark.url}/login`);
-  await page.fill('#password', PASSWORD);
-  await Promise.all([page.waitForURL(`${hark.url}/`), page.click('button[type=submit]')]);
+  await loginInPage(page, hark.url, PASSWORD);
   session = await ctx.storageState();
   await ctx.close();
 }, 120_000);

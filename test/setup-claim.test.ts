@@ -2,14 +2,14 @@
  * A box fresh out of the card, claimed from another computer as the image serves it (HTTPS on,
  * no password): the setup code from hark-setup.txt claims it once, over HTTPS; a wrong code
  * does not; afterwards the file says the password is set. The same helper
- * (test/lib/setup-claim.ts) claims the QEMU guest in the image's boot test.
+ * (test/lib/session.ts) claims the QEMU guest in the image's boot test.
  */
 import { afterAll, beforeAll, expect, test } from 'bun:test';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startHark, type HarkProcess } from './lib/hark.ts';
-import { claimWithSetupCode } from './lib/setup-claim.ts';
+import { claimWithSetupCode } from './lib/session.ts';
 
 /** This machine's own non-loopback IPv4 address: requests to it are not from loopback. */
 const LAN_IP = Object.values(networkInterfaces())

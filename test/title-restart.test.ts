@@ -5,6 +5,7 @@
 import { afterAll, expect, test } from 'bun:test';
 import { startHark, type HarkProcess } from './lib/hark.ts';
 import { launchChromium, type ChromiumHandle } from './lib/browser.ts';
+import { loginInPage } from './lib/session.ts';
 
 const PASSWORD = 'correct horse battery';
 const TITLE = 'Sunday service — Psalm 23 & "Amazing Grace"';
@@ -21,10 +22,7 @@ test('the title set on the dashboard is still there after a stop and a start', a
   chrome = await launchChromium();
   const page = await chrome.newPage();
   await page.setViewportSize({ width: 390, height: 844 });
-  await page.goto(`${hark.url}/login`);
-  await page.fill('#password', PASSWORD);
-  await page.click('button[type=submit]');
-  await page.waitForURL(`${hark.url}/`);
+  await loginInPage(page, hark.url, PASSWORD);
   const form = page.locator('form[hx-post="/ui/metadata"]');
   await form.locator('input[name=title]').fill(TITLE);
   await form.locator('button[type=submit]').click();

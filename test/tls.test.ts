@@ -13,6 +13,7 @@ import type { Page } from 'playwright-core';
 import { chromiumAvailable, launchChromium, type ChromiumHandle } from './lib/browser.ts';
 import { startHark, type HarkProcess } from './lib/hark.ts';
 import { freeUdpPort } from './lib/whep-client.ts';
+import { pageCsrf, sessionOf } from './lib/session.ts';
 
 const TONE_HZ = 1000;
 const TONE_DBFS = -12;
@@ -250,7 +251,7 @@ describe('plain HTTP while HTTPS is on', () => {
 /** What the page's L/R analysers hear: the strongest frequency and the peak level. */
 async function heard(page: Page): Promise<{ frequency: number; peakDbfs: number }[]> {
   return page.evaluate(() => {
-    const h = (window as unknown as { hark: { analysers: AnalyserNode[]; context: AudioContext } }).hark;
+    const h = window.hark;
     return h.analysers.map((a) => {
       const time = new Float32Array(a.fftSize);
       a.getFloatTimeDomainData(time);
@@ -273,7 +274,7 @@ async function playsTone(url: string): Promise<void> {
   try {
     await page.goto(url);
     try {
-      await page.waitForFunction(() => Number((window as unknown as { hark: { stats: { packets?: number } } }).hark?.stats?.packets) > 150, undefined, { timeout: 20_000, polling: 250 });
+      await page.waitForFunction(() => Number(window.hark?.stats?.packets) > 150, undefined, { timeout: 20_000, polling: 250 });
     } catch (e) {
       throw new Error(`${(e as Error).message}\n${chrome!.logs.slice(-20).join('\n')}\n${hark.output().slice(-3000)}`);
     }
@@ -371,10 +372,10 @@ describe.skipIf(!chromiumAvailable())('Chromium trusting the CA (an NSS database
   }, 60_000);
 
   test('hostile uploads: no files, a file too large, binary junk, no CSRF token, over plain HTTP — each refused, nothing written', async () => {
-    const sid = (await chrome!.context.cookies()).find((c) => c.name === '__Host-hark_session')!.value;
+    const sid = await sessionOf(chrome!.context, '__Host-hark_session');
     const ca = readFileSync(caFile, 'utf8');
     const system = await (await fetch(`${https}/system`, { headers: { cookie: `__Host-hark_session=${sid}` }, tls: { ca } } as RequestInit)).text();
-    const csrf = (JSON.parse(system.match(/hx-headers="([^"]+)"/)![1]!.replaceAll('&quot;', '"').replaceAll('&#34;', '"')) as Record<string, string>)['X-CSRF-Token']!;
+    const csrf = pageCsrf(system);
     const good = readFileSync(join(work, 'own/good.crt'), 'utf8');
     const key = readFileSync(join(work, 'own/good.key'), 'utf8');
     const upload = async (files: Record<string, Blob>, opts: { csrf?: boolean; base?: string } = {}) => {
@@ -424,10 +425,10 @@ describe.skipIf(!chromiumAvailable())('Chromium trusting the CA (an NSS database
     expect(curl(['--cacert', caFile, '-o', '/dev/null', `${https}/api/status`]).code).toBe(60);
 
     // Back to the box's own, as the page's button does (this browser does not trust the test CA).
-    const sid = (await chrome!.context.cookies()).find((c) => c.name === '__Host-hark_session')!.value;
+    const sid = await sessionOf(chrome!.context, '__Host-hark_session');
     const ca = readFileSync(join(own, 'ca.crt'), 'utf8');
     const system = await (await fetch(`${https}/system`, { headers: { cookie: `__Host-hark_session=${sid}` }, tls: { ca } } as RequestInit)).text();
-    const csrf = (JSON.parse(system.match(/hx-headers="([^"]+)"/)![1]!.replaceAll('&quot;', '"').replaceAll('&#34;', '"')) as Record<string, string>)['X-CSRF-Token']!;
+    const csrf = pageCsrf(system);
     const back = await fetch(`${https}/ui/tls/box`, { method: 'POST', headers: { cookie: `__Host-hark_session=${sid}`, 'x-csrf-token': csrf }, tls: { ca } } as RequestInit);
     expect(back.status).toBe(200);
     expect(curl(['--cacert', caFile, '-o', '/dev/null', '-w', '%{http_code}', `${https}/api/status`]).out).toBe('200');

@@ -39,7 +39,7 @@ interface Heard {
 /** What the page's L/R analysers hear: the strongest frequency (interpolated) and the peak level. */
 async function listen(page: Page): Promise<Heard[]> {
   return page.evaluate(() => {
-    const h = (window as unknown as { hark: { analysers: AnalyserNode[]; context: AudioContext } }).hark;
+    const h = window.hark;
     return h.analysers.map((a, channel) => {
       const time = new Float32Array(a.fftSize);
       a.getFloatTimeDomainData(time);
@@ -65,13 +65,13 @@ async function play(query: string, until: (stats: Record<string, number | string
     // The predicate runs here, on the page's stats: the page's CSP refuses eval (new Function).
     const deadline = Date.now() + 15_000;
     for (;;) {
-      const stats = await page.evaluate(() => (window as unknown as { hark?: { stats: Record<string, number | string | null> } }).hark?.stats ?? null);
+      const stats = await page.evaluate(() => window.hark?.stats ?? null);
       if (stats && until(stats)) break;
       if (Date.now() > deadline) throw new Error(`no such stats within 15 s: ${until.toString()}`);
       await Bun.sleep(250);
     }
   } catch (e) {
-    throw new Error(`${(e as Error).message}\npage state: ${await page.evaluate(() => (window as unknown as { hark: { state: string; stats: unknown } }).hark.state + ' ' + JSON.stringify((window as unknown as { hark: { stats: unknown } }).hark.stats))}\n${chrome.logs.join('\n')}\n${hark.output().slice(-3000)}`);
+    throw new Error(`${(e as Error).message}\npage state: ${await page.evaluate(() => window.hark.state + ' ' + JSON.stringify(window.hark.stats))}\n${chrome.logs.join('\n')}\n${hark.output().slice(-3000)}`);
   }
   // Let the decoder and analysers settle on the steady tone.
   await page.waitForTimeout(500);
@@ -90,7 +90,7 @@ describe.skipIf(!chromiumAvailable())('Chromium on /listen', () => {
   test('Play over WHEP: stereo Opus, the tone at 1 kHz and -12 dBFS on L and R; latency shown', async () => {
     const page = await play('', (s) => Number(s.packets) > 150);
     expectTone(await listen(page), { hz: 8, db: 1.5 });
-    const stats = await page.evaluate(() => (window as unknown as { hark: { stats: Record<string, unknown> } }).hark.stats);
+    const stats = await page.evaluate(() => window.hark.stats);
     expect(stats.codec).toBe('opus 48 kHz stereo');
     expect(stats.lost).toBe(0);
     expect(Number(stats.packetMs)).toBeCloseTo(10, 0);
@@ -117,9 +117,9 @@ describe.skipIf(!chromiumAvailable())('Chromium on /listen', () => {
     // jitterBufferTarget to 0 (and back to default).
     await page.click('#details summary');
     await page.check('#lowlatency');
-    expect(await page.evaluate(() => (window as unknown as { hark: { player: { session: { receiver: RTCRtpReceiver } } } }).hark.player.session.receiver.jitterBufferTarget)).toBe(0);
+    expect(await page.evaluate(() => window.hark.player.session.receiver.jitterBufferTarget)).toBe(0);
     await page.uncheck('#lowlatency');
-    expect(await page.evaluate(() => (window as unknown as { hark: { player: { session: { receiver: RTCRtpReceiver } } } }).hark.player.session.receiver.jitterBufferTarget)).toBeNull();
+    expect(await page.evaluate(() => window.hark.player.session.receiver.jitterBufferTarget)).toBeNull();
 
     // Stop deletes the WHEP session.
     await page.click('#play');
@@ -133,7 +133,7 @@ describe.skipIf(!chromiumAvailable())('Chromium on /listen', () => {
     ['G722', 'g722 8 kHz', /^G722\/9 10 ms$/],
   ])('an offer without Opus (%s) falls back: the tone still arrives', async (codecs, codecStat, serverCodec) => {
     const page = await play(`&codec=${codecs}`, (s) => Number(s.packets) > 100);
-    const stats = await page.evaluate(() => (window as unknown as { hark: { stats: Record<string, unknown> } }).hark.stats);
+    const stats = await page.evaluate(() => window.hark.stats);
     expect(String(stats.codec).toLowerCase()).toBe(codecStat.toLowerCase());
     // Narrowband: the browser upsamples, so allow a little more on level; the tone is well in band.
     expectTone(await listen(page), { hz: 8, db: 1.5 });
@@ -169,7 +169,7 @@ describe.skipIf(!chromiumAvailable())('Chromium on /listen', () => {
     await page.click('#play'); // Play again: a new session
     await expectListeners(1);
     // Playing: the page has its session's URL (before the POST's answer it has nothing to DELETE).
-    await page.waitForFunction(() => (window as unknown as { hark: { phase: string } }).hark.phase === 'playing', null, { timeout: 15_000 });
+    await page.waitForFunction(() => window.hark.phase === 'playing', null, { timeout: 15_000 });
     await page.close({ runBeforeUnload: true }); // pagehide: DELETE (keepalive) and the peer connection closed
     // Long before the 10–15 s in which a tab that vanished without a word is removed.
     await expectListeners(0, 5000);
@@ -186,7 +186,7 @@ describe.skipIf(!chromiumAvailable())('Chromium on /listen', () => {
     const page = await chrome.newPage();
     try {
       await page.goto(`${hark.url}/listen?autoplay=1`);
-      await page.waitForFunction(() => (window as unknown as { hark: { transport: string | null; phase: string } }).hark.transport === 'http', null, { timeout: 15_000 });
+      await page.waitForFunction(() => window.hark.transport === 'http', null, { timeout: 15_000 });
     } finally {
       await page.close();
       for (const l of held) await fetch(l, { method: 'DELETE' });

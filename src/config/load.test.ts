@@ -1,7 +1,4 @@
 import { describe, expect, test } from 'bun:test';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { ConfigError, defaultConfig, loadConfig, parseConfig } from './load.ts';
 
 describe('config', () => {
@@ -61,22 +58,5 @@ describe('config', () => {
 
   test('TOML syntax errors give the line', () => {
     expect(() => parseConfig('[input\n', 'x.toml')).toThrow(/x\.toml: not valid TOML: line 1/);
-  });
-
-  test('the daemon refuses a bad file with exit code 2 and the key path on stderr', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'hark-config-'));
-    const file = join(dir, 'hark.toml');
-    writeFileSync(file, '[input]\nchannels = 12\n');
-    const p = Bun.spawn([process.execPath, 'src/main.ts', '--config', file], { stderr: 'pipe', stdout: 'pipe' });
-    const code = await p.exited;
-    const stderr = await new Response(p.stderr).text();
-    expect(code).toBe(2);
-    expect(stderr).toContain(`hark: configuration refused: ${file}: input.channels: must be between 1 and 8, got 12`);
-  });
-
-  test('the daemon refuses unknown arguments with exit code 2', async () => {
-    const p = Bun.spawn([process.execPath, 'src/main.ts', '--frobnicate'], { stderr: 'pipe', stdout: 'pipe' });
-    expect(await p.exited).toBe(2);
-    expect(await new Response(p.stderr).text()).toContain('unknown argument "--frobnicate"');
   });
 });

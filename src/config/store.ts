@@ -258,6 +258,7 @@ export class ConfigStore {
     return this.update((draft) => {
       for (const [k, v] of Object.entries(entries)) {
         if (!schemaAt(k)) throw new ConfigError(k, 'unknown key');
+        // Config is a closed interface: setPath walks it as a plain table, the key checked by schemaAt above.
         setPath(draft as unknown as Record<string, unknown>, k, coerce(k, v));
       }
     });

@@ -243,6 +243,7 @@ function minimalEntry(path: string[], entry: Obj): Obj {
 /** The whole config as TOML: every key that differs from its default, no comments. */
 export function renderToml(config: Config): string {
   const defaults = Value.Default(ConfigSchema, {}) as Obj;
+  // Config is a closed interface (no index signature): walked here as a plain TOML table.
   const body = stringify(minimal(config as unknown as Obj, defaults) as never);
   return `${HEADER}\n${body}${body.endsWith('\n') ? '' : '\n'}`;
 }

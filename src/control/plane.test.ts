@@ -1,11 +1,15 @@
 import { describe, expect, test } from 'bun:test';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Auth, LOGIN_BACKOFF_MS, LOGIN_FREE_FAILURES, LOGIN_MAX_BACKOFF_MS, addressKey, loginBackoffMs } from './auth.ts';
 import { StateFile, bootState, bootTitle } from './state-file.ts';
 import { Control } from './control.ts';
-import { EventBus } from './events.ts';
+import { EventBus, type HarkEvent } from './events.ts';
+import { ControlPlane } from './plane.ts';
+import { loadConfig } from '../config/load.ts';
+import type { Config } from '../config/schema.ts';
+import type { SourceSettings } from '../audio/protocol.ts';
 
 describe('the run state across boots', () => {
   test('on_boot: last restores live and muted; live and idle force them; a fresh box starts live', () => {
@@ -158,4 +162,197 @@ describe('Auth', () => {
     expect(daemon.hasPassword()).toBe(true);
     expect(await daemon.verifyPassword('set over ssh')).toBe(true);
   });
+});
+
+// ---- ControlPlane: the daemon's control side, on fakes of the audio and output parts.
+
+/** What the plane calls on the audio and output parts, recorded. */
+function fakeParts(config: Config) {
+  const calls: string[] = [];
+  const titleListeners: ((t: string) => void)[] = [];
+  const alertListeners: ((e: { type: 'raised' | 'cleared'; alert: { id: string; severity: string; message: string } }) => void)[] = [];
+  const recorder = {
+    state: 'stopped' as string,
+    marks: [] as { label: string; at: number }[],
+    start() {
+      calls.push('recorder.start');
+      recorder.state = 'recording';
+    },
+    async close() {
+      calls.push('recorder.close');
+      recorder.state = 'stopped';
+    },
+    status: () => ({ state: recorder.state, file: 'rec.mp3', continued: false, last_error: null as string | null }),
+    mark: async (label: string, at: number) => void recorder.marks.push({ label, at }),
+  };
+  const metadata = {
+    title: '',
+    set(t: string) {
+      metadata.title = t;
+      for (const l of titleListeners) l(t);
+    },
+    onChange: (fn: (t: string) => void) => void titleListeners.push(fn),
+  };
+  const broadcast = {
+    metadata,
+    recorder,
+    icecast: [] as never[],
+    whip: [] as never[],
+    alerts: { on: (fn: (typeof alertListeners)[number]) => void alertListeners.push(fn) },
+    silence: { start: () => void calls.push('silence.start'), close: () => void calls.push('silence.close') },
+    start: () => void calls.push('outputs.start'),
+    status: () => ({ icecast: [], whip: [], recording: recorder.status() }),
+  };
+  const pipeline = {
+    setMuted: (m: boolean) => void calls.push(`muted ${m}`),
+    setOffAir: (s: boolean) => void calls.push(`off air ${s}`),
+    setSource: (s: SourceSettings) => void calls.push(`source ${s.device}`),
+  };
+  const mp3 = { state: 'idle', listenerCount: 0 };
+  // A fake with only what the plane calls: the real parts need PipeWire, codecs and sockets.
+  const parts = { config, pipeline, broadcast, mp3, webrtc: null } as unknown as ConstructorParameters<typeof ControlPlane>[0];
+  return { parts, calls, recorder, metadata, raise: (id: string, message: string) => alertListeners.forEach((l) => l({ type: 'raised', alert: { id, severity: 'warning', message } })) };
+}
+
+const settingsOf = (c: Config): SourceSettings => ({
+  source: c.input.source,
+  device: c.input.device,
+  channels: c.input.channels,
+  latencyFrames: c.input.latency_frames,
+  relaxedLatencyFrames: c.input.relaxed_latency_frames,
+  tone: { frequency: c.tone.frequency, levelDbfs: c.tone.level_dbfs },
+});
+
+/** A plane over a config file in a fresh directory; its events collected. */
+function plane(toml = '[control]\non_boot = "idle"\n', opts: { onRestart?: () => void; state?: object } = {}) {
+  const dir = mkdtempSync(join(tmpdir(), 'hark-plane-'));
+  const configPath = join(dir, 'hark.toml');
+  writeFileSync(configPath, toml);
+  if (opts.state) writeFileSync(join(dir, 'state.json'), JSON.stringify(opts.state));
+  const fake = fakeParts(loadConfig(configPath));
+  const p = new ControlPlane(fake.parts, { configPath, sourceSettings: settingsOf, onRestart: opts.onRestart });
+  const events: HarkEvent[] = [];
+  p.events.on('*', (e) => void events.push(e));
+  const saved = () => JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8'));
+  return { p, dir, configPath, events, saved, ...fake };
+}
+
+describe('ControlPlane', () => {
+  test('go_live starts the outputs and lifts off-air silence; stop closes them; each change is a state event and saved', async () => {
+    const { p, calls, events, saved } = plane();
+    expect(p.control.state).toBe('idle');
+    expect(await p.control.run('go_live', {}, 'web')).toEqual({ ok: true, state: 'live', message: 'live' });
+    expect(calls).toEqual(['off air false', 'outputs.start']);
+    expect(saved()).toMatchObject({ live: true, muted: false });
+    calls.length = 0;
+    expect((await p.control.run('stop', {}, 'gpio')).state).toBe('idle');
+    expect(calls).toEqual(['off air true', 'recorder.close']);
+    expect(saved()).toMatchObject({ live: false, muted: false });
+    expect(events.filter((e) => e.type === 'state')).toEqual([
+      { type: 'state', state: 'live', live: true, muted: false },
+      { type: 'state', state: 'idle', live: false, muted: false },
+    ]);
+    expect(events.filter((e) => e.type === 'action').map((e) => e.type === 'action' && `${e.action} by ${e.origin}: ${e.ok}`)).toEqual(['go_live by web: true', 'stop by gpio: true']);
+    await p.close();
+  });
+
+  test('mute silences the pipeline and is saved; the title set is kept for the next start and announced', async () => {
+    const { p, calls, events, saved, metadata } = plane();
+    await p.control.run('go_live');
+    await p.control.run('mute');
+    expect(calls).toContain('muted true');
+    expect(saved()).toMatchObject({ live: true, muted: true });
+    expect(await p.control.run('set_metadata', { title: 'Evening prayer' })).toMatchObject({ ok: true, message: 'title "Evening prayer"' });
+    expect(metadata.title).toBe('Evening prayer');
+    expect(saved()).toMatchObject({ title: 'Evening prayer' });
+    expect(events).toContainEqual({ type: 'metadata', title: 'Evening prayer' });
+    await p.close();
+  });
+
+  test('refusals name the field and change nothing: unknown action, a bad title, a bad device', async () => {
+    const { p, calls, events, configPath } = plane();
+    const before = readFileSync(configPath, 'utf8');
+    await expect(p.control.run('explode')).rejects.toMatchObject({ field: 'action', message: expect.stringContaining('unknown action "explode"') });
+    await expect(p.control.run('set_metadata', {})).rejects.toMatchObject({ field: 'title', message: 'title: required, a string' });
+    await expect(p.control.run('set_metadata', { title: 'a\u0007b' })).rejects.toMatchObject({ field: 'title', message: 'title: no control characters' });
+    await expect(p.control.run('set_input', { device: 'x\ny' })).rejects.toMatchObject({ field: 'device', message: 'device: not a valid node.name' });
+    await expect(p.control.run('mark', { label: 'x'.repeat(201) })).rejects.toMatchObject({ field: 'label' });
+    expect(p.control.state).toBe('idle');
+    expect(calls).toEqual([]);
+    expect(readFileSync(configPath, 'utf8')).toBe(before);
+    // Each refused action (not the unknown one) is an action event that says why.
+    expect(events.filter((e) => e.type === 'action' && !e.ok).map((e) => e.type === 'action' && e.message)).toEqual([
+      'title: required, a string',
+      'title: no control characters',
+      'device: not a valid node.name',
+      'label: at most 200 characters',
+    ]);
+    await p.close();
+  });
+
+  test('set_input writes input.device to the config file and re-opens the source; a config event says which section', async () => {
+    const { p, calls, events, configPath } = plane();
+    expect(await p.control.run('set_input', { device: 'alsa_input.usb-mic' })).toMatchObject({ message: 'input alsa_input.usb-mic' });
+    expect(readFileSync(configPath, 'utf8')).toContain('device = "alsa_input.usb-mic"');
+    expect(calls).toEqual(['source alsa_input.usb-mic']);
+    expect(events).toContainEqual({ type: 'config', keys: ['input'] });
+    await p.close();
+  });
+
+  test('record sets recording.enabled in the file; while idle it waits for live; live starts the recorder; stop_recording turns it off', async () => {
+    const { p, configPath, recorder, calls } = plane();
+    expect((await p.control.run('record')).message).toBe('recording starts when you go live');
+    expect(readFileSync(configPath, 'utf8')).toMatch(/\[recording\]\nenabled = true/);
+    expect(recorder.state).toBe('stopped');
+    await p.control.run('go_live');
+    await p.control.run('stop');
+    recorder.state = 'failed';
+    await p.control.run('go_live');
+    // Already on in the config, live, but the recorder failed: record tries again.
+    calls.length = 0;
+    expect((await p.control.run('record')).message).toBe('recording to rec.mp3');
+    expect(calls).toEqual(['recorder.close', 'recorder.start']);
+    expect((await p.control.run('stop_recording')).message).toBe('recording stopped');
+    expect(readFileSync(configPath, 'utf8')).not.toMatch(/enabled = true/);
+    await p.close();
+  });
+
+  test('a mark is kept with the recording; an alert is an event with its level', async () => {
+    const { p, recorder, events, raise } = plane();
+    await p.control.run('mark', { label: 'sermon' });
+    expect(recorder.marks).toHaveLength(1);
+    expect(recorder.marks[0]!.label).toBe('sermon');
+    raise('silence', 'The input has been silent for 10 s');
+    expect(events).toContainEqual({ type: 'alert', id: 'silence', level: 'warn', message: 'The input has been silent for 10 s', active: true });
+    await p.close();
+  });
+
+  test('a restart is asked for once, and only where the daemon can restart', async () => {
+    expect(plane().p.requestRestart('test')).toBe(false);
+    let restarts = 0;
+    const { p } = plane(undefined, { onRestart: () => restarts++ });
+    expect(p.canRestart).toBe(true);
+    expect(p.requestRestart('the System page')).toBe(true);
+    expect(p.requestRestart('hark restart')).toBe(false);
+    for (let i = 0; i < 50 && restarts === 0; i++) await Bun.sleep(20);
+    expect(restarts).toBe(1);
+    await p.close();
+  });
+
+  test('start: the saved state comes back (live and muted), the first-boot password is hashed and leaves the file, the socket answers; close removes it', async () => {
+    const { p, calls, configPath, dir } = plane('[control]\non_boot = "last"\n[silence]\nenabled = false\n[admin]\npassword = "a first boot password"\n', { state: { live: true, muted: true, at: '' } });
+    expect(p.control.state).toBe('muted');
+    await p.start(() => new Response('hello over the socket'));
+    expect(calls.slice(0, 3)).toEqual(['muted true', 'off air false', 'off air false']);
+    expect(calls).toContain('outputs.start');
+    expect(p.auth.hasPassword()).toBe(true);
+    expect(await p.auth.verifyPassword('a first boot password')).toBe(true);
+    expect(readFileSync(configPath, 'utf8')).not.toContain('a first boot password');
+    expect(existsSync(`${configPath}.bak`)).toBe(false);
+    expect(p.socketPath.startsWith(dir)).toBe(true);
+    const res = await fetch('http://localhost/', { unix: p.socketPath } as RequestInit);
+    expect(await res.text()).toBe('hello over the socket');
+    await p.close();
+    expect(existsSync(p.socketPath)).toBe(false);
+  }, 30_000);
 });

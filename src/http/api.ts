@@ -95,6 +95,7 @@ export const apiRoutes = (ctx: AppContext) => {
 
   let app = new Elysia({ name: 'api', prefix: '/api' });
   for (const [path, action] of Object.entries(ACTION_PATHS)) {
+    // Elysia's type grows with each route; the loop's routes all have the same shape.
     app = app.post(`/${path}`, ({ request }) => act(action, {}, request), { parse: 'none' }) as unknown as typeof app;
   }
   return app

@@ -64,6 +64,7 @@ export function renderMetrics(ctx: AppContext): string {
     c('hark_output_connects_total', 'Successful connections of an output', o.connects, { output: 'icecast', id: o.id });
     for (const s of ICECAST_STATES) g('hark_output_up', 'Output state (1 for the current one)', o.state === s ? 1 : 0, { output: 'icecast', id: o.id, state: s });
   }
+  // the WHIP status type does not declare `bytes` (to go with the one OutputStatus).
   for (const o of b.whip as unknown as { id: string; state: string; bytes?: number }[]) {
     if (typeof o.bytes === 'number') c('hark_output_bytes_total', 'Bytes sent by an output', o.bytes, { output: 'whip', id: o.id });
     g('hark_output_up', 'Output state (1 for the current one)', 1, { output: 'whip', id: o.id, state: o.state });

@@ -135,7 +135,7 @@ export class HttpStreamOutput {
         l.end();
         this.remove(l, 'disconnected');
       },
-    } as unknown as UnderlyingDefaultSource<Uint8Array>);
+    } as unknown as UnderlyingDefaultSource<Uint8Array>); // Bun's type: 'direct' source: lib.dom's ReadableStream constructor (which wins over bun-types') has no such overload.
     this.listeners.set(l.id, l);
     this.listenersServed++;
     this.log.info(`listener ${l.id} from ${remote} connected (${this.listeners.size} now)`);

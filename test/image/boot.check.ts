@@ -18,7 +18,7 @@ import { channel, decodeWithFfmpeg, dominantFrequency, rmsDbfs, sine } from '../
 import { buildInfo, FatPartition, openImage, partitionTable, rawImage, ROOT, run, WORK } from './lib/image.ts';
 import { Guest, sleep } from './lib/qemu.ts';
 import { TRIM_AFTER_START_MS } from '../../src/memory.ts';
-import { claimWithSetupCode } from '../lib/setup-claim.ts';
+import { claimWithSetupCode } from '../lib/session.ts';
 
 const [CPU1, CPU2] = (process.env.HARK_BOOT_CPUS ?? 'cortex-a72 cortex-a53').split(/\s+/) as [string, string];
 const READY_S = Number(process.env.HARK_BOOT_TIMEOUT_S ?? 900);

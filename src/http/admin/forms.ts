@@ -259,6 +259,7 @@ export function entryState(kind: 'icecast' | 'whip', i: number, st: EntryStatus 
 /** The live state of every entry of a kind, from the running outputs. */
 export function entryStatuses(ctx: AppContext, kind: 'icecast' | 'whip'): EntryStatus[] {
   const s = ctx.broadcast.status();
+  // the Icecast and WHIP status types differ; only state and status are read (to go with the one OutputStatus).
   const list = (kind === 'icecast' ? s.icecast : s.whip) as unknown as { state: string; status?: string }[];
   return list.map((o) => ({ state: o.state, status: o.status ?? o.state }));
 }
@@ -279,6 +280,7 @@ const UNCHECKED_WORDS = 'This server’s certificate is not checked: an impostor
 
 /** The list of [[icecast]] / [[whip]] entries with their live state, and the add form. */
 export function entrySection(kind: 'icecast' | 'whip', config: Config, statuses: (EntryStatus | undefined)[], extra: Html | string = '', notice: Html | string = ''): Html {
+  // entries read by field name, as the schema-driven form does (the entry types have no index signature).
   const entries = config[kind] as unknown as Record<string, unknown>[];
   const meta = ENTRY_FORMS[kind]!;
   return html`<section id="${kind}-section" class="panel entries">

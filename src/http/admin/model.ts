@@ -50,6 +50,7 @@ export function outputRows(ctx: AppContext): OutputRow[] {
     const n = i < ctx.config.icecast.length ? entryName('icecast', ctx.config, i) : { kind: KIND_LABEL.icecast, id: o.id, where: `${o.server}${o.mount}` };
     rows.push({ kind: n.kind, id: n.id, state: o.state, detail: o.status, extra: n.where });
   });
+  // the WHIP status type does not declare these fields by name (to go with the one OutputStatus).
   (b.whip as unknown as { id: string; state: string; status?: string; url?: string }[]).forEach((o, i) => {
     const n = i < ctx.config.whip.length ? entryName('whip', ctx.config, i) : { kind: KIND_LABEL.whip, id: o.id, where: o.url ?? '' };
     rows.push({ kind: n.kind, id: n.id, state: o.state, detail: o.status ?? o.state, extra: n.where });

@@ -78,6 +78,7 @@ export function onAirView(ctx: AppContext): D.OnAirView {
     if (l.since) since.push(l.since);
     lines.push(l);
   });
+  // the WHIP status type does not declare `url`; the record has it (to go with the one OutputStatus).
   (s.whip as unknown as (SenderStatus & { url: string })[]).forEach((o, i) => {
     if (!ctx.config.whip[i]?.enabled && o.state === 'stopped') return;
     sending++;

@@ -72,6 +72,7 @@ export const outputsRoutes = ({ ctx, hub }: AdminDeps) => {
       .get('/ui/:kind/:index/edit', ({ params }) => {
         if (!isEntryKind(params.kind)) return notFound();
         const i = Number(params.index);
+        // an entry read by field name, as the schema-driven form does (the entry types have no index signature).
         const e = (ctx.config[params.kind] as unknown as Record<string, unknown>[])[i];
         if (!e) return htmlResponse(section(params.kind, '', C.saveNotice({ ok: false, message: 'That entry is gone.' })), 404);
         return htmlResponse(section(params.kind, entryForm(params.kind, i, e)));
@@ -80,6 +81,7 @@ export const outputsRoutes = ({ ctx, hub }: AdminDeps) => {
         const b = (body ?? {}) as Body;
         const index = query.index === undefined ? null : Number(query.index);
         const schema = sectionSchema('icecast');
+        // an entry read by field name, as the schema-driven form does (the entry types have no index signature).
         const old = index === null ? {} : ((ctx.config.icecast as unknown as Record<string, unknown>[])[index] ?? {});
         const prefix = `icecast.${index ?? ctx.config.icecast.length}`;
         let values: Record<string, unknown> = {};
@@ -97,6 +99,7 @@ export const outputsRoutes = ({ ctx, hub }: AdminDeps) => {
           return htmlResponse(entryForm('icecast', index, { ...old, ...values }, {}, '', r));
         } catch (e) {
           if (!(e instanceof ConfigError)) throw e;
+          // TypeBox's TSchema does not declare `properties` (this one is a T.Object).
           const { fields, form } = errorsFrom(e, prefix, Object.keys((schema as unknown as { properties: object }).properties));
           const typed = Object.fromEntries(Object.keys(fields).filter((n) => n in b).map((n) => [n, str(b[n])]));
           return htmlResponse(entryForm('icecast', index, { ...old, ...values, ...typed }, fields, form), 422);

@@ -53,6 +53,7 @@ export function notFound(): Response {
 export function configForms(ctx: AppContext) {
   const statuses = (kind: 'icecast' | 'whip') => {
     const s = ctx.broadcast.status();
+    // the Icecast and WHIP status types differ; only state and status are read (to go with the one OutputStatus).
     const list = (kind === 'icecast' ? s.icecast : s.whip) as unknown as { state: string; status?: string }[];
     return list.map((o) => ({ state: o.state, status: o.status ?? o.state }));
   };
@@ -61,6 +62,7 @@ export function configForms(ctx: AppContext) {
   /** Save an entry (index null: add); refusals come back as the form with inline errors. */
   async function saveEntry(kind: 'icecast' | 'whip', index: number | null, body: Body): Promise<Response> {
     const schema = sectionSchema(kind);
+    // entries read by field name, as the schema-driven form does (the entry types have no index signature).
     const list = ctx.config[kind] as unknown as Record<string, unknown>[];
     if (index !== null && !(index >= 0 && index < list.length)) return htmlResponse(section(kind, '', C.saveNotice({ ok: false, message: `There is no entry ${index + 1} any more.` })), 404);
     const old = index === null ? {} : list[index]!;
@@ -71,6 +73,7 @@ export function configForms(ctx: AppContext) {
       values = entryValues(kind, body, prefix, old);
       const entry = Value.Default(schema, { ...old, ...values });
       const r = await ctx.store.update((draft) => {
+        // entries written by field name (the entry types have no index signature); the entry is validated by the store.
         const arr = draft[kind] as unknown as Record<string, unknown>[];
         if (index === null) arr.push(entry as Record<string, unknown>);
         else arr[index] = entry as Record<string, unknown>;
@@ -78,6 +81,7 @@ export function configForms(ctx: AppContext) {
       return htmlResponse(section(kind, '', savedNotice(r)));
     } catch (e) {
       if (!(e instanceof ConfigError)) throw e;
+      // TypeBox's TSchema does not declare `properties` (this one is a T.Object).
       const names = Object.keys((schema as unknown as { properties: object }).properties);
       const { fields, form } = errorsFrom(e, prefix, names);
       return htmlResponse(section(kind, entryForm(kind, index, { ...old, ...values, ...rawStrings(body, names, fields) }, fields, form)), 422);
@@ -105,6 +109,7 @@ export function configForms(ctx: AppContext) {
       return htmlResponse(sectionForm(name, ctx.config, {}, savedNotice(r)));
     } catch (e) {
       if (!(e instanceof ConfigError)) throw e;
+      // TypeBox's TSchema does not declare `properties` (this one is a T.Object).
       const names = Object.keys((schema as unknown as { properties: object }).properties);
       const { fields, form } = errorsFrom(e, name, names);
       return htmlResponse(sectionForm(name, ctx.config, fields, form ? C.saveNotice({ ok: false, message: form }) : '', { ...current, ...values, ...rawStrings(body, names, fields) }), 422);

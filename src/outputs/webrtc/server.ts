@@ -75,6 +75,7 @@ interface Feed {
 export function toRtcIceServer(s: IceServerConfig): string | nd.IceServer {
   const m = /^(stuns?|turns?):([^?:/]+|\[[0-9a-fA-F:.]+\])(?::(\d{1,5}))?(?:\?transport=(udp|tcp))?$/.exec(s.url);
   if (!m) throw new RangeError(`ICE server URL "${s.url}" is not stun:host[:port], turn:host[:port][?transport=udp|tcp] or turns:host[:port]`);
+  // RegExpExecArray types every group as string; the optional groups (port, transport) may be undefined.
   const [, scheme, host, port, transport] = m as unknown as [string, string, string, string | undefined, string | undefined];
   const hostname = host.replace(/^\[|\]$/g, '');
   if (scheme.startsWith('stun')) return `stun:${host}:${port ?? 3478}`;
