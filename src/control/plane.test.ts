@@ -207,6 +207,7 @@ function fakeParts(config: Config) {
     setMuted: (m: boolean) => void calls.push(`muted ${m}`),
     setOffAir: (s: boolean) => void calls.push(`off air ${s}`),
     setSource: (s: SourceSettings) => void calls.push(`source ${s.device}`),
+    onInput: () => () => {},
   };
   const mp3 = { state: 'idle', listenerCount: 0 };
   // A fake with only what the plane calls: the real parts need PipeWire, codecs and sockets.
