@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { BrowserContext, Page } from 'playwright-core';
 import { startHark, type HarkProcess } from './lib/hark.ts';
-import { launchChromium, type ChromiumHandle } from './lib/browser.ts';
+import { launchChromium, waitInPage, type ChromiumHandle } from './lib/browser.ts';
 import { setupInPage, useSession } from './lib/session.ts';
 
 const PASSWORD = 'correct horse battery';
@@ -256,6 +256,7 @@ describe('connection lost', () => {
       expect(await page.locator('#state-badge .badge').textContent()).not.toBe('Live');
       expect(await page.locator('.state-word').textContent()).not.toBe('Live');
       expect(await page.locator('#meters .meter[data-ch="0"] .db').textContent()).toBe('—');
+      expect(await page.locator('#meters .meter[data-ch="0"]').getAttribute('data-peak')).toBeNull();
       expect(await page.locator('#meters .meter[data-ch="0"] .bar.peak').evaluate((e) => (e as HTMLElement).style.width)).toBe('0%');
       await page.screenshot({ path: `${SHOTS}/dashboard-phone-connection-lost.png` });
 
@@ -266,15 +267,19 @@ describe('connection lost', () => {
       seen.push(`${backAt % 100000} hark is back`);
       step = 'the banner goes';
       await page.locator('#conn-lost').waitFor({ state: 'hidden', timeout: 15_000 });
+      // The page recovers either on its live connection or by reloading itself (admin.js):
+      // these waits survive a navigation (page.waitForFunction does not).
       step = 'Live after the restart';
-      await page.waitForFunction(() => document.querySelector('#state-badge .badge')?.textContent === 'Live', null, { timeout: 5000 });
-      await waitLevel(page, -12);
+      await waitInPage(page, () => document.querySelector('#state-badge .badge')?.textContent === 'Live', null, { what: 'the badge to say Live' });
+      // The meters were emptied (no reading while lost): a level means the new hark's meters arrived.
+      await waitInPage(page, (db) => Math.abs(Number(document.querySelector('#meters .meter[data-ch="0"]')?.getAttribute('data-peak') ?? NaN) - db) < 1, -12, { what: 'a −12 dBFS reading' });
       console.log(`the page recovered ${Date.now() - backAt} ms after hark was back`);
       expect(new URL(page.url()).pathname).toBe('/');
       expect(await page.locator('.state-word').textContent()).toBe('Live');
+      // And they keep moving (the sequence is the new hark's: it counts from its own start).
       step = 'the meters keep moving';
       const seq = Number(await page.locator('#meters .meters').getAttribute('data-seq'));
-      await page.waitForFunction((s) => Number(document.querySelector('#meters .meters')?.getAttribute('data-seq')) > s + 5, seq, { timeout: 5000 });
+      await waitInPage(page, (s) => Number(document.querySelector('#meters .meters')?.getAttribute('data-seq')) > s + 5, seq, { what: `the meters' sequence to pass ${seq + 5}` });
     } catch (e) {
       const shown = await page
         .evaluate(() => ({

@@ -92,3 +92,23 @@ export async function injectAxe(page: Page): Promise<void> {
   await page.evaluate(`${axeSource}\n;void 0`);
 }
 
+
+/**
+ * Wait until `fn(arg)` holds in the page, across navigations. `page.waitForFunction` stops
+ * polling when the page navigates (a reload during the wait times out although the new page
+ * meets the condition), and hark's admin pages reload themselves to recover from a lost
+ * connection (web/static/admin.js). Polls every 100 ms; throws after `timeoutMs` naming `what`.
+ */
+export async function waitInPage<A>(page: Page, fn: (arg: A) => boolean, arg: A, opts: { timeoutMs?: number; what?: string } = {}): Promise<void> {
+  const deadline = Date.now() + (opts.timeoutMs ?? 5000);
+  let last: unknown;
+  for (let i = 0; i < 10_000 && Date.now() < deadline; i++) {
+    try {
+      if (await page.evaluate(fn, arg)) return;
+    } catch (e) {
+      last = e; // the page was between documents: ask the next one
+    }
+    await Bun.sleep(100);
+  }
+  throw new Error(`timed out after ${opts.timeoutMs ?? 5000} ms waiting for ${opts.what ?? 'a condition in the page'}${last ? ` (last error: ${String(last).slice(0, 200)})` : ''}`);
+}

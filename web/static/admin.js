@@ -81,6 +81,8 @@ function applyLevels(data) {
 /** No connection: the bars empty, and screen readers hear that the level is unknown. */
 function emptyMeters() {
   document.querySelectorAll('#meters .meter[data-ch]').forEach((row) => {
+    // No reading now: nothing on the page (nor a script reading it) may take the last one for current.
+    delete row.dataset.peak;
     row.querySelectorAll('.bar').forEach((b) => (b.style.width = '0%'));
     row.querySelector('.hold').style.left = '0%';
     row.querySelector('.db').textContent = '—';
