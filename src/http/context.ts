@@ -13,7 +13,8 @@ import type { SetupCode } from '../control/setup-code.ts';
 
 /** What the HTTP layer may reach: it calls into these and holds no state of its own. */
 export interface AppContext {
-  config: Config;
+  /** The current config snapshot (store.config, frozen): read it where it is used, never keep it. */
+  readonly config: Config;
   pipeline: AudioPipeline;
   mp3: HttpStreamOutput;
   /** Icecast, WHIP, recording, titles, silence and alerts. */
