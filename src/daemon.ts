@@ -83,23 +83,8 @@ export class Hark {
     // Both servers hand requests to the app, built at start().
     const tls = new TlsService(() => store.config, plane.stateDir, (req) => this.app!.fetch(req));
     const setup = new SetupCode({ stateDir: plane.stateDir, file: opts.setupCodeFile ?? process.env.HARK_SETUP_CODE_FILE, now: opts.now });
-    this.ctx = {
-      get config() {
-        return store.config;
-      },
-      pipeline,
-      mp3,
-      broadcast,
-      webrtc,
-      startedAt: Date.now(),
-      events,
-      control,
-      store,
-      auth,
-      plane,
-      tls,
-      setup,
-    };
+    // ctx.config is the store's current snapshot (a getter, never a copy).
+    this.ctx = { ...parts, startedAt: Date.now(), events, control, store, auth, plane, tls, setup, get config() { return store.config; } };
     // A certificate of the user's own, or extra names, apply at once.
     store.use(tls);
   }
