@@ -4,6 +4,7 @@ import { Devices } from './audio/devices.ts';
 import { MeterState } from './audio/meter.ts';
 import type { SourceSettings } from './audio/protocol.ts';
 import type { Config } from './config/schema.ts';
+import { snapshot } from './config/store.ts';
 import { createApp } from './http/app.ts';
 import { MAX_REQUEST_BODY } from './http/body-deadline.ts';
 import type { AppContext } from './control/context.ts';
@@ -56,9 +57,11 @@ export class Hark {
   app?: ReturnType<typeof createApp>;
 
   constructor(
-    readonly config: Config,
+    initial: Config,
     private readonly opts: HarkOptions = {},
   ) {
+    // Frozen: changes come as new snapshots from the store (ctx.store.config).
+    const config = snapshot(initial);
     setLogLevel(config.log.level);
     const pipeline = new AudioPipeline(sourceSettings(config));
     const mp3 = new HttpStreamOutput(pipeline, {
@@ -80,13 +83,17 @@ export class Hark {
     const plane = new ControlPlane(parts, { configPath: opts.configPath, sourceSettings, onRestart: opts.onRestart, now: opts.now });
     const { events, control, store, auth } = plane;
     // Both servers hand requests to the app, built at start().
-    const tls = new TlsService(config, plane.stateDir, (req) => this.app!.fetch(req));
+    const tls = new TlsService(() => store.config, plane.stateDir, (req) => this.app!.fetch(req));
     const setup = new SetupCode({ stateDir: plane.stateDir, file: opts.setupCodeFile ?? process.env.HARK_SETUP_CODE_FILE, now: opts.now });
-    this.ctx = { ...parts, startedAt: Date.now(), events, control, store, auth, plane, tls, setup, devices: new Devices(), meter: new MeterState() };
+    // ctx.config is the store's current snapshot (a getter, never a copy).
+    this.ctx = { ...parts, startedAt: Date.now(), events, control, store, auth, plane, tls, setup, devices: new Devices(), meter: new MeterState(), get config() { return store.config; } };
     // A certificate of the user's own, or extra names, apply at once.
-    events.on('config', (e) => {
-      if (e.keys.includes('tls') || e.keys.includes('http')) void tls.refresh();
-    });
+    store.use(tls);
+  }
+
+  /** The running config: the store's current snapshot. */
+  get config(): Config {
+    return this.ctx.store.config;
   }
 
   /** The port actually bound (useful with http.port = 0 in tests). */

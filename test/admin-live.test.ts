@@ -270,7 +270,7 @@ describe('connection lost', () => {
       // The page recovers either on its live connection or by reloading itself (admin.js):
       // these waits survive a navigation (page.waitForFunction does not).
       step = 'Live after the restart';
-      await waitInPage(page, () => document.querySelector('#state-badge .badge')?.textContent === 'Live', null, { what: 'the badge to say Live' });
+      await waitInPage(page, () => document.querySelector('#state-badge .badge')?.textContent === 'Live', 0, { what: 'the badge to say Live' });
       // The meters were emptied (no reading while lost): a level means the new hark's meters arrived.
       await waitInPage(page, (db) => Math.abs(Number(document.querySelector('#meters .meter[data-ch="0"]')?.getAttribute('data-peak') ?? NaN) - db) < 1, -12, { what: 'a −12 dBFS reading' });
       console.log(`the page recovered ${Date.now() - backAt} ms after hark was back`);

@@ -4,8 +4,13 @@
  * through here, one at a time:
  *
  *   validate against the one schema → write (temp file, fsync, rename, fsync dir; the
- *   previous file kept as `<file>.bak`) → swap the values into the live Config object →
- *   let the applier start/stop what changed, and say what needs a restart.
+ *   previous file kept as `<file>.bak`) → swap in a new frozen snapshot → hand the previous
+ *   and the next snapshot to the components that apply the changed keys (live.ts says which),
+ *   and say what needs a restart.
+ *
+ * Nobody holds and mutates a shared config: `store.config` is the current snapshot, deep-frozen
+ * (an assignment into it throws). Read it where it is used; a component that keeps settings is
+ * handed each new snapshot through its `apply(prev, next)`.
  *
  * A refused change (ConfigError, naming the key path) leaves the file and the running
  * config untouched. Writes from the API keep comments and layout (see toml-edit.ts); a text
@@ -19,6 +24,7 @@ import { parse as parseToml } from 'smol-toml';
 import { checkConfigShape, ConfigError, ConfigShapeError, FORBIDDEN_KEYS, parseConfig, validateConfig } from './load.ts';
 import { ConfigSchema, type Config } from './schema.ts';
 import { writeFileAtomic } from './atomic.ts';
+import { applyChange, type ApplyResult, type ComponentName, type ConfigComponent } from './live.ts';
 import { editToml } from './toml-edit.ts';
 import { logger } from '../log.ts';
 
@@ -27,13 +33,24 @@ export const CONFIG_MODE = 0o600;
 
 const log = logger('config');
 
-/** What applying a change did: sections applied live, and keys that wait for a restart. */
-export interface ApplyResult {
-  applied: string[];
-  restart: string[];
+export type { ApplyResult };
+
+/** Freeze an object and everything in it. */
+function deepFreeze<T>(v: T): T {
+  if (typeof v === 'object' && v !== null && !Object.isFrozen(v)) {
+    Object.freeze(v);
+    for (const x of Object.values(v)) deepFreeze(x);
+  }
+  return v;
 }
 
-export type Applier = (prev: Config, next: Config) => ApplyResult | Promise<ApplyResult>;
+/**
+ * An immutable config: `c` itself when it is already a snapshot, else a deep-frozen copy (the
+ * caller's object stays as it was). Assigning into a snapshot throws a TypeError.
+ */
+export function snapshot(c: Config): Config {
+  return Object.isFrozen(c) ? c : deepFreeze(Value.Clone(c) as Config);
+}
 
 export interface SaveResult {
   /** Dotted keys whose value changed. */
@@ -160,7 +177,8 @@ export class ConfigStore {
   private queue: Promise<unknown> = Promise.resolve();
   private watcher?: FSWatcher;
   private debounce?: ReturnType<typeof setTimeout>;
-  private applier: Applier = () => ({ applied: [], restart: [] });
+  private readonly components = new Map<ComponentName, ConfigComponent>();
+  private current: Config;
   private readonly listeners = new Set<(r: SaveResult) => void>();
   /** Set when the last hand edit was refused: the reason, naming the key path. */
   get lastRefusal(): { at: string; message: string; path: string } | null {
@@ -182,12 +200,13 @@ export class ConfigStore {
 
   /**
    * @param path the config file (it may not exist yet: defaults, written on the first change)
-   * @param config the live object every component holds; changes are swapped into it in place
+   * @param config the config running now (kept as a snapshot: see `snapshot`)
    */
   constructor(
     readonly path: string,
-    readonly config: Config,
+    config: Config,
   ) {
+    this.current = snapshot(config);
     this.text = existsSync(path) ? readFileSync(path, 'utf8') : '';
     this.removeStaleTemps();
     this.tightenMode();
@@ -211,9 +230,17 @@ export class ConfigStore {
     }
   }
 
-  /** What applies a change to the running daemon (set once the daemon is built). */
-  setApplier(fn: Applier): void {
-    this.applier = fn;
+  /** The current snapshot (frozen): read it where it is used, do not keep it. */
+  get config(): Config {
+    return this.current;
+  }
+
+  /**
+   * Components that apply changes to the running daemon, each under its name in live.ts
+   * (one per name: a later one replaces an earlier one).
+   */
+  use(...components: ConfigComponent[]): void {
+    for (const c of components) this.components.set(c.name, c);
   }
 
   /** Hear about every change that was saved or reloaded. */
@@ -368,18 +395,11 @@ export class ConfigStore {
   }
 
   private async swapIn(next: Config): Promise<SaveResult> {
-    const prev = Value.Clone(this.config) as Config;
-    const changed = changedKeys(prev, next);
-    for (const k of Object.keys(next) as (keyof Config)[]) (this.config as Record<string, unknown>)[k] = next[k];
-    let result: ApplyResult = { applied: [], restart: [] };
-    if (changed.length) {
-      try {
-        result = await this.applier(prev, this.config);
-      } catch (e) {
-        log.error(`applying ${changed.join(', ')} failed: ${(e as Error).message}; restart hark to apply`);
-        result = { applied: [], restart: changed };
-      }
-    }
+    const prev = this.current;
+    const snap = deepFreeze(next);
+    const changed = changedKeys(prev, snap);
+    this.current = snap;
+    const result: ApplyResult = changed.length ? await applyChange(this.components, prev, snap, changed) : { applied: [], restart: [] };
     const out: SaveResult = { changed, applied: result.applied, restart_required: result.restart, comments_preserved: true };
     for (const l of this.listeners) {
       try {

@@ -16,7 +16,8 @@ import type { MeterState } from '../audio/meter.ts';
 /** What the daemon hands the HTTP layer and control (declared here, not in http/): the HTTP layer
  *  calls into these and holds no state of its own. */
 export interface AppContext {
-  config: Config;
+  /** The current config snapshot (store.config, frozen): read it where it is used, never keep it. */
+  readonly config: Config;
   pipeline: AudioPipeline;
   mp3: HttpStreamOutput;
   /** Icecast, WHIP, recording, titles, silence and alerts. */

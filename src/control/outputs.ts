@@ -1,5 +1,5 @@
 /**
- * What "live" switches, and applying config changes to the running outputs.
+ * What "live" switches (config changes reach the outputs through config-apply.ts).
  *
  * Live means the outputs that send on their own are sending: Icecast mounts, WHIP publishers
  * and the recorder. Idle ("off air") keeps capture, meters and silence detection running; the
@@ -10,12 +10,7 @@
  */
 import { Value } from '@sinclair/typebox/value';
 import type { Config } from '../config/schema.ts';
-import type { ApplyResult } from '../config/store.ts';
 import type { AppContext } from './context.ts';
-import { setLogLevel } from '../log.ts';
-import { icecastOutputs, type IcecastOutput } from '../outputs/icecast/index.ts';
-import { whipOutputs, type WhipOutput } from '../outputs/whip/index.ts';
-import type { SourceSettings } from '../audio/protocol.ts';
 import type { EventBus } from './events.ts';
 
 type Parts = Pick<AppContext, 'config' | 'pipeline' | 'broadcast' | 'mp3' | 'webrtc'>;
@@ -57,7 +52,7 @@ const same = (a: unknown, b: unknown) => Value.Equal(a, b);
  * or changed, and build and (when live) start the new ones — in place, in the array
  * BroadcastOutputs reads.
  */
-async function reconcile<O extends { close(): void | Promise<void>; start(): void }, E>(
+export async function reconcile<O extends { close(): void | Promise<void>; start(): void }, E>(
   current: O[],
   prevEntries: readonly E[],
   nextEntries: readonly (E & { enabled: boolean })[],
@@ -77,91 +72,6 @@ async function reconcile<O extends { close(): void | Promise<void>; start(): voi
   await Promise.all(current.filter((o) => !keep.has(o)).map((o) => o.close()));
   current.splice(0, current.length, ...next);
   if (live) nextEntries.forEach((e, i) => e.enabled && next[i]!.start());
-}
-
-/** Keys whose change needs a restart (the HTTP server, encoders, the WebRTC server). */
-const RESTART_SECTIONS = ['http', 'mp3', 'opus', 'stream', 'webrtc', 'gpio'] as const;
-/** Sections read on every use: nothing to do beyond swapping the values in. */
-const LIVE_SECTIONS = ['control', 'access', 'admin'] as const;
-
-/**
- * Apply a config change to the running daemon; returns what was applied and which keys take
- * effect only after a restart.
- */
-export async function applyConfig(
-  p: Parts,
-  prev: Config,
-  next: Config,
-  opts: { live: () => boolean; sourceSettings: (c: Config) => SourceSettings; events?: EventBus },
-): Promise<ApplyResult> {
-  const applied: string[] = [];
-  const restart: string[] = [];
-  const changed = (k: keyof Config) => !same(prev[k], next[k]);
-
-  if (changed('log')) {
-    setLogLevel(next.log.level);
-    applied.push('log');
-  }
-  if (changed('input') || changed('tone')) {
-    if (prev.input.channels !== next.input.channels) restart.push('input.channels');
-    else {
-      // Re-open the source only when what it captures changed: a tone setting means nothing
-      // to a box capturing an interface, and re-opening costs the listeners a gap.
-      const a = opts.sourceSettings(prev);
-      const b = opts.sourceSettings(next);
-      const toneMatters = b.source === 'tone' || a.source === 'tone';
-      if (!same({ ...a, tone: toneMatters ? a.tone : null }, { ...b, tone: toneMatters ? b.tone : null })) p.pipeline.setSource(b);
-      if (changed('input')) applied.push('input');
-      if (changed('tone')) applied.push('tone');
-    }
-  }
-  if (changed('metadata')) {
-    if (prev.metadata.title !== next.metadata.title) p.broadcast.metadata.set(next.metadata.title);
-    if (prev.metadata.icy_metaint !== next.metadata.icy_metaint) restart.push('metadata.icy_metaint');
-    else applied.push('metadata');
-  }
-  if (changed('icecast')) {
-    if (prev.input.channels !== next.input.channels) restart.push('icecast');
-    else {
-      await reconcile<IcecastOutput, Config['icecast'][number]>(p.broadcast.icecast, prev.icecast, next.icecast, () => icecastOutputs(next, p.pipeline), opts.live());
-      applied.push('icecast');
-    }
-  }
-  if (changed('whip')) {
-    await reconcile<WhipOutput, Config['whip'][number]>(p.broadcast.whip, prev.whip, next.whip, () => whipOutputs(next, p.pipeline), opts.live());
-    applied.push('whip');
-  }
-  if (changed('recording')) {
-    const { enabled: a, ...ra } = prev.recording;
-    const { enabled: b, ...rb } = next.recording;
-    if (!same(ra, rb)) restart.push('recording');
-    else {
-      if (a !== b) {
-        if (b && opts.live()) p.broadcast.recorder.start();
-        if (!b) p.broadcast.recorder.close();
-      }
-      applied.push('recording');
-    }
-  }
-  if (changed('silence')) {
-    const { enabled: a, ...sa } = prev.silence;
-    const { enabled: b, ...sb } = next.silence;
-    if (!same(sa, sb)) restart.push('silence');
-    else {
-      if (a !== b) b ? p.broadcast.silence.start() : p.broadcast.silence.close();
-      applied.push('silence');
-    }
-  }
-  if (changed('tls')) {
-    // The certificate files and names are looked at again by the HTTPS server (plane → tls);
-    // turning it on or off, or another port, takes a restart.
-    if (prev.tls.enabled !== next.tls.enabled || prev.tls.port !== next.tls.port) restart.push('tls');
-    else applied.push('tls');
-  }
-  for (const k of RESTART_SECTIONS) if (k in next && changed(k as keyof Config)) restart.push(k);
-  if (changed('control')) applyOffAir(p, opts.live(), next);
-  for (const k of LIVE_SECTIONS) if (k in next && changed(k as keyof Config)) applied.push(k);
-  return { applied, restart };
 }
 
 /** Every output's state in one flat map, for change detection (events, LEDs, SSE). */

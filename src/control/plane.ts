@@ -15,7 +15,8 @@ import { logger } from '../log.ts';
 import { Auth } from './auth.ts';
 import { Control } from './control.ts';
 import { EventBus } from './events.ts';
-import { OutputWatcher, applyConfig, applyOffAir, setOutputsLive, startIdleServices } from './outputs.ts';
+import { OutputWatcher, applyOffAir, setOutputsLive, startIdleServices } from './outputs.ts';
+import { configComponents } from './config-apply.ts';
 import { StateFile, bootState, bootTitle } from './state-file.ts';
 import { socketPathOf, stateDirOf } from './paths.ts';
 
@@ -67,27 +68,39 @@ export class ControlPlane {
   };
   private restartPending = false;
   private readonly closers: (() => void)[] = [];
+  /** The daemon's parts, `config` being the store's current snapshot. */
+  private readonly parts: Parts;
 
   constructor(
-    private readonly parts: Parts,
+    given: Parts,
     private readonly opts: PlaneOptions,
   ) {
-    const config = parts.config;
+    // The config at start; everything after reads the store's current snapshot.
+    const config = given.config;
     this.stateDir = stateDirOf(config, opts.configPath);
     mkdirSync(this.stateDir, { recursive: true });
     this.socketPath = socketPathOf(config, opts.configPath);
     this.stateFile = new StateFile(join(this.stateDir, 'state.json'));
-    this.auth = new Auth(join(this.stateDir, 'auth.json'), { now: opts.now, sessionHours: () => config.access.session_hours });
-    this.store = new ConfigStore(opts.configPath ? resolve(opts.configPath) : join(this.stateDir, 'hark.toml'), config);
-    this.store.setApplier((prev, next) =>
-      applyConfig(parts, prev, next, { live: () => this.control.isLive, sourceSettings: opts.sourceSettings, events: this.events }),
-    );
+    this.auth = new Auth(join(this.stateDir, 'auth.json'), { now: opts.now, sessionHours: () => this.store.config.access.session_hours });
+    const store = new ConfigStore(opts.configPath ? resolve(opts.configPath) : join(this.stateDir, 'hark.toml'), config);
+    this.store = store;
+    const parts: Parts = {
+      get config() {
+        return store.config;
+      },
+      pipeline: given.pipeline,
+      broadcast: given.broadcast,
+      mp3: given.mp3,
+      webrtc: given.webrtc,
+    };
+    this.parts = parts;
+    store.use(...configComponents(parts, { live: () => this.control.isLive, sourceSettings: opts.sourceSettings }));
     this.store.onChange((r) => {
       const keys = [...new Set(r.changed.map((k) => k.split('.')[0]!))];
       if (keys.length) this.events.emit({ type: 'config', keys });
       // A plaintext password that arrived in a config (a hand edit, PUT /api/config) is hashed
       // and removed from the file at once, as at first boot.
-      if (r.changed.includes('admin.password') && config.admin.password) void this.takeFirstBootPassword();
+      if (r.changed.includes('admin.password') && store.config.admin.password) void this.takeFirstBootPassword();
     });
 
     // A refused hand edit shows in the alerts until a good edit replaces it.

@@ -8,6 +8,7 @@ import type { Server } from 'bun';
 import { mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Config } from '../config/schema.ts';
+import type { ConfigComponent, Reaction } from '../config/live.ts';
 import { logger } from '../log.ts';
 import { BoxCertificates, TlsError, boxNames, certInfo, checkCertificate, writeAtomic, type CertInfo } from './certs.ts';
 
@@ -33,7 +34,8 @@ export interface TlsStatus {
 
 type ServeOptions = { hostname: string; [option: string]: unknown };
 
-export class TlsService {
+export class TlsService implements ConfigComponent {
+  readonly name = 'tls';
   readonly certs: BoxCertificates;
   private server?: Server<unknown>;
   private timer?: ReturnType<typeof setInterval>;
@@ -47,7 +49,8 @@ export class TlsService {
   private closed = false;
 
   constructor(
-    private readonly config: Config,
+    /** The current config snapshot (the store's). */
+    private readonly config: () => Config,
     stateDir: string,
     private readonly fetch: (request: Request, server: Server<unknown>) => Response | Promise<Response>,
   ) {
@@ -72,11 +75,21 @@ export class TlsService {
   async start(serve: ServeOptions, plainPort: number): Promise<void> {
     this.serve = serve;
     this.plainPort = plainPort;
-    if (!this.config.tls.enabled) return;
-    this.port0 = this.config.tls.port;
+    if (!this.config().tls.enabled) return;
+    this.port0 = this.config().tls.port;
     await this.refresh();
     this.timer = setInterval(() => void this.refresh(), TLS_CHECK_MS);
     this.timer.unref?.();
+  }
+
+  /**
+   * A change of the user's certificate files or of the names (tls.names, http.allowed_hosts):
+   * looked at again at once. (Turning HTTPS on or off, or another port, takes a restart:
+   * src/config/live.ts; status() says `pending` meanwhile.)
+   */
+  apply(_prev: Config, _next: Config): Reaction {
+    void this.refresh();
+    return 'applied';
   }
 
   /** Look again: the user's files, the box's names and addresses, expiry. Never throws. */
@@ -90,7 +103,7 @@ export class TlsService {
   }
 
   private async check(): Promise<void> {
-    if (this.closed || !this.config.tls.enabled || !this.port0) return;
+    if (this.closed || !this.config().tls.enabled || !this.port0) return;
     try {
       const own = this.ownPair();
       const pair = own ?? (await this.boxPair());
@@ -111,7 +124,7 @@ export class TlsService {
 
   /** The user's certificate and key (tls.cert_file/key_file) if set and good, else null (and why in ownError). */
   private ownPair(): { cert: string; key: string } | null {
-    const { cert_file, key_file } = this.config.tls;
+    const { cert_file, key_file } = this.config().tls;
     if (!cert_file && !key_file) {
       this.ownError = '';
       return null;
@@ -162,7 +175,7 @@ export class TlsService {
 
   /** The box's own certificate, made or re-issued as needed. */
   private async boxPair(): Promise<{ cert: string; key: string }> {
-    const names = boxNames([...this.config.tls.names, ...((this.config.http as { allowed_hosts?: string[] }).allowed_hosts ?? [])]);
+    const names = boxNames([...this.config().tls.names, ...((this.config().http as { allowed_hosts?: string[] }).allowed_hosts ?? [])]);
     if (this.lastBox && this.lastBox.seen === this.boxSeen(names)) return this.lastBox.pair;
     if (await this.certs.ensureCa()) log.info(`made the box's certificate authority in ${this.certs.dir}`);
     const why = this.certs.reissueReason(names);
@@ -211,11 +224,11 @@ export class TlsService {
   }
 
   status(): TlsStatus {
-    const enabled = this.config.tls.enabled;
+    const enabled = this.config().tls.enabled;
     return {
       enabled,
       state: this.server ? 'on' : !enabled ? 'off' : this.error ? 'failed' : 'pending',
-      port: this.port || this.config.tls.port,
+      port: this.port || this.config().tls.port,
       error: this.error,
       source: this.source,
       cert: this.info,

@@ -99,7 +99,7 @@ export async function injectAxe(page: Page): Promise<void> {
  * meets the condition), and hark's admin pages reload themselves to recover from a lost
  * connection (web/static/admin.js). Polls every 100 ms; throws after `timeoutMs` naming `what`.
  */
-export async function waitInPage<A>(page: Page, fn: (arg: A) => boolean, arg: A, opts: { timeoutMs?: number; what?: string } = {}): Promise<void> {
+export async function waitInPage(page: Page, fn: (arg: number) => boolean, arg: number, opts: { timeoutMs?: number; what?: string } = {}): Promise<void> {
   const deadline = Date.now() + (opts.timeoutMs ?? 5000);
   let last: unknown;
   for (let i = 0; i < 10_000 && Date.now() < deadline; i++) {
