@@ -278,8 +278,8 @@ describe('request bodies that stall', () => {
     const stalled = Array.from({ length: 210 }, (_, i) => stalledRequest(heads[i % heads.length]!, first(heads[i % heads.length]!)));
     // A body dripping one byte a second is never idle: the 30 s total deadline ends it.
     const drip = stalledRequest(heads[0]!, 'v=0\r\n', 1000);
-    await Bun.sleep(1000);
-    expect(fdCount()).toBeGreaterThan(baseline + 150);
+    // The connections are open in hark (counted as they are accepted; a loaded machine takes its time).
+    await until(() => fdCount() > baseline + 150, 8000, `hark holding the stalled connections (fds ${fdCount()}, baseline ${baseline})`);
 
     const results = await Promise.all(stalled);
     const slowest = Math.max(...results.map((r) => r.closedAfterMs));
