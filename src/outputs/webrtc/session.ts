@@ -11,6 +11,7 @@ import type { Logger } from '../../log.ts';
 import { SdpError } from './errors.ts';
 import type { AudioPlan } from './negotiate.ts';
 import { parseRtcp, rttFromReport } from './rtcp.ts';
+import { addSendTrack } from './send-track.ts';
 import type { IceFragment } from './sdp.ts';
 
 /** Lifecycle of a listener, in its string form for /api/listeners. */
@@ -152,24 +153,23 @@ export class WhepSession {
     if (plan) {
       // The track must exist, with the offer's mid, before the offer is applied: libdatachannel
       // then answers with this description instead of rejecting the m= section.
-      const media = new nd.Audio(plan.mid, 'SendOnly');
-      if (plan.fmtp) media.addAudioCodec(plan.payloadType, plan.rtpmap, plan.fmtp);
-      else media.addAudioCodec(plan.payloadType, plan.rtpmap);
-      if (plan.nack) media.parseSdpLine(`a=rtcp-fb:${plan.payloadType} nack`);
-      media.addSSRC(this.ssrc, 'hark', 'hark', 'hark-audio');
+      const { media, track, rtpConfig, handlers } = addSendTrack(pc, {
+        mid: plan.mid,
+        ssrc: this.ssrc,
+        payloadType: plan.payloadType,
+        clockRate: plan.clockRate,
+        // 150 packets: 1.5 s of 10 ms Opus, far longer than a NACK on a LAN takes to come back.
+        nackHistory: 150,
+        codec: (m) => {
+          if (plan.fmtp) m.addAudioCodec(plan.payloadType, plan.rtpmap, plan.fmtp);
+          else m.addAudioCodec(plan.payloadType, plan.rtpmap);
+          if (plan.nack) m.parseSdpLine(`a=rtcp-fb:${plan.payloadType} nack`);
+        },
+      });
       this.media = media;
-      const track = pc.addTrack(media);
       this.track = track;
-      const cfg = new nd.RtpPacketizationConfig(this.ssrc, 'hark', plan.payloadType, plan.clockRate);
-      this.rtpConfig = cfg;
-      const packetizer = new nd.RtpPacketizer(cfg);
-      const sr = new nd.RtcpSrReporter(cfg);
-      // 150 packets: 1.5 s of 10 ms Opus, far longer than a NACK on a LAN takes to come back.
-      const nack = new nd.RtcpNackResponder(150);
-      packetizer.addToChain(sr);
-      packetizer.addToChain(nack);
-      track.setMediaHandler(packetizer);
-      this.handlers = [packetizer, sr, nack];
+      this.rtpConfig = rtpConfig;
+      this.handlers = handlers;
       track.onOpen(() => {
         this.trackOpen = true;
       });

@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import nd, { type Audio, type MediaHandler, type PeerConnection, type RtcConfig, type RtpPacketizationConfig, type Track } from 'node-datachannel';
 import type { EncodedPacket } from '../../codecs/encoder.ts';
 import type { Logger } from '../../log.ts';
+import { addSendTrack } from '../webrtc/send-track.ts';
 import { deleteResource, postOffer, WhipError } from './protocol.ts';
 
 /** RFC 7587 dynamic payload type for Opus; any 96–127 works, 111 is what browsers pick. */
@@ -120,22 +121,19 @@ export class WhipPublisher {
       }
     });
 
-    const media = new nd.Audio('0', 'SendOnly');
-    // RFC 7587 §7: stereo/sprop-stereo say what we send; useinbandfec that FEC is in it.
-    media.addOpusCodec(OPUS_PT, `minptime=10;useinbandfec=1${o.channels === 2 ? ';stereo=1;sprop-stereo=1' : ''}`);
-    media.addSSRC(this.ssrc, 'hark', 'hark', 'hark-audio');
+    const { media, track, rtpConfig, handlers } = addSendTrack(pc, {
+      mid: '0',
+      ssrc: this.ssrc,
+      payloadType: OPUS_PT,
+      clockRate: 48_000,
+      nackHistory: 256,
+      // RFC 7587 §7: stereo/sprop-stereo say what we send; useinbandfec that FEC is in it.
+      codec: (m) => m.addOpusCodec(OPUS_PT, `minptime=10;useinbandfec=1${o.channels === 2 ? ';stereo=1;sprop-stereo=1' : ''}`),
+    });
     this.media = media;
-    const track = pc.addTrack(media);
     this.track = track;
-    const cfg = new nd.RtpPacketizationConfig(this.ssrc, 'hark', OPUS_PT, 48_000);
-    this.rtpConfig = cfg;
-    const packetizer = new nd.RtpPacketizer(cfg);
-    const sr = new nd.RtcpSrReporter(cfg);
-    const nack = new nd.RtcpNackResponder(256);
-    packetizer.addToChain(sr);
-    packetizer.addToChain(nack);
-    track.setMediaHandler(packetizer);
-    this.handlers = [packetizer, sr, nack];
+    this.rtpConfig = rtpConfig;
+    this.handlers = handlers;
     track.onOpen(() => {
       this.trackOpen = true;
       if (this.connected) onConnected();
