@@ -39,3 +39,18 @@ export function addSendTrack(pc: ND.PeerConnection, p: SendTrackPlan): SendTrack
   track.setMediaHandler(packetizer);
   return { media, track, rtpConfig, handlers: [packetizer, sr, nack] };
 }
+
+/**
+ * Send one encoded packet stamped with `timestamp` (RFC 3550 §5.1: the sampling instant of its
+ * first sample, from the sample clock; libdatachannel's packetizer does not advance it by
+ * itself). True when the track took it; a send error is passed to `onError`.
+ */
+export function sendAt(t: SendTrack, timestamp: number, buf: Buffer, onError: (e: Error) => void): boolean {
+  t.rtpConfig.timestamp = timestamp >>> 0;
+  try {
+    return t.track.sendMessageBinary(buf);
+  } catch (e) {
+    onError(e as Error);
+    return false;
+  }
+}

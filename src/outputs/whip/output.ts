@@ -84,19 +84,12 @@ export class WhipOutput implements Connector<WhipPublisher> {
     return {
       id: this.opts.id,
       url: this.opts.endpoint,
+      ...h,
       state: this.state,
-      status: h.status,
       bitrate_kbps: this.opts.spec.bitrateKbps,
       resource: pub?.resource ?? null,
-      bytes: h.bytes,
       packets: this.packetsBefore + (pub?.packets ?? 0),
       rtcp_packets: pub?.rtcpPackets ?? 0,
-      connected_since: h.connected_since,
-      last_error: h.last_error,
-      next_retry_at: h.next_retry_at,
-      retry_in_s: h.retry_in_s,
-      connects: h.connects,
-      attempts: h.attempts,
     };
   }
 
