@@ -29,6 +29,14 @@ export interface OutputStatus {
   /** When the current connection (or file, or first listener) started, ISO 8601; null if none. */
   since: string | null;
   last_error: string | null;
+  /** Where it sends, as a person reads it: "radio.example.org:8000/live.mp3", a URL, a folder, a path. */
+  where: string;
+  /** When the next try is due (ISO 8601), while it waits to retry; else null. */
+  retry_at: string | null;
+  /** Whether the config turns it on (a stopped output that is off is no problem). */
+  enabled: boolean;
+  /** Successful connections since start, for outputs that connect (LinkHandler). */
+  connects?: number;
 }
 
 /** The key an output's events and change detection use: "icecast:main", or the kind alone. */
@@ -63,7 +71,9 @@ export interface Connector<L extends Link> {
   failure(err: unknown): LinkFailure;
 }
 
-export type LinkState = 'stopped' | 'connecting' | 'live' | 'retrying' | 'auth_failed' | 'mount_in_use';
+/** The states of an output under LinkHandler (/metrics lists each, 1 for the current one). */
+export const LINK_STATES = ['stopped', 'connecting', 'live', 'retrying', 'auth_failed', 'mount_in_use'] as const;
+export type LinkState = (typeof LINK_STATES)[number];
 
 export interface LinkHandlerOptions<L extends Link> {
   kind: string;
@@ -71,8 +81,10 @@ export interface LinkHandlerOptions<L extends Link> {
   log: Logger;
   backoff?: BackoffPolicy;
   random?: () => number;
-  /** Where it sends, for "connecting to …". */
+  /** Where it sends, for "connecting to …" and OutputStatus.where. */
   where: string;
+  /** Whether the config turns it on (OutputStatus.enabled); true unless said. */
+  enabled?: boolean;
   /** What to check when credentials are refused: "check user and password". */
   authHint: string;
   /** What a taken mount or session is called: "another source is connected to /live". */
@@ -178,7 +190,20 @@ export class LinkHandler<L extends Link> {
   /** The shared record. */
   outputStatus(now = Date.now()): OutputStatus {
     const s = this.status(now);
-    return { kind: this.o.kind, id: this.o.id, state: s.state, detail: s.status, bytes: s.bytes, listeners: null, since: s.connected_since, last_error: s.last_error };
+    return {
+      kind: this.o.kind,
+      id: this.o.id,
+      state: s.state,
+      detail: s.status,
+      bytes: s.bytes,
+      listeners: null,
+      since: s.connected_since,
+      last_error: s.last_error,
+      where: this.o.where,
+      retry_at: s.next_retry_at,
+      enabled: this.o.enabled ?? true,
+      connects: s.connects,
+    };
   }
 
   private describe(retryIn: number | null): string {

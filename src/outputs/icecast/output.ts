@@ -38,6 +38,8 @@ export interface IcecastOutputOptions {
   random?: () => number;
   /** Called after every state change, with the shared status record. */
   onChange?: (s: OutputStatus) => void;
+  /** Whether the config turns it on (default true): shown in OutputStatus. */
+  enabled?: boolean;
 }
 
 export interface IcecastStatus {
@@ -92,6 +94,7 @@ export class IcecastOutput implements Connector<SourceConnection> {
       kind: 'icecast',
       id: opts.id,
       log: this.log,
+      enabled: opts.enabled,
       backoff: opts.backoff,
       random: opts.random,
       where: `${t.host}:${t.port}${t.mount}`,

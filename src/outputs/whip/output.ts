@@ -27,6 +27,8 @@ export interface WhipOutputOptions {
   backoff?: BackoffPolicy;
   /** Called after every state change, with the shared status record. */
   onChange?: (s: OutputStatus) => void;
+  /** Whether the config turns it on (default true): shown in OutputStatus. */
+  enabled?: boolean;
 }
 
 export class WhipOutput implements Connector<WhipPublisher> {
@@ -44,6 +46,7 @@ export class WhipOutput implements Connector<WhipPublisher> {
       kind: 'whip',
       id: opts.id,
       log: this.log,
+      enabled: opts.enabled,
       backoff: opts.backoff,
       where: opts.endpoint,
       authHint: 'check the token',
