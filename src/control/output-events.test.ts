@@ -71,8 +71,9 @@ function config(port: number, entries: string[]): Config {
 function setup(c: Config) {
   const broadcast = new BroadcastOutputs(c, source);
   cleanup.push(() => broadcast.close());
+  const fake = new FakeMp3();
   // OutputEvents reads only onChange, outputStatus and listenerCount of /stream.mp3: the fake has them.
-  const mp3 = new FakeMp3() as unknown as HttpStreamOutput;
+  const mp3 = fake as unknown as HttpStreamOutput;
   const events = new EventBus();
   const outputs: EventOf<'output'>[] = [];
   const listeners: number[] = [];
@@ -80,7 +81,7 @@ function setup(c: Config) {
   events.on('listeners', (e) => listeners.push(e.count));
   const oe = new OutputEvents({ broadcast, mp3, webrtc: undefined }, events);
   cleanup.push(() => oe.close());
-  return { broadcast, mp3: mp3 as unknown as FakeMp3, outputs, listeners };
+  return { broadcast, mp3, fake, outputs, listeners };
 }
 
 async function until(pred: () => boolean, ms = 5000) {
@@ -112,10 +113,10 @@ test('a state change is an `output` event at once, carrying the OutputStatus: no
 });
 
 test('listeners coming and going are `listeners` events, with the total', () => {
-  const { mp3, listeners, outputs } = setup(config(1, []));
-  mp3.set(1);
-  mp3.set(1);
-  mp3.set(0);
+  const { fake, listeners, outputs } = setup(config(1, []));
+  fake.set(1);
+  fake.set(1);
+  fake.set(0);
   expect(listeners).toEqual([1, 0]);
   expect(outputs.map((e) => [e.id, e.status])).toEqual([
     ['http_mp3', 'streaming'],
@@ -146,7 +147,7 @@ test('BroadcastOutputs.apply reconciles its own outputs: kept, removed (an event
 
 test('outputStatuses: one list for every reader, the listener outputs first', () => {
   const { broadcast, mp3 } = setup(config(1, ['main']));
-  const list = outputStatuses({ broadcast, mp3: mp3 as unknown as HttpStreamOutput, webrtc: undefined });
+  const list = outputStatuses({ broadcast, mp3, webrtc: undefined });
   expect(list.map((s) => [s.kind, s.id, s.state])).toEqual([
     ['http_mp3', '', 'idle'],
     ['webrtc', '', 'disabled'],
