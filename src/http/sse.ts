@@ -26,6 +26,12 @@ const log = logger('sse');
 /** ~15 Hz: meters look continuous and the cost stays small. */
 export const METER_MS = 66;
 const BEAT_EVERY = Math.round(5_000 / METER_MS);
+/**
+ * Widgets marked `resync` patch parts of fragments that form responses render too: a response
+ * rendered before a change can be swapped in after the change's update arrived (outputs push
+ * their state at once). Their value is sent again this often, so the page heals.
+ */
+const RESYNC_EVERY = Math.round(1_500 / METER_MS);
 /** Chunks queued for a connection before meter frames are skipped, and before it is dropped. */
 const SKIP_AT = 8;
 const DROP_AT = 256;
@@ -178,6 +184,12 @@ export class SseHub {
     this.ticks++;
     for (const name of Object.keys(W.WIDGETS) as W.WidgetName[]) {
       const w: W.Widget = W.WIDGETS[name];
+      if (w.resync && this.ticks % RESYNC_EVERY === 0 && this.wants(name)) {
+        const h = w.render(this.env);
+        this.last.set(name, h.value);
+        if (h.value) this.publish(name, h);
+        continue;
+      }
       if (!w.everyMs || this.ticks % Math.max(1, Math.round(w.everyMs / METER_MS)) !== 0 || !this.wants(name)) continue;
       if (w.frame) {
         const data = w.frame(this.env);

@@ -289,6 +289,11 @@ export interface Widget {
   frame?(env: WidgetEnv): string | null;
   /** The frame's event name, when it differs from the widget's (the meters' numbers: `levels`). */
   frameEvent?: string;
+  /**
+   * Sent again now and then even when unchanged: it patches (out of band) what a form's
+   * response also renders, and that response may be swapped in after a newer update.
+   */
+  resync?: boolean;
 }
 
 const ALL = PAGES;
@@ -319,8 +324,8 @@ export const WIDGETS = {
   // Record / Stop recording, on the dashboard and the Recordings page.
   record: { pages: ['dashboard', 'recordings'], slot: { id: 'record-control', attrs: 'class="record-control"' }, render: ({ ctx }) => recordControl(ctx), on: ['state'], everyMs: 500 },
   // The entry lists' states on Outputs: out-of-band swaps into each entry (the section renders its own hidden slot).
-  'icecast-entries': { pages: ['outputs'], slot: null, render: ({ ctx }) => entryStatesUpdate(ctx, 'icecast'), on: ['state', 'output'], everyMs: 500 },
-  'whip-entries': { pages: ['outputs'], slot: null, render: ({ ctx }) => entryStatesUpdate(ctx, 'whip'), on: ['state', 'output'], everyMs: 500 },
+  'icecast-entries': { pages: ['outputs'], slot: null, render: ({ ctx }) => entryStatesUpdate(ctx, 'icecast'), on: ['state', 'output'], everyMs: 500, resync: true },
+  'whip-entries': { pages: ['outputs'], slot: null, render: ({ ctx }) => entryStatesUpdate(ctx, 'whip'), on: ['state', 'output'], everyMs: 500, resync: true },
   'listener-table': { pages: ['listeners'], slot: { id: 'listener-table' }, render: ({ ctx }) => listenerTable(ctx), everyMs: 500 },
   devices: { pages: ['input'], slot: { id: 'device', tag: 'select', attrs: 'name="device" hx-target="this"' }, render: ({ ctx, devices }) => deviceOptions(ctx, devices), everyMs: 500 },
   'input-status': { pages: ['input'], slot: { id: 'input-status' }, render: ({ ctx, devices }) => inputStatus(ctx, devices), on: ['input'], everyMs: 500 },
