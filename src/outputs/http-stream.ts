@@ -3,7 +3,7 @@ import type { EncoderSpec } from '../codecs/index.ts';
 import type { EncodedPacket } from '../codecs/encoder.ts';
 import { logger } from '../log.ts';
 import { IcyInterleaver } from './icy.ts';
-import type { OutputStatus } from './link.ts';
+import { Changes, type OutputStatus } from './link.ts';
 
 export type HttpStreamState = 'idle' | 'streaming' | 'closed';
 
@@ -93,7 +93,7 @@ interface DirectController {
  */
 export class HttpStreamOutput {
   private readonly listeners = new Map<number, Listener>();
-  private readonly changeListeners = new Set<() => void>();
+  private readonly changes = new Changes();
   private nextId = 1;
   private unsubscribe?: () => void;
   private _state: HttpStreamState = 'idle';
@@ -122,12 +122,7 @@ export class HttpStreamOutput {
 
   /** Called whenever a listener comes or goes, or the state changes. */
   onChange(fn: () => void): () => void {
-    this.changeListeners.add(fn);
-    return () => this.changeListeners.delete(fn);
-  }
-
-  private changed(): void {
-    for (const fn of this.changeListeners) fn();
+    return this.changes.on(fn);
   }
 
   /** The shared status record (link.ts). */
@@ -173,7 +168,7 @@ export class HttpStreamOutput {
       this.unsubscribe = this.pipeline.subscribe(this.opts.spec, (p) => this.onPacket(p), { maxDelayMs: MAX_DELAY_MS.listener, tap: this.opts.tap });
       this._state = 'streaming';
     }
-    this.changed();
+    this.changes.emit();
     return new Response(body, {
       headers: {
         'content-type': this.opts.contentType,
@@ -216,7 +211,7 @@ export class HttpStreamOutput {
       this.remove(l, 'server closing');
     }
     this._state = 'closed';
-    this.changed();
+    this.changes.emit();
   }
 
   private onPacket(p: EncodedPacket): void {
@@ -249,6 +244,6 @@ export class HttpStreamOutput {
       this.unsubscribe = undefined;
       if (this._state !== 'closed') this._state = 'idle';
     }
-    this.changed();
+    this.changes.emit();
   }
 }

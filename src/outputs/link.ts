@@ -301,3 +301,17 @@ export class LinkHandler<L extends Link> {
     this.setState(f.kind === 'auth' ? 'auth_failed' : f.kind === 'busy' ? 'mount_in_use' : 'retrying');
   }
 }
+
+/** Who to tell when something changed (the listener outputs' onChange). */
+export class Changes {
+  private readonly fns = new Set<() => void>();
+
+  on(fn: () => void): () => void {
+    this.fns.add(fn);
+    return () => this.fns.delete(fn);
+  }
+
+  emit(): void {
+    for (const fn of this.fns) fn();
+  }
+}

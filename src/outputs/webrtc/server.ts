@@ -24,7 +24,7 @@ import {
 import { planAudio, type NegotiationPolicy } from './negotiate.ts';
 import { addHostCandidates, parseIceFragment, parseOffer } from './sdp.ts';
 import { loadNative, probeNative, type NativeRtc } from './native.ts';
-import type { OutputStatus } from '../link.ts';
+import { Changes, type OutputStatus } from '../link.ts';
 import type { ListenerInfo, SessionTimeouts, WhepSession } from './session.ts';
 
 /** A STUN or TURN server, as configured ([[webrtc.ice_servers]]). */
@@ -108,7 +108,7 @@ export function etagMatches(ifMatch: string, etag: string): boolean {
 
 export class WebRtcOutput {
   private readonly sessions = new Map<string, WhepSession>();
-  private readonly changeListeners = new Set<() => void>();
+  private readonly changes = new Changes();
   /** Per session: its secret and the client address that made it (never published). */
   private readonly owners = new Map<string, { secret: string; remote: string }>();
   private readonly feeds = new Map<string, Feed>();
@@ -155,12 +155,7 @@ export class WebRtcOutput {
 
   /** Called whenever a listener comes or goes, or the state changes. */
   onChange(fn: () => void): () => void {
-    this.changeListeners.add(fn);
-    return () => this.changeListeners.delete(fn);
-  }
-
-  private changed(): void {
-    for (const fn of this.changeListeners) fn();
+    return this.changes.on(fn);
   }
 
   /** The shared status record (link.ts). */
@@ -211,7 +206,7 @@ export class WebRtcOutput {
     void probeNative().then((why) => {
       if (why === null || this.native || this._state === 'closed') return;
       this.nativeError = why;
-      this.changed();
+      this.changes.emit();
       this.log.error(`WebRTC unavailable: ${why}`);
     });
     this.timer = setInterval(() => this.tick(), 1000);
@@ -233,14 +228,14 @@ export class WebRtcOutput {
         });
         this.native = native;
         this.nativeError = '';
-        this.changed();
+        this.changes.emit();
       }
       return this.native;
     } catch (e) {
       const why = `node-datachannel cannot be loaded: ${(e as Error).message}`;
       if (this.nativeError !== why) this.log.error(`WebRTC unavailable: ${why}`);
       this.nativeError = why;
-      this.changed();
+      this.changes.emit();
       this.refused++;
       throw new UnavailableError(`WebRTC is unavailable: ${why}`);
     }
@@ -251,7 +246,7 @@ export class WebRtcOutput {
     if (this.unavailableReason !== reason) this.log.error(`WebRTC unavailable: ${reason}`);
     this.unavailableReason = reason;
     this._state = 'unavailable';
-    this.changed();
+    this.changes.emit();
   }
 
   private bind(nd: NativeRtc['nd']): boolean {
@@ -265,7 +260,7 @@ export class WebRtcOutput {
       this.mux = mux;
       if (this._state === 'unavailable') this.log.info(`UDP port ${this.options.udpPort} is free now`);
       this._state = this.sessions.size > 0 ? 'streaming' : 'idle';
-      this.changed();
+      this.changes.emit();
       this.unavailableReason = '';
       this.log.debug(`libdatachannel listens on UDP port ${this.options.udpPort}`);
       return true;
@@ -321,7 +316,7 @@ export class WebRtcOutput {
     if (plan) this.join(session, plan.spec);
     session.log.info(`offer from ${client.remote} (${offer.lines} lines): ${plan?.summary ?? 'no audio, mp3 channel only'} (${this.sessions.size} listeners)`);
     this._state = 'streaming';
-    this.changed();
+    this.changes.emit();
     let answer = await session.start(offerText);
     const extra = await this.additionalAddresses();
     answer = addHostCandidates(answer, extra, this.options.udpPort);
@@ -386,7 +381,7 @@ export class WebRtcOutput {
     if (this._state === 'closed') return;
     for (const s of [...this.sessions.values()]) s.close('server closing');
     this._state = 'closed';
-    this.changed();
+    this.changes.emit();
     if (this.timer) clearInterval(this.timer);
     try {
       this.mux?.stop();
@@ -467,7 +462,7 @@ export class WebRtcOutput {
       }
     }
     if (this.sessions.size === 0 && this._state === 'streaming') this._state = 'idle';
-    this.changed();
+    this.changes.emit();
     this.log.debug(`removed ${s.id.slice(0, 4)}: ${reason} (${this.sessions.size} listeners)`);
   }
 
