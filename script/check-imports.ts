@@ -152,6 +152,8 @@ export function checkImports(root: string, rules: Rule[] = RULES): Violation[] {
     for (const rule of rules) {
       if (!matches(file, rule.from)) continue;
       for (const e of edges(file)) {
+        // A rule on what loads at run time (reach) lets a type through: `import type` loads nothing.
+        if (rule.reach && e.typeOnly) continue;
         const bad = rule.only ? isProject(e) && !rule.only.some((p) => matches(e.target, p)) : (rule.not ?? []).some((p) => matches(e.target, p));
         if (bad) out.push({ file, line: e.line, spec: e.spec, target: e.target, rule });
       }

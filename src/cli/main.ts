@@ -14,6 +14,7 @@ import { Auth, PasswordError, SCOPES, checkPasswordRules, isScope } from '../con
 import { stateDirOf } from '../control/paths.ts';
 import { VERSION } from '../version.ts';
 import { CliError, Client, EXIT, findSocket } from './client.ts';
+import type { OutputStatus } from '../outputs/link.ts';
 
 export const USAGE = `usage: hark [--socket PATH] [--config FILE] COMMAND
 
@@ -114,6 +115,7 @@ interface Status {
   levels: { peak_dbfs: number[]; rms_dbfs: number[] };
   alerts: { id: string; severity: string; message: string }[];
   outputs: Record<string, unknown>;
+  output_list?: OutputStatus[];
 }
 
 function formatStatus(s: Status): string {
@@ -124,15 +126,12 @@ function formatStatus(s: Status): string {
   const names = s.levels.peak_dbfs.length === 1 ? ['M'] : ['L', 'R', '3', '4', '5', '6', '7', '8'];
   lines.push(`levels    ${s.levels.peak_dbfs.map((p, i) => `${names[i]} ${p <= -119 ? '-inf' : p.toFixed(1)}`).join('  ')} dBFS peak`);
   const rows: string[][] = [];
-  const o = s.outputs as Record<string, Record<string, unknown> | Record<string, unknown>[]>;
-  const mp3 = o.http_mp3 as Record<string, unknown> | undefined;
-  if (mp3) rows.push(['stream.mp3', String(mp3.status), `${mp3.listeners} listening`]);
-  const w = o.webrtc as Record<string, unknown> | undefined;
-  if (w) rows.push(['webrtc', String(w.status), w.listeners !== undefined ? `${w.listeners} listening` : String(w.reason ?? '')]);
-  for (const i of (o.icecast as Record<string, unknown>[] | undefined) ?? []) rows.push([`icecast ${i.id}`, String(i.state), `${i.server}${i.mount}${i.status !== i.state ? `: ${i.status}` : ''}`]);
-  for (const i of (o.whip as Record<string, unknown>[] | undefined) ?? []) rows.push([`whip ${i.id}`, String(i.state), String(i.status ?? '')]);
-  const r = o.recording as Record<string, unknown> | undefined;
-  if (r) rows.push(['recording', String(r.state), String(r.file ?? r.last_error ?? '')]);
+  for (const o of s.output_list ?? []) {
+    const detail = o.detail !== o.state ? o.detail : '';
+    // An output that connects somewhere says where; the others what they are doing.
+    const text = o.connects !== undefined ? `${o.where}${detail ? `: ${detail}` : ''}` : detail;
+    rows.push([o.kind === 'http_mp3' ? 'stream.mp3' : o.id ? `${o.kind} ${o.id}` : o.kind, o.state, text]);
+  }
   lines.push('outputs');
   lines.push(
     table(rows)

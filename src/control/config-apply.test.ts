@@ -11,13 +11,12 @@ type Parts = Pick<AppContext, 'config' | 'pipeline' | 'broadcast' | 'mp3' | 'web
 /** The parts the components touch, recording what is done to them. */
 function fakeParts(config: Config) {
   const did: string[] = [];
+  // BroadcastOutputs applies its own part (its tests: src/control/output-events.test.ts).
   const broadcast = {
-    config,
-    icecast: [],
-    whip: [],
     metadata: { set: (t: string) => did.push(`title ${t}`) },
-    recorder: { start: () => did.push('recorder start'), close: async () => void did.push('recorder close') },
-    silence: { start: () => did.push('silence start'), close: () => did.push('silence close') },
+    applyOutputs: async (kind: string, prev: Config, next: Config) => (did.push(`${kind} ${next[kind as 'icecast'].length} entries`), prev.input.channels === next.input.channels ? 'applied' : 'restart'),
+    applyRecording: (_prev: Config, next: Config) => (did.push(`recording ${next.recording.enabled}`), 'applied'),
+    applySilence: (_prev: Config, next: Config) => (did.push(`silence ${next.silence.enabled}`), 'applied'),
   };
   const pipeline = {
     setSource: (s: { source: string; gainDb: number }) => did.push(`source ${s.source} ${s.gainDb} dB`),
@@ -56,7 +55,7 @@ describe('the components that apply config changes', () => {
 
   test('each is given the previous and the next snapshot and applies the difference, or says restart', async () => {
     const prev = snapshot(defaultConfig());
-    const { parts, did, broadcast } = fakeParts(prev);
+    const { parts, did } = fakeParts(prev);
     const byName = new Map(configComponents(parts, { live: () => true, sourceSettings: settings }).map((c) => [c.name, c] as [ComponentName, (typeof c)]));
     const apply = (name: ComponentName, next: Config) => byName.get(name)!.apply(prev, next);
 
@@ -69,10 +68,9 @@ describe('the components that apply config changes', () => {
     expect(await apply('off-air', change(prev, (d) => (d.control.local_listeners_off_air = 'audio')))).toBe('applied');
     const recOn = change(prev, (d) => (d.recording.enabled = true));
     expect(await apply('recording', recOn)).toBe('applied');
-    // BroadcastOutputs' start() reads the snapshot its outputs were applied from.
-    expect(broadcast.config).toBe(recOn);
     expect(await apply('silence', change(prev, (d) => (d.silence.enabled = false)))).toBe('applied');
     expect(await apply('icecast', change(prev, (d) => (d.input.channels = 1)))).toBe('restart');
-    expect(did).toEqual(['source auto -6 dB', 'title Evensong', 'off air silenced false', 'recorder start', 'silence close']);
+    expect(await apply('whip', change(prev, (d) => (d.whip = [])))).toBe('applied');
+    expect(did).toEqual(['source auto -6 dB', 'title Evensong', 'off air silenced false', 'recording true', 'silence false', 'icecast 0 entries', 'whip 0 entries']);
   });
 });

@@ -11,9 +11,7 @@ import type { ConfigComponent, Reaction } from '../config/live.ts';
 import type { Config } from '../config/schema.ts';
 import type { AppContext } from './context.ts';
 import { setLogLevel } from '../log.ts';
-import { icecastOutputs, type IcecastOutput } from '../outputs/icecast/index.ts';
-import { whipOutputs, type WhipOutput } from '../outputs/whip/index.ts';
-import { applyOffAir, reconcile } from './outputs.ts';
+import { applyOffAir } from './outputs.ts';
 
 type Parts = Pick<AppContext, 'config' | 'pipeline' | 'broadcast' | 'mp3' | 'webrtc'>;
 
@@ -27,43 +25,6 @@ const same = (a: unknown, b: unknown) => Value.Equal(a, b);
 
 /** A component from its name and its apply function. */
 const component = (name: ConfigComponent['name'], apply: ConfigComponent['apply']): ConfigComponent => ({ name, apply });
-
-/**
- * The seam to BroadcastOutputs: the snapshot its start() reads is the one its outputs were
- * reconciled to.
- * TODO(issue 15, o1): BroadcastOutputs owns and reconciles its outputs with its own
- * `apply(prev, next)`; the integrator points the `icecast`, `whip`, `recording` and `silence`
- * components (broadcastApply below) at it and deletes this and control/outputs.ts `reconcile`.
- */
-function adoptBroadcastConfig(p: Parts, next: Config): void {
-  (p.broadcast as { config: Config }).config = next;
-}
-
-/** The broadcast outputs' part of a change (the seam: see adoptBroadcastConfig). */
-async function broadcastApply(p: Parts, kind: 'icecast' | 'whip' | 'recording' | 'silence', prev: Config, next: Config, live: boolean): Promise<Reaction> {
-  const b = p.broadcast;
-  switch (kind) {
-    case 'icecast':
-      // The encoders are built for the channels captured now.
-      if (prev.input.channels !== next.input.channels) return 'restart';
-      await reconcile<IcecastOutput, Config['icecast'][number]>(b.icecast, prev.icecast, next.icecast, () => icecastOutputs(next, p.pipeline), live);
-      break;
-    case 'whip':
-      await reconcile<WhipOutput, Config['whip'][number]>(b.whip, prev.whip, next.whip, () => whipOutputs(next, p.pipeline), live);
-      break;
-    case 'recording':
-      if (prev.recording.enabled !== next.recording.enabled) {
-        if (next.recording.enabled && live) b.recorder.start();
-        if (!next.recording.enabled) void b.recorder.close();
-      }
-      break;
-    case 'silence':
-      if (prev.silence.enabled !== next.silence.enabled) next.silence.enabled ? b.silence.start() : b.silence.close();
-      break;
-  }
-  adoptBroadcastConfig(p, next);
-  return 'applied';
-}
 
 /** Every component the control plane registers with the store (all of live.ts's names but `tls`). */
 export function configComponents(p: Parts, opts: ApplyOptions): ConfigComponent[] {
@@ -87,10 +48,11 @@ export function configComponents(p: Parts, opts: ApplyOptions): ConfigComponent[
       if (prev.metadata.title !== next.metadata.title) p.broadcast.metadata.set(next.metadata.title);
       return 'applied';
     }),
-    component('icecast', (prev, next) => broadcastApply(p, 'icecast', prev, next, opts.live())),
-    component('whip', (prev, next) => broadcastApply(p, 'whip', prev, next, opts.live())),
-    component('recording', (prev, next) => broadcastApply(p, 'recording', prev, next, opts.live())),
-    component('silence', (prev, next) => broadcastApply(p, 'silence', prev, next, opts.live())),
+    // BroadcastOutputs owns its outputs and reconciles them itself.
+    component('icecast', (prev, next) => p.broadcast.applyOutputs('icecast', prev, next)),
+    component('whip', (prev, next) => p.broadcast.applyOutputs('whip', prev, next)),
+    component('recording', (prev, next) => p.broadcast.applyRecording(prev, next)),
+    component('silence', (prev, next) => p.broadcast.applySilence(prev, next)),
     component('off-air', (_prev, next) => {
       applyOffAir(p, opts.live(), next);
       return 'applied';

@@ -4,6 +4,7 @@
  * logged and does not stop the others.
  */
 import { logger } from '../log.ts';
+import type { OutputStatus } from '../outputs/link.ts';
 
 export type Origin = 'web' | 'api' | 'cli' | 'gpio' | 'boot' | 'system';
 
@@ -12,7 +13,8 @@ export type RunState = 'idle' | 'live' | 'muted';
 export type HarkEvent =
   | { type: 'action'; action: string; origin: Origin; ok: boolean; message: string }
   | { type: 'state'; state: RunState; live: boolean; muted: boolean }
-  | { type: 'output'; id: string; status: string; detail?: string }
+  /** An output's state changed (published by its owner, link.ts); `id` is outputKey(output). */
+  | { type: 'output'; id: string; status: string; detail?: string; output?: OutputStatus }
   | { type: 'alert'; id: string; level: 'warn' | 'error'; message: string; active: boolean }
   | { type: 'listeners'; count: number }
   | { type: 'mark'; at: string; label: string }

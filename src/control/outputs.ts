@@ -11,6 +11,7 @@
 import { Value } from '@sinclair/typebox/value';
 import type { Config } from '../config/schema.ts';
 import type { AppContext } from './context.ts';
+import { outputKey, type OutputStatus } from '../outputs/link.ts';
 import type { EventBus } from './events.ts';
 
 type Parts = Pick<AppContext, 'config' | 'pipeline' | 'broadcast' | 'mp3' | 'webrtc'>;
@@ -27,17 +28,9 @@ export function applyOffAir(p: Parts, live: boolean, config: Config = p.config):
 
 /** Start (live) or stop (idle) the self-sending outputs; silence the local listeners when off air. */
 export async function setOutputsLive(p: Parts, live: boolean): Promise<void> {
-  const b = p.broadcast;
   applyOffAir(p, live);
-  if (live) {
-    b.start();
-    // Titles set while idle reach the outputs now.
-    for (const o of b.icecast) o.setTitle(b.metadata.title);
-    return;
-  }
-  for (const o of b.icecast) o.close();
-  await Promise.all(b.whip.map((o) => o.close()));
-  b.recorder.close();
+  if (live) p.broadcast.start();
+  else await p.broadcast.stop();
 }
 
 /** What runs in idle too: silence detection. */
@@ -47,96 +40,59 @@ export function startIdleServices(p: Parts): void {
 
 const same = (a: unknown, b: unknown) => Value.Equal(a, b);
 
-/**
- * Keep the outputs of unchanged entries (their connections stay up), close the ones removed
- * or changed, and build and (when live) start the new ones — in place, in the array
- * BroadcastOutputs reads.
- */
-export async function reconcile<O extends { close(): void | Promise<void>; start(): void }, E>(
-  current: O[],
-  prevEntries: readonly E[],
-  nextEntries: readonly (E & { enabled: boolean })[],
-  build: () => O[],
-  live: boolean,
-): Promise<void> {
-  const fresh = build();
-  const next: O[] = [];
-  const keep = new Set<O>();
-  nextEntries.forEach((e, i) => {
-    const j = prevEntries.findIndex((pe, k) => same(pe, e) && !keep.has(current[k]!));
-    if (j >= 0) {
-      keep.add(current[j]!);
-      next.push(current[j]!);
-    } else next.push(fresh[i]!);
-  });
-  await Promise.all(current.filter((o) => !keep.has(o)).map((o) => o.close()));
-  current.splice(0, current.length, ...next);
-  if (live) nextEntries.forEach((e, i) => e.enabled && next[i]!.start());
-}
+/** WebRTC turned off in the settings ([webrtc] enabled = false): there is no server to ask. */
+const WEBRTC_OFF: OutputStatus = { kind: 'webrtc', id: '', state: 'disabled', detail: 'Turned off in the settings', bytes: 0, listeners: null, since: null, last_error: null, where: '', retry_at: null, enabled: false };
 
-/** Every output's state in one flat map, for change detection (events, LEDs, SSE). */
-export function outputStates(p: Parts): Map<string, { status: string; detail: string }> {
-  const m = new Map<string, { status: string; detail: string }>();
-  const s = p.broadcast.status();
-  for (const o of s.icecast) m.set(`icecast:${o.id}`, { status: o.state, detail: o.status });
-  for (const o of s.whip as { id: string; state: string; status?: string }[]) m.set(`whip:${o.id}`, { status: o.state, detail: o.status ?? o.state });
-  m.set('recording', { status: s.recording.state, detail: s.recording.last_error ?? '' });
-  m.set('http_mp3', { status: p.mp3.state, detail: `${p.mp3.listenerCount} listening` });
-  if (p.webrtc) {
-    const w = p.webrtc.status();
-    m.set('webrtc', { status: w.status, detail: w.reason ?? '' });
-  }
-  return m;
+/** Every output's shared status record: the listener outputs, then the broadcast ones. */
+export function outputStatuses(p: Pick<Parts, 'broadcast' | 'mp3' | 'webrtc'>): OutputStatus[] {
+  return [p.mp3.outputStatus(), p.webrtc ? p.webrtc.outputStatus() : WEBRTC_OFF, ...p.broadcast.statuses()];
 }
 
 /** All listeners now: /stream.mp3 plus WebRTC. */
-export function listenerCount(p: Parts): number {
+export function listenerCount(p: Pick<Parts, 'mp3' | 'webrtc'>): number {
   return p.mp3.listenerCount + (p.webrtc?.listenerCount ?? 0);
 }
 
 /**
- * Polls the outputs twice a second and publishes `output` events when one changes state and
- * `listeners` when the count changes: outputs report through their own status, this turns
- * that into events on the one bus (for SSE, logs and LEDs).
+ * Puts the outputs' own changes on the one bus, as they happen (no polling): an `output`
+ * event with the OutputStatus whenever an output's state changes, and `listeners` whenever
+ * the number of listeners does. The broadcast outputs push through BroadcastOutputs.onOutput,
+ * /stream.mp3 and WebRTC through their onChange.
  */
-export class OutputWatcher {
-  private timer?: ReturnType<typeof setInterval>;
-  private last = new Map<string, string>();
-  private lastListeners = -1;
+export class OutputEvents {
+  private readonly last = new Map<string, string>();
+  private lastListeners: number;
+  private readonly off: (() => void)[] = [];
 
   constructor(
-    private readonly p: Parts,
+    private readonly p: Pick<Parts, 'broadcast' | 'mp3' | 'webrtc'>,
     private readonly events: EventBus,
-    private readonly periodMs = 500,
-  ) {}
-
-  start(): void {
-    this.tick();
-    this.timer ??= setInterval(() => this.tick(), this.periodMs);
+  ) {
+    for (const s of outputStatuses(p)) this.last.set(outputKey(s), s.state);
+    this.lastListeners = listenerCount(p);
+    this.off.push(p.broadcast.onOutput((s) => this.publish(s)));
+    this.off.push(p.mp3.onChange(() => this.listenerOutput(p.mp3.outputStatus())));
+    const w = p.webrtc;
+    if (w) this.off.push(w.onChange(() => this.listenerOutput(w.outputStatus())));
   }
 
   close(): void {
-    clearInterval(this.timer);
-    this.timer = undefined;
+    for (const f of this.off.splice(0)) f();
   }
 
-  tick(): void {
-    const now = outputStates(this.p);
-    for (const [id, s] of now) {
-      if (this.last.get(id) === s.status) continue;
-      this.last.set(id, s.status);
-      this.events.emit({ type: 'output', id, status: s.status, detail: s.detail });
-    }
-    for (const id of [...this.last.keys()]) {
-      if (!now.has(id)) {
-        this.last.delete(id);
-        this.events.emit({ type: 'output', id, status: 'removed' });
-      }
-    }
+  private listenerOutput(s: OutputStatus): void {
+    this.publish(s);
     const n = listenerCount(this.p);
-    if (n !== this.lastListeners) {
-      this.lastListeners = n;
-      this.events.emit({ type: 'listeners', count: n });
-    }
+    if (n === this.lastListeners) return;
+    this.lastListeners = n;
+    this.events.emit({ type: 'listeners', count: n });
+  }
+
+  private publish(s: OutputStatus): void {
+    const id = outputKey(s);
+    if (this.last.get(id) === s.state) return;
+    if (s.state === 'removed') this.last.delete(id);
+    else this.last.set(id, s.state);
+    this.events.emit({ type: 'output', id, status: s.state, detail: s.detail, output: s });
   }
 }

@@ -1,7 +1,7 @@
 /**
  * The control plane of one daemon: the event bus, the state machine wired to the outputs,
- * the config store (with SIGHUP and file-change reloads), authentication, the output watcher
- * and the CLI's Unix socket. The daemon builds it beside the pipeline and outputs and hands
+ * the config store (with SIGHUP and file-change reloads), authentication, the outputs' events
+ * on the bus and the CLI's Unix socket. The daemon builds it beside the pipeline and outputs and hands
  * it to the HTTP layer through AppContext.
  */
 import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
@@ -15,7 +15,7 @@ import { logger } from '../log.ts';
 import { Auth } from './auth.ts';
 import { Control } from './control.ts';
 import { EventBus } from './events.ts';
-import { OutputWatcher, applyOffAir, setOutputsLive, startIdleServices } from './outputs.ts';
+import { OutputEvents, applyOffAir, setOutputsLive, startIdleServices } from './outputs.ts';
 import { configComponents } from './config-apply.ts';
 import { StateFile, bootState, bootTitle } from './state-file.ts';
 import { socketPathOf, stateDirOf } from './paths.ts';
@@ -60,7 +60,7 @@ export class ControlPlane {
   readonly stateFile: StateFile;
   readonly stateDir: string;
   readonly socketPath: string;
-  private readonly watcher: OutputWatcher;
+  private readonly outputEvents: OutputEvents;
   private socketServer?: Server<unknown>;
   private readonly onHup = () => {
     this.auth.reload();
@@ -159,7 +159,8 @@ export class ControlPlane {
     this.closers.push(parts.pipeline.onInput((s) => this.events.emit({ type: 'input', state: s.state, message: s.message, device: s.device })));
     // A mark is kept with the recording being written, to find and play from on the Recordings page.
     this.events.on('mark', (e) => void b.recorder.mark(e.label, Date.parse(e.at)));
-    this.watcher = new OutputWatcher(parts, this.events);
+    // The outputs publish their own changes on the bus (output, listeners): nothing polls them.
+    this.outputEvents = new OutputEvents(parts, this.events);
   }
 
   /** Where the running daemon starts: the boot state applied, reloads armed, the socket open. */
@@ -173,7 +174,6 @@ export class ControlPlane {
     if (this.control.isLive) await setOutputsLive(this.parts, true);
     log.info(`boot state ${this.control.state} (control.on_boot = ${config.control.on_boot})`);
     this.saveState();
-    this.watcher.start();
     if (this.opts.configPath) this.store.watch();
     process.on('SIGHUP', this.onHup);
     if (!this.auth.hasPassword()) log.warn('no admin password yet: open the admin page to set it (or `hark passwd`)');
@@ -200,7 +200,7 @@ export class ControlPlane {
       }
     }
     process.off('SIGHUP', this.onHup);
-    this.watcher.close();
+    this.outputEvents.close();
     this.store.close();
     this.socketServer?.stop(true);
     this.socketServer = undefined;

@@ -6,6 +6,8 @@
 import { Elysia } from 'elysia';
 import type { AppContext } from '../control/context.ts';
 import { VERSION } from '../version.ts';
+import { outputStatuses } from '../control/outputs.ts';
+import { LINK_STATES } from '../outputs/link.ts';
 
 type Labels = Record<string, string | number>;
 
@@ -29,8 +31,6 @@ class Exposition {
   }
 }
 
-const ICECAST_STATES = ['stopped', 'connecting', 'live', 'retrying', 'auth_failed', 'mount_in_use'];
-
 export function renderMetrics(ctx: AppContext): string {
   const m = new Exposition();
   const g = (name: string, help: string, v: number, l?: Labels) => m.metric(name, 'gauge', help, v, l);
@@ -40,38 +40,27 @@ export function renderMetrics(ctx: AppContext): string {
   g('hark_uptime_seconds', 'Seconds since hark started', (Date.now() - ctx.startedAt) / 1000);
   for (const s of ['idle', 'live', 'muted']) g('hark_state', 'The run state (1 for the current one)', ctx.control.state === s ? 1 : 0, { state: s });
 
-  // Listeners and bytes
-  g('hark_listeners', 'Listeners connected now', ctx.mp3.listenerCount, { output: 'http_mp3' });
-  if (ctx.webrtc) g('hark_listeners', 'Listeners connected now', ctx.webrtc.listenerCount, { output: 'webrtc' });
+  // Every output, from its shared status record (outputs/link.ts): listeners, bytes, state
+  const outputs = outputStatuses(ctx);
+  for (const o of outputs) if (o.listeners !== null) g('hark_listeners', 'Listeners connected now', o.listeners, { output: o.kind });
   const mp3 = ctx.mp3.status();
-  c('hark_output_bytes_total', 'Bytes sent by an output', mp3.bytes, { output: 'http_mp3', id: '' });
   c('hark_listeners_served_total', 'Listeners that connected since start', mp3.listeners_served, { output: 'http_mp3' });
   c('hark_listeners_refused_total', 'Listeners refused (limit reached)', mp3.refused, { output: 'http_mp3' });
   c('hark_listeners_slow_disconnects_total', 'Listeners disconnected for falling behind', mp3.slow_disconnects, { output: 'http_mp3' });
   if (ctx.webrtc) {
-    const w = ctx.webrtc.status() as { listeners_served?: number; refused?: number; status: string };
-    if (typeof w.listeners_served === 'number') c('hark_listeners_served_total', 'Listeners that connected since start', w.listeners_served, { output: 'webrtc' });
-    if (typeof w.refused === 'number') c('hark_listeners_refused_total', 'Listeners refused (limit reached)', w.refused, { output: 'webrtc' });
-    const bytes = ctx.webrtc.listeners().reduce((n, l) => n + l.bytes, 0);
-    g('hark_webrtc_session_bytes', 'Bytes sent to the WebRTC listeners connected now', bytes);
-    g('hark_output_up', 'Output state (1 for the current one)', 1, { output: 'webrtc', id: '', state: w.status });
+    const w = ctx.webrtc.status();
+    c('hark_listeners_served_total', 'Listeners that connected since start', w.listeners_served, { output: 'webrtc' });
+    c('hark_listeners_refused_total', 'Listeners refused (limit reached)', w.refused, { output: 'webrtc' });
   }
-
-  // Broadcast outputs
-  const b = ctx.broadcast.status();
-  for (const o of b.icecast) {
-    c('hark_output_bytes_total', 'Bytes sent by an output', o.bytes, { output: 'icecast', id: o.id });
-    c('hark_output_connects_total', 'Successful connections of an output', o.connects, { output: 'icecast', id: o.id });
-    for (const s of ICECAST_STATES) g('hark_output_up', 'Output state (1 for the current one)', o.state === s ? 1 : 0, { output: 'icecast', id: o.id, state: s });
+  for (const o of outputs) {
+    // WebRTC's bytes are its sessions' now (they come and go): a gauge, not a counter.
+    if (o.kind === 'webrtc') g('hark_webrtc_session_bytes', 'Bytes sent to the WebRTC listeners connected now', o.bytes);
+    else c('hark_output_bytes_total', 'Bytes sent by an output', o.bytes, { output: o.kind, id: o.id });
+    if (o.connects !== undefined) c('hark_output_connects_total', 'Successful connections of an output', o.connects, { output: o.kind, id: o.id });
+    // An output under the reconnect handler lists every state it can be in; the others their current one.
+    const states: readonly string[] = o.connects !== undefined ? LINK_STATES : [o.state];
+    for (const s of states) g('hark_output_up', 'Output state (1 for the current one)', o.state === s ? 1 : 0, { output: o.kind, id: o.id, state: s });
   }
-  // the WHIP status type does not declare `bytes` (to go with the one OutputStatus).
-  for (const o of b.whip as unknown as { id: string; state: string; bytes?: number }[]) {
-    if (typeof o.bytes === 'number') c('hark_output_bytes_total', 'Bytes sent by an output', o.bytes, { output: 'whip', id: o.id });
-    g('hark_output_up', 'Output state (1 for the current one)', 1, { output: 'whip', id: o.id, state: o.state });
-  }
-  const r = b.recording;
-  c('hark_output_bytes_total', 'Bytes sent by an output', r.bytes, { output: 'recording', id: '' });
-  g('hark_output_up', 'Output state (1 for the current one)', 1, { output: 'recording', id: '', state: r.state });
   g('hark_alerts', 'Alerts active now', ctx.broadcast.alerts.list().length);
 
   // Capture and engine

@@ -214,6 +214,13 @@ export class SseHub {
       if ((this.due.get(name) ?? 0) > now + this.periodMs / 2) continue;
       const next = (this.due.get(name) ?? now) + w.everyMs;
       this.due.set(name, next < now ? now + w.everyMs : next);
+      if (w.resync) {
+        // Sent even when unchanged (see Widget.resync): a stale form response may have replaced it.
+        const h = w.render(this.env);
+        this.last.set(name, h.value);
+        if (h.value) this.publish(name, h);
+        continue;
+      }
       if (w.frame) {
         const data = w.frame(this.env);
         if (data !== null) this.publish(w.frameEvent ?? name, data, { skippable: true });

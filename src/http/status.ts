@@ -1,6 +1,7 @@
 import { Elysia } from 'elysia';
 import { VERSION } from '../version.ts';
 import type { AppContext } from '../control/context.ts';
+import { outputStatuses } from '../control/outputs.ts';
 
 /** The status document served at GET /api/status. */
 export function statusDocument(ctx: AppContext) {
@@ -44,6 +45,8 @@ export function statusDocument(ctx: AppContext) {
       // Counts only: who listens (session ids, addresses, players) is in /api/listeners, behind the login.
       webrtc: ctx.webrtc ? { path: '/whep', ...ctx.webrtc.status() } : { status: 'disabled' },
     },
+    /** Every output as one list of the shared record (outputs/link.ts OutputStatus): what the CLI reads. */
+    output_list: outputStatuses(ctx),
   };
 }
 

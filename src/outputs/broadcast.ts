@@ -1,38 +1,53 @@
 /**
- * The broadcast outputs of one daemon — Icecast mounts, WHIP publishers, the recorder — plus
- * the title they carry, the silence detector and the alerts. Each output is independent: it
- * starts, fails, retries and stops on its own; this only builds them from the config and
- * passes start/close and titles along.
+ * The broadcast outputs of one daemon — every kind of the registry (Icecast mounts, WHIP
+ * publishers, kinds.ts), the recorder — plus the title they carry, the silence detector and
+ * the alerts. Each output is independent: it starts, fails, retries and stops on its own
+ * (link.ts). This owns the lists: it builds them from the config, reconciles them itself when
+ * the config changes (`apply`), passes start/close and titles along, and tells its listeners
+ * whenever an output's state changes (`onOutput`), with the shared OutputStatus record.
  */
+import { Value } from '@sinclair/typebox/value';
 import type { Config } from '../config/schema.ts';
+import type { Reaction } from '../config/live.ts';
 import { Alerts } from './alerts.ts';
-import { broadcastMp3Spec, broadcastOpusSpec, icecastOutputs, type IcecastOutput } from './icecast/index.ts';
+import { broadcastMp3Spec, broadcastOpusSpec, type IcecastOutput } from './icecast/index.ts';
 import { Recorder } from './recorder.ts';
 import { SilenceDetector } from './silence.ts';
 import { InputClockWatch } from './input-clock.ts';
 import type { EngineStats } from '../audio/engine.ts';
-import { whipOutputs, type WhipOutput } from './whip/index.ts';
+import type { WhipOutput } from './whip/index.ts';
 import { Metadata } from './metadata.ts';
 import type { LevelSource, PacketSource } from './packet-source.ts';
+import { OUTPUT_KINDS, type KindSection, type OutputKind, type SendingOutput } from './kinds.ts';
+import { outputKey, type OutputStatus } from './link.ts';
+
+const same = (a: unknown, b: unknown) => Value.Equal(a, b);
 
 export class BroadcastOutputs {
   readonly alerts = new Alerts();
   readonly metadata: Metadata;
-  readonly icecast: IcecastOutput[];
   /** Exists even when recording is off, so earlier recordings can be listed and fetched. */
   readonly recorder: Recorder;
   readonly silence: SilenceDetector;
   readonly inputClock: InputClockWatch;
-  readonly whip: WhipOutput[];
+  private readonly sending = new Map<KindSection, SendingOutput[]>();
+  private readonly listeners = new Set<(s: OutputStatus) => void>();
   private unsubscribeTitle?: () => void;
+  private _live = false;
+  /** The entries each kind's outputs were last built or reconciled from (in their order). */
+  private readonly entries = new Map<KindSection, readonly { enabled: boolean }[]>();
+  private recordingOn: boolean;
+  private silenceOn: boolean;
 
   constructor(
-    readonly config: Config,
-    source: PacketSource & LevelSource & { stats(): EngineStats | undefined },
+    config: Config,
+    private readonly source: PacketSource & LevelSource & { stats(): EngineStats | undefined },
   ) {
+    for (const k of OUTPUT_KINDS) this.entries.set(k.kind, config[k.kind]);
+    this.recordingOn = config.recording.enabled;
+    this.silenceOn = config.silence.enabled;
     this.metadata = new Metadata(config.metadata.title);
-    this.icecast = icecastOutputs(config, source);
-    this.whip = whipOutputs(config, source);
+    for (const k of OUTPUT_KINDS) this.sending.set(k.kind, k.build(config, source, this.publish));
     const r = config.recording;
     const channels = Math.min(2, config.input.channels);
     this.recorder = new Recorder(source, {
@@ -46,44 +61,148 @@ export class BroadcastOutputs {
       minFreeBytes: r.min_free_mb * 1024 * 1024,
       continueWithinMs: r.continue_within_minutes * 60_000,
       alerts: this.alerts,
+      onChange: this.publish,
+      enabled: () => this.recordingOn,
     });
     this.silence = new SilenceDetector(source, this.alerts, { thresholdDbfs: config.silence.threshold_dbfs, afterS: config.silence.after_s });
     this.inputClock = new InputClockWatch(() => source.stats(), this.alerts);
   }
 
-  /** Start every enabled output. */
+  /** The outputs of one kind, in config order. */
+  outputs(kind: KindSection): readonly SendingOutput[] {
+    return this.sending.get(kind) ?? [];
+  }
+
+  get icecast(): readonly IcecastOutput[] {
+    return this.outputs('icecast') as IcecastOutput[];
+  }
+
+  get whip(): readonly WhipOutput[] {
+    return this.outputs('whip') as WhipOutput[];
+  }
+
+  /** Whether the self-sending outputs are on (live), as start() and stop() left them. */
+  get live(): boolean {
+    return this._live;
+  }
+
+  /** Called whenever an output's state changes (state "removed": it left the config). */
+  onOutput(fn: (s: OutputStatus) => void): () => void {
+    this.listeners.add(fn);
+    return () => this.listeners.delete(fn);
+  }
+
+  private readonly publish = (s: OutputStatus): void => {
+    for (const fn of this.listeners) fn(s);
+  };
+
+  /** Go live: start every enabled output (titles set while idle go with them). */
   start(): void {
+    this._live = true;
     this.unsubscribeTitle ??= this.metadata.onChange((t) => {
-      for (const o of this.icecast) o.setTitle(t);
+      for (const o of this.all()) o.setTitle?.(t);
     });
-    this.config.icecast.forEach((e, i) => {
-      if (e.enabled) this.icecast[i]!.start();
-    });
-    this.config.whip.forEach((e, i) => {
-      if (e.enabled) this.whip[i]!.start();
-    });
-    if (this.config.recording.enabled) this.recorder.start();
-    if (this.config.silence.enabled) this.silence.start();
+    for (const o of this.all()) o.setTitle?.(this.metadata.title);
+    for (const k of OUTPUT_KINDS) this.startEnabled(k);
+    if (this.recordingOn) this.recorder.start();
+    if (this.silenceOn) this.silence.start();
     this.inputClock.start();
+  }
+
+  /** Go idle: stop the outputs that send on their own and the recorder (silence detection stays). */
+  async stop(): Promise<void> {
+    this._live = false;
+    const closing = this.all().map((o) => o.close());
+    // The recording's last writes finish on their own: going idle does not wait for the disk.
+    void this.recorder.close();
+    await Promise.all(closing);
   }
 
   /** Stop everything. Idempotent. */
   async close(): Promise<void> {
+    this._live = false;
     this.unsubscribeTitle?.();
     this.unsubscribeTitle = undefined;
-    for (const o of this.icecast) o.close();
-    await Promise.all(this.whip.map((o) => o.close()));
+    await Promise.all(this.all().map((o) => o.close()));
     await this.recorder.close();
     this.silence.close();
     this.inputClock.close();
   }
 
-  /** The outputs' part of GET /api/status. */
-  status() {
-    return {
-      icecast: this.icecast.map((o) => o.status()),
-      whip: this.whip.map((o) => o.status()),
-      recording: this.recorder.status(),
-    };
+  /** The outputs' part of GET /api/status: each kind's own JSON, by kind, and the recording. */
+  status(): Record<KindSection, object[]> & { recording: ReturnType<Recorder['status']> } {
+    const by = Object.fromEntries(OUTPUT_KINDS.map((k) => [k.kind, this.outputs(k.kind).map((o) => o.status())])) as Record<KindSection, object[]>;
+    return { ...by, recording: this.recorder.status() };
+  }
+
+  /** Every broadcast output's shared record, in registry order, the recorder last. */
+  statuses(): OutputStatus[] {
+    return [...this.all().map((o) => o.outputStatus()), this.recorder.outputStatus()];
+  }
+
+  /**
+   * One kind's entries changed (the `icecast` and `whip` components of src/config/live.ts):
+   * reconcile them — kept when unchanged (their connections stay up), closed when removed or
+   * changed, built and, when live, started when new. A change the kind cannot take live (the
+   * channel count its encoders were built for) leaves its outputs as they are: restart.
+   */
+  async applyOutputs(kind: KindSection, prev: Config, next: Config): Promise<Reaction> {
+    const k = OUTPUT_KINDS.find((o) => o.kind === kind);
+    if (!k || k.restartWhen?.(prev, next)) return 'restart';
+    this.entries.set(kind, next[kind]);
+    await this.reconcile(k, prev, next);
+    return 'applied';
+  }
+
+  /** recording.enabled changed (the rest of [recording] waits for a restart): the recorder starts, when live, or stops. */
+  applyRecording(prev: Config, next: Config): Reaction {
+    const on = next.recording.enabled;
+    this.recordingOn = on;
+    if (prev.recording.enabled !== on) {
+      if (on && this._live) this.recorder.start();
+      if (!on) void this.recorder.close();
+    }
+    return 'applied';
+  }
+
+  /** silence.enabled changed: the detector starts or stops. */
+  applySilence(prev: Config, next: Config): Reaction {
+    if (prev.silence.enabled !== next.silence.enabled) next.silence.enabled ? this.silence.start() : this.silence.close();
+    this.silenceOn = next.silence.enabled;
+    return 'applied';
+  }
+
+  private all(): SendingOutput[] {
+    return OUTPUT_KINDS.flatMap((k) => this.outputs(k.kind));
+  }
+
+  private startEnabled(k: OutputKind): void {
+    const entries = this.entries.get(k.kind) ?? [];
+    this.outputs(k.kind).forEach((o, i) => entries[i]?.enabled && o.start());
+  }
+
+  private async reconcile(k: OutputKind, prev: Config, next: Config): Promise<void> {
+    const current = [...this.outputs(k.kind)];
+    const prevEntries = prev[k.kind] as readonly unknown[];
+    const nextEntries = next[k.kind] as readonly unknown[];
+    const fresh = k.build(next, this.source, this.publish);
+    const list: SendingOutput[] = [];
+    const keep = new Set<SendingOutput>();
+    nextEntries.forEach((e, i) => {
+      const j = prevEntries.findIndex((pe, n) => same(pe, e) && current[n] && !keep.has(current[n]));
+      if (j >= 0) {
+        keep.add(current[j]!);
+        list.push(current[j]!);
+      } else list.push(fresh[i]!);
+    });
+    this.sending.set(k.kind, list);
+    const gone = current.filter((o) => !keep.has(o));
+    await Promise.all(gone.map((o) => o.close()));
+    const ids = new Set(list.map((o) => outputKey(o.outputStatus())));
+    for (const o of gone) {
+      const s = o.outputStatus();
+      if (!ids.has(outputKey(s))) this.publish({ ...s, state: 'removed', detail: 'removed from the settings' });
+    }
+    if (this._live) this.startEnabled(k);
   }
 }

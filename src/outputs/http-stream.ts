@@ -3,6 +3,7 @@ import type { EncoderSpec } from '../codecs/index.ts';
 import type { EncodedPacket } from '../codecs/encoder.ts';
 import { logger } from '../log.ts';
 import { IcyInterleaver } from './icy.ts';
+import { Changes, type OutputStatus } from './link.ts';
 
 export type HttpStreamState = 'idle' | 'streaming' | 'closed';
 
@@ -92,6 +93,7 @@ interface DirectController {
  */
 export class HttpStreamOutput {
   private readonly listeners = new Map<number, Listener>();
+  private readonly changes = new Changes();
   private nextId = 1;
   private unsubscribe?: () => void;
   private _state: HttpStreamState = 'idle';
@@ -116,6 +118,29 @@ export class HttpStreamOutput {
 
   get listenerCount(): number {
     return this.listeners.size;
+  }
+
+  /** Called whenever a listener comes or goes, or the state changes. */
+  onChange(fn: () => void): () => void {
+    return this.changes.on(fn);
+  }
+
+  /** The shared status record (link.ts). */
+  outputStatus(): OutputStatus {
+    const first = [...this.listeners.values()][0];
+    return {
+      kind: 'http_mp3',
+      id: '',
+      state: this._state,
+      detail: `${this.listeners.size} listening`,
+      bytes: this.bytesSent,
+      listeners: this.listeners.size,
+      since: first ? first.since.toISOString() : null,
+      last_error: null,
+      where: `/${this.label}`,
+      retry_at: null,
+      enabled: true,
+    };
   }
 
   /** Open a listener; returns the streaming Response. Throws TooManyListenersError. */
@@ -143,6 +168,7 @@ export class HttpStreamOutput {
       this.unsubscribe = this.pipeline.subscribe(this.opts.spec, (p) => this.onPacket(p), { maxDelayMs: MAX_DELAY_MS.listener, tap: this.opts.tap });
       this._state = 'streaming';
     }
+    this.changes.emit();
     return new Response(body, {
       headers: {
         'content-type': this.opts.contentType,
@@ -185,6 +211,7 @@ export class HttpStreamOutput {
       this.remove(l, 'server closing');
     }
     this._state = 'closed';
+    this.changes.emit();
   }
 
   private onPacket(p: EncodedPacket): void {
@@ -217,5 +244,6 @@ export class HttpStreamOutput {
       this.unsubscribe = undefined;
       if (this._state !== 'closed') this._state = 'idle';
     }
+    this.changes.emit();
   }
 }

@@ -32,6 +32,7 @@ import type { EncodedPacket } from '../codecs/encoder.ts';
 import { OggOpusMuxer } from '../codecs/ogg.ts';
 import { logger, type Logger } from '../log.ts';
 import type { Alerts } from './alerts.ts';
+import type { OutputStatus } from './link.ts';
 import { OPUS_PRE_SKIP } from './icecast/output.ts';
 import type { PacketSource } from './packet-source.ts';
 import { VERSION } from '../version.ts';
@@ -151,6 +152,10 @@ export interface RecorderOptions {
   rotateBytes: number;
   minFreeBytes: number;
   alerts: Alerts;
+  /** Called after every state change, with the shared status record. */
+  onChange?: (s: OutputStatus) => void;
+  /** Whether the config turns recording on (OutputStatus.enabled). */
+  enabled?: () => boolean;
   /** Free bytes on the file system holding `dir` (injectable for tests). */
   freeBytes?: (dir: string) => number;
   now?: () => number;
@@ -284,7 +289,7 @@ export class Recorder {
     }
     this.unsubscribe = this.source.subscribe(this.opts.spec, (p) => this.onPacket(p), { maxDelayMs: MAX_DELAY_MS.relay });
     this.writeTimer = setInterval(() => this.drain(), WRITE_MS);
-    this._state = 'recording';
+    this.setState('recording');
     if (!this.guard()) return;
     this.openFile();
   }
@@ -297,11 +302,36 @@ export class Recorder {
       clearInterval(this.writeTimer);
       clearTimeout(this.guardTimer);
       this.closeFile();
-      this._state = 'stopped';
+      this.setState('stopped');
       this.opts.alerts.clear('recording.disk', 'recorder stopped');
       this.log.info('stopped');
     }
     await Promise.all([...this.closing]);
+  }
+
+  private setState(s: RecorderState): void {
+    if (s === this._state) return;
+    this._state = s;
+    this.opts.onChange?.(this.outputStatus());
+  }
+
+  /** The shared status record (link.ts): the recorder does not reconnect, but reports the same way. */
+  outputStatus(): OutputStatus {
+    const s = this.status();
+    const since = s.file_started_at;
+    return {
+      kind: 'recording',
+      id: '',
+      state: s.state,
+      detail: s.last_error ?? (s.file ? `${s.file} (${Math.round(s.file_bytes / 1024)} kB)` : s.state),
+      bytes: s.bytes,
+      listeners: null,
+      since,
+      last_error: s.last_error,
+      where: this.dir,
+      retry_at: null,
+      enabled: this.opts.enabled?.() ?? true,
+    };
   }
 
   status() {
@@ -455,7 +485,7 @@ export class Recorder {
     }
     if (this._state === 'disk_full' && free >= min * 1.25 + reserve) {
       // Hysteresis: resume only with a quarter more than the floor, so it does not flap.
-      this._state = 'recording';
+      this.setState('recording');
       this.opts.alerts.clear('recording.disk', `recording resumed: ${mb(free)} MB free`);
       this.openFile();
     }
@@ -465,7 +495,7 @@ export class Recorder {
 
   private diskFull(free: number): void {
     this.closeFile();
-    this._state = 'disk_full';
+    this.setState('disk_full');
     this.lastError = `only ${mb(free)} MB free on ${this.dir} (minimum ${mb(this.opts.minFreeBytes)} MB)`;
     this.opts.alerts.raise('recording.disk', 'critical', `Recording stopped: ${this.lastError}.`);
     clearTimeout(this.guardTimer);
@@ -476,7 +506,7 @@ export class Recorder {
     this.lastError = message;
     this.log.error(message);
     this.closeFile();
-    this._state = 'failed';
+    this.setState('failed');
     this.opts.alerts.raise('recording.failed', 'critical', `Recording failed: ${message}.`);
   }
 

@@ -258,10 +258,7 @@ export function entryState(kind: 'icecast' | 'whip', i: number, st: EntryStatus 
 
 /** The live state of every entry of a kind, from the running outputs. */
 export function entryStatuses(ctx: AppContext, kind: 'icecast' | 'whip'): EntryStatus[] {
-  const s = ctx.broadcast.status();
-  // the Icecast and WHIP status types differ; only state and status are read (to go with the one OutputStatus).
-  const list = (kind === 'icecast' ? s.icecast : s.whip) as unknown as { state: string; status?: string }[];
-  return list.map((o) => ({ state: o.state, status: o.status ?? o.state }));
+  return ctx.broadcast.outputs(kind).map((o) => o.outputStatus()).map((o) => ({ state: o.state, status: o.detail }));
 }
 
 /** The SSE event `<kind>-entries`: every entry's state, swapped in place (out of band). */

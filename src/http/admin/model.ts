@@ -12,6 +12,8 @@ import { entryId as icecastEntryId } from '../../config/icecast-target.ts';
 import { resolveTarget } from '../../config/icecast-target.ts';
 import { whipEntryId } from '../../outputs/whip/index.ts';
 import type { Config } from '../../config/schema.ts';
+import { logger } from '../../log.ts';
+import { outputStatuses } from '../../control/outputs.ts';
 import { connectionQuality, describeAgent } from './agents.ts';
 import { duration, size } from './local-time.ts';
 
@@ -37,27 +39,28 @@ export function entryName(kind: 'icecast' | 'whip', config: Config, i: number): 
   return { kind: KIND_LABEL.icecast, id: icecastEntryId(e, i), where };
 }
 
+/** What the page calls each kind of output. */
+const OUTPUT_LABEL: Record<string, string> = { http_mp3: 'Stream MP3', webrtc: 'WebRTC', recording: 'Recording', ...KIND_LABEL };
+
+/** The "Now" table: one row per output, from the shared status records. */
 export function outputRows(ctx: AppContext): OutputRow[] {
   const rows: OutputRow[] = [];
-  const mp3 = ctx.mp3.status();
-  rows.push({ kind: 'Stream MP3', id: '', state: mp3.status, detail: `${mp3.listeners} listening`, extra: '/stream.mp3' });
-  if (ctx.webrtc) {
-    const w = ctx.webrtc.status();
-    rows.push({ kind: 'WebRTC', id: '', state: w.status, detail: w.reason ?? `${w.listeners} listening`, extra: '/listen' });
-  } else rows.push({ kind: 'WebRTC', id: '', state: 'disabled', detail: 'Turned off in the settings' });
-  const b = ctx.broadcast.status();
-  b.icecast.forEach((o, i) => {
-    const n = i < ctx.config.icecast.length ? entryName('icecast', ctx.config, i) : { kind: KIND_LABEL.icecast, id: o.id, where: `${o.server}${o.mount}` };
-    rows.push({ kind: n.kind, id: n.id, state: o.state, detail: o.status, extra: n.where });
-  });
-  // the WHIP status type does not declare these fields by name (to go with the one OutputStatus).
-  (b.whip as unknown as { id: string; state: string; status?: string; url?: string }[]).forEach((o, i) => {
-    const n = i < ctx.config.whip.length ? entryName('whip', ctx.config, i) : { kind: KIND_LABEL.whip, id: o.id, where: o.url ?? '' };
-    rows.push({ kind: n.kind, id: n.id, state: o.state, detail: o.status ?? o.state, extra: n.where });
-  });
-  const r = b.recording;
-  if (!ctx.config.recording.enabled && r.state === 'stopped') rows.push({ kind: 'Recording', id: '', state: 'disabled', detail: 'Turned off in the settings' });
-  else rows.push({ kind: 'Recording', id: '', state: r.state, detail: r.last_error ?? (r.file ? `${r.file} (${Math.round(r.file_bytes / 1024)} kB)` : r.state), extra: r.free_mb !== null ? `${size(r.free_mb * 1048576)} free` : undefined });
+  const index = new Map<string, number>();
+  for (const o of outputStatuses(ctx)) {
+    const label = OUTPUT_LABEL[o.kind] ?? o.kind;
+    if (o.kind === 'icecast' || o.kind === 'whip') {
+      const i = index.get(o.kind) ?? 0;
+      index.set(o.kind, i + 1);
+      const n = i < ctx.config[o.kind].length ? entryName(o.kind, ctx.config, i) : { kind: label, id: o.id, where: o.where };
+      rows.push({ kind: n.kind, id: n.id, state: o.state, detail: o.detail, extra: n.where });
+    } else if (o.kind === 'recording') {
+      if (!o.enabled && o.state === 'stopped') rows.push({ kind: label, id: '', state: 'disabled', detail: 'Turned off in the settings' });
+      else {
+        const free = ctx.broadcast.recorder.status().free_mb;
+        rows.push({ kind: label, id: '', state: o.state, detail: o.detail, extra: free !== null ? `${size(free * 1048576)} free` : undefined });
+      }
+    } else rows.push({ kind: label, id: o.id, state: o.state, detail: o.detail, extra: o.where || undefined });
+  }
   return rows;
 }
 

@@ -11,15 +11,9 @@ import * as D from '../../../web/templates/dashboard.ts';
 import { listenerTotal } from './model.ts';
 import * as T from './local-time.ts';
 import { isHttps } from '../auth.ts';
+import type { OutputStatus } from '../../outputs/link.ts';
 
-interface SenderStatus {
-  state: string;
-  status?: string;
-  bytes: number;
-  connected_since: string | null;
-  last_error: string | null;
-  next_retry_at: string | null;
-}
+type SenderStatus = Pick<OutputStatus, 'state' | 'bytes' | 'since' | 'last_error' | 'retry_at'>;
 
 const REFUSED = { icecast: 'the server refused the password', whip: 'the server refused the token' };
 const BUSY = 'another source is using this mount point';
@@ -56,43 +50,40 @@ function senderLine(kind: 'icecast' | 'whip', name: string, o: SenderStatus, pro
   const why = failure(kind, o);
   if (why) {
     problems.push(`${name}: ${why}`);
-    return o.state === 'connecting' ? { name, tone: 'bad', text: `${why}; trying again now` } : { name, tone: 'bad', text: why, retryAt: o.next_retry_at };
+    return o.state === 'connecting' ? { name, tone: 'bad', text: `${why}; trying again now` } : { name, tone: 'bad', text: why, retryAt: o.retry_at };
   }
-  if (o.state === 'live') return { name, tone: 'on', text: 'on air for', since: o.connected_since, amount: `${D.megabytes(o.bytes)} sent` };
+  if (o.state === 'live') return { name, tone: 'on', text: 'on air for', since: o.since, amount: `${D.megabytes(o.bytes)} sent` };
   if (o.state === 'connecting') return { name, tone: 'wait', text: 'connecting…' };
   return { name, tone: 'off', text: 'not sending (starts when you go live)' };
 }
 
 /** The destinations and their problems, as the summary and the badge show them. */
 export function onAirView(ctx: AppContext): D.OnAirView {
-  const s = ctx.broadcast.status();
+  const s = ctx.broadcast.statuses();
   const state = ctx.control.state;
   const lines: D.DestinationLine[] = [];
   const problems: string[] = [];
   let sending = 0;
   const since: string[] = [];
-  s.icecast.forEach((o, i) => {
-    if (!ctx.config.icecast[i]?.enabled && o.state === 'stopped') return;
+  for (const o of s) {
+    if (o.kind !== 'icecast' && o.kind !== 'whip') continue;
+    if (!o.enabled && o.state === 'stopped') continue;
     sending++;
-    const l = senderLine('icecast', `Icecast server (${o.server}${o.mount})`, o, problems);
-    if (l.since) since.push(l.since);
-    lines.push(l);
-  });
-  // the WHIP status type does not declare `url`; the record has it (to go with the one OutputStatus).
-  (s.whip as unknown as (SenderStatus & { url: string })[]).forEach((o, i) => {
-    if (!ctx.config.whip[i]?.enabled && o.state === 'stopped') return;
-    sending++;
-    let host = o.url;
-    try {
-      host = new URL(o.url).host;
-    } catch {
-      // Shown as configured.
+    let name = `Icecast server (${o.where})`;
+    if (o.kind === 'whip') {
+      let host = o.where;
+      try {
+        host = new URL(o.where).host;
+      } catch {
+        // Shown as configured.
+      }
+      name = `Publishing (WHIP) to ${host}`;
     }
-    const l = senderLine('whip', `Publishing (WHIP) to ${host}`, o, problems);
+    const l = senderLine(o.kind, name, o, problems);
     if (l.since) since.push(l.since);
     lines.push(l);
-  });
-  const r = s.recording;
+  }
+  const r = ctx.broadcast.recorder.status();
   if (r.state === 'failed' || r.state === 'disk_full') {
     const why = r.state === 'disk_full' ? `stopped, the disk is full${r.free_mb !== null ? ` (${T.size(r.free_mb * 1048576)} free)` : ''}` : `failed${r.last_error ? ` (${r.last_error})` : ''}`;
     problems.push(`Recording: ${why}`);

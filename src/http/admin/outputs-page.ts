@@ -33,11 +33,11 @@ function onAirAnswerFor(ctx: AdminDeps['ctx'], index: number | null, entry: Conf
   } catch {
     return null;
   }
-  const st = out.status();
+  const st = out.outputStatus();
   const where = `${now.host}:${now.port}${now.mount}`;
   if (st.state !== 'live') return null;
   if (JSON.stringify(now) === JSON.stringify(was)) {
-    const since = st.connected_since ? ` for ${T.timer((Date.now() - Date.parse(st.connected_since)) / 1000)}` : '';
+    const since = st.since ? ` for ${T.timer((Date.now() - Date.parse(st.since)) / 1000)}` : '';
     return { ok: true, message: `On air now: hark has been sending to ${where}${since}, so the server accepts this user, password and mount.` };
   }
   if (now.host === was.host && now.port === was.port && now.mount === was.mount) {

@@ -52,10 +52,7 @@ export function notFound(): Response {
 /** The schema-driven forms' handlers, bound to the running daemon. */
 export function configForms(ctx: AppContext) {
   const statuses = (kind: 'icecast' | 'whip') => {
-    const s = ctx.broadcast.status();
-    // the Icecast and WHIP status types differ; only state and status are read (to go with the one OutputStatus).
-    const list = (kind === 'icecast' ? s.icecast : s.whip) as unknown as { state: string; status?: string }[];
-    return list.map((o) => ({ state: o.state, status: o.status ?? o.state }));
+    return ctx.broadcast.outputs(kind).map((o) => o.outputStatus()).map((o) => ({ state: o.state, status: o.detail }));
   };
   const section = (kind: 'icecast' | 'whip', extra: Html | string = '', notice: Html | string = '') => entrySection(kind, ctx.config, statuses(kind), extra, notice);
 

@@ -267,6 +267,11 @@ export interface Widget {
   frame?(env: WidgetEnv): string | null;
   /** The frame's event name, when it differs from the widget's (the meters' numbers: `levels`). */
   frameEvent?: string;
+  /**
+   * Sent again now and then even when unchanged: it patches (out of band) what a form's
+   * response also renders, and that response may be swapped in after a newer update.
+   */
+  resync?: boolean;
 }
 
 const ALL = PAGES;
@@ -300,8 +305,10 @@ export const WIDGETS = {
   // Record / Stop recording, on the dashboard and the Recordings page.
   record: { pages: ['dashboard', 'recordings'], slot: { id: 'record-control', attrs: 'class="record-control"' }, render: ({ ctx }) => recordControl(ctx), on: ['state', 'output', 'config'] },
   // The entry lists' states on Outputs: out-of-band swaps into each entry (the section renders its own hidden slot).
-  'icecast-entries': { pages: ['outputs'], slot: null, render: ({ ctx }) => entryStatesUpdate(ctx, 'icecast'), on: ['state', 'output', 'config'] },
-  'whip-entries': { pages: ['outputs'], slot: null, render: ({ ctx }) => entryStatesUpdate(ctx, 'whip'), on: ['state', 'output', 'config'] },
+  // Out-of-band patches of what the Save/Test responses also render: such a response, rendered
+  // before a change, can be swapped in after the change's update arrived; re-sent now and then.
+  'icecast-entries': { pages: ['outputs'], slot: null, render: ({ ctx }) => entryStatesUpdate(ctx, 'icecast'), on: ['state', 'output', 'config'], everyMs: 1500, resync: true, clock: 'heals an entry a late form response showed stale' },
+  'whip-entries': { pages: ['outputs'], slot: null, render: ({ ctx }) => entryStatesUpdate(ctx, 'whip'), on: ['state', 'output', 'config'], everyMs: 1500, resync: true, clock: 'heals an entry a late form response showed stale' },
   'listener-table': {
     pages: ['listeners'],
     slot: { id: 'listener-table' },

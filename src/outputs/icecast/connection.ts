@@ -60,6 +60,10 @@ export class SourceConnection {
   private endHandler?: (err: IcecastError) => void;
   /** Stream bytes the kernel accepted (the request head not included). */
   bytesSent = 0;
+  /** The same, as the output contract names it (link.ts). */
+  get bytes(): number {
+    return this.bytesSent;
+  }
   /** When the server accepted the stream. */
   readonly since = new Date();
   /**

@@ -3,6 +3,8 @@
  */
 import type { EncoderSpec } from '../../codecs/index.ts';
 import type { Config } from '../../config/schema.ts';
+import type { OutputStatus } from '../link.ts';
+import type { OutputKind } from '../kinds.ts';
 import type { PacketSource } from '../packet-source.ts';
 import { IcecastOutput } from './output.ts';
 import { entryId, resolveTarget, type IcecastTarget } from '../../config/icecast-target.ts';
@@ -30,12 +32,14 @@ export function broadcastMp3Spec(channels: number, bitrateKbps: number): Encoder
 }
 
 /** One output per entry (disabled ones too: they show as stopped). Call checkIcecastEntries first. */
-export function icecastOutputs(config: Config, source: PacketSource): IcecastOutput[] {
+export function icecastOutputs(config: Config, source: PacketSource, onChange?: (s: OutputStatus) => void): IcecastOutput[] {
   const channels = Math.min(2, config.input.channels);
   return config.icecast.map((e, i) => {
     const target: IcecastTarget = resolveTarget(e);
     return new IcecastOutput(source, {
       id: entryId(e, i),
+      enabled: e.enabled,
+      onChange,
       target,
       spec: e.format === 'mp3' ? broadcastMp3Spec(channels, e.bitrate_kbps) : broadcastOpusSpec(channels, e.bitrate_kbps),
       title: config.metadata.title,
@@ -53,3 +57,11 @@ export function icecastOutputs(config: Config, source: PacketSource): IcecastOut
     });
   });
 }
+
+/** The `[[icecast]]` kind, for the registry (kinds.ts). */
+export const icecastKind: OutputKind<IcecastOutput> = {
+  kind: 'icecast',
+  build: icecastOutputs,
+  // The stream's channel count is fixed in the Icecast handshake.
+  restartWhen: (prev, next) => prev.input.channels !== next.input.channels,
+};

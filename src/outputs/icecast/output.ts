@@ -1,6 +1,7 @@
 /**
- * One `[[icecast]]` output: owns its connection's lifecycle, retries, framing (MP3 frames as
- * they come, or Ogg/Opus pages) and titles. It never blocks the pipeline: packets that arrive
+ * One `[[icecast]]` output: the connector (PUT, or SOURCE for an older server) and the framing
+ * (MP3 frames as they come, or Ogg/Opus pages) and titles; the shared LinkHandler (link.ts)
+ * owns its state, retries and counters. It never blocks the pipeline: packets that arrive
  * while it is not live are dropped, and a dead server is noticed by the connection itself.
  */
 import { MAX_DELAY_MS } from '../../audio/pipeline.ts';
@@ -8,7 +9,8 @@ import type { EncoderSpec } from '../../codecs/index.ts';
 import type { EncodedPacket } from '../../codecs/encoder.ts';
 import { OggOpusMuxer } from '../../codecs/ogg.ts';
 import { logger, type Logger } from '../../log.ts';
-import { Backoff, DEFAULT_BACKOFF, type BackoffPolicy, type FailureKind } from '../backoff.ts';
+import type { BackoffPolicy } from '../backoff.ts';
+import { LinkHandler, type Connector, type LinkFailure, type OutputStatus } from '../link.ts';
 import type { PacketSource } from '../packet-source.ts';
 import { DEFAULT_CONNECT, SourceConnection, type ConnectOptions } from './connection.ts';
 import { IcecastError, updateMetadata, type SourceMethod, type StreamInfo } from './protocol.ts';
@@ -35,6 +37,10 @@ export interface IcecastOutputOptions {
   connect?: Partial<ConnectOptions>;
   backoff?: BackoffPolicy;
   random?: () => number;
+  /** Called after every state change, with the shared status record. */
+  onChange?: (s: OutputStatus) => void;
+  /** Whether the config turns it on (default true): shown in OutputStatus. */
+  enabled?: boolean;
 }
 
 export interface IcecastStatus {
@@ -66,45 +72,46 @@ export interface IcecastStatus {
 export const UNVERIFIED_WARNING = "the server's certificate is not checked (tls_verify = false): an impostor at this address would get the source password";
 
 const USER_AGENT = `hark/${VERSION}`;
-/** A "mount in use" this soon after our own connection dropped is probably that connection. */
-const STALE_SOURCE_MS = 60_000;
-const STALE_RETRY_MS = 5000;
 
-export class IcecastOutput {
-  private _state: IcecastState = 'stopped';
-  private conn?: SourceConnection;
+export class IcecastOutput implements Connector<SourceConnection> {
+  private readonly handler: LinkHandler<SourceConnection>;
   private unsubscribe?: () => void;
-  private timer?: ReturnType<typeof setTimeout>;
-  private readonly backoff: Backoff;
   private readonly log: Logger;
   private readonly connectOpts: ConnectOptions;
   private method: SourceMethod = 'PUT';
   private muxer?: OggOpusMuxer;
-  private lastError: string | null = null;
   private metadataError: string | null = null;
-  private nextRetryAt: number | null = null;
-  private liveSince: Date | null = null;
-  /** When our own last connection to the mount dropped. */
-  private lastDropAt = 0;
-  private bytesBefore = 0;
-  private connects = 0;
-  private attempts = 0;
   private title: string;
-  /** Bumped on every start/close, so a late answer from an old attempt is ignored. */
-  private generation = 0;
 
   constructor(
     private readonly source: PacketSource,
     readonly opts: IcecastOutputOptions,
   ) {
-    this.backoff = new Backoff(opts.backoff ?? DEFAULT_BACKOFF, opts.random);
     this.log = logger(`icecast ${opts.id}`);
     this.connectOpts = { ...DEFAULT_CONNECT, userAgent: USER_AGENT, ...opts.connect };
     this.title = opts.title ?? '';
+    const t = opts.target;
+    this.handler = new LinkHandler(this, {
+      kind: 'icecast',
+      id: opts.id,
+      log: this.log,
+      enabled: opts.enabled,
+      backoff: opts.backoff,
+      random: opts.random,
+      where: `${t.host}:${t.port}${t.mount}`,
+      authHint: 'check user and password',
+      busyText: `another source is connected to ${t.mount}`,
+      liveText: t.tls?.verify === false ? "live (the server's certificate is not checked)" : 'live',
+      onLive: (conn) => this.onLive(conn),
+      onDrop: () => {
+        this.muxer = undefined;
+      },
+      onChange: () => opts.onChange?.(this.outputStatus()),
+    });
   }
 
   get state(): IcecastState {
-    return this._state;
+    return this.handler.state;
   }
 
   get id(): string {
@@ -113,57 +120,40 @@ export class IcecastOutput {
 
   /** Begin streaming (and retrying). Idempotent while started. */
   start(): void {
-    if (this._state !== 'stopped') return;
-    this.generation++;
-    this.backoff.reset();
+    if (this.handler.state !== 'stopped') return;
     if (this.opts.target.tls?.verify === false) this.log.warn(UNVERIFIED_WARNING);
     // Icecast listeners buffer seconds: packets may come in 250 ms batches (fewer wake-ups).
     this.unsubscribe = this.source.subscribe(this.opts.spec, (p) => this.onPacket(p), { maxDelayMs: MAX_DELAY_MS.relay });
-    void this.attempt();
+    this.handler.start();
   }
 
-  /** Stop streaming: closes the connection and cancels retries. Idempotent. */
-  close(): void {
-    if (this._state === 'stopped') return;
-    this.generation++;
-    clearTimeout(this.timer);
-    this.timer = undefined;
+  /** Stop streaming: closes the connection and cancels retries (stopped at once). Idempotent. */
+  async close(): Promise<void> {
     this.unsubscribe?.();
     this.unsubscribe = undefined;
-    this.dropConnection();
-    this.nextRetryAt = null;
-    this._state = 'stopped';
-    this.log.info('stopped');
+    await this.handler.close();
   }
 
   /** Change the title: MP3 through Icecast's admin call, Ogg as a new chained stream. */
   setTitle(title: string): void {
     if (title === this.title) return;
     this.title = title;
-    if (this._state !== 'live') return; // sent when the next connection goes live
+    if (this.handler.state !== 'live') return; // sent when the next connection goes live
     if (this.opts.info.format === 'ogg-opus') this.chainTitle();
     else void this.sendMp3Title();
   }
 
   status(now = Date.now()): IcecastStatus {
     const t = this.opts.target;
-    const retryIn = this.nextRetryAt === null ? null : Math.max(0, Math.ceil((this.nextRetryAt - now) / 1000));
+    const h = this.handler.status(now);
     return {
       id: this.opts.id,
-      state: this._state,
-      status: this.describe(retryIn),
+      ...h,
       server: `${t.host}:${t.port}`,
       mount: t.mount,
       format: this.opts.info.format,
       bitrate_kbps: this.opts.info.bitrateKbps,
       method: this.method,
-      bytes: this.bytesBefore + (this.conn?.bytesSent ?? 0),
-      connected_since: this.liveSince?.toISOString() ?? null,
-      last_error: this.lastError,
-      next_retry_at: this.nextRetryAt === null ? null : new Date(this.nextRetryAt).toISOString(),
-      retry_in_s: retryIn,
-      connects: this.connects,
-      attempts: this.attempts,
       title: this.title,
       metadata_error: this.metadataError,
       tls: !t.tls ? 'off' : t.tls.verify ? 'verified' : 'unverified',
@@ -171,63 +161,31 @@ export class IcecastOutput {
     };
   }
 
-  private describe(retryIn: number | null): string {
-    const again = retryIn === null ? '' : `retrying in ${retryIn} s`;
-    switch (this._state) {
-      case 'stopped':
-        return 'stopped';
-      case 'connecting':
-        return `connecting to ${this.opts.target.host}:${this.opts.target.port}${this.opts.target.mount}`;
-      case 'live':
-        return this.opts.target.tls?.verify === false ? "live (the server's certificate is not checked)" : 'live';
-      case 'retrying':
-        return `${again}${this.lastError ? `: ${this.lastError}` : ''}`;
-      case 'auth_failed':
-        return `auth failed: check user and password (${again})`;
-      case 'mount_in_use':
-        return `mount in use: another source is connected to ${this.opts.target.mount} (${again})`;
-    }
+  outputStatus(now = Date.now()): OutputStatus {
+    return this.handler.outputStatus(now);
   }
 
-  private async attempt(): Promise<void> {
-    const gen = this.generation;
-    this._state = 'connecting';
-    this.nextRetryAt = null;
-    this.attempts++;
+  /** Connector: one source connection, PUT first. */
+  connect(): Promise<SourceConnection> {
     const t = this.opts.target;
     this.log.debug(`connecting to ${t.host}:${t.port}${t.mount} (${this.method}${t.tls ? ', TLS' : ''})`);
-    let conn: SourceConnection;
-    try {
-      conn = await SourceConnection.open(t, this.method, this.opts.info, this.connectOpts);
-    } catch (e) {
-      if (gen !== this.generation) return;
-      const err = e instanceof IcecastError ? e : new IcecastError('network', String(e));
-      if (err.kind === 'method' && this.method === 'PUT') {
-        // Icecast before 2.4 knows only SOURCE; ask again the old way, at once.
-        this.log.info(`${err.message}: falling back to SOURCE`);
-        this.method = 'SOURCE';
-        return this.attempt();
-      }
-      return this.failed(err);
+    return SourceConnection.open(t, this.method, this.opts.info, this.connectOpts);
+  }
+
+  /** Connector: what an Icecast error means for the retry policy. */
+  failure(e: unknown): LinkFailure {
+    const err = e instanceof IcecastError ? e : new IcecastError('network', String(e));
+    if (err.kind === 'method' && this.method === 'PUT') {
+      // Icecast before 2.4 knows only SOURCE; ask again the old way, at once.
+      this.log.info(`${err.message}: falling back to SOURCE`);
+      this.method = 'SOURCE';
+      return { kind: 'transient', message: err.message, retryNow: true };
     }
-    if (gen !== this.generation) {
-      conn.close();
-      return;
-    }
-    this.conn = conn;
-    this.connects++;
-    this._state = 'live';
-    this.liveSince = new Date();
-    this.lastError = null;
-    conn.onEnd((err) => {
-      if (gen !== this.generation || this.conn !== conn) return;
-      const upMs = Date.now() - (this.liveSince?.getTime() ?? Date.now());
-      this.lastDropAt = Date.now();
-      this.dropConnection();
-      this.backoff.connectionEnded(upMs);
-      this.log.warn(`connection lost after ${Math.round(upMs / 1000)} s: ${err.message}`);
-      this.failed(err);
-    });
+    return { kind: err.kind === 'auth' ? 'auth' : err.kind === 'mount_in_use' ? 'busy' : 'transient', message: err.message };
+  }
+
+  private onLive(conn: SourceConnection): void {
+    const t = this.opts.target;
     const secured = !t.tls ? '' : t.tls.verify ? ', TLS' : `, TLS without checking the certificate${conn.certificateProblem ? `, which would be refused: ${conn.certificateProblem}` : ''}`;
     this.log.info(`live on ${t.host}:${t.port}${t.mount} (${this.method}, ${this.opts.info.format} ${this.opts.info.bitrateKbps} kbit/s${secured})`);
     if (this.opts.info.format === 'ogg-opus') {
@@ -241,40 +199,8 @@ export class IcecastOutput {
     }
   }
 
-  private failed(err: IcecastError): void {
-    const kind: FailureKind = err.kind === 'auth' ? 'auth' : err.kind === 'mount_in_use' ? 'busy' : 'transient';
-    let delay: number;
-    if (kind === 'busy' && Date.now() - this.lastDropAt < STALE_SOURCE_MS) {
-      // Most likely our own dropped connection, which Icecast keeps until its source-timeout
-      // (10 s by default) notices: check back every few seconds rather than every 30.
-      delay = Math.max(STALE_RETRY_MS, this.backoff.next('transient'));
-    } else {
-      delay = this.backoff.next(kind);
-    }
-    this._state = kind === 'auth' ? 'auth_failed' : kind === 'busy' ? 'mount_in_use' : 'retrying';
-    this.lastError = err.message;
-    this.nextRetryAt = Date.now() + delay;
-    const line = `${err.message}; retrying in ${(delay / 1000).toFixed(1)} s`;
-    if (kind === 'transient') this.log.warn(line);
-    else this.log.error(line);
-    const gen = this.generation;
-    this.timer = setTimeout(() => {
-      if (gen === this.generation) void this.attempt();
-    }, delay);
-  }
-
-  private dropConnection(): void {
-    if (this.conn) {
-      this.bytesBefore += this.conn.bytesSent;
-      this.conn.close();
-    }
-    this.conn = undefined;
-    this.muxer = undefined;
-    this.liveSince = null;
-  }
-
   private onPacket(p: EncodedPacket): void {
-    const conn = this.conn;
+    const conn = this.handler.link;
     if (!conn || !conn.live) return;
     if (this.muxer) {
       for (const page of this.muxer.writePacket(p.data, p.frames)) conn.write(page);
@@ -290,10 +216,11 @@ export class IcecastOutput {
   }
 
   private chainTitle(): void {
-    if (!this.muxer || !this.conn) return;
+    const conn = this.handler.link;
+    if (!this.muxer || !conn) return;
     // RFC 7845 §3 / RFC 3533 §4: a new logical stream, chained, carries the new OpusTags;
     // Icecast passes it on to listeners, who show the new title.
-    for (const page of this.muxer.newChain(this.tags())) this.conn.write(page);
+    for (const page of this.muxer.newChain(this.tags())) conn.write(page);
     this.log.info(`title: ${JSON.stringify(this.title)} (new Ogg chain)`);
   }
 

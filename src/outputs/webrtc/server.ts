@@ -24,6 +24,7 @@ import {
 import { planAudio, type NegotiationPolicy } from './negotiate.ts';
 import { addHostCandidates, parseIceFragment, parseOffer } from './sdp.ts';
 import { loadNative, probeNative, type NativeRtc } from './native.ts';
+import { Changes, type OutputStatus } from '../link.ts';
 import type { ListenerInfo, SessionTimeouts, WhepSession } from './session.ts';
 
 /** A STUN or TURN server, as configured ([[webrtc.ice_servers]]). */
@@ -108,6 +109,7 @@ export function etagMatches(ifMatch: string, etag: string): boolean {
 
 export class WebRtcOutput {
   private readonly sessions = new Map<string, WhepSession>();
+  private readonly changes = new Changes();
   /** Per session: its secret and the client address that made it (never published). */
   private readonly owners = new Map<string, { secret: string; remote: string }>();
   private readonly feeds = new Map<string, Feed>();
@@ -152,6 +154,30 @@ export class WebRtcOutput {
     return this.sessions.size;
   }
 
+  /** Called whenever a listener comes or goes, or the state changes. */
+  onChange(fn: () => void): () => void {
+    return this.changes.on(fn);
+  }
+
+  /** The shared status record (link.ts). */
+  outputStatus(): OutputStatus {
+    const reason = this.nativeError || this.unavailableReason || null;
+    return {
+      kind: 'webrtc',
+      id: '',
+      state: this.state,
+      detail: reason ?? `${this.sessions.size} listening`,
+      bytes: [...this.sessions.values()].reduce((n, s) => n + s.bytes, 0),
+      listeners: this.sessions.size,
+      since: null,
+      last_error: reason,
+      // What a person opens; the API's path is /whep.
+      where: '/listen',
+      retry_at: null,
+      enabled: true,
+    };
+  }
+
   /**
    * Claim the shared UDP port and check that node-datachannel loads (it is loaded itself at
    * the first offer). A port in use is not fatal: WHEP answers 503 until it is free.
@@ -181,6 +207,7 @@ export class WebRtcOutput {
     void probeNative().then((why) => {
       if (why === null || this.native || this._state === 'closed') return;
       this.nativeError = why;
+      this.changes.emit();
       this.log.error(`WebRTC unavailable: ${why}`);
     });
     this.timer = setInterval(() => this.tick(), 1000);
@@ -202,12 +229,14 @@ export class WebRtcOutput {
         });
         this.native = native;
         this.nativeError = '';
+        this.changes.emit();
       }
       return this.native;
     } catch (e) {
       const why = `node-datachannel cannot be loaded: ${(e as Error).message}`;
       if (this.nativeError !== why) this.log.error(`WebRTC unavailable: ${why}`);
       this.nativeError = why;
+      this.changes.emit();
       this.refused++;
       throw new UnavailableError(`WebRTC is unavailable: ${why}`);
     }
@@ -218,6 +247,7 @@ export class WebRtcOutput {
     if (this.unavailableReason !== reason) this.log.error(`WebRTC unavailable: ${reason}`);
     this.unavailableReason = reason;
     this._state = 'unavailable';
+    this.changes.emit();
   }
 
   private bind(nd: NativeRtc['nd']): boolean {
@@ -231,6 +261,7 @@ export class WebRtcOutput {
       this.mux = mux;
       if (this._state === 'unavailable') this.log.info(`UDP port ${this.options.udpPort} is free now`);
       this._state = this.sessions.size > 0 ? 'streaming' : 'idle';
+      this.changes.emit();
       this.unavailableReason = '';
       this.log.debug(`libdatachannel listens on UDP port ${this.options.udpPort}`);
       return true;
@@ -286,6 +317,7 @@ export class WebRtcOutput {
     if (plan) this.join(session, plan.spec);
     session.log.info(`offer from ${client.remote} (${offer.lines} lines): ${plan?.summary ?? 'no audio, mp3 channel only'} (${this.sessions.size} listeners)`);
     this._state = 'streaming';
+    this.changes.emit();
     let answer = await session.start(offerText);
     const extra = await this.additionalAddresses();
     answer = addHostCandidates(answer, extra, this.options.udpPort);
@@ -350,6 +382,7 @@ export class WebRtcOutput {
     if (this._state === 'closed') return;
     for (const s of [...this.sessions.values()]) s.close('server closing');
     this._state = 'closed';
+    this.changes.emit();
     if (this.timer) clearInterval(this.timer);
     try {
       this.mux?.stop();
@@ -430,6 +463,7 @@ export class WebRtcOutput {
       }
     }
     if (this.sessions.size === 0 && this._state === 'streaming') this._state = 'idle';
+    this.changes.emit();
     this.log.debug(`removed ${s.id.slice(0, 4)}: ${reason} (${this.sessions.size} listeners)`);
   }
 

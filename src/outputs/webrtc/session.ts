@@ -11,6 +11,7 @@ import type { Logger } from '../../log.ts';
 import { SdpError } from './errors.ts';
 import type { AudioPlan } from './negotiate.ts';
 import { parseRtcp, rttFromReport } from './rtcp.ts';
+import { addSendTrack, sendAt, type SendTrack } from './send-track.ts';
 import type { IceFragment } from './sdp.ts';
 
 /** Lifecycle of a listener, in its string form for /api/listeners. */
@@ -94,10 +95,7 @@ export class WhepSession {
   // Every node-datachannel wrapper is held for the session's lifetime: when the JS object is
   // garbage collected its native object is destroyed, and a track or channel silently stops.
   private pc?: ND.PeerConnection;
-  private media?: ND.Audio;
-  private track?: ND.Track;
-  private rtpConfig?: ND.RtpPacketizationConfig;
-  private handlers: ND.MediaHandler[] = [];
+  private rtp?: SendTrack;
   private dc?: ND.DataChannel;
   private trackOpen = false;
   private dcOpen = false;
@@ -152,24 +150,21 @@ export class WhepSession {
     if (plan) {
       // The track must exist, with the offer's mid, before the offer is applied: libdatachannel
       // then answers with this description instead of rejecting the m= section.
-      const media = new nd.Audio(plan.mid, 'SendOnly');
-      if (plan.fmtp) media.addAudioCodec(plan.payloadType, plan.rtpmap, plan.fmtp);
-      else media.addAudioCodec(plan.payloadType, plan.rtpmap);
-      if (plan.nack) media.parseSdpLine(`a=rtcp-fb:${plan.payloadType} nack`);
-      media.addSSRC(this.ssrc, 'hark', 'hark', 'hark-audio');
-      this.media = media;
-      const track = pc.addTrack(media);
-      this.track = track;
-      const cfg = new nd.RtpPacketizationConfig(this.ssrc, 'hark', plan.payloadType, plan.clockRate);
-      this.rtpConfig = cfg;
-      const packetizer = new nd.RtpPacketizer(cfg);
-      const sr = new nd.RtcpSrReporter(cfg);
-      // 150 packets: 1.5 s of 10 ms Opus, far longer than a NACK on a LAN takes to come back.
-      const nack = new nd.RtcpNackResponder(150);
-      packetizer.addToChain(sr);
-      packetizer.addToChain(nack);
-      track.setMediaHandler(packetizer);
-      this.handlers = [packetizer, sr, nack];
+      const rtp = addSendTrack(pc, {
+        mid: plan.mid,
+        ssrc: this.ssrc,
+        payloadType: plan.payloadType,
+        clockRate: plan.clockRate,
+        // 150 packets: 1.5 s of 10 ms Opus, far longer than a NACK on a LAN takes to come back.
+        nackHistory: 150,
+        codec: (m) => {
+          if (plan.fmtp) m.addAudioCodec(plan.payloadType, plan.rtpmap, plan.fmtp);
+          else m.addAudioCodec(plan.payloadType, plan.rtpmap);
+          if (plan.nack) m.parseSdpLine(`a=rtcp-fb:${plan.payloadType} nack`);
+        },
+      });
+      this.rtp = rtp;
+      const track = rtp.track;
       track.onOpen(() => {
         this.trackOpen = true;
       });
@@ -203,14 +198,9 @@ export class WhepSession {
     if (buf.length <= 2 && this.opts.plan?.codec === 'opus') return;
     // RFC 3550 §5.1: the timestamp is the sampling instant of the first sample, from the
     // sample clock (never wall time), so gaps and jitter in delivery do not move it.
-    this.rtpConfig!.timestamp = (this.tsBase + Math.round(p.pts * this.clockScale)) >>> 0;
-    try {
-      if (this.track!.sendMessageBinary(buf)) {
-        this.packets++;
-        this.bytes += buf.length + 12;
-      }
-    } catch (e) {
-      this.log.debug(`send failed: ${(e as Error).message}`);
+    if (sendAt(this.rtp!, this.tsBase + Math.round(p.pts * this.clockScale), buf, (e) => this.log.debug(`send failed: ${e.message}`))) {
+      this.packets++;
+      this.bytes += buf.length + 12;
     }
   }
 
@@ -399,7 +389,7 @@ export class WhepSession {
     this._state = 'closed';
     this.closeDataChannel();
     try {
-      this.track?.close();
+      this.rtp?.track.close();
     } catch {}
     if (this.pc) {
       try {
@@ -409,10 +399,7 @@ export class WhepSession {
     }
     this.trackOpen = false;
     this.pc = undefined;
-    this.track = undefined;
-    this.media = undefined;
-    this.rtpConfig = undefined;
-    this.handlers = [];
+    this.rtp = undefined;
     this.dc = undefined;
     this.log.info(`closed: ${reason} (${this.packets} packets, ${this.bytes} bytes${this.mp3Bytes ? `, ${this.mp3Bytes} mp3 bytes` : ''})`);
     this.opts.onEnd(this, reason);

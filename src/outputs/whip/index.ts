@@ -1,6 +1,8 @@
 /** `[[whip]]` entries → WhipOutputs. */
 import type { EncoderSpec } from '../../codecs/index.ts';
 import type { Config } from '../../config/schema.ts';
+import type { OutputStatus } from '../link.ts';
+import type { OutputKind } from '../kinds.ts';
 import type { PacketSource } from '../packet-source.ts';
 import { WhipOutput } from './output.ts';
 
@@ -26,11 +28,13 @@ export function whipEntryId(w: Config['whip'][number], i: number): string {
   return w.id || `whip${i + 1}`;
 }
 
-export function whipOutputs(config: Config, source: PacketSource): WhipOutput[] {
+export function whipOutputs(config: Config, source: PacketSource, onChange?: (s: OutputStatus) => void): WhipOutput[] {
   return config.whip.map(
     (w, i) =>
       new WhipOutput(source, {
         id: whipEntryId(w, i),
+        enabled: w.enabled,
+        onChange,
         endpoint: w.url,
         token: w.token,
         bindAddress: w.bind_address,
@@ -38,3 +42,6 @@ export function whipOutputs(config: Config, source: PacketSource): WhipOutput[] 
       }),
   );
 }
+
+/** The `[[whip]]` kind, for the registry (kinds.ts). */
+export const whipKind: OutputKind<WhipOutput> = { kind: 'whip', build: whipOutputs };

@@ -4,9 +4,10 @@
  * server) and reports its end once; its owner (WhipOutput) decides about retrying.
  */
 import { randomBytes } from 'node:crypto';
-import nd, { type Audio, type MediaHandler, type PeerConnection, type RtcConfig, type RtpPacketizationConfig, type Track } from 'node-datachannel';
+import nd, { type PeerConnection, type RtcConfig } from 'node-datachannel';
 import type { EncodedPacket } from '../../codecs/encoder.ts';
 import type { Logger } from '../../log.ts';
+import { addSendTrack, sendAt, type SendTrack } from '../webrtc/send-track.ts';
 import { deleteResource, postOffer, WhipError } from './protocol.ts';
 
 /** RFC 7587 dynamic payload type for Opus; any 96–127 works, 111 is what browsers pick. */
@@ -46,10 +47,7 @@ export class WhipPublisher {
   // Every node-datachannel wrapper is kept for the publication's lifetime: a collected JS
   // wrapper destroys its native object and the track silently stops.
   private pc?: PeerConnection;
-  private media?: Audio;
-  private track?: Track;
-  private rtpConfig?: RtpPacketizationConfig;
-  private handlers: MediaHandler[] = [];
+  private rtp?: SendTrack;
   private ended = false;
   private connected = false;
   private trackOpen = false;
@@ -120,22 +118,17 @@ export class WhipPublisher {
       }
     });
 
-    const media = new nd.Audio('0', 'SendOnly');
-    // RFC 7587 §7: stereo/sprop-stereo say what we send; useinbandfec that FEC is in it.
-    media.addOpusCodec(OPUS_PT, `minptime=10;useinbandfec=1${o.channels === 2 ? ';stereo=1;sprop-stereo=1' : ''}`);
-    media.addSSRC(this.ssrc, 'hark', 'hark', 'hark-audio');
-    this.media = media;
-    const track = pc.addTrack(media);
-    this.track = track;
-    const cfg = new nd.RtpPacketizationConfig(this.ssrc, 'hark', OPUS_PT, 48_000);
-    this.rtpConfig = cfg;
-    const packetizer = new nd.RtpPacketizer(cfg);
-    const sr = new nd.RtcpSrReporter(cfg);
-    const nack = new nd.RtcpNackResponder(256);
-    packetizer.addToChain(sr);
-    packetizer.addToChain(nack);
-    track.setMediaHandler(packetizer);
-    this.handlers = [packetizer, sr, nack];
+    const rtp = addSendTrack(pc, {
+      mid: '0',
+      ssrc: this.ssrc,
+      payloadType: OPUS_PT,
+      clockRate: 48_000,
+      nackHistory: 256,
+      // RFC 7587 §7: stereo/sprop-stereo say what we send; useinbandfec that FEC is in it.
+      codec: (m) => m.addOpusCodec(OPUS_PT, `minptime=10;useinbandfec=1${o.channels === 2 ? ';stereo=1;sprop-stereo=1' : ''}`),
+    });
+    this.rtp = rtp;
+    const track = rtp.track;
     track.onOpen(() => {
       this.trackOpen = true;
       if (this.connected) onConnected();
@@ -182,18 +175,11 @@ export class WhipPublisher {
   /** Send one Opus packet. */
   send(p: EncodedPacket): void {
     if (!this.live) return;
-    // RFC 3550 §5.1: the timestamp is the sampling instant of the first sample, from the
-    // sample clock; libdatachannel's packetizer does not advance it by itself, and a receiver
-    // given one timestamp for every packet plays nothing.
-    this.rtpConfig!.timestamp = (this.tsBase + p.pts) >>> 0;
+    // A receiver given one timestamp for every packet plays nothing (sendAt stamps each).
     const buf = Buffer.from(p.data.buffer, p.data.byteOffset, p.data.byteLength);
-    try {
-      if (this.track!.sendMessageBinary(buf)) {
-        this.packets++;
-        this.bytes += buf.length;
-      }
-    } catch (e) {
-      this.opts.log.debug(`send failed: ${(e as Error).message}`);
+    if (sendAt(this.rtp!, this.tsBase + p.pts, buf, (e) => this.opts.log.debug(`send failed: ${e.message}`))) {
+      this.packets++;
+      this.bytes += buf.length;
     }
   }
 
@@ -222,15 +208,13 @@ export class WhipPublisher {
     clearInterval(this.watchdog);
     const resource = this.resource;
     try {
-      this.track?.close();
+      this.rtp?.track.close();
     } catch {}
     try {
       this.pc?.close();
     } catch {}
     this.pc = undefined;
-    this.track = undefined;
-    this.media = undefined;
-    this.handlers = [];
+    this.rtp = undefined;
     if (resource) {
       const err = await deleteResource(resource, this.opts.token);
       if (err) this.opts.log.warn(err);
