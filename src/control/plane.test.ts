@@ -201,7 +201,11 @@ function fakeParts(config: Config) {
     alerts: { on: (fn: (typeof alertListeners)[number]) => void alertListeners.push(fn) },
     silence: { start: () => void calls.push('silence.start'), close: () => void calls.push('silence.close') },
     start: () => void calls.push('outputs.start'),
+    // Going idle stops the recorder (BroadcastOutputs.stop); no sending outputs in this config.
+    stop: () => recorder.close(),
     status: () => ({ icecast: [], whip: [], recording: recorder.status() }),
+    statuses: () => [],
+    onOutput: () => () => {},
   };
   const pipeline = {
     setMuted: (m: boolean) => void calls.push(`muted ${m}`),
@@ -209,7 +213,12 @@ function fakeParts(config: Config) {
     setSource: (s: SourceSettings) => void calls.push(`source ${s.device}`),
     onInput: () => () => {},
   };
-  const mp3 = { state: 'idle', listenerCount: 0 };
+  const mp3 = {
+    state: 'idle',
+    listenerCount: 0,
+    outputStatus: () => ({ kind: 'http_mp3', id: '', state: 'idle', detail: '0 listening', bytes: 0, listeners: 0, since: null, last_error: null, where: '/stream.mp3', retry_at: null, enabled: true }),
+    onChange: () => () => {},
+  };
   // A fake with only what the plane calls: the real parts need PipeWire, codecs and sockets.
   const parts = { config, pipeline, broadcast, mp3, webrtc: null } as unknown as ConstructorParameters<typeof ControlPlane>[0];
   return { parts, calls, recorder, metadata, raise: (id: string, message: string) => alertListeners.forEach((l) => l({ type: 'raised', alert: { id, severity: 'warning', message } })) };

@@ -35,12 +35,15 @@ function daemon(opts: { devices?: { name: string; description: string; kind: str
     broadcast: {
       alerts,
       status: () => ({ icecast: [], whip: [], recording: { state: 'stopped', file: null, file_bytes: 0, free_mb: null, last_error: null } }),
+      statuses: () => [],
+      recorder: { status: () => ({ state: 'stopped', file: null, file_bytes: 0, free_mb: null, last_error: null }) },
     },
     mp3: {
       get listenerCount() {
         return mp3Listeners;
       },
       listenerInfo: () => [],
+      outputStatus: () => ({ kind: 'http_mp3', id: '', state: mp3Listeners ? 'streaming' : 'idle', detail: `${mp3Listeners} listening`, bytes: 0, listeners: mp3Listeners, since: null, last_error: null, where: '/stream.mp3', retry_at: null, enabled: true }),
     },
     pipeline: { need: () => () => {}, stats: () => (opts.source ? { source: opts.source } : undefined), currentLevels: () => ({ peak_dbfs: [], rms_dbfs: [], clips: [] }) },
   } as unknown as AppContext; // a stand-in with only what the Listeners and Input pages' widgets read (the real one needs the audio worker)
