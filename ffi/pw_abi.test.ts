@@ -27,7 +27,7 @@ describe('the PipeWire shim ABI (pw_abi.ts ↔ pw_shim.c)', () => {
 
   test('the C source repeats no ABI value: no hand-written stats index, state or limit', () => {
     // Slots by number (out[3] = …), the old enums and the old literal limits are gone.
-    expect(SHIM).not.toMatch(/out\[\d+\]\s*=/);
+    expect(SHIM).not.toMatch(/(out|info)\[\d+\]\s*=/);
     expect(SHIM).not.toMatch(/enum\s*\{\s*(DEV|MODE|CONN)_/);
     expect(SHIM).not.toMatch(/\*kind = \d/);
     expect(SHIM).not.toMatch(/frames < 16 \|\| frames > 8192/);

@@ -75,7 +75,8 @@ const cName = (s: string) => s.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase();
 
 /**
  * The `#define`s pw_shim.c is compiled with: HK_STAT_<NAME> (its index) and HK_STATS_COUNT,
- * HK_DEV_*, HK_CONN_*, HK_MODE_*, HK_OPEN_ERR_*, HK_STATE_*, HK_OPEN_* and HK_READ_INFO_LEN.
+ * HK_DEV_*, HK_CONN_*, HK_MODE_*, HK_OPEN_ERR_*, HK_STATE_*, HK_OPEN_*, HK_READ_* (hk_read's info
+ * slots) and HK_READ_INFO_LEN.
  */
 export function abiDefines(): Record<string, string> {
   const d: Record<string, string> = { HK_ABI: '1' };
@@ -88,6 +89,7 @@ export function abiDefines(): Record<string, string> {
   d.HK_STATE_CONN_SHIFT = String(STATE_BITS.connShift);
   d.HK_STATE_SYNCED_SHIFT = String(STATE_BITS.syncedShift);
   for (const [k, v] of Object.entries(PW_OPEN)) d[`HK_OPEN_${cName(k)}`] = String(v);
+  READ_INFO.forEach((name, i) => (d[`HK_READ_${cName(name)}`] = String(i)));
   d.HK_READ_INFO_LEN = String(READ_INFO.length);
   return d;
 }

@@ -29,7 +29,7 @@
 
 /* ---- the ABI shared with TypeScript ----
  * HK_STAT_*, HK_STATS_COUNT, HK_DEV_*, HK_CONN_*, HK_MODE_*, HK_OPEN_ERR_*, HK_STATE_*,
- * HK_OPEN_* and HK_READ_INFO_LEN come from ffi/pw_abi.ts, passed as -D defines by
+ * HK_OPEN_*, HK_READ_* and HK_READ_INFO_LEN come from ffi/pw_abi.ts, passed as -D defines by
  * ffi/pipewire.ts (abiDefines()); nothing here repeats their values. */
 #ifndef HK_ABI
 #error "compile pw_shim.c through ffi/pipewire.ts: the ABI defines come from ffi/pw_abi.ts"
@@ -1140,10 +1140,10 @@ int hk_read(struct hk *h, float *dst, int max_frames, uint64_t *info) {
     if (first < n) memcpy(dst + (size_t)first * ch, h->ring, (size_t)(n - first) * ch * 4);
   }
   if (info && n) { /* an empty read leaves the last read's info alone */
-    info[0] = ts_of(h, r, qw);
-    info[1] = ts_of(h, r + n - 1, qw);
-    info[2] = mono_ns();
-    info[3] = r;
+    info[HK_READ_FIRST_QUANTUM_NS] = ts_of(h, r, qw);
+    info[HK_READ_LAST_QUANTUM_NS] = ts_of(h, r + n - 1, qw);
+    info[HK_READ_READ_NS] = mono_ns();
+    info[HK_READ_FRAME_INDEX] = r;
   }
   hk_fence(); /* finish reading before the producer may reuse the space */
   h->rpos = r + n;
