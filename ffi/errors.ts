@@ -8,11 +8,16 @@ export class LibraryCallError extends Error {
   constructor(
     /** The C function (or ctl) that failed. */
     readonly operation: string,
-    /** The library's return code, or null when hark refused before calling it. */
-    readonly code: number | null,
+    /**
+     * The library's return code (a number), or the errno's symbolic name for libraries that
+     * report through errno ("EBUSY"), or null when hark refused before calling it.
+     */
+    readonly code: number | string | null,
     readonly reason: string,
+    /** The message when the code is already part of `reason` (default: operation: reason (code)). */
+    message = `${operation}: ${reason}${code === null ? '' : ` (${code})`}`,
   ) {
-    super(`${operation}: ${reason}${code === null ? '' : ` (${code})`}`);
+    super(message);
   }
 }
 
@@ -26,11 +31,22 @@ export class LibrarySettingError extends RangeError {
   }
 }
 
-/** The shared library could not be loaded; the message names the Debian package to install. */
+/**
+ * The shared library could not be loaded; the message names the Debian package to install.
+ * `path` is what was asked for when it is not the soname (a test's, or HARK_LIBGPIOD's).
+ */
 export class LibraryLoadError extends Error {
-  constructor(soname: string, debianPackage: string, cause: unknown) {
-    super(`cannot load ${soname} (install the Debian package ${debianPackage}: apt install ${debianPackage}): ${cause instanceof Error ? cause.message : String(cause)}`, {
-      cause,
-    });
+  constructor(
+    readonly soname: string,
+    readonly debianPackage: string,
+    cause: unknown,
+    readonly path = soname,
+  ) {
+    super(
+      `cannot load ${path === soname ? soname : `${path} (${soname})`}: install the Debian package ${debianPackage} (apt install ${debianPackage}); ${
+        cause instanceof Error ? cause.message : String(cause)
+      }`,
+      { cause },
+    );
   }
 }

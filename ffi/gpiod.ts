@@ -6,9 +6,11 @@
  * gpiod_line_request_wait_edge_events with a timeout and posts what it read; the main thread
  * never blocks and no JSCallback is ever called from a foreign thread.
  */
-import { CString, dlopen, ptr, read, type Pointer } from 'bun:ffi';
+import { CString, dlopen, ptr, type Pointer } from 'bun:ffi';
 import { readdirSync } from 'node:fs';
 import { constants } from 'node:os';
+import { LibraryCallError, LibraryLoadError } from './errors.ts';
+import { errno, strerror } from './libc.ts';
 
 const SONAME = 'libgpiod.so.3';
 const DEBIAN_PACKAGE = 'libgpiod3';
@@ -20,36 +22,27 @@ const EDGE = { none: 1, rising: 2, falling: 3, both: 4 } as const;
 const BIAS = { 'as-is': 1, disabled: 3, 'pull-up': 4, 'pull-down': 5 } as const;
 const EDGE_EVENT_RISING = 1;
 
-/** libgpiod.so.3 could not be loaded. */
-export class GpiodLoadError extends Error {
+/** libgpiod.so.3 could not be loaded (`path`: what was asked for). */
+export class GpiodLoadError extends LibraryLoadError {
   override readonly name = 'GpiodLoadError';
-  constructor(
-    readonly path: string,
-    cause: unknown,
-  ) {
-    super(
-      `cannot load ${path === SONAME ? SONAME : `${path} (${SONAME})`}: install the Debian package ${DEBIAN_PACKAGE} (apt install ${DEBIAN_PACKAGE}); ${
-        cause instanceof Error ? cause.message : String(cause)
-      }`,
-      { cause },
-    );
+  constructor(path: string, cause: unknown) {
+    super(SONAME, DEBIAN_PACKAGE, cause, path);
   }
 }
 
-/** A libgpiod call failed; `errno` is the C errno it left (null when hark refused before calling). */
-export class GpiodError extends Error {
+/**
+ * A libgpiod call failed; `errno` is the C errno it left and `code` its symbolic name, e.g.
+ * "EBUSY" (both null when hark refused before calling). The reason already names the code.
+ */
+export class GpiodError extends LibraryCallError {
   override readonly name = 'GpiodError';
   constructor(
     /** The C function (and its object) that failed. */
-    readonly operation: string,
+    operation: string,
     readonly errno: number | null,
-    readonly reason: string,
+    reason: string,
   ) {
-    super(`${operation}: ${reason}`);
-  }
-  /** The errno's symbolic name, e.g. "EBUSY". */
-  get code(): string | undefined {
-    return this.errno === null ? undefined : errnoName(this.errno);
+    super(operation, errno === null ? null : errnoName(errno), reason, `${operation}: ${reason}`);
   }
 }
 
@@ -129,19 +122,9 @@ function openLibrary(path: string) {
   });
 }
 
-function openLibc() {
-  return dlopen('libc.so.6', {
-    // Returns this thread's errno slot (libc's memory; never freed).
-    __errno_location: { args: [], returns: 'ptr' },
-    // Returns a static (per-locale) string: copy it at once.
-    strerror: { args: ['i32'], returns: 'cstring' },
-  });
-}
-
 export type GpiodSymbols = ReturnType<typeof openLibrary>['symbols'];
 
 let loaded: { path: string; symbols: GpiodSymbols } | undefined;
-let libc: ReturnType<typeof openLibc>['symbols'] | undefined;
 
 /**
  * Where libgpiod is loaded from: HARK_LIBGPIOD (a path, for a checkout that carries Debian
@@ -170,11 +153,6 @@ export function gpiodVersion(): string {
   return String(gpiod().gpiod_api_version());
 }
 
-function errno(): number {
-  libc ??= openLibc().symbols;
-  return read.i32(asPointer(libc.__errno_location())!, 0);
-}
-
 const ERRNO_NAMES = new Map(Object.entries(constants.errno).map(([k, v]) => [v, k]));
 function errnoName(n: number): string {
   return ERRNO_NAMES.get(n) ?? `errno ${n}`;
@@ -191,9 +169,8 @@ const HINTS: Record<string, string> = {
 /** Build a GpiodError from the errno the failed call left behind. Call right after the failure. */
 export function lastError(operation: string): GpiodError {
   const n = errno();
-  libc ??= openLibc().symbols;
   const name = errnoName(n);
-  const text = String(libc.strerror(n));
+  const text = strerror(n);
   const hint = HINTS[name];
   return new GpiodError(operation, n, `${text} (${name})${hint ? `: ${hint}` : ''}`);
 }

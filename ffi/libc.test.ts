@@ -2,7 +2,8 @@ import { describe, expect, test } from 'bun:test';
 import { chmodSync, copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { mallocTrim, pageOutExecutable, readOnlyMappingsOf } from './libc.ts';
+import { constants } from 'node:os';
+import { errno, mallocTrim, pageOutExecutable, readOnlyMappingsOf, socket, strerror } from './libc.ts';
 
 describe('libc', () => {
   test("readOnlyMappingsOf: only the named file's mappings without write permission", () => {
@@ -57,6 +58,12 @@ describe('libc', () => {
     expect(r.advised).toBeGreaterThan(10 * 2 ** 20);
     expect(r.before - r.after).toBeGreaterThan(5 * 1024);
     expect(r.body).toEqual({ ok: 'k' });
+  });
+
+  test('errno and strerror: the reason a failed call left, in libc\'s words', () => {
+    expect(socket(-1, 2, 0)).toBe(-1); // no such address family
+    expect(errno()).toBe(constants.errno.EAFNOSUPPORT);
+    expect(strerror(constants.errno.ENOENT)).toBe('No such file or directory');
   });
 
   test('pageOutExecutable of a file this process has not mapped advises nothing', () => {

@@ -1,48 +1,97 @@
 /**
- * glibc (libc.so.6, Debian package libc6): the calls hark needs that Bun does not offer.
+ * glibc (libc.so.6, Debian package libc6): hark's one binding of the C library, for the calls
+ * Bun does not offer. Every other module (ffi/gpiod.ts, src/system/) uses it from here.
  * - malloc_trim(0) hands freed heap memory back to the kernel from every arena, which glibc
  *   otherwise keeps after a burst of allocations on other threads (libdatachannel's, here).
  * - madvise(MADV_PAGEOUT) drops clean pages of the Bun executable that only startup touched
  *   (the kernel reads back from the file any that are used again).
+ * - errno and strerror: the reason a C library (libgpiod) left behind.
+ * - socket, sendto: sd_notify(3)'s datagram to systemd; setenv: the C environment that
+ *   libpipewire's getenv() reads (Bun's process.env is a JS object that C never sees).
  */
-import { dlopen, FFIType } from 'bun:ffi';
+import { dlopen, FFIType, read, type Pointer } from 'bun:ffi';
 import { readFileSync, realpathSync } from 'node:fs';
+import { LibraryLoadError } from './errors.ts';
 
 const SONAME = 'libc.so.6';
+const DEBIAN_PACKAGE = 'libc6';
 /** Linux 5.4+: reclaim the pages of the range now (clean file pages are simply dropped). */
 const MADV_PAGEOUT = 21;
 
-interface Libc {
-  symbols: {
-    malloc_trim: (pad: number | bigint) => number;
-    madvise: (addr: number | bigint, len: number | bigint, advice: number) => number;
-  };
+function openLibc() {
+  return dlopen(SONAME, {
+    // int malloc_trim(size_t pad): no pointers, nothing to free.
+    malloc_trim: { args: [FFIType.u64], returns: FFIType.i32 },
+    // int madvise(void *addr, size_t len, int advice): the address is only a number here
+    // (a range of this process's own mappings, read from /proc/self/maps); nothing is
+    // dereferenced on this side.
+    madvise: { args: [FFIType.u64, FFIType.u64, FFIType.i32], returns: FFIType.i32 },
+    // Returns this thread's errno slot (libc's memory; never freed).
+    __errno_location: { args: [], returns: FFIType.ptr },
+    // Returns a static (per-locale) string: copy it at once.
+    strerror: { args: [FFIType.i32], returns: FFIType.cstring },
+    // int socket(int domain, int type, int protocol): no pointers; the fd is the caller's to close.
+    socket: { args: [FFIType.i32, FFIType.i32, FFIType.i32], returns: FFIType.i32 },
+    // ssize_t sendto(fd, buf, len, flags, addr, addrlen): buf and addr are caller memory, read
+    // during the call only.
+    sendto: { args: [FFIType.i32, FFIType.ptr, FFIType.u64, FFIType.i32, FFIType.ptr, FFIType.u32], returns: FFIType.i64 },
+    // int setenv(name, value, overwrite): both strings are copied by libc.
+    setenv: { args: [FFIType.ptr, FFIType.ptr, FFIType.i32], returns: FFIType.i32 },
+  });
 }
 
-let lib: Libc | null | undefined;
+type LibcSymbols = ReturnType<typeof openLibc>['symbols'];
 
-function libc(): Libc | null {
+let lib: { symbols: LibcSymbols } | { error: unknown } | undefined;
+
+/** The libc symbols, or null when there is no glibc (musl): callers that can do without it check. */
+function libc(): LibcSymbols | null {
   if (lib === undefined) {
     try {
-      lib = dlopen(SONAME, {
-        // int malloc_trim(size_t pad): no pointers, nothing to free.
-        malloc_trim: { args: [FFIType.u64], returns: FFIType.i32 },
-        // int madvise(void *addr, size_t len, int advice): the address is only a number here
-        // (a range of this process's own mappings, read from /proc/self/maps); nothing is
-        // dereferenced on this side.
-        madvise: { args: [FFIType.u64, FFIType.u64, FFIType.i32], returns: FFIType.i32 },
-      }) as unknown as Libc; // dlopen's inferred symbol types are typed by hand in Libc (number | bigint for the u64 arguments).
-    } catch {
-      lib = null; // not glibc (musl): nothing to trim, nothing to do
+      lib = { symbols: openLibc().symbols };
+    } catch (error) {
+      lib = { error }; // not glibc (musl)
     }
   }
-  return lib;
+  return 'symbols' in lib ? lib.symbols : null;
+}
+
+/** The libc symbols, or LibraryLoadError naming libc6, for callers that cannot do without. */
+function requireLibc(): LibcSymbols {
+  const l = libc();
+  if (l) return l;
+  throw new LibraryLoadError(SONAME, DEBIAN_PACKAGE, lib && 'error' in lib ? lib.error : 'not loaded');
 }
 
 /** Return free heap memory to the OS; true if some was released. No-op without glibc. */
 export function mallocTrim(): boolean {
   const l = libc();
-  return l ? l.symbols.malloc_trim(0) === 1 : false;
+  return l ? l.malloc_trim(0) === 1 : false;
+}
+
+/** The calling thread's errno. Read it right after the failed call, before any other C call. */
+export function errno(): number {
+  return read.i32(requireLibc().__errno_location() as Pointer, 0);
+}
+
+/** strerror(3): the C library's text for an errno, e.g. "No such file or directory". */
+export function strerror(n: number): string {
+  return String(requireLibc().strerror(n));
+}
+
+/** setenv(3) in the C environment (what C libraries' getenv() read); false when it failed. */
+export function setenv(name: string, value: string): boolean {
+  return requireLibc().setenv(Buffer.from(`${name}\0`), Buffer.from(`${value}\0`), 1) === 0;
+}
+
+/** socket(2); returns the fd or -1. */
+export function socket(domain: number, type: number, protocol: number): number {
+  return requireLibc().socket(domain, type, protocol);
+}
+
+/** sendto(2) of `buf` to the socket address `addr` (a struct sockaddr's bytes); returns bytes sent or -1. */
+export function sendto(fd: number, buf: Uint8Array, flags: number, addr: Uint8Array): number {
+  return Number(requireLibc().sendto(fd, buf, buf.length, flags, addr, addr.length));
 }
 
 export interface Mapping {
@@ -83,7 +132,7 @@ export function pageOutExecutable(exe = process.execPath): number {
   }
   let advised = 0;
   for (const m of readOnlyMappingsOf(maps, path)) {
-    if (l.symbols.madvise(m.start, m.end - m.start, MADV_PAGEOUT) === 0) advised += Number(m.end - m.start);
+    if (l.madvise(m.start, m.end - m.start, MADV_PAGEOUT) === 0) advised += Number(m.end - m.start);
   }
   return advised;
 }

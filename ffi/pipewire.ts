@@ -14,26 +14,27 @@
  */
 import { cc, CString, type Pointer } from 'bun:ffi';
 import { join } from 'node:path';
+import { LibraryCallError, LibraryLoadError } from './errors.ts';
+import { abiDefines, ConnState, DevState, OpenError, PW_OPEN, PW_STATS, PwModeCode, READ_INFO, STATE_BITS, type PwStatName } from './pw_abi.ts';
+
+export { DevState } from './pw_abi.ts';
 
 const SONAME = 'libpipewire-0.3.so.0';
 const DEBIAN_PACKAGE = 'libpipewire-0.3-0';
 
 /** A PipeWire problem; `reason` is libpipewire's (or the shim's) own text. */
-export class PipewireError extends Error {
+export class PipewireError extends LibraryCallError {
   override name = 'PipewireError';
-  constructor(
-    readonly operation: string,
-    readonly reason: string,
-  ) {
-    super(`${operation}: ${reason}`);
+  constructor(operation: string, reason: string) {
+    super(operation, null, reason);
   }
 }
 
-/** libpipewire-0.3.so.0 could not be loaded. */
-export class PipewireLibraryMissingError extends PipewireError {
+/** libpipewire-0.3.so.0 could not be loaded (`path`: what was asked for, when not the soname). */
+export class PipewireLibraryMissingError extends LibraryLoadError {
   override name = 'PipewireLibraryMissingError';
-  constructor(reason: string) {
-    super('load', `${SONAME} not found — install the Debian package ${DEBIAN_PACKAGE} (${reason})`);
+  constructor(reason: string, path = SONAME) {
+    super(SONAME, DEBIAN_PACKAGE, reason, path);
   }
 }
 
@@ -50,14 +51,6 @@ export class PipewireClosedError extends PipewireError {
   }
 }
 
-/** The shim's view of the capture target (keep in sync with pw_shim.c). */
-export const enum DevState {
-  Starting = 0,
-  Running = 1,
-  Waiting = 2,
-  Lost = 3,
-}
-
 let compiled: ReturnType<typeof compile> | undefined;
 
 function compile() {
@@ -66,6 +59,8 @@ function compile() {
   // that C only reads or writes during the call.
   return cc({
     source: join(import.meta.dir, 'pw_shim.c'),
+    // The shared ABI (stats slots, states, open parameters) as -D defines: see pw_abi.ts.
+    define: abiDefines(),
     symbols: {
       /** soname, err: JS buffers (err written on failure). */
       hk_load: { args: ['ptr', 'ptr', 'i32'], returns: 'i32' },
@@ -78,10 +73,12 @@ function compile() {
       hk_close: { args: ['ptr'], returns: 'void' },
       /** h: borrowed handle. */
       hk_wait: { args: ['ptr', 'i32', 'i32'], returns: 'i32' },
-      /** h: borrowed; dst (f32[max*channels]) and info (u64[4]): JS memory written during the call. */
+      /** h: borrowed; dst (f32[max*channels]) and info (u64[READ_INFO.length]): JS memory written during the call. */
       hk_read: { args: ['ptr', 'ptr', 'i32', 'ptr'], returns: 'i32' },
-      /** h: borrowed; out: JS f64[22]. */
-      hk_stats: { args: ['ptr', 'ptr'], returns: 'void' },
+      /** h: borrowed; out: JS f64[PW_STATS.length]. Returns the slots written. */
+      hk_stats: { args: ['ptr', 'ptr'], returns: 'i32' },
+      /** out: JS f64[PW_STATS.length] or more; a zeroed handle is allocated and freed inside. */
+      hk_stats_probe: { args: ['ptr'], returns: 'i32' },
       /** h: borrowed. */
       hk_state: { args: ['ptr'], returns: 'i32' },
       /** h: borrowed. */
@@ -125,8 +122,8 @@ const textOf = (b: Uint8Array) => {
  */
 export function loadPipewire(soname = SONAME): string {
   const s = shim();
-  const err = new Uint8Array(512);
-  if (s.hk_load(cstr(soname), err, err.length) !== 0) throw new PipewireLibraryMissingError(textOf(err));
+  const err = new Uint8Array(PW_OPEN.errorBytes);
+  if (s.hk_load(cstr(soname), err, err.length) !== 0) throw new PipewireLibraryMissingError(textOf(err), soname);
   const v = s.hk_version();
   return v ? new CString(v).toString() : 'unknown';
 }
@@ -136,8 +133,7 @@ export function monotonicNs(): bigint {
   return shim().hk_now_ns() as bigint;
 }
 
-export type PwMode = 'capture' | 'sink' | 'registry';
-const MODE_CODE: Record<PwMode, number> = { capture: 0, sink: 1, registry: 2 };
+export type PwMode = keyof typeof PwModeCode;
 
 export interface PwOpenOptions {
   mode: PwMode;
@@ -152,35 +148,17 @@ export interface PwOpenOptions {
   ringFrames?: number;
 }
 
-/** The order of hk_stats()'s output. */
-const STATS = [
-  'callbacks',
-  'frames',
-  'ringOverruns',
-  'droppedFrames',
-  'xruns',
-  'quantum',
-  'graphRate',
-  'negotiatedRate',
-  'negotiatedChannels',
-  'devState',
-  'connLost',
-  'registryVersion',
-  'ringFill',
-  'streamNodeId',
-  'targetNodeId',
-  'initialSyncDone',
-  'streamsCreated',
-  'framesPerCallback',
-  'captureSinkMonitor',
-  'ringFrames',
-  'quantumChanges',
-  'quantumChangeXruns',
-  /** Times the loop thread's reconcile timer fired, and its period now (100 ms pending, 1 s steady). */
-  'reconcileTicks',
-  'reconcilePeriodMs',
-] as const;
-export type PwStats = Record<(typeof STATS)[number], number>;
+export type PwStats = Record<PwStatName, number>;
+
+/**
+ * The slots the compiled shim's hk_stats writes, read from a zeroed handle (no PipeWire
+ * needed): `written` must equal PW_STATS.length, and `values` past it stay untouched (NaN).
+ */
+export function probeShimStats(): { written: number; values: Float64Array } {
+  const values = new Float64Array(PW_STATS.length + 8).fill(Number.NaN);
+  const written = shim().hk_stats_probe(values);
+  return { written, values };
+}
 
 /** One PipeWire connection (thread loop, context, core, registry) and, per mode, its stream. */
 export class PwConnection implements Disposable {
@@ -189,9 +167,9 @@ export class PwConnection implements Disposable {
   readonly target: string;
   private handle: Pointer | null;
   private readonly s = shim();
-  private readonly statsBuf = new Float64Array(STATS.length);
-  private readonly info = new BigUint64Array(4);
-  private readonly errBuf = new Uint8Array(512);
+  private readonly statsBuf = new Float64Array(PW_STATS.length);
+  private readonly info = new BigUint64Array(READ_INFO.length);
+  private readonly errBuf = new Uint8Array(PW_OPEN.errorBytes);
   private snapBuf = new Uint8Array(16384);
 
   private constructor(handle: Pointer, mode: PwMode, channels: number, target: string) {
@@ -211,14 +189,14 @@ export class PwConnection implements Disposable {
     loadPipewire();
     const channels = o.channels ?? 2;
     const target = o.target ?? '';
-    const ring = o.ringFrames ?? 32768;
-    if (!Number.isInteger(channels) || channels < 1 || channels > 8) throw new RangeError(`channels must be 1..8, got ${channels}`);
+    const ring = o.ringFrames ?? PW_OPEN.ringDefaultFrames;
+    checkChannels(channels);
     const lat = o.latencyFrames ?? 128;
-    if (!Number.isInteger(lat) || lat < 16 || lat > 8192) throw new RangeError(`latencyFrames must be 16..8192, got ${lat}`);
-    const err = new Uint8Array(512);
+    checkLatency(lat);
+    const err = new Uint8Array(PW_OPEN.errorBytes);
     const kind = new Int32Array(1);
     const h = s.hk_open(
-      MODE_CODE[o.mode],
+      PwModeCode[o.mode],
       cstr(target),
       channels,
       lat,
@@ -230,8 +208,8 @@ export class PwConnection implements Disposable {
     );
     if (!h) {
       const reason = textOf(err);
-      if (kind[0] === 1) throw new PipewireLibraryMissingError(reason);
-      if (kind[0] === 2) throw new PipewireUnavailableError('connect', reason);
+      if (kind[0] === OpenError.noLibrary) throw new PipewireLibraryMissingError(reason);
+      if (kind[0] === OpenError.unavailable) throw new PipewireUnavailableError('connect', reason);
       throw new PipewireError('open', reason);
     }
     return new PwConnection(h as Pointer, o.mode, channels, target);
@@ -260,7 +238,7 @@ export class PwConnection implements Disposable {
    * re-times the graph to the smallest latency any node asks for. Kept for re-opened streams.
    */
   setLatency(frames: number): void {
-    if (!Number.isInteger(frames) || frames < 16 || frames > 8192) throw new RangeError(`latencyFrames must be 16..8192, got ${frames}`);
+    checkLatency(frames);
     this.s.hk_set_latency(this.h(), frames);
   }
 
@@ -287,7 +265,9 @@ export class PwConnection implements Disposable {
    * and last frame, the time of the read, and the ring index of its first frame.
    */
   get lastRead(): { firstQuantumNs: bigint; lastQuantumNs: bigint; readNs: bigint; frameIndex: bigint } {
-    return { firstQuantumNs: this.info[0]!, lastQuantumNs: this.info[1]!, readNs: this.info[2]!, frameIndex: this.info[3]! };
+    const r = {} as Record<(typeof READ_INFO)[number], bigint>;
+    READ_INFO.forEach((k, i) => (r[k] = this.info[i]!));
+    return r;
   }
 
   /** CLOCK_MONOTONIC ns of the newest quantum's callback (0n before any). */
@@ -298,13 +278,18 @@ export class PwConnection implements Disposable {
   /** Cheap state poll: the shim's DevState, whether the connection died, and initial sync. */
   state(): { dev: DevState; connLost: boolean; synced: boolean } {
     const v = this.s.hk_state(this.h());
-    return { dev: (v & 0xff) as DevState, connLost: ((v >> 8) & 0xff) !== 0, synced: ((v >> 16) & 1) === 1 };
+    return {
+      dev: (v & STATE_BITS.mask) as DevState,
+      connLost: ((v >> STATE_BITS.connShift) & STATE_BITS.mask) !== ConnState.Ok,
+      synced: ((v >> STATE_BITS.syncedShift) & 1) === 1,
+    };
   }
 
   stats(): PwStats {
-    this.s.hk_stats(this.h(), this.statsBuf);
+    const written = this.s.hk_stats(this.h(), this.statsBuf);
+    if (written !== PW_STATS.length) throw new PipewireError('hk_stats', `the shim wrote ${written} values, the ABI declares ${PW_STATS.length} (ffi/pw_abi.ts)`);
     const out = {} as PwStats;
-    STATS.forEach((k, i) => (out[k] = this.statsBuf[i]!));
+    PW_STATS.forEach((k, i) => (out[k] = this.statsBuf[i]!));
     return out;
   }
 
@@ -339,6 +324,17 @@ export class PwConnection implements Disposable {
   [Symbol.dispose](): void {
     this.close();
   }
+}
+
+/** Throws a RangeError unless `n` is a channel count hk_open takes. */
+export function checkChannels(n: number): void {
+  if (!Number.isInteger(n) || n < PW_OPEN.channelsMin || n > PW_OPEN.channelsMax) throw new RangeError(`channels must be ${PW_OPEN.channelsMin}..${PW_OPEN.channelsMax}, got ${n}`);
+}
+
+/** Throws a RangeError unless `frames` is a node.latency hk_open and hk_set_latency take. */
+export function checkLatency(frames: number): void {
+  if (!Number.isInteger(frames) || frames < PW_OPEN.latencyMin || frames > PW_OPEN.latencyMax)
+    throw new RangeError(`latencyFrames must be ${PW_OPEN.latencyMin}..${PW_OPEN.latencyMax}, got ${frames}`);
 }
 
 // Only a warning: memory is freed by close(), never by the collector.

@@ -27,6 +27,17 @@
  * libc.so.6 also does; checked under qemu-aarch64 with Bun's arm64 build).
  */
 
+/* ---- the ABI shared with TypeScript ----
+ * HK_STAT_*, HK_STATS_COUNT, HK_DEV_*, HK_CONN_*, HK_MODE_*, HK_OPEN_ERR_*, HK_STATE_*,
+ * HK_OPEN_*, HK_READ_* and HK_READ_INFO_LEN come from ffi/pw_abi.ts, passed as -D defines by
+ * ffi/pipewire.ts (abiDefines()); nothing here repeats their values. */
+#ifndef HK_ABI
+#error "compile pw_shim.c through ffi/pipewire.ts: the ABI defines come from ffi/pw_abi.ts"
+#endif
+#if HK_STATS_COUNT > 64
+#error "hk_stats tracks the slots it wrote in one 64-bit mask"
+#endif
+
 /* ---- minimal libc (glibc, LP64: x86_64 and aarch64 agree on all of these) ---- */
 typedef unsigned char uint8_t;
 typedef unsigned short uint16_t;
@@ -379,10 +390,7 @@ static int parse_positions(const char *s, uint32_t *out, int max) {
 #define MAX_NODES 64
 #define QREC 2048 /* quantum records; >= ring frames / smallest quantum (32) */
 
-enum { MODE_CAPTURE = 0, MODE_SINK = 1, MODE_REGISTRY = 2 };
-/* dev_state as JS sees it (keep in sync with ffi/pipewire.ts DevState). */
-enum { DEV_STARTING = 0, DEV_RUNNING = 1, DEV_WAITING = 2, DEV_LOST = 3 };
-enum { CONN_OK = 0, CONN_LOST = 1 };
+/* mode, dev_state and conn_state take the HK_MODE_*, HK_DEV_* and HK_CONN_* of ffi/pw_abi.ts. */
 
 struct node {
   int used;
@@ -755,9 +763,9 @@ static void arm_timer(struct hk *h, uint64_t ns) {
 /* Whether the timer has work to come: a stream or sink to re-create, a retry due, a stream
  * that has not delivered yet. A target that is absent waits for the registry's events. */
 static int reconcile_pending(struct hk *h) {
-  if (h->mode == MODE_REGISTRY || h->conn_state != CONN_OK) return 0;
+  if (h->mode == HK_MODE_REGISTRY || h->conn_state != HK_CONN_OK) return 0;
   if (!h->initial_done) return 1;
-  if (h->stream_dead || h->sink_dead || (h->mode == MODE_SINK && !h->sink)) return 1;
+  if (h->stream_dead || h->sink_dead || (h->mode == HK_MODE_SINK && !h->sink)) return 1;
   if (!h->stream) return !(h->target[0] && !find_node_name(h, h->target));
   return !h->flowing;
 }
@@ -771,8 +779,8 @@ static void reconcile(struct hk *h) {
 static void reconcile_now(struct hk *h) {
   uint64_t now = mono_ns();
   struct node *t = NULL;
-  if (h->mode == MODE_REGISTRY || h->conn_state != CONN_OK || !h->initial_done) return;
-  if (h->mode == MODE_SINK) {
+  if (h->mode == HK_MODE_REGISTRY || h->conn_state != HK_CONN_OK || !h->initial_done) return;
+  if (h->mode == HK_MODE_SINK) {
     if (h->sink_dead) destroy_sink(h);
     if (!h->sink) create_sink(h);
   }
@@ -785,20 +793,20 @@ static void reconcile_now(struct hk *h) {
     t = find_node_name(h, h->target);
     if (!t) {
       if (h->stream) destroy_stream(h);
-      h->dev_state = h->ever_ran ? DEV_LOST : DEV_WAITING;
+      h->dev_state = h->ever_ran ? HK_DEV_LOST : HK_DEV_WAITING;
       return;
     }
     if (h->stream && h->target_id != t->id) destroy_stream(h); /* same name, new node */
   }
   if (!h->stream && now >= h->retry_at) create_stream(h, t);
   if (h->stream && h->flowing) {
-    h->dev_state = DEV_RUNNING;
+    h->dev_state = HK_DEV_RUNNING;
     h->ever_ran = 1;
     h->retry_delay = 100000000ul;
   } else if (!h->target[0]) {
-    h->dev_state = DEV_WAITING; /* default source: nothing linked (yet) */
+    h->dev_state = HK_DEV_WAITING; /* default source: nothing linked (yet) */
   } else {
-    h->dev_state = h->ever_ran ? DEV_LOST : DEV_STARTING;
+    h->dev_state = h->ever_ran ? HK_DEV_LOST : HK_DEV_STARTING;
   }
 }
 
@@ -936,7 +944,7 @@ static void on_core_error(void *data, uint32_t id, int seq, int res, const char 
   struct hk *h = data;
   (void)seq;
   if (id == PW_ID_CORE && res == -EPIPE) {
-    h->conn_state = CONN_LOST;
+    h->conn_state = HK_CONN_LOST;
     set_error(h, "PipeWire connection lost", message);
     sem_post(&h->sem);
   } else {
@@ -993,16 +1001,16 @@ struct hk *hk_open(int mode, const char *target, int channels, int latency, cons
   struct spa_dict_item it[2];
   struct spa_dict d;
   void *props;
-  if (!pw_loaded) { snprintf(err, errlen, "libpipewire not loaded (call hk_load first)"); *kind = 1; return NULL; }
-  if (channels < 1 || channels > 8 || (ring_frames & (ring_frames - 1)) || ring_frames < 1024) {
+  if (!pw_loaded) { snprintf(err, errlen, "libpipewire not loaded (call hk_load first)"); *kind = HK_OPEN_ERR_NO_LIBRARY; return NULL; }
+  if (channels < HK_OPEN_CHANNELS_MIN || channels > HK_OPEN_CHANNELS_MAX || (ring_frames & (ring_frames - 1)) || ring_frames < HK_OPEN_RING_MIN_FRAMES) {
     snprintf(err, errlen, "bad arguments (channels %d, ring %u)", channels, ring_frames);
-    *kind = 3;
+    *kind = HK_OPEN_ERR_OTHER;
     return NULL;
   }
   h = calloc(1, sizeof *h);
-  if (!h) { snprintf(err, errlen, "out of memory"); *kind = 3; return NULL; }
+  if (!h) { snprintf(err, errlen, "out of memory"); *kind = HK_OPEN_ERR_OTHER; return NULL; }
   h->ring = calloc((size_t)ring_frames * channels, sizeof(float));
-  if (!h->ring) { free(h); snprintf(err, errlen, "out of memory"); *kind = 3; return NULL; }
+  if (!h->ring) { free(h); snprintf(err, errlen, "out of memory"); *kind = HK_OPEN_ERR_OTHER; return NULL; }
   sem_init(&h->sem, 0, 0);
   h->ring_frames = ring_frames;
   h->mask = ring_frames - 1;
@@ -1010,13 +1018,13 @@ struct hk *hk_open(int mode, const char *target, int channels, int latency, cons
   h->channels = channels;
   h->latency = latency;
   h->retry_delay = 100000000ul;
-  h->dev_state = DEV_STARTING;
+  h->dev_state = HK_DEV_STARTING;
   h->want = 1;
   copy_clean(h->target, sizeof h->target, target);
   copy_clean(h->remote, sizeof h->remote, remote);
 
   h->tloop = PW.pw_thread_loop_new("hark-pw", NULL);
-  if (!h->tloop) { snprintf(err, errlen, "pw_thread_loop_new failed"); *kind = 3; teardown(h); return NULL; }
+  if (!h->tloop) { snprintf(err, errlen, "pw_thread_loop_new failed"); *kind = HK_OPEN_ERR_OTHER; teardown(h); return NULL; }
   h->loop = PW.pw_thread_loop_get_loop(h->tloop);
   if (needs_client_rt_conf()) {
     /* libpipewire < 1.3.81: only client-rt.conf loads module-rt, which makes the data thread
@@ -1026,10 +1034,10 @@ struct hk *hk_open(int mode, const char *target, int channels, int latency, cons
     h->context = PW.pw_context_new(h->loop, PW.pw_properties_new_dict(&d), 0); /* takes the props */
   }
   if (!h->context) h->context = PW.pw_context_new(h->loop, NULL, 0);
-  if (!h->context) { snprintf(err, errlen, "pw_context_new failed"); *kind = 3; teardown(h); return NULL; }
+  if (!h->context) { snprintf(err, errlen, "pw_context_new failed"); *kind = HK_OPEN_ERR_OTHER; teardown(h); return NULL; }
   if (PW.pw_thread_loop_start(h->tloop) < 0) {
     snprintf(err, errlen, "pw_thread_loop_start failed");
-    *kind = 3;
+    *kind = HK_OPEN_ERR_OTHER;
     PW.pw_context_destroy(h->context);
     h->context = NULL;
     teardown(h);
@@ -1051,7 +1059,7 @@ struct hk *hk_open(int mode, const char *target, int channels, int latency, cons
     } else {
       snprintf(err, errlen, "cannot connect to PipeWire%s%s (errno %d)", h->remote[0] ? " at " : "", h->remote, e);
     }
-    *kind = 2;
+    *kind = HK_OPEN_ERR_UNAVAILABLE;
     teardown(h);
     return NULL;
   }
@@ -1102,7 +1110,7 @@ int hk_wait(struct hk *h, int timeout_ms, int min_frames) {
     hk_fence(); /* pairs with the producer's: publish `want` before reading wpos */
     if (avail(h) >= want) return 1;
     if (h->urgent && *h->urgent) return avail(h) > 0; /* someone needs audio sooner */
-    if (h->conn_state != CONN_OK || timeout_ms <= 0) return avail(h) > 0;
+    if (h->conn_state != HK_CONN_OK || timeout_ms <= 0) return avail(h) > 0;
     ts.tv_sec = (long)(deadline / 1000000000ul);
     ts.tv_nsec = (long)(deadline % 1000000000ul);
     if (sem_clockwait(&h->sem, CLOCK_MONOTONIC, &ts) != 0) {
@@ -1132,46 +1140,71 @@ int hk_read(struct hk *h, float *dst, int max_frames, uint64_t *info) {
     if (first < n) memcpy(dst + (size_t)first * ch, h->ring, (size_t)(n - first) * ch * 4);
   }
   if (info && n) { /* an empty read leaves the last read's info alone */
-    info[0] = ts_of(h, r, qw);
-    info[1] = ts_of(h, r + n - 1, qw);
-    info[2] = mono_ns();
-    info[3] = r;
+    info[HK_READ_FIRST_QUANTUM_NS] = ts_of(h, r, qw);
+    info[HK_READ_LAST_QUANTUM_NS] = ts_of(h, r + n - 1, qw);
+    info[HK_READ_READ_NS] = mono_ns();
+    info[HK_READ_FRAME_INDEX] = r;
   }
   hk_fence(); /* finish reading before the producer may reuse the space */
   h->rpos = r + n;
   return (int)n;
 }
 
-/** Counters into out (double[22]); see STATS in ffi/pipewire.ts for the order. */
-void hk_stats(struct hk *h, double *out) {
-  out[0] = (double)h->callbacks;
-  out[1] = (double)h->frames;
-  out[2] = (double)h->overruns;
-  out[3] = (double)h->dropped;
-  out[4] = (double)h->xruns;
-  out[5] = (double)h->quantum;
-  out[6] = (double)h->graph_rate;
-  out[7] = (double)h->neg_rate;
-  out[8] = (double)h->neg_channels;
-  out[9] = (double)h->dev_state;
-  out[10] = (double)h->conn_state;
-  out[11] = (double)h->reg_version;
-  out[12] = (double)(h->wpos - h->rpos);
-  out[13] = (double)h->stream_node_id;
-  out[14] = (double)h->target_id;
-  out[15] = (double)h->initial_done;
-  out[16] = (double)h->streams_created;
-  out[17] = (double)h->per_cb;
-  out[18] = (double)h->stream_is_monitor;
-  out[19] = (double)h->ring_frames;
-  out[20] = (double)h->qchanges;
-  out[21] = (double)h->qchange_xruns;
-  out[22] = (double)h->reconciles;
-  out[23] = (double)(h->timer_ns / 1000000ul);
+/*
+ * One value per HK_STAT_* slot (PW_STATS in ffi/pw_abi.ts names them); returns the number of
+ * distinct slots written, which must be HK_STATS_COUNT (ffi/pipewire.ts checks every call).
+ */
+static int write_stats(struct hk *h, double *out) {
+  uint64_t seen = 0;
+  int i, n = 0;
+#define STAT(slot, v) (out[slot] = (double)(v), seen |= 1ul << (slot))
+  STAT(HK_STAT_CALLBACKS, h->callbacks);
+  STAT(HK_STAT_FRAMES, h->frames);
+  STAT(HK_STAT_RING_OVERRUNS, h->overruns);
+  STAT(HK_STAT_DROPPED_FRAMES, h->dropped);
+  STAT(HK_STAT_XRUNS, h->xruns);
+  STAT(HK_STAT_QUANTUM, h->quantum);
+  STAT(HK_STAT_GRAPH_RATE, h->graph_rate);
+  STAT(HK_STAT_NEGOTIATED_RATE, h->neg_rate);
+  STAT(HK_STAT_NEGOTIATED_CHANNELS, h->neg_channels);
+  STAT(HK_STAT_DEV_STATE, h->dev_state);
+  STAT(HK_STAT_CONN_LOST, h->conn_state);
+  STAT(HK_STAT_REGISTRY_VERSION, h->reg_version);
+  STAT(HK_STAT_RING_FILL, h->wpos - h->rpos);
+  STAT(HK_STAT_STREAM_NODE_ID, h->stream_node_id);
+  STAT(HK_STAT_TARGET_NODE_ID, h->target_id);
+  STAT(HK_STAT_INITIAL_SYNC_DONE, h->initial_done);
+  STAT(HK_STAT_STREAMS_CREATED, h->streams_created);
+  STAT(HK_STAT_FRAMES_PER_CALLBACK, h->per_cb);
+  STAT(HK_STAT_CAPTURE_SINK_MONITOR, h->stream_is_monitor);
+  STAT(HK_STAT_RING_FRAMES, h->ring_frames);
+  STAT(HK_STAT_QUANTUM_CHANGES, h->qchanges);
+  STAT(HK_STAT_QUANTUM_CHANGE_XRUNS, h->qchange_xruns);
+  STAT(HK_STAT_RECONCILE_TICKS, h->reconciles);
+  STAT(HK_STAT_RECONCILE_PERIOD_MS, h->timer_ns / 1000000ul);
+#undef STAT
+  for (i = 0; i < 64; i++) n += (int)((seen >> i) & 1);
+  return n;
 }
 
-/** dev_state | conn_state << 8 | initial_done << 16: the cheap poll for state changes. */
-int hk_state(struct hk *h) { return h->dev_state | (h->conn_state << 8) | (h->initial_done << 16); }
+/** Counters into out (double[HK_STATS_COUNT]); returns the slots written (HK_STATS_COUNT). */
+int hk_stats(struct hk *h, double *out) { return write_stats(h, out); }
+
+/**
+ * hk_stats() on a zeroed handle, with no PipeWire: what the test of the ABI calls to see which
+ * slots the C side writes. out: the caller's memory (at least HK_STATS_COUNT doubles).
+ */
+int hk_stats_probe(double *out) {
+  struct hk *h = calloc(1, sizeof *h);
+  int n;
+  if (!h) return -1;
+  n = write_stats(h, out);
+  free(h);
+  return n;
+}
+
+/** dev_state | conn_state << HK_STATE_CONN_SHIFT | initial_done << HK_STATE_SYNCED_SHIFT: the cheap poll for state changes. */
+int hk_state(struct hk *h) { return h->dev_state | (h->conn_state << HK_STATE_CONN_SHIFT) | (h->initial_done << HK_STATE_SYNCED_SHIFT); }
 
 /**
  * Change node.latency (frames at 48 kHz) of the running stream, and of every stream created
@@ -1182,7 +1215,7 @@ int hk_set_latency(struct hk *h, int frames) {
   struct spa_dict_item it[1];
   struct spa_dict d;
   char lat[32];
-  if (frames < 16 || frames > 8192) return -1;
+  if (frames < HK_OPEN_LATENCY_MIN || frames > HK_OPEN_LATENCY_MAX) return -1;
   PW.pw_thread_loop_lock(h->tloop);
   if (frames != h->latency) {
     h->latency = frames;

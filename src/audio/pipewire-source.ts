@@ -1,4 +1,5 @@
 import {
+  checkLatency,
   DevState,
   loadPipewire,
   PipewireClosedError,
@@ -81,8 +82,7 @@ export class PipewireSource implements AudioSource {
   constructor(readonly options: PipewireSourceOptions) {
     const ch = options.channels;
     if (!Number.isInteger(ch) || ch < 1 || ch > MAX_CHANNELS) throw new RangeError(`channels must be 1..${MAX_CHANNELS}, got ${ch}`);
-    if (!Number.isInteger(options.latencyFrames) || options.latencyFrames < 16 || options.latencyFrames > 8192)
-      throw new RangeError(`latencyFrames must be 16..8192, got ${options.latencyFrames}`);
+    checkLatency(options.latencyFrames);
     this.kind = options.mode;
     this.channels = ch;
     this.latency = options.latencyFrames;
@@ -137,7 +137,7 @@ export class PipewireSource implements AudioSource {
 
   setLatency(frames: number): void {
     this.assertOpen();
-    if (!Number.isInteger(frames) || frames < 16 || frames > 8192) throw new RangeError(`latencyFrames must be 16..8192, got ${frames}`);
+    checkLatency(frames);
     if (frames === this.latency) return;
     this.latency = frames;
     this.conn?.setLatency(frames);

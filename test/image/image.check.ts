@@ -225,6 +225,10 @@ describe('root file system', () => {
     for (const f of ['/usr/lib/hark/firstboot.ts', '/usr/lib/hark/service.ts', '/usr/lib/hark/readonly', '/usr/lib/hark/admins', '/usr/bin/hark']) {
       expect(img.root.stat(f)?.type).toBe('regular');
     }
+    // The two .ts wrappers call hark's own modules, which are in hark's tree.
+    expect(img.root.read('/usr/lib/hark/firstboot.ts')).toContain('/src/system/firstboot.ts');
+    expect(img.root.read('/usr/lib/hark/service.ts')).toContain('/src/system/service.ts');
+    for (const f of ['/opt/hark/src/system/firstboot.ts', '/opt/hark/src/system/service.ts']) expect(img.root.stat(f)?.type).toBe('regular');
     expect(img.root.stat('/usr/lib/hark/readonly')!.mode & 0o111).toBe(0o111);
     expect(img.root.exists('/usr/share/initramfs-tools/scripts/init-bottom/hark-readonly')).toBe(true);
     const unit = img.root.read('/usr/lib/systemd/system/hark-firstboot.service')!;
@@ -462,6 +466,9 @@ describe(`the .deb (dist/hark_${version}_arm64.deb)`, () => {
       './usr/lib/systemd/system/hark-setup-file.path',
       './usr/lib/systemd/system/hark-setup-file.service',
       './usr/lib/hark/service.ts',
+      './usr/lib/hark/firstboot.ts',
+      './opt/hark/src/system/service.ts',
+      './opt/hark/src/system/firstboot.ts',
       './usr/bin/hark',
       './etc/avahi/services/hark.service',
       './usr/share/polkit-1/rules.d/50-hark.rules',
