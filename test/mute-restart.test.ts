@@ -7,6 +7,7 @@ import { afterAll, expect, test } from 'bun:test';
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { startHark, type HarkProcess } from './lib/hark.ts';
+import { login } from './lib/session.ts';
 
 const CLI = resolve(import.meta.dir, '../src/cli/main.ts');
 const PASSWORD = 'correct horse battery';
@@ -25,21 +26,6 @@ async function cli(...args: string[]): Promise<string> {
   return out;
 }
 
-/** Log in through the login form, as a browser would (its CSRF cookie and field). */
-async function login(url: string): Promise<string> {
-  const page = await fetch(`${url}/login`, { redirect: 'manual' });
-  const pre = page.headers.getSetCookie().map((c) => c.split(';')[0]!).join('; ');
-  const csrf = (await page.text()).match(/name="_csrf" value="([^"]+)"/)![1]!;
-  const res = await fetch(`${url}/login`, {
-    method: 'POST',
-    redirect: 'manual',
-    headers: { cookie: pre, 'content-type': 'application/x-www-form-urlencoded', origin: url },
-    body: new URLSearchParams({ _csrf: csrf, password: PASSWORD, next: '/' }),
-  });
-  expect(res.status).toBe(303);
-  return res.headers.getSetCookie().map((c) => c.split(';')[0]!).filter((c) => !c.endsWith('=')).join('; ');
-}
-
 const control = async () => ((await (await fetch(`${hark!.url}/api/status`)).json()) as { control: { state: string; live: boolean; muted: boolean } }).control;
 
 test('muted while off air, hark restarts still muted and off air (API and dashboard)', async () => {
@@ -54,7 +40,7 @@ test('muted while off air, hark restarts still muted and off air (API and dashbo
   expect(await hark.stop()).toBe(0);
   hark = await startHark('', { dir });
   expect(await control()).toMatchObject({ state: 'idle', live: false, muted: true });
-  const session = await login(hark.url);
+  const session = await login(hark.url, PASSWORD);
   const page = await (await fetch(`${hark.url}/`, { headers: { cookie: session }, redirect: 'manual' })).text();
   const panel = page.match(/<section id="state-panel"[\s\S]*?<\/section>/)?.[0] ?? '';
   expect(panel).toContain('hx-post="/ui/action/unmute"');
