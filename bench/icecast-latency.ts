@@ -17,7 +17,8 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { validateConfig } from '../src/config/load.ts';
-import { Hark, sourceSettings } from '../src/daemon.ts';
+import { Hark } from '../src/daemon.ts';
+import { sourceSettings } from '../src/audio/source-settings.ts';
 import { forceLogLevel } from '../src/log.ts';
 import { appendResults } from './lib.ts';
 

@@ -2,7 +2,7 @@ import type { Server } from 'bun';
 import { AudioPipeline } from './audio/pipeline.ts';
 import { Devices } from './audio/devices.ts';
 import { MeterState } from './audio/meter.ts';
-import type { SourceSettings } from './audio/protocol.ts';
+import { sourceSettings } from './audio/source-settings.ts';
 import type { Config } from './config/schema.ts';
 import { snapshot } from './config/store.ts';
 import { createApp } from './http/app.ts';
@@ -20,18 +20,6 @@ import { VERSION } from './version.ts';
 import { TlsService } from './tls/service.ts';
 
 const log = logger('hark');
-
-export function sourceSettings(c: Config): SourceSettings {
-  return {
-    source: c.input.source,
-    device: c.input.device,
-    channels: c.input.channels,
-    latencyFrames: c.input.latency_frames,
-    relaxedLatencyFrames: c.input.relaxed_latency_frames,
-    tone: { frequency: c.tone.frequency, levelDbfs: c.tone.level_dbfs },
-    gainDb: c.input.gain_db,
-  };
-}
 
 export interface HarkOptions {
   /** The config file: changes from the admin page, API and CLI are written there. */

@@ -1,3 +1,4 @@
+import { sourceSettings } from '../audio/source-settings.ts';
 import { describe, expect, test } from 'bun:test';
 import { CONFIG_KEYS, type ComponentName, type KeyRule } from '../config/live.ts';
 import { defaultConfig } from '../config/load.ts';
@@ -27,15 +28,6 @@ function fakeParts(config: Config) {
   return { parts, did, broadcast };
 }
 
-const settings = (c: Config) => ({
-  source: c.input.source,
-  device: c.input.device,
-  channels: c.input.channels,
-  latencyFrames: c.input.latency_frames,
-  relaxedLatencyFrames: c.input.relaxed_latency_frames,
-  tone: { frequency: c.tone.frequency, levelDbfs: c.tone.level_dbfs },
-  gainDb: c.input.gain_db,
-});
 
 const change = (c: Config, edit: (d: Config) => void): Config => {
   const d = structuredClone(c) as Config;
@@ -45,7 +37,7 @@ const change = (c: Config, edit: (d: Config) => void): Config => {
 
 describe('the components that apply config changes', () => {
   test('every component live.ts names is registered: the control plane\'s, and tls (the HTTPS server, by the daemon)', () => {
-    const names = configComponents(fakeParts(defaultConfig()).parts, { live: () => false, sourceSettings: settings }).map((c) => c.name);
+    const names = configComponents(fakeParts(defaultConfig()).parts, { live: () => false, sourceSettings }).map((c) => c.name);
     expect(new Set(names).size).toBe(names.length);
     const rules = Object.values(CONFIG_KEYS).flatMap((r) => ('live' in r || 'restart' in r ? [r as KeyRule] : (Object.values(r) as KeyRule[])));
     const owners = new Set(rules.flatMap((r) => ('live' in r ? [r.live] : [])));
@@ -56,7 +48,7 @@ describe('the components that apply config changes', () => {
   test('each is given the previous and the next snapshot and applies the difference, or says restart', async () => {
     const prev = snapshot(defaultConfig());
     const { parts, did } = fakeParts(prev);
-    const byName = new Map(configComponents(parts, { live: () => true, sourceSettings: settings }).map((c) => [c.name, c] as [ComponentName, (typeof c)]));
+    const byName = new Map(configComponents(parts, { live: () => true, sourceSettings }).map((c) => [c.name, c] as [ComponentName, (typeof c)]));
     const apply = (name: ComponentName, next: Config) => byName.get(name)!.apply(prev, next);
 
     expect(await apply('source', change(prev, (d) => (d.input.gain_db = -6)))).toBe('applied');

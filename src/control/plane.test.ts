@@ -1,3 +1,4 @@
+import { sourceSettings } from '../audio/source-settings.ts';
 import { describe, expect, test } from 'bun:test';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -224,14 +225,6 @@ function fakeParts(config: Config) {
   return { parts, calls, recorder, metadata, raise: (id: string, message: string) => alertListeners.forEach((l) => l({ type: 'raised', alert: { id, severity: 'warning', message } })) };
 }
 
-const settingsOf = (c: Config): SourceSettings => ({
-  source: c.input.source,
-  device: c.input.device,
-  channels: c.input.channels,
-  latencyFrames: c.input.latency_frames,
-  relaxedLatencyFrames: c.input.relaxed_latency_frames,
-  tone: { frequency: c.tone.frequency, levelDbfs: c.tone.level_dbfs },
-});
 
 /** A plane over a config file in a fresh directory; its events collected. */
 function plane(toml = '[control]\non_boot = "idle"\n', opts: { onRestart?: () => void; state?: object } = {}) {
@@ -240,7 +233,7 @@ function plane(toml = '[control]\non_boot = "idle"\n', opts: { onRestart?: () =>
   writeFileSync(configPath, toml);
   if (opts.state) writeFileSync(join(dir, 'state.json'), JSON.stringify(opts.state));
   const fake = fakeParts(loadConfig(configPath));
-  const p = new ControlPlane(fake.parts, { configPath, sourceSettings: settingsOf, onRestart: opts.onRestart });
+  const p = new ControlPlane(fake.parts, { configPath, sourceSettings, onRestart: opts.onRestart });
   const events: HarkEvent[] = [];
   p.events.on('*', (e) => void events.push(e));
   const saved = () => JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8'));
