@@ -8,7 +8,6 @@
  * that always hears the room). Mute silences every output in every state. Both are applied
  * in the audio engine, after the meters and the admin's input monitor.
  */
-import { Value } from '@sinclair/typebox/value';
 import type { Config } from '../config/schema.ts';
 import type { AppContext } from './context.ts';
 import { outputKey, type OutputStatus } from '../outputs/link.ts';
@@ -38,7 +37,6 @@ export function startIdleServices(p: Parts): void {
   if (p.config.silence.enabled) p.broadcast.silence.start();
 }
 
-const same = (a: unknown, b: unknown) => Value.Equal(a, b);
 
 /** WebRTC turned off in the settings ([webrtc] enabled = false): there is no server to ask. */
 const WEBRTC_OFF: OutputStatus = { kind: 'webrtc', id: '', state: 'disabled', detail: 'Turned off in the settings', bytes: 0, listeners: null, since: null, last_error: null, where: '', retry_at: null, enabled: false };
