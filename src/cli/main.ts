@@ -38,6 +38,9 @@ export const USAGE = `usage: hark [--socket PATH] [--config FILE] COMMAND
                               API tokens for /api/* (Authorization: Bearer); scope: read = status
                               and metrics, control = also the actions and the title, admin
                               (default) = everything but the password
+  diag [FILE | -]             save the diagnostic report to send to whoever helps (versions, the box,
+                              status, devices, the settings without secrets, the last 2,000 log
+                              lines); default FILE: hark-diag-<host>-<time>.txt here; - prints it
   restart                     restart hark in place
   system readonly on|off|status           the read-only root (the image's script)
   version
@@ -328,6 +331,25 @@ async function run(o: Opts): Promise<number> {
         return EXIT.ok;
       }
       throw new CliError('usage: hark token create [--scope read|control|admin] NAME | list | revoke ID', EXIT.usage);
+    }
+    case 'diag': {
+      if (args.length > 1) throw new CliError('usage: hark diag [FILE | -]', EXIT.usage);
+      const res = await client().request('GET', '/api/diag');
+      if (!res.ok) throw new CliError(`${res.status}: ${await res.text()}`, EXIT.failed);
+      const text = await res.text();
+      if (args[0] === '-') {
+        process.stdout.write(text);
+        return EXIT.ok;
+      }
+      const named = res.headers.get('content-disposition')?.match(/filename="([^"/]+)"/)?.[1] ?? 'hark-diag.txt';
+      const file = resolve(args[0] ?? named);
+      try {
+        writeFileSync(file, text, { mode: 0o600 });
+      } catch (e) {
+        throw new CliError(`cannot write ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, EXIT.failed);
+      }
+      out(`saved the diagnostic report to ${file} (${Math.ceil(text.length / 1024)} kB): it holds no password, token or key; read it before you send it`);
+      return EXIT.ok;
     }
     case 'restart': {
       await client().call('POST', '/api/restart');

@@ -13,6 +13,7 @@ import { PasswordError, SCOPES } from '../control/auth.ts';
 import { ConfigError, ConfigShapeError } from '../config/load.ts';
 import { ConfigSchema } from '../config/schema.ts';
 import { logTail } from '../log.ts';
+import { diagReport } from './diag.ts';
 import { SESSION_COOKIE, cookie, originOf } from './auth.ts';
 import { changePassword, clientAddress } from './password.ts';
 
@@ -159,6 +160,13 @@ export const apiRoutes = (ctx: AppContext) => {
       if (Object.hasOwn(body, 'admin.password')) return jsonError(422, 'set the password with POST /api/password (it needs the current password)', { field: 'admin.password' });
       return save(ctx.store.set(body as Record<string, unknown>));
     }, { parse: 'none' })
+    // The diagnostic report: a file to send to whoever helps (secrets removed; diag.ts).
+    .get('/diag', async () => {
+      const r = await diagReport(ctx);
+      return new Response(r.text, {
+        headers: { 'content-type': 'text/plain; charset=utf-8', 'content-disposition': `attachment; filename="${r.filename}"`, 'cache-control': 'no-store' },
+      });
+    })
     .get('/logs', ({ query }) => {
       const n = Math.max(1, Math.min(500, Number(query.lines ?? 100) || 100));
       const initial = logTail().slice(-n);

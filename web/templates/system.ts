@@ -1,6 +1,6 @@
 /**
  * The System page: this box, restart and power, the time zone, the log, the admin password, API
- * tokens, access and the web server settings. The routes are in src/http/admin/system-page.ts.
+ * tokens, access, the web server settings and the diagnostic report. The routes are in src/http/admin/system-page.ts.
  */
 import { html, type Html } from './html.ts';
 import * as C from './components.ts';
@@ -46,6 +46,7 @@ ${v.password}
 ${v.tls}
 ${v.tokens}
 ${v.forms}
+<section id="diag" class="panel"><h2>Getting help</h2><p>Something wrong? Download a report and send it to whoever helps you: it says what this box is, what hark is doing and the last 2,000 lines of its log, with the settings. Every password, token and key is taken out.</p><p><a class="button-link" href="/api/diag" download id="diag-download">Download a diagnostic report</a></p><p class="help">Over SSH: <code>hark diag</code>.</p></section>
 <section class="panel"><h2>Configuration file</h2><p><code>${v.configPath}</code></p><p><a href="/api/config/text" download="hark.toml">Download</a> · <a href="/api/openapi.json">API (OpenAPI)</a> · <a href="/metrics">Metrics</a></p></section>
 </div>`;
 }
