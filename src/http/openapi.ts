@@ -49,6 +49,8 @@ export const OPERATIONS: Op[] = [
   { method: 'patch', path: '/api/config', summary: 'Set some keys: {"icecast.0.port": 8000, "input.device": "…"}', tag: 'config', body: S.ConfigPatch, response: S.SaveResult },
   { method: 'get', path: '/api/config/text', summary: 'The configuration file as it is on disk (TOML)', tag: 'config', response: 'text' },
   { method: 'get', path: '/api/config/schema', summary: 'The configuration schema (JSON Schema)', tag: 'config' },
+  { method: 'post', path: '/api/backup', summary: "This box's backup (settings, password hash, API tokens, last state, the certificate authority; no recordings) as a file; a passphrase locks it and is required when it holds secrets", tag: 'system', body: S.BackupBody },
+  { method: 'post', path: '/api/restore', summary: 'Restore a backup (its text, and its passphrase when locked): checked whole first, nothing changes when refused; then hark restarts', tag: 'system', body: S.RestoreBody },
   { method: 'get', path: '/api/diag', summary: 'The diagnostic report to send to whoever helps: versions, the box, status, devices, disk and memory, the settings with every secret removed, the last 2,000 log lines (a text file)', tag: 'system', response: 'text' },
   { method: 'get', path: '/api/logs', summary: 'The last log lines (?lines=N, ?follow=1 keeps the response open)', tag: 'read', response: 'text' },
   { method: 'post', path: '/api/password', summary: 'Set the admin password: a browser session must give the current one; no API token may. Ends every other session; revoke_tokens: true also revokes every API token', tag: 'system', body: S.PasswordBody },

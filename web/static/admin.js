@@ -301,6 +301,14 @@ document.addEventListener('DOMContentLoaded', () => {
     const a = document.activeElement;
     pending = { target: id, focus: a && a.getAttribute('id'), xhr: e.detail.xhr };
   });
+  // A backup just made (System page) downloads at once: its link is marked data-autodownload,
+  // followed once; the link stays for a second try.
+  document.body.addEventListener('htmx:afterSettle', () => {
+    const link = document.querySelector('a[data-autodownload]');
+    if (!link) return;
+    link.removeAttribute('data-autodownload');
+    link.click();
+  });
   document.body.addEventListener('htmx:afterSettle', (e) => {
     // Only the answer to that request: SSE swaps settle too, meanwhile.
     if (!pending || !e.detail.xhr || e.detail.xhr !== pending.xhr) return;
