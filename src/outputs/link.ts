@@ -2,12 +2,15 @@
  * The one output contract and the one reconnect handler (after mediamtx's forward/dest.go
  * with dest_handler.go).
  *
- * An output that sends on its own (an Icecast mount, a WHIP publisher, SRT/RTP to come) is a
- * `Connector`: `connect(signal)` opens a `Link` that sends until it fails. `LinkHandler` owns
- * everything around it — the state, retries with the shared backoff policy, the last error,
- * bytes and connected-since — and says when the state changes. Every output, the recorder and
- * the listener outputs included, reports through one `OutputStatus` record: that is what
- * /api/status, /metrics, the admin page, the CLI and the LEDs read.
+ * An output that sends on its own (an Icecast mount, a WHIP publisher, the recorder, SRT/RTP
+ * to come) is a `Connector`: `connect(signal)` opens a `Link` that sends until it fails.
+ * `LinkHandler` owns everything around it — the state, retries with the shared backoff policy,
+ * the last error, bytes and connected-since — and says when the state changes. The recorder's
+ * link is the open recording: it opens at once (connect returns it, no `connecting`), its
+ * states keep their own names (`states`: live is `recording`), and a full disk waits as
+ * `disk_full` at a fixed period rather than backing off (LinkFailure `state` and `waitMs`).
+ * Every output, the listener outputs included, reports through one `OutputStatus` record:
+ * that is what /api/status, /metrics, the admin page, the CLI and the LEDs read.
  */
 import type { Logger } from '../log.ts';
 import { Backoff, DEFAULT_BACKOFF, type BackoffPolicy, type FailureKind } from './backoff.ts';

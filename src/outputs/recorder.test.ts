@@ -314,6 +314,7 @@ describe('the recorder under LinkHandler', () => {
     const o = rec.outputStatus();
     expect(o).toMatchObject({ kind: 'recording', state: 'retrying', last_error: s.last_error, retry_at: s.retry_at, since: null });
     expect(o.detail).toMatch(/^retrying in \d+ s: writing .*: input\/output error/);
+    expect(o.connects).toBeUndefined(); // files, not connections: /metrics and `hark status` show a recorder
     expect(alerts.list().map((a) => a.id)).toEqual(['recording.failed']);
 
     disk.failing = null; // the cause is gone

@@ -439,7 +439,8 @@ export class Recorder implements Connector<RecordingLink> {
 
   /** The shared status record (link.ts), from LinkHandler; live, the detail is the file. */
   outputStatus(now = Date.now()): OutputStatus {
-    const h = this.handler.outputStatus(now);
+    // No `connects`: the recorder opens files, not connections (/metrics and `hark status` show it as a recorder).
+    const { connects: _, ...h } = this.handler.outputStatus(now);
     const file = this.file ? this.file.slice(this.dir.length + 1) : null;
     return {
       ...h,
