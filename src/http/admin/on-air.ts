@@ -84,8 +84,8 @@ export function onAirView(ctx: AppContext): D.OnAirView {
     lines.push(l);
   }
   const r = ctx.broadcast.recorder.status();
-  if (r.state === 'failed' || r.state === 'disk_full') {
-    const why = r.state === 'disk_full' ? `stopped, the disk is full${r.free_mb !== null ? ` (${T.size(r.free_mb * 1048576)} free)` : ''}` : `failed${r.last_error ? ` (${r.last_error})` : ''}`;
+  if (r.state === 'retrying' || r.state === 'disk_full') {
+    const why = r.state === 'disk_full' ? `stopped, the disk is full${r.free_mb !== null ? ` (${T.size(r.free_mb * 1048576)} free)` : ''}` : `failed${r.last_error ? ` (${r.last_error})` : ''}, trying again`;
     problems.push(`Recording: ${why}`);
     lines.push({ name: 'Recording', tone: 'bad', text: why });
     sending++;

@@ -181,9 +181,9 @@ export function recordControl(ctx: AppContext, message = ''): Html {
   } else if (enabled && r.state === 'disk_full') {
     line = html`<b class="err">Recording stopped: the disk is full.</b> It goes on when there is room again.`;
     button = btn(false, 'Stop recording', 'stop');
-  } else if (enabled && r.state === 'failed') {
-    line = html`<b class="err">Recording failed:</b> ${r.last_error ?? ''}`;
-    button = btn(true, 'Try again', 'rec');
+  } else if (enabled && r.state === 'retrying') {
+    line = html`<b class="err">Recording failed:</b> ${r.last_error ?? ''} It tries again by itself.`;
+    button = btn(true, 'Try again now', 'rec');
   } else if (enabled && !live) {
     line = html`Recording starts when you go live.`;
     button = btn(false, "Don't record", 'stop');
