@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { EncodedPacket } from '../codecs/encoder.ts';
 import { Alerts } from './alerts.ts';
-import { Recorder, RecordingBusyError, RecordingNotFoundError, timestampName, WRITE_MS, type RecorderOptions } from './recorder.ts';
+import { Recorder, RecordingBusyError, spaceText, RecordingNotFoundError, timestampName, WRITE_MS, type RecorderOptions } from './recorder.ts';
 
 class FakeSource {
   listener?: (p: EncodedPacket) => void;
@@ -84,6 +84,22 @@ describe('Recorder', () => {
     src.push(1);
     expect(rec.currentFile).toEndWith('hark-2026-01-02T03-05-00Z.mp3');
     expect(rec.status().files_started).toBe(2);
+  });
+
+  test('free space reads in GB like the pages ("0.4 GB free", minimum "0.5 GB"), in MB only under a tenth of a GB', async () => {
+    expect(spaceText(78.8 * 2 ** 30)).toBe('78.8 GB');
+    expect(spaceText(2.2 * MB)).toBe('2.2 MB');
+    expect(spaceText(45 * MB)).toBe('45 MB');
+    let free = 2000 * MB;
+    const { src, alerts, rec } = make({ freeBytes: () => free, guardMs: 20, guardIdleMs: 20, minFreeBytes: 500 * MB });
+    rec.start();
+    src.push(7, 3);
+    free = 420 * MB;
+    for (let i = 0; i < 50 && rec.state !== 'disk_full'; i++) await Bun.sleep(20);
+    expect(alerts.list()[0]!.id).toBe('recording.disk');
+    expect(alerts.list()[0]!.message).toMatch(/^Recording stopped: only 0\.4 GB free on .* \(minimum 0\.5 GB\)\.$/);
+    expect(alerts.list()[0]!.message).not.toContain('MB');
+    await rec.close();
   });
 
   test('the disk guard stops before the floor with an alert, and resumes with room', async () => {

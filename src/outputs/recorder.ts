@@ -486,7 +486,7 @@ export class Recorder {
     if (this._state === 'disk_full' && free >= min * 1.25 + reserve) {
       // Hysteresis: resume only with a quarter more than the floor, so it does not flap.
       this.setState('recording');
-      this.opts.alerts.clear('recording.disk', `recording resumed: ${mb(free)} MB free`);
+      this.opts.alerts.clear('recording.disk', `recording resumed: ${spaceText(free)} free`);
       this.openFile();
     }
     this.guardTimer = setTimeout(() => this.guard(), this._state === 'disk_full' ? this.guardIdleMs : this.guardMs);
@@ -496,7 +496,7 @@ export class Recorder {
   private diskFull(free: number): void {
     this.closeFile();
     this.setState('disk_full');
-    this.lastError = `only ${mb(free)} MB free on ${this.dir} (minimum ${mb(this.opts.minFreeBytes)} MB)`;
+    this.lastError = `only ${spaceText(free)} free on ${this.dir} (minimum ${spaceText(this.opts.minFreeBytes)})`;
     this.opts.alerts.raise('recording.disk', 'critical', `Recording stopped: ${this.lastError}.`);
     clearTimeout(this.guardTimer);
     this.guardTimer = setTimeout(() => this.guard(), this.guardIdleMs);
@@ -758,8 +758,15 @@ function order(name: string): number {
   return Date.parse(`${m[1]}T${m[2]}:${m[3]}:${m[4]}Z`) + Number(m[5] ?? 0);
 }
 
-function mb(bytes: number): number {
-  return Math.floor(bytes / 1048576);
+/**
+ * Free space as people read it, the same on every page and in the alerts: "75.2 GB", "0.4 GB";
+ * under a tenth of a GB in MB ("45 MB", "2.2 MB"), so a nearly full disk does not read "0.0 GB".
+ */
+export function spaceText(bytes: number): string {
+  const gb = bytes / 2 ** 30;
+  if (gb >= 0.1) return `${gb.toFixed(1)} GB`;
+  const mb = bytes / 2 ** 20;
+  return `${mb < 10 ? mb.toFixed(1) : Math.round(mb)} MB`;
 }
 
 function startedAt(name: string): string {
