@@ -332,8 +332,12 @@ describe('connection lost', () => {
         // Screen readers hear why with the button.
         expect(await el.evaluate((e) => (e.getAttribute('aria-describedby') ?? '').split(' ').includes('conn-lost-why')), b).toBe(true);
       }
-      // A press does nothing (and says nothing is sent): the click is refused by the browser.
+      // Copying the listen page's address needs no box.
+      expect(await page.locator('#share button.copy').first().isEnabled()).toBe(true);
       await page.screenshot({ path: `${SHOTS}/dashboard-phone-connection-lost.png` });
+      await page.setViewportSize(SIZES.desktop);
+      await page.screenshot({ path: `${SHOTS}/dashboard-desktop-connection-lost.png` });
+      await page.setViewportSize(SIZES.phone);
 
       hark = await start();
       await page.locator('#conn-lost').waitFor({ state: 'hidden', timeout: 20_000 });

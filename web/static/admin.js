@@ -123,8 +123,8 @@ function showLost() {
   if (word) { word.textContent = 'Not known'; word.dataset.state = 'unknown'; }
   emptyMeters();
   // Nothing pressed now would be known to work: the buttons wait for the connection, and say why
-  // (the banner's words, read out with the button and shown on hover).
-  for (const b of document.querySelectorAll('main button:not([disabled]), main input[type=submit]:not([disabled])')) {
+  // (the banner's words, read out with the button and shown on hover). Copy works without the box.
+  for (const b of document.querySelectorAll('main button:not([disabled]):not(.copy), main input[type=submit]:not([disabled])')) {
     b.disabled = true;
     b.dataset.lostDisabled = 'true';
     b.dataset.lostTitle = b.getAttribute('title') ?? '';
