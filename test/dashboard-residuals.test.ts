@@ -237,6 +237,19 @@ describe('marks travel with the recording as a CUE sheet', () => {
     }
     await action('stop_recording');
 
+    // Hostile names: only a recording's own sheet is served; a sheet is not deleted on its own.
+    const sock = (path: string, method = 'GET') => fetch(`http://localhost${path}`, { method, unix: `${stateDir}/hark.sock` } as RequestInit);
+    for (const bad of ['..%2F..%2Fetc%2Fpasswd.cue', '.hark-recordings.json', 'hark-1999-01-01T00-00-00Z.cue', `${cueName}.tmp`, encodeURIComponent(`${cueName}\n`)]) {
+      const r = await sock(`/api/recordings/${bad}`);
+      expect(r.status, bad).toBe(404);
+      expect((await r.json()).error, bad).toBeString();
+    }
+    expect((await sock(`/api/recordings/${cueName}`, 'DELETE')).status).toBe(404);
+    expect(existsSync(join(recDir, cueName))).toBe(true);
+    const served = await sock(`/api/recordings/${cueName}`);
+    expect(served.headers.get('content-type')).toBe('application/x-cue; charset=utf-8');
+    expect(await served.text()).toBe(text);
+
     for (const size of ['phone', 'desktop'] as const) {
       const { ctx, page } = await pageAt(size);
       try {
