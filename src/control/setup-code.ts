@@ -12,7 +12,7 @@
  */
 import { randomInt } from 'node:crypto';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { hostname } from 'node:os';
+import { mdnsName } from './mdns-name.ts';
 import { join } from 'node:path';
 import { logger } from '../log.ts';
 import { safeEqual } from './auth.ts';
@@ -88,10 +88,10 @@ export class SetupCode {
     }
     this.code = code;
     const where = this.file ? ` (also in ${this.file})` : '';
-    log.warn(`no admin password yet. Setup code: ${formatCode(code)}${where}. Open http://${hostname()}.local/ and type it on the first page.`);
+    log.warn(`no admin password yet. Setup code: ${formatCode(code)}${where}. Open http://${mdnsName()}/ and type it on the first page.`);
     this.show(
       `hark setup code: ${formatCode(code)}\n\n` +
-        `This hark has no admin password yet. Open http://${hostname()}.local/ (or the box's\n` +
+        `This hark has no admin password yet. Open http://${mdnsName()}/ (or the box's\n` +
         `address) in a browser and type this code on the first page, then choose the\n` +
         `password. The code works once.\n`,
     );

@@ -11,7 +11,7 @@ import type { EncodedPacket } from '../codecs/encoder.ts';
 import { Alerts } from './alerts.ts';
 import { DEFAULT_BACKOFF } from './backoff.ts';
 import type { OutputStatus } from './link.ts';
-import { Recorder, RecordingBusyError, RecordingNotFoundError, timestampName, WRITE_MS, type RecorderOptions, type WriteFn } from './recorder.ts';
+import { cueSheet, cueText, Recorder, RecordingBusyError, RecordingNotFoundError, spaceText, timestampName, WRITE_MS, type RecorderOptions, type WriteFn } from './recorder.ts';
 
 class FakeSource {
   listener?: (p: EncodedPacket) => void;
@@ -87,6 +87,22 @@ describe('Recorder', () => {
     src.push(1);
     expect(rec.currentFile).toEndWith('hark-2026-01-02T03-05-00Z.mp3');
     expect(rec.status().files_started).toBe(2);
+  });
+
+  test('free space reads in GB like the pages ("0.4 GB free", minimum "0.5 GB"), in MB only under a tenth of a GB', async () => {
+    expect(spaceText(78.8 * 2 ** 30)).toBe('78.8 GB');
+    expect(spaceText(2.2 * MB)).toBe('2.2 MB');
+    expect(spaceText(45 * MB)).toBe('45 MB');
+    let free = 2000 * MB;
+    const { src, alerts, rec } = make({ freeBytes: () => free, guardMs: 20, guardIdleMs: 20, minFreeBytes: 500 * MB });
+    rec.start();
+    src.push(7, 3);
+    free = 420 * MB;
+    for (let i = 0; i < 50 && rec.state !== 'disk_full'; i++) await Bun.sleep(20);
+    expect(alerts.list()[0]!.id).toBe('recording.disk');
+    expect(alerts.list()[0]!.message).toMatch(/^Recording stopped: only 0\.4 GB free on .* \(minimum 0\.5 GB\)\.$/);
+    expect(alerts.list()[0]!.message).not.toContain('MB');
+    await rec.close();
   });
 
   test('the disk guard stops before the floor with an alert, and resumes with room', async () => {
@@ -203,6 +219,52 @@ describe('Recorder', () => {
     // Deleting the recording forgets its marks.
     again.delete(name);
     expect(JSON.parse(readFileSync(join(dir, '.hark-recordings.json'), 'utf8'))[name]).toBeUndefined();
+  });
+
+  test('marks are written beside the recording as a CUE sheet: updated with each mark, parseable, listed, deleted with it', async () => {
+    const { src, dir, rec } = make();
+    rec.start();
+    const name = rec.currentFile!.slice(dir.length + 1);
+    const cueName = name.replace(/\.mp3$/, '.cue');
+    src.push(1, 125); // 3.0 s
+    rec.mark('Welcome');
+    expect(readFileSync(join(dir, cueName), 'utf8')).toContain('TITLE "Welcome"');
+    src.push(1, 2500); // 60 s more: 63.0 s
+    rec.mark('He said "amen"\nFILE "evil.wav" WAVE\r\n  TRACK 99 AUDIO');
+    rec.mark('');
+    const text = readFileSync(join(dir, cueName), 'utf8');
+    const lines = text.trimEnd().split('\n');
+    // The sheet's shape: one FILE (this recording), tracks 01.. each with one TITLE and INDEX 01.
+    expect(lines.filter((l) => l.startsWith('FILE '))).toEqual([`FILE "${name}" MP3`]);
+    const tracks = lines.filter((l) => /^\s*TRACK /.test(l));
+    expect(tracks.map((l) => l.trim())).toEqual(['TRACK 01 AUDIO', 'TRACK 02 AUDIO', 'TRACK 03 AUDIO', 'TRACK 04 AUDIO']);
+    for (const l of lines) expect(l, l).toMatch(/^(REM COMMENT "[^"]*"|FILE "[^"]*" MP3|  TRACK \d\d AUDIO|    TITLE "[^"]*"|    INDEX 01 \d\d:[0-5]\d:[0-7]\d)$/);
+    const titles = lines.filter((l) => l.includes('TITLE')).map((l) => l.trim().slice(7, -1));
+    expect(titles).toEqual(['Start', 'Welcome', "He said 'amen' FILE 'evil.wav' WAVE TRACK 99 AUDIO", 'Marked moment']);
+    const idx = lines.filter((l) => l.includes('INDEX 01')).map((l) => l.trim().slice(9));
+    expect(idx[0]).toBe('00:00:00');
+    expect(idx[1]).toBe('00:03:00');
+    expect(idx[2]).toBe('01:03:00');
+    // Two marks in the same instant: the second starts a frame later (track starts only go forward).
+    expect(idx[3]).toBe('01:03:01');
+    // Listed with the recording, served by name.
+    expect(rec.list()[0]!.cue).toBe(cueName);
+    expect(rec.cue(cueName)).toBe(text);
+    for (const bad of ['../x.cue', 'hark-2026-01-02T03-04-05Z.mp3', 'other.cue', 'hark-1999-01-01T00-00-00Z.cue']) expect(() => rec.cue(bad), bad).toThrow(RecordingNotFoundError);
+    await rec.close();
+    // Deleting the recording deletes its sheet.
+    rec.delete(name);
+    expect(readdirSync(dir).filter((f) => !f.startsWith('.'))).toEqual([]);
+  });
+
+  test('a CUE sheet keeps to the format with many or long marks: at most 99 tracks, titles of 80 characters', () => {
+    const marks = Array.from({ length: 150 }, (_, i) => ({ offset_s: i * 2, label: `${'x'.repeat(100)}${i}`, at: '' }));
+    const text = cueSheet('hark-2026-01-02T03-04-05Z.opus', marks);
+    expect(text).toContain('FILE "hark-2026-01-02T03-04-05Z.opus" WAVE');
+    expect(text.match(/TRACK \d\d AUDIO/g)).toHaveLength(99);
+    expect(text).toContain('TRACK 99 AUDIO');
+    for (const t of text.match(/TITLE "[^"\n]*"/g)!) expect(t.length - 8).toBeLessThanOrEqual(80);
+    expect(cueText('a\u2028b\u0000c"d')).toBe("a b c'd");
   });
 
   test('a damaged index (hand-edited, torn) loses only its bad entries', async () => {

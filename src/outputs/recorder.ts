@@ -31,7 +31,7 @@
  * `retrying` after any other failure, with the shared backoff), the last error, the bytes and
  * the since; a retry within `continueWithinMs` continues the same file.
  */
-import { close as fsClose, closeSync, existsSync, fdatasync, fstatSync, mkdirSync, openSync, readFileSync, readSync, readdirSync, renameSync, statfsSync, statSync, unlinkSync, writeFileSync, write as fsWrite } from 'node:fs';
+import { close as fsClose, closeSync, existsSync, fdatasync, fstatSync, mkdirSync, openSync, readFileSync, readSync, readdirSync, renameSync, rmSync, statfsSync, statSync, unlinkSync, writeFileSync, write as fsWrite } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { MAX_DELAY_MS } from '../audio/pipeline.ts';
 import type { EncoderSpec } from '../codecs/index.ts';
@@ -152,6 +152,55 @@ const EXTENSIONS: Record<RecordingFormat, string> = { 'ogg-opus': 'opus', mp3: '
 const CONTENT_TYPES: Record<string, string> = { opus: 'audio/ogg; codecs=opus', mp3: 'audio/mpeg', flac: 'audio/flac' };
 /** What a recording's name looks like; anything else is not ours to serve or delete. */
 const NAME_RE = /^hark-\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}Z(-\d+)?\.(opus|mp3|flac)$/;
+/** A recording's CUE sheet (its marks), beside it: `hark-…Z.cue` for `hark-…Z.mp3`. */
+const CUE_RE = /^hark-\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}Z(-\d+)?\.cue$/;
+
+/** The CUE sheet's name for a recording's name. */
+export const cueNameOf = (name: string) => `${name.slice(0, name.lastIndexOf('.'))}.cue`;
+
+/** A CUE sheet holds at most 99 tracks: the start and the first 98 marks. */
+export const CUE_MAX_TRACKS = 99;
+
+/**
+ * Text for a quoted CUE field. CUE has no escapes, so what could end the field or the line
+ * goes: a double quote becomes a single one, control characters and line breaks a space;
+ * at most `max` characters (80 for a TITLE, as the format says).
+ */
+export function cueText(s: string, max = 80): string {
+  const clean = s
+    .replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]+/g, ' ')
+    .replaceAll('"', "'")
+    .replace(/\s+/g, ' ')
+    .trim();
+  return Array.from(clean).slice(0, max).join('').trim();
+}
+
+/** mm:ss:ff, ff in CD frames (75 a second); minutes grow past 99 as needed. */
+function cueTime(frames: number): string {
+  const p = (n: number) => String(n).padStart(2, '0');
+  return `${p(Math.floor(frames / 4500))}:${p(Math.floor(frames / 75) % 60)}:${p(frames % 75)}`;
+}
+
+/**
+ * A CUE sheet for a recording and its marks: one track from the start, then one per mark (in
+ * time order), titled with the mark's note. Track starts only go forward (two marks in the same
+ * 1/75 s are a frame apart), as players expect.
+ */
+export function cueSheet(file: string, marks: readonly RecordingMark[]): string {
+  const type = file.endsWith('.mp3') ? 'MP3' : 'WAVE';
+  const lines = ['REM COMMENT "hark: the moments marked during this recording"', `FILE "${cueText(file, 255)}" ${type}`];
+  let prev = -1;
+  let n = 0;
+  const track = (title: string, s: number) => {
+    const f = Math.max(Math.round(Math.max(0, s) * 75), prev + 1);
+    prev = f;
+    n++;
+    lines.push(`  TRACK ${String(n).padStart(2, '0')} AUDIO`, `    TITLE "${cueText(title) || 'Marked moment'}"`, `    INDEX 01 ${cueTime(f)}`);
+  };
+  track('Start', 0);
+  for (const m of [...marks].sort((a, b) => a.offset_s - b.offset_s).slice(0, CUE_MAX_TRACKS - 1)) track(m.label, m.offset_s);
+  return `${lines.join('\n')}\n`;
+}
 
 export interface RecorderOptions {
   dir: string;
@@ -196,6 +245,8 @@ export interface RecordingInfo {
   duration_s: number | null;
   /** Moments marked while it was recorded ("Sermon starts"), oldest first. */
   marks: RecordingMark[];
+  /** The CUE sheet beside it that carries the marks (`hark-…Z.cue`), or null without marks. */
+  cue: string | null;
 }
 
 /** A moment marked during a recording: where it is in the file, and what the person typed. */
@@ -236,7 +287,7 @@ export class RecordingBusyError extends Error {
 /** Too little room on the disk: recording waits (`disk_full`) until there is more. */
 class LowSpaceError extends Error {
   constructor(readonly free: number) {
-    super(`only ${mb(free)} MB free`);
+    super(`only ${spaceText(free)} free`);
   }
 }
 
@@ -412,7 +463,7 @@ export class Recorder implements Connector<RecordingLink> {
     this.current = link;
     if (this.diskWaiting) {
       this.diskWaiting = false;
-      this.opts.alerts.clear('recording.disk', `recording resumed: ${free === null ? '?' : mb(free)} MB free`);
+      this.opts.alerts.clear('recording.disk', `recording resumed: ${free === null ? '?' : spaceText(free)} free`);
     }
     this.guardTimer = setTimeout(() => this.guard(), this.guardMs);
     return link;
@@ -421,7 +472,7 @@ export class Recorder implements Connector<RecordingLink> {
   /** Connector: a full disk waits for room (`disk_full`, the alert); anything else retries with the backoff. */
   failure(err: unknown): LinkFailure {
     if (err instanceof LowSpaceError) {
-      const message = `only ${mb(err.free)} MB free on ${this.dir} (minimum ${mb(this.opts.minFreeBytes)} MB)`;
+      const message = `only ${spaceText(err.free)} free on ${this.dir} (minimum ${spaceText(this.opts.minFreeBytes)})`;
       if (!this.diskWaiting) {
         this.diskWaiting = true;
         this.opts.alerts.raise('recording.disk', 'critical', `Recording stopped: ${message}.`);
@@ -495,6 +546,7 @@ export class Recorder implements Connector<RecordingLink> {
           active: this.file === join(this.dir, name),
           duration_s: this.durationOf(name, st.size, st.mtimeMs),
           marks: [...(this.index()[name]?.marks ?? [])],
+          cue: existsSync(join(this.dir, cueNameOf(name))) ? cueNameOf(name) : null,
         });
       } catch {}
     }
@@ -510,8 +562,33 @@ export class Recorder implements Connector<RecordingLink> {
   }
 
   /**
+   * A recording's CUE sheet, made from its marks. Throws RecordingNotFoundError for a name that
+   * is not the CUE sheet of a recording with marks.
+   */
+  cue(cueName: string): string {
+    if (!CUE_RE.test(cueName)) throw new RecordingNotFoundError(cueName);
+    const stem = cueName.slice(0, -'.cue'.length);
+    const name = Object.keys(this.index()).find((n) => n.slice(0, n.lastIndexOf('.')) === stem && (this.index()[n]?.marks?.length ?? 0) > 0);
+    if (!name || !existsSync(join(this.dir, name))) throw new RecordingNotFoundError(cueName);
+    return cueSheet(name, this.index()[name]!.marks!);
+  }
+
+  /** Write the recording's CUE sheet beside it (whole or not at all), after a mark. */
+  private writeCue(name: string): void {
+    const path = join(this.dir, cueNameOf(name));
+    try {
+      writeFileSync(`${path}.tmp`, cueSheet(name, this.index()[name]?.marks ?? []));
+      renameSync(`${path}.tmp`, path);
+    } catch (e) {
+      this.log.warn(`cannot write ${path}: ${(e as Error).message} (the marks are still listed on the Recordings page)`);
+    }
+  }
+
+  /**
    * Mark a moment in the recording being written: kept with the recording (the index file) so the
-   * Recordings page can list it and play from it. Null when nothing is being recorded.
+   * Recordings page can list it and play from it, and in a CUE sheet beside the file, so the
+   * marks travel with it (players and editors show them as tracks). Null when nothing is being
+   * recorded.
    */
   mark(label: string, atMs = this.now()): RecordingMark | null {
     if (this.file === null) return null;
@@ -522,6 +599,7 @@ export class Recorder implements Connector<RecordingLink> {
     const m: RecordingMark = { offset_s: Math.round((this.fileBaseS + this.fileFrames / 48000) * 10) / 10, label, at: new Date(atMs).toISOString() };
     marks.push(m);
     this.saveIndex();
+    this.writeCue(name);
     return m;
   }
 
@@ -530,6 +608,8 @@ export class Recorder implements Connector<RecordingLink> {
     const path = this.pathOf(name);
     if (path === this.file) throw new RecordingBusyError(name);
     unlinkSync(path);
+    // Its CUE sheet goes with it.
+    rmSync(join(this.dir, cueNameOf(name)), { force: true });
     if (this.lastClosed?.name === name) this.lastClosed = null;
     if (this.index()[name]) {
       delete this.index()[name];
@@ -898,8 +978,15 @@ function order(name: string): number {
   return Date.parse(`${m[1]}T${m[2]}:${m[3]}:${m[4]}Z`) + Number(m[5] ?? 0);
 }
 
-function mb(bytes: number): number {
-  return Math.floor(bytes / 1048576);
+/**
+ * Free space as people read it, the same on every page and in the alerts: "75.2 GB", "0.4 GB";
+ * under a tenth of a GB in MB ("45 MB", "2.2 MB"), so a nearly full disk does not read "0.0 GB".
+ */
+export function spaceText(bytes: number): string {
+  const gb = bytes / 2 ** 30;
+  if (gb >= 0.1) return `${gb.toFixed(1)} GB`;
+  const mb = bytes / 2 ** 20;
+  return `${mb < 10 ? mb.toFixed(1) : Math.round(mb)} MB`;
 }
 
 function startedAt(name: string): string {

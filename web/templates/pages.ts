@@ -54,7 +54,7 @@ export function layout(o: LayoutOptions, body: Html): Html {
   <nav aria-label="Admin pages">${NAV.map(([href, label]) => html`<a href="${href}" ${o.path === href ? html`aria-current="page"` : ''}>${label}</a>`)}</nav>
   <form method="post" action="/logout" class="logout"><input type="hidden" name="_csrf" value="${o.csrf}"><button type="submit" class="link">Log out</button></form>
 </header>
-${o.events ? html`<div id="conn-lost" class="conn-lost-banner" role="alert" hidden><b>Connection lost</b> — reconnecting… <span class="help">The figures on this page are not live until it is back.</span></div>` : ''}
+${o.events ? html`<div id="conn-lost" class="conn-lost-banner" role="alert" hidden><b>Connection lost</b> — reconnecting… <span class="help" id="conn-lost-why">No connection to the box: the buttons wait, and the figures on this page are not live, until it is back.</span></div>` : ''}
 ${o.alerts}
 <main>
 <h1>${o.title}</h1>
