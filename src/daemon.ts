@@ -35,6 +35,9 @@ export interface HarkOptions {
 }
 
 /** The running daemon: the audio pipeline, the outputs and the HTTP server. */
+/** How long every LED blinks at the first start after a factory reset. */
+export const FACTORY_RESET_FLASH_MS = 10_000;
+
 export class Hark {
   readonly ctx: AppContext;
   private server?: Server<unknown>;
@@ -103,6 +106,8 @@ export class Hark {
     const { control, events, pipeline } = this.ctx;
     this.gpio = new Gpio(this.config.gpio, { control, events, levels: () => pipeline.currentLevels() });
     this.gpio.start(() => new GpiodLineSource(this.config.gpio.chip));
+    // A factory reset (the boot partition's hark-factory-reset) says so on the LEDs: 10 s of fast blinking.
+    if (this.ctx.setup.factoryResetAt) this.gpio.flash(FACTORY_RESET_FLASH_MS);
     // The same server settings for plain HTTP and HTTPS (one app behind both).
     const serve = {
       hostname: this.config.http.host,

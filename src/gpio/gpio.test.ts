@@ -97,6 +97,21 @@ describe('Gpio with the default build (2 buttons, 3 LEDs)', () => {
     gpio.close();
   });
 
+  test('flash (the first start after a factory reset): the three LEDs blink together, then show their state again', () => {
+    const { gpio, sim } = rig();
+    gpio.flash(1000);
+    const leds = ['GPIO23', 'GPIO24', 'GPIO25'];
+    expect(leds.map((n) => sim.level(n))).toEqual([true, true, true]);
+    jest.advanceTimersByTime(125);
+    expect(leds.map((n) => sim.level(n))).toEqual([false, false, false]);
+    jest.advanceTimersByTime(125);
+    expect(leds.map((n) => sim.level(n))).toEqual([true, true, true]);
+    jest.advanceTimersByTime(1000);
+    // Off air, not muted, no signal: all dark again.
+    expect(leds.map((n) => sim.level(n))).toEqual([false, false, false]);
+    gpio.close();
+  });
+
   test('close() turns the LEDs off and releases every line', async () => {
     const { gpio, sim, control } = rig();
     await control.run('go_live', {}, 'api');

@@ -163,6 +163,11 @@ export class Gpio {
     if (this._state === 'running') this._state = 'degraded';
   }
 
+  /** Every LED blinks fast for `ms` (LedBank.flash): a factory reset says so at the start. */
+  flash(ms: number): void {
+    this.leds?.flash(ms);
+  }
+
   /** Idempotent: LEDs off, lines released. */
   close(): void {
     if (this._state === 'closed') return;

@@ -99,11 +99,11 @@ export function loginPage(o: { csrf: string; next: string; error?: string; retry
   );
 }
 
-export function setupPage(o: { csrf: string; errors?: Record<string, string>; error?: string; needsCode?: boolean; code?: string }): Html {
+export function setupPage(o: { csrf: string; errors?: Record<string, string>; error?: string; needsCode?: boolean; code?: string; resetAt?: string | null }): Html {
   const e = o.errors ?? {};
   return bare(
     'Set the admin password',
-    html`<p>This hark has no admin password yet. Choose one now: from then on this page is gone, and the admin page, the API and the controls need it.</p>
+    html`${o.resetAt ? html`<p class="notice ok" role="status" id="factory-reset">This box was reset to its factory settings (${o.resetAt.slice(0, 16).replace('T', ' ')} UTC): its settings and admin password are gone; the recordings are kept. Choose a new password to start again, or restore a backup afterwards on the System page.</p>` : ''}<p>This hark has no admin password yet. Choose one now: from then on this page is gone, and the admin page, the API and the controls need it.</p>
 <form method="post" action="/setup" class="panel">
   <input type="hidden" name="_csrf" value="${o.csrf}">
   ${o.error ? html`<p class="notice bad" role="alert">${o.error}</p>` : ''}
