@@ -13,6 +13,7 @@
 import { randomInt } from 'node:crypto';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { mdnsName } from './mdns-name.ts';
+import { FACTORY_RESET_MARK } from './paths.ts';
 import { join } from 'node:path';
 import { logger } from '../log.ts';
 import { safeEqual } from './auth.ts';
@@ -62,7 +63,7 @@ export class SetupCode {
 
   constructor(opts: { stateDir: string; file?: string; now?: () => number }) {
     this.keep = join(opts.stateDir, 'setup-code');
-    this.resetMark = join(opts.stateDir, 'factory-reset.json');
+    this.resetMark = join(opts.stateDir, FACTORY_RESET_MARK);
     this.file = opts.file || undefined;
     this.now = opts.now ?? Date.now;
   }

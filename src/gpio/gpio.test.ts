@@ -124,6 +124,65 @@ describe('Gpio with the default build (2 buttons, 3 LEDs)', () => {
   });
 });
 
+describe('Gpio: the LIVE button held while hark starts (factory reset)', () => {
+  function held(heldLines: string[]) {
+    const events = new EventBus();
+    const control = new Control(events);
+    const sim = new SimLineSource(PI_LINES, [], heldLines);
+    let resets = 0;
+    const gpio = new Gpio(defaultConfig().gpio, { control, events, onFactoryReset: () => resets++ });
+    gpio.start(() => sim);
+    return { gpio, sim, control, resets: () => resets };
+  }
+
+  test('held 10 s from the start: the reset runs once, and the release after it does not go live', async () => {
+    const mark = logTail().length;
+    const { gpio, sim, control, resets } = held(['GPIO17']);
+    expect(logSince(mark)).toContain('keep holding it 10 s to reset this box to its factory settings');
+    jest.advanceTimersByTime(9_999);
+    expect(resets()).toBe(0);
+    jest.advanceTimersByTime(1);
+    expect(resets()).toBe(1);
+    sim.set('GPIO17', false);
+    jest.advanceTimersByTime(1000);
+    await settle();
+    expect(control.snapshot().live).toBe(false);
+    expect(resets()).toBe(1);
+    gpio.close();
+  });
+
+  test('let go before 10 s: no reset, and the button works as usual afterwards', async () => {
+    const { gpio, sim, control, resets } = held(['GPIO17']);
+    jest.advanceTimersByTime(4000);
+    sim.set('GPIO17', false);
+    jest.advanceTimersByTime(20_000);
+    expect(resets()).toBe(0);
+    sim.set('GPIO17', true);
+    jest.advanceTimersByTime(100);
+    sim.set('GPIO17', false);
+    jest.advanceTimersByTime(100);
+    await settle();
+    expect(control.snapshot().live).toBe(true);
+    gpio.close();
+  });
+
+  test('only the LIVE button counts, only when held at the start; close() cancels a hold', () => {
+    const mute = held(['GPIO27']);
+    jest.advanceTimersByTime(20_000);
+    expect(mute.resets()).toBe(0);
+    mute.gpio.close();
+    const later = held([]);
+    later.sim.set('GPIO17', true);
+    jest.advanceTimersByTime(20_000);
+    expect(later.resets()).toBe(0);
+    later.gpio.close();
+    const closed = held(['GPIO17']);
+    closed.gpio.close();
+    jest.advanceTimersByTime(20_000);
+    expect(closed.resets()).toBe(0);
+  });
+});
+
 describe('Gpio: long press and refused actions', () => {
   test('a long press runs its long action (mark), a short one the action', async () => {
     const { gpio, sim, control } = rig(`

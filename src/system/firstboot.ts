@@ -29,11 +29,10 @@ import { syncDir, writeFileAtomic } from '../config/atomic.ts';
 import { ConfigError, loadConfig, parseConfig } from '../config/load.ts';
 import { Auth, checkPasswordRules } from '../control/auth.ts';
 import { stateDirOf } from '../control/paths.ts';
+import { FACTORY_RESET_MARK, resetToFactory } from './factory-reset.ts';
 
 /** The boot partition's file that asks for a factory reset (any content; `.txt` too). */
 export const FACTORY_RESET_FILE = 'hark-factory-reset';
-/** Left in hark's state directory by a reset, for hark to tell at its next start (then removed). */
-export const FACTORY_RESET_MARK = 'factory-reset.json';
 
 /** On the device hark serves the admin page on port 80 unless the file says otherwise. */
 export const DEVICE_PORT = 80;
@@ -196,18 +195,8 @@ export async function applyBootFiles(opts: FirstbootOptions): Promise<void> {
     } catch {
       // A config hark refuses: its state is where a default one keeps it, beside it.
     }
-    const removed: string[] = [];
-    if (existsSync(target)) {
-      writeDurably(join(etcDir, 'hark.toml.before-reset'), readFileSync(target, 'utf8'), 0o600);
-      removed.push('the settings');
-    }
-    const files = [target, `${target}.bak`, join(stateDir, 'auth.json'), join(stateDir, 'state.json'), join(etcDir, 'timezone')];
-    if (existsSync(join(stateDir, 'auth.json'))) removed.push('the admin password, the API tokens and every login');
-    for (const f of files) rmSync(f, { force: true });
-    const at = stamp();
-    writeDurably(join(stateDir, FACTORY_RESET_MARK), `${JSON.stringify({ at })}\n`);
+    const { at, removed } = resetToFactory({ configFile: target, stateDir });
     ownByHark(join(stateDir, FACTORY_RESET_MARK));
-    syncDir(etcDir);
     rmSync(trigger, { force: true });
     writeDurably(
       join(bootDir, 'hark-factory-reset-done.txt'),
