@@ -238,20 +238,29 @@ async function backup(o: Opts, args: string[], client: () => Client): Promise<nu
     const hint = r.field === 'passphrase' && !passphrase ? ' (run it in a terminal to be asked, or give it with --stdin)' : '';
     throw new CliError(`${r.error}${hint}`, EXIT.failed);
   }
+  const saved = await saveDownload(res, args[0], 'hark-backup.json');
+  if (saved) out(`saved the backup to ${saved.file}${passphrase ? ', locked with your passphrase' : ''}. Keep it somewhere other than this box.`);
+  return EXIT.ok;
+}
+
+/**
+ * A file the daemon sends (a backup, the diagnostic report): printed for `-`, else written 0600
+ * to `arg` or, without one, here under the name the daemon gives. Returns where, or null when printed.
+ */
+async function saveDownload(res: Response, arg: string | undefined, fallback: string): Promise<{ file: string; bytes: number } | null> {
   const text = await res.text();
-  if (args[0] === '-') {
+  if (arg === '-') {
     process.stdout.write(text);
-    return EXIT.ok;
+    return null;
   }
-  const named = res.headers.get('content-disposition')?.match(/filename="([^"/]+)"/)?.[1] ?? 'hark-backup.json';
-  const file = resolve(args[0] ?? named);
+  const named = res.headers.get('content-disposition')?.match(/filename="([^"/]+)"/)?.[1] ?? fallback;
+  const file = resolve(arg ?? named);
   try {
     writeFileSync(file, text, { mode: 0o600 });
   } catch (e) {
     throw new CliError(`cannot write ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, EXIT.failed);
   }
-  out(`saved the backup to ${file}${passphrase ? ', locked with your passphrase' : ''}. Keep it somewhere other than this box.`);
-  return EXIT.ok;
+  return { file, bytes: text.length };
 }
 
 /** `hark restore FILE`: asks for the passphrase on a terminal when the file is locked. */
@@ -407,19 +416,8 @@ async function run(o: Opts): Promise<number> {
       if (args.length > 1) throw new CliError('usage: hark diag [FILE | -]', EXIT.usage);
       const res = await client().request('GET', '/api/diag');
       if (!res.ok) throw new CliError(`${res.status}: ${await res.text()}`, EXIT.failed);
-      const text = await res.text();
-      if (args[0] === '-') {
-        process.stdout.write(text);
-        return EXIT.ok;
-      }
-      const named = res.headers.get('content-disposition')?.match(/filename="([^"/]+)"/)?.[1] ?? 'hark-diag.txt';
-      const file = resolve(args[0] ?? named);
-      try {
-        writeFileSync(file, text, { mode: 0o600 });
-      } catch (e) {
-        throw new CliError(`cannot write ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, EXIT.failed);
-      }
-      out(`saved the diagnostic report to ${file} (${Math.ceil(text.length / 1024)} kB): it holds no password, token or key; read it before you send it`);
+      const saved = await saveDownload(res, args[0], 'hark-diag.txt');
+      if (saved) out(`saved the diagnostic report to ${saved.file} (${Math.ceil(saved.bytes / 1024)} kB): it holds no password, token or key; read it before you send it`);
       return EXIT.ok;
     }
     case 'backup':
