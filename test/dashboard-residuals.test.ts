@@ -331,6 +331,7 @@ describe('connection lost', () => {
       await page.goto(`${hark.url}/`);
       await page.waitForFunction(() => document.querySelector('#state-badge .badge')?.textContent?.startsWith('Live'), null, { timeout: 10_000 });
       // A mark of this page load: a reload would lose it.
+      // A mark on the page's window: gone if the page reloads (a test-only global, not in page-globals).
       await page.evaluate(() => ((window as unknown as { loadMark: number }).loadMark = 42));
       const buttons = ['#state-panel button.stop', '#state-panel button.mute', '.record-control button', '#mark-form button[type=submit]', '#title-form button[type=submit]'];
       for (const b of buttons) expect(await page.locator(b).isEnabled(), b).toBe(true);
@@ -359,6 +360,7 @@ describe('connection lost', () => {
         expect(await page.locator(b).isEnabled(), b).toBe(true);
         expect(await page.locator(b).getAttribute('title'), b).toBeNull();
       }
+      // The same test-only global: still there, so the page did not reload.
       expect(await page.evaluate(() => (window as unknown as { loadMark?: number }).loadMark)).toBe(42);
       // And a press reaches hark: Mute, then back.
       await page.locator('#state-panel button.mute').click();

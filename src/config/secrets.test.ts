@@ -70,8 +70,8 @@ token = "bearer-xyz"
   });
 
   test('a config the redaction does not know (extra fields, odd values) never throws', () => {
-    const odd = structuredClone(config) as unknown as Record<string, unknown>;
-    (odd.icecast as unknown[]).push(null as unknown as never);
+    const odd: Record<string, unknown> = { ...structuredClone(config) };
+    (odd.icecast as unknown[]).push(null);
     (odd as { whip: unknown }).whip = 'not a list';
     expect(() => redactConfig(odd as never)).not.toThrow();
     const { config: r } = redactConfig({ ...config, icecast: [{ ...config.icecast[0]!, url: 'not a url with secret' }] });

@@ -67,7 +67,7 @@ function redactUrl(text: string, originOnly: boolean, found: Set<string>): strin
  * as written), so that text made from elsewhere (log lines) can be cleaned of them too.
  */
 export function redactConfig(config: Config): { config: Record<string, unknown>; secrets: string[] } {
-  const copy = structuredClone(config) as unknown as Record<string, unknown>;
+  const copy: Record<string, unknown> = { ...structuredClone(config) };
   const found = new Set<string>();
   for (const [key, kind] of Object.entries(SECRET_KEYS)) {
     walk(copy, key.split('.'), (value) => {
