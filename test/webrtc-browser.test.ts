@@ -9,6 +9,7 @@ import type { Page } from 'playwright-core';
 import { chromiumAvailable, launchChromium, type ChromiumHandle } from './lib/browser.ts';
 import { startHark, type HarkProcess } from './lib/hark.ts';
 import { freeUdpPort } from './lib/whep-client.ts';
+import { DEFAULT_TIMEOUTS } from '../src/outputs/webrtc/session.ts';
 
 const TONE_HZ = 1000;
 const TONE_DBFS = -12;
@@ -97,16 +98,24 @@ describe.skipIf(!chromiumAvailable())('Chromium on /listen', () => {
     expect(await page.textContent('#latency')).toMatch(/^≈ \d+ ms$/);
     expect(await page.textContent('#state')).toBe('Playing');
 
-    // The server's view of the same listener.
-    await page.waitForTimeout(5500); // browsers send a receiver report every ~5 s: RTT from it
-    const { webrtc } = (await (await fetch(`${hark.url}/api/listeners`)).json()) as { webrtc: Record<string, unknown>[] };
+    // The server's view of the same listener, once the browser's receiver report (every ~5 s)
+    // gave it an RTT: waited for (bounded), not slept for a guessed 5.5 s.
+    let webrtc: Record<string, unknown>[] = [];
+    for (const end = Date.now() + 30_000; Date.now() < end; await Bun.sleep(250)) {
+      webrtc = ((await (await fetch(`${hark.url}/api/listeners`)).json()) as { webrtc: Record<string, unknown>[] }).webrtc;
+      if (webrtc.length !== 1 || webrtc[0]!.rtt_ms !== null) break;
+    }
     expect(webrtc).toHaveLength(1);
     const l = webrtc[0]!;
     expect(l).toMatchObject({ state: 'connected', remote: '127.0.0.1', codec: expect.stringMatching(/^opus\/111 96 kbit\/s stereo 10 ms fec$/) });
     expect(Number(l.packets)).toBeGreaterThan(500);
     expect(Number(l.bytes)).toBeGreaterThan(50_000);
     expect(l.rtt_ms).not.toBeNull();
-    expect(Number(l.rtt_ms)).toBeLessThan(50);
+    // Loopback: a few ms when idle; a loaded machine delays the browser's report handling by
+    // up to some hundreds. The bound catches a wrong unit or clock (1/65536 s, NTP seconds:
+    // values far beyond), not the scheduler.
+    expect(Number(l.rtt_ms)).toBeGreaterThanOrEqual(0);
+    expect(Number(l.rtt_ms)).toBeLessThan(2000);
     expect(Number(l.rtcp_packets)).toBeGreaterThan(0);
     expect(Date.parse(String(l.connected_since))).toBeLessThan(Date.now());
     expect(String(l.remote_media)).toMatch(/:\d+$/);
@@ -170,9 +179,14 @@ describe.skipIf(!chromiumAvailable())('Chromium on /listen', () => {
     await expectListeners(1);
     // Playing: the page has its session's URL (before the POST's answer it has nothing to DELETE).
     await page.waitForFunction(() => window.hark.phase === 'playing', null, { timeout: 15_000 });
+    const logFrom = hark.output().length;
     await page.close({ runBeforeUnload: true }); // pagehide: DELETE (keepalive) and the peer connection closed
-    // Long before the 10–15 s in which a tab that vanished without a word is removed.
-    await expectListeners(0, 5000);
+    // Ended by the page's own word (its DELETE, or the peer connection it closed), not by the
+    // silence timeout that removes a tab that vanished without a word.
+    await expectListeners(0, DEFAULT_TIMEOUTS.silentMs + 5000);
+    const closed = hark.output().slice(logFrom).match(/closed: [^\n]*/g) ?? [];
+    expect(closed.length).toBeGreaterThanOrEqual(1);
+    for (const c of closed) expect(c).toMatch(/closed: (deleted by the listener \(DELETE\)|connection closed by the listener)/);
   }, 40_000);
 
   test('a device holding its 4 WebRTC sessions (429) still hears the stream: the page falls back to /stream.mp3', async () => {
@@ -194,23 +208,24 @@ describe.skipIf(!chromiumAvailable())('Chromium on /listen', () => {
     await expectListeners(0);
   }, 40_000);
 
-  test('tabs closed without a word (no DELETE, no BYE) are removed within 15 s', async () => {
+  test('tabs closed without a word (no DELETE, no BYE) are removed by the silence timeout (no RTCP / no mp3-channel message for 12 s)', async () => {
     const audio = await play('', (s) => Number(s.packets) > 50);
     const mp3 = await play('&mode=mp3', (s) => Number(s.mp3Bytes) > 10_000);
     await expectListeners(2);
     // Crash both renderers: no pagehide, no DELETE, no DTLS alert — as when a phone's browser
     // is killed or the phone leaves the network.
     await Promise.all([audio, mp3].map((p) => p.goto('chrome://crash', { timeout: 5000 }).catch(() => {})));
-    const t0 = Date.now();
-    await expectListeners(0, 15_000);
-    expect(Date.now() - t0).toBeLessThan(15_000);
+    // Removed by the silence timeout (no RTCP / no mp3-channel message for silentMs), checked
+    // once a second: waited for that long plus a loaded machine's slack; the log says which
+    // rule removed them (a timing bound here measured the scheduler, not the rule).
+    await expectListeners(0, DEFAULT_TIMEOUTS.silentMs + 15_000);
     expect(hark.output()).toMatch(/closed: (no RTCP from the listener for 12 s|connection closed by the listener)/);
     expect(hark.output()).toMatch(/closed: (no message on the mp3 channel for 12 s|connection closed by the listener)/);
     await Promise.all([audio.close(), mp3.close()]);
   }, 60_000);
 });
 
-async function expectListeners(n: number, timeoutMs = 5000) {
+async function expectListeners(n: number, timeoutMs = 15_000) {
   const t0 = Date.now();
   let last = -1;
   while (Date.now() - t0 < timeoutMs) {
