@@ -79,6 +79,22 @@ async function play(query: string, until: (stats: Record<string, number | string
   return page;
 }
 
+/**
+ * What the analysers hear over about a second: the median of 5 snapshots per channel. One
+ * 43 ms snapshot is one moment of the browser's audio thread; on a loaded machine it may catch
+ * an underrun of the browser's own output (measured: -41 dBFS once at load 22), which is the
+ * scheduler's, not the stream's. A level or frequency that is wrong throughout still shows.
+ */
+async function listenSteady(page: Page): Promise<Heard[]> {
+  const takes: Heard[][] = [];
+  for (let i = 0; i < 5; i++) {
+    if (i) await Bun.sleep(200);
+    takes.push(await listen(page));
+  }
+  const med = (v: number[]) => [...v].sort((x, y) => x - y)[Math.floor(v.length / 2)]!;
+  return takes[0]!.map((h, ch) => ({ channel: h.channel, frequency: med(takes.map((t) => t[ch]!.frequency)), peakDbfs: med(takes.map((t) => t[ch]!.peakDbfs)) }));
+}
+
 function expectTone(heard: Heard[], tolerance: { hz: number; db: number }) {
   expect(heard).toHaveLength(2);
   for (const h of heard) {
@@ -90,7 +106,7 @@ function expectTone(heard: Heard[], tolerance: { hz: number; db: number }) {
 describe.skipIf(!chromiumAvailable())('Chromium on /listen', () => {
   test('Play over WHEP: stereo Opus, the tone at 1 kHz and -12 dBFS on L and R; latency shown', async () => {
     const page = await play('', (s) => Number(s.packets) > 150);
-    expectTone(await listen(page), { hz: 8, db: 1.5 });
+    expectTone(await listenSteady(page), { hz: 8, db: 1.5 });
     const stats = await page.evaluate(() => window.hark.stats);
     expect(stats.codec).toBe('opus 48 kHz stereo');
     expect(stats.lost).toBe(0);
@@ -98,12 +114,12 @@ describe.skipIf(!chromiumAvailable())('Chromium on /listen', () => {
     expect(await page.textContent('#latency')).toMatch(/^≈ \d+ ms$/);
     expect(await page.textContent('#state')).toBe('Playing');
 
-    // The server's view of the same listener, once the browser's receiver report (every ~5 s)
-    // gave it an RTT: waited for (bounded), not slept for a guessed 5.5 s.
+    // The server's view of the same listener, once the browser's receiver reports (every ~5 s)
+    // gave it an RTT and 500 packets went out: waited for (bounded), not slept for a guessed 5.5 s.
     let webrtc: Record<string, unknown>[] = [];
     for (const end = Date.now() + 30_000; Date.now() < end; await Bun.sleep(250)) {
       webrtc = ((await (await fetch(`${hark.url}/api/listeners`)).json()) as { webrtc: Record<string, unknown>[] }).webrtc;
-      if (webrtc.length !== 1 || webrtc[0]!.rtt_ms !== null) break;
+      if (webrtc.length !== 1 || (webrtc[0]!.rtt_ms !== null && Number(webrtc[0]!.packets) > 500 && Number(webrtc[0]!.rtcp_packets) > 0)) break;
     }
     expect(webrtc).toHaveLength(1);
     const l = webrtc[0]!;
@@ -145,7 +161,7 @@ describe.skipIf(!chromiumAvailable())('Chromium on /listen', () => {
     const stats = await page.evaluate(() => window.hark.stats);
     expect(String(stats.codec).toLowerCase()).toBe(codecStat.toLowerCase());
     // Narrowband: the browser upsamples, so allow a little more on level; the tone is well in band.
-    expectTone(await listen(page), { hz: 8, db: 1.5 });
+    expectTone(await listenSteady(page), { hz: 8, db: 1.5 });
     const { webrtc } = (await (await fetch(`${hark.url}/api/listeners`)).json()) as { webrtc: { codec: string }[] };
     expect(webrtc.map((l) => l.codec)).toEqual([expect.stringMatching(serverCodec)]);
     await page.click('#play'); // Stop: DELETE
@@ -155,7 +171,7 @@ describe.skipIf(!chromiumAvailable())('Chromium on /listen', () => {
 
   test('MP3 over the `mp3` data channel (the fallback) plays the same tone', async () => {
     const page = await play('&mode=mp3', (s) => Number(s.mp3Bytes) > 40_000);
-    expectTone(await listen(page), { hz: 8, db: 1.5 });
+    expectTone(await listenSteady(page), { hz: 8, db: 1.5 });
     const { webrtc } = (await (await fetch(`${hark.url}/api/listeners`)).json()) as { webrtc: Record<string, unknown>[] };
     expect(webrtc, JSON.stringify(webrtc)).toHaveLength(1);
     expect(webrtc[0]).toMatchObject({ mp3_channel: true, codec: 'none (mp3 data channel)' });
