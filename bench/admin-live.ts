@@ -30,6 +30,8 @@ const METER_WINDOW_MS = 5000;
 declare global {
   interface Window {
     benchSawAt?: number;
+    /** The bare page's last meter event. */
+    seq?: number;
   }
 }
 
@@ -136,7 +138,7 @@ const bare = Bun.serve({
 const barePage = async () => {
   const p = await (await chrome.browser.newContext()).newPage();
   await p.goto(`http://127.0.0.1:${bare.port}/`);
-  await p.waitForFunction(() => (window as unknown as { seq: number }).seq > 0);
+  await p.waitForFunction(() => (window.seq ?? 0) > 0);
   return p;
 };
 const [ba, bb] = [await barePage(), await barePage()];
