@@ -122,17 +122,8 @@ describe.skipIf(!chromiumAvailable())('Chromium on /listen', () => {
     // The page shows a packet duration: samples ÷ packets over its last second, which a starved
     // browser skews both ways (Chromium counts concealed samples as received, and the two
     // counters move at different moments: 29 ms and 8.6 ms seen at load 15). What hark sends
-    // is read from the receiver's totals instead: real (not concealed) samples per packet.
+    // is read from the receiver's totals below: real (not concealed) samples per packet.
     expect(Number(stats.packetMs)).toBeGreaterThan(0);
-    const totals = await page.evaluate(async () => {
-      let t = { samples: 0, concealed: 0, packets: 0 };
-      (await window.hark.player.session.receiver.getStats()).forEach((r: Record<string, number | string>) => {
-        if (r.type === 'inbound-rtp') t = { samples: Number(r.totalSamplesReceived), concealed: Number(r.concealedSamples), packets: Number(r.packetsReceived) };
-      });
-      return t;
-    });
-    console.log(`[webrtc-browser] page packetMs ${Number(stats.packetMs).toFixed(1)}; from the totals ${(((totals.samples - totals.concealed) / totals.packets / 48_000) * 1000).toFixed(2)} ms (${totals.packets} packets, ${totals.concealed} concealed samples)`);
-    expect(((totals.samples - totals.concealed) / totals.packets / 48_000) * 1000).toBeCloseTo(10, 0);
     expect(await page.textContent('#latency')).toMatch(/^≈ \d+ ms$/);
     expect(await page.textContent('#state')).toBe('Playing');
 
@@ -157,6 +148,19 @@ describe.skipIf(!chromiumAvailable())('Chromium on /listen', () => {
     expect(Number(l.rtcp_packets)).toBeGreaterThan(0);
     expect(Date.parse(String(l.connected_since))).toBeLessThan(Date.now());
     expect(String(l.remote_media)).toMatch(/:\d+$/);
+    const totals = await page.evaluate(async () => {
+      let t = { samples: 0, concealed: 0, packets: 0 };
+      (await window.hark.player.session.receiver.getStats()).forEach((r: Record<string, number | string>) => {
+        if (r.type === 'inbound-rtp') t = { samples: Number(r.totalSamplesReceived), concealed: Number(r.concealedSamples), packets: Number(r.packetsReceived) };
+      });
+      return t;
+    });
+    console.log(`[webrtc-browser] page packetMs ${Number(stats.packetMs).toFixed(1)}; from the totals ${(((totals.samples - totals.concealed) / totals.packets / 48_000) * 1000).toFixed(2)} ms (${totals.packets} packets, ${totals.concealed} concealed samples)`);
+    // Decoded samples trail received packets by what the jitter buffer holds (9.76 ms seen at
+    // load 15 over 390 packets): the bounds tell 10 ms from the 5 or 20 ms of a wrong framing.
+    const perPacketMs = ((totals.samples - totals.concealed) / totals.packets / 48_000) * 1000;
+    expect(perPacketMs).toBeGreaterThan(8);
+    expect(perPacketMs).toBeLessThan(12);
     const status = (await (await fetch(`${hark.url}/api/status`)).json()) as { outputs: { webrtc: { listeners: number; sessions: unknown[] } } };
     expect(status.outputs.webrtc.listeners).toBe(1);
 
