@@ -104,6 +104,17 @@ async function listenSteady(page: Page): Promise<Heard[]> {
   return takes[0]!.map((h, ch) => ({ channel: h.channel, frequency: med(takes.map((t) => t[ch]!.frequency)), peakDbfs: med(takes.map((t) => t[ch]!.peakDbfs)) }));
 }
 
+/** The receiver's running totals (inbound-rtp): samples (with concealed ones), concealed samples, packets. */
+async function totals(page: Page): Promise<{ samples: number; concealed: number; packets: number }> {
+  return page.evaluate(async () => {
+    let t = { samples: 0, concealed: 0, packets: 0 };
+    (await window.hark.player.session.receiver.getStats()).forEach((r: Record<string, number | string>) => {
+      if (r.type === 'inbound-rtp') t = { samples: Number(r.totalSamplesReceived), concealed: Number(r.concealedSamples), packets: Number(r.packetsReceived) };
+    });
+    return t;
+  });
+}
+
 function expectTone(heard: Heard[], tolerance: { hz: number; db: number }) {
   expect(heard).toHaveLength(2);
   for (const h of heard) {
@@ -124,6 +135,7 @@ describe.skipIf(!chromiumAvailable())('Chromium on /listen', () => {
     // counters move at different moments: 29 ms and 8.6 ms seen at load 15). What hark sends
     // is read from the receiver's totals below: real (not concealed) samples per packet.
     expect(Number(stats.packetMs)).toBeGreaterThan(0);
+    const t1 = await totals(page);
     expect(await page.textContent('#latency')).toMatch(/^≈ \d+ ms$/);
     expect(await page.textContent('#state')).toBe('Playing');
 
@@ -148,17 +160,12 @@ describe.skipIf(!chromiumAvailable())('Chromium on /listen', () => {
     expect(Number(l.rtcp_packets)).toBeGreaterThan(0);
     expect(Date.parse(String(l.connected_since))).toBeLessThan(Date.now());
     expect(String(l.remote_media)).toMatch(/:\d+$/);
-    const totals = await page.evaluate(async () => {
-      let t = { samples: 0, concealed: 0, packets: 0 };
-      (await window.hark.player.session.receiver.getStats()).forEach((r: Record<string, number | string>) => {
-        if (r.type === 'inbound-rtp') t = { samples: Number(r.totalSamplesReceived), concealed: Number(r.concealedSamples), packets: Number(r.packetsReceived) };
-      });
-      return t;
-    });
-    console.log(`[webrtc-browser] page packetMs ${Number(stats.packetMs).toFixed(1)}; from the totals ${(((totals.samples - totals.concealed) / totals.packets / 48_000) * 1000).toFixed(2)} ms (${totals.packets} packets, ${totals.concealed} concealed samples)`);
-    // Decoded samples trail received packets by what the jitter buffer holds (9.76 ms seen at
-    // load 15 over 390 packets): the bounds tell 10 ms from the 5 or 20 ms of a wrong framing.
-    const perPacketMs = ((totals.samples - totals.concealed) / totals.packets / 48_000) * 1000;
+    const t2 = await totals(page);
+    // Real samples per packet between the two reads (~5 s apart): what the jitter buffer holds
+    // at either end, and the packets received before playout began (8.67 ms from the totals
+    // alone at load 15), drop out. The bounds tell 10 ms from the 5 or 20 ms of a wrong framing.
+    const perPacketMs = ((t2.samples - t2.concealed - (t1.samples - t1.concealed)) / (t2.packets - t1.packets) / 48_000) * 1000;
+    console.log(`[webrtc-browser] page packetMs ${Number(stats.packetMs).toFixed(1)}; over ${t2.packets - t1.packets} packets ${perPacketMs.toFixed(2)} ms (${t2.concealed - t1.concealed} concealed samples)`);
     expect(perPacketMs).toBeGreaterThan(8);
     expect(perPacketMs).toBeLessThan(12);
     const status = (await (await fetch(`${hark.url}/api/status`)).json()) as { outputs: { webrtc: { listeners: number; sessions: unknown[] } } };
