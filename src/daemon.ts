@@ -1,3 +1,4 @@
+import { resetToFactory } from './system/factory-reset.ts';
 import type { Server } from 'bun';
 import { AudioPipeline } from './audio/pipeline.ts';
 import { Devices } from './audio/devices.ts';
@@ -35,6 +36,9 @@ export interface HarkOptions {
 }
 
 /** The running daemon: the audio pipeline, the outputs and the HTTP server. */
+/** How long every LED blinks at the first start after a factory reset. */
+export const FACTORY_RESET_FLASH_MS = 10_000;
+
 export class Hark {
   readonly ctx: AppContext;
   private server?: Server<unknown>;
@@ -101,8 +105,20 @@ export class Hark {
     this.ctx.setup.start(this.ctx.auth.hasPassword());
     // Buttons act through control and LEDs follow its events; no GPIO is a warning, not a failure.
     const { control, events, pipeline } = this.ctx;
-    this.gpio = new Gpio(this.config.gpio, { control, events, levels: () => pipeline.currentLevels() });
+    this.gpio = new Gpio(this.config.gpio, {
+      control,
+      events,
+      levels: () => pipeline.currentLevels(),
+      // The LIVE button held 10 s from the start: the box resets itself and starts again as new.
+      onFactoryReset: () => {
+        const { removed } = resetToFactory({ configFile: this.ctx.store.path, stateDir: this.ctx.plane.stateDir });
+        log.warn(`factory reset by the LIVE button: ${removed.join('; ') || 'nothing to remove'}; recordings kept; restarting`);
+        if (!this.ctx.plane.requestRestart('a factory reset (the LIVE button)')) log.error('this hark cannot restart itself: restart it to finish the factory reset');
+      },
+    });
     this.gpio.start(() => new GpiodLineSource(this.config.gpio.chip));
+    // A factory reset (the boot partition's hark-factory-reset) says so on the LEDs: 10 s of fast blinking.
+    if (this.ctx.setup.factoryResetAt) this.gpio.flash(FACTORY_RESET_FLASH_MS);
     // The same server settings for plain HTTP and HTTPS (one app behind both).
     const serve = {
       hostname: this.config.http.host,

@@ -12,7 +12,8 @@ const journald = !!process.env.JOURNAL_STREAM;
 let threshold: LogLevel = parseLevel(process.env.HARK_LOG_LEVEL) ?? 'info';
 let envOverride = parseLevel(process.env.HARK_LOG_LEVEL) !== undefined;
 const tail: string[] = [];
-const TAIL_MAX = 500;
+/** Lines kept: the diagnostic report carries them all (http/diag.ts), the log page the last few hundred. */
+const TAIL_MAX = 2000;
 
 function parseLevel(s: string | undefined): LogLevel | undefined {
   return s && s in ORDER ? (s as LogLevel) : undefined;

@@ -344,6 +344,37 @@ describe('ICY titles', () => {
   }, 30_000);
 });
 
+describe('hostile backups, restores and report requests', () => {
+  const json = { 'content-type': 'application/json' };
+  const restore = (backup: unknown, passphrase?: unknown) => admin('/api/restore', { method: 'POST', headers: json, body: JSON.stringify(passphrase === undefined ? { backup } : { backup, passphrase }) });
+  const env = (payload: string) => `{"product":"hark-backup","format":1,"encrypted":false,"payload":${payload}}`;
+  const cases: [string, () => Promise<Response>, number, RegExp][] = [
+    ['a backup nested 40000 deep', () => restore(env(`${'['.repeat(40_000)}${']'.repeat(40_000)}`)), 422, /^not a hark backup: (it is not the JSON file|its contents are not an object)/],
+    ['a backup whose payload is {"__proto__": …}', () => restore(env('{"__proto__":{"config_text":"[input]\\nsource = \\"pipewire\\"\\n"}}')), 422, /^not a hark backup: it has no settings$/],
+    ['a backup whose credentials carry a __proto__ token', () => restore(env('{"config_text":"","credentials":{"password_hash":"$argon2id$x","tokens":[{"__proto__":{"id":"x"}}]}}')), 422, /^not a hark backup: API token 1 has no valid id$/],
+    ['a backup with 1001 tokens', () => restore(env(`{"config_text":"","credentials":{"tokens":[${Array(1001).fill('{}').join(',')}]}}`)), 422, /^not a hark backup: its credentials are damaged$/],
+    ['a backup 600 kB long', () => restore('x'.repeat(600 * 1024)), 400, /^backup: Expected string length less or equal to 524288$/],
+    ['a passphrase of 300 characters', () => admin('/api/backup', { method: 'POST', headers: json, body: JSON.stringify({ passphrase: 'p'.repeat(300) }) }), 400, /^passphrase: Expected string length less or equal to 256$/],
+    ['a locked backup with a kdf that would take a gigabyte', () => restore('{"product":"hark-backup","format":1,"encrypted":true,"kdf":{"name":"scrypt","N":1073741824,"r":8,"p":1,"salt":"AAAAAAAAAAAAAAAAAAAAAA=="},"cipher":"aes-256-gcm","iv":"AAAAAAAAAAAAAAAA","payload":"AAAAAAAAAAAAAAAAAAAAAAAA"}', 'a passphrase'), 422, /^not a hark backup: its lock \(kdf\) is not one this hark knows$/],
+    ['a restore body that is not JSON', () => admin('/api/restore', { method: 'POST', headers: json, body: '{"backup": ' }), 400, /./],
+  ];
+  test.each(cases.map((c) => [c[0], c] as const))('%s → refused, saying why', async (_n, [, send, status, re]) => {
+    const res = await send();
+    const body = (await res.json()) as { error: string };
+    expect(`${res.status} ${body.error}`.slice(0, 300)).toMatch(new RegExp(`^${status} `));
+    expect(body.error).toMatch(re);
+    expect(({} as Record<string, unknown>).config_text).toBeUndefined();
+  }, 30_000);
+
+  test('after all of them the config is unchanged, hark serves, and the report still holds no secret', async () => {
+    const c = (await (await admin('/api/config')).json()) as { input: { source: string } };
+    expect(c.input.source).toBe('tone');
+    const diag = await admin('/api/diag?lines=%00&x=' + 'a'.repeat(2000));
+    expect(diag.status).toBe(200);
+    expect(await diag.text()).toContain('== settings (secrets removed) ==');
+  }, 30_000);
+});
+
 describe('hostile config JSON, login next and log text', () => {
   const json = { 'content-type': 'application/json' };
   const cases: [string, () => Promise<Response>, number, RegExp, string?][] = [

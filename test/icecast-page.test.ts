@@ -101,3 +101,39 @@ test('"Test connection" on the entry that is on air says so (not "mount in use",
   await page.waitForFunction(() => document.querySelector('#outputs tr[data-output^="Icecast:"] .pill')?.textContent === 'live', null, { timeout: 3000 });
   await page.screenshot({ path: '/tmp/shots-h3/icecast-test-on-air-390.png' });
 }, 60_000);
+
+test('on a desktop too: "Test connection" on the entry on air, and on a new entry for the same mount, says it is on air (no second source)', async () => {
+  await page.setViewportSize({ width: 1366, height: 900 });
+  await page.goto(`${hark.url}/outputs`);
+  const entry = page.locator('#icecast-section li[data-entry="0"]');
+  await entry.locator('[hx-get$="/edit"]').click();
+  const form = page.locator('#icecast-section form.entry-form');
+  await form.waitFor({ timeout: 5000 });
+  await form.locator('button:has-text("Test connection")').click();
+  const result = form.locator('[data-test-result]');
+  await result.waitFor({ timeout: 10_000 });
+  expect(await result.getAttribute('data-test-result')).toBe('ok');
+  expect(await result.textContent()).toMatch(/^On air now: hark has been sending to 127\.0\.0\.1:\d+\/hark\.mp3 for \d\d:\d\d:\d\d/);
+  await page.screenshot({ path: '/tmp/shots-u1/icecast-test-on-air-1366.png' });
+
+  // The same server and mount typed into a new entry: hark is on it, so that is the answer.
+  await page.goto(`${hark.url}/outputs`);
+  await page.click('#icecast-section button:has-text("Add Icecast server")');
+  const add = page.locator('#icecast-form-new');
+  await add.waitFor();
+  await add.locator('input[name=host]').fill('127.0.0.1');
+  await add.locator('input[name=port]').fill(String(ice.port));
+  await add.locator('input[name=mount]').fill('hark.mp3');
+  await add.locator('input[name=password]').fill(ice.sourcePassword);
+  await add.locator('button:has-text("Test connection")').click();
+  const answer = add.locator('[data-test-result]');
+  await answer.waitFor({ timeout: 10_000 });
+  expect(await answer.textContent()).toMatch(new RegExp(`^On air now: another entry here has been sending to 127\\.0\\.0\\.1:${ice.port}/hark\\.mp3 for \\d\\d:\\d\\d:\\d\\d with these settings, so the server accepts this user, password and mount\\.`));
+  expect(await answer.getAttribute('data-test-result')).toBe('ok');
+  expect(await answer.textContent()).not.toContain('in use');
+  await page.screenshot({ path: '/tmp/shots-u1/icecast-test-new-entry-on-air-1366.png' });
+  // The stream on the mount was not disturbed.
+  expect((await ice.sources()).has('/hark.mp3')).toBe(true);
+  await page.waitForFunction(() => document.querySelector('#outputs tr[data-output^="Icecast:"] .pill')?.textContent === 'live', null, { timeout: 3000 });
+  expect(chrome.logs.filter((l) => l.startsWith('[pageerror]'))).toEqual([]);
+}, 60_000);

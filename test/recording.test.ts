@@ -142,7 +142,7 @@ describe('disk guard', () => {
       const watch = setInterval(() => (lowest = Math.min(lowest, free())), 50);
       const stopped = await untilStatus(h, (s) => s.outputs.recording.state === 'disk_full', 15_000, 'the disk guard');
       expect(stopped.alerts).toContainEqual(expect.objectContaining({ id: 'recording.disk', severity: 'critical' }));
-      expect(stopped.alerts.find((a: any) => a.id === 'recording.disk').message).toMatch(/Recording stopped: only \d+ MB free .* \(minimum 2 MB\)\./);
+      expect(stopped.alerts.find((a: any) => a.id === 'recording.disk').message).toMatch(/Recording stopped: only \d+\.\d MB free .* \(minimum 2\.0 MB\)\./);
       expect(stopped.outputs.recording.file).toBeNull();
       await Bun.sleep(1500);
       clearInterval(watch);

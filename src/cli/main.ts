@@ -4,7 +4,7 @@
  * files without one. `hark help` lists the commands; exit codes: 0 ok, 1 refused or failed,
  * 2 wrong usage or an invalid config, 3 hark is not running, 4 no permission on the socket.
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { stringify } from 'smol-toml';
@@ -38,6 +38,13 @@ export const USAGE = `usage: hark [--socket PATH] [--config FILE] COMMAND
                               API tokens for /api/* (Authorization: Bearer); scope: read = status
                               and metrics, control = also the actions and the title, admin
                               (default) = everything but the password
+  diag [FILE | -]             save the diagnostic report to send to whoever helps (versions, the box,
+                              status, devices, the settings without secrets, the last 2,000 log
+                              lines); default FILE: hark-diag-<host>-<time>.txt here; - prints it
+  backup [FILE | -] [--stdin] save a backup: settings, password, API tokens, last state, the box's
+                              certificate authority (no recordings); asks for a passphrase to lock
+                              it (--stdin reads it); default FILE: hark-backup-<host>-<time>.json here
+  restore FILE [--stdin]      put a backup back (asks for its passphrase when locked); hark restarts
   restart                     restart hark in place
   system readonly on|off|status           the read-only root (the image's script)
   version
@@ -205,6 +212,73 @@ async function newPassword(o: Opts): Promise<string> {
   return a;
 }
 
+/** A refusal from the daemon: its message, and the field it names. */
+async function refusal(res: Response): Promise<{ error: string; field?: string }> {
+  const text = await res.text();
+  try {
+    const j = JSON.parse(text) as { error?: string; field?: string };
+    return { error: j.error ?? text, field: j.field };
+  } catch {
+    return { error: text };
+  }
+}
+
+/** `hark backup`: the passphrase from --stdin, or asked twice on a terminal (empty: none). */
+async function backup(o: Opts, args: string[], client: () => Client): Promise<number> {
+  if (args.length > 1) throw new CliError('usage: hark backup [FILE | -] [--stdin]', EXIT.usage);
+  let passphrase: string | undefined;
+  if (o.stdin) passphrase = await readLine();
+  else if (process.stdin.isTTY) {
+    passphrase = await promptHidden('Passphrase to lock the backup with (at least 8 characters; you need it to restore): ');
+    if (passphrase && passphrase !== (await promptHidden('Again: '))) throw new CliError('the two passphrases differ; no backup made', EXIT.failed);
+  }
+  const res = await client().request('POST', '/api/backup', passphrase ? { passphrase } : {});
+  if (!res.ok) {
+    const r = await refusal(res);
+    const hint = r.field === 'passphrase' && !passphrase ? ' (run it in a terminal to be asked, or give it with --stdin)' : '';
+    throw new CliError(`${r.error}${hint}`, EXIT.failed);
+  }
+  const text = await res.text();
+  if (args[0] === '-') {
+    process.stdout.write(text);
+    return EXIT.ok;
+  }
+  const named = res.headers.get('content-disposition')?.match(/filename="([^"/]+)"/)?.[1] ?? 'hark-backup.json';
+  const file = resolve(args[0] ?? named);
+  try {
+    writeFileSync(file, text, { mode: 0o600 });
+  } catch (e) {
+    throw new CliError(`cannot write ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, EXIT.failed);
+  }
+  out(`saved the backup to ${file}${passphrase ? ', locked with your passphrase' : ''}. Keep it somewhere other than this box.`);
+  return EXIT.ok;
+}
+
+/** `hark restore FILE`: asks for the passphrase on a terminal when the file is locked. */
+async function restore(o: Opts, args: string[], client: () => Client): Promise<number> {
+  if (args.length !== 1) throw new CliError('usage: hark restore FILE [--stdin]', EXIT.usage);
+  const file = resolve(args[0]!);
+  let text: string;
+  try {
+    if (statSync(file).size > 512 * 1024) throw new CliError(`${file} is not a hark backup: it is larger than 512 kB`, EXIT.failed);
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    if (e instanceof CliError) throw e;
+    throw new CliError(`cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, EXIT.failed);
+  }
+  let passphrase: string | undefined;
+  if (o.stdin) passphrase = await readLine();
+  else if (/"encrypted":\s*true/.test(text) && process.stdin.isTTY) passphrase = await promptHidden('Passphrase of the backup: ');
+  const res = await client().request('POST', '/api/restore', passphrase ? { backup: text, passphrase } : { backup: text });
+  if (!res.ok) {
+    const r = await refusal(res);
+    const hint = r.field === 'passphrase' && !passphrase ? ' (run it in a terminal to be asked, or give it with --stdin)' : '';
+    throw new CliError(`${r.error}${hint}; nothing changed`, EXIT.failed);
+  }
+  out(((await res.json()) as { message: string }).message);
+  return EXIT.ok;
+}
+
 // ---- commands --------------------------------------------------------------------------
 
 async function run(o: Opts): Promise<number> {
@@ -329,6 +403,29 @@ async function run(o: Opts): Promise<number> {
       }
       throw new CliError('usage: hark token create [--scope read|control|admin] NAME | list | revoke ID', EXIT.usage);
     }
+    case 'diag': {
+      if (args.length > 1) throw new CliError('usage: hark diag [FILE | -]', EXIT.usage);
+      const res = await client().request('GET', '/api/diag');
+      if (!res.ok) throw new CliError(`${res.status}: ${await res.text()}`, EXIT.failed);
+      const text = await res.text();
+      if (args[0] === '-') {
+        process.stdout.write(text);
+        return EXIT.ok;
+      }
+      const named = res.headers.get('content-disposition')?.match(/filename="([^"/]+)"/)?.[1] ?? 'hark-diag.txt';
+      const file = resolve(args[0] ?? named);
+      try {
+        writeFileSync(file, text, { mode: 0o600 });
+      } catch (e) {
+        throw new CliError(`cannot write ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, EXIT.failed);
+      }
+      out(`saved the diagnostic report to ${file} (${Math.ceil(text.length / 1024)} kB): it holds no password, token or key; read it before you send it`);
+      return EXIT.ok;
+    }
+    case 'backup':
+      return backup(o, args, client);
+    case 'restore':
+      return restore(o, args, client);
     case 'restart': {
       await client().call('POST', '/api/restart');
       out('restarting');

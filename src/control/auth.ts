@@ -40,6 +40,13 @@ export interface ApiToken {
   scope?: Scope;
 }
 
+/** What a backup carries of auth.json: the password hash and the API tokens (hashes). */
+export interface Credentials {
+  password_hash?: string;
+  password_set_at?: string;
+  tokens: ApiToken[];
+}
+
 /** A token as listed (never its hash). */
 export type TokenInfo = { id: string; name: string; created: string; scope: Scope };
 
@@ -448,6 +455,20 @@ export class Auth {
     const h = sha256(secret);
     const t = this.data.tokens?.find((x) => safeEqual(x.hash, h));
     return t ? info(t) : null;
+  }
+
+  /** The password hash and API tokens (hashes), for a backup (control/backup.ts); never sessions. */
+  credentials(): Credentials {
+    this.fresh();
+    const d = this.data;
+    return { ...(d.password_hash ? { password_hash: d.password_hash, password_set_at: d.password_set_at } : {}), tokens: (d.tokens ?? []).map((t) => ({ ...t })) };
+  }
+
+  /** Take a backup's credentials: its password and tokens replace these; every session ends. */
+  restoreCredentials(c: Credentials): void {
+    this.fresh();
+    this.data = { password_hash: c.password_hash, password_set_at: c.password_set_at, tokens: c.tokens.map((t) => ({ ...t })), sessions: [] };
+    this.save();
   }
 
   private liveSessions(): Session[] {

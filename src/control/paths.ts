@@ -16,3 +16,6 @@ export function socketPathOf(config: Config, configPath: string | undefined): st
   return join(stateDirOf(config, configPath), 'hark.sock');
 }
 
+
+/** Left in hark's state directory by a factory reset (src/system/factory-reset.ts), read by SetupCode. */
+export const FACTORY_RESET_MARK = 'factory-reset.json';

@@ -309,9 +309,9 @@ describe('ControlPlane', () => {
     expect(recorder.state).toBe('stopped');
     await p.control.run('go_live');
     await p.control.run('stop');
-    recorder.state = 'failed';
+    recorder.state = 'retrying';
     await p.control.run('go_live');
-    // Already on in the config, live, but the recorder failed: record tries again.
+    // Already on in the config, live, but the recorder failed and waits to retry: record tries again now.
     calls.length = 0;
     expect((await p.control.run('record')).message).toBe('recording to rec.mp3');
     expect(calls).toEqual(['recorder.close', 'recorder.start']);

@@ -137,8 +137,8 @@ export class ControlPlane {
         },
         setRecording: async (on) => {
           await this.store.set({ 'recording.enabled': on });
-          // Already on in the config, yet not recording (it failed): try again.
-          if (on && this.control.isLive && (b.recorder.state === 'failed' || b.recorder.state === 'stopped')) {
+          // Already on in the config, yet not recording (a write failed, it waits to retry): try again now.
+          if (on && this.control.isLive && (b.recorder.state === 'retrying' || b.recorder.state === 'stopped')) {
             await b.recorder.close();
             b.recorder.start();
           }

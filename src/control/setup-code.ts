@@ -12,7 +12,8 @@
  */
 import { randomInt } from 'node:crypto';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { hostname } from 'node:os';
+import { mdnsName } from './mdns-name.ts';
+import { FACTORY_RESET_MARK } from './paths.ts';
 import { join } from 'node:path';
 import { logger } from '../log.ts';
 import { safeEqual } from './auth.ts';
@@ -56,8 +57,13 @@ export class SetupCode {
   /** Where the code is shown besides the log (HARK_SETUP_CODE_FILE), if anywhere. */
   readonly file?: string;
 
+  /** Left by a factory reset (src/system/firstboot.ts), until a new password is set. */
+  private readonly resetMark: string;
+  private resetAt: string | null = null;
+
   constructor(opts: { stateDir: string; file?: string; now?: () => number }) {
     this.keep = join(opts.stateDir, 'setup-code');
+    this.resetMark = join(opts.stateDir, FACTORY_RESET_MARK);
     this.file = opts.file || undefined;
     this.now = opts.now ?? Date.now;
   }
@@ -67,11 +73,24 @@ export class SetupCode {
     return this.code;
   }
 
+  /** When the box was reset to its factory settings, while it waits for a new password; else null. */
+  get factoryResetAt(): string | null {
+    return this.resetAt;
+  }
+
   /** At start: with no password, take the kept code or make one, and show it; with one, retire any code. */
   start(hasPassword: boolean): void {
     if (hasPassword) {
       if (existsSync(this.keep)) this.done();
+      rmSync(this.resetMark, { force: true });
       return;
+    }
+    try {
+      const at = (JSON.parse(readFileSync(this.resetMark, 'utf8')) as { at?: unknown }).at;
+      this.resetAt = typeof at === 'string' ? at.slice(0, 40) : new Date(this.now()).toISOString();
+      log.warn(`this box was reset to its factory settings at ${this.resetAt} (hark-factory-reset on the boot partition): settings and password are gone, recordings kept`);
+    } catch {
+      // No reset (or an unreadable mark: then nothing to tell).
     }
     let code: string | null = null;
     try {
@@ -88,10 +107,11 @@ export class SetupCode {
     }
     this.code = code;
     const where = this.file ? ` (also in ${this.file})` : '';
-    log.warn(`no admin password yet. Setup code: ${formatCode(code)}${where}. Open http://${hostname()}.local/ and type it on the first page.`);
+    log.warn(`no admin password yet. Setup code: ${formatCode(code)}${where}. Open http://${mdnsName()}/ and type it on the first page.`);
     this.show(
       `hark setup code: ${formatCode(code)}\n\n` +
-        `This hark has no admin password yet. Open http://${hostname()}.local/ (or the box's\n` +
+        (this.resetAt ? `This box was reset to its factory settings at ${this.resetAt}.\n` : '') +
+        `This hark has no admin password yet. Open http://${mdnsName()}/ (or the box's\n` +
         `address) in a browser and type this code on the first page, then choose the\n` +
         `password. The code works once.\n`,
     );
@@ -123,7 +143,9 @@ export class SetupCode {
   /** The password is set: the code stops working and the file says so. */
   done(): void {
     this.code = null;
+    this.resetAt = null;
     rmSync(this.keep, { force: true });
+    rmSync(this.resetMark, { force: true });
     this.show(`This hark's admin password is set (${new Date(this.now()).toISOString()}): the setup code is used up.\n`);
   }
 

@@ -97,6 +97,21 @@ describe('Gpio with the default build (2 buttons, 3 LEDs)', () => {
     gpio.close();
   });
 
+  test('flash (the first start after a factory reset): the three LEDs blink together, then show their state again', () => {
+    const { gpio, sim } = rig();
+    gpio.flash(1000);
+    const leds = ['GPIO23', 'GPIO24', 'GPIO25'];
+    expect(leds.map((n) => sim.level(n))).toEqual([true, true, true]);
+    jest.advanceTimersByTime(125);
+    expect(leds.map((n) => sim.level(n))).toEqual([false, false, false]);
+    jest.advanceTimersByTime(125);
+    expect(leds.map((n) => sim.level(n))).toEqual([true, true, true]);
+    jest.advanceTimersByTime(1000);
+    // Off air, not muted, no signal: all dark again.
+    expect(leds.map((n) => sim.level(n))).toEqual([false, false, false]);
+    gpio.close();
+  });
+
   test('close() turns the LEDs off and releases every line', async () => {
     const { gpio, sim, control } = rig();
     await control.run('go_live', {}, 'api');
@@ -106,6 +121,65 @@ describe('Gpio with the default build (2 buttons, 3 LEDs)', () => {
     expect(sim.writes.get('GPIO23')).toEqual([false, true, false]);
     for (const n of PI_LINES) expect(sim.isRequested(n)).toBe(false);
     expect(gpio.state).toBe('closed');
+  });
+});
+
+describe('Gpio: the LIVE button held while hark starts (factory reset)', () => {
+  function held(heldLines: string[]) {
+    const events = new EventBus();
+    const control = new Control(events);
+    const sim = new SimLineSource(PI_LINES, [], heldLines);
+    let resets = 0;
+    const gpio = new Gpio(defaultConfig().gpio, { control, events, onFactoryReset: () => resets++ });
+    gpio.start(() => sim);
+    return { gpio, sim, control, resets: () => resets };
+  }
+
+  test('held 10 s from the start: the reset runs once, and the release after it does not go live', async () => {
+    const mark = logTail().length;
+    const { gpio, sim, control, resets } = held(['GPIO17']);
+    expect(logSince(mark)).toContain('keep holding it 10 s to reset this box to its factory settings');
+    jest.advanceTimersByTime(9_999);
+    expect(resets()).toBe(0);
+    jest.advanceTimersByTime(1);
+    expect(resets()).toBe(1);
+    sim.set('GPIO17', false);
+    jest.advanceTimersByTime(1000);
+    await settle();
+    expect(control.snapshot().live).toBe(false);
+    expect(resets()).toBe(1);
+    gpio.close();
+  });
+
+  test('let go before 10 s: no reset, and the button works as usual afterwards', async () => {
+    const { gpio, sim, control, resets } = held(['GPIO17']);
+    jest.advanceTimersByTime(4000);
+    sim.set('GPIO17', false);
+    jest.advanceTimersByTime(20_000);
+    expect(resets()).toBe(0);
+    sim.set('GPIO17', true);
+    jest.advanceTimersByTime(100);
+    sim.set('GPIO17', false);
+    jest.advanceTimersByTime(100);
+    await settle();
+    expect(control.snapshot().live).toBe(true);
+    gpio.close();
+  });
+
+  test('only the LIVE button counts, only when held at the start; close() cancels a hold', () => {
+    const mute = held(['GPIO27']);
+    jest.advanceTimersByTime(20_000);
+    expect(mute.resets()).toBe(0);
+    mute.gpio.close();
+    const later = held([]);
+    later.sim.set('GPIO17', true);
+    jest.advanceTimersByTime(20_000);
+    expect(later.resets()).toBe(0);
+    later.gpio.close();
+    const closed = held(['GPIO17']);
+    closed.gpio.close();
+    jest.advanceTimersByTime(20_000);
+    expect(closed.resets()).toBe(0);
   });
 });
 

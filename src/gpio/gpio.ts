@@ -25,7 +25,14 @@ export interface GpioDeps {
   levels?: () => { peak_dbfs: number[] } | undefined;
   /** Whether the machine has any GPIO chip (default: a /dev/gpiochipN exists). */
   chipPresent?: () => boolean;
+  /** The LIVE button held from the start for FACTORY_RESET_HOLD_MS: reset the box (the daemon). */
+  onFactoryReset?: () => void;
 }
+
+/** How long the LIVE button must be held, from hark's start, to reset the box to its factory settings. */
+export const FACTORY_RESET_HOLD_MS = 10_000;
+/** The actions that make a button "the LIVE button". */
+const LIVE_ACTIONS = new Set(['toggle_live', 'go_live']);
 
 /** Whether /dev holds any GPIO chip, whether or not libgpiod is there to open it. */
 export function anyGpioChip(devDir = '/dev'): boolean {
@@ -49,6 +56,8 @@ export class Gpio {
   private readonly buttons = new Map<LineRef, Button>();
   private indicators?: Indicators;
   private leds?: LedBank;
+  /** The LIVE button held since the start: the factory reset waits for it. */
+  private resetHold?: { ref: LineRef; timer: ReturnType<typeof setTimeout> };
   /** Config lines that are missing or unusable, with why. */
   readonly problems: { line: string; reason: string }[] = [];
 
@@ -107,7 +116,14 @@ export class Gpio {
     if (buttons.length) {
       const got = this.source.requestInputs(
         buttons.map(({ b, ref }) => ({ ref, activeLow: b.active_low, debounceMs: c.debounce_ms })),
-        (ref, active) => this.buttons.get(ref)?.edge(active),
+        (ref, active) => {
+          if (!active && this.resetHold?.ref === ref) {
+            clearTimeout(this.resetHold.timer);
+            this.resetHold = undefined;
+            log.info('the LIVE button was let go before 10 s: no factory reset');
+          }
+          this.buttons.get(ref)?.edge(active);
+        },
         (ref, message) => {
           this.problem(ref.line, message);
           this.buttons.get(ref)?.close();
@@ -127,6 +143,16 @@ export class Gpio {
           this.inputs.read(ref),
         );
         this.buttons.set(ref, button);
+        // Held while the box starts: keep holding it 10 s to reset the box (no screen needed).
+        if (LIVE_ACTIONS.has(b.action) && this.deps.onFactoryReset && !this.resetHold && this.inputs.read(ref)) {
+          blog.warn(`held while hark starts: keep holding it ${FACTORY_RESET_HOLD_MS / 1000} s to reset this box to its factory settings (the recordings are kept)`);
+          const timer = setTimeout(() => {
+            this.resetHold = undefined;
+            blog.warn(`held ${FACTORY_RESET_HOLD_MS / 1000} s from the start: resetting this box to its factory settings`);
+            this.deps.onFactoryReset!();
+          }, FACTORY_RESET_HOLD_MS);
+          this.resetHold = { ref, timer };
+        }
         blog.info(`button: ${b.action}${b.long_action ? `, held ${b.long_press_ms} ms: ${b.long_action}` : ''}`);
       }
     }
@@ -163,10 +189,17 @@ export class Gpio {
     if (this._state === 'running') this._state = 'degraded';
   }
 
+  /** Every LED blinks fast for `ms` (LedBank.flash): a factory reset says so at the start. */
+  flash(ms: number): void {
+    this.leds?.flash(ms);
+  }
+
   /** Idempotent: LEDs off, lines released. */
   close(): void {
     if (this._state === 'closed') return;
     this._state = 'closed';
+    clearTimeout(this.resetHold?.timer);
+    this.resetHold = undefined;
     for (const b of this.buttons.values()) b.close();
     this.buttons.clear();
     this.leds?.close();

@@ -122,6 +122,25 @@ describe('LedBank', () => {
     bank.close();
   });
 
+  test('flash: every LED blinks together at 4 Hz for the time asked, then shows its indicator again (a factory reset at the start)', () => {
+    const bus = new EventBus();
+    const ind = new Indicators(bus, { signalDbfs: -40 });
+    const live = led('live', 'on');
+    const muted = led('muted', 'blink');
+    const bank = new LedBank([live.l, muted.l], ind);
+    state(bus, true, false);
+    bank.flash(1000);
+    jest.advanceTimersByTime(2000);
+    // Live was lit; the flash starts lit, toggles every 125 ms for 1 s, then live is lit again (muted off).
+    expect(live.writes.map((w) => [w.t, w.on])).toEqual([[0, false], [0, true], [125, false], [250, true], [375, false], [500, true], [625, false], [750, true], [875, false], [1000, true]]);
+    expect(muted.writes.map((w) => [w.t, w.on])).toEqual([[0, false], [0, true], [125, false], [250, true], [375, false], [500, true], [625, false], [750, true], [875, false], [1000, false]].filter((w, i, a) => i === 0 || w[1] !== a[i - 1]![1]));
+    expect(bank.lit('live-on')).toBe(true);
+    expect(bank.lit('muted-blink')).toBe(false);
+    bank.close();
+    bank.flash(1000);
+    expect(bank.lit('live-on')).toBe(false);
+  });
+
   test('close() turns lit LEDs off and stops the clock; twice is fine', () => {
     const bus = new EventBus();
     const ind = new Indicators(bus, { signalDbfs: -40 });

@@ -123,6 +123,9 @@ export interface Led {
   write(on: boolean): void;
 }
 
+/** The half period of LedBank.flash: 4 blinks a second, faster than any indicator's pattern. */
+export const FLASH_PERIOD_MS = 125;
+
 /**
  * Drives LEDs from the indicators. One timer, set for the next pattern change of any lit
  * LED; a line is written only when its level changes.
@@ -144,6 +147,21 @@ export class LedBank {
     this.refresh();
   }
 
+  private flashFrom = 0;
+  private flashUntil = 0;
+
+  /**
+   * Every LED blinks together, fast (FLASH_PERIOD_MS on, the same off), for `ms`, whatever the
+   * indicators say; then they show their indicators again. How the box says "something happened
+   * to me" without a screen (a factory reset).
+   */
+  flash(ms: number): void {
+    if (this.closed || !(ms > 0)) return;
+    this.flashFrom = performance.now();
+    this.flashUntil = this.flashFrom + ms;
+    this.refresh();
+  }
+
   /** Whether an LED is lit now (as last written). */
   lit(label: string): boolean {
     const led = this.leds.find((l) => l.label === label);
@@ -156,6 +174,13 @@ export class LedBank {
     this.timer = undefined;
     const now = performance.now();
     let next = Infinity;
+    if (now < this.flashUntil) {
+      const phase = (now - this.flashFrom) % (2 * FLASH_PERIOD_MS);
+      for (const led of this.leds) this.write(led, phase < FLASH_PERIOD_MS);
+      const toggle = (phase < FLASH_PERIOD_MS ? FLASH_PERIOD_MS : 2 * FLASH_PERIOD_MS) - phase;
+      this.timer = setTimeout(() => this.refresh(), Math.max(1, Math.min(toggle, this.flashUntil - now)));
+      return;
+    }
     for (const led of this.leds) {
       let on = false;
       if (this.indicators.get(led.shows)) {

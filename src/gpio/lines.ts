@@ -116,6 +116,8 @@ export class SimLineSource implements LineSource {
   constructor(
     private readonly names: string[],
     private readonly busy: string[] = [],
+    /** Inputs already pressed when they are requested (a button held while the box starts). */
+    private readonly held: string[] = [],
   ) {}
 
   resolve(line: string): LineRef {
@@ -129,7 +131,7 @@ export class SimLineSource implements LineSource {
   requestInputs(specs: InputSpec[], onEdge: (ref: LineRef, active: boolean) => void): Requested<InputLines> {
     const failed = this.claim(specs);
     const mine = specs.filter((s) => !failed.some((f) => f.ref === s.ref));
-    for (const spec of mine) this.inputs.set(spec.ref.label, { spec, onEdge, active: false });
+    for (const spec of mine) this.inputs.set(spec.ref.label, { spec, onEdge, active: this.held.includes(spec.ref.label) });
     return {
       failed,
       lines: {

@@ -13,6 +13,9 @@ import { PasswordError, SCOPES } from '../control/auth.ts';
 import { ConfigError, ConfigShapeError } from '../config/load.ts';
 import { ConfigSchema } from '../config/schema.ts';
 import { logTail } from '../log.ts';
+import { diagReport } from './diag.ts';
+import { backupOf, restoreFrom } from './backup.ts';
+import { BackupError, MAX_PASSPHRASE } from '../control/backup.ts';
 import { SESSION_COOKIE, cookie, originOf } from './auth.ts';
 import { changePassword, clientAddress } from './password.ts';
 
@@ -23,6 +26,11 @@ export const API_SCHEMAS = {
   ActionResult: T.Object({ ok: T.Literal(true), state: T.Union([T.Literal('idle'), T.Literal('live'), T.Literal('muted')]), message: T.String() }),
   State: T.Object({ state: T.Union([T.Literal('idle'), T.Literal('live'), T.Literal('muted')]), live: T.Boolean(), muted: T.Boolean(), title: T.String() }),
   Error: T.Object({ error: T.String(), field: T.Optional(T.String({ description: 'The argument or dotted config key at fault' })) }),
+  BackupBody: T.Object({ passphrase: T.Optional(T.String({ maxLength: MAX_PASSPHRASE, description: 'Locks the backup (required when it holds secrets: the password, tokens, keys)' })) }, { additionalProperties: false }),
+  RestoreBody: T.Object(
+    { backup: T.String({ maxLength: 512 * 1024, description: 'The backup file\'s text' }), passphrase: T.Optional(T.String({ maxLength: MAX_PASSPHRASE })) },
+    { additionalProperties: false },
+  ),
   MarkBody: T.Object({ label: T.Optional(T.String({ maxLength: 200 })) }, { additionalProperties: false }),
   InputBody: T.Object({ device: T.String({ maxLength: 256, description: "PipeWire node.name; '' for the default source" }) }, { additionalProperties: false }),
   ActionBody: T.Object({ title: T.Optional(T.String()), label: T.Optional(T.String()), device: T.Optional(T.String()) }, { additionalProperties: false }),
@@ -159,6 +167,40 @@ export const apiRoutes = (ctx: AppContext) => {
       if (Object.hasOwn(body, 'admin.password')) return jsonError(422, 'set the password with POST /api/password (it needs the current password)', { field: 'admin.password' });
       return save(ctx.store.set(body as Record<string, unknown>));
     }, { parse: 'none' })
+    // Backup and restore (control/backup.ts): one file, locked with a passphrase when it holds secrets.
+    .post(
+      '/backup',
+      async ({ body }) => {
+        try {
+          const b = await backupOf(ctx, body.passphrase);
+          return new Response(b.text, { headers: { 'content-type': 'application/json; charset=utf-8', 'content-disposition': `attachment; filename="${b.filename}"`, 'cache-control': 'no-store' } });
+        } catch (e) {
+          if (!(e instanceof BackupError)) throw e;
+          return jsonError(422, e.message, { field: e.field });
+        }
+      },
+      { body: API_SCHEMAS.BackupBody },
+    )
+    .post(
+      '/restore',
+      async ({ body, request }) => {
+        try {
+          const r = await restoreFrom(ctx, body.backup, body.passphrase, originOf(request));
+          return { ok: true, message: r.message, restored: r.restored };
+        } catch (e) {
+          if (!(e instanceof BackupError)) throw e;
+          return jsonError(422, e.message, { field: e.field });
+        }
+      },
+      { body: API_SCHEMAS.RestoreBody },
+    )
+    // The diagnostic report: a file to send to whoever helps (secrets removed; diag.ts).
+    .get('/diag', async () => {
+      const r = await diagReport(ctx);
+      return new Response(r.text, {
+        headers: { 'content-type': 'text/plain; charset=utf-8', 'content-disposition': `attachment; filename="${r.filename}"`, 'cache-control': 'no-store' },
+      });
+    })
     .get('/logs', ({ query }) => {
       const n = Math.max(1, Math.min(500, Number(query.lines ?? 100) || 100));
       const initial = logTail().slice(-n);

@@ -29,7 +29,9 @@ export function createApp(ctx: AppContext) {
         case 'VALIDATION': {
           const first = (error as { all?: { path?: string; summary?: string; message?: string }[] }).all?.[0];
           const field = first?.path?.replace(/^\//, '').replaceAll('/', '.') ?? '';
-          return jsonError(400, first?.summary ?? first?.message ?? 'invalid request', { field });
+          // The field first, as every other refusal says it ("passphrase: Expected string length …").
+          const why = first?.summary ?? first?.message ?? 'invalid request';
+          return jsonError(400, field ? `${field}: ${why}` : why, { field });
         }
         case 'PARSE':
           return jsonError(400, `the request body could not be parsed: ${(error as Error).message}`);

@@ -1,5 +1,7 @@
 import { describe, expect, test } from 'bun:test';
-import { hostname } from 'node:os';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { ConfigError, parseConfig } from '../config/load.ts';
 import { BoxNames, boxNames, forwardedBy, fromLoopback, hostOf, isLoopbackAddress, originAllowed } from './host-gate.ts';
 
@@ -18,6 +20,21 @@ describe('host names', () => {
     const n = boxNames(cfg(['radio.example.org', '2001:DB8::7', '[2001:db8::8]'], '10.9.8.7'));
     for (const h of [hostname().toLowerCase(), `${hostname().toLowerCase()}.local`, 'localhost', '127.0.0.1', '[::1]', '10.9.8.7', 'radio.example.org', '[2001:db8::7]', '[2001:db8::8]']) expect(n.has(h), h).toBe(true);
     expect(n.has('evil.example')).toBe(false);
+  });
+
+  test('the name avahi announces (HARK_MDNS_NAME_FILE, studio-2.local after a clash) is one of the box\'s names', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hark-gate-mdns-'));
+    writeFileSync(join(dir, 'name'), 'renamed-box.local\n');
+    const saved = process.env.HARK_MDNS_NAME_FILE;
+    process.env.HARK_MDNS_NAME_FILE = join(dir, 'name');
+    try {
+      expect(boxNames(cfg()).has('renamed-box.local')).toBe(true);
+      expect(new BoxNames().has(cfg(), 'renamed-box.local')).toBe(true);
+    } finally {
+      if (saved === undefined) delete process.env.HARK_MDNS_NAME_FILE;
+      else process.env.HARK_MDNS_NAME_FILE = saved;
+    }
+    expect(boxNames(cfg()).has('renamed-box.local')).toBe(false);
   });
 
   test('BoxNames follows a new config at once', () => {

@@ -4,7 +4,7 @@
  * rebinding) reaches nothing; every answer carries the security headers (CSP and friends).
  *
  * Allowed names: the host name, `<hostname>.local` (and avahi's `<hostname>-N.local` after a
- * name conflict), every address of every interface (IPv6 in brackets), `localhost`,
+ * name conflict, and whatever name avahi announces: control/mdns-name.ts), every address of every interface (IPv6 in brackets), `localhost`,
  * `127.0.0.1`, `[::1]`, `http.host` when it is not a wildcard, and `http.allowed_hosts` (a
  * reverse proxy's public name, a router's forwarded address). A port never matters.
  * The CLI's Unix socket is not checked. A request without a Host header is refused (400).
@@ -15,6 +15,7 @@
 import { Elysia } from 'elysia';
 import { hostname, networkInterfaces } from 'node:os';
 import type { Config } from '../config/schema.ts';
+import { mdnsName } from '../control/mdns-name.ts';
 import { socketRequests } from '../control/plane.ts';
 
 /**
@@ -60,6 +61,8 @@ export function boxNames(config: Pick<Config, 'http'>): Set<string> {
   const host = hostname().toLowerCase();
   add(host);
   add(`${host}.local`);
+  // What avahi announces (studio-2.local after a clash), when hark-mdns-name says so.
+  add(mdnsName());
   for (const n of ['localhost', '127.0.0.1', '::1']) add(n);
   for (const list of Object.values(networkInterfaces())) for (const a of list ?? []) add(a.address);
   if (config.http.host !== '0.0.0.0' && config.http.host !== '::') add(config.http.host);
@@ -162,7 +165,7 @@ export const hostGuard = (ctx: { config: Pick<Config, 'http'> }, names: BoxNames
     if (host !== null && names.has(ctx.config, host)) return;
     const shown = header.replace(/[^\x20-\x7e]/g, '?').slice(0, 100);
     return new Response(
-      `421 Misdirected Request: this box does not answer to the name "${shown}". Open it by its own name or address (e.g. http://${hostname()}.local/); a name of your own (a proxy in front of it) goes in http.allowed_hosts.\n`,
+      `421 Misdirected Request: this box does not answer to the name "${shown}". Open it by its own name or address (e.g. http://${mdnsName()}/); a name of your own (a proxy in front of it) goes in http.allowed_hosts.\n`,
       { status: 421, headers: { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store', ...SECURITY_HEADERS } },
     );
   });

@@ -3,7 +3,7 @@ import { RecordingBusyError, RecordingNotFoundError, contentTypeOf } from '../ou
 import { jsonError } from './errors.ts';
 import type { AppContext } from '../control/context.ts';
 
-/** GET /api/recordings, GET and DELETE /api/recordings/:name. */
+/** GET /api/recordings, GET and DELETE /api/recordings/:name (GET also a recording's CUE sheet, `hark-…Z.cue`). */
 export const recordingsRoutes = (ctx: AppContext) => {
   const rec = ctx.broadcast.recorder;
   const refusal = (e: unknown, name: string) => {
@@ -15,6 +15,17 @@ export const recordingsRoutes = (ctx: AppContext) => {
     .get('/', () => ({ dir: rec.dir, state: rec.state, recordings: rec.list() }))
     .get('/:name', ({ params, query }) => {
       try {
+        if (params.name.endsWith('.cue')) {
+          // A recording's marks as a CUE sheet, under its own name: saved beside the recording
+          // (downloaded under its own name too), it finds it.
+          return new Response(rec.cue(params.name), {
+            headers: {
+              'content-type': 'application/x-cue; charset=utf-8',
+              'content-disposition': `attachment; filename="${params.name}"`,
+              'cache-control': 'no-store',
+            },
+          });
+        }
         const path = rec.pathOf(params.name);
         // ?play: for the page's <audio> player (inline); otherwise a download. Range requests
         // (206) come with Bun.file either way, so a player can seek.

@@ -1,6 +1,7 @@
 /**
- * The reconnect policy every network output shares (Icecast, WHIP): exponential backoff
- * with jitter, capped, and a slower lane for refusals that retrying soon cannot fix.
+ * The reconnect policy every output that sends on its own shares (Icecast, WHIP, the recorder
+ * after a failed write): exponential backoff with jitter, capped, and a slower lane for
+ * refusals that retrying soon cannot fix.
  */
 
 /** Why the last attempt ended, as far as the policy cares. */

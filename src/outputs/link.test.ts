@@ -1,7 +1,8 @@
 /**
  * The shared reconnect handler (link.ts) against a scripted connector: state transitions, the
  * backoff policy, last error, bytes across links, connected-since, terminal-ish states
- * (auth_failed, mount_in_use), and a change reported on every state change.
+ * (auth_failed, mount_in_use), a change reported on every state change, and a link that opens
+ * at once with its own state names and fixed wait (the recorder).
  */
 import { afterEach, describe, expect, test } from 'bun:test';
 import { logger } from '../log.ts';
@@ -235,5 +236,48 @@ describe('LinkHandler', () => {
     h.start();
     await until(() => h.state === 'live');
     expect(h.link).toBe(b);
+  });
+
+  test('a link that opens at once (the recorder): live within start(), its own state names, a fixed wait with its own name, retryNow', async () => {
+    let room = false;
+    const link = new FakeLink();
+    const full = new Error('only 0 MB free');
+    const instant: Connector<FakeLink> = {
+      connect: () => {
+        if (!room) throw full;
+        return link;
+      },
+      failure: (e) => (e === full ? { kind: 'transient', message: full.message, waitMs: 60_000, state: 'disk_full' } : { kind: 'transient', message: String(e) }),
+    };
+    const changes: string[] = [];
+    const h: LinkHandler<FakeLink> = new LinkHandler(instant, {
+      kind: 'recording',
+      id: '',
+      log: logger('test instant'),
+      backoff: fast,
+      where: '/srv/rec',
+      authHint: '',
+      states: { live: 'recording' },
+      onChange: () => changes.push(h.outputStatus().state),
+    });
+    handlers.push(h);
+    h.start();
+    // Waits as its own state, at the fixed period rather than the backoff's first step.
+    expect(h.state).toBe('retrying');
+    expect(h.stateName).toBe('disk_full');
+    const st = h.outputStatus();
+    expect(st).toMatchObject({ state: 'disk_full', last_error: 'only 0 MB free' });
+    expect(Date.parse(st.retry_at!) - Date.now()).toBeGreaterThan(30_000);
+    // Still no room: another try stays in the same state, with no new change.
+    h.retryNow();
+    expect(h.attempts).toBe(2);
+    room = true;
+    h.retryNow();
+    expect(h.state).toBe('live');
+    expect(h.outputStatus()).toMatchObject({ state: 'recording', last_error: null, retry_at: null });
+    expect(changes).toEqual(['disk_full', 'recording']);
+    // Not waiting: retryNow does nothing.
+    h.retryNow();
+    expect(h.attempts).toBe(3);
   });
 });

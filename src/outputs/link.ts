@@ -2,12 +2,15 @@
  * The one output contract and the one reconnect handler (after mediamtx's forward/dest.go
  * with dest_handler.go).
  *
- * An output that sends on its own (an Icecast mount, a WHIP publisher, SRT/RTP to come) is a
- * `Connector`: `connect(signal)` opens a `Link` that sends until it fails. `LinkHandler` owns
- * everything around it — the state, retries with the shared backoff policy, the last error,
- * bytes and connected-since — and says when the state changes. Every output, the recorder and
- * the listener outputs included, reports through one `OutputStatus` record: that is what
- * /api/status, /metrics, the admin page, the CLI and the LEDs read.
+ * An output that sends on its own (an Icecast mount, a WHIP publisher, the recorder, SRT/RTP
+ * to come) is a `Connector`: `connect(signal)` opens a `Link` that sends until it fails.
+ * `LinkHandler` owns everything around it — the state, retries with the shared backoff policy,
+ * the last error, bytes and connected-since — and says when the state changes. The recorder's
+ * link is the open recording: it opens at once (connect returns it, no `connecting`), its
+ * states keep their own names (`states`: live is `recording`), and a full disk waits as
+ * `disk_full` at a fixed period rather than backing off (LinkFailure `state` and `waitMs`).
+ * Every output, the listener outputs included, reports through one `OutputStatus` record:
+ * that is what /api/status, /metrics, the admin page, the CLI and the LEDs read.
  */
 import type { Logger } from '../log.ts';
 import { Backoff, DEFAULT_BACKOFF, type BackoffPolicy, type FailureKind } from './backoff.ts';
@@ -61,12 +64,20 @@ export interface LinkFailure {
   retryAfterMs?: number;
   /** Try again at once without counting a failure (e.g. falling back to an older protocol). */
   retryNow?: boolean;
+  /** Wait this long instead of the backoff sequence (the recorder's disk guard looks every 5 s). */
+  waitMs?: number;
+  /** The kind's own name for the state while it waits (the recorder's `disk_full`); `retrying` unless said. */
+  state?: string;
 }
 
 /** An output kind's part: how to connect, and what its errors mean. */
 export interface Connector<L extends Link> {
-  /** Open a link; throws on failure. `signal` aborts when the output is closed meanwhile. */
-  connect(signal: AbortSignal): Promise<L>;
+  /**
+   * Open a link; throws (or rejects) on failure. `signal` aborts when the output is closed
+   * meanwhile. A link that opens at once (a file) may be returned as it is: it is live before
+   * start() returns, with no `connecting` in between.
+   */
+  connect(signal: AbortSignal): L | Promise<L>;
   /** What a thrown error or a link's end means for the policy. */
   failure(err: unknown): LinkFailure;
 }
@@ -91,6 +102,8 @@ export interface LinkHandlerOptions<L extends Link> {
   busyText?: string;
   /** The live detail when it differs from "live". */
   liveText?: string;
+  /** The kind's own names for the states in OutputStatus (the recorder's live is `recording`). */
+  states?: Partial<Record<LinkState, string>>;
   /** The log line's words for a lost link: "connection lost" (after N s: why). */
   lostText?: string;
   /** Called when a link goes live, and when it is dropped (lost or closed). */
@@ -114,6 +127,8 @@ export class LinkHandler<L extends Link> {
   private abort?: AbortController;
   private readonly backoff: Backoff;
   private lastError: string | null = null;
+  /** The failure's own name for the waiting state (LinkFailure.state), while retrying. */
+  private waitState: string | null = null;
   private nextRetryAt: number | null = null;
   private liveSince: Date | null = null;
   private lastDropAt = 0;
@@ -152,7 +167,21 @@ export class LinkHandler<L extends Link> {
     if (this._state !== 'stopped') return;
     this.generation++;
     this.backoff.reset();
-    void this.attempt();
+    this.attempt();
+  }
+
+  /** The state as OutputStatus shows it: the kind's own name (`recording`, `disk_full`) or the handler's. */
+  get stateName(): string {
+    if (this._state === 'retrying' && this.waitState) return this.waitState;
+    return this.o.states?.[this._state] ?? this._state;
+  }
+
+  /** While waiting to retry: try now (e.g. room was made on the disk). */
+  retryNow(): void {
+    if (this.nextRetryAt === null || this._state === 'stopped') return;
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    this.attempt();
   }
 
   /** Close the link and cancel retries; the state is `stopped` at once. Idempotent. */
@@ -193,7 +222,7 @@ export class LinkHandler<L extends Link> {
     return {
       kind: this.o.kind,
       id: this.o.id,
-      state: s.state,
+      state: this.stateName,
       detail: s.status,
       bytes: s.bytes,
       listeners: null,
@@ -224,29 +253,43 @@ export class LinkHandler<L extends Link> {
     }
   }
 
-  private setState(s: LinkState): void {
-    if (s === this._state) return;
+  private setState(s: LinkState, waitState: string | null = null): void {
+    if (s === this._state && waitState === this.waitState) return;
     this._state = s;
+    this.waitState = waitState;
     this.o.onChange?.();
   }
 
-  private async attempt(): Promise<void> {
+  private attempt(): void {
     const gen = this.generation;
     this.nextRetryAt = null;
     this._attempts++;
-    this.setState('connecting');
     const abort = (this.abort = new AbortController());
-    let link: L;
+    let opened: L | Promise<L>;
     try {
-      link = await this.connector.connect(abort.signal);
+      opened = this.connector.connect(abort.signal);
     } catch (e) {
-      if (gen !== this.generation) return;
-      const f = this.connector.failure(e);
-      if (f.retryNow) return this.attempt();
-      return this.failed(f);
+      return this.attemptFailed(gen, e);
     }
+    if (opened instanceof Promise) {
+      this.setState('connecting');
+      opened.then(
+        (link) => this.connected(gen, link),
+        (e) => this.attemptFailed(gen, e),
+      );
+    } else this.connected(gen, opened);
+  }
+
+  private attemptFailed(gen: number, e: unknown): void {
+    if (gen !== this.generation) return;
+    const f = this.connector.failure(e);
+    if (f.retryNow) return this.attempt();
+    this.failed(f);
+  }
+
+  private connected(gen: number, link: L): void {
     if (gen !== this.generation) {
-      await link.close();
+      void link.close();
       return;
     }
     this._link = link;
@@ -280,7 +323,9 @@ export class LinkHandler<L extends Link> {
 
   private failed(f: LinkFailure): void {
     let delay: number;
-    if (f.kind === 'busy' && Date.now() - this.lastDropAt < STALE_SOURCE_MS) {
+    if (f.waitMs !== undefined) {
+      delay = f.waitMs;
+    } else if (f.kind === 'busy' && Date.now() - this.lastDropAt < STALE_SOURCE_MS) {
       // Most likely our own dropped link, which the server keeps until its timeout notices
       // (Icecast's source-timeout, 10 s by default): check back every few seconds, not every 30.
       delay = Math.max(STALE_RETRY_MS, this.backoff.next('transient'));
@@ -292,13 +337,17 @@ export class LinkHandler<L extends Link> {
     this.lastError = f.message;
     this.nextRetryAt = Date.now() + delay;
     const line = `${f.message}; retrying in ${(delay / 1000).toFixed(1)} s`;
-    if (f.kind === 'transient') this.o.log.warn(line);
+    // A fixed wait that goes on (the disk still full) is logged once, when it starts.
+    if (f.waitMs !== undefined && this._state === 'retrying' && this.waitState === (f.state ?? null)) this.o.log.debug(line);
+    else if (f.kind === 'transient') this.o.log.warn(line);
     else this.o.log.error(line);
     const gen = this.generation;
     this.timer = setTimeout(() => {
-      if (gen === this.generation) void this.attempt();
+      if (gen === this.generation) this.attempt();
     }, delay);
-    this.setState(f.kind === 'auth' ? 'auth_failed' : f.kind === 'busy' ? 'mount_in_use' : 'retrying');
+    if (f.kind === 'auth') this.setState('auth_failed');
+    else if (f.kind === 'busy') this.setState('mount_in_use');
+    else this.setState('retrying', f.state ?? null);
   }
 }
 

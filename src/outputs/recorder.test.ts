@@ -1,14 +1,17 @@
 /**
  * The recorder with a fake packet source, an injected clock and an injected free-space
- * reading: rotation by size and time, names, the disk guard's stop/alert/resume.
+ * reading: rotation by size and time, names, the disk guard's stop/alert/resume; and, with a
+ * disk that fails on demand, the recorder under the shared LinkHandler (the end of the file).
  */
 import { afterEach, describe, expect, test } from 'bun:test';
-import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync, write as fsWrite } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { EncodedPacket } from '../codecs/encoder.ts';
 import { Alerts } from './alerts.ts';
-import { Recorder, RecordingBusyError, RecordingNotFoundError, timestampName, WRITE_MS, type RecorderOptions } from './recorder.ts';
+import { DEFAULT_BACKOFF } from './backoff.ts';
+import type { OutputStatus } from './link.ts';
+import { cueSheet, cueText, Recorder, RecordingBusyError, RecordingNotFoundError, spaceText, timestampName, WRITE_MS, type RecorderOptions, type WriteFn } from './recorder.ts';
 
 class FakeSource {
   listener?: (p: EncodedPacket) => void;
@@ -84,6 +87,22 @@ describe('Recorder', () => {
     src.push(1);
     expect(rec.currentFile).toEndWith('hark-2026-01-02T03-05-00Z.mp3');
     expect(rec.status().files_started).toBe(2);
+  });
+
+  test('free space reads in GB like the pages ("0.4 GB free", minimum "0.5 GB"), in MB only under a tenth of a GB', async () => {
+    expect(spaceText(78.8 * 2 ** 30)).toBe('78.8 GB');
+    expect(spaceText(2.2 * MB)).toBe('2.2 MB');
+    expect(spaceText(45 * MB)).toBe('45 MB');
+    let free = 2000 * MB;
+    const { src, alerts, rec } = make({ freeBytes: () => free, guardMs: 20, guardIdleMs: 20, minFreeBytes: 500 * MB });
+    rec.start();
+    src.push(7, 3);
+    free = 420 * MB;
+    for (let i = 0; i < 50 && rec.state !== 'disk_full'; i++) await Bun.sleep(20);
+    expect(alerts.list()[0]!.id).toBe('recording.disk');
+    expect(alerts.list()[0]!.message).toMatch(/^Recording stopped: only 0\.4 GB free on .* \(minimum 0\.5 GB\)\.$/);
+    expect(alerts.list()[0]!.message).not.toContain('MB');
+    await rec.close();
   });
 
   test('the disk guard stops before the floor with an alert, and resumes with room', async () => {
@@ -202,6 +221,52 @@ describe('Recorder', () => {
     expect(JSON.parse(readFileSync(join(dir, '.hark-recordings.json'), 'utf8'))[name]).toBeUndefined();
   });
 
+  test('marks are written beside the recording as a CUE sheet: updated with each mark, parseable, listed, deleted with it', async () => {
+    const { src, dir, rec } = make();
+    rec.start();
+    const name = rec.currentFile!.slice(dir.length + 1);
+    const cueName = name.replace(/\.mp3$/, '.cue');
+    src.push(1, 125); // 3.0 s
+    rec.mark('Welcome');
+    expect(readFileSync(join(dir, cueName), 'utf8')).toContain('TITLE "Welcome"');
+    src.push(1, 2500); // 60 s more: 63.0 s
+    rec.mark('He said "amen"\nFILE "evil.wav" WAVE\r\n  TRACK 99 AUDIO');
+    rec.mark('');
+    const text = readFileSync(join(dir, cueName), 'utf8');
+    const lines = text.trimEnd().split('\n');
+    // The sheet's shape: one FILE (this recording), tracks 01.. each with one TITLE and INDEX 01.
+    expect(lines.filter((l) => l.startsWith('FILE '))).toEqual([`FILE "${name}" MP3`]);
+    const tracks = lines.filter((l) => /^\s*TRACK /.test(l));
+    expect(tracks.map((l) => l.trim())).toEqual(['TRACK 01 AUDIO', 'TRACK 02 AUDIO', 'TRACK 03 AUDIO', 'TRACK 04 AUDIO']);
+    for (const l of lines) expect(l, l).toMatch(/^(REM COMMENT "[^"]*"|FILE "[^"]*" MP3|  TRACK \d\d AUDIO|    TITLE "[^"]*"|    INDEX 01 \d\d:[0-5]\d:[0-7]\d)$/);
+    const titles = lines.filter((l) => l.includes('TITLE')).map((l) => l.trim().slice(7, -1));
+    expect(titles).toEqual(['Start', 'Welcome', "He said 'amen' FILE 'evil.wav' WAVE TRACK 99 AUDIO", 'Marked moment']);
+    const idx = lines.filter((l) => l.includes('INDEX 01')).map((l) => l.trim().slice(9));
+    expect(idx[0]).toBe('00:00:00');
+    expect(idx[1]).toBe('00:03:00');
+    expect(idx[2]).toBe('01:03:00');
+    // Two marks in the same instant: the second starts a frame later (track starts only go forward).
+    expect(idx[3]).toBe('01:03:01');
+    // Listed with the recording, served by name.
+    expect(rec.list()[0]!.cue).toBe(cueName);
+    expect(rec.cue(cueName)).toBe(text);
+    for (const bad of ['../x.cue', 'hark-2026-01-02T03-04-05Z.mp3', 'other.cue', 'hark-1999-01-01T00-00-00Z.cue']) expect(() => rec.cue(bad), bad).toThrow(RecordingNotFoundError);
+    await rec.close();
+    // Deleting the recording deletes its sheet.
+    rec.delete(name);
+    expect(readdirSync(dir).filter((f) => !f.startsWith('.'))).toEqual([]);
+  });
+
+  test('a CUE sheet keeps to the format with many or long marks: at most 99 tracks, titles of 80 characters', () => {
+    const marks = Array.from({ length: 150 }, (_, i) => ({ offset_s: i * 2, label: `${'x'.repeat(100)}${i}`, at: '' }));
+    const text = cueSheet('hark-2026-01-02T03-04-05Z.opus', marks);
+    expect(text).toContain('FILE "hark-2026-01-02T03-04-05Z.opus" WAVE');
+    expect(text.match(/TRACK \d\d AUDIO/g)).toHaveLength(99);
+    expect(text).toContain('TRACK 99 AUDIO');
+    for (const t of text.match(/TITLE "[^"\n]*"/g)!) expect(t.length - 8).toBeLessThanOrEqual(80);
+    expect(cueText('a\u2028b\u0000c"d')).toBe("a b c'd");
+  });
+
   test('a damaged index (hand-edited, torn) loses only its bad entries', async () => {
     const { src, dir, rec } = make();
     rec.start();
@@ -230,4 +295,184 @@ describe('Recorder', () => {
     expect(() => rec.delete('hark-2026-05-05T05-05-05Z.mp3')).toThrow(RecordingBusyError);
     expect(timestampName(Date.parse('2026-05-05T05:05:05.999Z'))).toBe('2026-05-05T05-05-05Z');
   });
+});
+
+/*
+ * The recorder under the shared LinkHandler (link.ts): a failed write, a full disk, a folder
+ * that cannot be made or is removed — each goes to a waiting state with the error and when the
+ * next try is due, and back to `recording` by itself once the cause is gone, continuing the same
+ * file within the continue window. close() during a wait stops it for good. The disk is real;
+ * only its failures are injected at the thin writer layer (the tests run as root, so
+ * permissions cannot make writes fail).
+ */
+/** MPEG-1 Layer III, 128 kbit/s, 48 kHz: 384-byte frames of 24 ms, `fill` in the body. */
+function mp3Frame(fill: number): EncodedPacket {
+  const f = new Uint8Array(384).fill(fill);
+  f.set([0xff, 0xfb, 0x94, 0xc4]);
+  return { data: f, pts: 0, frames: 1152 };
+}
+
+/** A disk that works until told to fail with an errno. */
+class Disk {
+  failing: string | null = null;
+  writes = 0;
+  readonly write: WriteFn = (fd, buf, off, len) => {
+    this.writes++;
+    if (this.failing) return Promise.reject(Object.assign(new Error(`${this.failing}: simulated, write`), { code: this.failing }));
+    return new Promise((resolve, reject) => fsWrite(fd, buf, off, len, null, (err, n) => (err ? reject(err) : resolve(n))));
+  };
+}
+
+/** The recorder as BroadcastOutputs runs it, with a disk that can fail, short waits, and the continue window on. */
+function makeLinked(over: Partial<RecorderOptions> = {}) {
+  const disk = new Disk();
+  const changes: OutputStatus[] = [];
+  const made = make({
+    continueWithinMs: 10 * 60_000,
+    backoff: { ...DEFAULT_BACKOFF, initialMs: 150, maxMs: 300, jitter: 0 },
+    guardMs: 20,
+    guardIdleMs: 20,
+    write: disk.write,
+    onChange: (s) => changes.push(s),
+    ...over,
+  });
+  return { ...made, disk, changes };
+}
+
+/** `n` MP3 frames filled with `fill`. */
+function push(src: FakeSource, fill: number, n: number) {
+  for (let i = 0; i < n; i++) src.listener?.(mp3Frame(fill));
+}
+
+/** Wait for a condition, bounded (no fixed sleeps: the machine may be loaded). */
+async function until(what: string, pred: () => boolean, ms = 10_000) {
+  const end = performance.now() + ms;
+  while (!pred()) {
+    if (performance.now() > end) throw new Error(`timed out waiting for ${what}; status ${JSON.stringify(rec?.status())}`);
+    await Bun.sleep(5);
+  }
+}
+
+const mp3s = (dir: string) => readdirSync(dir).filter((f) => f.endsWith('.mp3'));
+const sizeOf = (path: string) => readFileSync(path).length;
+
+describe('the recorder under LinkHandler', () => {
+  test('a failing write goes to retrying with the error and when it tries again, then back to recording by itself, continuing the same file', async () => {
+    const { src, alerts, disk, dir, rec, changes } = makeLinked();
+    rec.start();
+    expect(rec.state).toBe('recording');
+    const file = rec.currentFile!;
+    push(src, 1, 10);
+    await until('the first frames on disk', () => sizeOf(file) === 10 * 384);
+
+    disk.failing = 'EIO';
+    push(src, 2, 5); // lost with the failed write
+    await until('retrying', () => rec.state === 'retrying');
+    const s = rec.status();
+    expect(s.last_error).toBe(`writing ${file}: input/output error (a failing card or disk?)`);
+    expect(s.retry_at).not.toBeNull();
+    expect(Date.parse(s.retry_at!)).toBeGreaterThan(Date.now() - 1000);
+    expect(s.file).toBeNull();
+    const o = rec.outputStatus();
+    expect(o).toMatchObject({ kind: 'recording', state: 'retrying', last_error: s.last_error, retry_at: s.retry_at, since: null });
+    expect(o.detail).toMatch(/^retrying in \d+ s: writing .*: input\/output error/);
+    expect(o.connects).toBeUndefined(); // files, not connections: /metrics and `hark status` show a recorder
+    expect(alerts.list().map((a) => a.id)).toEqual(['recording.failed']);
+
+    disk.failing = null; // the cause is gone
+    await until('recording again', () => rec.state === 'recording');
+    expect(rec.currentFile).toBe(file);
+    expect(rec.status()).toMatchObject({ continued: true, files_started: 1, last_error: null, retry_at: null });
+    expect(rec.outputStatus().since).not.toBeNull();
+    expect(alerts.list()).toEqual([]);
+    push(src, 3, 10);
+    await until('the new frames on disk', () => sizeOf(file) === 20 * 384);
+    await rec.close();
+
+    // One file: the frames before the failure, then those after it.
+    expect(mp3s(dir)).toEqual([file.slice(dir.length + 1)]);
+    const bytes = readFileSync(file);
+    for (let i = 0; i < 20; i++) expect(bytes[i * 384 + 100]).toBe(i < 10 ? 1 : 3);
+    expect(rec.status().bytes).toBeGreaterThanOrEqual(20 * 384);
+    expect(changes.map((c) => c.state)).toEqual(['recording', 'retrying', 'recording', 'stopped']);
+  }, 30_000);
+
+  test('a full disk (ENOSPC, then too little room) waits as disk_full with the alert, and resumes the same file when there is room', async () => {
+    let free = 10_000 * MB;
+    const { src, alerts, disk, dir, rec } = makeLinked({ freeBytes: () => free });
+    const events: string[] = [];
+    alerts.on((e) => events.push(`${e.type}:${e.alert.id}`));
+    rec.start();
+    const file = rec.currentFile!;
+    push(src, 1, 10);
+    await until('the first frames on disk', () => sizeOf(file) === 10 * 384);
+
+    disk.failing = 'ENOSPC';
+    free = 50 * MB;
+    push(src, 2, 1);
+    await until('disk_full', () => rec.state === 'disk_full');
+    expect(rec.status().last_error).toMatch(/^only \d+ MB free on .* \(minimum 100 MB\)$/);
+    expect(rec.status().retry_at).not.toBeNull();
+    expect(alerts.list()[0]!).toMatchObject({ id: 'recording.disk', severity: 'critical' });
+    // It looks again by itself (a new retry_at), and stays stopped while there is no room.
+    const due = rec.status().retry_at;
+    await until('another look', () => rec.status().retry_at !== due && rec.status().retry_at !== null);
+    expect(rec.state).toBe('disk_full');
+    expect(alerts.list()).toHaveLength(1);
+
+    disk.failing = null;
+    free = 500 * MB;
+    await until('recording again', () => rec.state === 'recording');
+    expect(rec.currentFile).toBe(file);
+    expect(rec.status().continued).toBe(true);
+    expect(events).toEqual(['raised:recording.disk', 'cleared:recording.disk']);
+    await rec.close();
+    expect(mp3s(dir)).toHaveLength(1);
+  }, 30_000);
+
+  test('a folder that cannot be made retries with a plain reason, and records once it can', async () => {
+    const parent = mkdtempSync(join(tmpdir(), 'hark-rec-link-'));
+    const dir = join(parent, 'in-the-way', 'recordings');
+    writeFileSync(join(parent, 'in-the-way'), 'a file where the folder should be');
+    const { rec } = makeLinked({ dir, backoff: { ...DEFAULT_BACKOFF, initialMs: 30, maxMs: 60, jitter: 0 } });
+    rec.start();
+    expect(rec.state).toBe('retrying');
+    expect(rec.status().last_error).toBe(`cannot create ${dir}: part of the path is not a folder`);
+    rmSync(join(parent, 'in-the-way'));
+    await until('recording', () => rec.state === 'recording');
+    expect(rec.currentFile!.startsWith(dir)).toBe(true);
+  }, 30_000);
+
+  test('a recording folder removed while recording: it notices, makes it again and records on', async () => {
+    const { src, dir, rec } = makeLinked({ backoff: { ...DEFAULT_BACKOFF, initialMs: 30, maxMs: 60, jitter: 0 } });
+    rec.start();
+    const first = rec.currentFile!;
+    rmSync(dir, { recursive: true });
+    await until('a new file', () => rec.state === 'recording' && rec.status().files_started === 2);
+    expect(rec.currentFile!.startsWith(dir)).toBe(true);
+    expect(first.startsWith(dir)).toBe(true);
+    push(src, 1, 5);
+    await until('frames in the new file', () => sizeOf(rec.currentFile!) === 5 * 384);
+  }, 30_000);
+
+  test('close() while waiting to retry stops for good: stopped, no retry due, no file opened later', async () => {
+    const { src, alerts, disk, dir, rec } = makeLinked({ backoff: { ...DEFAULT_BACKOFF, initialMs: 100, maxMs: 100, jitter: 0 } });
+    rec.start();
+    disk.failing = 'EIO';
+    push(src, 1, 3);
+    await until('retrying', () => rec.state === 'retrying');
+    await rec.close();
+    expect(rec.state).toBe('stopped');
+    expect(rec.status()).toMatchObject({ state: 'stopped', retry_at: null, file: null });
+    expect(rec.outputStatus()).toMatchObject({ state: 'stopped', detail: 'stopped', retry_at: null });
+    disk.failing = null;
+    // Past the retry that was due: nothing opened, nothing written.
+    const writes = disk.writes;
+    await Bun.sleep(300);
+    expect(rec.state).toBe('stopped');
+    expect(rec.currentFile).toBeNull();
+    expect(disk.writes).toBe(writes);
+    expect(mp3s(dir)).toHaveLength(1);
+    expect(alerts.isActive('recording.disk')).toBe(false);
+  }, 30_000);
 });

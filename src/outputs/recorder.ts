@@ -22,9 +22,16 @@
  *
  * The audio is only ever written from the thread pool (AppendWriter): a slow or hung card
  * delays the recording, never capture, the HTTP listeners or the other outputs. A backlog past
- * MAX_BACKLOG_BYTES fails the recording with an alert instead of growing without bound.
+ * MAX_BACKLOG_BYTES stops the file with an alert instead of growing without bound.
+ *
+ * The recorder is a Connector (link.ts) like Icecast and WHIP: `connect()` opens (or continues)
+ * a file and returns the RecordingLink that writes it, across rotations, until a write fails,
+ * the disk guard finds too little room, or the file is removed. The shared LinkHandler owns the
+ * state (`recording` is its live; `disk_full` its wait for room, checked every GUARD_IDLE_MS;
+ * `retrying` after any other failure, with the shared backoff), the last error, the bytes and
+ * the since; a retry within `continueWithinMs` continues the same file.
  */
-import { close as fsClose, closeSync, existsSync, fdatasync, mkdirSync, openSync, readFileSync, readSync, readdirSync, renameSync, statfsSync, statSync, unlinkSync, writeFileSync, write as fsWrite } from 'node:fs';
+import { close as fsClose, closeSync, existsSync, fdatasync, fstatSync, mkdirSync, openSync, readFileSync, readSync, readdirSync, renameSync, rmSync, statfsSync, statSync, unlinkSync, writeFileSync, write as fsWrite } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { MAX_DELAY_MS } from '../audio/pipeline.ts';
 import type { EncoderSpec } from '../codecs/index.ts';
@@ -32,14 +39,16 @@ import type { EncodedPacket } from '../codecs/encoder.ts';
 import { OggOpusMuxer } from '../codecs/ogg.ts';
 import { logger, type Logger } from '../log.ts';
 import type { Alerts } from './alerts.ts';
-import type { OutputStatus } from './link.ts';
+import type { BackoffPolicy } from './backoff.ts';
+import { LinkHandler, type Connector, type Link, type LinkFailure, type OutputStatus } from './link.ts';
 import { OPUS_PRE_SKIP } from './icecast/output.ts';
 import type { PacketSource } from './packet-source.ts';
 import { VERSION } from '../version.ts';
 import { MP3_BITRATES_KBPS } from '../config/mp3-bitrates.ts';
 
 export type RecordingFormat = 'ogg-opus' | 'mp3';
-export type RecorderState = 'stopped' | 'recording' | 'disk_full' | 'failed';
+/** `recording` is LinkHandler's live, `disk_full` its wait for room, `retrying` its wait after any other failure. */
+export type RecorderState = 'stopped' | 'recording' | 'disk_full' | 'retrying';
 
 /** Appends reach the kernel at least this often (bounds the loss on SIGKILL). */
 export const WRITE_MS = 200;
@@ -53,6 +62,9 @@ export const GUARD_IDLE_MS = 5000;
 const PAGE_MS = 100;
 /** Bytes handed to the disk and not yet written past which the disk is declared too slow. */
 export const MAX_BACKLOG_BYTES = 4 << 20;
+
+/** How a chunk reaches the file: write(2) from the thread pool (tests put a failing disk here). */
+export type WriteFn = (fd: number, buf: Uint8Array, off: number, len: number) => Promise<number>;
 
 /**
  * Appends to one open file from the thread pool, strictly in order, then fdatasync and close
@@ -72,6 +84,7 @@ export class AppendWriter {
     private readonly onError: (e: NodeJS.ErrnoException) => void,
     /** Write nothing before this settles (the previous writer of the same file finishing). */
     after?: Promise<unknown>,
+    private readonly write: WriteFn = writeAt,
   ) {
     if (after) this.chain = after.then(
       () => {},
@@ -94,7 +107,7 @@ export class AppendWriter {
       try {
         if (this.error) return;
         let off = 0;
-        while (off < n) off += await writeAt(this.fd, buf, off, n - off);
+        while (off < n) off += await this.write(this.fd, buf, off, n - off);
         this.written += n;
       } catch (e) {
         this.error ??= e as NodeJS.ErrnoException;
@@ -139,6 +152,55 @@ const EXTENSIONS: Record<RecordingFormat, string> = { 'ogg-opus': 'opus', mp3: '
 const CONTENT_TYPES: Record<string, string> = { opus: 'audio/ogg; codecs=opus', mp3: 'audio/mpeg', flac: 'audio/flac' };
 /** What a recording's name looks like; anything else is not ours to serve or delete. */
 const NAME_RE = /^hark-\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}Z(-\d+)?\.(opus|mp3|flac)$/;
+/** A recording's CUE sheet (its marks), beside it: `hark-…Z.cue` for `hark-…Z.mp3`. */
+const CUE_RE = /^hark-\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}Z(-\d+)?\.cue$/;
+
+/** The CUE sheet's name for a recording's name. */
+export const cueNameOf = (name: string) => `${name.slice(0, name.lastIndexOf('.'))}.cue`;
+
+/** A CUE sheet holds at most 99 tracks: the start and the first 98 marks. */
+export const CUE_MAX_TRACKS = 99;
+
+/**
+ * Text for a quoted CUE field. CUE has no escapes, so what could end the field or the line
+ * goes: a double quote becomes a single one, control characters and line breaks a space;
+ * at most `max` characters (80 for a TITLE, as the format says).
+ */
+export function cueText(s: string, max = 80): string {
+  const clean = s
+    .replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]+/g, ' ')
+    .replaceAll('"', "'")
+    .replace(/\s+/g, ' ')
+    .trim();
+  return Array.from(clean).slice(0, max).join('').trim();
+}
+
+/** mm:ss:ff, ff in CD frames (75 a second); minutes grow past 99 as needed. */
+function cueTime(frames: number): string {
+  const p = (n: number) => String(n).padStart(2, '0');
+  return `${p(Math.floor(frames / 4500))}:${p(Math.floor(frames / 75) % 60)}:${p(frames % 75)}`;
+}
+
+/**
+ * A CUE sheet for a recording and its marks: one track from the start, then one per mark (in
+ * time order), titled with the mark's note. Track starts only go forward (two marks in the same
+ * 1/75 s are a frame apart), as players expect.
+ */
+export function cueSheet(file: string, marks: readonly RecordingMark[]): string {
+  const type = file.endsWith('.mp3') ? 'MP3' : 'WAVE';
+  const lines = ['REM COMMENT "hark: the moments marked during this recording"', `FILE "${cueText(file, 255)}" ${type}`];
+  let prev = -1;
+  let n = 0;
+  const track = (title: string, s: number) => {
+    const f = Math.max(Math.round(Math.max(0, s) * 75), prev + 1);
+    prev = f;
+    n++;
+    lines.push(`  TRACK ${String(n).padStart(2, '0')} AUDIO`, `    TITLE "${cueText(title) || 'Marked moment'}"`, `    INDEX 01 ${cueTime(f)}`);
+  };
+  track('Start', 0);
+  for (const m of [...marks].sort((a, b) => a.offset_s - b.offset_s).slice(0, CUE_MAX_TRACKS - 1)) track(m.label, m.offset_s);
+  return `${lines.join('\n')}\n`;
+}
 
 export interface RecorderOptions {
   dir: string;
@@ -164,6 +226,11 @@ export interface RecorderOptions {
   guardIdleMs?: number;
   /** Continue the newest file when it was last written less than this long ago (0 or absent: never). */
   continueWithinMs?: number;
+  /** Retries after a failed write or open (tests shorten them); the shared policy unless said. */
+  backoff?: BackoffPolicy;
+  random?: () => number;
+  /** How chunks reach the file (tests inject a failing disk). */
+  write?: WriteFn;
 }
 
 export interface RecordingInfo {
@@ -178,6 +245,8 @@ export interface RecordingInfo {
   duration_s: number | null;
   /** Moments marked while it was recorded ("Sermon starts"), oldest first. */
   marks: RecordingMark[];
+  /** The CUE sheet beside it that carries the marks (`hark-…Z.cue`), or null without marks. */
+  cue: string | null;
 }
 
 /** A moment marked during a recording: where it is in the file, and what the person typed. */
@@ -215,6 +284,66 @@ export class RecordingBusyError extends Error {
   }
 }
 
+/** Too little room on the disk: recording waits (`disk_full`) until there is more. */
+class LowSpaceError extends Error {
+  constructor(readonly free: number) {
+    super(`only ${spaceText(free)} free`);
+  }
+}
+
+/** A file that could not be opened or written, said plainly: "writing /x.mp3: permission denied". */
+class RecordingIoError extends Error {
+  constructor(
+    message: string,
+    readonly code?: string,
+  ) {
+    super(message);
+  }
+}
+
+/** What an errno means, for the page and the log. */
+const PLAIN_ERRNO: Record<string, string> = {
+  EACCES: 'permission denied (hark may not write there)',
+  EPERM: 'permission denied (hark may not write there)',
+  EROFS: 'the disk is read-only',
+  ENOENT: 'the folder is gone (a disk removed?)',
+  ENOTDIR: 'part of the path is not a folder',
+  EIO: 'input/output error (a failing card or disk?)',
+};
+
+/** An open or write error as the recorder reports it; a full disk as LowSpaceError. */
+function ioError(what: string, e: unknown): Error {
+  const code = (e as NodeJS.ErrnoException)?.code;
+  if (code === 'ENOSPC' || code === 'EDQUOT') return new LowSpaceError(0);
+  return new RecordingIoError(`${what}: ${(code && PLAIN_ERRNO[code]) ?? (e as Error)?.message ?? String(e)}`, code);
+}
+
+/** The open recording under LinkHandler: it writes until a write fails, the disk fills, or the file goes. */
+class RecordingLink implements Link {
+  /** Bytes handed to the disk while this link lasted (every file it rotated through). */
+  bytes = 0;
+  private endFn?: (err: unknown) => void;
+  private over = false;
+
+  constructor(private readonly finish: () => Promise<void>) {}
+
+  onEnd(fn: (err: unknown) => void): void {
+    this.endFn = fn;
+  }
+
+  /** It ended on its own (the recorder already finished the file). */
+  end(err: unknown): void {
+    if (this.over) return;
+    this.over = true;
+    this.endFn?.(err);
+  }
+
+  close(): Promise<void> {
+    this.over = true;
+    return this.finish();
+  }
+}
+
 /** Free bytes for an unprivileged writer (statfs f_bavail × f_bsize). */
 export function statfsFreeBytes(dir: string): number {
   const s = statfsSync(dir);
@@ -226,8 +355,12 @@ export function timestampName(ms: number): string {
   return new Date(ms).toISOString().replace(/\.\d+Z$/, 'Z').replaceAll(':', '-');
 }
 
-export class Recorder {
-  private _state: RecorderState = 'stopped';
+export class Recorder implements Connector<RecordingLink> {
+  private readonly handler: LinkHandler<RecordingLink>;
+  /** The link this recorder opened and has not finished. */
+  private current: RecordingLink | null = null;
+  /** Stopped for lack of room (the disk alert is up): resume only with the hysteresis margin. */
+  private diskWaiting = false;
   private unsubscribe?: () => void;
   private writer: AppendWriter | null = null;
   /** Files still being finished (their last writes, fdatasync, close). */
@@ -248,9 +381,7 @@ export class Recorder {
   private writeTimer?: ReturnType<typeof setInterval>;
   private guardTimer?: ReturnType<typeof setTimeout>;
   private lastSync = 0;
-  private bytesTotal = 0;
   private filesStarted = 0;
-  private lastError: string | null = null;
   private freeAtLastCheck: number | null = null;
   private readonly log: Logger = logger('recorder');
   readonly dir: string;
@@ -268,10 +399,23 @@ export class Recorder {
     this.now = opts.now ?? Date.now;
     this.guardMs = opts.guardMs ?? GUARD_MS;
     this.guardIdleMs = opts.guardIdleMs ?? GUARD_IDLE_MS;
+    this.handler = new LinkHandler(this, {
+      kind: 'recording',
+      id: '',
+      log: this.log,
+      backoff: opts.backoff,
+      random: opts.random,
+      where: this.dir,
+      authHint: '',
+      lostText: 'recording stopped',
+      states: { live: 'recording' },
+      onChange: () => opts.onChange?.(this.outputStatus()),
+    });
   }
 
   get state(): RecorderState {
-    return this._state;
+    // connect() opens at once (no `connecting`) and failure() is never auth or busy.
+    return this.handler.stateName as RecorderState;
   }
 
   /** The file being written, if any. */
@@ -279,64 +423,87 @@ export class Recorder {
     return this.file;
   }
 
-  /** Start recording (a new file, or the last one continued). Idempotent while started. */
+  /** Start recording (a new file, or the last one continued), and keep at it. Idempotent while started. */
   start(): void {
-    if (this._state !== 'stopped') return;
-    try {
-      mkdirSync(this.dir, { recursive: true });
-    } catch (e) {
-      return this.fail(`cannot create ${this.dir}: ${(e as Error).message}`);
-    }
+    if (this.handler.state !== 'stopped') return;
+    this.diskWaiting = false;
     this.unsubscribe = this.source.subscribe(this.opts.spec, (p) => this.onPacket(p), { maxDelayMs: MAX_DELAY_MS.relay });
     this.writeTimer = setInterval(() => this.drain(), WRITE_MS);
-    this.setState('recording');
-    if (!this.guard()) return;
-    this.openFile();
+    this.handler.start();
   }
 
-  /** Finish the current file and stop; resolves once the file is on disk. Idempotent. */
+  /** Finish the current file and stop (retries too); resolves once the file is on disk. Idempotent. */
   async close(): Promise<void> {
-    if (this._state !== 'stopped') {
+    if (this.handler.state !== 'stopped') {
       this.unsubscribe?.();
       this.unsubscribe = undefined;
       clearInterval(this.writeTimer);
-      clearTimeout(this.guardTimer);
-      this.closeFile();
-      this.setState('stopped');
+      // Finished here, before the handler drops the link, so its last pages count in the bytes.
+      if (this.current) void this.finish(this.current);
+      void this.handler.close();
+      this.diskWaiting = false;
       this.opts.alerts.clear('recording.disk', 'recorder stopped');
-      this.log.info('stopped');
     }
     await Promise.all([...this.closing]);
   }
 
-  private setState(s: RecorderState): void {
-    if (s === this._state) return;
-    this._state = s;
-    this.opts.onChange?.(this.outputStatus());
+  /** Connector: make the folder, check the room, open (or continue) a file. */
+  connect(): RecordingLink {
+    try {
+      mkdirSync(this.dir, { recursive: true });
+    } catch (e) {
+      throw ioError(`cannot create ${this.dir}`, e);
+    }
+    // Hysteresis: after a stop for lack of room, resume only with a quarter more than the floor, so it does not flap.
+    const free = this.readFree();
+    const min = this.opts.minFreeBytes;
+    if (free !== null && free < (this.diskWaiting ? min * 1.25 : min) + this.reserve()) throw new LowSpaceError(free);
+    this.openFile();
+    const link: RecordingLink = new RecordingLink(() => this.finish(link));
+    this.current = link;
+    if (this.diskWaiting) {
+      this.diskWaiting = false;
+      this.opts.alerts.clear('recording.disk', `recording resumed: ${free === null ? '?' : spaceText(free)} free`);
+    }
+    this.guardTimer = setTimeout(() => this.guard(), this.guardMs);
+    return link;
   }
 
-  /** The shared status record (link.ts): the recorder does not reconnect, but reports the same way. */
-  outputStatus(): OutputStatus {
-    const s = this.status();
-    const since = s.file_started_at;
+  /** Connector: a full disk waits for room (`disk_full`, the alert); anything else retries with the backoff. */
+  failure(err: unknown): LinkFailure {
+    if (err instanceof LowSpaceError) {
+      const message = `only ${spaceText(err.free)} free on ${this.dir} (minimum ${spaceText(this.opts.minFreeBytes)})`;
+      if (!this.diskWaiting) {
+        this.diskWaiting = true;
+        this.opts.alerts.raise('recording.disk', 'critical', `Recording stopped: ${message}.`);
+      }
+      return { kind: 'transient', message, waitMs: this.guardIdleMs, state: 'disk_full' };
+    }
+    const message = err instanceof RecordingIoError ? err.message : `recording to ${this.dir}: ${(err as Error)?.message ?? String(err)}`;
+    if (this.diskWaiting) {
+      this.diskWaiting = false;
+      this.opts.alerts.clear('recording.disk', 'the disk is no longer the problem');
+    }
+    this.opts.alerts.raise('recording.failed', 'critical', `Recording failed: ${message}.`);
+    return { kind: 'transient', message };
+  }
+
+  /** The shared status record (link.ts), from LinkHandler; live, the detail is the file. */
+  outputStatus(now = Date.now()): OutputStatus {
+    // No `connects`: the recorder opens files, not connections (/metrics and `hark status` show it as a recorder).
+    const { connects: _, ...h } = this.handler.outputStatus(now);
+    const file = this.file ? this.file.slice(this.dir.length + 1) : null;
     return {
-      kind: 'recording',
-      id: '',
-      state: s.state,
-      detail: s.last_error ?? (s.file ? `${s.file} (${Math.round(s.file_bytes / 1024)} kB)` : s.state),
-      bytes: s.bytes,
-      listeners: null,
-      since,
-      last_error: s.last_error,
-      where: this.dir,
-      retry_at: null,
+      ...h,
+      detail: h.state === 'recording' && file ? `${file} (${Math.round(this.fileBytes / 1024)} kB)` : h.detail,
       enabled: this.opts.enabled?.() ?? true,
     };
   }
 
-  status() {
+  status(now = Date.now()) {
+    const h = this.handler.status(now);
     return {
-      state: this._state,
+      state: this.state,
       format: this.opts.format,
       dir: this.dir,
       file: this.file ? this.file.slice(this.dir.length + 1) : null,
@@ -346,11 +513,13 @@ export class Recorder {
       file_duration_s: this.file ? Math.round((this.fileBaseS + this.fileFrames / 48000) * 10) / 10 : null,
       /** Whether the current file continues one an earlier run started. */
       continued: this.file ? this.fileContinued : false,
-      bytes: this.bytesTotal,
+      bytes: h.bytes,
       files_started: this.filesStarted,
       free_mb: this.freeAtLastCheck === null ? null : Math.floor(this.freeAtLastCheck / 1048576),
       min_free_mb: Math.round(this.opts.minFreeBytes / 1048576),
-      last_error: this.lastError,
+      last_error: h.last_error,
+      /** When the next try is due (ISO 8601), while it waits for room or to retry. */
+      retry_at: h.next_retry_at,
     };
   }
 
@@ -377,6 +546,7 @@ export class Recorder {
           active: this.file === join(this.dir, name),
           duration_s: this.durationOf(name, st.size, st.mtimeMs),
           marks: [...(this.index()[name]?.marks ?? [])],
+          cue: existsSync(join(this.dir, cueNameOf(name))) ? cueNameOf(name) : null,
         });
       } catch {}
     }
@@ -392,8 +562,33 @@ export class Recorder {
   }
 
   /**
+   * A recording's CUE sheet, made from its marks. Throws RecordingNotFoundError for a name that
+   * is not the CUE sheet of a recording with marks.
+   */
+  cue(cueName: string): string {
+    if (!CUE_RE.test(cueName)) throw new RecordingNotFoundError(cueName);
+    const stem = cueName.slice(0, -'.cue'.length);
+    const name = Object.keys(this.index()).find((n) => n.slice(0, n.lastIndexOf('.')) === stem && (this.index()[n]?.marks?.length ?? 0) > 0);
+    if (!name || !existsSync(join(this.dir, name))) throw new RecordingNotFoundError(cueName);
+    return cueSheet(name, this.index()[name]!.marks!);
+  }
+
+  /** Write the recording's CUE sheet beside it (whole or not at all), after a mark. */
+  private writeCue(name: string): void {
+    const path = join(this.dir, cueNameOf(name));
+    try {
+      writeFileSync(`${path}.tmp`, cueSheet(name, this.index()[name]?.marks ?? []));
+      renameSync(`${path}.tmp`, path);
+    } catch (e) {
+      this.log.warn(`cannot write ${path}: ${(e as Error).message} (the marks are still listed on the Recordings page)`);
+    }
+  }
+
+  /**
    * Mark a moment in the recording being written: kept with the recording (the index file) so the
-   * Recordings page can list it and play from it. Null when nothing is being recorded.
+   * Recordings page can list it and play from it, and in a CUE sheet beside the file, so the
+   * marks travel with it (players and editors show them as tracks). Null when nothing is being
+   * recorded.
    */
   mark(label: string, atMs = this.now()): RecordingMark | null {
     if (this.file === null) return null;
@@ -404,6 +599,7 @@ export class Recorder {
     const m: RecordingMark = { offset_s: Math.round((this.fileBaseS + this.fileFrames / 48000) * 10) / 10, label, at: new Date(atMs).toISOString() };
     marks.push(m);
     this.saveIndex();
+    this.writeCue(name);
     return m;
   }
 
@@ -412,6 +608,8 @@ export class Recorder {
     const path = this.pathOf(name);
     if (path === this.file) throw new RecordingBusyError(name);
     unlinkSync(path);
+    // Its CUE sheet goes with it.
+    rmSync(join(this.dir, cueNameOf(name)), { force: true });
     if (this.lastClosed?.name === name) this.lastClosed = null;
     if (this.index()[name]) {
       delete this.index()[name];
@@ -419,7 +617,7 @@ export class Recorder {
     }
     this.log.info(`deleted ${name}`);
     // Room again? Resume without waiting for the next idle check.
-    if (this._state === 'disk_full') this.guard();
+    if (this.state === 'disk_full') this.handler.retryNow();
   }
 
   private onPacket(p: EncodedPacket): void {
@@ -445,11 +643,9 @@ export class Recorder {
   private drain(): void {
     const w = this.writer;
     if (w === null) return;
-    for (const b of this.pending) this.bytesTotal += b.byteLength;
-    w.append(this.pending);
-    this.pending = [];
+    this.handOver(w);
     if (w.backlog > MAX_BACKLOG_BYTES) {
-      return this.fail(`the disk is not keeping up: ${w.backlog >> 10} kB waiting to be written to ${this.file}`);
+      return this.endLink(new RecordingIoError(`the disk is not keeping up: ${w.backlog >> 10} kB waiting to be written to ${this.file}`));
     }
     const t = performance.now();
     if (t - this.lastSync >= SYNC_MS) {
@@ -458,56 +654,72 @@ export class Recorder {
     }
   }
 
+  /** What is pending goes to the writer, and counts in the link's bytes. */
+  private handOver(w: AppendWriter): void {
+    let n = 0;
+    for (const b of this.pending) n += b.byteLength;
+    if (this.current) this.current.bytes += n;
+    w.append(this.pending);
+    this.pending = [];
+  }
+
   private writeFailed(w: AppendWriter, err: NodeJS.ErrnoException): void {
     if (this.writer !== w) return;
-    if (err.code === 'ENOSPC') this.diskFull(0);
-    else this.fail(`writing ${this.file}: ${err.message}`);
+    this.endLink(ioError(`writing ${this.file}`, err));
   }
 
-  /** Check the free space; stop (and alert) or resume. Returns true while recording may go on. */
-  private guard(): boolean {
-    clearTimeout(this.guardTimer);
-    let free: number;
+  /** Free bytes now, or null when they cannot be read (recording goes on: the guard cannot tell). */
+  private readFree(): number | null {
     try {
-      free = this.freeBytes(this.dir);
+      const free = this.freeBytes(this.dir);
+      this.freeAtLastCheck = free;
+      return free;
     } catch (e) {
       this.log.warn(`cannot read the free space of ${this.dir}: ${(e as Error).message}`);
-      this.guardTimer = setTimeout(() => this.guard(), this.guardMs);
-      return true;
+      return null;
     }
-    this.freeAtLastCheck = free;
-    // Stop early enough that what arrives before the next look cannot take us under the floor.
-    const reserve = Math.ceil(((this.opts.bitrateKbps * 1000) / 8) * ((this.guardMs + WRITE_MS) / 1000) * 2);
-    const min = this.opts.minFreeBytes;
-    if (this._state === 'recording' && free < min + reserve) {
-      this.diskFull(free);
-      return false;
-    }
-    if (this._state === 'disk_full' && free >= min * 1.25 + reserve) {
-      // Hysteresis: resume only with a quarter more than the floor, so it does not flap.
-      this.setState('recording');
-      this.opts.alerts.clear('recording.disk', `recording resumed: ${mb(free)} MB free`);
-      this.openFile();
-    }
-    this.guardTimer = setTimeout(() => this.guard(), this._state === 'disk_full' ? this.guardIdleMs : this.guardMs);
-    return this._state === 'recording';
   }
 
-  private diskFull(free: number): void {
-    this.closeFile();
-    this.setState('disk_full');
-    this.lastError = `only ${mb(free)} MB free on ${this.dir} (minimum ${mb(this.opts.minFreeBytes)} MB)`;
-    this.opts.alerts.raise('recording.disk', 'critical', `Recording stopped: ${this.lastError}.`);
+  /** Stop early enough that what arrives before the next look cannot take us under the floor. */
+  private reserve(): number {
+    return Math.ceil(((this.opts.bitrateKbps * 1000) / 8) * ((this.guardMs + WRITE_MS) / 1000) * 2);
+  }
+
+  /** Too little room to go on writing (the floor plus what arrives before the next look)? */
+  private lowSpace(): LowSpaceError | null {
+    const free = this.readFree();
+    return free !== null && free < this.opts.minFreeBytes + this.reserve() ? new LowSpaceError(free) : null;
+  }
+
+  /** While recording: check the room, and that the file is still there (a removed folder writes to nowhere). */
+  private guard(): void {
+    const w = this.writer;
+    if (!this.current) return;
+    let gone = false;
+    try {
+      gone = w !== null && fstatSync(w.fd).nlink === 0;
+    } catch {}
+    if (gone) return this.endLink(new RecordingIoError(`${this.file} was removed while being recorded`, 'ENOENT'));
+    const low = this.lowSpace();
+    if (low) return this.endLink(low);
+    this.guardTimer = setTimeout(() => this.guard(), this.guardMs);
+  }
+
+  /** The link ends on its own: finish the file (its last pages count), then tell the handler why. */
+  private endLink(err: unknown): void {
+    const link = this.current;
+    if (!link) return;
+    void this.finish(link);
+    link.end(err);
+  }
+
+  /** Finish the link's file and its guard; resolves once the file is on disk. */
+  private finish(link: RecordingLink): Promise<void> {
+    if (this.current !== link) return Promise.resolve();
     clearTimeout(this.guardTimer);
-    this.guardTimer = setTimeout(() => this.guard(), this.guardIdleMs);
-  }
-
-  private fail(message: string): void {
-    this.lastError = message;
-    this.log.error(message);
-    this.closeFile();
-    this.setState('failed');
-    this.opts.alerts.raise('recording.failed', 'critical', `Recording failed: ${message}.`);
+    const done = this.closeFile();
+    this.current = null;
+    return done;
   }
 
   /**
@@ -559,10 +771,10 @@ export class Recorder {
       // A continued file may still be being finished by the previous writer (Stop then Go live
       // at once): its last pages go first, so the two never interleave.
       const after = cont && this.closing.size ? Promise.all([...this.closing]) : undefined;
-      const w: AppendWriter = new AppendWriter(openSync(path, 'a', 0o644), (err) => this.writeFailed(w, err), after);
+      const w: AppendWriter = new AppendWriter(openSync(path, 'a', 0o644), (err) => this.writeFailed(w, err), after, this.opts.write);
       this.writer = w;
     } catch (e) {
-      return this.fail(`cannot create ${path}: ${(e as Error).message}`);
+      throw ioError(`cannot create ${path}`, e);
     }
     this.file = path;
     this.fileStarted = cont ? cont.startedMs : start;
@@ -571,7 +783,6 @@ export class Recorder {
     this.fileBaseS = cont ? cont.durationS : 0;
     this.fileContinued = !!cont;
     if (!cont) this.filesStarted++;
-    this.lastError = null;
     this.opts.alerts.clear('recording.failed');
     this.rotateAt = this.opts.rotateMs > 0 ? (Math.floor(this.fileStarted / this.opts.rotateMs) + 1) * this.opts.rotateMs : Infinity;
     if (cont && this.opts.format === 'ogg-opus') {
@@ -639,22 +850,23 @@ export class Recorder {
     return s;
   }
 
-  private closeFile(): void {
+  /** Finish the current file: its last pages, then (off the thread pool) fdatasync and close. */
+  private closeFile(): Promise<void> {
     const w = this.writer;
-    if (w === null) return;
+    if (w === null) return Promise.resolve();
     if (this.muxer) {
       try {
         for (const page of this.muxer.end()) this.queue(page);
       } catch {}
       this.muxer = undefined;
     }
-    for (const b of this.pending) this.bytesTotal += b.byteLength;
-    w.append(this.pending);
-    this.pending = [];
+    this.handOver(w);
     this.writer = null;
     const file = this.file;
     const bytes = this.fileBytes;
-    if (file) this.lastClosed = { name: file.slice(this.dir.length + 1), bytes, durationS: this.fileBaseS + this.fileFrames / 48000, startedMs: this.fileStarted, at: this.now() };
+    // After a failed write the file holds less than was queued: a continue reads it from the disk.
+    if (w.error) this.lastClosed = null;
+    else if (file) this.lastClosed = { name: file.slice(this.dir.length + 1), bytes, durationS: this.fileBaseS + this.fileFrames / 48000, startedMs: this.fileStarted, at: this.now() };
     const done = w.close().then(() => {
       this.closing.delete(done);
       if (w.error) this.log.warn(`${file} ends early: ${w.error.message}`);
@@ -662,11 +874,19 @@ export class Recorder {
     });
     this.closing.add(done);
     this.file = null;
+    return done;
   }
 
+  /** A new file within the same link (time or size limit); a full disk or a failed open ends the link. */
   private rotate(): void {
-    this.closeFile();
-    if (this.guard()) this.openFile(false);
+    void this.closeFile();
+    const low = this.lowSpace();
+    if (low) return this.endLink(low);
+    try {
+      this.openFile(false);
+    } catch (e) {
+      this.endLink(e);
+    }
   }
 }
 
@@ -758,8 +978,15 @@ function order(name: string): number {
   return Date.parse(`${m[1]}T${m[2]}:${m[3]}:${m[4]}Z`) + Number(m[5] ?? 0);
 }
 
-function mb(bytes: number): number {
-  return Math.floor(bytes / 1048576);
+/**
+ * Free space as people read it, the same on every page and in the alerts: "75.2 GB", "0.4 GB";
+ * under a tenth of a GB in MB ("45 MB", "2.2 MB"), so a nearly full disk does not read "0.0 GB".
+ */
+export function spaceText(bytes: number): string {
+  const gb = bytes / 2 ** 30;
+  if (gb >= 0.1) return `${gb.toFixed(1)} GB`;
+  const mb = bytes / 2 ** 20;
+  return `${mb < 10 ? mb.toFixed(1) : Math.round(mb)} MB`;
 }
 
 function startedAt(name: string): string {

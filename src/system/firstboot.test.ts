@@ -98,6 +98,49 @@ describe('first boot (src/system/firstboot.ts)', () => {
     expect(readdirSync(b.etc)).toEqual([]);
   });
 
+  test('hark-factory-reset: settings, password, tokens, state and time zone go; recordings and the CA stay; the old settings kept 0600; the done file says what happened', async () => {
+    const b = box();
+    writeFileSync(join(b.etc, 'hark.toml'), '[metadata]\ntitle = "Evensong"\n[[icecast]]\nid = "main"\nurl = "http://source:pw@127.0.0.1:8000/a.mp3"\n');
+    writeFileSync(join(b.etc, 'hark.toml.bak'), '# old\n');
+    writeFileSync(join(b.etc, 'auth.json'), '{"password_hash":"$argon2id$x","tokens":[{"id":"t","name":"n","hash":"h","created":"c"}]}');
+    writeFileSync(join(b.etc, 'state.json'), '{"live":true,"muted":false}');
+    writeFileSync(join(b.etc, 'timezone'), 'Europe/London\n');
+    mkdirSync(join(b.etc, 'tls'));
+    writeFileSync(join(b.etc, 'tls', 'ca.crt'), 'CA');
+    mkdirSync(join(b.etc, 'recordings'));
+    writeFileSync(join(b.etc, 'recordings', 'hark-2026-11-29T10-00-00Z.mp3'), 'ID3');
+    writeFileSync(join(b.boot, 'hark-factory-reset.txt'), 'please\r\n');
+    await b.run();
+    for (const f of ['hark.toml', 'hark.toml.bak', 'auth.json', 'state.json', 'timezone']) expect({ f, there: existsSync(join(b.etc, f)) }).toEqual({ f, there: false });
+    expect(readFileSync(join(b.etc, 'recordings', 'hark-2026-11-29T10-00-00Z.mp3'), 'utf8')).toBe('ID3');
+    expect(readFileSync(join(b.etc, 'tls', 'ca.crt'), 'utf8')).toBe('CA');
+    expect(readFileSync(join(b.etc, 'hark.toml.before-reset'), 'utf8')).toContain('title = "Evensong"');
+    expect(statSync(join(b.etc, 'hark.toml.before-reset')).mode & 0o777).toBe(0o600);
+    expect(JSON.parse(readFileSync(join(b.etc, 'factory-reset.json'), 'utf8')).at).toMatch(/^\d{4}-\d\d-\d\dT/);
+    expect(existsSync(join(b.boot, 'hark-factory-reset.txt'))).toBe(false);
+    const done = readFileSync(join(b.boot, 'hark-factory-reset-done.txt'), 'utf8');
+    expect(done).toContain('hark was reset to its factory settings at');
+    expect(done).toContain('Gone: the settings; the admin password, the API tokens and every login; the time zone and the last state.');
+    expect(done).toContain('Kept: the recordings');
+    expect(b.lines.join('\n')).toContain('factory reset (hark-factory-reset.txt)');
+    // The next boot without the file changes nothing more.
+    await b.run();
+    expect(existsSync(join(b.etc, 'hark.toml.before-reset'))).toBe(true);
+  });
+
+  test('a factory reset with a hark.toml beside it: reset first, then the new settings and password are applied', async () => {
+    const b = box();
+    writeFileSync(join(b.etc, 'hark.toml'), '[metadata]\ntitle = "Old"\n');
+    writeFileSync(join(b.boot, 'hark-factory-reset'), '');
+    writeFileSync(b.bootFile, `[metadata]\ntitle = "New"\n[admin]\npassword = "${PASSWORD}"\n`);
+    await b.run();
+    const etc = readFileSync(join(b.etc, 'hark.toml'), 'utf8');
+    expect(etc).toContain('title = "New"');
+    const auth = JSON.parse(readFileSync(join(b.etc, 'auth.json'), 'utf8')) as { password_hash: string };
+    expect(await Bun.password.verify(PASSWORD, auth.password_hash)).toBe(true);
+    expect(readFileSync(join(b.etc, 'hark.toml.before-reset'), 'utf8')).toContain('title = "Old"');
+  });
+
   test('scrub replaces every password assignment', () => {
     expect(scrub('[admin]\n  password = "x"\nPassword="y"\nuser = "z"\n')).toBe(
       '[admin]\n  # password removed by hark at boot: write it again to set it\n# password removed by hark at boot: write it again to set it\nuser = "z"\n',

@@ -18,6 +18,9 @@
  * port = 443 are added.
  *
  * hark-ca.crt and hark-ca.key beside it (another box's CA) become this box's CA: see importCa.
+ *
+ * A file named hark-factory-reset (or hark-factory-reset.txt: what Windows' Notepad saves) on the
+ * boot partition resets the box first: see factoryReset. A hark.toml beside it is applied after.
  */
 import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
@@ -26,6 +29,10 @@ import { syncDir, writeFileAtomic } from '../config/atomic.ts';
 import { ConfigError, loadConfig, parseConfig } from '../config/load.ts';
 import { Auth, checkPasswordRules } from '../control/auth.ts';
 import { stateDirOf } from '../control/paths.ts';
+import { FACTORY_RESET_MARK, resetToFactory } from './factory-reset.ts';
+
+/** The boot partition's file that asks for a factory reset (any content; `.txt` too). */
+export const FACTORY_RESET_FILE = 'hark-factory-reset';
 
 /** On the device hark serves the admin page on port 80 unless the file says otherwise. */
 export const DEVICE_PORT = 80;
@@ -170,6 +177,45 @@ export async function applyBootFiles(opts: FirstbootOptions): Promise<void> {
     syncDir(bootDir);
   }
 
+  /**
+   * hark-factory-reset on the boot partition: the settings, the admin password, the API tokens,
+   * the sessions, the last state and the time zone go back to how a new card has them; the
+   * recordings stay, and so does the box's certificate authority (devices that trust it keep
+   * trusting the box). The old settings are kept, readable by root only, in
+   * hark.toml.before-reset for an administrator over SSH. hark-factory-reset-done.txt on the boot
+   * partition says what happened; FACTORY_RESET_MARK tells hark, which logs it, shows it on the
+   * dashboard and flashes its LEDs.
+   */
+  function factoryReset(): void {
+    const trigger = [join(bootDir, FACTORY_RESET_FILE), join(bootDir, `${FACTORY_RESET_FILE}.txt`)].find((f) => existsSync(f));
+    if (!trigger) return;
+    let stateDir = etcDir;
+    try {
+      if (existsSync(target)) stateDir = stateDirOf(loadConfig(target), target);
+    } catch {
+      // A config hark refuses: its state is where a default one keeps it, beside it.
+    }
+    const { at, removed } = resetToFactory({ configFile: target, stateDir });
+    ownByHark(join(stateDir, FACTORY_RESET_MARK));
+    rmSync(trigger, { force: true });
+    writeDurably(
+      join(bootDir, 'hark-factory-reset-done.txt'),
+      [
+        `hark was reset to its factory settings at ${at}.`,
+        '',
+        `Gone: ${removed.length ? removed.join('; ') : 'nothing (the box had no settings yet)'}; the time zone and the last state.`,
+        'Kept: the recordings, and the certificate authority your devices may trust.',
+        '',
+        'Open http://<the box>.local/ and set a new admin password: the setup code it asks for is in',
+        'hark-setup.txt on this drive. The old settings are kept for an administrator in',
+        '/etc/hark/hark.toml.before-reset (over SSH; readable by root only).',
+        '',
+      ].join('\r\n'),
+    );
+    syncDir(bootDir);
+    log(`factory reset (${basename(trigger)}): ${removed.join('; ') || 'nothing to remove'}; recordings kept`);
+  }
+
   /** undefined when hark accepts the file (as `hark config check` does), else the reason, key path first. */
   function validate(file: string): string | undefined {
     try {
@@ -195,6 +241,7 @@ export async function applyBootFiles(opts: FirstbootOptions): Promise<void> {
   }
 
   async function apply(): Promise<void> {
+    factoryReset();
     await importCa();
     if (!existsSync(bootFile)) {
       log(`${bootFile}: nothing to apply`);

@@ -421,6 +421,16 @@ describe(`first boot (${CPU1}): Imager customisation + hark.toml on the boot par
     expect(resolveLocal(g1)).toMatch(/^\d+\.\d+\.\d+\.\d+\s/);
   }, 330_000);
 
+  test(`hark-mdns-name hands hark the announced name: /run/hark-mdns/name holds ${HOSTNAME}.local`, async () => {
+    // Rewritten every 15 s (after the set-back above, the next round writes the name back).
+    let text = '';
+    for (let i = 0; i < 20 && text !== `${HOSTNAME}.local`; i++) {
+      if (i) await sleep(3000);
+      text = g1.ssh('cat /run/hark-mdns/name', { allowFail: true }).stdout.trim();
+    }
+    expect(text).toBe(`${HOSTNAME}.local`);
+  }, 90_000);
+
   test('System page actions as user hark (in the sandbox hark.service has): reboot and power off are authorised, the time zone can be listed and set', () => {
     // As hark.service runs it: user hark, no session, no new privileges, a read-only system.
     const asHark = (cmd: string, allowFail = false) =>

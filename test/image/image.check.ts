@@ -4,7 +4,7 @@
  * by script/image). Run: bun test ./test/image/image.check.ts  (test/image/run does it all)
  */
 import { beforeAll, describe, expect, test } from 'bun:test';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildInfo, openImage, rawImage, ROOT, run } from './lib/image.ts';
@@ -301,6 +301,11 @@ describe('the box keeps its name (<hostname>.local) when addresses change', () =
     const st = img.root.stat('/usr/lib/hark/mdns-name')!;
     expect(st.type).toBe('regular');
     expect(st.mode & 0o755).toBe(0o755);
+    // It hands hark the name avahi announces, in a world-readable runtime directory hark reads.
+    expect(unit).toContain('RuntimeDirectory=hark-mdns');
+    expect(unit).toContain('RuntimeDirectoryMode=0755');
+    expect(unit).toContain('Environment=HARK_MDNS_NAME_FILE=/run/hark-mdns/name');
+    expect(img.root.read('/usr/lib/systemd/system/hark.service')).toContain('Environment=HARK_MDNS_NAME_FILE=/run/hark-mdns/name');
   });
 
   test('hark-timezone.service is installed, enabled, and hark keeps the zone on the data partition', () => {
@@ -341,6 +346,7 @@ describe('the box keeps its name (<hostname>.local) when addresses change', () =
 case "$m" in
   GetState) cat $F/state; echo ;;
   GetHostName) printf 's "%s"\\n' "$(cat $F/name)" ;;
+  GetHostNameFqdn) printf 's "%s.local"\\n' "$(cat $F/name)" ;;
   ResolveHostName) a=$(cat $F/resolves); [ -n "$a" ] || { echo "Call failed: Timeout reached" >&2; exit 1; }
     printf 'iisisu 2 0 "%s" 0 "%s" 0\\n' "$3" "$a" ;;
   SetHostName) echo "SetHostName $2" >>$F/calls; ${o.sticky === false ? ':' : 'printf %s "$2" >$F/name'} ;;
@@ -349,12 +355,14 @@ esac`,
         exe('ip', `echo '1: lo    inet 127.0.0.1/8 scope host lo'; echo '2: eth0    inet 10.0.2.15/24 brd 10.0.2.255 scope global eth0'; echo '2: eth0    inet6 fd00::5054:ff:fe12:3456/64 scope global dynamic'`);
         exe('sleep', `n=$(( $(cat $F/sleeps 2>/dev/null || echo 0) + 1 )); echo $n >$F/sleeps; [ $n -le ${o.rounds ?? 3} ] || kill -TERM $PPID`);
         const out = Bun.spawnSync(['sh', script], {
-          env: { PATH: `${bin}:${process.env.PATH}`, HARK_MDNS_HOSTNAME_FILE: join(dir, 'hostname'), HARK_MDNS_MAX_PER_HOUR: String(o.maxPerHour ?? 6) },
+          env: { PATH: `${bin}:${process.env.PATH}`, HARK_MDNS_HOSTNAME_FILE: join(dir, 'hostname'), HARK_MDNS_MAX_PER_HOUR: String(o.maxPerHour ?? 6), HARK_MDNS_NAME_FILE: join(dir, 'announced') },
           stdout: 'pipe',
           stderr: 'pipe',
           timeout: 30_000,
         });
-        return { calls: readFileSync(join(dir, 'calls'), 'utf8').trim().split('\n').filter(Boolean), log: out.stdout.toString() + out.stderr.toString(), name: readFileSync(join(dir, 'name'), 'utf8') };
+        const announced = existsSync(join(dir, 'announced')) ? readFileSync(join(dir, 'announced'), 'utf8') : null;
+        const leftovers = readdirSync(dir).filter((f) => f.startsWith('announced.'));
+        return { calls: readFileSync(join(dir, 'calls'), 'utf8').trim().split('\n').filter(Boolean), log: out.stdout.toString() + out.stderr.toString(), name: readFileSync(join(dir, 'name'), 'utf8'), announced, leftovers };
       } finally {
         rmSync(dir, { recursive: true, force: true });
       }
@@ -364,6 +372,14 @@ esac`,
       const r = guard({ hostname: 'studio', avahiName: 'studio' });
       expect(r.calls).toEqual([]);
       expect(r.log).toBe('');
+    });
+    test('it writes the name avahi announces for hark (HARK_MDNS_NAME_FILE), whole, and the clash name while another host has the name', () => {
+      const r = guard({ hostname: 'studio', avahiName: 'studio' });
+      expect(r.announced).toBe('studio.local\n');
+      expect(r.leftovers).toEqual([]);
+      expect(guard({ hostname: 'studio', avahiName: 'studio-2', resolves: '10.0.2.150' }).announced).toBe('studio-2.local\n');
+      // Not yet running (probing): nothing written, hark keeps <hostname>.local.
+      expect(guard({ hostname: 'studio', avahiName: 'studio-2', state: 'i 1' }).announced).toBeNull();
     });
     test('renamed to studio-2 and nothing answers for studio.local: set back to studio, once, and said why', () => {
       const r = guard({ hostname: 'studio', avahiName: 'studio-2' });

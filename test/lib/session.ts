@@ -36,10 +36,12 @@ export function pageCsrf(html: string): string {
   return JSON.parse(/hx-headers="([^"]+)"/.exec(html)![1]!.replaceAll('&quot;', '"').replaceAll('&#34;', '"'))['X-CSRF-Token'];
 }
 
-/** GET /login: its CSRF cookie (`hark_csrf=…`) and the form's field. */
+/** GET /login: its CSRF cookie (`hark_csrf=…`, over HTTPS `__Host-hark_csrf=…`) and the form's field. */
 export async function loginForm(base: string, via: Via = viaFetch): Promise<{ cookie: string; field: string }> {
   const page = await via(new Request(`${base}/login`));
-  return { cookie: `hark_csrf=${cookiesOf(page).hark_csrf!}`, field: formToken(await page.text()) };
+  const c = cookiesOf(page);
+  const name = c.hark_csrf !== undefined ? 'hark_csrf' : '__Host-hark_csrf';
+  return { cookie: `${name}=${c[name]!}`, field: formToken(await page.text()) };
 }
 
 /** Log in through the form, as a browser does: the POST /login answer (303 on success), not followed. */
@@ -59,9 +61,12 @@ export async function postLogin(base: string, password: string, opts: { next?: s
 /** Log in; the session's cookie header (`hark_session=…`). Throws unless the login is accepted. */
 export async function login(base: string, password: string, opts: { next?: string; via?: Via; origin?: string } = {}): Promise<string> {
   const res = await postLogin(base, password, opts);
-  const id = cookiesOf(res)[SESSION_COOKIE];
+  const c = cookiesOf(res);
+  // Over HTTPS the cookie is __Host-hark_session (Secure).
+  const name = c[SESSION_COOKIE] !== undefined ? SESSION_COOKIE : `__Host-${SESSION_COOKIE}`;
+  const id = c[name];
   if (res.status !== 303 || !id) throw new Error(`login refused: ${res.status} ${await res.text()}`);
-  return `${SESSION_COOKIE}=${id}`;
+  return `${name}=${id}`;
 }
 
 /** A logged-in session: its cookie header and the CSRF token the dashboard gives htmx. */

@@ -122,10 +122,15 @@ function showLost() {
   const word = document.querySelector('.state-word');
   if (word) { word.textContent = 'Not known'; word.dataset.state = 'unknown'; }
   emptyMeters();
-  // Nothing pressed now would be known to work: the buttons wait for the connection.
-  for (const b of document.querySelectorAll('main button:not([disabled]), main input[type=submit]:not([disabled])')) {
+  // Nothing pressed now would be known to work: the buttons wait for the connection, and say why
+  // (the banner's words, read out with the button and shown on hover). Copy works without the box.
+  for (const b of document.querySelectorAll('main button:not([disabled]):not(.copy), main input[type=submit]:not([disabled])')) {
     b.disabled = true;
     b.dataset.lostDisabled = 'true';
+    b.dataset.lostTitle = b.getAttribute('title') ?? '';
+    b.dataset.lostDescribed = b.getAttribute('aria-describedby') ?? '';
+    b.setAttribute('title', 'No connection to the box');
+    b.setAttribute('aria-describedby', `${b.dataset.lostDescribed} conn-lost-why`.trim());
   }
   probe();
 }
@@ -139,11 +144,21 @@ function recovered() {
   if (banner) banner.hidden = true;
   for (const b of document.querySelectorAll('[data-lost-disabled]')) {
     b.disabled = false;
+    for (const [attr, key] of [['title', 'lostTitle'], ['aria-describedby', 'lostDescribed']]) {
+      if (b.dataset[key]) b.setAttribute(attr, b.dataset[key]);
+      else b.removeAttribute(attr);
+      delete b.dataset[key];
+    }
     delete b.dataset.lostDisabled;
   }
 }
 
-/** While lost: ask hark every 2 s; when it answers but the live connection stays down, reload. */
+/**
+ * While lost: ask hark every 2 s; when it answers but the live connection stays down, reload.
+ * While the browser's own EventSource is still retrying (every 2 s: the server's `retry:`), it
+ * gets five answers' time to come back by itself, so the page recovers in place (what was
+ * typed stays); a connection given up (closed: a refusal, or htmx's backoff) reloads after two.
+ */
 function probe() {
   let answered = 0;
   const once = () => {
@@ -151,7 +166,8 @@ function probe() {
     fetch(location.pathname + location.search, { cache: 'no-store', redirect: 'manual' }).then((r) => {
       if (!lost) return;
       if (r.type === 'opaqueredirect' || r.status === 401) return location.reload();
-      if (r.ok && ++answered >= 2) return location.reload();
+      const patience = source && source.readyState === EventSource.CONNECTING ? 5 : 2;
+      if (r.ok && ++answered >= patience) return location.reload();
       probeTimer = setTimeout(once, 2000);
     }).catch(() => { answered = 0; probeTimer = setTimeout(once, 2000); });
   };
@@ -300,6 +316,14 @@ document.addEventListener('DOMContentLoaded', () => {
     if (!t.matches('form, section.entries') && !t.querySelector('form')) return;
     const a = document.activeElement;
     pending = { target: id, focus: a && a.getAttribute('id'), xhr: e.detail.xhr };
+  });
+  // A backup just made (System page) downloads at once: its link is marked data-autodownload,
+  // followed once; the link stays for a second try.
+  document.body.addEventListener('htmx:afterSettle', () => {
+    const link = document.querySelector('a[data-autodownload]');
+    if (!link) return;
+    link.removeAttribute('data-autodownload');
+    link.click();
   });
   document.body.addEventListener('htmx:afterSettle', (e) => {
     // Only the answer to that request: SSE swaps settle too, meanwhile.

@@ -66,7 +66,7 @@ export function meterPct(db: number): number {
 export const METER_ZONES = { amber: -18, red: -6 } as const;
 const SCALE_LABELS = [-40, -30, -18, -12, -6, 0];
 /** Labels a narrow meter shows as a tick only (they would touch their neighbours on a phone). */
-const MINOR_LABELS = [-30];
+const MINOR_LABELS = [-30, -18, -6];
 
 export type { MeterView };
 

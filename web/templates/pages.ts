@@ -54,7 +54,7 @@ export function layout(o: LayoutOptions, body: Html): Html {
   <nav aria-label="Admin pages">${NAV.map(([href, label]) => html`<a href="${href}" ${o.path === href ? html`aria-current="page"` : ''}>${label}</a>`)}</nav>
   <form method="post" action="/logout" class="logout"><input type="hidden" name="_csrf" value="${o.csrf}"><button type="submit" class="link">Log out</button></form>
 </header>
-${o.events ? html`<div id="conn-lost" class="conn-lost-banner" role="alert" hidden><b>Connection lost</b> — reconnecting… <span class="help">The figures on this page are not live until it is back.</span></div>` : ''}
+${o.events ? html`<div id="conn-lost" class="conn-lost-banner" role="alert" hidden><b>Connection lost</b> — reconnecting… <span class="help" id="conn-lost-why">No connection to the box: the buttons wait, and the figures on this page are not live, until it is back.</span></div>` : ''}
 ${o.alerts}
 <main>
 <h1>${o.title}</h1>
@@ -99,11 +99,11 @@ export function loginPage(o: { csrf: string; next: string; error?: string; retry
   );
 }
 
-export function setupPage(o: { csrf: string; errors?: Record<string, string>; error?: string; needsCode?: boolean; code?: string }): Html {
+export function setupPage(o: { csrf: string; errors?: Record<string, string>; error?: string; needsCode?: boolean; code?: string; resetAt?: string | null }): Html {
   const e = o.errors ?? {};
   return bare(
     'Set the admin password',
-    html`<p>This hark has no admin password yet. Choose one now: from then on this page is gone, and the admin page, the API and the controls need it.</p>
+    html`${o.resetAt ? html`<p class="notice ok" role="status" id="factory-reset">This box was reset to its factory settings (${o.resetAt.slice(0, 16).replace('T', ' ')} UTC): its settings and admin password are gone; the recordings are kept. Choose a new password to start again, or restore a backup afterwards on the System page.</p>` : ''}<p>This hark has no admin password yet. Choose one now: from then on this page is gone, and the admin page, the API and the controls need it.</p>
 <form method="post" action="/setup" class="panel">
   <input type="hidden" name="_csrf" value="${o.csrf}">
   ${o.error ? html`<p class="notice bad" role="alert">${o.error}</p>` : ''}

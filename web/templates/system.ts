@@ -1,6 +1,6 @@
 /**
  * The System page: this box, restart and power, the time zone, the log, the admin password, API
- * tokens, access and the web server settings. The routes are in src/http/admin/system-page.ts.
+ * tokens, backup and restore, access, the web server settings and the diagnostic report. The routes are in src/http/admin/system-page.ts.
  */
 import { html, type Html } from './html.ts';
 import * as C from './components.ts';
@@ -31,6 +31,7 @@ export interface SystemPage {
   /** HTTPS: the certificate, the CA to download, an upload of one's own. */
   tls: Html;
   tokens: Html;
+  backup: Html;
   /** The settings forms (access, start-up, log, web server). */
   forms: Html[];
   configPath: string;
@@ -45,7 +46,9 @@ ${v.timezone}
 ${v.password}
 ${v.tls}
 ${v.tokens}
+${v.backup}
 ${v.forms}
+<section id="diag" class="panel"><h2>Getting help</h2><p>Something wrong? Download a report and send it to whoever helps you: it says what this box is, what hark is doing and the last 2,000 lines of its log, with the settings. Every password, token and key is taken out.</p><p><a class="button-link" href="/api/diag" download id="diag-download">Download a diagnostic report</a></p><p class="help">Over SSH: <code>hark diag</code>.</p></section>
 <section class="panel"><h2>Configuration file</h2><p><code>${v.configPath}</code></p><p><a href="/api/config/text" download="hark.toml">Download</a> · <a href="/api/openapi.json">API (OpenAPI)</a> · <a href="/metrics">Metrics</a></p></section>
 </div>`;
 }
@@ -75,6 +78,56 @@ export function timezonePanel(v: { zone: string; nowText: string; zones: string[
   <div class="field"><label for="tz-zone">Time zone of this box</label><select id="tz-zone" name="zone">${v.zones.map((z) => html`<option value="${z}" ${z === v.zone ? html`selected` : ''}>${z.replaceAll('_', ' ')}</option>`)}</select></div>
   <button type="submit">Set time zone</button>
 </form>`;
+}
+
+export interface BackupPanel {
+  hasPassword?: boolean;
+  /** A backup just made, waiting for its download. */
+  made?: { href: string; filename: string; locked: boolean };
+  /** What a restore did (hark restarts). */
+  restored?: string;
+  /** By field: passphrase, confirm (making one); file, restore_passphrase (restoring). */
+  errors?: Record<string, string>;
+}
+
+/**
+ * Backup and restore. A backup just made is downloaded at once (admin.js follows the link
+ * marked data-autodownload) and offered as a link too.
+ */
+export function backupPanel(v: BackupPanel): Html {
+  const errors = v.errors ?? {};
+  const f = (name: string, label: string, input: Html, help = '') =>
+    html`<div class="field${errors[name] ? ' invalid' : ''}"><label for="bk-${name}">${label}</label>${input}${help ? html`<small id="bk-${name}-help">${help}</small>` : ''}${errors[name] ? html`<span class="err" id="bk-${name}-err" role="alert">${errors[name]}</span>` : ''}</div>`;
+  const pw = (name: string, auto: string, help = '') =>
+    html`<input type="password" id="bk-${name}" name="${name}" autocomplete="${auto}" maxlength="256" ${errors[name] ? html`aria-invalid="true" aria-describedby="bk-${name}-err"` : help ? html`aria-describedby="bk-${name}-help"` : ''}>`;
+  return html`<section id="backup" class="panel" hx-target="this" hx-swap="outerHTML">
+  <h2>Backup and restore</h2>
+  <p>A backup is one small file with this box's settings, the admin password, the API tokens and its certificate authority (not the recordings). Keep it on your computer: after a new SD card or a factory reset, restore it here and the box is as it was.</p>
+  ${v.restored ? C.saveNotice({ ok: true, message: v.restored }) : ''}
+  ${
+    v.made
+      ? html`<p class="notice ok" role="status">Backup made${v.made.locked ? ', locked with your passphrase' : ''}. If the download does not start: <a href="${v.made.href}" download="${v.made.filename}" data-autodownload id="backup-download">${v.made.filename}</a></p>`
+      : ''
+  }
+  <form id="backup-form" hx-post="/ui/backup">
+    <h3>Make a backup</h3>
+    ${f('passphrase', 'Passphrase', pw('passphrase', 'new-password', 'yes'), v.hasPassword ? 'Needed: the backup holds the admin password. At least 8 characters; you need it to restore, so write it down.' : 'Locks the backup (needed when it holds passwords). At least 8 characters; you need it to restore.')}
+    ${f('confirm', 'Passphrase again', pw('confirm', 'new-password'))}
+    <button type="submit">Make a backup</button>
+  </form>
+  <form id="restore-form" hx-post="/ui/restore" hx-encoding="multipart/form-data" hx-confirm="Restore this backup? This box's settings, admin password and API tokens are replaced by the backup's, and hark restarts (listeners reconnect).">
+    <h3>Restore a backup</h3>
+    ${f('file', 'Backup file', html`<input type="file" id="bk-file" name="file" accept=".json,application/json" ${errors.file ? html`aria-invalid="true" aria-describedby="bk-file-err"` : ''}>`)}
+    ${f('restore_passphrase', 'Its passphrase (if it has one)', html`<input type="password" id="bk-restore_passphrase" name="passphrase" autocomplete="off" maxlength="256" ${errors.restore_passphrase ? html`aria-invalid="true" aria-describedby="bk-restore_passphrase-err"` : ''}>`)}
+    <button type="submit">Restore</button>
+  </form>
+  <p class="help">Over SSH: <code>hark backup</code> and <code>hark restore FILE</code>.</p>
+</section>`;
+}
+
+/** A backup download asked for too late. */
+export function backupGone(): Html {
+  return html`<p>This backup is older than 5 minutes (or hark restarted since). Make a new one on the <a href="/system#backup">System page</a>.</p>`;
 }
 
 /** The password form: the current password is always asked for (over SSH: `hark passwd`). */

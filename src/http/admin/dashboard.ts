@@ -27,7 +27,6 @@ export const dashboardRoutes = ({ ctx, hub }: AdminDeps) =>
               onAir: W.slot(hub.env, 'on-air'),
               meters: W.slot(hub.env, 'meters'),
               record: W.slot(hub.env, 'record'),
-              listenerSplit: W.slot(hub.env, 'listener-split'),
               outputs: W.slot(hub.env, 'outputs'),
             },
             share: A.shareCard(ctx, request),

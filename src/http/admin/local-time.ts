@@ -62,6 +62,9 @@ export function timer(s: number): string {
   return `${p(Math.floor(t / 3600))}:${p(Math.floor((t % 3600) / 60))}:${p(t % 60)}`;
 }
 
+/** Free space: "75.2 GB", "0.4 GB" (the same words as the recorder's alerts). */
+export { spaceText } from '../../outputs/recorder.ts';
+
 /** "180 MB", "1.4 GB", "78 GB" */
 export function size(bytes: number): string {
   const mb = bytes / 1048576;

@@ -3,6 +3,7 @@
  * tables, system facts. Shared by the pages, the fragments and the SSE hub.
  */
 import { hostname, loadavg, networkInterfaces, uptime } from 'node:os';
+import { mdnsName } from '../../control/mdns-name.ts';
 import { readFileSync, statfsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { AppContext } from '../../control/context.ts';
@@ -15,7 +16,7 @@ import type { Config } from '../../config/schema.ts';
 import { logger } from '../../log.ts';
 import { outputStatuses } from '../../control/outputs.ts';
 import { connectionQuality, describeAgent } from './agents.ts';
-import { duration, size } from './local-time.ts';
+import { duration, spaceText } from './local-time.ts';
 
 const KIND_LABEL = { icecast: 'Icecast', whip: 'WHIP' } as const;
 
@@ -57,7 +58,7 @@ export function outputRows(ctx: AppContext): OutputRow[] {
       if (!o.enabled && o.state === 'stopped') rows.push({ kind: label, id: '', state: 'disabled', detail: 'Turned off in the settings' });
       else {
         const free = ctx.broadcast.recorder.status().free_mb;
-        rows.push({ kind: label, id: '', state: o.state, detail: o.detail, extra: free !== null ? `${size(free * 1048576)} free` : undefined });
+        rows.push({ kind: label, id: '', state: o.state, detail: o.detail, extra: free !== null ? `${spaceText(free * 1048576)} free` : undefined });
       }
     } else rows.push({ kind: label, id: o.id, state: o.state, detail: o.detail, extra: o.where || undefined });
   }
@@ -113,6 +114,8 @@ export function listenerTotal(ctx: AppContext): number {
 
 export interface SystemInfo {
   hostname: string;
+  /** The name the box answers to on the network (what avahi announces): `studio.local`, `studio-2.local` after a clash. */
+  mdns_name: string;
   addresses: string[];
   uptime_s: number;
   hark_uptime_s: number;
@@ -149,6 +152,7 @@ export function systemInfo(ctx: AppContext): SystemInfo {
   }
   return {
     hostname: hostname(),
+    mdns_name: mdnsName(),
     addresses,
     uptime_s: Math.round(uptime()),
     hark_uptime_s: Math.round((Date.now() - ctx.startedAt) / 1000),

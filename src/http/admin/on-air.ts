@@ -3,7 +3,8 @@
  * problems (the dashboard's alert, and the header badge's "Live — 1 problem" on every page),
  * and the listen page's addresses with their QR code. Read from the outputs' status records.
  */
-import { hostname, networkInterfaces } from 'node:os';
+import { networkInterfaces } from 'node:os';
+import { mdnsName } from '../../control/mdns-name.ts';
 import qrcode from 'qrcode-generator';
 import type { AppContext } from '../../control/context.ts';
 import { html, type Html } from '../../../web/templates/html.ts';
@@ -84,8 +85,8 @@ export function onAirView(ctx: AppContext): D.OnAirView {
     lines.push(l);
   }
   const r = ctx.broadcast.recorder.status();
-  if (r.state === 'failed' || r.state === 'disk_full') {
-    const why = r.state === 'disk_full' ? `stopped, the disk is full${r.free_mb !== null ? ` (${T.size(r.free_mb * 1048576)} free)` : ''}` : `failed${r.last_error ? ` (${r.last_error})` : ''}`;
+  if (r.state === 'retrying' || r.state === 'disk_full') {
+    const why = r.state === 'disk_full' ? `stopped, the disk is full${r.free_mb !== null ? ` (${T.spaceText(r.free_mb * 1048576)} free)` : ''}` : `failed${r.last_error ? ` (${r.last_error})` : ''}, trying again`;
     problems.push(`Recording: ${why}`);
     lines.push({ name: 'Recording', tone: 'bad', text: why });
     sending++;
@@ -96,8 +97,11 @@ export function onAirView(ctx: AppContext): D.OnAirView {
     lines.push({ name: 'Recording', tone: 'off', text: 'starts when you go live' });
     sending++;
   } else lines.push({ name: 'Recording', tone: 'off', text: 'off' });
+  // The one place the dashboard counts listeners: the total, and how many of them use the stream link.
   const people = listenerTotal(ctx);
-  lines.push({ name: 'Listen page', tone: people ? 'on' : 'off', text: people === 0 ? 'nobody is listening' : people === 1 ? '1 person' : `${people} people` });
+  const viaLink = ctx.mp3.listenerCount;
+  const split = viaLink === 0 ? '' : viaLink === people ? ' (on the stream link)' : ` (${viaLink} of them on the stream link)`;
+  lines.push({ name: 'Listen page', tone: people ? 'on' : 'off', text: people === 0 ? 'nobody is listening' : `${people === 1 ? '1 person' : `${people} people`}${split}` });
   since.sort();
   return { state, lines, problems, nothingSending: state !== 'idle' && sending === 0 && people === 0, onAirSince: since[0] ?? null };
 }
@@ -140,7 +144,8 @@ export function qrModules(text: string): boolean[][] {
 }
 
 /**
- * The listen page's addresses: `<hostname>.local` and each LAN address, on the port the
+ * The listen page's addresses: the name avahi announces (`<hostname>.local`, or `studio-2.local`
+ * after a clash: control/mdns-name.ts) and each LAN address, on the port the
  * browser reached this page on (the Host header; no port shown for 80), with the listener
  * token when one is set.
  */
@@ -156,9 +161,8 @@ export function shareView(ctx: AppContext, request: Request): D.ShareView {
   const suffix = port && port !== '80' ? `:${port}` : '';
   const token = ctx.config.access.listener_token;
   const path = `/listen${token ? `?token=${encodeURIComponent(token)}` : ''}`;
-  const name = hostname().replace(/\.local$/, '');
   const lan = lanAddresses();
-  const urls = [`http://${name}.local${suffix}${path}`, ...lan.map((a) => `http://${a}${suffix}${path}`)];
+  const urls = [`http://${mdnsName()}${suffix}${path}`, ...lan.map((a) => `http://${a}${suffix}${path}`)];
   // The QR code carries an address, not the .local name: phones (Android's browsers above
   // all) do not all resolve .local names. Loopback only helps nobody else, so then the name.
   const primary = lan[0] === '127.0.0.1' ? urls[0]! : urls[1]!;

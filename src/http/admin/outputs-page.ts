@@ -17,31 +17,41 @@ import * as T from './local-time.ts';
 import { resolveTarget } from '../../config/icecast-target.ts';
 
 /**
- * "Test connection" on an entry hark is sending to right now: a second source connection would
- * only meet "mount in use" (hark's own). The live connection is the answer, when the form still
- * says what the live output uses.
+ * "Test connection" on a mount hark is sending to right now: a second source connection would
+ * only meet "mount in use" (hark's own). The live connection is the answer: this entry's when
+ * the form is for it (and still says what the live output uses), else any entry live on the
+ * same server and mount (a new entry typed in for a server that is already on air).
  */
 function onAirAnswerFor(ctx: AdminDeps['ctx'], index: number | null, entry: Config['icecast'][number]): { ok: boolean; message: string } | null {
-  if (index === null) return null;
-  const saved = ctx.config.icecast[index];
-  const out = ctx.broadcast.icecast[index];
-  if (!saved || !out) return null;
-  let now, was;
+  let now;
   try {
     now = resolveTarget(entry);
-    was = resolveTarget(saved);
   } catch {
     return null;
   }
-  const st = out.outputStatus();
   const where = `${now.host}:${now.port}${now.mount}`;
-  if (st.state !== 'live') return null;
-  if (JSON.stringify(now) === JSON.stringify(was)) {
+  const others = ctx.config.icecast.map((_, i) => i).filter((i) => i !== index);
+  for (const i of index === null ? others : [index, ...others]) {
+    const saved = ctx.config.icecast[i];
+    const out = ctx.broadcast.icecast[i];
+    if (!saved || !out) continue;
+    let was;
+    try {
+      was = resolveTarget(saved);
+    } catch {
+      continue;
+    }
+    if (now.host !== was.host || now.port !== was.port || now.mount !== was.mount) continue;
+    const st = out.outputStatus();
+    if (st.state !== 'live') continue;
+    const same = JSON.stringify(now) === JSON.stringify(was);
     const since = st.since ? ` for ${T.timer((Date.now() - Date.parse(st.since)) / 1000)}` : '';
-    return { ok: true, message: `On air now: hark has been sending to ${where}${since}, so the server accepts this user, password and mount.` };
-  }
-  if (now.host === was.host && now.port === was.port && now.mount === was.mount) {
-    return { ok: false, message: `hark is on air on ${where} now with the saved settings, so the changed ones cannot be tried on the same mount. Save them: the stream reconnects with them and its status shows the result.` };
+    if (i === index) {
+      if (same) return { ok: true, message: `On air now: hark has been sending to ${where}${since}, so the server accepts this user, password and mount.` };
+      return { ok: false, message: `hark is on air on ${where} now with the saved settings, so the changed ones cannot be tried on the same mount. Save them: the stream reconnects with them and its status shows the result.` };
+    }
+    if (same) return { ok: true, message: `On air now: another entry here has been sending to ${where}${since} with these settings, so the server accepts this user, password and mount.` };
+    return { ok: false, message: `Another entry here is on air on ${where} now, so these settings cannot be tried on the same mount while it is. Use another mount point, or change that entry.` };
   }
   return null;
 }

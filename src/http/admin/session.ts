@@ -46,7 +46,7 @@ export const sessionRoutes = (ctx: AppContext) => {
       .get('/setup', ({ request, server }) => {
         if (ctx.auth.hasPassword()) return htmlResponse(notFoundPage('The admin password is set; this page no longer exists.'), 404);
         const t = newPreCsrf();
-        return withPreCsrf(request, setupPage({ csrf: t, needsCode: needsSetupCode(request, server as never) }), 200, {}, t);
+        return withPreCsrf(request, setupPage({ resetAt: ctx.setup.factoryResetAt, csrf: t, needsCode: needsSetupCode(request, server as never) }), 200, {}, t);
       })
       .post('/setup', async ({ request, body, server }) => {
         if (ctx.auth.hasPassword()) return htmlResponse(notFoundPage('The admin password is set; this page no longer exists.'), 404);
@@ -55,12 +55,12 @@ export const sessionRoutes = (ctx: AppContext) => {
         const given = str(b._csrf);
         if (!given || !safeEqual(given, preCsrf(request))) {
           const t = newPreCsrf();
-          return withPreCsrf(request, setupPage({ csrf: t, needsCode, error: 'The form expired: try again.' }), 403, {}, t);
+          return withPreCsrf(request, setupPage({ resetAt: ctx.setup.factoryResetAt, csrf: t, needsCode, error: 'The form expired: try again.' }), 403, {}, t);
         }
         const refused = needsCode ? setupCodeRefusal(ctx, request, server as never, str(b.code)) : null;
         if (refused) {
           const t = newPreCsrf();
-          return withPreCsrf(request, setupPage({ csrf: t, needsCode, code: str(b.code).slice(0, 32), errors: { code: refused.message } }), refused.status, refused.headers, t);
+          return withPreCsrf(request, setupPage({ resetAt: ctx.setup.factoryResetAt, csrf: t, needsCode, code: str(b.code).slice(0, 32), errors: { code: refused.message } }), refused.status, refused.headers, t);
         }
         const pw = str(b.password);
         const errors: Record<string, string> = {};
@@ -72,7 +72,7 @@ export const sessionRoutes = (ctx: AppContext) => {
         if (!errors.password && pw !== str(b.confirm)) errors.confirm = 'the two passwords differ';
         if (Object.keys(errors).length) {
           const t = newPreCsrf();
-          return withPreCsrf(request, setupPage({ csrf: t, needsCode, code: str(b.code), errors }), 422, {}, t);
+          return withPreCsrf(request, setupPage({ resetAt: ctx.setup.factoryResetAt, csrf: t, needsCode, code: str(b.code), errors }), 422, {}, t);
         }
         await ctx.auth.setPassword(pw);
         ctx.setup.done();

@@ -12,6 +12,7 @@ import * as W from './widgets.ts';
 import * as S from '../../../web/templates/system.ts';
 import { POWER } from '../../../web/templates/system.ts';
 import { tlsAdminRoutes, tlsPanel } from './tls-panel.ts';
+import { backupAdminRoutes, backupPanel } from './backup-panel.ts';
 
 export const systemRoutes = ({ ctx, hub }: AdminDeps) => {
   const sys = systemControl();
@@ -30,6 +31,7 @@ export const systemRoutes = ({ ctx, hub }: AdminDeps) => {
 
   return new Elysia({ name: 'admin-system' })
       .use(tlsAdminRoutes(ctx))
+      .use(backupAdminRoutes(ctx))
       .get('/system', async ({ request }) =>
         renderPage(
           ctx,
@@ -44,6 +46,7 @@ export const systemRoutes = ({ ctx, hub }: AdminDeps) => {
             password: passwordForm(),
             tls: tlsPanel(ctx),
             tokens: tokensPanel(),
+            backup: backupPanel(ctx),
             forms: (['access', 'control', 'log', 'http'] as const).map((name) => sectionForm(name, ctx.config)),
             configPath: ctx.store.path,
           }),

@@ -38,17 +38,6 @@ import { systemControl } from '../../control/system.ts';
 export const statePanel = (ctx: AppContext, message = '') => C.statePanel(ctx.control.snapshot(), message);
 export const stateBadge = (ctx: AppContext) => C.stateBadge(ctx.control.state, problemCount(ctx));
 export const outputs = (ctx: AppContext) => C.outputsTable(outputRows(ctx));
-/** The dashboard's Listeners card: where people listen (the total is in the summary above it). */
-export function listenerSplit(ctx: AppContext): Html {
-  const page = ctx.webrtc?.listenerCount ?? 0;
-  const mp3 = ctx.mp3.listenerCount;
-  const n = (k: number) => html`<b class="count">${k}</b>`;
-  return html`<ul class="listener-split">
-  <li>${n(page)} on the listen page <span class="help">(in a browser)</span></li>
-  <li>${n(mp3)} on the stream link <span class="help">(apps, radios, players)</span></li>
-</ul>`;
-}
-
 export const listeners = (ctx: AppContext) => C.listenerCount(listenerTotal(ctx));
 export const listenerTable = (ctx: AppContext) => C.listenersTable(listenerRows(ctx).map((r) => ({ ...r, sinceText: T.when(r.since) })));
 export const alerts = (ctx: AppContext) => C.alerts(ctx.broadcast.alerts.list(), ctx.store.lastRefusal?.message);
@@ -135,11 +124,12 @@ export function sysinfo(ctx: AppContext): Html {
   const i = systemInfo(ctx);
   return html`<dl class="facts">
 <dt>Host name</dt><dd>${i.hostname}</dd>
+<dt>Name on the network</dt><dd id="mdns-name">${i.mdns_name}${i.mdns_name.split('.')[0] !== i.hostname.toLowerCase().split('.')[0] ? html` <small>(another device on the network has ${i.hostname.toLowerCase().split('.')[0]}.local, so the box answers to this name)</small>` : ''}</dd>
 <dt>Addresses</dt><dd>${i.addresses.length ? i.addresses.map((a) => html`${a}<br>`) : 'none'}</dd>
 <dt>Uptime</dt><dd>${dur(i.uptime_s)} (hark ${dur(i.hark_uptime_s)})</dd>
 <dt>CPU temperature</dt><dd>${i.cpu_temp_c === null ? 'n/a' : `${i.cpu_temp_c} °C`}</dd>
 <dt>Load</dt><dd>${i.load.join(' · ')}</dd>
-<dt>Disk</dt><dd>${i.disk ? html`${T.size(i.disk.free_mb * 1048576)} free of ${T.size(i.disk.total_mb * 1048576)}` : 'n/a'}</dd>
+<dt>Disk</dt><dd>${i.disk ? html`${T.spaceText(i.disk.free_mb * 1048576)} free of ${T.spaceText(i.disk.total_mb * 1048576)}` : 'n/a'}</dd>
 <dt>Time</dt><dd>${T.clock(Date.now())} <small>(${systemControl().timezone()})</small></dd>
 <dt>Version</dt><dd>hark ${i.version}, Bun ${i.bun}</dd>
 </dl>`;
@@ -150,7 +140,7 @@ export function logLines(lines: readonly string[]): Html {
 }
 
 /** Free space as people say it: "78 GB free". */
-const free = (mb: number | null) => (mb === null ? 'unknown' : `${T.size(mb * 1048576)} free`);
+const free = (mb: number | null) => (mb === null ? 'unknown' : `${T.spaceText(mb * 1048576)} free`);
 
 /** The recorder now: this recording's length and size, and the room left (updates twice a second). */
 export function recorderStatus(ctx: AppContext): Html {
@@ -158,7 +148,7 @@ export function recorderStatus(ctx: AppContext): Html {
   const on = r.state === 'recording' && r.file;
   return html`<dl class="facts">
 ${on ? html`<dt>This recording</dt><dd><span class="rec-timer">${T.timer(r.file_duration_s ?? 0)}</span>, ${T.size(r.file_bytes)}</dd>` : ''}
-<dt>Space</dt><dd>${free(r.free_mb)} <small>(recording stops below ${T.size(r.min_free_mb * 1048576)})</small></dd>
+<dt>Space</dt><dd>${free(r.free_mb)} <small>(recording stops below ${T.spaceText(r.min_free_mb * 1048576)})</small></dd>
 ${r.last_error ? html`<dt>Problem</dt><dd class="err">${r.last_error}</dd>` : ''}
 </dl>`;
 }
@@ -181,9 +171,9 @@ export function recordControl(ctx: AppContext, message = ''): Html {
   } else if (enabled && r.state === 'disk_full') {
     line = html`<b class="err">Recording stopped: the disk is full.</b> It goes on when there is room again.`;
     button = btn(false, 'Stop recording', 'stop');
-  } else if (enabled && r.state === 'failed') {
-    line = html`<b class="err">Recording failed:</b> ${r.last_error ?? ''}`;
-    button = btn(true, 'Try again', 'rec');
+  } else if (enabled && r.state === 'retrying') {
+    line = html`<b class="err">Recording failed:</b> ${r.last_error ?? ''} It tries again by itself.`;
+    button = btn(true, 'Try again now', 'rec');
   } else if (enabled && !live) {
     line = html`Recording starts when you go live.`;
     button = btn(false, "Don't record", 'stop');
@@ -218,6 +208,8 @@ export function recordingsList(ctx: AppContext): Html {
     (m) => html`<li><button type="button" class="link seek" data-player="${playId(r.name)}" data-seek="${m.offset_s}" aria-label="Play from ${T.timer(m.offset_s)}${m.label ? `: ${m.label}` : ''}"><span class="mark-at">${T.timer(m.offset_s)}</span> ${m.label || html`<span class="muted">(no note)</span>`}</button></li>`,
   )}</ol></details>` : ''}
   <p class="row rec-actions"><a class="button-link" href="${url}" download="hark ${T.fileStamp(start)}${r.name.slice(r.name.lastIndexOf('.'))}">Download</a>${
+    r.cue ? html`<a class="button-link rec-cue" href="/api/recordings/${encodeURIComponent(r.cue)}" download="${r.cue}" title="The marked moments as a CUE sheet: keep it in the same folder as the recording">Marks (CUE)</a>` : ''
+  }${
     r.active ? '' : html`<button type="button" class="link danger" hx-delete="/ui/recordings/${encodeURIComponent(r.name)}" hx-target="#recordings-list" hx-swap="innerHTML" hx-confirm="Delete the recording of ${title}? This cannot be undone.">Delete</button>`
   }</p>
 </li>`;
@@ -295,7 +287,6 @@ export const WIDGETS = {
   },
   // Each output's state on its event; the byte counts (the recording's size, free space) grow with the audio.
   outputs: { pages: ['dashboard', 'outputs'], slot: { id: 'outputs' }, render: ({ ctx }) => outputs(ctx), on: ['state', 'metadata', 'output', 'listeners', 'config'], everyMs: 1000, clock: 'bytes written and free space grow with the audio' },
-  'listener-split': { pages: ['dashboard'], slot: { id: 'listener-split' }, render: ({ ctx }) => listenerSplit(ctx), on: ['listeners'] },
   listeners: { pages: ['listeners'], slot: { id: 'listener-count', tag: 'p', attrs: 'class="listeners big-number"' }, render: ({ ctx }) => listeners(ctx), on: ['listeners'] },
   // The dashboard's "are we on air?": the failing-output alert, the summary (timers tick in
   // dashboard.js from start times; the MB sent grow with the audio), the title line.

@@ -1,0 +1,25 @@
+/** The test signal the CPU benchmarks capture: music-like rather than a pure tone, so encoders work as on real programme. */
+
+/** Music-like stereo at 48 kHz: a few drifting partials, tremolo and a little noise. */
+export function musicLike(secs: number): Float32Array {
+  const n = secs * 48000;
+  const out = new Float32Array(n * 2);
+  let seed = 12345;
+  const rnd = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32) * 2 - 1;
+  const partials = [110, 220, 330, 495, 660, 880, 1320, 2640, 5280];
+  for (let i = 0; i < n; i++) {
+    const t = i / 48000;
+    let l = 0;
+    let r = 0;
+    partials.forEach((f, k) => {
+      const a = (0.25 / (k + 1)) * (0.6 + 0.4 * Math.sin(2 * Math.PI * (0.3 + k * 0.17) * t));
+      const ff = f * (1 + 0.01 * Math.sin(2 * Math.PI * 0.1 * t + k));
+      l += a * Math.sin(2 * Math.PI * ff * t);
+      r += a * Math.sin(2 * Math.PI * ff * t + k * 0.4);
+    });
+    const noise = 0.02 * rnd();
+    out[2 * i] = 0.5 * l + noise;
+    out[2 * i + 1] = 0.5 * r + noise;
+  }
+  return out;
+}
