@@ -4,11 +4,12 @@
  * the browser offers no Opus, and over the MP3 data channel. The listener shows up in
  * /api/listeners with its state, address, RTT, packets and bytes.
  */
-import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import { afterAll, afterEach, beforeAll, describe, expect, test } from 'bun:test';
 import type { Page } from 'playwright-core';
 import { chromiumAvailable, launchChromium, type ChromiumHandle } from './lib/browser.ts';
 import { startHark, type HarkProcess } from './lib/hark.ts';
 import { freeUdpPort } from './lib/whep-client.ts';
+import { DEFAULT_TIMEOUTS } from '../src/outputs/webrtc/session.ts';
 
 const TONE_HZ = 1000;
 const TONE_DBFS = -12;
@@ -58,8 +59,17 @@ async function listen(page: Page): Promise<Heard[]> {
 }
 
 /** Open the listen page with `query` and wait until `packets` RTP packets (or MP3 bytes) arrived. */
+/** Pages a test opened; one left open by a failed test is closed before the next (no cascade). */
+const opened = new Set<Page>();
+afterEach(async () => {
+  for (const p of opened) if (!p.isClosed()) await p.close({ runBeforeUnload: true }).catch(() => {});
+  opened.clear();
+  await expectListeners(0, DEFAULT_TIMEOUTS.silentMs + 5000);
+}, 30_000);
+
 async function play(query: string, until: (stats: Record<string, number | string | null>) => boolean): Promise<Page> {
   const page = await chrome.newPage();
+  opened.add(page);
   await page.goto(`${hark.url}/listen?autoplay=1${query}`);
   try {
     // The predicate runs here, on the page's stats: the page's CSP refuses eval (new Function).
@@ -78,6 +88,33 @@ async function play(query: string, until: (stats: Record<string, number | string
   return page;
 }
 
+/**
+ * What the analysers hear over about a second: the median of 5 snapshots per channel. One
+ * 43 ms snapshot is one moment of the browser's audio thread; on a loaded machine it may catch
+ * an underrun of the browser's own output (measured: -41 dBFS once at load 22), which is the
+ * scheduler's, not the stream's. A level or frequency that is wrong throughout still shows.
+ */
+async function listenSteady(page: Page): Promise<Heard[]> {
+  const takes: Heard[][] = [];
+  for (let i = 0; i < 5; i++) {
+    if (i) await Bun.sleep(200);
+    takes.push(await listen(page));
+  }
+  const med = (v: number[]) => [...v].sort((x, y) => x - y)[Math.floor(v.length / 2)]!;
+  return takes[0]!.map((h, ch) => ({ channel: h.channel, frequency: med(takes.map((t) => t[ch]!.frequency)), peakDbfs: med(takes.map((t) => t[ch]!.peakDbfs)) }));
+}
+
+/** The receiver's running totals (inbound-rtp): samples (with concealed ones), concealed samples, packets. */
+async function totals(page: Page): Promise<{ samples: number; concealed: number; packets: number }> {
+  return page.evaluate(async () => {
+    let t = { samples: 0, concealed: 0, packets: 0 };
+    (await window.hark.player.session.receiver.getStats()).forEach((r: Record<string, number | string>) => {
+      if (r.type === 'inbound-rtp') t = { samples: Number(r.totalSamplesReceived), concealed: Number(r.concealedSamples), packets: Number(r.packetsReceived) };
+    });
+    return t;
+  });
+}
+
 function expectTone(heard: Heard[], tolerance: { hz: number; db: number }) {
   expect(heard).toHaveLength(2);
   for (const h of heard) {
@@ -89,27 +126,48 @@ function expectTone(heard: Heard[], tolerance: { hz: number; db: number }) {
 describe.skipIf(!chromiumAvailable())('Chromium on /listen', () => {
   test('Play over WHEP: stereo Opus, the tone at 1 kHz and -12 dBFS on L and R; latency shown', async () => {
     const page = await play('', (s) => Number(s.packets) > 150);
-    expectTone(await listen(page), { hz: 8, db: 1.5 });
+    expectTone(await listenSteady(page), { hz: 8, db: 1.5 });
     const stats = await page.evaluate(() => window.hark.stats);
     expect(stats.codec).toBe('opus 48 kHz stereo');
     expect(stats.lost).toBe(0);
-    expect(Number(stats.packetMs)).toBeCloseTo(10, 0);
+    // The page shows a packet duration: samples ÷ packets over its last second, which a starved
+    // browser skews both ways (Chromium counts concealed samples as received, and the two
+    // counters move at different moments: 29 ms and 8.6 ms seen at load 15). What hark sends
+    // is read from the receiver's totals below: real (not concealed) samples per packet.
+    expect(Number(stats.packetMs)).toBeGreaterThan(0);
+    const t1 = await totals(page);
     expect(await page.textContent('#latency')).toMatch(/^≈ \d+ ms$/);
     expect(await page.textContent('#state')).toBe('Playing');
 
-    // The server's view of the same listener.
-    await page.waitForTimeout(5500); // browsers send a receiver report every ~5 s: RTT from it
-    const { webrtc } = (await (await fetch(`${hark.url}/api/listeners`)).json()) as { webrtc: Record<string, unknown>[] };
+    // The server's view of the same listener, once the browser's receiver reports (every ~5 s)
+    // gave it an RTT and 500 packets went out: waited for (bounded), not slept for a guessed 5.5 s.
+    let webrtc: Record<string, unknown>[] = [];
+    for (const end = Date.now() + 30_000; Date.now() < end; await Bun.sleep(250)) {
+      webrtc = ((await (await fetch(`${hark.url}/api/listeners`)).json()) as { webrtc: Record<string, unknown>[] }).webrtc;
+      if (webrtc.length !== 1 || (webrtc[0]!.rtt_ms !== null && Number(webrtc[0]!.packets) > 500 && Number(webrtc[0]!.rtcp_packets) > 0)) break;
+    }
     expect(webrtc).toHaveLength(1);
     const l = webrtc[0]!;
     expect(l).toMatchObject({ state: 'connected', remote: '127.0.0.1', codec: expect.stringMatching(/^opus\/111 96 kbit\/s stereo 10 ms fec$/) });
     expect(Number(l.packets)).toBeGreaterThan(500);
     expect(Number(l.bytes)).toBeGreaterThan(50_000);
     expect(l.rtt_ms).not.toBeNull();
-    expect(Number(l.rtt_ms)).toBeLessThan(50);
+    // Loopback: a few ms when idle; a loaded machine delays the browser's report handling by
+    // up to some hundreds. The bound catches a wrong unit or clock (1/65536 s, NTP seconds:
+    // values far beyond), not the scheduler.
+    expect(Number(l.rtt_ms)).toBeGreaterThanOrEqual(0);
+    expect(Number(l.rtt_ms)).toBeLessThan(2000);
     expect(Number(l.rtcp_packets)).toBeGreaterThan(0);
     expect(Date.parse(String(l.connected_since))).toBeLessThan(Date.now());
     expect(String(l.remote_media)).toMatch(/:\d+$/);
+    const t2 = await totals(page);
+    // Real samples per packet between the two reads (~5 s apart): what the jitter buffer holds
+    // at either end, and the packets received before playout began (8.67 ms from the totals
+    // alone at load 15), drop out. The bounds tell 10 ms from the 5 or 20 ms of a wrong framing.
+    const perPacketMs = ((t2.samples - t2.concealed - (t1.samples - t1.concealed)) / (t2.packets - t1.packets) / 48_000) * 1000;
+    console.log(`[webrtc-browser] page packetMs ${Number(stats.packetMs).toFixed(1)}; over ${t2.packets - t1.packets} packets ${perPacketMs.toFixed(2)} ms (${t2.concealed - t1.concealed} concealed samples)`);
+    expect(perPacketMs).toBeGreaterThan(8);
+    expect(perPacketMs).toBeLessThan(12);
     const status = (await (await fetch(`${hark.url}/api/status`)).json()) as { outputs: { webrtc: { listeners: number; sessions: unknown[] } } };
     expect(status.outputs.webrtc.listeners).toBe(1);
 
@@ -136,7 +194,7 @@ describe.skipIf(!chromiumAvailable())('Chromium on /listen', () => {
     const stats = await page.evaluate(() => window.hark.stats);
     expect(String(stats.codec).toLowerCase()).toBe(codecStat.toLowerCase());
     // Narrowband: the browser upsamples, so allow a little more on level; the tone is well in band.
-    expectTone(await listen(page), { hz: 8, db: 1.5 });
+    expectTone(await listenSteady(page), { hz: 8, db: 1.5 });
     const { webrtc } = (await (await fetch(`${hark.url}/api/listeners`)).json()) as { webrtc: { codec: string }[] };
     expect(webrtc.map((l) => l.codec)).toEqual([expect.stringMatching(serverCodec)]);
     await page.click('#play'); // Stop: DELETE
@@ -146,7 +204,7 @@ describe.skipIf(!chromiumAvailable())('Chromium on /listen', () => {
 
   test('MP3 over the `mp3` data channel (the fallback) plays the same tone', async () => {
     const page = await play('&mode=mp3', (s) => Number(s.mp3Bytes) > 40_000);
-    expectTone(await listen(page), { hz: 8, db: 1.5 });
+    expectTone(await listenSteady(page), { hz: 8, db: 1.5 });
     const { webrtc } = (await (await fetch(`${hark.url}/api/listeners`)).json()) as { webrtc: Record<string, unknown>[] };
     expect(webrtc, JSON.stringify(webrtc)).toHaveLength(1);
     expect(webrtc[0]).toMatchObject({ mp3_channel: true, codec: 'none (mp3 data channel)' });
@@ -170,9 +228,14 @@ describe.skipIf(!chromiumAvailable())('Chromium on /listen', () => {
     await expectListeners(1);
     // Playing: the page has its session's URL (before the POST's answer it has nothing to DELETE).
     await page.waitForFunction(() => window.hark.phase === 'playing', null, { timeout: 15_000 });
+    const logFrom = hark.output().length;
     await page.close({ runBeforeUnload: true }); // pagehide: DELETE (keepalive) and the peer connection closed
-    // Long before the 10–15 s in which a tab that vanished without a word is removed.
-    await expectListeners(0, 5000);
+    // Ended by the page's own word (its DELETE, or the peer connection it closed), not by the
+    // silence timeout that removes a tab that vanished without a word.
+    await expectListeners(0, DEFAULT_TIMEOUTS.silentMs + 5000);
+    const closed = hark.output().slice(logFrom).match(/closed: [^\n]*/g) ?? [];
+    expect(closed.length).toBeGreaterThanOrEqual(1);
+    for (const c of closed) expect(c).toMatch(/closed: (deleted by the listener \(DELETE\)|connection closed by the listener)/);
   }, 40_000);
 
   test('a device holding its 4 WebRTC sessions (429) still hears the stream: the page falls back to /stream.mp3', async () => {
@@ -194,23 +257,24 @@ describe.skipIf(!chromiumAvailable())('Chromium on /listen', () => {
     await expectListeners(0);
   }, 40_000);
 
-  test('tabs closed without a word (no DELETE, no BYE) are removed within 15 s', async () => {
+  test('tabs closed without a word (no DELETE, no BYE) are removed by the silence timeout (no RTCP / no mp3-channel message for 12 s)', async () => {
     const audio = await play('', (s) => Number(s.packets) > 50);
     const mp3 = await play('&mode=mp3', (s) => Number(s.mp3Bytes) > 10_000);
     await expectListeners(2);
     // Crash both renderers: no pagehide, no DELETE, no DTLS alert — as when a phone's browser
     // is killed or the phone leaves the network.
     await Promise.all([audio, mp3].map((p) => p.goto('chrome://crash', { timeout: 5000 }).catch(() => {})));
-    const t0 = Date.now();
-    await expectListeners(0, 15_000);
-    expect(Date.now() - t0).toBeLessThan(15_000);
+    // Removed by the silence timeout (no RTCP / no mp3-channel message for silentMs), checked
+    // once a second: waited for that long plus a loaded machine's slack; the log says which
+    // rule removed them (a timing bound here measured the scheduler, not the rule).
+    await expectListeners(0, DEFAULT_TIMEOUTS.silentMs + 15_000);
     expect(hark.output()).toMatch(/closed: (no RTCP from the listener for 12 s|connection closed by the listener)/);
     expect(hark.output()).toMatch(/closed: (no message on the mp3 channel for 12 s|connection closed by the listener)/);
     await Promise.all([audio.close(), mp3.close()]);
   }, 60_000);
 });
 
-async function expectListeners(n: number, timeoutMs = 5000) {
+async function expectListeners(n: number, timeoutMs = 15_000) {
   const t0 = Date.now();
   let last = -1;
   while (Date.now() - t0 < timeoutMs) {

@@ -140,14 +140,17 @@ export async function startIcecast(opts: IcecastOptions = {}): Promise<IcecastSe
   let proc!: Subprocess;
   const launch = async () => {
     proc = Bun.spawn(['icecast2', '-c', confPath], { stdin: 'ignore', stdout: 'ignore', stderr: 'pipe' });
-    const deadline = performance.now() + 10_000;
+    // Ready when it answers. Each probe may take a while on a loaded machine (the status page
+    // is an XSLT render): a probe cut off at 500 ms never succeeded at load 20 and the restart
+    // failed after 10 s of aborted probes, though icecast was up.
+    const deadline = performance.now() + 30_000;
     while (performance.now() < deadline) {
       if (proc.exitCode !== null) {
         const err = await new Response(proc.stderr as ReadableStream).text();
         throw new Error(`icecast2 exited with ${proc.exitCode}: ${err}\n${errorLog()}`);
       }
       try {
-        const res = await fetch(`${url}/status-json.xsl`, { signal: AbortSignal.timeout(500) });
+        const res = await fetch(`${url}/status-json.xsl`, { signal: AbortSignal.timeout(5000) });
         if (res.ok) {
           await res.arrayBuffer();
           return;
@@ -155,7 +158,7 @@ export async function startIcecast(opts: IcecastOptions = {}): Promise<IcecastSe
       } catch {}
       await Bun.sleep(50);
     }
-    throw new Error(`icecast2 did not answer on ${url} within 10 s\n${errorLog()}`);
+    throw new Error(`icecast2 did not answer on ${url} within 30 s\n${errorLog()}`);
   };
   const launchChecked = async () => {
     await launch();
