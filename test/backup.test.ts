@@ -153,10 +153,26 @@ port = ${TLS_PORT}
   }, 120_000);
 });
 
+/** Starts of the daemon so far (each start, the in-place restart too, logs "listening on"). */
+const starts = (h: HarkProcess) => (h.output().match(/listening on http:/g) ?? []).length;
+
+/** Wait until hark has started again since `before` starts, and answers its login page. */
+async function restarted(h: HarkProcess, before: number): Promise<void> {
+  for (let i = 0; i < 600 && starts(h) <= before; i++) await Bun.sleep(100);
+  expect(starts(h)).toBeGreaterThan(before);
+  for (let i = 0; i < 150; i++) {
+    if ((await fetch(`${h.url}/login`).catch(() => null))?.status === 200) return;
+    await Bun.sleep(100);
+  }
+  throw new Error(`${h.url}/login does not answer after the restart`);
+}
+
 describe('the System page', () => {
   let c: HarkProcess;
   let chrome: ChromiumHandle;
   const PW = 'system-page-password';
+  /** Starts before the first test's restore (the second test waits for that restart). */
+  let startsBefore = 0;
 
   beforeAll(async () => {
     mkdirSync(shots, { recursive: true });
@@ -206,6 +222,7 @@ describe('the System page', () => {
     await dpage.locator('#backup').screenshot({ path: join(shots, 'system-backup-refused-desktop.png') });
     await dpage.setInputFiles('#bk-file', file);
     await dpage.fill('#bk-restore_passphrase', PASSPHRASE);
+    startsBefore = starts(c);
     await dpage.locator('#restore-form button[type=submit]').click();
     await expect(dpage.locator('#backup .notice').first().textContent({ timeout: 30_000 })).resolves.toContain('Restored the backup of');
     await dpage.locator('#backup').screenshot({ path: join(shots, 'system-backup-restored-desktop.png') });
@@ -214,24 +231,19 @@ describe('the System page', () => {
   }, 120_000);
 
   test('the backup a hark 0.1.0 made restores through the page (older backups read into newer harks)', async () => {
-    for (let i = 0; i < 100; i++) {
-      if ((await fetch(`${c.url}/login`).catch(() => null))?.status === 200) break;
-      await Bun.sleep(100);
-    }
+    await restarted(c, startsBefore);
     const ctx = await chrome.browser.newContext({ viewport: { width: 390, height: 844 } });
     const page = await ctx.newPage();
     page.on('dialog', (d) => void d.accept());
     await loginInPage(page, c.url, PW, { next: '/system' });
     await page.setInputFiles('#bk-file', join(FIXTURES, 'hark-0.1.0-locked.json'));
     await page.fill('#bk-restore_passphrase', 'fixture passphrase');
+    const before = starts(c);
     await page.locator('#restore-form button[type=submit]').click();
     await expect(page.locator('#backup .notice').first().textContent({ timeout: 30_000 })).resolves.toContain('(hark 0.1.0): settings, the admin password, 1 API token');
     await ctx.close();
     // After the restart the fixture's password is the box's.
-    for (let i = 0; i < 150; i++) {
-      if ((await fetch(`${c.url}/login`).catch(() => null))?.status === 200) break;
-      await Bun.sleep(100);
-    }
+    await restarted(c, before);
     expect((await session(c.url, 'fixture admin password')).cookie).toBeTruthy();
     expect(readFileSync(c.configPath, 'utf8')).toContain('title = "Evensong"');
   }, 120_000);
