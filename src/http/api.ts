@@ -15,6 +15,7 @@ import { ConfigSchema } from '../config/schema.ts';
 import { logTail } from '../log.ts';
 import { SESSION_COOKIE, cookie, originOf } from './auth.ts';
 import { changePassword, clientAddress } from './password.ts';
+import { holdOpen } from './timeouts.ts';
 
 const MAX_CONFIG_BYTES = 256 * 1024;
 
@@ -159,7 +160,7 @@ export const apiRoutes = (ctx: AppContext) => {
       if (Object.hasOwn(body, 'admin.password')) return jsonError(422, 'set the password with POST /api/password (it needs the current password)', { field: 'admin.password' });
       return save(ctx.store.set(body as Record<string, unknown>));
     }, { parse: 'none' })
-    .get('/logs', ({ query }) => {
+    .get('/logs', ({ query, request, server }) => {
       const n = Math.max(1, Math.min(500, Number(query.lines ?? 100) || 100));
       const initial = logTail().slice(-n);
       if (query.follow !== '1' && query.follow !== 'true') {
@@ -188,7 +189,7 @@ export const apiRoutes = (ctx: AppContext) => {
           clearInterval(timer);
         },
       });
-      return new Response(stream, { headers: { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store, no-transform' } });
+      return holdOpen(server, request, new Response(stream, { headers: { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store, no-transform' } }));
     })
     .post(
       '/password',

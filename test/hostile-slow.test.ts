@@ -1,0 +1,253 @@
+/**
+ * Slow and idle connections against a real hark (issue 14, item 3: "a request that never
+ * finishes is held forever"), raw sockets on loopback, as a LAN attacker would:
+ *
+ * - 300 connections that send a request head and never end it (slowloris), 300 that make one
+ *   request and then sit idle on keep-alive, and the corpus of slow shapes (a request line
+ *   only, a head dribbled one byte a second, a header line never ended, a pipelined second
+ *   request that stalls) are all closed by hark within IDLE_TIMEOUT_S (+ Bun's 4 s tick), and
+ *   hark's file descriptors come back.
+ * - Meanwhile and after, for three times that limit, the long-lived responses stay open and
+ *   keep delivering: /stream.mp3, the admin page's SSE (/events, logged in), /listen/events,
+ *   /api/logs?follow and a WHEP session; a real browser's page loads work before and after
+ *   hark closed its idle connections, and its listen page's event stream is never cut.
+ */
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import { readdirSync, statSync } from 'node:fs';
+import { connect, type Socket } from 'node:net';
+import { join } from 'node:path';
+import { IDLE_TIMEOUT_S } from '../src/http/timeouts.ts';
+import { chromiumAvailable, launchChromium, type ChromiumHandle } from './lib/browser.ts';
+import { startHark, type HarkProcess } from './lib/hark.ts';
+import { login } from './lib/session.ts';
+import { WhepClient, freeUdpPort } from './lib/whep-client.ts';
+
+const PASSWORD = 'a good long password';
+/** Bun's idle timer ticks every 4 s: a limit of N s fires after N to N + 4 s. */
+const CLOSED_BY_MS = (IDLE_TIMEOUT_S + 4) * 1000 + 3000;
+
+let hark: HarkProcess;
+let token = '';
+let cookie = '';
+
+function admin(path: string, init: RequestInit = {}): Promise<Response> {
+  return fetch(`http://localhost${path}`, { ...init, unix: join(hark.dir, 'hark.sock') } as RequestInit);
+}
+
+async function until(check: () => boolean | Promise<boolean>, ms: number, what: string): Promise<void> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (await check()) return;
+    await Bun.sleep(100);
+  }
+  throw new Error(`timed out after ${ms} ms: ${what}`);
+}
+
+function fdCount(): number {
+  return readdirSync(`/proc/${hark.proc.pid}/fd`).length;
+}
+
+interface Raw {
+  /** What hark sent, as latin1. */
+  text: string;
+  /** When hark closed the connection (ms after it was opened), or -1 while open. */
+  closedAfterMs: number;
+}
+
+/**
+ * A raw connection that sends `parts` in order, `gapMs` apart (the last part stays unfinished:
+ * the head never ends), and records what came back and when hark closed it.
+ */
+function slowClient(parts: string[], gapMs = 0): { result: Promise<Raw>; raw: Raw; socket: Socket } {
+  const raw: Raw = { text: '', closedAfterMs: -1 };
+  const t0 = Date.now();
+  let timer: ReturnType<typeof setInterval> | undefined;
+  const socket = connect(hark.port, '127.0.0.1', () => {
+    socket.write(parts[0]!);
+    let i = 1;
+    if (gapMs && parts.length > 1) {
+      timer = setInterval(() => {
+        if (i >= parts.length || !socket.writable) return clearInterval(timer);
+        socket.write(parts[i++]!);
+      }, gapMs);
+    }
+  });
+  socket.setEncoding('latin1');
+  socket.on('data', (d) => (raw.text += d));
+  socket.on('error', () => {});
+  const result = new Promise<Raw>((resolve) =>
+    socket.on('close', () => {
+      clearInterval(timer);
+      raw.closedAfterMs = Date.now() - t0;
+      resolve(raw);
+    }),
+  );
+  return { result, raw, socket };
+}
+
+/** A response read as it comes: bytes, text (for the text streams), when the last bytes came. */
+function readStream(path: string, headers: Record<string, string>, ac: AbortController, keepText: boolean) {
+  const s = { status: 0, bytes: 0, text: '', lastAt: 0, endedByServer: false, headers: new Headers() };
+  const done = (async () => {
+    const res = await fetch(`${hark.url}${path}`, { headers, signal: ac.signal });
+    s.status = res.status;
+    s.headers = res.headers;
+    const reader = res.body!.getReader();
+    const dec = new TextDecoder();
+    try {
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) {
+          s.endedByServer = true;
+          return;
+        }
+        s.bytes += value.byteLength;
+        s.lastAt = Date.now();
+        if (keepText) s.text += dec.decode(value, { stream: true });
+      }
+    } catch {
+      // Aborted by the test at the end (or cut: then endedByServer says so below).
+      if (!ac.signal.aborted) s.endedByServer = true;
+    }
+  })();
+  return { s, done };
+}
+
+beforeAll(async () => {
+  const udpPort = await freeUdpPort();
+  hark = await startHark(`[input]\nsource = "tone"\n[http]\nhost = "127.0.0.1"\n[webrtc]\nudp_port = ${udpPort}\n`, { timeoutMs: 60_000, ...(process.env.HARK_ROOT ? { root: process.env.HARK_ROOT } : {}) });
+  await until(() => {
+    try {
+      return statSync(join(hark.dir, 'hark.sock')).isSocket();
+    } catch {
+      return false;
+    }
+  }, 10_000, 'the CLI socket');
+  const made = await admin('/api/tokens', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name: 'slow test' }) });
+  expect(made.status).toBe(200);
+  token = ((await made.json()) as { token: string }).token;
+  const pw = await admin('/api/password', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ password: PASSWORD }) });
+  expect(pw.status).toBe(200);
+  cookie = await login(hark.url, PASSWORD);
+}, 60_000);
+
+afterAll(async () => {
+  await hark?.stop();
+}, 30_000);
+
+describe('slow and idle connections', () => {
+  test(`stalled heads and idle keep-alive connections are closed within ${IDLE_TIMEOUT_S} s (+4); fds come back; streams, SSE, ?follow, WHEP and a browser stay open ${3 * IDLE_TIMEOUT_S} s`, async () => {
+    const ac = new AbortController();
+    let chrome: ChromiumHandle | undefined;
+    let whep: WhepClient | undefined;
+    const clients: ReturnType<typeof slowClient>[] = [];
+    try {
+      const t0 = Date.now();
+      // The long-lived responses, opened first.
+      const mp3 = readStream('/stream.mp3', {}, ac, false);
+      const events = readStream('/events?page=dashboard', { cookie }, ac, true);
+      const listen = readStream('/listen/events', {}, ac, true);
+      const follow = readStream('/api/logs?follow=1', { authorization: `Bearer ${token}` }, ac, true);
+      whep = await WhepClient.open({ url: `${hark.url}/whep`, record: false });
+      // A browser: the listen page (it keeps /listen/events open) and the login page.
+      const listenEvents: string[] = [];
+      let page;
+      if (chromiumAvailable()) {
+        chrome = await launchChromium();
+        page = await chrome.newPage();
+        page.on('request', (r) => r.url().includes('/listen/events') && listenEvents.push(r.url()));
+        expect((await page.goto(`${hark.url}/listen`))?.status()).toBe(200);
+        const loginPage = await chrome.newPage();
+        expect((await loginPage.goto(`${hark.url}/login`))?.status()).toBe(200);
+        await loginPage.close();
+      }
+      await until(() => mp3.s.bytes > 0 && events.s.bytes > 0 && listen.s.bytes > 0 && follow.s.bytes > 0, 10_000, 'every stream delivering');
+      await Bun.sleep(500);
+      const baseline = fdCount();
+
+      // The attack: 300 heads that never end, 300 idle keep-alive connections.
+      const tAttack = Date.now();
+      for (let i = 0; i < 300; i++) clients.push(slowClient(['GET / HTTP/1.1\r\nHost: 127.0.0.1']));
+      const keepAlive: ReturnType<typeof slowClient>[] = [];
+      for (let i = 0; i < 300; i++) keepAlive.push(slowClient(['GET /listen/info HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n']));
+      clients.push(...keepAlive);
+      // The corpus of slow shapes, a few of each.
+      const shapes: Record<string, () => ReturnType<typeof slowClient>> = {
+        'a request line only': () => slowClient(['GET /listen HTTP/1.1\r\n']),
+        'a head dribbled one byte a second': () => slowClient([...`GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ${'a'.repeat(200)}`], 1000),
+        'a header line never ended': () => slowClient(['GET /login HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/ht']),
+        'a pipelined second request that stalls': () => slowClient(['GET /listen/info HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\nGET /listen/info HTTP/1.1\r\nHost: 12']),
+        'a pipelined second request dribbled': () => slowClient(['GET /listen/info HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n', ...'GET /listen/info HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa'], 1000),
+        'a body-less POST head never ended': () => slowClient(['POST /login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Len']),
+      };
+      const corpus = Object.entries(shapes).flatMap(([name, make]) => Array.from({ length: 5 }, () => ({ name, c: make() })));
+      clients.push(...corpus.map((x) => x.c));
+
+      // hark holds them (counted as it accepts them; a loaded machine takes its time).
+      await until(() => fdCount() > baseline + 500, 15_000, `hark holding the connections (fds ${fdCount()}, baseline ${baseline})`);
+      // Every keep-alive connection was answered, and stays open for now.
+      await until(() => keepAlive.every((k) => k.raw.text.includes('\r\n\r\n{')), 15_000, 'the keep-alive requests answered');
+      for (const k of keepAlive) expect(k.raw.text).toStartWith('HTTP/1.1 200 ');
+
+      const open = () => clients.filter((c) => c.raw.closedAfterMs < 0).length;
+      await until(() => open() === 0, CLOSED_BY_MS + 15_000, `hark closing every slow or idle connection (${open()} of ${clients.length} still open)`);
+      const results = await Promise.all(clients.map((c) => c.result));
+      const slowest = Math.max(...results.map((r) => r.closedAfterMs));
+      const span = (cs: ReturnType<typeof slowClient>[]) => `${Math.min(...cs.map((c) => c.raw.closedAfterMs))}–${Math.max(...cs.map((c) => c.raw.closedAfterMs))} ms`;
+      console.log(`closed after: heads never ended ${span(clients.slice(0, 300))}, idle keep-alive ${span(keepAlive)}, ${Object.keys(shapes).map((n) => `${n} ${span(corpus.filter((x) => x.name === n).map((x) => x.c))}`).join(', ')}`);
+      console.log(`${clients.length} slow or idle connections: all closed by hark within ${slowest} ms; fds ${baseline} before, ${fdCount()} after`);
+      expect(Date.now() - tAttack).toBeLessThan(CLOSED_BY_MS + 15_000);
+      for (const r of results) expect(r.closedAfterMs).toBeLessThan(CLOSED_BY_MS);
+      // An idle keep-alive connection gets the whole limit (it is hark's timer, not something else).
+      for (const k of keepAlive) expect(k.raw.closedAfterMs).toBeGreaterThan((IDLE_TIMEOUT_S - 4) * 1000);
+      for (const { name, c } of corpus) {
+        // A stalled head gets no answer (there is no request yet); a pipelined one's first request was answered.
+        const expected = name.startsWith('a pipelined') ? 1 : 0;
+        expect({ name, answers: c.raw.text.split('HTTP/1.1 200 ').length - 1 }).toEqual({ name, answers: expected });
+      }
+      await until(() => fdCount() <= baseline + 5, 10_000, `fds back to the baseline ${baseline} (now ${fdCount()})`);
+
+      // The browser's idle connections were closed too: its next page loads work all the same.
+      if (page && chrome) {
+        const again = await chrome.newPage();
+        expect((await again.goto(`${hark.url}/login`))?.status()).toBe(200);
+        expect(await again.locator('input[type=password]').count()).toBe(1);
+        await again.close();
+      }
+
+      // Three times the limit after the streams opened, they are all still open and sending.
+      await until(() => Date.now() - t0 > 3 * IDLE_TIMEOUT_S * 1000, 3 * IDLE_TIMEOUT_S * 1000, `${3 * IDLE_TIMEOUT_S} s`);
+      const packetsBefore = whep.packetCount;
+      const mark = Date.now();
+      const title = `still here ${mark}`;
+      const set = await fetch(`${hark.url}/api/metadata`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ title }) });
+      expect(set.status).toBe(200);
+      // A new listener's connection is a log line for ?follow.
+      const extra = await fetch(`${hark.url}/stream.mp3`);
+      await extra.body!.cancel();
+      await until(() => listen.s.text.includes(title), 5000, 'the new title on /listen/events');
+      await until(() => /listener \d+ from \S+ connected/.test(follow.s.text.slice(-2000)) && follow.s.lastAt > mark, 5000, 'the new log line on ?follow');
+      await until(() => events.s.lastAt > mark, 7000, 'the dashboard SSE still sending');
+      await until(() => whep!.packetCount > packetsBefore + 20, 5000, 'WHEP audio still arriving');
+      expect(whep.state).toBe('connected');
+      expect(Date.now() - mp3.s.lastAt).toBeLessThan(2000);
+      // 128 kbit/s for 90 s is ~1.4 MB.
+      expect(mp3.s.bytes).toBeGreaterThan(((3 * IDLE_TIMEOUT_S * 128_000) / 8) * 0.7);
+      for (const [name, r] of [['/stream.mp3', mp3], ['/events', events], ['/listen/events', listen], ['/api/logs?follow', follow]] as const) {
+        expect({ name, status: r.s.status, endedByServer: r.s.endedByServer }).toEqual({ name, status: 200, endedByServer: false });
+      }
+      // Each ends its connection when it ends (no idle connection without a limit after it).
+      for (const r of [mp3, events, listen, follow]) expect(r.s.headers.get('connection')).toBe('close');
+      // The browser's listen page opened its event stream once and never had to reopen it.
+      if (page) {
+        expect(listenEvents.length).toBe(1);
+        expect(await page.locator('#title').textContent()).toBe(title);
+      }
+    } finally {
+      ac.abort();
+      for (const c of clients) c.socket.destroy();
+      await whep?.close().catch(() => {});
+      await chrome?.close();
+    }
+  }, 4 * IDLE_TIMEOUT_S * 1000 + 60_000);
+});
