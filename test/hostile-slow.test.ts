@@ -13,7 +13,7 @@
  *   hark closed its idle connections, and its listen page's event stream is never cut.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { readdirSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { IDLE_TIMEOUT_S } from '../src/http/timeouts.ts';
@@ -85,6 +85,42 @@ function slowClient(parts: string[], gapMs = 0): { result: Promise<Raw>; raw: Ra
   return { result, raw, socket };
 }
 
+/**
+ * A /stream.mp3 listener that never reads, with a small receive buffer (Python: node cannot set
+ * SO_RCVBUF). It prints its local port. (It cannot see hark close: the FIN waits behind the
+ * bytes it never read; `harkHolds` looks at hark's side.)
+ */
+const NEVER_READS = `
+import socket, sys, time
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+s.connect(('127.0.0.1', int(sys.argv[1])))
+s.sendall(b'GET /stream.mp3 HTTP/1.1\\r\\nHost: 127.0.0.1\\r\\nUser-Agent: never-reads\\r\\n\\r\\n')
+print(s.getsockname()[1], flush=True)
+time.sleep(600)
+`;
+
+/** Whether hark has a file descriptor for its side of the TCP connection from local port `port`. */
+function harkHolds(port: number): boolean {
+  const hex = (n: number) => `:${n.toString(16).toUpperCase().padStart(4, '0')}`;
+  const inodes = readFileSync('/proc/net/tcp', 'utf8')
+    .split('\n')
+    .slice(1)
+    .map((l) => l.trim().split(/\s+/))
+    .filter((f) => f[1]?.endsWith(hex(hark.port)) && f[2]?.endsWith(hex(port)))
+    .map((f) => f[9]);
+  const held = new Set(
+    readdirSync(`/proc/${hark.proc.pid}/fd`).map((fd) => {
+      try {
+        return readlinkSync(`/proc/${hark.proc.pid}/fd/${fd}`);
+      } catch {
+        return '';
+      }
+    }),
+  );
+  return inodes.some((i) => i !== '0' && held.has(`socket:[${i}]`));
+}
+
 /** A response read as it comes: bytes, text (for the text streams), when the last bytes came. */
 function readStream(path: string, headers: Record<string, string>, ac: AbortController, keepText: boolean) {
   const s = { status: 0, bytes: 0, text: '', lastAt: 0, endedByServer: false, headers: new Headers() };
@@ -115,7 +151,7 @@ function readStream(path: string, headers: Record<string, string>, ac: AbortCont
 
 beforeAll(async () => {
   const udpPort = await freeUdpPort();
-  hark = await startHark(`[input]\nsource = "tone"\n[http]\nhost = "127.0.0.1"\n[webrtc]\nudp_port = ${udpPort}\n`, { timeoutMs: 60_000, ...(process.env.HARK_ROOT ? { root: process.env.HARK_ROOT } : {}) });
+  hark = await startHark(`[input]\nsource = "tone"\n[http]\nhost = "127.0.0.1"\n[webrtc]\nudp_port = ${udpPort}\n[mp3]\nbitrate_kbps = 320\n`, { timeoutMs: 60_000, ...(process.env.HARK_ROOT ? { root: process.env.HARK_ROOT } : {}) });
   await until(() => {
     try {
       return statSync(join(hark.dir, 'hark.sock')).isSocket();
@@ -140,6 +176,7 @@ describe('slow and idle connections', () => {
     const ac = new AbortController();
     let chrome: ChromiumHandle | undefined;
     let whep: WhepClient | undefined;
+    let neverReads: { kill(): void; exitCode: number | null } | undefined;
     const clients: ReturnType<typeof slowClient>[] = [];
     try {
       const t0 = Date.now();
@@ -165,8 +202,14 @@ describe('slow and idle connections', () => {
       await Bun.sleep(500);
       const baseline = fdCount();
 
-      // The attack: 300 heads that never end, 300 idle keep-alive connections.
+      // The attack: 300 heads that never end, 300 idle keep-alive connections, and a listener
+      // that never reads (its socket fills after ~3 MB: ~70 s at 320 kbit/s).
       const tAttack = Date.now();
+      const neverProc = Bun.spawn(['python3', '-c', NEVER_READS, String(hark.port)], { stdout: 'pipe', stderr: 'inherit' });
+      neverReads = neverProc;
+      const neverReader = neverProc.stdout.getReader();
+      const neverPort = Number(new TextDecoder().decode((await neverReader.read()).value));
+      expect(neverPort).toBeGreaterThan(0);
       for (let i = 0; i < 300; i++) clients.push(slowClient(['GET / HTTP/1.1\r\nHost: 127.0.0.1']));
       const keepAlive: ReturnType<typeof slowClient>[] = [];
       for (let i = 0; i < 300; i++) keepAlive.push(slowClient(['GET /listen/info HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n']));
@@ -231,8 +274,8 @@ describe('slow and idle connections', () => {
       await until(() => whep!.packetCount > packetsBefore + 20, 5000, 'WHEP audio still arriving');
       expect(whep.state).toBe('connected');
       expect(Date.now() - mp3.s.lastAt).toBeLessThan(2000);
-      // 128 kbit/s for 90 s is ~1.4 MB.
-      expect(mp3.s.bytes).toBeGreaterThan(((3 * IDLE_TIMEOUT_S * 128_000) / 8) * 0.7);
+      // 320 kbit/s for 90 s is ~3.6 MB.
+      expect(mp3.s.bytes).toBeGreaterThan(((3 * IDLE_TIMEOUT_S * 320_000) / 8) * 0.7);
       for (const [name, r] of [['/stream.mp3', mp3], ['/events', events], ['/listen/events', listen], ['/api/logs?follow', follow]] as const) {
         expect({ name, status: r.s.status, endedByServer: r.s.endedByServer }).toEqual({ name, status: 200, endedByServer: false });
       }
@@ -243,11 +286,22 @@ describe('slow and idle connections', () => {
         expect(listenEvents.length).toBe(1);
         expect(await page.locator('#title').textContent()).toBe(title);
       }
+
+      // The listener that never reads: once its socket was full, hark dropped it as too slow
+      // and closed its connection IDLE_TIMEOUT_S later (else: an fd and ~3 MB held for ever).
+      expect(harkHolds(neverPort)).toBe(true);
+      await until(() => !harkHolds(neverPort), 150_000, 'hark closing the never-reading listener');
+      console.log(`a listener that never reads: closed by hark after ${Date.now() - tAttack} ms`);
+      expect(hark.output()).toMatch(/listener \d+ from 127\.0\.0\.1 left: too slow/);
+      // The readers were never cut meanwhile.
+      expect(Date.now() - mp3.s.lastAt).toBeLessThan(2000);
+      expect(mp3.s.endedByServer).toBe(false);
     } finally {
       ac.abort();
       for (const c of clients) c.socket.destroy();
+      neverReads?.kill();
       await whep?.close().catch(() => {});
       await chrome?.close();
     }
-  }, 4 * IDLE_TIMEOUT_S * 1000 + 60_000);
+  }, 4 * IDLE_TIMEOUT_S * 1000 + 180_000);
 });

@@ -42,3 +42,13 @@ export function holdOpen(server: TimeoutServer, request: Request, response: Resp
   response.headers.set('connection', 'close');
   return response;
 }
+
+/**
+ * For an audio stream's `onStall` (outputs/http-stream.ts): while its socket is full (Bun and the
+ * kernel hold ~3 MB first), the limit runs again, so a listener whose socket takes nothing for
+ * IDLE_TIMEOUT_S (one that never reads) is closed; a reader that keeps taking bytes, however
+ * slowly, never is.
+ */
+export function stallLimit(server: TimeoutServer, request: Request): (stalled: boolean) => void {
+  return (stalled) => setTimeoutOf(server, request, stalled ? IDLE_TIMEOUT_S : 0);
+}
