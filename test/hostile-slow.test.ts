@@ -13,7 +13,7 @@
  *   hark closed its idle connections, and its listen page's event stream is never cut.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { IDLE_TIMEOUT_S } from '../src/http/timeouts.ts';
@@ -186,6 +186,24 @@ describe('slow and idle connections', () => {
       const listen = readStream('/listen/events', {}, ac, true);
       const follow = readStream('/api/logs?follow=1', { authorization: `Bearer ${token}` }, ac, true);
       whep = await WhepClient.open({ url: `${hark.url}/whep`, record: false });
+      // A recording downloaded slowly: 24 MB at 600 kB/s takes ~40 s, more than the limit.
+      const recording = 'hark-2026-01-04T10-00-00Z.mp3';
+      const recBytes = new Uint8Array(24_000_000).map((_, i) => (i * 7) & 0xff);
+      mkdirSync(join(hark.dir, 'recordings'), { recursive: true });
+      writeFileSync(join(hark.dir, 'recordings', recording), recBytes);
+      const download = Bun.spawn(['curl', '-s', '--limit-rate', '600k', '-o', join(hark.dir, 'downloaded.mp3'), '-w', '%{http_code} %{size_download}', '-H', `Authorization: Bearer ${token}`, `${hark.url}/api/recordings/${recording}`], { stdout: 'pipe', stderr: 'inherit' });
+      const downloaded = new Response(download.stdout).text();
+      // A player's seek: one byte range (206), one past the end (416).
+      const part = await fetch(`${hark.url}/api/recordings/${recording}?play`, { headers: { authorization: `Bearer ${token}`, range: 'bytes=1000-1999' } });
+      expect(part.status).toBe(206);
+      expect(part.headers.get('content-range')).toBe(`bytes 1000-1999/${recBytes.length}`);
+      expect(new Uint8Array(await part.arrayBuffer())).toEqual(recBytes.subarray(1000, 2000));
+      const tail = await fetch(`${hark.url}/api/recordings/${recording}`, { headers: { authorization: `Bearer ${token}`, range: 'bytes=-10' } });
+      expect(tail.status).toBe(206);
+      expect(new Uint8Array(await tail.arrayBuffer())).toEqual(recBytes.subarray(recBytes.length - 10));
+      const past = await fetch(`${hark.url}/api/recordings/${recording}`, { headers: { authorization: `Bearer ${token}`, range: `bytes=${recBytes.length}-` } });
+      expect(past.status).toBe(416);
+      expect(past.headers.get('content-range')).toBe(`bytes */${recBytes.length}`);
       // A browser: the listen page (it keeps /listen/events open) and the login page.
       const listenEvents: string[] = [];
       let page;
@@ -249,6 +267,10 @@ describe('slow and idle connections', () => {
         expect({ name, answers: c.raw.text.split('HTTP/1.1 200 ').length - 1 }).toEqual({ name, answers: expected });
       }
       await until(() => fdCount() <= baseline + 5, 10_000, `fds back to the baseline ${baseline} (now ${fdCount()})`);
+
+      // The slow download took longer than the limit and arrived whole.
+      expect(await downloaded).toBe(`200 ${recBytes.length}`);
+      expect(readFileSync(join(hark.dir, 'downloaded.mp3')).equals(recBytes)).toBe(true);
 
       // The browser's idle connections were closed too: its next page loads work all the same.
       if (page && chrome) {

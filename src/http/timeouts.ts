@@ -37,7 +37,7 @@ export function setTimeoutOf(server: TimeoutServer, request: Request, seconds: n
  * it. Any other response (a refusal: 4xx, 503) is returned as it is.
  */
 export function holdOpen(server: TimeoutServer, request: Request, response: Response): Response {
-  if (response.status !== 200 || !response.body) return response;
+  if ((response.status !== 200 && response.status !== 206) || !response.body) return response;
   setTimeoutOf(server, request, 0);
   response.headers.set('connection', 'close');
   return response;
