@@ -9,12 +9,18 @@
  *   hark's file descriptors come back.
  * - Meanwhile and after, for three times that limit, the long-lived responses stay open and
  *   keep delivering: /stream.mp3, the admin page's SSE (/events, logged in), /listen/events,
- *   /api/logs?follow and a WHEP session; a real browser's page loads work before and after
- *   hark closed its idle connections, and its listen page's event stream is never cut.
+ *   /api/logs?follow and a WHEP session; a recording downloaded slowly (~40 s) arrives whole; a
+ *   real browser's page loads work before and after hark closed its idle connections, and its
+ *   listen page's event stream is never cut.
+ * - A /stream.mp3 listener that never reads is closed once its socket has been full for
+ *   IDLE_TIMEOUT_S (it was held for ever).
+ * - On HTTPS: connections that never finish the TLS handshake or a request head, and idle
+ *   keep-alive ones, are closed the same way; an HTTPS stream stays open.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { mkdirSync, readdirSync, readFileSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import { join } from 'node:path';
 import { IDLE_TIMEOUT_S } from '../src/http/timeouts.ts';
 import { chromiumAvailable, launchChromium, type ChromiumHandle } from './lib/browser.ts';
@@ -151,7 +157,7 @@ function readStream(path: string, headers: Record<string, string>, ac: AbortCont
 
 beforeAll(async () => {
   const udpPort = await freeUdpPort();
-  hark = await startHark(`[input]\nsource = "tone"\n[http]\nhost = "127.0.0.1"\n[webrtc]\nudp_port = ${udpPort}\n[mp3]\nbitrate_kbps = 320\n`, { timeoutMs: 60_000, ...(process.env.HARK_ROOT ? { root: process.env.HARK_ROOT } : {}) });
+  hark = await startHark(`[input]\nsource = "tone"\n[http]\nhost = "127.0.0.1"\n[webrtc]\nudp_port = ${udpPort}\n[mp3]\nbitrate_kbps = 320\n`, { timeoutMs: 60_000 });
   await until(() => {
     try {
       return statSync(join(hark.dir, 'hark.sock')).isSocket();
@@ -326,4 +332,80 @@ describe('slow and idle connections', () => {
       await chrome?.close();
     }
   }, 4 * IDLE_TIMEOUT_S * 1000 + 180_000);
+});
+
+describe('slow and idle connections on HTTPS', () => {
+  /** A fixed port in this file's range (31200–31299). */
+  const TLS_PORT = 31201;
+  let secure: HarkProcess | undefined;
+  afterAll(async () => {
+    await secure?.stop();
+  }, 30_000);
+
+  test(`connections that never finish the TLS handshake or a request head, and idle keep-alive ones, are closed within ${IDLE_TIMEOUT_S} s (+4); an HTTPS stream stays open`, async () => {
+    const s = (secure = await startHark(`[input]\nsource = "tone"\n[http]\nhost = "127.0.0.1"\n[webrtc]\nenabled = false\n[tls]\nenabled = true\nport = ${TLS_PORT}\n`, { timeoutMs: 60_000 }));
+    await s.waitFor(/serving https on port/, 30_000);
+    const fds = () => readdirSync(`/proc/${s.proc.pid}/fd`).length;
+    const ac = new AbortController();
+    const sockets: Socket[] = [];
+    try {
+      // An HTTPS listener (the box's own certificate: this test does not check it, tls.test.ts does).
+      let mp3Bytes = 0;
+      let mp3LastAt = 0;
+      let mp3Ended = false;
+      const mp3 = (async () => {
+        const res = await fetch(`https://127.0.0.1:${TLS_PORT}/stream.mp3`, { signal: ac.signal, tls: { rejectUnauthorized: false } } as RequestInit);
+        expect(res.status).toBe(200);
+        const reader = res.body!.getReader();
+        try {
+          for (;;) {
+            const { done, value } = await reader.read();
+            if (done) return void (mp3Ended = true);
+            mp3Bytes += value.byteLength;
+            mp3LastAt = Date.now();
+          }
+        } catch {
+          if (!ac.signal.aborted) mp3Ended = true;
+        }
+      })();
+      await until(() => mp3Bytes > 0, 10_000, 'the HTTPS stream delivering');
+      await Bun.sleep(500);
+      const baseline = fds();
+      const t0 = Date.now();
+      const closed = new Map<string, number[]>();
+      const track = (name: string, sock: Socket) => {
+        sockets.push(sock);
+        sock.on('error', () => {});
+        sock.on('data', () => {});
+        sock.on('close', () => closed.set(name, [...(closed.get(name) ?? []), Date.now() - t0]));
+      };
+      const answered: boolean[] = [];
+      for (let i = 0; i < 20; i++) {
+        track('TCP, nothing sent', connect(TLS_PORT, '127.0.0.1'));
+        const hello = connect(TLS_PORT, '127.0.0.1', () => hello.write(Buffer.from([0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00])));
+        track('a ClientHello never finished', hello);
+        const head = tlsConnect({ port: TLS_PORT, host: '127.0.0.1', rejectUnauthorized: false }, () => head.write('GET /login HTTP/1.1\r\nHost: 127.0.0.1'));
+        track('a request head never ended', head);
+        const idle = tlsConnect({ port: TLS_PORT, host: '127.0.0.1', rejectUnauthorized: false }, () => idle.write(`GET /listen/info HTTP/1.1\r\nHost: 127.0.0.1:${TLS_PORT}\r\n\r\n`));
+        idle.on('data', (d) => (answered[i] ||= String(d).startsWith('HTTP/1.1 200 ')));
+        track('idle on keep-alive', idle);
+      }
+      await until(() => fds() > baseline + 60, 15_000, `hark holding the connections (fds ${fds()}, baseline ${baseline})`);
+      const count = () => [...closed.values()].reduce((n, v) => n + v.length, 0);
+      await until(() => count() === 80, CLOSED_BY_MS + 15_000, `hark closing every connection (${80 - count()} of 80 still open)`);
+      console.log(`HTTPS, closed after: ${[...closed].map(([k, v]) => `${k} ${Math.min(...v)}–${Math.max(...v)} ms`).join(', ')}`);
+      for (const v of closed.values()) for (const ms of v) expect(ms).toBeLessThan(CLOSED_BY_MS);
+      expect(answered.filter(Boolean).length).toBe(20);
+      await until(() => fds() <= baseline + 3, 10_000, `fds back to the baseline ${baseline} (now ${fds()})`);
+      // The HTTPS stream outlived the limit and is still sending.
+      await until(() => Date.now() - t0 > (IDLE_TIMEOUT_S + 8) * 1000, 20_000, 'the limit passed');
+      expect(mp3Ended).toBe(false);
+      expect(Date.now() - mp3LastAt).toBeLessThan(2000);
+      ac.abort();
+      await mp3;
+    } finally {
+      ac.abort();
+      for (const sock of sockets) sock.destroy();
+    }
+  }, 3 * IDLE_TIMEOUT_S * 1000);
 });
