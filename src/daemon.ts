@@ -8,6 +8,7 @@ import type { Config } from './config/schema.ts';
 import { snapshot } from './config/store.ts';
 import { createApp } from './http/app.ts';
 import { MAX_REQUEST_BODY } from './http/body-deadline.ts';
+import { IDLE_TIMEOUT_S } from './http/timeouts.ts';
 import type { AppContext } from './control/context.ts';
 import { logger, setLogLevel } from './log.ts';
 import { HttpStreamOutput } from './outputs/http-stream.ts';
@@ -122,9 +123,10 @@ export class Hark {
     // The same server settings for plain HTTP and HTTPS (one app behind both).
     const serve = {
       hostname: this.config.http.host,
-      // Streams are long-lived; Bun's default idle timeout (10 s) would cut a quiet listener.
-      // Request bodies have their own deadline instead (http/body-deadline.ts: 408 after 10 s).
-      idleTimeout: 0,
+      // A finite limit for idle keep-alive connections, stalled heads and hung handlers; each
+      // long-lived response (streams, SSE, ?follow) lifts it for its own request, and request
+      // bodies have their own deadline (http/timeouts.ts, http/body-deadline.ts: 408).
+      idleTimeout: IDLE_TIMEOUT_S,
       maxRequestBodySize: MAX_REQUEST_BODY,
       // Elysia turns SO_REUSEPORT on: a second hark on the same port would then start and
       // share the connections with the first. Binding must fail instead (EADDRINUSE).

@@ -18,6 +18,7 @@ import { backupOf, restoreFrom } from './backup.ts';
 import { BackupError, MAX_PASSPHRASE } from '../control/backup.ts';
 import { SESSION_COOKIE, cookie, originOf } from './auth.ts';
 import { changePassword, clientAddress } from './password.ts';
+import { holdOpen } from './timeouts.ts';
 
 const MAX_CONFIG_BYTES = 256 * 1024;
 
@@ -201,7 +202,7 @@ export const apiRoutes = (ctx: AppContext) => {
         headers: { 'content-type': 'text/plain; charset=utf-8', 'content-disposition': `attachment; filename="${r.filename}"`, 'cache-control': 'no-store' },
       });
     })
-    .get('/logs', ({ query }) => {
+    .get('/logs', ({ query, request, server }) => {
       const n = Math.max(1, Math.min(500, Number(query.lines ?? 100) || 100));
       const initial = logTail().slice(-n);
       if (query.follow !== '1' && query.follow !== 'true') {
@@ -230,7 +231,7 @@ export const apiRoutes = (ctx: AppContext) => {
           clearInterval(timer);
         },
       });
-      return new Response(stream, { headers: { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store, no-transform' } });
+      return holdOpen(server, request, new Response(stream, { headers: { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store, no-transform' } }));
     })
     .post(
       '/password',

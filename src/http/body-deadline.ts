@@ -1,15 +1,16 @@
 /**
- * A request body must arrive in time. The server keeps connections open without an idle limit
- * (Bun's `idleTimeout: 0`, so /stream.mp3, SSE and `?follow` responses last as long as they
- * are read); without this gate a client could start a body and never finish it, holding a
- * socket and its buffers for ever. Every request with a body, whatever its route, is read
- * first (a tee: the route then reads the same bytes): nothing for BODY_IDLE_MS, or not all
- * of it within BODY_TOTAL_MS, and it is answered 408 and the connection closed
- * (RFC 9110 §15.5.9).
+ * A request body must arrive in time. Without this gate a client could start a body and never
+ * finish it, holding a socket and its buffers (Bun's own timer, http/timeouts.ts, would only cut
+ * it without an answer). Every request with a body, whatever its route, is read first (a tee:
+ * the route then reads the same bytes): nothing for BODY_IDLE_MS, or not all of it within
+ * BODY_TOTAL_MS, and it is answered 408 and the connection closed (RFC 9110 §15.5.9). Bun's
+ * timer for the request is lifted past BODY_TOTAL_MS meanwhile, so the 408 is what the client
+ * sees, and set back to IDLE_TIMEOUT_S once the body is in.
  */
 import { Elysia } from 'elysia';
 import { socketRequests } from '../control/plane.ts';
 import { jsonError } from './errors.ts';
+import { IDLE_TIMEOUT_S, setTimeoutOf } from './timeouts.ts';
 
 /** A body that sends nothing for this long is given up on. */
 export const BODY_IDLE_MS = 10_000;
@@ -58,7 +59,11 @@ export async function awaitBody(request: Request, idleMs = BODY_IDLE_MS, totalMs
 
 /** The gate, first of every onRequest hook (before the auth gate reads a form's CSRF field). */
 export const bodyDeadline = () =>
-  new Elysia({ name: 'body-deadline' }).onRequest(async ({ request }) => {
+  new Elysia({ name: 'body-deadline' }).onRequest(async ({ request, server }) => {
+    if (!hasBody(request) || socketRequests.has(request)) return;
+    setTimeoutOf(server, request, BODY_TOTAL_MS / 1000 + IDLE_TIMEOUT_S);
     const refused = await awaitBody(request);
     if (refused) return refused;
+    // The body is in: the handler (and the idle connection after it) has the usual limit.
+    setTimeoutOf(server, request, IDLE_TIMEOUT_S);
   });

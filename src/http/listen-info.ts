@@ -13,6 +13,7 @@
 import { hostname } from 'node:os';
 import { Elysia } from 'elysia';
 import type { AppContext } from '../control/context.ts';
+import { holdOpen } from './timeouts.ts';
 
 export interface ListenInfo {
   station: string;
@@ -72,7 +73,7 @@ export const listenInfoRoutes = (ctx: AppContext) => {
         headers: { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' },
       }),
     )
-    .get('/listen/events', (): Response => {
+    .get('/listen/events', ({ request, server }): Response => {
       if (streams.size >= MAX_STREAMS) return new Response('too many open listen pages', { status: 503, headers: { 'retry-after': '30' } });
       let controller: ReadableStreamDefaultController<Uint8Array>;
       const stream = new ReadableStream<Uint8Array>(
@@ -87,8 +88,9 @@ export const listenInfoRoutes = (ctx: AppContext) => {
         },
         { highWaterMark: 16 },
       );
-      return new Response(stream, {
+      const res = new Response(stream, {
         headers: { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', 'x-accel-buffering': 'no' },
       });
+      return holdOpen(server, request, res);
     });
 };

@@ -1,7 +1,61 @@
 import { Elysia } from 'elysia';
 import { RecordingBusyError, RecordingNotFoundError, contentTypeOf } from '../outputs/recorder.ts';
 import { jsonError } from './errors.ts';
+import { holdOpen, type TimeoutServer } from './timeouts.ts';
 import type { AppContext } from '../control/context.ts';
+
+const CHUNK = 64 * 1024;
+
+/**
+ * A file as a response that lasts as long as it is read: a download of an hour's recording on a
+ * slow phone must not meet the server's 30 s limit (Bun applies it to a `Bun.file` body whatever
+ * the request's own limit, so the bytes go through a stream of our own). One byte range
+ * (`Range: bytes=a-b`, `a-`, `-n`) is answered 206, one past the end 416; anything else gets
+ * the whole file.
+ */
+export function fileResponse(server: TimeoutServer, request: Request, path: string, headers: Record<string, string>): Response {
+  const file = Bun.file(path);
+  const size = file.size;
+  let start = 0;
+  let end = size - 1;
+  let status = 200;
+  const range = /^bytes=(\d*)-(\d*)$/.exec(request.headers.get('range')?.trim() ?? '');
+  if (range && (range[1] || range[2])) {
+    if (range[1]) {
+      start = Number(range[1]);
+      if (range[2]) end = Math.min(end, Number(range[2]));
+    } else {
+      start = Math.max(0, size - Number(range[2]));
+    }
+    if (start >= size || start > end) {
+      return new Response(null, { status: 416, headers: { ...headers, 'content-range': `bytes */${size}`, 'accept-ranges': 'bytes' } });
+    }
+    status = 206;
+  }
+  let pos = start;
+  const body = new ReadableStream<Uint8Array>(
+    {
+      async pull(c) {
+        if (pos > end) return c.close();
+        const bytes = await file.slice(pos, Math.min(end + 1, pos + CHUNK)).bytes();
+        if (!bytes.byteLength) return c.close();
+        pos += bytes.byteLength;
+        c.enqueue(bytes);
+      },
+    },
+    { highWaterMark: 0 },
+  );
+  const res = new Response(body, {
+    status,
+    headers: {
+      ...headers,
+      'accept-ranges': 'bytes',
+      'content-length': String(end - start + 1),
+      ...(status === 206 ? { 'content-range': `bytes ${start}-${end}/${size}` } : {}),
+    },
+  });
+  return holdOpen(server, request, res);
+}
 
 /** GET /api/recordings, GET and DELETE /api/recordings/:name (GET also a recording's CUE sheet, `hark-…Z.cue`). */
 export const recordingsRoutes = (ctx: AppContext) => {
@@ -13,7 +67,7 @@ export const recordingsRoutes = (ctx: AppContext) => {
   };
   return new Elysia({ name: 'recordings', prefix: '/api/recordings' })
     .get('/', () => ({ dir: rec.dir, state: rec.state, recordings: rec.list() }))
-    .get('/:name', ({ params, query }) => {
+    .get('/:name', ({ params, query, request, server }) => {
       try {
         if (params.name.endsWith('.cue')) {
           // A recording's marks as a CUE sheet, under its own name: saved beside the recording
@@ -28,13 +82,11 @@ export const recordingsRoutes = (ctx: AppContext) => {
         }
         const path = rec.pathOf(params.name);
         // ?play: for the page's <audio> player (inline); otherwise a download. Range requests
-        // (206) come with Bun.file either way, so a player can seek.
-        return new Response(Bun.file(path), {
-          headers: {
-            'content-type': contentTypeOf(params.name),
-            'content-disposition': `${query.play !== undefined ? 'inline' : 'attachment'}; filename="${params.name}"`,
-            'cache-control': 'no-store',
-          },
+        // (206) either way, so a player can seek.
+        return fileResponse(server, request, path, {
+          'content-type': contentTypeOf(params.name),
+          'content-disposition': `${query.play !== undefined ? 'inline' : 'attachment'}; filename="${params.name}"`,
+          'cache-control': 'no-store',
         });
       } catch (e) {
         return refusal(e, params.name);

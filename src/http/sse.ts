@@ -22,6 +22,7 @@ import { MAX_DELAY_MS } from '../audio/pipeline.ts';
 import { htmlResponse, type Html } from '../../web/templates/html.ts';
 import * as W from './admin/widgets.ts';
 import { logger } from '../log.ts';
+import { holdOpen } from './timeouts.ts';
 
 const log = logger('sse');
 
@@ -268,7 +269,7 @@ export class SseHub {
 
 export const sseRoutes = (ctx: AppContext, hub: SseHub) =>
   new Elysia({ name: 'sse' })
-    .get('/events', ({ query }) => hub.connect(String(query.page ?? 'dashboard')))
+    .get('/events', ({ query, request, server }) => holdOpen(server, request, hub.connect(String(query.page ?? 'dashboard'))))
     // Any widget's current rendering, from the same registry (admin.js re-fetches the meters
     // when the channel count changes).
     .get('/ui/widget/:name', ({ params }) => {

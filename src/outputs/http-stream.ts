@@ -47,6 +47,8 @@ class Listener {
   wake?: () => void;
   /** Set for a listener that asked for ICY metadata. */
   icy?: IcyInterleaver;
+  /** Told when the socket is full (true) and when it takes bytes again (false). */
+  onStall?: (stalled: boolean) => void;
   readonly since = new Date();
   constructor(
     readonly id: number,
@@ -65,11 +67,20 @@ class Listener {
       this.queued -= chunk.byteLength;
       // A Promise from write() means the kernel's send buffer is full: wait for it to drain.
       const w = c.write(chunk);
-      if (w instanceof Promise) await w;
+      if (w instanceof Promise) await this.drained(w);
       const f = c.flush();
-      if (f instanceof Promise) await f;
+      if (f instanceof Promise) await this.drained(f);
     }
     c.close();
+  }
+
+  private async drained(p: Promise<number>): Promise<void> {
+    this.onStall?.(true);
+    try {
+      await p;
+    } finally {
+      this.onStall?.(false);
+    }
   }
 
   end(): void {
@@ -143,14 +154,20 @@ export class HttpStreamOutput {
     };
   }
 
-  /** Open a listener; returns the streaming Response. Throws TooManyListenersError. */
-  open(remote: string, userAgent: string, wantsIcy = false): Response {
+  /**
+   * Open a listener; returns the streaming Response. Throws TooManyListenersError. `onStall`
+   * hears when the listener's socket is full (true) and takes bytes again (false), so the server
+   * can close a connection that stays full (one that never reads: dropped as too slow here, its
+   * socket would otherwise stay open, full, for ever).
+   */
+  open(remote: string, userAgent: string, wantsIcy = false, onStall?: (stalled: boolean) => void): Response {
     if (this._state === 'closed') throw new Error(`${this.label} is closed`);
     if (this.listeners.size >= this.opts.maxListeners) {
       this.refused++;
       throw new TooManyListenersError(this.opts.maxListeners);
     }
     const l = new Listener(this.nextId++, remote, userAgent);
+    l.onStall = onStall;
     const icy = wantsIcy ? this.opts.icy : undefined;
     if (icy) l.icy = new IcyInterleaver(icy.metaint, icy.title);
     const body = new ReadableStream({

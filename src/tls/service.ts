@@ -66,7 +66,8 @@ export class TlsService implements ConfigComponent {
     return !!this.server;
   }
 
-  private serve: ServeOptions = { hostname: '0.0.0.0', idleTimeout: 0, reusePort: false };
+  /** Replaced by the plain HTTP server's settings at start() (the same idleTimeout and limits). */
+  private serve: ServeOptions = { hostname: '0.0.0.0', reusePort: false };
 
   /** The plain HTTP server's port (the listen page's address from an HTTPS admin page). */
   plainPort = 0;

@@ -15,6 +15,7 @@ import * as W from './widgets.ts';
 import * as I from '../../../web/templates/input.ts';
 import { HttpStreamOutput, TooManyListenersError } from '../../outputs/http-stream.ts';
 import { jsonError } from '../errors.ts';
+import { holdOpen, stallLimit } from '../timeouts.ts';
 import type { AppContext } from '../../control/context.ts';
 
 /** The input gain form, with the saved value unless a refused one is shown again. */
@@ -92,7 +93,7 @@ export const inputRoutes = ({ ctx, hub, devices }: AdminDeps) => {
       .get('/ui/monitor.mp3', ({ request, server }) => {
         const remote = server?.requestIP(request)?.address ?? 'unknown';
         try {
-          return monitor.open(remote, request.headers.get('user-agent') ?? '');
+          return holdOpen(server, request, monitor.open(remote, request.headers.get('user-agent') ?? '', false, stallLimit(server, request)));
         } catch (e) {
           if (e instanceof TooManyListenersError) return jsonError(503, e.message, {}, { 'retry-after': '30' });
           throw e;
