@@ -362,6 +362,32 @@ describe(`first boot (${CPU1}): Imager customisation + hark.toml on the boot par
     expect(avahiLog).not.toContain('Host name conflict');
   });
 
+  // Read before the checks that run other Bun processes in the guest (the CLI, test/gpio-qemu.ts):
+  // pages of the Bun executable they bring into the page cache after hark's last trim are mapped
+  // into hark too when it next faults nearby code (the kernel's fault-around), which is the test's
+  // doing, not hark's idle footprint (a 63.2 MB reading at 391 s came that way, 2026-12-03).
+  test('idle memory once hark has settled (a reading for bench/RESULTS.md)', async () => {
+    // Until hark has been up 20 s past its last trim after start (src/memory.ts), at most 4 minutes.
+    const settledS = TRIM_AFTER_START_MS[TRIM_AFTER_START_MS.length - 1] / 1000 + 20;
+    const until = Date.now() + 240_000;
+    for (;;) {
+      const up = Number(g1.ssh('ps -o etimes= -p $(systemctl show -p MainPID --value hark)', { allowFail: true }).stdout.trim());
+      if (!(up < settledS) || Date.now() > until) break;
+      await sleep(5000);
+    }
+    const line = idleMemory(g1);
+    record(`hark idle memory on ${CPU1} (arm64, input auto, no listeners yet) ${line}`);
+    // Issue 2's goal: idle RSS at most 60 MB on the device.
+    const rss = Number(/VmRSS: (\d+) kB/.exec(line)?.[1]);
+    expect(rss).toBeGreaterThan(0);
+    expect(rss).toBeLessThanOrEqual(60 * 1024);
+    // hark.service turns mimalloc's scavenger thread off (MIMALLOC_SCAVENGER=0, issue 5's CPU):
+    // the running daemon has none, and the memory above was read without it.
+    const threads = g1.ssh('cat /proc/$(systemctl show -p MainPID --value hark)/task/*/comm').stdout.split('\n').map((t) => t.trim());
+    expect(threads).toContain('Worker');
+    expect(threads).not.toContain('mi-scavenger');
+  }, 300_000);
+
   test(`the name stays exactly ${HOSTNAME}.local while IPv6 addresses come and go (no "Host name conflict")`, async () => {
     const dev = g1.ssh("ip -o -4 route show default | awk '{print $5}'").stdout.trim();
     expect(dev).not.toBe('');
@@ -512,27 +538,9 @@ describe(`first boot (${CPU1}): Imager customisation + hark.toml on the boot par
     expect(write.code).not.toBe(0);
   });
 
-  test('idle memory once hark has settled (a reading for bench/RESULTS.md)', async () => {
-    // Until hark has been up 20 s past its last trim after start (src/memory.ts), at most 4 minutes.
-    const settledS = TRIM_AFTER_START_MS[TRIM_AFTER_START_MS.length - 1] / 1000 + 20;
-    const until = Date.now() + 240_000;
-    for (;;) {
-      const up = Number(g1.ssh('ps -o etimes= -p $(systemctl show -p MainPID --value hark)', { allowFail: true }).stdout.trim());
-      if (!(up < settledS) || Date.now() > until) break;
-      await sleep(5000);
-    }
-    const line = idleMemory(g1);
-    record(`hark idle memory on ${CPU1} (arm64, input auto, no listeners yet) ${line}`);
-    // Issue 2's goal: idle RSS at most 60 MB on the device.
-    const rss = Number(/VmRSS: (\d+) kB/.exec(line)?.[1]);
-    expect(rss).toBeGreaterThan(0);
-    expect(rss).toBeLessThanOrEqual(60 * 1024);
-    // hark.service turns mimalloc's scavenger thread off (MIMALLOC_SCAVENGER=0, issue 5's CPU):
-    // the running daemon has none, and the memory above was read without it.
-    const threads = g1.ssh('cat /proc/$(systemctl show -p MainPID --value hark)/task/*/comm').stdout.split('\n').map((t) => t.trim());
-    expect(threads).toContain('Worker');
-    expect(threads).not.toContain('mi-scavenger');
-  }, 300_000);
+  test('idle memory again after the other checks (recorded for bench/RESULTS.md, not a goal: other Bun processes ran in the guest since hark last trimmed)', () => {
+    record(`hark idle memory on ${CPU1} after the GPIO and system checks (not a goal) ${idleMemory(g1)}`);
+  });
 
   testIf(FEATURES.capture, `snd-aloop: a ${TONE_HZ} Hz tone played into the loopback is captured by hark and arrives on /stream.mp3`, MISSING.capture, async () => {
     const { f, level, levelR, played, discarded } = await loopbackToStream(g1);
