@@ -17,15 +17,15 @@
  *
  *   bun bench/ab-cpu.ts [window seconds] [windows per phase] [warm-up seconds] [base commit]
  */
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { startHark, type HarkProcess } from '../test/lib/hark.ts';
 import { startIcecast } from '../test/lib/icecast.ts';
-import { startPipewire, wavBytes } from '../test/lib/pipewire.ts';
+import { startPipewire } from '../test/lib/pipewire.ts';
 import { setupPassword } from '../test/lib/session.ts';
 import { appendResults, cpuSeconds } from './lib.ts';
-import { musicLike } from './lib/music.ts';
+import { playMusicLoop } from './lib/music.ts';
 
 const seconds = Number(process.argv[2] ?? 30);
 const windows = Number(process.argv[3] ?? 4);
@@ -98,20 +98,8 @@ bitrate_kbps = 128
   const before = await startHark(toml('before'), { ...opts, root: baseDir });
   cleanup.push(() => before.stop());
 
-  const music = join(dir, 'input.wav');
-  writeFileSync(music, wavBytes(musicLike(60), 2));
-  let playing = true;
-  let player = pw.play(music, { target: pw.sinkName, channels: 2 });
-  void (async () => {
-    while (playing) {
-      await player.exited;
-      if (playing) player = pw.play(music, { target: pw.sinkName, channels: 2 });
-    }
-  })();
-  cleanup.push(() => {
-    playing = false;
-    return player.stop();
-  });
+  // Played in a loop for as long as the run takes.
+  cleanup.push(playMusicLoop(pw, dir));
   for (const m of ['/now.mp3', '/before.mp3']) await ice.waitForSource(m, 30_000);
 
   const loadavg = () => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');

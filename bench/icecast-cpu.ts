@@ -24,9 +24,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startHark } from '../test/lib/hark.ts';
 import { startIcecast } from '../test/lib/icecast.ts';
-import { startPipewire, wavBytes } from '../test/lib/pipewire.ts';
+import { startPipewire } from '../test/lib/pipewire.ts';
 import { appendResults, cpuSeconds } from './lib.ts';
-import { musicLike } from './lib/music.ts';
+import { playMusicLoop } from './lib/music.ts';
 
 const seconds = Number(process.argv[2] ?? 30);
 /**
@@ -78,21 +78,8 @@ bitrate_kbps = 128
     return { hark, idle };
   }
   let harks = await startHarks();
-  const music = join(dir, 'input.wav');
-  writeFileSync(music, wavBytes(musicLike(60), 2));
   // Played in a loop for as long as the run takes.
-  let playing = true;
-  let player = pw.play(music, { target: pw.sinkName, channels: 2 });
-  void (async () => {
-    while (playing) {
-      await player.exited;
-      if (playing) player = pw.play(music, { target: pw.sinkName, channels: 2 });
-    }
-  })();
-  cleanup.push(() => {
-    playing = false;
-    return player.stop();
-  });
+  cleanup.push(playMusicLoop(pw, dir));
   const bare = Bun.spawn([process.execPath, '-e', 'Bun.serve({ port: 0, fetch: () => new Response("") }); setInterval(() => {}, 1 << 30);'], { stdout: 'ignore' });
   cleanup.push(() => bare.kill());
 

@@ -1,4 +1,28 @@
 /** The test signal the CPU benchmarks capture: music-like rather than a pure tone, so encoders work as on real programme. */
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { wavBytes, type PipewireHarness } from '../../test/lib/pipewire.ts';
+
+/**
+ * 60 s of musicLike written into `dir` and played into the harness's sink in a loop for as long
+ * as the run takes; the returned function stops it.
+ */
+export function playMusicLoop(pw: PipewireHarness, dir: string): () => Promise<unknown> {
+  const music = join(dir, 'input.wav');
+  writeFileSync(music, wavBytes(musicLike(60), 2));
+  let playing = true;
+  let player = pw.play(music, { target: pw.sinkName, channels: 2 });
+  void (async () => {
+    while (playing) {
+      await player.exited;
+      if (playing) player = pw.play(music, { target: pw.sinkName, channels: 2 });
+    }
+  })();
+  return async () => {
+    playing = false;
+    return player.stop();
+  };
+}
 
 /** Music-like stereo at 48 kHz: a few drifting partials, tremolo and a little noise. */
 export function musicLike(secs: number): Float32Array {
