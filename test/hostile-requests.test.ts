@@ -18,6 +18,7 @@ import { join } from 'node:path';
 import { startHark, type HarkProcess } from './lib/hark.ts';
 import { cookiesOf, pageCsrf, postLogin } from './lib/session.ts';
 import { freeUdpPort } from './lib/whep-client.ts';
+import { until } from './lib/wait.ts';
 
 const OFFER = readFileSync(join(import.meta.dir, 'fixtures/webrtc/chromium-offer.sdp'), 'utf8');
 const PASSWORD = 'a good long password';
@@ -31,15 +32,6 @@ let token = '';
 /** A request over the CLI's Unix socket: SSH's login, admin whatever the config says. */
 function admin(path: string, init: RequestInit = {}): Promise<Response> {
   return fetch(`http://localhost${path}`, { ...init, unix: join(hark.dir, 'hark.sock') } as RequestInit);
-}
-
-async function until(check: () => boolean | Promise<boolean>, ms: number, what: string): Promise<void> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (await check()) return;
-    await Bun.sleep(100);
-  }
-  throw new Error(`timed out after ${ms} ms: ${what}`);
 }
 
 async function offer(headers: Record<string, string> = {}): Promise<Response> {

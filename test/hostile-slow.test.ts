@@ -27,6 +27,7 @@ import { chromiumAvailable, launchChromium, type ChromiumHandle } from './lib/br
 import { startHark, type HarkProcess } from './lib/hark.ts';
 import { login } from './lib/session.ts';
 import { WhepClient, freeUdpPort } from './lib/whep-client.ts';
+import { until } from './lib/wait.ts';
 
 const PASSWORD = 'a good long password';
 /** Bun's idle timer ticks every 4 s: a limit of N s fires after N to N + 4 s. */
@@ -38,15 +39,6 @@ let cookie = '';
 
 function admin(path: string, init: RequestInit = {}): Promise<Response> {
   return fetch(`http://localhost${path}`, { ...init, unix: join(hark.dir, 'hark.sock') } as RequestInit);
-}
-
-async function until(check: () => boolean | Promise<boolean>, ms: number, what: string): Promise<void> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (await check()) return;
-    await Bun.sleep(100);
-  }
-  throw new Error(`timed out after ${ms} ms: ${what}`);
 }
 
 function fdCount(): number {
