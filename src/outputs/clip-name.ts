@@ -19,3 +19,12 @@ export function clipName(alertId: string, since: string): string {
 export function clipUrlPath(alertId: string, since: string): string {
   return `/api/clips/${clipName(alertId, since)}`;
 }
+
+/**
+ * The clip's file. The clip ring writes the 15 s before at once (within a second of the alert)
+ * and appends the 15 s after as they come, flushing whole Ogg pages, so the file is a playable
+ * Ogg/Opus prefix at any moment and complete 15 s after the alert began.
+ */
+export function clipFile(recordingDir: string, alertId: string, since: string): string {
+  return `${recordingDir.replace(/\/+$/, '')}/${CLIPS_DIR}/${clipName(alertId, since)}`;
+}
