@@ -97,6 +97,9 @@ describe('input.source = "pipewire"', () => {
         }
         expect(s.input.state).toBe('lost');
         expect(s.input.message).toBe('device lost');
+        // The loss is an alert too (notifiers, the clip and the fallback act on it).
+        const lost = ((await (await fetch(`${hark.url}/api/status`)).json()) as { alerts: { id: string; message: string }[] }).alerts;
+        expect(lost.find((a) => a.id === 'input.lost')?.message).toBe('Input lost: device lost.');
         await pw.recreateNode(pw.sinkName);
         const t0 = performance.now();
         while (s.input.state !== 'running' && performance.now() - t0 < 5000) {
@@ -105,7 +108,11 @@ describe('input.source = "pipewire"', () => {
         }
         resumeMs.push(performance.now() - t0);
       }
-      const st = (await (await fetch(`${hark.url}/api/status`)).json()) as { outputs: { http_mp3: { listeners: number; slow_disconnects: number } } };
+      const st = (await (await fetch(`${hark.url}/api/status`)).json()) as {
+        outputs: { http_mp3: { listeners: number; slow_disconnects: number } };
+        alerts: { id: string }[];
+      };
+      expect(st.alerts.map((a) => a.id)).not.toContain('input.lost');
       expect(st.outputs.http_mp3.listeners).toBe(1);
       expect(st.outputs.http_mp3.slow_disconnects).toBe(0);
       console.log(`[capture test] resume after re-plug: max ${Math.max(...resumeMs).toFixed(0)} ms, all ${resumeMs.map((m) => m.toFixed(0)).join(' ')}`);

@@ -19,6 +19,7 @@ import { OutputEvents, applyOffAir, setOutputsLive, startIdleServices } from './
 import { configComponents } from './config-apply.ts';
 import { StateFile, bootState, bootTitle } from './state-file.ts';
 import { socketPathOf, stateDirOf } from './paths.ts';
+import { INPUT_LOST_ALERT } from '../outputs/alerts.ts';
 
 export { socketPathOf, stateDirOf };
 
@@ -157,6 +158,19 @@ export class ControlPlane {
     this.events.on('action', (e) => (e.ok ? log.info(`${e.action} by ${e.origin}: ${e.message}`) : log.warn(`${e.action} by ${e.origin} refused: ${e.message}`)));
     // Capture publishes what it captures (state, device) when it changes: the Input page, the LEDs' input view.
     this.closers.push(parts.pipeline.onInput((s) => this.events.emit({ type: 'input', state: s.state, message: s.message, device: s.device })));
+    // Input lost is an alert (notifiers, the alert clip and the fallback take it from there): the
+    // device gone, or unusable, after it had captured; waiting for a device never seen is not.
+    let captured = false;
+    this.closers.push(
+      parts.pipeline.onInput((s) => {
+        if (s.state === 'running') {
+          captured = true;
+          b.alerts.clear(INPUT_LOST_ALERT, `input back: ${s.device || 'capturing'}`);
+        } else if (captured && (s.state === 'lost' || s.state === 'unavailable' || s.state === 'waiting')) {
+          b.alerts.raise(INPUT_LOST_ALERT, 'critical', `Input lost: ${s.message || s.state}.`);
+        }
+      }),
+    );
     // A mark is kept with the recording being written, to find and play from on the Recordings page.
     this.events.on('mark', (e) => void b.recorder.mark(e.label, Date.parse(e.at)));
     // The outputs publish their own changes on the bus (output, listeners): nothing polls them.

@@ -4,6 +4,9 @@
  */
 import { logger } from '../log.ts';
 
+/** The capture device went away (or became unusable) after it had captured: raised by the control plane. */
+export const INPUT_LOST_ALERT = 'input.lost';
+
 export type AlertSeverity = 'warning' | 'critical';
 
 export interface Alert {
