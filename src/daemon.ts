@@ -7,7 +7,7 @@ import { sourceSettings } from './audio/source-settings.ts';
 import type { Config } from './config/schema.ts';
 import { snapshot } from './config/store.ts';
 import { createApp } from './http/app.ts';
-import { MAX_REQUEST_BODY } from './http/body-deadline.ts';
+import { MAX_SERVER_BODY } from './http/body-deadline.ts';
 import { IDLE_TIMEOUT_S } from './http/timeouts.ts';
 import type { AppContext } from './control/context.ts';
 import { logger, setLogLevel } from './log.ts';
@@ -127,7 +127,7 @@ export class Hark {
       // long-lived response (streams, SSE, ?follow) lifts it for its own request, and request
       // bodies have their own deadline (http/timeouts.ts, http/body-deadline.ts: 408).
       idleTimeout: IDLE_TIMEOUT_S,
-      maxRequestBodySize: MAX_REQUEST_BODY,
+      maxRequestBodySize: MAX_SERVER_BODY,
       // Elysia turns SO_REUSEPORT on: a second hark on the same port would then start and
       // share the connections with the first. Binding must fail instead (EADDRINUSE).
       reusePort: false,

@@ -60,7 +60,7 @@ export class Client {
   async request(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<Response> {
     const init: RequestInit & { unix: string } = { method, unix: this.socket, headers: { ...headers } };
     if (body !== undefined) {
-      if (typeof body === 'string') init.body = body;
+      if (typeof body === 'string' || body instanceof Blob) init.body = body;
       else {
         init.body = JSON.stringify(body);
         (init.headers as Record<string, string>)['content-type'] = 'application/json';

@@ -45,6 +45,8 @@ export const USAGE = `usage: hark [--socket PATH] [--config FILE] COMMAND
                               certificate authority (no recordings); asks for a passphrase to lock
                               it (--stdin reads it); default FILE: hark-backup-<host>-<time>.json here
   restore FILE [--stdin]      put a backup back (asks for its passphrase when locked); hark restarts
+  update FILE [--allow-downgrade]   install a signed hark release (hark-<version>-arm64.hark); hark
+                              restarts into it, and goes back by itself if it does not serve in 90 s
   restart                     restart hark in place
   system readonly on|off|status           the read-only root (the image's script)
   version
@@ -58,12 +60,13 @@ interface Opts {
   json: boolean;
   follow: boolean;
   stdin: boolean;
+  allowDowngrade: boolean;
   lines?: number;
   rest: string[];
 }
 
 function parseArgs(argv: string[]): Opts {
-  const o: Opts = { json: false, follow: false, stdin: false, rest: [] };
+  const o: Opts = { json: false, follow: false, stdin: false, allowDowngrade: false, rest: [] };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const value = (name: string) => {
@@ -79,6 +82,7 @@ function parseArgs(argv: string[]): Opts {
     else if (a === '--json') o.json = true;
     else if (a === '-f' || a === '--follow') o.follow = true;
     else if (a === '--stdin') o.stdin = true;
+    else if (a === '--allow-downgrade') o.allowDowngrade = true;
     else if (a === '-n' || a.startsWith('-n=') || a === '--lines' || a.startsWith('--lines=')) {
       const n = Number(value('-n'));
       if (!Number.isInteger(n) || n < 1) throw new CliError('-n: a positive number of lines', EXIT.usage);
@@ -123,6 +127,7 @@ interface Status {
   alerts: { id: string; severity: string; message: string }[];
   outputs: Record<string, unknown>;
   output_list?: OutputStatus[];
+  update?: { running_from: string; trial?: string; last?: { at: string; outcome: string; message: string } };
 }
 
 function formatStatus(s: Status): string {
@@ -147,6 +152,9 @@ function formatStatus(s: Status): string {
       .join('\n'),
   );
   lines.push(`alerts    ${s.alerts.length ? s.alerts.map((a) => `${a.id}: ${a.message}`).join('; ') : 'none'}`);
+  const u = s.update;
+  if (u?.trial) lines.push(`update    ${u.trial} on trial: confirmed once it serves (or rolled back within 90 s)`);
+  else if (u?.last) lines.push(`update    ${u.last.outcome === 'rolled-back' ? 'ROLLED BACK: ' : ''}${u.last.message} (${u.last.at.slice(0, 16).replace('T', ' ')} UTC)`);
   return lines.join('\n');
 }
 
@@ -288,6 +296,28 @@ async function restore(o: Opts, args: string[], client: () => Client): Promise<n
   return EXIT.ok;
 }
 
+/** `hark update FILE`: the release streamed to the daemon, which checks and installs it. */
+async function update(o: Opts, args: string[], client: () => Client): Promise<number> {
+  if (args.length !== 1) throw new CliError('usage: hark update FILE [--allow-downgrade]', EXIT.usage);
+  const file = resolve(args[0]!);
+  try {
+    if (!statSync(file).isFile()) throw new CliError(`${file} is not a file`, EXIT.failed);
+  } catch (e) {
+    if (e instanceof CliError) throw e;
+    throw new CliError(`cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, EXIT.failed);
+  }
+  out(`sending ${file} to hark (${Math.round(statSync(file).size / 1048576)} MB); checking and unpacking it takes a minute`);
+  const res = await client().request('POST', `/api/update${o.allowDowngrade ? '?allow_downgrade=1' : ''}`, Bun.file(file), { 'content-type': 'application/octet-stream' });
+  if (!res.ok) {
+    const r = await refusal(res);
+    const hint = r.field === 'version' && /older/.test(r.error) ? ' (add --allow-downgrade to install it anyway)' : '';
+    throw new CliError(`${r.error}${hint}`, EXIT.failed);
+  }
+  out(((await res.json()) as { message: string }).message);
+  out('`hark status` shows whether it was kept.');
+  return EXIT.ok;
+}
+
 // ---- commands --------------------------------------------------------------------------
 
 async function run(o: Opts): Promise<number> {
@@ -424,6 +454,8 @@ async function run(o: Opts): Promise<number> {
       return backup(o, args, client);
     case 'restore':
       return restore(o, args, client);
+    case 'update':
+      return update(o, args, client);
     case 'restart': {
       await client().call('POST', '/api/restart');
       out('restarting');

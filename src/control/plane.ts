@@ -20,6 +20,7 @@ import { configComponents } from './config-apply.ts';
 import { StateFile, bootState, bootTitle } from './state-file.ts';
 import { socketPathOf, stateDirOf } from './paths.ts';
 import { INPUT_LOST_ALERT } from '../outputs/alerts.ts';
+import { MAX_RELEASE_BYTES } from '../system/release.ts';
 
 export { socketPathOf, stateDirOf };
 
@@ -265,6 +266,8 @@ export class ControlPlane {
       if (existsSync(path)) rmSync(path, { force: true });
       this.socketServer = Bun.serve({
         unix: path,
+        // `hark update FILE` sends a release (~60 MB) through here.
+        maxRequestBodySize: MAX_RELEASE_BYTES + 1024 * 1024,
         fetch(req: Request) {
           socketRequests.add(req);
           return handle(req);

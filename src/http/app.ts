@@ -1,6 +1,7 @@
 import { Elysia } from 'elysia';
 import { jsonError } from './errors.ts';
 import { statusRoutes } from './status.ts';
+import { updateRoutes } from './update.ts';
 import { streamRoutes } from './stream.ts';
 import { metadataRoutes } from './metadata.ts';
 import { recordingsRoutes } from './recordings.ts';
@@ -53,6 +54,7 @@ export function createApp(ctx: AppContext) {
     // Admin pages over plain HTTP go to HTTPS when it is on; GET /ca.crt.
     .use(tlsRoutes(ctx))
     .use(statusRoutes(ctx))
+    .use(updateRoutes())
     .use(streamRoutes(ctx))
     .use(metadataRoutes(ctx))
     .use(recordingsRoutes(ctx))

@@ -10,14 +10,25 @@
 import { Elysia } from 'elysia';
 import { socketRequests } from '../control/plane.ts';
 import { jsonError } from './errors.ts';
+import { MAX_RELEASE_BYTES } from '../system/release.ts';
 import { IDLE_TIMEOUT_S, setTimeoutOf } from './timeouts.ts';
+
+/** A release upload's own deadline (http/update.ts), which Bun's timer must outlast. */
+const UPLOAD_TOTAL_MS = 15 * 60_000;
 
 /** A body that sends nothing for this long is given up on. */
 export const BODY_IDLE_MS = 10_000;
 /** A body not complete after this long is given up on (one byte every few seconds is a stall too). */
 export const BODY_TOTAL_MS = 30_000;
-/** The largest request body the server takes (Bun answers 413 past it). */
+/** The largest request body hark takes (413 past it), but for a release upload. */
 export const MAX_REQUEST_BODY = 1024 * 1024;
+/**
+ * Routes that take a large body and read it themselves, with their own limit and deadlines
+ * (a release: http/update.ts). The server's own limit (MAX_SERVER_BODY) is theirs.
+ */
+export const UPLOAD_PATHS: ReadonlySet<string> = new Set(['/api/update']);
+/** Bun's limit for the servers: a release and some; every other route stops at MAX_REQUEST_BODY here. */
+export const MAX_SERVER_BODY = MAX_RELEASE_BYTES + 1024 * 1024;
 
 function hasBody(request: Request): boolean {
   if (request.method === 'GET' || request.method === 'HEAD' || request.method === 'OPTIONS') return false;
@@ -30,11 +41,14 @@ function hasBody(request: Request): boolean {
  * Wait for the whole body of `request` (without consuming it); a 408 response when it stalls,
  * else undefined.
  */
-export async function awaitBody(request: Request, idleMs = BODY_IDLE_MS, totalMs = BODY_TOTAL_MS): Promise<Response | undefined> {
+export async function awaitBody(request: Request, idleMs = BODY_IDLE_MS, totalMs = BODY_TOTAL_MS, maxBytes = MAX_REQUEST_BODY): Promise<Response | undefined> {
   if (!hasBody(request) || socketRequests.has(request)) return undefined;
+  const declared = request.headers.get('content-length');
+  if (declared !== null && Number(declared) > maxBytes) return tooLarge(maxBytes);
   const reader = request.clone().body?.getReader();
   if (!reader) return undefined;
   const start = Date.now();
+  let got = 0;
   let timer: ReturnType<typeof setTimeout> | undefined;
   try {
     for (;;) {
@@ -48,6 +62,11 @@ export async function awaitBody(request: Request, idleMs = BODY_IDLE_MS, totalMs
         return jsonError(408, `the request body ${why}: the connection is closed`, {}, { connection: 'close' });
       }
       if (next.done) return undefined;
+      got += next.value.length;
+      if (got > maxBytes) {
+        reader.cancel().catch(() => {});
+        return tooLarge(maxBytes);
+      }
     }
   } catch {
     // The client went away mid-body: the route's own read fails the same way and answers.
@@ -57,10 +76,19 @@ export async function awaitBody(request: Request, idleMs = BODY_IDLE_MS, totalMs
   }
 }
 
+function tooLarge(maxBytes: number): Response {
+  return jsonError(413, `the request body is larger than ${maxBytes / 1048576} MB`, {}, { connection: 'close' });
+}
+
 /** The gate, first of every onRequest hook (before the auth gate reads a form's CSRF field). */
 export const bodyDeadline = () =>
   new Elysia({ name: 'body-deadline' }).onRequest(async ({ request, server }) => {
     if (!hasBody(request) || socketRequests.has(request)) return;
+    if (UPLOAD_PATHS.has(new URL(request.url).pathname)) {
+      // The route reads the body itself, with its own limit and deadlines (http/update.ts).
+      setTimeoutOf(server, request, UPLOAD_TOTAL_MS / 1000 + IDLE_TIMEOUT_S);
+      return;
+    }
     setTimeoutOf(server, request, BODY_TOTAL_MS / 1000 + IDLE_TIMEOUT_S);
     const refused = await awaitBody(request);
     if (refused) return refused;

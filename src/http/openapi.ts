@@ -16,7 +16,7 @@ interface Op {
   path: string;
   summary: string;
   tag: string;
-  body?: TSchema | 'toml-or-json';
+  body?: TSchema | 'toml-or-json' | 'binary';
   response?: TSchema | 'text' | 'binary';
   public?: boolean;
 }
@@ -51,6 +51,8 @@ export const OPERATIONS: Op[] = [
   { method: 'get', path: '/api/config/schema', summary: 'The configuration schema (JSON Schema)', tag: 'config' },
   { method: 'post', path: '/api/backup', summary: "This box's backup (settings, password hash, API tokens, last state, the certificate authority; no recordings) as a file; a passphrase locks it and is required when it holds secrets", tag: 'system', body: S.BackupBody },
   { method: 'post', path: '/api/restore', summary: 'Restore a backup (its text, and its passphrase when locked): checked whole first, nothing changes when refused; then hark restarts', tag: 'system', body: S.RestoreBody },
+  { method: 'get', path: '/api/update', summary: 'The running version, whether it is the image’s own or an update, a version on trial, and the last update’s outcome (installed, or rolled back and why)', tag: 'system' },
+  { method: 'post', path: '/api/update', summary: 'Install a signed hark release: the .hark file as the body (application/octet-stream; ?allow_downgrade=1 for an older one). 202 and hark restarts into it; if it does not serve within 90 s the previous version comes back by itself. 422 with the reason (unsigned, corrupted, another architecture, older) and nothing changed', tag: 'system', body: 'binary' },
   { method: 'get', path: '/api/diag', summary: 'The diagnostic report to send to whoever helps: versions, the box, status, devices, disk and memory, the settings with every secret removed, the last 2,000 log lines (a text file)', tag: 'system', response: 'text' },
   { method: 'get', path: '/api/logs', summary: 'The last log lines (?lines=N, ?follow=1 keeps the response open)', tag: 'read', response: 'text' },
   { method: 'post', path: '/api/password', summary: 'Set the admin password: a browser session must give the current one; no API token may. Ends every other session; revoke_tokens: true also revokes every API token', tag: 'system', body: S.PasswordBody },
@@ -73,6 +75,8 @@ export function openapiDocument(): Record<string, unknown> {
     if (params.length) o.parameters = params;
     if (op.body === 'toml-or-json') {
       o.requestBody = { required: true, content: { 'application/json': { schema: ref('Config') }, 'application/toml': { schema: { type: 'string' } } } };
+    } else if (op.body === 'binary') {
+      o.requestBody = { required: true, content: { 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } } };
     } else if (op.body) o.requestBody = { required: op.body !== S.MarkBody, content: content(op.body) };
     const ok =
       op.response === 'text'

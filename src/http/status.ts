@@ -2,6 +2,7 @@ import { Elysia } from 'elysia';
 import { VERSION } from '../version.ts';
 import type { AppContext } from '../control/context.ts';
 import { outputStatuses } from '../control/outputs.ts';
+import { theUpdater } from '../system/update.ts';
 
 /** The status document served at GET /api/status. */
 export function statusDocument(ctx: AppContext) {
@@ -47,6 +48,8 @@ export function statusDocument(ctx: AppContext) {
     },
     /** Every output as one list of the shared record (outputs/link.ts OutputStatus): what the CLI reads. */
     output_list: outputStatuses(ctx),
+    /** What runs (the image's hark or an update), what is on trial, the last update's outcome. */
+    update: theUpdater().status(),
   };
 }
 
