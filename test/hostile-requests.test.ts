@@ -349,6 +349,16 @@ describe('hostile backups, restores and report requests', () => {
     ['a passphrase of 300 characters', () => admin('/api/backup', { method: 'POST', headers: json, body: JSON.stringify({ passphrase: 'p'.repeat(300) }) }), 400, /^passphrase: Expected string length less or equal to 256$/],
     ['a locked backup with a kdf that would take a gigabyte', () => restore('{"product":"hark-backup","format":1,"encrypted":true,"kdf":{"name":"scrypt","N":1073741824,"r":8,"p":1,"salt":"AAAAAAAAAAAAAAAAAAAAAA=="},"cipher":"aes-256-gcm","iv":"AAAAAAAAAAAAAAAA","payload":"AAAAAAAAAAAAAAAAAAAAAAAA"}', 'a passphrase'), 422, /^not a hark backup: its lock \(kdf\) is not one this hark knows$/],
     ['a restore body that is not JSON', () => admin('/api/restore', { method: 'POST', headers: json, body: '{"backup": ' }), 400, /./],
+    // Only a release upload may be large (http/update.ts); every other body stops at 1 MB, declared or chunked.
+    // Over HTTP (the CLI's socket is trusted): refused before the login is even asked for.
+    ['a 2 MB config (Content-Length)', () => fetch(`${hark.url}/api/config`, { method: 'PATCH', headers: json, body: `{"metadata.title":"${'x'.repeat(2 * 1048576)}"}` }), 413, /^the request body is larger than 1 MB$/],
+    [
+      'a 2 MB config sent chunked (no Content-Length)',
+      () => fetch(`${hark.url}/api/config`, { method: 'PATCH', headers: json, body: new Blob([`{"metadata.title":"${'x'.repeat(2 * 1048576)}"}`]).stream() }),
+      413,
+      /^the request body is larger than 1 MB$/,
+    ],
+    ['an update that is not a release', () => admin('/api/update', { method: 'POST', body: 'MZ\x90\x00 an executable' }), 409, /^cannot update here: updates are installed on a hark box/],
   ];
   test.each(cases.map((c) => [c[0], c] as const))('%s → refused, saying why', async (_n, [, send, status, re]) => {
     const res = await send();

@@ -38,7 +38,7 @@ export async function receiveBody(request: Request, file: string, maxBytes: numb
   const declared = request.headers.get('content-length');
   if (declared !== null && Number(declared) > maxBytes) throw new UploadRefused(413, `the file is ${Math.round(Number(declared) / 1048576)} MB, larger than any hark release`);
   const reader = request.body?.getReader();
-  if (!reader) throw new UploadRefused(400, 'send the release file as the request body');
+  if (!reader) throw new UploadRefused(400, 'the request body is empty: send the release file (hark-<version>-arm64.hark)');
   const sink = Bun.file(file).writer({ highWaterMark: 1 << 20 });
   const start = Date.now();
   let total = 0;

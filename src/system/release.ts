@@ -93,7 +93,8 @@ export function packRelease(payload: Uint8Array, meta: { version: string; arch: 
   head.writeUInt32BE(json.length, 8);
   json.copy(head, 12);
   const sig = sign(null, head, createPrivateKey(privateKeyPem));
-  return Buffer.concat([head, sig, payload]);
+  // A plain Uint8Array (a copy): Buffer.prototype.slice would share memory with callers' copies.
+  return new Uint8Array(Buffer.concat([head, sig, payload]));
 }
 
 export function publicKeyOf(pem: string): KeyObject {

@@ -18,7 +18,7 @@
  * next boot; the rename is atomic; after it the trial rules apply (launch). Each file is written
  * to a temporary name, synced, and renamed.
  */
-import { existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, renameSync, rmSync, statSync, statfsSync, symlinkSync, writeFileSync, openSync, fsyncSync, closeSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, renameSync, rmSync, statSync, statfsSync, symlinkSync, writeFileSync, openSync, fsyncSync, closeSync, readSync } from 'node:fs';
 import { join } from 'node:path';
 import { logger } from '../log.ts';
 import { VERSION } from '../version.ts';
@@ -183,12 +183,27 @@ export class Updater {
       rmSync(incoming, { recursive: true, force: true });
       mkdirSync(incoming);
       log.info(`installing hark ${v} (${opts.origin}): unpacking`);
-      const tar = Bun.spawn(['tar', '-xzf', '-', '-C', incoming, '--no-same-owner'], {
-        stdin: Bun.file(file).slice(payloadOffset),
-        stdout: 'ignore',
-        stderr: 'pipe',
-      });
-      const [code, err] = await Promise.all([tar.exited, new Response(tar.stderr).text()]);
+      const tar = Bun.spawn(['tar', '-xzf', '-', '-C', incoming, '--no-same-owner'], { stdin: 'pipe', stdout: 'ignore', stderr: 'pipe' });
+      const errText = new Response(tar.stderr).text();
+      // The payload through a pipe, a chunk at a time (Bun hands a file's slice to a child as
+      // the whole file, from its start).
+      const fd = openSync(file, 'r');
+      try {
+        for (let off = payloadOffset; ; ) {
+          const chunk = Buffer.alloc(1 << 20);
+          const n = readSync(fd, chunk, 0, chunk.length, off);
+          if (n === 0) break;
+          off += n;
+          tar.stdin.write(chunk.subarray(0, n));
+          await tar.stdin.flush();
+        }
+        await tar.stdin.end();
+      } catch {
+        // tar stopped reading (a damaged payload): its exit code and message say why.
+      } finally {
+        closeSync(fd);
+      }
+      const [code, err] = await Promise.all([tar.exited, errText]);
       if (code !== 0) {
         rmSync(incoming, { recursive: true, force: true });
         throw new ReleaseError(`the release could not be unpacked: ${err.trim().split('\n').slice(-2).join('; ') || `tar exited ${code}`}`, 'payload');
