@@ -43,24 +43,34 @@ describe('the compressed image', () => {
 });
 
 describe('partition table', () => {
-  test('MBR with the disk id of the build: bootfs (FAT32, bootable), hark-data (ext4), rootfs (ext4) last', () => {
+  test('MBR with the disk id of the build: bootfs (FAT32, bootable), hark-conf, rootfs, hark-data (ext4) last', () => {
     const t = img.table;
     expect(t.label).toBe('dos');
     expect(t.id.replace(/^0x/, '').toLowerCase()).toBe(diskId);
-    expect(t.partitions.map((p) => p.type)).toEqual(['c', '83', '83']);
-    expect(t.partitions.map((p) => p.bootable)).toEqual([true, false, false]);
+    expect(t.partitions.map((p) => p.type)).toEqual(['c', '83', '83', '83']);
+    expect(t.partitions.map((p) => p.bootable)).toEqual([true, false, false, false]);
     for (const p of t.partitions) expect(p.start % (4 * MiB)).toBe(0);
     expect(t.partitions[0]!.size).toBe(512 * MiB);
     expect(t.partitions[1]!.size).toBe(64 * MiB);
-    // rootfs is last and ends the disk, so growpart can take the rest of the card.
-    const last = t.partitions[2]!;
-    expect(last.start).toBeGreaterThan(t.partitions[1]!.start);
+    // The root is small: what is installed, and room for security updates (not the card).
+    console.log(`root partition ${(t.partitions[2]!.size / MiB).toFixed(0)} MiB, data partition ${(t.partitions[3]!.size / MiB).toFixed(0)} MiB before it grows`);
+    expect(t.partitions[2]!.size).toBeLessThan(3 * 1024 * MiB);
+    // hark-data is last and ends the disk, so it can grow to the rest of the card.
+    const last = t.partitions[3]!;
+    expect(last.start).toBeGreaterThan(t.partitions[2]!.start);
+    expect(last.size).toBe(256 * MiB);
     expect(statSync(rawImage()).size).toBeGreaterThanOrEqual(last.start + last.size);
   });
-  test('labels: bootfs, hark-data, rootfs', () => {
+  test('labels: bootfs, hark-conf, rootfs, hark-data', () => {
     expect(img.boot.label()).toBe('bootfs');
-    expect(img.data.label()).toBe('hark-data');
+    expect(img.conf.label()).toBe('hark-conf');
     expect(img.root.label()).toBe('rootfs');
+    expect(img.data.label()).toBe('hark-data');
+  });
+  test('the data partition holds /var/lib/hark (hark\'s home: its PipeWire units), owned by hark; the root only the mount point', () => {
+    expect(img.data.stat('/')!.uid).toBe(uidOf('hark'));
+    expect(img.data.stat('/.config/systemd/user/default.target.wants/pipewire.service')?.type).toBe('symlink');
+    expect(img.root.list('/var/lib/hark')).toEqual([]);
   });
 });
 
@@ -90,10 +100,31 @@ describe('boot partition', () => {
       expect(files).toContain(initrd!);
       expect(img.boot.size(kernel!)).toBeGreaterThan(10 * MiB);
       expect(img.boot.size(initrd!)).toBeGreaterThan(5 * MiB);
-      // Pi 3, 3+, Zero 2 W, 4, 400, CM4 device trees (upstream names).
-      for (const dtb of ['bcm2837-rpi-3-b.dtb', 'bcm2837-rpi-3-b-plus.dtb', 'bcm2837-rpi-zero-2-w.dtb', 'bcm2711-rpi-4-b.dtb', 'bcm2711-rpi-400.dtb']) {
-        expect(files).toContain(dtb);
-      }
+      // Every board's device tree (upstream names), the Pi 5's from the trixie-backports kernel.
+      const dtbs = {
+        pi3: 'bcm2837-rpi-3-b.dtb',
+        'pi3+': 'bcm2837-rpi-3-b-plus.dtb',
+        '3a+': 'bcm2837-rpi-3-a-plus.dtb',
+        pi02: 'bcm2837-rpi-zero-2-w.dtb',
+        pi4: 'bcm2711-rpi-4-b.dtb',
+        pi400: 'bcm2711-rpi-400.dtb',
+        cm4: 'bcm2711-rpi-cm4-io.dtb',
+        pi5: 'bcm2712-rpi-5-b.dtb',
+        'pi5 d0': 'bcm2712-d-rpi-5-b.dtb',
+        'pi5 d0 (firmware name)': 'bcm2712d0-rpi-5-b.dtb',
+      };
+      for (const [board, dtb] of Object.entries(dtbs)) expect(`${board}: ${files.includes(dtb) ? dtb : `${dtb} missing`}`).toBe(`${board}: ${dtb}`);
+      expect(img.boot.size('bcm2712d0-rpi-5-b.dtb')).toBe(img.boot.size('bcm2712-d-rpi-5-b.dtb'));
+      // A config.txt section per board; each device_tree= it names is on the partition.
+      const sections = [...config.matchAll(/^\[(\w+\+?)\]$/gm)].map((m) => m[1]);
+      for (const sec of ['pi3', 'pi02', 'pi4', 'pi400', 'cm4', 'pi5', 'pi500', 'cm5', 'all']) expect(sections).toContain(sec);
+      expect(sections.at(-1)).toBe('all');
+      const named = [...config.matchAll(/^device_tree=(\S+)$/gm)].map((m) => m[1]!);
+      expect(named.length).toBeGreaterThanOrEqual(5);
+      for (const dtb of named) expect(files).toContain(dtb);
+      expect(config).toMatch(/\[pi500\]\ndevice_tree=bcm2712-d-rpi-5-b\.dtb/);
+      expect(config).toMatch(/\[cm5\]\ndevice_tree=bcm2712-rpi-5-b\.dtb/);
+      expect(config).toContain('upstream_kernel=1');
     } else {
       expect(config).toContain('auto_initramfs=1');
       for (const f of ['kernel8.img', 'kernel_2712.img', 'bcm2710-rpi-3-b.dtb', 'bcm2711-rpi-4-b.dtb', 'bcm2712-rpi-5-b.dtb']) {
@@ -109,20 +140,21 @@ describe('boot partition', () => {
   });
 });
 
-describe('data partition (/etc/hark)', () => {
+describe('settings partition (/etc/hark)', () => {
   test('hark.toml with http.port = 80, owned by hark, mode 0600', () => {
-    const toml = img.data.read('/hark.toml')!;
+    const toml = img.conf.read('/hark.toml')!;
     expect(toml).toMatch(/\[http\]\s*\nport = 80/);
     // The admin pages over HTTPS on 443 (hark makes its certificate at the first start).
     expect(toml).toMatch(/\[tls\]\s*\nenabled = true\s*\nport = 443/);
-    const st = img.data.stat('/hark.toml')!;
+    const st = img.conf.stat('/hark.toml')!;
     expect(st.uid).toBe(uidOf('hark'));
     expect(st.mode & 0o777).toBe(0o600);
-    expect(img.data.stat('/')!.uid).toBe(uidOf('hark'));
+    expect(img.conf.stat('/')!.uid).toBe(uidOf('hark'));
   });
-  test('fstab mounts it on /etc/hark; boot on /boot/firmware; root from partition 3', () => {
+  test('fstab mounts it on /etc/hark; boot on /boot/firmware; root from partition 3; the data partition on /var/lib/hark', () => {
     const fstab = img.root.read('/etc/fstab')!;
     expect(fstab).toMatch(new RegExp(`PARTUUID=${diskId}-02\\s+/etc/hark\\s+ext4`));
+    expect(fstab).toMatch(new RegExp(`PARTUUID=${diskId}-04\\s+/var/lib/hark\\s+ext4`));
     expect(fstab).toMatch(new RegExp(`PARTUUID=${diskId}-01\\s+/boot/firmware\\s+vfat`));
     expect(fstab).toMatch(new RegExp(`PARTUUID=${diskId}-03\\s+/\\s+ext4`));
   });
@@ -175,12 +207,13 @@ describe('root file system', () => {
     expect(uid).toBeLessThan(1000);
     for (const g of ['audio', 'gpio', 'pipewire']) expect(membersOf(g)).toContain('hark');
     expect(img.root.exists('/var/lib/systemd/linger/hark')).toBe(true);
-    const wants = '/var/lib/hark/.config/systemd/user/default.target.wants';
-    expect(img.root.stat(`${wants}/pipewire.service`)?.type).toBe('symlink');
-    expect(img.root.stat(`${wants}/wireplumber.service`)?.type).toBe('symlink');
-    expect(img.root.stat('/var/lib/hark')!.uid).toBe(uid);
+    // Its home, /var/lib/hark, is the data partition.
+    const wants = '/.config/systemd/user/default.target.wants';
+    expect(img.data.stat(`${wants}/pipewire.service`)?.type).toBe('symlink');
+    expect(img.data.stat(`${wants}/wireplumber.service`)?.type).toBe('symlink');
+    expect(img.data.stat('/')!.uid).toBe(uid);
     // Its WirePlumber starts every device at unity gain (the boot test hears the level).
-    const wp = img.root.stat('/var/lib/hark/.config/wireplumber/wireplumber.conf.d/50-hark.conf');
+    const wp = img.data.stat('/.config/wireplumber/wireplumber.conf.d/50-hark.conf');
     expect(wp?.type).toBe('symlink');
     expect(wp?.target).toBe('/usr/lib/hark/wireplumber.conf');
     expect(img.root.read('/usr/lib/hark/wireplumber.conf')).toContain('device.routes.default-sink-volume = 1.0');
@@ -200,7 +233,7 @@ describe('root file system', () => {
       'SupplementaryGroups=audio gpio pipewire',
       'AmbientCapabilities=CAP_NET_BIND_SERVICE',
       'CapabilityBoundingSet=CAP_NET_BIND_SERVICE',
-      'ExecStart=/opt/hark/bin/bun /usr/lib/hark/service.ts --config /etc/hark/hark.toml',
+      'ExecStart=/usr/lib/hark/launch --config /etc/hark/hark.toml',
       'Environment=MIMALLOC_SCAVENGER=0',
       'Environment=HARK_SETUP_CODE_FILE=/run/hark/hark-setup.txt',
     ]) {
@@ -280,6 +313,48 @@ function ini(text: string): Record<string, Record<string, string>> {
   }
   return out;
 }
+
+describe('updates, the kernel and the data partition', () => {
+  test("the release key: /usr/lib/hark/release-key.pem is Ed25519, the public half of the key this build signed with", async () => {
+    const { createPrivateKey, createPublicKey } = await import('node:crypto');
+    const pem = img.root.read('/usr/lib/hark/release-key.pem')!;
+    const key = createPublicKey(pem);
+    expect(key.asymmetricKeyType).toBe('ed25519');
+    const ours = createPublicKey(createPrivateKey(readFileSync(info.release_key!, 'utf8')));
+    expect(key.export({ type: 'spki', format: 'der' }).toString('hex')).toBe(ours.export({ type: 'spki', format: 'der' }).toString('hex'));
+    expect(img.root.stat('/usr/lib/hark/release-key.pem')!.uid).toBe(0);
+  });
+  test(`the release file dist/hark-${version}-arm64.hark is signed with that key and holds this build's /opt/hark`, async () => {
+    const { checkRelease, publicKeyOf } = await import('../../src/system/release.ts');
+    const file = join(ROOT, info.release!);
+    const r = checkRelease(file, publicKeyOf(img.root.read('/usr/lib/hark/release-key.pem')!), { arch: 'arm64', running: '0.0.0' });
+    expect(r.header).toMatchObject({ product: 'hark', version, arch: 'arm64' });
+    console.log(`release: ${info.release} ${(statSync(file).size / 1e6).toFixed(1)} MB`);
+  });
+  test('hark.service starts /usr/lib/hark/launch (root-owned, executable): the image’s hark or an update, with the trial rules', () => {
+    const st = img.root.stat('/usr/lib/hark/launch')!;
+    expect(st.uid).toBe(0);
+    expect(st.mode & 0o111).not.toBe(0);
+    expect(img.root.read('/usr/lib/hark/launch')).toContain('MAX_STARTS=${HARK_TRIAL_STARTS:-2}');
+  });
+  test('the kernel comes from trixie-backports and is pinned there (apt preferences); apt knows the backports source', () => {
+    expect(dpkgStatus()).toMatch(/^Package: linux-image-arm64\n(?:[^\n]+\n)*?Version: \S*~bpo13/m);
+    const pref = img.root.read('/etc/apt/preferences.d/hark-kernel.pref')!;
+    expect(pref).toMatch(/Package: linux-image-arm64 .*\nPin: release n=trixie-backports\nPin-Priority: 990/);
+    const sources = [img.root.read('/etc/apt/sources.list') ?? '', ...img.root.list('/etc/apt/sources.list.d').map((f) => img.root.read(`/etc/apt/sources.list.d/${f}`) ?? '')].join('\n');
+    expect(sources).toContain('trixie-backports');
+  });
+  test('hark-grow-data.service grows the data partition at boot (enabled, runs growpart and resize2fs); cloud-init does not grow the root', () => {
+    expect(img.root.read('/usr/lib/systemd/system/hark-grow-data.service')).toContain('ExecStart=/usr/lib/hark/grow-data');
+    expect(img.root.exists('/etc/systemd/system/multi-user.target.wants/hark-grow-data.service')).toBe(true);
+    const script = img.root.read('/usr/lib/hark/grow-data')!;
+    expect(script).toContain('growpart');
+    expect(script).toContain('resize2fs');
+    const cc = img.root.read('/etc/cloud/cloud.cfg.d/99_hark.cfg')!;
+    expect(cc).toContain("mode: 'off'");
+    expect(cc).toContain('resize_rootfs: false');
+  });
+});
 
 describe('the box keeps its name (<hostname>.local) when addresses change', () => {
   test('avahi runs over IPv4 only: use-ipv6=no, publish-aaaa-on-ipv4=no, publish-a-on-ipv6 off (avahi/avahi#117)', () => {

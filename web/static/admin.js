@@ -317,6 +317,55 @@ document.addEventListener('DOMContentLoaded', () => {
     const a = document.activeElement;
     pending = { target: id, focus: a && a.getAttribute('id'), xhr: e.detail.xhr };
   });
+  // A release file (System page, Software update) goes to POST /api/update as the request body,
+  // with the session's CSRF header, showing how much has been sent; the answer (installed and
+  // restarting, or the reason it was refused) shows below the form.
+  document.body.addEventListener('submit', (e) => {
+    const form = e.target;
+    if (!(form instanceof HTMLFormElement) || !form.dataset.rawUpload) return;
+    e.preventDefault();
+    const out = document.getElementById('update-result');
+    const say = (ok, text) => {
+      if (!out) return;
+      out.innerHTML = '';
+      const p = document.createElement('p');
+      p.className = `notice ${ok ? 'ok' : 'error'}`;
+      p.setAttribute('role', ok ? 'status' : 'alert');
+      p.textContent = text;
+      out.append(p);
+    };
+    const file = form.querySelector('input[type=file]').files[0];
+    if (!file) return say(false, 'Choose the release file (hark-<version>-arm64.hark) first.');
+    const button = form.querySelector('button[type=submit]');
+    let headers = {};
+    try {
+      headers = JSON.parse(document.body.getAttribute('hx-headers') || '{}');
+    } catch {}
+    const down = form.querySelector('input[name=allow_downgrade]');
+    const xhr = new XMLHttpRequest();
+    xhr.open('POST', form.dataset.rawUpload + (down && down.checked ? '?allow_downgrade=1' : ''));
+    for (const [k, v] of Object.entries(headers)) xhr.setRequestHeader(k, v);
+    xhr.setRequestHeader('content-type', 'application/octet-stream');
+    xhr.upload.onprogress = (p) => {
+      if (p.lengthComputable) say(true, `Sending ${file.name}: ${Math.floor((100 * p.loaded) / p.total)} %…`);
+    };
+    xhr.onload = () => {
+      button.disabled = false;
+      let body = {};
+      try {
+        body = JSON.parse(xhr.responseText);
+      } catch {}
+      if (xhr.status === 202) say(true, `${body.message} This page reconnects by itself.`);
+      else say(false, body.error || `Refused (${xhr.status}).`);
+    };
+    xhr.onerror = () => {
+      button.disabled = false;
+      say(false, 'The upload stopped: the connection to the box was lost. Nothing was installed; try again.');
+    };
+    button.disabled = true;
+    say(true, `Sending ${file.name}…`);
+    xhr.send(file);
+  });
   // A backup just made (System page) downloads at once: its link is marked data-autodownload,
   // followed once; the link stays for a second try.
   document.body.addEventListener('htmx:afterSettle', () => {

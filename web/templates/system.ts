@@ -32,6 +32,8 @@ export interface SystemPage {
   tls: Html;
   tokens: Html;
   backup: Html;
+  /** Software updates: the version, the last update's outcome, the upload. */
+  update: Html;
   /** The settings forms (access, start-up, log, web server). */
   forms: Html[];
   configPath: string;
@@ -46,6 +48,7 @@ ${v.timezone}
 ${v.password}
 ${v.tls}
 ${v.tokens}
+${v.update}
 ${v.backup}
 ${v.forms}
 <section id="diag" class="panel"><h2>Getting help</h2><p>Something wrong? Download a report and send it to whoever helps you: it says what this box is, what hark is doing and the last 2,000 lines of its log, with the settings. Every password, token and key is taken out.</p><p><a class="button-link" href="/api/diag" download id="diag-download">Download a diagnostic report</a></p><p class="help">Over SSH: <code>hark diag</code>.</p></section>
@@ -78,6 +81,47 @@ export function timezonePanel(v: { zone: string; nowText: string; zones: string[
   <div class="field"><label for="tz-zone">Time zone of this box</label><select id="tz-zone" name="zone">${v.zones.map((z) => html`<option value="${z}" ${z === v.zone ? html`selected` : ''}>${z.replaceAll('_', ' ')}</option>`)}</select></div>
   <button type="submit">Set time zone</button>
 </form>`;
+}
+
+export interface UpdatePanel {
+  version: string;
+  runningFrom: 'image' | 'update';
+  /** The version the box goes back to if this one fails (the image's own, or the update before). */
+  previous: string;
+  available: boolean;
+  unavailableReason?: string;
+  trial?: string;
+  last?: { at: string; outcome: string; message: string };
+  /** The last outcome's time as the page shows times. */
+  lastWhen?: Html;
+}
+
+/**
+ * Software updates. A release file (hark-<version>-arm64.hark) is sent by admin.js as the body
+ * of POST /api/update (with the CSRF header), with progress; the answer shows in #update-result.
+ */
+export function updatePanel(v: UpdatePanel): Html {
+  const rolledBack = v.last?.outcome === 'rolled-back';
+  return html`<section id="update" class="panel"><h2>Software update</h2>
+  <p>This box runs <b>hark ${v.version}</b>${v.runningFrom === 'update' ? html`, installed as an update (if it failed, the box would go back to ${v.previous})` : ', the version its memory card was made with'}.</p>
+  ${v.trial ? html`<p class="notice warn" role="status">hark ${v.trial} was just installed and is on trial: it is kept once it serves audio, or the box goes back to ${v.previous} by itself within 90 seconds.</p>` : ''}
+  ${
+    v.last
+      ? html`<p class="notice ${rolledBack ? 'error' : 'ok'}" role="${rolledBack ? 'alert' : 'status'}" id="update-last">${rolledBack ? html`<b>The last update did not work.</b> ` : ''}${v.last.message}${v.lastWhen ? html` <small>(${v.lastWhen})</small>` : ''}</p>`
+      : ''
+  }
+  ${
+    v.available
+      ? html`<form id="update-form" data-raw-upload="/api/update">
+    <div class="field"><label for="up-file">Release file</label><input type="file" id="up-file" name="file" accept=".hark" aria-describedby="up-file-help"><small id="up-file-help">A file named hark-&lt;version&gt;-arm64.hark, from whoever looks after your boxes. It is checked (signature, version, whether it is whole) before anything changes.</small></div>
+    <div class="field check"><input type="checkbox" id="up-downgrade" name="allow_downgrade" value="1"><label for="up-downgrade">Allow an older version</label></div>
+    <button type="submit" id="update-install">Install update</button>
+  </form>
+  <div id="update-result" aria-live="polite"></div>
+  <p class="help">Installing restarts hark (listeners reconnect by themselves). If the new version does not start and serve audio within 90 seconds, the box goes back to ${v.version} by itself. Over SSH: <code>hark update FILE</code>.</p>`
+      : html`<p class="help">Updates cannot be installed here: ${v.unavailableReason ?? 'not available'}.</p>`
+  }
+</section>`;
 }
 
 export interface BackupPanel {

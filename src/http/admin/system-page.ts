@@ -13,6 +13,8 @@ import * as S from '../../../web/templates/system.ts';
 import { POWER } from '../../../web/templates/system.ts';
 import { tlsAdminRoutes, tlsPanel } from './tls-panel.ts';
 import { backupAdminRoutes, backupPanel } from './backup-panel.ts';
+import { theUpdater } from '../../system/update.ts';
+import { when } from './local-time.ts';
 
 export const systemRoutes = ({ ctx, hub }: AdminDeps) => {
   const sys = systemControl();
@@ -28,6 +30,20 @@ export const systemRoutes = ({ ctx, hub }: AdminDeps) => {
     });
   const passwordForm = S.passwordForm;
   const tokensPanel = (errors: Record<string, string> = {}, created = '', scope: Scope = 'read') => S.tokensPanel({ tokens: ctx.auth.tokens(), errors, created, scope });
+
+  const updatePanel = () => {
+    const u = theUpdater().status();
+    return S.updatePanel({
+      version: u.version,
+      runningFrom: u.running_from,
+      previous: u.previous,
+      available: u.available,
+      unavailableReason: u.unavailable_reason,
+      trial: u.trial,
+      last: u.last,
+      lastWhen: u.last ? when(u.last.at) : undefined,
+    });
+  };
 
   return new Elysia({ name: 'admin-system' })
       .use(tlsAdminRoutes(ctx))
@@ -47,6 +63,7 @@ export const systemRoutes = ({ ctx, hub }: AdminDeps) => {
             tls: tlsPanel(ctx),
             tokens: tokensPanel(),
             backup: backupPanel(ctx),
+            update: updatePanel(),
             forms: (['access', 'control', 'log', 'http'] as const).map((name) => sectionForm(name, ctx.config)),
             configPath: ctx.store.path,
           }),

@@ -177,15 +177,19 @@ export class Ext4Partition {
   }
 }
 
-/** The three partitions of a hark image. */
+/**
+ * The four partitions of a hark image: boot (FAT), conf (/etc/hark), root, data (/var/lib/hark:
+ * recordings, updates, hark's home; last, grown to fill the card at the first boot).
+ */
 export function openImage(img: string) {
   const table = partitionTable(img);
-  const [p1, p2, p3] = table.partitions;
-  if (!p1 || !p2 || !p3) throw new Error(`${img}: expected 3 partitions, found ${table.partitions.length}`);
+  const [p1, p2, p3, p4] = table.partitions;
+  if (!p1 || !p2 || !p3 || !p4) throw new Error(`${img}: expected 4 partitions, found ${table.partitions.length}`);
   return {
     table,
     boot: new FatPartition(img, p1.start),
-    data: new Ext4Partition(img, p2.start),
+    conf: new Ext4Partition(img, p2.start),
     root: new Ext4Partition(img, p3.start),
+    data: new Ext4Partition(img, p4.start),
   };
 }
