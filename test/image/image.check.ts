@@ -340,7 +340,7 @@ describe('updates, the kernel and the data partition', () => {
   test('the kernel comes from trixie-backports and is pinned there (apt preferences); apt knows the backports source', () => {
     expect(dpkgStatus()).toMatch(/^Package: linux-image-arm64\n(?:[^\n]+\n)*?Version: \S*~bpo13/m);
     const pref = img.root.read('/etc/apt/preferences.d/hark-kernel.pref')!;
-    expect(pref).toMatch(/Package: linux-image-arm64 .*\nPin: release n=trixie-backports\nPin-Priority: 990/);
+    expect(pref).toMatch(/Package: linux-base linux-image-arm64 .*\nPin: release n=trixie-backports\nPin-Priority: 990/);
     const sources = [img.root.read('/etc/apt/sources.list') ?? '', ...img.root.list('/etc/apt/sources.list.d').map((f) => img.root.read(`/etc/apt/sources.list.d/${f}`) ?? '')].join('\n');
     expect(sources).toContain('trixie-backports');
   });
