@@ -13,6 +13,7 @@ import * as S from '../../../web/templates/system.ts';
 import { POWER } from '../../../web/templates/system.ts';
 import { tlsAdminRoutes, tlsPanel } from './tls-panel.ts';
 import { backupAdminRoutes, backupPanel } from './backup-panel.ts';
+import { notifyPanel } from '../../../web/templates/notify.ts';
 
 export const systemRoutes = ({ ctx, hub }: AdminDeps) => {
   const sys = systemControl();
@@ -49,6 +50,7 @@ export const systemRoutes = ({ ctx, hub }: AdminDeps) => {
             backup: backupPanel(ctx),
             forms: (['access', 'control', 'log', 'http'] as const).map((name) => sectionForm(name, ctx.config)),
             configPath: ctx.store.path,
+            notify: notifyPanel(W.slot(hub.env, 'notifiers')),
           }),
         ),
       )
