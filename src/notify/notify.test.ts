@@ -187,7 +187,7 @@ describe('why hark started', () => {
   for (const [what, p, exit, kind, severity] of CASES) {
     test(`${what} → ${kind}`, () => {
       const r = restartReason(p, now, exit);
-      expect([r.kind, r.severity]).toEqual([kind, severity]);
+      expect([r.kind, r.severity] as string[]).toEqual([kind, severity]);
     });
   }
 
