@@ -3,7 +3,7 @@
  * e-mail entry never carries it). smtps:// is TLS from the first byte (port 465); smtp:// uses
  * STARTTLS when the server offers it, and insists on it when the URL carries a password, so a
  * login never crosses the network in clear. The clip of a silence or input-loss alert is
- * attached when its file is there at send time (waited for up to CLIP_WAIT_MS) and smaller than
+ * attached when its file is there at send time (waited for up to CLIP_WAIT_MS after the alert) and smaller than
  * MAX_ATTACHMENT_BYTES; the link is in the text either way.
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
@@ -14,7 +14,8 @@ import { DeliveryError, Outbox } from './outbox.ts';
 import { baseStatus, hostPort, type Notifier, type NotifierEnv, type NotifyEntry } from './types.ts';
 import { isEmailAddress } from '../config/notify-check.ts';
 
-export const CLIP_WAIT_MS = 2000;
+/** The clip ring writes the 15 s before the alert within a second of it (clip-name.ts): wait this long after the alert was told. */
+export const CLIP_WAIT_MS = 1200;
 export const MAX_ATTACHMENT_BYTES = 5 * 1024 * 1024;
 const TIMEOUT_MS = 10_000;
 
@@ -65,7 +66,7 @@ export class EmailNotifier implements Notifier {
       secure,
       requireTLS: !secure && !!pass,
       auth: user ? { user, pass } : undefined,
-      tls: { rejectUnauthorized: this.entry.tls_verify, servername: this.url.hostname },
+      tls: { rejectUnauthorized: this.entry.tls_verify },
       connectionTimeout: TIMEOUT_MS,
       greetingTimeout: TIMEOUT_MS,
       socketTimeout: 3 * TIMEOUT_MS,
@@ -85,7 +86,7 @@ export class EmailNotifier implements Notifier {
   /** The clip's bytes when its file appears within CLIP_WAIT_MS and is small enough. */
   private async clip(n: Notice): Promise<Buffer | null> {
     if (!n.clipFile) return null;
-    const until = Date.now() + CLIP_WAIT_MS;
+    const until = Date.parse(n.at) + CLIP_WAIT_MS;
     while (!existsSync(n.clipFile) && Date.now() < until) await Bun.sleep(100);
     try {
       if (statSync(n.clipFile).size > MAX_ATTACHMENT_BYTES) return null;
@@ -116,6 +117,8 @@ export class EmailNotifier implements Notifier {
 /** nodemailer's error codes in words, and whether retrying soon can help. */
 export function smtpError(e: Error & { code?: string; responseCode?: number; response?: string }, server: string): DeliveryError {
   const said = (e.response ?? e.message).split('\n')[0]!.slice(0, 200);
+  // 530: "Authentication required" (RFC 4954 §6) before MAIL FROM.
+  if (e.responseCode === 530) return new DeliveryError(`the mail server ${server} needs a login: put user:password in the URL (${said})`, 'auth');
   switch (e.code) {
     case 'EAUTH':
       return new DeliveryError(`login refused by the mail server ${server}: ${said}`, 'auth');

@@ -230,7 +230,7 @@ export class MqttNotifier implements Notifier {
   private failed(e: Error & { code?: string | number }): void {
     const code = e.code;
     const auth = code === 4 || code === 5 || code === 134 || code === 135;
-    const why = auth ? `login refused by the broker ${this.server} (${e.message.replace(/^Connection refused: /, '')})` : `cannot reach the broker ${this.server}: ${typeof code === 'string' ? `${code} ` : ''}${e.message.replace(/^connect /, '')}`;
+    const why = auth ? `login refused by the broker ${this.server}: check the user name and password in the URL (the broker said: ${e.message.replace(/^Connection refused: /, '')})` : `cannot reach the broker ${this.server}: ${typeof code === 'string' ? `${code} ` : ''}${e.message.replace(/^connect /, '')}`;
     if (why !== this.connection) this.log.warn(why);
     this.connection = why;
     this.pendingKind = auth ? 'auth' : 'transient';
