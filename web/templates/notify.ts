@@ -35,7 +35,7 @@ export function notifierList(list: readonly NotifierStatus[], when: (iso: string
 
 /** The panel: the live list (its slot) and where a test's result shows. */
 export function notifyPanel(list: Html): Html {
-  return html`<section id="notify" class="panel"><h2>Alerts to people</h2>
+  return html`<section id="notify" class="panel wide"><h2>Alerts to people</h2>
 ${list}
 <div id="notify-result" aria-live="polite"></div>
 <p class="help">Who is told is set in the settings file (<code>[[notify]]</code>). A server that cannot be reached never stops the stream.</p>
