@@ -19,7 +19,7 @@ import { startPipewire, type PipewireHarness, type Player } from './lib/pipewire
 import { startHark, type HarkProcess } from './lib/hark.ts';
 import { session } from './lib/session.ts';
 import { until } from './lib/wait.ts';
-import { launchChromium, type ChromiumHandle } from './lib/browser.ts';
+import { injectAxe, launchChromium, type ChromiumHandle } from './lib/browser.ts';
 import { loginInPage } from './lib/session.ts';
 
 const PASSWORD = 'notify test password';
@@ -409,7 +409,17 @@ describe('notifiers with real servers (one hark)', () => {
     const box = await item(0).locator('button').boundingBox();
     expect(box!.height).toBeGreaterThanOrEqual(44);
     await panel.scrollIntoViewIfNeeded();
-    await page.screenshot({ path: `${SHOTS}/notify-phone.png`, fullPage: true });
+    await page.screenshot({ path: `${SHOTS}/notify-phone.png` });
+    // axe: nothing serious or critical in the panel (contrast of the pills and the error, names of the buttons).
+    await injectAxe(page);
+    const findings = await page.evaluate(async () => {
+      const r = await window.axe.run('#notify', { resultTypes: ['violations'] });
+      return r.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
+    });
+    expect(findings).toEqual([]);
+    // Every id on the page once (the panel's buttons carry the entry's index).
+    const ids = await page.evaluate(() => [...document.querySelectorAll('[id]')].map((e) => e.id));
+    expect(ids.filter((id, i) => ids.indexOf(id) !== i)).toEqual([]);
     await page.setViewportSize({ width: 1366, height: 900 });
     await panel.scrollIntoViewIfNeeded();
     await page.screenshot({ path: `${SHOTS}/notify-desktop.png` });
