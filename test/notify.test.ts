@@ -108,7 +108,7 @@ beforeAll(async () => {
   const ssl = Bun.spawnSync(['openssl', 'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', key, '-out', cert, '-days', '2', '-subj', '/CN=localhost']);
   if (ssl.exitCode !== 0) throw new Error(`openssl: ${ssl.stderr}`);
   smtp = Bun.spawn(['/usr/bin/python3', join(ROOT, 'test/fixtures/smtp-server.py'), 'alerts:s3cret', cert, key], { stdin: 'pipe', stdout: 'pipe', stderr: 'pipe' });
-  const smtpPorts = await new Promise<{ plain: number; secure: number }>((res, rej) => {
+  const smtpPorts = await new Promise<{ plain: number; secure: number; tls: number }>((res, rej) => {
     const t = setTimeout(() => rej(new Error('the SMTP servers did not start')), 15_000);
     void (async () => {
       let buf = '';
@@ -213,6 +213,13 @@ url = "mqtt://hark:brokerpw@127.0.0.1:${ports.good}"
 topic = "hark/test"
 
 [[notify]]
+type = "email"
+url = "smtps://alerts:s3cret@127.0.0.1:${smtpPorts.tls}"
+to = ["warden@example.org"]
+events = ["silence"]
+tls_verify = false
+
+[[notify]]
 type = "mqtt"
 url = "mqtt://hark:nope@127.0.0.1:${ports.good}"
 topic = "hark/refused"
@@ -307,17 +314,19 @@ describe('notifiers with real servers (one hark)', () => {
     tone = undefined;
     const t0 = Date.now();
     const budget = (AFTER_S + 2) * 1000;
-    await until(() => hooks.some((h) => h.doc.id === 'silence') && mails.filter((m) => m.subject.includes('silent')).length >= 2 && mq.some((m) => m.topic === 'hark/test/event' && m.payload.includes('"silence"')), budget + 3000, 'the silence alert everywhere');
+    await until(() => hooks.some((h) => h.doc.id === 'silence') && mails.filter((m) => m.subject.includes('silent')).length >= 3 && mq.some((m) => m.topic === 'hark/test/event' && m.payload.includes('"silence"')), budget + 3000, 'the silence alert everywhere');
     const hook = hooks.find((h) => h.doc.id === 'silence')!;
     const mailPlain = mails.find((m) => m.server === 'plain' && m.subject.includes('silent'))!;
     const mailSecure = mails.find((m) => m.server === 'secure' && m.subject.includes('silent'))!;
+    const mailTls = mails.find((m) => m.server === 'tls' && m.subject.includes('silent'))!;
     const ev = mq.find((m) => m.topic === 'hark/test/event' && m.payload.includes('"silence"'))!;
-    const took = { webhook: hook.at - t0, email: mailPlain.at - t0, starttls: mailSecure.at - t0, mqtt: ev.at - t0 };
+    const took = { webhook: hook.at - t0, email: mailPlain.at - t0, starttls: mailSecure.at - t0, smtps: mailTls.at - t0, mqtt: ev.at - t0 };
     expect(Object.entries(took).filter(([, ms]) => ms > budget)).toEqual([]);
     expect(hook.doc).toMatchObject({ event: 'silence', state: 'began', severity: 'warning', message: `The input has been silent for ${AFTER_S} s (below -50 dBFS).` });
     expect(hook.doc.clip).toMatch(new RegExp(`^http://[^/]+:${hark.port}/api/clips/silence-\\d{8}-\\d{6}\\.opus$`));
     expect(hook.doc.text).toBe(`${hook.doc.box.name}: The input has been silent for ${AFTER_S} s (below -50 dBFS).`);
     expect(mailSecure.to).toEqual(['verger@example.org', 'vicar@example.org']);
+    expect(mailTls.to).toEqual(['warden@example.org']);
     expect(mailSecure.subject).toBe(hook.doc.text);
     expect(mailPlain.text).toContain(`Listen to what happened: ${hook.doc.clip} (also attached)`);
     expect(mailPlain.attachments).toEqual([{ name: hook.doc.clip!.split('/').pop()!, type: 'audio/ogg', bytes: CLIP_BYTES.length }]);
@@ -327,17 +336,17 @@ describe('notifiers with real servers (one hark)', () => {
     // The refused and the unreachable: states, with the reason in words.
     await until(async () => (await notifiers()).filter((n) => n.state === 'failing').length >= 3, 10_000, 'three failing notifiers');
     const ns = await notifiers();
-    expect(ns.map((n) => n.state)).toEqual(['ok', 'ok', 'ok', 'failing', 'ok', 'failing', 'failing']);
+    expect(ns.map((n) => n.state)).toEqual(['ok', 'ok', 'ok', 'failing', 'ok', 'ok', 'failing', 'failing']);
     expect(ns[3]!.last_error).toStartWith(`login refused by the mail server 127.0.0.1:`);
-    expect(ns[5]!.connection).toStartWith(`login refused by the broker 127.0.0.1:${ports.good}: check the user name and password in the URL (the broker said: `);
-    expect(ns[6]!.connection).toStartWith(`cannot reach the broker 127.0.0.1:${ports.late}: ECONNREFUSED`);
-    expect(ns[6]!.queued).toBe(1);
+    expect(ns[6]!.connection).toStartWith(`login refused by the broker 127.0.0.1:${ports.good}: check the user name and password in the URL (the broker said: `);
+    expect(ns[7]!.connection).toStartWith(`cannot reach the broker 127.0.0.1:${ports.late}: ECONNREFUSED`);
+    expect(ns[7]!.queued).toBe(1);
   }, 30_000);
 
   test('the down broker comes: its queued alert goes out; the stream flowed throughout', async () => {
     await startBroker(ports.late, null);
-    await until(async () => (await notifiers())[6]!.sent >= 1, 45_000, 'the queued alert delivered to the broker that came back');
-    const late = (await notifiers())[6]!;
+    await until(async () => (await notifiers())[7]!.sent >= 1, 45_000, 'the queued alert delivered to the broker that came back');
+    const late = (await notifiers())[7]!;
     expect(late).toMatchObject({ state: 'ok', queued: 0, connection: 'connected' });
     // /stream.mp3 never waited for any of it: 128 kbit/s, no gap over a second.
     const c = stream.chunks;
@@ -355,6 +364,22 @@ describe('notifiers with real servers (one hark)', () => {
     );
     expect(hooks.find((h) => h.doc.state === 'ended')!.doc.message).toMatch(/^Sound is back on the input \(silent for \d+ s\)\.$/);
   }, 30_000);
+
+  test('the interface unplugged and back: input lost (critical, with the clip link) and back reach the notifiers', async () => {
+    const before = hooks.length;
+    await pw.destroyNode(pw.sinkName);
+    await until(() => hooks.slice(before).some((h) => h.doc.id === 'input.lost'), 10_000, 'input.lost at the webhook');
+    const lost = hooks.slice(before).find((h) => h.doc.id === 'input.lost')!.doc;
+    expect(lost).toMatchObject({ event: 'input', state: 'began', severity: 'critical' });
+    expect(lost.message).toStartWith('Input lost: ');
+    expect(lost.clip).toMatch(/\/api\/clips\/input-lost-\d{8}-\d{6}\.opus$/);
+    await until(() => mails.some((m) => m.server === 'plain' && m.subject.includes('Input lost')), 10_000, 'input.lost by e-mail');
+    await pw.recreateNode(pw.sinkName);
+    await tone?.stop();
+    tone = pw.play({ frequency: 1000, seconds: 600, levelDbfs: -12 }, { target: pw.sinkName });
+    await until(() => hooks.slice(before).some((h) => h.doc.id === 'input.lost' && h.doc.state === 'ended'), 15_000, 'input back at the webhook');
+    expect(hooks.slice(before).find((h) => h.doc.id === 'input.lost' && h.doc.state === 'ended')!.doc.message).toMatch(/^The input is back \(lost for \d+ s\)\.$/);
+  }, 40_000);
 
   test('commands on the command topics run the control actions; refusals answer on command/result', async () => {
     await sub.publishAsync('hark/test/live/set', 'OFF');
@@ -379,7 +404,7 @@ describe('notifiers with real servers (one hark)', () => {
     const ok = await api('/api/notify/0/test', { method: 'POST' });
     expect(ok.status).toBe(200);
     expect(hooks.slice(before).map((h) => h.doc.event)).toEqual(['test']);
-    const bad = await api('/api/notify/5/test', { method: 'POST' });
+    const bad = await api('/api/notify/6/test', { method: 'POST' });
     expect(bad.status).toBe(502);
     expect(((await bad.json()) as { error: string }).error).toStartWith(`login refused by the broker 127.0.0.1:${ports.good}: check the user name and password`);
     expect((await api('/api/notify/99/test', { method: 'POST' })).status).toBe(404);
@@ -401,7 +426,7 @@ describe('notifiers with real servers (one hark)', () => {
     const item = (i: number) => panel.locator(`[data-notifier="${i}"]`);
     expect(await item(0).getAttribute('data-state')).toBe('ok');
     expect(await item(3).locator('[data-error]').textContent()).toStartWith('login refused by the mail server');
-    expect(await item(5).locator('[data-error]').textContent()).toContain('login refused by the broker');
+    expect(await item(6).locator('[data-error]').textContent()).toContain('login refused by the broker');
     expect(await item(3).locator('.pill').textContent()).toBe('Problem');
     await item(0).locator('button').click();
     await page.locator('#notify-result .notice.ok').waitFor({ timeout: 20_000 });

@@ -160,6 +160,21 @@ describe('the notifiers hub', () => {
     ]);
   });
 
+  test('a config change rebuilds the entries that changed and keeps the others (and their state)', async () => {
+    const h = harness([{ url: 'http://a.example/' }, { url: 'http://b.example/' }]);
+    hubs.push(h.hub);
+    const before = h.hub.statuses();
+    const prev = h.config;
+    const next: Config = { ...prev, notify: [prev.notify[0]!, { ...prev.notify[1]!, url: 'http://c.example/' }, { ...prev.notify[1]!, type: 'webhook' }] };
+    const keep0 = (h.hub as unknown as { list: Notifier[] }).list[0]; // the hub's own list, read to compare identities
+    expect(await h.hub.apply(prev, next)).toBe('applied');
+    const list = (h.hub as unknown as { list: Notifier[] }).list; // as above
+    expect(list).toHaveLength(3);
+    expect(list[0]).toBe(keep0!);
+    expect(list[1]!.entry.url).toBe('http://c.example/');
+    expect(before).toHaveLength(2);
+  });
+
   test('a test goes past the filters', async () => {
     const h = harness([{ events: ['disk'], min_severity: 'critical' }]);
     hubs.push(h.hub);
