@@ -341,6 +341,10 @@ describe('notifiers with real servers (one hark)', () => {
     expect(ns[6]!.connection).toStartWith(`login refused by the broker 127.0.0.1:${ports.good}: check the user name and password in the URL (the broker said: `);
     expect(ns[7]!.connection).toStartWith(`cannot reach the broker 127.0.0.1:${ports.late}: ECONNREFUSED`);
     expect(ns[7]!.queued).toBe(1);
+    const metrics = await (await fetch(`${hark.url}/metrics`)).text();
+    expect(metrics).toContain('hark_notify_ok{index="0",type="webhook"} 1');
+    expect(metrics).toContain('hark_notify_ok{index="3",type="email"} 0');
+    expect(metrics).toContain('hark_notify_queued{index="7",type="mqtt"} 1');
   }, 30_000);
 
   test('the down broker comes: its queued alert goes out; the stream flowed throughout', async () => {
@@ -379,6 +383,8 @@ describe('notifiers with real servers (one hark)', () => {
     tone = pw.play({ frequency: 1000, seconds: 600, levelDbfs: -12 }, { target: pw.sinkName });
     await until(() => hooks.slice(before).some((h) => h.doc.id === 'input.lost' && h.doc.state === 'ended'), 15_000, 'input back at the webhook');
     expect(hooks.slice(before).find((h) => h.doc.id === 'input.lost' && h.doc.state === 'ended')!.doc.message).toMatch(/^The input is back \(lost for \d+ s\)\.$/);
+    // The silence the loss left behind ends too, before the next test.
+    await until(async () => ((await (await fetch(`${hark.url}/api/status`)).json()) as { alerts: unknown[] }).alerts.length === 0, 10_000, 'no alert active');
   }, 40_000);
 
   test('commands on the command topics run the control actions; refusals answer on command/result', async () => {
@@ -403,7 +409,7 @@ describe('notifiers with real servers (one hark)', () => {
     const before = hooks.length;
     const ok = await api('/api/notify/0/test', { method: 'POST' });
     expect(ok.status).toBe(200);
-    expect(hooks.slice(before).map((h) => h.doc.event)).toEqual(['test']);
+    expect(hooks.slice(before).filter((h) => h.doc.event === 'test')).toHaveLength(1);
     const bad = await api('/api/notify/6/test', { method: 'POST' });
     expect(bad.status).toBe(502);
     expect(((await bad.json()) as { error: string }).error).toStartWith(`login refused by the broker 127.0.0.1:${ports.good}: check the user name and password`);
@@ -431,8 +437,10 @@ describe('notifiers with real servers (one hark)', () => {
     await item(0).locator('button').click();
     await page.locator('#notify-result .notice.ok').waitFor({ timeout: 20_000 });
     expect(await page.locator('#notify-result').textContent()).toContain('Test sent to Webhook to 127.0.0.1');
-    const box = await item(0).locator('button').boundingBox();
-    expect(box!.height).toBeGreaterThanOrEqual(44);
+    // Read in one go in the page: the list is re-rendered by its SSE event whenever a delivery ends.
+    const heights = await page.evaluate(() => [...document.querySelectorAll('#notify li.notifier > button')].map((b) => b.getBoundingClientRect().height));
+    expect(heights.length).toBe(8);
+    expect(Math.min(...heights)).toBeGreaterThanOrEqual(44);
     await panel.scrollIntoViewIfNeeded();
     await page.screenshot({ path: `${SHOTS}/notify-phone.png` });
     // axe: nothing serious or critical in the panel (contrast of the pills and the error, names of the buttons).
