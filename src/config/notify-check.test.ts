@@ -90,3 +90,27 @@ events = ["silence", "restart"]
     expect(c.notify[2]!.output_grace_s).toBe(60);
   });
 });
+
+describe('[[notify]] secrets stay out of the diagnostic report', () => {
+  test('URLs keep only scheme, host and port; header values are removed, their names kept', async () => {
+    const { redactConfig, REMOVED } = await import('./secrets.ts');
+    const c = parseConfig(`[[notify]]
+type = "webhook"
+url = "https://hooks.example.org/api/webhook/s3cr3t-hook-id?key=k3y"
+headers = { Authorization = "Bearer tok3n" }
+[[notify]]
+type = "email"
+url = "smtps://alerts%40example.org:p4ssw0rd@mail.example.org:465"
+to = ["ops@example.org"]
+[[notify]]
+type = "mqtt"
+url = "mqtt://hark:br0ker@192.0.2.5:1883"
+`);
+    const r = redactConfig(c);
+    const n = r.config.notify as { url: string; headers: Record<string, string> }[];
+    expect(n.map((e) => e.url)).toEqual([`https://hooks.example.org/${REMOVED}`, 'smtps://mail.example.org:465', 'mqtt://192.0.2.5:1883']);
+    expect(n[0]!.headers).toEqual({ Authorization: REMOVED });
+    for (const s of ['Bearer tok3n', 'p4ssw0rd', 'br0ker', 'k3y']) expect(r.secrets).toContain(s);
+    expect(JSON.stringify(r.config)).not.toMatch(/tok3n|p4ssw0rd|br0ker|s3cr3t/);
+  });
+});
