@@ -10,7 +10,7 @@
  * topic goes live.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Subprocess } from 'bun';
@@ -294,6 +294,10 @@ describe('notifiers with real servers (one hark)', () => {
     expect(new Set(configs().map(([, p]) => JSON.stringify((JSON.parse(p) as { device: unknown }).device))).size).toBe(1);
     expect(retained.get('hark/test/availability')).toBe('online');
     expect(retained.get('hark/test/live')).toBe('ON');
+    // Each output's state, retained, under outputs/<kind>_<id>.
+    await until(() => retained.has('hark/test/outputs/icecast_live'), 5000, "the Icecast output's state");
+    expect(JSON.parse(retained.get('hark/test/outputs/icecast_live')!)).toMatchObject({ kind: 'icecast', id: 'live' });
+    expect(JSON.parse(retained.get('hark/test/outputs/http_mp3')!)).toMatchObject({ kind: 'http_mp3' });
     // Levels once a second, not retained, with the tone's level.
     await until(() => mq.filter((m) => m.topic === 'hark/test/levels').length >= 3, 5000, 'three level messages');
     const lv = mq.filter((m) => m.topic === 'hark/test/levels');
@@ -457,4 +461,11 @@ describe('notifiers with real servers (one hark)', () => {
     await panel.scrollIntoViewIfNeeded();
     await page.screenshot({ path: `${SHOTS}/notify-desktop.png` });
   }, 60_000);
+
+  test('a clean stop: MQTT says offline (retained), and hark-run.json says the next start follows a clean stop', async () => {
+    expect(await hark.stop()).toBe(0);
+    await until(() => retained.get('hark/test/availability') === 'offline', 5000, 'availability offline');
+    const run = JSON.parse(readFileSync(join(hark.dir, 'hark-run.json'), 'utf8')) as { clean: boolean; version: string };
+    expect(run.clean).toBe(true);
+  }, 20_000);
 });

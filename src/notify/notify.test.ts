@@ -259,16 +259,16 @@ describe('the outbox', () => {
 
 describe('webhook', () => {
   test('POSTs the JSON document with the headers; a 503 is retried, a 2xx is delivered', async () => {
-    const bodies: { headers: Record<string, string>; body: Record<string, unknown> }[] = [];
+    const bodies: { path: string; headers: Record<string, string>; body: Record<string, unknown> }[] = [];
     let status = 503;
     const server = Bun.serve({
       port: 0,
       hostname: '127.0.0.1',
-      fetch: async (req) => {
-        bodies.push({ headers: Object.fromEntries(req.headers), body: (await req.json()) as Record<string, unknown> });
+      fetch: async (req): Promise<Response> => {
+        bodies.push({ path: new URL(req.url).pathname, headers: Object.fromEntries(req.headers), body: (await req.json()) as Record<string, unknown> });
         const s = status;
         status = 200;
-        return new Response('', { status: s });
+        return new Response('', { status: s, headers: s === 302 ? { location: `http://${new URL(req.url).host}/new` } : {} });
       },
     });
     try {
@@ -283,6 +283,14 @@ describe('webhook', () => {
       expect(bodies[1]!.body).toEqual({ event: 'silence', id: 'silence', state: 'began', severity: 'warning', message: 'silent', since: n.since, at: n.at, box: BOX, clip: n.clip, text: 'studio: silent' });
       expect(w.status()).toMatchObject({ state: 'ok', sent: 1 });
       await w.close();
+      // A redirect is not followed (the token would go with it): a failure that says where to.
+      status = 302;
+      const moved = new WebhookNotifier(1, entry({ url: `http://127.0.0.1:${server.port}/old`, headers: { Authorization: 'Bearer t0k' } }), { box: () => BOX, changed: () => {} });
+      void moved.deliver(n);
+      for (let i = 0; i < 50 && !moved.status().last_error; i++) await Bun.sleep(20);
+      expect(moved.status().last_error).toBe(`127.0.0.1:${server.port} answered 302 Found (a redirect to http://127.0.0.1:${server.port}/new): give that address as the url`);
+      expect(bodies.map((b) => b.path)).toEqual(['/hook', '/hook', '/old']);
+      await moved.close();
     } finally {
       server.stop(true);
     }

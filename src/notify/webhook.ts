@@ -48,7 +48,8 @@ export class WebhookNotifier implements Notifier {
         headers: { 'content-type': 'application/json', 'user-agent': `hark/${VERSION}`, ...this.entry.headers },
         body: JSON.stringify(noticeDocument(n, this.env.box())),
         signal: AbortSignal.timeout(WEBHOOK_TIMEOUT_MS),
-        redirect: 'follow',
+        // A redirect is not followed: it could carry the headers (a token) somewhere else.
+        redirect: 'manual',
         ...(this.url.protocol === 'https:' && !this.entry.tls_verify ? { tls: { rejectUnauthorized: false } } : {}),
       } as RequestInit);
     } catch (e) {
@@ -56,12 +57,13 @@ export class WebhookNotifier implements Notifier {
       const why = err.name === 'TimeoutError' ? `no answer within ${WEBHOOK_TIMEOUT_MS / 1000} s` : err.code ? `${err.code}: ${err.message}` : err.message;
       throw new DeliveryError(`cannot reach ${where}: ${why}`);
     }
-    // The body is not needed; read it (bounded) so the connection can be reused.
-    await res.arrayBuffer().catch(() => undefined);
+    // The body is not needed, and a hostile server could send it without end.
+    await res.body?.cancel().catch(() => undefined);
     if (res.ok) return;
     const text = `${where} answered ${res.status} ${res.statusText}`.trim();
     if (res.status === 401 || res.status === 403) throw new DeliveryError(`${text}: the server refused hark's credentials (check headers)`, 'auth');
     if (res.status === 429 || res.status >= 500 || res.status === 408) throw new DeliveryError(text);
+    if (res.status >= 300 && res.status < 400) throw new DeliveryError(`${text} (a redirect to ${res.headers.get('location')?.slice(0, 200) ?? 'nowhere'}): give that address as the url`, 'busy');
     throw new DeliveryError(`${text}: check the URL`, 'busy');
   }
 }
