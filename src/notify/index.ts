@@ -93,7 +93,7 @@ export class Notifiers implements ConfigComponent {
     const now = new Date().toISOString();
     const box = this.deps.box();
     const notice: Notice = { event: 'test', id: 'test', state: 'info', severity: 'info', message: `This is a test from hark on ${box.name}: alerts reach you here.`, since: now, at: now, clip: null };
-    const outcome = n.entry.enabled ? await Promise.race([n.deliver(notice), Bun.sleep(timeoutMs).then(() => ({ ok: false, error: `no answer within ${timeoutMs / 1000} s; still trying` }))]) : { ok: false, error: 'this entry is turned off (enabled = false)' };
+    const outcome = n.entry.enabled ? await Promise.race([n.deliver(notice), Bun.sleep(timeoutMs).then(() => ({ ok: false, error: `no answer within ${timeoutMs / 1000} s` }))]) : { ok: false, error: 'this entry is turned off (enabled = false)' };
     return { ...outcome, status: n.status() };
   }
 
