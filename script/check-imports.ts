@@ -8,7 +8,7 @@
  * The rules (RULES below) in words:
  * - src/config is the bottom of src: it imports only itself (and the logger). Its checks are
  *   pure code on the config; a codec, an output or a C library never loads to check a file.
- * - control, GPIO and the outputs do not import the HTTP layer; what they share with it is
+ * - control, GPIO, the outputs and the notifiers do not import the HTTP layer; what they share with it is
  *   declared outside src/http (src/control/context.ts). The HTTP layer does not import the
  *   daemon or the CLI.
  * - the audio engine and the codecs know nothing of outputs, control or HTTP (data flows
@@ -44,6 +44,7 @@ export const RULES: Rule[] = [
   { from: 'src/control/', not: ['src/http/', 'src/cli/', 'src/gpio/'], why: 'control does not import the HTTP layer, the CLI or GPIO (shared types live in src/control/context.ts)' },
   { from: 'src/gpio/', not: ['src/http/', 'src/cli/', 'src/outputs/'], why: 'GPIO acts only through control' },
   { from: 'src/outputs/', not: ['src/http/', 'src/cli/', 'src/control/', 'src/gpio/'], why: 'outputs do not import control, HTTP, GPIO or the CLI' },
+  { from: 'src/notify/', not: ['src/http/', 'src/cli/', 'src/gpio/'], why: 'notifiers act through the alerts, the bus and control actions; they do not import HTTP, the CLI or GPIO' },
   { from: 'src/audio/', not: ['src/http/', 'src/cli/', 'src/control/', 'src/gpio/', 'src/outputs/'], why: 'the audio engine knows nothing of outputs, control or HTTP' },
   { from: 'src/codecs/', not: ['src/http/', 'src/cli/', 'src/control/', 'src/gpio/', 'src/outputs/'], why: 'codecs know nothing of outputs, control or HTTP' },
   { from: 'src/http/', not: ['src/cli/', 'src/daemon.ts'], why: 'the HTTP layer is handed what it reaches (AppContext); it does not import the daemon or the CLI' },

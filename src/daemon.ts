@@ -20,6 +20,8 @@ import { Gpio } from './gpio/gpio.ts';
 import { GpiodLineSource } from './gpio/gpiod-source.ts';
 import { VERSION } from './version.ts';
 import { TlsService } from './tls/service.ts';
+import { Notifiers } from './notify/index.ts';
+import { notifyDeps } from './notify/wiring.ts';
 
 const log = logger('hark');
 
@@ -79,9 +81,11 @@ export class Hark {
     const tls = new TlsService(() => store.config, plane.stateDir, (req) => this.app!.fetch(req));
     const setup = new SetupCode({ stateDir: plane.stateDir, file: opts.setupCodeFile ?? process.env.HARK_SETUP_CODE_FILE, now: opts.now });
     // ctx.config is the store's current snapshot (a getter, never a copy).
-    this.ctx = { ...parts, startedAt: Date.now(), events, control, store, auth, plane, tls, setup, devices: new Devices(), meter: new MeterState(), get config() { return store.config; } };
+    // Webhook, e-mail and MQTT notifiers: fed by the alerts and the bus; their entries apply live.
+    const notify = new Notifiers(notifyDeps({ ...parts, events, control, store, tls, stateDir: plane.stateDir, port: () => this.port }));
+    this.ctx = { ...parts, startedAt: Date.now(), events, control, store, auth, plane, tls, setup, devices: new Devices(), meter: new MeterState(), notify, get config() { return store.config; } };
     // A certificate of the user's own, or extra names, apply at once.
-    store.use(tls);
+    store.use(tls, notify);
   }
 
   /** The running config: the store's current snapshot. */
@@ -139,6 +143,8 @@ export class Hark {
     log.info(`listening on http://${this.config.http.host}:${server.port}`);
     // HTTPS for the admin pages ([tls]); a failure to serve it is reported, and hark runs on.
     await this.ctx.tls.start(serve, server.port);
+    // Why hark started goes out now that the links in it (the box's address) are known.
+    this.ctx.notify.start();
   }
 
   /** Idempotent. */
@@ -147,6 +153,7 @@ export class Hark {
     this.closed = true;
     log.info('stopping');
     this.gpio?.close();
+    await this.ctx.notify.close();
     await this.ctx.plane.close();
     this.ctx.mp3.close();
     this.ctx.webrtc?.close();

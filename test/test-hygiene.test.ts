@@ -12,13 +12,13 @@ import { join, resolve } from 'node:path';
 import { Value } from '@sinclair/typebox/value';
 import type { TSchema } from '@sinclair/typebox';
 import { parse as parseToml } from 'smol-toml';
-import { ConfigSchema, GpioButtonSchema, GpioLedSchema, GpioSchema, IcecastSchema } from '../src/config/schema.ts';
+import { ConfigSchema, GpioButtonSchema, GpioLedSchema, GpioSchema, IcecastSchema, NotifySchema } from '../src/config/schema.ts';
 
 const ROOT = resolve(import.meta.dir, '..');
 const README = readFileSync(join(ROOT, 'README.md'), 'utf8');
 
 /** Sections documented in their own README sections, not in the main table. */
-const OWN_SECTIONS = ['icecast', 'whip', 'gpio'];
+const OWN_SECTIONS = ['icecast', 'whip', 'gpio', 'notify'];
 
 interface Row {
   keys: string[];
@@ -115,6 +115,22 @@ describe('README ↔ schema', () => {
       expect({ key, known: !!s }).toEqual({ key, known: true });
       expect({ key, default: tomlValue(/`([^`]+)`/.exec(defaultCell!)![1]!) }).toEqual({ key, default: s!.default });
     }
+  });
+
+  test('the [[notify]] table has every key of an entry, with its default', () => {
+    const at = README.indexOf('### Alerts to people: [[notify]]');
+    expect(at).toBeGreaterThan(0);
+    const rows = tableRows(README.slice(at), '| key | default | meaning |');
+    const props = NotifySchema.properties as Record<string, TSchema>;
+    const seen = new Set<string>();
+    for (const [keyCell, defaultCell] of rows) {
+      const key = /`([^`]+)`/.exec(keyCell!)![1]!;
+      seen.add(key);
+      expect({ key, known: key in props }).toEqual({ key, known: true });
+      const d = /`([^`]+)`/.exec(defaultCell!);
+      expect({ key, default: d ? tomlValue(d[1]!) : undefined }).toEqual({ key, default: props[key]!.default });
+    }
+    expect(Object.keys(props).filter((k) => !seen.has(k))).toEqual([]);
   });
 
   test('the GPIO example is the defaults, and its commented keys are the entries\' defaults', () => {

@@ -7,6 +7,7 @@
 import type { Config } from './schema.ts';
 import { entryId, resolveTarget } from './icecast-target.ts';
 import { MP3_BITRATES_KBPS } from './mp3-bitrates.ts';
+import { checkNotifyEntries } from './notify-check.ts';
 
 type IcecastEntry = Config['icecast'][number];
 
@@ -55,5 +56,5 @@ export function checkBroadcastConfig(c: Config): EntryProblem | null {
     }
     if (u.protocol !== 'http:' && u.protocol !== 'https:') return { path: `whip.${i}.url`, reason: `must start with http:// or https://, got ${u.protocol}//` };
   }
-  return null;
+  return checkNotifyEntries(c.notify);
 }

@@ -23,11 +23,12 @@ export type Reaction = 'applied' | 'restart';
  * - `icecast`, `whip`: the entries, reconciled (unchanged ones keep their connection);
  * - `recording`, `silence`: turned on or off;
  * - `off-air`: what local listeners hear while off air;
+ * - `notify`: the `[[notify]]` entries, rebuilt where they changed (src/notify);
  * - `tls`: the certificate files and the names the box's certificate carries;
  * - `on-use`: keys read from the current snapshot every time they are used (access,
  *   on_boot, the first-boot password): nothing to do when they change.
  */
-export type ComponentName = 'log' | 'source' | 'title' | 'icecast' | 'whip' | 'recording' | 'silence' | 'off-air' | 'tls' | 'on-use';
+export type ComponentName = 'log' | 'source' | 'title' | 'icecast' | 'whip' | 'recording' | 'silence' | 'off-air' | 'tls' | 'notify' | 'on-use';
 
 /** Something that reacts to config changes: given the snapshots before and after, it applies the change or says it needs a restart. */
 export interface ConfigComponent {
@@ -97,6 +98,7 @@ export const CONFIG_KEYS: { [S in keyof Config]-?: Rules<Config[S]> } = {
   },
   access: live('on-use'),
   admin: live('on-use'),
+  notify: live('notify'),
 };
 
 const isRule = (v: unknown): v is KeyRule => typeof v === 'object' && v !== null && ('live' in v || 'restart' in v);

@@ -379,6 +379,40 @@ export const AccessSchema = T.Object(
   { additionalProperties: false, default: {} },
 );
 
+/** What a `[[notify]]` entry may ask for (issue 17): alerts grouped as people think of them. */
+export const NOTIFY_EVENTS = ['silence', 'input', 'output', 'disk', 'recording', 'fallback', 'restart', 'other'] as const;
+
+/** One `[[notify]]` entry: tell a person (webhook, e-mail) or a home automation (MQTT) when something happens. */
+export const NotifySchema = T.Object(
+  {
+    type: T.Union([T.Literal('webhook'), T.Literal('email'), T.Literal('mqtt')], { description: 'webhook: POST a JSON document; email: SMTP; mqtt: publish to a broker (with Home Assistant discovery)' }),
+    enabled: T.Boolean({ default: true, description: 'Use this entry' }),
+    name: T.String({ default: '', maxLength: 64, description: 'Label on the page and in logs; default: what and where ("E-mail to ops@example.org")' }),
+    url: T.String({
+      minLength: 1,
+      maxLength: 2048,
+      description: 'webhook: http(s)://…; email: smtp://user:pass@host:587 (STARTTLS) or smtps://user:pass@host:465 (TLS); mqtt: mqtt://user:pass@host:1883 or mqtts://…:8883',
+    }),
+    to: T.Array(T.String({ minLength: 3, maxLength: 254 }), { default: [], maxItems: 20, description: 'email only: the addresses to write to' }),
+    from: T.String({ default: '', maxLength: 254, description: 'email only: the sender address; default: the login user when it is an address, else hark@<host name>' }),
+    events: T.Array(T.Union(NOTIFY_EVENTS.map((e) => T.Literal(e))), {
+      default: [...NOTIFY_EVENTS],
+      uniqueItems: true,
+      description: 'What to tell: silence, input (lost/back), output (down for output_grace_s/back), disk (low), recording (failed), fallback, restart, other (any other alert)',
+    }),
+    min_severity: T.Union([T.Literal('info'), T.Literal('warning'), T.Literal('critical')], { default: 'warning', description: 'Only events at least this severe (a recovery has the severity of what it ends)' }),
+    repeat_minutes: T.Integer({ minimum: 0, maximum: 10080, default: 0, description: 'Tell again every this many minutes while an alert stays active (0: never)' }),
+    output_grace_s: T.Integer({ minimum: 0, maximum: 86400, default: 60, description: 'An output (Icecast, WHIP) must be down this long before it is told' }),
+    headers: T.Record(T.String({ minLength: 1, maxLength: 128 }), T.String({ maxLength: 4096 }), { default: {}, description: 'webhook only: extra request headers, e.g. { Authorization = "Bearer …" }' }),
+    topic: T.String({ default: '', maxLength: 200, description: 'mqtt only: the base topic; default hark/<host name>' }),
+    discovery: T.Boolean({ default: true, description: 'mqtt only: announce the box to Home Assistant (MQTT discovery)' }),
+    discovery_prefix: T.String({ default: 'homeassistant', minLength: 1, maxLength: 100, description: "mqtt only: Home Assistant's discovery prefix" }),
+    commands: T.Boolean({ default: true, description: 'mqtt only: run control actions (go live, stop, mute …) sent to <topic>/command and the switches' }),
+    tls_verify: T.Boolean({ default: true, description: "Check the server's certificate (https, smtps/STARTTLS, mqtts); false trusts any and is insecure" }),
+  },
+  { additionalProperties: false },
+);
+
 /** `[admin]`: only for the first boot; the daemon hashes the password and removes it from the file. */
 export const AdminSchema = T.Object(
   {
@@ -411,6 +445,7 @@ export const ConfigSchema = T.Object(
     control: ControlSchema,
     access: AccessSchema,
     admin: AdminSchema,
+    notify: T.Array(NotifySchema, { default: [], maxItems: 16, description: 'People and systems told about alerts ([[notify]])' }),
   },
   { additionalProperties: false },
 );

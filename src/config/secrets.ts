@@ -12,9 +12,10 @@ import type { Config } from './schema.ts';
  *   sees it was not set);
  * - `url`: a URL whose password (`user:password@`) and query values are removed; the host, port
  *   and path stay (an Icecast mount is not a secret);
- * - `url-origin`: only the scheme, host and port stay (a WHIP URL may carry its key in the path).
+ * - `url-origin`: only the scheme, host and port stay (a WHIP URL may carry its key in the path);
+ * - `values`: a table whose every value is removed, its keys kept (a webhook's headers).
  */
-export type SecretKind = 'value' | 'url' | 'url-origin';
+export type SecretKind = 'value' | 'url' | 'url-origin' | 'values';
 
 /** Dotted keys, lists of tables as `*` (as schemaLeaves in live.ts writes them). */
 export const SECRET_KEYS: Readonly<Record<string, SecretKind>> = {
@@ -27,6 +28,9 @@ export const SECRET_KEYS: Readonly<Record<string, SecretKind>> = {
   'webrtc.ice_servers.*.credential': 'value',
   'access.listener_token': 'value',
   'admin.password': 'value',
+  // A webhook's path may be its key (Home Assistant, ntfy topics); SMTP and MQTT URLs carry a login.
+  'notify.*.url': 'url-origin',
+  'notify.*.headers': 'values',
 };
 
 /** Keys whose names look secret but are not, and why. */
@@ -71,6 +75,14 @@ export function redactConfig(config: Config): { config: Record<string, unknown>;
   const found = new Set<string>();
   for (const [key, kind] of Object.entries(SECRET_KEYS)) {
     walk(copy, key.split('.'), (value) => {
+      if (kind === 'values' && value !== null && typeof value === 'object') {
+        const out: Record<string, unknown> = {};
+        for (const [k, v] of Object.entries(value)) {
+          if (typeof v === 'string' && v) found.add(v);
+          out[k] = typeof v === 'string' && v ? REMOVED : v;
+        }
+        return out;
+      }
       if (typeof value !== 'string' || value === '') return value;
       if (kind === 'value') {
         found.add(value);

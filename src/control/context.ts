@@ -12,6 +12,7 @@ import type { TlsService } from '../tls/service.ts';
 import type { SetupCode } from './setup-code.ts';
 import type { Devices } from '../audio/devices.ts';
 import type { MeterState } from '../audio/meter.ts';
+import type { Notifiers } from '../notify/index.ts';
 
 /** What the daemon hands the HTTP layer and control (declared here, not in http/): the HTTP layer
  *  calls into these and holds no state of its own. */
@@ -41,4 +42,6 @@ export interface AppContext {
   devices: Devices;
   /** The admin meters' peak hold and clip lights. */
   meter: MeterState;
+  /** The `[[notify]]` entries: webhook, e-mail, MQTT (their state, "send a test"). */
+  notify: Notifiers;
 }

@@ -6,7 +6,7 @@
 import { logger } from '../log.ts';
 import type { OutputStatus } from '../outputs/link.ts';
 
-export type Origin = 'web' | 'api' | 'cli' | 'gpio' | 'boot' | 'system';
+export type Origin = 'web' | 'api' | 'cli' | 'gpio' | 'boot' | 'system' | 'mqtt';
 
 export type RunState = 'idle' | 'live' | 'muted';
 
@@ -21,7 +21,9 @@ export type HarkEvent =
   | { type: 'metadata'; title: string }
   | { type: 'input'; state: string; message: string; device: string }
   /** Sections that changed; or, with `refused`, a hand edit refused (its reason) or the refusal ended (null). */
-  | { type: 'config'; keys: string[]; refused?: string | null };
+  | { type: 'config'; keys: string[]; refused?: string | null }
+  /** A notifier's delivery state changed (src/notify): the System page's list. */
+  | { type: 'notify' };
 
 export type EventOf<T extends HarkEvent['type']> = Extract<HarkEvent, { type: T }>;
 

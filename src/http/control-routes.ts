@@ -10,6 +10,7 @@ import { metricsRoutes } from './metrics.ts';
 import { openapiRoutes } from './openapi.ts';
 import { SseHub, sseRoutes } from './sse.ts';
 import { staticRoutes } from './static.ts';
+import { notifyRoutes } from './notify.ts';
 
 export const controlRoutes = (ctx: AppContext) => {
   const hub = new SseHub(ctx);
@@ -22,5 +23,6 @@ export const controlRoutes = (ctx: AppContext) => {
     .use(apiRoutes(ctx))
     .use(sseRoutes(ctx, hub))
     .use(metricsRoutes(ctx))
-    .use(openapiRoutes(ctx));
+    .use(openapiRoutes(ctx))
+    .use(notifyRoutes(ctx));
 };

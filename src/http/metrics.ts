@@ -62,6 +62,14 @@ export function renderMetrics(ctx: AppContext): string {
     for (const s of states) g('hark_output_up', 'Output state (1 for the current one)', o.state === s ? 1 : 0, { output: o.kind, id: o.id, state: s });
   }
   g('hark_alerts', 'Alerts active now', ctx.broadcast.alerts.list().length);
+  // The [[notify]] entries, by index and type only (their addresses are not public).
+  for (const n of ctx.notify.statuses()) {
+    const l = { index: n.index, type: n.type };
+    g('hark_notify_ok', 'Whether a notifier\'s last delivery (or its broker connection) worked', n.state === 'ok' ? 1 : 0, l);
+    c('hark_notify_sent_total', 'Notices a notifier delivered', n.sent, l);
+    g('hark_notify_queued', 'Notices waiting for a notifier\'s server', n.queued, l);
+    c('hark_notify_dropped_total', 'Notices a notifier gave up (queue full, or a day old)', n.dropped, l);
+  }
 
   // Capture and engine
   const st = ctx.pipeline.stats();

@@ -7,6 +7,7 @@ import { Elysia } from 'elysia';
 import type { TSchema } from '@sinclair/typebox';
 import { ConfigSchema } from '../config/schema.ts';
 import { API_SCHEMAS, DevicesSchema } from './api.ts';
+import { NOTIFY_SCHEMAS } from './notify.ts';
 import { scopeNeeded } from './scopes.ts';
 import { VERSION } from '../version.ts';
 import type { AppContext } from '../control/context.ts';
@@ -27,6 +28,7 @@ const S = API_SCHEMAS;
 const nameOf = (s: TSchema): string | undefined => {
   for (const [k, v] of Object.entries(S)) if (v === s) return k;
   if (s === ConfigSchema) return 'Config';
+  for (const [k, v] of Object.entries(NOTIFY_SCHEMAS)) if (v === s) return k;
   return undefined;
 };
 
@@ -60,10 +62,12 @@ export const OPERATIONS: Op[] = [
   { method: 'get', path: '/api/tokens', summary: 'API tokens (names and ids; the tokens themselves are never shown again)', tag: 'system' },
   { method: 'post', path: '/api/tokens', summary: 'Create an API token with a scope: read (status, metrics), control (also the actions and the title) or admin (default: everything but the password)', tag: 'system', body: S.TokenBody, response: S.NewToken },
   { method: 'delete', path: '/api/tokens/{id}', summary: 'Revoke an API token', tag: 'system' },
+  { method: 'get', path: '/api/notify', summary: 'The [[notify]] entries (webhook, e-mail, MQTT): each one\'s last delivery (ok and when, or the error), what waits, and why this run of hark started', tag: 'system' },
+  { method: 'post', path: '/api/notify/{n}/test', summary: 'Send a test notice to [[notify]] entry n (from 0), past its filters: 200 {ok: true} when the server took it, 502 {ok: false, error} with the reason, 404 for no such entry', tag: 'system', response: NOTIFY_SCHEMAS.NotifyTestResult },
 ];
 
 export function openapiDocument(): Record<string, unknown> {
-  const schemas: Record<string, unknown> = { Config: ConfigSchema, ...S, Devices: DevicesSchema };
+  const schemas: Record<string, unknown> = { Config: ConfigSchema, ...S, Devices: DevicesSchema, ...NOTIFY_SCHEMAS };
   const content = (s: TSchema) => ({ 'application/json': { schema: nameOf(s) ? ref(nameOf(s)!) : s } });
   const paths: Record<string, Record<string, unknown>> = {};
   for (const op of OPERATIONS) {

@@ -236,6 +236,8 @@ describe('root file system', () => {
       'ExecStart=/usr/lib/hark/launch --config /etc/hark/hark.toml',
       'Environment=MIMALLOC_SCAVENGER=0',
       'Environment=HARK_SETUP_CODE_FILE=/run/hark/hark-setup.txt',
+      // How the last run ended, for the "hark restarted" alert (src/notify/restart.ts).
+      `ExecStopPost=-/bin/sh -c 'echo "$$SERVICE_RESULT $$EXIT_CODE $$EXIT_STATUS" > /etc/hark/last-exit'`,
     ]) {
       expect(lines.has(l) ? l : `missing: ${l}`).toBe(l);
     }

@@ -37,6 +37,8 @@ export interface SystemPage {
   /** The settings forms (access, start-up, log, web server). */
   forms: Html[];
   configPath: string;
+  /** Alerts to people: the notifiers and their "Send a test" buttons. */
+  notify?: Html;
 }
 
 export function systemPage(v: SystemPage): Html {
@@ -44,6 +46,7 @@ export function systemPage(v: SystemPage): Html {
 <section class="panel"><h2>This box</h2>${v.slots.sysinfo}</section>
 ${v.power}
 ${v.timezone}
+${v.notify ?? ''}
 <section class="panel wide"><h2>Log</h2>${v.slots.log}</section>
 ${v.password}
 ${v.tls}

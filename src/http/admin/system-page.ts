@@ -15,6 +15,7 @@ import { tlsAdminRoutes, tlsPanel } from './tls-panel.ts';
 import { backupAdminRoutes, backupPanel } from './backup-panel.ts';
 import { theUpdater } from '../../system/update.ts';
 import { when } from './local-time.ts';
+import { notifyPanel } from '../../../web/templates/notify.ts';
 
 export const systemRoutes = ({ ctx, hub }: AdminDeps) => {
   const sys = systemControl();
@@ -66,6 +67,7 @@ export const systemRoutes = ({ ctx, hub }: AdminDeps) => {
             update: updatePanel(),
             forms: (['access', 'control', 'log', 'http'] as const).map((name) => sectionForm(name, ctx.config)),
             configPath: ctx.store.path,
+            notify: notifyPanel(W.slot(hub.env, 'notifiers')),
           }),
         ),
       )

@@ -34,6 +34,7 @@ import { entryStatesUpdate } from './forms.ts';
 import { onAir, onAirAlert, problemCount, titleNow } from './on-air.ts';
 import * as T from './local-time.ts';
 import { systemControl } from '../../control/system.ts';
+import { notifierList } from '../../../web/templates/notify.ts';
 
 export const statePanel = (ctx: AppContext, message = '') => C.statePanel(ctx.control.snapshot(), message);
 export const stateBadge = (ctx: AppContext) => C.stateBadge(ctx.control.state, problemCount(ctx));
@@ -330,6 +331,8 @@ export const WIDGETS = {
     everyMs: 2000,
     clock: 'files come and go on disk without a state change (a rotation to the next file, a delete through the API)',
   },
+  // Each notifier's last delivery: its owner (src/notify) publishes `notify` when one changes.
+  notifiers: { pages: ['system'], slot: { id: 'notify-list' }, render: ({ ctx }) => notifierList(ctx.notify.statuses(), (iso) => T.when(iso)), on: ['notify', 'config'] },
   sysinfo: { pages: ['system'], slot: { id: 'sysinfo' }, render: ({ ctx }) => sysinfo(ctx), everyMs: 2000, clock: 'uptime, load, temperature and the time of day' },
   log: {
     pages: ['system'],
