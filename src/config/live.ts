@@ -24,10 +24,11 @@ export type Reaction = 'applied' | 'restart';
  * - `recording`, `silence`: turned on or off;
  * - `off-air`: what local listeners hear while off air;
  * - `tls`: the certificate files and the names the box's certificate carries;
+ * - `automation`: the schedules, VOX and the time zone they run in (src/control/automation.ts);
  * - `on-use`: keys read from the current snapshot every time they are used (access,
  *   on_boot, the first-boot password): nothing to do when they change.
  */
-export type ComponentName = 'log' | 'source' | 'title' | 'icecast' | 'whip' | 'recording' | 'silence' | 'off-air' | 'tls' | 'on-use';
+export type ComponentName = 'log' | 'source' | 'title' | 'icecast' | 'whip' | 'recording' | 'silence' | 'off-air' | 'tls' | 'automation' | 'on-use';
 
 /** Something that reacts to config changes: given the snapshots before and after, it applies the change or says it needs a restart. */
 export interface ConfigComponent {
@@ -82,6 +83,7 @@ export const CONFIG_KEYS: { [S in keyof Config]-?: Rules<Config[S]> } = {
     rotate_mb: RESTART,
     min_free_mb: RESTART,
     continue_within_minutes: RESTART,
+    max_minutes: live('on-use'),
   },
   silence: { enabled: live('silence'), threshold_dbfs: RESTART, after_s: RESTART },
   whip: live('whip'),
@@ -95,6 +97,9 @@ export const CONFIG_KEYS: { [S in keyof Config]-?: Rules<Config[S]> } = {
     state_dir: RESTART_KEY,
     socket: RESTART_KEY,
   },
+  schedule: live('automation'),
+  vox: live('automation'),
+  time: live('automation'),
   access: live('on-use'),
   admin: live('on-use'),
 };
