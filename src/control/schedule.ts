@@ -49,7 +49,7 @@ export interface ScheduleStatus {
 }
 
 /** While the clock is not synchronised, look this often. */
-const UNSYNCED_POLL_MS = 10_000;
+const UNSYNCED_POLL_MS = 5_000;
 
 const log = logger('schedule');
 

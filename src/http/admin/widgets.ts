@@ -34,6 +34,7 @@ import { entryStatesUpdate } from './forms.ts';
 import { onAir, onAirAlert, problemCount, titleNow } from './on-air.ts';
 import * as T from './local-time.ts';
 import { systemControl } from '../../control/system.ts';
+import { clockPanel as clockPanelView } from '../../../web/templates/schedule.ts';
 
 export const statePanel = (ctx: AppContext, message = '') => C.statePanel(ctx.control.snapshot(), message);
 export const stateBadge = (ctx: AppContext) => C.stateBadge(ctx.control.state, problemCount(ctx));
@@ -139,6 +140,13 @@ export function logLines(lines: readonly string[]): Html {
   return html`${lines.map((l) => html`<div class="line ${/ (error|warn) /.exec(l)?.[1] ?? ''}">${l}</div>`)}`;
 }
 
+/** The clock schedules wait for, their zone, what comes next, and VOX (the Schedule and System pages). */
+export function clockPanel(ctx: AppContext): Html {
+  const s = ctx.plane.automation.status();
+  const nowText = new Intl.DateTimeFormat('en-GB', { timeZone: s.zone, weekday: 'long', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }).format(Date.now());
+  return clockPanelView({ ...s, entries: ctx.config.schedule.length, nowText, voxAction: ctx.config.vox.action });
+}
+
 /** Free space as people say it: "78 GB free". */
 const free = (mb: number | null) => (mb === null ? 'unknown' : `${T.spaceText(mb * 1048576)} free`);
 
@@ -230,7 +238,7 @@ export interface WidgetEnv {
 }
 
 /** The admin pages with a live connection (`/events?page=…`). */
-export const PAGES = ['dashboard', 'input', 'outputs', 'listeners', 'recordings', 'system'] as const;
+export const PAGES = ['dashboard', 'input', 'outputs', 'listeners', 'recordings', 'schedule', 'system'] as const;
 export type PageName = (typeof PAGES)[number];
 
 export interface Widget {
@@ -329,6 +337,14 @@ export const WIDGETS = {
     on: ['state', 'output', 'mark', 'config'],
     everyMs: 2000,
     clock: 'files come and go on disk without a state change (a rotation to the next file, a delete through the API)',
+  },
+  clock: {
+    pages: ['schedule', 'system'],
+    slot: { id: 'clock-panel', tag: 'section', attrs: 'class="panel"' },
+    render: ({ ctx }) => clockPanel(ctx),
+    on: ['config', 'state', 'output'],
+    everyMs: 5000,
+    clock: 'the clock gets synchronised, and the time of day moves, without an event',
   },
   sysinfo: { pages: ['system'], slot: { id: 'sysinfo' }, render: ({ ctx }) => sysinfo(ctx), everyMs: 2000, clock: 'uptime, load, temperature and the time of day' },
   log: {
