@@ -13,7 +13,8 @@ const MIN = 60_000;
  * the state at each change, in UTC.
  */
 function box(schedule: Config['schedule'], zone: string, startIso: string, opts: { synced?: () => boolean } = {}) {
-  const config = validateConfig({ schedule, time: { zone } });
+  // A copy the test may change (the store's snapshots are frozen; this is the scheduler's view of one).
+  const config = structuredClone(validateConfig({ schedule, time: { zone } }));
   let t = Date.parse(startIso);
   let recording = false;
   const control = new Control(new EventBus(), {
@@ -39,6 +40,7 @@ function box(schedule: Config['schedule'], zone: string, startIso: string, opts:
   sched.start();
   return {
     control,
+    config,
     log,
     sched,
     get recording() {
@@ -144,4 +146,15 @@ describe('schedules on an injected clock', () => {
     // Monday 22:30 CET: recording until midnight, that is Tuesday 00:00.
     expect(b.sched.status().next).toEqual({ day: 'tue', time: '00:00', what: 'stop recording' });
   });
+});
+
+test('removing the entry in force is a change: it stops', async () => {
+  const b = box([{ days: ['sun'], start: '10:00', end: '11:30', action: 'live' }], 'UTC', '2026-11-01T09:59:00Z');
+  await b.runTo('2026-11-01T10:05:00Z');
+  expect(b.control.state).toBe('live');
+  (b.config.schedule as unknown[]).length = 0;
+  b.sched.changed();
+  await Bun.sleep(0);
+  expect(b.control.state).toBe('idle');
+  expect(b.log).toEqual(['2026-11-01T10:00Z go_live', '2026-11-01T10:05Z stop']);
 });

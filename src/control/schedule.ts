@@ -97,14 +97,16 @@ export class Scheduler {
     const entries = this.deps.entries();
     const t = this.now();
     let wait: number | null = null;
-    if (entries.length > 0) {
+    // Nothing scheduled and nothing in force: nothing to look at (no timer).
+    if (entries.length > 0 || [...this.active.values()].some((v) => v)) {
       if (!this.deps.clock().synced) wait = UNSYNCED_POLL_MS;
       else {
+        // An entry removed while in force is a change too: it stops.
         this.step(entries, t);
         // The next minute, whatever the zone (offsets are whole minutes), and a little after.
-        wait = 60_000 - (t % 60_000) + 50;
+        if (entries.length > 0) wait = 60_000 - (t % 60_000) + 50;
       }
-    } else this.active.clear();
+    }
     if (wait !== null && !this.closed) this.timer = this.setTimer(() => this.tick(), wait);
   }
 
