@@ -247,7 +247,7 @@ describe('the Schedule page', () => {
         await page.selectOption('#sch-action', 'record');
         await page.click('#sch-save');
         await page.waitForSelector('.day[data-day="wed"] .slot');
-        expect(await page.locator('.day[data-day="wed"] .slot').textContent()).toMatch(/19:00–24:00\s*Record/);
+        expect(await page.locator('.day[data-day="wed"] .slot').textContent()).toMatch(/19:00–midnight\s*Record/);
         // Every touch target is at least 44 px high.
         for (const sel of ['#sch-day-sun', '#sch-save', '#sch-start', '#sch-action', '.day[data-day="sun"] .slot button']) {
           const box = await page.locator(sel).first().evaluate((el) => (el.closest('label') ?? el).getBoundingClientRect().height);

@@ -26,7 +26,7 @@ let asked: { at: number; synced: boolean } | null = null;
 /** The clock's state now (cached: once synchronised it stays so for this process). */
 export function clockState(env: Record<string, string | undefined> = process.env, now = Date.now()): ClockState {
   const file = env.HARK_TIMESYNC_FILE || TIMESYNC_FILE;
-  if (existsSync(file)) return { synced: true, by: `systemd-timesyncd (${file})` };
+  if (existsSync(file)) return { synced: true, by: env.HARK_TIMESYNC_FILE ? `${file} is there` : 'systemd-timesyncd' };
   // A file named on purpose is the only answer (tests; another NTP client's flag).
   if (env.HARK_TIMESYNC_FILE) return { synced: false, by: `waiting for ${file}` };
   if (!asked || (!asked.synced && now - asked.at >= ASK_EVERY_MS)) {
@@ -39,5 +39,5 @@ export function clockState(env: Record<string, string | undefined> = process.env
     }
     asked = { at: now, synced };
   }
-  return asked.synced ? { synced: true, by: 'timedatectl (NTPSynchronized)' } : { synced: false, by: 'no time server has answered yet (systemd-timesyncd, timedatectl)' };
+  return asked.synced ? { synced: true, by: 'timedatectl' } : { synced: false, by: 'systemd-timesyncd and timedatectl: not synchronised' };
 }

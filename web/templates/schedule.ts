@@ -30,7 +30,10 @@ export function daysText(days: readonly string[]): string {
   return names.length <= 1 ? (names[0] ?? '') : `${names.slice(0, -1).join(', ')} and ${names[names.length - 1]}`;
 }
 
-const entryWords = (e: ScheduleEntryView) => `${WHAT[e.action]} ${e.start}–${e.end}, ${daysText(e.days)}`;
+/** "24:00" reads "midnight". */
+export const untilText = (end: string) => (end === '24:00' ? 'midnight' : end);
+
+const entryWords = (e: ScheduleEntryView) => `${WHAT[e.action]} ${e.start}–${untilText(e.end)}, ${daysText(e.days)}`;
 
 /** The week, day by day, and the form (the whole panel is one htmx target). */
 export function schedulePanel(v: { entries: readonly ScheduleEntryView[]; zone: string; form: ScheduleFormView; notice?: Html | string }): Html {
@@ -51,7 +54,7 @@ export function schedulePanel(v: { entries: readonly ScheduleEntryView[]; zone: 
       slots.length === 0
         ? html`<p class="muted nothing">Nothing scheduled</p>`
         : html`<ul class="slots">${slots.map(
-            ({ e, i }) => html`<li class="slot ${e.action}" data-entry="${i}"><span class="slot-time">${e.start}–${e.end}</span> <b class="slot-what">${WHAT[e.action]}</b>
+            ({ e, i }) => html`<li class="slot ${e.action}" data-entry="${i}"><span class="slot-time">${e.start}–${untilText(e.end)}</span> <b class="slot-what">${WHAT[e.action]}</b>
   <span class="slot-buttons"><button type="button" class="link" id="sch-edit-${i}-${day}" hx-get="/ui/schedule/${i}/edit" aria-label="Change: ${entryWords(e)}">Change</button><button type="button" class="link danger" id="sch-remove-${i}-${day}" hx-delete="/ui/schedule/${i}" hx-confirm="Remove “${entryWords(e)}” from the schedule?" aria-label="Remove: ${entryWords(e)}">Remove</button></span></li>`,
           )}</ul>`
     }</li>`,
@@ -80,7 +83,7 @@ export function scheduleForm(f: ScheduleFormView): Html {
     <div class="field${f.errors.end ? ' invalid' : ''}"><label for="sch-end">Until</label><input type="time" id="sch-end" name="end" value="${f.values.end === '24:00' ? '00:00' : f.values.end}" required${invalid('end')}>${err('end')}</div>
   </div>
   <div class="field${f.errors.action ? ' invalid' : ''}"><label for="sch-action">What</label><select id="sch-action" name="action"${invalid('action')}>
-    <option value="live" ${attr('selected', f.values.action === 'live')}>Go live (and record, if recording is on)</option>
+    <option value="live" ${attr('selected', f.values.action === 'live')}>Go live</option>
     <option value="record" ${attr('selected', f.values.action === 'record')}>Record only (not on air)</option>
   </select>${err('action')}</div>
   <div class="row form-buttons"><button type="submit" id="sch-save">${editing ? 'Save the change' : 'Add to the schedule'}</button>${
@@ -93,7 +96,7 @@ export function scheduleForm(f: ScheduleFormView): Html {
 export function clockPanel(s: ScheduleStatus & { vox: { enabled: boolean; open: boolean }; entries: number; nowText: string; voxAction: 'record' | 'live' }): Html {
   const next = s.next ? html`<p>Next: <b>${DAY_NAMES[s.next.day]} ${s.next.time}</b>, ${s.next.what}.</p>` : '';
   const clock = s.synced
-    ? html`<p class="clock-ok"><span class="pill ok">Clock set</span> The box has the time from the internet (${s.clockBy}).</p>`
+    ? html`<p class="clock-ok"><span class="pill ok">Clock set</span> The box has the time from the internet. <small class="help">(${s.clockBy})</small></p>`
     : html`<p class="notice warn clock-wait" role="status"><b>Waiting for the clock.</b> The box has not had the time from the internet yet${s.entries ? ', so nothing scheduled runs until it has' : ''}. Check its network connection. <small>(${s.clockBy})</small></p>`;
   const vox = s.vox.enabled
     ? html`<p>Start on sound: <b>${s.vox.open ? (s.voxAction === 'record' ? 'hearing sound, recording' : 'hearing sound, live') : 'listening'}</b>.</p>`

@@ -79,7 +79,7 @@ export const scheduleRoutes = ({ ctx, hub }: AdminDeps) => {
     })
     .post('/ui/schedule', ({ body }) => {
       const e = entryFrom((body ?? {}) as Body);
-      return save(null, e, `Added: ${e.action === 'live' ? 'go live' : 'record'} ${e.start}–${e.end === '24:00' ? 'midnight' : e.end}, ${S.daysText(e.days)}.`);
+      return save(null, e, `Added: ${e.action === 'live' ? 'go live' : 'record'} ${e.start}–${S.untilText(e.end)}, ${S.daysText(e.days)}.`);
     })
     .post('/ui/schedule/:i', ({ params, body }) => {
       const i = indexOf(params.i);
