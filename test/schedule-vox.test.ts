@@ -16,7 +16,7 @@ import type { BrowserContext, Page } from 'playwright-core';
 import { startHark, type HarkProcess } from './lib/hark.ts';
 import { startPipewire, type PipewireHarness } from './lib/pipewire.ts';
 import { launchChromium, type ChromiumHandle } from './lib/browser.ts';
-import { setupInPage, useSession } from './lib/session.ts';
+import { FORM, session, setupInPage, useSession } from './lib/session.ts';
 import { decodeWithFfmpeg, rmsDbfs, toneDbfs, window } from './lib/signal.ts';
 import { until } from './lib/wait.ts';
 
@@ -281,6 +281,41 @@ describe('the Schedule page', () => {
       }
     }, 60_000);
   }
+});
+
+describe('hostile schedule forms', () => {
+  test('an unknown day, an unknown action, a time that is not one, markup in a field, an entry that does not exist: refused in words next to the field, nothing written', async () => {
+    const s = await session(hark.url, PASSWORD);
+    const send = (path: string, body = '', method = 'POST') =>
+      fetch(`${hark.url}${path}`, { method, headers: { cookie: s.cookie, 'x-csrf-token': s.csrf, 'content-type': FORM }, body: method === 'POST' ? body : undefined });
+    const before = (await call('GET', '/api/config/text')).json;
+    const cases: [string, string, RegExp][] = [
+      ['days=sun&days=funday&start=10:00&end=11:00&action=live', 'sch-days-err', /must be one of "mon", .*got "funday"/],
+      ['start=10:00&end=11:00&action=live', 'sch-days-err', /^pick at least one day$/],
+      ['days=sun&start=10:00&end=11:00&action=explode', 'sch-action-err', /must be one of "live", "record", got "explode"/],
+      ['days=sun&start=99:99&end=11:00&action=live', 'sch-start-err', /a time like "10:00"/],
+      [`days=sun&start=${encodeURIComponent('<b>1')}&end=11:00&action=live`, 'sch-start-err', /got "&lt;b&gt;1"/],
+    ];
+    for (const [body, errId, reason] of cases) {
+      const r = await send('/ui/schedule', body);
+      expect(r.status, body).toBe(422);
+      const html = await r.text();
+      const m = new RegExp(`id="${errId}"[^>]*>([^<]*)<`).exec(html);
+      // Quotes as the page escapes them; markup stays escaped (checked below).
+      expect(m?.[1]?.replaceAll('&quot;', '"'), `${body}: ${html.slice(0, 300)}`).toMatch(reason);
+      expect(html).not.toContain('<b>1');
+    }
+    for (const [path, method] of [
+      ['/ui/schedule/7', 'DELETE'],
+      ['/ui/schedule/abc/edit', 'GET'],
+      ['/ui/schedule/99999', 'POST'],
+    ] as const) {
+      const r = await send(path, 'days=sun&start=10:00&end=11:00&action=live', method);
+      expect(r.status, path).toBe(404);
+      expect(await r.text()).toContain('That time is no longer on the schedule');
+    }
+    expect((await call('GET', '/api/config/text')).json).toBe(before);
+  }, 30_000);
 });
 
 describe('VOX', () => {

@@ -332,6 +332,19 @@ describe('ControlPlane', () => {
     await p.close();
   });
 
+  test('a recording apart from live goes on after a restart with on_boot = "last" (state.json), not with "idle"', async () => {
+    const last = plane('[control]\non_boot = "last"\n[silence]\nenabled = false\n', { state: { live: false, muted: false, recording: true, at: '' } });
+    await last.p.start(() => new Response(''));
+    expect(last.p.control.state).toBe('idle');
+    expect(last.calls).toContain('record apart true');
+    expect(last.recorder.state).toBe('recording');
+    await last.p.close();
+    const idle = plane('[control]\non_boot = "idle"\n[silence]\nenabled = false\n', { state: { live: false, muted: false, recording: true, at: '' } });
+    await idle.p.start(() => new Response(''));
+    expect(idle.calls).not.toContain('record apart true');
+    await idle.p.close();
+  }, 30_000);
+
   test('recording.max_minutes: a Record stops by itself after it (origin timer); a schedule\'s or VOX\'s record does not', async () => {
     // 0.002 minutes = 120 ms: the schema takes fractions.
     const { p, recorder, events } = plane('[control]\non_boot = "idle"\n[recording]\nmax_minutes = 0.002\n');
