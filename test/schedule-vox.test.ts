@@ -122,7 +122,8 @@ describe('record apart from going live', () => {
       await until(async () => (await status()).outputs.recording.state === 'stopped', 8000, 'the recording stops by itself');
       const took = (Date.now() - t0) / 1000;
       expect(took).toBeGreaterThanOrEqual(2.9);
-      expect(took).toBeLessThan(5);
+      // The timer is 3 s; the rest is this loaded machine's polling.
+      expect(took).toBeLessThan(6);
       expect(hark.output()).toContain('stop_recording by timer: recording stopped');
       const file = recordings().filter((n) => !before.includes(n));
       expect(file).toHaveLength(1);
