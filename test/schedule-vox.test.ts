@@ -348,8 +348,30 @@ describe('VOX', () => {
     expect(Math.abs(at - PREROLL_S), `the first loud sample is ${at.toFixed(4)} s into the file`).toBeLessThanOrEqual(0.02);
     // The tone is in it whole: 2.5 s of it, then the release.
     expect(toneDbfs(window(pcm, 1, at + 0.2, at + 2.2), 1000)).toBeGreaterThan(-16);
+  }, 40_000);
+
+  test('action = "live" with recording on: VOX goes live and back off air, and the recording of it begins with the pre-roll too', async () => {
+    const r = await call('PATCH', '/api/config', { 'vox.action': 'live', 'recording.enabled': true });
+    expect(r.status, JSON.stringify(r.json)).toBe(200);
+    await Bun.sleep(3500);
+    const before = recordings();
+    const player = pw.play({ frequency: 1000, seconds: 2.5, levelDbfs: -12 }, { target: pw.sinkName });
+    try {
+      await until(async () => (await status()).control.state === 'live', 6000, 'VOX goes live');
+      expect(hark.output()).toContain('go_live by vox: live');
+      await until(async () => (await status()).control.state === 'idle', 10_000, 'VOX goes off air after the release');
+      expect(hark.output()).toContain('stop by vox: stopped');
+    } finally {
+      await player.stop();
+    }
+    await until(async () => (await status()).outputs.recording.state === 'stopped', 5000, 'the recording ends with the broadcast');
+    const file = recordings().filter((n) => !before.includes(n));
+    expect(file).toHaveLength(1);
+    const pcm = await decodeWithFfmpeg(join(recDir(), file[0]!), { channels: 1 });
+    const at = pcm.findIndex((x) => Math.abs(x) > 0.05) / 48000;
+    expect(Math.abs(at - PREROLL_S), `the first loud sample is ${at.toFixed(4)} s into the file`).toBeLessThanOrEqual(0.02);
     // Off again: nothing subscribed for VOX (the level stream and the ring are gone).
-    expect((await call('PATCH', '/api/config', { 'vox.enabled': false })).status).toBe(200);
+    expect((await call('PATCH', '/api/config', { 'vox.enabled': false, 'recording.enabled': false })).status).toBe(200);
     await until(() => hark.output().includes('[vox] off'), 3000, 'VOX off');
   }, 40_000);
 });

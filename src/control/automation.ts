@@ -29,6 +29,7 @@ const voxSettings = (c: Config): VoxSettings => ({
   releaseS: c.vox.release_s,
   prerollS: c.vox.preroll_s,
   action: c.vox.action,
+  recordsWhenLive: c.recording.enabled,
 });
 
 export class Automation {
@@ -63,13 +64,19 @@ export class Automation {
     this.vox.close();
   }
 
+  /** recording.enabled changed (another component's key): VOX with action live keeps a pre-roll only while going live records. */
+  recordingChanged(): void {
+    const c = this.deps.config();
+    if (c.vox.enabled && c.vox.action === 'live') this.vox.start(voxSettings(c));
+  }
+
   /** The config component: schedules, VOX and the zone apply at once. */
   component(): ConfigComponent {
     return {
       name: 'automation',
       apply: (prev, next) => {
         this.scheduler.changed();
-        if (JSON.stringify(prev.vox) !== JSON.stringify(next.vox)) {
+        if (JSON.stringify(voxSettings(prev)) !== JSON.stringify(voxSettings(next)) || prev.vox.enabled !== next.vox.enabled) {
           if (next.vox.enabled) this.vox.start(voxSettings(next));
           else this.vox.close();
         }

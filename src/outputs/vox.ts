@@ -27,6 +27,8 @@ export interface VoxSettings {
   releaseS: number;
   prerollS: number;
   action: 'record' | 'live';
+  /** With action live: going live also records (recording.enabled), so the recording gets the pre-roll. */
+  recordsWhenLive?: boolean;
 }
 
 export type VoxEvent = { type: 'start'; onsetPts: number } | { type: 'stop' };
@@ -145,14 +147,14 @@ export class Vox {
     this.settings = s;
     this.detector = new VoxDetector(s);
     this.offLevel = this.deps.source.subscribe(VOX_LEVEL_SPEC, (p) => this.onLevel(p), { maxDelayMs: MAX_DELAY_MS.relay, tap: 'input' });
-    if (s.prerollS > 0 && s.action === 'record') {
+    if (s.prerollS > 0 && (s.action === 'record' || s.recordsWhenLive)) {
       const spec = this.deps.recorder.spec;
       // The pre-roll plus the attack (the sound began attack_s before the start), and a second to spare.
       const ring = new PacketRing(Math.ceil((s.prerollS + s.attackS + 1) * 48000), spec.codec === 'mp3');
       this.ring = ring;
       this.offRing = this.deps.source.subscribe(spec, (p) => ring.push(p), { maxDelayMs: MAX_DELAY_MS.relay, tap: 'record' });
     }
-    log.info(`on: ${s.action === 'record' ? 'records' : 'goes live'} above ${s.thresholdDbfs} dBFS after ${s.attackS} s, stops after ${s.releaseS} s below${s.prerollS > 0 && s.action === 'record' ? `, with ${s.prerollS} s from before` : ''}`);
+    log.info(`on: ${s.action === 'record' ? 'records' : 'goes live'} above ${s.thresholdDbfs} dBFS after ${s.attackS} s, stops after ${s.releaseS} s below${this.ring ? `, the recording with ${s.prerollS} s from before` : ''}`);
   }
 
   close(): void {
