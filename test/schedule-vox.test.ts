@@ -136,6 +136,34 @@ describe('record apart from going live', () => {
     }
   }, 30_000);
 
+  test('Record while live, then Stop: the recording goes on off air with the input (its own encoder from then on), until max_minutes', async () => {
+    const player = pw.play({ frequency: 1000, seconds: 8, levelDbfs: -12 }, { target: pw.sinkName });
+    try {
+      expect((await call('POST', '/api/actions/go_live')).status).toBe(200);
+      await Bun.sleep(300);
+      const before = recordings();
+      expect((await call('POST', '/api/actions/record')).status).toBe(200);
+      await Bun.sleep(1000);
+      expect((await call('POST', '/api/actions/stop')).json.state).toBe('idle');
+      expect((await status()).outputs.recording.state).toBe('recording');
+      await until(async () => (await status()).outputs.recording.state === 'stopped', 8000, 'the recording stops by itself');
+      const file = recordings().filter((n) => !before.includes(n));
+      expect(file).toHaveLength(1);
+      const pcm = await decodeWithFfmpeg(join(recDir(), file[0]!), { channels: 1 });
+      // 3 s asked for, less what is on its way at the start and the end; not a second lost at the Stop.
+      expect(pcm.length / 48000).toBeGreaterThan(2.5);
+      // Before the Stop and after it: the tone, not off-air silence…
+      expect(toneDbfs(window(pcm, 1, 0.2, 0.9), 1000)).toBeGreaterThan(-16);
+      expect(toneDbfs(window(pcm, 1, pcm.length / 48000 - 0.7, pcm.length / 48000 - 0.1), 1000)).toBeGreaterThan(-16);
+      // …and no hole at the Stop: every 10 ms of the file holds the tone (the seam is at most a packet, 20 ms).
+      const quiet: number[] = [];
+      for (let at = 4800; at + 480 <= pcm.length - 4800; at += 480) if (rmsDbfs(pcm.subarray(at, at + 480)) < -30) quiet.push(at / 48000);
+      expect(quiet.length, `quiet 10 ms windows at ${quiet.map((s) => s.toFixed(2)).join(', ')} s`).toBeLessThanOrEqual(2);
+    } finally {
+      await player.stop();
+    }
+  }, 30_000);
+
   test('hark record start | stop over the CLI; a wrong word is a usage error', async () => {
     const start = cli('record', 'start');
     expect(start.code).toBe(0);

@@ -471,13 +471,40 @@ export class Recorder implements Connector<RecordingLink> {
     this.unsubscribe = this.source.subscribe(this.opts.spec, (p) => this.onPacket(p), { maxDelayMs: MAX_DELAY_MS.relay, tap: this.tapNow });
   }
 
-  /** The tap to record from changed (going off air silences the outputs' encoder): move to the right one; the file goes on, with a seam of a packet or so. */
+  /**
+   * The tap to record from changed (going off air silences the outputs' encoder): move to the
+   * right one. Both encoders start or stop at the same bus position (the worker takes the gate
+   * and the new encoder in one go), so the old one is kept until the new one's first packet and
+   * its packets from there on (silence, or in the wrong order) are dropped: the file goes on
+   * with a seam of about a packet.
+   */
   retap(): void {
     if (!this.unsubscribe || this.tapNow === 'record' || (this.opts.tap?.() ?? 'output') !== 'record') return;
-    const old = this.unsubscribe;
+    const oldOff = this.unsubscribe;
+    let handover: number | null = null;
+    // The old subscription's packets, until the new one has begun (subscribed before the old listener goes, so its encoder stays).
+    const oldUnsubscribe = this.source.subscribe(this.opts.spec, (p) => handover === null && this.onPacket(p), { maxDelayMs: MAX_DELAY_MS.relay, tap: this.tapNow });
+    oldOff();
+    this.tapNow = 'record';
     this.skipWritten = true;
-    this.subscribeTap();
-    old();
+    this.unsubscribe = this.source.subscribe(
+      this.opts.spec,
+      (p) => {
+        if (handover === null) {
+          handover = p.pts;
+          // Not from inside the delivery loop.
+          queueMicrotask(oldUnsubscribe);
+        }
+        this.onPacket(p);
+      },
+      { maxDelayMs: MAX_DELAY_MS.relay, tap: 'record' },
+    );
+    const unsubscribeNew = this.unsubscribe;
+    this.unsubscribe = () => {
+      handover ??= -1;
+      oldUnsubscribe();
+      unsubscribeNew();
+    };
     this.log.info("off air: recording from the recording's own encoder now");
   }
 
