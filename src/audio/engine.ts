@@ -34,6 +34,8 @@ export interface EncoderTap {
    * admin's "listen to the input here" monitor. Everything else is an output and obeys them.
    */
   input?: boolean;
+  /** A recording made while off air: silenced by mute, not by off air. */
+  record?: boolean;
 }
 
 export type EncoderFactory<S> = (spec: S, sink: (p: EncodedPacket) => void) => Encoder;
@@ -292,6 +294,7 @@ export class AudioEngine<S> {
     const scratch = new Float32Array(BLOCK_FRAMES * outCh);
     const raw = inCh === outCh ? scratch : new Float32Array(BLOCK_FRAMES * inCh);
     const input = !!tap.input;
+    const record = !!tap.record;
     const slot: EncoderSlot = {
       encoder,
       input,
@@ -306,7 +309,7 @@ export class AudioEngine<S> {
           const pts = r.position;
           n = r.read(raw, BLOCK_FRAMES);
           if (n <= 0) break;
-          if (!input && (this.muted || this.offAir)) scratch.fill(0, 0, n * outCh);
+          if (!input && (this.muted || (this.offAir && !record))) scratch.fill(0, 0, n * outCh);
           else if (raw !== scratch) mapChannels(raw, inCh, scratch, outCh, n);
           const t0 = process.hrtime.bigint();
           encoder.write(scratch, n, pts);

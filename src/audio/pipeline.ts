@@ -30,8 +30,10 @@ export interface SubscribeOptions {
   /**
    * 'input': the input as captured, never silenced by mute or off air (the admin's monitor).
    * It has an encoder of its own, shared only with other input taps of the same spec.
+   * 'record': silenced by mute but not by off air (a recording made while off air), with an
+   * encoder of its own likewise.
    */
-  tap?: 'output' | 'input';
+  tap?: 'output' | 'input' | 'record';
 }
 
 interface Subscription {
@@ -50,7 +52,7 @@ export class AudioPipeline {
   private worker?: Worker;
   private readonly levelBuf = new SharedArrayBuffer(MAX_CHANNELS * 3 * 4);
   private readonly levels = new Float32Array(this.levelBuf);
-  private readonly subs = new Map<string, { spec: EncoderSpec; input: boolean; listeners: Set<Subscription> }>();
+  private readonly subs = new Map<string, { spec: EncoderSpec; input: boolean; record: boolean; listeners: Set<Subscription> }>();
   /** The max delay of every current consumer (packets or levels); the worker wakes for the least. */
   private readonly needs = new Set<{ ms: number }>();
   private sentWakeMs = -1;
@@ -124,7 +126,7 @@ export class AudioPipeline {
             this._state = 'running';
             if (this.muted || this.offAir) this.sendGate();
             this.updateWake();
-            for (const [key, s] of this.subs) this.send({ type: 'encoder-add', key, spec: s.spec, input: s.input });
+            for (const [key, s] of this.subs) this.send({ type: 'encoder-add', key, spec: s.spec, input: s.input, record: s.record });
             resolve();
             break;
           case 'log':
@@ -200,12 +202,13 @@ export class AudioPipeline {
   /** Receive every packet of the encoder `spec`. Returns the unsubscribe function. */
   subscribe(spec: EncoderSpec, listener: PacketListener, opts: SubscribeOptions = {}): () => void {
     const input = opts.tap === 'input';
-    const key = input ? `input ${encoderKey(spec)}` : encoderKey(spec);
+    const record = opts.tap === 'record';
+    const key = input || record ? `${opts.tap} ${encoderKey(spec)}` : encoderKey(spec);
     let s = this.subs.get(key);
     if (!s) {
-      s = { spec, input, listeners: new Set() };
+      s = { spec, input, record, listeners: new Set() };
       this.subs.set(key, s);
-      if (this._state === 'running') this.send({ type: 'encoder-add', key, spec, input });
+      if (this._state === 'running') this.send({ type: 'encoder-add', key, spec, input, record });
     }
     const sub: Subscription = { listener };
     s.listeners.add(sub);

@@ -20,7 +20,7 @@ export type ToWorker =
   | { type: 'init'; settings: SourceSettings; levels: SharedArrayBuffer; wake: SharedArrayBuffer }
   | { type: 'source'; settings: SourceSettings }
   /** `input`: an input tap, not silenced by mute or off air (the admin's monitor). */
-  | { type: 'encoder-add'; key: string; spec: EncoderSpec; input?: boolean }
+  | { type: 'encoder-add'; key: string; spec: EncoderSpec; input?: boolean; record?: boolean }
   | { type: 'encoder-remove'; key: string }
   /** What the output encoders carry: silence while muted or (offAir) off air. */
   | { type: 'gate'; muted: boolean; offAir: boolean }

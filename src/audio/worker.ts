@@ -160,7 +160,7 @@ self.onmessage = async (ev: MessageEvent<ToWorker>) => {
       }
       case 'encoder-add':
         if (msg.spec.codec === 'mp3') streamKeys.add(msg.key);
-        engine?.addEncoder(msg.key, msg.spec, { input: msg.input });
+        engine?.addEncoder(msg.key, msg.spec, { input: msg.input, record: msg.record });
         break;
       case 'encoder-remove':
         flushPackets();

@@ -21,7 +21,8 @@ export const USAGE = `usage: hark [--socket PATH] [--config FILE] COMMAND
   status [--json]             state, input, levels, outputs and alerts
   live | stop                 start or stop Icecast, WHIP and recording
   mute | unmute               silence every output (the meters keep showing the input)
-  record [on|off]             start (kept across restarts) or stop the recording
+  record [start|stop]         record now, on air or not (on|off too; recording.max_minutes
+                              stops it by itself), or stop recording
   mark [LABEL]                put a mark in the log
   metadata TITLE              set the title listeners see
   devices [--json]            PipeWire capture devices (* default, > in use)
@@ -348,9 +349,10 @@ async function run(o: Opts): Promise<number> {
       return EXIT.ok;
     }
     case 'record': {
-      const on = args[0] ?? 'on';
-      if (on !== 'on' && on !== 'off') throw new CliError('usage: hark record [on|off]', EXIT.usage);
-      const r = await client().call('POST', `/api/actions/${on === 'on' ? 'record' : 'stop_recording'}`);
+      const how = args[0] ?? 'start';
+      const on = how === 'on' || how === 'start';
+      if (!on && how !== 'off' && how !== 'stop') throw new CliError('usage: hark record [start|stop]', EXIT.usage);
+      const r = await client().call('POST', `/api/actions/${on ? 'record' : 'stop_recording'}`);
       out((r.body as { message: string }).message);
       return EXIT.ok;
     }

@@ -25,10 +25,11 @@ export type Reaction = 'applied' | 'restart';
  * - `off-air`: what local listeners hear while off air;
  * - `notify`: the `[[notify]]` entries, rebuilt where they changed (src/notify);
  * - `tls`: the certificate files and the names the box's certificate carries;
+ * - `automation`: the schedules, VOX and the time zone they run in (src/control/automation.ts);
  * - `on-use`: keys read from the current snapshot every time they are used (access,
  *   on_boot, the first-boot password): nothing to do when they change.
  */
-export type ComponentName = 'log' | 'source' | 'title' | 'icecast' | 'whip' | 'recording' | 'silence' | 'off-air' | 'tls' | 'notify' | 'on-use';
+export type ComponentName = 'log' | 'source' | 'title' | 'icecast' | 'whip' | 'recording' | 'silence' | 'off-air' | 'tls' | 'notify' | 'automation' | 'on-use';
 
 /** Something that reacts to config changes: given the snapshots before and after, it applies the change or says it needs a restart. */
 export interface ConfigComponent {
@@ -83,6 +84,7 @@ export const CONFIG_KEYS: { [S in keyof Config]-?: Rules<Config[S]> } = {
     rotate_mb: RESTART,
     min_free_mb: RESTART,
     continue_within_minutes: RESTART,
+    max_minutes: live('on-use'),
   },
   silence: { enabled: live('silence'), threshold_dbfs: RESTART, after_s: RESTART },
   whip: live('whip'),
@@ -96,6 +98,9 @@ export const CONFIG_KEYS: { [S in keyof Config]-?: Rules<Config[S]> } = {
     state_dir: RESTART_KEY,
     socket: RESTART_KEY,
   },
+  schedule: live('automation'),
+  vox: live('automation'),
+  time: live('automation'),
   access: live('on-use'),
   admin: live('on-use'),
   notify: live('notify'),

@@ -4,6 +4,7 @@ import { parse as parseToml, TomlError } from 'smol-toml';
 import { existsSync, readFileSync } from 'node:fs';
 import { ConfigSchema, type Config } from './schema.ts';
 import { checkBroadcastConfig } from './check.ts';
+import { checkScheduleConfig } from './schedule.ts';
 
 /** A refused configuration: `path` is the dotted key path (e.g. `input.channels`). */
 export class ConfigError extends Error {
@@ -84,7 +85,7 @@ export function validateConfig(raw: unknown, file?: string): Config {
     throw new ConfigError(path, describe(first.schema, first.value, first.message), file);
   }
   // What the schema cannot say: an [[icecast]] entry needs url or host+mount, MP3 rates.
-  const problem = checkBroadcastConfig(value as Config);
+  const problem = checkBroadcastConfig(value as Config) ?? checkScheduleConfig(value as Config);
   if (problem) throw new ConfigError(problem.path, problem.reason, file);
   return value as Config;
 }

@@ -182,6 +182,12 @@ export const RecordingSchema = T.Object(
       default: 10,
       description: 'After a restart or a pause shorter than this, go on with the same file instead of starting a new one (0: always a new file)',
     }),
+    max_minutes: T.Number({
+      minimum: 0,
+      maximum: 10080,
+      default: 0,
+      description: 'A recording started with Record (the button, the API, the CLI, GPIO) stops by itself after this many minutes (0: no limit)',
+    }),
   },
   { additionalProperties: false, default: {} },
 );
@@ -271,7 +277,7 @@ const GpioLine = T.String({
   pattern: '^[^\\s]+$',
   description: 'A line name ("GPIO17"), or chip:offset where lines have no names ("gpiochip0:17", "pl061:3"), or an offset on gpio.chip',
 });
-const ButtonAction = T.Union(['toggle_live', 'go_live', 'stop', 'toggle_mute', 'mute', 'unmute', 'mark'].map((a) => T.Literal(a)));
+const ButtonAction = T.Union(['toggle_live', 'go_live', 'stop', 'toggle_mute', 'mute', 'unmute', 'mark', 'record', 'stop_recording', 'toggle_record'].map((a) => T.Literal(a)));
 
 /** One `[[gpio.button]]`: a push button that runs a control action. */
 export const GpioButtonSchema = T.Object(
@@ -332,6 +338,41 @@ export const GpioSchema = T.Object(
       maxItems: 16,
       description: 'LEDs ([[gpio.led]])',
     }),
+  },
+  { additionalProperties: false, default: {} },
+);
+
+/** The days of the week as schedules name them. */
+export const WEEKDAYS = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'] as const;
+
+/** One `[[schedule]]` entry: go live or record on these days, from start to end (the box's time zone). */
+export const ScheduleSchema = T.Object(
+  {
+    days: T.Array(T.Union(WEEKDAYS.map((d) => T.Literal(d))), { maxItems: 7, description: 'Days of the week: mon, tue, wed, thu, fri, sat, sun' }),
+    start: T.String({ maxLength: 5, description: 'Start, 24-hour "HH:MM" in the time zone [time] zone' }),
+    end: T.String({ maxLength: 5, description: 'End, "HH:MM" after start on the same day ("24:00": midnight)' }),
+    action: T.Union([T.Literal('live'), T.Literal('record')], { default: 'live', description: 'live: go live (and stop at the end); record: record without going live' }),
+  },
+  { additionalProperties: false },
+);
+
+/** `[vox]`: go live or record on sound. */
+export const VoxSchema = T.Object(
+  {
+    enabled: T.Boolean({ default: false, description: 'Start when there is sound, stop after a quiet while' }),
+    threshold_dbfs: T.Number({ minimum: -90, maximum: 0, default: -40, description: 'Sound above this RMS level (the channels mixed) counts' }),
+    attack_s: T.Number({ minimum: 0, maximum: 60, default: 2, description: 'The sound must last this long to start' }),
+    release_s: T.Number({ minimum: 0, maximum: 3600, default: 30, description: 'Stop after this long below the threshold' }),
+    preroll_s: T.Number({ minimum: 0, maximum: 30, default: 5, description: 'The recording (and the stream) starts with the audio from this long before the sound began' }),
+    action: T.Union([T.Literal('record'), T.Literal('live')], { default: 'record', description: 'record: record without going live; live: go live' }),
+  },
+  { additionalProperties: false, default: {} },
+);
+
+/** `[time]`: the time zone schedules run in. */
+export const TimeSchema = T.Object(
+  {
+    zone: T.String({ default: '', maxLength: 64, description: 'IANA time zone for schedules ("Europe/Amsterdam"); empty: the system\'s' }),
   },
   { additionalProperties: false, default: {} },
 );
@@ -443,6 +484,9 @@ export const ConfigSchema = T.Object(
     webrtc: WebrtcSchema,
     gpio: GpioSchema,
     control: ControlSchema,
+    schedule: T.Array(ScheduleSchema, { default: [], maxItems: 64, description: 'Schedules ([[schedule]])' }),
+    vox: VoxSchema,
+    time: TimeSchema,
     access: AccessSchema,
     admin: AdminSchema,
     notify: T.Array(NotifySchema, { default: [], maxItems: 16, description: 'People and systems told about alerts ([[notify]])' }),

@@ -36,12 +36,12 @@ const change = (c: Config, edit: (d: Config) => void): Config => {
 };
 
 describe('the components that apply config changes', () => {
-  test('every component live.ts names is registered: the control plane\'s, and tls and notify (the HTTPS server and the notifiers, by the daemon)', () => {
+  test('every component live.ts names is registered: the control plane\'s, tls and notify (the HTTPS server and the notifiers, by the daemon) and automation (by the plane)', () => {
     const names = configComponents(fakeParts(defaultConfig()).parts, { live: () => false, sourceSettings }).map((c) => c.name);
     expect(new Set(names).size).toBe(names.length);
     const rules = Object.values(CONFIG_KEYS).flatMap((r) => ('live' in r || 'restart' in r ? [r as KeyRule] : (Object.values(r) as KeyRule[])));
     const owners = new Set(rules.flatMap((r) => ('live' in r ? [r.live] : [])));
-    expect([...owners].filter((o) => o !== 'tls' && o !== 'notify' && !names.includes(o))).toEqual([]);
+    expect([...owners].filter((o) => o !== 'tls' && o !== 'notify' && o !== 'automation' && !names.includes(o))).toEqual([]);
     expect(names.filter((n) => !owners.has(n))).toEqual([]);
   });
 

@@ -8,7 +8,7 @@ import { EventBus, type Origin, type RunState } from './events.ts';
 import { logger } from '../log.ts';
 import { MAX_TITLE_LENGTH } from '../outputs/metadata.ts';
 
-export const ACTIONS = ['go_live', 'stop', 'toggle_live', 'mute', 'unmute', 'toggle_mute', 'mark', 'set_metadata', 'set_input', 'record', 'stop_recording'] as const;
+export const ACTIONS = ['go_live', 'stop', 'toggle_live', 'mute', 'unmute', 'toggle_mute', 'mark', 'set_metadata', 'set_input', 'record', 'stop_recording', 'toggle_record'] as const;
 export type ActionName = (typeof ACTIONS)[number];
 
 export interface ActionArgs {
@@ -44,8 +44,10 @@ export interface ControlHooks {
   /** The current title, when the hooks hold it. */
   getTitle?(): string;
   setInput?(device: string): void | Promise<void>;
-  /** Turn recording on or off (kept, so it survives a restart); returns what happens now. */
-  setRecording?(on: boolean): string | Promise<string>;
+  /** Record now, apart from going live (on), or stop recording (off); returns what happens now. */
+  setRecording?(on: boolean, origin: Origin): string | Promise<string>;
+  /** Whether the recorder is recording (or waiting to, for room or a retry): toggle_record stops it then. */
+  isRecording?(): boolean;
   /** Called with what every `state` event carries, before it is published (persisting it for the next boot). */
   onState?(s: { state: RunState; live: boolean; muted: boolean }): void;
 }
@@ -101,7 +103,7 @@ export class Control {
     const before = { live: this.live, muted: this.muted };
     let message: string;
     try {
-      message = await this.apply(action, args);
+      message = await this.apply(action, args, origin);
     } catch (e) {
       const msg = (e as Error).message;
       this.events.emit({ type: 'action', action, origin, ok: false, message: msg });
@@ -128,7 +130,7 @@ export class Control {
   /** Actions run one at a time: a GPIO press and a web click never interleave half-way. */
   private queue: Promise<unknown> = Promise.resolve();
 
-  private async apply(action: ActionName, args: ActionArgs): Promise<string> {
+  private async apply(action: ActionName, args: ActionArgs, origin: Origin = 'api'): Promise<string> {
     switch (action) {
       case 'go_live':
         if (this.live) return 'already live';
@@ -182,7 +184,9 @@ export class Control {
       case 'record':
       case 'stop_recording':
         if (!this.hooks.setRecording) throw new ActionError('this hark cannot record');
-        return this.hooks.setRecording(action === 'record');
+        return this.hooks.setRecording(action === 'record', origin);
+      case 'toggle_record':
+        return this.apply(this.hooks.isRecording?.() ? 'stop_recording' : 'record', args, origin);
       case 'set_input': {
         const device = args.device;
         if (typeof device !== 'string') throw new ActionError('device: required, a PipeWire node.name', 'device');

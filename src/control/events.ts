@@ -6,7 +6,7 @@
 import { logger } from '../log.ts';
 import type { OutputStatus } from '../outputs/link.ts';
 
-export type Origin = 'web' | 'api' | 'cli' | 'gpio' | 'boot' | 'system' | 'mqtt';
+export type Origin = 'web' | 'api' | 'cli' | 'gpio' | 'boot' | 'system' | 'mqtt' | 'schedule' | 'vox' | 'timer';
 
 export type RunState = 'idle' | 'live' | 'muted';
 

@@ -207,6 +207,14 @@ function fakeParts(config: Config) {
     status: () => ({ icecast: [], whip: [], recording: recorder.status() }),
     statuses: () => [],
     onOutput: () => () => {},
+    recordingApart: false,
+    // Recording apart from live (BroadcastOutputs.setRecordApart): the recorder runs while it is on.
+    setRecordApart(on: boolean) {
+      calls.push(`record apart ${on}`);
+      broadcast.recordingApart = on;
+      if (on && recorder.state === 'stopped') recorder.start();
+      else if (!on) void recorder.close();
+    },
   };
   const pipeline = {
     setMuted: (m: boolean) => void calls.push(`muted ${m}`),
@@ -302,21 +310,53 @@ describe('ControlPlane', () => {
     await p.close();
   });
 
-  test('record sets recording.enabled in the file; while idle it waits for live; live starts the recorder; stop_recording turns it off', async () => {
-    const { p, configPath, recorder, calls } = plane();
-    expect((await p.control.run('record')).message).toBe('recording starts when you go live');
-    expect(readFileSync(configPath, 'utf8')).toMatch(/\[recording\]\nenabled = true/);
+  test('record records now, apart from going live (idle too), and is kept in state.json; stop_recording stops it and turns recording.enabled off', async () => {
+    const { p, configPath, recorder, calls, dir } = plane('[control]\non_boot = "idle"\n[recording]\nenabled = true\n');
+    const state = () => JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8'));
+    expect(p.control.state).toBe('idle');
+    expect((await p.control.run('record')).message).toBe('recording to rec.mp3');
+    expect(recorder.state).toBe('recording');
+    expect(p.control.state).toBe('idle');
+    expect(state().recording).toBe(true);
+    // toggle_record (a GPIO button) stops it; recording.enabled ("record whenever live") goes off too.
+    expect((await p.control.run('toggle_record', {}, 'gpio')).message).toBe('recording stopped');
     expect(recorder.state).toBe('stopped');
-    await p.control.run('go_live');
-    await p.control.run('stop');
+    expect(state().recording).toBeUndefined();
+    expect(readFileSync(configPath, 'utf8')).not.toMatch(/enabled = true/);
+    expect((await p.control.run('toggle_record', {}, 'gpio')).message).toBe('recording to rec.mp3');
+    // The recorder failed and waits to retry: record tries again now.
     recorder.state = 'retrying';
-    await p.control.run('go_live');
-    // Already on in the config, live, but the recorder failed and waits to retry: record tries again now.
     calls.length = 0;
     expect((await p.control.run('record')).message).toBe('recording to rec.mp3');
-    expect(calls).toEqual(['recorder.close', 'recorder.start']);
-    expect((await p.control.run('stop_recording')).message).toBe('recording stopped');
-    expect(readFileSync(configPath, 'utf8')).not.toMatch(/enabled = true/);
+    expect(calls).toEqual(['recorder.close', 'record apart true', 'recorder.start']);
+    await p.close();
+  });
+
+  test('a recording apart from live goes on after a restart with on_boot = "last" (state.json), not with "idle"', async () => {
+    const last = plane('[control]\non_boot = "last"\n[silence]\nenabled = false\n', { state: { live: false, muted: false, recording: true, at: '' } });
+    await last.p.start(() => new Response(''));
+    expect(last.p.control.state).toBe('idle');
+    expect(last.calls).toContain('record apart true');
+    expect(last.recorder.state).toBe('recording');
+    await last.p.close();
+    const idle = plane('[control]\non_boot = "idle"\n[silence]\nenabled = false\n', { state: { live: false, muted: false, recording: true, at: '' } });
+    await idle.p.start(() => new Response(''));
+    expect(idle.calls).not.toContain('record apart true');
+    await idle.p.close();
+  }, 30_000);
+
+  test('recording.max_minutes: a Record stops by itself after it (origin timer); a schedule\'s or VOX\'s record does not', async () => {
+    // 0.002 minutes = 120 ms: the schema takes fractions.
+    const { p, recorder, events } = plane('[control]\non_boot = "idle"\n[recording]\nmax_minutes = 0.002\n');
+    const t0 = performance.now();
+    expect((await p.control.run('record')).message).toBe('recording to rec.mp3 (stops by itself after 0.002 min)');
+    for (let i = 0; i < 100 && recorder.state !== 'stopped'; i++) await Bun.sleep(20);
+    expect(recorder.state).toBe('stopped');
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(115);
+    expect(events).toContainEqual({ type: 'action', action: 'stop_recording', origin: 'timer', ok: true, message: 'recording stopped' });
+    expect((await p.control.run('record', {}, 'schedule')).message).toBe('recording to rec.mp3');
+    await Bun.sleep(250);
+    expect(recorder.state).toBe('recording');
     await p.close();
   });
 

@@ -21,6 +21,8 @@ import { StateFile, bootState, bootTitle } from './state-file.ts';
 import { socketPathOf, stateDirOf } from './paths.ts';
 import { INPUT_LOST_ALERT } from '../outputs/alerts.ts';
 import { MAX_RELEASE_BYTES } from '../system/release.ts';
+import { Automation } from './automation.ts';
+import type { ClockProbe } from './clock.ts';
 
 export { socketPathOf, stateDirOf };
 
@@ -36,6 +38,8 @@ export interface PlaneOptions {
   onRestart?: () => void;
   /** Injectable clock for sessions and the login limit. */
   now?: () => number;
+  /** Whether the clock is synchronised (schedules wait for it); default: clock.ts. */
+  clock?: ClockProbe;
 }
 
 /** Requests that arrived over the CLI's Unix socket: SSH (the socket's group) is their login. */
@@ -62,6 +66,8 @@ export class ControlPlane {
   readonly stateFile: StateFile;
   readonly stateDir: string;
   readonly socketPath: string;
+  /** Schedules and VOX: they start and stop through control actions. */
+  readonly automation: Automation;
   private readonly outputEvents: OutputEvents;
   private socketServer?: Server<unknown>;
   private readonly onHup = () => {
@@ -69,6 +75,10 @@ export class ControlPlane {
     void this.store.reload('SIGHUP');
   };
   private restartPending = false;
+  /** Recording apart from live was on when hark stopped (control.on_boot = "last"). */
+  private bootRecording = false;
+  /** Ends a Record after recording.max_minutes. */
+  private maxRecordingTimer?: ReturnType<typeof setTimeout>;
   private readonly closers: (() => void)[] = [];
   /** The daemon's parts, `config` being the store's current snapshot. */
   private readonly parts: Parts;
@@ -110,6 +120,7 @@ export class ControlPlane {
 
     const saved = this.stateFile.load();
     const initial = bootState(config.control.on_boot, saved);
+    this.bootRecording = config.control.on_boot === 'last' && !!saved?.recording;
     const b = parts.broadcast;
     // The title survives a restart: set before anything sends it.
     const title = bootTitle(config.metadata.title, saved);
@@ -137,24 +148,39 @@ export class ControlPlane {
         setInput: async (device) => {
           await this.store.set({ 'input.device': device });
         },
-        setRecording: async (on) => {
-          await this.store.set({ 'recording.enabled': on });
-          // Already on in the config, yet not recording (a write failed, it waits to retry): try again now.
-          if (on && this.control.isLive && (b.recorder.state === 'retrying' || b.recorder.state === 'stopped')) {
-            await b.recorder.close();
-            b.recorder.start();
+        // Record now, live or not, until stop_recording or recording.max_minutes; Stop recording also
+        // turns off "record whenever live" (recording.enabled), so it stops now in every case.
+        setRecording: async (on, origin) => {
+          clearTimeout(this.maxRecordingTimer);
+          if (!on) {
+            b.setRecordApart(false);
+            if (this.store.config.recording.enabled) await this.store.set({ 'recording.enabled': false });
+            this.saveState();
+            return 'recording stopped';
+          }
+          // Not recording though asked to (a write failed, it waits to retry): try again now.
+          if (b.recorder.state === 'retrying') await b.recorder.close();
+          b.setRecordApart(true);
+          this.saveState();
+          const max = this.store.config.recording.max_minutes;
+          // A schedule and VOX stop what they started themselves; the limit is for a person's Record.
+          if (max > 0 && origin !== 'schedule' && origin !== 'vox') {
+            this.maxRecordingTimer = setTimeout(() => void this.control.run('stop_recording', {}, 'timer').catch(() => {}), max * 60_000);
           }
           const r = b.recorder.status();
-          if (!on) return 'recording stopped';
-          if (r.state === 'recording') return r.continued ? `recording (continuing ${r.file})` : `recording to ${r.file}`;
-          if (!this.control.isLive) return 'recording starts when you go live';
+          const limit = max > 0 && origin !== 'schedule' && origin !== 'vox' ? ` (stops by itself after ${max} min)` : '';
+          if (r.state === 'recording') return `${r.continued ? `recording (continuing ${r.file})` : `recording to ${r.file}`}${limit}`;
           return `not recording: ${r.last_error ?? r.state}`;
         },
+        isRecording: () => b.recorder.state !== 'stopped',
         // state.json keeps exactly what the `state` event carries (live and muted).
         onState: (s) => this.saveState(s),
       },
       initial,
     );
+    this.automation = new Automation({ config: () => store.config, control: this.control, source: parts.pipeline, broadcast: b, clock: opts.clock });
+    store.use(this.automation.component());
+    this.store.onChange((r) => r.changed.includes('recording.enabled') && this.automation.recordingChanged());
     // Every action, whoever ran it, in the log: done, or refused and why.
     this.events.on('action', (e) => (e.ok ? log.info(`${e.action} by ${e.origin}: ${e.message}`) : log.warn(`${e.action} by ${e.origin} refused: ${e.message}`)));
     // Capture publishes what it captures (state, device) when it changes: the Input page, the LEDs' input view.
@@ -187,6 +213,9 @@ export class ControlPlane {
     applyOffAir(this.parts, this.control.isLive);
     startIdleServices(this.parts);
     if (this.control.isLive) await setOutputsLive(this.parts, true);
+    // Recording apart from live when the power went: it goes on (a new file, or the last continued).
+    if (this.bootRecording) this.parts.broadcast.setRecordApart(true);
+    this.automation.start();
     log.info(`boot state ${this.control.state} (control.on_boot = ${config.control.on_boot})`);
     this.saveState();
     if (this.opts.configPath) this.store.watch();
@@ -198,7 +227,7 @@ export class ControlPlane {
   /** The run state (as the `state` event carries it) and the title, for the next start. */
   private saveState(s: { live: boolean; muted: boolean } = this.control.snapshot()): void {
     const { broadcast, config } = this.parts;
-    this.stateFile.save({ live: s.live, muted: s.muted, title: broadcast.metadata.title, configTitle: config.metadata.title });
+    this.stateFile.save({ live: s.live, muted: s.muted, title: broadcast.metadata.title, configTitle: config.metadata.title, recording: broadcast.recordingApart });
   }
 
   /** Run `fn` when the daemon closes (the HTTP layer's timers and PipeWire registry). */
@@ -215,6 +244,8 @@ export class ControlPlane {
       }
     }
     process.off('SIGHUP', this.onHup);
+    clearTimeout(this.maxRecordingTimer);
+    this.automation.close();
     this.outputEvents.close();
     this.store.close();
     this.socketServer?.stop(true);

@@ -17,6 +17,8 @@ export interface SavedState {
   /** The title last set, and `metadata.title` of the config at that time. */
   title?: string;
   configTitle?: string;
+  /** Recording apart from live (the record action): it goes on after a restart with on_boot = "last". */
+  recording?: boolean;
 }
 
 /** What is saved: the run state and, when known, the title. */
@@ -25,6 +27,7 @@ export interface StateToSave {
   muted: boolean;
   title?: string;
   configTitle?: string;
+  recording?: boolean;
 }
 
 const log = logger('control');
@@ -40,6 +43,7 @@ export class StateFile {
       const out: SavedState = { live: v.live, muted: v.muted, at: String(v.at ?? '') };
       if (typeof v.title === 'string') out.title = v.title;
       if (typeof v.configTitle === 'string') out.configTitle = v.configTitle;
+      if (v.recording === true) out.recording = true;
       return out;
     } catch (e) {
       log.warn(`${this.path}: ignored (${(e as Error).message})`);
@@ -52,6 +56,7 @@ export class StateFile {
       const v: SavedState = { live: s.live, muted: s.muted, at: new Date().toISOString() };
       if (s.title !== undefined) v.title = s.title;
       if (s.configTitle !== undefined) v.configTitle = s.configTitle;
+      if (s.recording) v.recording = true;
       writeFileAtomic(this.path, `${JSON.stringify(v)}\n`, { ownLikeDir: true });
     } catch (e) {
       // The state still changed; only its survival across a power cut is lost. Say so loudly.

@@ -42,7 +42,7 @@ export const OPERATIONS: Op[] = [
   { method: 'post', path: '/api/mark', summary: 'Put a mark (a timestamp and a label) in the log and event stream', tag: 'actions', body: S.MarkBody, response: S.ActionResult },
   { method: 'post', path: '/api/metadata', summary: 'Set the title every Icecast mount and ICY listener gets: {"title": "…"}', tag: 'actions' },
   { method: 'post', path: '/api/input', summary: 'Capture from another PipeWire device (saved in input.device)', tag: 'actions', body: S.InputBody, response: S.ActionResult },
-  { method: 'post', path: '/api/actions/{action}', summary: 'Any named action (go_live, stop, toggle_live, mute, unmute, toggle_mute, mark, set_metadata, set_input, record, stop_recording)', tag: 'actions', body: S.ActionBody, response: S.ActionResult },
+  { method: 'post', path: '/api/actions/{action}', summary: 'Any named action (go_live, stop, toggle_live, mute, unmute, toggle_mute, mark, set_metadata, set_input, record, stop_recording, toggle_record)', tag: 'actions', body: S.ActionBody, response: S.ActionResult },
   { method: 'get', path: '/api/devices', summary: "PipeWire's capture sources and monitors", tag: 'read', response: DevicesSchema },
   { method: 'get', path: '/api/listeners', summary: 'Who is listening: /stream.mp3 and WebRTC', tag: 'read' },
   { method: 'get', path: '/api/recordings', summary: 'Recordings on disk', tag: 'read' },

@@ -37,6 +37,8 @@ export class BroadcastOutputs {
   /** The entries each kind's outputs were last built or reconciled from (in their order). */
   private readonly entries = new Map<KindSection, readonly { enabled: boolean }[]>();
   private recordingOn: boolean;
+  /** Recording apart from going live (the record action, a schedule, VOX): the recorder runs, live or not. */
+  private recordApart = false;
   private silenceOn: boolean;
 
   constructor(
@@ -62,7 +64,9 @@ export class BroadcastOutputs {
       continueWithinMs: r.continue_within_minutes * 60_000,
       alerts: this.alerts,
       onChange: this.publish,
-      enabled: () => this.recordingOn,
+      enabled: () => this.recordingOn || this.recordApart,
+      // Off air silences the outputs' encoders: a recording made then has one of its own.
+      tap: () => (this._live ? 'output' : 'record'),
     });
     this.silence = new SilenceDetector(source, this.alerts, { thresholdDbfs: config.silence.threshold_dbfs, afterS: config.silence.after_s });
     this.inputClock = new InputClockWatch(() => source.stats(), this.alerts);
@@ -104,7 +108,7 @@ export class BroadcastOutputs {
     });
     for (const o of this.all()) o.setTitle?.(this.metadata.title);
     for (const k of OUTPUT_KINDS) this.startEnabled(k);
-    if (this.recordingOn) this.recorder.start();
+    if (this.recordingOn || this.recordApart) this.recorder.start();
     if (this.silenceOn) this.silence.start();
     this.inputClock.start();
   }
@@ -114,7 +118,9 @@ export class BroadcastOutputs {
     this._live = false;
     const closing = this.all().map((o) => o.close());
     // The recording's last writes finish on their own: going idle does not wait for the disk.
-    void this.recorder.close();
+    // A recording apart from live goes on, from an encoder off air does not silence.
+    if (this.recordApart) this.recorder.retap();
+    else void this.recorder.close();
     await Promise.all(closing);
   }
 
@@ -160,9 +166,21 @@ export class BroadcastOutputs {
     this.recordingOn = on;
     if (prev.recording.enabled !== on) {
       if (on && this._live) this.recorder.start();
-      if (!on) void this.recorder.close();
+      if (!on && !this.recordApart) void this.recorder.close();
     }
     return 'applied';
+  }
+
+  /** Whether recording apart from live is on (the record action, a schedule, VOX). */
+  get recordingApart(): boolean {
+    return this.recordApart;
+  }
+
+  /** Record apart from going live, or stop that (the recorder then runs only while live with recording.enabled). */
+  setRecordApart(on: boolean): void {
+    this.recordApart = on;
+    if (on) this.recorder.start();
+    else if (!(this._live && this.recordingOn)) void this.recorder.close();
   }
 
   /** silence.enabled changed: the detector starts or stops. */

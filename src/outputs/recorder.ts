@@ -231,6 +231,12 @@ export interface RecorderOptions {
   random?: () => number;
   /** How chunks reach the file (tests inject a failing disk). */
   write?: WriteFn;
+  /**
+   * Which encoder to record from when recording starts: the outputs' ('output', shared with the
+   * Icecast stream of the same setting) or one of its own that off air does not silence
+   * ('record': recording while off air). Default 'output'.
+   */
+  tap?: () => 'output' | 'record';
 }
 
 export interface RecordingInfo {
@@ -389,6 +395,14 @@ export class Recorder implements Connector<RecordingLink> {
   private readonly now: () => number;
   private readonly guardMs: number;
   private readonly guardIdleMs: number;
+  /** The encoder recorded from now (RecorderOptions.tap). */
+  private tapNow: 'output' | 'record' = 'output';
+  /** Audio from before start() (VOX's pre-roll), written first into the file it opens. */
+  private preroll: EncodedPacket[] = [];
+  /** The end (pts + frames) of the last packet written… */
+  private writtenTo = -Infinity;
+  /** …and, after a pre-roll or a re-tap, skip the packets that end before it (both sources carry them) until a new one comes. */
+  private skipWritten = false;
 
   constructor(
     private readonly source: PacketSource,
@@ -418,18 +432,80 @@ export class Recorder implements Connector<RecordingLink> {
     return this.handler.stateName as RecorderState;
   }
 
+  /** The encoder setting it records (VOX's pre-roll ring keeps the same). */
+  get spec(): EncoderSpec {
+    return this.opts.spec;
+  }
+
   /** The file being written, if any. */
   get currentFile(): string | null {
     return this.file;
   }
 
+  /**
+   * The next start() (within `forMs`) begins the file with `packets()`: packets of the same
+   * encoder from just before (VOX's pre-roll ring), taken at that moment so none is missed.
+   */
+  armPreroll(packets: () => readonly EncodedPacket[], forMs = 2000): void {
+    this.armed = { packets, until: this.now() + forMs };
+  }
+  private armed: { packets: () => readonly EncodedPacket[]; until: number } | null = null;
+
   /** Start recording (a new file, or the last one continued), and keep at it. Idempotent while started. */
   start(): void {
     if (this.handler.state !== 'stopped') return;
     this.diskWaiting = false;
-    this.unsubscribe = this.source.subscribe(this.opts.spec, (p) => this.onPacket(p), { maxDelayMs: MAX_DELAY_MS.relay });
+    const armed = this.armed;
+    this.armed = null;
+    this.preroll = armed && this.now() <= armed.until ? [...armed.packets()] : [];
+    this.writtenTo = -Infinity;
+    this.skipWritten = false;
+    // A pre-roll ring records from the recording's own encoder: the file goes on from the same one.
+    this.subscribeTap(this.preroll.length ? 'record' : undefined);
     this.writeTimer = setInterval(() => this.drain(), WRITE_MS);
     this.handler.start();
+  }
+
+  private subscribeTap(tap = this.opts.tap?.() ?? 'output'): void {
+    this.tapNow = tap;
+    this.unsubscribe = this.source.subscribe(this.opts.spec, (p) => this.onPacket(p), { maxDelayMs: MAX_DELAY_MS.relay, tap: this.tapNow });
+  }
+
+  /**
+   * The tap to record from changed (going off air silences the outputs' encoder): move to the
+   * right one. Both encoders start or stop at the same bus position (the worker takes the gate
+   * and the new encoder in one go), so the old one is kept until the new one's first packet and
+   * its packets from there on (silence, or in the wrong order) are dropped: the file goes on
+   * with a seam of about a packet.
+   */
+  retap(): void {
+    if (!this.unsubscribe || this.tapNow === 'record' || (this.opts.tap?.() ?? 'output') !== 'record') return;
+    const oldOff = this.unsubscribe;
+    let handover: number | null = null;
+    // The old subscription's packets, until the new one has begun (subscribed before the old listener goes, so its encoder stays).
+    const oldUnsubscribe = this.source.subscribe(this.opts.spec, (p) => handover === null && this.onPacket(p), { maxDelayMs: MAX_DELAY_MS.relay, tap: this.tapNow });
+    oldOff();
+    this.tapNow = 'record';
+    this.skipWritten = true;
+    this.unsubscribe = this.source.subscribe(
+      this.opts.spec,
+      (p) => {
+        if (handover === null) {
+          handover = p.pts;
+          // Not from inside the delivery loop.
+          queueMicrotask(oldUnsubscribe);
+        }
+        this.onPacket(p);
+      },
+      { maxDelayMs: MAX_DELAY_MS.relay, tap: 'record' },
+    );
+    const unsubscribeNew = this.unsubscribe;
+    this.unsubscribe = () => {
+      handover ??= -1;
+      oldUnsubscribe();
+      unsubscribeNew();
+    };
+    this.log.info("off air: recording from the recording's own encoder now");
   }
 
   /** Finish the current file and stop (retries too); resolves once the file is on disk. Idempotent. */
@@ -461,6 +537,11 @@ export class Recorder implements Connector<RecordingLink> {
     this.openFile();
     const link: RecordingLink = new RecordingLink(() => this.finish(link));
     this.current = link;
+    if (this.preroll.length) {
+      for (const p of this.preroll.splice(0)) this.onPacket(p);
+      this.skipWritten = true;
+      this.log.info(`the recording begins with ${(this.fileFrames / 48000).toFixed(2)} s from before it was started (pre-roll)`);
+    }
     if (this.diskWaiting) {
       this.diskWaiting = false;
       this.opts.alerts.clear('recording.disk', `recording resumed: ${free === null ? '?' : spaceText(free)} free`);
@@ -622,6 +703,12 @@ export class Recorder implements Connector<RecordingLink> {
 
   private onPacket(p: EncodedPacket): void {
     if (this.writer === null) return;
+    // Already written (the pre-roll ring and the subscription carry the same packets).
+    if (this.skipWritten) {
+      if (p.pts + p.frames <= this.writtenTo) return;
+      this.skipWritten = false;
+    }
+    this.writtenTo = p.pts + p.frames;
     if (this.now() >= this.rotateAt || (this.opts.rotateBytes > 0 && this.fileBytes >= this.opts.rotateBytes)) {
       this.rotate();
       if (this.writer === null) return;

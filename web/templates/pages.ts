@@ -11,6 +11,7 @@ export const NAV = [
   ['/outputs', 'Outputs'],
   ['/listeners', 'Listeners'],
   ['/recordings', 'Recordings'],
+  ['/schedule', 'Schedule'],
   ['/system', 'System'],
 ] as const;
 

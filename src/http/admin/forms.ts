@@ -39,6 +39,11 @@ export const SECTION_FORMS: Record<string, { title: string; skip?: string[]; pag
   control: { title: 'Start-up', page: '/system', skip: ['state_dir', 'socket'] },
   log: { title: 'Log settings', page: '/system' },
   http: { title: 'Web server', page: '/system' },
+  vox: {
+    title: 'Start on sound',
+    page: '/schedule',
+    help: 'Record (or go live) by itself when there is sound, and stop after a quiet while. The recording begins a few seconds before the sound did.',
+  },
 };
 
 export const ENTRY_FORMS: Record<string, { title: string; noun: string; a: string; help?: string }> = {

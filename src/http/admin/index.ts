@@ -13,6 +13,7 @@ import { outputsRoutes } from './outputs-page.ts';
 import { listenersRoutes } from './listeners-page.ts';
 import { recordingsRoutes } from './recordings-page.ts';
 import { systemRoutes } from './system-page.ts';
+import { scheduleRoutes } from './schedule-page.ts';
 
 export { safeNext } from './session.ts';
 
@@ -25,5 +26,6 @@ export const adminRoutes = (ctx: AppContext, hub: SseHub) => {
     .use(outputsRoutes(deps))
     .use(listenersRoutes(deps))
     .use(recordingsRoutes(deps))
+    .use(scheduleRoutes(deps))
     .use(systemRoutes(deps));
 };

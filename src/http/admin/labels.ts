@@ -72,6 +72,21 @@ export const SECTION_TEXT: Record<string, Record<string, FieldText>> = {
       help: 'A restart, a power cut or Stop then Go live within this time continues the same file, so one service is one recording. 0: a new file every time.',
       advanced: true,
     },
+    max_minutes: { label: 'Stop a recording started with Record after (minutes)', help: 'So a forgotten Record does not fill the disk. 0: no limit.', advanced: true },
+  },
+  vox: {
+    enabled: { label: 'Start on sound', help: 'When the input has been louder than the level below for a moment, hark starts by itself; after a quiet while it stops.' },
+    action: {
+      label: 'When there is sound',
+      choices: [
+        ['record', 'Record (not on air)'],
+        ['live', 'Go live'],
+      ],
+    },
+    threshold_dbfs: { label: 'Louder than (dB)', help: '−40 is a quiet voice near the microphone; 0 is the loudest possible.' },
+    attack_s: { label: 'For at least (seconds)', help: 'A cough or a door does not start it.' },
+    release_s: { label: 'Stop after this many quiet seconds' },
+    preroll_s: { label: 'Keep this many seconds from before the sound', help: 'The recording begins this long before the sound did, so the first words are in it.', advanced: true },
   },
   webrtc: {
     enabled: { label: 'Listen page on', help: 'People on this network listen in a browser, with a quarter of a second of delay.' },

@@ -59,7 +59,7 @@ export const systemRoutes = ({ ctx, hub }: AdminDeps) => {
           S.systemPage({
             slots: { sysinfo: W.slot(hub.env, 'sysinfo'), log: W.slot(hub.env, 'log') },
             power: powerPanel(),
-            timezone: await timezonePanel(),
+            timezone: html`${await timezonePanel()}${W.slot(hub.env, 'clock')}`,
             password: passwordForm(),
             tls: tlsPanel(ctx),
             tokens: tokensPanel(),

@@ -35,6 +35,7 @@ import { onAir, onAirAlert, problemCount, titleNow } from './on-air.ts';
 import * as T from './local-time.ts';
 import { systemControl } from '../../control/system.ts';
 import { notifierList } from '../../../web/templates/notify.ts';
+import { clockPanel as clockPanelView } from '../../../web/templates/schedule.ts';
 
 export const statePanel = (ctx: AppContext, message = '') => C.statePanel(ctx.control.snapshot(), message);
 export const stateBadge = (ctx: AppContext) => C.stateBadge(ctx.control.state, problemCount(ctx));
@@ -140,6 +141,13 @@ export function logLines(lines: readonly string[]): Html {
   return html`${lines.map((l) => html`<div class="line ${/ (error|warn) /.exec(l)?.[1] ?? ''}">${l}</div>`)}`;
 }
 
+/** The clock schedules wait for, their zone, what comes next, and VOX (the Schedule and System pages). */
+export function clockPanel(ctx: AppContext): Html {
+  const s = ctx.plane.automation.status();
+  const nowText = new Intl.DateTimeFormat('en-GB', { timeZone: s.zone, weekday: 'long', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }).format(Date.now());
+  return clockPanelView({ ...s, entries: ctx.config.schedule.length, nowText, voxAction: ctx.config.vox.action });
+}
+
 /** Free space as people say it: "78 GB free". */
 const free = (mb: number | null) => (mb === null ? 'unknown' : `${T.spaceText(mb * 1048576)} free`);
 
@@ -231,7 +239,7 @@ export interface WidgetEnv {
 }
 
 /** The admin pages with a live connection (`/events?page=…`). */
-export const PAGES = ['dashboard', 'input', 'outputs', 'listeners', 'recordings', 'system'] as const;
+export const PAGES = ['dashboard', 'input', 'outputs', 'listeners', 'recordings', 'schedule', 'system'] as const;
 export type PageName = (typeof PAGES)[number];
 
 export interface Widget {
@@ -333,6 +341,14 @@ export const WIDGETS = {
   },
   // Each notifier's last delivery: its owner (src/notify) publishes `notify` when one changes.
   notifiers: { pages: ['system'], slot: { id: 'notify-list' }, render: ({ ctx }) => notifierList(ctx.notify.statuses(), (iso) => T.when(iso)), on: ['notify', 'config'] },
+  clock: {
+    pages: ['schedule', 'system'],
+    slot: { id: 'clock-panel', tag: 'section', attrs: 'class="panel"' },
+    render: ({ ctx }) => clockPanel(ctx),
+    on: ['config', 'state', 'output'],
+    everyMs: 5000,
+    clock: 'the clock gets synchronised, and the time of day moves, without an event',
+  },
   sysinfo: { pages: ['system'], slot: { id: 'sysinfo' }, render: ({ ctx }) => sysinfo(ctx), everyMs: 2000, clock: 'uptime, load, temperature and the time of day' },
   log: {
     pages: ['system'],
