@@ -46,6 +46,7 @@ function make(over: Partial<RecorderOptions> = {}) {
     minFreeBytes: 100 * MB,
     alerts,
     freeBytes: () => 10_000 * MB,
+    clockSynced: () => true,
     ...over,
   });
   return { src, alerts, dir, rec };
