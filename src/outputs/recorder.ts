@@ -977,7 +977,8 @@ export class Recorder implements Connector<RecordingLink> {
     try {
       const path = join(this.dir, name);
       if (name.endsWith('.mp3')) {
-        const kbps = mp3Kbps(readHead(path, 4));
+        // A file after a rotation starts inside a frame (the encoder's output is a byte stream): the first whole one says.
+        const kbps = mp3KbpsIn(readHead(path, 4096));
         s = kbps ? (bytes * 8) / (kbps * 1000) : null;
       } else if (name.endsWith('.opus')) {
         const g = lastGranule(path, bytes);
@@ -1072,6 +1073,22 @@ function readHead(path: string, n: number): Uint8Array {
 export function mp3Kbps(b: Uint8Array): number | null {
   if (b.length < 4 || b[0] !== 0xff || (b[1]! & 0xfe) !== 0xfa) return null;
   return MP3_KBPS[b[2]! >> 4] || null;
+}
+
+/**
+ * The bitrate of the first whole MPEG-1 Layer III frame in `b`: a header whose frame is
+ * followed by another header (so a chance 0xFFF in the middle of a frame is not taken).
+ */
+export function mp3KbpsIn(b: Uint8Array): number | null {
+  for (let o = 0; o + 4 <= b.length; o++) {
+    const kbps = mp3Kbps(b.subarray(o, o + 4));
+    const rate = [44_100, 48_000, 32_000][(b[o + 2]! >> 2) & 3];
+    if (!kbps || !rate) continue;
+    const next = o + Math.floor((144_000 * kbps) / rate) + ((b[o + 2]! >> 1) & 1);
+    if (next + 4 > b.length) return o === 0 ? kbps : null;
+    if (mp3Kbps(b.subarray(next, next + 4)) === kbps) return kbps;
+  }
+  return null;
 }
 
 function findBytes(hay: Uint8Array, needle: Uint8Array, from = 0): number {

@@ -18,7 +18,7 @@
 import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
 import { join } from 'node:path';
 import { OggOpusMuxer } from '../codecs/ogg.ts';
-import { lastGranule, mp3Kbps, type RecordingInfo } from './recorder.ts';
+import { lastGranule, mp3Kbps, mp3KbpsIn, type RecordingInfo } from './recorder.ts';
 import { VERSION } from '../version.ts';
 
 /** The longest range one download may cover. */
@@ -90,15 +90,9 @@ function samplesOf(dir: string, r: RecordingInfo): number | null {
     return g === null ? null : g + (r.duration_s !== null && r.duration_s * 48_000 > g + 48_000 ? Math.round(r.duration_s * 48_000) - g : 0);
   }
   if (r.name.endsWith('.mp3')) {
-    const head = new Uint8Array(4);
-    const fd = openSync(path, 'r');
-    try {
-      readSync(fd, head, 0, 4, 0);
-    } finally {
-      closeSync(fd);
-    }
-    const kbps = mp3Kbps(head);
-    return kbps && ((head[2]! >> 2) & 3) === 1 ? Math.floor(r.bytes / (3 * kbps)) * 1152 : null;
+    const kbps = mp3FileKbps(path);
+    // CBR: bytes × 8 / bitrate, in samples; a rotated file starts and ends inside a frame, so this is fractional.
+    return kbps ? (r.bytes * 8 * 48_000) / (kbps * 1000) : null;
   }
   return null;
 }
@@ -221,21 +215,45 @@ function concat(parts: Uint8Array[]): Uint8Array {
 
 const MP3_RATES = [44_100, 48_000, 32_000];
 
-/** MPEG-1 Layer III frames of a file: [offset, length] pairs (ISO/IEC 11172-3 §2.4.2.3). */
+/** An MP3 recording's bitrate (48 kHz only: hark's), from its first whole frame. */
+function mp3FileKbps(path: string): number | null {
+  const head = new Uint8Array(4096);
+  const fd = openSync(path, 'r');
+  let n: number;
+  try {
+    n = readSync(fd, head, 0, head.length, 0);
+  } finally {
+    closeSync(fd);
+  }
+  const b = head.subarray(0, n);
+  const kbps = mp3KbpsIn(b);
+  for (let o = 0; kbps && o + 4 <= b.length; o++) if (mp3Kbps(b.subarray(o, o + 4)) === kbps) return ((b[o + 2]! >> 2) & 3) === 1 ? kbps : null;
+  return null;
+}
+
+/**
+ * MPEG-1 Layer III frames in `bytes`: [offset, length] pairs (ISO/IEC 11172-3 §2.4.2.3). A
+ * header counts when the frame it starts ends at another header or at the end, so the part of
+ * a frame a rotated file starts with is skipped.
+ */
 function mp3Frames(bytes: Uint8Array): [number, number][] {
   const out: [number, number][] = [];
-  let o = 0;
-  while (o + 4 <= bytes.length) {
+  const lenAt = (o: number) => {
     const kbps = mp3Kbps(bytes.subarray(o, o + 4));
     const rate = MP3_RATES[(bytes[o + 2]! >> 2) & 3];
-    if (!kbps || !rate) {
+    return kbps && rate ? Math.floor((144 * kbps * 1000) / rate) + ((bytes[o + 2]! >> 1) & 1) : 0;
+  };
+  let o = 0;
+  while (o + 4 <= bytes.length) {
+    const len = lenAt(o);
+    const next = o + len;
+    if (!len || (next + 4 <= bytes.length && !lenAt(next)) || (out.length === 0 && next + 4 > bytes.length && next !== bytes.length)) {
       o++;
       continue;
     }
-    const len = Math.floor((144 * kbps * 1000) / rate) + ((bytes[o + 2]! >> 1) & 1);
-    if (o + len > bytes.length) break;
+    if (next > bytes.length) break;
     out.push([o, len]);
-    o += len;
+    o = next;
   }
   return out;
 }
@@ -248,6 +266,7 @@ export function rangeStream(plan: RangePlan): ReadableStream<Uint8Array> {
   let i = 0;
   let muxer: OggOpusMuxer | null = null;
   let left = plan.samples;
+  let carry = new Uint8Array(0);
   return new ReadableStream<Uint8Array>(
     {
       pull(c) {
@@ -262,15 +281,20 @@ export function rangeStream(plan: RangePlan): ReadableStream<Uint8Array> {
         }
         const bytes = readFileSync(part.piece.path);
         if (plan.format === 'mp3') {
-          let pos = 0;
+          // The frame a rotation split goes on in the next file: its start is carried over.
+          const buf = part.piece.continues && carry.length ? concat([carry, bytes]) : bytes;
+          const base = buf.length - bytes.length;
+          const perByte = part.piece.samples / bytes.length;
           const chunks: Uint8Array[] = [];
-          for (const [off, len] of mp3Frames(bytes)) {
-            const end = pos + 1152;
+          let end = 0;
+          for (const [off, len] of mp3Frames(buf)) {
+            end = off + len;
             // Whole frames: those whose middle falls inside the part.
-            if (pos + 576 >= part.from && pos + 576 < part.to) chunks.push(bytes.subarray(off, off + len));
-            pos = end;
-            if (pos >= part.to) break;
+            const mid = (off - base) * perByte + 576;
+            // (The frame carried over from the file before counts here: it was cut short there.)
+            if ((mid >= part.from || (off < base && part.from === 0)) && mid < part.to) chunks.push(buf.subarray(off, off + len));
           }
+          carry = buf.slice(end);
           if (chunks.length) c.enqueue(concat(chunks));
           return;
         }
