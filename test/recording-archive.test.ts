@@ -11,7 +11,7 @@
  * - the automatic disk floor is read from the real file system (statfs).
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { mkdtempSync, statfsSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, statfsSync, utimesSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startHark, type HarkProcess } from './lib/hark.ts';
@@ -19,8 +19,13 @@ import { startPipewire, type PipewireHarness, type Player } from './lib/pipewire
 import { decodeWithFfmpeg, decodeWithOpusdec, dominantFrequency, fitSinusoid, rmsDbfs } from './lib/signal.ts';
 import { autoMinFreeBytes } from '../src/outputs/recorder.ts';
 import { clipName } from '../src/outputs/clip-name.ts';
+import { launchChromium } from './lib/browser.ts';
+import { login, useSession } from './lib/session.ts';
 
 const FREQ = 997;
+const PASSWORD = 'archive-pass-1';
+/** The session of the PipeWire hark (it has a password, so the page can be shown). */
+let cookie = '';
 let pw: PipewireHarness;
 let hark: HarkProcess;
 /** The same input recorded as MP3 (started beside the first, so the file costs one wait). */
@@ -56,7 +61,9 @@ clips = false
   const ogg = startHark(`${tone}format = "ogg-opus"\ndir = "${dirOgg}"\n`, { env: { HARK_TIMESYNC_FLAG: '/' } });
   const mp3 = startHark(`${tone}format = "mp3"\ndir = "${dirMp3}"\n`, { env: { HARK_TIMESYNC_FLAG: '/' } });
   hark = await startHark(
-    `[input]
+    `[admin]
+password = "${PASSWORD}"
+[input]
 source = "pipewire"
 device = "${pw.sinkName}"
 [webrtc]
@@ -73,6 +80,7 @@ after_s = 1
 `,
     { env: { ...pw.env, HARK_TIMESYNC_FLAG: '/' } },
   );
+  cookie = await login(hark.url, PASSWORD);
   harkMp3 = await mp3;
   harkOgg = await ogg;
 }, 60_000);
@@ -96,7 +104,7 @@ async function until<T>(check: () => Promise<T | null>, o: { timeoutMs: number; 
   throw new Error(`timed out after ${o.timeoutMs} ms: ${o.what}`);
 }
 
-const api = (path: string, h = hark) => fetch(`${h.url}${path}`);
+const api = (path: string, h = hark) => fetch(`${h.url}${path}`, h === hark ? { headers: { cookie } } : {});
 const iso = (ms: number) => new Date(ms).toISOString();
 
 async function recordings(h = hark): Promise<{ name: string; started_at: string; duration_s: number | null; active: boolean }[]> {
@@ -237,4 +245,71 @@ describe('the clip of what happened', () => {
       expect((await r.json()).error).toStartWith('no such clip: ');
     }
   }, 60_000);
+});
+
+describe('the Recordings page', () => {
+  test('lists by day, plays in the page, offers the clips, and the range form hands over a download (phone and desktop)', async () => {
+    // An earlier day's recordings, from a finished file of today's.
+    const done = (await recordings()).filter((r) => !r.active);
+    const old = ['hark-2026-11-29T09-00-00Z.opus', 'hark-2026-11-29T09-00-05Z.opus'];
+    for (const n of old) {
+      copyFileSync(join(dir, done.at(-1)!.name), join(dir, n));
+      utimesSync(join(dir, n), Date.parse('2026-11-29T09:00:06Z') / 1000, Date.parse('2026-11-29T09:00:06Z') / 1000);
+    }
+    const local = (ms: number, o: Intl.DateTimeFormatOptions) => new Intl.DateTimeFormat('en-CA', { ...o, hourCycle: 'h23' }).format(ms);
+    const oldMs = Date.parse('2026-11-29T09:00:00Z');
+    const shots = '/tmp/shots-lg';
+    mkdirSync(shots, { recursive: true });
+    const chrome = await launchChromium();
+    try {
+      for (const [size, viewport] of [['phone', { width: 390, height: 844 }], ['desktop', { width: 1366, height: 900 }]] as const) {
+        const ctx = await chrome.browser.newContext({ viewport, acceptDownloads: true });
+        await useSession(ctx, hark.url, cookie);
+        const page = await ctx.newPage();
+        await page.goto(`${hark.url}/recordings`);
+        // Days as headings, newest first; the old day last.
+        const days = await page.locator('#recordings-list h3.rec-day').allTextContents();
+        expect(days.length).toBeGreaterThanOrEqual(3);
+        expect(days.at(-1)).toBe('When the sound stopped');
+        expect(days.at(-2)).toMatch(/^Sun 29 Nov$/);
+        // The clip is listed with a player.
+        expect(await page.locator('li.rec-clip audio').count()).toBeGreaterThanOrEqual(1);
+        // A recording plays in the page.
+        const audio = page.locator('li.recording:not(.rec-clip) audio').nth(1);
+        await audio.evaluate((a: HTMLAudioElement) => a.play());
+        await page.waitForFunction(() => [...document.querySelectorAll('li.recording:not(.rec-clip) audio')].some((a) => (a as HTMLAudioElement).currentTime > 0.3), null, { timeout: 15_000 });
+        await audio.evaluate((a: HTMLAudioElement) => a.pause());
+        // The range form: the old day, 09:00 to 09:01 in the box's time; the answer offers the file.
+        await page.fill('#range-date', local(oldMs, { year: 'numeric', month: '2-digit', day: '2-digit' }));
+        await page.fill('#range-from', local(oldMs, { hour: '2-digit', minute: '2-digit' }));
+        await page.fill('#range-to', local(oldMs + 60_000, { hour: '2-digit', minute: '2-digit' }));
+        await page.getByRole('button', { name: 'Find it' }).click();
+        await page.locator('#range-download').waitFor({ timeout: 10_000 });
+        expect(await page.locator('.range-answer').textContent()).toMatch(/of audio\./);
+        const [download] = await Promise.all([page.waitForEvent('download'), page.locator('#range-download').click()]);
+        const saved = join(dir, `page-range-${size}.opus`);
+        await download.saveAs(saved);
+        const pcm = await decodeWithFfmpeg(saved, { channels: 1 });
+        expect(pcm.length / 48_000).toBeGreaterThan(5);
+        // Targets of at least 44 px.
+        for (const sel of ['#range-date', '#range-from', '#range-to', '#range-download', 'li.recording .rec-actions .button-link']) {
+          const box = await page.locator(sel).first().boundingBox();
+          expect({ sel, h: Math.round(box!.height) >= 44 }).toEqual({ sel, h: true });
+        }
+        // A day with nothing recorded says so.
+        await page.fill('#range-date', '2020-01-05');
+        await page.getByRole('button', { name: 'Find it' }).click();
+        await page.locator('.range-answer .notice.bad').waitFor({ timeout: 10_000 });
+        expect(await page.locator('.range-answer').textContent()).toBe('Nothing was recorded then.');
+        expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(viewport.width);
+        await page.fill('#range-date', local(oldMs, { year: 'numeric', month: '2-digit', day: '2-digit' }));
+        await page.getByRole('button', { name: 'Find it' }).click();
+        await page.locator('#range-download').waitFor({ timeout: 10_000 });
+        await page.screenshot({ path: `${shots}/recordings-${size}.png`, fullPage: true });
+        await ctx.close();
+      }
+    } finally {
+      await chrome.close();
+    }
+  }, 90_000);
 });

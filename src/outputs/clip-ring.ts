@@ -37,7 +37,9 @@ export const CLIP_NAME_RE = /^[a-z0-9][a-z0-9-]{0,63}-(\d{8}-\d{6}|unknown)\.opu
 export interface ClipInfo {
   name: string;
   bytes: number;
-  /** When the alert began (from the file's time). */
+  /** When the alert began (ISO 8601, from the name), or null for a name without the time. */
+  since: string | null;
+  /** When the file was last written. */
   modified_at: string;
   /** Still being written (the 15 s after have not all come yet). */
   active: boolean;
@@ -199,7 +201,10 @@ export class ClipRing {
       if (!CLIP_NAME_RE.test(name)) continue;
       try {
         const st = statSync(join(this.clipsDir, name));
-        if (st.isFile()) out.push({ name, bytes: st.size, modified_at: st.mtime.toISOString(), active: this.writers.has(name) });
+        const m = /-(\d{4})(\d{2})(\d{2})-(\d{2})(\d{2})(\d{2})\.opus$/.exec(name);
+        const since = m ? new Date(`${m[1]}-${m[2]}-${m[3]}T${m[4]}:${m[5]}:${m[6]}Z`) : null;
+        const sinceIso = since && Number.isFinite(since.getTime()) ? since.toISOString() : null;
+        if (st.isFile()) out.push({ name, bytes: st.size, since: sinceIso, modified_at: st.mtime.toISOString(), active: this.writers.has(name) });
       } catch {}
     }
     return out.sort((a, b) => (a.modified_at < b.modified_at ? 1 : a.modified_at > b.modified_at ? -1 : a.name < b.name ? 1 : -1));
