@@ -1,6 +1,7 @@
 /**
  * Logger-grade recording and the clip of what happened, with real parts: a PipeWire tone into
- * one hark (started once for the file) that records Ogg/Opus in small rotated files.
+ * one hark (started once for the file, recording MP3, so its clips come from an Opus encoder of
+ * their own), and two on hark's own tone recording Ogg/Opus and MP3 in small rotated files.
  * - a range across three files decodes to exactly the requested duration (±1 frame), and the
  *   tone goes on through the joins (a sinusoid fitted across each join explains it: no gap,
  *   no phase jump);
@@ -71,7 +72,7 @@ enabled = false
 [recording]
 enabled = true
 dir = "${dir}"
-format = "ogg-opus"
+format = "mp3"
 bitrate_kbps = 64
 rotate_mb = 0.04
 [silence]
@@ -251,7 +252,7 @@ describe('the Recordings page', () => {
   test('lists by day, plays in the page, offers the clips, and the range form hands over a download (phone and desktop)', async () => {
     // An earlier day's recordings, from a finished file of today's.
     const done = (await recordings()).filter((r) => !r.active);
-    const old = ['hark-2026-11-29T09-00-00Z.opus', 'hark-2026-11-29T09-00-05Z.opus'];
+    const old = ['hark-2026-11-29T09-00-00Z.mp3', 'hark-2026-11-29T09-00-05Z.mp3'];
     for (const n of old) {
       copyFileSync(join(dir, done.at(-1)!.name), join(dir, n));
       utimesSync(join(dir, n), Date.parse('2026-11-29T09:00:06Z') / 1000, Date.parse('2026-11-29T09:00:06Z') / 1000);
@@ -287,10 +288,11 @@ describe('the Recordings page', () => {
         await page.locator('#range-download').waitFor({ timeout: 10_000 });
         expect(await page.locator('.range-answer').textContent()).toMatch(/of audio\./);
         const [download] = await Promise.all([page.waitForEvent('download'), page.locator('#range-download').click()]);
-        const saved = join(dir, `page-range-${size}.opus`);
+        const saved = join(dir, `page-range-${size}.mp3`);
         await download.saveAs(saved);
         const pcm = await decodeWithFfmpeg(saved, { channels: 1 });
-        expect(pcm.length / 48_000).toBeGreaterThan(5);
+        // Both of that morning's files, one after the other (~10 s).
+        expect(pcm.length / 48_000).toBeGreaterThan(9);
         // Targets of at least 44 px.
         for (const sel of ['#range-date', '#range-from', '#range-to', '#range-download', 'li.recording .rec-actions .button-link']) {
           const box = await page.locator(sel).first().boundingBox();

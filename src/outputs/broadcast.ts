@@ -69,8 +69,9 @@ export class BroadcastOutputs {
       onChange: this.publish,
       enabled: () => this.recordingOn,
     });
-    // The recorder's Opus encoder when it has one (one encoder for both), else a cheap one of its own.
-    const clipSpec = r.format === 'ogg-opus' ? broadcastOpusSpec(channels, r.bitrate_kbps) : broadcastOpusSpec(channels, 48);
+    // The recorder's Opus encoder when it has one (one encoder for both), else a cheap one of its
+    // own (48 kbit/s, complexity 3: a clip is for telling what happened, and it runs all the time).
+    const clipSpec = r.format === 'ogg-opus' ? broadcastOpusSpec(channels, r.bitrate_kbps) : { ...broadcastOpusSpec(channels, 48), complexity: 3 };
     this.clips = r.clips ? new ClipRing(source, { dir: r.dir, spec: clipSpec, channels, alerts: this.alerts }) : null;
     this.silence = new SilenceDetector(source, this.alerts, { thresholdDbfs: config.silence.threshold_dbfs, afterS: config.silence.after_s });
     this.inputClock = new InputClockWatch(() => source.stats(), this.alerts);
