@@ -11,11 +11,12 @@
  *
  * Ogg/Opus comes out sample-exact: the output's pre-skip drops what comes before `from` in the
  * first packet (RFC 7845 §4.2) and end trimming what comes after `to` (§4.5). MP3 comes out in
- * whole frames (1152 samples at 48 kHz: ±1 frame). A file continued after a pause
- * (continue_within_minutes) is taken as one piece: its audio after the pause reads as if it
- * followed at once.
+ * whole frames (1152 samples at 48 kHz: ±1 frame). Files are read 1 MB at a time, so memory
+ * stays bounded whatever their length (rotate_minutes = 0 makes one file per broadcast). A file
+ * continued after a pause (continue_within_minutes) is taken as one piece: its audio after the
+ * pause reads as if it followed at once.
  */
-import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
+import { closeSync, openSync, readSync } from 'node:fs';
 import { join } from 'node:path';
 import { OggOpusMuxer } from '../codecs/ogg.ts';
 import { lastGranule, mp3Kbps, mp3KbpsIn, type RecordingInfo } from './recorder.ts';
@@ -165,36 +166,51 @@ export function opusPacketSamples(p: Uint8Array): number {
   return frame * count;
 }
 
-/** The audio packets of an Ogg/Opus file (every chained link's, headers left out), and its channel count. */
-function oggPackets(bytes: Uint8Array): { packets: Uint8Array[]; channels: number } {
-  const packets: Uint8Array[] = [];
-  let channels = 2;
-  let partial: Uint8Array[] = [];
-  let o = 0;
-  while (o + 27 <= bytes.length) {
-    if (bytes[o] !== 0x4f || bytes[o + 1] !== 0x67 || bytes[o + 2] !== 0x67 || bytes[o + 3] !== 0x53) break;
-    const nseg = bytes[o + 26]!;
-    let at = o + 27 + nseg;
-    if (at > bytes.length) break;
-    let len = 0;
-    for (let i = 0; i < nseg; i++) len += bytes[o + 27 + i]!;
-    // A page cut short (a crash, the file being written): stop at the last whole page.
-    if (at + len > bytes.length) break;
-    if (!(bytes[o + 5]! & 1)) partial = [];
-    for (let i = 0; i < nseg; i++) {
-      const l = bytes[o + 27 + i]!;
-      partial.push(bytes.subarray(at, at + l));
-      at += l;
-      if (l < 255) {
-        const pkt = partial.length === 1 ? partial[0]! : concat(partial);
-        partial = [];
-        if (startsWith(pkt, 'OpusHead')) channels = pkt[9] ?? 2;
-        else if (!startsWith(pkt, 'OpusTags') && pkt.length) packets.push(pkt);
+/**
+ * Ogg pages to Opus packets, fed a file a chunk at a time (a recording may be hours long: it is
+ * never read whole). Headers (OpusHead, OpusTags of every chained link) are left out; the
+ * channel count is taken from OpusHead. A page cut short at the end (a crash, the file being
+ * written) is never completed and so never used.
+ */
+class OggPacketReader {
+  channels = 2;
+  private rest: Uint8Array = new Uint8Array(0);
+  private partial: Uint8Array[] = [];
+
+  /** The audio packets completed by this chunk. */
+  feed(chunk: Uint8Array): Uint8Array[] {
+    const bytes = this.rest.length ? concat([this.rest, chunk]) : chunk;
+    const packets: Uint8Array[] = [];
+    let o = 0;
+    while (o + 27 <= bytes.length) {
+      if (bytes[o] !== 0x4f || bytes[o + 1] !== 0x67 || bytes[o + 2] !== 0x67 || bytes[o + 3] !== 0x53) {
+        // Not at a page: find the next capture pattern.
+        o++;
+        continue;
       }
+      const nseg = bytes[o + 26]!;
+      if (o + 27 + nseg > bytes.length) break;
+      let len = 0;
+      for (let i = 0; i < nseg; i++) len += bytes[o + 27 + i]!;
+      let at = o + 27 + nseg;
+      if (at + len > bytes.length) break;
+      if (!(bytes[o + 5]! & 1)) this.partial = [];
+      for (let i = 0; i < nseg; i++) {
+        const l = bytes[o + 27 + i]!;
+        this.partial.push(bytes.slice(at, at + l));
+        at += l;
+        if (l < 255) {
+          const pkt = this.partial.length === 1 ? this.partial[0]! : concat(this.partial);
+          this.partial = [];
+          if (startsWith(pkt, 'OpusHead')) this.channels = pkt[9] ?? 2;
+          else if (!startsWith(pkt, 'OpusTags') && pkt.length) packets.push(pkt);
+        }
+      }
+      o = at;
     }
-    o = at;
+    this.rest = bytes.slice(o);
+    return packets;
   }
-  return { packets, channels };
 }
 
 function startsWith(b: Uint8Array, s: string): boolean {
@@ -258,75 +274,126 @@ function mp3Frames(bytes: Uint8Array): [number, number][] {
   return out;
 }
 
+/** Files are read this much at a time: memory stays bounded whatever their length. */
+const CHUNK = 1 << 20;
+
+async function* chunks(path: string, start: number, end: number): AsyncGenerator<Uint8Array> {
+  const file = Bun.file(path);
+  for (let o = start; o < end; o += CHUNK) {
+    const b = await file.slice(o, Math.min(end, o + CHUNK)).bytes();
+    if (!b.length) return;
+    yield b;
+  }
+}
+
 /**
- * The download as a stream: one file read at a time (at most one recording in memory), its
- * part re-muxed and sent before the next is read.
+ * The download as a stream: each file read a chunk at a time (an MP3 part from near its first
+ * byte, found by the constant bitrate), its part re-muxed and sent as it goes.
  */
 export function rangeStream(plan: RangePlan): ReadableStream<Uint8Array> {
-  let i = 0;
-  let muxer: OggOpusMuxer | null = null;
-  let left = plan.samples;
-  let carry = new Uint8Array(0);
+  const gen = plan.format === 'mp3' ? mp3Range(plan) : oggRange(plan);
   return new ReadableStream<Uint8Array>(
     {
-      pull(c) {
-        const part = plan.parts[i++];
-        if (!part) {
-          if (muxer) {
-            // End trimming (RFC 7845 §4.5): the last packet sits alone on the last page, so the
-            // final granule position can say exactly where the range ends.
-            for (const page of muxer.end(Math.max(0, -left))) c.enqueue(page);
-          }
-          return c.close();
+      async pull(c) {
+        const { value, done } = await gen.next();
+        if (done) c.close();
+        else c.enqueue(value);
+      },
+      async cancel() {
+        await gen.return(undefined);
+      },
+    },
+    { highWaterMark: 0 },
+  );
+}
+
+async function* mp3Range(plan: RangePlan): AsyncGenerator<Uint8Array> {
+  // The frame a rotation split goes on in the next file: its start is carried over.
+  let carry: Uint8Array = new Uint8Array(0);
+  for (const part of plan.parts) {
+    const size = Bun.file(part.piece.path).size;
+    const perByte = part.piece.samples / size;
+    const frameBytes = 1152 / perByte;
+    // Two frames early (and late) so the frame holding the edge is whole.
+    const start = part.from > 0 ? Math.max(0, Math.floor(part.from / perByte - 2 * frameBytes)) : 0;
+    const end = part.to < part.piece.samples ? Math.min(size, Math.ceil(part.to / perByte + 2 * frameBytes)) : size;
+    let buf: Uint8Array = start === 0 && part.piece.continues ? carry : new Uint8Array(0);
+    /** The file offset of buf[0] (negative: carried from the file before). */
+    let bufStart = start - buf.length;
+    let over = false;
+    for await (const chunk of chunks(part.piece.path, start, end)) {
+      buf = buf.length ? concat([buf, chunk]) : chunk;
+      const out: Uint8Array[] = [];
+      let used = 0;
+      for (const [off, len] of mp3Frames(buf)) {
+        if (off + len > buf.length) break;
+        used = off + len;
+        // Whole frames: those whose middle falls inside the part (a carried one counts here: it was cut short there).
+        const mid = (bufStart + off) * perByte + 576;
+        if (mid >= part.to) {
+          over = true;
+          break;
         }
-        const bytes = readFileSync(part.piece.path);
-        if (plan.format === 'mp3') {
-          // The frame a rotation split goes on in the next file: its start is carried over.
-          const buf = part.piece.continues && carry.length ? concat([carry, bytes]) : bytes;
-          const base = buf.length - bytes.length;
-          const perByte = part.piece.samples / bytes.length;
-          const chunks: Uint8Array[] = [];
-          let end = 0;
-          for (const [off, len] of mp3Frames(buf)) {
-            end = off + len;
-            // Whole frames: those whose middle falls inside the part.
-            const mid = (off - base) * perByte + 576;
-            // (The frame carried over from the file before counts here: it was cut short there.)
-            if ((mid >= part.from || (off < base && part.from === 0)) && mid < part.to) chunks.push(buf.subarray(off, off + len));
-          }
-          carry = buf.slice(end);
-          if (chunks.length) c.enqueue(concat(chunks));
-          return;
-        }
-        const { packets, channels } = oggPackets(bytes);
-        let pos = 0;
-        let k = 0;
+        if (mid >= part.from || (bufStart + off < 0 && part.from === 0)) out.push(buf.subarray(off, off + len));
+      }
+      if (out.length) yield concat(out);
+      buf = buf.slice(used);
+      bufStart += used;
+      if (over) break;
+    }
+    carry = over ? new Uint8Array(0) : buf;
+  }
+}
+
+async function* oggRange(plan: RangePlan): AsyncGenerator<Uint8Array> {
+  let muxer: OggOpusMuxer | null = null;
+  let left = plan.samples;
+  for (let i = 0; i < plan.parts.length; i++) {
+    const part = plan.parts[i]!;
+    const last = i === plan.parts.length - 1;
+    const reader = new OggPacketReader();
+    let pos = 0;
+    /** Whether this part has sent a packet (the ones before `from` are passed over until it has). */
+    let begun = false;
+    let over = false;
+    for await (const chunk of chunks(part.piece.path, 0, Bun.file(part.piece.path).size)) {
+      const out: Uint8Array[] = [];
+      for (const pkt of reader.feed(chunk)) {
+        const n = opusPacketSamples(pkt);
         if (!muxer) {
           // Start a few packets early so the decoder has settled at `from`; the pre-skip drops them.
-          while (k < packets.length && pos + opusPacketSamples(packets[k]!) <= Math.max(0, part.from - PREROLL_SAMPLES)) pos += opusPacketSamples(packets[k++]!);
+          if (pos + n <= Math.max(0, part.from - PREROLL_SAMPLES)) {
+            pos += n;
+            continue;
+          }
           const preSkip = part.from - pos;
           muxer = new OggOpusMuxer({
-            channels,
-            preSkip: Math.max(preSkip, 0),
+            channels: reader.channels,
+            preSkip,
             maxPageMs: 1000,
             tags: { ENCODER: `hark/${VERSION}`, DATE: new Date(plan.fromMs).toISOString(), COMMENT: `hark recordings from ${new Date(plan.fromMs).toISOString()} to ${new Date(plan.toMs).toISOString()}` },
           });
           // The output's granule counts the pre-skip as well.
           left += preSkip;
-        } else {
-          while (k < packets.length && pos + opusPacketSamples(packets[k]!) <= part.from) pos += opusPacketSamples(packets[k++]!);
-        }
-        const out: Uint8Array[] = [];
-        for (; k < packets.length && pos < part.to; k++) {
-          const n = opusPacketSamples(packets[k]!);
-          if (left - n <= 0 && i === plan.parts.length) out.push(...muxer.flush());
-          out.push(...muxer.writePacket(packets[k]!, n));
+        } else if (!begun && pos + n <= part.from) {
           pos += n;
-          left -= n;
+          continue;
         }
-        for (const page of out) c.enqueue(page);
-      },
-    },
-    { highWaterMark: 0 },
-  );
+        begun = true;
+        if (pos >= part.to) {
+          over = true;
+          break;
+        }
+        // End trimming (RFC 7845 §4.5): the last packet goes alone on the last page, so the
+        // final granule position can say exactly where the range ends.
+        if (last && left - n <= 0) out.push(...muxer.flush());
+        out.push(...muxer.writePacket(pkt, n));
+        pos += n;
+        left -= n;
+      }
+      if (out.length) yield concat(out);
+      if (over) break;
+    }
+  }
+  if (muxer) yield concat([...muxer.end(Math.max(0, -left))]);
 }
