@@ -9,10 +9,11 @@
  * - the tone stopped (silence injected) → the clip file exists at once, decodes, and holds the
  *   tone before the silence and silence after; it is served at /api/clips/<name> and nothing
  *   else is;
- * - the automatic disk floor is read from the real file system (statfs).
+ * - the automatic disk floor is read from the real file system (statfs);
+ * - retention on a real 4 MB tmpfs: keep_days, then make_room deleting the oldest as it fills.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { copyFileSync, mkdirSync, mkdtempSync, statfsSync, utimesSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, statfsSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startHark, type HarkProcess } from './lib/hark.ts';
@@ -202,9 +203,62 @@ describe('the disk guard', () => {
   });
 });
 
+const isRoot = process.getuid?.() === 0;
+
+describe('retention on a real 4 MB tmpfs', () => {
+  test.skipIf(!isRoot)('keep_days removes the month-old recording at the start; make_room deletes the oldest as the disk fills, and recording never stops', async () => {
+    const tdir = mkdtempSync(join(tmpdir(), 'hark-retention-'));
+    expect(Bun.spawnSync(['mount', '-t', 'tmpfs', '-o', 'size=4m', 'tmpfs', tdir]).exitCode).toBe(0);
+    let h: HarkProcess | undefined;
+    try {
+      const free = () => Number(statfsSync(tdir).bavail) * Number(statfsSync(tdir).bsize);
+      const day = 86_400_000;
+      const seed = (name: string, bytes: number, agoDays: number) => {
+        writeFileSync(join(tdir, name), new Uint8Array(bytes).fill(0x55));
+        utimesSync(join(tdir, name), (Date.now() - agoDays * day) / 1000, (Date.now() - agoDays * day) / 1000);
+      };
+      seed('hark-2026-10-01T10-00-00Z.mp3', 100_000, 40);
+      seed('hark-2026-11-15T10-00-00Z.mp3', 800_000, 18);
+      seed('hark-2026-11-22T10-00-00Z.mp3', 800_000, 11);
+      seed('hark-2026-11-29T10-00-00Z.mp3', 800_000, 4);
+      writeFileSync(join(tdir, 'not-a-recording.txt'), 'kept');
+      h = await startHark(
+        `[input]\nsource = "tone"\n[webrtc]\nenabled = false\n[recording]\nenabled = true\ndir = "${tdir}"\nformat = "mp3"\nbitrate_kbps = 320\nmin_free_mb = 1\nkeep_days = 30\n`,
+        { env: { HARK_TIMESYNC_FLAG: '/' } },
+      );
+      let lowest = free();
+      const states = new Set<string>();
+      const deadline = Date.now() + 40_000;
+      // 320 kbit/s = 40 kB/s: the ~1.6 MB free reach the floor and a quarter (1.25 MB) in ~10 s.
+      while (Date.now() < deadline && existsSync(join(tdir, 'hark-2026-11-15T10-00-00Z.mp3'))) {
+        lowest = Math.min(lowest, free());
+        states.add((await (await api('/api/status', h)).json()).outputs.recording.state);
+        await Bun.sleep(100);
+      }
+      const left = readdirSync(tdir).sort();
+      expect(left).not.toContain('hark-2026-10-01T10-00-00Z.mp3'); // keep_days
+      expect(left).not.toContain('hark-2026-11-15T10-00-00Z.mp3'); // the oldest, to make room
+      expect(left).toContain('hark-2026-11-29T10-00-00Z.mp3');
+      expect(left).toContain('not-a-recording.txt');
+      expect([...states]).toEqual(['recording']);
+      expect(lowest).toBeGreaterThanOrEqual(1024 * 1024);
+      expect(h.output()).toMatch(/deleted hark-2026-10-01T10-00-00Z\.mp3 \(older than 30 days\)/);
+      expect(h.output()).toMatch(/deleted hark-2026-11-15T10-00-00Z\.mp3 \(making room: [\d.]+ MB free\)/);
+      // The file being written is whole.
+      const s = (await (await api('/api/status', h)).json()).outputs.recording;
+      expect(s.state).toBe('recording');
+      expect(left).toContain(s.file);
+    } finally {
+      await h?.stop();
+      Bun.spawnSync(['umount', '-l', tdir]);
+    }
+  }, 60_000);
+});
+
 describe('the clip of what happened', () => {
   test('silence injected: the clip is there at once with the tone before, then grows to the silence after; served by name, nothing else is', async () => {
-    // Let the ring fill with tone (the recording started ≥ 15 s ago by now).
+    // The ring holds 15 s of tone before the tone stops (hark started at least 16 s ago).
+    await until(async () => ((await recordings()).some((r) => Date.now() - Date.parse(r.started_at) >= 17_000) ? true : null), { timeoutMs: 30_000, what: '16 s of tone in the ring' });
     await player.stop();
     const alert = await until(async () => {
       const s = await (await api('/api/status')).json();
