@@ -175,7 +175,15 @@ export const RecordingSchema = T.Object(
     bitrate_kbps: T.Integer({ minimum: 6, maximum: 320, default: 128, description: 'Bitrate (MP3: an MPEG-1 Layer III rate)' }),
     rotate_minutes: T.Integer({ minimum: 0, maximum: 10080, default: 60, description: 'Start a new file after this many minutes (0: never)' }),
     rotate_mb: T.Number({ minimum: 0, maximum: 1_000_000, default: 0, description: 'Start a new file past this size in MB (0: never)' }),
-    min_free_mb: T.Integer({ minimum: 1, maximum: 1_000_000, default: 500, description: 'Stop recording before free space falls below this' }),
+    min_free_mb: T.Integer({
+      minimum: 0,
+      maximum: 1_000_000,
+      default: 0,
+      description: 'Stop recording before free space falls below this (0: automatic, 5 % of the disk, at least 200 MB and at most 512 MB)',
+    }),
+    keep_days: T.Integer({ minimum: 0, maximum: 36_500, default: 0, description: 'Delete recordings older than this many days (0: keep everything)' }),
+    make_room: T.Boolean({ default: true, description: 'When the disk gets near min_free_mb, delete the oldest recordings (never the one being written) instead of stopping' }),
+    clips: T.Boolean({ default: true, description: 'Keep the 15 s before and after silence or a lost input as a clip (clips/ in the recording folder)' }),
     continue_within_minutes: T.Integer({
       minimum: 0,
       maximum: 1440,

@@ -4,7 +4,7 @@ import { statusRoutes } from './status.ts';
 import { updateRoutes } from './update.ts';
 import { streamRoutes } from './stream.ts';
 import { metadataRoutes } from './metadata.ts';
-import { recordingsRoutes } from './recordings.ts';
+import { clipsRoutes, recordingsRoutes } from './recordings.ts';
 import { whepRoutes } from './whep.ts';
 import { listenRoutes } from './listen.ts';
 import { listenInfoRoutes } from './listen-info.ts';
@@ -58,6 +58,7 @@ export function createApp(ctx: AppContext) {
     .use(streamRoutes(ctx))
     .use(metadataRoutes(ctx))
     .use(recordingsRoutes(ctx))
+    .use(clipsRoutes(ctx))
     .use(whepRoutes(ctx))
     .use(listenRoutes(ctx))
     .use(listenInfoRoutes(ctx))

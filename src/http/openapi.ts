@@ -46,6 +46,8 @@ export const OPERATIONS: Op[] = [
   { method: 'get', path: '/api/devices', summary: "PipeWire's capture sources and monitors", tag: 'read', response: DevicesSchema },
   { method: 'get', path: '/api/listeners', summary: 'Who is listening: /stream.mp3 and WebRTC', tag: 'read' },
   { method: 'get', path: '/api/recordings', summary: 'Recordings on disk', tag: 'read' },
+  { method: 'get', path: '/api/recordings/range', summary: 'A time range as one file, stitched across recordings: ?from=2026-11-29T10:00&to=2026-11-29T11:30 (the box\'s time zone, or ISO 8601 with a zone); at most 24 h', tag: 'read' },
+  { method: 'get', path: '/api/clips', summary: 'The clips of silence and lost input (15 s before and after), newest first', tag: 'read' },
   { method: 'get', path: '/api/config', summary: 'The running configuration', tag: 'config', response: ConfigSchema },
   { method: 'put', path: '/api/config', summary: 'Replace the configuration: JSON (a Config) or TOML text (kept exactly as sent)', tag: 'config', body: 'toml-or-json', response: S.SaveResult },
   { method: 'patch', path: '/api/config', summary: 'Set some keys: {"icecast.0.port": 8000, "input.device": "…"}', tag: 'config', body: S.ConfigPatch, response: S.SaveResult },

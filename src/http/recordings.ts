@@ -1,5 +1,6 @@
 import { Elysia } from 'elysia';
 import { RecordingBusyError, RecordingNotFoundError, contentTypeOf } from '../outputs/recorder.ts';
+import { parseRangeTime, planRange, rangeStream, RangeRefusal } from '../outputs/recording-range.ts';
 import { jsonError } from './errors.ts';
 import { holdOpen, type TimeoutServer } from './timeouts.ts';
 import type { AppContext } from '../control/context.ts';
@@ -67,6 +68,26 @@ export const recordingsRoutes = (ctx: AppContext) => {
   };
   return new Elysia({ name: 'recordings', prefix: '/api/recordings' })
     .get('/', () => ({ dir: rec.dir, state: rec.state, recordings: rec.list() }))
+    // Any time range as one file, stitched across recordings (recording-range.ts).
+    .get('/range', ({ request, server }) => {
+      const q = new URL(request.url).searchParams;
+      try {
+        const plan = planRange(rec.dir, rec.list(), parseRangeTime('from', q.get('from') ?? undefined), parseRangeTime('to', q.get('to') ?? undefined));
+        const res = new Response(rangeStream(plan), {
+          headers: {
+            'content-type': contentTypeOf(plan.filename),
+            'content-disposition': `attachment; filename="${plan.filename}"`,
+            'cache-control': 'no-store',
+            'x-hark-duration-s': (plan.samples / 48_000).toFixed(3),
+            'x-hark-gaps': String(plan.gaps),
+          },
+        });
+        return holdOpen(server, request, res);
+      } catch (e) {
+        if (e instanceof RangeRefusal) return jsonError(e.status, e.message, e.field ? { field: e.field } : {});
+        throw e;
+      }
+    })
     .get('/:name', ({ params, query, request, server }) => {
       try {
         if (params.name.endsWith('.cue')) {
@@ -99,5 +120,21 @@ export const recordingsRoutes = (ctx: AppContext) => {
       } catch (e) {
         return refusal(e, params.name);
       }
+    });
+};
+
+/** GET /api/clips (the clips, newest first) and GET /api/clips/:name (one, playable while it is still being written). */
+export const clipsRoutes = (ctx: AppContext) => {
+  const clips = ctx.broadcast.clips;
+  return new Elysia({ name: 'clips', prefix: '/api/clips' })
+    .get('/', () => ({ dir: clips?.clipsDir ?? null, clips: clips?.list() ?? [] }))
+    .get('/:name', ({ params, query, request, server }) => {
+      const path = clips?.pathOf(params.name) ?? null;
+      if (!path) return jsonError(404, `no such clip: ${params.name}`, { path: params.name });
+      return fileResponse(server, request, path, {
+        'content-type': 'audio/ogg; codecs=opus',
+        'content-disposition': `${query.play !== undefined ? 'inline' : 'attachment'}; filename="${params.name}"`,
+        'cache-control': 'no-store',
+      });
     });
 };

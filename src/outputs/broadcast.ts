@@ -12,6 +12,7 @@ import type { Reaction } from '../config/live.ts';
 import { Alerts } from './alerts.ts';
 import { broadcastMp3Spec, broadcastOpusSpec, type IcecastOutput } from './icecast/index.ts';
 import { Recorder } from './recorder.ts';
+import { ClipRing } from './clip-ring.ts';
 import { SilenceDetector } from './silence.ts';
 import { InputClockWatch } from './input-clock.ts';
 import type { EngineStats } from '../audio/engine.ts';
@@ -28,6 +29,8 @@ export class BroadcastOutputs {
   readonly metadata: Metadata;
   /** Exists even when recording is off, so earlier recordings can be listed and fetched. */
   readonly recorder: Recorder;
+  /** The clip of silence or a lost input (recording.clips); started with the idle services. */
+  readonly clips: ClipRing | null;
   readonly silence: SilenceDetector;
   readonly inputClock: InputClockWatch;
   private readonly sending = new Map<KindSection, SendingOutput[]>();
@@ -61,6 +64,8 @@ export class BroadcastOutputs {
       rotateMs: r.rotate_minutes * 60_000,
       rotateBytes: r.rotate_mb * 1024 * 1024,
       minFreeBytes: r.min_free_mb * 1024 * 1024,
+      keepMs: r.keep_days * 86_400_000,
+      makeRoom: r.make_room,
       continueWithinMs: r.continue_within_minutes * 60_000,
       alerts: this.alerts,
       onChange: this.publish,
@@ -68,6 +73,10 @@ export class BroadcastOutputs {
       // Off air silences the outputs' encoders: a recording made then has one of its own.
       tap: () => (this._live ? 'output' : 'record'),
     });
+    // The recorder's Opus encoder when it has one (one encoder for both), else a cheap one of its
+    // own (48 kbit/s, complexity 3: a clip is for telling what happened, and it runs all the time).
+    const clipSpec = r.format === 'ogg-opus' ? broadcastOpusSpec(channels, r.bitrate_kbps) : { ...broadcastOpusSpec(channels, 48), complexity: 3 };
+    this.clips = r.clips ? new ClipRing(source, { dir: r.dir, spec: clipSpec, channels, alerts: this.alerts }) : null;
     this.silence = new SilenceDetector(source, this.alerts, { thresholdDbfs: config.silence.threshold_dbfs, afterS: config.silence.after_s });
     this.inputClock = new InputClockWatch(() => source.stats(), this.alerts);
   }
@@ -131,6 +140,7 @@ export class BroadcastOutputs {
     this.unsubscribeTitle = undefined;
     await Promise.all(this.all().map((o) => o.close()));
     await this.recorder.close();
+    await this.clips?.close();
     this.silence.close();
     this.inputClock.close();
   }

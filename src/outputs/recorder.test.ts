@@ -4,14 +4,14 @@
  * disk that fails on demand, the recorder under the shared LinkHandler (the end of the file).
  */
 import { afterEach, describe, expect, test } from 'bun:test';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync, write as fsWrite } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, utimesSync, writeFileSync, write as fsWrite } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { EncodedPacket } from '../codecs/encoder.ts';
 import { Alerts } from './alerts.ts';
 import { DEFAULT_BACKOFF } from './backoff.ts';
 import type { OutputStatus } from './link.ts';
-import { cueSheet, cueText, Recorder, RecordingBusyError, RecordingNotFoundError, spaceText, timestampName, WRITE_MS, type RecorderOptions, type WriteFn } from './recorder.ts';
+import { autoMinFreeBytes, cueSheet, cueText, Recorder, RecordingBusyError, RecordingNotFoundError, spaceText, timestampName, WRITE_MS, type RecorderOptions, type WriteFn } from './recorder.ts';
 
 class FakeSource {
   listener?: (p: EncodedPacket) => void;
@@ -46,6 +46,7 @@ function make(over: Partial<RecorderOptions> = {}) {
     minFreeBytes: 100 * MB,
     alerts,
     freeBytes: () => 10_000 * MB,
+    clockSynced: () => true,
     ...over,
   });
   return { src, alerts, dir, rec };
@@ -475,4 +476,93 @@ describe('the recorder under LinkHandler', () => {
     expect(mp3s(dir)).toHaveLength(1);
     expect(alerts.isActive('recording.disk')).toBe(false);
   }, 30_000);
+});
+
+describe('retention and the disk floor (logger-grade recording)', () => {
+  /** Finished recordings already in the folder, oldest first, each `bytes` long and last written `agoDays` ago. */
+  function seed(dir: string, files: [string, number][], now: number) {
+    for (const [name, agoDays] of files) {
+      writeFileSync(join(dir, name), new Uint8Array([0xff, 0xfb, 0x90, 0x00, ...new Uint8Array(996)]));
+      const t = (now - agoDays * 86_400_000) / 1000;
+      utimesSync(join(dir, name), t, t);
+    }
+  }
+
+  test('keep_days: recordings last written longer ago go at the start; newer ones, and the newest, stay', async () => {
+    const now = Date.parse('2026-12-03T12:00:00Z');
+    const { dir, rec } = make({ keepMs: 7 * 86_400_000, now: () => now });
+    seed(dir, [['hark-2026-11-01T10-00-00Z.mp3', 32], ['hark-2026-11-20T10-00-00Z.mp3', 13], ['hark-2026-11-29T10-00-00Z.mp3', 4]], now);
+    writeFileSync(join(dir, 'hark-2026-11-01T10-00-00Z.cue'), 'REM\n');
+    rec.start();
+    const names = rec.list().map((r) => r.name);
+    expect(names).toEqual(['hark-2026-12-03T12-00-00Z.mp3', 'hark-2026-11-29T10-00-00Z.mp3']);
+    // Its CUE sheet went with it; a file that is not a recording is never touched.
+    expect(existsSync(join(dir, 'hark-2026-11-01T10-00-00Z.cue'))).toBe(false);
+  });
+
+  test('make_room: under the floor plus a quarter, the oldest go first, never the one being written, and recording never stops', async () => {
+    const now = Date.parse('2026-12-03T12:00:00Z');
+    const deleted: string[] = [];
+    // The injected disk: 100 MB floor; each old recording "holds" 40 MB.
+    const { dir, alerts, src, rec } = make({ makeRoom: true, now: () => now, guardMs: 20, freeBytes: () => 60 * MB + (4 - existing().length) * 40 * MB - used });
+    let used = 0;
+    const existing = () => readdirSync(dir).filter((n) => n.endsWith('.mp3') && !n.startsWith('hark-2026-12-03'));
+    seed(dir, [['hark-2026-11-01T10-00-00Z.mp3', 32], ['hark-2026-11-02T10-00-00Z.mp3', 31], ['hark-2026-11-03T10-00-00Z.mp3', 30], ['hark-2026-11-04T10-00-00Z.mp3', 29]], now);
+    alerts.on((e) => deleted.push(e.alert.id));
+    rec.start();
+    src.push(1, 3);
+    // 60 MB free < 125 MB (the floor and a quarter): the two oldest make 60 + 2 × 40 = 140 MB, enough.
+    expect(existing()).toEqual(['hark-2026-11-03T10-00-00Z.mp3', 'hark-2026-11-04T10-00-00Z.mp3']);
+    expect(rec.state).toBe('recording');
+    // While recording, the disk fills by 80 MB: the guard makes room with the two left, not the file being written.
+    used = 80 * MB;
+    for (let i = 0; i < 50 && existing().length; i++) await Bun.sleep(20);
+    expect(existing()).toEqual([]);
+    expect(rec.state).toBe('recording');
+    expect(rec.list().map((r) => r.active)).toEqual([true]);
+    expect(deleted).toEqual([]);
+  });
+
+  test('the automatic floor: 5 % of the disk, at least 200 MB, at most 512 MB, at most half the disk; a set min_free_mb wins', async () => {
+    expect(autoMinFreeBytes(32 * 1024 * MB)).toBe(512 * MB);
+    expect(autoMinFreeBytes(8 * 1024 * MB)).toBe(Math.floor(0.05 * 8 * 1024 * MB));
+    expect(autoMinFreeBytes(2 * 1024 * MB)).toBe(200 * MB);
+    expect(autoMinFreeBytes(300 * MB)).toBe(150 * MB);
+    // A 32 GB card with 1 GB free records (the old fixed 500 MB would too, but 5 % alone, 1.6 GB, would not).
+    const auto = make({ minFreeBytes: 0, totalBytes: () => 32 * 1024 * MB, freeBytes: () => 1024 * MB });
+    auto.rec.start();
+    expect(auto.rec.state).toBe('recording');
+    expect(auto.rec.status()).toMatchObject({ min_free_mb: 512, min_free_auto: true });
+    await auto.rec.close();
+    const set = make({ minFreeBytes: 2000 * MB, totalBytes: () => 32 * 1024 * MB, freeBytes: () => 1024 * MB });
+    set.rec.start();
+    expect(set.rec.state).toBe('disk_full');
+    expect(set.rec.status()).toMatchObject({ min_free_mb: 2000, min_free_auto: false });
+  });
+
+  test('before the clock is synchronised the name says so; once it is, the file (and its marks) get the true start time', async () => {
+    let synced = false;
+    let now = Date.parse('1970-01-01T00:00:12Z');
+    const { src, dir, rec } = make({ clockSynced: () => synced, now: () => now, guardMs: 20 });
+    rec.start();
+    expect(rec.currentFile).toEndWith('hark-1970-01-01T00-00-12Z-unsynced.mp3');
+    src.push(1, 2);
+    rec.mark('before the clock');
+    await Bun.sleep(50);
+    // The clock jumps to the real time (NTP), 50 ms after the file started.
+    now = Date.parse('2026-12-03T10:00:05.050Z');
+    synced = true;
+    for (let i = 0; i < 50 && rec.currentFile?.includes('unsynced'); i++) await Bun.sleep(20);
+    expect(rec.currentFile).toMatch(/hark-2026-12-03T10-00-0[45]Z\.mp3$/);
+    src.push(2, 2);
+    await Bun.sleep(WRITE_MS * 2);
+    const [r] = rec.list();
+    expect(r!.name).toMatch(/^hark-2026-12-03T10-00-0[45]Z\.mp3$/);
+    expect(r!.marks.map((m) => m.label)).toEqual(['before the clock']);
+    expect(r!.cue).toBe(r!.name.replace('.mp3', '.cue'));
+    expect(readdirSync(dir).filter((n) => n.includes('unsynced'))).toEqual([]);
+    await rec.close();
+    // Every byte is in the renamed file.
+    expect(readFileSync(join(dir, r!.name)).length).toBe(4000);
+  });
 });

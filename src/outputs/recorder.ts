@@ -45,6 +45,7 @@ import { OPUS_PRE_SKIP } from './icecast/output.ts';
 import type { PacketSource } from './packet-source.ts';
 import { VERSION } from '../version.ts';
 import { MP3_BITRATES_KBPS } from '../config/mp3-bitrates.ts';
+import { systemClockSynced, type ClockSynced } from '../system/clock-sync.ts';
 
 export type RecordingFormat = 'ogg-opus' | 'mp3';
 /** `recording` is LinkHandler's live, `disk_full` its wait for room, `retrying` its wait after any other failure. */
@@ -150,10 +151,15 @@ function datasync(fd: number): Promise<void> {
 
 const EXTENSIONS: Record<RecordingFormat, string> = { 'ogg-opus': 'opus', mp3: 'mp3' };
 const CONTENT_TYPES: Record<string, string> = { opus: 'audio/ogg; codecs=opus', mp3: 'audio/mpeg', flac: 'audio/flac' };
-/** What a recording's name looks like; anything else is not ours to serve or delete. */
-const NAME_RE = /^hark-\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}Z(-\d+)?\.(opus|mp3|flac)$/;
+/**
+ * What a recording's name looks like; anything else is not ours to serve or delete. A file
+ * started before the clock was synchronised says so (`-unsynced`) until it is renamed.
+ */
+export const NAME_RE = /^hark-\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}Z(-\d+)?(-unsynced)?\.(opus|mp3|flac)$/;
 /** A recording's CUE sheet (its marks), beside it: `hark-…Z.cue` for `hark-…Z.mp3`. */
-const CUE_RE = /^hark-\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}Z(-\d+)?\.cue$/;
+const CUE_RE = /^hark-\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}Z(-\d+)?(-unsynced)?\.cue$/;
+/** The mark of a file named before the clock was synchronised. */
+export const UNSYNCED = '-unsynced';
 
 /** The CUE sheet's name for a recording's name. */
 export const cueNameOf = (name: string) => `${name.slice(0, name.lastIndexOf('.'))}.cue`;
@@ -212,7 +218,16 @@ export interface RecorderOptions {
   rotateMs: number;
   /** Start a new file past this many bytes (0: never). */
   rotateBytes: number;
+  /** The disk guard's floor; 0: automatic, from the file system's size (autoMinFreeBytes). */
   minFreeBytes: number;
+  /** Retention: delete finished recordings last written longer ago than this (0 or absent: keep). */
+  keepMs?: number;
+  /** Retention: when free space nears the floor, delete the oldest finished recordings first. */
+  makeRoom?: boolean;
+  /** Size of the file system holding `dir`, for the automatic floor (injectable for tests). */
+  totalBytes?: (dir: string) => number;
+  /** Whether the wall clock is synchronised (file names); systemClockSynced() unless said. */
+  clockSynced?: ClockSynced;
   alerts: Alerts;
   /** Called after every state change, with the shared status record. */
   onChange?: (s: OutputStatus) => void;
@@ -356,6 +371,23 @@ export function statfsFreeBytes(dir: string): number {
   return Number(s.bavail) * Number(s.bsize);
 }
 
+/** The size of the file system holding `dir` (statfs f_blocks × f_bsize). */
+export function statfsTotalBytes(dir: string): number {
+  const s = statfsSync(dir);
+  return Number(s.blocks) * Number(s.bsize);
+}
+
+const MIB = 1024 * 1024;
+/**
+ * The disk guard's floor when `min_free_mb` is 0 (the default): 5 % of the file system, at
+ * least 200 MB (room for hark's state, an update unpacked beside the running one, logs), at
+ * most 512 MB (past that it only costs archive), and never more than half the disk (a small
+ * card or a RAM disk still records). A card with 1 GB free never stops the recorder at once.
+ */
+export function autoMinFreeBytes(totalBytes: number): number {
+  return Math.floor(Math.min(Math.max(0.05 * totalBytes, 200 * MIB), 512 * MIB, totalBytes / 2));
+}
+
 /** A start time as it appears in file names: 2026-11-21T16-05-00Z (UTC, no colons). */
 export function timestampName(ms: number): string {
   return new Date(ms).toISOString().replace(/\.\d+Z$/, 'Z').replaceAll(':', '-');
@@ -392,6 +424,13 @@ export class Recorder implements Connector<RecordingLink> {
   private readonly log: Logger = logger('recorder');
   readonly dir: string;
   private readonly freeBytes: (dir: string) => number;
+  private readonly totalBytes: (dir: string) => number;
+  private readonly clockSynced: ClockSynced;
+  /** The automatic floor, read at each connect (null: not yet, or a fixed min_free_mb). */
+  private autoFloor: number | null = null;
+  /** Files this run named before the clock was synchronised, with their start on the monotonic clock. */
+  private readonly unsynced = new Map<string, number>();
+  private lastKeepCheck = -Infinity;
   private readonly now: () => number;
   private readonly guardMs: number;
   private readonly guardIdleMs: number;
@@ -410,6 +449,8 @@ export class Recorder implements Connector<RecordingLink> {
   ) {
     this.dir = resolve(opts.dir);
     this.freeBytes = opts.freeBytes ?? statfsFreeBytes;
+    this.totalBytes = opts.totalBytes ?? statfsTotalBytes;
+    this.clockSynced = opts.clockSynced ?? systemClockSynced();
     this.now = opts.now ?? Date.now;
     this.guardMs = opts.guardMs ?? GUARD_MS;
     this.guardIdleMs = opts.guardIdleMs ?? GUARD_IDLE_MS;
@@ -530,9 +571,11 @@ export class Recorder implements Connector<RecordingLink> {
     } catch (e) {
       throw ioError(`cannot create ${this.dir}`, e);
     }
+    this.autoFloor = null;
+    this.prune();
     // Hysteresis: after a stop for lack of room, resume only with a quarter more than the floor, so it does not flap.
     const free = this.readFree();
-    const min = this.opts.minFreeBytes;
+    const min = this.floor();
     if (free !== null && free < (this.diskWaiting ? min * 1.25 : min) + this.reserve()) throw new LowSpaceError(free);
     this.openFile();
     const link: RecordingLink = new RecordingLink(() => this.finish(link));
@@ -553,7 +596,7 @@ export class Recorder implements Connector<RecordingLink> {
   /** Connector: a full disk waits for room (`disk_full`, the alert); anything else retries with the backoff. */
   failure(err: unknown): LinkFailure {
     if (err instanceof LowSpaceError) {
-      const message = `only ${spaceText(err.free)} free on ${this.dir} (minimum ${spaceText(this.opts.minFreeBytes)})`;
+      const message = `only ${spaceText(err.free)} free on ${this.dir} (minimum ${spaceText(this.floor())})`;
       if (!this.diskWaiting) {
         this.diskWaiting = true;
         this.opts.alerts.raise('recording.disk', 'critical', `Recording stopped: ${message}.`);
@@ -597,7 +640,9 @@ export class Recorder implements Connector<RecordingLink> {
       bytes: h.bytes,
       files_started: this.filesStarted,
       free_mb: this.freeAtLastCheck === null ? null : Math.floor(this.freeAtLastCheck / 1048576),
-      min_free_mb: Math.round(this.opts.minFreeBytes / 1048576),
+      min_free_mb: Math.round(this.floor() / 1048576),
+      /** Whether the floor is the automatic one (min_free_mb = 0 in the config). */
+      min_free_auto: !(this.opts.minFreeBytes > 0),
       last_error: h.last_error,
       /** When the next try is due (ISO 8601), while it waits for room or to retry. */
       retry_at: h.next_retry_at,
@@ -606,6 +651,7 @@ export class Recorder implements Connector<RecordingLink> {
 
   /** The recordings in the directory, newest first. */
   list(): RecordingInfo[] {
+    this.renameUnsynced();
     let names: string[];
     try {
       names = readdirSync(this.dir);
@@ -686,19 +732,25 @@ export class Recorder implements Connector<RecordingLink> {
 
   /** Delete a finished recording. */
   delete(name: string): void {
+    this.removeFile(name);
+    this.log.info(`deleted ${name}`);
+    // Room again? Resume without waiting for the next idle check.
+    if (this.state === 'disk_full') this.handler.retryNow();
+  }
+
+  /** Remove a finished recording, its CUE sheet and its index entry. */
+  private removeFile(name: string): void {
     const path = this.pathOf(name);
     if (path === this.file) throw new RecordingBusyError(name);
     unlinkSync(path);
     // Its CUE sheet goes with it.
     rmSync(join(this.dir, cueNameOf(name)), { force: true });
     if (this.lastClosed?.name === name) this.lastClosed = null;
+    this.unsynced.delete(name);
     if (this.index()[name]) {
       delete this.index()[name];
       this.saveIndex();
     }
-    this.log.info(`deleted ${name}`);
-    // Room again? Resume without waiting for the next idle check.
-    if (this.state === 'disk_full') this.handler.retryNow();
   }
 
   private onPacket(p: EncodedPacket): void {
@@ -775,7 +827,89 @@ export class Recorder implements Connector<RecordingLink> {
   /** Too little room to go on writing (the floor plus what arrives before the next look)? */
   private lowSpace(): LowSpaceError | null {
     const free = this.readFree();
-    return free !== null && free < this.opts.minFreeBytes + this.reserve() ? new LowSpaceError(free) : null;
+    return free !== null && free < this.floor() + this.reserve() ? new LowSpaceError(free) : null;
+  }
+
+  /** The disk guard's floor: min_free_mb, or (0) the automatic one for this file system. */
+  private floor(): number {
+    if (this.opts.minFreeBytes > 0) return this.opts.minFreeBytes;
+    if (this.autoFloor === null) {
+      try {
+        this.autoFloor = autoMinFreeBytes(this.totalBytes(this.dir));
+      } catch {
+        return 200 * MIB;
+      }
+    }
+    return this.autoFloor;
+  }
+
+  /**
+   * Retention: finished recordings last written more than keep_days ago go (looked at once a
+   * minute); with make_room, while the free space is under the floor plus a quarter (the
+   * guard's resume margin, so it never gets to stop), the oldest go first. Never the file being
+   * written, nor the newest recording (a just-finished file a restart may continue).
+   */
+  private prune(): void {
+    const keepMs = this.opts.keepMs ?? 0;
+    const now = this.now();
+    const keepDue = keepMs > 0 && performance.now() - this.lastKeepCheck >= 60_000;
+    let free = this.opts.makeRoom ? this.readFree() : null;
+    const target = this.floor() * 1.25 + this.reserve();
+    const spaceDue = free !== null && free < target;
+    if (!keepDue && !spaceDue) return;
+    if (keepDue) this.lastKeepCheck = performance.now();
+    const candidates = this.list()
+      .slice(1)
+      .filter((r) => !r.active)
+      .reverse();
+    for (const r of candidates) {
+      const old = keepMs > 0 && now - Date.parse(r.modified_at) > keepMs;
+      const room = free !== null && free < target;
+      if (!old && !room) continue;
+      try {
+        this.removeFile(r.name);
+        this.log.info(`deleted ${r.name} (${old ? `older than ${Math.round(keepMs / 86_400_000)} days` : `making room: ${spaceText(free ?? 0)} free`})`);
+      } catch (e) {
+        this.log.warn(`cannot delete ${r.name} to keep the disk from filling: ${(e as Error).message}`);
+        continue;
+      }
+      if (room) free = this.readFree();
+    }
+  }
+
+  /** The clock is known now: files named before it get their true start time (from the monotonic clock). */
+  private renameUnsynced(): void {
+    if (this.unsynced.size === 0 || !this.clockSynced()) return;
+    const nowMs = this.now();
+    for (const [name, perfStart] of this.unsynced) {
+      this.unsynced.delete(name);
+      const startMs = nowMs - (performance.now() - perfStart);
+      const ext = name.slice(name.lastIndexOf('.') + 1);
+      let next = `hark-${timestampName(startMs)}.${ext}`;
+      for (let i = 1; existsSync(join(this.dir, next)); i++) next = `hark-${timestampName(startMs)}-${i}.${ext}`;
+      try {
+        renameSync(join(this.dir, name), join(this.dir, next));
+      } catch (e) {
+        this.log.warn(`cannot rename ${name} now that the clock is known: ${(e as Error).message}`);
+        continue;
+      }
+      try {
+        if (existsSync(join(this.dir, cueNameOf(name)))) renameSync(join(this.dir, cueNameOf(name)), join(this.dir, cueNameOf(next)));
+      } catch {}
+      const idx = this.index();
+      if (idx[name]) {
+        idx[next] = idx[name]!;
+        delete idx[name];
+        this.saveIndex();
+      }
+      if (this.file === join(this.dir, name)) {
+        this.file = join(this.dir, next);
+        this.fileStarted = startMs;
+        this.rotateAt = this.opts.rotateMs > 0 ? (Math.floor(startMs / this.opts.rotateMs) + 1) * this.opts.rotateMs : Infinity;
+      }
+      if (this.lastClosed?.name === name) this.lastClosed = { ...this.lastClosed, name: next, startedMs: startMs };
+      this.log.info(`the clock is synchronised: ${name} is now ${next}`);
+    }
   }
 
   /** While recording: check the room, and that the file is still there (a removed folder writes to nowhere). */
@@ -787,6 +921,8 @@ export class Recorder implements Connector<RecordingLink> {
       gone = w !== null && fstatSync(w.fd).nlink === 0;
     } catch {}
     if (gone) return this.endLink(new RecordingIoError(`${this.file} was removed while being recorded`, 'ENOENT'));
+    this.renameUnsynced();
+    this.prune();
     const low = this.lowSpace();
     if (low) return this.endLink(low);
     this.guardTimer = setTimeout(() => this.guard(), this.guardMs);
@@ -829,6 +965,8 @@ export class Recorder implements Connector<RecordingLink> {
       return { name: mine.name, path: join(this.dir, mine.name), startedMs, bytes: mine.bytes, durationS: Math.round(mine.durationS * 10) / 10, agoS: Math.round((now - mine.at) / 1000) };
     }
     if (!newest || !newest.name.endsWith(`.${EXTENSIONS[this.opts.format]}`)) return null;
+    // Another run's file named before the clock was known: its times cannot be trusted.
+    if (newest.name.includes(UNSYNCED)) return null;
     const mtime = Date.parse(newest.modified_at);
     if (!(now - mtime <= within && now - mtime >= -5000)) return null;
     const startedMs = Date.parse(newest.started_at);
@@ -850,9 +988,11 @@ export class Recorder implements Connector<RecordingLink> {
     const start = this.now();
     const ext = EXTENSIONS[this.opts.format];
     const cont = continueOk ? this.continuable(start) : null;
-    let path = join(this.dir, `hark-${timestampName(start)}.${ext}`);
+    // Before the clock is known the name says so; renameUnsynced() gives it its true time later.
+    const mark = this.clockSynced() ? '' : UNSYNCED;
+    let path = join(this.dir, `hark-${timestampName(start)}${mark}.${ext}`);
     if (cont) path = cont.path;
-    else for (let i = 1; existsSync(path); i++) path = join(this.dir, `hark-${timestampName(start)}-${i}.${ext}`);
+    else for (let i = 1; existsSync(path); i++) path = join(this.dir, `hark-${timestampName(start)}-${i}${mark}.${ext}`);
     try {
       // O_APPEND: every write lands at the end even if something else touched the file.
       // A continued file may still be being finished by the previous writer (Stop then Go live
@@ -864,6 +1004,7 @@ export class Recorder implements Connector<RecordingLink> {
       throw ioError(`cannot create ${path}`, e);
     }
     this.file = path;
+    if (mark && !cont) this.unsynced.set(path.slice(this.dir.length + 1), performance.now());
     this.fileStarted = cont ? cont.startedMs : start;
     this.fileBytes = cont ? cont.bytes : 0;
     this.fileFrames = 0;
@@ -923,7 +1064,8 @@ export class Recorder implements Connector<RecordingLink> {
     try {
       const path = join(this.dir, name);
       if (name.endsWith('.mp3')) {
-        const kbps = mp3Kbps(readHead(path, 4));
+        // A file after a rotation starts inside a frame (the encoder's output is a byte stream): the first whole one says.
+        const kbps = mp3KbpsIn(readHead(path, 4096));
         s = kbps ? (bytes * 8) / (kbps * 1000) : null;
       } else if (name.endsWith('.opus')) {
         const g = lastGranule(path, bytes);
@@ -1020,6 +1162,22 @@ export function mp3Kbps(b: Uint8Array): number | null {
   return MP3_KBPS[b[2]! >> 4] || null;
 }
 
+/**
+ * The bitrate of the first whole MPEG-1 Layer III frame in `b`: a header whose frame is
+ * followed by another header (so a chance 0xFFF in the middle of a frame is not taken).
+ */
+export function mp3KbpsIn(b: Uint8Array): number | null {
+  for (let o = 0; o + 4 <= b.length; o++) {
+    const kbps = mp3Kbps(b.subarray(o, o + 4));
+    const rate = [44_100, 48_000, 32_000][(b[o + 2]! >> 2) & 3];
+    if (!kbps || !rate) continue;
+    const next = o + Math.floor((144_000 * kbps) / rate) + ((b[o + 2]! >> 1) & 1);
+    if (next + 4 > b.length) return o === 0 ? kbps : null;
+    if (mp3Kbps(b.subarray(next, next + 4)) === kbps) return kbps;
+  }
+  return null;
+}
+
 function findBytes(hay: Uint8Array, needle: Uint8Array, from = 0): number {
   outer: for (let i = from; i + needle.length <= hay.length; i++) {
     for (let j = 0; j < needle.length; j++) if (hay[i + j] !== needle[j]) continue outer;
@@ -1061,7 +1219,7 @@ export function lastGranule(path: string, size: number): number | null {
 
 /** Newest first: by start time, then by the collision suffix ("-1" is later than none). */
 function order(name: string): number {
-  const m = name.match(/^hark-(\d{4}-\d{2}-\d{2})T(\d{2})-(\d{2})-(\d{2})Z(?:-(\d+))?\./)!;
+  const m = name.match(/^hark-(\d{4}-\d{2}-\d{2})T(\d{2})-(\d{2})-(\d{2})Z(?:-(\d+))?(?:-unsynced)?\./)!;
   return Date.parse(`${m[1]}T${m[2]}:${m[3]}:${m[4]}Z`) + Number(m[5] ?? 0);
 }
 

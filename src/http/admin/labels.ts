@@ -66,7 +66,10 @@ export const SECTION_TEXT: Record<string, Record<string, FieldText>> = {
     dir: { label: 'Folder', help: 'Where the files go on this box.' },
     rotate_minutes: { label: 'Start a new file every (minutes)', help: '0: one file per broadcast.', advanced: true },
     rotate_mb: { label: 'Start a new file past (MB)', help: '0: no size limit.', advanced: true },
-    min_free_mb: { label: 'Keep this much disk space free (MB)', help: 'Recording stops before the disk gets fuller than this.', advanced: true },
+    min_free_mb: { label: 'Keep this much disk space free (MB)', help: 'Recording stops before the disk gets fuller than this. 0: decided by the size of the disk (5 %, from 200 to 512 MB).', advanced: true },
+    keep_days: { label: 'Delete recordings older than (days)', help: '0: keep every recording.' },
+    make_room: { label: 'Make room by deleting the oldest recordings', help: 'When the disk is nearly full, the oldest recordings go first, so recording never stops. The one being recorded is never deleted.' },
+    clips: { label: 'Keep a clip when the sound stops', help: 'The 15 seconds before and after silence or a lost input, linked from the alert.', advanced: true },
     continue_within_minutes: {
       label: 'Go on in the same recording after a break of up to (minutes)',
       help: 'A restart, a power cut or Stop then Go live within this time continues the same file, so one service is one recording. 0: a new file every time.',

@@ -203,9 +203,16 @@ const playId = (name: string) => `play-${name.replace(/[^\w-]/g, '-')}`;
  */
 export function recordingsList(ctx: AppContext): Html {
   const list = ctx.broadcast.recorder.list();
-  if (!list.length) return html`<p class="empty">No recordings yet.</p>`;
+  if (!list.length) return html`<p class="empty">No recordings yet.</p>${clipsList(ctx)}`;
   const now = Date.now();
-  const items = html`${list.map((r) => {
+  // By day (the box's time zone), newest first: one heading per day.
+  const days: { day: string; recs: typeof list }[] = [];
+  for (const r of list) {
+    const d = T.day(Date.parse(r.started_at), now);
+    if (days.at(-1)?.day !== d) days.push({ day: d, recs: [] });
+    days.at(-1)!.recs.push(r);
+  }
+  const item = (r: (typeof list)[number]) => {
     const start = Date.parse(r.started_at);
     const title = r.active ? `${T.day(start, now)}, from ${T.clock(start)}` : T.span(start, Math.max(start, Date.parse(r.modified_at)), now);
     const url = `/api/recordings/${encodeURIComponent(r.name)}`;
@@ -222,11 +229,30 @@ export function recordingsList(ctx: AppContext): Html {
     r.active ? '' : html`<button type="button" class="link danger" hx-delete="/ui/recordings/${encodeURIComponent(r.name)}" hx-target="#recordings-list" hx-swap="innerHTML" hx-confirm="Delete the recording of ${title}? This cannot be undone.">Delete</button>`
   }</p>
 </li>`;
-  })}`;
+  };
+  const items = html`${days.map((g, i) => html`<h3 class="rec-day" id="rec-day-${i}">${g.day}</h3><ul class="recordings" aria-labelledby="rec-day-${i}">${g.recs.map(item)}</ul>`)}${clipsList(ctx)}`;
   // admin.js skips an SSE update whose signature the list already has (the resend on every
   // (re)connect), so a player that is playing is not replaced by an identical one.
-  return html`<ul class="recordings" data-sig="${Bun.hash(items.value).toString(36)}">${items}</ul>`;
+  return html`<div class="rec-days" data-sig="${Bun.hash(items.value).toString(36)}">${items}</div>`;
 }
+
+/** The clips of silence or a lost input (15 s before and after), newest first, to play or download. */
+function clipsList(ctx: AppContext): Html {
+  const clips = ctx.broadcast.clips?.list() ?? [];
+  if (!clips.length) return html``;
+  const what = (name: string) => (name.startsWith('silence-') ? 'Silence' : name.startsWith('input-lost-') ? 'Input lost' : 'Alert');
+  return html`<h3 class="rec-day" id="rec-clips-h">When the sound stopped</h3>
+<p class="help">The 15 seconds before and after, kept for each alert.</p>
+<ul class="recordings rec-clips" aria-labelledby="rec-clips-h">${clips.map((c) => {
+    const at = Date.parse(c.since ?? c.modified_at);
+    const url = `/api/clips/${encodeURIComponent(c.name)}`;
+    return html`<li class="recording rec-clip" data-name="${c.name}"><p class="rec-title"><b>${what(c.name)}</b>, <time datetime="${new Date(at).toISOString()}">${T.day(at, now())}, ${T.clock(at)}</time>${c.active ? html` <span class="pill">still recording</span>` : ''}</p>
+  <audio id="${playId(c.name)}" controls preload="none" src="${url}?play=1" aria-label="Play the clip: ${what(c.name)}"></audio>
+  <p class="row rec-actions"><a class="button-link" href="${url}" download="${c.name}">Download</a></p></li>`;
+  })}</ul>`;
+}
+
+const now = () => Date.now();
 
 // ---- the registry ----------------------------------------------------------------------
 
