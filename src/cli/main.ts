@@ -50,6 +50,8 @@ export const USAGE = `usage: hark [--socket PATH] [--config FILE] COMMAND
                               restarts into it, and goes back by itself if it does not serve in 90 s
   restart                     restart hark in place
   system readonly on|off|status           the read-only root (the image's script)
+  system upgrade [--check]    install Debian's own updates (security fixes; with the read-only root
+                              too), or only count them (--check); needs sudo
   version
 
 The daemon's socket: --socket, $HARK_SOCKET, control.socket in --config, /run/hark/hark.sock.
@@ -582,10 +584,17 @@ async function passwd(o: Opts, client: () => Client): Promise<number> {
   return EXIT.ok;
 }
 
-/** `hark system readonly …` is the image's script; the CLI only hands over to it. */
+/** `hark system readonly …` and `hark system upgrade` are the image's scripts; the CLI only hands over to them. */
 function system(args: string[]): number {
   const [what, ...rest] = args;
-  if (what !== 'readonly') throw new CliError('usage: hark system readonly on|off|status', EXIT.usage);
+  if (what === 'upgrade') {
+    if (rest.length > 1 || (rest[0] !== undefined && rest[0] !== '--check')) throw new CliError('usage: hark system upgrade [--check]', EXIT.usage);
+    const script = process.env.HARK_UPGRADE_HOOK ?? '/usr/lib/hark/system-upgrade';
+    if (!existsSync(script)) throw new CliError(`${script} is not installed (it comes with the hark image)`, 69);
+    const p = Bun.spawnSync([script, rest[0] === '--check' ? 'check' : 'run'], { stdio: ['inherit', 'inherit', 'inherit'] });
+    return p.exitCode ?? EXIT.failed;
+  }
+  if (what !== 'readonly') throw new CliError('usage: hark system readonly on|off|status | hark system upgrade [--check]', EXIT.usage);
   const hook = process.env.HARK_READONLY_HOOK ?? '/usr/lib/hark/readonly';
   if (!existsSync(hook)) throw new CliError(`${hook} is not installed (it comes with the hark image)`, 69);
   const p = Bun.spawnSync([hook, ...rest], { stdio: ['inherit', 'inherit', 'inherit'] });

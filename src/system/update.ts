@@ -63,6 +63,23 @@ export interface UpdateStatus {
   last?: UpdateOutcome;
   /** The version the launcher goes back to if this one fails. */
   previous: string;
+  /** Debian's own updates waiting (hark-apt-check.timer; installed by `sudo hark system upgrade`), when checked. */
+  debian?: DebianUpdates;
+}
+
+export interface DebianUpdates {
+  checked_at: string;
+  pending: number | null;
+  security: number | null;
+  error: string | null;
+}
+
+/** What /usr/lib/hark/system-upgrade check last found (HARK_APT_PENDING_FILE), or undefined. */
+export function debianUpdates(file = process.env.HARK_APT_PENDING_FILE ?? '/var/lib/hark/apt/pending.json'): DebianUpdates | undefined {
+  const d = readJson<Partial<DebianUpdates>>(file);
+  if (!d || typeof d.checked_at !== 'string') return undefined;
+  const n = (x: unknown) => (typeof x === 'number' && Number.isInteger(x) && x >= 0 ? x : null);
+  return { checked_at: d.checked_at, pending: n(d.pending), security: n(d.security), error: typeof d.error === 'string' ? d.error.slice(0, 300) : null };
 }
 
 function syncPath(path: string): void {
@@ -147,6 +164,7 @@ export class Updater {
       ...(trial ? { trial } : {}),
       ...(readJson<UpdateOutcome>(join(d, 'last.json')) ? { last: readJson<UpdateOutcome>(join(d, 'last.json'))! } : {}),
       previous: versionOfTarget(linkTarget(d, 'previous')) ?? this.factoryVersion(),
+      ...(debianUpdates() ? { debian: debianUpdates()! } : {}),
     };
   }
 

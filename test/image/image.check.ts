@@ -346,6 +346,15 @@ describe('updates, the kernel and the data partition', () => {
     const sources = [img.root.read('/etc/apt/sources.list') ?? '', ...img.root.list('/etc/apt/sources.list.d').map((f) => img.root.read(`/etc/apt/sources.list.d/${f}`) ?? '')].join('\n');
     expect(sources).toContain('trixie-backports');
   });
+  test('Debian updates: `hark system upgrade [--check]` runs /usr/lib/hark/system-upgrade; hark-apt-check.timer counts them daily for the System page', () => {
+    expect(img.root.read('/usr/bin/hark')).toContain('exec /usr/lib/hark/system-upgrade');
+    const script = img.root.read('/usr/lib/hark/system-upgrade')!;
+    expect(script).toContain('Dir::State::Lists=$STATE/lists');
+    expect(script).toContain('mount -o remount,ro "$LOWER"');
+    expect(img.root.stat('/usr/lib/hark/system-upgrade')!.mode & 0o111).not.toBe(0);
+    expect(img.root.read('/usr/lib/systemd/system/hark-apt-check.service')).toContain('ExecStart=/usr/lib/hark/system-upgrade check');
+    expect(img.root.exists('/etc/systemd/system/timers.target.wants/hark-apt-check.timer')).toBe(true);
+  });
   test('hark-grow-data.service grows the data partition at boot (enabled, runs growpart and resize2fs); cloud-init does not grow the root', () => {
     expect(img.root.read('/usr/lib/systemd/system/hark-grow-data.service')).toContain('ExecStart=/usr/lib/hark/grow-data');
     expect(img.root.exists('/etc/systemd/system/multi-user.target.wants/hark-grow-data.service')).toBe(true);

@@ -97,6 +97,8 @@ export interface UpdatePanel {
   last?: { at: string; outcome: string; message: string };
   /** The last outcome's time as the page shows times. */
   lastWhen?: Html;
+  /** Debian's own updates waiting, when the box has checked (the image's daily timer). */
+  debian?: { pending: number | null; security: number | null; error: string | null; when: Html };
 }
 
 /**
@@ -124,7 +126,15 @@ export function updatePanel(v: UpdatePanel): Html {
   <p class="help">Installing restarts hark (listeners reconnect by themselves). If the new version does not start and serve audio within 90 seconds, the box goes back to ${v.version} by itself. Over SSH: <code>hark update FILE</code>.</p>`
       : html`<p class="help">Updates cannot be installed here: ${v.unavailableReason ?? 'not available'}.</p>`
   }
+  ${v.debian ? debianLine(v.debian) : ''}
 </section>`;
+}
+
+function debianLine(d: NonNullable<UpdatePanel['debian']>): Html {
+  const how = html`Install them over SSH: <code>sudo hark system upgrade</code>, then restart the box.`;
+  if (d.error) return html`<p class="help" id="debian-updates"><b>Debian's own updates:</b> the last check did not work (${d.error}) <small>(${d.when})</small>.</p>`;
+  if (!d.pending) return html`<p class="help" id="debian-updates"><b>Debian's own updates:</b> none waiting <small>(checked ${d.when})</small>.</p>`;
+  return html`<p class="notice warn" id="debian-updates"><b>Debian's own updates:</b> ${d.pending} waiting${d.security ? html`, ${d.security} of them security fixes` : ''} <small>(checked ${d.when})</small>. ${how}</p>`;
 }
 
 export interface BackupPanel {

@@ -43,6 +43,7 @@ export const systemRoutes = ({ ctx, hub }: AdminDeps) => {
       trial: u.trial,
       last: u.last,
       lastWhen: u.last ? when(u.last.at) : undefined,
+      debian: u.debian ? { ...u.debian, when: when(u.debian.checked_at) } : undefined,
     });
   };
 
