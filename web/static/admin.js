@@ -329,7 +329,7 @@ document.addEventListener('DOMContentLoaded', () => {
       if (!out) return;
       out.innerHTML = '';
       const p = document.createElement('p');
-      p.className = `notice ${ok ? 'ok' : 'error'}`;
+      p.className = `notice ${ok ? 'ok' : 'bad'}`;
       p.setAttribute('role', ok ? 'status' : 'alert');
       p.textContent = text;
       out.append(p);

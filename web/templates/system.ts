@@ -112,7 +112,7 @@ export function updatePanel(v: UpdatePanel): Html {
   ${v.trial ? html`<p class="notice warn" role="status">hark ${v.trial} was just installed and is on trial: it is kept once it serves audio, or the box goes back to ${v.previous} by itself within 90 seconds.</p>` : ''}
   ${
     v.last
-      ? html`<p class="notice ${rolledBack ? 'error' : 'ok'}" role="${rolledBack ? 'alert' : 'status'}" id="update-last">${rolledBack ? html`<b>The last update did not work.</b> ` : ''}${v.last.message}${v.lastWhen ? html` <small>(${v.lastWhen})</small>` : ''}</p>`
+      ? html`<p class="notice ${rolledBack ? 'bad' : 'ok'}" role="${rolledBack ? 'alert' : 'status'}" id="update-last">${rolledBack ? html`<b>The last update did not work.</b> ` : ''}${v.last.message}${v.lastWhen ? html` <small>(${v.lastWhen})</small>` : ''}</p>`
       : ''
   }
   ${
