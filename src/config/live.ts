@@ -84,6 +84,7 @@ export const CONFIG_KEYS: { [S in keyof Config]-?: Rules<Config[S]> } = {
     continue_within_minutes: RESTART,
   },
   silence: { enabled: live('silence'), threshold_dbfs: RESTART, after_s: RESTART },
+  fallback: RESTART,
   whip: live('whip'),
   metadata: { title: live('title'), icy_metaint: RESTART_KEY },
   webrtc: RESTART,
