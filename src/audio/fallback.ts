@@ -70,7 +70,12 @@ class DeviceFeed {
     try {
       this.source.wait(0);
       let n: number;
-      while ((n = this.source.read(this.scratch, 1024)) > 0) this.push(this.scratch, n);
+      let taken = 0;
+      // At most a FIFO's worth per call, so a runaway source cannot hold the worker here.
+      while (taken < DEVICE_FIFO_FRAMES && (n = this.source.read(this.scratch, 1024)) > 0) {
+        this.push(this.scratch, n);
+        taken += n;
+      }
     } catch {
       // A closed or broken source delivers nothing; its state says why.
     }

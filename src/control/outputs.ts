@@ -32,9 +32,10 @@ export async function setOutputsLive(p: Parts, live: boolean): Promise<void> {
   else await p.broadcast.stop();
 }
 
-/** What runs in idle too: silence detection. */
+/** What runs in idle too: silence detection and the fallback. */
 export function startIdleServices(p: Parts): void {
   if (p.config.silence.enabled) p.broadcast.silence.start();
+  void p.broadcast.fallback.start();
 }
 
 

@@ -62,6 +62,11 @@ export function renderMetrics(ctx: AppContext): string {
     for (const s of states) g('hark_output_up', 'Output state (1 for the current one)', o.state === s ? 1 : 0, { output: o.kind, id: o.id, state: s });
   }
   g('hark_alerts', 'Alerts active now', ctx.broadcast.alerts.list().length);
+  const fb = ctx.broadcast.fallback.status();
+  g('hark_fallback_enabled', 'Whether [fallback] is on', fb.enabled ? 1 : 0);
+  g('hark_fallback_active', 'Whether the outputs carry the fallback now (1) or the input (0)', fb.active ? 1 : 0);
+  c('hark_fallback_engaged_total', 'Times the fallback engaged since start', fb.engaged_count);
+  g('hark_fallback_files_unplayable', 'Fallback files missing or undecodable', fb.files.filter((f) => f.state === 'missing' || f.state === 'error').length);
 
   // Capture and engine
   const st = ctx.pipeline.stats();
