@@ -44,6 +44,11 @@ export interface FallbackMixStatus {
 const DEVICE_FIFO_FRAMES = SAMPLE_RATE;
 /** More than this waiting (the device ran ahead): skip to the newest DEVICE_KEEP_FRAMES. */
 const DEVICE_MAX_BACKLOG = SAMPLE_RATE / 2;
+/**
+ * What the backup device is heard behind its capture (100 ms): the input and the device are
+ * read at the same wake, but the device's callback for a cycle may come after the input's, a
+ * quantum (up to 1024 frames at the relaxed latency) plus scheduling jitter later.
+ */
 const DEVICE_KEEP_FRAMES = SAMPLE_RATE / 10;
 
 class DeviceFeed {
@@ -173,7 +178,7 @@ export class FallbackMixer {
     if (on) {
       // Devices first, in order (the first one present), then the files from their start.
       this.feed = this.devices.findIndex((d) => d.running);
-      if (this.feed >= 0) this.devices[this.feed]!.trim(DEVICE_KEEP_FRAMES / 2);
+      if (this.feed >= 0) this.devices[this.feed]!.trim(DEVICE_KEEP_FRAMES);
       else this.feed = this.clips.length > 0 ? -1 : -2;
       this.clip = 0;
       this.clipFrame = 0;
@@ -225,7 +230,7 @@ export class FallbackMixer {
         d.drain();
         const got = d.take(fb, frames);
         if (got < frames) {
-          if (this.mix > 0 && d.running) this.underruns++;
+          if (this.mix > 0 && d.running) this.underruns += frames - got;
           fb.fill(0, got * ch, frames * ch);
         }
         return;

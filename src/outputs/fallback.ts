@@ -60,6 +60,8 @@ export interface FallbackStatus {
   devices: { name: string; state: string }[];
   /** Times it engaged since start. */
   engaged_count: number;
+  /** Frames the backup device did not deliver in time (heard as silence). */
+  device_underrun_frames: number;
   /** Files still being decoded. */
   loading: boolean;
 }
@@ -231,6 +233,7 @@ export class FallbackSwitch {
       files: this.files.map(({ clip: _clip, ...r }) => r),
       devices: mix?.devices ?? c.devices.map((name) => ({ name, state: 'starting' })),
       engaged_count: this.engagedCount,
+      device_underrun_frames: mix?.underruns ?? 0,
       loading: this.loading,
     };
   }

@@ -1,0 +1,261 @@
+/**
+ * [fallback] with real parts, one PipeWire, one icecast2 and one hark for the whole file:
+ * the main tone (1 kHz, pw-play into the null sink hark captures) stops → within after_s + 1 s
+ * an Icecast listener and a /stream.mp3 listener hear the backup device (1.5 kHz, a second
+ * PipeWire node); the tone returns → back to it after return_s. Then, with the backup node
+ * gone, the same with the fallback file (500 Hz FLAC). Neither listener is disconnected, no
+ * switch leaves a gap over 50 ms, and the missing and the broken file are reported by name.
+ */
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startHark, type HarkProcess } from './lib/hark.ts';
+import { startIcecast, type IcecastServer } from './lib/icecast.ts';
+import { startPipewire, type PipewireHarness, type Player } from './lib/pipewire.ts';
+import { channel } from './lib/signal.ts';
+
+const AFTER_S = 2;
+const RETURN_S = 2;
+const MAIN_HZ = 1000;
+const DEVICE_HZ = 1500;
+const FILE_HZ = 500;
+const BACKUP = 'hark-backup';
+
+let pw: PipewireHarness;
+let ice: IcecastServer;
+let hark: HarkProcess;
+let dir: string;
+let main: Player | undefined;
+let backup: Player | undefined;
+
+/** A listener: ffmpeg pulls `url` and decodes it to 48 kHz float until stopped. */
+function listen(url: string) {
+  const p = Bun.spawn(['ffmpeg', '-hide_banner', '-nostdin', '-loglevel', 'error', '-f', 'mp3', '-i', url, '-f', 'f32le', '-ac', '2', '-ar', '48000', 'pipe:1'], {
+    stdout: 'pipe',
+    stderr: 'pipe',
+  });
+  const out = new Response(p.stdout).arrayBuffer();
+  const err = new Response(p.stderr).text();
+  return {
+    /** Stop it; the decoded left channel and whether ffmpeg had ended on its own (a disconnect). */
+    async stop(): Promise<{ pcm: Float32Array; endedEarly: boolean; err: string }> {
+      const endedEarly = p.exitCode !== null;
+      p.kill('SIGINT');
+      const t = setTimeout(() => p.kill('SIGKILL'), 5000);
+      const [buf, e] = await Promise.all([out, err]);
+      clearTimeout(t);
+      return { pcm: channel(new Float32Array(buf.slice(0, buf.byteLength - (buf.byteLength % 8))), 2, 0), endedEarly, err: e };
+    },
+  };
+}
+
+/** Power of `f` in x[from, from+n) (Goertzel), as an amplitude. */
+function toneAmp(x: Float32Array, from: number, n: number, f: number): number {
+  const w = (2 * Math.PI * f) / 48_000;
+  const k = 2 * Math.cos(w);
+  let s1 = 0;
+  let s2 = 0;
+  for (let i = 0; i < n; i++) {
+    const s0 = x[from + i]! + k * s1 - s2;
+    s2 = s1;
+    s1 = s0;
+  }
+  return (2 * Math.sqrt(Math.max(0, s1 * s1 + s2 * s2 - k * s1 * s2))) / n;
+}
+
+type Cls = 'main' | 'device' | 'file' | 'silent' | 'mixed';
+
+/** Classify 50 ms windows by which of the three tones carries the level. */
+function classify(x: Float32Array): Cls[] {
+  const n = 2400;
+  const out: Cls[] = [];
+  for (let at = 0; at + n <= x.length; at += n) {
+    let sq = 0;
+    for (let i = at; i < at + n; i++) sq += x[i]! * x[i]!;
+    const rms = Math.sqrt(sq / n);
+    if (rms < 0.003) {
+      out.push('silent');
+      continue;
+    }
+    const a = { main: toneAmp(x, at, n, MAIN_HZ), device: toneAmp(x, at, n, DEVICE_HZ), file: toneAmp(x, at, n, FILE_HZ) };
+    const best = (Object.entries(a) as [Cls, number][]).sort((p, q) => q[1] - p[1])[0]!;
+    out.push(best[1] > 0.8 * rms * Math.SQRT2 ? best[0] : 'mixed');
+  }
+  return out;
+}
+
+/** Runs of the same class: [class, windows]. */
+function runs(c: Cls[]): [Cls, number][] {
+  const r: [Cls, number][] = [];
+  for (const k of c) {
+    const last = r[r.length - 1];
+    if (last && last[0] === k) last[1]++;
+    else r.push([k, 1]);
+  }
+  return r;
+}
+
+/** Stretches [from, to) (samples) of 5 ms blocks more than 20 dB under the tones (-12 dBFS): gaps and dips. */
+function dips(x: Float32Array): [number, number][] {
+  const n = 240;
+  const out: [number, number][] = [];
+  let start = -1;
+  for (let at = 0; at + n <= x.length; at += n) {
+    let sq = 0;
+    for (let i = at; i < at + n; i++) sq += x[i]! * x[i]!;
+    const low = Math.sqrt(sq / n) < 0.025;
+    if (low && start < 0) start = at;
+    if (!low && start >= 0) {
+      out.push([start, at]);
+      start = -1;
+    }
+  }
+  if (start >= 0) out.push([start, x.length]);
+  return out;
+}
+
+async function status() {
+  return (await fetch(`${hark.url}/api/status`)).json();
+}
+
+/** Poll /api/status until `pred` holds (bounded); returns the ms it took. */
+async function until(pred: (s: any) => boolean, timeoutMs: number, what: string): Promise<number> {
+  const t0 = performance.now();
+  for (let i = 0; i < timeoutMs / 50; i++) {
+    if (pred(await status())) return performance.now() - t0;
+    await Bun.sleep(50);
+    if (performance.now() - t0 > timeoutMs) break;
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}: ${JSON.stringify((await status()).fallback)}`);
+}
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'hark-fallback-'));
+  const loop = join(dir, 'loop.flac');
+  const r = Bun.spawnSync(['ffmpeg', '-v', 'error', '-y', '-f', 'lavfi', '-i', `sine=frequency=${FILE_HZ}:sample_rate=44100:duration=3`, '-af', 'volume=4', '-ac', '2', loop]);
+  if (r.exitCode !== 0) throw new Error(r.stderr.toString());
+  writeFileSync(join(dir, 'broken.flac'), Buffer.concat([Buffer.from('fLaC'), Buffer.alloc(5000, 0x5a)]));
+  pw = await startPipewire({ sinks: [{ name: BACKUP, channels: 2 }] });
+  ice = await startIcecast();
+  main = pw.play({ frequency: MAIN_HZ, seconds: 600, levelDbfs: -12 }, { target: pw.sinkName });
+  backup = pw.play({ frequency: DEVICE_HZ, seconds: 600, levelDbfs: -12 }, { target: BACKUP });
+  hark = await startHark(
+    `[input]
+source = "pipewire"
+device = "${pw.sinkName}"
+[webrtc]
+udp_port = 32101
+[control]
+on_boot = "live"
+[[icecast]]
+id = "main"
+url = "http://source:${ice.sourcePassword}@127.0.0.1:${ice.port}/live.mp3"
+format = "mp3"
+bitrate_kbps = 128
+[fallback]
+enabled = true
+after_s = ${AFTER_S}
+return_s = ${RETURN_S}
+devices = ["${BACKUP}"]
+files = ["${join(dir, 'missing.wav')}", "${join(dir, 'broken.flac')}", "${loop}"]
+crossfade_ms = 100
+`,
+    { env: pw.env },
+  );
+  await ice.waitForSource('/live.mp3', 20_000);
+  await until((s) => s.fallback.loading === false && s.levels.rms_dbfs[0] > -30, 20_000, 'the files decoded and the main tone heard');
+}, 90_000);
+
+afterAll(async () => {
+  await main?.stop();
+  await backup?.stop();
+  await hark?.stop();
+  await ice?.stop();
+  await pw?.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('fallback with real PipeWire, icecast2 and /stream.mp3 listeners', () => {
+  test('missing and broken files are reported by name (status, page); the good one is ready', async () => {
+    const s = await status();
+    expect(s.fallback.files).toEqual([
+      { name: join(dir, 'missing.wav'), state: 'missing', message: 'no such file', seconds: 0 },
+      { name: join(dir, 'broken.flac'), state: 'error', message: expect.stringContaining('cannot decode it'), seconds: 0 },
+      { name: join(dir, 'loop.flac'), state: 'ok', message: '', seconds: 3, format: 'flac' },
+    ]);
+    expect(s.fallback).toMatchObject({ enabled: true, active: false, message: `Ready: after ${AFTER_S} s of silence the outputs play the fallback.` });
+    expect(hark.output()).toContain('missing.wav: no such file; the other files play');
+  });
+
+  test('silence → the backup device within after_s + 1 s; signal → back after return_s; then the file the same way; no gap, no disconnect', async () => {
+    const ears = [listen(`${ice.url}/live.mp3`), listen(`${hark.url}/stream.mp3`)];
+    await Bun.sleep(1500);
+
+    // 1. The main tone stops: the backup device (a second PipeWire node) takes over.
+    await main!.stop();
+    const engageMs = await until((s) => s.fallback.active, (AFTER_S + 3) * 1000, 'the fallback to engage');
+    expect(engageMs).toBeLessThan((AFTER_S + 1) * 1000);
+    await until((s) => s.fallback.kind === 'device', 2000, 'the device to play');
+    const s1 = await status();
+    expect(s1.fallback).toMatchObject({ active: true, source: BACKUP, kind: 'device', reason: 'silence' });
+    expect(s1.fallback.message).toMatch(new RegExp(`^Playing the fallback: ${BACKUP} — the input has been silent for \\d+ s\\.$`));
+    expect(s1.alerts.find((a: { id: string }) => a.id === 'fallback')).toMatchObject({ severity: 'warning' });
+    const metrics = await (await fetch(`${hark.url}/metrics`)).text();
+    expect(metrics).toContain('hark_fallback_active 1');
+    await Bun.sleep(1500);
+
+    // 2. The tone returns: the input takes over after return_s of signal.
+    main = pw.play({ frequency: MAIN_HZ, seconds: 600, levelDbfs: -12 }, { target: pw.sinkName });
+    await until((s) => s.levels.rms_dbfs[0] > -30, 5000, 'the main tone back on the meters');
+    const returnMs = await until((s) => !s.fallback.active, (RETURN_S + 3) * 1000, 'the input to take over');
+    expect(returnMs).toBeGreaterThan((RETURN_S - 0.5) * 1000);
+    expect((await status()).alerts.some((a: { id: string }) => a.id === 'fallback')).toBe(false);
+    await Bun.sleep(1500);
+
+    // 3. No backup node: the file plays.
+    await backup!.stop();
+    backup = undefined;
+    await pw.destroyNode(BACKUP);
+    await main!.stop();
+    await until((s) => s.fallback.active, (AFTER_S + 3) * 1000, 'the fallback to engage again');
+    await until((s) => s.fallback.kind === 'file', 2000, 'the file to play');
+    expect((await status()).fallback).toMatchObject({ source: 'loop.flac', kind: 'file' });
+    await Bun.sleep(2000);
+    main = pw.play({ frequency: MAIN_HZ, seconds: 600, levelDbfs: -12 }, { target: pw.sinkName });
+    await until((s) => !s.fallback.active, (RETURN_S + 5) * 1000, 'the input to take over again');
+    await Bun.sleep(1500);
+
+    const heard = await Promise.all(ears.map((e) => e.stop()));
+    for (const [i, h] of heard.entries()) {
+      const who = i === 0 ? 'icecast listener' : '/stream.mp3 listener';
+      expect(h.endedEarly, `${who} was disconnected: ${h.err}`).toBe(false);
+      const r = runs(classify(h.pcm)).filter(([, n]) => n >= 3);
+      // What was heard, in order (runs of at least 150 ms): the silences are the after_s waits.
+      const seq = r.map(([k]) => k);
+      expect(seq, `${who}: ${JSON.stringify(r)}`).toEqual(['main', 'silent', 'device', 'main', 'silent', 'file', 'main']);
+      const silences = r.filter(([k]) => k === 'silent').map(([, n]) => n * 50);
+      for (const ms of silences) {
+        expect(ms).toBeGreaterThan((AFTER_S - 0.5) * 1000);
+        expect(ms).toBeLessThan((AFTER_S + 1) * 1000);
+      }
+      // Around every switch (everything but the two after_s silences): no dip longer than 50 ms.
+      const waits: [number, number][] = [];
+      let w = 0;
+      for (const [k, n] of runs(classify(h.pcm))) {
+        if (k === 'silent' && n >= 10) waits.push([w * 2400, (w + n) * 2400]);
+        w += n;
+      }
+      expect(waits.length).toBe(2);
+      for (const [from, to] of dips(h.pcm)) {
+        if (from < 48_000 || to > h.pcm.length - 48_000) continue; // the listener's own start and end
+        if (waits.some(([a, b]) => to > a - 4800 && from < b + 4800)) continue;
+        expect((to - from) / 48, `${who}: a ${(to - from) / 48} ms dip at ${(from / 48_000).toFixed(2)} s`).toBeLessThanOrEqual(50);
+      }
+    }
+    // Icecast never saw the source go: one connection for the whole test.
+    const ic = (await status()).outputs.icecast[0];
+    expect(ic).toMatchObject({ state: 'live' });
+    expect(ic.connects ?? 1).toBe(1);
+  }, 120_000);
+});
