@@ -56,6 +56,8 @@ const SYMBOLS = {
   FLAC__stream_decoder_process_until_end_of_stream: { args: ['ptr'], returns: 'bool' },
   // decoder borrowed.
   FLAC__stream_decoder_get_state: { args: ['ptr'], returns: 'i32' },
+  // decoder borrowed; STREAMINFO's total samples per channel (0: unknown).
+  FLAC__stream_decoder_get_total_samples: { args: ['ptr'], returns: 'u64' },
   // decoder borrowed; frees its internal buffers (the decoder itself stays).
   FLAC__stream_decoder_finish: { args: ['ptr'], returns: 'bool' },
 } as const;
@@ -108,6 +110,7 @@ export class FlacDecoder {
   #errors: string[] = [];
   #onBlock: (b: FlacBlock) => boolean = () => true;
   #stopped = false;
+  #decoded = 0;
   #thrown: unknown;
   #block = new Float32Array(0);
   // Kept in fields: libFLAC holds their addresses until finish().
@@ -155,6 +158,7 @@ export class FlacDecoder {
             const ch = new Int32Array(toArrayBuffer(p, 0, frames * 4));
             for (let f = 0; f < frames; f++) this.#block[f * channels + c] = ch[f]! * scale;
           }
+          this.#decoded += frames;
           const go = this.#onBlock({ rate, channels, bitsPerSample: bits, samples: this.#block, frames });
           if (!go) this.#stopped = true;
           return go ? WRITE_CONTINUE : WRITE_ABORT;
@@ -182,6 +186,7 @@ export class FlacDecoder {
     this.#errors = [];
     this.#onBlock = onBlock;
     this.#stopped = false;
+    this.#decoded = 0;
     this.#thrown = undefined;
     const init = this.#lib.FLAC__stream_decoder_init_stream(h, this.#readCb.ptr, null, null, null, null, this.#writeCb.ptr, null, this.#errorCb.ptr, null);
     if (init !== 0) throw new FlacError('FLAC__stream_decoder_init_stream', init, 'the decoder could not start');
@@ -192,6 +197,9 @@ export class FlacDecoder {
       const state = this.#lib.FLAC__stream_decoder_get_state(h);
       if (this.#errors.length > 0) throw new FlacError('FLAC__stream_decoder_process_until_end_of_stream', null, `damaged FLAC: ${[...new Set(this.#errors)].join(', ')}`);
       if (state !== STATE_END_OF_STREAM) throw new FlacError('FLAC__stream_decoder_process_until_end_of_stream', state, `stopped while ${STATES[state] ?? 'decoding'}`);
+      // STREAMINFO says how long the stream is: fewer samples means the file was cut short.
+      const total = Number(this.#lib.FLAC__stream_decoder_get_total_samples(h));
+      if (total > 0 && this.#decoded < total) throw new FlacError('FLAC__stream_decoder_process_until_end_of_stream', null, `cut short: ${this.#decoded} of ${total} samples`);
     } finally {
       this.#lib.FLAC__stream_decoder_finish(h);
       this.#input = new Uint8Array(0);

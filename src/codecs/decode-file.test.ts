@@ -84,3 +84,54 @@ describe('decodeFile: each format to 48 kHz', () => {
     expect(sniff(new TextEncoder().encode('<html>'))).toBeUndefined();
   });
 });
+
+describe('hostile files: decodeFile refuses with a reason or decodes, never crashes', () => {
+  /** Deterministic "random" bytes. */
+  function noise(n: number, seed: number): Uint8Array {
+    const b = new Uint8Array(n);
+    let x = seed >>> 0 || 1;
+    for (let i = 0; i < n; i++) {
+      x ^= x << 13;
+      x ^= x >>> 17;
+      x ^= x << 5;
+      b[i] = x & 0xff;
+    }
+    return b;
+  }
+  const FORMATS: [string, string[]][] = [
+    ['wav', []],
+    ['flac', []],
+    ['opus', ['-c:a', 'libopus']],
+    ['mp3', ['-c:a', 'libmp3lame']],
+  ];
+  for (const [ext, extra] of FORMATS) {
+    test(`${ext}: cut short, header only, garbage after the magic, bytes flipped`, () => {
+      const good = new Uint8Array(readFileSync(make(ext, 44100, 2, 440, extra)));
+      const flipped = good.slice();
+      const rnd = noise(200, 7);
+      for (let i = 0; i < 100; i++) flipped[200 + ((rnd[i]! * 977 + i * 131) % (good.length - 400))] ^= rnd[100 + i]! | 1;
+      const cases: Record<string, Uint8Array> = {
+        cut: good.subarray(0, Math.floor(good.length * 0.4)),
+        header: good.subarray(0, 64),
+        garbage: new Uint8Array([...good.subarray(0, 4), ...noise(20_000, 3)]),
+        flipped,
+        empty: new Uint8Array(0),
+      };
+      for (const [what, bytes] of Object.entries(cases)) {
+        const w = new Pcm48Writer(2, 48_000 * 10);
+        let err: Error | undefined;
+        try {
+          decodeFile(bytes, w);
+        } catch (e) {
+          err = e as Error;
+        }
+        // Either a reason or audio; an MP3 cut short has no length to compare, so it plays what it has.
+        if (err) expect(err.message.length, `${ext} ${what}`).toBeGreaterThan(5);
+        else expect(w.finish().frames, `${ext} ${what}`).toBeGreaterThan(0);
+        // What must be refused (the brief: reported by name, not played): these never decode silently.
+        if (what === 'header' || what === 'garbage' || what === 'empty') expect(err, `${ext} ${what}`).toBeDefined();
+        if (what === 'cut' && ext !== 'mp3') expect(err?.message, `${ext} ${what}`).toMatch(/cut short|damaged|CRC/);
+      }
+    });
+  }
+});

@@ -42,8 +42,10 @@ export function decodeWav(b: Uint8Array, sink: PcmSink): void {
       }
       fmt = { format, channels, rate, bits, align };
     } else if (id === 'data') {
-      // A streamed WAV may give 0 or 0xffffffff: take what the file holds.
+      // A streamed WAV may give 0 or 0xffffffff: take what the file holds. Any other length
+      // past the end of the file: the file was cut short.
       const avail = b.length - body;
+      if (len !== 0 && len !== 0xffffffff && len > avail) throw new DecodeError(`cut short: the data chunk holds ${avail} of ${len} bytes`);
       data = { at: body, len: len === 0 || len > avail ? avail : len };
       break;
     }
