@@ -9,8 +9,8 @@
 import { JSCallback, dlopen, read, toArrayBuffer, type Pointer } from 'bun:ffi';
 import { LibraryCallError, LibraryLoadError } from './errors.ts';
 
-const SONAME = 'libFLAC.so.12';
-const SONAMES = ['libFLAC.so.12', 'libFLAC.so.14', 'libFLAC.so.8'];
+/** bookworm's libflac12, trixie's libflac14 (the stream decoder API is the same). */
+const SONAMES = ['libFLAC.so.12', 'libFLAC.so.14'];
 const DEBIAN_PACKAGE = 'libflac14';
 
 /** FLAC__StreamDecoderState (stream_decoder.h), for messages. */
@@ -41,7 +41,7 @@ export class FlacError extends LibraryCallError {
 export class FlacLoadError extends LibraryLoadError {
   override readonly name = 'FlacLoadError';
   constructor(cause: unknown) {
-    super(SONAME, DEBIAN_PACKAGE, cause);
+    super(SONAMES.join(' or '), DEBIAN_PACKAGE, cause);
   }
 }
 
