@@ -51,7 +51,7 @@ function decodeFlac(b: Uint8Array, sink: PcmSink): void {
     any = true;
     return sink.write(blk.samples, blk.frames);
   });
-  if (!any) throw new DecodeError('the FLAC file holds no audio');
+  if (!any) throw new DecodeError('no FLAC audio frames in it (damaged?)');
 }
 
 function decodeMp3(b: Uint8Array, sink: PcmSink): void {
