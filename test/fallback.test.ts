@@ -158,7 +158,13 @@ beforeAll(async () => {
   const loop = join(dir, 'loop.flac');
   const r = Bun.spawnSync(['ffmpeg', '-v', 'error', '-y', '-f', 'lavfi', '-i', `sine=frequency=${FILE_HZ}:sample_rate=44100:duration=3`, '-af', 'volume=4', '-ac', '2', loop]);
   if (r.exitCode !== 0) throw new Error(r.stderr.toString());
+  // One broken file of each other kind too: hark starts, names each, and plays the good one.
   writeFileSync(join(dir, 'broken.flac'), Buffer.concat([Buffer.from('fLaC'), Buffer.alloc(5000, 0x5a)]));
+  writeFileSync(join(dir, 'broken.mp3'), Buffer.concat([Buffer.from('ID3\x04\0\0\0\0\0\0'), Buffer.alloc(70_000, 0x33)]));
+  writeFileSync(join(dir, 'broken.opus'), Buffer.concat([Buffer.from('OggS'), Buffer.alloc(3000, 0x11)]));
+  const wav = join(dir, 'cut.wav');
+  Bun.spawnSync(['ffmpeg', '-v', 'error', '-y', '-f', 'lavfi', '-i', 'sine=frequency=300:duration=1', wav]);
+  writeFileSync(wav, require('node:fs').readFileSync(wav).subarray(0, 30_000));
   pw = await startPipewire({ sinks: [{ name: BACKUP, channels: 2 }] });
   ice = await startIcecast();
   main = pw.play({ frequency: MAIN_HZ, seconds: 600, levelDbfs: -12 }, { target: pw.sinkName, latency: '400ms' });
@@ -183,7 +189,7 @@ enabled = true
 after_s = ${AFTER_S}
 return_s = ${RETURN_S}
 devices = ["${BACKUP}"]
-files = ["${join(dir, 'missing.wav')}", "${join(dir, 'broken.flac')}", "${loop}"]
+files = ["${join(dir, 'missing.wav')}", "${join(dir, 'broken.flac')}", "${join(dir, 'broken.mp3')}", "${join(dir, 'broken.opus')}", "${join(dir, 'cut.wav')}", "${loop}"]
 crossfade_ms = 100
 `,
     { env: pw.env },
@@ -206,7 +212,10 @@ describe('fallback with real PipeWire, icecast2 and /stream.mp3 listeners', () =
     const s = await status();
     expect(s.fallback.files).toEqual([
       { name: join(dir, 'missing.wav'), state: 'missing', message: 'no such file', seconds: 0 },
-      { name: join(dir, 'broken.flac'), state: 'error', message: expect.stringContaining('cannot decode it'), seconds: 0 },
+      { name: join(dir, 'broken.flac'), state: 'error', message: 'cannot decode it: no FLAC audio frames in it (damaged?)', seconds: 0 },
+      { name: join(dir, 'broken.mp3'), state: 'error', message: 'cannot decode it: no MPEG audio found', seconds: 0 },
+      { name: join(dir, 'broken.opus'), state: 'error', message: expect.stringMatching(/^cannot decode it: damaged Ogg/), seconds: 0 },
+      { name: join(dir, 'cut.wav'), state: 'error', message: expect.stringMatching(/^cannot decode it: cut short/), seconds: 0 },
       { name: join(dir, 'loop.flac'), state: 'ok', message: '', seconds: 3, format: 'flac' },
     ]);
     expect(s.fallback).toMatchObject({ enabled: true, active: false, message: `Ready: after ${AFTER_S} s of silence the outputs play the fallback.` });
@@ -231,7 +240,7 @@ describe('fallback with real PipeWire, icecast2 and /stream.mp3 listeners', () =
     expect(s1.alerts.find((a: { id: string }) => a.id === 'fallback')).toMatchObject({ severity: 'warning' });
     const metrics = await (await fetch(`${hark.url}/metrics`)).text();
     expect(metrics).toContain('hark_fallback_active 1');
-    expect(metrics).toContain('hark_fallback_files_unplayable 2');
+    expect(metrics).toContain('hark_fallback_files_unplayable 5');
     // The dashboard says it in plain words, and names the files that cannot play.
     const { cookie } = await session(hark.url, 'fallback-test-1');
     const page = await (await fetch(`${hark.url}/`, { headers: { cookie } })).text();
