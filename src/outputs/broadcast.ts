@@ -78,6 +78,7 @@ export class BroadcastOutputs {
       config: config.fallback,
       thresholdDbfs: config.silence.threshold_dbfs,
       channels: config.input.channels,
+      onAir: () => this._live,
     });
   }
 

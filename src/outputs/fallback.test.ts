@@ -8,6 +8,7 @@ import type { FallbackFileReport } from '../audio/fallback-files.ts';
 
 function setup(over: Partial<ReturnType<typeof cfg>> = {}, files?: FallbackFileReport[]) {
   let t = 1_000_000;
+  let live = true;
   let level = -20;
   const alerts = new Alerts();
   const events: AlertEvent[] = [];
@@ -21,7 +22,7 @@ function setup(over: Partial<ReturnType<typeof cfg>> = {}, files?: FallbackFileR
     { currentLevels: () => ({ peak_dbfs: [level, level], rms_dbfs: [level, level], clips: [0, 0] }) },
     alerts,
     { setFallback: (s) => sent.push(s), engageFallback: (on) => engaged.push(on), stats: () => undefined },
-    { config, thresholdDbfs: -50, channels: 2, now: () => t, pollMs: 1e9, load },
+    { config, thresholdDbfs: -50, channels: 2, now: () => t, pollMs: 1e9, load, onAir: () => live },
   );
   return {
     sw,
@@ -37,6 +38,9 @@ function setup(over: Partial<ReturnType<typeof cfg>> = {}, files?: FallbackFileR
     },
     set level(v: number) {
       level = v;
+    },
+    set live(v: boolean) {
+      live = v;
     },
   };
 }
@@ -109,6 +113,27 @@ describe('FallbackSwitch', () => {
       { name: '/x/missing.flac', state: 'missing', message: 'no such file', seconds: 0 },
       { name: '/x/broken.mp3', state: 'error', message: 'cannot decode it: no MPEG audio found', seconds: 0 },
     ]);
+  });
+
+  test('only while live: off air a silent room engages nothing; going off air while engaged releases', async () => {
+    const h = setup();
+    await h.sw.start();
+    h.live = false;
+    h.level = -90;
+    h.advance(30_000);
+    expect(h.engaged).toEqual([]);
+    expect(h.alerts.isActive(FALLBACK_ALERT)).toBe(false);
+    expect(h.sw.status().message).toBe('Ready: while live, after 10 s of silence the outputs play the fallback.');
+    // Going live into the quiet room: after_s counts from going live.
+    h.live = true;
+    h.advance(9_750);
+    expect(h.engaged).toEqual([]);
+    h.advance(500);
+    expect(h.engaged).toEqual([true]);
+    h.live = false;
+    h.advance(250);
+    expect(h.engaged).toEqual([true, false]);
+    expect(h.events.map((e) => `${e.type} ${e.alert.id}`)).toEqual(['raised fallback', 'cleared fallback']);
   });
 
   test('disabled: start does nothing', async () => {

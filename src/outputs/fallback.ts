@@ -32,6 +32,11 @@ export interface FallbackOptions {
   channels: number;
   now?: () => number;
   pollMs?: number;
+  /**
+   * Whether the outputs are on air (live): only then does the fallback engage, so a box left
+   * off air in a quiet room all week raises no alert. Default: always.
+   */
+  onAir?: () => boolean;
   /** Decodes the files (default: loadFallbackFiles, in a thread of its own). */
   load?: (paths: string[], channels: number) => Promise<FallbackFileReport[]>;
 }
@@ -83,6 +88,7 @@ export class FallbackSwitch {
   private offAlerts?: () => void;
   private readonly now: () => number;
   private generation = 0;
+  private wasOnAir = false;
 
   constructor(
     private readonly levels: LevelSource,
@@ -116,7 +122,6 @@ export class FallbackSwitch {
     this.timer = setInterval(() => this.tick(), this.opts.pollMs ?? POLL_MS);
     this.loading = c.files.length > 0;
     this.files = c.files.map((name) => ({ name, state: 'ok', message: 'loading', seconds: 0 }));
-    this.port.setFallback({ devices: [...c.devices], clips: [], crossfadeMs: c.crossfade_ms });
     const reports = await (this.opts.load ?? loadFallbackFiles)(c.files, this.opts.channels);
     if (gen !== this.generation || !this.started) return;
     this.loading = false;
@@ -161,13 +166,24 @@ export class FallbackSwitch {
     }
     const lost = this.lostSince !== null;
     const c = this.opts.config;
-    if (!this.active) {
+    const onAir = this.opts.onAir?.() ?? true;
+    if (onAir && !this.wasOnAir) {
+      // Going live into a quiet room: after_s counts from now, not from the quiet before.
+      if (this.quietSince !== null) this.quietSince = t;
+      if (this.lostSince !== null) this.lostSince = t;
+    }
+    this.wasOnAir = onAir;
+    if (this.active && !onAir) {
+      this.release('off air');
+      return;
+    }
+    if (!this.active && onAir) {
       const lostLong = lost && t - this.lostSince! >= c.after_s * 1000;
       const quietLong = quiet && t - this.quietSince! >= c.after_s * 1000;
       if ((lostLong || quietLong) && this.hasSomething()) this.engage(lostLong ? 'input lost' : 'silence', t);
       return;
     }
-    if (!lost && !quiet && t - this.signalSince! >= c.return_s * 1000) this.release(`the input has had signal for ${c.return_s} s`);
+    if (this.active && !lost && !quiet && t - this.signalSince! >= c.return_s * 1000) this.release(`the input has had signal for ${c.return_s} s`);
   }
 
   private hasSomething(): boolean {
@@ -216,6 +232,7 @@ export class FallbackSwitch {
     else if (this.active) message = playing ? `Playing the fallback: ${playing} — ${this.why(t)}.` : `The input is ${this.reason === 'input lost' ? 'lost' : 'silent'} but there is nothing to play as fallback (no backup device present, no file that plays).`;
     else if (this.loading) message = 'Loading the fallback files…';
     else if (!this.hasSomething()) message = 'The fallback has nothing to play: no backup device, and no file that plays.';
+    else if (!(this.opts.onAir?.() ?? true)) message = `Ready: while live, after ${c.after_s} s of silence the outputs play the fallback.`;
     else message = `Ready: after ${c.after_s} s of silence the outputs play the fallback.`;
     const returnsIn = this.active && this.signalSince !== null && this.lostSince === null ? Math.max(0, Math.round((c.return_s * 1000 - (t - this.signalSince)) / 100) / 10) : null;
     return {
