@@ -3,6 +3,7 @@ import { LevelMeter } from './meter.ts';
 import { SAMPLE_RATE } from './format.ts';
 import type { AudioSource, SourceStatus } from './source.ts';
 import type { EncodedPacket, Encoder } from '../codecs/encoder.ts';
+import type { FallbackMixer, FallbackMixStatus } from './fallback.ts';
 
 /** Largest block moved from the source to the bus in one step (frames). */
 export const BLOCK_FRAMES = 1024;
@@ -61,6 +62,8 @@ export interface EngineStats {
   /** Frames dropped because the source delivered faster than real time (a broken clock). */
   discardedFrames: number;
   source: SourceStatus;
+  /** The fallback switch (fallback.ts), when [fallback] is on. */
+  fallback?: FallbackMixStatus;
   consumers: { name: string; dropped: number; overruns: number; packets?: number; encodeMsTotal?: number }[];
 }
 
@@ -71,6 +74,15 @@ export interface EngineStats {
  */
 export class AudioEngine<S> {
   readonly bus: FrameBus;
+  /**
+   * What the outputs carry: the bus, or the fallback cross-faded in (fallback.ts). Written in
+   * step with the bus (same positions), so an output encoder's pts is the input's clock.
+   */
+  readonly program: FrameBus;
+  private readonly programReader: BusReader;
+  private readonly programScratch: Float32Array;
+  /** Set by the worker when [fallback] is on. */
+  private mixer?: FallbackMixer;
   readonly meter: LevelMeter;
   private readonly meterReader: BusReader;
   private readonly block: Float32Array;
@@ -118,6 +130,25 @@ export class AudioEngine<S> {
       let n: number;
       while ((n = r.read(this.meterScratch, BLOCK_FRAMES)) > 0) this.meter.write(this.meterScratch, n);
     });
+    this.program = new FrameBus(source.channels, BUS_FRAMES);
+    this.programScratch = new Float32Array(BLOCK_FRAMES * source.channels);
+    this.programReader = this.bus.reader('program', (r) => {
+      let n: number;
+      while ((n = r.read(this.programScratch, BLOCK_FRAMES)) > 0) {
+        this.program.write(this.mixer ? this.mixer.process(this.programScratch, n) : this.programScratch, n);
+      }
+    });
+  }
+
+  /** Put a fallback switch (or none) between the input and the outputs; the old one is closed. */
+  setFallback(mixer: FallbackMixer | undefined): void {
+    const old = this.mixer;
+    this.mixer = mixer;
+    old?.close();
+  }
+
+  get fallback(): FallbackMixer | undefined {
+    return this.mixer;
   }
 
   get channels(): number {
@@ -166,6 +197,7 @@ export class AudioEngine<S> {
    */
   pump(timeoutMs: number, wakeFrames?: number): number {
     if (this.closed) throw new Error('engine is closed');
+    this.mixer?.poll();
     const running = this.source.state === 'running';
     if (running) this.source.wait(timeoutMs, wakeFrames);
     let moved = 0;
@@ -303,7 +335,7 @@ export class AudioEngine<S> {
         return packets;
       },
       encodeNs: 0,
-      reader: this.bus.reader(`encoder ${key}`, (r) => {
+      reader: (input ? this.bus : this.program).reader(`encoder ${key}`, (r) => {
         let n: number;
         for (;;) {
           const pts = r.position;
@@ -345,7 +377,15 @@ export class AudioEngine<S> {
         encodeMsTotal: Math.round(s.encodeNs / 1e4) / 100,
       });
     }
-    return { frames: this.bus.position, silenceFrames: this.silenceFrames, stalls: this.stalls, discardedFrames: this.discardedFrames, source: this.source.status(), consumers };
+    return {
+      frames: this.bus.position,
+      silenceFrames: this.silenceFrames,
+      stalls: this.stalls,
+      discardedFrames: this.discardedFrames,
+      source: this.source.status(),
+      ...(this.mixer ? { fallback: this.mixer.status() } : {}),
+      consumers,
+    };
   }
 
   /** Idempotent: closes encoders and the source. */
@@ -354,6 +394,8 @@ export class AudioEngine<S> {
     this.closed = true;
     for (const key of [...this.encoders.keys()]) this.removeEncoder(key);
     this.meterReader.close();
+    this.programReader.close();
+    this.mixer?.close();
     this.source.close();
   }
 }

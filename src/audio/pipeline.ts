@@ -6,6 +6,7 @@ import { readLevels, type Levels } from './meter.ts';
 import { MAX_CHANNELS } from './format.ts';
 import type { FromWorker, SourceSettings, ToWorker } from './protocol.ts';
 import type { SourceStatus } from './source.ts';
+import type { FallbackSettings } from './fallback.ts';
 import { logger, type Logger } from '../log.ts';
 
 export type PacketListener = (packet: EncodedPacket) => void;
@@ -125,6 +126,8 @@ export class AudioPipeline {
             this._channels = m.channels;
             this._state = 'running';
             if (this.muted || this.offAir) this.sendGate();
+            if (this.fallback) this.send({ type: 'fallback', settings: this.fallback });
+            if (this.fallbackOn) this.send({ type: 'fallback-engage', on: true });
             this.updateWake();
             for (const [key, s] of this.subs) this.send({ type: 'encoder-add', key, spec: s.spec, input: s.input, record: s.record });
             resolve();
@@ -198,6 +201,24 @@ export class AudioPipeline {
   private sendGate(): void {
     this.send({ type: 'gate', muted: this.muted, offAir: this.offAir });
   }
+
+  /**
+   * Put the fallback (fallback.ts: backup devices, decoded files) between the input and the
+   * outputs, or take it away (null). The decoded files' memory is shared with the worker.
+   */
+  setFallback(settings: FallbackSettings | null): void {
+    this.fallback = settings ?? undefined;
+    if (this._state === 'running') this.send({ type: 'fallback', settings });
+  }
+
+  /** The outputs carry the fallback (true) or the input (false), cross-faded in the worker. */
+  engageFallback(on: boolean): void {
+    if (on === this.fallbackOn) return;
+    this.fallbackOn = on;
+    if (this._state === 'running') this.send({ type: 'fallback-engage', on });
+  }
+  private fallback?: FallbackSettings;
+  private fallbackOn = false;
 
   /** Receive every packet of the encoder `spec`. Returns the unsubscribe function. */
   subscribe(spec: EncoderSpec, listener: PacketListener, opts: SubscribeOptions = {}): () => void {

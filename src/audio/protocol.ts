@@ -1,5 +1,6 @@
 import type { EncoderSpec } from '../codecs/index.ts';
 import type { EngineStats } from './engine.ts';
+import type { FallbackSettings } from './fallback.ts';
 
 /** What the audio worker captures, as the main thread asks for it. */
 export interface SourceSettings {
@@ -26,6 +27,10 @@ export type ToWorker =
   | { type: 'gate'; muted: boolean; offAir: boolean }
   /** The input gain changed (ramped in the worker; the source is not touched). */
   | { type: 'gain'; db: number }
+  /** [fallback]'s devices and decoded files (null: no fallback); see fallback.ts. */
+  | { type: 'fallback'; settings: FallbackSettings | null }
+  /** Switch the outputs to the fallback (true) or back to the input, cross-faded. */
+  | { type: 'fallback-engage'; on: boolean }
   | { type: 'close' };
 
 /** Audio worker → main thread. */

@@ -5,10 +5,13 @@
  * the main thread in one message, their buffers transferred (no copy).
  */
 import { AudioEngine } from './engine.ts';
-import { createSource } from './sources.ts';
+import { createSource, WaitingSource } from './sources.ts';
 import { createEncoder, type EncoderSpec } from '../codecs/index.ts';
 import { SAMPLE_RATE } from './format.ts';
 import type { FromWorker, SourceSettings, ToWorker, WorkerPacket } from './protocol.ts';
+import { FallbackMixer } from './fallback.ts';
+import { PipewireSource } from './pipewire-source.ts';
+import { BLOCK_FRAMES } from './engine.ts';
 
 declare const self: Worker;
 
@@ -114,7 +117,8 @@ function loop(): void {
     flushPackets();
     const now = performance.now();
     // A change of input state (device lost, back, waiting) is reported at once.
-    const state = engine.sourceState;
+    const fb = engine.fallback?.status();
+    const state = `${engine.sourceState} ${fb ? `${fb.active} ${fb.kind} ${fb.source}` : ''}`;
     if (now - lastStats >= STATS_EVERY_MS || state !== lastState) {
       lastState = state;
       lastStats = now;
@@ -125,6 +129,19 @@ function loop(): void {
     log('error', 'audio', `pump failed: ${(e as Error).message}`);
   }
   setImmediate(loop);
+}
+
+/** A backup device for the fallback; without libpipewire one that never runs (the files play instead). */
+function openBackup(device: string, channels: number, latencyFrames: number) {
+  const pw = new PipewireSource({ device, channels, latencyFrames, mode: 'pipewire' });
+  try {
+    pw.start();
+    return pw;
+  } catch (e) {
+    pw.close();
+    log('warn', 'fallback', `backup device ${device}: ${(e as Error).message}`);
+    return new WaitingSource(channels, { state: 'unavailable', message: (e as Error).message });
+  }
 }
 
 self.onmessage = async (ev: MessageEvent<ToWorker>) => {
@@ -175,6 +192,20 @@ self.onmessage = async (ev: MessageEvent<ToWorker>) => {
         break;
       case 'gain':
         engine?.setGainDb(msg.db);
+        break;
+      case 'fallback': {
+        if (!engine) break;
+        const s = msg.settings;
+        const latencyFrames = Math.max(settings?.latencyFrames ?? 1024, settings?.relaxedLatencyFrames ?? 1024);
+        const ch = engine.channels;
+        engine.setFallback(
+          s ? new FallbackMixer(ch, s, (device) => openBackup(device, ch, latencyFrames), BLOCK_FRAMES) : undefined,
+        );
+        post({ type: 'stats', stats: engine.stats() });
+        break;
+      }
+      case 'fallback-engage':
+        engine?.fallback?.engage(msg.on);
         break;
       case 'close':
         running = false;

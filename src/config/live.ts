@@ -90,6 +90,7 @@ export const CONFIG_KEYS: { [S in keyof Config]-?: Rules<Config[S]> } = {
     max_minutes: live('on-use'),
   },
   silence: { enabled: live('silence'), threshold_dbfs: RESTART, after_s: RESTART },
+  fallback: RESTART,
   whip: live('whip'),
   metadata: { title: live('title'), icy_metaint: RESTART_KEY },
   webrtc: RESTART,

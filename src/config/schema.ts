@@ -209,6 +209,19 @@ export const SilenceSchema = T.Object(
   { additionalProperties: false, default: {} },
 );
 
+/** `[fallback]`: what the outputs carry while the input is silent or lost (src/audio/fallback.ts). */
+export const FallbackSchema = T.Object(
+  {
+    enabled: T.Boolean({ default: false, description: 'Play a backup device or audio files when the input goes silent or is lost' }),
+    after_s: T.Number({ minimum: 1, maximum: 3600, default: 10, description: 'Silence (below silence.threshold_dbfs) or input loss this long switches to the fallback' }),
+    return_s: T.Number({ minimum: 0, maximum: 3600, default: 5, description: 'The input must have had signal this long before it takes over again' }),
+    devices: T.Array(T.String({ minLength: 1, maxLength: 256 }), { default: [], maxItems: 8, description: 'Backup capture devices (PipeWire node names), tried in order before the files' }),
+    files: T.Array(T.String({ minLength: 1, maxLength: 1024 }), { default: [], maxItems: 32, description: 'Audio files (WAV, FLAC, Ogg/Opus, MP3) played in order, in a loop' }),
+    crossfade_ms: T.Integer({ minimum: 10, maximum: 2000, default: 100, description: 'Length of the equal-power cross-fade at each switch' }),
+  },
+  { additionalProperties: false, default: {} },
+);
+
 /** One `[[whip]]` entry: publish the Opus stream to a WHIP server (RFC 9725). */
 export const WhipSchema = T.Object(
   {
@@ -487,6 +500,7 @@ export const ConfigSchema = T.Object(
     icecast: T.Array(IcecastSchema, { default: [], maxItems: 32, description: 'Icecast servers ([[icecast]])' }),
     recording: RecordingSchema,
     silence: SilenceSchema,
+    fallback: FallbackSchema,
     whip: T.Array(WhipSchema, { default: [], maxItems: 16, description: 'WHIP servers ([[whip]])' }),
     metadata: MetadataSchema,
     webrtc: WebrtcSchema,

@@ -32,10 +32,12 @@ export async function setOutputsLive(p: Parts, live: boolean): Promise<void> {
   else await p.broadcast.stop();
 }
 
-/** What runs in idle too: silence detection, and the clip ring. */
+/** What runs in idle too: silence detection, the clip ring and the fallback. */
 export function startIdleServices(p: Parts): void {
   if (p.config.silence.enabled) p.broadcast.silence.start();
   p.broadcast.clips?.start();
+  // (Test doubles of the broadcast outputs may have no fallback.)
+  void p.broadcast.fallback?.start();
 }
 
 

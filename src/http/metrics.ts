@@ -70,6 +70,11 @@ export function renderMetrics(ctx: AppContext): string {
     g('hark_notify_queued', 'Notices waiting for a notifier\'s server', n.queued, l);
     c('hark_notify_dropped_total', 'Notices a notifier gave up (queue full, or a day old)', n.dropped, l);
   }
+  const fb = ctx.broadcast.fallback.status();
+  g('hark_fallback_enabled', 'Whether [fallback] is on', fb.enabled ? 1 : 0);
+  g('hark_fallback_active', 'Whether the outputs carry the fallback now (1) or the input (0)', fb.active ? 1 : 0);
+  c('hark_fallback_engaged_total', 'Times the fallback engaged since start', fb.engaged_count);
+  g('hark_fallback_files_unplayable', 'Fallback files missing or undecodable', fb.files.filter((f) => f.state === 'missing' || f.state === 'error').length);
 
   // Capture and engine
   const st = ctx.pipeline.stats();

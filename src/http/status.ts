@@ -29,6 +29,8 @@ export function statusDocument(ctx: AppContext) {
     levels: ctx.pipeline.currentLevels(),
     alerts: ctx.broadcast.alerts.list(),
     silence: ctx.broadcast.silence.status(),
+    /** [fallback]: whether the outputs carry the fallback, what, since when and why. */
+    fallback: ctx.broadcast.fallback.status(),
     audio: {
       state: ctx.pipeline.state,
       frames: stats?.frames ?? 0,

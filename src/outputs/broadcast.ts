@@ -15,6 +15,7 @@ import { Recorder } from './recorder.ts';
 import { ClipRing } from './clip-ring.ts';
 import { SilenceDetector } from './silence.ts';
 import { InputClockWatch } from './input-clock.ts';
+import { FallbackSwitch, type FallbackPort } from './fallback.ts';
 import type { EngineStats } from '../audio/engine.ts';
 import type { WhipOutput } from './whip/index.ts';
 import { Metadata } from './metadata.ts';
@@ -33,6 +34,8 @@ export class BroadcastOutputs {
   readonly clips: ClipRing | null;
   readonly silence: SilenceDetector;
   readonly inputClock: InputClockWatch;
+  /** [fallback]: runs in idle too (started with the silence detection). */
+  readonly fallback: FallbackSwitch;
   private readonly sending = new Map<KindSection, SendingOutput[]>();
   private readonly listeners = new Set<(s: OutputStatus) => void>();
   private unsubscribeTitle?: () => void;
@@ -46,7 +49,7 @@ export class BroadcastOutputs {
 
   constructor(
     config: Config,
-    private readonly source: PacketSource & LevelSource & { stats(): EngineStats | undefined },
+    private readonly source: PacketSource & LevelSource & { stats(): EngineStats | undefined } & Partial<FallbackPort>,
   ) {
     for (const k of OUTPUT_KINDS) this.entries.set(k.kind, config[k.kind]);
     this.recordingOn = config.recording.enabled;
@@ -79,6 +82,17 @@ export class BroadcastOutputs {
     this.clips = r.clips ? new ClipRing(source, { dir: r.dir, spec: clipSpec, channels, alerts: this.alerts }) : null;
     this.silence = new SilenceDetector(source, this.alerts, { thresholdDbfs: config.silence.threshold_dbfs, afterS: config.silence.after_s });
     this.inputClock = new InputClockWatch(() => source.stats(), this.alerts);
+    const port: FallbackPort = {
+      setFallback: (s) => source.setFallback?.(s),
+      engageFallback: (on) => source.engageFallback?.(on),
+      stats: () => source.stats(),
+    };
+    this.fallback = new FallbackSwitch(source, this.alerts, port, {
+      config: config.fallback,
+      thresholdDbfs: config.silence.threshold_dbfs,
+      channels: config.input.channels,
+      onAir: () => this._live,
+    });
   }
 
   /** The outputs of one kind, in config order. */
@@ -142,6 +156,7 @@ export class BroadcastOutputs {
     await this.recorder.close();
     await this.clips?.close();
     this.silence.close();
+    this.fallback.close();
     this.inputClock.close();
   }
 

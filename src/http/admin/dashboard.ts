@@ -23,7 +23,7 @@ export const dashboardRoutes = ({ ctx, hub }: AdminDeps) =>
           D.dashboardPage({
             slots: {
               state: W.slot(hub.env, 'state'),
-              onAirAlert: W.slot(hub.env, 'on-air-alert'),
+              onAirAlert: html`${W.slot(hub.env, 'on-air-alert')}${W.slot(hub.env, 'fallback')}`,
               onAir: W.slot(hub.env, 'on-air'),
               meters: W.slot(hub.env, 'meters'),
               record: W.slot(hub.env, 'record'),

@@ -32,6 +32,7 @@ import type { HarkEvent } from '../../control/events.ts';
 import { logTail } from '../../log.ts';
 import { entryStatesUpdate } from './forms.ts';
 import { onAir, onAirAlert, problemCount, titleNow } from './on-air.ts';
+import { fallbackPanel } from './fallback-panel.ts';
 import * as T from './local-time.ts';
 import { systemControl } from '../../control/system.ts';
 import { notifierList } from '../../../web/templates/notify.ts';
@@ -328,6 +329,8 @@ export const WIDGETS = {
   'on-air-alert': { pages: ['dashboard'], slot: { id: 'on-air-alert' }, render: ({ ctx }) => onAirAlert(ctx), on: ['state', 'alert', 'output', 'config'] },
   'on-air': { pages: ['dashboard'], slot: { id: 'on-air-summary' }, render: ({ ctx }) => onAir(ctx), on: ['state', 'metadata', 'output', 'listeners', 'config'], everyMs: 1000, clock: 'the MB sent and recorded grow with the audio' },
   'title-now': { pages: ['dashboard'], slot: null, render: ({ ctx }) => titleNow(ctx), on: ['metadata'] },
+  // [fallback]: what plays instead of the input, and why; the seconds of silence count up.
+  fallback: { pages: ['dashboard'], slot: { id: 'fallback' }, render: ({ ctx }) => fallbackPanel(ctx), on: ['alert', 'config'], everyMs: 1000, clock: 'the seconds of silence and until the input takes over count up' },
   // Record / Stop recording, on the dashboard and the Recordings page.
   record: { pages: ['dashboard', 'recordings'], slot: { id: 'record-control', attrs: 'class="record-control"' }, render: ({ ctx }) => recordControl(ctx), on: ['state', 'output', 'config'] },
   // The entry lists' states on Outputs: out-of-band swaps into each entry (the section renders its own hidden slot).
