@@ -333,7 +333,19 @@ describe('the Recordings page', () => {
         const audio = page.locator('li.recording:not(.rec-clip) audio').nth(1);
         await audio.evaluate((a: HTMLAudioElement) => a.play());
         await page.waitForFunction(() => [...document.querySelectorAll('li.recording:not(.rec-clip) audio')].some((a) => (a as HTMLAudioElement).currentTime > 0.3), null, { timeout: 15_000 });
+        // Files come and go meanwhile (here: one more old file): the list that would show it
+        // waits while the player plays, so the recording is not cut off; it goes in on pause.
+        const extra = `hark-2026-11-29T09-00-1${size === 'phone' ? 0 : 5}Z.mp3`;
+        const listed = () => page.locator(`li.recording[data-name="${extra}"]`).count();
+        copyFileSync(join(dir, old[0]!), join(dir, extra));
+        const t0 = await audio.evaluate((a: HTMLAudioElement) => a.currentTime);
+        await Bun.sleep(4500);
+        expect(await audio.evaluate((a: HTMLAudioElement) => a.isConnected && !a.paused)).toBe(true);
+        expect(await audio.evaluate((a: HTMLAudioElement) => a.currentTime)).toBeGreaterThan(t0 + 1);
+        expect(await listed()).toBe(0);
         await audio.evaluate((a: HTMLAudioElement) => a.pause());
+        // On pause the new list goes in.
+        await page.locator(`li.recording[data-name="${extra}"]`).waitFor({ timeout: 10_000 });
         // The range form: the old day, 09:00 to 09:01 in the box's time; the answer offers the file.
         await page.fill('#range-date', local(oldMs, { year: 'numeric', month: '2-digit', day: '2-digit' }));
         await page.fill('#range-from', local(oldMs, { hour: '2-digit', minute: '2-digit' }));

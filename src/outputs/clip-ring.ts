@@ -11,6 +11,7 @@
 import { mkdirSync, openSync, readdirSync, statSync, unlinkSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { EncoderSpec } from '../codecs/index.ts';
+import { MAX_DELAY_MS } from '../audio/pipeline.ts';
 import type { EncodedPacket } from '../codecs/encoder.ts';
 import { OggOpusMuxer } from '../codecs/ogg.ts';
 import { logger } from '../log.ts';
@@ -116,7 +117,9 @@ export class ClipRing {
   /** Start filling the ring and watching the alerts. Idempotent. */
   start(): void {
     if (this.unsubscribe) return;
-    this.unsubscribe = this.source.subscribe(this.opts.spec, (p) => this.onPacket(p));
+    // Not urgent: the ring is read only when an alert comes, so it must not hold the capture at
+    // its low latency (input.latency_frames) as a listener's stream does.
+    this.unsubscribe = this.source.subscribe(this.opts.spec, (p) => this.onPacket(p), { maxDelayMs: MAX_DELAY_MS.relay });
     this.offAlerts = this.opts.alerts.on((e) => this.onAlert(e));
   }
 

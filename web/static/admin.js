@@ -230,6 +230,30 @@ document.addEventListener('DOMContentLoaded', () => {
     const cur = e.target.firstElementChild;
     if (sig && cur && cur.getAttribute('data-sig') === sig[1]) e.preventDefault();
   });
+  // A list with a player that is playing (the Recordings page) is not replaced under it: the
+  // newest list waits until every player in it is paused or has ended, then goes in.
+  const deferred = new Map();
+  const playingIn = (el) => [...el.querySelectorAll('audio')].some((a) => !a.paused && !a.ended);
+  const applyDeferred = (target) => {
+    if (!deferred.has(target) || playingIn(target)) return;
+    const data = deferred.get(target);
+    deferred.delete(target);
+    if (!target.isConnected) return;
+    target.innerHTML = data;
+    window.htmx.process(target);
+  };
+  document.body.addEventListener('htmx:sseBeforeMessage', (e) => {
+    if (e.defaultPrevented || !playingIn(e.target)) return;
+    e.preventDefault();
+    const target = e.target;
+    const first = !deferred.has(target);
+    deferred.set(target, e.detail.data);
+    if (!first) return;
+    for (const a of target.querySelectorAll('audio')) {
+      a.addEventListener('pause', () => setTimeout(() => applyDeferred(target), 0));
+      a.addEventListener('ended', () => setTimeout(() => applyDeferred(target), 0));
+    }
+  });
   document.body.addEventListener('htmx:sseBeforeMessage', (e) => {
     const log = document.getElementById('log');
     if (log && e.target === log) log.dataset.pinned = String(log.scrollHeight - log.scrollTop - log.clientHeight < 40);
