@@ -352,8 +352,8 @@ describe('VOX', () => {
     const r = await call('PATCH', '/api/config', { 'vox.enabled': true, 'vox.threshold_dbfs': -40, 'vox.attack_s': 0.5, 'vox.release_s': 1, 'vox.preroll_s': PREROLL_S, 'vox.action': 'record' });
     expect(r.status, JSON.stringify(r.json)).toBe(200);
     expect(r.json.applied).toContain('vox');
-    // Quiet long enough for the ring to hold the pre-roll and the attack.
-    await Bun.sleep(3500);
+    // Quiet until the ring holds the pre-roll and the attack (it fills from when VOX started).
+    await until(async () => (await status()).schedule.vox.preroll_held_s >= PREROLL_S + 0.5 + 0.2, 20_000, 'the pre-roll ring filled');
     const before = recordings();
     const player = pw.play({ frequency: 1000, seconds: 2.5, levelDbfs: -12 }, { target: pw.sinkName });
     try {
@@ -381,7 +381,7 @@ describe('VOX', () => {
   test('action = "live" with recording on: VOX goes live and back off air, and the recording of it begins with the pre-roll too', async () => {
     const r = await call('PATCH', '/api/config', { 'vox.action': 'live', 'recording.enabled': true });
     expect(r.status, JSON.stringify(r.json)).toBe(200);
-    await Bun.sleep(3500);
+    await until(async () => (await status()).schedule.vox.preroll_held_s >= PREROLL_S + 0.5 + 0.2, 20_000, 'the pre-roll ring filled again');
     const before = recordings();
     const player = pw.play({ frequency: 1000, seconds: 2.5, levelDbfs: -12 }, { target: pw.sinkName });
     try {

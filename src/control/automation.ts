@@ -85,7 +85,7 @@ export class Automation {
     };
   }
 
-  status(): ScheduleStatus & { vox: { enabled: boolean; open: boolean } } {
-    return { ...this.scheduler.status(), vox: { enabled: this.vox.running, open: this.vox.open } };
+  status(): ScheduleStatus & { vox: { enabled: boolean; open: boolean; preroll_held_s: number } } {
+    return { ...this.scheduler.status(), vox: { enabled: this.vox.running, open: this.vox.open, preroll_held_s: Math.round(this.vox.prerollHeldS * 100) / 100 } };
   }
 }

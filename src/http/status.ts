@@ -50,6 +50,8 @@ export function statusDocument(ctx: AppContext) {
     },
     /** Every output as one list of the shared record (outputs/link.ts OutputStatus): what the CLI reads. */
     output_list: outputStatuses(ctx),
+    /** Schedules (the one in force, the next change, whether the clock is synchronised) and VOX. */
+    schedule: ctx.plane.automation.status(),
     /** What runs (the image's hark or an update), what is on trial, the last update's outcome. */
     update: theUpdater().status(),
   };

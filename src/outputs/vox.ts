@@ -136,6 +136,11 @@ export class Vox {
     return !!this.offLevel;
   }
 
+  /** Seconds of audio the pre-roll ring holds now (it fills from when VOX started). */
+  get prerollHeldS(): number {
+    return this.ring?.seconds ?? 0;
+  }
+
   /** Whether VOX hears sound now (started, not yet released). */
   get open(): boolean {
     return this.detector?.open ?? false;

@@ -17,7 +17,7 @@ const EVENT_WORDS: Record<string, string> = { test: 'a test' };
 /** The list (the `notifiers` widget): `when` formats a time for the box's zone. */
 export function notifierList(list: readonly NotifierStatus[], when: (iso: string) => Html | string): Html {
   if (!list.length) {
-    return html`<p class="empty">Nobody is told when the sound stops or something fails. To get an e-mail, a message on your phone or an entry in Home Assistant, add a <code>[[notify]]</code> entry to the settings file (the README says how, step by step).</p>`;
+    return html`<p class="empty">Nobody is told when the sound stops or something fails. To get an e-mail, a message on your phone or an entry in Home Assistant, add who to tell to the settings file (the README's "How do I get an e-mail or a phone alert" says how, step by step).</p>`;
   }
   return html`<ul class="notifiers">${list.map((n) => {
     const s = STATE_WORDS[n.state];
@@ -38,6 +38,6 @@ export function notifyPanel(list: Html): Html {
   return html`<section id="notify" class="panel wide"><h2>Alerts to people</h2>
 ${list}
 <div id="notify-result" aria-live="polite"></div>
-<p class="help">Who is told is set in the settings file (<code>[[notify]]</code>). A server that cannot be reached never stops the stream.</p>
+<p class="help">Who is told is set in the settings file (see the README's "How do I get an e-mail or a phone alert"). A server that cannot be reached never stops the stream.</p>
 </section>`;
 }
