@@ -40,6 +40,10 @@ describe('factory reset by a file on the boot partition', () => {
     writeFileSync(join(boot, 'hark-factory-reset'), '');
     await applyBootFiles({ bootFile: join(boot, 'hark.toml'), etcDir: etc, log: () => {} });
     expect(readFileSync(join(boot, 'hark-factory-reset-done.txt'), 'utf8')).toContain('hark was reset to its factory settings');
+    // The settings of a new card: the box stays on port 80 with its admin pages on 443.
+    expect(readFileSync(join(etc, 'hark.toml'), 'utf8')).toMatch(/^# hark's settings, as a new card has them \(a factory reset at .+\)\. .*\n\[http\]\nport = 80\n\n\[tls\]\nenabled = true\nport = 443\n$/);
+    // This machine is not the box: no ports 80 and 443 here (--port 0 replaces 80; HTTPS off).
+    writeFileSync(join(etc, 'hark.toml'), '[tls]\nenabled = false\n');
 
     const after = await startHark('', { dir: etc, timeoutMs: 60_000 });
     running.push(after);

@@ -111,7 +111,11 @@ describe('first boot (src/system/firstboot.ts)', () => {
     writeFileSync(join(b.etc, 'recordings', 'hark-2026-11-29T10-00-00Z.mp3'), 'ID3');
     writeFileSync(join(b.boot, 'hark-factory-reset.txt'), 'please\r\n');
     await b.run();
-    for (const f of ['hark.toml', 'hark.toml.bak', 'auth.json', 'state.json', 'timezone']) expect({ f, there: existsSync(join(b.etc, f)) }).toEqual({ f, there: false });
+    for (const f of ['hark.toml.bak', 'auth.json', 'state.json', 'timezone']) expect({ f, there: existsSync(join(b.etc, f)) }).toEqual({ f, there: false });
+    // The settings a new card has: port 80 and HTTPS on 443 (not hark's own 8080), nothing else.
+    const fresh = readFileSync(join(b.etc, 'hark.toml'), 'utf8');
+    expect(fresh.replace(/^#.*\n/, '')).toBe('[http]\nport = 80\n\n[tls]\nenabled = true\nport = 443\n');
+    expect(statSync(join(b.etc, 'hark.toml')).mode & 0o777).toBe(0o600);
     expect(readFileSync(join(b.etc, 'recordings', 'hark-2026-11-29T10-00-00Z.mp3'), 'utf8')).toBe('ID3');
     expect(readFileSync(join(b.etc, 'tls', 'ca.crt'), 'utf8')).toBe('CA');
     expect(readFileSync(join(b.etc, 'hark.toml.before-reset'), 'utf8')).toContain('title = "Evensong"');

@@ -34,6 +34,11 @@ import { FACTORY_RESET_MARK, resetToFactory } from './factory-reset.ts';
 /** The boot partition's file that asks for a factory reset (any content; `.txt` too). */
 export const FACTORY_RESET_FILE = 'hark-factory-reset';
 
+/** The settings file a new card has (image/customize writes the same), after a factory reset at `at`. */
+export function deviceDefaults(at: string): string {
+  return `# hark's settings, as a new card has them (a factory reset at ${at}). Keys and defaults: /opt/hark/README.md.\n[http]\nport = 80\n\n[tls]\nenabled = true\nport = 443\n`;
+}
+
 /** On the device hark serves the admin page on port 80 unless the file says otherwise. */
 export const DEVICE_PORT = 80;
 /** …and the admin pages over HTTPS on 443 (hark makes its CA and certificate at its first start). */
@@ -196,6 +201,10 @@ export async function applyBootFiles(opts: FirstbootOptions): Promise<void> {
       // A config hark refuses: its state is where a default one keeps it, beside it.
     }
     const { at, removed } = resetToFactory({ configFile: target, stateDir });
+    // The settings a new card has: the box stays where its users find it (port 80, the admin
+    // pages over HTTPS on 443), not on hark's own defaults (8080), which no one would look at.
+    writeDurably(target, deviceDefaults(at), 0o600);
+    ownByHark(target);
     ownByHark(join(stateDir, FACTORY_RESET_MARK));
     rmSync(trigger, { force: true });
     writeDurably(
