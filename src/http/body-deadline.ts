@@ -47,30 +47,52 @@ export async function awaitBody(request: Request, idleMs = BODY_IDLE_MS, totalMs
   if (declared !== null && Number(declared) > maxBytes) return tooLarge(maxBytes);
   const reader = request.clone().body?.getReader();
   if (!reader) return undefined;
+  try {
+    const end = await readChunks(reader, { idleMs, totalMs, maxBytes });
+    if (end === 'too-large') return tooLarge(maxBytes);
+    if (end === 'idle' || end === 'total') {
+      const why = end === 'total' ? `was not complete after ${totalMs / 1000} s` : `sent nothing for ${idleMs / 1000} s`;
+      return jsonError(408, `the request body ${why}: the connection is closed`, {}, { connection: 'close' });
+    }
+    return undefined;
+  } catch {
+    // The client went away mid-body: the route's own read fails the same way and answers.
+    return undefined;
+  }
+}
+
+/**
+ * Read a body chunk by chunk, each handed to `onChunk`, within the deadlines: nothing for
+ * `idleMs`, or not all of it within `totalMs`, and it is cancelled ('idle', 'total'); past
+ * `maxBytes` too ('too-large'). 'done' when it all came. Shared by every body read (this gate,
+ * the release upload in http/update.ts).
+ */
+export async function readChunks(
+  reader: ReadableStreamDefaultReader<Uint8Array>,
+  o: { idleMs: number; totalMs: number; maxBytes: number },
+  onChunk: (chunk: Uint8Array) => void | Promise<void> = () => {},
+): Promise<'done' | 'idle' | 'total' | 'too-large'> {
   const start = Date.now();
   let got = 0;
   let timer: ReturnType<typeof setTimeout> | undefined;
   try {
     for (;;) {
-      const left = Math.min(idleMs, totalMs - (Date.now() - start));
+      const left = Math.min(o.idleMs, o.totalMs - (Date.now() - start));
       const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), Math.max(0, left))));
       const next = await Promise.race([reader.read(), late]);
       clearTimeout(timer);
       if (next === 'late') {
         reader.cancel().catch(() => {});
-        const why = left < idleMs ? `was not complete after ${totalMs / 1000} s` : `sent nothing for ${idleMs / 1000} s`;
-        return jsonError(408, `the request body ${why}: the connection is closed`, {}, { connection: 'close' });
+        return left < o.idleMs ? 'total' : 'idle';
       }
-      if (next.done) return undefined;
+      if (next.done) return 'done';
       got += next.value.length;
-      if (got > maxBytes) {
+      if (got > o.maxBytes) {
         reader.cancel().catch(() => {});
-        return tooLarge(maxBytes);
+        return 'too-large';
       }
+      await onChunk(next.value);
     }
-  } catch {
-    // The client went away mid-body: the route's own read fails the same way and answers.
-    return undefined;
   } finally {
     clearTimeout(timer);
   }

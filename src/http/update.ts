@@ -16,6 +16,7 @@ import { MAX_RELEASE_BYTES, ReleaseError } from '../system/release.ts';
 import { theUpdater } from '../system/update.ts';
 import { originOf } from './auth.ts';
 import { jsonError } from './errors.ts';
+import { readChunks } from './body-deadline.ts';
 
 const log = logger('update');
 
@@ -40,32 +41,20 @@ export async function receiveBody(request: Request, file: string, maxBytes: numb
   const reader = request.body?.getReader();
   if (!reader) throw new UploadRefused(400, 'the request body is empty: send the release file (hark-<version>-arm64.hark)');
   const sink = Bun.file(file).writer({ highWaterMark: 1 << 20 });
-  const start = Date.now();
   let total = 0;
-  let timer: ReturnType<typeof setTimeout> | undefined;
+  let end: Awaited<ReturnType<typeof readChunks>>;
   try {
-    for (;;) {
-      const left = Math.min(idleMs, totalMs - (Date.now() - start));
-      const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), Math.max(0, left))));
-      const next = await Promise.race([reader.read(), late]);
-      clearTimeout(timer);
-      if (next === 'late') {
-        reader.cancel().catch(() => {});
-        throw new UploadRefused(408, left < idleMs ? `the upload was not complete after ${totalMs / 60_000} minutes` : `the upload sent nothing for ${idleMs / 1000} s`);
-      }
-      if (next.done) break;
-      total += next.value.length;
-      if (total > maxBytes) {
-        reader.cancel().catch(() => {});
-        throw new UploadRefused(413, `the file is larger than any hark release (over ${Math.round(maxBytes / 1048576)} MB)`);
-      }
-      sink.write(next.value);
+    end = await readChunks(reader, { idleMs, totalMs, maxBytes }, async (chunk) => {
+      total += chunk.length;
+      sink.write(chunk);
       await sink.flush();
-    }
+    });
   } finally {
-    clearTimeout(timer);
     await sink.end();
   }
+  if (end === 'total') throw new UploadRefused(408, `the upload was not complete after ${totalMs / 60_000} minutes`);
+  if (end === 'idle') throw new UploadRefused(408, `the upload sent nothing for ${idleMs / 1000} s`);
+  if (end === 'too-large') throw new UploadRefused(413, `the file is larger than any hark release (over ${Math.round(maxBytes / 1048576)} MB)`);
   if (total === 0) throw new UploadRefused(400, 'the request body is empty: send the release file (hark-<version>-arm64.hark)');
   return total;
 }
