@@ -34,6 +34,13 @@ import { FACTORY_RESET_MARK, resetToFactory } from './factory-reset.ts';
 /** The boot partition's file that asks for a factory reset (any content; `.txt` too). */
 export const FACTORY_RESET_FILE = 'hark-factory-reset';
 
+/**
+ * Every boot-partition file this step acts on. hark-firstboot.service starts when any of them is
+ * there (one `ConditionPathExists=|` line each; test/firstboot-unit.test.ts holds the unit to this
+ * list): a file missing from the unit would be ignored on the box, as hark-factory-reset once was.
+ */
+export const BOOT_TRIGGER_FILES = ['hark.toml', 'hark-ca.crt', 'hark-ca.key', FACTORY_RESET_FILE, `${FACTORY_RESET_FILE}.txt`] as const;
+
 /** The settings file a new card has (image/customize writes the same), after a factory reset at `at`. */
 export function deviceDefaults(at: string): string {
   return `# hark's settings, as a new card has them (a factory reset at ${at}). Keys and defaults: /opt/hark/README.md.\n[http]\nport = 80\n\n[tls]\nenabled = true\nport = 443\n`;
@@ -192,7 +199,7 @@ export async function applyBootFiles(opts: FirstbootOptions): Promise<void> {
    * dashboard and flashes its LEDs.
    */
   function factoryReset(): void {
-    const trigger = [join(bootDir, FACTORY_RESET_FILE), join(bootDir, `${FACTORY_RESET_FILE}.txt`)].find((f) => existsSync(f));
+    const trigger = BOOT_TRIGGER_FILES.filter((f) => f.startsWith(FACTORY_RESET_FILE)).map((f) => join(bootDir, f)).find((f) => existsSync(f));
     if (!trigger) return;
     let stateDir = etcDir;
     try {

@@ -269,6 +269,7 @@ describe('root file system', () => {
     const unit = img.root.read('/usr/lib/systemd/system/hark-firstboot.service')!;
     expect(unit).toContain('ConditionPathExists=|/boot/firmware/hark.toml');
     expect(unit).toContain('ConditionPathExists=|/boot/firmware/hark-ca.key');
+    expect(unit).toContain('ConditionPathExists=|/boot/firmware/hark-factory-reset');
     expect(unit).toContain('Before=hark.service');
   });
   test('avahi announces the admin page (_http._tcp, port 80); the host is hark', () => {
