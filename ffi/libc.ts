@@ -6,6 +6,8 @@
  * - madvise(MADV_PAGEOUT) drops clean pages of the Bun executable that only startup touched
  *   (the kernel reads back from the file any that are used again).
  * - errno and strerror: the reason a C library (libgpiod) left behind.
+ * - adjtimex (read only): whether an NTP client has set the clock, as systemd's timedatectl
+ *   answers it, without starting a process or asking D-Bus.
  * - socket, sendto: sd_notify(3)'s datagram to systemd; setenv: the C environment that
  *   libpipewire's getenv() reads (Bun's process.env is a JS object that C never sees).
  */
@@ -37,6 +39,9 @@ function openLibc() {
     sendto: { args: [FFIType.i32, FFIType.ptr, FFIType.u64, FFIType.i32, FFIType.ptr, FFIType.u32], returns: FFIType.i64 },
     // int setenv(name, value, overwrite): both strings are copied by libc.
     setenv: { args: [FFIType.ptr, FFIType.ptr, FFIType.i32], returns: FFIType.i32 },
+    // int adjtimex(struct timex *buf): with buf->modes = 0 it only reads the kernel's clock
+    // discipline into caller memory (TIMEX_BYTES here), during the call only. No privilege needed.
+    adjtimex: { args: [FFIType.ptr], returns: FFIType.i32 },
   });
 }
 
@@ -82,6 +87,26 @@ export function strerror(n: number): string {
 /** setenv(3) in the C environment (what C libraries' getenv() read); false when it failed. */
 export function setenv(name: string, value: string): boolean {
   return requireLibc().setenv(Buffer.from(`${name}\0`), Buffer.from(`${value}\0`), 1) === 0;
+}
+
+/** sizeof(struct timex) on LP64 Linux is 208; the buffer is larger than that. */
+const TIMEX_BYTES = 256;
+/** Offset of `long maxerror` in struct timex on LP64 (unsigned modes, padding, offset, freq). */
+const TIMEX_MAXERROR = 24;
+/** The kernel's NTP_PHASE_LIMIT in µs: a maximum error this large means no one has set the clock. */
+const MAXERROR_UNSYNCED_US = 16_000_000;
+
+/**
+ * Whether an NTP client (systemd-timesyncd, chrony, ntpd) has synchronised the system clock: the
+ * kernel's maximum error is below 16 s, the test systemd's ntp_synced() makes for timedatectl's
+ * NTPSynchronized. null when it cannot be read (no glibc, or adjtimex failed).
+ */
+export function clockSynchronised(): boolean | null {
+  const l = libc();
+  if (!l) return null;
+  const buf = new BigInt64Array(TIMEX_BYTES / 8); // modes = 0: read only
+  if (l.adjtimex(buf) < 0) return null;
+  return buf[TIMEX_MAXERROR / 8]! < BigInt(MAXERROR_UNSYNCED_US);
 }
 
 /** socket(2); returns the fd or -1. */

@@ -60,8 +60,8 @@ rotate_mb = 0.04
 clips = false
 `;
   dirOgg = mkdtempSync(join(tmpdir(), 'hark-archive-ogg-'));
-  const ogg = startHark(`${tone}format = "ogg-opus"\ndir = "${dirOgg}"\n`, { env: { HARK_TIMESYNC_FLAG: '/' } });
-  const mp3 = startHark(`${tone}format = "mp3"\ndir = "${dirMp3}"\n`, { env: { HARK_TIMESYNC_FLAG: '/' } });
+  const ogg = startHark(`${tone}format = "ogg-opus"\ndir = "${dirOgg}"\n`, { env: { HARK_TIMESYNC_FILE: '/' } });
+  const mp3 = startHark(`${tone}format = "mp3"\ndir = "${dirMp3}"\n`, { env: { HARK_TIMESYNC_FILE: '/' } });
   hark = await startHark(
     `[admin]
 password = "${PASSWORD}"
@@ -80,7 +80,7 @@ rotate_mb = 0.04
 threshold_dbfs = -50
 after_s = 1
 `,
-    { env: { ...pw.env, HARK_TIMESYNC_FLAG: '/' } },
+    { env: { ...pw.env, HARK_TIMESYNC_FILE: '/' } },
   );
   cookie = await login(hark.url, PASSWORD);
   harkMp3 = await mp3;
@@ -224,7 +224,7 @@ describe('retention on a real 4 MB tmpfs', () => {
       writeFileSync(join(tdir, 'not-a-recording.txt'), 'kept');
       h = await startHark(
         `[input]\nsource = "tone"\n[webrtc]\nenabled = false\n[recording]\nenabled = true\ndir = "${tdir}"\nformat = "mp3"\nbitrate_kbps = 320\nmin_free_mb = 1\nkeep_days = 30\n`,
-        { env: { HARK_TIMESYNC_FLAG: '/' } },
+        { env: { HARK_TIMESYNC_FILE: '/' } },
       );
       let lowest = free();
       const states = new Set<string>();

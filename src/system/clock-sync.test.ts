@@ -2,16 +2,27 @@ import { describe, expect, test } from 'bun:test';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { systemClockSynced } from './clock-sync.ts';
+import { clockSynchronised } from '../../ffi/libc.ts';
+import { clockState, systemClockSynced } from './clock-sync.ts';
 
-describe('systemClockSynced', () => {
-  test('HARK_TIMESYNC_FLAG: known exactly while the flag file exists', () => {
+describe('whether the clock is synchronised', () => {
+  test('HARK_TIMESYNC_FILE: known exactly while the file exists, whatever the kernel says', () => {
     const dir = mkdtempSync(join(tmpdir(), 'hark-timesync-'));
     const flag = join(dir, 'synchronized');
-    const synced = systemClockSynced({ HARK_TIMESYNC_FLAG: flag });
+    const synced = systemClockSynced({ HARK_TIMESYNC_FILE: flag });
     expect(synced()).toBe(false);
+    expect(clockState({ HARK_TIMESYNC_FILE: flag }, () => true)).toEqual({ synced: false, by: `waiting for ${flag}` });
     writeFileSync(flag, '');
     expect(synced()).toBe(true);
     rmSync(dir, { recursive: true });
+  });
+  test("without timesyncd's flag the kernel's answer (adjtimex) counts, and a yes stays", () => {
+    expect(clockState({}, () => false).synced).toBe(false);
+    expect(clockState({}, () => null).synced).toBe(false);
+    expect(clockState({}, () => true)).toEqual({ synced: true, by: "the kernel's clock discipline (an NTP client set it)" });
+    expect(clockState({}, () => false).synced).toBe(true);
+  });
+  test('adjtimex answers on this machine (read only, no privilege): a yes or a no, not an error', () => {
+    expect(typeof clockSynchronised()).toBe('boolean');
   });
 });

@@ -1,35 +1,44 @@
 /**
- * Whether the wall clock can be trusted yet (issue 17): a Pi has no battery-backed clock, so
- * until systemd-timesyncd has reached a time server the date is whatever the last shutdown
- * left (or 1970). systemd-timesyncd creates /run/systemd/timesync/synchronized at its first
- * successful sync (systemd-timesyncd.service(8)); the flag lives on /run, so it is fresh each boot.
+ * Whether the wall clock can be trusted yet: a Pi has no battery-backed clock, so until an NTP
+ * client has reached a time server the date is whatever the last shutdown left (or 1970).
+ * Nothing scheduled runs before it is (src/control/schedule.ts), and recordings made before are
+ * named -unsynced (src/outputs/recorder.ts): both ask here.
  *
- * Kept behind one small function so schedules (sc) and the recorder's file names (lg) ask the
- * same question and tests inject the answer.
+ * systemd-timesyncd creates /run/systemd/timesync/synchronized at its first sync this boot
+ * (systemd-timesyncd.service(8)). Without that file the kernel answers for chrony, ntpd and
+ * others: adjtimex(2), read only, whose maximum error stays at 16 s until someone disciplines
+ * the clock (what `timedatectl show -p NTPSynchronized` reports, without starting a process or
+ * asking D-Bus: this is asked every few seconds while the clock is unknown, on the main thread).
+ * `HARK_TIMESYNC_FILE` names another file, which then decides alone (tests).
  */
 import { existsSync } from 'node:fs';
+import { clockSynchronised } from '../../ffi/libc.ts';
 
 /** systemd-timesyncd's flag file: present once the clock has been synchronised this boot. */
 export const TIMESYNC_FLAG = '/run/systemd/timesync/synchronized';
 
+export interface ClockState {
+  synced: boolean;
+  /** How it was found out, for the System page. */
+  by: string;
+}
+
+export type ClockProbe = () => ClockState;
 /** Answers "is the wall clock known?" (injectable: tests pass their own). */
 export type ClockSynced = () => boolean;
 
-/** Where systemd-timesyncd is installed (Debian trixie; older releases kept it under /lib). */
-const TIMESYNCD = ['/usr/lib/systemd/systemd-timesyncd', '/lib/systemd/systemd-timesyncd'];
+let kernelSaidSynced = false;
 
-/**
- * The system's answer: the flag file when the box runs systemd-timesyncd (booted with systemd
- * and the daemon installed); otherwise the clock is taken as known, since nothing here could
- * ever say otherwise (a container, a laptop with another NTP client). `HARK_TIMESYNC_FLAG`
- * names another flag file, which then decides alone (tests).
- */
+/** The clock's state now; once synchronised it stays so for this process. */
+export function clockState(env: Record<string, string | undefined> = process.env, kernel: () => boolean | null = clockSynchronised): ClockState {
+  const file = env.HARK_TIMESYNC_FILE;
+  if (file) return existsSync(file) ? { synced: true, by: `${file} is there` } : { synced: false, by: `waiting for ${file}` };
+  if (existsSync(TIMESYNC_FLAG)) return { synced: true, by: 'systemd-timesyncd' };
+  if (!kernelSaidSynced) kernelSaidSynced = kernel() === true;
+  return kernelSaidSynced ? { synced: true, by: "the kernel's clock discipline (an NTP client set it)" } : { synced: false, by: 'no NTP client has set the clock yet' };
+}
+
+/** The same question as a yes or no, for the recorder's file names. */
 export function systemClockSynced(env: Record<string, string | undefined> = process.env): ClockSynced {
-  const flag = env.HARK_TIMESYNC_FLAG;
-  if (flag) return () => existsSync(flag);
-  const managed = existsSync('/run/systemd/system') && TIMESYNCD.some((p) => existsSync(p));
-  if (!managed) return () => true;
-  let known = false;
-  // Once synchronised the clock stays known for this boot: no need to look again.
-  return () => (known ||= existsSync(TIMESYNC_FLAG));
+  return () => clockState(env).synced;
 }
