@@ -10,8 +10,9 @@
  * file-backed part split into the bun executable and the other files (libraries), from
  * /proc/<pid>/smaps. The earlier commit is checked out with `git worktree`.
  *
- *   bun bench/ab-rss.ts [base commit] [variant …]
+ *   bun bench/ab-rss.ts [base commit[,commit…]] [variant …]
  *
+ * Several base commits (comma-separated, at most 6) bisect a regression in one run.
  * A variant is `name=TOML` (added to the settings of "now"), e.g. `noclips=[recording]\nclips=false`.
  */
 import { copyFileSync, chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
@@ -23,8 +24,8 @@ import { freeUdpPort } from '../test/lib/whep-client.ts';
 import { appendResults, cpuSeconds } from './lib.ts';
 import { TRIM_AFTER_START_MS } from '../src/memory.ts';
 
-const BASE = process.argv[2] ?? 'f6a952f';
-if (!/^[0-9a-f]{7,40}$/i.test(BASE)) throw new Error(`the base commit must be a commit id (7 to 40 hex digits), not "${BASE}"`);
+const BASES = (process.argv[2] ?? 'f6a952f').split(',');
+if (BASES.length > 6 || !BASES.every((b) => /^[0-9a-f]{7,40}$/i.test(b))) throw new Error(`the base commits are 1 to 6 commit ids (7 to 40 hex digits), comma-separated, not "${process.argv[2]}"`);
 const variants: [string, string][] = process.argv.slice(3).map((v) => {
   const i = v.indexOf('=');
   if (i < 1 || !/^[a-z0-9-]{1,20}$/.test(v.slice(0, i))) throw new Error(`a variant is NAME=TOML (NAME: a-z, 0-9, -), not "${v}"`);
@@ -79,14 +80,18 @@ function split(pid: number, bun: string): Split {
 
 const cleanup: (() => unknown)[] = [];
 try {
-  const baseFull = git(['rev-parse', '--verify', `${BASE}^{commit}`]);
   const nowFull = git(['rev-parse', 'HEAD']);
   const dirty = git(['status', '--porcelain', '--untracked-files=no']) !== '';
-  const baseDir = mkdtempSync(join(tmpdir(), 'hark-bench-base-'));
-  rmSync(baseDir, { recursive: true });
-  git(['worktree', 'add', '--detach', baseDir, baseFull]);
-  cleanup.push(() => git(['worktree', 'remove', '--force', baseDir]));
-  if (!existsSync(join(baseDir, 'node_modules'))) symlinkSync(join(ROOT, 'node_modules'), join(baseDir, 'node_modules'));
+  const bases = BASES.map((b) => {
+    const full = git(['rev-parse', '--verify', `${b}^{commit}`]);
+    const dir = mkdtempSync(join(tmpdir(), 'hark-bench-base-'));
+    rmSync(dir, { recursive: true });
+    git(['worktree', 'add', '--detach', dir, full]);
+    cleanup.push(() => git(['worktree', 'remove', '--force', dir]));
+    if (!existsSync(join(dir, 'node_modules'))) symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'));
+    return { full, dir };
+  });
+  const baseFull = bases[0]!.full;
 
   const pw = await startPipewire();
   cleanup.push(() => pw.stop());
@@ -103,7 +108,7 @@ try {
   };
   const settings = async () => `[tls]\nenabled = true\nport = ${freeTcp()}\n[webrtc]\nudp_port = ${await freeUdpPort()}\n`;
   const copies: { name: string; bun: string; hark?: HarkProcess; extra: string; root?: string }[] = [
-    { name: `before (${baseFull.slice(0, 7)})`, bun: '', extra: '', root: baseDir },
+    ...bases.map((b, i) => ({ name: `${i === 0 ? 'before' : 'between'} (${b.full.slice(0, 7)})`, bun: '', extra: '', root: b.dir })),
     { name: `now (${nowFull.slice(0, 7)}${dirty ? ' + changes' : ''})`, bun: '', extra: '' },
     ...variants.map(([name, toml]) => ({ name: `now, ${name}: ${toml.replaceAll('\n', ' ')}`, bun: '', extra: toml })),
   ];
@@ -130,7 +135,7 @@ try {
   // The daemons' own trim lines (JS heap and external memory at each trim).
   const heaps = readings.map(({ c }) => `${c.name}: ${(c.hark!.output().match(/300 s after start: [^\n]*/) ?? ['(no 300 s trim line)'])[0]}`);
   appendResults(
-    `Idle memory, hark now against hark at ${baseFull.slice(0, 7)} and variants, side by side`,
+    `Idle memory, hark now against hark at ${bases.map((b) => b.full.slice(0, 7)).join(', ')} and variants, side by side`,
     `bun bench/ab-rss.ts ${process.argv.slice(2).map((a) => JSON.stringify(a)).join(' ')}`,
     ['hark', `RSS MB at ~${uptime} s`, 'RSS ÷ before', 'anon MB', 'bun executable MB', 'other files MB', 'CPU s so far', 'largest other files (kB)'],
     rows,

@@ -37,9 +37,23 @@ export function knownZone(zone: string): boolean {
   }
 }
 
+let system: { tz: string | undefined; zone: string } | undefined;
+
+/**
+ * The system's zone (TZ, else /etc/localtime), asked of ICU once per value of TZ (hark sets TZ
+ * when the System page changes the zone). Not on every call: /api/status asks for it, and each
+ * new DateTimeFormat pages ICU's code and zone data back into a hark that had dropped them
+ * (5 MB of its idle memory, bench/ab-rss.ts).
+ */
+export function systemZone(): string {
+  const tz = process.env.TZ;
+  if (!system || system.tz !== tz) system = { tz, zone: Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC' };
+  return system.zone;
+}
+
 /** The zone schedules run in: [time] zone, else the system's. */
 export function scheduleZone(c: Pick<Config, 'time'>): string {
-  return c.time.zone || Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC';
+  return c.time.zone || systemZone();
 }
 
 const formatters = new Map<string, Intl.DateTimeFormat>();

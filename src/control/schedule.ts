@@ -143,6 +143,9 @@ export class Scheduler {
     const entries = this.deps.entries();
     const zone = this.deps.zone();
     const c = this.deps.clock();
+    // No entries (the default): no wall clock to read. /api/status comes here at every poll, and
+    // formatting a time in a zone runs ICU, whose pages an idle hark has dropped.
+    if (entries.length === 0) return { zone, synced: c.synced, clockBy: c.by, now: [], next: null };
     const wc = wallClock(this.now(), zone);
     const days = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'] as const;
     const inForce = entries.filter((e) => {

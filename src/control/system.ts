@@ -13,6 +13,7 @@
  */
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { logger } from '../log.ts';
+import { systemZone } from '../config/schedule.ts';
 
 const log = logger('system');
 
@@ -65,7 +66,7 @@ export class SystemControl {
 
   /** The zone times are shown in: the process's (TZ, else /etc/localtime). */
   timezone(): string {
-    return Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC';
+    return systemZone();
   }
 
   /** Every zone to choose from: timedatectl's list where capable, else the runtime's. */
