@@ -1,6 +1,6 @@
-import { describe, expect, test } from 'bun:test';
+import { afterAll, describe, expect, test } from 'bun:test';
 import { ConfigError, parseConfig, validateConfig } from './load.ts';
-import { parseClock, wallClock } from './schedule.ts';
+import { knownZone, parseClock, systemZone, wallClock } from './schedule.ts';
 
 /** The refusal of a config: its key path and reason, as the API and the log give them. */
 function refusal(raw: object): { path: string; reason: string } {
@@ -68,5 +68,31 @@ describe('the wall clock in a zone', () => {
     expect(wallClock(Date.parse('2026-10-25T00:30:00Z'), 'Europe/Amsterdam')).toEqual({ day: 'sun', minutes: 150, date: '2026-10-25' });
     expect(wallClock(Date.parse('2026-10-25T01:30:00Z'), 'Europe/Amsterdam')).toEqual({ day: 'sun', minutes: 150, date: '2026-10-25' });
     expect(wallClock(Date.parse('2026-10-25T23:30:00Z'), 'Europe/Amsterdam')).toEqual({ day: 'mon', minutes: 30, date: '2026-10-26' });
+  });
+});
+
+describe('the system zone without ICU', () => {
+  const saved = process.env.TZ;
+  afterAll(() => {
+    if (saved === undefined) delete process.env.TZ;
+    else process.env.TZ = saved;
+  });
+  test('TZ first (as the System page sets it), in each of its spellings', () => {
+    for (const [tz, zone] of [
+      ['Europe/Berlin', 'Europe/Berlin'],
+      [':America/New_York', 'America/New_York'],
+      ['/usr/share/zoneinfo/Asia/Tokyo', 'Asia/Tokyo'],
+      ['/usr/share/zoneinfo/posix/Europe/Paris', 'Europe/Paris'],
+      ['UTC', 'UTC'],
+    ] as const) {
+      process.env.TZ = tz;
+      expect(systemZone()).toBe(zone);
+    }
+  });
+  test('without TZ: the zone /etc/localtime names, as ICU reads it', () => {
+    delete process.env.TZ;
+    const z = systemZone();
+    expect(z).toMatch(/^[A-Za-z]/);
+    expect(knownZone(z)).toBe(true);
   });
 });

@@ -3,6 +3,7 @@
  * IANA zone (Intl, so DST follows the zone's rules), and the checks the schema cannot express
  * (end after start, overlapping entries, a zone the system knows). Pure code on the config.
  */
+import { readlinkSync } from 'node:fs';
 import type { Config } from './schema.ts';
 import { WEEKDAYS } from './schema.ts';
 import type { EntryProblem } from './check.ts';
@@ -40,15 +41,31 @@ export function knownZone(zone: string): boolean {
 let system: { tz: string | undefined; zone: string } | undefined;
 
 /**
- * The system's zone (TZ, else /etc/localtime), asked of ICU once per value of TZ (hark sets TZ
- * when the System page changes the zone). Not on every call: /api/status asks for it, and each
- * new DateTimeFormat pages ICU's code and zone data back into a hark that had dropped them
- * (5 MB of its idle memory, bench/ab-rss.ts).
+ * The system's zone: TZ (hark sets it when the System page changes the zone), else the name
+ * /etc/localtime links to, as ICU finds it, but without ICU: /api/status asks for the zone at
+ * every poll, and a DateTimeFormat pages ICU's code and zone data back into a hark that had
+ * dropped them (4–5 MB of its idle memory, bench/ab-rss.ts). ICU answers only when neither says.
  */
 export function systemZone(): string {
   const tz = process.env.TZ;
-  if (!system || system.tz !== tz) system = { tz, zone: Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC' };
-  return system.zone;
+  if (system && system.tz === tz) return system.zone;
+  let zone = tz?.replace(/^:/, '') ?? '';
+  if (zone.startsWith('/')) zone = zoneOfPath(zone);
+  if (!tz) {
+    try {
+      zone = zoneOfPath(readlinkSync('/etc/localtime'));
+    } catch {
+      zone = '';
+    }
+  }
+  if (!/^[A-Za-z][A-Za-z0-9_+\-]*(\/[A-Za-z0-9_+\-]+)*$/.test(zone)) zone = Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC';
+  system = { tz, zone };
+  return zone;
+}
+
+/** "Europe/London" of "/usr/share/zoneinfo/Europe/London" (or "../usr/share/zoneinfo/…"), else "". */
+function zoneOfPath(path: string): string {
+  return /(?:^|\/)zoneinfo\/(.+)$/.exec(path)?.[1]?.replace(/^(posix|right)\//, '') ?? '';
 }
 
 /** The zone schedules run in: [time] zone, else the system's. */
