@@ -11,6 +11,7 @@ import type { Config } from '../config/schema.ts';
 import type { Reaction } from '../config/live.ts';
 import { Alerts } from './alerts.ts';
 import { broadcastMp3Spec, broadcastOpusSpec, type IcecastOutput } from './icecast/index.ts';
+import type { EncoderSpec } from '../codecs/index.ts';
 import { Recorder } from './recorder.ts';
 import { ClipRing } from './clip-ring.ts';
 import { SilenceDetector } from './silence.ts';
@@ -77,8 +78,9 @@ export class BroadcastOutputs {
       tap: () => (this._live ? 'output' : 'record'),
     });
     // The recorder's Opus encoder when it has one (one encoder for both), else a cheap one of its
-    // own (48 kbit/s, complexity 3: a clip is for telling what happened, and it runs all the time).
-    const clipSpec = r.format === 'ogg-opus' ? broadcastOpusSpec(channels, r.bitrate_kbps) : { ...broadcastOpusSpec(channels, 48), complexity: 3 };
+    // own (48 kbit/s, complexity 3, 60 ms packets: a clip is for telling what happened, and it
+    // runs all the time on every box, so it costs a third of the packets and wakes of 20 ms ones).
+    const clipSpec: EncoderSpec = r.format === 'ogg-opus' ? broadcastOpusSpec(channels, r.bitrate_kbps) : ({ ...broadcastOpusSpec(channels, 48), complexity: 3, frameMs: 60 } as EncoderSpec);
     this.clips = r.clips ? new ClipRing(source, { dir: r.dir, spec: clipSpec, channels, alerts: this.alerts }) : null;
     this.silence = new SilenceDetector(source, this.alerts, { thresholdDbfs: config.silence.threshold_dbfs, afterS: config.silence.after_s });
     this.inputClock = new InputClockWatch(() => source.stats(), this.alerts);
