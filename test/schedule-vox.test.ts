@@ -4,12 +4,13 @@
  * carries the input (not the off-air silence) and stops by itself after recording.max_minutes;
  * `hark record start|stop`; bad schedules refused with their key path; a schedule waits for
  * the clock and then goes live; VOX's recording begins preroll_s before the first loud sample
- * (decoded with ffmpeg); the Schedule page at phone and desktop sizes.
+ * (decoded with ffmpeg), and so does the Icecast stream when VOX goes live (what a real icecast2
+ * received, from its dump file); the Schedule page at phone and desktop sizes.
  *
  * One hark and one PipeWire for the whole file (CI time); ports: 0 (no fixed port).
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { BrowserContext, Page } from 'playwright-core';
@@ -19,6 +20,7 @@ import { launchChromium, type ChromiumHandle } from './lib/browser.ts';
 import { FORM, session, setupInPage, useSession } from './lib/session.ts';
 import { decodeWithFfmpeg, rmsDbfs, toneDbfs, window } from './lib/signal.ts';
 import { until } from './lib/wait.ts';
+import { startIcecast, type IcecastServer } from './lib/icecast.ts';
 
 const PASSWORD = 'correct horse battery';
 const SHOTS = '/tmp/shots-sc';
@@ -29,6 +31,7 @@ const SYNCED = join(tmp, 'synchronized');
 const PREROLL_S = 1;
 
 let pw: PipewireHarness;
+let ice: IcecastServer;
 let hark: HarkProcess;
 let chrome: ChromiumHandle;
 let cookie = '';
@@ -56,6 +59,12 @@ const cli = (...args: string[]) => {
   return { code: r.exitCode, out: r.stdout.toString() + r.stderr.toString() };
 };
 const recordings = () => (existsSync(recDir()) ? readdirSync(recDir()).filter((n) => n.endsWith('.opus')).sort() : []);
+/**
+ * The recordings made since `since` (ms): new names written to since then. Not every new name:
+ * a file recorded before the clock was synchronised is renamed from -unsynced to its true start
+ * once it is (the schedule tests synchronise it), and keeps its old modification time.
+ */
+const newRecordings = (before: string[], since: number) => recordings().filter((n) => !before.includes(n) && statSync(join(recDir(), n)).mtimeMs >= since);
 
 async function pageAt(size: keyof typeof SIZES): Promise<{ ctx: BrowserContext; page: Page }> {
   const ctx = await chrome.browser.newContext({ viewport: SIZES[size], isMobile: size === 'phone', hasTouch: size === 'phone' });
@@ -68,6 +77,7 @@ async function pageAt(size: keyof typeof SIZES): Promise<{ ctx: BrowserContext; 
 beforeAll(async () => {
   mkdirSync(SHOTS, { recursive: true });
   pw = await startPipewire();
+  ice = await startIcecast({ dumps: ['/vox.mp3'] });
   hark = await startHark(
     `[input]
 source = "pipewire"
@@ -92,6 +102,12 @@ zone = "UTC"
 
 [webrtc]
 enabled = false
+
+[[icecast]]
+id = "vox"
+url = "http://source:${ice.sourcePassword}@127.0.0.1:${ice.port}/vox.mp3"
+format = "mp3"
+bitrate_kbps = 128
 `,
     { env: { ...pw.env, HARK_TIMESYNC_FILE: SYNCED } },
   );
@@ -105,6 +121,7 @@ enabled = false
 afterAll(async () => {
   await chrome?.close();
   expect(await hark?.stop()).toBe(0);
+  await ice?.stop();
   await pw?.stop();
 });
 
@@ -114,6 +131,7 @@ describe('record apart from going live', () => {
     try {
       await Bun.sleep(500);
       const before = recordings();
+    const since = Date.now() - 1000;
       const t0 = Date.now();
       const r = await call('POST', '/api/actions/record');
       expect(r.status).toBe(200);
@@ -125,7 +143,7 @@ describe('record apart from going live', () => {
       // The timer is 3 s; the rest is this loaded machine's polling.
       expect(took).toBeLessThan(6);
       expect(hark.output()).toContain('stop_recording by timer: recording stopped');
-      const file = recordings().filter((n) => !before.includes(n));
+      const file = newRecordings(before, since);
       expect(file).toHaveLength(1);
       const pcm = await decodeWithFfmpeg(join(recDir(), file[0]!), { channels: 1 });
       expect(Math.abs(pcm.length / 48000 - 3)).toBeLessThan(0.5);
@@ -142,12 +160,13 @@ describe('record apart from going live', () => {
       expect((await call('POST', '/api/actions/go_live')).status).toBe(200);
       await Bun.sleep(300);
       const before = recordings();
+    const since = Date.now() - 1000;
       expect((await call('POST', '/api/actions/record')).status).toBe(200);
       await Bun.sleep(1000);
       expect((await call('POST', '/api/actions/stop')).json.state).toBe('idle');
       expect((await status()).outputs.recording.state).toBe('recording');
       await until(async () => (await status()).outputs.recording.state === 'stopped', 8000, 'the recording stops by itself');
-      const file = recordings().filter((n) => !before.includes(n));
+      const file = newRecordings(before, since);
       expect(file).toHaveLength(1);
       const pcm = await decodeWithFfmpeg(join(recDir(), file[0]!), { channels: 1 });
       // 3 s asked for, less what is on its way at the start and the end; not a second lost at the Stop.
@@ -355,6 +374,7 @@ describe('VOX', () => {
     // Quiet until the ring holds the pre-roll and the attack (it fills from when VOX started).
     await until(async () => (await status()).schedule.vox.preroll_held_s >= PREROLL_S + 0.5 + 0.2, 20_000, 'the pre-roll ring filled');
     const before = recordings();
+    const since = Date.now() - 1000;
     const player = pw.play({ frequency: 1000, seconds: 2.5, levelDbfs: -12 }, { target: pw.sinkName });
     try {
       await until(async () => (await status()).outputs.recording.state === 'recording', 6000, 'VOX starts recording');
@@ -365,7 +385,7 @@ describe('VOX', () => {
     } finally {
       await player.stop();
     }
-    const file = recordings().filter((n) => !before.includes(n));
+    const file = newRecordings(before, since);
     expect(file).toHaveLength(1);
     const pcm = await decodeWithFfmpeg(join(recDir(), file[0]!), { channels: 1 });
     const first = pcm.findIndex((x) => Math.abs(x) > 0.05);
@@ -383,6 +403,7 @@ describe('VOX', () => {
     expect(r.status, JSON.stringify(r.json)).toBe(200);
     await until(async () => (await status()).schedule.vox.preroll_held_s >= PREROLL_S + 0.5 + 0.2, 20_000, 'the pre-roll ring filled again');
     const before = recordings();
+    const since = Date.now() - 1000;
     const player = pw.play({ frequency: 1000, seconds: 2.5, levelDbfs: -12 }, { target: pw.sinkName });
     try {
       await until(async () => (await status()).control.state === 'live', 6000, 'VOX goes live');
@@ -393,13 +414,48 @@ describe('VOX', () => {
       await player.stop();
     }
     await until(async () => (await status()).outputs.recording.state === 'stopped', 5000, 'the recording ends with the broadcast');
-    const file = recordings().filter((n) => !before.includes(n));
+    const file = newRecordings(before, since);
     expect(file).toHaveLength(1);
     const pcm = await decodeWithFfmpeg(join(recDir(), file[0]!), { channels: 1 });
     const at = pcm.findIndex((x) => Math.abs(x) > 0.05) / 48000;
     expect(Math.abs(at - PREROLL_S), `the first loud sample is ${at.toFixed(4)} s into the file`).toBeLessThanOrEqual(0.02);
     // Off again: nothing subscribed for VOX (the level stream and the ring are gone).
     expect((await call('PATCH', '/api/config', { 'vox.enabled': false, 'recording.enabled': false })).status).toBe(200);
+    await until(() => hark.output().includes('[vox] off'), 3000, 'VOX off');
+  }, 40_000);
+
+  test(`action = "live": the Icecast stream opens with the ${PREROLL_S} s before the first loud sample (what icecast2 received)`, async () => {
+    const r = await call('PATCH', '/api/config', { 'vox.enabled': true, 'vox.action': 'live', 'recording.enabled': false });
+    expect(r.status, JSON.stringify(r.json)).toBe(200);
+    await until(() => /\[vox\] on: goes live .*1 Icecast stream with 1 s from before/.test(hark.output()), 3000, 'VOX on with a ring for the Icecast stream');
+    // The stream's ring fills from when VOX started: the pre-roll, the attack and a little more.
+    await Bun.sleep((PREROLL_S + 0.5 + 0.5) * 1000);
+    const dump = ice.dumpFile('/vox.mp3');
+    const sizeBefore = existsSync(dump) ? statSync(dump).size : 0;
+    const player = pw.play({ frequency: 1000, seconds: 2.5, levelDbfs: -12 }, { target: pw.sinkName });
+    try {
+      await until(async () => (await status()).control.state === 'live', 6000, 'VOX goes live');
+      await ice.waitForSource('/vox.mp3', 5000);
+      await until(() => hark.output().includes('[icecast vox] began with'), 5000, 'the stream began with the pre-roll');
+      await until(async () => (await status()).control.state === 'idle', 10_000, 'VOX goes off air after the release');
+      await ice.waitForNoSource('/vox.mp3', 5000);
+    } finally {
+      await player.stop();
+    }
+    // What this connection sent: the bytes the dump file grew by.
+    const sent = join(tmp, 'vox-sent.mp3');
+    writeFileSync(sent, readFileSync(dump).subarray(sizeBefore));
+    const pcm = await decodeWithFfmpeg(sent, { channels: 1 });
+    const first = pcm.findIndex((x) => Math.abs(x) > 0.05);
+    expect(first, 'the tone is in the stream').toBeGreaterThan(0);
+    // Before it: the room's silence, as captured off air (not the off-air gate's zeros: the same here).
+    expect(rmsDbfs(pcm.subarray(0, Math.max(1, first - 480)))).toBeLessThan(-60);
+    const at = first / 48000;
+    // MP3 from the middle of an encoder's stream: the decoder may drop a first frame (24 ms) that
+    // leans on the bit reservoir of the one before.
+    expect(Math.abs(at - PREROLL_S), `the first loud sample is ${at.toFixed(4)} s into the stream`).toBeLessThanOrEqual(0.03);
+    expect(toneDbfs(window(pcm, 1, at + 0.2, at + 2.2), 1000)).toBeGreaterThan(-16);
+    expect((await call('PATCH', '/api/config', { 'vox.enabled': false })).status).toBe(200);
     await until(() => hark.output().includes('[vox] off'), 3000, 'VOX off');
   }, 40_000);
 });

@@ -18,7 +18,7 @@ export interface AutomationDeps {
   config(): Config;
   control: Pick<Control, 'run'>;
   source: PacketSource;
-  broadcast: Pick<BroadcastOutputs, 'recorder'>;
+  broadcast: Pick<BroadcastOutputs, 'recorder' | 'enabledIcecast'>;
   clock?: ClockProbe;
   now?: () => number;
 }
@@ -49,6 +49,7 @@ export class Automation {
     this.vox = new Vox({
       source: deps.source,
       recorder: deps.broadcast.recorder,
+      icecast: () => deps.broadcast.enabledIcecast,
       run: (action) => deps.control.run(action, {}, 'vox'),
     });
   }
@@ -62,6 +63,11 @@ export class Automation {
   close(): void {
     this.scheduler.close();
     this.vox.close();
+  }
+
+  /** The Icecast outputs changed: VOX with action live keeps a pre-roll ring for each enabled one. */
+  icecastChanged(): void {
+    this.recordingChanged();
   }
 
   /** recording.enabled changed (another component's key): VOX with action live keeps a pre-roll only while going live records. */

@@ -180,7 +180,10 @@ export class ControlPlane {
     );
     this.automation = new Automation({ config: () => store.config, control: this.control, source: parts.pipeline, broadcast: b, clock: opts.clock });
     store.use(this.automation.component());
-    this.store.onChange((r) => r.changed.includes('recording.enabled') && this.automation.recordingChanged());
+    this.store.onChange((r) => {
+      if (r.changed.includes('recording.enabled')) this.automation.recordingChanged();
+      else if (r.changed.some((k) => k === 'icecast' || k.startsWith('icecast.'))) this.automation.icecastChanged();
+    });
     // Every action, whoever ran it, in the log: done, or refused and why.
     this.events.on('action', (e) => (e.ok ? log.info(`${e.action} by ${e.origin}: ${e.message}`) : log.warn(`${e.action} by ${e.origin} refused: ${e.message}`)));
     // Capture publishes what it captures (state, device) when it changes: the Input page, the LEDs' input view.

@@ -106,6 +106,12 @@ export class BroadcastOutputs {
     return this.outputs('icecast') as IcecastOutput[];
   }
 
+  /** The Icecast outputs that going live starts (their entries enabled). */
+  get enabledIcecast(): readonly IcecastOutput[] {
+    const entries = this.entries.get('icecast') ?? [];
+    return this.icecast.filter((_, i) => entries[i]?.enabled);
+  }
+
   get whip(): readonly WhipOutput[] {
     return this.outputs('whip') as WhipOutput[];
   }

@@ -10,7 +10,10 @@
  * The pre-roll: while VOX is on, a ring (preroll.ts) keeps the last preroll_s + attack_s of the
  * recorder's own encoder (the `record` tap, which off air does not silence). When VOX starts a
  * recording, the recorder is armed with the ring's packets from preroll_s before the sound
- * began, so the file opens with them and goes on from the same encoder without a gap.
+ * began, so the file opens with them and goes on from the same encoder without a gap. With
+ * action live each enabled Icecast output gets a ring of its own encoder too, and its stream
+ * opens with the same seconds (icecast/output.ts armPreroll): Icecast's listeners buffer seconds
+ * anyway, and they hear the first words.
  */
 import { ulawToLinear } from '../codecs/g711.ts';
 import type { EncoderSpec } from '../codecs/index.ts';
@@ -112,20 +115,30 @@ export class VoxDetector {
   }
 }
 
+/** An output that can open with a pre-roll: the recorder, an Icecast output. */
+export type PrerollTarget = Pick<Recorder, 'armPreroll' | 'spec'>;
+
 export interface VoxDeps {
   source: PacketSource;
-  recorder: Pick<Recorder, 'armPreroll' | 'spec'>;
+  recorder: PrerollTarget;
+  /** The Icecast outputs that going live starts (action live): each opens with the pre-roll. */
+  icecast?: () => readonly PrerollTarget[];
   /** Run a control action (origin vox): record / stop_recording, go_live / stop. */
   run(action: 'record' | 'stop_recording' | 'go_live' | 'stop'): Promise<unknown>;
 }
 
 const log = logger('vox');
 
+/** How long an Icecast connection may take to come up and still open with the pre-roll (s). */
+const STREAM_CONNECT_S = 5;
+
 /** VOX while it is on: the level stream, the detector and the pre-roll ring. */
 export class Vox {
   private offLevel?: () => void;
   private offRing?: () => void;
   private ring?: PacketRing;
+  /** action live: a ring per Icecast output, on its own encoder. */
+  private streamRings: { target: PrerollTarget; ring: PacketRing; off: () => void }[] = [];
   private detector?: VoxDetector;
   private settings?: VoxSettings;
   private readonly block = new Float32Array(80);
@@ -159,7 +172,16 @@ export class Vox {
       this.ring = ring;
       this.offRing = this.deps.source.subscribe(spec, (p) => ring.push(p), { maxDelayMs: MAX_DELAY_MS.relay, tap: 'record' });
     }
-    log.info(`on: ${s.action === 'record' ? 'records' : 'goes live'} above ${s.thresholdDbfs} dBFS after ${s.attackS} s, stops after ${s.releaseS} s below${this.ring ? `, the recording with ${s.prerollS} s from before` : ''}`);
+    if (s.prerollS > 0 && s.action === 'live') {
+      for (const target of this.deps.icecast?.() ?? []) {
+        // Five seconds to spare: the stream's pre-roll is taken when its connection is up.
+        const ring = new PacketRing(Math.ceil((s.prerollS + s.attackS + STREAM_CONNECT_S) * 48000), target.spec.codec === 'mp3');
+        const off = this.deps.source.subscribe(target.spec, (p) => ring.push(p), { maxDelayMs: MAX_DELAY_MS.relay, tap: 'record' });
+        this.streamRings.push({ target, ring, off });
+      }
+    }
+    const what = [this.ring ? 'the recording' : '', this.streamRings.length ? `${this.streamRings.length} Icecast stream${this.streamRings.length > 1 ? 's' : ''}` : ''].filter(Boolean).join(' and ');
+    log.info(`on: ${s.action === 'record' ? 'records' : 'goes live'} above ${s.thresholdDbfs} dBFS after ${s.attackS} s, stops after ${s.releaseS} s below${what ? `, ${what} with ${s.prerollS} s from before` : ''}`);
   }
 
   close(): void {
@@ -167,6 +189,8 @@ export class Vox {
     this.offLevel();
     this.offRing?.();
     this.offLevel = this.offRing = undefined;
+    for (const r of this.streamRings) r.off();
+    this.streamRings = [];
     this.ring?.clear();
     this.ring = this.detector = undefined;
     log.info('off');
@@ -186,6 +210,9 @@ export class Vox {
         const from = e.onsetPts - s.prerollS * 48000;
         this.deps.recorder.armPreroll(() => ring.since(from));
       }
+      const from = e.onsetPts - s.prerollS * 48000;
+      // Armed for the connection's time: a slow server's stream still opens with it.
+      for (const r of this.streamRings) r.target.armPreroll(() => r.ring.since(from), STREAM_CONNECT_S * 1000);
       log.info(`sound above ${s.thresholdDbfs} dBFS for ${s.attackS} s: ${s.action === 'record' ? 'recording' : 'going live'}`);
       void this.deps.run(s.action === 'record' ? 'record' : 'go_live').catch((err: Error) => log.warn(`refused: ${err.message}`));
     } else {

@@ -19,6 +19,11 @@ export interface IcecastOptions {
   sourceTimeoutS?: number;
   /** Also listen with TLS (on `tlsPort`) with this certificate; the plain port stays. */
   tls?: TestCertificate;
+  /**
+   * Mounts ("/vox.mp3") whose source stream icecast2 writes to a file as it arrives
+   * (`<dump-file>`, appended per connection): what the source sent, from its first byte.
+   */
+  dumps?: string[];
 }
 
 export interface IcecastServer {
@@ -43,6 +48,8 @@ export interface IcecastServer {
   restart(): Promise<void>;
   stop(): Promise<void>;
   errorLog(): string;
+  /** The file a mount of `dumps` is written to (absent until a source connected). */
+  dumpFile(mount: string): string;
 }
 
 export interface IcecastSource {
@@ -80,7 +87,10 @@ function runAs(): { user: string; group: string; uid: number; gid: number } {
   throw new Error('running as root, and neither user icecast2 nor nobody exists for icecast2 to become');
 }
 
-function config(o: { port: number; tlsPort?: number; certificate?: string; dir: string; source: string; admin: string; sourceTimeoutS: number }): string {
+/** The dump file of a mount ("/vox.mp3" → <dir>/dump-vox.mp3). */
+const dumpPath = (dir: string, mount: string) => join(dir, `dump-${mount.replace(/^\//, '').replace(/[^A-Za-z0-9._-]/g, '_')}`);
+
+function config(o: { port: number; tlsPort?: number; certificate?: string; dir: string; source: string; admin: string; sourceTimeoutS: number; dumps: string[] }): string {
   const root = process.getuid?.() === 0;
   const { user, group } = runAs();
   return `<icecast>
@@ -99,7 +109,7 @@ function config(o: { port: number; tlsPort?: number; certificate?: string; dir: 
   <listen-socket><port>${o.port}</port><bind-address>127.0.0.1</bind-address></listen-socket>${
     o.tlsPort ? `\n  <listen-socket><port>${o.tlsPort}</port><bind-address>127.0.0.1</bind-address><ssl>1</ssl></listen-socket>` : ''
   }
-  <fileserve>1</fileserve>
+  <fileserve>1</fileserve>${o.dumps.map((m) => `\n  <mount type="normal"><mount-name>${m}</mount-name><dump-file>${dumpPath(o.dir, m)}</dump-file></mount>`).join('')}
   <paths>
     <basedir>${o.dir}</basedir><logdir>${o.dir}</logdir><pidfile>${o.dir}/icecast.pid</pidfile>
     <webroot>/usr/share/icecast2/web</webroot><adminroot>/usr/share/icecast2/admin</adminroot>${o.certificate ? `\n    <ssl-certificate>${o.certificate}</ssl-certificate>` : ''}
@@ -134,7 +144,7 @@ export async function startIcecast(opts: IcecastOptions = {}): Promise<IcecastSe
     chownSync(dir, uid, gid);
     if (certificate) chownSync(certificate, uid, gid);
   }
-  writeFileSync(confPath, config({ port, tlsPort, certificate, dir, source: sourcePassword, admin: adminPassword, sourceTimeoutS: opts.sourceTimeoutS ?? 10 }));
+  writeFileSync(confPath, config({ port, tlsPort, certificate, dir, source: sourcePassword, admin: adminPassword, sourceTimeoutS: opts.sourceTimeoutS ?? 10, dumps: opts.dumps ?? [] }));
   const url = `http://127.0.0.1:${port}`;
 
   let proc!: Subprocess;
@@ -222,6 +232,7 @@ export async function startIcecast(opts: IcecastOptions = {}): Promise<IcecastSe
     waitForSource,
     waitForNoSource,
     errorLog,
+    dumpFile: (mount: string) => dumpPath(dir, mount),
     kill: async () => {
       proc.kill('SIGKILL');
       await proc.exited;

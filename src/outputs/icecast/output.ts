@@ -8,6 +8,7 @@ import { MAX_DELAY_MS } from '../../audio/pipeline.ts';
 import type { EncoderSpec } from '../../codecs/index.ts';
 import type { EncodedPacket } from '../../codecs/encoder.ts';
 import { OggOpusMuxer } from '../../codecs/ogg.ts';
+import { splitMp3 } from '../preroll.ts';
 import { logger, type Logger } from '../../log.ts';
 import type { BackoffPolicy } from '../backoff.ts';
 import { LinkHandler, type Connector, type LinkFailure, type OutputStatus } from '../link.ts';
@@ -118,12 +119,35 @@ export class IcecastOutput implements Connector<SourceConnection> {
     return this.opts.id;
   }
 
+  get spec(): EncoderSpec {
+    return this.opts.spec;
+  }
+
+  /**
+   * VOX going live (vox.ts): the next start sends the audio from before the trigger first, the
+   * `packets` of a pre-roll ring on this output's encoder (the `record` tap, which off air does
+   * not silence), asked for when the connection is up, and goes on from the same encoder. Only a
+   * start within `forMs` uses it.
+   */
+  armPreroll(packets: () => readonly EncodedPacket[], forMs = 2000): void {
+    this.armed = { packets, until: Date.now() + forMs };
+  }
+  private armed: { packets: () => readonly EncodedPacket[]; until: number } | null = null;
+  /** The pre-roll of this start, sent once its connection is up. */
+  private preroll: (() => readonly EncodedPacket[]) | null = null;
+  /** The end (48 kHz frames) of the audio sent: the live packets go on from there, no overlap. */
+  private sentTo = -Infinity;
+
   /** Begin streaming (and retrying). Idempotent while started. */
   start(): void {
     if (this.handler.state !== 'stopped') return;
     if (this.opts.target.tls?.verify === false) this.log.warn(UNVERIFIED_WARNING);
+    const armed = this.armed;
+    this.armed = null;
+    this.preroll = armed && Date.now() <= armed.until ? armed.packets : null;
+    this.sentTo = -Infinity;
     // Icecast listeners buffer seconds: packets may come in 250 ms batches (fewer wake-ups).
-    this.unsubscribe = this.source.subscribe(this.opts.spec, (p) => this.onPacket(p), { maxDelayMs: MAX_DELAY_MS.relay });
+    this.unsubscribe = this.source.subscribe(this.opts.spec, (p) => this.onPacket(p), { maxDelayMs: MAX_DELAY_MS.relay, ...(this.preroll ? { tap: 'record' as const } : {}) });
     this.handler.start();
   }
 
@@ -197,16 +221,33 @@ export class IcecastOutput implements Connector<SourceConnection> {
     } else if (this.title) {
       void this.sendMp3Title();
     }
+    const preroll = this.preroll?.() ?? [];
+    this.preroll = null;
+    if (preroll.length) {
+      for (const p of preroll) this.send(conn, p);
+      this.log.info(`began with ${((this.sentTo - preroll[0]!.pts) / 48000).toFixed(1)} s from before VOX went live`);
+    }
   }
 
   private onPacket(p: EncodedPacket): void {
     const conn = this.handler.link;
     if (!conn || !conn.live) return;
+    if (p.pts + p.frames <= this.sentTo) return; // sent in the pre-roll
+    if (p.pts < this.sentTo && this.opts.info.format !== 'ogg-opus') {
+      // A joined MP3 packet that the pre-roll's end cuts: only its frames after it.
+      for (const f of splitMp3(p) ?? [p]) if (f.pts >= this.sentTo) this.send(conn, f);
+      return;
+    }
+    this.send(conn, p);
+  }
+
+  private send(conn: SourceConnection, p: EncodedPacket): void {
     if (this.muxer) {
       for (const page of this.muxer.writePacket(p.data, p.frames)) conn.write(page);
     } else {
       conn.write(p.data);
     }
+    this.sentTo = p.pts + p.frames;
   }
 
   private tags(): Record<string, string> {
