@@ -338,4 +338,39 @@ describe('fallback with real PipeWire, icecast2 and /stream.mp3 listeners', () =
     expect(ic).toMatchObject({ state: 'live' });
     expect(ic.connects ?? 1).toBe(1);
   }, 120_000);
+
+  test('[fallback] changed while it plays (a new file, a longer after_s): applied at once, no restart; the new file plays without waiting after_s again', async () => {
+    const second = join(dir, 'second.flac');
+    const r = Bun.spawnSync(['ffmpeg', '-v', 'error', '-y', '-f', 'lavfi', '-i', 'sine=frequency=700:duration=2', '-ac', '2', second]);
+    expect(r.exitCode, r.stderr.toString()).toBe(0);
+    await main!.stop();
+    main = undefined;
+    await until((s) => s.fallback.active && s.fallback.kind === 'file', (AFTER_S + 5) * 1000, 'the file to play');
+    const patch = await fetch('http://localhost/api/config', {
+      method: 'PATCH',
+      unix: join(hark.dir, 'hark.sock'),
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ 'fallback.files': [second], 'fallback.after_s': AFTER_S + 1 }),
+    } as RequestInit);
+    const body = await patch.json();
+    expect(patch.status, JSON.stringify(body)).toBe(200);
+    expect(body.applied).toContain('fallback');
+    expect(body.restart_required).toEqual([]);
+    // The input is still quiet: the new switch takes over what the old one had seen and plays
+    // the new file once it is decoded, well before the new after_s (3 s) could pass again.
+    const ms = await until((s) => s.fallback.active && s.fallback.source === 'second.flac' && s.fallback.kind === 'file', 5000, 'the new file to play');
+    expect(ms).toBeLessThan((AFTER_S + 1) * 1000);
+    const st = (await status()).fallback;
+    expect(st).toMatchObject({ enabled: true, after_s: AFTER_S + 1, kind: 'file', reason: 'silence' });
+    expect(st.files).toEqual([expect.objectContaining({ name: second, state: 'ok', seconds: 2 })]);
+    // Off: the outputs go back to the input (silent here), the alert is cleared.
+    const off = await fetch('http://localhost/api/config', {
+      method: 'PATCH',
+      unix: join(hark.dir, 'hark.sock'),
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ 'fallback.enabled': false }),
+    } as RequestInit);
+    expect(off.status).toBe(200);
+    await until((s) => !s.fallback.active && !s.alerts.some((a: { id: string }) => a.id === 'fallback'), 3000, 'the fallback off');
+  }, 60_000);
 });

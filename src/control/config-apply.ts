@@ -53,6 +53,7 @@ export function configComponents(p: Parts, opts: ApplyOptions): ConfigComponent[
     component('whip', (prev, next) => p.broadcast.applyOutputs('whip', prev, next)),
     component('recording', (prev, next) => p.broadcast.applyRecording(prev, next)),
     component('silence', (prev, next) => p.broadcast.applySilence(prev, next)),
+    component('fallback', (prev, next) => p.broadcast.applyFallback(prev, next)),
     component('off-air', (_prev, next) => {
       applyOffAir(p, opts.live(), next);
       return 'applied';

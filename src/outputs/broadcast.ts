@@ -35,8 +35,12 @@ export class BroadcastOutputs {
   readonly clips: ClipRing | null;
   readonly silence: SilenceDetector;
   readonly inputClock: InputClockWatch;
-  /** [fallback]: runs in idle too (started with the silence detection). */
-  readonly fallback: FallbackSwitch;
+  /** [fallback]: runs in idle too (started with the silence detection); a new one when [fallback] changes. */
+  get fallback(): FallbackSwitch {
+    return this._fallback;
+  }
+  private _fallback: FallbackSwitch;
+  private readonly fallbackPort: FallbackPort;
   private readonly sending = new Map<KindSection, SendingOutput[]>();
   private readonly listeners = new Set<(s: OutputStatus) => void>();
   private unsubscribeTitle?: () => void;
@@ -84,17 +88,39 @@ export class BroadcastOutputs {
     this.clips = r.clips ? new ClipRing(source, { dir: r.dir, spec: clipSpec, channels, alerts: this.alerts }) : null;
     this.silence = new SilenceDetector(source, this.alerts, { thresholdDbfs: config.silence.threshold_dbfs, afterS: config.silence.after_s });
     this.inputClock = new InputClockWatch(() => source.stats(), this.alerts);
-    const port: FallbackPort = {
+    this.fallbackPort = {
       setFallback: (s) => source.setFallback?.(s),
       engageFallback: (on) => source.engageFallback?.(on),
       stats: () => source.stats(),
     };
-    this.fallback = new FallbackSwitch(source, this.alerts, port, {
+    this._fallback = this.makeFallback(config);
+  }
+
+  private makeFallback(config: Config): FallbackSwitch {
+    return new FallbackSwitch(this.source, this.alerts, this.fallbackPort, {
       config: config.fallback,
       thresholdDbfs: config.silence.threshold_dbfs,
       channels: config.input.channels,
       onAir: () => this._live,
     });
+  }
+
+  /**
+   * [fallback] changed: a new switch with the new settings, its files decoded again, started if
+   * the old one was. While the fallback plays, the outputs go back to the input (cross-faded) and
+   * the new switch engages again if the input is still quiet or lost.
+   */
+  applyFallback(prev: Config, next: Config): Reaction {
+    if (JSON.stringify(prev.fallback) === JSON.stringify(next.fallback)) return 'applied';
+    const old = this._fallback;
+    const running = old.isStarted;
+    old.close();
+    this._fallback = this.makeFallback(next);
+    if (running) {
+      void this._fallback.start();
+      this._fallback.carryOver(old);
+    }
+    return 'applied';
   }
 
   /** The outputs of one kind, in config order. */

@@ -103,6 +103,23 @@ export class FallbackSwitch {
     return this.opts.config.enabled;
   }
 
+  /**
+   * Take over what the switch this one replaces (its settings changed) had seen: since when the
+   * input has been quiet, lost or back, and whether it was on air. A fallback that was playing
+   * engages again as soon as this one has its files, not after_s of dead air later.
+   */
+  carryOver(old: FallbackSwitch): void {
+    this.quietSince = old.quietSince;
+    this.signalSince = old.signalSince;
+    this.lostSince = old.lostSince ?? this.lostSince;
+    this.wasOnAir = old.wasOnAir;
+  }
+
+  /** Whether start() ran (and close() not since). */
+  get isStarted(): boolean {
+    return this.started;
+  }
+
   get isActive(): boolean {
     return this.active;
   }
