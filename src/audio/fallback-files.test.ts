@@ -1,8 +1,9 @@
-import { afterAll, expect, test } from 'bun:test';
+import { afterAll, describe, expect, test } from 'bun:test';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadFallbackFiles } from './fallback-files.ts';
+import { loadFallbackFiles, smoothJoins } from './fallback-files.ts';
+import type { FallbackClip } from './fallback.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'hark-fbfiles-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -28,6 +29,48 @@ test('the decode thread reports each missing, unreadable or broken file by name 
     { name: names[5]!, state: 'ok', message: '', seconds: 1.5, format: 'ogg-opus' },
   ]);
   const clip = reports[5]!.clip!;
-  expect(clip).toMatchObject({ name: 'good.ogg', frames: 72_000 });
+  // 1.5 s, less the 50 ms the loop's cross-fade folds into its start (smoothJoins).
+  expect(clip.name).toBe('good.ogg');
+  expect(clip.frames).toBe(72_000 - 2400);
   expect(clip.pcm).toBeInstanceOf(SharedArrayBuffer);
 }, 60_000);
+
+describe('the loop plays without a click at its joins', () => {
+  /** A clip of a 441 Hz sine (-6 dBFS) that ends mid-cycle: its end does not meet its start. */
+  function sineClip(name: string, frames: number, hz: number, channels: number): FallbackClip {
+    const pcm = new Int16Array(new SharedArrayBuffer(frames * channels * 2));
+    for (let i = 0; i < frames; i++) for (let ch = 0; ch < channels; ch++) pcm[i * channels + ch] = Math.round(16384 * Math.sin((2 * Math.PI * hz * i) / 48000));
+    return { name, pcm: pcm.buffer as SharedArrayBuffer, frames };
+  }
+  /** The largest step between two frames, on channel 0, over the loop played twice. */
+  function largestStep(clips: FallbackClip[], channels: number): { step: number; at: number } {
+    const seq: number[] = [];
+    for (let k = 0; k < 2; k++) for (const c of clips) { const p = new Int16Array(c.pcm); for (let i = 0; i < c.frames; i++) seq.push(p[i * channels]!); }
+    let step = 0;
+    let at = 0;
+    for (let i = 1; i < seq.length; i++) if (Math.abs(seq[i]! - seq[i - 1]!) > step) [step, at] = [Math.abs(seq[i]! - seq[i - 1]!), i];
+    return { step, at };
+  }
+  // A 441 Hz sine at 16384 moves at most 2π·441/48000·16384 ≈ 946 a frame.
+  const SINE_STEP = Math.ceil(2 * Math.PI * 441 / 48000 * 16384);
+
+  test('one file: its last 50 ms cross-fade into its start; no step larger than the sine\'s own', () => {
+    const c = sineClip('loop.flac', 48000 + 123, 441, 2);
+    expect(largestStep([c], 2).step).toBeGreaterThan(4 * SINE_STEP); // the click there was
+    smoothJoins([c], 2);
+    expect(c.frames).toBe(48000 + 123 - 2400);
+    // An equal-power fade of two unrelated phases sums to at most √2 of the level for a moment.
+    expect(largestStep([c], 2).step).toBeLessThanOrEqual(Math.SQRT2 * SINE_STEP + 2);
+  });
+  test('several files: each fades in and out over 5 ms, so a join is a short dip, not a step', () => {
+    const a = sineClip('a.wav', 4800 + 77, 441, 1);
+    const b = sineClip('b.wav', 4800 + 31, 441, 1);
+    smoothJoins([a, b], 1);
+    for (const c of [a, b]) {
+      const p = new Int16Array(c.pcm);
+      expect(Math.abs(p[0]!)).toBeLessThan(200);
+      expect(Math.abs(p[c.frames - 1]!)).toBeLessThan(200);
+    }
+    expect(largestStep([a, b], 1).step).toBeLessThanOrEqual(SINE_STEP + 2);
+  });
+});
