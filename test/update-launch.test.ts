@@ -126,15 +126,23 @@ describe('the launcher', () => {
       await b.start();
       expect(b.ran()).toEqual([`0.1.0 trial= launcher=1 root=${b.factory}`]);
       expect(existsSync(join(b.U, '.incoming-0.2.0'))).toBe(false);
+      // The page and `hark status` say what happened to this update, not an older outcome.
+      expect(b.last()).toMatchObject({
+        outcome: 'interrupted',
+        from: '0.1.0',
+        to: '0.2.0',
+        message: 'The update to hark 0.2.0 did not finish installing (the power went or hark stopped while it was being installed); hark 0.1.0 runs as before. Install it again.',
+      });
     });
 
     test('after the trial was written, before the switch: the old version starts and the stale trial is dropped', async () => {
       const b = box();
       b.install('0.2.0', '0', { switched: false });
       const r = await b.start();
-      expect(r.out).toContain('an update to 0.2.0 did not finish installing; staying on the current version');
+      expect(r.out).toContain('an update to 0.2.0 did not finish installing; staying on the current version (0.1.0)');
       expect(b.ran()).toEqual([`0.1.0 trial= launcher=1 root=${b.factory}`]);
       expect(existsSync(join(b.U, 'trial'))).toBe(false);
+      expect(b.last()).toMatchObject({ outcome: 'interrupted', from: '0.1.0', to: '0.2.0' });
     });
 
     test('after the switch: the new version starts on trial', async () => {

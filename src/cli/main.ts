@@ -157,7 +157,7 @@ function formatStatus(s: Status): string {
   lines.push(`alerts    ${s.alerts.length ? s.alerts.map((a) => `${a.id}: ${a.message}`).join('; ') : 'none'}`);
   const u = s.update;
   if (u?.trial) lines.push(`update    ${u.trial} on trial: confirmed once it serves (or rolled back within 90 s)`);
-  else if (u?.last) lines.push(`update    ${u.last.outcome === 'rolled-back' ? 'ROLLED BACK: ' : ''}${u.last.message} (${u.last.at.slice(0, 16).replace('T', ' ')} UTC)`);
+  else if (u?.last) lines.push(`update    ${u.last.outcome === 'rolled-back' ? 'ROLLED BACK: ' : u.last.outcome === 'interrupted' ? 'NOT INSTALLED: ' : ''}${u.last.message} (${u.last.at.slice(0, 16).replace('T', ' ')} UTC)`);
   return lines.join('\n');
 }
 

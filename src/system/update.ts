@@ -44,7 +44,8 @@ export function updatePaths(env: Record<string, string | undefined> = process.en
 
 export interface UpdateOutcome {
   at: string;
-  outcome: 'installed' | 'rolled-back';
+  /** installed; rolled back (the launcher, or the trial timer); interrupted: it did not finish installing (the launcher). */
+  outcome: 'installed' | 'rolled-back' | 'interrupted';
   from: string;
   to: string;
   message: string;

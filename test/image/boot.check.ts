@@ -836,6 +836,8 @@ describe(`third boot (${CPU1}): after the power cut, with a factory reset asked 
   test(`the power cut left a box that runs a working hark (${V1} or ${V3}) and serves audio`, async () => {
     const d = await waitStatus(g3!, 600, (x) => (x.version === V1 || x.version === V3) && !x.update.trial, 'a working hark after the power cut').then(() => statusOf(g3!));
     record(`after a power cut mid-update: hark ${d!.version} runs (${d!.update.last?.message ?? 'no outcome'})`);
+    // What the page says is about this update (to V3): installed, or interrupted and V1 kept.
+    expect(d!.update.last).toMatchObject(d!.version === V3 ? { outcome: 'installed', to: V3 } : { outcome: 'interrupted', to: V3, from: V1 });
     const { kbps } = await listen(g3!, 3);
     expect(kbps).toBeGreaterThan(0);
   }, 700_000);

@@ -106,7 +106,7 @@ export interface UpdatePanel {
  * of POST /api/update (with the CSRF header), with progress; the answer shows in #update-result.
  */
 export function updatePanel(v: UpdatePanel): Html {
-  const rolledBack = v.last?.outcome === 'rolled-back';
+  const rolledBack = v.last?.outcome === 'rolled-back' || v.last?.outcome === 'interrupted';
   return html`<section id="update" class="panel"><h2>Software update</h2>
   <p>This box runs <b>hark ${v.version}</b>${v.runningFrom === 'update' ? html`, installed as an update (if it failed, the box would go back to ${v.previous})` : ', the version its memory card was made with'}.</p>
   ${v.trial ? html`<p class="notice warn" role="status">hark ${v.trial} was just installed and is on trial: it is kept once it serves audio, or the box goes back to ${v.previous} by itself within 90 seconds.</p>` : ''}
