@@ -156,6 +156,7 @@ export function fieldOf(path: string, prefix: string): string {
 const FORM_REASONS: Record<string, string> = {
   'give url or host': 'give the server address, or paste the URL your host gave you',
   'is only used over TLS; use an https:// url or set tls = true': 'only for a secure connection: tick “Secure connection (https)”, or leave this empty',
+  'an email entry needs at least one address to write to, e.g. to = ["ops@example.org"]': 'write at least one e-mail address to send to, e.g. ops@example.org',
 };
 
 const NOT_A_URL = 'not a web address: it should look like https://example.org/hook, smtp://user:password@mail.example.org:587 or mqtt://broker.local:1883';
@@ -163,7 +164,8 @@ const NOT_A_URL = 'not a web address: it should look like https://example.org/ho
 export function errorsFrom(e: ConfigError, prefix: string, fieldNames: string[]): { fields: Record<string, string>; form: string } {
   const f = fieldOf(e.path, prefix);
   // "not a URL: <what was typed>" would print a password typed into it back on the page.
-  const reason = e.reason.startsWith('not a URL: ') ? NOT_A_URL : (FORM_REASONS[e.reason] ?? e.reason);
+  // A value quoted back in a reason loses any password it holds (user:password@ → user@).
+  const reason = e.reason.startsWith('not a URL: ') ? NOT_A_URL : (FORM_REASONS[e.reason] ?? e.reason).replace(/([a-z][a-z0-9+.-]*:\/\/[^\s:@/"]*):[^\s"]*@/gi, '$1@');
   if (f && fieldNames.includes(f)) return { fields: { [f]: reason }, form: '' };
   return { fields: {}, form: reason };
 }
