@@ -32,6 +32,8 @@ let cookie = '';
 const received: { path: string; doc: Record<string, unknown> }[] = [];
 
 const configText = () => readFileSync(hark.configPath, 'utf8');
+/** Over the CLI's Unix socket: the owner's way in (no login, no CSRF token). */
+const owner = (path: string, init: RequestInit = {}) => fetch(`http://localhost${path}`, { ...init, unix: join(hark.dir, 'hark.sock') } as RequestInit);
 
 async function pageAt(size: keyof typeof SIZES): Promise<{ ctx: BrowserContext; page: Page }> {
   const ctx = await chrome.browser.newContext({ viewport: SIZES[size], isMobile: size === 'phone', hasTouch: size === 'phone' });
@@ -80,6 +82,8 @@ afterAll(async () => {
 describe('the System page: add, test, edit and remove who is told', () => {
   for (const size of ['phone', 'desktop'] as const) {
     test(`${size}: a webhook from Add to Remove, a wrong address refused, an e-mail password never shown`, async () => {
+      // Each size starts with nobody to tell (whatever an earlier size left behind).
+      while ((await owner('/api/notify').then((r) => r.json())).notifiers.length) expect((await owner('/ui/notify/0', { method: 'DELETE' })).status).toBe(200);
       const { ctx, page } = await pageAt(size);
       try {
         await page.goto(`${hark.url}/system`);
@@ -137,6 +141,14 @@ describe('the System page: add, test, edit and remove who is told', () => {
         await panel.locator('[data-notifier="1"]').waitFor();
         await panel.scrollIntoViewIfNeeded();
         await page.screenshot({ path: join(SHOTS, `system-notify-${size}.png`), fullPage: false });
+        // The layout: nothing wider than the screen; Edit and Remove under "Send a test" on a
+        // phone (the whole width), in its column on a desktop; every button at least 44 px high.
+        expect(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth)).toBe(true);
+        const box = async (sel: string) => (await page.locator(sel).boundingBox())!;
+        const [send, edit, title] = [await box('#notify-test-0'), await box('#notify-edit-0'), await box('[data-notifier="0"] b')];
+        if (size === 'phone') expect(edit.y).toBeGreaterThanOrEqual(send.y + send.height - 1);
+        else expect(edit.x).toBeGreaterThan(title.x + title.width);
+        for (const sel of ['#notify-test-0', '#notify-edit-0', '#notify-remove-0', '#notify-add']) expect((await box(sel)).height).toBeGreaterThanOrEqual(44);
         expect(configText()).toContain('smtp://user:secret@127.0.0.1:2525');
         expect(await page.content()).not.toContain('secret');
         expect(await panel.locator('[data-notifier="1"] [data-where]').textContent()).toBe('smtp://user@127.0.0.1:2525');
