@@ -124,6 +124,19 @@ describe('hostile input on the System page notifier forms', () => {
     expect(await Bun.file(hark.configPath).text()).toContain(`smtp://ops:${SECRET}@127.0.0.1:9`);
   });
 
+  test('markup in a name is saved as text: the list shows it escaped, and Remove takes it away again', async () => {
+    const name = '<img src=x onerror=alert(1)>';
+    const res = await form('/ui/notify', { ...GOOD, name });
+    expect(res.status).toBe(200);
+    const page = await res.text();
+    expect(page).toContain('&lt;img src=x onerror=alert(1)&gt;');
+    expect(page).not.toContain('<img');
+    expect((await (await api('/system')).text())).not.toContain('<img');
+    const gone = await api('/ui/notify/1', { method: 'DELETE' });
+    expect(gone.status).toBe(200);
+    expect((await (await api('/api/config')).json()).notify).toHaveLength(1);
+  });
+
   test.each([
     ['POST', '/ui/notify/1'],
     ['POST', '/ui/notify/99'],

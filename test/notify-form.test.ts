@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import type { BrowserContext, Page } from 'playwright-core';
 import type { Server } from 'bun';
 import { startHark, type HarkProcess } from './lib/hark.ts';
-import { launchChromium, type ChromiumHandle } from './lib/browser.ts';
+import { injectAxe, launchChromium, type ChromiumHandle } from './lib/browser.ts';
 import { setupInPage, useSession } from './lib/session.ts';
 import { until } from './lib/wait.ts';
 
@@ -137,6 +137,13 @@ describe('the System page: add, test, edit and remove who is told', () => {
         await page.fill('#f-notify-new-to', 'ops@example.org');
         await form.scrollIntoViewIfNeeded();
         await page.screenshot({ path: join(SHOTS, `system-notify-form-${size}.png`), fullPage: false });
+        // axe: nothing serious or critical in the form (labels of the checkboxes, the fieldset, contrast).
+        await injectAxe(page);
+        const findings = await page.evaluate(async () => {
+          const r = await window.axe.run('#notify-form-new', { resultTypes: ['violations'] });
+          return r.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
+        });
+        expect(findings).toEqual([]);
         await page.click('#save-notify-new');
         await panel.locator('[data-notifier="1"]').waitFor();
         await panel.scrollIntoViewIfNeeded();
