@@ -440,7 +440,7 @@ describe('notifiers with real servers (one hark)', () => {
     expect(await item(3).locator('[data-error]').textContent()).toStartWith('login refused by the mail server');
     expect(await item(6).locator('[data-error]').textContent()).toContain('login refused by the broker');
     expect(await item(3).locator('.pill').textContent()).toBe('Problem');
-    await item(0).locator('button').click();
+    await panel.locator('#notify-test-0').click();
     await page.locator('#notify-result .notice.ok').waitFor({ timeout: 20_000 });
     expect(await page.locator('#notify-result').textContent()).toContain('Test sent to Webhook to 127.0.0.1');
     // Read in one go in the page: the list is re-rendered by its SSE event whenever a delivery ends.

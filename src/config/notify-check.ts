@@ -39,7 +39,7 @@ export function checkNotifyEntries(entries: readonly NotifyEntry[]): EntryProble
       return at('url', `not a URL: ${JSON.stringify(e.url.slice(0, 100))}`);
     }
     const ok = SCHEMES[e.type];
-    if (!ok.includes(u.protocol)) return at('url', `a ${e.type} entry needs ${ok.map((s) => `${s}//`).join(' or ')}, got ${u.protocol}//`);
+    if (!ok.includes(u.protocol)) return at('url', `${e.type === 'email' ? 'an' : 'a'} ${e.type} entry needs ${ok.map((s) => `${s}//`).join(' or ')}, got ${u.protocol}//`);
     if (!u.hostname) return at('url', `names no ${e.type === 'email' ? 'mail server' : e.type === 'mqtt' ? 'broker' : 'host'}`);
     if (u.port && (Number(u.port) < 1 || Number(u.port) > 65535)) return at('url', `port ${u.port} is not 1 to 65535`);
     // eslint-disable-next-line no-control-regex

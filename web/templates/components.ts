@@ -210,6 +210,18 @@ export function field(name: string, schema: TSchema, value: unknown, error?: str
   const err = error ? html`<span class="err" id="${id}-err" role="alert">${error}</span>` : '';
   const described = error ? `${id}-err` : `${id}-help`;
   const literals = TypeGuard.IsUnion(schema) && schema.anyOf.every((s) => TypeGuard.IsLiteral(s)) ? schema.anyOf.map((s) => (s as { const: string | number }).const) : null;
+  const items = TypeGuard.IsArray(schema) ? schema.items : null;
+  if (items && TypeGuard.IsUnion(items) && items.anyOf.every((s) => TypeGuard.IsLiteral(s))) {
+    // A list of choices: a checkbox each, in a fieldset (the empty hidden twin sends the group when none is ticked).
+    const all = items.anyOf.map((s) => (s as { const: string | number }).const);
+    const words = new Map((opts.choices ?? []).map(([v, w]) => [String(v), w]));
+    const ticked = new Set((Array.isArray(value) ? value : []).map(String));
+    return html`<fieldset class="field checks${error ? ' invalid' : ''}" data-field="${name}" id="${id}" aria-describedby="${described}">
+  <legend>${label}</legend><input type="hidden" name="${name}" value="">${all.map(
+    (v, i) => html`<label class="check" for="${id}-${i}"><input type="checkbox" id="${id}-${i}" name="${name}" value="${String(v)}" ${attr('checked', ticked.has(String(v)))}> ${words.get(String(v)) ?? String(v)}</label>`,
+  )}${err}${help ? html`<small id="${id}-help">${help}</small>` : ''}
+</fieldset>`;
+  }
   let control: Html;
   if (TypeGuard.IsBoolean(schema)) {
     control = html`<input type="hidden" name="${name}" value="false"><input type="checkbox" id="${id}" name="${name}" value="true" ${attr('checked', value === true)} aria-describedby="${described}">`;

@@ -100,3 +100,44 @@ describe('every setting a page shows has words of its own', () => {
     }
   });
 });
+
+describe('[[notify]] entries on the form', () => {
+  const old = { type: 'webhook', url: 'https://hooks.example.org/in/T0K3N?x=1', headers: { Authorization: 'Bearer tk_secret' }, to: [], events: ['silence'] };
+
+  test('the events come back as the ticked checkboxes (none ticked: none)', () => {
+    expect(entryValues('notify', { type: 'webhook', url: 'http://h/x', events: ['', 'silence', 'disk'] }, 'notify.0', {})).toMatchObject({ events: ['silence', 'disk'] });
+    expect(entryValues('notify', { type: 'webhook', url: 'http://h/x', events: '' }, 'notify.0', {})).toMatchObject({ events: [] });
+  });
+
+  test('an edit keeps the headers (never on the form); a change of type clears the keys of the old one', () => {
+    const same = entryValues('notify', { type: 'webhook', url: old.url, events: ['', 'silence'] }, 'notify.0', old);
+    expect({ ...old, ...same }.headers).toEqual({ Authorization: 'Bearer tk_secret' });
+    const mail = entryValues('notify', { type: 'email', url: 'smtp://mail.example.org:587', to: 'a@example.org' }, 'notify.0', old);
+    expect(mail).toMatchObject({ headers: {}, to: ['a@example.org'], topic: '' });
+    const hook = entryValues('notify', { type: 'webhook', url: 'http://h/x' }, 'notify.0', { type: 'email', to: ['a@example.org'], from: 'b@example.org' });
+    expect(hook).toMatchObject({ to: [], from: '' });
+  });
+
+  test('an address typed without its password keeps the saved one for the same user; a new password or user replaces it', () => {
+    const saved = { type: 'email', url: 'smtp://ops:s3cret@mail.example.org:587', to: ['a@example.org'] };
+    expect(entryValues('notify', { type: 'email', url: 'smtp://ops@mail.example.org:587' }, 'notify.0', saved).url).toBe('smtp://ops:s3cret@mail.example.org:587');
+    expect(entryValues('notify', { type: 'email', url: 'smtp://ops@smtp.example.net:465' }, 'notify.0', saved).url).toBe('smtp://ops:s3cret@smtp.example.net:465');
+    expect(entryValues('notify', { type: 'email', url: 'smtp://ops:n3w@mail.example.org:587' }, 'notify.0', saved).url).toBe('smtp://ops:n3w@mail.example.org:587');
+    expect(entryValues('notify', { type: 'email', url: 'smtp://other@mail.example.org:587' }, 'notify.0', saved).url).toBe('smtp://other@mail.example.org:587');
+    const anon = { type: 'mqtt', url: 'mqtt://:pw@broker.local:1883' };
+    expect(entryValues('notify', { type: 'mqtt', url: 'mqtt://broker.local:1883' }, 'notify.0', anon).url).toBe('mqtt://:pw@broker.local:1883');
+  });
+
+  test('the form and the list never show a password or a webhook token', async () => {
+    const { entryForm } = await import('./forms.ts');
+    const { urlWithoutPassword, notifyWhere } = await import('../../config/notify-url.ts');
+    const page = entryForm('notify', 0, { type: 'email', url: 'smtps://ops:s3cret@mail.example.org:465', to: ['a@example.org'], events: [] }).value;
+    expect(page).toContain('value="smtps://ops@mail.example.org:465"');
+    expect(page).not.toContain('s3cret');
+    expect(page).not.toContain('name="headers"');
+    expect(urlWithoutPassword('smtp://u:p@ss@h:25')).toBe('smtp://u@h:25');
+    expect(urlWithoutPassword('smtp://u:pa/ss@h')).toBe('smtp://u@h');
+    expect(notifyWhere('webhook', old.url)).toBe('https://hooks.example.org/…');
+    expect(notifyWhere('webhook', 'http://127.0.0.1:8080/')).toBe('http://127.0.0.1:8080');
+  });
+});

@@ -13,6 +13,7 @@ import type { AppContext } from '../../control/context.ts';
 import { entryName } from './model.ts';
 import { ENTRY_TEXT, SECTION_TEXT } from './labels.ts';
 import { CaFileError, readCaFile } from '../../outputs/icecast/tls.ts';
+import { urlWithoutPassword, userInfo } from '../../config/notify-url.ts';
 
 type Body = Record<string, unknown>;
 
@@ -46,10 +47,44 @@ export const SECTION_FORMS: Record<string, { title: string; skip?: string[]; pag
   },
 };
 
-export const ENTRY_FORMS: Record<string, { title: string; noun: string; a: string; help?: string }> = {
+/** The config sections that are lists of entries ([[icecast]], [[whip]], [[notify]]), each with its own form. */
+export type EntryKind = 'icecast' | 'whip' | 'notify';
+/** The entry kinds that are outputs (a live state from the broadcast). */
+export type OutputEntryKind = 'icecast' | 'whip';
+
+export const ENTRY_FORMS: Record<EntryKind, {
+  title: string;
+  noun: string;
+  a: string;
+  help?: string;
+  /** The words of the "Add" button (default: "Add <noun>"). */
+  addWords?: string;
+  /** The section's element id (default: `<kind>-section`). */
+  id?: string;
+  /** Keys the form leaves out (kept as they are in the file). */
+  skip?: string[];
+  /** Also spans the page's grid (a panel of its own on the page). */
+  wide?: boolean;
+}> = {
   icecast: { title: 'Icecast servers', noun: 'Icecast server', a: 'an', help: 'Send the broadcast to an Icecast server, for listeners anywhere.' },
   whip: { title: 'WHIP servers', noun: 'WHIP server', a: 'a', help: 'Send the broadcast to a streaming platform that takes WebRTC (WHIP).' },
+  notify: {
+    title: 'Alerts to people',
+    noun: 'alert',
+    a: 'an',
+    addWords: 'Add someone to tell',
+    help: 'Who is told, by e-mail, a message to a web address or an MQTT broker (Home Assistant), when the sound stops or something fails. A server that cannot be reached never stops the stream.',
+    id: 'notify',
+    // Extra request headers may carry tokens: they stay in the settings file, never on the page.
+    skip: ['headers'],
+    wide: true,
+  },
 };
+
+/** The element id of an entry kind's section (the target of its forms and buttons). */
+export function entrySectionId(kind: EntryKind): string {
+  return ENTRY_FORMS[kind].id ?? `${kind}-section`;
+}
 
 /** What the "Advanced" fold says about the configuration file (for the engineer who looks there). */
 function configNote(section: string, extra?: string, entries = false): string {
@@ -60,6 +95,11 @@ export function sectionSchema(section: string): TSchema {
   const s = ConfigSchema.properties[section as keyof Config] as TSchema | undefined;
   if (!s) throw new ConfigError(section, 'unknown section');
   return TypeGuard.IsArray(s) ? (s.items as TSchema) : s;
+}
+
+/** The values of a union of literals (a choice), or null. */
+function literalsOf(s: TSchema): (string | number)[] | null {
+  return TypeGuard.IsUnion(s) && s.anyOf.every((x) => TypeGuard.IsLiteral(x)) ? s.anyOf.map((x) => (x as { const: string | number }).const) : null;
 }
 
 /** The last value of a form field (a checkbox sends "false" from its hidden twin, then "true"). */
@@ -77,6 +117,12 @@ export function formValues(schema: TSchema, body: Body, prefix: string, keep: Re
   for (const [k, s] of Object.entries(schema.properties)) {
     if (skip.includes(k) || !(k in body)) continue;
     if (TypeGuard.IsArray(s) && TypeGuard.IsObject(s.items)) continue;
+    if (TypeGuard.IsArray(s) && literalsOf(s.items)) {
+      // A group of checkboxes: every ticked value (an empty hidden twin says the group was sent).
+      const all = Array.isArray(body[k]) ? (body[k] as unknown[]) : [body[k]];
+      out[k] = all.filter((x): x is string => typeof x === 'string' && x !== '');
+      continue;
+    }
     let v = last(body[k]);
     if (typeof v !== 'string') continue;
     if (/password|token|credential/.test(k) && v === '' && typeof keep[k] === 'string' && keep[k] !== '') {
@@ -110,11 +156,16 @@ export function fieldOf(path: string, prefix: string): string {
 const FORM_REASONS: Record<string, string> = {
   'give url or host': 'give the server address, or paste the URL your host gave you',
   'is only used over TLS; use an https:// url or set tls = true': 'only for a secure connection: tick “Secure connection (https)”, or leave this empty',
+  'an email entry needs at least one address to write to, e.g. to = ["ops@example.org"]': 'write at least one e-mail address to send to, e.g. ops@example.org',
 };
+
+const NOT_A_URL = 'not a web address: it should look like https://example.org/hook, smtp://user:password@mail.example.org:587 or mqtt://broker.local:1883';
 
 export function errorsFrom(e: ConfigError, prefix: string, fieldNames: string[]): { fields: Record<string, string>; form: string } {
   const f = fieldOf(e.path, prefix);
-  const reason = FORM_REASONS[e.reason] ?? e.reason;
+  // "not a URL: <what was typed>" would print a password typed into it back on the page.
+  // A value quoted back in a reason loses any password it holds (user:password@ → user@).
+  const reason = e.reason.startsWith('not a URL: ') ? NOT_A_URL : (FORM_REASONS[e.reason] ?? e.reason).replace(/([a-z][a-z0-9+.-]*:\/\/[^\s:@/"]*):[^\s"]*@/gi, '$1@');
   if (f && fieldNames.includes(f)) return { fields: { [f]: reason }, form: '' };
   return { fields: {}, form: reason };
 }
@@ -194,8 +245,9 @@ export function parseServerUrl(text: string): { host: string; port: number; moun
  * `url` field) fills host, port, mount and, when it holds them, user and password: the
  * pasted address wins over those fields. The entry is kept without `url`.
  */
-export function entryValues(kind: 'icecast' | 'whip', body: Record<string, unknown>, prefix: string, old: Record<string, unknown>): Record<string, unknown> {
+export function entryValues(kind: EntryKind, body: Record<string, unknown>, prefix: string, old: Record<string, unknown>): Record<string, unknown> {
   const schema = sectionSchema(kind);
+  if (kind === 'notify') return notifyValues(formValues(schema, body, prefix, old, ENTRY_FORMS.notify.skip), old);
   if (kind !== 'icecast') return formValues(schema, body, prefix, old);
   const base = splitIcecastUrl(old);
   const values = formValues(schema, body, prefix, base);
@@ -229,21 +281,45 @@ export function entryValues(kind: 'icecast' | 'whip', body: Record<string, unkno
   return entry;
 }
 
-/** An entry of [[icecast]] or [[whip]] as an edit (index) or add (null) form; a test's result sits beside its button. */
-export function entryForm(kind: 'icecast' | 'whip', index: number | null, value: Record<string, unknown>, errors: Record<string, string> = {}, formError = '', testResult?: { ok: boolean; message: string }): Html {
+/**
+ * A [[notify]] entry's new values: the saved password is put back into an address typed
+ * without one for the same user (the form never shows it), and the keys of another type are
+ * cleared (the form hides them for the chosen type: left as they were, the check would refuse
+ * them).
+ */
+function notifyValues(values: Record<string, unknown>, old: Record<string, unknown>): Record<string, unknown> {
+  const out = { ...values };
+  if (typeof out.url === 'string' && typeof old.url === 'string') {
+    const was = userInfo(old.url);
+    const now = userInfo(out.url) ?? { scheme: '', user: '', password: null, rest: '' };
+    if (was?.password && now.password === null && now.user === was.user) {
+      const m = /^([a-z][a-z0-9+.-]*:\/\/)(.*)$/is.exec(out.url.trim());
+      if (m) out.url = `${m[1]}${was.user}:${was.password}@${userInfo(out.url)?.rest ?? m[2]}`;
+    }
+  }
+  const type = out.type ?? old.type;
+  if (type !== 'email') Object.assign(out, { to: [], from: '' });
+  if (type !== 'mqtt') out.topic = '';
+  if (type !== 'webhook') out.headers = {};
+  return out;
+}
+
+/** An entry of [[icecast]], [[whip]] or [[notify]] as an edit (index) or add (null) form; a test's result sits beside its button. */
+export function entryForm(kind: EntryKind, index: number | null, value: Record<string, unknown>, errors: Record<string, string> = {}, formError = '', testResult?: { ok: boolean; message: string }): Html {
   const schema = sectionSchema(kind);
-  const { noun, a } = ENTRY_FORMS[kind]!;
+  const { noun, a, addWords, skip } = ENTRY_FORMS[kind];
   const action = index === null ? `/ui/${kind}` : `/ui/${kind}/${index}`;
   const key = `${kind}-${index ?? 'new'}`;
-  const shown = kind === 'icecast' ? splitIcecastUrl(value) : value;
-  return html`<form class="panel entry-form" id="${kind}-form-${index ?? 'new'}" novalidate hx-post="${action}" hx-target="#${kind}-section" hx-swap="outerHTML">
-  <h3>${index === null ? `Add ${a} ${noun}` : `Edit ${noun} ${index + 1}`}</h3>
+  const target = `#${entrySectionId(kind)}`;
+  const shown = kind === 'icecast' ? splitIcecastUrl(value) : kind === 'notify' && typeof value.url === 'string' ? { ...value, url: urlWithoutPassword(value.url) } : value;
+  return html`<form class="panel entry-form ${kind}-form" id="${kind}-form-${index ?? 'new'}" novalidate hx-post="${action}" hx-target="${target}" hx-swap="outerHTML">
+  <h3>${index === null ? (addWords ?? `Add ${a} ${noun}`) : `Edit ${noun} ${index + 1}`}</h3>
   ${formError ? html`<p class="notice bad" role="alert" data-notice="bad">${formError}</p>` : ''}
-  ${fieldsFor(schema, shown, errors, { keepSecrets: index !== null, text: ENTRY_TEXT[kind], idPrefix: key, advancedNote: configNote(kind, undefined, true) })}
+  ${fieldsFor(schema, shown, errors, { skip, keepSecrets: index !== null, text: ENTRY_TEXT[kind], idPrefix: key, advancedNote: configNote(kind, undefined, true) })}
   <div class="actions">
     <button type="submit" id="save-${key}">${index === null ? 'Add' : 'Save'}</button>
     ${kind === 'icecast' ? html`<button type="button" id="test-${key}" hx-post="/ui/icecast/test${index === null ? '' : `?index=${index}`}" hx-target="closest form" hx-swap="outerHTML">Test connection</button>` : ''}
-    <button type="button" class="link" hx-get="/ui/${kind}" hx-target="#${kind}-section" hx-swap="outerHTML">Cancel</button>
+    <button type="button" class="link" hx-get="/ui/${kind}" hx-target="${target}" hx-swap="outerHTML">Cancel</button>
   </div>
   ${testResult ? html`<p class="notice ${testResult.ok ? 'ok' : 'bad'} test-result" role="status" data-notice="${testResult.ok ? 'ok' : 'bad'}" data-test-result="${testResult.ok ? 'ok' : 'failed'}">${testResult.message}</p>` : ''}
 </form>`;
@@ -255,19 +331,19 @@ export interface EntryStatus {
 }
 
 /** One entry's live state (a pill and the status line); `oob`: as an SSE update of the one on the page. */
-export function entryState(kind: 'icecast' | 'whip', i: number, st: EntryStatus | undefined, oob = false): Html {
+export function entryState(kind: OutputEntryKind, i: number, st: EntryStatus | undefined, oob = false): Html {
   return html`<span class="entry-state" id="${kind}-state-${i}" ${oob ? html`hx-swap-oob="true"` : ''}>${
     st ? html`<span class="pill ${stateClass(st.state)}" data-state="${st.state}">${st.state.replaceAll('_', ' ')}</span> <small>${st.status}</small>` : ''
   }</span>`;
 }
 
 /** The live state of every entry of a kind, from the running outputs. */
-export function entryStatuses(ctx: AppContext, kind: 'icecast' | 'whip'): EntryStatus[] {
+export function entryStatuses(ctx: AppContext, kind: OutputEntryKind): EntryStatus[] {
   return ctx.broadcast.outputs(kind).map((o) => o.outputStatus()).map((o) => ({ state: o.state, status: o.detail }));
 }
 
 /** The SSE event `<kind>-entries`: every entry's state, swapped in place (out of band). */
-export function entryStatesUpdate(ctx: AppContext, kind: 'icecast' | 'whip'): Html {
+export function entryStatesUpdate(ctx: AppContext, kind: OutputEntryKind): Html {
   const st = entryStatuses(ctx, kind);
   return html`${ctx.config[kind].map((_, i) => entryState(kind, i, st[i], true))}`;
 }
@@ -280,29 +356,41 @@ function insecureTls(e: Record<string, unknown>): boolean {
 
 const UNCHECKED_WORDS = 'This server’s certificate is not checked: an impostor at this address would get the source password. Turn “Check the server’s certificate” back on under Advanced once the server’s certificate is fixed.';
 
-/** The list of [[icecast]] / [[whip]] entries with their live state, and the add form. */
-export function entrySection(kind: 'icecast' | 'whip', config: Config, statuses: (EntryStatus | undefined)[], extra: Html | string = '', notice: Html | string = ''): Html {
+/**
+ * The list of [[icecast]] / [[whip]] / [[notify]] entries with their live state, and the add
+ * form. `live`, when given, is the list itself (the notifiers: each one's deliveries, its test,
+ * Edit and Remove; an SSE slot of its own).
+ */
+export function entrySection(kind: EntryKind, config: Config, statuses: (EntryStatus | undefined)[], extra: Html | string = '', notice: Html | string = '', live?: Html): Html {
   // entries read by field name, as the schema-driven form does (the entry types have no index signature).
   const entries = config[kind] as unknown as Record<string, unknown>[];
-  const meta = ENTRY_FORMS[kind]!;
-  return html`<section id="${kind}-section" class="panel entries">
+  const meta = ENTRY_FORMS[kind];
+  const id = entrySectionId(kind);
+  const output = kind !== 'notify' ? kind : null;
+  return html`<section id="${id}" class="panel entries${meta.wide ? ' wide' : ''}">
   <h2>${meta.title}</h2>
   ${meta.help ? html`<p class="help">${meta.help}</p>` : ''}
-  <div hidden sse-swap="${kind}-entries" hx-target="this" hx-swap="none"></div>
-  ${entries.length === 0 ? html`<p class="empty">None yet.</p>` : ''}
+  ${output ? html`<div hidden sse-swap="${kind}-entries" hx-target="this" hx-swap="none"></div>` : ''}
+  ${live ?? html`${entries.length === 0 ? html`<p class="empty">None yet.</p>` : ''}
   <ul class="entries">${entries.map((e, i) => {
     const n = entryName(kind, config, i);
     const unchecked = kind === 'icecast' && insecureTls(e);
     return html`<li data-entry="${i}"><div><span class="entry-name">${n.kind} <b>${n.id}</b></span> <span class="where">${n.where}</span>${e.enabled === false ? html` <span class="pill off">disabled</span>` : ''}${
       unchecked ? html` <span class="pill warn" data-tls="unverified">certificate not checked</span>` : ''
     }
-      ${entryState(kind, i, statuses[i])}${unchecked ? html`<p class="notice warn" role="note" id="${kind}-tls-warning-${i}">${UNCHECKED_WORDS}</p>` : ''}</div>
-      <div class="row"><button type="button" class="link" hx-get="/ui/${kind}/${i}/edit" hx-target="#${kind}-section" hx-swap="outerHTML">Edit</button>
-      <button type="button" class="link danger" hx-delete="/ui/${kind}/${i}" hx-target="#${kind}-section" hx-swap="outerHTML" hx-confirm="Remove this ${meta.noun}?">Remove</button></div></li>`;
-  })}</ul>
+      ${output ? entryState(output, i, statuses[i]) : ''}${unchecked ? html`<p class="notice warn" role="note" id="${kind}-tls-warning-${i}">${UNCHECKED_WORDS}</p>` : ''}</div>
+      ${entryButtons(kind, i)}</li>`;
+  })}</ul>`}
   ${notice}
-  ${extra || html`<button type="button" hx-get="/ui/${kind}/new" hx-target="#${kind}-section" hx-swap="outerHTML">Add ${meta.noun}</button>`}
+  ${extra || html`<button type="button" id="${kind}-add" hx-get="/ui/${kind}/new" hx-target="#${id}" hx-swap="outerHTML">${meta.addWords ?? `Add ${meta.noun}`}</button>`}
 </section>`;
+}
+
+/** An entry's Edit and Remove buttons (the list's, or the notifiers' live list). */
+export function entryButtons(kind: EntryKind, i: number): Html {
+  const id = entrySectionId(kind);
+  return html`<div class="row entry-buttons"><button type="button" class="link" id="${kind}-edit-${i}" hx-get="/ui/${kind}/${i}/edit" hx-target="#${id}" hx-swap="outerHTML">Edit</button>
+      <button type="button" class="link danger" id="${kind}-remove-${i}" hx-delete="/ui/${kind}/${i}" hx-target="#${id}" hx-swap="outerHTML" hx-confirm="Remove this ${ENTRY_FORMS[kind].noun}?">Remove</button></div>`;
 }
 
 export function savedNotice(r: { changed: string[]; restart_required: string[]; comments_preserved: boolean }): Html {

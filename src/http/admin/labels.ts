@@ -167,7 +167,7 @@ export const SECTION_TEXT: Record<string, Record<string, FieldText>> = {
   },
 };
 
-export const ENTRY_TEXT: Record<'icecast' | 'whip', Record<string, FieldText>> = {
+export const ENTRY_TEXT: Record<'icecast' | 'whip' | 'notify', Record<string, FieldText>> = {
   icecast: {
     url: {
       label: 'Paste the URL your host gave you',
@@ -213,5 +213,51 @@ export const ENTRY_TEXT: Record<'icecast' | 'whip', Record<string, FieldText>> =
     enabled: { label: 'Send to this server' },
     id: { label: 'Short name', help: 'In the log and the status list.', advanced: true },
     bind_address: { label: 'Send from local address', help: 'Empty: any.', advanced: true },
+  },
+  notify: {
+    type: {
+      label: 'How to tell',
+      choices: [
+        ['email', 'E-mail'],
+        ['webhook', 'Web address (webhook)'],
+        ['mqtt', 'MQTT broker (Home Assistant)'],
+      ],
+    },
+    url: {
+      label: 'Address',
+      help: 'E-mail: your mail server, e.g. smtp://user:password@mail.example.org:587. Web address: the one you were given, e.g. https://ntfy.sh/our-stream. MQTT: the broker, e.g. mqtt://homeassistant.local:1883. A saved password is never shown: leave it out to keep it.',
+    },
+    to: { label: 'Send the e-mail to', help: 'One or more e-mail addresses, separated by commas (e-mail only).' },
+    events: {
+      label: 'Tell about',
+      choices: [
+        ['silence', 'The sound stopped (silence)'],
+        ['input', 'The audio interface was lost, or is back'],
+        ['output', 'A stream to a server is down, or back'],
+        ['disk', 'The disk is nearly full'],
+        ['recording', 'A recording failed'],
+        ['fallback', 'The fallback sound started or stopped'],
+        ['restart', 'hark restarted'],
+        ['other', 'Any other problem'],
+      ],
+    },
+    min_severity: {
+      label: 'Only when it is at least',
+      choices: [
+        ['info', 'Anything, even news (e.g. back to normal)'],
+        ['warning', 'A warning'],
+        ['critical', 'Serious (critical)'],
+      ],
+    },
+    repeat_minutes: { label: 'Repeat every (minutes)', help: 'Tell again while the problem lasts. 0: tell once.' },
+    name: { label: 'Name on this page', help: 'Empty: what and where, e.g. “E-mail to ops@example.org”.' },
+    enabled: { label: 'Use this' },
+    from: { label: 'Sender address', help: 'E-mail only. Empty: the login user when it is an address, else hark@<this box’s name>.', advanced: true },
+    output_grace_s: { label: 'A stream must be down for (seconds)', help: 'Before it is told: a short drop that heals itself is not.', advanced: true },
+    tls_verify: { label: 'Check the server’s certificate', help: 'Leave this on. Off, anyone at that address could read the alerts (and a password in the address).', advanced: true },
+    topic: { label: 'MQTT topic', help: 'MQTT only. Empty: hark/<this box’s name>.', advanced: true },
+    discovery: { label: 'Show in Home Assistant', help: 'MQTT only: announce this box to Home Assistant (MQTT discovery).', advanced: true },
+    discovery_prefix: { label: 'Home Assistant discovery prefix', help: 'MQTT only. Almost always “homeassistant”.', advanced: true },
+    commands: { label: 'Take commands from Home Assistant', help: 'MQTT only: go live, stop and mute from Home Assistant’s switches.', advanced: true },
   },
 };

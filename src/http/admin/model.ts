@@ -17,14 +17,20 @@ import { logger } from '../../log.ts';
 import { outputStatuses } from '../../control/outputs.ts';
 import { connectionQuality, describeAgent } from './agents.ts';
 import { duration, spaceText } from './local-time.ts';
+import { notifyWhere } from '../../config/notify-url.ts';
 
 const KIND_LABEL = { icecast: 'Icecast', whip: 'WHIP' } as const;
+const NOTIFY_LABEL = { webhook: 'Web address', email: 'E-mail', mqtt: 'MQTT broker' } as const;
 
 /**
  * The one name of an [[icecast]] / [[whip]] entry, wherever a page shows it (the "Now" table,
  * the entry list): its kind and its id ("Icecast" "live.mp3"), and where it sends.
  */
-export function entryName(kind: 'icecast' | 'whip', config: Config, i: number): { kind: string; id: string; where: string } {
+export function entryName(kind: 'icecast' | 'whip' | 'notify', config: Config, i: number): { kind: string; id: string; where: string } {
+  if (kind === 'notify') {
+    const n = config.notify[i]!;
+    return { kind: NOTIFY_LABEL[n.type], id: n.name || (n.type === 'email' ? n.to.join(', ') : ''), where: notifyWhere(n.type, n.url) };
+  }
   if (kind === 'whip') {
     const w = config.whip[i]!;
     return { kind: KIND_LABEL.whip, id: whipEntryId(w, i), where: w.url };

@@ -1,6 +1,6 @@
 /**
  * What the admin pages share: the page frame, the body-field reader, and the save handlers of
- * the schema-driven forms (sections and the Icecast/WHIP entry lists). One module per page
+ * the schema-driven forms (sections and the Icecast/WHIP/notify entry lists). One module per page
  * (dashboard.ts, input-page.ts, …) composes these into its routes; index.ts composes the pages.
  */
 import { Value } from '@sinclair/typebox/value';
@@ -11,8 +11,9 @@ import { layout } from '../../../web/templates/pages.ts';
 import { ConfigError } from '../../config/load.ts';
 import type { Config } from '../../config/schema.ts';
 import { principalOf } from '../auth.ts';
-import { ENTRY_FORMS, SECTION_FORMS, entryForm, entrySection, entryValues, errorsFrom, formValues, savedNotice, sectionForm, sectionSchema } from './forms.ts';
+import { ENTRY_FORMS, SECTION_FORMS, type EntryKind, entryForm, entrySection, entryValues, errorsFrom, formValues, savedNotice, sectionForm, sectionSchema } from './forms.ts';
 import * as W from './widgets.ts';
+import { notifyLive } from '../../../web/templates/notify.ts';
 import type { SseHub } from '../sse.ts';
 import type { Devices } from '../../audio/devices.ts';
 
@@ -41,8 +42,8 @@ export function renderPage(ctx: AppContext, request: Request, path: string, titl
   );
 }
 
-export function isEntryKind(k: string): k is 'icecast' | 'whip' {
-  return k in ENTRY_FORMS;
+export function isEntryKind(k: string): k is EntryKind {
+  return Object.hasOwn(ENTRY_FORMS, k);
 }
 
 export function notFound(): Response {
@@ -51,13 +52,16 @@ export function notFound(): Response {
 
 /** The schema-driven forms' handlers, bound to the running daemon. */
 export function configForms(ctx: AppContext) {
-  const statuses = (kind: 'icecast' | 'whip') => {
+  const statuses = (kind: EntryKind) => {
+    if (kind === 'notify') return [];
     return ctx.broadcast.outputs(kind).map((o) => o.outputStatus()).map((o) => ({ state: o.state, status: o.detail }));
   };
-  const section = (kind: 'icecast' | 'whip', extra: Html | string = '', notice: Html | string = '') => entrySection(kind, ctx.config, statuses(kind), extra, notice);
+  // The notifiers' list is their live one (deliveries, Send a test, Edit, Remove), the System page's SSE slot.
+  const section = (kind: EntryKind, extra: Html | string = '', notice: Html | string = '') =>
+    entrySection(kind, ctx.config, statuses(kind), extra, notice, kind === 'notify' ? notifyLive(W.layoutSlot(ctx, 'notifiers')) : undefined);
 
   /** Save an entry (index null: add); refusals come back as the form with inline errors. */
-  async function saveEntry(kind: 'icecast' | 'whip', index: number | null, body: Body): Promise<Response> {
+  async function saveEntry(kind: EntryKind, index: number | null, body: Body): Promise<Response> {
     const schema = sectionSchema(kind);
     // entries read by field name, as the schema-driven form does (the entry types have no index signature).
     const list = ctx.config[kind] as unknown as Record<string, unknown>[];

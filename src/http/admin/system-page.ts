@@ -15,11 +15,10 @@ import { tlsAdminRoutes, tlsPanel } from './tls-panel.ts';
 import { backupAdminRoutes, backupPanel } from './backup-panel.ts';
 import { theUpdater } from '../../system/update.ts';
 import { when } from './local-time.ts';
-import { notifyPanel } from '../../../web/templates/notify.ts';
 
 export const systemRoutes = ({ ctx, hub }: AdminDeps) => {
   const sys = systemControl();
-  const { saveSection } = configForms(ctx);
+  const { saveSection, section } = configForms(ctx);
 
   const powerPanel = () => S.powerPanel({ canRestart: ctx.plane.canRestart, capable: sys.capable });
   const timezonePanel = async (message: Html | string = '') =>
@@ -68,7 +67,7 @@ export const systemRoutes = ({ ctx, hub }: AdminDeps) => {
             update: updatePanel(),
             forms: (['access', 'control', 'log', 'http'] as const).map((name) => sectionForm(name, ctx.config)),
             configPath: ctx.store.path,
-            notify: notifyPanel(W.slot(hub.env, 'notifiers')),
+            notify: section('notify'),
           }),
         ),
       )

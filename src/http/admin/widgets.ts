@@ -30,7 +30,7 @@ import type { Devices } from '../../audio/devices.ts';
 import type { MeterState } from '../../audio/meter.ts';
 import type { HarkEvent } from '../../control/events.ts';
 import { logTail } from '../../log.ts';
-import { entryStatesUpdate } from './forms.ts';
+import { entryButtons, entryStatesUpdate } from './forms.ts';
 import { onAir, onAirAlert, problemCount, titleNow } from './on-air.ts';
 import { fallbackPanel } from './fallback-panel.ts';
 import * as T from './local-time.ts';
@@ -369,7 +369,7 @@ export const WIDGETS = {
     clock: 'files come and go on disk without a state change (a rotation to the next file, a delete through the API)',
   },
   // Each notifier's last delivery: its owner (src/notify) publishes `notify` when one changes.
-  notifiers: { pages: ['system'], slot: { id: 'notify-list' }, render: ({ ctx }) => notifierList(ctx.notify.statuses(), (iso) => T.when(iso)), on: ['notify', 'config'] },
+  notifiers: { pages: ['system'], slot: { id: 'notify-list' }, render: ({ ctx }) => notifierList(ctx.notify.statuses(), (iso) => T.when(iso), ctx.config.notify, (i) => entryButtons('notify', i)), on: ['notify', 'config'] },
   clock: {
     pages: ['schedule', 'system'],
     slot: { id: 'clock-panel', tag: 'section', attrs: 'class="panel"' },
@@ -403,8 +403,8 @@ export function slot(env: WidgetEnv, name: WidgetName): Html {
   return html`<${raw(tag)} id="${w.slot.id}" sse-swap="${name}"${w.slot.attrs ? raw(` ${w.slot.attrs}`) : ''}>${inner}</${raw(tag)}>`;
 }
 
-/** The header's widgets (every page's layout), which read the daemon only. */
-export function layoutSlot(ctx: AppContext, name: 'state-badge' | 'alerts'): Html {
+/** The widgets that read the daemon only: the header's (every page's layout), and the notifiers' list (its form fragments). */
+export function layoutSlot(ctx: AppContext, name: 'state-badge' | 'alerts' | 'notifiers'): Html {
   return slot({ ctx } as WidgetEnv, name);
 }
 
