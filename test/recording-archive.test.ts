@@ -285,7 +285,8 @@ describe('the clip of what happened', () => {
     console.log(`[clip] ${name}: ${seconds.toFixed(2)} s`);
     expect(seconds).toBeGreaterThan(29.5);
     expect(seconds).toBeLessThan(31);
-    expect((await decodeWithOpusdec(got)).length / 2 / 48_000).toBeGreaterThan(29.5);
+    // The clip ring's own encoder is mono (src/outputs/broadcast.ts): opusdec, forced to stereo, gives two channels.
+    expect((await decodeWithOpusdec(got, { forceStereo: true })).length / 2 / 48_000).toBeGreaterThan(29.5);
     // The alert came after_s (1 s) of silence after the tone stopped: the tone fills the first ~13 s.
     const first = pcm.subarray(48_000, 12 * 48_000);
     expect(Math.abs(dominantFrequency(first) - FREQ)).toBeLessThan(3);

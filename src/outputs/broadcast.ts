@@ -82,10 +82,12 @@ export class BroadcastOutputs {
       tap: () => (this._live ? 'output' : 'record'),
     });
     // The recorder's Opus encoder when it has one (one encoder for both), else a cheap one of its
-    // own (48 kbit/s, complexity 3, 60 ms packets: a clip is for telling what happened, and it
-    // runs all the time on every box, so it costs a third of the packets and wakes of 20 ms ones).
-    const clipSpec: EncoderSpec = r.format === 'ogg-opus' ? broadcastOpusSpec(channels, r.bitrate_kbps) : ({ ...broadcastOpusSpec(channels, 48), complexity: 3, frameMs: 60 } as EncoderSpec);
-    this.clips = r.clips ? new ClipRing(source, { dir: r.dir, spec: clipSpec, channels, alerts: this.alerts }) : null;
+    // own: mono, 32 kbit/s, complexity 0, 60 ms packets. A clip is for telling what happened,
+    // and this encoder runs all the time on every box: half the CPU of a stereo one at
+    // complexity 3, a third of the packets and messages of 20 ms ones (on a Pi Zero 2 W and under
+    // the emulator that is what an idle box spends its time on).
+    const clipSpec: EncoderSpec = r.format === 'ogg-opus' ? broadcastOpusSpec(channels, r.bitrate_kbps) : ({ ...broadcastOpusSpec(1, 32), complexity: 0, frameMs: 60 } as EncoderSpec);
+    this.clips = r.clips ? new ClipRing(source, { dir: r.dir, spec: clipSpec, channels: clipSpec.channels, alerts: this.alerts }) : null;
     this.silence = new SilenceDetector(source, this.alerts, { thresholdDbfs: config.silence.threshold_dbfs, afterS: config.silence.after_s });
     this.inputClock = new InputClockWatch(() => source.stats(), this.alerts);
     this.fallbackPort = {
