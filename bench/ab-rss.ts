@@ -14,6 +14,9 @@
  *
  * Several base commits (comma-separated, at most 6) bisect a regression in one run.
  * A variant is `name=TOML` (added to the settings of "now"), e.g. `noclips=[recording]\nclips=false`.
+ * A variant named `pollN…` also has its /api/status read every N seconds, as the image's
+ * watchdog health probe (src/system/service.ts) reads it every 10 s; `--poll N` does that for
+ * every copy.
  */
 import { copyFileSync, chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -24,6 +27,9 @@ import { freeUdpPort } from '../test/lib/whep-client.ts';
 import { appendResults, cpuSeconds } from './lib.ts';
 import { TRIM_AFTER_START_MS } from '../src/memory.ts';
 
+const pollAt = process.argv.indexOf('--poll');
+const POLL_ALL_S = pollAt > 0 ? Number(process.argv.splice(pollAt, 2)[1]) : 0;
+if (!(Number.isInteger(POLL_ALL_S) && POLL_ALL_S >= 0 && POLL_ALL_S <= 600)) throw new Error('--poll takes whole seconds, 0 to 600');
 const BASES = (process.argv[2] ?? 'f6a952f').split(',');
 if (BASES.length > 6 || !BASES.every((b) => /^[0-9a-f]{7,40}$/i.test(b))) throw new Error(`the base commits are 1 to 6 commit ids (7 to 40 hex digits), comma-separated, not "${process.argv[2]}"`);
 const variants: [string, string][] = process.argv.slice(3).map((v) => {
@@ -122,6 +128,12 @@ try {
   for (const c of copies) {
     c.hark = await startHark(`${await settings()}${c.extra}\n`, { env, bun: c.bun, root: c.root });
     cleanup.push(() => c.hark!.stop());
+    const every = Number(/^now, poll(\d+)/.exec(c.name)?.[1] ?? POLL_ALL_S);
+    if (every > 0) {
+      const url = `${c.hark.url}/api/status`;
+      const t = setInterval(() => void fetch(url).then((r) => r.arrayBuffer()).catch(() => {}), every * 1000);
+      cleanup.push(() => clearInterval(t));
+    }
   }
   const t0 = performance.now();
   await Bun.sleep(READ_AT_MS - 1000);

@@ -113,9 +113,15 @@ function linkAtomic(dir: string, name: string, target: string): void {
   syncPath(dir);
 }
 
+/**
+ * The files below are read at every /api/status, which the watchdog's health probe asks for
+ * every 10 s: a missing file (the usual case) is found by existsSync, not by an exception, whose
+ * stack trace and error object would run code an idle hark otherwise never runs.
+ */
 function linkTarget(dir: string, name: string): string | undefined {
+  const path = join(dir, name);
   try {
-    return lstatSync(join(dir, name)).isSymbolicLink() ? readlinkSync(join(dir, name)) : undefined;
+    return existsSync(path) && lstatSync(path).isSymbolicLink() ? readlinkSync(path) : undefined;
   } catch {
     return undefined;
   }
@@ -124,6 +130,7 @@ function linkTarget(dir: string, name: string): string | undefined {
 const versionOfTarget = (t: string | undefined) => (t?.startsWith('releases/') ? t.slice('releases/'.length) : undefined);
 
 function readJson<T>(path: string): T | undefined {
+  if (!existsSync(path)) return undefined;
   try {
     return JSON.parse(readFileSync(path, 'utf8')) as T;
   } catch {
@@ -151,27 +158,33 @@ export class Updater {
     const d = this.paths.dir;
     const reason = this.unavailableReason();
     const trial = (() => {
+      if (!existsSync(join(d, 'trial'))) return undefined;
       try {
         return readFileSync(join(d, 'trial'), 'utf8').trim().split(/\s+/)[0];
       } catch {
         return undefined;
       }
     })();
+    const last = readJson<UpdateOutcome>(join(d, 'last.json'));
+    const debian = debianUpdates();
     return {
       version: VERSION,
       running_from: this.env.HARK_ROOT && this.env.HARK_ROOT !== this.paths.factoryRoot ? 'update' : 'image',
       available: !reason,
       ...(reason ? { unavailable_reason: reason } : {}),
       ...(trial ? { trial } : {}),
-      ...(readJson<UpdateOutcome>(join(d, 'last.json')) ? { last: readJson<UpdateOutcome>(join(d, 'last.json'))! } : {}),
+      ...(last ? { last } : {}),
       previous: versionOfTarget(linkTarget(d, 'previous')) ?? this.factoryVersion(),
-      ...(debianUpdates() ? { debian: debianUpdates()! } : {}),
+      ...(debian ? { debian } : {}),
     };
   }
 
   private factoryVersion(): string {
-    return readJson<{ version?: string }>(join(this.paths.factoryRoot, 'package.json'))?.version ?? 'the image’s version';
+    // The image's own tree does not change while hark runs: read once.
+    this.factory ??= readJson<{ version?: string }>(join(this.paths.factoryRoot, 'package.json'))?.version ?? 'the image’s version';
+    return this.factory;
   }
+  private factory?: string;
 
   /**
    * Install the release in `file`: checked whole (signature, product, architecture, version,
