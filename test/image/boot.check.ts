@@ -860,7 +860,11 @@ describe(`third boot (${CPU1}): after the power cut, with a factory reset asked 
   });
 
   test('factory reset by the boot-partition file: settings and password back to first boot, recordings kept, the file gone', () => {
-    expect(g3!.ssh('ls /boot/firmware').stdout).not.toContain('hark-factory-reset');
+    const boot = g3!.ssh('ls /boot/firmware').stdout.split('\n').map((f) => f.trim());
+    expect(boot).not.toContain('hark-factory-reset');
+    // …and the file that says what the reset did is there in its place.
+    expect(boot).toContain('hark-factory-reset-done.txt');
+    expect(g3!.ssh('cat /boot/firmware/hark-factory-reset-done.txt').stdout).toContain('hark was reset to its factory settings at');
     expect(g3!.ssh('sudo test -e /etc/hark/auth.json', { allowFail: true }).code).not.toBe(0);
     expect(g3!.ssh('hark config get mp3.bitrate_kbps').stdout.trim()).not.toBe('192');
     const list = readFileSync(join(dir, 'recordings-second-boot.txt'), 'utf8').trim().split('\n');
