@@ -53,8 +53,13 @@ function rssKb(): number {
 /** Collect garbage, return free C heap to the kernel and (in the daemon) drop unused code pages. */
 export function trimMemory(why: string): void {
   const before = rssKb();
+  // Not Bun.shrink(): JSC's shrinkFootprint deletes all compiled code, so every function the
+  // idle box runs is compiled again after each trim, and the compilers' code (Baseline, DFG,
+  // FTL/B3: tens of MB of the executable) comes back into RSS with it. Under the emulator the
+  // image's reading 20 s after the last trim was 70 MB from that alone (the compile log,
+  // BUN_JSC_reportCompileTimes=1, showed the same functions compiled again from Baseline after
+  // the 300 s trim).
   Bun.gc(true);
-  Bun.shrink();
   mallocTrim();
   const advised = pageOut ? pageOutExecutable() : 0;
   const after = rssKb();
