@@ -135,8 +135,8 @@ export class IcecastOutput implements Connector<SourceConnection> {
   private armed: { packets: () => readonly EncodedPacket[]; until: number } | null = null;
   /** The pre-roll of this start, sent once its connection is up. */
   private preroll: (() => readonly EncodedPacket[]) | null = null;
-  /** The end (48 kHz frames) of the audio sent: the live packets go on from there, no overlap. */
-  private sentTo = -Infinity;
+  /** The end (48 kHz frames) of the pre-roll sent: the live packets go on from there, no overlap. */
+  private prerollEnd = -Infinity;
 
   /** Begin streaming (and retrying). Idempotent while started. */
   start(): void {
@@ -145,7 +145,7 @@ export class IcecastOutput implements Connector<SourceConnection> {
     const armed = this.armed;
     this.armed = null;
     this.preroll = armed && Date.now() <= armed.until ? armed.packets : null;
-    this.sentTo = -Infinity;
+    this.prerollEnd = -Infinity;
     // Icecast listeners buffer seconds: packets may come in 250 ms batches (fewer wake-ups).
     this.unsubscribe = this.source.subscribe(this.opts.spec, (p) => this.onPacket(p), { maxDelayMs: MAX_DELAY_MS.relay, ...(this.preroll ? { tap: 'record' as const } : {}) });
     this.handler.start();
@@ -225,18 +225,23 @@ export class IcecastOutput implements Connector<SourceConnection> {
     this.preroll = null;
     if (preroll.length) {
       for (const p of preroll) this.send(conn, p);
-      this.log.info(`began with ${((this.sentTo - preroll[0]!.pts) / 48000).toFixed(1)} s from before VOX went live`);
+      const last = preroll[preroll.length - 1]!;
+      this.prerollEnd = last.pts + last.frames;
+      this.log.info(`began with ${((this.prerollEnd - preroll[0]!.pts) / 48000).toFixed(1)} s from before VOX went live`);
     }
   }
 
   private onPacket(p: EncodedPacket): void {
     const conn = this.handler.link;
     if (!conn || !conn.live) return;
-    if (p.pts + p.frames <= this.sentTo) return; // sent in the pre-roll
-    if (p.pts < this.sentTo && this.opts.info.format !== 'ogg-opus') {
-      // A joined MP3 packet that the pre-roll's end cuts: only its frames after it.
-      for (const f of splitMp3(p) ?? [p]) if (f.pts >= this.sentTo) this.send(conn, f);
-      return;
+    const end = this.prerollEnd;
+    if (end > -Infinity) {
+      if (p.pts + p.frames <= end) return; // sent in the pre-roll
+      if (p.pts < end && this.opts.info.format !== 'ogg-opus') {
+        // A joined MP3 packet that the pre-roll's end cuts: only its frames after it.
+        for (const f of splitMp3(p) ?? [p]) if (f.pts >= end) this.send(conn, f);
+        return;
+      }
     }
     this.send(conn, p);
   }
@@ -247,7 +252,6 @@ export class IcecastOutput implements Connector<SourceConnection> {
     } else {
       conn.write(p.data);
     }
-    this.sentTo = p.pts + p.frames;
   }
 
   private tags(): Record<string, string> {
