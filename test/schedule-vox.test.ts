@@ -131,7 +131,7 @@ describe('record apart from going live', () => {
     try {
       await Bun.sleep(500);
       const before = recordings();
-    const since = Date.now() - 1000;
+      const since = Date.now() - 1000;
       const t0 = Date.now();
       const r = await call('POST', '/api/actions/record');
       expect(r.status).toBe(200);
@@ -160,7 +160,7 @@ describe('record apart from going live', () => {
       expect((await call('POST', '/api/actions/go_live')).status).toBe(200);
       await Bun.sleep(300);
       const before = recordings();
-    const since = Date.now() - 1000;
+      const since = Date.now() - 1000;
       expect((await call('POST', '/api/actions/record')).status).toBe(200);
       await Bun.sleep(1000);
       expect((await call('POST', '/api/actions/stop')).json.state).toBe('idle');
