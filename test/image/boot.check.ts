@@ -243,7 +243,8 @@ async function loopbackToStream(g: Guest) {
  */
 function idleMemory(g: Guest): string {
   const r = g.ssh(
-    'pid=$(systemctl show -p MainPID --value hark); echo "uptime $(ps -o etimes= -p $pid | tr -d " ") s:" $(grep -E "^(VmRSS|RssAnon|RssFile):" /proc/$pid/status | tr -s " " | tr "\\n" " ")',
+    // …and how much of RssFile is the Bun executable (the pages hark's trims drop), from smaps.
+    'pid=$(systemctl show -p MainPID --value hark); echo "uptime $(ps -o etimes= -p $pid | tr -d " ") s:" $(grep -E "^(VmRSS|RssAnon|RssFile):" /proc/$pid/status | tr -s " " | tr "\\n" " ") "of which the Bun executable: $(sudo awk \'/^[0-9a-f]+-[0-9a-f]+ /{p=$6} /^Rss:/{if (p ~ /\\/bun$/) s+=$2} END{print s}\' /proc/$pid/smaps) kB"',
     { allowFail: true },
   );
   return r.stdout.trim();
