@@ -434,6 +434,8 @@ describe(`first boot (${CPU1}): Imager customisation + hark.toml on the boot par
       if (!(up < settledS) || Date.now() > until) break;
       await sleep(5000);
     }
+    // hark.service turns the kernel's fault-around off (each fault maps its own page, not the 64 KB around it).
+    expect(g1.ssh('sudo cat /sys/kernel/debug/fault_around_bytes').stdout.trim()).toBe('4096');
     const line = idleMemory(g1);
     record(`hark idle memory on ${CPU1} (arm64, input auto, no listeners yet) ${line}`);
     // Issue 2's goal: idle RSS at most 60 MB on the device.

@@ -220,6 +220,7 @@ describe('root file system', () => {
   });
   test('hark.service: notify + watchdog, Restart=always, hardening, port 80 through a capability', () => {
     const unit = img.root.read('/usr/lib/systemd/system/hark.service')!;
+    expect(unit).toContain("ExecStartPre=+-/bin/sh -c 'echo 4096 > /sys/kernel/debug/fault_around_bytes'");
     const lines = new Set(unit.split('\n').map((l) => l.trim()));
     for (const l of [
       'Type=notify',
