@@ -61,7 +61,7 @@ const cases: { name: string; fields: Record<string, string | string[]>; field: s
   { name: 'markup as the type', fields: { type: '<script>alert(1)</script>' }, field: 'type', reason: /./ },
   { name: 'an address that is no URL', fields: { url: 'not a web address' }, field: 'url', reason: /^not a web address: it should look like https:\/\/example\.org\/hook/ },
   { name: 'markup as the address', fields: { url: '"><script>alert(1)</script>' }, field: 'url', reason: /^not a web address/ },
-  { name: 'an empty address', fields: { url: '' }, field: 'url', reason: /./ },
+  { name: 'an empty address', fields: { url: '' }, field: 'url', reason: /^an address is needed: the URL to POST to, e\.g\. https:\/\/ntfy\.sh\/my-topic$/ },
   { name: 'an smtp:// address for a webhook', fields: { url: 'smtp://mail.example.org:587' }, field: 'url', reason: /a webhook entry needs http:\/\/ or https:\/\/, got smtp:\/\// },
   { name: 'an https:// address for an e-mail', fields: { type: 'email', url: 'https://mail.example.org', to: 'ops@example.org' }, field: 'url', reason: /an email entry needs smtp:\/\/ or smtps:\/\// },
   { name: 'port 70000', fields: { url: 'http://127.0.0.1:70000/hook' }, field: 'url', reason: /./ },

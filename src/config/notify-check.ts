@@ -15,6 +15,13 @@ const SCHEMES: Record<NotifyEntry['type'], readonly string[]> = {
   mqtt: ['mqtt:', 'mqtts:'],
 };
 
+/** What an address looks like, per type: the refusal of an empty one shows it. */
+const EXAMPLES: Record<NotifyEntry['type'], string> = {
+  webhook: 'the URL to POST to, e.g. https://ntfy.sh/my-topic',
+  email: 'the mail server, e.g. smtp://user:password@mail.example.org:587',
+  mqtt: 'the broker, e.g. mqtt://user:password@broker.local:1883',
+};
+
 /** local@domain: no spaces, quotes, angle brackets or control characters; a dotted domain of LDH labels. */
 const ADDRESS = /^[^\s@"<>(),;:\\[\]\x00-\x1f\x7f]{1,64}@(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)+$/i;
 /** RFC 9110 §5.1 field-name: a token. */
@@ -32,6 +39,7 @@ export function isEmailAddress(s: string): boolean {
 export function checkNotifyEntries(entries: readonly NotifyEntry[]): EntryProblem | null {
   for (const [i, e] of entries.entries()) {
     const at = (k: string, reason: string): EntryProblem => ({ path: `notify.${i}.${k}`, reason });
+    if (!e.url.trim()) return at('url', `an address is needed: ${EXAMPLES[e.type]}`);
     let u: URL;
     try {
       u = new URL(e.url);

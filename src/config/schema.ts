@@ -451,7 +451,7 @@ export const NotifySchema = T.Object(
     enabled: T.Boolean({ default: true, description: 'Use this entry' }),
     name: T.String({ default: '', maxLength: 64, description: 'Label on the page and in logs; default: what and where ("E-mail to ops@example.org")' }),
     url: T.String({
-      minLength: 1,
+      // Empty is refused by notify-check.ts, with an example for the entry's type.
       maxLength: 2048,
       description: 'webhook: http(s)://…; email: smtp://user:pass@host:587 (STARTTLS) or smtps://user:pass@host:465 (TLS); mqtt: mqtt://user:pass@host:1883 or mqtts://…:8883',
     }),
