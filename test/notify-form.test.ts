@@ -100,6 +100,12 @@ describe('the System page: add, test, edit and remove who is told', () => {
         await page.selectOption('#f-notify-new-type', 'webhook');
         // "Send the e-mail to" is for e-mail only: hidden for a web address.
         expect(await form.locator('[data-field=to]').isVisible()).toBe(false);
+        // The address's help is for the chosen kind only (short on a phone).
+        const urlHelp = form.locator('[data-field=url] small');
+        expect(await urlHelp.innerText()).toBe('The one you were given, e.g. https://ntfy.sh/our-stream. A saved password is never shown: leave it out to keep it.');
+        await page.selectOption('#f-notify-new-type', 'mqtt');
+        expect(await urlHelp.innerText()).toBe('The broker, e.g. mqtt://homeassistant.local:1883. A saved password is never shown: leave it out to keep it.');
+        await page.selectOption('#f-notify-new-type', 'webhook');
         await page.fill('#f-notify-new-url', 'not a web address at all');
         await page.click('#save-notify-new');
         const urlError = page.locator('#notify-form-new [data-field=url] .err');

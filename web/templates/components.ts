@@ -191,11 +191,18 @@ export interface FieldText {
   advanced?: boolean;
   /** A select instead of a text/number box: [value, words] (a current value not listed is kept). */
   choices?: readonly (readonly [string | number, string])[];
+  /**
+   * Help that depends on another field's choice (the notifier's address per type): each text is
+   * shown while `field` has that value (admin.css, by :has()), before `help`; a browser without
+   * :has() shows them all.
+   */
+  helpWhen?: { field: string; help: Record<string, string> };
 }
 
 export interface FieldOptions {
   label?: string;
   help?: string;
+  helpWhen?: FieldText['helpWhen'];
   choices?: FieldText['choices'];
   keepSecret?: boolean;
   /** Makes the element ids unique on a page with several forms (the form's name). */
@@ -246,8 +253,11 @@ export function field(name: string, schema: TSchema, value: unknown, error?: str
     } autocomplete="${secret ? 'new-password' : 'off'}" ${schema.maxLength ? raw(`maxlength="${Number(schema.maxLength)}"`) : ''} aria-invalid="${error ? 'true' : 'false'}" aria-describedby="${described}">`;
   }
   const checkbox = TypeGuard.IsBoolean(schema);
+  const when = opts.helpWhen
+    ? Object.entries(opts.helpWhen.help).map(([v, text]) => html`<span data-when-${opts.helpWhen!.field}="${v}">${text} </span>`)
+    : '';
   return html`<div class="field${error ? ' invalid' : ''}${checkbox ? ' check' : ''}" data-field="${name}">
-  <label for="${id}">${label}</label>${control}${err}${help ? html`<small id="${id}-help">${help}</small>` : ''}
+  <label for="${id}">${label}</label>${control}${err}${help || when ? html`<small id="${id}-help">${when}${help ?? ''}</small>` : ''}
 </div>`;
 }
 
@@ -280,7 +290,7 @@ export function fieldsFor(schema: TSchema, value: Record<string, unknown>, error
     const s = schema.properties[k]!;
     if (TypeGuard.IsArray(s) && TypeGuard.IsObject(s.items)) continue;
     const t = text?.[k];
-    const f = field(k, s, value[k], errors[k], { label: t?.label, help: t?.help, choices: t?.choices, keepSecret: opts.keepSecrets, idPrefix: opts.idPrefix });
+    const f = field(k, s, value[k], errors[k], { label: t?.label, help: t?.help, helpWhen: t?.helpWhen, choices: t?.choices, keepSecret: opts.keepSecrets, idPrefix: opts.idPrefix });
     if (text && (!t || t.advanced)) {
       advanced.push(f);
       if (errors[k]) advancedError = true;

@@ -225,7 +225,15 @@ export const ENTRY_TEXT: Record<'icecast' | 'whip' | 'notify', Record<string, Fi
     },
     url: {
       label: 'Address',
-      help: 'E-mail: your mail server, e.g. smtp://user:password@mail.example.org:587. Web address: the one you were given, e.g. https://ntfy.sh/our-stream. MQTT: the broker, e.g. mqtt://homeassistant.local:1883. A saved password is never shown: leave it out to keep it.',
+      helpWhen: {
+        field: 'type',
+        help: {
+          email: 'Your mail server, e.g. smtp://user:password@mail.example.org:587.',
+          webhook: 'The one you were given, e.g. https://ntfy.sh/our-stream.',
+          mqtt: 'The broker, e.g. mqtt://homeassistant.local:1883.',
+        },
+      },
+      help: 'A saved password is never shown: leave it out to keep it.',
     },
     to: { label: 'Send the e-mail to', help: 'One or more e-mail addresses, separated by commas (e-mail only).' },
     events: {
