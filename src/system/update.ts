@@ -214,6 +214,11 @@ export class Updater {
       const incoming = join(d, `.incoming-${v}`);
       rmSync(incoming, { recursive: true, force: true });
       mkdirSync(incoming);
+      // The directory is the launcher's sign that an install was under way: on disk before the
+      // unpack starts, or a power cut in the next seconds (ext4 commits every 5 s) loses it and
+      // the next boot shows an older outcome instead of "did not finish installing" (the boot
+      // test's power cut caught this).
+      syncPath(d);
       log.info(`installing hark ${v} (${opts.origin}): unpacking`);
       const tar = Bun.spawn(['tar', '-xzf', '-', '-C', incoming, '--no-same-owner'], { stdin: 'pipe', stdout: 'ignore', stderr: 'pipe' });
       const errText = new Response(tar.stderr).text();
