@@ -1,5 +1,7 @@
 import { resetToFactory } from './system/factory-reset.ts';
 import type { Server } from 'bun';
+import { programSpecs, programChannels, MAIN_PROGRAM } from './config/programs.ts';
+import { ProgramStreams } from './outputs/program-streams.ts';
 import { AudioPipeline } from './audio/pipeline.ts';
 import { Devices } from './audio/devices.ts';
 import { MeterState } from './audio/meter.ts';
@@ -59,10 +61,11 @@ export class Hark {
     const config = snapshot(initial);
     setLogLevel(config.log.level);
     const pipeline = new AudioPipeline(sourceSettings(config));
+    pipeline.setPrograms(programSpecs(config));
     const mp3 = new HttpStreamOutput(pipeline, {
       spec: {
         codec: 'mp3',
-        channels: config.input.channels === 1 ? 1 : 2,
+        channels: programChannels(config, MAIN_PROGRAM),
         bitrateKbps: config.mp3.bitrate_kbps,
         mode: 'cbr',
       },
@@ -74,7 +77,8 @@ export class Hark {
     });
     const broadcast = new BroadcastOutputs(config, pipeline);
     const webrtc = config.webrtc.enabled ? createWebRtcOutput(config, pipeline) : undefined;
-    const parts = { config, pipeline, mp3, broadcast, webrtc };
+    const streams = new ProgramStreams(pipeline, mp3, () => this.ctx.broadcast.metadata.title, config);
+    const parts = { config, pipeline, mp3, streams, broadcast, webrtc };
     const plane = new ControlPlane(parts, { configPath: opts.configPath, sourceSettings, onRestart: opts.onRestart, now: opts.now });
     const { events, control, store, auth } = plane;
     // Both servers hand requests to the app, built at start().
@@ -156,6 +160,7 @@ export class Hark {
     await this.ctx.notify.close();
     await this.ctx.plane.close();
     this.ctx.mp3.close();
+    this.ctx.streams.close();
     this.ctx.webrtc?.close();
     await this.ctx.broadcast.close();
     this.ctx.tls.close();

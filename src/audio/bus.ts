@@ -15,7 +15,8 @@ export class FrameBus {
   private written = 0;
   private readonly readers = new Set<BusReader>();
 
-  constructor(channels: number, capacityFrames: number) {
+  /** `startPosition`: the sample clock of the first frame (a bus fed from another keeps its clock). */
+  constructor(channels: number, capacityFrames: number, startPosition = 0) {
     if (!Number.isInteger(channels) || channels < 1) throw new RangeError(`channels must be ≥ 1, got ${channels}`);
     if (!Number.isInteger(capacityFrames) || capacityFrames < 1) {
       throw new RangeError(`capacity must be ≥ 1 frame, got ${capacityFrames}`);
@@ -23,6 +24,7 @@ export class FrameBus {
     this.channels = channels;
     this.capacity = capacityFrames;
     this.ring = new Float32Array(channels * capacityFrames);
+    this.written = startPosition;
   }
 
   /** Total frames ever written: the sample clock (48 kHz) of the next frame. */

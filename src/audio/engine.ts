@@ -4,6 +4,8 @@ import { SAMPLE_RATE } from './format.ts';
 import type { AudioSource, SourceStatus } from './source.ts';
 import type { EncodedPacket, Encoder } from '../codecs/encoder.ts';
 import type { FallbackMixer, FallbackMixStatus } from './fallback.ts';
+import { ProgramChain, PROGRAM_LEVEL_SLOTS, MAX_PROGRAMS, type ProgramChainStatus } from './program-chain.ts';
+import type { ProgramSpec } from '../config/programs.ts';
 
 /** Largest block moved from the source to the bus in one step (frames). */
 export const BLOCK_FRAMES = 1024;
@@ -43,9 +45,13 @@ export type EncoderFactory<S> = (spec: S, sink: (p: EncodedPacket) => void) => E
 
 interface EncoderSlot {
   encoder: Encoder;
+  /** The [[program]] it encodes; undefined: the whole input (no [[program]] entries). */
+  program?: string;
   /** Taps the input: not silenced by mute or off air. */
   input: boolean;
   reader: BusReader;
+  /** What the reader calls on each write (kept to move the encoder to a program's new chain). */
+  onData: (r: BusReader) => void;
   /** Interleaved frames for the encoder, mapped from the bus's channel count. */
   scratch: Float32Array;
   readonly packets: number;
@@ -62,6 +68,8 @@ export interface EngineStats {
   /** Frames dropped because the source delivered faster than real time (a broken clock). */
   discardedFrames: number;
   source: SourceStatus;
+  /** Each [[program]]'s chain (none without [[program]] entries). */
+  programs?: ProgramChainStatus[];
   /** The fallback switch (fallback.ts), when [fallback] is on. */
   fallback?: FallbackMixStatus;
   consumers: { name: string; dropped: number; overruns: number; packets?: number; encodeMsTotal?: number }[];
@@ -88,6 +96,10 @@ export class AudioEngine<S> {
   private readonly block: Float32Array;
   private readonly meterScratch: Float32Array;
   private readonly encoders = new Map<string, EncoderSlot>();
+  /** [[program]] chains by id, in config order (their level slots follow that order). */
+  private readonly chains = new Map<string, ProgramChain>();
+  /** Channels the captured device has, when known (a program needing more goes silent). */
+  private availableChannels: number;
   private silenceFrames = 0;
   /** Clock anchor for silence fill: bus position `anchorFrames` was at `anchorNs`. */
   private anchorNs = 0n;
@@ -121,7 +133,10 @@ export class AudioEngine<S> {
     levels: Float32Array,
     private readonly makeEncoder: EncoderFactory<S>,
     private readonly onPacket: (key: string, packet: EncodedPacket) => void,
+    /** Per-program levels (before and after processing), PROGRAM_LEVEL_SLOTS per program. */
+    private readonly programLevels: Float32Array = new Float32Array(MAX_PROGRAMS * PROGRAM_LEVEL_SLOTS),
   ) {
+    this.availableChannels = source.channels;
     this.bus = new FrameBus(source.channels, BUS_FRAMES);
     this.block = new Float32Array(BLOCK_FRAMES * source.channels);
     this.meterScratch = new Float32Array(BLOCK_FRAMES * source.channels);
@@ -138,6 +153,61 @@ export class AudioEngine<S> {
         this.program.write(this.mixer ? this.mixer.process(this.programScratch, n) : this.programScratch, n);
       }
     });
+  }
+
+  /**
+   * The [[program]] chains: new ones start, changed ones cross-fade to their new routing and
+   * processing, gone ones stop (their encoders, if any are left, get nothing more).
+   */
+  setPrograms(specs: readonly ProgramSpec[]): void {
+    if (specs.length > MAX_PROGRAMS) throw new RangeError(`at most ${MAX_PROGRAMS} programs`);
+    const keep = new Set(specs.map((s) => s.id));
+    for (const [id, chain] of this.chains) {
+      if (!keep.has(id)) {
+        chain.close();
+        this.chains.delete(id);
+      }
+    }
+    const old = new Map(this.chains);
+    this.chains.clear();
+    specs.forEach((spec, i) => {
+      let chain = old.get(spec.id);
+      const levels = this.programLevels.subarray(i * PROGRAM_LEVEL_SLOTS, (i + 1) * PROGRAM_LEVEL_SLOTS);
+      if (chain && chain.levelIndex === i) chain.configure(spec);
+      else {
+        // A new program, or one that moved in the list (its level slots move with it): a new
+        // chain. Its encoders move to the new bus in step (same clock position).
+        const next = new ProgramChain(spec, this.program, levels, BLOCK_FRAMES, i);
+        next.setAvailableChannels(this.availableChannels);
+        if (chain) {
+          next.muted = chain.muted;
+          this.moveEncoders(chain, next);
+          chain.close();
+        }
+        chain = next;
+      }
+      this.chains.set(spec.id, chain);
+    });
+  }
+
+  /** Mute one program alone (or unmute it); the box's own mute still silences every program. */
+  setProgramMuted(id: string, muted: boolean): void {
+    const c = this.chains.get(id);
+    if (c) c.muted = muted;
+  }
+
+  /** How many channels the captured device really has (a program needing more goes silent). */
+  setAvailableChannels(n: number): void {
+    this.availableChannels = Math.max(0, Math.min(this.channels, n));
+    for (const c of this.chains.values()) c.setAvailableChannels(this.availableChannels);
+  }
+
+  private moveEncoders(from: ProgramChain, to: ProgramChain): void {
+    for (const [key, slot] of this.encoders) {
+      if (slot.program !== from.id) continue;
+      slot.reader.close();
+      slot.reader = to.bus.reader(slot.reader.name, slot.onData);
+    }
   }
 
   /** Put a fallback switch (or none) between the input and the outputs; the old one is closed. */
@@ -314,40 +384,45 @@ export class AudioEngine<S> {
    * Start an encoder consuming the bus (idempotent per key). Its channels may differ from the
    * bus's. An input tap (`tap.input`) is not silenced by mute or off air.
    */
-  addEncoder(key: string, spec: S, tap: EncoderTap = {}): void {
+  addEncoder(key: string, spec: S, tap: EncoderTap = {}, program?: string): void {
     if (this.encoders.has(key)) return;
+    const chain = program === undefined || tap.input ? undefined : this.chains.get(program);
+    if (program !== undefined && !tap.input && !chain) throw new RangeError(`no program "${program}"`);
     let packets = 0;
     const encoder = this.makeEncoder(spec, (p) => {
       packets++;
       this.onPacket(key, p);
     });
     const outCh = encoder.channels;
-    const inCh = this.channels;
+    const inCh = chain ? chain.bus.channels : this.channels;
     const scratch = new Float32Array(BLOCK_FRAMES * outCh);
     const raw = inCh === outCh ? scratch : new Float32Array(BLOCK_FRAMES * inCh);
     const input = !!tap.input;
     const record = !!tap.record;
+    const onData = (r: BusReader): void => {
+      let n: number;
+      for (;;) {
+        const pts = r.position;
+        n = r.read(raw, BLOCK_FRAMES);
+        if (n <= 0) break;
+        if (!input && (this.muted || chain?.muted || (this.offAir && !record))) scratch.fill(0, 0, n * outCh);
+        else if (raw !== scratch) mapChannels(raw, inCh, scratch, outCh, n);
+        const t0 = process.hrtime.bigint();
+        encoder.write(scratch, n, pts);
+        slot.encodeNs += Number(process.hrtime.bigint() - t0);
+      }
+    };
     const slot: EncoderSlot = {
       encoder,
+      ...(chain ? { program: chain.id } : {}),
       input,
       scratch,
       get packets() {
         return packets;
       },
       encodeNs: 0,
-      reader: (input ? this.bus : this.program).reader(`encoder ${key}`, (r) => {
-        let n: number;
-        for (;;) {
-          const pts = r.position;
-          n = r.read(raw, BLOCK_FRAMES);
-          if (n <= 0) break;
-          if (!input && (this.muted || (this.offAir && !record))) scratch.fill(0, 0, n * outCh);
-          else if (raw !== scratch) mapChannels(raw, inCh, scratch, outCh, n);
-          const t0 = process.hrtime.bigint();
-          encoder.write(scratch, n, pts);
-          slot.encodeNs += Number(process.hrtime.bigint() - t0);
-        }
-      }),
+      onData,
+      reader: (input ? this.bus : chain ? chain.bus : this.program).reader(`encoder ${key}`, onData),
     };
     this.encoders.set(key, slot);
   }
@@ -383,6 +458,7 @@ export class AudioEngine<S> {
       stalls: this.stalls,
       discardedFrames: this.discardedFrames,
       source: this.source.status(),
+      ...(this.chains.size > 0 ? { programs: [...this.chains.values()].map((c) => c.status()) } : {}),
       ...(this.mixer ? { fallback: this.mixer.status() } : {}),
       consumers,
     };
@@ -394,6 +470,8 @@ export class AudioEngine<S> {
     this.closed = true;
     for (const key of [...this.encoders.keys()]) this.removeEncoder(key);
     this.meterReader.close();
+    for (const c of this.chains.values()) c.close();
+    this.chains.clear();
     this.programReader.close();
     this.mixer?.close();
     this.source.close();

@@ -8,6 +8,8 @@ import type { FromWorker, SourceSettings, ToWorker } from './protocol.ts';
 import type { SourceStatus } from './source.ts';
 import type { FallbackSettings } from './fallback.ts';
 import { logger, type Logger } from '../log.ts';
+import { MAIN_PROGRAM, type ProgramSpec } from '../config/programs.ts';
+import { MAX_PROGRAMS, PROGRAM_LEVEL_SLOTS, PROGRAM_BUS_CHANNELS } from './program-chain.ts';
 
 export type PacketListener = (packet: EncodedPacket) => void;
 
@@ -35,10 +37,27 @@ export interface SubscribeOptions {
    * encoder of its own likewise.
    */
   tap?: 'output' | 'input' | 'record';
+  /**
+   * The program ([[program]] id) to encode; `main` or none: the default program (the entry
+   * called main, else the first, else the whole input). Ignored by input taps.
+   */
+  program?: string;
 }
 
 interface Subscription {
   listener: PacketListener;
+  /** The encoder it listens to now (changes when the programs change under it). */
+  key: string;
+  spec: EncoderSpec;
+  tap: 'output' | 'input' | 'record';
+  /** The program it asked for (before resolving `main`). */
+  ref: string;
+}
+
+/** A program's meters: before and after its processing. */
+export interface ProgramLevels {
+  pre: Levels;
+  post: Levels;
 }
 
 /** Lifecycle of the audio pipeline, in string form for the API. */
@@ -53,7 +72,12 @@ export class AudioPipeline {
   private worker?: Worker;
   private readonly levelBuf = new SharedArrayBuffer(MAX_CHANNELS * 3 * 4);
   private readonly levels = new Float32Array(this.levelBuf);
-  private readonly subs = new Map<string, { spec: EncoderSpec; input: boolean; record: boolean; listeners: Set<Subscription> }>();
+  private readonly subs = new Map<string, { spec: EncoderSpec; input: boolean; record: boolean; program?: string; listeners: Set<Subscription> }>();
+  private readonly programLevelBuf = new SharedArrayBuffer(MAX_PROGRAMS * PROGRAM_LEVEL_SLOTS * 4);
+  private readonly programLevelView = new Float32Array(this.programLevelBuf);
+  private programs: ProgramSpec[] = [];
+  private readonly mutedPrograms = new Set<string>();
+  private availableChannels?: number;
   /** The max delay of every current consumer (packets or levels); the worker wakes for the least. */
   private readonly needs = new Set<{ ms: number }>();
   private sentWakeMs = -1;
@@ -128,8 +152,11 @@ export class AudioPipeline {
             if (this.muted || this.offAir) this.sendGate();
             if (this.fallback) this.send({ type: 'fallback', settings: this.fallback });
             if (this.fallbackOn) this.send({ type: 'fallback-engage', on: true });
+            if (this.programs.length > 0) this.send({ type: 'programs', programs: this.programs });
+            for (const id of this.mutedPrograms) this.send({ type: 'program-mute', id, muted: true });
+            if (this.availableChannels !== undefined) this.send({ type: 'available-channels', channels: this.availableChannels });
             this.updateWake();
-            for (const [key, s] of this.subs) this.send({ type: 'encoder-add', key, spec: s.spec, input: s.input, record: s.record });
+            for (const [key, s] of this.subs) this.send(this.addMessage(key, s));
             resolve();
             break;
           case 'log':
@@ -157,7 +184,13 @@ export class AudioPipeline {
       };
       this.sentWakeMs = this.wakeMs();
       Atomics.store(this.wakeCell, 1, this.sentWakeMs);
-      this.send({ type: 'init', settings: this.settings, levels: this.levelBuf, wake: this.wakeCell.buffer as SharedArrayBuffer });
+      this.send({
+        type: 'init',
+        settings: this.settings,
+        levels: this.levelBuf,
+        programLevels: this.programLevelBuf,
+        wake: this.wakeCell.buffer as SharedArrayBuffer,
+      });
     });
   }
 
@@ -222,27 +255,116 @@ export class AudioPipeline {
 
   /** Receive every packet of the encoder `spec`. Returns the unsubscribe function. */
   subscribe(spec: EncoderSpec, listener: PacketListener, opts: SubscribeOptions = {}): () => void {
-    const input = opts.tap === 'input';
-    const record = opts.tap === 'record';
-    const key = input || record ? `${opts.tap} ${encoderKey(spec)}` : encoderKey(spec);
+    const sub: Subscription = { listener, key: '', spec, tap: opts.tap ?? 'output', ref: opts.program ?? MAIN_PROGRAM };
+    this.attach(sub);
+    const release = this.need(opts.maxDelayMs ?? MAX_DELAY_MS.prompt);
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      release();
+      this.detach(sub);
+    };
+  }
+
+  /**
+   * The programs the worker runs ([[program]] entries; empty: the whole input is `main`).
+   * Chains that stay cross-fade to their new routing and processing without a gap; an output
+   * whose program now resolves elsewhere (programs added or removed) moves to that program.
+   */
+  setPrograms(programs: ProgramSpec[]): void {
+    this.programs = programs;
+    for (const id of [...this.mutedPrograms]) if (!programs.some((p) => p.id === id)) this.mutedPrograms.delete(id);
+    if (this._state === 'running') this.send({ type: 'programs', programs });
+    const moving: Subscription[] = [];
+    for (const [key, s] of this.subs) for (const sub of s.listeners) if (this.keyFor(sub) !== key) moving.push(sub);
+    for (const sub of moving) {
+      this.detach(sub);
+      this.attach(sub);
+    }
+  }
+
+  /** The program ids in order (empty: no [[program]] entries). */
+  programIds(): string[] {
+    return this.programs.map((p) => p.id);
+  }
+
+  /** The worker-side program a reference means: undefined for the whole input. */
+  resolveProgram(ref: string = MAIN_PROGRAM): string | undefined {
+    if (this.programs.length === 0) return undefined;
+    if (this.programs.some((p) => p.id === ref)) return ref;
+    return ref === MAIN_PROGRAM ? this.programs[0]!.id : undefined;
+  }
+
+  /** Mute (or unmute) one program alone; the box's mute still silences all of them. */
+  setProgramMuted(id: string, muted: boolean): void {
+    const real = this.resolveProgram(id);
+    if (real === undefined) return;
+    if (muted) this.mutedPrograms.add(real);
+    else this.mutedPrograms.delete(real);
+    if (this._state === 'running') this.send({ type: 'program-mute', id: real, muted });
+  }
+
+  /** Whether one program alone is muted. */
+  programMuted(id: string): boolean {
+    const real = this.resolveProgram(id);
+    return real !== undefined && this.mutedPrograms.has(real);
+  }
+
+  /** How many channels the captured device has (PipeWire's registry); programs needing more go silent. */
+  setAvailableChannels(n: number): void {
+    if (n === this.availableChannels) return;
+    this.availableChannels = n;
+    if (this._state === 'running') this.send({ type: 'available-channels', channels: n });
+  }
+
+  /** A program's meters before and after its processing; undefined for the whole input (currentLevels). */
+  programLevels(id: string): ProgramLevels | undefined {
+    const real = this.resolveProgram(id);
+    const i = real === undefined ? -1 : this.programs.findIndex((p) => p.id === real);
+    if (i < 0) return undefined;
+    const at = i * PROGRAM_LEVEL_SLOTS;
+    const half = PROGRAM_LEVEL_SLOTS / 2;
+    const ch = this.programs[i]!.channels;
+    const pick = (l: Levels): Levels => (ch === 1 ? { peak_dbfs: l.peak_dbfs.slice(0, 1), rms_dbfs: l.rms_dbfs.slice(0, 1), clips: l.clips.slice(0, 1) } : l);
+    return {
+      pre: pick(readLevels(this.programLevelView.subarray(at, at + half), PROGRAM_BUS_CHANNELS)),
+      post: pick(readLevels(this.programLevelView.subarray(at + half, at + PROGRAM_LEVEL_SLOTS), PROGRAM_BUS_CHANNELS)),
+    };
+  }
+
+  private keyFor(sub: Subscription): string {
+    const base = sub.tap === 'output' ? encoderKey(sub.spec) : `${sub.tap} ${encoderKey(sub.spec)}`;
+    const program = sub.tap === 'input' ? undefined : this.resolveProgram(sub.ref);
+    // An unknown program (a config that changed under a running output): the default program.
+    const real = program ?? (sub.tap === 'input' ? undefined : this.resolveProgram(MAIN_PROGRAM));
+    return real === undefined ? base : `@${real} ${base}`;
+  }
+
+  private attach(sub: Subscription): void {
+    const key = this.keyFor(sub);
+    sub.key = key;
     let s = this.subs.get(key);
     if (!s) {
-      s = { spec, input, record, listeners: new Set() };
+      const program = key.startsWith('@') ? key.slice(1, key.indexOf(' ')) : undefined;
+      s = { spec: sub.spec, input: sub.tap === 'input', record: sub.tap === 'record', ...(program ? { program } : {}), listeners: new Set() };
       this.subs.set(key, s);
-      if (this._state === 'running') this.send({ type: 'encoder-add', key, spec, input, record });
+      if (this._state === 'running') this.send(this.addMessage(key, s));
     }
-    const sub: Subscription = { listener };
     s.listeners.add(sub);
-    const release = this.need(opts.maxDelayMs ?? MAX_DELAY_MS.prompt);
-    return () => {
-      const cur = this.subs.get(key);
-      if (!cur || !cur.listeners.delete(sub)) return;
-      release();
-      if (cur.listeners.size === 0) {
-        this.subs.delete(key);
-        if (this._state === 'running') this.send({ type: 'encoder-remove', key });
-      }
-    };
+  }
+
+  private detach(sub: Subscription): void {
+    const cur = this.subs.get(sub.key);
+    if (!cur || !cur.listeners.delete(sub)) return;
+    if (cur.listeners.size === 0) {
+      this.subs.delete(sub.key);
+      if (this._state === 'running') this.send({ type: 'encoder-remove', key: sub.key });
+    }
+  }
+
+  private addMessage(key: string, s: { spec: EncoderSpec; input: boolean; record: boolean; program?: string }): ToWorker {
+    return { type: 'encoder-add', key, spec: s.spec, input: s.input, record: s.record, ...(s.program ? { program: s.program } : {}) };
   }
 
   /**

@@ -1,6 +1,7 @@
 import type { EncoderSpec } from '../codecs/index.ts';
 import type { EngineStats } from './engine.ts';
 import type { FallbackSettings } from './fallback.ts';
+import type { ProgramSpec } from '../config/programs.ts';
 
 /** What the audio worker captures, as the main thread asks for it. */
 export interface SourceSettings {
@@ -18,10 +19,16 @@ export interface SourceSettings {
 
 /** Main thread → audio worker. */
 export type ToWorker =
-  | { type: 'init'; settings: SourceSettings; levels: SharedArrayBuffer; wake: SharedArrayBuffer }
+  | { type: 'init'; settings: SourceSettings; levels: SharedArrayBuffer; programLevels: SharedArrayBuffer; wake: SharedArrayBuffer }
+  /** The [[program]] chains (empty: the whole input is the one program, as before programs). */
+  | { type: 'programs'; programs: ProgramSpec[] }
+  /** Mute one program alone. */
+  | { type: 'program-mute'; id: string; muted: boolean }
+  /** Channels the captured device has (from PipeWire's registry): programs needing more go silent. */
+  | { type: 'available-channels'; channels: number }
   | { type: 'source'; settings: SourceSettings }
   /** `input`: an input tap, not silenced by mute or off air (the admin's monitor). */
-  | { type: 'encoder-add'; key: string; spec: EncoderSpec; input?: boolean; record?: boolean }
+  | { type: 'encoder-add'; key: string; spec: EncoderSpec; input?: boolean; record?: boolean; program?: string }
   | { type: 'encoder-remove'; key: string }
   /** What the output encoders carry: silence while muted or (offAir) off air. */
   | { type: 'gate'; muted: boolean; offAir: boolean }

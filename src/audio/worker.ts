@@ -153,9 +153,15 @@ self.onmessage = async (ev: MessageEvent<ToWorker>) => {
         wakeCell = new Int32Array(msg.wake);
         wakeMs = Atomics.load(wakeCell, 1);
         settings = msg.settings;
-        engine = new AudioEngine<EncoderSpec>(source, new Float32Array(msg.levels), createEncoder, (key, p) => {
-          pending.push({ key, data: p.data, pts: p.pts, frames: p.frames });
-        });
+        engine = new AudioEngine<EncoderSpec>(
+          source,
+          new Float32Array(msg.levels),
+          createEncoder,
+          (key, p) => {
+            pending.push({ key, data: p.data, pts: p.pts, frames: p.frames });
+          },
+          new Float32Array(msg.programLevels),
+        );
         engine.setUrgentFlag(wakeCell);
         engine.setGainDb(msg.settings.gainDb ?? 0, false);
         applyLatency();
@@ -177,7 +183,7 @@ self.onmessage = async (ev: MessageEvent<ToWorker>) => {
       }
       case 'encoder-add':
         if (msg.spec.codec === 'mp3') streamKeys.add(msg.key);
-        engine?.addEncoder(msg.key, msg.spec, { input: msg.input, record: msg.record });
+        engine?.addEncoder(msg.key, msg.spec, { input: msg.input, record: msg.record }, msg.program);
         break;
       case 'encoder-remove':
         flushPackets();
@@ -189,6 +195,15 @@ self.onmessage = async (ev: MessageEvent<ToWorker>) => {
           engine.muted = msg.muted;
           engine.offAir = msg.offAir;
         }
+        break;
+      case 'programs':
+        engine?.setPrograms(msg.programs);
+        break;
+      case 'program-mute':
+        engine?.setProgramMuted(msg.id, msg.muted);
+        break;
+      case 'available-channels':
+        engine?.setAvailableChannels(msg.channels);
         break;
       case 'gain':
         engine?.setGainDb(msg.db);

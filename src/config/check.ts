@@ -8,6 +8,7 @@ import type { Config } from './schema.ts';
 import { entryId, resolveTarget } from './icecast-target.ts';
 import { MP3_BITRATES_KBPS } from './mp3-bitrates.ts';
 import { checkNotifyEntries } from './notify-check.ts';
+import { checkPrograms } from './programs.ts';
 
 type IcecastEntry = Config['icecast'][number];
 
@@ -42,6 +43,8 @@ export function checkIcecastEntries(entries: readonly IcecastEntry[]): EntryProb
 
 /** The first cross-field problem (Icecast entries, the recording's bitrate, WHIP URLs), or null. */
 export function checkBroadcastConfig(c: Config): EntryProblem | null {
+  const programs = checkPrograms(c);
+  if (programs) return programs;
   const ice = checkIcecastEntries(c.icecast);
   if (ice) return ice;
   if (c.recording.format === 'mp3' && !(MP3_BITRATES_KBPS as readonly number[]).includes(c.recording.bitrate_kbps)) {

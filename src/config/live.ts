@@ -19,6 +19,7 @@ export type Reaction = 'applied' | 'restart';
  * the daemon registers `tls` itself):
  * - `log`: the log level;
  * - `source`: the capture source, gain, latencies and the test tone (pipeline.setSource);
+ * - `programs`: the [[program]] entries: routing and processing, cross-faded live;
  * - `title`: the stream title;
  * - `icecast`, `whip`: the entries, reconciled (unchanged ones keep their connection);
  * - `recording`, `silence`: turned on or off;
@@ -29,7 +30,7 @@ export type Reaction = 'applied' | 'restart';
  * - `on-use`: keys read from the current snapshot every time they are used (access,
  *   on_boot, the first-boot password): nothing to do when they change.
  */
-export type ComponentName = 'log' | 'source' | 'title' | 'icecast' | 'whip' | 'recording' | 'silence' | 'fallback' | 'off-air' | 'tls' | 'notify' | 'automation' | 'on-use';
+export type ComponentName = 'log' | 'programs' | 'source' | 'title' | 'icecast' | 'whip' | 'recording' | 'silence' | 'fallback' | 'off-air' | 'tls' | 'notify' | 'automation' | 'on-use';
 
 /** Something that reacts to config changes: given the snapshots before and after, it applies the change or says it needs a restart. */
 export interface ConfigComponent {
@@ -74,9 +75,11 @@ export const CONFIG_KEYS: { [S in keyof Config]-?: Rules<Config[S]> } = {
   opus: RESTART,
   stream: RESTART,
   log: live('log'),
+  program: live('programs'),
   icecast: live('icecast'),
   recording: {
     enabled: live('recording'),
+    program: RESTART_KEY,
     dir: RESTART,
     format: RESTART,
     bitrate_kbps: RESTART,

@@ -142,11 +142,66 @@ export const StreamSchema = T.Object(
   { additionalProperties: false, default: {} },
 );
 
+
+/** One `[[program.eq]]` band: an RBJ-cookbook biquad (src/audio/dsp.ts). */
+export const EqBandSchema = T.Object(
+  {
+    type: T.Union([T.Literal('peak'), T.Literal('lowshelf'), T.Literal('highshelf'), T.Literal('highpass'), T.Literal('lowpass')], {
+      default: 'peak',
+      description: 'peak: a bell; lowshelf/highshelf: lift or cut below/above hz; highpass/lowpass: cut below/above hz',
+    }),
+    hz: T.Number({ minimum: 20, maximum: 20000, default: 1000, description: 'Centre or corner frequency in Hz' }),
+    gain_db: T.Number({ minimum: -24, maximum: 24, default: 0, description: 'Boost (+) or cut (−) in dB (peak and shelves)' }),
+    q: T.Number({ minimum: 0.1, maximum: 10, default: 1, description: 'Width: higher is narrower (0.7 for a gentle cut)' }),
+  },
+  { additionalProperties: false },
+);
+
+/** A program id: what its URLs carry (/stream/<id>.mp3, /whep/<id>, /listen/<id>). */
+export const PROGRAM_ID_PATTERN = '^[a-z0-9][a-z0-9_-]{0,31}$';
+
+/**
+ * One `[[program]]`: a stream made of some of the input's channels, with its own processing.
+ * With none, the one program `main` is the whole input, as before programs existed.
+ */
+export const ProgramSchema = T.Object(
+  {
+    id: T.String({ pattern: PROGRAM_ID_PATTERN, description: 'Short name in URLs: lower-case letters, digits, - and _ (e.g. "floor", "es")' }),
+    name: T.String({ default: '', maxLength: 64, description: 'What listeners see, e.g. "Spanish interpretation"; empty: the id' }),
+    language: T.String({
+      default: '',
+      maxLength: 35,
+      pattern: '^([A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*)?$',
+      description: 'Language of the program (BCP 47, e.g. en, es, pt-BR); empty: none',
+    }),
+    channels: T.Array(T.Integer({ minimum: 1, maximum: 8 }), {
+      default: [],
+      maxItems: 8,
+      uniqueItems: true,
+      description: 'Input channels that make the program (1-based): one for mono, two for stereo, more with mono = true',
+    }),
+    mix: T.Record(T.String({ pattern: '^[1-8]$' }), T.Number({ minimum: -60, maximum: 12 }), {
+      default: {},
+      description: 'Instead of channels: input channel → gain in dB, summed to mono, e.g. { 1 = 0.0, 3 = -6.0 }',
+    }),
+    mono: T.Boolean({ default: false, description: 'Sum the channels to mono' }),
+    gain_db: T.Number({ minimum: -24, maximum: 24, default: 0, description: 'Gain in dB before the processing below' }),
+    highpass_hz: T.Number({ minimum: 0, maximum: 300, default: 0, description: 'High-pass filter (20–300 Hz; removes rumble and DC); 0: off' }),
+    eq: T.Array(EqBandSchema, { default: [], maxItems: 6, description: 'Equaliser bands ([[program.eq]], up to 6)' }),
+    limiter_dbfs: T.Number({ minimum: -24, maximum: 0, default: 0, description: 'Limiter ceiling in dBFS (e.g. -1.0): peaks never pass it; 0: off' }),
+    delay_ms: T.Number({ minimum: 0, maximum: 500, default: 0, description: 'Delay in ms (0–500), to line the phones up with the sound in the room' }),
+  },
+  { additionalProperties: false },
+);
+
+const ProgramRef = T.String({ default: 'main', pattern: PROGRAM_ID_PATTERN, description: 'The program it carries ([[program]] id; main: the default program)' });
+
 /** One `[[icecast]]` entry: a source connection to an Icecast server. */
 export const IcecastSchema = T.Object(
   {
     id: T.String({ default: '', maxLength: 64, description: 'Label in logs and status; default: the mount without "/"' }),
     enabled: T.Boolean({ default: true, description: 'Stream to this server' }),
+    program: ProgramRef,
     url: T.String({ default: '', maxLength: 512, description: 'http[s]://[user:password@]host:port/mount (or give host, port and mount)' }),
     host: T.String({ default: '', maxLength: 256, description: 'Icecast server host' }),
     port: T.Integer({ ...Port, default: 8000 }),
@@ -170,6 +225,7 @@ export const IcecastSchema = T.Object(
 export const RecordingSchema = T.Object(
   {
     enabled: T.Boolean({ default: false, description: 'Keep a recording on disk' }),
+    program: ProgramRef,
     dir: T.String({ default: 'recordings', minLength: 1, maxLength: 1024, description: 'Directory (relative paths: from the working directory)' }),
     format: T.Union([T.Literal('mp3'), T.Literal('ogg-opus')], { default: 'mp3', description: 'File format: MP3 plays everywhere and can be e-mailed; Ogg/Opus is smaller for the same quality' }),
     bitrate_kbps: T.Integer({ minimum: 6, maximum: 320, default: 128, description: 'Bitrate (MP3: an MPEG-1 Layer III rate)' }),
@@ -227,6 +283,7 @@ export const WhipSchema = T.Object(
   {
     id: T.String({ default: '', maxLength: 64, description: 'Label in logs and status; default whip1, whip2 …' }),
     enabled: T.Boolean({ default: true, description: 'Publish to this server' }),
+    program: ProgramRef,
     url: T.String({ minLength: 1, maxLength: 1024, description: 'WHIP endpoint URL' }),
     token: T.String({ default: '', maxLength: 4096, description: 'Bearer token' }),
     bitrate_kbps: T.Integer({ minimum: 6, maximum: 510, default: 96, description: 'Opus bitrate in kbit/s' }),
@@ -311,6 +368,12 @@ export const GpioButtonSchema = T.Object(
       description: 'Action for a long press; empty: none (then a press acts at once, not on release)',
     }),
     active_low: T.Boolean({ default: true, description: 'true: button to GND, internal pull-up; false: button to 3V3, pull-down' }),
+    program: T.String({
+      default: '',
+      maxLength: 32,
+      pattern: `^$|${PROGRAM_ID_PATTERN}`,
+      description: 'For mute, unmute and toggle_mute: mute only this program (an interpreter\'s cough button); empty: the whole box',
+    }),
   },
   { additionalProperties: false },
 );
@@ -497,6 +560,7 @@ export const ConfigSchema = T.Object(
     opus: OpusSchema,
     stream: StreamSchema,
     log: LogSchema,
+    program: T.Array(ProgramSchema, { default: [], maxItems: 8, description: 'Programs ([[program]]): several streams from one input' }),
     icecast: T.Array(IcecastSchema, { default: [], maxItems: 32, description: 'Icecast servers ([[icecast]])' }),
     recording: RecordingSchema,
     silence: SilenceSchema,

@@ -35,6 +35,7 @@ export const SECRET_KEYS: Readonly<Record<string, SecretKind>> = {
 
 /** Keys whose names look secret but are not, and why. */
 export const NOT_SECRET: Readonly<Record<string, string>> = {
+  'program.*.highpass_hz': 'a filter frequency (high-pass), not a password',
   'tls.key_file': 'the path of the key file, not the key',
   'icecast.*.website': 'the station web site, public in the stream',
 };

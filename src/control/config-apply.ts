@@ -12,8 +12,9 @@ import type { Config } from '../config/schema.ts';
 import type { AppContext } from './context.ts';
 import { setLogLevel } from '../log.ts';
 import { applyOffAir } from './outputs.ts';
+import { programChannels, programSpecs } from '../config/programs.ts';
 
-type Parts = Pick<AppContext, 'config' | 'pipeline' | 'broadcast' | 'mp3' | 'webrtc'>;
+type Parts = Pick<AppContext, 'config' | 'pipeline' | 'broadcast' | 'mp3' | 'webrtc'> & Partial<Pick<AppContext, 'streams'>>;
 
 export interface ApplyOptions {
   /** Whether the outputs are live now (new entries start at once then). */
@@ -43,6 +44,15 @@ export function configComponents(p: Parts, opts: ApplyOptions): ConfigComponent[
       const toneMatters = b.source === 'tone' || a.source === 'tone';
       if (!same({ ...a, tone: toneMatters ? a.tone : null }, { ...b, tone: toneMatters ? b.tone : null })) p.pipeline.setSource(b);
       return 'applied';
+    }),
+    // Routing and processing cross-fade in the worker (no gap for anyone listening); outputs
+    // whose program appeared, went or changed between mono and stereo follow it.
+    component('programs', async (prev, next) => {
+      p.pipeline.setPrograms(programSpecs(next));
+      p.streams?.apply(next);
+      await p.broadcast.applyOutputs('icecast', prev, next);
+      await p.broadcast.applyOutputs('whip', prev, next);
+      return programChannels(prev, prev.recording.program) === programChannels(next, next.recording.program) ? 'applied' : 'restart';
     }),
     component('title', (prev, next) => {
       if (prev.metadata.title !== next.metadata.title) p.broadcast.metadata.set(next.metadata.title);

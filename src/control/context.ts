@@ -1,6 +1,7 @@
 import type { AudioPipeline } from '../audio/pipeline.ts';
 import type { Config } from '../config/schema.ts';
 import type { HttpStreamOutput } from '../outputs/http-stream.ts';
+import type { ProgramStreams } from '../outputs/program-streams.ts';
 import type { BroadcastOutputs } from '../outputs/broadcast.ts';
 import type { WebRtcOutput } from '../outputs/webrtc/index.ts';
 import type { EventBus } from './events.ts';
@@ -21,6 +22,8 @@ export interface AppContext {
   readonly config: Config;
   pipeline: AudioPipeline;
   mp3: HttpStreamOutput;
+  /** /stream/<id>.mp3: each [[program]]'s MP3 stream (main's is `mp3`). */
+  streams: ProgramStreams;
   /** Icecast, WHIP, recording, titles, silence and alerts. */
   broadcast: BroadcastOutputs;
   /** WHEP listeners; absent when webrtc.enabled is false. */

@@ -15,6 +15,8 @@ export interface ActionArgs {
   title?: string;
   label?: string;
   device?: string;
+  /** mute, unmute, toggle_mute: one program alone ([[program]] id); absent: the whole box. */
+  program?: string;
 }
 
 /** An action refused: `field` names the argument at fault, when one is. */
@@ -39,6 +41,9 @@ export interface ControlHooks {
   /** Start (true) or stop (false) the outputs that send on their own: Icecast, WHIP, recording. */
   setLive?(live: boolean): void | Promise<void>;
   setMuted?(muted: boolean): void;
+  /** Mute one program alone; throws an ActionError (field `program`) for an unknown one. */
+  setProgramMuted?(program: string, muted: boolean): void;
+  isProgramMuted?(program: string): boolean;
   /** Set the title; whoever holds it publishes the 'metadata' event. */
   setMetadata?(title: string): void;
   /** The current title, when the hooks hold it. */
@@ -130,6 +135,16 @@ export class Control {
   /** Actions run one at a time: a GPIO press and a web click never interleave half-way. */
   private queue: Promise<unknown> = Promise.resolve();
 
+  /** One program's own mute (the box's state does not change). */
+  private muteProgram(action: 'mute' | 'unmute' | 'toggle_mute', program: string): string {
+    if (!this.hooks.setProgramMuted) throw new ActionError('this hark cannot mute one program alone', 'program');
+    const was = this.hooks.isProgramMuted?.(program) ?? false;
+    const want = action === 'toggle_mute' ? !was : action === 'mute';
+    if (want === was) return want ? `${program} already muted` : `${program} not muted`;
+    this.hooks.setProgramMuted(program, want);
+    return want ? `${program} muted` : `${program} unmuted`;
+  }
+
   private async apply(action: ActionName, args: ActionArgs, origin: Origin = 'api'): Promise<string> {
     switch (action) {
       case 'go_live':
@@ -151,17 +166,23 @@ export class Control {
       case 'toggle_live':
         return this.apply(this.live ? 'stop' : 'go_live', args);
       case 'mute':
-        if (this.muted) return 'already muted';
-        this.muted = true;
-        this.hooks.setMuted?.(true);
-        return 'muted';
       case 'unmute':
+      case 'toggle_mute':
+        if (args.program !== undefined && args.program !== '') {
+          if (typeof args.program !== 'string' || args.program.length > 64) throw new ActionError('program must be a program id (text, e.g. "es")', 'program');
+          return this.muteProgram(action, args.program);
+        }
+        if (action === 'toggle_mute') return this.apply(this.muted ? 'unmute' : 'mute', args);
+        if (action === 'mute') {
+          if (this.muted) return 'already muted';
+          this.muted = true;
+          this.hooks.setMuted?.(true);
+          return 'muted';
+        }
         if (!this.muted) return 'not muted';
         this.muted = false;
         this.hooks.setMuted?.(false);
         return 'unmuted';
-      case 'toggle_mute':
-        return this.apply(this.muted ? 'unmute' : 'mute', args);
       case 'mark': {
         const label = (args.label ?? '').trim();
         if (label.length > 200) throw new ActionError('label: at most 200 characters', 'label');

@@ -19,6 +19,8 @@ export type HarkEvent =
   | { type: 'listeners'; count: number }
   | { type: 'mark'; at: string; label: string }
   | { type: 'metadata'; title: string }
+  /** One program alone muted or unmuted (an interpreter's cough button). */
+  | { type: 'program'; id: string; muted: boolean }
   | { type: 'input'; state: string; message: string; device: string }
   /** Sections that changed; or, with `refused`, a hand edit refused (its reason) or the refusal ended (null). */
   | { type: 'config'; keys: string[]; refused?: string | null }

@@ -4,6 +4,7 @@
  * on the bus and the CLI's Unix socket. The daemon builds it beside the pipeline and outputs and hands
  * it to the HTTP layer through AppContext.
  */
+import { resolveProgramId, resolvePrograms } from '../config/programs.ts';
 import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import type { Server } from 'bun';
@@ -13,7 +14,7 @@ import type { SourceSettings } from '../audio/protocol.ts';
 import type { AppContext } from './context.ts';
 import { logger } from '../log.ts';
 import { Auth } from './auth.ts';
-import { Control } from './control.ts';
+import { ActionError, Control } from './control.ts';
 import { EventBus } from './events.ts';
 import { OutputEvents, applyOffAir, setOutputsLive, startIdleServices } from './outputs.ts';
 import { configComponents } from './config-apply.ts';
@@ -28,7 +29,7 @@ export { socketPathOf, stateDirOf };
 
 const log = logger('control');
 
-type Parts = Pick<AppContext, 'config' | 'pipeline' | 'broadcast' | 'mp3' | 'webrtc'>;
+type Parts = Pick<AppContext, 'config' | 'pipeline' | 'broadcast' | 'mp3' | 'webrtc' | 'streams'>;
 
 export interface PlaneOptions {
   /** The config file ('' or absent: none; changes are then kept in memory only). */
@@ -103,6 +104,7 @@ export class ControlPlane {
       pipeline: given.pipeline,
       broadcast: given.broadcast,
       mp3: given.mp3,
+      streams: given.streams,
       webrtc: given.webrtc,
     };
     this.parts = parts;
@@ -143,6 +145,13 @@ export class ControlPlane {
       {
         setLive: (live) => setOutputsLive(parts, live),
         setMuted: (m) => parts.pipeline.setMuted(m),
+        setProgramMuted: (program, muted) => {
+          const id = resolveProgramId(this.store.config, program);
+          if (id === undefined) throw new ActionError(`no program "${program.slice(0, 40)}": the programs are ${resolvePrograms(this.store.config).map((p) => p.id).join(', ')}`, 'program');
+          parts.pipeline.setProgramMuted(id, muted);
+          this.events.emit({ type: 'program', id, muted });
+        },
+        isProgramMuted: (program) => parts.pipeline.programMuted(program),
         setMetadata: (t) => void b.metadata.set(t),
         getTitle: () => b.metadata.title,
         setInput: async (device) => {

@@ -138,7 +138,7 @@ export class Gpio {
           { action: b.action, longAction: b.long_action, longPressMs: b.long_press_ms, debounceMs: c.debounce_ms },
           (action, kind) => {
             blog.debug(`${kind}: ${action}`);
-            this.deps.control.run(action, {}, 'gpio').catch((e: Error) => blog.warn(`${kind}: ${action} refused: ${e.message}`));
+            this.deps.control.run(action, b.program ? { program: b.program } : {}, 'gpio').catch((e: Error) => blog.warn(`${kind}: ${action} refused: ${e.message}`));
           },
           this.inputs.read(ref),
         );

@@ -99,7 +99,7 @@ type Access = 'public' | 'listener' | 'status' | 'admin';
 export function accessOf(method: string, path: string): Access {
   if (path.startsWith('/static/') || path === '/favicon.ico') return 'public';
   if (path === '/login' || path === '/setup' || path === '/logout' || path === '/api/openapi.json' || path === '/ca.crt') return 'public';
-  if (path === '/stream.mp3' || path === '/listen' || path.startsWith('/listen/') || path === '/whep' || path.startsWith('/whep/')) return 'listener';
+  if (path === '/stream.mp3' || path.startsWith('/stream/') || path === '/listen' || path.startsWith('/listen/') || path === '/whep' || path.startsWith('/whep/')) return 'listener';
   if ((method === 'GET' || method === 'HEAD') && (path === '/api/status' || path === '/metrics')) return 'status';
   return 'admin';
 }

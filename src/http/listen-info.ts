@@ -14,12 +14,33 @@ import { hostname } from 'node:os';
 import { Elysia } from 'elysia';
 import type { AppContext } from '../control/context.ts';
 import { holdOpen } from './timeouts.ts';
+import { MAIN_PROGRAM, resolvePrograms } from '../config/programs.ts';
+import { MAX_DELAY_MS } from '../audio/pipeline.ts';
 
 export interface ListenInfo {
   station: string;
   title: string;
   state: 'live' | 'muted' | 'idle';
   instance: string;
+  /** The programs a listener may choose, the default first (one, `main`, without [[program]]). */
+  programs: { id: string; name: string; language: string; muted: boolean }[];
+  /** The default program's id (what /listen, /whep and /stream.mp3 carry). */
+  main: string;
+}
+
+/** How often open listen pages get every program's level (`event: levels`). */
+const LEVELS_EVERY_MS = 250;
+
+/** Every program's levels after its processing, as the listen page's cards show them. */
+export function programLevels(ctx: AppContext): Record<string, { peak: number[]; rms: number[] }> {
+  const out: Record<string, { peak: number[]; rms: number[] }> = {};
+  for (const p of resolvePrograms(ctx.config)) {
+    const l = p.implicit ? ctx.pipeline.currentLevels() : ctx.pipeline.programLevels(p.id)?.post;
+    if (!l) continue;
+    const n = p.implicit ? Math.min(2, l.peak_dbfs.length) : l.peak_dbfs.length;
+    out[p.id] = { peak: l.peak_dbfs.slice(0, n), rms: l.rms_dbfs.slice(0, n) };
+  }
+  return out;
 }
 
 /** The name listeners know the station by: an Icecast stream name someone set, else the box's name. */
@@ -37,7 +58,17 @@ const enc = new TextEncoder();
 
 export const listenInfoRoutes = (ctx: AppContext) => {
   const instance = crypto.randomUUID().slice(0, 8);
-  const info = (): ListenInfo => ({ station: stationName(ctx), title: ctx.broadcast.metadata.title, state: ctx.control.state, instance });
+  const info = (): ListenInfo => {
+    const programs = resolvePrograms(ctx.config);
+    return {
+      station: stationName(ctx),
+      title: ctx.broadcast.metadata.title,
+      state: ctx.control.state,
+      instance,
+      programs: programs.map((p) => ({ id: p.id, name: p.name, language: p.language, muted: ctx.pipeline.programMuted(p.id) })),
+      main: programs[0]!.id === MAIN_PROGRAM || programs.every((p) => p.id !== MAIN_PROGRAM) ? programs[0]!.id : MAIN_PROGRAM,
+    };
+  };
   const streams = new Set<ReadableStreamDefaultController<Uint8Array>>();
   const message = () => enc.encode(`event: info\ndata: ${JSON.stringify(info())}\n\n`);
   const send = (bytes: Uint8Array) => {
@@ -54,11 +85,29 @@ export const listenInfoRoutes = (ctx: AppContext) => {
       }
     }
   };
-  const unsubscribe = [ctx.events.on('state', () => send(message())), ctx.events.on('metadata', () => send(message()))];
+  const unsubscribe = [
+    ctx.events.on('state', () => send(message())),
+    ctx.events.on('metadata', () => send(message())),
+    ctx.events.on('config', () => send(message())),
+    ctx.events.on('program', () => send(message())),
+  ];
   const ping = setInterval(() => streams.size && send(enc.encode(': ping\n\n')), PING_MS);
+  // Levels only while a page is open; the worker wakes often enough for them meanwhile.
+  let releaseWake: (() => void) | undefined;
+  const levels = setInterval(() => {
+    if (streams.size === 0) {
+      releaseWake?.();
+      releaseWake = undefined;
+      return;
+    }
+    releaseWake ??= ctx.pipeline.need(MAX_DELAY_MS.listener);
+    send(enc.encode(`event: levels\ndata: ${JSON.stringify(programLevels(ctx))}\n\n`));
+  }, LEVELS_EVERY_MS);
   ctx.plane.onClose(() => {
     for (const u of unsubscribe) u();
     clearInterval(ping);
+    clearInterval(levels);
+    releaseWake?.();
     for (const c of streams) {
       try {
         c.close();

@@ -6,6 +6,8 @@ import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Elysia } from 'elysia';
 import type { AppContext } from '../control/context.ts';
+import { resolveProgramId, resolvePrograms } from '../config/programs.ts';
+import { escapeHtml } from '../../web/templates/html.ts';
 
 const WEB = resolve(import.meta.dir, '../../web');
 
@@ -15,8 +17,25 @@ const ASSETS: Record<string, { file: string; type: string }> = {
   '/static/listen.css': { file: 'static/listen.css', type: 'text/css; charset=utf-8' },
 };
 
-export const listenRoutes = (_ctx: AppContext) => {
+export const listenRoutes = (ctx: AppContext) => {
   const app = new Elysia({ name: 'listen' });
+  // /listen/<program>: the same page, opened on one program (the page reads its path).
+  const page = readFileSync(join(WEB, 'listen.html'));
+  const pageTag = `"${Bun.hash(page).toString(16)}"`;
+  app.get('/listen/:program', ({ params, request }) => {
+    if (resolveProgramId(ctx.config, params.program) === undefined) {
+      const list = resolvePrograms(ctx.config)
+        .map((p) => `<li><a href="/listen/${p.id}">${escapeHtml(p.name)}</a></li>`)
+        .join('');
+      return new Response(
+        `<!doctype html><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>No such program</title><link rel="stylesheet" href="/static/listen.css"><main id="listen"><h1>No such program</h1><p>This box has no program called “${escapeHtml(params.program.slice(0, 40))}”. Choose one:</p><ul>${list}</ul></main>`,
+        { status: 404, headers: { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' } },
+      );
+    }
+    return request.headers.get('if-none-match') === pageTag
+      ? new Response(null, { status: 304, headers: { etag: pageTag } })
+      : new Response(page, { headers: { 'content-type': 'text/html; charset=utf-8', etag: pageTag, 'cache-control': 'no-cache', 'x-content-type-options': 'nosniff' } });
+  });
   for (const [path, { file, type }] of Object.entries(ASSETS)) {
     const body = readFileSync(join(WEB, file));
     const etag = `"${Bun.hash(body).toString(16)}"`;

@@ -3,6 +3,7 @@ import { VERSION } from '../version.ts';
 import type { AppContext } from '../control/context.ts';
 import { outputStatuses } from '../control/outputs.ts';
 import { theUpdater } from '../system/update.ts';
+import { programsStatus } from './programs-status.ts';
 
 /** The status document served at GET /api/status. */
 export function statusDocument(ctx: AppContext) {
@@ -27,6 +28,8 @@ export function statusDocument(ctx: AppContext) {
       stats: src?.stats ?? {},
     },
     levels: ctx.pipeline.currentLevels(),
+    /** The programs ([[program]]; one, main, without): channels, processing, levels, listeners, outputs. */
+    programs: programsStatus(ctx),
     alerts: ctx.broadcast.alerts.list(),
     silence: ctx.broadcast.silence.status(),
     /** [fallback]: whether the outputs carry the fallback, what, since when and why. */

@@ -9,6 +9,7 @@
  *   OPTIONS /whep[/:id] → 204 with Accept-Post / Accept-Patch, CORS and ICE server Links
  *   GET    /api/listeners
  */
+import { MAIN_PROGRAM, resolveProgramId, resolvePrograms } from '../config/programs.ts';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { Elysia } from 'elysia';
 import {
@@ -166,6 +167,32 @@ export const whepRoutes = (ctx: AppContext) => {
   const methodNotAllowed = (allow: string) => () =>
     refuse(405, `use ${allow.split(', ').join(' or ')} here`, {}, { allow });
 
+  const offer = async (request: Request, server: { requestIP(r: Request): { address: string } | null } | null, program: string): Promise<Response> => {
+    try {
+      originCheck(request);
+      tokenCheck(ctx, request);
+      if (mediaType(request) !== 'application/sdp') {
+        throw new UnsupportedMediaTypeError(`a WHEP offer is application/sdp, not ${mediaType(request) || 'a body without Content-Type'}`);
+      }
+      const body = await readBody(request, MAX_WHEP_BODY);
+      const remote = server?.requestIP(request)?.address ?? 'unknown';
+      const real = resolveProgramId(ctx.config, program) ?? MAIN_PROGRAM;
+      const { id, secret, answer, etag } = await output().open(body, { remote, userAgent: request.headers.get('user-agent') ?? '', program: real === resolveProgramId(ctx.config, MAIN_PROGRAM) ? MAIN_PROGRAM : real });
+      const h = new Headers({
+        ...CORS,
+        'content-type': 'application/sdp',
+        location: sessionPath(id, secret),
+        etag,
+        'accept-patch': 'application/trickle-ice-sdpfrag',
+        'cache-control': 'no-store',
+      });
+      linkHeaders(h);
+      return new Response(answer, { status: 201, headers: h });
+    } catch (e) {
+      return toResponse(e);
+    }
+  };
+
   return new Elysia({ name: 'whep' })
     .options('/whep', () => {
       const h = new Headers({
@@ -178,34 +205,7 @@ export const whepRoutes = (ctx: AppContext) => {
       linkHeaders(h);
       return new Response(null, { status: 204, headers: h });
     })
-    .post(
-      '/whep',
-      async ({ request, server }) => {
-        try {
-          originCheck(request);
-          tokenCheck(ctx, request);
-          if (mediaType(request) !== 'application/sdp') {
-            throw new UnsupportedMediaTypeError(`a WHEP offer is application/sdp, not ${mediaType(request) || 'a body without Content-Type'}`);
-          }
-          const offer = await readBody(request, MAX_WHEP_BODY);
-          const remote = server?.requestIP(request)?.address ?? 'unknown';
-          const { id, secret, answer, etag } = await output().open(offer, { remote, userAgent: request.headers.get('user-agent') ?? '' });
-          const h = new Headers({
-            ...CORS,
-            'content-type': 'application/sdp',
-            location: sessionPath(id, secret),
-            etag,
-            'accept-patch': 'application/trickle-ice-sdpfrag',
-            'cache-control': 'no-store',
-          });
-          linkHeaders(h);
-          return new Response(answer, { status: 201, headers: h });
-        } catch (e) {
-          return toResponse(e);
-        }
-      },
-      { parse: 'none' },
-    )
+    .post('/whep', ({ request, server }) => offer(request, server, MAIN_PROGRAM), { parse: 'none' })
     .get('/whep', methodNotAllowed('POST, OPTIONS'))
     .put('/whep', methodNotAllowed('POST, OPTIONS'))
     .options('/whep/:id', () => {
@@ -261,7 +261,17 @@ export const whepRoutes = (ctx: AppContext) => {
       }
     })
     .get('/whep/:id', methodNotAllowed('PATCH, DELETE, OPTIONS'))
-    .post('/whep/:id', methodNotAllowed('PATCH, DELETE, OPTIONS'), { parse: 'none' })
+    // POST /whep/<program>: a listener of one [[program]] (/whep is main's). A session's own
+    // URL takes PATCH and DELETE only.
+    .post(
+      '/whep/:id',
+      ({ request, server, params }) => {
+        if (resolveProgramId(ctx.config, params.id) !== undefined) return offer(request, server, params.id);
+        if (params.id.includes('.')) return methodNotAllowed('PATCH, DELETE, OPTIONS')();
+        return refuse(404, `no program "${params.id.slice(0, 40)}": the programs are ${resolvePrograms(ctx.config).map((p) => p.id).join(', ')}`);
+      },
+      { parse: 'none' },
+    )
     .get('/api/listeners', () => ({
       webrtc: ctx.webrtc?.listeners() ?? [],
       stream_mp3: ctx.mp3.listenerInfo(),

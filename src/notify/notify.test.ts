@@ -273,9 +273,14 @@ describe('webhook', () => {
     });
     try {
       const w = new WebhookNotifier(0, entry({ url: `http://127.0.0.1:${server.port}/hook`, headers: { Authorization: 'Bearer t0k', Title: 'hark' } }), { box: () => BOX, changed: () => {} });
-      const n: Notice = { event: 'silence', id: 'silence', state: 'began', severity: 'warning', message: 'silent', since: '2026-12-03T10:00:00.000Z', at: '2026-12-03T10:00:10.000Z', clip: 'http://192.0.2.10:8080/api/clips/silence-20261203-100000.opus' };
+      // Dated now: a notice older than a day is dropped unsent (outbox MAX_AGE_MS), and a fixed
+      // date made this test fail from the day after it was written.
+      const at = new Date();
+      const n: Notice = { event: 'silence', id: 'silence', state: 'began', severity: 'warning', message: 'silent', since: new Date(at.getTime() - 10_000).toISOString(), at: at.toISOString(), clip: 'http://192.0.2.10:8080/api/clips/silence-20261203-100000.opus' };
       const r = w.deliver(n);
-      await Bun.sleep(100);
+      // The first answer (503) is in when the state says so; a process's first fetch may take
+      // longer than a fixed sleep (seen: over 100 ms on a fresh machine).
+      for (let i = 0; i < 100 && w.status().state !== 'failing'; i++) await Bun.sleep(20);
       expect(w.status()).toMatchObject({ state: 'failing', last_error: `127.0.0.1:${server.port} answered 503 Service Unavailable` });
       expect(await r).toEqual({ ok: true });
       expect(bodies).toHaveLength(2);

@@ -6,6 +6,7 @@
  * the config changes (`apply`), passes start/close and titles along, and tells its listeners
  * whenever an output's state changes (`onOutput`), with the shared OutputStatus record.
  */
+import { MAIN_PROGRAM, programChannels } from '../config/programs.ts';
 import { Value } from '@sinclair/typebox/value';
 import type { Config } from '../config/schema.ts';
 import type { Reaction } from '../config/live.ts';
@@ -62,8 +63,9 @@ export class BroadcastOutputs {
     this.metadata = new Metadata(config.metadata.title);
     for (const k of OUTPUT_KINDS) this.sending.set(k.kind, k.build(config, source, this.publish));
     const r = config.recording;
-    const channels = Math.min(2, config.input.channels);
+    const channels = programChannels(config, r.program);
     this.recorder = new Recorder(source, {
+      program: r.program,
       dir: r.dir,
       format: r.format,
       spec: r.format === 'mp3' ? broadcastMp3Spec(channels, r.bitrate_kbps) : broadcastOpusSpec(channels, r.bitrate_kbps),
@@ -268,7 +270,9 @@ export class BroadcastOutputs {
     const list: SendingOutput[] = [];
     const keep = new Set<SendingOutput>();
     nextEntries.forEach((e, i) => {
-      const j = prevEntries.findIndex((pe, n) => same(pe, e) && current[n] && !keep.has(current[n]));
+      // Kept when unchanged, and its program's channel count too (a stream's is fixed at connect).
+      const ch = (c: Config, x: unknown) => programChannels(c, (x as { program?: string }).program ?? MAIN_PROGRAM);
+      const j = prevEntries.findIndex((pe, n) => same(pe, e) && ch(prev, pe) === ch(next, e) && current[n] && !keep.has(current[n]));
       if (j >= 0) {
         keep.add(current[j]!);
         list.push(current[j]!);

@@ -19,6 +19,8 @@ export interface HttpStreamOptions {
   icy?: { metaint: number; title: () => string };
   /** 'input': the input as captured, not silenced by mute or off air (the admin's monitor). */
   tap?: 'output' | 'input';
+  /** The program it carries ([[program]] id; default main). */
+  program?: string;
 }
 
 export interface HttpListenerInfo {
@@ -182,7 +184,11 @@ export class HttpStreamOutput {
     this.listenersServed++;
     this.log.info(`listener ${l.id} from ${remote} connected (${this.listeners.size} now)`);
     if (!this.unsubscribe) {
-      this.unsubscribe = this.pipeline.subscribe(this.opts.spec, (p) => this.onPacket(p), { maxDelayMs: MAX_DELAY_MS.listener, tap: this.opts.tap });
+      this.unsubscribe = this.pipeline.subscribe(this.opts.spec, (p) => this.onPacket(p), {
+        maxDelayMs: MAX_DELAY_MS.listener,
+        ...(this.opts.tap ? { tap: this.opts.tap } : {}),
+        ...(this.opts.program ? { program: this.opts.program } : {}),
+      });
       this._state = 'streaming';
     }
     this.changes.emit();

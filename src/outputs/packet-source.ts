@@ -8,7 +8,7 @@ import type { Levels } from '../audio/meter.ts';
  */
 export interface PacketSource {
   /** `maxDelayMs`: how late the listener may get packets (MAX_DELAY_MS in audio/pipeline.ts). */
-  subscribe(spec: EncoderSpec, listener: (packet: EncodedPacket) => void, opts?: { maxDelayMs?: number; tap?: 'output' | 'record' | 'input' }): () => void;
+  subscribe(spec: EncoderSpec, listener: (packet: EncodedPacket) => void, opts?: { maxDelayMs?: number; tap?: 'output' | 'record' | 'input'; program?: string }): () => void;
 }
 
 /** What the silence detector needs: the current levels. */

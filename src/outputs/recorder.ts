@@ -212,6 +212,8 @@ export interface RecorderOptions {
   dir: string;
   format: RecordingFormat;
   spec: EncoderSpec;
+  /** The program it records ([[program]] id; default main). */
+  program?: string;
   channels: number;
   bitrateKbps: number;
   /** Start a new file after this long (0: never). */
@@ -478,6 +480,11 @@ export class Recorder implements Connector<RecordingLink> {
     return this.opts.spec;
   }
 
+  /** The program it records (default main). */
+  get program(): string {
+    return this.opts.program ?? 'main';
+  }
+
   /** The file being written, if any. */
   get currentFile(): string | null {
     return this.file;
@@ -509,7 +516,7 @@ export class Recorder implements Connector<RecordingLink> {
 
   private subscribeTap(tap = this.opts.tap?.() ?? 'output'): void {
     this.tapNow = tap;
-    this.unsubscribe = this.source.subscribe(this.opts.spec, (p) => this.onPacket(p), { maxDelayMs: MAX_DELAY_MS.relay, tap: this.tapNow });
+    this.unsubscribe = this.source.subscribe(this.opts.spec, (p) => this.onPacket(p), { maxDelayMs: MAX_DELAY_MS.relay, tap: this.tapNow, program: this.program });
   }
 
   /**
@@ -524,7 +531,7 @@ export class Recorder implements Connector<RecordingLink> {
     const oldOff = this.unsubscribe;
     let handover: number | null = null;
     // The old subscription's packets, until the new one has begun (subscribed before the old listener goes, so its encoder stays).
-    const oldUnsubscribe = this.source.subscribe(this.opts.spec, (p) => handover === null && this.onPacket(p), { maxDelayMs: MAX_DELAY_MS.relay, tap: this.tapNow });
+    const oldUnsubscribe = this.source.subscribe(this.opts.spec, (p) => handover === null && this.onPacket(p), { maxDelayMs: MAX_DELAY_MS.relay, tap: this.tapNow, program: this.program });
     oldOff();
     this.tapNow = 'record';
     this.skipWritten = true;

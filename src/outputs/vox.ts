@@ -116,7 +116,7 @@ export class VoxDetector {
 }
 
 /** An output that can open with a pre-roll: the recorder, an Icecast output. */
-export type PrerollTarget = Pick<Recorder, 'armPreroll' | 'spec'>;
+export type PrerollTarget = Pick<Recorder, 'armPreroll' | 'spec' | 'program'>;
 
 export interface VoxDeps {
   source: PacketSource;
@@ -170,13 +170,13 @@ export class Vox {
       // The pre-roll plus the attack (the sound began attack_s before the start), and a second to spare.
       const ring = new PacketRing(Math.ceil((s.prerollS + s.attackS + 1) * 48000), spec.codec === 'mp3');
       this.ring = ring;
-      this.offRing = this.deps.source.subscribe(spec, (p) => ring.push(p), { maxDelayMs: MAX_DELAY_MS.relay, tap: 'record' });
+      this.offRing = this.deps.source.subscribe(spec, (p) => ring.push(p), { maxDelayMs: MAX_DELAY_MS.relay, tap: 'record', program: this.deps.recorder.program });
     }
     if (s.prerollS > 0 && s.action === 'live') {
       for (const target of this.deps.icecast?.() ?? []) {
         // Five seconds to spare: the stream's pre-roll is taken when its connection is up.
         const ring = new PacketRing(Math.ceil((s.prerollS + s.attackS + STREAM_CONNECT_S) * 48000), target.spec.codec === 'mp3');
-        const off = this.deps.source.subscribe(target.spec, (p) => ring.push(p), { maxDelayMs: MAX_DELAY_MS.relay, tap: 'record' });
+        const off = this.deps.source.subscribe(target.spec, (p) => ring.push(p), { maxDelayMs: MAX_DELAY_MS.relay, tap: 'record', program: target.program });
         this.streamRings.push({ target, ring, off });
       }
     }

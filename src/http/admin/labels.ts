@@ -55,6 +55,7 @@ export const SECTION_TEXT: Record<string, Record<string, FieldText>> = {
   },
   recording: {
     enabled: { label: 'Record every broadcast', help: 'While on air, hark keeps a file of it on this box (see Recordings).' },
+    program: { label: 'Program to record', help: 'Which program goes into the file (see Programs); main is the first.', advanced: true },
     format: {
       label: 'Format',
       choices: [

@@ -7,6 +7,7 @@ import type { OutputStatus } from '../link.ts';
 import type { OutputKind } from '../kinds.ts';
 import type { PacketSource } from '../packet-source.ts';
 import { IcecastOutput } from './output.ts';
+import { programChannels } from '../../config/programs.ts';
 import { entryId, resolveTarget, type IcecastTarget } from '../../config/icecast-target.ts';
 
 export { IcecastOutput, type IcecastState, type IcecastStatus } from './output.ts';
@@ -33,14 +34,15 @@ export function broadcastMp3Spec(channels: number, bitrateKbps: number): Encoder
 
 /** One output per entry (disabled ones too: they show as stopped). Call checkIcecastEntries first. */
 export function icecastOutputs(config: Config, source: PacketSource, onChange?: (s: OutputStatus) => void): IcecastOutput[] {
-  const channels = Math.min(2, config.input.channels);
   return config.icecast.map((e, i) => {
+    const channels = programChannels(config, e.program);
     const target: IcecastTarget = resolveTarget(e);
     return new IcecastOutput(source, {
       id: entryId(e, i),
       enabled: e.enabled,
       onChange,
       target,
+      program: e.program,
       spec: e.format === 'mp3' ? broadcastMp3Spec(channels, e.bitrate_kbps) : broadcastOpusSpec(channels, e.bitrate_kbps),
       title: config.metadata.title,
       info: {

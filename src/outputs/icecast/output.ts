@@ -34,6 +34,8 @@ export interface IcecastOutputOptions {
   target: IcecastTarget;
   info: StreamInfo;
   spec: EncoderSpec;
+  /** The program it carries ([[program]] id; default main). */
+  program?: string;
   title?: string;
   connect?: Partial<ConnectOptions>;
   backoff?: BackoffPolicy;
@@ -123,6 +125,11 @@ export class IcecastOutput implements Connector<SourceConnection> {
     return this.opts.spec;
   }
 
+  /** The program it carries (default main). */
+  get program(): string {
+    return this.opts.program ?? 'main';
+  }
+
   /**
    * VOX going live (vox.ts): the next start sends the audio from before the trigger first, the
    * `packets` of a pre-roll ring on this output's encoder (the `record` tap, which off air does
@@ -147,7 +154,11 @@ export class IcecastOutput implements Connector<SourceConnection> {
     this.preroll = armed && Date.now() <= armed.until ? armed.packets : null;
     this.prerollEnd = -Infinity;
     // Icecast listeners buffer seconds: packets may come in 250 ms batches (fewer wake-ups).
-    this.unsubscribe = this.source.subscribe(this.opts.spec, (p) => this.onPacket(p), { maxDelayMs: MAX_DELAY_MS.relay, ...(this.preroll ? { tap: 'record' as const } : {}) });
+    this.unsubscribe = this.source.subscribe(this.opts.spec, (p) => this.onPacket(p), {
+      maxDelayMs: MAX_DELAY_MS.relay,
+      ...(this.preroll ? { tap: 'record' as const } : {}),
+      ...(this.opts.program ? { program: this.opts.program } : {}),
+    });
     this.handler.start();
   }
 

@@ -111,10 +111,10 @@ export class WebRtcOutput {
   private readonly sessions = new Map<string, WhepSession>();
   private readonly changes = new Changes();
   /** Per session: its secret and the client address that made it (never published). */
-  private readonly owners = new Map<string, { secret: string; remote: string }>();
+  private readonly owners = new Map<string, { secret: string; remote: string; program: string }>();
   private readonly feeds = new Map<string, Feed>();
-  private readonly mp3Sessions = new Set<WhepSession>();
-  private mp3Unsubscribe?: () => void;
+  /** MP3-over-data-channel listeners, per program, with the subscription they share. */
+  private readonly mp3Feeds = new Map<string, { sessions: Set<WhepSession>; unsubscribe: () => void }>();
   private mux?: nd.IceUdpMuxListener;
   /** node-datachannel and session.ts, loaded at the first offer (native.ts). */
   private native?: NativeRtc;
@@ -272,7 +272,7 @@ export class WebRtcOutput {
   }
 
   /** Create a listener from an SDP offer. Throws the typed errors of errors.ts. */
-  async open(offerText: string, client: { remote: string; userAgent: string }): Promise<WhepAnswer> {
+  async open(offerText: string, client: { remote: string; userAgent: string; program?: string }): Promise<WhepAnswer> {
     if (this._state === 'closed') throw new UnavailableError('WebRTC output is closed');
     const { nd, session: native } = await this.loadNative();
     if ((this._state as WebRtcState) === 'closed') throw new UnavailableError('WebRTC output is closed');
@@ -306,15 +306,16 @@ export class WebRtcOutput {
       mp3QueueBytes: this.options.mp3QueueBytes,
       log: this.log.child(id.slice(0, 4)),
       onEnd: (s, reason) => this.remove(s, reason),
-      onMp3: (s, open) => this.onMp3(s, open),
+      onMp3: (s, open) => this.onMp3(s, open, this.owners.get(s.id)?.program ?? 'main'),
       timeouts: this.options.timeouts,
     });
     session.remoteUfrag = offer.iceUfrag;
     session.firstMid = offer.media.find((m) => m.port !== 0)?.mid ?? '0';
     this.sessions.set(id, session);
-    this.owners.set(id, { secret, remote: client.remote });
+    const program = client.program ?? 'main';
+    this.owners.set(id, { secret, remote: client.remote, program });
     this.listenersServed++;
-    if (plan) this.join(session, plan.spec);
+    if (plan) this.join(session, plan.spec, program);
     session.log.info(`offer from ${client.remote} (${offer.lines} lines): ${plan?.summary ?? 'no audio, mp3 channel only'} (${this.sessions.size} listeners)`);
     this._state = 'streaming';
     this.changes.emit();
@@ -354,8 +355,18 @@ export class WebRtcOutput {
     return a.length === b.length && timingSafeEqual(a, b);
   }
 
-  listeners(): ListenerInfo[] {
-    return [...this.sessions.values()].map((s) => s.info());
+  listeners(): (ListenerInfo & { program: string })[] {
+    return [...this.sessions.values()].map((s) => ({ ...s.info(), program: this.owners.get(s.id)?.program ?? 'main' }));
+  }
+
+  /** Listeners per program (the id each session asked for: main, or a [[program]] id). */
+  listenerCounts(): Map<string, number> {
+    const n = new Map<string, number>();
+    for (const id of this.sessions.keys()) {
+      const p = this.owners.get(id)?.program ?? 'main';
+      n.set(p, (n.get(p) ?? 0) + 1);
+    }
+    return n;
   }
 
   status() {
@@ -369,7 +380,7 @@ export class WebRtcOutput {
       max_listeners: this.options.maxListeners,
       states: counts,
       encoders: [...this.feeds.keys()],
-      mp3_channels: this.mp3Sessions.size,
+      mp3_channels: [...this.mp3Feeds.values()].reduce((n, f) => n + f.sessions.size, 0),
       listeners_served: this.listenersServed,
       refused: this.refused,
       peer_connections: this.native?.session.rtcCounters.peerConnections ?? 0,
@@ -414,12 +425,12 @@ export class WebRtcOutput {
   private closedSinceGc = 0;
   private lastGcAt = 0;
 
-  private join(s: WhepSession, spec: EncoderSpec): void {
-    const key = encoderKey(spec);
+  private join(s: WhepSession, spec: EncoderSpec, program: string): void {
+    const key = program === 'main' ? encoderKey(spec) : `@${program} ${encoderKey(spec)}`;
     let feed = this.feeds.get(key);
     if (!feed) {
       const sessions = new Set<WhepSession>();
-      const unsubscribe = this.pipeline.subscribe(spec, (p) => this.fanOut(sessions, p));
+      const unsubscribe = this.pipeline.subscribe(spec, (p) => this.fanOut(sessions, p), { program });
       feed = { spec, sessions, unsubscribe };
       this.feeds.set(key, feed);
       this.log.info(`encoder ${key} started`);
@@ -433,27 +444,39 @@ export class WebRtcOutput {
     for (const s of sessions) s.sendAudio(p, buf);
   }
 
-  private onMp3(s: WhepSession, open: boolean): void {
+  private onMp3(s: WhepSession, open: boolean, program: string): void {
     if (open) {
-      this.mp3Sessions.add(s);
-      this.mp3Unsubscribe ??= this.pipeline.subscribe(this.options.mp3Spec, (p) => {
-        const buf = Buffer.from(p.data.buffer, p.data.byteOffset, p.data.byteLength);
-        for (const l of this.mp3Sessions) l.sendMp3(buf);
-      }, { maxDelayMs: MAX_DELAY_MS.listener });
+      let feed = this.mp3Feeds.get(program);
+      if (!feed) {
+        const sessions = new Set<WhepSession>();
+        const unsubscribe = this.pipeline.subscribe(
+          this.options.mp3Spec,
+          (p) => {
+            const buf = Buffer.from(p.data.buffer, p.data.byteOffset, p.data.byteLength);
+            for (const l of sessions) l.sendMp3(buf);
+          },
+          { maxDelayMs: MAX_DELAY_MS.listener, program },
+        );
+        feed = { sessions, unsubscribe };
+        this.mp3Feeds.set(program, feed);
+      }
+      feed.sessions.add(s);
     } else {
-      this.mp3Sessions.delete(s);
-      if (this.mp3Sessions.size === 0 && this.mp3Unsubscribe) {
-        this.mp3Unsubscribe();
-        this.mp3Unsubscribe = undefined;
+      const feed = this.mp3Feeds.get(program);
+      if (!feed || !feed.sessions.delete(s)) return;
+      if (feed.sessions.size === 0) {
+        feed.unsubscribe();
+        this.mp3Feeds.delete(program);
       }
     }
   }
 
   private remove(s: WhepSession, reason: string): void {
     if (!this.sessions.delete(s.id)) return;
+    const program = this.owners.get(s.id)?.program ?? 'main';
     this.owners.delete(s.id);
     this.closedSinceGc++;
-    this.onMp3(s, false);
+    this.onMp3(s, false, program);
     for (const [key, feed] of this.feeds) {
       if (!feed.sessions.delete(s)) continue;
       if (feed.sessions.size === 0) {

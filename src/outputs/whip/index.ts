@@ -5,6 +5,7 @@ import type { OutputStatus } from '../link.ts';
 import type { OutputKind } from '../kinds.ts';
 import type { PacketSource } from '../packet-source.ts';
 import { WhipOutput } from './output.ts';
+import { programChannels } from '../../config/programs.ts';
 
 export { WhipOutput, type WhipState } from './output.ts';
 
@@ -38,7 +39,8 @@ export function whipOutputs(config: Config, source: PacketSource, onChange?: (s:
         endpoint: w.url,
         token: w.token,
         bindAddress: w.bind_address,
-        spec: whipOpusSpec(config.input.channels, w.bitrate_kbps),
+        program: w.program,
+        spec: whipOpusSpec(programChannels(config, w.program), w.bitrate_kbps),
       }),
   );
 }

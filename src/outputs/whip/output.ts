@@ -21,6 +21,8 @@ export interface WhipOutputOptions {
   endpoint: string;
   token: string;
   spec: EncoderSpec & { codec: 'opus' };
+  /** The program it publishes ([[program]] id; default main). */
+  program?: string;
   bindAddress?: string;
   iceServers?: string[];
   publisher?: Partial<Omit<PublisherOptions, 'log'>>;
@@ -70,7 +72,7 @@ export class WhipOutput implements Connector<WhipPublisher> {
 
   start(): void {
     if (this.handler.state !== 'stopped') return;
-    this.unsubscribe = this.source.subscribe(this.opts.spec, (p) => this.handler.link?.send(p));
+    this.unsubscribe = this.source.subscribe(this.opts.spec, (p) => this.handler.link?.send(p), this.opts.program ? { program: this.opts.program } : {});
     this.handler.start();
   }
 
