@@ -77,8 +77,14 @@ const GAIN_RAMP_FRAMES = 720;
 const PRIME_FRAMES = 8192;
 /** 500 ms and headroom, a power of two so positions wrap with a mask. */
 const DELAY_RING_FRAMES = 32_768;
-/** Look-ahead window L (1.5 ms): the limiter delays the signal by L − 1 frames. */
-const LOOKAHEAD = 72;
+/**
+ * Look-ahead window L (1 ms): the limiter delays the signal by L − 1 frames. Every chain delays
+ * by that much, limiter on or off, so turning the limiter on or off while a program plays
+ * cross-fades two signals in step: with a jump in latency, a steady tone faded against itself
+ * 71 frames later dipped towards silence (heard by test/programs-processing.test.ts). It also
+ * keeps a program's latency one figure whatever its settings.
+ */
+const LOOKAHEAD = 48;
 /** Release time constant: ~2.6 of them (210 ms) bring 12 dB of reduction back within 0.5 dB. */
 const RELEASE_S = 0.08;
 /** One high-pass and the EQ bands. */
@@ -240,12 +246,9 @@ class Chain {
     this.xRing = new Float64Array(LOOKAHEAD * ch);
   }
 
-  get identity(): boolean {
-    return this.biquads === 0 && !this.limiting;
-  }
-
+  /** Frames every chain delays by (the look-ahead, also with the limiter off). */
   get latency(): number {
-    return this.limiting ? LOOKAHEAD - 1 : 0;
+    return LOOKAHEAD - 1;
   }
 
   /** New settings (normalized) and a cleared state. Allocates nothing. */
@@ -300,7 +303,22 @@ class Chain {
       }
     }
     if (this.limiting) this.limit(dst, dOff, frames);
-    else for (let i = 0; i < n; i++) dst[dOff + i] = w[i]!;
+    else this.lookaheadDelay(dst, dOff, frames);
+  }
+
+  /** Without the limiter: the same L − 1 frames of delay through the same ring. */
+  private lookaheadDelay(dst: Float32Array, dOff: number, frames: number): void {
+    const ch = this.ch;
+    const w = this.work;
+    const xRing = this.xRing;
+    let pos = this.pos;
+    for (let f = 0, i = 0; f < frames; f++, i += ch) {
+      for (let c = 0; c < ch; c++) xRing[pos * ch + c] = w[i + c]!;
+      if (++pos === LOOKAHEAD) pos = 0;
+      // pos now holds the oldest frame, n-L+1, as in limit().
+      for (let c = 0; c < ch; c++) dst[dOff + i + c] = xRing[pos * ch + c]!;
+    }
+    this.pos = pos;
   }
 
   /**
@@ -426,7 +444,7 @@ export class ProgramDsp {
     return this.chains[0].clamps + this.chains[1].clamps;
   }
 
-  /** Frames of latency the chain adds besides delayMs (the limiter's look-ahead when on, else 0). */
+  /** Frames of latency the chain adds besides delayMs: the look-ahead, with the limiter on or off. */
   get lookaheadFrames(): number {
     return this.chains[this.cur].latency;
   }
@@ -478,7 +496,7 @@ export class ProgramDsp {
         for (let c = 0; c < ch; c++, i++) buf[o + i] = a[i]! + (b[i]! - a[i]!) * t;
       }
       this.fadeAt = at;
-    } else if (!next.identity) next.process(buf, o, buf, o, frames);
+    } else next.process(buf, o, buf, o, frames);
     this.delay(buf, o, frames);
   }
 
@@ -499,7 +517,7 @@ export class ProgramDsp {
   private startFade(s: DspSettings): void {
     const chain = this.chains[1 - this.cur]!;
     chain.set(s);
-    if (!chain.identity) {
+    {
       const ch = this.channels;
       let f = this.historyPos / ch;
       for (let left = PRIME_FRAMES; left > 0; ) {
