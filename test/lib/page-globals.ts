@@ -19,7 +19,8 @@ export interface ListenPageDebug {
     ctx: AudioContext;
     outGain: GainNode;
     meters: { source: AudioNode; attach(n: AudioNode): void };
-    session: { pc: RTCPeerConnection; receiver: RTCRtpReceiver };
+    /** `url`: the WHEP endpoint it posted to (/whep, /whep/<program>). */
+    session: { pc: RTCPeerConnection; receiver: RTCRtpReceiver; url: string };
   };
   analysers: AnalyserNode[];
   context: AudioContext;
@@ -30,6 +31,11 @@ export interface ListenPageDebug {
   phase: string;
   sessions: number;
   instance: string | null;
+  /** The program the page plays (its id); those hark offers. */
+  program: string | null;
+  programs: { id: string; name: string; language: string; muted: boolean }[];
+  /** Each program's last level from /listen/events (dBFS, the louder channel's peak). */
+  programLevels: Record<string, number>;
   /** 'webrtc', 'mp3' or 'http' while a session exists. */
   transport: string | null;
 }

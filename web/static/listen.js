@@ -10,16 +10,48 @@
 // hark that cannot do WebRTC audio at all: no codec in common (MP3 over the data channel),
 // WebRTC audio that never arrives on a fresh connection (the same), or no RTCPeerConnection,
 // WebRTC disabled or full (the plain /stream.mp3).
+//
+// Programs: a hark may send several programs from one input (a floor mix and interpretation
+// into other languages). With more than one, the page lists them with each one's live level
+// (/listen/events `levels`); the choice is /listen/<id>, else the one remembered on this
+// device, else hark's default, and switching connects the new program's session without a
+// reload. With one program the page is as it always was.
 // No build step and no third-party code: every byte is served by hark.
 
 const $ = (id) => document.getElementById(id);
 const query = new URLSearchParams(location.search);
 const hash = new URLSearchParams(location.hash.slice(1));
 const TOKEN = hash.get('token') ?? query.get('token') ?? '';
-const WHEP_URL = query.get('whep') ?? '/whep';
 const INFO_URL = '/listen/info';
-const EVENTS_URL = TOKEN ? `/listen/events?token=${encodeURIComponent(TOKEN)}` : '/listen/events';
-const STREAM_URL = TOKEN ? `/stream.mp3?token=${encodeURIComponent(TOKEN)}` : '/stream.mp3';
+/** A path with the listener token (when the page has one) as `?token=`. */
+const withToken = (path) => (TOKEN ? `${path}?token=${encodeURIComponent(TOKEN)}` : path);
+const EVENTS_URL = withToken('/listen/events');
+/** The program in the page's own address, /listen/<id>; null on /listen. */
+const PATH_PROGRAM = (() => {
+  const m = /^\/listen\/([^/]+)\/?$/.exec(location.pathname);
+  try {
+    return m ? decodeURIComponent(m[1]) : null;
+  } catch {
+    return null;
+  }
+})();
+/** Where this device remembers the program it listened to last. */
+const PROGRAM_KEY = 'hark.program';
+/** How long (ms) without a `levels` event before the programs' level bars fall to nothing. */
+const LEVELS_STALE_MS = 1500;
+/**
+ * WHEP endpoint of a program: /whep for hark's default (as before programs), /whep/<id> for
+ * another; ?whep= overrides it for every program (tests, another server).
+ */
+function whepUrl(program) {
+  return query.get('whep') ?? (programs.isDefault(program) ? '/whep' : `/whep/${encodeURIComponent(program)}`);
+}
+
+/** The plain MP3 stream of a program: /stream.mp3 for hark's default, /stream/<id>.mp3 for another. */
+function streamUrl(program) {
+  return withToken(programs.isDefault(program) ? '/stream.mp3' : `/stream/${encodeURIComponent(program)}.mp3`);
+}
+
 /** Seconds a fresh connection may go without any audio before Automatic mode tries MP3. */
 const NO_AUDIO_FALLBACK_S = 5;
 /**
@@ -41,7 +73,10 @@ const ui = {
   label: document.querySelector('#play .label'),
   icon: document.querySelector('#play .icon'),
   state: $('state'),
-  station: $('station'),
+  station: $('station-name'),
+  programName: $('program-name'),
+  programs: $('programs'),
+  programList: $('program-list'),
   title: $('title'),
   onair: $('onair'),
   onairText: $('onair-text'),
@@ -143,8 +178,10 @@ async function refusal(res) {
  * channel (mode "mp3"), its resource URL and ETag for trickle ICE and teardown.
  */
 class WhepSession {
-  constructor(mode, handlers) {
+  constructor(mode, program, handlers) {
     this.mode = mode;
+    this.program = program;
+    this.url = whepUrl(program);
     this.handlers = handlers;
     this.pc = new RTCPeerConnection({ bundlePolicy: 'max-bundle' });
     this.location = null;
@@ -200,7 +237,7 @@ class WhepSession {
     const pc = this.pc;
     let res;
     try {
-      res = await fetch(WHEP_URL, {
+      res = await fetch(this.url, {
         method: 'POST',
         headers: headers({ 'content-type': 'application/sdp' }),
         body: pc.localDescription.sdp,
@@ -210,7 +247,7 @@ class WhepSession {
       throw new WhepError(`unreachable (${e.message})`);
     }
     if (res.status !== 201) throw await refusal(res);
-    this.location = new URL(res.headers.get('location'), new URL(WHEP_URL, location.href)).href;
+    this.location = new URL(res.headers.get('location'), new URL(this.url, location.href)).href;
     this.etag = res.headers.get('etag');
     const answer = await res.text();
     // Stopped while the offer was on its way: the resource hark made for it goes too.
@@ -260,10 +297,11 @@ class WhepSession {
   }
 }
 
-/** The plain /stream.mp3 in the <audio> element: for browsers and harks without WebRTC audio. */
+/** The program's plain MP3 stream in the <audio> element: for browsers and harks without WebRTC audio. */
 class HttpSession {
-  constructor(handlers) {
+  constructor(program, handlers) {
     this.mode = 'http';
+    this.program = program;
     this.handlers = handlers;
     this.closed = false;
   }
@@ -276,7 +314,8 @@ class HttpSession {
     a.addEventListener('error', this.onError);
     a.addEventListener('ended', this.onError);
     a.addEventListener('playing', this.onPlaying);
-    a.src = `${STREAM_URL}${STREAM_URL.includes('?') ? '&' : '?'}t=${Date.now()}`;
+    const url = streamUrl(this.program);
+    a.src = `${url}${url.includes('?') ? '&' : '?'}t=${Date.now()}`;
     this.handlers.element();
     a.play().catch(() => {});
   }
@@ -366,13 +405,16 @@ class Meters {
 }
 
 /**
- * /listen/info: station, title, broadcast state and hark's instance. Polled every few seconds,
- * every quarter second while hark does not answer; `check()` asks at once.
+ * /listen/info: station, title, broadcast state, programs and hark's instance. Polled every few
+ * seconds, every quarter second while hark does not answer; `check()` asks at once.
  */
 class Info {
   constructor(onChange) {
     this.onChange = onChange;
     this.info = null;
+    /** Settles with hark's first answer (or its first failure to answer). */
+    this.ready = new Promise((r) => (this.settle = r));
+    this.settled = false;
     this.down = false;
     this.timer = 0;
     this.inflight = null;
@@ -392,6 +434,11 @@ class Info {
       this.streaming = true;
       try {
         this.apply(JSON.parse(ev.data));
+      } catch {}
+    });
+    es.addEventListener('levels', (ev) => {
+      try {
+        programs.showLevels(JSON.parse(ev.data));
       } catch {}
     });
     es.onerror = () => {
@@ -434,12 +481,204 @@ class Info {
     if (next) this.info = next;
     this.schedule();
     this.onChange({ info: this.info, down: this.down, wasDown, restarted: !!(next && prev && prev.instance !== next.instance) });
+    this.settled = true;
+    this.settle();
   }
 
   schedule() {
     clearTimeout(this.timer);
     const every = this.down ? INFO_EVERY_MS.down : this.streaming ? INFO_EVERY_MS.streaming : player?.playing ? INFO_EVERY_MS.playing : INFO_EVERY_MS.stopped;
     this.timer = setTimeout(() => this.check(), every);
+  }
+}
+
+/** A language tag in words: "Spanish", with its own name first where that differs ("Español — Spanish"). */
+function languageWords(tag) {
+  if (!tag) return '';
+  const name = (locale) => {
+    try {
+      const n = new Intl.DisplayNames([locale], { type: 'language', fallback: 'none' }).of(tag);
+      return n ? n.charAt(0).toLocaleUpperCase(locale) + n.slice(1) : '';
+    } catch {
+      return '';
+    }
+  };
+  const here = name(document.documentElement.lang || 'en');
+  const own = name(tag);
+  if (!here) return own || tag;
+  return own && own.toLocaleLowerCase() !== here.toLocaleLowerCase() ? `${own} — ${here}` : here;
+}
+
+/**
+ * The programs hark offers and the one this page plays: the chooser (a radio group of cards,
+ * each with the program's live level), the heading, the address and what is remembered.
+ * Shown only when there is more than one program.
+ */
+class Programs {
+  constructor() {
+    /** From /listen/info: [{ id, name, language, muted }], the default first. */
+    this.list = [];
+    /** hark's default program (what /whep and /stream.mp3 carry); null until hark answered. */
+    this.main = null;
+    /** The program this page plays; until hark answers, the one asked for by address or remembered. */
+    this.id = PATH_PROGRAM ?? (localStorage.getItem(PROGRAM_KEY) || null);
+    this.cards = new Map();
+    this.cardsKey = '';
+    /** The last level of each program (dBFS, the louder channel's peak), for the cards and tests. */
+    this.levels = {};
+    this.levelsTimer = 0;
+    ui.programList.addEventListener('keydown', (ev) => this.key(ev));
+  }
+
+  get multi() {
+    return this.list.length > 1;
+  }
+
+  get current() {
+    return this.list.find((p) => p.id === this.id) ?? null;
+  }
+
+  /** Whether `id` is hark's default program (so /whep and /stream.mp3 carry it). */
+  isDefault(id) {
+    return id == null || (this.main !== null && id === this.main) || (this.main === null && id === 'main');
+  }
+
+  /**
+   * What hark said (/listen/info). The first answer settles which program plays: the address,
+   * else the remembered one while it exists, else the default. Later, a program that is gone
+   * gives way to the default. Returns whether the program changed.
+   */
+  update(i) {
+    if (!i) return false;
+    const first = this.main === null;
+    const list = Array.isArray(i.programs) && i.programs.length ? i.programs : [{ id: 'main', name: i.station || 'hark', language: '', muted: false }];
+    this.list = list;
+    this.main = typeof i.main === 'string' && list.some((p) => p.id === i.main) ? i.main : list[0].id;
+    const before = this.id;
+    const has = (id) => id != null && list.some((p) => p.id === id);
+    if (first) {
+      const stored = localStorage.getItem(PROGRAM_KEY);
+      this.id = has(PATH_PROGRAM) ? PATH_PROGRAM : has(stored) ? stored : this.main;
+      if (this.multi && has(PATH_PROGRAM)) localStorage.setItem(PROGRAM_KEY, this.id);
+    } else if (!has(this.id)) this.id = this.main;
+    this.render();
+    return this.id !== before && !(before === null && this.isDefault(this.id));
+  }
+
+  /** The listener picked a program: remember it, show it, and play it (without a reload). */
+  choose(id) {
+    if (id === this.id || !this.list.some((p) => p.id === id)) return;
+    this.id = id;
+    localStorage.setItem(PROGRAM_KEY, id);
+    this.render();
+    showInfo({ info: info.info, down: info.down });
+    player.switchProgram();
+  }
+
+  render() {
+    const multi = this.multi;
+    ui.programs.hidden = !multi;
+    ui.programName.hidden = !multi;
+    const p = this.current;
+    ui.programName.textContent = multi && p ? p.name : '';
+    ui.streamLink.href = streamUrl(this.id);
+    ui.streamLink.textContent = new URL(streamUrl(this.id), location.href).href;
+    if (!multi) {
+      if (this.cards.size) ui.programList.replaceChildren();
+      this.cards.clear();
+      this.cardsKey = '';
+      return;
+    }
+    // The address says which program this is: a link shared from here opens it.
+    const path = `/listen/${encodeURIComponent(this.id)}`;
+    if (location.pathname !== path) history.replaceState(history.state, '', `${path}${location.search}${location.hash}`);
+    const key = JSON.stringify(this.list.map((x) => [x.id, x.name, x.language]));
+    if (key !== this.cardsKey) {
+      this.cardsKey = key;
+      this.cards.clear();
+      ui.programList.replaceChildren(...this.list.map((x) => this.card(x)));
+    }
+    for (const x of this.list) {
+      const c = this.cards.get(x.id);
+      const on = x.id === this.id;
+      c.el.setAttribute('aria-checked', String(on));
+      c.el.tabIndex = on ? 0 : -1;
+      c.muted.hidden = !x.muted;
+      this.paintLevel(x.id);
+    }
+  }
+
+  /** One program's card: a radio with its name, language, "Muted" and a live level bar. */
+  card(p) {
+    const el = document.createElement('button');
+    el.type = 'button';
+    el.className = 'program';
+    el.setAttribute('role', 'radio');
+    el.dataset.program = p.id;
+    const span = (cls, text = '') => {
+      const s = document.createElement('span');
+      s.className = cls;
+      s.textContent = text;
+      return s;
+    };
+    const mark = span('mark');
+    mark.setAttribute('aria-hidden', 'true');
+    const name = span('name', p.name);
+    if (p.language) name.lang = p.language;
+    const words = languageWords(p.language);
+    const lang = span('lang', words);
+    lang.hidden = !words || words === p.name;
+    const muted = span('tag', 'Muted');
+    // The bar is for the eye: which program has sound. Its value changes four times a second,
+    // which a screen reader would read out on every change.
+    const level = span('level');
+    level.setAttribute('aria-hidden', 'true');
+    const fill = span('level-fill');
+    fill.append(span('zones'));
+    level.append(fill);
+    el.append(mark, name, lang, muted, level);
+    el.addEventListener('click', () => this.choose(p.id));
+    this.cards.set(p.id, { el, muted, fill });
+    this.paintLevel(p.id);
+    return el;
+  }
+
+  /** Arrow keys move through the programs and choose (WAI-ARIA APG radio group); Home/End too. */
+  key(ev) {
+    const ids = this.list.map((p) => p.id);
+    const at = ids.indexOf(ev.target.closest('.program')?.dataset.program);
+    if (at < 0) return;
+    const step = { ArrowDown: 1, ArrowRight: 1, ArrowUp: -1, ArrowLeft: -1 }[ev.key];
+    let to;
+    if (step) to = (at + step + ids.length) % ids.length;
+    else if (ev.key === 'Home') to = 0;
+    else if (ev.key === 'End') to = ids.length - 1;
+    else return;
+    ev.preventDefault();
+    this.choose(ids[to]);
+    this.cards.get(ids[to])?.el.focus();
+  }
+
+  /** /listen/events `levels`: { id: { peak: [dB…], rms: [dB…] } }, four times a second. */
+  showLevels(data) {
+    for (const [id, l] of Object.entries(data ?? {})) {
+      const peaks = (l?.peak ?? []).filter(Number.isFinite);
+      this.levels[id] = peaks.length ? Math.max(...peaks) : -Infinity;
+    }
+    for (const id of this.cards.keys()) this.paintLevel(id);
+    // hark gone quiet (stopped, restarting): no stale bars.
+    clearTimeout(this.levelsTimer);
+    this.levelsTimer = setTimeout(() => {
+      this.levels = {};
+      for (const id of this.cards.keys()) this.paintLevel(id);
+    }, LEVELS_STALE_MS);
+  }
+
+  /** A muted program's bar stays empty: its listeners hear nothing, whatever hark measures before the mute. */
+  paintLevel(id) {
+    const c = this.cards.get(id);
+    const muted = this.list.find((p) => p.id === id)?.muted;
+    if (c) c.fill.style.width = `${muted ? 0 : pct(this.levels[id] ?? -Infinity)}%`;
   }
 }
 
@@ -473,9 +712,13 @@ class Player {
     return ui.mode.value === 'auto' ? this.mode : ui.mode.value;
   }
 
-  /** The broadcast state from /listen/info ('live', 'muted', 'idle'), or null when unknown. */
+  /**
+   * The broadcast state from /listen/info ('live', 'muted', 'idle'), or null when unknown;
+   * 'muted' also when only this page's program is muted.
+   */
   get broadcast() {
-    return info?.info?.state ?? null;
+    const state = info?.info?.state ?? null;
+    return state === 'live' && programs.current?.muted ? 'muted' : state;
   }
 
   async play() {
@@ -495,6 +738,27 @@ class Player {
     this.ctx.resume().catch(() => {});
     updateMediaSession();
     info.schedule();
+    // Which program plays is settled by hark's first answer (at once, unless hark is away).
+    if (!info.settled) {
+      this.awaitingInfo = true;
+      setState('Connecting…');
+      await Promise.race([info.ready, new Promise((r) => setTimeout(r, 2000))]);
+      this.awaitingInfo = false;
+      if (!this.playing || this.session) return;
+    }
+    this.connect();
+  }
+
+  /** Another program was chosen: end this session and start the new program's at once. */
+  switchProgram() {
+    if (!this.playing || this.awaitingInfo) return;
+    clearTimeout(this.retryTimer);
+    this.spare?.stop();
+    this.spare = null;
+    this.meters?.attach(null);
+    this.clearDetails();
+    this.attempt = 0;
+    this.phase = 'connecting';
     this.connect();
   }
 
@@ -527,7 +791,7 @@ class Player {
       element: () => this.attachElement(),
       connection: (state) => this.onConnection(session, state),
     };
-    const session = mode === 'http' ? new HttpSession(handlers) : new WhepSession(mode, handlers);
+    const session = mode === 'http' ? new HttpSession(programs.id, handlers) : new WhepSession(mode, programs.id, handlers);
     return session;
   }
 
@@ -536,10 +800,10 @@ class Player {
     this.session?.stop();
     const mode = this.wantedMode;
     this.phase = this.phase === 'reconnecting' ? 'reconnecting' : 'connecting';
-    if (this.phase === 'connecting') setState('Connecting…');
+    if (this.phase === 'connecting') setState(programs.multi && programs.current ? `Connecting to ${programs.current.name}…` : 'Connecting…');
     const spare = this.spare;
     this.spare = null;
-    const session = spare && !spare.closed && spare.mode === mode ? spare : this.newSession(mode);
+    const session = spare && !spare.closed && spare.mode === mode && spare.program === programs.id ? spare : this.newSession(mode);
     this.sessions = (this.sessions ?? 0) + 1;
     if (spare && spare !== session) spare.stop();
     this.session = session;
@@ -833,15 +1097,18 @@ class Player {
   }
 }
 
-/** Station, title and on-air state on the page, and the lock screen's metadata. */
+/** Station, program, title and on-air state on the page, and the lock screen's metadata. */
 function showInfo({ info: i, down }) {
   if (i) {
-    if (ui.station.textContent !== i.station) ui.station.textContent = i.station || 'hark';
-    document.title = `${i.station || 'hark'} — listen`;
+    const station = i.station || 'hark';
+    if (ui.station.textContent !== station) ui.station.textContent = station;
+    const p = programs.multi ? programs.current : null;
+    document.title = p ? `Listen live — ${p.name}` : `${station} — listen`;
     ui.title.textContent = i.title;
     ui.title.hidden = !i.title;
   }
-  const state = down ? 'down' : i?.state ?? 'unknown';
+  // A program muted on its own is "Muted" here while the others are on air.
+  const state = down ? 'down' : (player?.broadcast ?? i?.state ?? 'unknown');
   ui.onair.dataset.state = state;
   ui.onairText.textContent = down ? 'Not reachable' : ON_AIR[state] ?? '…';
   player?.showPlaying();
@@ -852,20 +1119,26 @@ function showInfo({ info: i, down }) {
 function updateMediaSession() {
   if (!('mediaSession' in navigator)) return;
   const i = info?.info;
+  const p = programs.multi ? programs.current : null;
   const station = i?.station || 'hark';
-  const title = i?.title || station;
-  const key = `${title}\n${station}`;
+  const artist = p ? `${station} — ${p.name}` : station;
+  const title = i?.title || (p ? p.name : station);
+  const key = `${title}\n${artist}`;
   if (updateMediaSession.key !== key && window.MediaMetadata) {
     updateMediaSession.key = key;
-    navigator.mediaSession.metadata = new MediaMetadata({ title, artist: station, album: 'Live' });
+    navigator.mediaSession.metadata = new MediaMetadata({ title, artist, album: 'Live' });
   }
   navigator.mediaSession.playbackState = player?.playing ? 'playing' : 'paused';
 }
 
 let player = null;
+const programs = new Programs();
 const info = new Info((change) => {
+  const moved = programs.update(change.info);
   showInfo(change);
   if (!player?.playing) return;
+  // The program this page played is gone (hark's programs changed): its default plays.
+  if (moved) return player.switchProgram();
   if (change.down) {
     if (player.session && player.phase === 'playing') player.lost();
   } else if (change.restarted || (change.wasDown && player.phase !== 'playing')) {
@@ -910,8 +1183,7 @@ ui.volume.addEventListener('input', () => {
   setVolume(Number(ui.volume.value));
   localStorage.setItem('hark.volume', ui.volume.value);
 });
-ui.streamLink.href = STREAM_URL;
-ui.streamLink.textContent = new URL(STREAM_URL, location.href).href;
+programs.render();
 
 if ('mediaSession' in navigator) {
   const actions = { play: () => !player.playing && player.play(), pause: () => player.playing && player.stop(), stop: () => player.playing && player.stop() };
@@ -955,6 +1227,17 @@ window.hark = {
   /** The hark this page last heard from (changes with every start of hark). */
   get instance() {
     return info.info?.instance ?? null;
+  },
+  /** The program this page plays (its id), and those hark offers: [{ id, name, language, muted }]. */
+  get program() {
+    return programs.id;
+  },
+  get programs() {
+    return programs.list;
+  },
+  /** Each program's last level from /listen/events (dBFS, the louder channel's peak). */
+  get programLevels() {
+    return { ...programs.levels };
   },
   /** 'webrtc', 'mp3' (data channel) or 'http' (/stream.mp3), while a session exists. */
   get transport() {
