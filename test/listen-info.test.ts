@@ -29,7 +29,8 @@ describe('GET /listen/info', () => {
     const get = async () => (await (await fetch(`${hark.url}/listen/info?token=sesame`)).json()) as Record<string, string>;
     const first = await get();
     expect(first.station).toBe('Radio St. Mary');
-    expect(Object.keys(first).sort()).toEqual(['instance', 'state', 'station', 'title']);
+    expect(Object.keys(first).sort()).toEqual(['instance', 'main', 'programs', 'state', 'station', 'title']);
+    expect(first.programs).toEqual([{ id: 'main', name: 'Main', language: '', muted: false }]);
     for (const [action, state] of [['go_live', 'live'], ['mute', 'muted'], ['stop', 'idle']] as const) {
       expect((await fetch(`${hark.url}/api/actions/${action}`, { method: 'POST' })).status).toBe(200);
       expect((await get()).state).toBe(state);

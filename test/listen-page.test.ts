@@ -64,7 +64,8 @@ describe.skipIf(!chromiumAvailable())('listen page', () => {
     const res = await fetch(`${plain.url}/listen/info`);
     expect(res.status).toBe(200);
     const info = (await res.json()) as Record<string, unknown>;
-    expect(Object.keys(info).sort()).toEqual(['instance', 'state', 'station', 'title']);
+    expect(Object.keys(info).sort()).toEqual(['instance', 'main', 'programs', 'state', 'station', 'title']);
+    expect(info.main).toBe('main');
     expect(info.title).toBe('Sunday service');
     expect(['live', 'muted', 'idle']).toContain(info.state as string);
     expect(typeof info.station).toBe('string');
