@@ -2,6 +2,7 @@ import { resetToFactory } from './system/factory-reset.ts';
 import type { Server } from 'bun';
 import { programSpecs, programChannels, MAIN_PROGRAM } from './config/programs.ts';
 import { ProgramStreams } from './outputs/program-streams.ts';
+import { ProgramWatch } from './control/program-watch.ts';
 import { AudioPipeline } from './audio/pipeline.ts';
 import { Devices } from './audio/devices.ts';
 import { MeterState } from './audio/meter.ts';
@@ -48,6 +49,7 @@ export class Hark {
   readonly ctx: AppContext;
   private server?: Server<unknown>;
   private closed = false;
+  private programWatch?: ProgramWatch;
   /** Buttons and LEDs; started once control exists. */
   gpio?: Gpio;
   /** The HTTP app (route tests call `hark.app.handle(request)`). */
@@ -147,6 +149,9 @@ export class Hark {
     log.info(`listening on http://${this.config.http.host}:${server.port}`);
     // HTTPS for the admin pages ([tls]); a failure to serve it is reported, and hark runs on.
     await this.ctx.tls.start(serve, server.port);
+    // Per program: a device with too few channels, a program gone silent (src/control/program-watch.ts).
+    this.programWatch = new ProgramWatch({ config: () => this.ctx.store.config, pipeline: this.ctx.pipeline, devices: this.ctx.devices, alerts: this.ctx.broadcast.alerts });
+    this.programWatch.start();
     // Why hark started goes out now that the links in it (the box's address) are known.
     this.ctx.notify.start();
   }
@@ -157,6 +162,7 @@ export class Hark {
     this.closed = true;
     log.info('stopping');
     this.gpio?.close();
+    this.programWatch?.close();
     await this.ctx.notify.close();
     await this.ctx.plane.close();
     this.ctx.mp3.close();

@@ -182,6 +182,7 @@ export const ProgramSchema = T.Object(
     }),
     mix: T.Record(T.String({ pattern: '^[1-8]$' }), T.Number({ minimum: -60, maximum: 12 }), {
       default: {},
+      additionalProperties: false,
       description: 'Instead of channels: input channel → gain in dB, summed to mono, e.g. { 1 = 0.0, 3 = -6.0 }',
     }),
     mono: T.Boolean({ default: false, description: 'Sum the channels to mono' }),

@@ -42,7 +42,7 @@ const RANK: Record<Severity, number> = { info: 0, warning: 1, critical: 2 };
 
 /** Which `events` group an alert id belongs to. */
 export function eventOf(alertId: string): NotifyEvent {
-  if (alertId === 'silence') return 'silence';
+  if (alertId === 'silence' || alertId.startsWith('silence.')) return 'silence';
   if (alertId.startsWith('input.') || alertId === 'input') return 'input';
   if (alertId === 'recording.disk') return 'disk';
   if (alertId.startsWith('recording.')) return 'recording';
