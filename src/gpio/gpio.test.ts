@@ -183,6 +183,33 @@ describe('Gpio: the LIVE button held while hark starts (factory reset)', () => {
   });
 });
 
+describe('Gpio: an interpreter\'s cough button (one program muted alone)', () => {
+  test('toggle_mute with program = "es" mutes that program, not the box', async () => {
+    const config = parseConfig('[input]\nchannels = 4\n[[program]]\nid = "floor"\nchannels = [1, 2]\n[[program]]\nid = "es"\nchannels = [3]\n[[gpio.button]]\nline = "GPIO27"\naction = "toggle_mute"\nprogram = "es"\n');
+    const events = new EventBus();
+    const muted = new Set<string>();
+    const control = new Control(events, {
+      setProgramMuted: (p, m) => (m ? muted.add(p) : muted.delete(p)),
+      isProgramMuted: (p) => muted.has(p),
+    });
+    const sim = new SimLineSource(PI_LINES);
+    const gpio = new Gpio(config.gpio, { control, events });
+    gpio.start(() => sim);
+    sim.set('GPIO27', true);
+    jest.advanceTimersByTime(100);
+    sim.set('GPIO27', false);
+    await settle();
+    expect([...muted]).toEqual(['es']);
+    expect(control.isMuted).toBe(false);
+    sim.set('GPIO27', true);
+    jest.advanceTimersByTime(100);
+    sim.set('GPIO27', false);
+    await settle();
+    expect([...muted]).toEqual([]);
+    gpio.close();
+  });
+});
+
 describe('Gpio: long press and refused actions', () => {
   test('a long press runs its long action (mark), a short one the action', async () => {
     const { gpio, sim, control } = rig(`
