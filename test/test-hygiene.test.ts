@@ -18,7 +18,7 @@ const ROOT = resolve(import.meta.dir, '..');
 const README = readFileSync(join(ROOT, 'README.md'), 'utf8');
 
 /** Sections documented in their own README sections, not in the main table. */
-const OWN_SECTIONS = ['icecast', 'whip', 'gpio', 'notify', 'schedule'];
+const OWN_SECTIONS = ['icecast', 'whip', 'gpio', 'notify', 'schedule', 'program'];
 
 interface Row {
   keys: string[];
