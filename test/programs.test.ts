@@ -207,6 +207,9 @@ describe('four programs from a 4-channel input', () => {
     expect(c3.outputs).toContain('icecast c3');
     const info = await (await fetch(`${hark.url}/listen/info`)).json();
     expect(info.main).toBe('st');
+    const metrics = await (await fetch(`${hark.url}/metrics`)).text();
+    expect(metrics).toMatch(/hark_program_rms_dbfs\{program="c3",channel="0"\} -1[0-9]/);
+    expect(metrics).toContain('hark_program_muted{program="c4"} 0');
     expect(info.programs).toEqual([
       { id: 'st', name: 'Stage', language: 'en', muted: false },
       { id: 'c3', name: 'English', language: 'en', muted: false },

@@ -103,6 +103,14 @@ export function renderMetrics(ctx: AppContext): string {
   lv.peak_dbfs.forEach((v, ch) => g('hark_input_peak_dbfs', 'Input peak level over the last meter window, dBFS', v, { channel: ch }));
   lv.rms_dbfs.forEach((v, ch) => g('hark_input_rms_dbfs', 'Input RMS level over the last meter window, dBFS', v, { channel: ch }));
   lv.clips.forEach((v, ch) => c('hark_input_clips_total', 'Meter windows with a sample at full scale', v, { channel: ch }));
+  // Each [[program]] after its processing (none without [[program]] entries: the input's are main's).
+  for (const id of ctx.pipeline.programIds()) {
+    const pl = ctx.pipeline.programLevels(id);
+    if (!pl) continue;
+    pl.post.peak_dbfs.forEach((v, ch) => g('hark_program_peak_dbfs', 'A program\'s peak level after its processing, dBFS', v, { program: id, channel: ch }));
+    pl.post.rms_dbfs.forEach((v, ch) => g('hark_program_rms_dbfs', 'A program\'s RMS level after its processing, dBFS', v, { program: id, channel: ch }));
+    g('hark_program_muted', 'Whether a program alone is muted', ctx.pipeline.programMuted(id) ? 1 : 0, { program: id });
+  }
   g('hark_input_running', 'Whether the capture source delivers audio', st?.source.state === 'running' ? 1 : 0, { source: st?.source.kind ?? ctx.config.input.source });
   return m.text();
 }
