@@ -46,7 +46,9 @@ function daemon(opts: { devices?: { name: string; description: string; kind: str
       outputStatus: () => ({ kind: 'http_mp3', id: '', state: mp3Listeners ? 'streaming' : 'idle', detail: `${mp3Listeners} listening`, bytes: 0, listeners: mp3Listeners, since: null, last_error: null, where: '/stream.mp3', retry_at: null, enabled: true }),
     },
     pipeline: { need: () => () => {}, stats: () => (opts.source ? { source: opts.source } : undefined), currentLevels: () => ({ peak_dbfs: [], rms_dbfs: [], clips: [] }) },
-  } as unknown as AppContext; // a stand-in with only what the Listeners and Input pages' widgets read (the real one needs the audio worker)
+  } as unknown as AppContext;
+  // Without [[program]] the one stream is main's, /stream.mp3.
+  (ctx as { streams: unknown }).streams = { all: () => [{ id: 'main', out: ctx.mp3 }] }; // a stand-in with only what the Listeners and Input pages' widgets read (the real one needs the audio worker)
   return { ctx, events, control, alerts, store, devices, setListeners: (n: number) => (mp3Listeners = n) };
 }
 

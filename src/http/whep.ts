@@ -274,6 +274,7 @@ export const whepRoutes = (ctx: AppContext) => {
     )
     .get('/api/listeners', () => ({
       webrtc: ctx.webrtc?.listeners() ?? [],
-      stream_mp3: ctx.mp3.listenerInfo(),
+      // Every program's /stream/<id>.mp3 listeners, each with its program (main: /stream.mp3).
+      stream_mp3: ctx.streams.all(ctx.config).flatMap(({ id, out }) => out.listenerInfo().map((l) => ({ ...l, program: id }))),
     }));
 };

@@ -77,20 +77,26 @@ export function listenerRows(ctx: AppContext, now = Date.now()): ListenerRow[] {
     const s = (now - Date.parse(since)) / 1000;
     return s < 60 ? 'just joined' : `listening ${duration(s)}`;
   };
-  const rows: ListenerRow[] = ctx.mp3.listenerInfo().map((l) => ({
-    via: 'MP3',
-    id: String(l.id),
-    remote: l.remote,
-    since: l.connectedSince,
-    agent: l.userAgent,
-    detail: `${Math.round(l.bytes / 1024)} kB sent${l.queuedBytes ? `, ${Math.round(l.queuedBytes / 1024)} kB queued` : ''}`,
-    who: describeAgent(l.userAgent),
-    how: 'MP3 stream',
-    listening: listening(l.connectedSince),
-    quality: l.queuedBytes > 64 * 1024 ? 'falling behind' : '',
-    qualityClass: l.queuedBytes > 64 * 1024 ? 'poor' : '',
-    tech: `MP3 ${ctx.config.mp3.bitrate_kbps} kbit/s (/stream.mp3)`,
-  }));
+  // Each program's /stream/<id>.mp3 (main's is /stream.mp3): one list, the program named when there are several.
+  const several = ctx.config.program.length > 0;
+  const rows: ListenerRow[] = ctx.streams.all(ctx.config).flatMap(({ id, out }) => {
+    const path = out === ctx.mp3 ? '/stream.mp3' : `/stream/${id}.mp3`;
+    const name = several ? (ctx.config.program.find((p) => p.id === id)?.name || id) : '';
+    return out.listenerInfo().map((l) => ({
+      via: 'MP3',
+      id: out === ctx.mp3 ? String(l.id) : `${id}-${l.id}`,
+      remote: l.remote,
+      since: l.connectedSince,
+      agent: l.userAgent,
+      detail: `${Math.round(l.bytes / 1024)} kB sent${l.queuedBytes ? `, ${Math.round(l.queuedBytes / 1024)} kB queued` : ''}`,
+      who: describeAgent(l.userAgent),
+      how: name ? `MP3 stream of ${name}` : 'MP3 stream',
+      listening: listening(l.connectedSince),
+      quality: l.queuedBytes > 64 * 1024 ? 'falling behind' : '',
+      qualityClass: l.queuedBytes > 64 * 1024 ? 'poor' : '',
+      tech: `MP3 ${ctx.config.mp3.bitrate_kbps} kbit/s (${path})`,
+    }));
+  });
   for (const l of ctx.webrtc?.listeners() ?? []) {
     const q = connectionQuality(l.rtt_ms, l.fraction_lost);
     const since = l.connected_since ?? l.created_at;
@@ -102,7 +108,7 @@ export function listenerRows(ctx: AppContext, now = Date.now()): ListenerRow[] {
       agent: l.user_agent,
       detail: `${l.state}${l.rtt_ms !== null ? `, RTT ${l.rtt_ms} ms` : ''}${l.fraction_lost !== null ? `, loss ${(l.fraction_lost * 100).toFixed(1)}%` : ''}`,
       who: describeAgent(l.user_agent),
-      how: 'Listen page',
+      how: several ? `Listen page: ${ctx.config.program.find((p) => p.id === l.program)?.name || (l.program === 'main' ? ctx.config.program.find((p) => p.id === 'main')?.name || ctx.config.program[0]?.name || 'Main' : l.program)}` : 'Listen page',
       listening: l.connected_since ? listening(l.connected_since) : 'connecting',
       quality: l.state !== 'connected' || q === 'unknown' ? '' : `${q} connection`,
       qualityClass: q === 'unknown' ? '' : q,
