@@ -117,3 +117,28 @@ describe('the API refuses the same, and nothing changes', () => {
     expect((await fetch(`${hark.url}/api/status`)).status).toBe(200);
   }, 60_000);
 });
+
+describe('the hark command', () => {
+  const run = async (...args: string[]) => {
+    const p = Bun.spawn([process.execPath, join(import.meta.dir, '../src/cli/main.ts'), '--socket', join(hark.dir, 'hark.sock'), ...args], { stdout: 'pipe', stderr: 'pipe' });
+    const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
+    return { out, err, code };
+  };
+
+  test('hark mute es mutes that program alone; hark status lists the programs; a bad id or an unknown one is refused', async () => {
+    const m = await run('mute', 'es');
+    expect(m.code).toBe(0);
+    expect(m.out.trim()).toBe('es muted');
+    const st = await run('status');
+    expect(st.out).toMatch(/programs\n\s+floor \(main\)\s+.*dBFS peak\s+0 listening\s+floor\n\s+es\s+MUTED/);
+    expect(st.out).toContain('LIVE');
+    expect((await run('unmute', 'es')).out.trim()).toBe('es unmuted');
+    const bad = await run('mute', 'Bad Id');
+    expect(bad.code).toBe(2);
+    expect(bad.err).toContain('not a program id: "Bad Id"');
+    const unknown = await run('mute', 'nope');
+    expect(unknown.code).not.toBe(0);
+    expect(unknown.err).toContain('no program "nope": the programs are floor, es');
+    expect((await run('live', 'es')).code).toBe(2);
+  }, 30_000);
+});

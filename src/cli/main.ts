@@ -21,6 +21,7 @@ export const USAGE = `usage: hark [--socket PATH] [--config FILE] COMMAND
   status [--json]             state, input, levels, outputs and alerts
   live | stop                 start or stop Icecast, WHIP and recording
   mute | unmute               silence every output (the meters keep showing the input)
+  mute | unmute PROGRAM       silence one program alone (a [[program]] id, e.g. es)
   record [start|stop]         record now, on air or not (on|off too; recording.max_minutes
                               stops it by itself), or stop recording
   mark [LABEL]                put a mark in the log
@@ -127,6 +128,7 @@ interface Status {
   uptime_s: number;
   input: { source: string; state: string; message: string; device: string; format: { rate: number; channels: number } };
   levels: { peak_dbfs: number[]; rms_dbfs: number[] };
+  programs?: { id: string; name: string; muted: boolean; main: boolean; levels: { post: { peak_dbfs: number[] } }; listeners: { webrtc: number; stream_mp3: number } }[];
   alerts: { id: string; severity: string; message: string }[];
   outputs: Record<string, unknown>;
   output_list?: OutputStatus[];
@@ -140,6 +142,24 @@ function formatStatus(s: Status): string {
   lines.push(`input     ${s.input.source} ${s.input.state}${s.input.message ? `: ${s.input.message}` : ''}${s.input.device ? ` [${s.input.device}]` : ''}`);
   const names = s.levels.peak_dbfs.length === 1 ? ['M'] : ['L', 'R', '3', '4', '5', '6', '7', '8'];
   lines.push(`levels    ${s.levels.peak_dbfs.map((p, i) => `${names[i]} ${p <= -119 ? '-inf' : p.toFixed(1)}`).join('  ')} dBFS peak`);
+  // Programs, when there are [[program]] entries (one, main, is the input above).
+  const progs = s.programs ?? [];
+  if (progs.length > 1 || (progs[0] && progs[0].id !== 'main')) {
+    lines.push('programs');
+    lines.push(
+      table(
+        progs.map((p) => [
+          `${p.id}${p.main ? ' (main)' : ''}`,
+          p.muted ? 'MUTED' : `${Math.max(...p.levels.post.peak_dbfs).toFixed(1)} dBFS peak`,
+          `${p.listeners.webrtc + p.listeners.stream_mp3} listening`,
+          p.name,
+        ]),
+      )
+        .split('\n')
+        .map((l) => `  ${l}`)
+        .join('\n'),
+    );
+  }
   const rows: string[][] = [];
   for (const o of s.output_list ?? []) {
     const detail = o.detail !== o.state ? o.detail : '';
@@ -345,6 +365,14 @@ async function run(o: Opts): Promise<number> {
     case 'stop':
     case 'mute':
     case 'unmute': {
+      const program = args[0];
+      if (program !== undefined) {
+        if (cmd !== 'mute' && cmd !== 'unmute') throw new CliError(`usage: hark ${cmd} (it takes no program)`, EXIT.usage);
+        if (!/^[a-z0-9][a-z0-9_-]{0,31}$/.test(program)) throw new CliError(`not a program id: ${JSON.stringify(program.slice(0, 40))} (lower-case letters, digits, - and _; \`hark status\` lists the programs)`, EXIT.usage);
+        const r = await client().call('POST', `/api/actions/${cmd}`, { program });
+        out((r.body as { message: string }).message);
+        return EXIT.ok;
+      }
       const r = await client().call('POST', `/api/${cmd}`);
       const b = r.body as { state: string; message: string };
       out(`${b.message} (now ${b.state})`);
