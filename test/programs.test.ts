@@ -76,9 +76,12 @@ beforeAll(async () => {
   player = pw.play({ frequency: [...TONES], seconds: 900, channels: 4, levelDbfs: LEVEL });
   ice = await startIcecast();
   const udp = await freeUdpPort();
+  // latency_frames 1024: this file is about routing, and a 2.7 ms quantum on a loaded machine
+  // xruns, whose clicks spread over every frequency (seen: "another channel's tone" at −69 dBFS
+  // in the WHEP check while three other test runs shared the two cores).
   [hark, chrome] = await Promise.all([
     startHark(
-      `[input]\nsource = "pipewire"\ndevice = "${pw.sinkName}"\nchannels = 4\n[webrtc]\nudp_port = ${udp}\n[opus]\nbitrate_kbps = 256\n${PROGRAMS}${icecastEntries(ice.port, ice.sourcePassword)}`,
+      `[input]\nsource = "pipewire"\ndevice = "${pw.sinkName}"\nchannels = 4\nlatency_frames = 1024\n[webrtc]\nudp_port = ${udp}\n[opus]\nbitrate_kbps = 256\n${PROGRAMS}${icecastEntries(ice.port, ice.sourcePassword)}`,
       { env: pw.env, timeoutMs: 60_000 },
     ),
     chromiumAvailable() ? launchChromium() : Promise.resolve(undefined),
@@ -272,8 +275,11 @@ async function whepLevels(page: Page, path: string): Promise<[Record<number, num
     takes.push(sides.map((d) => Object.fromEntries(TONES.map((f) => [f, toneDbfs(new Float32Array(d), f, rate)]))) as [Record<number, number>, Record<number, number>]);
     await Bun.sleep(150);
   }
-  const med = (v: number[]) => [...v].sort((x, y) => x - y)[Math.floor(v.length / 2)]!;
-  return [0, 1].map((side) => Object.fromEntries(TONES.map((f) => [f, Math.round(med(takes.map((t) => t[side as 0 | 1][f]!)) * 10) / 10]))) as [Record<number, number>, Record<number, number>];
+  // The second loudest of the 7: a snapshot that caught the browser's jitter buffer stretching
+  // or its output underrunning (a loaded machine: seen, −16 dBFS for a −12 tone) reads low;
+  // a tone that is not there reads low in all of them.
+  const top = (v: number[]) => [...v].sort((x, y) => y - x)[1]!;
+  return [0, 1].map((side) => Object.fromEntries(TONES.map((f) => [f, Math.round(top(takes.map((t) => t[side as 0 | 1][f]!)) * 10) / 10]))) as [Record<number, number>, Record<number, number>];
 }
 
 /** A WHEP session (node-datachannel) for `seconds`; its Opus RTP decoded by libopus to stereo. */

@@ -399,8 +399,17 @@ export class AudioEngine<S> {
     const raw = inCh === outCh ? scratch : new Float32Array(BLOCK_FRAMES * inCh);
     const input = !!tap.input;
     const record = !!tap.record;
+    // Packets start on multiples of the packet length on the sample clock, so every encoder of
+    // one setting cuts its packets at the same instants whichever program it encodes and
+    // whenever it started: two programs' listeners get their packets in the same wake (a
+    // program's delay then arrives as set, not up to a capture block off).
+    const bus = input ? this.bus : chain ? chain.bus : this.program;
+    const fs = encoder.frameSize > 0 ? encoder.frameSize : 1;
+    let skip = (fs - (bus.position % fs)) % fs;
     const onData = (r: BusReader): void => {
       let n: number;
+      while (skip > 0 && (n = r.read(raw, Math.min(skip, BLOCK_FRAMES))) > 0) skip -= n;
+      if (skip > 0) return;
       for (;;) {
         const pts = r.position;
         n = r.read(raw, BLOCK_FRAMES);
@@ -422,7 +431,7 @@ export class AudioEngine<S> {
       },
       encodeNs: 0,
       onData,
-      reader: (input ? this.bus : chain ? chain.bus : this.program).reader(`encoder ${key}`, onData),
+      reader: bus.reader(`encoder ${key}`, onData),
     };
     this.encoders.set(key, slot);
   }

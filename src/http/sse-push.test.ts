@@ -25,6 +25,13 @@ function daemon(opts: { devices?: { name: string; description: string; kind: str
   let mp3Listeners = 0;
   // No PipeWire here: an empty device list.
   const devices = { list: () => ({ devices: opts.devices ?? [], version: 0, error: '' }) } as unknown as Devices; // only list() is read by the widgets
+  const mp3 = {
+    get listenerCount() {
+      return mp3Listeners;
+    },
+    listenerInfo: () => [],
+    outputStatus: () => ({ kind: 'http_mp3', id: '', state: mp3Listeners ? 'streaming' : 'idle', detail: `${mp3Listeners} listening`, bytes: 0, listeners: mp3Listeners, since: null, last_error: null, where: '/stream.mp3', retry_at: null, enabled: true }),
+  };
   const ctx = {
     devices,
     meter: new MeterState(),
@@ -38,17 +45,11 @@ function daemon(opts: { devices?: { name: string; description: string; kind: str
       statuses: () => [],
       recorder: { status: () => ({ state: 'stopped', file: null, file_bytes: 0, free_mb: null, last_error: null }) },
     },
-    mp3: {
-      get listenerCount() {
-        return mp3Listeners;
-      },
-      listenerInfo: () => [],
-      outputStatus: () => ({ kind: 'http_mp3', id: '', state: mp3Listeners ? 'streaming' : 'idle', detail: `${mp3Listeners} listening`, bytes: 0, listeners: mp3Listeners, since: null, last_error: null, where: '/stream.mp3', retry_at: null, enabled: true }),
-    },
+    mp3,
+    // Without [[program]] the one stream is main's, /stream.mp3.
+    streams: { all: () => [{ id: 'main', out: mp3 }] },
     pipeline: { need: () => () => {}, stats: () => (opts.source ? { source: opts.source } : undefined), currentLevels: () => ({ peak_dbfs: [], rms_dbfs: [], clips: [] }) },
-  } as unknown as AppContext;
-  // Without [[program]] the one stream is main's, /stream.mp3.
-  (ctx as { streams: unknown }).streams = { all: () => [{ id: 'main', out: ctx.mp3 }] }; // a stand-in with only what the Listeners and Input pages' widgets read (the real one needs the audio worker)
+  } as unknown as AppContext; // a stand-in with only what the Listeners and Input pages' widgets read (the real one needs the audio worker)
   return { ctx, events, control, alerts, store, devices, setListeners: (n: number) => (mp3Listeners = n) };
 }
 
