@@ -95,7 +95,7 @@ export function renderMetrics(ctx: AppContext): string {
     for (const k of st.consumers) {
       c('hark_bus_dropped_frames_total', 'Frames a bus consumer lost by falling behind', k.dropped, { consumer: k.name });
       c('hark_bus_overruns_total', 'Times a bus consumer was overrun', k.overruns, { consumer: k.name });
-      if (k.encodeMsTotal !== undefined) c('hark_encoder_seconds_total', 'CPU time spent encoding', k.encodeMsTotal / 1000, { encoder: k.name });
+      if (k.encodeMsTotal !== undefined) c('hark_encoder_seconds_total', 'Time the audio worker spent in the encoder and its packet hand-off (wall clock: on a loaded box it includes waiting for the CPU)', k.encodeMsTotal / 1000, { encoder: k.name });
       if (k.packets !== undefined) c('hark_encoder_packets_total', 'Packets an encoder produced', k.packets, { encoder: k.name });
     }
   }
