@@ -233,12 +233,12 @@ function routingMatrix(v: ProgramFormView): Html {
   const routeErr = e.routing;
   const rows = Array.from({ length: v.inputChannels }, (_, i) => i + 1);
   const gainErr = rows.some((c) => e[`gain_${c}`]);
-  return html`<fieldset class="field routing${routeErr || gainErr ? ' invalid' : ''}" data-field="routing" aria-describedby="${routeErr ? 'pf-routing-err ' : ''}pf-routing-help">
+  return html`<fieldset class="group routing${routeErr || gainErr ? ' invalid' : ''}" data-field="routing" aria-describedby="${routeErr ? 'pf-routing-err ' : ''}pf-routing-help">
   <legend>What it is made of</legend>
   <small id="pf-routing-help">Tick the input channels this program takes. One channel is mono; two are stereo, unless you mix them to one. A gain for a channel makes a mix (then it is mono).</small>
   ${errSpan('pf-routing', routeErr)}
   <table class="matrix">
-    <thead><tr><th scope="col">Input channel</th><th scope="col">Use</th><th scope="col">Gain in a mix (dB)</th></tr></thead>
+    <thead><tr><th scope="col">Input</th><th scope="col">Use</th><th scope="col">Gain in a mix (dB)</th></tr></thead>
     <tbody>${rows.map((c) => {
       const ge = e[`gain_${c}`];
       return html`<tr data-channel="${c}"${ge ? html` class="invalid"` : ''}>
@@ -257,7 +257,7 @@ function routingMatrix(v: ProgramFormView): Html {
 function eqRows(v: ProgramFormView, action: string): Html {
   const e = v.errors;
   const bands = v.values.eq;
-  return html`<fieldset class="field eq${e.eq ? ' invalid' : ''}" data-field="eq" aria-describedby="${e.eq ? 'pf-eq-err ' : ''}pf-eq-help">
+  return html`<fieldset class="group eq${e.eq ? ' invalid' : ''}" data-field="eq" aria-describedby="${e.eq ? 'pf-eq-err ' : ''}pf-eq-help">
   <legend>Tone (equaliser)</legend>
   <small id="pf-eq-help">Up to ${MAX_BANDS} bands, each lifting (+ dB) or cutting (− dB) around a pitch. Width: higher is narrower; 0.7 is gentle.</small>
   ${errSpan('pf-eq', e.eq)}

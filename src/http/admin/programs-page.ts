@@ -139,7 +139,7 @@ function formReason(field: string, reason: string, value: P.ProgramFormValues): 
   if (field === 'language' && pattern) return `a language code, e.g. en, es or pt-BR; got "${value.language}"`;
   if (reason.startsWith('give the input channels that make this program')) return 'tick at least one input channel';
   if (/channels make no stereo pair/.test(reason)) return `${value.use.length} channels make no stereo pair: tick “Mono (sum to one channel)”, or use one or two channels`;
-  if (field.startsWith('gain_')) return `channel ${field.slice(5)}: ${reason}`;
+  if (/^gain_\d+$/.test(field)) return `channel ${field.slice(5)}: ${reason}`;
   return reason;
 }
 
