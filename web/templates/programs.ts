@@ -203,11 +203,11 @@ export interface ProgramFormView {
 export const MAX_BANDS = 6;
 
 export const EQ_TYPES: readonly (readonly [string, string])[] = [
-  ['peak', 'Bell (lift or cut around the pitch)'],
-  ['lowshelf', 'Low shelf (the bass)'],
-  ['highshelf', 'High shelf (the treble)'],
-  ['highpass', 'Low cut (below the pitch)'],
-  ['lowpass', 'High cut (above the pitch)'],
+  ['peak', 'Bell (around the pitch)'],
+  ['lowshelf', 'Bass shelf (below it)'],
+  ['highshelf', 'Treble shelf (above it)'],
+  ['highpass', 'Low cut (below it)'],
+  ['lowpass', 'High cut (above it)'],
 ];
 
 function errSpan(id: string, e: string | undefined): Html | '' {
@@ -323,11 +323,10 @@ export function programsPage(v: { section: Html }): Html {
 ${v.section}
 <section class="panel sheet-panel" id="sheet" aria-labelledby="sheet-h">
   <h2 id="sheet-h">Scan-to-listen sheet</h2>
-  <p class="help">One page to print and put on the tables or the door: a QR code for each program, so people open it with their phone’s camera.</p>
-  <p><a class="button-link" id="sheet-link" href="/programs/sheet" target="_blank" rel="noopener">Print the scan-to-listen sheet</a></p>
+  <p class="help">One page to print and put on the tables or the door: a QR code for each program, so people open it with their phone’s camera. It opens in a new tab: print it from there (on a phone: Share, then Print).</p>
   <form class="row sheet-form" action="/programs/sheet" method="get" target="_blank">
     <div class="field"><label for="sheet-wifi">Wi-Fi to join, printed on the sheet (optional)</label><input type="text" id="sheet-wifi" name="wifi" maxlength="120" autocomplete="off" placeholder="e.g. Church-Guest" aria-describedby="sheet-wifi-help"><small id="sheet-wifi-help">The codes open this box’s address, so phones must be on the same network as this box.</small></div>
-    <button type="submit" id="sheet-print">Print</button>
+    <button type="submit" id="sheet-print">Print the scan-to-listen sheet</button>
   </form>
 </section>`;
 }
