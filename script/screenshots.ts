@@ -1,6 +1,8 @@
 /**
  * The browser walk behind script/screenshots: a fresh box (first-run password), an interface
  * feeding a tone, live with a title and one listener, then each page at each size and theme.
+ * Then the Programs page (programs-*.png) of a second box: a four-channel input with the floor
+ * on 1–2 and two interpreters, one of them muted.
  */
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -66,10 +68,69 @@ try {
       await ctx.close();
     }
   }
+  await programsWalk(PASSWORD);
   console.log(`screenshots in ${out}`);
 } finally {
   await chrome?.close();
   await hark?.stop();
   for (const f of feeds) await f.stop();
   await pw.stop();
+}
+
+/** The Programs page with three programs (one muted): a hark of its own, on a four-channel test tone. */
+async function programsWalk(password: string): Promise<void> {
+  const h = await startHark(`[admin]
+password = "${password}"
+[input]
+source = "tone"
+channels = 4
+[silence]
+enabled = false
+[[program]]
+id = "floor"
+name = "Floor"
+language = "en"
+channels = [1, 2]
+[[program]]
+id = "es"
+name = "Español"
+language = "es"
+channels = [3]
+highpass_hz = 80
+limiter_dbfs = -1.0
+[[program]]
+id = "pt"
+name = "Português"
+language = "pt-BR"
+channels = [4]
+delay_ms = 120
+`);
+  const browser = await launchChromium();
+  try {
+    await fetch('http://localhost/api/actions/mute', {
+      method: 'POST',
+      unix: join(h.dir, 'hark.sock'),
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ program: 'pt' }),
+    } as RequestInit);
+    const login = await browser.newPage();
+    await login.goto(`${h.url}/login`);
+    await login.fill('#password', password);
+    await Promise.all([login.waitForURL(`${h.url}/`), login.click('button[type=submit]')]);
+    const cookies = await browser.context.cookies();
+    for (const colorScheme of ['light', 'dark'] as const) {
+      for (const [size, viewport] of [['phone', { width: 390, height: 844 }], ['desktop', { width: 1366, height: 900 }]] as const) {
+        const ctx = await browser.browser.newContext({ viewport, colorScheme });
+        await ctx.addCookies(cookies);
+        const page = await ctx.newPage();
+        await page.goto(`${h.url}/programs`);
+        await page.waitForTimeout(1200);
+        await page.screenshot({ path: join(out, `programs-${size}-${colorScheme}.png`), fullPage: size === 'phone' });
+        await ctx.close();
+      }
+    }
+  } finally {
+    await browser.close();
+    await h.stop();
+  }
 }

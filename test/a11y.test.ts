@@ -16,7 +16,7 @@ import { setupInPage, useSession } from './lib/session.ts';
 const PASSWORD = 'correct horse battery';
 const SIZES = { phone: { width: 390, height: 844 }, desktop: { width: 1366, height: 900 } } as const;
 const SCHEMES = ['light', 'dark'] as const;
-const ADMIN = ['/', '/input', '/outputs', '/listeners', '/recordings', '/schedule', '/system'];
+const ADMIN = ['/', '/input', '/programs', '/outputs', '/listeners', '/recordings', '/schedule', '/system'];
 
 let hark: HarkProcess;
 let chrome: ChromiumHandle;
@@ -130,7 +130,7 @@ describe('touch targets', () => {
     try {
       await page.goto(`${hark.url}/`);
       const links = await page.locator('header nav a').evaluateAll((as) => as.map((a) => { const r = a.getBoundingClientRect(); return { text: a.textContent, left: r.left, right: r.right }; }));
-      expect(links.length).toBe(7);
+      expect(links.length).toBe(8);
       for (const l of links) {
         expect(l.left).toBeGreaterThanOrEqual(0);
         expect(l.right).toBeLessThanOrEqual(390);

@@ -20,7 +20,7 @@ import { loginInPage } from './lib/session.ts';
 const PASSWORD = 'a long enough password';
 const PHONE = { width: 390, height: 844 };
 const DESKTOP = { width: 1366, height: 900 };
-const PAGES = ['/', '/input', '/outputs', '/listeners', '/recordings', '/schedule', '/system'];
+const PAGES = ['/', '/input', '/programs', '/outputs', '/listeners', '/recordings', '/schedule', '/system'];
 
 let pw: PipewireHarness;
 let hark: HarkProcess;

@@ -12,7 +12,7 @@ import { loginInPage } from './lib/session.ts';
 
 const PASSWORD = 'correct horse battery';
 /** The admin pages (need a login). */
-const PAGES = ['/', '/input', '/outputs', '/listeners', '/recordings', '/schedule', '/system'];
+const PAGES = ['/', '/input', '/programs', '/outputs', '/listeners', '/recordings', '/schedule', '/system'];
 
 let hark: HarkProcess;
 let chrome: ChromiumHandle;

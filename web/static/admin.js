@@ -29,7 +29,7 @@ function placeMeters(root) {
   const all = (sel) => [...(root.matches?.(sel) ? [root] : []), ...root.querySelectorAll(sel)];
   all('[data-w]').forEach((el) => (el.style.width = `${el.dataset.w}%`));
   all('[data-x]').forEach((el) => (el.style.left = `${el.dataset.x}%`));
-  all('.meters[data-z-amber]').forEach((el) => {
+  all('[data-z-amber]').forEach((el) => {
     el.style.setProperty('--z-amber', `${el.dataset.zAmber}%`);
     el.style.setProperty('--z-red', `${el.dataset.zRed}%`);
   });
@@ -78,8 +78,36 @@ function applyLevels(data) {
   });
 }
 
+/**
+ * Each program's levels (`program-levels`: {id: [[pre peak, pre rms], [post peak, post rms]]},
+ * dBFS, the loudest channel), applied to the compact meters of web/templates/programs.ts on the
+ * Programs page (before and after) and the dashboard (after).
+ */
+function applyProgramLevels(data) {
+  let v;
+  try { v = JSON.parse(data); } catch { return; }
+  document.querySelectorAll('.pmeter[data-program]').forEach((m) => {
+    const l = v[m.dataset.program];
+    if (!l) return;
+    const [p, r] = m.dataset.stage === 'pre' ? l[0] : l[1];
+    m.dataset.peak = p.toFixed(1);
+    m.querySelector('.bar.peak').style.width = meterPct(p).toFixed(1) + '%';
+    m.querySelector('.bar.rms').style.width = meterPct(r).toFixed(1) + '%';
+    m.querySelector('.db').textContent = dbText(p);
+    const track = m.querySelector('.track');
+    track.setAttribute('aria-valuenow', Math.max(FLOOR, Math.min(0, p)).toFixed(1));
+    track.setAttribute('aria-valuetext', p <= -119 ? 'silence' : `${dbText(p)} dB`);
+  });
+}
+
 /** No connection: the bars empty, and screen readers hear that the level is unknown. */
 function emptyMeters() {
+  document.querySelectorAll('.pmeter[data-program]').forEach((m) => {
+    delete m.dataset.peak;
+    m.querySelectorAll('.bar').forEach((b) => (b.style.width = '0%'));
+    m.querySelector('.db').textContent = '—';
+    m.querySelector('.track').setAttribute('aria-valuetext', 'unknown: no connection');
+  });
   document.querySelectorAll('#meters .meter[data-ch]').forEach((row) => {
     // No reading now: nothing on the page (nor a script reading it) may take the last one for current.
     delete row.dataset.peak;
@@ -180,6 +208,7 @@ document.addEventListener('htmx:sseOpen', (e) => {
   if (s !== source) {
     source = s;
     s.addEventListener('levels', (m) => { heard(); if (!lost) applyLevels(m.data); });
+    s.addEventListener('program-levels', (m) => { heard(); if (!lost) applyProgramLevels(m.data); });
     s.addEventListener('hb', heard);
   }
   heard();
@@ -253,6 +282,21 @@ document.addEventListener('DOMContentLoaded', () => {
       a.addEventListener('pause', () => setTimeout(() => applyDeferred(target), 0));
       a.addEventListener('ended', () => setTimeout(() => applyDeferred(target), 0));
     }
+  });
+  // A live update that replaces the element holding the focus (a program's Mute button, swapped
+  // in with its card's new state) gives the focus to its successor, the element of the same id.
+  let focusedId = '';
+  document.body.addEventListener('htmx:sseBeforeMessage', () => {
+    const a = document.activeElement;
+    focusedId = a && a !== document.body ? a.getAttribute('id') || '' : '';
+  });
+  document.body.addEventListener('htmx:sseMessage', () => {
+    const id = focusedId;
+    focusedId = '';
+    const a = document.activeElement;
+    if (!id || (a && a !== document.body)) return;
+    const el = document.getElementById(id);
+    if (el) el.focus({ preventScroll: true });
   });
   document.body.addEventListener('htmx:sseBeforeMessage', (e) => {
     const log = document.getElementById('log');

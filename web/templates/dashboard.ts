@@ -161,7 +161,7 @@ export function titleAndMarks(title: string): Html {
 
 /** The dashboard's body: each live widget comes in its slot (src/http/admin/widgets.ts). */
 export interface DashboardPage {
-  slots: { state: Html; onAirAlert: Html; onAir: Html; meters: Html; record: Html; outputs: Html };
+  slots: { state: Html; onAirAlert: Html; onAir: Html; meters: Html; record: Html; outputs: Html; programs?: Html };
   share: Html;
   title: string;
   /** The server's clock (ms), for the timers' first tick (dashboard.js). */
@@ -175,6 +175,7 @@ ${s.state}
 <section class="panel wide on-air" id="on-air" aria-label="Are we on air?">${s.onAirAlert}${s.onAir}<p class="onair-more"><a href="/listeners">Who is listening</a></p></section>
 ${v.share}
 <section class="panel"><h2>Input level</h2>${s.meters}</section>
+${s.programs ? html`<section class="panel programs-levels" aria-labelledby="programs-levels-h"><h2 id="programs-levels-h">Programs</h2>${s.programs}</section>` : ''}
 <section class="panel"><h2>Recording</h2>${s.record}<a href="/recordings">Recordings</a></section>
 ${titleAndMarks(v.title)}
 <details class="panel wide outputs-fold"><summary><h2>Details of every output</h2></summary>${s.outputs}</details>

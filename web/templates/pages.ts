@@ -8,6 +8,7 @@ import type { RunState } from '../../src/control/events.ts';
 export const NAV = [
   ['/', 'Dashboard'],
   ['/input', 'Input'],
+  ['/programs', 'Programs'],
   ['/outputs', 'Outputs'],
   ['/listeners', 'Listeners'],
   ['/recordings', 'Recordings'],

@@ -28,6 +28,8 @@ export const dashboardRoutes = ({ ctx, hub }: AdminDeps) =>
               meters: W.slot(hub.env, 'meters'),
               record: W.slot(hub.env, 'record'),
               outputs: W.slot(hub.env, 'outputs'),
+              // Each program's level, when there are [[program]] entries; else the dashboard is as before.
+              programs: ctx.config.program.length ? W.slot(hub.env, 'program-meters') : undefined,
             },
             share: A.shareCard(ctx, request),
             title: ctx.control.title,

@@ -11,9 +11,10 @@ import { html, type Html } from '../../../web/templates/html.ts';
 import { fieldsFor, saveNotice, stateClass } from '../../../web/templates/components.ts';
 import type { AppContext } from '../../control/context.ts';
 import { entryName } from './model.ts';
-import { ENTRY_TEXT, SECTION_TEXT } from './labels.ts';
+import { ENTRY_TEXT, SECTION_TEXT, type FieldText } from './labels.ts';
 import { CaFileError, readCaFile } from '../../outputs/icecast/tls.ts';
 import { urlWithoutPassword, userInfo } from '../../config/notify-url.ts';
+import { MAIN_PROGRAM, resolveProgramId, resolvePrograms } from '../../config/programs.ts';
 
 type Body = Record<string, unknown>;
 
@@ -170,15 +171,42 @@ export function errorsFrom(e: ConfigError, prefix: string, fieldNames: string[])
   return { fields: {}, form: reason };
 }
 
+/**
+ * The "Program" field's choices: the programs by name, the default one (what `main` means)
+ * first and saying so; null with one program only (the field is left out, the value kept).
+ * The default program's value is `main` (it follows whichever program is the default),
+ * unless the entry names it by its own id already.
+ */
+export function programChoices(config: Config | undefined, current: unknown): (readonly [string, string])[] | null {
+  if (!config) return null;
+  const programs = resolvePrograms(config);
+  if (programs.length <= 1) return null;
+  const def = resolveProgramId(config, MAIN_PROGRAM);
+  return programs.map((p) => {
+    const isDefault = p.id === def;
+    const value = isDefault && current !== p.id ? MAIN_PROGRAM : p.id;
+    return [value, isDefault ? `${p.name} (the default)` : p.name] as const;
+  });
+}
+
+/** A form's words and left-out keys with its `program` field: a choice of the programs, or left out. */
+function withPrograms(text: Record<string, FieldText>, skip: string[] | undefined, config: Config | undefined, value: Record<string, unknown>): { text: Record<string, FieldText>; skip: string[] | undefined } {
+  if (!text.program) return { text, skip };
+  const choices = programChoices(config, value.program);
+  if (!choices) return { text, skip: [...(skip ?? []), 'program'] };
+  return { text: { ...text, program: { ...text.program, choices } }, skip };
+}
+
 /** A settings section (e.g. [recording]) as a form that saves itself; the notice sits beside its Save button. */
 export function sectionForm(section: string, config: Config, errors: Record<string, string> = {}, notice: Html | string = '', values?: Record<string, unknown>): Html {
   const meta = SECTION_FORMS[section]!;
   const schema = sectionSchema(section);
   const value = values ?? (config[section as keyof Config] as Record<string, unknown>);
+  const { text, skip } = withPrograms(SECTION_TEXT[section] ?? {}, meta.skip, config, value);
   return html`<form id="form-${section}" class="panel settings" novalidate hx-post="/ui/config/${section}" hx-target="this" hx-swap="outerHTML">
   <h2>${meta.title}</h2>
   ${meta.help ? html`<p class="help">${meta.help}</p>` : ''}
-  ${fieldsFor(schema, value, errors, { skip: meta.skip, keepSecrets: true, text: SECTION_TEXT[section] ?? {}, idPrefix: section, advancedNote: configNote(section, meta.advancedNote) })}
+  ${fieldsFor(schema, value, errors, { skip, keepSecrets: true, text, idPrefix: section, advancedNote: configNote(section, meta.advancedNote) })}
   <div class="actions"><button type="submit" id="save-${section}">Save</button>${notice}</div>
 </form>`;
 }
@@ -304,10 +332,15 @@ function notifyValues(values: Record<string, unknown>, old: Record<string, unkno
   return out;
 }
 
-/** An entry of [[icecast]], [[whip]] or [[notify]] as an edit (index) or add (null) form; a test's result sits beside its button. */
-export function entryForm(kind: EntryKind, index: number | null, value: Record<string, unknown>, errors: Record<string, string> = {}, formError = '', testResult?: { ok: boolean; message: string }): Html {
+/**
+ * An entry of [[icecast]], [[whip]] or [[notify]] as an edit (index) or add (null) form; a
+ * test's result sits beside its button. `config`: the running one, for the choice of program
+ * (left out without it, or with one program only).
+ */
+export function entryForm(kind: EntryKind, index: number | null, value: Record<string, unknown>, errors: Record<string, string> = {}, formError = '', testResult?: { ok: boolean; message: string }, config?: Config): Html {
   const schema = sectionSchema(kind);
-  const { noun, a, addWords, skip } = ENTRY_FORMS[kind];
+  const { noun, a, addWords } = ENTRY_FORMS[kind];
+  const { text, skip } = withPrograms(ENTRY_TEXT[kind], ENTRY_FORMS[kind].skip, config, value);
   const action = index === null ? `/ui/${kind}` : `/ui/${kind}/${index}`;
   const key = `${kind}-${index ?? 'new'}`;
   const target = `#${entrySectionId(kind)}`;
@@ -315,7 +348,7 @@ export function entryForm(kind: EntryKind, index: number | null, value: Record<s
   return html`<form class="panel entry-form ${kind}-form" id="${kind}-form-${index ?? 'new'}" novalidate hx-post="${action}" hx-target="${target}" hx-swap="outerHTML">
   <h3>${index === null ? (addWords ?? `Add ${a} ${noun}`) : `Edit ${noun} ${index + 1}`}</h3>
   ${formError ? html`<p class="notice bad" role="alert" data-notice="bad">${formError}</p>` : ''}
-  ${fieldsFor(schema, shown, errors, { skip, keepSecrets: index !== null, text: ENTRY_TEXT[kind], idPrefix: key, advancedNote: configNote(kind, undefined, true) })}
+  ${fieldsFor(schema, shown, errors, { skip, keepSecrets: index !== null, text, idPrefix: key, advancedNote: configNote(kind, undefined, true) })}
   <div class="actions">
     <button type="submit" id="save-${key}">${index === null ? 'Add' : 'Save'}</button>
     ${kind === 'icecast' ? html`<button type="button" id="test-${key}" hx-post="/ui/icecast/test${index === null ? '' : `?index=${index}`}" hx-target="closest form" hx-swap="outerHTML">Test connection</button>` : ''}
@@ -367,6 +400,9 @@ export function entrySection(kind: EntryKind, config: Config, statuses: (EntrySt
   const meta = ENTRY_FORMS[kind];
   const id = entrySectionId(kind);
   const output = kind !== 'notify' ? kind : null;
+  // With several programs, each output entry says which one it carries.
+  const programs = resolvePrograms(config);
+  const several = programs.length > 1;
   return html`<section id="${id}" class="panel entries${meta.wide ? ' wide' : ''}">
   <h2>${meta.title}</h2>
   ${meta.help ? html`<p class="help">${meta.help}</p>` : ''}
@@ -375,7 +411,8 @@ export function entrySection(kind: EntryKind, config: Config, statuses: (EntrySt
   <ul class="entries">${entries.map((e, i) => {
     const n = entryName(kind, config, i);
     const unchecked = kind === 'icecast' && insecureTls(e);
-    return html`<li data-entry="${i}"><div><span class="entry-name">${n.kind} <b>${n.id}</b></span> <span class="where">${n.where}</span>${e.enabled === false ? html` <span class="pill off">disabled</span>` : ''}${
+    const carries = output && several ? programs.find((p) => p.id === resolveProgramId(config, String(e.program ?? MAIN_PROGRAM))) : undefined;
+    return html`<li data-entry="${i}"><div><span class="entry-name">${n.kind} <b>${n.id}</b></span> <span class="where">${n.where}</span>${carries ? html` <span class="entry-program">· ${carries.name}</span>` : ''}${e.enabled === false ? html` <span class="pill off">disabled</span>` : ''}${
       unchecked ? html` <span class="pill warn" data-tls="unverified">certificate not checked</span>` : ''
     }
       ${output ? entryState(output, i, statuses[i]) : ''}${unchecked ? html`<p class="notice warn" role="note" id="${kind}-tls-warning-${i}">${UNCHECKED_WORDS}</p>` : ''}</div>

@@ -14,6 +14,7 @@ import { listenersRoutes } from './listeners-page.ts';
 import { recordingsRoutes } from './recordings-page.ts';
 import { systemRoutes } from './system-page.ts';
 import { scheduleRoutes } from './schedule-page.ts';
+import { programsRoutes } from './programs-page.ts';
 
 export { safeNext } from './session.ts';
 
@@ -23,6 +24,7 @@ export const adminRoutes = (ctx: AppContext, hub: SseHub) => {
     .use(sessionRoutes(ctx))
     .use(dashboardRoutes(deps))
     .use(inputRoutes(deps))
+    .use(programsRoutes(deps))
     .use(outputsRoutes(deps))
     .use(listenersRoutes(deps))
     .use(recordingsRoutes(deps))

@@ -55,7 +55,7 @@ export const SECTION_TEXT: Record<string, Record<string, FieldText>> = {
   },
   recording: {
     enabled: { label: 'Record every broadcast', help: 'While on air, hark keeps a file of it on this box (see Recordings).' },
-    program: { label: 'Program to record', help: 'Which program goes into the file (see Programs); main is the first.', advanced: true },
+    program: { label: 'Program to record', help: 'Which program goes into the file (see the Programs page).' },
     format: {
       label: 'Format',
       choices: [
@@ -181,6 +181,7 @@ export const ENTRY_TEXT: Record<'icecast' | 'whip' | 'notify', Record<string, Fi
     password: { label: 'Source password', help: 'The password for sending to the server (not the one for listening).' },
     bitrate_kbps: { label: 'Quality', choices: QUALITY },
     name: { label: 'Station name', help: 'Listeners see it in their players.' },
+    program: { label: 'Program', help: 'Which program this server gets, e.g. one language (see the Programs page).' },
     enabled: { label: 'Send to this server' },
     user: { label: 'Source user name', help: 'Almost always "source"; empty means that.', advanced: true },
     format: {
@@ -211,6 +212,7 @@ export const ENTRY_TEXT: Record<'icecast' | 'whip' | 'notify', Record<string, Fi
     url: { label: 'Server address', help: 'The WHIP address your platform gave you, starting with https://.' },
     token: { label: 'Stream key', help: 'The key or token your platform gave you, if any.' },
     bitrate_kbps: { label: 'Quality', choices: QUALITY },
+    program: { label: 'Program', help: 'Which program this server gets, e.g. one language (see the Programs page).' },
     enabled: { label: 'Send to this server' },
     id: { label: 'Short name', help: 'In the log and the status list.', advanced: true },
     bind_address: { label: 'Send from local address', help: 'Empty: any.', advanced: true },

@@ -78,14 +78,14 @@ export const outputsRoutes = ({ ctx, hub }: AdminDeps) => {
       )
       .post('/ui/config/:section', ({ params, body }) => saveSection(params.section, (body ?? {}) as Body))
       .get('/ui/:kind', ({ params }) => (isEntryKind(params.kind) ? htmlResponse(section(params.kind)) : notFound()))
-      .get('/ui/:kind/new', ({ params }) => (isEntryKind(params.kind) ? htmlResponse(section(params.kind, entryForm(params.kind, null, Value.Default(sectionSchema(params.kind), {}) as Record<string, unknown>))) : notFound()))
+      .get('/ui/:kind/new', ({ params }) => (isEntryKind(params.kind) ? htmlResponse(section(params.kind, entryForm(params.kind, null, Value.Default(sectionSchema(params.kind), {}) as Record<string, unknown>, {}, '', undefined, ctx.config))) : notFound()))
       .get('/ui/:kind/:index/edit', ({ params }) => {
         if (!isEntryKind(params.kind)) return notFound();
         const i = Number(params.index);
         // an entry read by field name, as the schema-driven form does (the entry types have no index signature).
         const e = (ctx.config[params.kind] as unknown as Record<string, unknown>[])[i];
         if (!e) return htmlResponse(section(params.kind, '', C.saveNotice({ ok: false, message: 'That entry is gone.' })), 404);
-        return htmlResponse(section(params.kind, entryForm(params.kind, i, e)));
+        return htmlResponse(section(params.kind, entryForm(params.kind, i, e, {}, '', undefined, ctx.config)));
       })
       .post('/ui/icecast/test', async ({ body, query }) => {
         const b = (body ?? {}) as Body;
@@ -106,13 +106,13 @@ export const outputsRoutes = ({ ctx, hub }: AdminDeps) => {
             throw e;
           }
           const r = onAirAnswerFor(ctx, index, entry) ?? (await testIcecast(entry));
-          return htmlResponse(entryForm('icecast', index, { ...old, ...values }, {}, '', r));
+          return htmlResponse(entryForm('icecast', index, { ...old, ...values }, {}, '', r, ctx.config));
         } catch (e) {
           if (!(e instanceof ConfigError)) throw e;
           // TypeBox's TSchema does not declare `properties` (this one is a T.Object).
           const { fields, form } = errorsFrom(e, prefix, Object.keys((schema as unknown as { properties: object }).properties));
           const typed = Object.fromEntries(Object.keys(fields).filter((n) => n in b).map((n) => [n, str(b[n])]));
-          return htmlResponse(entryForm('icecast', index, { ...old, ...values, ...typed }, fields, form), 422);
+          return htmlResponse(entryForm('icecast', index, { ...old, ...values, ...typed }, fields, form, undefined, ctx.config), 422);
         }
       })
       .post('/ui/:kind', ({ params, body }) => (isEntryKind(params.kind) ? saveEntry(params.kind, null, (body ?? {}) as Body) : notFound()))

@@ -85,7 +85,7 @@ export function configForms(ctx: AppContext) {
       // TypeBox's TSchema does not declare `properties` (this one is a T.Object).
       const names = Object.keys((schema as unknown as { properties: object }).properties);
       const { fields, form } = errorsFrom(e, prefix, names);
-      return htmlResponse(section(kind, entryForm(kind, index, { ...old, ...values, ...rawStrings(body, names, fields) }, fields, form)), 422);
+      return htmlResponse(section(kind, entryForm(kind, index, { ...old, ...values, ...rawStrings(body, names, fields) }, fields, form, undefined, ctx.config)), 422);
     }
   }
 

@@ -37,6 +37,7 @@ import * as T from './local-time.ts';
 import { systemControl } from '../../control/system.ts';
 import { notifierList } from '../../../web/templates/notify.ts';
 import { clockPanel as clockPanelView } from '../../../web/templates/schedule.ts';
+import { dashboardPrograms, programLevelsFrame, programsLive } from './programs-model.ts';
 
 export const statePanel = (ctx: AppContext, message = '') => C.statePanel(ctx.control.snapshot(), message);
 export const stateBadge = (ctx: AppContext) => C.stateBadge(ctx.control.state, problemCount(ctx));
@@ -266,7 +267,7 @@ export interface WidgetEnv {
 }
 
 /** The admin pages with a live connection (`/events?page=…`). */
-export const PAGES = ['dashboard', 'input', 'outputs', 'listeners', 'recordings', 'schedule', 'system'] as const;
+export const PAGES = ['dashboard', 'input', 'programs', 'outputs', 'listeners', 'recordings', 'schedule', 'system'] as const;
 export type PageName = (typeof PAGES)[number];
 
 export interface Widget {
@@ -321,6 +322,19 @@ export const WIDGETS = {
     },
     frameEvent: 'levels',
   },
+  // [[program]]: each program's levels before and after its sound settings (numbers, as the
+  // meters'; nothing is sent without programs), the dashboard's panel of them, and on the
+  // Programs page each card's live part (mute, listeners, outputs), swapped in out of band.
+  'program-levels': {
+    pages: ['dashboard', 'programs'],
+    slot: null,
+    render: () => html``,
+    everyMs: 100,
+    clock: "each program's levels move with the audio, read from the worker's shared memory",
+    frame: ({ ctx }) => programLevelsFrame(ctx),
+  },
+  'program-meters': { pages: ['dashboard'], slot: { id: 'program-meters' }, render: ({ ctx }) => dashboardPrograms(ctx), on: ['program', 'config'] },
+  programs: { pages: ['programs'], slot: null, render: ({ ctx }) => programsLive(ctx), on: ['program', 'config', 'listeners', 'output', 'input'] },
   // Each output's state on its event; the byte counts (the recording's size, free space) grow with the audio.
   outputs: { pages: ['dashboard', 'outputs'], slot: { id: 'outputs' }, render: ({ ctx }) => outputs(ctx), on: ['state', 'metadata', 'output', 'listeners', 'config'], everyMs: 1000, clock: 'bytes written and free space grow with the audio' },
   listeners: { pages: ['listeners'], slot: { id: 'listener-count', tag: 'p', attrs: 'class="listeners big-number"' }, render: ({ ctx }) => listeners(ctx), on: ['listeners'] },
