@@ -580,7 +580,7 @@ describe('accessibility and looks', () => {
             }
             await injectAxe(page);
             const found = await page.evaluate(async () => {
-              const r = await (window as unknown as { axe: { run(d: Document, o: object): Promise<{ violations: { id: string; impact: string; help: string; nodes: { target: string[] }[] }[] }> } }).axe.run(document, { resultTypes: ['violations'] });
+              const r = await window.axe.run(document, { resultTypes: ['violations'] });
               return r.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => `${v.impact} ${v.id} (${v.help}): ${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(', ')}`);
             });
             for (const f of found) findings.push(`${size} ${scheme} ${state}: ${f}`);

@@ -25,7 +25,10 @@ export class FrameBus {
     this.capacity = capacityFrames;
     this.ring = new Float32Array(channels * capacityFrames);
     this.written = startPosition;
+    this.first = startPosition;
   }
+  /** The sample clock of the first frame ever written (frames before it never existed). */
+  private readonly first: number;
 
   /** Total frames ever written: the sample clock (48 kHz) of the next frame. */
   get position(): number {
@@ -58,11 +61,13 @@ export class FrameBus {
   }
 
   /**
-   * A new reader starting at the current write position. `onData` runs synchronously after
-   * each write; it may read at once, or later, or not at all.
+   * A new reader starting at the current write position, or `back` frames before it (frames
+   * the ring still holds; at most its capacity, and never before the first frame). `onData`
+   * runs synchronously after each write; it may read at once, or later, or not at all.
    */
-  reader(name: string, onData?: (reader: BusReader) => void): BusReader {
-    const r = new BusReader(this, name, this.written, onData);
+  reader(name: string, onData?: (reader: BusReader) => void, back = 0): BusReader {
+    const b = Math.max(0, Math.min(Math.floor(back), this.capacity, this.written - this.first));
+    const r = new BusReader(this, name, this.written - b, onData);
     this.readers.add(r);
     return r;
   }

@@ -402,14 +402,15 @@ export class AudioEngine<S> {
     // Packets start on multiples of the packet length on the sample clock, so every encoder of
     // one setting cuts its packets at the same instants whichever program it encodes and
     // whenever it started: two programs' listeners get their packets in the same wake (a
-    // program's delay then arrives as set, not up to a capture block off).
+    // program's delay then arrives as set, not up to a capture block off). A new encoder
+    // starts at the packet boundary just behind the bus (the ring still holds those frames):
+    // its first packet covers the same frames as the packet an older encoder of the same
+    // setting is filling now, so a consumer moving from one to the other (the recording when
+    // the box goes off air) loses nothing.
     const bus = input ? this.bus : chain ? chain.bus : this.program;
     const fs = encoder.frameSize > 0 ? encoder.frameSize : 1;
-    let skip = (fs - (bus.position % fs)) % fs;
     const onData = (r: BusReader): void => {
       let n: number;
-      while (skip > 0 && (n = r.read(raw, Math.min(skip, BLOCK_FRAMES))) > 0) skip -= n;
-      if (skip > 0) return;
       for (;;) {
         const pts = r.position;
         n = r.read(raw, BLOCK_FRAMES);
@@ -431,7 +432,7 @@ export class AudioEngine<S> {
       },
       encodeNs: 0,
       onData,
-      reader: bus.reader(`encoder ${key}`, onData),
+      reader: bus.reader(`encoder ${key}`, onData, bus.position % fs),
     };
     this.encoders.set(key, slot);
   }

@@ -521,17 +521,28 @@ export class Recorder implements Connector<RecordingLink> {
 
   /**
    * The tap to record from changed (going off air silences the outputs' encoder): move to the
-   * right one. Both encoders start or stop at the same bus position (the worker takes the gate
-   * and the new encoder in one go), so the old one is kept until the new one's first packet and
-   * its packets from there on (silence, or in the wrong order) are dropped: the file goes on
-   * with a seam of about a packet.
+   * right one. The worker takes the gate and the new encoder in one go, and the new encoder
+   * starts at the packet boundary behind the bus: its first packet covers the same frames as
+   * the old encoder's packet in progress, which is partly off-air silence. So the old
+   * subscription's packets are held back by one: when the new one's first packet comes, the
+   * held packet is written only if it ends before it, and the old ones stop there. The file
+   * goes on without a hole, only a new encoder's first few milliseconds at the seam.
    */
   retap(): void {
     if (!this.unsubscribe || this.tapNow === 'record' || (this.opts.tap?.() ?? 'output') !== 'record') return;
     const oldOff = this.unsubscribe;
     let handover: number | null = null;
+    let held: EncodedPacket | null = null;
     // The old subscription's packets, until the new one has begun (subscribed before the old listener goes, so its encoder stays).
-    const oldUnsubscribe = this.source.subscribe(this.opts.spec, (p) => handover === null && this.onPacket(p), { maxDelayMs: MAX_DELAY_MS.relay, tap: this.tapNow, program: this.program });
+    const oldUnsubscribe = this.source.subscribe(
+      this.opts.spec,
+      (p) => {
+        if (handover !== null) return;
+        if (held) this.onPacket(held);
+        held = p;
+      },
+      { maxDelayMs: MAX_DELAY_MS.relay, tap: this.tapNow, program: this.program },
+    );
     oldOff();
     this.tapNow = 'record';
     this.skipWritten = true;
@@ -540,15 +551,19 @@ export class Recorder implements Connector<RecordingLink> {
       (p) => {
         if (handover === null) {
           handover = p.pts;
+          if (held && held.pts + held.frames <= p.pts) this.onPacket(held);
+          held = null;
           // Not from inside the delivery loop.
           queueMicrotask(oldUnsubscribe);
         }
         this.onPacket(p);
       },
-      { maxDelayMs: MAX_DELAY_MS.relay, tap: 'record' },
+      { maxDelayMs: MAX_DELAY_MS.relay, tap: 'record', program: this.program },
     );
     const unsubscribeNew = this.unsubscribe;
     this.unsubscribe = () => {
+      if (handover === null && held) this.onPacket(held);
+      held = null;
       handover ??= -1;
       oldUnsubscribe();
       unsubscribeNew();
