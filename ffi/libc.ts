@@ -10,6 +10,8 @@
  *   answers it, without starting a process or asking D-Bus.
  * - socket, sendto: sd_notify(3)'s datagram to systemd; setenv: the C environment that
  *   libpipewire's getenv() reads (Bun's process.env is a JS object that C never sees).
+ * - clock_gettime(CLOCK_MONOTONIC): the machine's monotonic clock (Bun's hrtime counts from
+ *   the process's start), which listeners and benchmarks compare across processes.
  */
 import { dlopen, FFIType, read, type Pointer } from 'bun:ffi';
 import { readFileSync, realpathSync } from 'node:fs';
@@ -48,6 +50,9 @@ function openLibc() {
     // int adjtimex(struct timex *buf): with buf->modes = 0 it only reads the kernel's clock
     // discipline into caller memory (TIMEX_BYTES here), during the call only. No privilege needed.
     adjtimex: { args: [FFIType.ptr], returns: FFIType.i32 },
+    // int clock_gettime(clockid_t, struct timespec *): writes two longs into caller memory,
+    // during the call only.
+    clock_gettime: { args: [FFIType.i32, FFIType.ptr], returns: FFIType.i32 },
   });
 }
 
@@ -113,6 +118,35 @@ export function clockSynchronised(): boolean | null {
   const buf = new BigInt64Array(TIMEX_BYTES / 8); // modes = 0: read only
   if (l.adjtimex(buf) < 0) return null;
   return buf[TIMEX_MAXERROR / 8]! < BigInt(MAXERROR_UNSYNCED_US);
+}
+
+const CLOCK_MONOTONIC = 1;
+/** CLOCK_MONOTONIC − Bun's hrtime, in ms, for this thread (measured once: both run at one rate). */
+let monotonicOffsetMs: number | undefined;
+
+/**
+ * The machine's CLOCK_MONOTONIC in ms (the clock of PipeWire's timestamps, and of every other
+ * process on the box), at the cost of process.hrtime: clock_gettime is read once per thread.
+ * Without glibc, Bun's own (process-relative) clock.
+ */
+export function monotonicMs(): number {
+  if (monotonicOffsetMs === undefined) {
+    const l = libc(); // loaded first: the reading below must not include dlopen's time
+    const ts = new BigInt64Array(2);
+    let best = Infinity;
+    monotonicOffsetMs = 0;
+    // The offset from the tightest of a few hrtime / clock_gettime / hrtime brackets.
+    for (let i = 0; l && i < 5; i++) {
+      const a = Number(process.hrtime.bigint()) / 1e6;
+      if (l.clock_gettime(CLOCK_MONOTONIC, ts) !== 0) break;
+      const b = Number(process.hrtime.bigint()) / 1e6;
+      if (b - a < best) {
+        best = b - a;
+        monotonicOffsetMs = Number(ts[0]!) * 1e3 + Number(ts[1]!) / 1e6 - (a + b) / 2;
+      }
+    }
+  }
+  return Number(process.hrtime.bigint()) / 1e6 + monotonicOffsetMs;
 }
 
 /** socket(2); returns the fd or -1. */

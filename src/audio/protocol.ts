@@ -56,4 +56,6 @@ export interface WorkerPacket {
   data: Uint8Array;
   pts: number;
   frames: number;
+  /** CLOCK_MONOTONIC ms when the packet was finished (EncodedPacket.at). */
+  at: number;
 }

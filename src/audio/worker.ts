@@ -4,6 +4,7 @@
  * never waits on HTTP or WebRTC work in the main thread. The packets one wake produces go to
  * the main thread in one message, their buffers transferred (no copy).
  */
+import { monotonicMs } from '../../ffi/libc.ts';
 import { AudioEngine } from './engine.ts';
 import { createSource, WaitingSource } from './sources.ts';
 import { createEncoder, type EncoderSpec } from '../codecs/index.ts';
@@ -91,12 +92,12 @@ function join(list: WorkerPacket[]): WorkerPacket {
     frames += p.frames;
   }
   const data = new Uint8Array(bytes);
-  let at = 0;
+  let off = 0;
   for (const p of list) {
-    data.set(p.data, at);
-    at += p.data.byteLength;
+    data.set(p.data, off);
+    off += p.data.byteLength;
   }
-  return { key: list[0]!.key, data, pts: list[0]!.pts, frames };
+  return { key: list[0]!.key, data, pts: list[0]!.pts, frames, at: list[list.length - 1]!.at };
 }
 
 function loop(): void {
@@ -158,7 +159,7 @@ self.onmessage = async (ev: MessageEvent<ToWorker>) => {
           new Float32Array(msg.levels),
           createEncoder,
           (key, p) => {
-            pending.push({ key, data: p.data, pts: p.pts, frames: p.frames });
+            pending.push({ key, data: p.data, pts: p.pts, frames: p.frames, at: monotonicMs() });
           },
           new Float32Array(msg.programLevels),
         );

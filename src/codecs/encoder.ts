@@ -5,6 +5,12 @@ export interface EncodedPacket {
   pts: number;
   /** Frames (samples per channel) this packet encodes. */
   frames: number;
+  /**
+   * When the encoder finished the packet (its last frame had just come from the source):
+   * CLOCK_MONOTONIC in ms (ffi/libc.ts monotonicMs), the same clock in every thread and process. Set by the audio
+   * worker; the low-latency channel tells listeners when a packet was captured from it.
+   */
+  at?: number;
 }
 
 export type PacketSink = (packet: EncodedPacket) => void;

@@ -9,6 +9,7 @@
  *   OPTIONS /whep[/:id] → 204 with Accept-Post / Accept-Patch, CORS and ICE server Links
  *   GET    /api/listeners
  */
+import { LL_FRAME_MS, type LlFrameMs } from '../outputs/webrtc/ll.ts';
 import { MAIN_PROGRAM, resolveProgramId, resolvePrograms } from '../config/programs.ts';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { Elysia } from 'elysia';
@@ -155,6 +156,20 @@ function toResponse(e: unknown): Response {
   throw e;
 }
 
+/**
+ * The `?ll=` of a WHEP offer: the frame length (ms) of the low-latency `opus-ll` channel, when
+ * the page opens one (absent: 5 ms). A refusal's words when it is not 5 or 2.5.
+ */
+export function llFrameParam(request: Request): LlFrameMs | undefined | string {
+  const q = new URL(request.url).searchParams.getAll('ll');
+  if (q.length === 0) return undefined;
+  if (q.length > 1) return 'll is given more than once';
+  const v = q[0]!;
+  const ms = LL_FRAME_MS.find((f) => String(f) === v);
+  if (ms === undefined) return `ll is the frame length of the low-latency channel in ms: ${LL_FRAME_MS.join(' or ')}, not "${v.slice(0, 40)}"`;
+  return ms;
+}
+
 export const whepRoutes = (ctx: AppContext) => {
   const links = iceServerLinks(ctx.config.webrtc.ice_servers);
   const linkHeaders = (h: Headers) => {
@@ -174,10 +189,17 @@ export const whepRoutes = (ctx: AppContext) => {
       if (mediaType(request) !== 'application/sdp') {
         throw new UnsupportedMediaTypeError(`a WHEP offer is application/sdp, not ${mediaType(request) || 'a body without Content-Type'}`);
       }
+      const ll = llFrameParam(request);
+      if (typeof ll === 'string') return refuse(400, ll, { field: 'll' });
       const body = await readBody(request, MAX_WHEP_BODY);
       const remote = server?.requestIP(request)?.address ?? 'unknown';
       const real = resolveProgramId(ctx.config, program) ?? MAIN_PROGRAM;
-      const { id, secret, answer, etag } = await output().open(body, { remote, userAgent: request.headers.get('user-agent') ?? '', program: real === resolveProgramId(ctx.config, MAIN_PROGRAM) ? MAIN_PROGRAM : real });
+      const { id, secret, answer, etag } = await output().open(body, {
+        remote,
+        userAgent: request.headers.get('user-agent') ?? '',
+        program: real === resolveProgramId(ctx.config, MAIN_PROGRAM) ? MAIN_PROGRAM : real,
+        ...(ll !== undefined ? { llFrameMs: ll } : {}),
+      });
       const h = new Headers({
         ...CORS,
         'content-type': 'application/sdp',

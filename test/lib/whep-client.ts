@@ -22,6 +22,11 @@ export interface WhepClientOptions {
   nack?: boolean;
   /** Also open the `mp3` data channel. */
   mp3?: boolean;
+  /**
+   * Also open the low-latency channel (unordered, no retransmissions): every message hark
+   * sends on it goes to `onMessage`. `label` replaces `opus-ll` (to see hark refuse another).
+   */
+  ll?: { onMessage: (m: Buffer | string) => void; label?: string };
   token?: string;
   /** Keep every packet's header (default true; false keeps only counters). */
   record?: boolean;
@@ -141,6 +146,14 @@ export class WhepClient {
         at: performance.now(),
       });
     });
+    if (this.opts.ll) {
+      const ll = this.opts.ll;
+      const dc = this.pc.createDataChannel(ll.label ?? 'opus-ll', { unordered: true, maxRetransmits: 0, protocol: 'hark-opus-ll/1' });
+      dc.onMessage((m) => ll.onMessage(typeof m === 'string' ? m : Buffer.from(m as ArrayBuffer)));
+      dc.onOpen(() => (this.llOpen = true));
+      dc.onClosed(() => (this.llOpen = false));
+      this.llDc = dc;
+    }
     if (this.opts.mp3) {
       const dc = this.pc.createDataChannel('mp3');
       dc.onMessage((m) => {
@@ -175,6 +188,9 @@ export class WhepClient {
     }
   }
   private seen: string[] = [];
+  /** The low-latency channel (opts.ll), to send on it. */
+  llDc?: ND.DataChannel;
+  llOpen = false;
 
   private readonly ownSsrc = 0x5eed0001;
 
@@ -215,6 +231,7 @@ export class WhepClient {
     }
     try {
       this.dc?.close();
+      this.llDc?.close();
       this.track?.close();
       this.pc.close();
     } catch {}
@@ -222,6 +239,7 @@ export class WhepClient {
     this.media = undefined;
     this.session = undefined;
     this.dc = undefined;
+    this.llDc = undefined;
     return status;
   }
 }

@@ -26,6 +26,8 @@ import { addHostCandidates, parseIceFragment, parseOffer } from './sdp.ts';
 import { loadNative, probeNative, type NativeRtc } from './native.ts';
 import { Changes, type OutputStatus } from '../link.ts';
 import type { ListenerInfo, SessionTimeouts, WhepSession } from './session.ts';
+import { llMessage, type LlFrameMs } from './ll.ts';
+import type { AudioPlan } from './negotiate.ts';
 
 /** A STUN or TURN server, as configured ([[webrtc.ice_servers]]). */
 export interface IceServerConfig {
@@ -113,6 +115,11 @@ export class WebRtcOutput {
   /** Per session: its secret and the client address that made it (never published). */
   private readonly owners = new Map<string, { secret: string; remote: string; program: string }>();
   private readonly feeds = new Map<string, Feed>();
+  /**
+   * Low-latency (`opus-ll`) listeners, per program and encoder setting, with the encoder they
+   * share and its packet counter (the header's sequence number).
+   */
+  private readonly llFeeds = new Map<string, { sessions: Set<WhepSession>; unsubscribe: () => void }>();
   /** MP3-over-data-channel listeners, per program, with the subscription they share. */
   private readonly mp3Feeds = new Map<string, { sessions: Set<WhepSession>; unsubscribe: () => void }>();
   private mux?: nd.IceUdpMuxListener;
@@ -272,7 +279,7 @@ export class WebRtcOutput {
   }
 
   /** Create a listener from an SDP offer. Throws the typed errors of errors.ts. */
-  async open(offerText: string, client: { remote: string; userAgent: string; program?: string }): Promise<WhepAnswer> {
+  async open(offerText: string, client: { remote: string; userAgent: string; program?: string; llFrameMs?: LlFrameMs }): Promise<WhepAnswer> {
     if (this._state === 'closed') throw new UnavailableError('WebRTC output is closed');
     const { nd, session: native } = await this.loadNative();
     if ((this._state as WebRtcState) === 'closed') throw new UnavailableError('WebRTC output is closed');
@@ -307,6 +314,8 @@ export class WebRtcOutput {
       log: this.log.child(id.slice(0, 4)),
       onEnd: (s, reason) => this.remove(s, reason),
       onMp3: (s, open) => this.onMp3(s, open, this.owners.get(s.id)?.program ?? 'main'),
+      onLl: (s, open) => this.onLl(s, open, this.owners.get(s.id)?.program ?? 'main', plan),
+      ...(client.llFrameMs !== undefined ? { llFrameMs: client.llFrameMs } : {}),
       timeouts: this.options.timeouts,
     });
     session.remoteUfrag = offer.iceUfrag;
@@ -381,6 +390,8 @@ export class WebRtcOutput {
       states: counts,
       encoders: [...this.feeds.keys()],
       mp3_channels: [...this.mp3Feeds.values()].reduce((n, f) => n + f.sessions.size, 0),
+      ll_channels: [...this.llFeeds.values()].reduce((n, f) => n + f.sessions.size, 0),
+      ll_encoders: [...this.llFeeds.keys()],
       listeners_served: this.listenersServed,
       refused: this.refused,
       peer_connections: this.native?.session.rtcCounters.peerConnections ?? 0,
@@ -471,12 +482,60 @@ export class WebRtcOutput {
     }
   }
 
+  /**
+   * The Opus setting of the low-latency channel: the listener's channels (as its RTP plan, or
+   * the input's), the configured bitrate, its frame length, CELT only (restricted-lowdelay:
+   * 2.5 ms of look-ahead instead of 6.5), no FEC (nothing is retransmitted or recovered: the
+   * page conceals), no DTX.
+   */
+  llSpec(frameMs: LlFrameMs, plan?: AudioPlan): EncoderSpec {
+    const o = this.options.policy.opus;
+    const channels: 1 | 2 = plan?.spec.codec === 'opus' ? plan.spec.channels : o.stereo && this.options.policy.inputChannels >= 2 ? 2 : 1;
+    return { codec: 'opus', channels, bitrateKbps: o.bitrateKbps, frameMs, application: 'restricted-lowdelay', fec: false, dtx: false, cbr: false, complexity: o.complexity };
+  }
+
+  private onLl(s: WhepSession, open: boolean, program: string, plan?: AudioPlan): void {
+    if (open) {
+      const spec = this.llSpec(s.llFrameMs, plan);
+      const key = `${program} ${encoderKey(spec)}`;
+      let feed = this.llFeeds.get(key);
+      if (!feed) {
+        const sessions = new Set<WhepSession>();
+        let seq = 0;
+        const channels = spec.channels;
+        const unsubscribe = this.pipeline.subscribe(
+          spec,
+          (p) => {
+            // The header and the packet in one buffer, built once for every listener of it.
+            const buf = llMessage(seq++, channels, p);
+            for (const l of sessions) l.sendLl(buf);
+          },
+          { maxDelayMs: MAX_DELAY_MS.prompt, program },
+        );
+        feed = { sessions, unsubscribe };
+        this.llFeeds.set(key, feed);
+        this.log.info(`low-latency encoder ${key} started`);
+      }
+      feed.sessions.add(s);
+    } else {
+      for (const [key, feed] of this.llFeeds) {
+        if (!feed.sessions.delete(s)) continue;
+        if (feed.sessions.size === 0) {
+          feed.unsubscribe();
+          this.llFeeds.delete(key);
+          this.log.info(`low-latency encoder ${key} stopped (no listeners)`);
+        }
+      }
+    }
+  }
+
   private remove(s: WhepSession, reason: string): void {
     if (!this.sessions.delete(s.id)) return;
     const program = this.owners.get(s.id)?.program ?? 'main';
     this.owners.delete(s.id);
     this.closedSinceGc++;
     this.onMp3(s, false, program);
+    this.onLl(s, false, program);
     for (const [key, feed] of this.feeds) {
       if (!feed.sessions.delete(s)) continue;
       if (feed.sessions.size === 0) {

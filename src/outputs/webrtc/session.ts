@@ -1,7 +1,14 @@
 /**
  * One WHEP listener: a libdatachannel PeerConnection with a sendonly audio track (and, when
- * the listener opens one, the `mp3` data channel). The session owns its node-datachannel
- * objects, watches its own health and reports its end to the WebRtcOutput that created it.
+ * the listener opens them, the `mp3` data channel and the low-latency `opus-ll` one). The
+ * session owns its node-datachannel objects, watches its own health and reports its end to
+ * the WebRtcOutput that created it.
+ *
+ * `opus-ll` (issue 19; the contract in the README's API part): hark sends each Opus packet of
+ * the listener's program as one unordered, never retransmitted message with a 24-byte header
+ * (LL_HEADER_BYTES); the page decodes and buffers it itself. The only message the page may
+ * send is the keep-alive `{"type":"ping","t":…}`, answered with hark's clock; anything else is
+ * counted, and LL_BAD_LIMIT of them end the session.
  */
 import { randomBytes } from 'node:crypto';
 import nd from 'node-datachannel';
@@ -13,6 +20,7 @@ import type { AudioPlan } from './negotiate.ts';
 import { parseRtcp, rttFromReport } from './rtcp.ts';
 import { addSendTrack, sendAt, type SendTrack } from './send-track.ts';
 import type { IceFragment } from './sdp.ts';
+import { LL_BAD_LIMIT, LL_LABEL, LL_PINGS_PER_S, LL_QUEUE_BYTES, llPingTime, monotonicMs, type LlFrameMs } from './ll.ts';
 
 /** Lifecycle of a listener, in its string form for /api/listeners. */
 export type SessionState = 'new' | 'connecting' | 'connected' | 'disconnected' | 'failed' | 'closed';
@@ -33,6 +41,7 @@ export interface SessionTimeouts {
 
 export const DEFAULT_TIMEOUTS: SessionTimeouts = { connectMs: 10_000, disconnectedMs: 4_000, silentMs: 12_000 };
 
+
 export interface SessionOptions {
   id: string;
   /** The HTTP client's address. */
@@ -48,6 +57,10 @@ export interface SessionOptions {
   onEnd: (session: WhepSession, reason: string) => void;
   /** Called when the `mp3` data channel opens (true) or closes (false). */
   onMp3: (session: WhepSession, open: boolean) => void;
+  /** Called when the `opus-ll` data channel opens (true) or closes (false). */
+  onLl?: (session: WhepSession, open: boolean) => void;
+  /** Frame length the listener asked for on `opus-ll` (the WHEP URL's `?ll=`; default 5 ms). */
+  llFrameMs?: LlFrameMs;
   timeouts?: SessionTimeouts;
 }
 
@@ -62,6 +75,16 @@ export interface ListenerInfo {
   user_agent: string;
   codec: string;
   mp3_channel: boolean;
+  /** The low-latency channel is open. */
+  ll_channel: boolean;
+  /** Its frame length (ms), when open. */
+  ll_frame_ms: number | null;
+  ll_packets: number;
+  ll_bytes: number;
+  /** Packets not sent because the channel was LL_QUEUE_BYTES behind. */
+  ll_dropped: number;
+  /** Messages from the listener that were not a keep-alive (ignored). */
+  ll_bad_messages: number;
   created_at: string;
   connected_since: string | null;
   rtt_ms: number | null;
@@ -97,8 +120,10 @@ export class WhepSession {
   private pc?: ND.PeerConnection;
   private rtp?: SendTrack;
   private dc?: ND.DataChannel;
+  private llDc?: ND.DataChannel;
   private trackOpen = false;
   private dcOpen = false;
+  private llOpen = false;
 
   /** RTP timestamp of sample 0 of the pipeline clock; random per RFC 3550 §5.1. */
   private readonly tsBase = randomBytes(4).readUInt32BE(0);
@@ -108,6 +133,12 @@ export class WhepSession {
   packets = 0;
   bytes = 0;
   mp3Bytes = 0;
+  llPackets = 0;
+  llBytes = 0;
+  llDropped = 0;
+  llBad = 0;
+  private llPingWindow = 0;
+  private llPings = 0;
   rtcpPackets = 0;
   nacks = 0;
   private lastRtcpAt = 0;
@@ -220,6 +251,31 @@ export class WhepSession {
     }
   }
 
+  /** The frame length (ms) this listener's `opus-ll` channel carries. */
+  get llFrameMs(): LlFrameMs {
+    return this.opts.llFrameMs ?? 5;
+  }
+
+  /** Send one packet (header + Opus, built once for every low-latency listener) on `opus-ll`. */
+  sendLl(buf: Buffer): void {
+    const dc = this.llDc;
+    if (!dc || !this.llOpen) return;
+    try {
+      // Unordered and never retransmitted: a late packet is worth nothing, so one the channel
+      // cannot take now is dropped (the page conceals it), never queued without bound.
+      if (dc.bufferedAmount() > LL_QUEUE_BYTES) {
+        this.llDropped++;
+        return;
+      }
+      if (dc.sendMessageBinary(buf)) {
+        this.llPackets++;
+        this.llBytes += buf.length;
+      }
+    } catch (e) {
+      this.log.debug(`opus-ll send failed: ${(e as Error).message}`);
+    }
+  }
+
   /** Apply trickled candidates (the fragment is validated, credentials checked by the caller). */
   addCandidates(frag: IceFragment): number {
     const pc = this.pc;
@@ -263,6 +319,12 @@ export class WhepSession {
       user_agent: this.opts.userAgent,
       codec: this.opts.plan?.summary ?? 'none (mp3 data channel)',
       mp3_channel: this.dcOpen,
+      ll_channel: this.llOpen,
+      ll_frame_ms: this.llOpen ? this.llFrameMs : null,
+      ll_packets: this.llPackets,
+      ll_bytes: this.llBytes,
+      ll_dropped: this.llDropped,
+      ll_bad_messages: this.llBad,
       created_at: new Date(this.createdAt).toISOString(),
       connected_since: this.connectedAt ? new Date(this.connectedAt).toISOString() : null,
       rtt_ms: this.rtt(),
@@ -343,8 +405,12 @@ export class WhepSession {
       return;
     }
     const label = dc.getLabel();
+    if (label === LL_LABEL && !this.llDc) {
+      this.onLlChannel(dc);
+      return;
+    }
     if (label !== 'mp3' || this.dc) {
-      this.log.info(`closing data channel "${label.slice(0, 32)}": hark offers one channel, "mp3"`);
+      this.log.info(`closing data channel "${label.slice(0, 32)}": hark takes one "mp3" and one "${LL_LABEL}" channel`);
       dc.close();
       return;
     }
@@ -365,6 +431,54 @@ export class WhepSession {
       this.lastDcMessageAt = Date.now();
     });
     if (dc.isOpen()) opened();
+  }
+
+  private onLlChannel(dc: ND.DataChannel): void {
+    this.llDc = dc;
+    const opened = () => {
+      if (this.llOpen || this.ended) return;
+      this.llOpen = true;
+      this.log.info(`${LL_LABEL} channel open (${this.llFrameMs} ms frames)`);
+      this.opts.onLl?.(this, true);
+    };
+    dc.onOpen(opened);
+    dc.onClosed(() => {
+      if (!this.llOpen) return;
+      this.llOpen = false;
+      this.opts.onLl?.(this, false);
+    });
+    dc.onMessage((msg) => this.onLlMessage(dc, msg));
+    if (dc.isOpen()) opened();
+  }
+
+  /** The keep-alive is answered with hark's clock; anything else is counted, and too much of it ends the session. */
+  private onLlMessage(dc: ND.DataChannel, msg: string | Buffer | ArrayBuffer): void {
+    if (this.ended) return;
+    const t = typeof msg === 'string' ? llPingTime(msg) : undefined;
+    const now = Date.now();
+    if (now - this.llPingWindow >= 1000) {
+      this.llPingWindow = now;
+      this.llPings = 0;
+    }
+    if (t === undefined || ++this.llPings > LL_PINGS_PER_S) {
+      this.llBad++;
+      if (this.llBad === 1) this.log.info(`${LL_LABEL}: a message that is not a keep-alive (ignored)`);
+      if (this.llBad > LL_BAD_LIMIT) this.end(`sent ${this.llBad} messages on ${LL_LABEL} that are not a keep-alive`);
+      return;
+    }
+    try {
+      if (dc.bufferedAmount() <= LL_QUEUE_BYTES) dc.sendMessage(JSON.stringify({ type: 'pong', t, now: monotonicMs() }));
+    } catch {}
+  }
+
+  private closeLlChannel(): void {
+    if (this.llOpen) {
+      this.llOpen = false;
+      this.opts.onLl?.(this, false);
+    }
+    try {
+      this.llDc?.close();
+    } catch {}
   }
 
   private closeDataChannel(): void {
@@ -388,6 +502,7 @@ export class WhepSession {
     this.ended = true;
     this._state = 'closed';
     this.closeDataChannel();
+    this.closeLlChannel();
     try {
       this.rtp?.track.close();
     } catch {}
@@ -401,7 +516,9 @@ export class WhepSession {
     this.pc = undefined;
     this.rtp = undefined;
     this.dc = undefined;
+    this.llDc = undefined;
     this.log.info(`closed: ${reason} (${this.packets} packets, ${this.bytes} bytes${this.mp3Bytes ? `, ${this.mp3Bytes} mp3 bytes` : ''})`);
     this.opts.onEnd(this, reason);
   }
 }
+
