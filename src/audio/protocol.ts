@@ -12,7 +12,7 @@ export interface SourceSettings {
   latencyFrames: number;
   /** node.latency otherwise (never below latencyFrames). */
   relaxedLatencyFrames: number;
-  tone: { frequency: number; levelDbfs: number };
+  tone: { frequency: number; levelDbfs: number; clockPpm?: number };
   /** input.gain_db: applied before the meters and encoders; a change alone ramps, the source stays. */
   gainDb?: number;
 }

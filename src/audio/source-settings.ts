@@ -9,7 +9,7 @@ export function sourceSettings(c: Config): SourceSettings {
     channels: c.input.channels,
     latencyFrames: c.input.latency_frames,
     relaxedLatencyFrames: c.input.relaxed_latency_frames,
-    tone: { frequency: c.tone.frequency, levelDbfs: c.tone.level_dbfs },
+    tone: { frequency: c.tone.frequency, levelDbfs: c.tone.level_dbfs, clockPpm: c.tone.clock_ppm },
     gainDb: c.input.gain_db,
   };
 }

@@ -22,7 +22,7 @@ export async function createSource(s: SourceSettings, log: Log): Promise<AudioSo
 }
 
 function tone(s: SourceSettings): ToneSource {
-  return new ToneSource({ channels: s.channels, frequency: s.tone.frequency, levelDbfs: s.tone.levelDbfs });
+  return new ToneSource({ channels: s.channels, frequency: s.tone.frequency, levelDbfs: s.tone.levelDbfs, clockPpm: s.tone.clockPpm ?? 0 });
 }
 
 function capture(s: SourceSettings, device: string): PipewireSource {

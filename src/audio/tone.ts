@@ -3,7 +3,8 @@ import type { AudioSource, SourceState, SourceStatus } from './source.ts';
 
 /**
  * A sine test tone, paced by the monotonic clock so it runs at exactly 48 kHz of wall time
- * (like a capture device would). `wait()` sleeps the worker thread until a block is due.
+ * (like a capture device would), or off by `clockPpm` parts per million as a real device's
+ * crystal is. `wait()` sleeps the worker thread until a block is due.
  */
 export class ToneSource implements AudioSource {
   readonly kind = 'tone' as const;
@@ -14,13 +15,16 @@ export class ToneSource implements AudioSource {
   private readonly amplitude: number;
   private startNs = 0n;
   private produced = 0;
+  /** Frames per second of wall time: 48 000, unless the clock is set off. */
+  private readonly rate: number;
   /** Slept on; the urgent flag (setUrgentFlag) when there is one. */
   private sleeper: Int32Array = new Int32Array(new SharedArrayBuffer(4));
 
   constructor(
-    readonly options: { channels: number; frequency: number; levelDbfs: number; blockFrames?: number },
+    readonly options: { channels: number; frequency: number; levelDbfs: number; blockFrames?: number; clockPpm?: number },
   ) {
     this.channels = options.channels;
+    this.rate = SAMPLE_RATE * (1 + (options.clockPpm ?? 0) / 1e6);
     this.step = (2 * Math.PI * options.frequency) / SAMPLE_RATE;
     this.amplitude = 10 ** (options.levelDbfs / 20);
   }
@@ -43,7 +47,7 @@ export class ToneSource implements AudioSource {
   /** Frames due by the clock and not yet read. */
   private due(): number {
     const elapsedNs = process.hrtime.bigint() - this.startNs;
-    return Math.floor((Number(elapsedNs) * SAMPLE_RATE) / 1e9) - this.produced;
+    return Math.floor((Number(elapsedNs) * this.rate) / 1e9) - this.produced;
   }
 
   wait(timeoutMs: number, minFrames?: number): boolean {
@@ -51,7 +55,7 @@ export class ToneSource implements AudioSource {
     const block = minFrames ?? this.options.blockFrames ?? 960;
     const missing = block - this.due();
     if (missing > 0) {
-      const ms = Math.min(timeoutMs, (missing * 1000) / SAMPLE_RATE);
+      const ms = Math.min(timeoutMs, (missing * 1000) / this.rate);
       Atomics.wait(this.sleeper, 0, 0, ms); // returns at once, or when notified, while the flag is up
     }
     return this.due() > 0;

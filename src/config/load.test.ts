@@ -7,7 +7,7 @@ describe('config', () => {
     expect(c).toEqual(defaultConfig());
     expect(c.http.port).toBe(8080);
     expect(c.input).toEqual({ source: 'auto', device: '', channels: 2, latency_frames: 128, relaxed_latency_frames: 2048, gain_db: 0 });
-    expect(c.tone).toEqual({ frequency: 440, level_dbfs: -12 });
+    expect(c.tone).toEqual({ frequency: 440, level_dbfs: -12, clock_ppm: 0 });
     expect(c.mp3.bitrate_kbps).toBe(128);
     expect(c.opus).toEqual({ bitrate_kbps: 96, frame_ms: 10, low_delay: false });
     expect(c.webrtc).toMatchObject({ enabled: true, max_listeners: 50, udp_port: 8189, token: '', codecs: ['opus', 'pcmu', 'pcma', 'g722'] });

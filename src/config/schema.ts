@@ -90,6 +90,12 @@ export const ToneSchema = T.Object(
   {
     frequency: T.Number({ minimum: 20, maximum: 20000, default: 440, description: 'Test tone frequency in Hz' }),
     level_dbfs: T.Number({ minimum: -60, maximum: 0, default: -12, description: 'Test tone level in dBFS' }),
+    clock_ppm: T.Integer({
+      minimum: -10_000,
+      maximum: 10_000,
+      default: 0,
+      description: "The test tone's clock runs this many parts per million fast (+) or slow (−), as a real interface's crystal does: for checking that listeners absorb it",
+    }),
   },
   { additionalProperties: false, default: {} },
 );

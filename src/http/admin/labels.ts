@@ -47,6 +47,7 @@ export const SECTION_TEXT: Record<string, Record<string, FieldText>> = {
   tone: {
     frequency: { label: 'Pitch (Hz)', help: 'A steady beep for checking the outputs, sent only when the sound source is the test tone (Capture, Advanced). 440 is the A above middle C.' },
     level_dbfs: { label: 'Loudness (dB)', help: '0 is the loudest possible; −12 is a comfortable level.' },
+    clock_ppm: { label: 'Clock error (ppm)', help: "Makes the test tone's clock run fast (+) or slow (−) by this many millionths, as a real interface's does. For testing listeners; leave at 0.", advanced: true },
   },
   silence: {
     enabled: { label: 'Warn me when the input goes quiet', help: 'An alert on every page when nothing comes in: a cable, a muted desk, a dead microphone.' },
