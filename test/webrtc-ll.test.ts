@@ -12,13 +12,15 @@ import { freeUdpPort, WhepClient } from './lib/whep-client.ts';
 import { dominantFrequency, toneDbfs } from './lib/signal.ts';
 import { OpusDecoder } from '../ffi/opus.ts';
 import { LL_BAD_LIMIT, LL_HEADER_BYTES } from '../src/outputs/webrtc/ll.ts';
+import { startLossyRelay } from './lib/udp-relay.ts';
 
 const TONE_HZ = 1000;
 const TONE_DBFS = -12;
 let hark: HarkProcess;
+let udp = 0;
 
 beforeAll(async () => {
-  const udp = await freeUdpPort();
+  udp = await freeUdpPort();
   hark = await startHark(`[input]\nsource = "tone"\n[tone]\nfrequency = ${TONE_HZ}\nlevel_dbfs = ${TONE_DBFS}\n[webrtc]\nudp_port = ${udp}\n`, { timeoutMs: 60_000 });
 }, 90_000);
 
@@ -206,6 +208,41 @@ describe('opus-ll: what hark sends', () => {
       await c.close();
     }
   }, 30_000);
+});
+
+describe('opus-ll through a poor network', () => {
+  test('1 % loss and 5 ± 3 ms of jitter: nothing is sent again, packets come out of order, and the channel goes on', async () => {
+    const relay = await startLossyRelay({ harkPort: udp, loss: 0.01, delayMs: 5, jitterMs: 3 });
+    const packets: LlPacket[] = [];
+    const c = await WhepClient.open({
+      url: `${hark.url}/whep`,
+      codecs: ['opus'],
+      record: false,
+      rewriteOffer: relay.rewriteOffer,
+      rewriteAnswer: relay.rewriteAnswer,
+      ll: { onMessage: (m) => typeof m !== 'string' && packets.push(parse(m, monotonicMs())) },
+    });
+    try {
+      await until(() => packets.length >= 1000, 15_000, '1000 packets through the relay');
+      const seqs = packets.map((p) => p.seq);
+      const first = Math.min(...seqs);
+      const last = Math.max(...seqs);
+      const missing = last - first + 1 - new Set(seqs).size;
+      let outOfOrder = 0;
+      for (let i = 1; i < seqs.length; i++) if (seqs[i]! < seqs[i - 1]!) outOfOrder++;
+      console.log(`[opus-ll relay] ${packets.length} packets, ${missing} missing, ${outOfOrder} out of order; relay dropped ${relay.counts.dropped} of ${relay.counts.relayed + relay.counts.dropped}`);
+      // Unordered, never retransmitted: what the relay dropped stays missing (SCTP's own chunks
+      // share the datagrams, so the figures differ a little), and no sequence number twice.
+      expect(new Set(seqs).size).toBe(seqs.length);
+      expect(missing).toBeGreaterThan(0);
+      expect(missing / (last - first + 1)).toBeLessThan(0.05);
+      expect(outOfOrder).toBeGreaterThan(0);
+      expect((await listeners())[0]!.state).toBe('connected');
+    } finally {
+      await c.close();
+      relay.close();
+    }
+  }, 40_000);
 });
 
 describe('opus-ll: what a listener may not do', () => {
