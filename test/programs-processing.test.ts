@@ -99,7 +99,11 @@ beforeAll(async () => {
   pw = await startPipewire({ sinkChannels: 4 });
   const file = join(pw.dir, 'programs-signal.wav');
   writeFileSync(file, wavBytes(signal(), 4));
-  player = pw.play(file, { channels: 4 });
+  // pw-play asks for the quantum hark asks for while WebRTC listeners listen (128, the
+  // default latency_frames): PipeWire's quantum then stays put as listeners come and go. A
+  // quantum going down makes pw-play (PipeWire 0.3.65) stop feeding the sink for a while
+  // (test/programs.test.ts), and the listeners were compared against an input with such holes.
+  player = pw.play(file, { channels: 4, latency: '128' });
   const udp = await freeUdpPort();
   // MP3 at 320 kbit/s: the limiter's ceiling is measured on the decoded stream, and less
   // quantisation noise leaves less codec overshoot on top of it (seen: +0.35 dB at 128).
