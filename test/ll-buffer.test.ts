@@ -326,10 +326,12 @@ describe('opus-ll playout buffer', () => {
     expect(buf.push({ seq: 0, pts: 0, captureMs: 0, channels: 1, frameSamples: 240, planes: [plane] }, 0)).toBe('ok');
   });
 
-  test('a new stream (its clock jumps): the buffer starts again on it instead of waiting or concealing for ever', () => {
+  test('a new stream (its sequence jumps, then wraps): the buffer starts again on it instead of waiting or concealing for ever', () => {
     const buf = new LlBuffer();
     const o = [new Float32Array(128), new Float32Array(128)];
-    const frame = (pts: number) => ({ seq: 0, pts, captureMs: pts / 48, channels: 1, frameSamples: 240, planes: [new Float32Array(240).fill(0.1)] });
+    // It starts 128 packets before the sequence number wraps (no restart there).
+    let seq = 0xffffff80;
+    const frame = (pts: number) => ({ seq: seq++ >>> 0, pts, captureMs: pts / 48, channels: 1, frameSamples: 240, planes: [new Float32Array(240).fill(0.1)] });
     // The box makes a 5 ms packet every 5 ms; the listener pulls 128 samples every 2.67 ms.
     let pts = 0;
     let made = 0;
@@ -339,7 +341,7 @@ describe('opus-ll playout buffer', () => {
         buf.push(frame(pts), t);
         pts += 240;
         made++;
-        if (made === 300) pts = 48000 * 100;
+        if (made === 300) seq = 100_000;
       }
       buf.pull(o, 128);
     }
@@ -347,5 +349,19 @@ describe('opus-ll playout buffer', () => {
     expect(s.restarts).toBe(1);
     expect(s.started).toBe(true);
     expect(s.concealed).toBeLessThanOrEqual(1);
+  });
+});
+
+describe('opus-ll playout buffer on an overloaded listener', () => {
+  test('an audio clock 5 % slow (beyond ±0.5 %): single packets are dropped, faded, never two in a row; the buffer stays bounded', () => {
+    const random = rng(9);
+    const seen: number[] = [];
+    const { stats } = simulate({ seconds: 30, drift: 0.05, net: { delay: () => random() * 0.5 }, every: (t, s) => t > 10_000 && seen.push(s.bufferedMs - s.targetMs) });
+    expect(stats.dropped).toBeGreaterThan(100);
+    expect(stats.skipped).toBe(0);
+    expect(Math.max(...seen)).toBeLessThan(40);
+    expect(stats.maxStep).toBeLessThan(TONE_STEP * 1.3);
+    expect(stats.jumps).toBe(0);
+    expect(stats.longestGap).toBe(0);
   });
 });

@@ -42,6 +42,8 @@ export interface LlStats {
   underruns: number;
   concealed: number;
   skipped: number;
+  /** Packets dropped (faded) because the listener's clock ran slower than ±0.5 % absorbs. */
+  dropped: number;
   restarts: number;
   captureMs: number;
   maxStep: number;

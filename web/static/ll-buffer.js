@@ -3,7 +3,7 @@
 // (web/static/ll-worklet.js) and under `bun test` (src/http/ll-buffer.test.ts).
 //
 // What it does with the decoded packets it is given:
-//  - puts them in order by their sample clock (pts), whatever order they came in; drops
+//  - puts them in order by their sequence number, whatever order they came in; drops
 //    duplicates and packets that come after their turn (counted);
 //  - measures how late each packet is against the earliest arrivals of the last moments
 //    (`lateness`) and keeps its target at the p95 of that over the last few seconds plus one
@@ -78,8 +78,10 @@ const LEVEL_TAU_S = 0.4;
 const LEAK = 0.01;
 /** Packets of a stream (2 s of 2.5 ms ones) held at most before the buffer starts again. */
 const MAX_FRAMES = 800;
-/** A pts this far (samples) from the playout: a new stream, start again. */
+/** A packet this far (samples, by its sequence number) from the playout: a new stream, start again. */
 const JUMP_SAMPLES = 2 * LL_RATE;
+/** Buffered this far over the target (ms) with the resampling at its limit, single packets are dropped. */
+const DROP_OVER_MS = 15;
 /** Buffered this far over the target (ms), the playout skips ahead (a fade) rather than resample for seconds. */
 const SKIP_OVER_MS = 120;
 
@@ -147,6 +149,7 @@ export class LlBuffer {
     this.underruns = 0;
     this.concealed = 0;
     this.skipped = 0;
+    this.dropped = 0;
     this.restarts = 0;
     this.resetDiagnostics();
     this.restart();
@@ -158,6 +161,8 @@ export class LlBuffer {
     this.restarts++;
     this.frames = new Map();
     this.frameLen = 0;
+    this.seqLast = undefined;
+    this.seqExt = 0;
     this.started = false;
     this.nextPts = 0;
     this.maxEnd = -Infinity;
@@ -223,31 +228,53 @@ export class LlBuffer {
       return 'bad';
     }
     const len = f.frameSamples;
-    if ((this.frameLen && len !== this.frameLen) || (this.started && Math.abs(f.pts - this.nextPts) > JUMP_SAMPLES)) this.restart();
+    // Packets are placed by sequence number: consecutive packets are consecutive audio, even
+    // where hark's sample clock jumped (its capture skipped ahead): no silence for that.
+    let at = this.unwrap(f.seq) * len;
+    if ((this.frameLen && len !== this.frameLen) || (this.started && Math.abs(at - this.nextPts) > JUMP_SAMPLES)) {
+      this.restart();
+      at = this.unwrap(f.seq) * len;
+    }
     this.frameLen = len;
     this.packets++;
-    if (this.started && f.pts < this.nextPts) {
-      if (this.concealedPts.includes(f.pts)) {
+    if (this.started && at < this.nextPts) {
+      if (this.concealedPts.includes(at)) {
         this.lateCount++;
         return 'late';
       }
       this.duplicates++;
       return 'duplicate';
     }
-    if (this.frames.has(f.pts)) {
+    if (this.frames.has(at)) {
       this.duplicates++;
       return 'duplicate';
     }
-    if (f.pts + len <= this.maxEnd) this.reordered++;
-    this.frames.set(f.pts, { pts: f.pts, len, planes: f.planes, captureMs: f.captureMs });
-    if (f.pts + len > this.maxEnd) this.maxEnd = f.pts + len;
-    this.observe(f.pts, arrivalMs);
+    if (at + len <= this.maxEnd) this.reordered++;
+    this.frames.set(at, { pts: at, len, planes: f.planes, captureMs: f.captureMs });
+    if (at + len > this.maxEnd) this.maxEnd = at + len;
+    this.observe(at, arrivalMs);
     if (this.frames.size > MAX_FRAMES) this.restart();
     return 'ok';
   }
 
+  /** A u32 sequence number, extended past its wrap (relative to the newest seen). */
+  unwrap(seq) {
+    if (this.seqLast === undefined) {
+      this.seqLast = seq;
+      this.seqExt = seq;
+      return seq;
+    }
+    const ext = this.seqExt + ((seq - this.seqLast) | 0);
+    if (ext > this.seqExt) {
+      this.seqExt = ext;
+      this.seqLast = seq;
+    }
+    return ext;
+  }
+
   valid(f) {
     if (!f || typeof f !== 'object' || !Number.isSafeInteger(f.pts) || f.pts < 0 || !FRAME_SAMPLES.has(f.frameSamples)) return false;
+    if (!Number.isInteger(f.seq) || f.seq < 0 || f.seq > 0xffffffff) return false;
     if (!Number.isFinite(f.captureMs) || !Array.isArray(f.planes) || (f.planes.length !== 1 && f.planes.length !== 2)) return false;
     return f.planes.every((p) => p instanceof Float32Array && p.length === f.frameSamples);
   }
@@ -414,6 +441,18 @@ export class LlBuffer {
   /** Put the next block in the staging ring: the next packet, or a concealment. */
   stage() {
     const f = this.frames.get(this.nextPts);
+    // The listener's audio clock far slower than the box's (an overloaded machine: its audio
+    // device misses deadlines), beyond what ±0.5 % absorbs: drop single packets, faded, never
+    // two in a row, so the delay does not grow without end.
+    if (f && this.ratio >= 1 + MAX_CORRECTION - 1e-9 && this.levelMs - this.targetMs > Math.max((3 * f.len) / 48, DROP_OVER_MS) && !this.prevConcealed && this.frames.has(this.nextPts + f.len)) {
+      this.frames.delete(f.pts);
+      this.nextPts += f.len;
+      this.dropped++;
+      this.levelMs -= f.len / 48;
+      this.fadeTail();
+      this.prevConcealed = true;
+      return;
+    }
     if (f) {
       this.frames.delete(f.pts);
       const s = this.stagedEnd;
@@ -532,6 +571,7 @@ export class LlBuffer {
       underruns: this.underruns,
       concealed: this.concealed,
       skipped: this.skipped,
+      dropped: this.dropped,
       restarts: this.restarts,
       captureMs: this.playingCaptureMs,
       maxStep: this.maxStep,
