@@ -15,7 +15,18 @@ const ASSETS: Record<string, { file: string; type: string }> = {
   '/listen': { file: 'listen.html', type: 'text/html; charset=utf-8' },
   '/static/listen.js': { file: 'static/listen.js', type: 'text/javascript; charset=utf-8' },
   '/static/listen.css': { file: 'static/listen.css', type: 'text/css; charset=utf-8' },
+  // Low latency (issue 19): the page's side of opus-ll, its AudioWorklet and the buffer both share.
+  '/static/ll.js': { file: 'static/ll.js', type: 'text/javascript; charset=utf-8' },
+  '/static/ll-worklet.js': { file: 'static/ll-worklet.js', type: 'text/javascript; charset=utf-8' },
+  '/static/ll-buffer.js': { file: 'static/ll-buffer.js', type: 'text/javascript; charset=utf-8' },
 };
+
+/**
+ * The listen page is cross-origin isolated (COOP same-origin + COEP require-corp: issue 19):
+ * it loads only hark's own files, so nothing breaks, and isolation gives the low-latency path
+ * SharedArrayBuffer and precise timers. Only on the page itself (its subresources are same-origin).
+ */
+export const ISOLATION_HEADERS = { 'cross-origin-opener-policy': 'same-origin', 'cross-origin-embedder-policy': 'require-corp' } as const;
 
 export const listenRoutes = (ctx: AppContext) => {
   const app = new Elysia({ name: 'listen' });
@@ -34,7 +45,7 @@ export const listenRoutes = (ctx: AppContext) => {
     }
     return request.headers.get('if-none-match') === pageTag
       ? new Response(null, { status: 304, headers: { etag: pageTag } })
-      : new Response(page, { headers: { 'content-type': 'text/html; charset=utf-8', etag: pageTag, 'cache-control': 'no-cache', 'x-content-type-options': 'nosniff' } });
+      : new Response(page, { headers: { 'content-type': 'text/html; charset=utf-8', etag: pageTag, 'cache-control': 'no-cache', 'x-content-type-options': 'nosniff', ...ISOLATION_HEADERS } });
   });
   for (const [path, { file, type }] of Object.entries(ASSETS)) {
     const body = readFileSync(join(WEB, file));
@@ -42,7 +53,7 @@ export const listenRoutes = (ctx: AppContext) => {
     app.get(path, ({ request }) =>
       request.headers.get('if-none-match') === etag
         ? new Response(null, { status: 304, headers: { etag } })
-        : new Response(body, { headers: { 'content-type': type, etag, 'cache-control': 'no-cache', 'x-content-type-options': 'nosniff' } }),
+        : new Response(body, { headers: { 'content-type': type, etag, 'cache-control': 'no-cache', 'x-content-type-options': 'nosniff', ...(path === '/listen' ? ISOLATION_HEADERS : {}) } }),
     );
   }
   return app;

@@ -38,6 +38,50 @@ export interface ListenPageDebug {
   programLevels: Record<string, number>;
   /** 'webrtc', 'mp3' or 'http' while a session exists. */
   transport: string | null;
+  /** The session's low-latency path (web/static/ll.js `info`); null without one. */
+  ll: ListenLowLatency | null;
+  /** Whether low latency is asked for (the switch or ?ll=). */
+  llWanted: boolean;
+  /** Why low latency is not playing although asked for (words), else ''. */
+  llNote: string;
+  /** Count the worklet's clicks and gaps afresh. */
+  llResetDiagnostics(): void;
+}
+
+/** `window.hark.ll`: the low-latency path's figures (issue 19). */
+export interface ListenLowLatency {
+  /** 'waiting', 'playing' or 'failed' (then `why`, in words). */
+  state: 'waiting' | 'playing' | 'failed';
+  why: string;
+  /** Capture (hark's clock) to speaker: now + clock offset − capture time of what plays + outputLatency. */
+  latencyMs: number | null;
+  targetMs: number | null;
+  bufferedMs: number | null;
+  frameMs: number | null;
+  concealed: number;
+  concealedPerMin: number | null;
+  packets: number;
+  lost: number;
+  late: number;
+  underruns: number;
+  /** Packets dropped (faded, one at a time) because this device's audio clock ran slow beyond ±0.5 %; skipped: dropped at once after a long stall. */
+  dropped: number;
+  skipped: number;
+  /** Sequence numbers that never came; packets whose sample clock did not follow on. */
+  missing: number;
+  clockJumps: number;
+  duplicates: number;
+  reordered: number;
+  /** Malformed packets (page and worklet). */
+  bad: number;
+  resampleRatio: number | null;
+  /** The worklet's output: the largest sample-to-sample step, steps over 0.1, the longest concealed run (samples). */
+  maxStep: number;
+  jumps: number;
+  longestGapSamples: number;
+  clockOffsetMs: number | null;
+  rttMs: number | null;
+  outputLatencyMs: number;
 }
 
 declare global {

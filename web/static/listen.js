@@ -16,7 +16,14 @@
 // (/listen/events `levels`); the choice is /listen/<id>, else the one remembered on this
 // device, else hark's default, and switching connects the new program's session without a
 // reload. With one program the page is as it always was.
+// Low latency (issue 19; a switch, remembered; ?ll=1 or ?ll=2.5 in the address turns it on
+// for this page, ?ll=0 off): the session also opens the `opus-ll` data channel, and ll.js
+// decodes and plays it through hark's own jitter buffer in an AudioWorklet. The RTP track of the
+// same session stays, muted, and plays at once where that path cannot (no WebCodecs Opus, the
+// channel not open within 3 s, or closed).
 // No build step and no third-party code: every byte is served by hark.
+
+import { LL_CHANNEL_OPTIONS, LL_LABEL, LowLatencyPath, llSupport } from './ll.js';
 
 const $ = (id) => document.getElementById(id);
 const query = new URLSearchParams(location.search);
@@ -35,6 +42,14 @@ const PATH_PROGRAM = (() => {
     return null;
   }
 })();
+/**
+ * ?ll=1 (or 5) turns low latency on for this page with 5 ms packets, ?ll=2.5 with 2.5 ms ones,
+ * ?ll=0 turns it off; without it, the switch as this device remembers it.
+ */
+const LL_QUERY = query.get('ll');
+const LL_FRAME = LL_QUERY === '2.5' ? '2.5' : '5';
+/** The channel's label; ?ll_label= changes it (tests: a label hark refuses). */
+const LL_CHANNEL = query.get('ll_label') ?? LL_LABEL;
 /** Where this device remembers the program it listened to last. */
 const PROGRAM_KEY = 'hark.program';
 /** How long (ms) without a `levels` event before the programs' level bars fall to nothing. */
@@ -87,6 +102,8 @@ const ui = {
   rtt: $('rtt'),
   codec: $('codec'),
   received: $('received'),
+  concealed: $('concealed'),
+  llStatus: $('ll-status'),
   lowLatency: $('lowlatency'),
   mode: $('mode'),
   audio: $('audio'),
@@ -178,10 +195,14 @@ async function refusal(res) {
  * channel (mode "mp3"), its resource URL and ETag for trickle ICE and teardown.
  */
 class WhepSession {
-  constructor(mode, program, handlers) {
+  /** `llFrame`: also open the low-latency channel, with packets this long ('5' or '2.5' ms). */
+  constructor(mode, program, handlers, llFrame = null) {
     this.mode = mode;
     this.program = program;
-    this.url = whepUrl(program);
+    this.llFrame = llFrame;
+    this.llPath = null;
+    const url = whepUrl(program);
+    this.url = llFrame ? `${url}${url.includes('?') ? '&' : '?'}ll=${llFrame}` : url;
     this.handlers = handlers;
     this.pc = new RTCPeerConnection({ bundlePolicy: 'max-bundle' });
     this.location = null;
@@ -210,6 +231,8 @@ class WhepSession {
         t.setCodecPreferences(all.filter((c) => CODECS.includes(c.mimeType.toLowerCase())));
       }
       pc.ontrack = (ev) => this.handlers.track(ev.streams[0] ?? new MediaStream([ev.track]), ev.receiver);
+      // Created before the offer, so that the offer carries the data channel too.
+      if (this.llFrame) this.llDc = pc.createDataChannel(LL_CHANNEL, LL_CHANNEL_OPTIONS);
     } else {
       const dc = pc.createDataChannel('mp3', { ordered: true });
       dc.binaryType = 'arraybuffer';
@@ -290,6 +313,7 @@ class WhepSession {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.keepalive);
+    this.llPath?.close();
     this.deleteResource();
     try {
       this.pc.close();
@@ -702,8 +726,12 @@ class Player {
     this.phase = 'stopped';
     this.heardAny = false;
     this.quietTicks = 0;
-    this.lowLatency = localStorage.getItem('hark.lowLatency') === '1';
+    this.lowLatency = LL_QUERY !== null ? LL_QUERY !== '0' : localStorage.getItem('hark.lowLatency') === '1';
     ui.lowLatency.checked = this.lowLatency;
+    /** Whether this browser can play the low-latency path ({ ok, why }), once asked. */
+    this.llSupport = null;
+    /** Why low latency is not playing although it was asked for (words for the status line). */
+    this.llNote = '';
     ui.mode.value = query.get('mode') ?? localStorage.getItem('hark.mode') ?? 'auto';
     setInterval(() => this.poll(), 1000);
   }
@@ -738,6 +766,10 @@ class Player {
     this.ctx.resume().catch(() => {});
     updateMediaSession();
     info.schedule();
+    if (this.lowLatency && !this.llSupport) {
+      this.llSupport = await llSupport();
+      if (!this.playing || this.session) return;
+    }
     // Which program plays is settled by hark's first answer (at once, unless hark is away).
     if (!info.settled) {
       this.awaitingInfo = true;
@@ -746,6 +778,17 @@ class Player {
       this.awaitingInfo = false;
       if (!this.playing || this.session) return;
     }
+    this.connect();
+  }
+
+  /** Low latency switched while playing: a new session of the same program, with or without the channel. */
+  async relink() {
+    if (this.lowLatency && !this.llSupport) this.llSupport = await llSupport();
+    if (!this.playing || this.awaitingInfo) return;
+    clearTimeout(this.retryTimer);
+    this.spare?.stop();
+    this.spare = null;
+    this.attempt = 0;
     this.connect();
   }
 
@@ -784,6 +827,7 @@ class Player {
 
   /** A session for `mode`, its events tied to it (a replaced session's events are ignored). */
   newSession(mode) {
+    const ll = mode === 'webrtc' && this.lowLatency && this.llSupport?.ok ? LL_FRAME : null;
     const handlers = {
       track: (stream, receiver) => this.onTrack(session, stream, receiver),
       mp3: (chunk) => this.onMp3(session, chunk),
@@ -791,7 +835,7 @@ class Player {
       element: () => this.attachElement(),
       connection: (state) => this.onConnection(session, state),
     };
-    const session = mode === 'http' ? new HttpSession(programs.id, handlers) : new WhepSession(mode, programs.id, handlers);
+    const session = mode === 'http' ? new HttpSession(programs.id, handlers) : new WhepSession(mode, programs.id, handlers, ll);
     return session;
   }
 
@@ -815,8 +859,11 @@ class Player {
     // A new session counts from zero (the old one's packets are not this one's).
     this.stats = {};
     this.lastMp3Bytes = 0;
+    ui.audio.muted = false;
+    this.llNote = this.lowLatency && this.llSupport && !this.llSupport.ok && mode === 'webrtc' ? `Low latency is not available: ${this.llSupport.why}.` : '';
     try {
       await session.start();
+      if (session === this.session && session.llDc && !session.closed) this.startLl(session);
     } catch (e) {
       if (session !== this.session) return;
       session.stop();
@@ -888,9 +935,46 @@ class Player {
     if (session !== this.session) return;
     this.applyLowLatency(receiver);
     // Chrome only renders a remote stream into Web Audio while a media element plays it.
+    // While the low-latency path starts or plays, the element plays it muted (the fallback).
     ui.audio.srcObject = stream;
+    ui.audio.muted = this.llHolds(session);
     ui.audio.play().catch(() => setState('Press Play again to start the sound', 'error'));
-    this.meters.attach(this.ctx.createMediaStreamSource(stream));
+    this.trackSource = this.ctx.createMediaStreamSource(stream);
+    if (!ui.audio.muted) this.meters.attach(this.trackSource);
+  }
+
+  /** Whether the session's low-latency path is starting or playing (so the RTP track stays muted). */
+  llHolds(session) {
+    return !!session?.llFrame && session.llPath?.state !== 'failed';
+  }
+
+  /** The session's `opus-ll` channel: decode and play it; the RTP track is the fallback. */
+  startLl(session) {
+    const path = new LowLatencyPath(this.ctx, session.llDc, () => this.onLl(session, path));
+    session.llPath = path;
+    if (session.pc.connectionState === 'connected') path.armDeadline();
+  }
+
+  onLl(session, path) {
+    if (session !== this.session || !this.playing) return;
+    if (path.state === 'playing') {
+      if (!this.llGain) {
+        this.llGain = this.ctx.createGain();
+        this.llGain.connect(this.ctx.destination);
+        applyVolume();
+      }
+      path.node.connect(this.llGain);
+      ui.audio.muted = true;
+      this.meters.attach(path.node);
+      this.llNote = '';
+    } else if (path.state === 'failed') {
+      // The normal track of the same session plays at once: nothing to renegotiate.
+      console.info(`[listen] low latency off: ${path.why}`);
+      this.llNote = `Low latency is off: ${path.why}.`;
+      ui.audio.muted = false;
+      if (this.trackSource) this.meters.attach(this.trackSource);
+    }
+    this.showPlaying();
   }
 
   /**
@@ -911,6 +995,7 @@ class Player {
   onConnection(session, state) {
     if (session !== this.session || !this.playing) return;
     if (state === 'connected') {
+      session.llPath?.armDeadline();
       this.connectedAt = performance.now();
       this.phase = 'playing';
       this.attempt = 0;
@@ -928,10 +1013,12 @@ class Player {
   /** The status line while connected: also says when there is nothing on air to hear. */
   showPlaying() {
     if (this.phase !== 'playing') return;
-    const how = this.session?.mode === 'webrtc' ? '' : ' (backup connection, about a second behind)';
-    if (this.broadcast === 'idle') setState(`Connected. Off air right now: you will hear the broadcast when it starts${how}.`, 'ok');
-    else if (this.broadcast === 'muted') setState(`Connected. The sound is muted right now${how}.`, 'ok');
-    else setState(`Playing${how}`, 'ok');
+    const ll = this.session?.llPath?.state === 'playing';
+    const how = this.session?.mode === 'webrtc' ? (ll ? ' (low latency)' : '') : ' (backup connection, about a second behind)';
+    const note = this.llNote && !ll ? ` ${this.llNote} Playing the normal connection.` : '';
+    if (this.broadcast === 'idle') setState(`Connected. Off air right now: you will hear the broadcast when it starts${how}.${note}`, 'ok');
+    else if (this.broadcast === 'muted') setState(`Connected. The sound is muted right now${how}.${note}`, 'ok');
+    else setState(note ? `Playing.${note}` : `Playing${how}`, 'ok');
     updateMediaSession();
   }
 
@@ -996,7 +1083,22 @@ class Player {
   }
 
   clearDetails() {
-    for (const el of [ui.latency, ui.jitter, ui.rtt, ui.codec, ui.received]) el.textContent = '—';
+    for (const el of [ui.latency, ui.jitter, ui.rtt, ui.codec, ui.received, ui.concealed]) el.textContent = '—';
+    ui.llStatus.hidden = true;
+  }
+
+  /** The low-latency path's figures on the page: delay from the microphone, buffer, dropouts. */
+  showLl(path) {
+    const i = path.info;
+    const ms = (v) => (v == null ? '—' : `${Math.round(v)} ms`);
+    const perMin = i.concealedPerMin == null ? `${i.concealed} so far` : `${i.concealedPerMin.toFixed(1)} a minute`;
+    ui.latency.textContent = i.latencyMs == null ? '—' : `${ms(i.latencyMs)} from the microphone (low latency)`;
+    ui.jitter.textContent = i.targetMs == null ? '—' : `${ms(i.bufferedMs)} (aiming at ${ms(i.targetMs)})`;
+    ui.concealed.textContent = `${perMin} (${i.concealed} in all)`;
+    ui.codec.textContent = `opus 48 kHz${path.channels === 2 ? ' stereo' : ''}, ${i.frameMs ?? '—'} ms packets (low latency)`;
+    ui.received.textContent = `${i.packets} packets, ${i.lost} lost, ${i.late} late`;
+    ui.llStatus.textContent = `Low latency: ${i.latencyMs == null ? 'measuring the delay…' : `${ms(i.latencyMs)} behind the microphone`} · buffer ${ms(i.targetMs)} · dropouts: ${perMin}`;
+    ui.llStatus.hidden = false;
   }
 
   /**
@@ -1094,6 +1196,8 @@ class Player {
     ui.received.textContent = s.mode === 'mp3'
       ? `${Math.round((this.stats.mp3Bytes ?? 0) / 1024)} KiB`
       : inbound ? `${inbound.packetsReceived} packets, ${inbound.packetsLost} lost` : '—';
+    if (s.llPath?.state === 'playing') this.showLl(s.llPath);
+    else ui.llStatus.hidden = true;
   }
 }
 
@@ -1155,6 +1259,8 @@ ui.lowLatency.addEventListener('change', () => {
   player.lowLatency = ui.lowLatency.checked;
   localStorage.setItem('hark.lowLatency', player.lowLatency ? '1' : '0');
   player.applyLowLatency();
+  // The low-latency channel is part of the offer: a new session takes the change.
+  if (player.playing && player.wantedMode === 'webrtc') player.relink();
 });
 ui.mode.addEventListener('change', () => {
   localStorage.setItem('hark.mode', ui.mode.value);
@@ -1177,6 +1283,7 @@ function applyVolume() {
     ui.audio.volume = 1;
     player.outGain.gain.value = v;
   } else ui.audio.volume = v;
+  if (player?.llGain) player.llGain.gain.value = v;
 }
 setVolume(Number(localStorage.getItem('hark.volume') ?? 100));
 ui.volume.addEventListener('input', () => {
@@ -1242,5 +1349,24 @@ window.hark = {
   /** 'webrtc', 'mp3' (data channel) or 'http' (/stream.mp3), while a session exists. */
   get transport() {
     return player.session?.mode ?? null;
+  },
+  /**
+   * The low-latency path of this session: its state ('waiting', 'playing', 'failed' with `why`),
+   * latency from capture to speaker, buffer target and level, concealment, the resampling ratio
+   * and the clicks and gaps the worklet saw in its own output; null without one.
+   */
+  get ll() {
+    return player.session?.llPath?.info ?? null;
+  },
+  /** Whether low latency is asked for (the switch), and why it is not playing (words), if so. */
+  get llWanted() {
+    return player.lowLatency;
+  },
+  get llNote() {
+    return player.llNote;
+  },
+  /** Count the worklet's clicks and gaps afresh. */
+  llResetDiagnostics() {
+    player.session?.llPath?.resetDiagnostics();
   },
 };

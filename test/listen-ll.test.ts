@@ -1,0 +1,203 @@
+/**
+ * The listen page's low-latency mode (issue 19) in Chromium against a real hark playing a
+ * 1 kHz tone at −12 dBFS, with Chromium's sound going into a private PipeWire (its pulse
+ * server) so the AudioWorklet runs on a real audio device's clock:
+ *
+ *  - ?ll=1: the page opens `opus-ll`, decodes with WebCodecs and plays through its worklet: for
+ *    30 s the tone comes out at 1 kHz and −12 dBFS, and the worklet's own output has no step
+ *    larger than the tone's (a click) and no gap longer than one packet; the page shows the
+ *    delay from the microphone, the buffer and the dropouts, and `window.hark.ll` the same;
+ *    hark sees the channel open with 5 ms packets; ?ll=2.5 asks for 2.5 ms ones;
+ *  - a page whose channel hark refuses (another label) plays the normal track within 3 s and
+ *    says so in words;
+ *  - the switch is remembered; the page is cross-origin isolated and still has no CSP report.
+ */
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import { mkdirSync } from 'node:fs';
+import type { BrowserContext, Page } from 'playwright-core';
+import { chromiumAvailable, launchChromium, type ChromiumHandle } from './lib/browser.ts';
+import { startHark, type HarkProcess } from './lib/hark.ts';
+import { startPipewire, type PipewireHarness } from './lib/pipewire.ts';
+import { freeUdpPort } from './lib/whep-client.ts';
+
+const SHOTS = '/tmp/h6-shots';
+const TONE_HZ = 1000;
+const TONE_DBFS = -12;
+/** The tone's largest sample-to-sample step at 48 kHz: a click is a step well above it. */
+const TONE_STEP = 2 * Math.PI * (TONE_HZ / 48000) * 10 ** (TONE_DBFS / 20);
+
+let hark: HarkProcess;
+let pw: PipewireHarness;
+let chrome: ChromiumHandle;
+
+beforeAll(async () => {
+  mkdirSync(SHOTS, { recursive: true });
+  pw = await startPipewire({ pulse: true });
+  const udp = await freeUdpPort();
+  [hark, chrome] = await Promise.all([
+    startHark(`[input]\nsource = "tone"\n[tone]\nfrequency = ${TONE_HZ}\nlevel_dbfs = ${TONE_DBFS}\n[webrtc]\nudp_port = ${udp}\n`, { timeoutMs: 60_000 }),
+    launchChromium({ env: { ...(process.env as Record<string, string>), ...pw.env }, sound: true }),
+  ]);
+}, 90_000);
+
+afterAll(async () => {
+  if (process.env.HARK_TEST_VERBOSE) console.log(chrome?.logs.join('\n'), hark?.output());
+  await chrome?.close();
+  await hark?.stop();
+  await pw?.stop();
+}, 30_000);
+
+async function open(query: string, size = { width: 1366, height: 900 }, scheme: 'light' | 'dark' = 'light'): Promise<{ page: Page; context: BrowserContext }> {
+  const context = await chrome.browser.newContext({ viewport: size, colorScheme: scheme });
+  await context.addInitScript(() => {
+    const w = window;
+    w.__csp = [];
+    document.addEventListener('securitypolicyviolation', (e) => w.__csp!.push(`${e.violatedDirective} blocked ${e.blockedURI}`));
+  });
+  const page = await context.newPage();
+  page.on('console', (m) => chrome.logs.push(`[console.${m.type()}] ${m.text()}`));
+  page.on('pageerror', (e) => chrome.logs.push(`[pageerror] ${e.message}`));
+  await page.goto(`${hark.url}/listen${query}`);
+  return { page, context };
+}
+
+/** What the meters' analysers hear: the strongest frequency (interpolated) and the peak level, per channel. */
+const heard = (page: Page) =>
+  page.evaluate(() =>
+    window.hark.analysers.map((a) => {
+      const t = new Float32Array(a.fftSize);
+      a.getFloatTimeDomainData(t);
+      let peak = 0;
+      for (const x of t) peak = Math.max(peak, Math.abs(x));
+      const f = new Float32Array(a.frequencyBinCount);
+      a.getFloatFrequencyData(f);
+      let k = 1;
+      for (let i = 2; i < f.length - 1; i++) if (f[i]! > f[k]!) k = i;
+      const off = (0.5 * (f[k - 1]! - f[k + 1]!)) / (f[k - 1]! - 2 * f[k]! + f[k + 1]!);
+      return { frequency: ((k + off) * window.hark.context.sampleRate) / a.fftSize, peakDbfs: 20 * Math.log10(peak) };
+    }),
+  );
+
+const listeners = async () =>
+  ((await (await fetch(`${hark.url}/api/listeners`)).json()) as { webrtc: { ll_channel: boolean; ll_frame_ms: number | null; ll_packets: number; ll_bad_messages: number }[] }).webrtc;
+
+describe.skipIf(!chromiumAvailable())('listen page, low latency', () => {
+  test('?ll=1: the tone through opus-ll, WebCodecs and the worklet for 30 s, at 1 kHz and −12 dBFS, no click, no gap over a packet', async () => {
+    const { page, context } = await open('?autoplay=1&ll=1');
+    try {
+      const res = await page.waitForFunction(() => window.hark.ll?.state === 'playing' && window.hark.ll.latencyMs !== null, null, { timeout: 15_000, polling: 100 }).catch(() => null);
+      if (!res) throw new Error(`low latency did not start: ${JSON.stringify(await page.evaluate(() => ({ ll: window.hark.ll, state: window.hark.state, note: window.hark.llNote })))}\n${chrome.logs.join('\n')}`);
+      expect(await page.evaluate(() => window.crossOriginIsolated)).toBe(true);
+      // Settle (the controller finds its ratio), then count clicks and gaps afresh for 30 s.
+      await page.waitForTimeout(3000);
+      await page.evaluate(() => window.hark.llResetDiagnostics());
+      const start = await page.evaluate(() => window.hark.ll!);
+      const levels: { frequency: number; peakDbfs: number }[][] = [];
+      for (let i = 0; i < 30; i++) {
+        await page.waitForTimeout(1000);
+        levels.push(await heard(page));
+      }
+      const ll = await page.evaluate(() => window.hark.ll!);
+      const words = await page.evaluate(() => ({ state: window.hark.state, status: document.getElementById('ll-status')!.textContent, hidden: document.getElementById('ll-status')!.hidden, muted: (document.getElementById('audio') as HTMLAudioElement).muted }));
+      await page.screenshot({ path: `${SHOTS}/ll-playing-desktop.png`, fullPage: true });
+      console.log(`low latency, 30 s: ${JSON.stringify({ ...ll, packetsIn30s: ll.packets - start.packets })}`);
+      expect(ll.state).toBe('playing');
+      expect(ll.frameMs).toBe(5);
+      // 30 s of 5 ms packets came (a few may still be on their way).
+      expect(ll.packets - start.packets).toBeGreaterThan(5800);
+      // The worklet's output: no step larger than the tone's own, no gap longer than one packet.
+      expect(ll.maxStep).toBeLessThan(TONE_STEP * 1.3);
+      expect(ll.jumps).toBe(0);
+      expect(ll.longestGapSamples).toBeLessThanOrEqual(240);
+      // Concealment under the issue's goal (0.5 % of the packets) on a quiet loopback.
+      expect(ll.concealed - start.concealed).toBeLessThanOrEqual((ll.packets - start.packets) * 0.005);
+      expect(ll.resampleRatio!).toBeGreaterThanOrEqual(0.995);
+      expect(ll.resampleRatio!).toBeLessThanOrEqual(1.005);
+      expect(ll.targetMs!).toBeGreaterThanOrEqual(5);
+      expect(ll.latencyMs!).toBeGreaterThan(0);
+      expect(ll.latencyMs!).toBeLessThan(500);
+      // What came out, every second: the tone on both channels.
+      for (const second of levels) {
+        expect(second).toHaveLength(2);
+        for (const h of second) {
+          expect(Math.abs(h.frequency - TONE_HZ)).toBeLessThan(8);
+          expect(Math.abs(h.peakDbfs - TONE_DBFS)).toBeLessThan(1.5);
+        }
+      }
+      // The page says it in words; the RTP track stays, muted.
+      expect(words.state).toBe('Playing (low latency)');
+      expect(words.hidden).toBe(false);
+      expect(words.status).toMatch(/^Low latency: \d+ ms behind the microphone · buffer \d+ ms · dropouts: \d+\.\d a minute$/);
+      expect(words.muted).toBe(true);
+      const l = await listeners();
+      expect(l).toHaveLength(1);
+      expect(l[0]!.ll_channel).toBe(true);
+      expect(l[0]!.ll_frame_ms).toBe(5);
+      expect(l[0]!.ll_bad_messages).toBe(0);
+      expect(await page.evaluate(() => window.__csp ?? [])).toEqual([]);
+    } finally {
+      await context.close();
+    }
+  }, 90_000);
+
+  test('?ll=2.5: hark sends 2.5 ms packets and the page plays them', async () => {
+    const { page, context } = await open('?autoplay=1&ll=2.5', { width: 390, height: 844 }, 'dark');
+    try {
+      await page.waitForFunction(() => window.hark.ll?.state === 'playing' && window.hark.ll.latencyMs !== null, null, { timeout: 15_000, polling: 100 });
+      await page.waitForTimeout(2000);
+      const ll = await page.evaluate(() => window.hark.ll!);
+      expect(ll.frameMs).toBe(2.5);
+      expect((await listeners())[0]!.ll_frame_ms).toBe(2.5);
+      for (const h of await heard(page)) expect(Math.abs(h.frequency - TONE_HZ)).toBeLessThan(8);
+      await page.locator('details#details summary').click();
+      await page.screenshot({ path: `${SHOTS}/ll-2.5-phone-dark.png`, fullPage: true });
+    } finally {
+      await context.close();
+    }
+  }, 60_000);
+
+  test('a channel hark refuses: the normal track of the same session plays within 3 s, and the page says so', async () => {
+    const { page, context } = await open('?autoplay=1&ll=1&ll_label=not-opus-ll');
+    try {
+      await page.waitForFunction(() => window.hark.phase === 'playing', null, { timeout: 15_000, polling: 50 });
+      const connectedAt = Date.now();
+      await page.waitForFunction(() => window.hark.ll?.state === 'failed' && !(document.getElementById('audio') as HTMLAudioElement).muted, null, { timeout: 5000, polling: 50 });
+      expect(Date.now() - connectedAt).toBeLessThan(3500);
+      const state = await page.evaluate(() => window.hark.state);
+      expect(state).toMatch(/^Playing\. Low latency is off: .+\. Playing the normal connection\.$/);
+      // The same session: one connection, the RTP track's tone in the meters.
+      expect(await page.evaluate(() => window.hark.sessions)).toBe(1);
+      await page.waitForTimeout(1500);
+      for (const h of await heard(page)) {
+        expect(Math.abs(h.frequency - TONE_HZ)).toBeLessThan(8);
+        expect(Math.abs(h.peakDbfs - TONE_DBFS)).toBeLessThan(1.5);
+      }
+      await page.screenshot({ path: `${SHOTS}/ll-fallback-desktop.png`, fullPage: true });
+    } finally {
+      await context.close();
+    }
+  }, 60_000);
+
+  test('the switch is remembered on this device and turns low latency on and off while playing', async () => {
+    const { page, context } = await open('?autoplay=1');
+    try {
+      await page.waitForFunction(() => window.hark.phase === 'playing', null, { timeout: 15_000, polling: 100 });
+      expect(await page.evaluate(() => window.hark.ll)).toBeNull();
+      await page.locator('details#details summary').click();
+      expect(await page.locator('#lowlatency').getAttribute('role')).toBe('switch');
+      await page.locator('#lowlatency').check();
+      await page.waitForFunction(() => window.hark.ll?.state === 'playing', null, { timeout: 15_000, polling: 100 });
+      await page.reload();
+      expect(await page.locator('#lowlatency').isChecked()).toBe(true);
+      // (?autoplay=1 is still in the address: it plays again by itself, now with low latency.)
+      const again = await page.waitForFunction(() => window.hark.ll?.state === 'playing', null, { timeout: 15_000, polling: 100 }).catch(() => null);
+      expect(again, JSON.stringify(await page.evaluate(() => ({ ll: window.hark.ll, state: window.hark.state, phase: window.hark.phase })))).not.toBeNull();
+      await page.locator('details#details summary').click();
+      await page.locator('#lowlatency').uncheck();
+      await page.waitForFunction(() => window.hark.phase === 'playing' && window.hark.ll === null, null, { timeout: 15_000, polling: 100 });
+      expect(await page.evaluate(() => (document.getElementById('audio') as HTMLAudioElement).muted)).toBe(false);
+    } finally {
+      await context.close();
+    }
+  }, 60_000);
+});

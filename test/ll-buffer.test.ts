@@ -1,0 +1,367 @@
+/**
+ * The low-latency listener's playout buffer (web/static/ll-buffer.js, the code the listen
+ * page's AudioWorklet runs), driven by a simulated box and network: a 1 kHz tone at −12 dBFS
+ * cut into Opus-sized packets on the box's clock (which may run fast or slow), each delayed by
+ * the network (jitter, loss, reordering, duplicates), and pulled in 128-sample render quanta on
+ * the listener's clock (in bursts, as a browser's audio thread does). What is checked is what a
+ * listener would hear: the buffer near its target, the resampling within ±0.5 % and settled,
+ * concealment counted and never longer than the packet lost, and no click in the output.
+ * Starts no daemon: the whole run is arithmetic, a minute of audio in well under a second.
+ */
+import { describe, expect, test } from 'bun:test';
+import { LL_HEADER_BYTES, LlBuffer, parseLlPacket, type LlStats } from '../web/static/ll-buffer.js';
+
+const RATE = 48000;
+const TONE_HZ = 1000;
+const AMP = 10 ** (-12 / 20);
+/** The tone's largest sample-to-sample step; a click is a step far above it. */
+const TONE_STEP = 2 * Math.PI * (TONE_HZ / RATE) * AMP;
+
+/** A small seeded generator (mulberry32): the same network every run. */
+function rng(seed: number) {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+interface Net {
+  /** Extra delay of packet k (ms, ≥ 0) on top of 1 ms; a number ≥ 1e9 loses it. */
+  delay?: (k: number, tMs: number) => number;
+  /** Also deliver a second copy of packet k this much later (ms). */
+  duplicate?: (k: number) => number | undefined;
+}
+
+interface Run {
+  /** Box clock error: +0.003 runs 0.3 % fast. */
+  drift?: number;
+  seconds: number;
+  frameSamples?: number;
+  outRate?: number;
+  /** Render quanta the listener pulls back to back (a browser's audio callback). */
+  burst?: number;
+  net?: Net;
+  /** Called every 100 ms of listener time with the buffer's stats. */
+  every?: (tMs: number, s: LlStats) => void;
+  /** From this listener time (ms) on, the diagnostics count (the start's fade-in is behind). */
+  diagFromMs?: number;
+}
+
+/** Run the box → network → buffer → listener chain; returns the buffer and its output (left channel). */
+function simulate(r: Run) {
+  const len = r.frameSamples ?? 240;
+  const drift = r.drift ?? 0;
+  const outRate = r.outRate ?? RATE;
+  const burst = r.burst ?? 2;
+  const buf = new LlBuffer({ outRate });
+  const quantumMs = (128 / outRate) * 1000;
+  const totalQuanta = Math.floor((r.seconds * 1000) / quantumMs);
+  const out = new Float32Array(totalQuanta * 128);
+  // Packets in order of arrival (ms on the listener's clock).
+  const arrivals: { at: number; k: number }[] = [];
+  const packets = Math.ceil((r.seconds * RATE * (1 + drift)) / len) + 10;
+  for (let k = 0; k < packets; k++) {
+    // The box has packet k when its last sample is captured, on its own clock.
+    const ready = (((k + 1) * len) / (RATE * (1 + drift))) * 1000;
+    const extra = r.net?.delay?.(k, ready) ?? 0;
+    if (extra >= 1e9) continue;
+    arrivals.push({ at: ready + 1 + extra, k });
+    const dup = r.net?.duplicate?.(k);
+    if (dup !== undefined) arrivals.push({ at: ready + 1 + extra + dup, k });
+  }
+  arrivals.sort((a, b) => a.at - b.at);
+  const frame = (k: number) => {
+    const l = new Float32Array(len);
+    for (let i = 0; i < len; i++) l[i] = AMP * Math.sin((2 * Math.PI * TONE_HZ * (k * len + i)) / RATE);
+    return { seq: k, pts: k * len, captureMs: (k * len) / 48, channels: 2, frameSamples: len, planes: [l, l.slice()] };
+  };
+  let next = 0;
+  const o0 = new Float32Array(128);
+  const o1 = new Float32Array(128);
+  let everyAt = 0;
+  let diagReset = false;
+  for (let q = 0; q < totalQuanta; q += burst) {
+    const now = q * quantumMs;
+    // What came before this callback is in the worklet's queue; it sees it at the callback's time.
+    while (next < arrivals.length && arrivals[next]!.at <= now) buf.push(frame(arrivals[next++]!.k), now);
+    if (!diagReset && now >= (r.diagFromMs ?? 3000)) {
+      buf.resetDiagnostics();
+      diagReset = true;
+    }
+    for (let b = 0; b < burst && q + b < totalQuanta; b++) {
+      buf.pull([o0, o1], 128);
+      out.set(o0, (q + b) * 128);
+    }
+    if (r.every && now >= everyAt) {
+      r.every(now, buf.stats());
+      everyAt += 100;
+    }
+  }
+  return { buf, out, stats: buf.stats(), packets };
+}
+
+/** RMS of a stretch of output. */
+function rms(x: Float32Array) {
+  let s = 0;
+  for (const v of x) s += v * v;
+  return Math.sqrt(s / x.length);
+}
+
+describe('opus-ll playout buffer', () => {
+  test('steady input: starts at one packet plus the jitter, never conceals, ratio stays at 1, no click', () => {
+    const random = rng(1);
+    const { stats, out } = simulate({ seconds: 20, net: { delay: () => random() * 0.5 } });
+    expect(stats.started).toBe(true);
+    expect(stats.concealed).toBe(0);
+    expect(stats.lost + stats.late + stats.underruns + stats.skipped).toBe(0);
+    // Target: the p95 of the jitter (the listener's 2-quantum callbacks make most of it) plus one 5 ms packet.
+    expect(stats.targetMs).toBeGreaterThanOrEqual(5);
+    expect(stats.targetMs).toBeLessThan(14);
+    expect(Math.abs(stats.bufferedMs - stats.targetMs)).toBeLessThan(5);
+    expect(Math.abs(stats.ratio - 1)).toBeLessThan(0.0005);
+    expect(stats.maxStep).toBeLessThan(TONE_STEP * 1.05);
+    expect(stats.jumps).toBe(0);
+    expect(stats.longestGap).toBe(0);
+    // The tone at its level: RMS of a sine at −12 dBFS peak.
+    expect(Math.abs(20 * Math.log10(rms(out.subarray(out.length - RATE)) * Math.SQRT2) + 12)).toBeLessThan(0.1);
+  });
+
+  for (const drift of [0.003, -0.003]) {
+    test(`a box clock ${drift > 0 ? 'fast' : 'slow'} by 0.3 %: over 60 s the buffer stays within its target ± one packet, the ratio settles at the drift, no concealment`, () => {
+      const random = rng(2);
+      const worst = { over: 0, under: 0 };
+      const ratios: number[] = [];
+      const { stats } = simulate({
+        seconds: 60,
+        drift,
+        net: { delay: () => random() * 1 },
+        every: (t, s) => {
+          if (!s.started || t < 1000) return;
+          worst.over = Math.max(worst.over, s.bufferedMs - s.targetMs);
+          worst.under = Math.max(worst.under, s.targetMs - s.bufferedMs);
+          if (t > 40_000) ratios.push(s.ratio);
+        },
+      });
+      expect(worst.over).toBeLessThanOrEqual(5);
+      expect(worst.under).toBeLessThanOrEqual(5);
+      expect(stats.concealed).toBe(0);
+      // Settled: within ±0.5 % all along; over the last 20 s at the drift on average (±0.05 %)
+      // and never more than 0.15 % from it (the jitter moves it a little: inaudible, 2.6 cents).
+      expect(stats.minRatio).toBeGreaterThanOrEqual(0.995);
+      expect(stats.maxRatio).toBeLessThanOrEqual(1.005);
+      const mean = ratios.reduce((a, b) => a + b, 0) / ratios.length;
+      expect(Math.abs(mean - (1 + drift))).toBeLessThan(0.0005);
+      for (const q of ratios) expect(Math.abs(q - (1 + drift))).toBeLessThan(0.0015);
+      expect(stats.maxStep).toBeLessThan(TONE_STEP * 1.05);
+      expect(stats.jumps).toBe(0);
+    });
+  }
+
+  test('1 % random loss: each lost packet concealed and counted, no gap longer than a packet, no click', () => {
+    const random = rng(3);
+    let lost = 0;
+    let run = 0;
+    let longestRun = 0;
+    const { stats, packets } = simulate({
+      seconds: 60,
+      net: {
+        delay: (k) => {
+          if (k > 20 && random() < 0.01) {
+            lost++;
+            longestRun = Math.max(longestRun, ++run);
+            return 1e9;
+          }
+          run = 0;
+          return random() * 1;
+        },
+      },
+      diagFromMs: 0,
+    });
+    expect(lost).toBeGreaterThan(packets * 0.005);
+    // Every loss that came to its turn (the last few may not have) is a concealment.
+    expect(stats.lost).toBeGreaterThanOrEqual(lost - 3);
+    expect(stats.lost).toBeLessThanOrEqual(lost);
+    expect(stats.concealed).toBe(stats.lost + stats.underruns);
+    expect(stats.underruns).toBe(0);
+    // A gap is as long as the packets lost in a row (this network loses two in a row once).
+    expect(longestRun).toBeGreaterThanOrEqual(1);
+    expect(stats.longestGap).toBeLessThanOrEqual(240 * longestRun + 2);
+    expect(stats.longestGap).toBeGreaterThan(200);
+    // The fades are gentler than the tone's own steepest step.
+    expect(stats.maxStep).toBeLessThan(TONE_STEP * 1.3);
+    expect(stats.jumps).toBe(0);
+  });
+
+  test('a burst of jitter: the target grows to cover it, concealment stays rare, then the target shrinks back', () => {
+    const random = rng(4);
+    const seen: { t: number; target: number; buffered: number; concealed: number }[] = [];
+    const { stats } = simulate({
+      seconds: 40,
+      net: { delay: (_k, t) => (t > 10_000 && t < 16_000 ? random() * 20 : random() * 0.5) },
+      every: (t, s) => seen.push({ t, target: s.targetMs, buffered: s.bufferedMs, concealed: s.concealed }),
+    });
+    const at = (t: number) => seen.find((x) => x.t >= t)!;
+    expect(at(9_900).target).toBeLessThan(14);
+    const peak = Math.max(...seen.filter((x) => x.t > 10_000 && x.t < 17_000).map((x) => x.target));
+    expect(peak).toBeGreaterThan(20);
+    // A few concealments while the buffer grows into the burst, not one per packet.
+    const during = at(17_000).concealed - at(10_000).concealed;
+    expect(during).toBeLessThan(40);
+    // The window forgets the burst: target and buffer come back down.
+    expect(at(39_000).target).toBeLessThan(14);
+    expect(Math.abs(at(39_900).buffered - at(39_900).target)).toBeLessThan(5);
+    expect(stats.concealed - at(20_000).concealed).toBe(0);
+    expect(stats.maxRatio).toBeLessThanOrEqual(1.005);
+    expect(stats.minRatio).toBeGreaterThanOrEqual(0.995);
+  });
+
+  test('reordering: a packet overtaken by the next plays in its place, nothing concealed', () => {
+    const random = rng(5);
+    const { stats } = simulate({
+      seconds: 20,
+      // 8 % of packets come 6 ms late (after the next one), the rest at once: often enough
+      // that the p95 of the lateness, and so the target, covers them.
+      net: { delay: (k) => (k > 50 && random() < 0.08 ? 6 : random() * 0.3) },
+    });
+    expect(stats.reordered).toBeGreaterThan(20);
+    expect(stats.late).toBe(0);
+    expect(stats.lost).toBe(0);
+    expect(stats.longestGap).toBe(0);
+    expect(stats.maxStep).toBeLessThan(TONE_STEP * 1.05);
+  });
+
+  test('duplicates: every packet twice, the copies are counted and dropped, the output is untouched', () => {
+    const random = rng(6);
+    const { stats, packets } = simulate({ seconds: 10, net: { delay: () => random() * 0.5, duplicate: (k) => (k % 2 ? 0.2 : 30) } });
+    expect(stats.duplicates).toBeGreaterThan(packets * 0.9);
+    expect(stats.concealed).toBe(0);
+    expect(stats.maxStep).toBeLessThan(TONE_STEP * 1.05);
+    expect(stats.jumps).toBe(0);
+  });
+
+  test('2.5 ms packets and a 44.1 kHz output: the same tone, resampled, no concealment, no click', () => {
+    const random = rng(7);
+    const { stats, out } = simulate({ seconds: 20, frameSamples: 120, outRate: 44100, burst: 4, net: { delay: () => random() * 0.5 } });
+    expect(stats.frameMs).toBe(2.5);
+    expect(stats.concealed).toBe(0);
+    expect(stats.targetMs).toBeGreaterThanOrEqual(2.5);
+    // At 44.1 kHz the tone moves further per sample.
+    expect(stats.maxStep).toBeLessThan(TONE_STEP * (48000 / 44100) * 1.05);
+    // Its frequency: zero crossings over the last second of output.
+    const last = out.subarray(out.length - 44100);
+    let crossings = 0;
+    for (let i = 1; i < last.length; i++) if (last[i - 1]! < 0 && last[i]! >= 0) crossings++;
+    expect(Math.abs(crossings - TONE_HZ)).toBeLessThanOrEqual(2);
+  });
+
+  test('starved (the network stops for 100 ms): the playout waits in silence, counts one underrun, and comes back down to its target', () => {
+    const random = rng(8);
+    const seen: { t: number; buffered: number; target: number }[] = [];
+    const { stats } = simulate({
+      seconds: 30,
+      net: { delay: (_k, t) => (t > 5000 && t < 5100 ? 5100 - t : random() * 0.5) },
+      every: (t, s) => seen.push({ t, buffered: s.bufferedMs, target: s.targetMs }),
+      diagFromMs: 0,
+    });
+    expect(stats.underruns).toBe(1);
+    expect(stats.lost).toBe(0);
+    const last = seen[seen.length - 1]!;
+    expect(Math.abs(last.buffered - last.target)).toBeLessThan(5);
+    expect(stats.jumps).toBe(0);
+  });
+
+  test('garbage: malformed headers are refused, malformed frames ignored and counted', () => {
+    const good = () => {
+      const b = new ArrayBuffer(LL_HEADER_BYTES + 10);
+      const v = new DataView(b);
+      v.setUint8(0, 1);
+      v.setUint8(1, 2);
+      v.setUint16(2, 240);
+      v.setUint32(4, 0xfffffffe);
+      v.setFloat64(8, 48000 * 3600);
+      v.setFloat64(16, 123456.75);
+      new Uint8Array(b, LL_HEADER_BYTES).fill(7);
+      return { b, v };
+    };
+    const p = parseLlPacket(good().b)!;
+    expect(p).toMatchObject({ channels: 2, frameSamples: 240, seq: 0xfffffffe, pts: 48000 * 3600, captureMs: 123456.75 });
+    expect([...p.data]).toEqual(new Array(10).fill(7));
+    const bad: [string, (g: ReturnType<typeof good>) => unknown][] = [
+      ['version 2', ({ b, v }) => (v.setUint8(0, 2), b)],
+      ['3 channels', ({ b, v }) => (v.setUint8(1, 3), b)],
+      ['0 channels', ({ b, v }) => (v.setUint8(1, 0), b)],
+      ['a frame of 100 samples', ({ b, v }) => (v.setUint16(2, 100), b)],
+      ['pts NaN', ({ b, v }) => (v.setFloat64(8, NaN), b)],
+      ['pts negative', ({ b, v }) => (v.setFloat64(8, -240), b)],
+      ['pts fractional', ({ b, v }) => (v.setFloat64(8, 240.5), b)],
+      ['capture time infinite', ({ b, v }) => (v.setFloat64(16, Infinity), b)],
+      ['header only', () => new ArrayBuffer(LL_HEADER_BYTES)],
+      ['too short', () => new ArrayBuffer(7)],
+      ['too long', () => new ArrayBuffer(100_000)],
+      ['a string', () => '{"type":"pong"}'],
+      ['a typed array, not its buffer', ({ b }) => new Uint8Array(b)],
+      ['null', () => null],
+    ];
+    for (const [what, make] of bad) expect(parseLlPacket(make(good())), what).toBeNull();
+
+    const buf = new LlBuffer();
+    const plane = new Float32Array(240);
+    const frames: Record<string, unknown>[] = [
+      { seq: 0, pts: 0, captureMs: 0, channels: 2, frameSamples: 240, planes: [plane, new Float32Array(100)] },
+      { seq: 0, pts: 0, captureMs: 0, channels: 2, frameSamples: 240, planes: [] },
+      { seq: 0, pts: -1, captureMs: 0, channels: 2, frameSamples: 240, planes: [plane] },
+      { seq: 0, pts: 0, captureMs: NaN, channels: 2, frameSamples: 240, planes: [plane] },
+      { seq: 0, pts: 0, captureMs: 0, channels: 2, frameSamples: 241, planes: [plane] },
+      { seq: 0, pts: 0, captureMs: 0, channels: 2, frameSamples: 240, planes: [plane, plane, plane] },
+      { seq: 0, pts: 0, captureMs: 0, channels: 2, frameSamples: 240, planes: 'no' },
+    ];
+    for (const f of frames) expect(buf.push(f, 0)).toBe('bad');
+    expect(buf.push({ seq: 0, pts: 0, captureMs: 0, channels: 1, frameSamples: 240, planes: [plane] }, Number.NaN)).toBe('bad');
+    expect(buf.stats().bad).toBe(frames.length + 1);
+    expect(buf.stats().packets).toBe(0);
+    expect(buf.push({ seq: 0, pts: 0, captureMs: 0, channels: 1, frameSamples: 240, planes: [plane] }, 0)).toBe('ok');
+  });
+
+  test('a new stream (its sequence jumps, then wraps): the buffer starts again on it instead of waiting or concealing for ever', () => {
+    const buf = new LlBuffer();
+    const o = [new Float32Array(128), new Float32Array(128)];
+    // It starts 128 packets before the sequence number wraps (no restart there).
+    let seq = 0xffffff80;
+    const frame = (pts: number) => ({ seq: seq++ >>> 0, pts, captureMs: pts / 48, channels: 1, frameSamples: 240, planes: [new Float32Array(240).fill(0.1)] });
+    // The box makes a 5 ms packet every 5 ms; the listener pulls 128 samples every 2.67 ms.
+    let pts = 0;
+    let made = 0;
+    for (let i = 0; i < 1200; i++) {
+      const t = (i * 128) / 48;
+      while (made * 5 <= t) {
+        buf.push(frame(pts), t);
+        pts += 240;
+        made++;
+        if (made === 300) seq = 100_000;
+      }
+      buf.pull(o, 128);
+    }
+    const s = buf.stats();
+    expect(s.restarts).toBe(1);
+    expect(s.started).toBe(true);
+    expect(s.concealed).toBeLessThanOrEqual(1);
+  });
+});
+
+describe('opus-ll playout buffer on an overloaded listener', () => {
+  test('an audio clock 5 % slow (beyond ±0.5 %): single packets are dropped, faded, never two in a row; the buffer stays bounded', () => {
+    const random = rng(9);
+    const seen: number[] = [];
+    const { stats } = simulate({ seconds: 30, drift: 0.05, net: { delay: () => random() * 0.5 }, every: (t, s) => t > 10_000 && seen.push(s.bufferedMs - s.targetMs) });
+    expect(stats.dropped).toBeGreaterThan(100);
+    expect(stats.skipped).toBe(0);
+    expect(Math.max(...seen)).toBeLessThan(40);
+    expect(stats.maxStep).toBeLessThan(TONE_STEP * 1.3);
+    expect(stats.jumps).toBe(0);
+    expect(stats.longestGap).toBe(0);
+  });
+});

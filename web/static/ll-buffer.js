@@ -1,0 +1,586 @@
+// hark's playout buffer for the low-latency listening channel `opus-ll` (issue 19): plain
+// JavaScript with no browser API, so the same code runs in the listen page's AudioWorklet
+// (web/static/ll-worklet.js) and under `bun test` (src/http/ll-buffer.test.ts).
+//
+// What it does with the decoded packets it is given:
+//  - puts them in order by their sequence number, whatever order they came in; drops
+//    duplicates and packets that come after their turn (counted);
+//  - measures how late each packet is against the earliest arrivals of the last moments
+//    (`lateness`) and keeps its target at the p95 of that over the last few seconds plus one
+//    packet, never below one packet;
+//  - plays at the listener's rate through a windowed-sinc resampler whose ratio a PI
+//    controller moves, slowly (a slew limit) and within ±0.5 %, to hold the buffer at the
+//    target: the box's clock and the listener's never agree exactly, and this absorbs the
+//    difference without a pitch jump or a periodic click;
+//  - conceals a packet that is missing when its turn comes with a short fade out and in
+//    (WebCodecs has no Opus PLC): lost (later ones are there) it is skipped, starved (nothing
+//    newer yet) the playout waits in silence, which raises the latency until the controller
+//    brings it back down;
+//  - watches its own output: sample-to-sample steps (a click) and the longest concealed run.
+
+/** The sample clock of `opus-ll` (Hz). */
+export const LL_RATE = 48000;
+/** The header before each Opus packet (the contract: /work/notes/opus-ll-protocol.md, README). */
+export const LL_HEADER_BYTES = 24;
+/** Frame lengths (samples at 48 kHz) an Opus packet may have: 2.5 … 60 ms. */
+const FRAME_SAMPLES = new Set([120, 240, 480, 960, 1920, 2880]);
+/** The largest message accepted: a 60 ms stereo Opus packet at 510 kbit/s is under 4 kB. */
+const MAX_MESSAGE = 8192;
+
+/**
+ * One hark → page message on `opus-ll`: a 24-byte big-endian header (version 1, channels,
+ * frame length in samples, sequence number, pts on the 48 kHz sample clock, capture time in
+ * hark's clock, ms), then the Opus packet. Returns null for anything else (the caller counts it).
+ */
+export function parseLlPacket(buf) {
+  if (!(buf instanceof ArrayBuffer) || buf.byteLength <= LL_HEADER_BYTES || buf.byteLength > MAX_MESSAGE) return null;
+  const v = new DataView(buf);
+  const version = v.getUint8(0);
+  const channels = v.getUint8(1);
+  const frameSamples = v.getUint16(2);
+  const seq = v.getUint32(4);
+  const pts = v.getFloat64(8);
+  const captureMs = v.getFloat64(16);
+  if (version !== 1 || (channels !== 1 && channels !== 2) || !FRAME_SAMPLES.has(frameSamples)) return null;
+  if (!Number.isSafeInteger(pts) || pts < 0 || !Number.isFinite(captureMs)) return null;
+  return { channels, frameSamples, seq, pts, captureMs, data: new Uint8Array(buf, LL_HEADER_BYTES) };
+}
+
+/**
+ * What the playout itself needs on top of the jitter (ms): the staging's lookahead (the fade and
+ * half the resampler, 1.5 ms) and as much again while the controller settles (simulated:
+ * test/ll-buffer.test.ts; with less, a 0.3 % slow box starved the start now and then).
+ */
+const ALLOWANCE_MS = 3;
+/** Resampler taps each side of the read position (16 in all), and kernel phases per sample. */
+const HALF = 8;
+const PHASES = 128;
+/** The staging ring (samples per channel): a power of two over the largest frame plus lookahead. */
+const RING = 8192;
+const MASK = RING - 1;
+/** The resampling correction never leaves ±0.5 %; it moves at most this much per second. */
+const MAX_CORRECTION = 0.005;
+const SLEW_PER_S = 0.01;
+/**
+ * PI controller on the buffer's error (ms): ωn = √(1000·KI) ≈ 1 rad/s, ζ = 1000·KP/(2ωn) ≈ 1 (a
+ * plant that integrates the rate error: 1 % too slow drains 10 ms a second). A 0.3 % drift
+ * settles in a few seconds, within 1.5 ms of the target meanwhile.
+ */
+const KP = 0.002;
+const KI = 0.001;
+/** How fast the buffer level the controller sees follows the sawtooth of arrivals (s). */
+const LEVEL_TAU_S = 0.4;
+/**
+ * The earliest-arrival line moves this much faster than the sample clock, so that an early
+ * packet is forgotten after a while (1 %: 5 ms in half a second) and a box whose clock runs
+ * up to 1 % slow never looks late.
+ */
+const LEAK = 0.01;
+/** Packets of a stream (2 s of 2.5 ms ones) held at most before the buffer starts again. */
+const MAX_FRAMES = 800;
+/** A packet this far (samples, by its sequence number) from the playout: a new stream, start again. */
+const JUMP_SAMPLES = 2 * LL_RATE;
+/** Buffered this far over the target (ms) with the resampling at its limit, single packets are dropped. */
+const DROP_OVER_MS = 15;
+/** Buffered this far over the target (ms), the playout skips ahead (a fade) rather than resample for seconds. */
+const SKIP_OVER_MS = 120;
+
+/** The resampler's kernel: a Kaiser-windowed sinc, `PHASES + 1` rows of 2·HALF taps. */
+function makeKernel(cutoff) {
+  const beta = 7;
+  const i0 = (x) => {
+    let s = 1;
+    let t = 1;
+    for (let k = 1; k < 30; k++) {
+      t *= (x / (2 * k)) ** 2;
+      s += t;
+    }
+    return s;
+  };
+  const k = new Float32Array((PHASES + 1) * 2 * HALF);
+  for (let p = 0; p <= PHASES; p++) {
+    const frac = p / PHASES;
+    let sum = 0;
+    for (let j = 0; j < 2 * HALF; j++) {
+      // Tap j reads sample ip − HALF + 1 + j; its distance from the read position ip + frac:
+      const x = j - HALF + 1 - frac;
+      const sinc = x === 0 ? 1 : Math.sin(Math.PI * cutoff * x) / (Math.PI * cutoff * x);
+      const w = Math.abs(x) >= HALF ? 0 : i0(beta * Math.sqrt(1 - (x / HALF) ** 2)) / i0(beta);
+      k[p * 2 * HALF + j] = cutoff * sinc * w;
+      sum += cutoff * sinc * w;
+    }
+    // Unity gain at DC for every phase (no ripple in level as the phase moves).
+    for (let j = 0; j < 2 * HALF; j++) k[p * 2 * HALF + j] /= sum;
+  }
+  return k;
+}
+
+/**
+ * The jitter buffer, clock-drift resampler and concealment for one listener. `push()` a
+ * decoded packet as it comes, with its arrival time in the playout's own clock (ms);
+ * `pull()` fills the output, one render quantum at a time.
+ */
+export class LlBuffer {
+  /**
+   * `outRate`: the output's sample rate (the AudioContext's). `windowMs`: how far back the
+   * jitter statistics look. `fadeSamples`: the concealment's fade (out and in). `jumpThreshold`:
+   * a sample-to-sample step larger than this (full scale 1) counts as a jump.
+   */
+  constructor({ outRate = LL_RATE, windowMs = 3000, fadeSamples = 64, jumpThreshold = 0.1 } = {}) {
+    this.outRate = outRate;
+    this.baseStep = LL_RATE / outRate;
+    this.windowMs = windowMs;
+    this.fade = fadeSamples;
+    this.jumpThreshold = jumpThreshold;
+    this.kernel = makeKernel(0.97 * Math.min(1, outRate / LL_RATE));
+    this.ring = [new Float32Array(RING), new Float32Array(RING)];
+    this.flags = new Uint8Array(RING);
+    this.coef = new Float32Array(2 * HALF);
+    this.late = new Float64Array(4096);
+    this.lateAt = new Float64Array(4096);
+    this.sorted = new Float64Array(4096);
+    // Counters for the life of the buffer (a restart keeps them).
+    this.packets = 0;
+    this.bad = 0;
+    this.duplicates = 0;
+    this.reordered = 0;
+    this.lost = 0;
+    this.lateCount = 0;
+    this.underruns = 0;
+    this.concealed = 0;
+    this.skipped = 0;
+    this.dropped = 0;
+    this.restarts = 0;
+    this.resetDiagnostics();
+    this.restart();
+    this.restarts = 0;
+  }
+
+  /** Forget the stream (a new one starts: another encoder, a jump in its clock); the counters stay. */
+  restart() {
+    this.restarts++;
+    this.frames = new Map();
+    this.frameLen = 0;
+    this.seqLast = undefined;
+    this.seqExt = 0;
+    this.started = false;
+    this.nextPts = 0;
+    this.maxEnd = -Infinity;
+    this.pos = HALF + 1;
+    this.stagedEnd = HALF + 1;
+    this.ring[0].fill(0);
+    this.ring[1].fill(0);
+    this.flags.fill(0);
+    /** Staged blocks, for the capture time of what plays: { s, len, captureMs, advance }. */
+    this.blocks = [];
+    this.prevConcealed = true;
+    this.stalled = false;
+    this.stallSamples = 0;
+    this.concealedPts = [];
+    this.envA = NaN;
+    this.envPts = 0;
+    this.lateHead = 0;
+    this.lateN = 0;
+    this.p95At = -Infinity;
+    this.targetMs = 0;
+    this.p95Ms = 0;
+    this.levelMs = 0;
+    this.levelInit = false;
+    this.integ = 0;
+    this.ratio = 1;
+    this.overSince = -1;
+    this.clockMs = 0;
+  }
+
+  /** Start counting jumps and gaps afresh (a test after its warm-up). */
+  resetDiagnostics() {
+    this.maxStep = 0;
+    this.jumps = 0;
+    this.gapRun = 0;
+    this.longestGap = 0;
+    this.last = [NaN, NaN];
+    this.minRatio = Infinity;
+    this.maxRatio = -Infinity;
+    this.minLevelMs = Infinity;
+    this.maxLevelMs = -Infinity;
+  }
+
+  /** Audio received and not yet played (ms): from the sample playing to the newest received. */
+  get bufferedMs() {
+    if (!this.started) return this.maxEnd > -Infinity && this.frames.size ? (this.maxEnd - this.earliest()) / 48 : 0;
+    return (Math.max(0, this.maxEnd - this.nextPts) + (this.stagedEnd - this.pos)) / 48;
+  }
+
+  earliest() {
+    let m = Infinity;
+    for (const k of this.frames.keys()) if (k < m) m = k;
+    return m;
+  }
+
+  /**
+   * One decoded packet: { seq, pts, captureMs, channels, frameSamples, planes: Float32Array[] }
+   * (one plane per channel, `frameSamples` long). `arrivalMs`: when it came, in the playout's
+   * clock. Returns 'ok', 'late', 'duplicate' or 'bad'.
+   */
+  push(f, arrivalMs) {
+    if (!this.valid(f) || !Number.isFinite(arrivalMs)) {
+      this.bad++;
+      return 'bad';
+    }
+    const len = f.frameSamples;
+    // Packets are placed by sequence number: consecutive packets are consecutive audio, even
+    // where hark's sample clock jumped (its capture skipped ahead): no silence for that.
+    let at = this.unwrap(f.seq) * len;
+    if ((this.frameLen && len !== this.frameLen) || (this.started && Math.abs(at - this.nextPts) > JUMP_SAMPLES)) {
+      this.restart();
+      at = this.unwrap(f.seq) * len;
+    }
+    this.frameLen = len;
+    this.packets++;
+    if (this.started && at < this.nextPts) {
+      if (this.concealedPts.includes(at)) {
+        this.lateCount++;
+        return 'late';
+      }
+      this.duplicates++;
+      return 'duplicate';
+    }
+    if (this.frames.has(at)) {
+      this.duplicates++;
+      return 'duplicate';
+    }
+    if (at + len <= this.maxEnd) this.reordered++;
+    this.frames.set(at, { pts: at, len, planes: f.planes, captureMs: f.captureMs });
+    if (at + len > this.maxEnd) this.maxEnd = at + len;
+    this.observe(at, arrivalMs);
+    if (this.frames.size > MAX_FRAMES) this.restart();
+    return 'ok';
+  }
+
+  /** A u32 sequence number, extended past its wrap (relative to the newest seen). */
+  unwrap(seq) {
+    if (this.seqLast === undefined) {
+      this.seqLast = seq;
+      this.seqExt = seq;
+      return seq;
+    }
+    const ext = this.seqExt + ((seq - this.seqLast) | 0);
+    if (ext > this.seqExt) {
+      this.seqExt = ext;
+      this.seqLast = seq;
+    }
+    return ext;
+  }
+
+  valid(f) {
+    if (!f || typeof f !== 'object' || !Number.isSafeInteger(f.pts) || f.pts < 0 || !FRAME_SAMPLES.has(f.frameSamples)) return false;
+    if (!Number.isInteger(f.seq) || f.seq < 0 || f.seq > 0xffffffff) return false;
+    if (!Number.isFinite(f.captureMs) || !Array.isArray(f.planes) || (f.planes.length !== 1 && f.planes.length !== 2)) return false;
+    return f.planes.every((p) => p instanceof Float32Array && p.length === f.frameSamples);
+  }
+
+  /**
+   * Lateness of one arrival: how much later than the earliest-arrival line it came (0 when it
+   * is on or before it: the line moves to it). Kept with its time for the window's p95.
+   */
+  observe(pts, a) {
+    let late = 0;
+    const pred = this.envA + ((pts - this.envPts) / 48) * (1 + LEAK);
+    if (!(a > pred)) {
+      this.envA = a;
+      this.envPts = pts;
+    } else late = a - pred;
+    const n = this.late.length;
+    const i = (this.lateHead + this.lateN) % n;
+    this.late[i] = late;
+    this.lateAt[i] = a;
+    if (this.lateN < n) this.lateN++;
+    else this.lateHead = (this.lateHead + 1) % n;
+    while (this.lateN > 0 && this.lateAt[this.lateHead] < a - this.windowMs) {
+      this.lateHead = (this.lateHead + 1) % n;
+      this.lateN--;
+    }
+    // A target that grows does so at once; the p95 is sorted afresh at most ten times a second.
+    if (late > this.p95Ms || a - this.p95At >= 100) this.updateTarget(a);
+    this.clockMs = a;
+  }
+
+  updateTarget(now) {
+    this.p95At = now;
+    const n = this.lateN;
+    const s = this.sorted.subarray(0, n);
+    for (let k = 0; k < n; k++) s[k] = this.late[(this.lateHead + k) % this.late.length];
+    s.sort();
+    this.p95Ms = n ? s[Math.min(n - 1, Math.ceil(0.95 * n) - 1)] : 0;
+    const frameMs = this.frameLen / 48;
+    // The issue's rule (p95 of the jitter plus one packet, never below one packet), plus the playout's own need.
+    this.targetMs = Math.max(frameMs, this.p95Ms + frameMs) + ALLOWANCE_MS;
+  }
+
+  /** Fill `out` (one or two Float32Array channels) with `n` samples of playout. */
+  pull(out, n) {
+    const o0 = out[0];
+    const o1 = out.length > 1 ? out[1] : null;
+    if (!this.started && !this.tryStart()) {
+      o0.fill(0, 0, n);
+      o1?.fill(0, 0, n);
+      return;
+    }
+    this.control(n);
+    const step = this.baseStep * this.ratio;
+    const k = this.kernel;
+    const c = this.coef;
+    const r0 = this.ring[0];
+    const r1 = this.ring[1];
+    const need = HALF + this.fade + 2;
+    for (let i = 0; i < n; i++) {
+      const ip = Math.floor(this.pos);
+      for (let guard = 0; this.stagedEnd < ip + need && guard < 64; guard++) this.stage();
+      // The kernel for this fraction: two neighbouring phases, interpolated.
+      const fp = (this.pos - ip) * PHASES;
+      const p = Math.floor(fp);
+      const w = fp - p;
+      const a = p * 2 * HALF;
+      const b = a + 2 * HALF;
+      for (let j = 0; j < 2 * HALF; j++) c[j] = k[a + j] + w * (k[b + j] - k[a + j]);
+      let s0 = 0;
+      let s1 = 0;
+      const base = ip - HALF + 1;
+      for (let j = 0; j < 2 * HALF; j++) {
+        const at = (base + j) & MASK;
+        s0 += c[j] * r0[at];
+        s1 += c[j] * r1[at];
+      }
+      o0[i] = s0;
+      if (o1) o1[i] = s1;
+      if (this.flags[ip & MASK]) {
+        if (++this.gapRun > this.longestGap) this.longestGap = this.gapRun;
+      } else this.gapRun = 0;
+      this.pos += step;
+    }
+    this.watch(o0, 0, n);
+    if (o1) this.watch(o1, 1, n);
+    const keepFrom = Math.floor(this.pos) - HALF;
+    while (this.blocks.length > 1 && this.blocks[1].s <= keepFrom) this.blocks.shift();
+    this.clockMs += (n / this.outRate) * 1000;
+  }
+
+  /** Steps between consecutive output samples (a click shows as one far above the signal's own). */
+  watch(o, ch, n) {
+    let prev = this.last[ch];
+    let max = this.maxStep;
+    for (let i = 0; i < n; i++) {
+      const d = Math.abs(o[i] - prev);
+      if (d > max) max = d;
+      if (d > this.jumpThreshold) this.jumps++;
+      prev = o[i];
+    }
+    this.maxStep = max;
+    this.last[ch] = prev;
+  }
+
+  /** Start once the target's worth is in (from the earliest packet, faded in from silence). */
+  tryStart() {
+    // Some arrivals first, so that the target knows the jitter (80 ms of 5 ms packets).
+    if (!this.frames.size || !this.targetMs || this.lateN < 16) return false;
+    let first = this.earliest();
+    if ((this.maxEnd - first) / 48 < this.targetMs) return false;
+    // Start a target's worth behind the newest (what came earlier is dropped, not played late).
+    while (this.frames.size > 1 && (this.maxEnd - first - this.frameLen) / 48 >= this.targetMs) {
+      this.frames.delete(first);
+      first = this.earliest();
+    }
+    this.started = true;
+    this.nextPts = first;
+    this.prevConcealed = true;
+    this.blocks = [{ s: this.stagedEnd, len: 0, captureMs: this.frames.get(first).captureMs, advance: 1 }];
+    return true;
+  }
+
+  /** The controller: the resampling ratio that brings the (smoothed) buffer to its target. */
+  control(n) {
+    const dt = n / this.outRate;
+    const level = this.bufferedMs;
+    if (!this.levelInit) {
+      this.levelMs = level;
+      this.levelInit = true;
+    } else this.levelMs += (level - this.levelMs) * (1 - Math.exp(-dt / LEVEL_TAU_S));
+    if (this.levelMs < this.minLevelMs) this.minLevelMs = this.levelMs;
+    if (this.levelMs > this.maxLevelMs) this.maxLevelMs = this.levelMs;
+    const err = this.levelMs - this.targetMs;
+    this.integ = Math.max(-MAX_CORRECTION, Math.min(MAX_CORRECTION, this.integ + KI * err * dt));
+    const want = Math.max(1 - MAX_CORRECTION, Math.min(1 + MAX_CORRECTION, 1 + KP * err + this.integ));
+    const slew = SLEW_PER_S * dt;
+    this.ratio += Math.max(-slew, Math.min(slew, want - this.ratio));
+    if (this.ratio < this.minRatio) this.minRatio = this.ratio;
+    if (this.ratio > this.maxRatio) this.maxRatio = this.ratio;
+    // Far too much buffered (a long stall behind us): skip ahead now, not over many seconds.
+    if (err > SKIP_OVER_MS) {
+      if (this.overSince < 0) this.overSince = this.clockMs;
+      else if (this.clockMs - this.overSince > 500) this.skipAhead();
+    } else this.overSince = -1;
+  }
+
+  skipAhead() {
+    this.overSince = -1;
+    const keep = (this.targetMs * 48) | 0;
+    let skipped = false;
+    for (let guard = 0; guard < MAX_FRAMES && this.maxEnd - this.nextPts > keep; guard++) {
+      this.frames.delete(this.nextPts);
+      this.nextPts += this.frameLen;
+      this.skipped++;
+      skipped = true;
+    }
+    if (skipped && !this.prevConcealed) {
+      this.fadeTail();
+      this.prevConcealed = true;
+    }
+    this.levelMs = this.bufferedMs;
+  }
+
+  /** Put the next block in the staging ring: the next packet, or a concealment. */
+  stage() {
+    const f = this.frames.get(this.nextPts);
+    // The listener's audio clock far slower than the box's (an overloaded machine: its audio
+    // device misses deadlines), beyond what ±0.5 % absorbs: drop single packets, faded, never
+    // two in a row, so the delay does not grow without end.
+    if (f && this.ratio >= 1 + MAX_CORRECTION - 1e-9 && this.levelMs - this.targetMs > Math.max((3 * f.len) / 48, DROP_OVER_MS) && !this.prevConcealed && this.frames.has(this.nextPts + f.len)) {
+      this.frames.delete(f.pts);
+      this.nextPts += f.len;
+      this.dropped++;
+      this.levelMs -= f.len / 48;
+      this.fadeTail();
+      this.prevConcealed = true;
+      return;
+    }
+    if (f) {
+      this.frames.delete(f.pts);
+      const s = this.stagedEnd;
+      const p0 = f.planes[0];
+      const p1 = f.planes.length > 1 ? f.planes[1] : p0;
+      const r0 = this.ring[0];
+      const r1 = this.ring[1];
+      for (let i = 0; i < f.len; i++) {
+        const at = (s + i) & MASK;
+        r0[at] = p0[i];
+        r1[at] = p1[i];
+        this.flags[at] = 0;
+      }
+      if (this.prevConcealed) {
+        // Fade in (raised cosine) after silence or a concealment.
+        const nf = Math.min(this.fade, f.len);
+        for (let i = 0; i < nf; i++) {
+          const g = 0.5 - 0.5 * Math.cos((Math.PI * (i + 0.5)) / nf);
+          const at = (s + i) & MASK;
+          r0[at] *= g;
+          r1[at] *= g;
+        }
+      }
+      this.blocks.push({ s, len: f.len, captureMs: f.captureMs, advance: 1 });
+      this.stagedEnd += f.len;
+      this.nextPts += f.len;
+      this.prevConcealed = false;
+      this.stalled = false;
+      this.stallSamples = 0;
+      return;
+    }
+    const len = this.frameLen;
+    const prev = this.blocks[this.blocks.length - 1];
+    const prevCapture = prev ? prev.captureMs + (prev.advance * prev.len) / 48 : NaN;
+    if (this.maxEnd > this.nextPts) {
+      // Later packets are here: this one is lost (or so late it is as good as lost). A wait in
+      // silence just before (the packet after it was not here yet either) was the start of
+      // this concealment: it is counted as this loss, and only the rest of the packet's length
+      // is concealed now (the gap stays one packet long, the latency does not grow).
+      this.lost++;
+      this.concealedPts.push(this.nextPts);
+      if (this.concealedPts.length > 64) this.concealedPts.shift();
+      if (this.stalled) this.underruns--;
+      else this.concealed++;
+      const rest = len - Math.min(len, this.stallSamples);
+      if (rest > 0) this.conceal(rest, prevCapture, 1);
+      this.nextPts += len;
+      this.stalled = false;
+      this.stallSamples = 0;
+    } else {
+      // Nothing newer yet: wait in silence, a short block at a time (the latency grows by it).
+      if (!this.stalled) {
+        this.underruns++;
+        this.concealed++;
+        this.stalled = true;
+        this.stallSamples = 0;
+      }
+      const n = Math.min(len, 120);
+      this.stallSamples += n;
+      this.conceal(n, prevCapture, 0);
+    }
+  }
+
+  /** `len` samples of concealment: the audio before fades out, then silence. */
+  conceal(len, captureMs, advance) {
+    if (!this.prevConcealed) this.fadeTail();
+    const s = this.stagedEnd;
+    for (let i = 0; i < len; i++) {
+      const at = (s + i) & MASK;
+      this.ring[0][at] = 0;
+      this.ring[1][at] = 0;
+      this.flags[at] = 1;
+    }
+    this.blocks.push({ s, len, captureMs, advance });
+    this.stagedEnd += len;
+    this.prevConcealed = true;
+  }
+
+  /** Fade out the last `fade` staged samples (not yet read: the staging runs that far ahead). */
+  fadeTail() {
+    const nf = this.fade;
+    const end = this.stagedEnd;
+    for (let i = 0; i < nf; i++) {
+      const g = 0.5 + 0.5 * Math.cos((Math.PI * (i + 0.5)) / nf);
+      const at = (end - nf + i) & MASK;
+      this.ring[0][at] *= g;
+      this.ring[1][at] *= g;
+    }
+  }
+
+  /** hark's capture time (its clock, ms) of the sample playing now; NaN before the start. */
+  get playingCaptureMs() {
+    if (!this.started) return NaN;
+    const ip = Math.floor(this.pos);
+    let b = this.blocks[0];
+    for (const x of this.blocks) if (x.s <= ip) b = x;
+    return b ? b.captureMs + (b.advance * (this.pos - b.s)) / 48 : NaN;
+  }
+
+  /** What the page shows and the tests read. */
+  stats() {
+    return {
+      started: this.started,
+      targetMs: this.targetMs,
+      bufferedMs: this.levelMs,
+      instantMs: this.bufferedMs,
+      p95Ms: this.p95Ms,
+      frameMs: this.frameLen / 48,
+      ratio: this.ratio,
+      packets: this.packets,
+      bad: this.bad,
+      duplicates: this.duplicates,
+      reordered: this.reordered,
+      lost: this.lost,
+      late: this.lateCount,
+      underruns: this.underruns,
+      concealed: this.concealed,
+      skipped: this.skipped,
+      dropped: this.dropped,
+      restarts: this.restarts,
+      captureMs: this.playingCaptureMs,
+      maxStep: this.maxStep,
+      jumps: this.jumps,
+      longestGap: this.longestGap,
+      minRatio: this.minRatio,
+      maxRatio: this.maxRatio,
+      minLevelMs: this.minLevelMs,
+      maxLevelMs: this.maxLevelMs,
+    };
+  }
+}
