@@ -154,7 +154,14 @@ describe.skipIf(!chromiumAvailable())('listen page, low latency', () => {
       const ll = await page.evaluate(() => window.hark.ll!);
       expect(ll.frameMs).toBe(2.5);
       expect((await listeners())[0]!.ll_frame_ms).toBe(2.5);
-      for (const h of await heard(page)) expect(Math.abs(h.frequency - TONE_HZ)).toBeLessThan(8);
+      // The tone on both channels within a few seconds (one reading may hold a dropout).
+      let last: { frequency: number; peakDbfs: number }[] = [];
+      for (let i = 0; i < 20; i++) {
+        last = await heard(page);
+        if (last.length === 2 && last.every((h) => Math.abs(h.frequency - TONE_HZ) < 8)) break;
+        await page.waitForTimeout(300);
+      }
+      for (const h of last) expect(Math.abs(h.frequency - TONE_HZ)).toBeLessThan(8);
       await page.locator('details#details summary').click();
       await page.screenshot({ path: `${SHOTS}/ll-2.5-phone-dark.png`, fullPage: true });
     } finally {

@@ -99,15 +99,17 @@ beforeAll(async () => {
   pw = await startPipewire({ sinkChannels: 4 });
   const file = join(pw.dir, 'programs-signal.wav');
   writeFileSync(file, wavBytes(signal(), 4));
-  // pw-play asks for the quantum hark asks for while WebRTC listeners listen (128, the
-  // default latency_frames): PipeWire's quantum then stays put as listeners come and go. A
-  // quantum going down makes pw-play (PipeWire 0.3.65) stop feeding the sink for a while
-  // (test/programs.test.ts), and the listeners were compared against an input with such holes.
-  player = pw.play(file, { channels: 4, latency: '128' });
+  // One quantum all along, 1024 frames: pw-play and hark (latency_frames =
+  // relaxed_latency_frames) ask for the same, so PipeWire's quantum stays put as listeners
+  // come and go. A quantum going down makes pw-play (PipeWire 0.3.65) stop feeding the sink for
+  // a while (test/programs.test.ts), and the listeners were compared against an input with
+  // such holes; a 128-frame quantum (2.7 ms) made pw-play miss deadlines when the machine was
+  // loaded (clicks: the limiter's ceiling read −0.41 dBFS, a 311 ms gap).
+  player = pw.play(file, { channels: 4, latency: '1024' });
   const udp = await freeUdpPort();
   // MP3 at 320 kbit/s: the limiter's ceiling is measured on the decoded stream, and less
   // quantisation noise leaves less codec overshoot on top of it (seen: +0.35 dB at 128).
-  hark = await startHark(`[input]\nsource = "pipewire"\ndevice = "${pw.sinkName}"\nchannels = 4\n[mp3]\nbitrate_kbps = 320\n[webrtc]\nudp_port = ${udp}\n[opus]\nbitrate_kbps = 256\n${PROGRAMS}`, {
+  hark = await startHark(`[input]\nsource = "pipewire"\ndevice = "${pw.sinkName}"\nchannels = 4\nlatency_frames = 1024\nrelaxed_latency_frames = 1024\n[mp3]\nbitrate_kbps = 320\n[webrtc]\nudp_port = ${udp}\n[opus]\nbitrate_kbps = 256\n${PROGRAMS}`, {
     env: pw.env,
     timeoutMs: 60_000,
   });

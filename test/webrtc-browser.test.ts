@@ -171,13 +171,15 @@ describe.skipIf(!chromiumAvailable())('Chromium on /listen', () => {
     const status = (await (await fetch(`${hark.url}/api/status`)).json()) as { outputs: { webrtc: { listeners: number; sessions: unknown[] } } };
     expect(status.outputs.webrtc.listeners).toBe(1);
 
-    // The low-latency toggle (in the "Connection details" fold) sets the receiver's
-    // jitterBufferTarget to 0 (and back to default).
+    // The low-latency switch (in the "Connection details" fold) starts a session with the
+    // opus-ll channel (test/listen-ll.test.ts), whose RTP track, its fallback, has the receiver's
+    // jitterBufferTarget at 0; off again, a plain session with the browser's default.
     await page.click('#details summary');
     await page.check('#lowlatency');
-    expect(await page.evaluate(() => window.hark.player.session.receiver.jitterBufferTarget)).toBe(0);
+    await page.waitForFunction(() => window.hark.ll?.state === 'playing' && window.hark.player.session.receiver.jitterBufferTarget === 0, null, { timeout: 15_000, polling: 100 });
     await page.uncheck('#lowlatency');
-    expect(await page.evaluate(() => window.hark.player.session.receiver.jitterBufferTarget)).toBeNull();
+    await page.waitForFunction(() => window.hark.ll?.state !== 'playing' && window.hark.phase === 'playing' && window.hark.player.session.receiver.jitterBufferTarget === null, null, { timeout: 15_000, polling: 100 });
+    await expectListeners(1);
 
     // Stop deletes the WHEP session.
     await page.click('#play');
