@@ -9,6 +9,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { startHark, type HarkProcess } from './lib/hark.ts';
 import { freeUdpPort, WhepClient } from './lib/whep-client.ts';
+import { startLossyRelay } from './lib/udp-relay.ts';
 
 let hark: HarkProcess;
 let harkUdp: number;
@@ -22,49 +23,20 @@ afterAll(async () => {
   await hark?.stop();
 }, 30_000);
 
-/** Relays UDP between the listener and hark; drops hark's RTP packets that `drop` picks. */
+/** Relays UDP between the listener and hark (test/lib/udp-relay.ts); drops hark's RTP packets that `drop` picks. */
 async function lossyRelay(drop: (seq: number) => boolean) {
-  let client: { address: string; port: number } | undefined;
   const dropped: number[] = [];
-  let toHark: Bun.udp.Socket<'buffer'>;
-  // Faces the listener: what it sends goes on to hark.
-  const facingClient = await Bun.udpSocket({
-    hostname: '127.0.0.1',
-    socket: {
-      data(_s, buf, port, address) {
-        client = { address, port };
-        toHark.send(buf, harkUdp, '127.0.0.1');
-      },
+  const relay = await startLossyRelay({
+    harkPort: harkUdp,
+    drop: (b) => {
+      // RTP (RFC 7983 demux: first byte 128–191, payload type not RTCP's 192–223).
+      const isRtp = b.length >= 12 && b[0]! >= 128 && b[0]! <= 191 && !((b[1]! & 0x7f) >= 64 && (b[1]! & 0x7f) <= 95);
+      if (!isRtp || !drop(b.readUInt16BE(2))) return false;
+      dropped.push(b.readUInt16BE(2));
+      return true;
     },
   });
-  // Faces hark: what hark sends goes on to the listener, unless it is RTP picked for loss.
-  toHark = await Bun.udpSocket({
-    hostname: '127.0.0.1',
-    socket: {
-      data(_s, buf, _port, _address) {
-        if (!client) return;
-        const b = buf as Buffer;
-        // RTP (RFC 7983 demux: first byte 128–191, payload type not RTCP's 192–223).
-        const isRtp = b.length >= 12 && b[0]! >= 128 && b[0]! <= 191 && !((b[1]! & 0x7f) >= 64 && (b[1]! & 0x7f) <= 95);
-        if (isRtp) {
-          const seq = b.readUInt16BE(2);
-          if (drop(seq)) {
-            dropped.push(seq);
-            return;
-          }
-        }
-        facingClient.send(b, client.port, client.address);
-      },
-    },
-  });
-  return {
-    port: facingClient.port,
-    dropped,
-    close() {
-      facingClient.close();
-      toHark.close();
-    },
-  };
+  return Object.assign(relay, { dropped });
 }
 
 describe('NACK', () => {
@@ -87,17 +59,8 @@ describe('NACK', () => {
         sendrecv: true,
         // Media through the relay: the listener's only candidate for hark is the relay's port,
         // and hark gets none for the listener, so it knows it only from the relay's checks.
-        rewriteOffer: (sdp) =>
-          sdp
-            .split('\r\n')
-            .filter((l) => !l.startsWith('a=candidate:'))
-            .join('\r\n'),
-        rewriteAnswer: (sdp) =>
-          sdp
-            .split('\r\n')
-            .filter((l) => !l.startsWith('a=candidate:') && l !== 'a=end-of-candidates')
-            .flatMap((l) => (l.startsWith('a=mid:') ? [l, `a=candidate:1 1 UDP 2122317823 127.0.0.1 ${relay.port} typ host`, 'a=end-of-candidates'] : [l]))
-            .join('\r\n'),
+        rewriteOffer: relay.rewriteOffer,
+        rewriteAnswer: relay.rewriteAnswer,
         onRtp: (b) => {
           const seq = b.readUInt16BE(2);
           const list = arrivals.get(seq) ?? [];

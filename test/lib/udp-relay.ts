@@ -20,6 +20,8 @@ export interface LossyRelayOptions {
   jitterMs?: number;
   /** Random source (default Math.random), for reproducible runs. */
   random?: () => number;
+  /** Drop a datagram from hark that this picks (before `loss`), e.g. chosen RTP packets. */
+  drop?: (datagram: Buffer) => boolean;
 }
 
 export interface LossyRelay {
@@ -57,7 +59,7 @@ export async function startLossyRelay(o: LossyRelayOptions): Promise<LossyRelay>
     socket: {
       data(_s, buf) {
         if (!client || closed) return;
-        if (loss > 0 && random() < loss) {
+        if (o.drop?.(buf as Buffer) || (loss > 0 && random() < loss)) {
           counts.dropped++;
           return;
         }
