@@ -10,10 +10,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TsDemuxer } from '../src/codecs/mpegts.ts';
 import { startHark, type HarkProcess } from './lib/hark.ts';
+import { login } from './lib/session.ts';
 import { channel, decodeWithFfmpeg, dominantFrequency, snrDb, toneDbfs, window } from './lib/signal.ts';
 import { startLossyRelay } from './lib/udp-relay.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'srt-test-'));
+const PASSWORD = 'srt test password';
 const procs = new Set<Bun.Subprocess>();
 const harks = new Set<HarkProcess>();
 
@@ -90,6 +92,8 @@ describe('SRT output', () => {
     ];
     await Bun.sleep(300);
     const h = await startHark(`${TONE}
+[admin]
+password = "${PASSWORD}"
 [[srt]]
 id = "opus"
 url = "srt://127.0.0.1:${ports[0]}?mode=caller"
@@ -131,6 +135,12 @@ passphrase = "not-the-right-one"
     const metrics = await (await fetch(`${h.url}/metrics`)).text();
     expect(metrics).toMatch(/hark_srt_rtt_ms\{id="opus"\} [0-9.]+/);
     expect(metrics).toMatch(/hark_output_up\{output="srt",id="wrong",state="auth_failed"\} 1/);
+    // The dashboard: each link in plain words, the refused one as a problem; the "Now" table with the link's numbers.
+    const cookie = await login(h.url, PASSWORD);
+    const page = await (await fetch(`${h.url}/`, { headers: { cookie } })).text();
+    expect(page).toContain(`SRT link to 127.0.0.1:${ports[0]}`);
+    expect(page).toMatch(new RegExp(`SRT link to 127\\.0\\.0\\.1:${ports[3]}[\\s\\S]{0,400}wrong passphrase`));
+    expect(page).toMatch(/RTT [0-9.]+ ms · \d+ lost, \d+ resent · \d+ ms buffered/);
     for (const r of receivers) await stopProc(r);
     for (const [i, f] of files.slice(0, 3).entries()) {
       const heard = await hear(f);
