@@ -159,7 +159,7 @@ passphrase = "not-the-right-one"
     const h = await startHark(`${TONE}
 [[srt]]
 id = "studio"
-url = "srt://127.0.0.1:${port}?mode=listener"
+url = "srt://:${port}?mode=listener"
 payload = "opus"
 passphrase = "listener-pass-123"
 `);

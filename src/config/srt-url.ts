@@ -37,25 +37,27 @@ type Entry = Config['srt'][number];
 
 /** The entry's target: the URL's parts, with the entry's own keys where the query says nothing. */
 export function srtTarget(e: Pick<Entry, 'url' | 'passphrase' | 'pbkeylen' | 'latency_ms' | 'stream_id'>): SrtTarget {
-  let u: URL;
-  try {
-    u = new URL(e.url);
-  } catch {
-    throw new SrtUrlError('url', `not a URL: ${JSON.stringify(e.url)} (srt://host:port?mode=caller or srt://:port?mode=listener)`);
-  }
-  if (u.protocol !== 'srt:') throw new SrtUrlError('url', `must start with srt://, got ${u.protocol}//`);
-  const q = u.searchParams;
+  // Parsed by hand: the WHATWG URL parser refuses srt://:9000 (a port without a host), the
+  // listener form libsrt's tools and FFmpeg use.
+  const m = /^([a-zA-Z][a-zA-Z0-9+.-]*):\/\/([^/?#]*)(\/[^?#]*)?(?:\?([^#]*))?$/.exec(e.url.trim());
+  if (!m) throw new SrtUrlError('url', `not a URL: ${JSON.stringify(e.url)} (srt://host:port?mode=caller or srt://:port?mode=listener)`);
+  if (m[1]!.toLowerCase() !== 'srt') throw new SrtUrlError('url', `must start with srt://, got ${m[1]}://`);
+  const authority = m[2]!;
+  if (authority.includes('@') || (m[3] && m[3] !== '/')) throw new SrtUrlError('url', 'an SRT URL has no user, password or path');
+  const hp = /^(\[[0-9a-fA-F:.]+\]|[^:[\]]*)(?::(\d*))?$/.exec(authority);
+  if (!hp) throw new SrtUrlError('url', `not a host and port: ${JSON.stringify(authority)}`);
+  const host = hp[1]!.replace(/^\[|\]$/g, '');
+  if (host && !/^[A-Za-z0-9.:_-]+$/.test(host)) throw new SrtUrlError('url', `not a host name or address: ${JSON.stringify(host)}`);
+  const q = new URLSearchParams(m[4] ?? '');
   for (const k of q.keys()) {
     if (!['mode', 'streamid', 'passphrase', 'pbkeylen', 'latency'].includes(k)) throw new SrtUrlError('url', `unknown query parameter "${k}" (mode, streamid, passphrase, pbkeylen, latency)`);
   }
-  const mode = q.get('mode') ?? (u.hostname ? 'caller' : 'listener');
+  const mode = q.get('mode') ?? (host ? 'caller' : 'listener');
   if (mode !== 'caller' && mode !== 'listener') throw new SrtUrlError('url', `mode must be caller or listener, got "${mode}" (rendezvous is not supported)`);
-  if (!u.port) throw new SrtUrlError('url', 'needs a port: srt://host:9000');
-  const port = Number(u.port);
+  if (!hp[2]) throw new SrtUrlError('url', 'needs a port: srt://host:9000');
+  const port = Number(hp[2]);
   if (port < 1 || port > 65535) throw new SrtUrlError('url', `port ${port} is out of range`);
-  const host = u.hostname.replace(/^\[|\]$/g, '');
-  if (mode === 'caller' && !host) throw new SrtUrlError('url', 'caller mode needs the receiver\'s host: srt://studio.example:9000?mode=caller');
-  if (u.username || u.password || (u.pathname && u.pathname !== '/' && u.pathname !== '')) throw new SrtUrlError('url', 'an SRT URL has no user, password or path');
+  if (mode === 'caller' && !host) throw new SrtUrlError('url', "caller mode needs the receiver's host: srt://studio.example:9000?mode=caller");
   const passphrase = q.get('passphrase') ?? e.passphrase;
   const n = Buffer.byteLength(passphrase);
   if (n !== 0 && (n < 10 || n > 79)) throw new SrtUrlError(q.has('passphrase') ? 'url' : 'passphrase', `a passphrase has 10–79 characters (SRT's rule), this one has ${n}`);
