@@ -30,7 +30,7 @@ const CASES: [string, string, string, string][] = [
   ['latency 10 s', 'url = "srt://s:9000"\nlatency_ms = 10000', 'srt.0.latency_ms', ''],
   ['latency not a number in the query', 'url = "srt://s:9000?latency=soon"', 'srt.0.url', 'latency must be 20–8000 ms, got soon'],
   ['an unknown payload', 'url = "srt://s:9000"\npayload = "aac"', 'srt.0.payload', ''],
-  ['mp2 (no encoder yet)', 'url = "srt://s:9000"\npayload = "mp2"', 'srt.0.payload', 'mp2 is not available yet: use opus, mp3 or pcm'],
+  ['an MP2 bitrate Layer II does not have', 'url = "srt://s:9000"\npayload = "mp2"\nbitrate_kbps = 200', 'srt.0.bitrate_kbps', 'MP2 needs one of 32, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 384 kbit/s, got 200'],
   ['an MP3 bitrate MP3 does not have', 'url = "srt://s:9000"\npayload = "mp3"\nbitrate_kbps = 100', 'srt.0.bitrate_kbps', ''],
   ['an Opus bitrate over 510', 'url = "srt://s:9000"\nbitrate_kbps = 1000', 'srt.0.bitrate_kbps', ''],
   ['a stream ID over 512 bytes', `url = "srt://s:9000"\nstream_id = "${'s'.repeat(513)}"`, 'srt.0.stream_id', ''],
@@ -53,6 +53,10 @@ describe('the config file refuses bad [[srt]] entries, naming the key', () => {
       if (reason) expect(e.reason).toBe(reason);
     });
   }
+
+  test('MP2 at 256 kbit/s from a mono program', () => {
+    expect(() => parseConfig('[input]\nchannels = 1\n[[srt]]\nurl = "srt://s:9000"\npayload = "mp2"\n')).toThrow('srt.0.bitrate_kbps: a mono program in MP2 allows at most 192 kbit/s, got 256');
+  });
 
   test('two listeners on one port; two entries with one id', () => {
     const two = (a: string, b: string) => `[[srt]]\n${a}\n[[srt]]\n${b}\n`;

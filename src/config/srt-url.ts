@@ -5,6 +5,7 @@
  */
 import type { Config } from './schema.ts';
 import { MP3_BITRATES_KBPS } from './mp3-bitrates.ts';
+import { programChannels } from './programs.ts';
 
 export type SrtMode = 'caller' | 'listener';
 
@@ -79,7 +80,7 @@ export function srtTarget(e: Pick<Entry, 'url' | 'passphrase' | 'pbkeylen' | 'la
 }
 
 /** The first problem in the `[[srt]]` entries, with its key path, or null. */
-export function checkSrtEntries(c: Pick<Config, 'srt'>): { path: string; reason: string } | null {
+export function checkSrtEntries(c: Config): { path: string; reason: string } | null {
   const listenPorts = new Map<number, number>();
   const ids = new Map<string, number>();
   for (const [i, e] of c.srt.entries()) {
@@ -94,9 +95,12 @@ export function checkSrtEntries(c: Pick<Config, 'srt'>): { path: string; reason:
     if (e.payload === 'mp3' && !(MP3_BITRATES_KBPS as readonly number[]).includes(e.bitrate_kbps)) {
       return { path: `${at}.bitrate_kbps`, reason: `MP3 needs one of ${MP3_BITRATES_KBPS.join(', ')} kbit/s, got ${e.bitrate_kbps}` };
     }
-    if (e.payload === 'mp2') return { path: `${at}.payload`, reason: 'mp2 is not available yet: use opus, mp3 or pcm' };
-    if ((e.payload as string) === 'mp2' && !(MP2_BITRATES_KBPS as readonly number[]).includes(e.bitrate_kbps)) {
+    if (e.payload === 'mp2' && !(MP2_BITRATES_KBPS as readonly number[]).includes(e.bitrate_kbps)) {
       return { path: `${at}.bitrate_kbps`, reason: `MP2 needs one of ${MP2_BITRATES_KBPS.join(', ')} kbit/s, got ${e.bitrate_kbps}` };
+    }
+    // Layer II mono allows at most 192 kbit/s (ISO/IEC 11172-3, allowed bitrate/mode combinations).
+    if (e.payload === 'mp2' && e.bitrate_kbps > 192 && programChannels(c, e.program) === 1) {
+      return { path: `${at}.bitrate_kbps`, reason: `a mono program in MP2 allows at most 192 kbit/s, got ${e.bitrate_kbps}` };
     }
     const id = e.id || `srt${i + 1}`;
     if (ids.has(id)) return { path: `${at}.id`, reason: `"${id}" is already the id of srt.${ids.get(id)}` };

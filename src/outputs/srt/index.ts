@@ -31,7 +31,7 @@ export function srtEncoding(e: Entry, channels: number): { spec: EncoderSpec; pa
     case 'mp3':
       return { payload: 'mp3', spec: { codec: 'mp3', channels: ch, bitrateKbps: e.bitrate_kbps, mode: 'cbr' } };
     case 'mp2':
-      throw new RangeError('payload "mp2" is not available yet: use opus, mp3 or pcm');
+      return { payload: 'mp2', spec: { codec: 'mp2', channels: ch, bitrateKbps: e.bitrate_kbps } };
     case 'pcm':
       // 4 ms AES3 packets: 5 TS packets each in stereo; short enough for a 20 ms link.
       return { payload: 's302m', spec: { codec: 's302m', channels: ch, frameMs: 4 } };
