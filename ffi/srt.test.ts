@@ -67,6 +67,29 @@ describe('libsrt binding', () => {
     expect(() => l.accept()).toThrow(/closed/);
   });
 
+  test('stats follow a paced sender (the stats block is read fresh each call)', async () => {
+    const { l, port } = listener();
+    const c = SrtSocket.create();
+    c.connect('127.0.0.1', port);
+    const a = await until(() => l.accept());
+    await until(() => c.state === 'connected');
+    const buf = new Uint8Array(1500);
+    let got = 0;
+    for (let i = 0; i < 40; i++) {
+      expect(c.send(new Uint8Array(1316))).toBe(1316);
+      await Bun.sleep(5);
+      while (a.recv(buf)) got++;
+    }
+    // (A stats block read through a pointer taken once stayed at the first packet.)
+    await until(() => c.stats().pktSent === 40);
+    expect(c.stats().byteSent).toBeGreaterThanOrEqual(40 * 1316);
+    await until(() => {
+      while (a.recv(buf)) got++;
+      return got === 40;
+    });
+    for (const s of [c, a, l]) s.close();
+  });
+
   test('a wrong passphrase is refused with SRT_REJ_BADSECRET; a missing one with UNSECURE', async () => {
     const { l, port } = listener({ passphrase: 'correct horse battery', pbkeylen: 32 });
     const bad = SrtSocket.create({ passphrase: 'wrong password!!', pbkeylen: 32, connectTimeoutMs: 1500 });
