@@ -25,7 +25,8 @@ function fromError(kind: SenderKind, err: string | null): string {
   if (!err) return 'not connected';
   // Before the password check: "certificate authority" is no refused password.
   if (/certificate|CA file|\(TLS\)/.test(err)) return err;
-  if (kind === 'srt') return `not connected (${err})`;
+  // SRT's reasons are already words for people ("no answer from … (is the receiver listening?)").
+  if (kind === 'srt') return err;
   if (/auth|\b40[13]\b/i.test(err)) return REFUSED[kind];
   if (/mount.*in use|in use/i.test(err)) return BUSY;
   return `not connected (${err})`;
