@@ -189,7 +189,11 @@ passphrase = "listener-pass-123"
     const pcm = await decodeWithFfmpeg(out, { channels: 1 });
     expect(pcm.length / 48_000).toBeGreaterThan(2.5);
     expect(Math.abs(dominantFrequency(window(pcm, 1, 0.5, 2.5)) - 997)).toBeLessThan(3);
-    // ffmpeg gone: hark listens again.
+    // ffmpeg gone: a receiver calling at once (while hark waits to take the next) is served, not refused.
+    const again = slt(`srt://127.0.0.1:${port}?mode=caller&passphrase=listener-pass-123`, join(dir, 'again.ts'));
+    const back = await until(() => srtStatus(h), (s) => s[0]!.state === 'live' && s[0]!.connects === 2, 15_000, 'the next receiver served');
+    expect(back[0]!.last_error).toBeNull();
+    await stopProc(again);
     await until(() => srtStatus(h), (s) => s[0]!.state === 'connecting' || s[0]!.state === 'retrying', 15_000, 'listening again');
     await h.stop();
     harks.delete(h);

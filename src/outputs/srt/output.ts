@@ -139,6 +139,8 @@ export class SrtOutput implements Connector<SrtLink> {
   private listenSock: SrtSocket | null = null;
   private listenTimer?: ReturnType<typeof setInterval>;
   private waiting: { resolve: (l: SrtLink) => void; reject: (e: unknown) => void } | null = null;
+  /** A receiver that called while no link was live and nobody waited yet. */
+  private pending: { sock: SrtSocket; peer: string } | null = null;
   private bytesDropped = 0;
   private refusedExtra = 0;
   private lastStats: SrtStats | null = null;
@@ -287,6 +289,9 @@ export class SrtOutput implements Connector<SrtLink> {
       const w = this.waiting;
       this.waiting = null;
       w.resolve(new SrtLink(s, peer, this.opts.payload, this.opts.spec.channels));
+    } else if (!this.handler.link && !this.pending) {
+      // Between two links (the handler's short wait after a loss): kept for the next accept().
+      this.pending = { sock: s, peer };
     } else {
       this.refusedExtra++;
       this.log.warn(`refused a second receiver from ${peer}: this destination serves one receiver at a time`);
@@ -296,6 +301,13 @@ export class SrtOutput implements Connector<SrtLink> {
 
   private accept(signal: AbortSignal): Promise<SrtLink> {
     this.listen();
+    const p = this.pending;
+    this.pending = null;
+    if (p) {
+      const st = p.sock.state;
+      if (st === 'connected') return Promise.resolve(new SrtLink(p.sock, p.peer, this.opts.payload, this.opts.spec.channels));
+      p.sock.close();
+    }
     return new Promise<SrtLink>((resolve, reject) => {
       this.waiting = { resolve, reject };
       signal.addEventListener('abort', () => {
@@ -311,6 +323,8 @@ export class SrtOutput implements Connector<SrtLink> {
     this.listenSock?.close();
     this.listenSock = null;
     this.waiting = null;
+    this.pending?.sock.close();
+    this.pending = null;
   }
 
   /** Connector: a wrong passphrase waits longer; a refusal or a timeout retries with backoff. */
