@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TsDemuxer } from '../src/codecs/mpegts.ts';
 import { startHark, type HarkProcess } from './lib/hark.ts';
-import { login } from './lib/session.ts';
+import { login, session } from './lib/session.ts';
 import { channel, decodeWithFfmpeg, dominantFrequency, snrDb, toneDbfs, window } from './lib/signal.ts';
 import { startLossyRelay } from './lib/udp-relay.ts';
 
@@ -260,4 +260,39 @@ payload = "opus"
     await h.stop();
     harks.delete(h);
   }, 120_000);
+
+  test('a changed [[srt]] entry is applied live; a bad one through the API is refused naming the key', async () => {
+    const [p1, p2] = await Promise.all([freePort(), freePort()]);
+    const r1 = slt(`srt://127.0.0.1:${p1}?mode=listener`, join(dir, 'live-1.ts'));
+    const r2 = slt(`srt://127.0.0.1:${p2}?mode=listener`, join(dir, 'live-2.ts'));
+    const h = await startHark(`${TONE}
+[admin]
+password = "${PASSWORD}"
+[[srt]]
+id = "moving"
+url = "srt://127.0.0.1:${p1}"
+`);
+    harks.add(h);
+    await until(() => srtStatus(h), (s) => s[0]!.state === 'live', 10_000, 'live to the first receiver');
+    const s = await session(h.url, PASSWORD);
+    const patch = (body: object) =>
+      fetch(`${h.url}/api/config`, { method: 'PATCH', headers: { cookie: s.cookie, 'x-csrf-token': s.csrf, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const bad = await patch({ 'srt.0.passphrase': 'short' });
+    expect(bad.status).toBe(422);
+    const why = await bad.json();
+    expect(why.field).toBe('srt.0.passphrase');
+    expect(why.error).toContain('10–79 characters');
+    const badUrl = await patch({ 'srt.0.url': 'srt://127.0.0.1:9000?mode=rendezvous' });
+    expect(badUrl.status).toBe(422);
+    expect((await badUrl.json()).field).toBe('srt.0.url');
+    const ok = await patch({ 'srt.0.url': `srt://127.0.0.1:${p2}` });
+    expect(ok.status).toBeLessThan(300);
+    const moved = await until(() => srtStatus(h), (st) => st[0]!.state === 'live' && st[0]!.url.includes(`:${p2}`), 10_000, 'live to the second receiver');
+    expect(moved[0]!.connects).toBe(1); // a new output for the changed entry
+    await stopProc(r1);
+    await stopProc(r2);
+    expect(readFileSync(join(dir, 'live-2.ts')).length).toBeGreaterThan(188 * 10);
+    await h.stop();
+    harks.delete(h);
+  }, 60_000);
 });
