@@ -3,8 +3,10 @@ import { vbrQualityForBitrate } from '../../ffi/lame.ts';
 import type { Encoder, PacketSink } from './encoder.ts';
 import { G711Encoder } from './g711.ts';
 import { G722Encoder } from './g722.ts';
+import { Mp2StreamEncoder } from './mp2.ts';
 import { Mp3StreamEncoder } from './mp3.ts';
 import { OpusStreamEncoder } from './opus.ts';
+import { S302mEncoder } from './s302m.ts';
 
 export type { EncodedPacket, Encoder, PacketSink } from './encoder.ts';
 export { Mp3StreamEncoder } from './mp3.ts';
@@ -33,6 +35,19 @@ export type EncoderSpec =
       /** CBR: the bitrate. VBR: the target mean, mapped to the nearest LAME -V preset. */
       bitrateKbps: number;
       mode: 'cbr' | 'vbr';
+    }
+  | {
+      /** MPEG-1 Layer II (libtwolame), CBR: SRT's payload "mp2". */
+      codec: 'mp2';
+      channels: 1 | 2;
+      bitrateKbps: number;
+    }
+  | {
+      /** PCM as SMPTE 302M AES3 data packets, 24-bit (SRT's payload "pcm"). */
+      codec: 's302m';
+      channels: 1 | 2;
+      /** Packet duration (1, 2, 4, 5 or 10 ms). */
+      frameMs: number;
     }
   | {
       /** G.711 μ-law / A-law (8 kHz) or G.722 (16 kHz): mono, the input mixed down and decimated. */
@@ -71,6 +86,10 @@ export function createEncoder(spec: EncoderSpec, sink: PacketSink): Encoder {
           : { channels: spec.channels, mode: 'vbr', vbrQuality: vbrQualityForBitrate(spec.bitrateKbps) },
         sink,
       );
+    case 'mp2':
+      return new Mp2StreamEncoder({ channels: spec.channels, bitrateKbps: spec.bitrateKbps }, sink);
+    case 's302m':
+      return new S302mEncoder({ channels: spec.channels, frameMs: spec.frameMs }, sink);
     case 'pcmu':
     case 'pcma':
       return new G711Encoder(spec.codec, { channels: spec.channels, frameMs: spec.frameMs }, sink);
@@ -102,6 +121,9 @@ export function encoderKey(spec: EncoderSpec): string {
       ].join('/');
     case 'mp3':
       return ['mp3', `${spec.channels}ch`, `${spec.bitrateKbps}k`, spec.mode].join('/');
+    case 'mp2':
+      return ['mp2', `${spec.channels}ch`, `${spec.bitrateKbps}k`].join('/');
+    case 's302m':
     case 'pcmu':
     case 'pcma':
     case 'g722':

@@ -13,9 +13,10 @@ import type { Config } from './schema.ts';
  * - `url`: a URL whose password (`user:password@`) and query values are removed; the host, port
  *   and path stay (an Icecast mount is not a secret);
  * - `url-origin`: only the scheme, host and port stay (a WHIP URL may carry its key in the path);
- * - `values`: a table whose every value is removed, its keys kept (a webhook's headers).
+ * - `values`: a table whose every value is removed, its keys kept (a webhook's headers);
+ * - `srt-url`: an SRT URL keeps all but its `passphrase=` query value (srt://:9000 is no WHATWG URL).
  */
-export type SecretKind = 'value' | 'url' | 'url-origin' | 'values';
+export type SecretKind = 'value' | 'url' | 'url-origin' | 'values' | 'srt-url';
 
 /** Dotted keys, lists of tables as `*` (as schemaLeaves in live.ts writes them). */
 export const SECRET_KEYS: Readonly<Record<string, SecretKind>> = {
@@ -23,6 +24,9 @@ export const SECRET_KEYS: Readonly<Record<string, SecretKind>> = {
   'icecast.*.password': 'value',
   'whip.*.url': 'url-origin',
   'whip.*.token': 'value',
+  'srt.*.passphrase': 'value',
+  // An SRT URL may carry passphrase=… in its query.
+  'srt.*.url': 'srt-url',
   'webrtc.token': 'value',
   'webrtc.ice_servers.*.url': 'url',
   'webrtc.ice_servers.*.credential': 'value',
@@ -88,6 +92,19 @@ export function redactConfig(config: Config): { config: Record<string, unknown>;
       if (kind === 'value') {
         found.add(value);
         return REMOVED;
+      }
+      if (kind === 'srt-url') {
+        return value.replace(/([?&]passphrase=)([^&#]*)/gi, (_m, k: string, v: string) => {
+          if (v) {
+            found.add(v);
+            try {
+              found.add(decodeURIComponent(v));
+            } catch {
+              // Kept as written.
+            }
+          }
+          return `${k}${REMOVED}`;
+        });
       }
       return redactUrl(value, kind === 'url-origin', found);
     });

@@ -18,6 +18,7 @@ import { outputStatuses } from '../../control/outputs.ts';
 import { connectionQuality, describeAgent } from './agents.ts';
 import { duration, spaceText } from './local-time.ts';
 import { notifyWhere } from '../../config/notify-url.ts';
+import type { SrtOutput } from '../../outputs/srt/index.ts';
 
 const KIND_LABEL = { icecast: 'Icecast', whip: 'WHIP' } as const;
 const NOTIFY_LABEL = { webhook: 'Web address', email: 'E-mail', mqtt: 'MQTT broker' } as const;
@@ -47,7 +48,17 @@ export function entryName(kind: 'icecast' | 'whip' | 'notify', config: Config, i
 }
 
 /** What the page calls each kind of output. */
-const OUTPUT_LABEL: Record<string, string> = { http_mp3: 'Stream MP3', webrtc: 'WebRTC', recording: 'Recording', ...KIND_LABEL };
+const OUTPUT_LABEL: Record<string, string> = { http_mp3: 'Stream MP3', webrtc: 'WebRTC', recording: 'Recording', srt: 'SRT', ...KIND_LABEL };
+
+/** An SRT link's numbers in a few words: "RTT 12 ms · 3 lost, 3 resent · 0 ms buffered". */
+function srtLinkText(ctx: AppContext, id: string): string | undefined {
+  const out = (ctx.broadcast.outputs('srt') as readonly SrtOutput[]).find((o) => o.id === id);
+  const s = out?.status();
+  if (!s) return undefined;
+  if (!s.link || s.state !== 'live') return s.url;
+  const l = s.link;
+  return `${s.url} · RTT ${l.rtt_ms} ms · ${l.packets_lost} lost, ${l.packets_retransmitted} resent · ${l.send_buffer_ms} ms buffered · ${Math.round(l.send_rate_kbps)} kbit/s`;
+}
 
 /** The "Now" table: one row per output, from the shared status records. */
 export function outputRows(ctx: AppContext): OutputRow[] {
@@ -66,7 +77,8 @@ export function outputRows(ctx: AppContext): OutputRow[] {
         const free = ctx.broadcast.recorder.status().free_mb;
         rows.push({ kind: label, id: '', state: o.state, detail: o.detail, extra: free !== null ? `${spaceText(free * 1048576)} free` : undefined });
       }
-    } else rows.push({ kind: label, id: o.id, state: o.state, detail: o.detail, extra: o.where || undefined });
+    } else if (o.kind === 'srt') rows.push({ kind: label, id: o.id, state: o.state, detail: o.detail, extra: srtLinkText(ctx, o.id) });
+    else rows.push({ kind: label, id: o.id, state: o.state, detail: o.detail, extra: o.where || undefined });
   }
   return rows;
 }

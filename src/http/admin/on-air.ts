@@ -16,27 +16,31 @@ import type { OutputStatus } from '../../outputs/link.ts';
 
 type SenderStatus = Pick<OutputStatus, 'state' | 'bytes' | 'since' | 'last_error' | 'retry_at'>;
 
-const REFUSED = { icecast: 'the server refused the password', whip: 'the server refused the token' };
+const REFUSED = { icecast: 'the server refused the password', whip: 'the server refused the token', srt: 'wrong passphrase' };
+type SenderKind = keyof typeof REFUSED;
 const BUSY = 'another source is using this mount point';
 
 /** A failure in plain words, from its error message (the same words while it retries). */
-function fromError(kind: 'icecast' | 'whip', err: string | null): string {
+function fromError(kind: SenderKind, err: string | null): string {
   if (!err) return 'not connected';
   // Before the password check: "certificate authority" is no refused password.
   if (/certificate|CA file|\(TLS\)/.test(err)) return err;
+  // SRT's reasons are already words for people ("no answer from … (is the receiver listening?)").
+  if (kind === 'srt') return err;
   if (/auth|\b40[13]\b/i.test(err)) return REFUSED[kind];
   if (/mount.*in use|in use/i.test(err)) return BUSY;
   return `not connected (${err})`;
 }
 
 /** Why an Icecast or WHIP destination is not on air, in plain words; null while it is fine. */
-function failure(kind: 'icecast' | 'whip', o: SenderStatus): string | null {
+function failure(kind: SenderKind, o: SenderStatus): string | null {
   switch (o.state) {
     case 'auth_failed':
       return REFUSED[kind];
     case 'mount_in_use':
       return BUSY;
     case 'retrying':
+    case 'refused': // an SRT receiver that turned the connection down
       return fromError(kind, o.last_error);
     case 'connecting':
       // A new try after a failure stays a problem until it is live: the badge and the alert
@@ -47,14 +51,14 @@ function failure(kind: 'icecast' | 'whip', o: SenderStatus): string | null {
   }
 }
 
-function senderLine(kind: 'icecast' | 'whip', name: string, o: SenderStatus, problems: string[]): D.DestinationLine {
+function senderLine(kind: SenderKind, name: string, o: SenderStatus, problems: string[], waiting = 'connecting…'): D.DestinationLine {
   const why = failure(kind, o);
   if (why) {
     problems.push(`${name}: ${why}`);
     return o.state === 'connecting' ? { name, tone: 'bad', text: `${why}; trying again now` } : { name, tone: 'bad', text: why, retryAt: o.retry_at };
   }
   if (o.state === 'live') return { name, tone: 'on', text: 'on air for', since: o.since, amount: `${D.megabytes(o.bytes)} sent` };
-  if (o.state === 'connecting') return { name, tone: 'wait', text: 'connecting…' };
+  if (o.state === 'connecting') return { name, tone: 'wait', text: waiting };
   return { name, tone: 'off', text: 'not sending (starts when you go live)' };
 }
 
@@ -67,9 +71,19 @@ export function onAirView(ctx: AppContext): D.OnAirView {
   let sending = 0;
   const since: string[] = [];
   for (const o of s) {
-    if (o.kind !== 'icecast' && o.kind !== 'whip') continue;
+    if (o.kind !== 'icecast' && o.kind !== 'whip' && o.kind !== 'srt') continue;
     if (!o.enabled && o.state === 'stopped') continue;
     sending++;
+    if (o.kind === 'srt') {
+      // srt://host:port?mode=caller | srt://:port?mode=listener (secrets never in `where`).
+      const m = /^srt:\/\/(.*):(\d+)\?mode=(caller|listener)$/.exec(o.where);
+      const listener = m?.[3] === 'listener';
+      const name = listener ? `SRT link (the receiver calls port ${m?.[2]})` : `SRT link to ${m ? `${m[1]}:${m[2]}` : o.where}`;
+      const l = senderLine('srt', name, o, problems, listener ? 'waiting for the receiver to call' : 'connecting…');
+      if (l.since) since.push(l.since);
+      lines.push(l);
+      continue;
+    }
     let name = `Icecast server (${o.where})`;
     if (o.kind === 'whip') {
       let host = o.where;
