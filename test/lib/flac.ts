@@ -1,0 +1,39 @@
+/**
+ * FLAC as the tests check it: decoded by the real tools to integers, so a recording can be
+ * compared bit for bit with what went in.
+ */
+import { spawnSync } from 'node:child_process';
+
+/** Whether the `flac` command-line tool is installed (Debian package flac). */
+export const HAVE_FLAC_TOOL = spawnSync('flac', ['--version']).status === 0;
+
+/**
+ * Decode a FLAC (or Ogg FLAC) file with ffmpeg to interleaved integers at the stream's own bit
+ * depth (ffmpeg's s32 carries 24-bit samples shifted up by 8 bits: shifted back here).
+ */
+export function ffmpegInts(path: string, bits: 16 | 24, channels: number): Int32Array {
+  const r = spawnSync('ffmpeg', ['-hide_banner', '-nostdin', '-loglevel', 'error', '-i', path, '-f', bits === 16 ? 's16le' : 's32le', '-ac', String(channels), 'pipe:1'], { maxBuffer: 1 << 30 });
+  if (r.status !== 0) throw new Error(`ffmpeg could not decode ${path}: ${r.stderr}`);
+  const b = r.stdout as Buffer;
+  if (bits === 16) return Int32Array.from(new Int16Array(b.buffer, b.byteOffset, b.byteLength >> 1));
+  const s = new Int32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
+  for (let i = 0; i < s.length; i++) s[i] = s[i]! >> 8;
+  return s;
+}
+
+/** Decode with the reference decoder (`flac -d`) to interleaved integers (raw, signed, little-endian). */
+export function flacToolInts(path: string, bits: 16 | 24): Int32Array {
+  const r = spawnSync('flac', ['-d', '-s', '-c', '--force-raw-format', '--endian=little', '--sign=signed', path], { maxBuffer: 1 << 30 });
+  if (r.status !== 0) throw new Error(`flac -d failed on ${path}: ${r.stderr}`);
+  const b = r.stdout as Buffer;
+  if (bits === 16) return Int32Array.from(new Int16Array(b.buffer, b.byteOffset, b.byteLength >> 1));
+  const out = new Int32Array(Math.floor(b.byteLength / 3));
+  for (let i = 0; i < out.length; i++) out[i] = ((b[3 * i]! | (b[3 * i + 1]! << 8) | (b[3 * i + 2]! << 16)) << 8) >> 8;
+  return out;
+}
+
+/** `flac -t`: the exit code and what it said (it checks every frame's CRC). */
+export function flacTest(path: string): { ok: boolean; output: string } {
+  const r = spawnSync('flac', ['-t', path]);
+  return { ok: r.status === 0, output: `${r.stdout}${r.stderr}` };
+}
