@@ -1,5 +1,5 @@
 /**
- * The recorder: the live stream to files on disk (Ogg/Opus or MP3), rotated by time or size,
+ * The recorder: the live stream to files on disk (Ogg/Opus, MP3 or FLAC), rotated by time or size,
  * named by their start time, and safe to cut at any moment. A disk guard stops it before the
  * free space falls under `recording.min_free_mb`, raises an alert, and resumes when there is
  * room again.
@@ -7,12 +7,14 @@
  * Crash safety: pages and frames are appended with write(2) at least every WRITE_MS, so a
  * SIGKILL loses at most that much plus the Ogg page being filled (100 ms); fdatasync every
  * SYNC_MS bounds a power cut the same way. An Ogg file without its EOS page, or an MP3 file
- * cut mid-frame, still decodes up to the cut.
+ * cut mid-frame, still decodes up to the cut. A FLAC file is written with STREAMINFO's total
+ * samples 0 (unknown) and MD5 unset, so a cut one decodes up to its last whole frame (85 ms of
+ * audio, one block more held in the encoder); a clean finish writes the total in afterwards.
  *
  * One recording per service: with `continueWithinMs`, starting again (a restart of hark, Stop and
  * Go live, a resume after a full disk) appends to the newest file when it has the same format
  * and was last written less than that long ago. MP3 is a sequence of frames, so the new frames
- * simply follow; an Ogg/Opus file gets a new chained logical stream (RFC 7845 §3, RFC 3533 §4:
+ * simply follow (FLAC files are not continued: each is one stream); an Ogg/Opus file gets a new chained logical stream (RFC 7845 §3, RFC 3533 §4:
  * new serial, OpusHead and OpusTags, granule from 0), which players play as one file.
  *
  * Durations come from the files' own bookkeeping, never from decoding: MP3 is constant bitrate,
@@ -37,6 +39,8 @@ import { MAX_DELAY_MS } from '../audio/pipeline.ts';
 import type { EncoderSpec } from '../codecs/index.ts';
 import type { EncodedPacket } from '../codecs/encoder.ts';
 import { OggOpusMuxer } from '../codecs/ogg.ts';
+import { FlacFramer, STREAMINFO_AT, flacFileHeader, samplesFromTail, streamInfo, streamInfoTotal } from '../codecs/flac.ts';
+import { open as openAsync } from 'node:fs/promises';
 import { logger, type Logger } from '../log.ts';
 import type { Alerts } from './alerts.ts';
 import type { BackoffPolicy } from './backoff.ts';
@@ -47,7 +51,7 @@ import { VERSION } from '../version.ts';
 import { MP3_BITRATES_KBPS } from '../config/mp3-bitrates.ts';
 import { systemClockSynced, type ClockSynced } from '../system/clock-sync.ts';
 
-export type RecordingFormat = 'ogg-opus' | 'mp3';
+export type RecordingFormat = 'ogg-opus' | 'mp3' | 'flac';
 /** `recording` is LinkHandler's live, `disk_full` its wait for room, `retrying` its wait after any other failure. */
 export type RecorderState = 'stopped' | 'recording' | 'disk_full' | 'retrying';
 
@@ -149,7 +153,9 @@ function datasync(fd: number): Promise<void> {
   return new Promise((resolve, reject) => fdatasync(fd, (err) => (err ? reject(err) : resolve())));
 }
 
-const EXTENSIONS: Record<RecordingFormat, string> = { 'ogg-opus': 'opus', mp3: 'mp3' };
+const EXTENSIONS: Record<RecordingFormat, string> = { 'ogg-opus': 'opus', mp3: 'mp3', flac: 'flac' };
+/** PADDING after a FLAC file's tags: room for a tag editor to add some without rewriting the file. */
+const FLAC_PADDING = 4096;
 const CONTENT_TYPES: Record<string, string> = { opus: 'audio/ogg; codecs=opus', mp3: 'audio/mpeg', flac: 'audio/flac' };
 /**
  * What a recording's name looks like; anything else is not ours to serve or delete. A file
@@ -417,6 +423,8 @@ export class Recorder implements Connector<RecordingLink> {
   private lastClosed: { name: string; bytes: number; durationS: number; startedMs: number; at: number } | null = null;
   private rotateAt = Infinity;
   private muxer?: OggOpusMuxer;
+  /** FLAC: numbers the current file's frames from 0 and counts its samples (for STREAMINFO at the end). */
+  private flac?: FlacFramer;
   private pending: Uint8Array[] = [];
   private writeTimer?: ReturnType<typeof setInterval>;
   private guardTimer?: ReturnType<typeof setTimeout>;
@@ -790,6 +798,8 @@ export class Recorder implements Connector<RecordingLink> {
     this.fileFrames += p.frames;
     if (this.muxer) {
       for (const page of this.muxer.writePacket(p.data, p.frames)) this.queue(page);
+    } else if (this.flac) {
+      this.queue(this.flac.frame(p.data, p.frames));
     } else {
       this.queue(p.data);
     }
@@ -974,7 +984,8 @@ export class Recorder implements Connector<RecordingLink> {
    */
   private continuable(now: number): { name: string; path: string; startedMs: number; bytes: number; durationS: number; agoS: number } | null {
     const within = this.opts.continueWithinMs ?? 0;
-    if (within <= 0) return null;
+    // A FLAC file is not continued: its frame numbers and STREAMINFO belong to one stream.
+    if (within <= 0 || this.opts.format === 'flac') return null;
     const newest = this.list()[0];
     // A file this recorder finished itself (Stop then Go live): what it wrote is known exactly,
     // even while its last writes are still on their way to the disk.
@@ -1049,6 +1060,12 @@ export class Recorder implements Connector<RecordingLink> {
       });
       for (const page of this.muxer.flush()) this.queue(page);
     }
+    if (this.opts.format === 'flac') {
+      // STREAMINFO says 0 samples (unknown) and no MD5 while the file grows: a file cut by a crash
+      // still decodes to its last whole frame. A clean finish fills the total in (closeFile).
+      this.flac = new FlacFramer();
+      this.queue(flacFileHeader(this.flacInfo(), { ENCODER: `hark/${VERSION}`, DATE: new Date(start).toISOString() }, FLAC_PADDING));
+    }
     this.log.info(cont ? `continuing ${path} (${cont.durationS} s so far, last written ${cont.agoS} s ago)` : `recording to ${path}`);
   }
 
@@ -1092,6 +1109,9 @@ export class Recorder implements Connector<RecordingLink> {
       } else if (name.endsWith('.opus')) {
         const g = lastGranule(path, bytes);
         s = g === null ? null : (this.index()[name]?.before_last_link_s ?? 0) + Math.max(0, g - OPUS_PRE_SKIP) / 48000;
+      } else if (name.endsWith('.flac')) {
+        const n = flacSamples(path, bytes);
+        s = n === null ? null : n / 48000;
       }
     } catch {
       s = null;
@@ -1115,10 +1135,13 @@ export class Recorder implements Connector<RecordingLink> {
     this.writer = null;
     const file = this.file;
     const bytes = this.fileBytes;
+    const flacSamples = this.flac?.samples ?? null;
+    this.flac = undefined;
     // After a failed write the file holds less than was queued: a continue reads it from the disk.
     if (w.error) this.lastClosed = null;
     else if (file) this.lastClosed = { name: file.slice(this.dir.length + 1), bytes, durationS: this.fileBaseS + this.fileFrames / 48000, startedMs: this.fileStarted, at: this.now() };
-    const done = w.close().then(() => {
+    const done = w.close().then(async () => {
+      if (flacSamples !== null && file && !w.error) await this.fillStreamInfo(file, flacSamples);
       this.closing.delete(done);
       if (w.error) this.log.warn(`${file} ends early: ${w.error.message}`);
       else this.log.info(`finished ${file} (${bytes} bytes)`);
@@ -1126,6 +1149,30 @@ export class Recorder implements Connector<RecordingLink> {
     this.closing.add(done);
     this.file = null;
     return done;
+  }
+
+  /** The STREAMINFO of the FLAC files this recorder writes (total samples: unknown). */
+  private flacInfo() {
+    const spec = this.opts.spec;
+    return { channels: this.opts.channels, bitsPerSample: spec.codec === 'flac' ? spec.bitsPerSample : 16 };
+  }
+
+  /**
+   * A FLAC file finished cleanly: its STREAMINFO gets the total samples (RFC 9639 §8.2), so
+   * players show the length and can seek. Written in place, 34 bytes at STREAMINFO_AT, off the
+   * main thread; a failure only leaves it "unknown", as after a crash.
+   */
+  private async fillStreamInfo(file: string, samples: number): Promise<void> {
+    let fh;
+    try {
+      fh = await openAsync(file, 'r+');
+      await fh.write(streamInfo({ ...this.flacInfo(), totalSamples: samples }), 0, 34, STREAMINFO_AT);
+      await fh.datasync();
+    } catch (e) {
+      this.log.warn(`cannot write the length into ${file}: ${(e as Error).message} (it plays, its length shows as unknown)`);
+    } finally {
+      await fh?.close().catch(() => {});
+    }
   }
 
   /** A new file within the same link (time or size limit); a full disk or a failed open ends the link. */
@@ -1206,6 +1253,26 @@ function findBytes(hay: Uint8Array, needle: Uint8Array, from = 0): number {
     return i;
   }
   return -1;
+}
+
+/**
+ * Samples in a FLAC file: STREAMINFO's total once it was finished, else (being written, or cut
+ * by a crash) the end of the last whole frame in its last 192 kB (a 24-bit stereo frame of 4096
+ * samples is at most ~25 kB).
+ */
+export function flacSamples(path: string, size: number): number | null {
+  const head = readHead(path, STREAMINFO_AT + 34);
+  if (head.length < STREAMINFO_AT + 34 || head[0] !== 0x66 || head[1] !== 0x4c || head[2] !== 0x61 || head[3] !== 0x43) return null;
+  const total = streamInfoTotal(head.subarray(STREAMINFO_AT));
+  if (total > 0) return total;
+  const n = Math.min(size, 192 * 1024);
+  const fd = openSync(path, 'r');
+  try {
+    const tail = new Uint8Array(n);
+    return samplesFromTail(tail.subarray(0, readSync(fd, tail, 0, n, size - n))) ?? 0;
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /**

@@ -37,3 +37,38 @@ export function flacTest(path: string): { ok: boolean; output: string } {
   const r = spawnSync('flac', ['-t', path]);
   return { ok: r.status === 0, output: `${r.stdout}${r.stderr}` };
 }
+
+/**
+ * The tone as ToneSource makes it (src/audio/tone.ts): the phase summed sample by sample in
+ * doubles, each value stored as float32, then quantised as the FLAC encoder does (`quantise`).
+ */
+export function toneInts(frequency: number, dbfs: number, frames: number, quantise: (x: number) => number): Int32Array {
+  const step = (2 * Math.PI * frequency) / 48000;
+  const amplitude = 10 ** (dbfs / 20);
+  const out = new Int32Array(frames);
+  let phase = 0;
+  for (let i = 0; i < frames; i++) {
+    out[i] = quantise(Math.fround(amplitude * Math.sin(phase)));
+    phase += step;
+    if (phase > 2 * Math.PI) phase -= 2 * Math.PI;
+  }
+  return out;
+}
+
+/**
+ * Where in `tone` the decoded interleaved `got` begins, and how many of its samples differ from
+ * the tone from there (every channel carries the tone). A tone whose frequency and 48 000 are
+ * coprime repeats every second, so the start matches once a second: the best match counts.
+ */
+export function matchTone(got: Int32Array, channels: number, tone: Int32Array): { start: number; wrong: number } {
+  const frames = got.length / channels;
+  const first = Array.from({ length: Math.min(64, frames) }, (_, i) => got[i * channels]!);
+  let best = { start: -1, wrong: Infinity };
+  for (let n = 0; n + frames <= tone.length; n++) {
+    if (!first.every((v, i) => tone[n + i] === v)) continue;
+    let w = 0;
+    for (let f = 0; f < frames; f++) for (let c = 0; c < channels; c++) if (got[f * channels + c] !== tone[n + f]) w++;
+    if (w < best.wrong) best = { start: n, wrong: w };
+  }
+  return best;
+}
