@@ -106,7 +106,12 @@ describe('planRange and rangeStream (MP3)', () => {
     for (const p of pages) ogg.set(p, (at += p.length) - p.length);
     writeFileSync(join(dir, 'hark-2026-11-29T10-01-25Z.opus'), ogg);
     const mixed = [info('hark-2026-11-29T10-01-25Z.opus', ogg.length, 2), ...list];
-    expect(refusal(() => planRange(dir, mixed, t('10:01:00'), t('10:02:00')))).toEqual([409, 'the range holds both MP3 and Ogg/Opus recordings (the format was changed); download it in two parts']);
+    expect(refusal(() => planRange(dir, mixed, t('10:01:00'), t('10:02:00')))).toEqual([409, 'the range holds both MP3 and Ogg/Opus recordings (the format was changed); download it in two parts']);    // Only FLAC recordings then: not joined, and said so (not "nothing was recorded").
+    const flac = { ...info('hark-2026-11-29T12-00-00Z.flac', 1_000_000), modified_at: '2026-11-29T12:30:00.000Z' };
+    expect(refusal(() => planRange(dir, [flac, ...list], t('12:10:00'), t('12:20:00')))).toEqual([
+      422,
+      'the recordings of that time are FLAC (hark-2026-11-29T12-00-00Z.flac), which hark does not join into one file: download the recordings themselves',
+    ]);
   });
 });
 

@@ -131,6 +131,9 @@ export function planRange(dir: string, recordings: readonly RecordingInfo[], fro
     if (from < to) parts.push({ piece: p, from, to });
   }
   if (!parts.length) {
+    // FLAC recordings are not stitched (yet): say so rather than "nothing was recorded".
+    const flac = recordings.filter((r) => r.name.endsWith('.flac') && Date.parse(r.started_at) < toMs && Date.parse(r.modified_at) > fromMs);
+    if (flac.length) throw new RangeRefusal(422, `the recordings of that time are FLAC (${flac.map((r) => r.name).join(', ')}), which hark does not join into one file: download the recordings themselves`);
     const first = pieces[0];
     const last = pieces.at(-1);
     const held = first && last ? ` (the recordings cover ${new Date(first.anchorMs).toISOString()} to ${new Date(last.anchorMs + last.samples / 48).toISOString()})` : ' (there are no recordings)';
