@@ -439,3 +439,145 @@ export class OggFlacMuxer extends OggMuxer {
     return pages;
   }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Reading a FLAC stream back, a chunk at a time (range downloads)
+
+/** What a FLAC stream's STREAMINFO says, for the reader's caller. */
+export interface FlacStreamParams {
+  channels: number;
+  bitsPerSample: number;
+  sampleRate: number;
+  totalSamples: number;
+}
+
+/** The STREAMINFO fields of a stream that begins with "fLaC" and STREAMINFO, or null. */
+export function readStreamInfo(head: Uint8Array): FlacStreamParams | null {
+  if (head.length < STREAMINFO_AT + 34 || head[0] !== 0x66 || head[1] !== 0x4c || head[2] !== 0x61 || head[3] !== 0x43 || (head[4]! & 0x7f) !== BLOCK_STREAMINFO) return null;
+  const b = head.subarray(STREAMINFO_AT, STREAMINFO_AT + 34);
+  return {
+    sampleRate: (b[10]! << 12) | (b[11]! << 4) | (b[12]! >> 4),
+    channels: ((b[12]! >> 1) & 7) + 1,
+    bitsPerSample: (((b[12]! & 1) << 4) | (b[13]! >> 4)) + 1,
+    totalSamples: streamInfoTotal(b),
+  };
+}
+
+/** A frame can be no longer than this here (8 channels × 4096 × 32 bits, uncoded, and then some). */
+const MAX_FRAME_BYTES = 160 * 1024;
+
+/**
+ * Splits a FLAC stream into its frames as its bytes arrive: the metadata blocks are passed over,
+ * then each frame ends where the next one's header begins (a valid header with the next frame
+ * number, the frame's CRC-16 checking). A frame cut short at the end (a crash) is dropped by
+ * end(); bytes that are no frame are skipped. Memory stays within a few frames.
+ */
+export class FlacFrameReader {
+  #buf: Uint8Array = new Uint8Array(0);
+  /** Where in #buf the metadata ends (-1: not yet known). */
+  #audio = -1;
+  /** Where in #buf the next frame begins, and where the search for its end goes on. */
+  #at = 0;
+  #scan = 0;
+
+  /** The frames completed by this chunk. */
+  feed(chunk: Uint8Array): Uint8Array[] {
+    const b = this.#buf.length > this.#at ? concatBytes(this.#buf.subarray(this.#at), chunk) : chunk;
+    this.#scan = Math.max(0, this.#scan - this.#at);
+    this.#at = 0;
+    this.#buf = b;
+    const out: Uint8Array[] = [];
+    if (this.#audio < 0 && !this.#metadata()) return out;
+    for (;;) {
+      const h = parseFrameHeader(b, this.#at);
+      if (!h) {
+        // Not at a frame: skip to the next header (damage, or the file began mid-frame).
+        const next = this.#nextHeader(this.#at + 1, null);
+        if (next < 0) {
+          this.#at = Math.max(this.#at, b.length - 32);
+          this.#scan = this.#at;
+          return out;
+        }
+        this.#at = next;
+        this.#scan = next;
+        continue;
+      }
+      const end = this.#nextFrame(h);
+      if (end < 0) {
+        if (b.length - this.#at > MAX_FRAME_BYTES) {
+          // No end found within what a frame can hold: this header was a false one.
+          this.#at++;
+          this.#scan = this.#at;
+          continue;
+        }
+        return out;
+      }
+      out.push(b.slice(this.#at, end));
+      this.#at = end;
+      this.#scan = end;
+    }
+  }
+
+  /** The last frame, if it is whole (its CRC-16 checks to the end of the stream). */
+  end(): Uint8Array[] {
+    const b = this.#buf;
+    if (this.#audio < 0 || this.#at >= b.length || !parseFrameHeader(b, this.#at)) return [];
+    return crc16(b, this.#at, b.length) === 0 ? [b.slice(this.#at)] : [];
+  }
+
+  /** Pass over "fLaC" and the metadata blocks; false while they are not all here. */
+  #metadata(): boolean {
+    const b = this.#buf;
+    if (b.length < 4) return false;
+    if (b[0] !== 0x66 || b[1] !== 0x4c || b[2] !== 0x61 || b[3] !== 0x43) {
+      // No stream header: frames only.
+      this.#audio = 0;
+      return true;
+    }
+    let o = 4;
+    for (;;) {
+      if (o + 4 > b.length) return false;
+      const last = (b[o]! & 0x80) !== 0;
+      o += 4 + ((b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!);
+      if (o > b.length) return false;
+      if (last) break;
+    }
+    this.#audio = o;
+    this.#at = o;
+    this.#scan = o;
+    return true;
+  }
+
+  /** Where the frame at #at ends: the next header numbered after it with the CRC-16 checking up to it; -1 if not here yet. */
+  #nextFrame(h: FlacFrameHeader): number {
+    const b = this.#buf;
+    let from = Math.max(this.#scan, this.#at + h.length + 2);
+    for (;;) {
+      const q = this.#nextHeader(from, h.number + 1);
+      if (q < 0) {
+        this.#scan = Math.max(this.#at, b.length - 32);
+        return -1;
+      }
+      if (crc16(b, this.#at, q) === 0) return q;
+      from = q + 1;
+    }
+  }
+
+  /** The next offset ≥ from holding a valid frame header (numbered `number`, if given), or -1. */
+  #nextHeader(from: number, number: number | null): number {
+    const b = this.#buf;
+    for (let q = from; q + 6 <= b.length; q++) {
+      if (b[q] !== 0xff || (b[q + 1]! & 0xfe) !== 0xf8) continue;
+      const h = parseFrameHeader(b, q);
+      if (h && (number === null || h.number === number)) return q;
+    }
+    return -1;
+  }
+}
+
+function concatBytes(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a, 0);
+  out.set(b, a.length);
+  return out;
+}

@@ -90,7 +90,6 @@ export const recordingsRoutes = ({ ctx, hub }: AdminDeps) =>
 /** A range refusal in the page's words (the API's message is for programs). */
 function plainRefusal(e: RangeRefusal): string {
   if (e.status === 404) return 'Nothing was recorded then.';
-  if (e.status === 422) return 'The recordings of that time are lossless FLAC files, which are not joined into one: download them from the list below.';
   if (e.message.startsWith('the range is')) return 'That is more than 24 hours: download it in parts.';
   if (e.status === 409) return 'The recording format was changed in this stretch: download the part before the change and the part after it separately.';
   return e.message;
