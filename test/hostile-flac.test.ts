@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseConfig, ConfigError } from '../src/config/load.ts';
-import { parseFrameHeader, renumberFrame, samplesFromTail } from '../src/codecs/flac.ts';
+import { FlacFrameReader, parseFrameHeader, readStreamInfo, renumberFrame, samplesFromTail } from '../src/codecs/flac.ts';
 import { startHark, type HarkProcess } from './lib/hark.ts';
 
 const ICE = '[[icecast]]\nurl = "http://source:pw@127.0.0.1:8000/live.oga"\n';
@@ -68,6 +68,23 @@ describe("hark's FLAC parsing takes any bytes", () => {
       } catch (e) {
         expect(e).toBeInstanceOf(RangeError);
       }
+    }
+    // The range download's frame reader: any bytes, in any chunks; what it keeps stays bounded.
+    for (let k = 0; k < 20; k++) {
+      const r = new FlacFrameReader();
+      let frames = 0;
+      for (let c = 0; c < 40; c++) {
+        const chunk = Uint8Array.from({ length: 8 + ((k * 7919 + c * 104_729) % 65_536) }, rnd);
+        for (let i = 0; i + 1 < chunk.length; i += 31) {
+          chunk[i] = 0xff;
+          chunk[i + 1] = 0xf8;
+        }
+        if (k % 2 === 0 && c === 0) chunk.set([0x66, 0x4c, 0x61, 0x43, 0x80, 0, 0, 34]);
+        frames += r.feed(chunk).length;
+      }
+      frames += r.end().length;
+      expect(frames).toBeGreaterThanOrEqual(0);
+      expect(readStreamInfo(Uint8Array.from({ length: 64 }, rnd))).toBeNull();
     }
     // A coded number claiming 7 bytes, cut short; a header cut after its sync.
     expect(parseFrameHeader(Uint8Array.of(0xff, 0xf8, 0xc9, 0x18, 0xfe, 0x80))).toBeNull();
