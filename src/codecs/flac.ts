@@ -380,18 +380,26 @@ export class FlacFramer {
  * it must be followed by another header or end exactly at the end of `tail` with a good CRC-16.
  */
 export function samplesFromTail(tail: Uint8Array, blockSize = FLAC_BLOCK_FRAMES): number | null {
-  let best: { h: FlacFrameHeader; at: number } | null = null;
+  return lastWholeFrame(tail, blockSize)?.samples ?? null;
+}
+
+/**
+ * The last whole frame in `tail`: the samples up to its end (as samplesFromTail), its number, and
+ * where in `tail` it ends (what follows is a frame cut short, or nothing).
+ */
+export function lastWholeFrame(tail: Uint8Array, blockSize = FLAC_BLOCK_FRAMES): { samples: number; number: number; end: number } | null {
+  let best: { h: FlacFrameHeader; end: number } | null = null;
   let prev: { h: FlacFrameHeader; at: number } | null = null;
   for (let at = 0; at + 6 <= tail.length; at++) {
     if (tail[at] !== 0xff) continue;
     const h = parseFrameHeader(tail, at);
     if (!h || h.variable) continue;
     // A whole frame ends where the next begins: the previous header's frame is complete if its CRC-16 checks.
-    if (prev && crc16(tail, prev.at, at) === 0) best = prev;
+    if (prev && crc16(tail, prev.at, at) === 0) best = { h: prev.h, end: at };
     prev = { h, at };
   }
-  if (prev && crc16(tail, prev.at, tail.length) === 0) best = prev;
-  return best ? best.h.number * blockSize + best.h.blockSize : null;
+  if (prev && crc16(tail, prev.at, tail.length) === 0) best = { h: prev.h, end: tail.length };
+  return best ? { samples: best.h.number * blockSize + best.h.blockSize, number: best.h.number, end: best.end } : null;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -14,7 +14,8 @@
  * One recording per service: with `continueWithinMs`, starting again (a restart of hark, Stop and
  * Go live, a resume after a full disk) appends to the newest file when it has the same format
  * and was last written less than that long ago. MP3 is a sequence of frames, so the new frames
- * simply follow (FLAC files are not continued: each is one stream); an Ogg/Opus file gets a new chained logical stream (RFC 7845 §3, RFC 3533 §4:
+ * simply follow; so do FLAC frames (numbered on from the file's last whole frame, what a crash
+ * cut after it cut off, STREAMINFO's total back to unknown until the run ends); an Ogg/Opus file gets a new chained logical stream (RFC 7845 §3, RFC 3533 §4:
  * new serial, OpusHead and OpusTags, granule from 0), which players play as one file.
  *
  * Durations come from the files' own bookkeeping, never from decoding: MP3 is constant bitrate,
@@ -39,7 +40,7 @@ import { MAX_DELAY_MS } from '../audio/pipeline.ts';
 import type { EncoderSpec } from '../codecs/index.ts';
 import type { EncodedPacket } from '../codecs/encoder.ts';
 import { OggOpusMuxer } from '../codecs/ogg.ts';
-import { FlacFramer, STREAMINFO_AT, flacFileHeader, samplesFromTail, streamInfo, streamInfoTotal } from '../codecs/flac.ts';
+import { FLAC_BLOCK_FRAMES, FlacFramer, STREAMINFO_AT, flacFileHeader, lastWholeFrame, readStreamInfo, streamInfo, streamInfoTotal } from '../codecs/flac.ts';
 import { open as openAsync } from 'node:fs/promises';
 import { logger, type Logger } from '../log.ts';
 import type { Alerts } from './alerts.ts';
@@ -420,7 +421,7 @@ export class Recorder implements Connector<RecordingLink> {
   private fileBaseS = 0;
   private fileContinued = false;
   /** The file this recorder last finished, as it wrote it. */
-  private lastClosed: { name: string; bytes: number; durationS: number; startedMs: number; at: number } | null = null;
+  private lastClosed: { name: string; bytes: number; durationS: number; startedMs: number; at: number; flacSamples?: number } | null = null;
   private rotateAt = Infinity;
   private muxer?: OggOpusMuxer;
   /** FLAC: numbers the current file's frames from 0 and counts its samples (for STREAMINFO at the end). */
@@ -982,10 +983,9 @@ export class Recorder implements Connector<RecordingLink> {
    * same bitrate, so the duration stays bytes / bitrate), last written within
    * `continueWithinMs`, and not already due to rotate.
    */
-  private continuable(now: number): { name: string; path: string; startedMs: number; bytes: number; durationS: number; agoS: number } | null {
+  private continuable(now: number): { name: string; path: string; startedMs: number; bytes: number; durationS: number; agoS: number; flacFrames?: number } | null {
     const within = this.opts.continueWithinMs ?? 0;
-    // A FLAC file is not continued: its frame numbers and STREAMINFO belong to one stream.
-    if (within <= 0 || this.opts.format === 'flac') return null;
+    if (within <= 0) return null;
     const newest = this.list()[0];
     // A file this recorder finished itself (Stop then Go live): what it wrote is known exactly,
     // even while its last writes are still on their way to the disk.
@@ -995,7 +995,10 @@ export class Recorder implements Connector<RecordingLink> {
       if (now - mine.at > within) return null;
       if (this.opts.rotateMs > 0 && now >= (Math.floor(startedMs / this.opts.rotateMs) + 1) * this.opts.rotateMs) return null;
       if (this.opts.rotateBytes > 0 && mine.bytes >= this.opts.rotateBytes) return null;
-      return { name: mine.name, path: join(this.dir, mine.name), startedMs, bytes: mine.bytes, durationS: Math.round(mine.durationS * 10) / 10, agoS: Math.round((now - mine.at) / 1000) };
+      // FLAC: its frames go on numbered after the last one (whole frames only, never a short one).
+      const flacFrames = mine.flacSamples === undefined ? undefined : mine.flacSamples / FLAC_BLOCK_FRAMES;
+      if (this.opts.format === 'flac' && !Number.isInteger(flacFrames)) return null;
+      return { name: mine.name, path: join(this.dir, mine.name), startedMs, bytes: mine.bytes, durationS: Math.round(mine.durationS * 10) / 10, agoS: Math.round((now - mine.at) / 1000), ...(flacFrames !== undefined ? { flacFrames } : {}) };
     }
     if (!newest || !newest.name.endsWith(`.${EXTENSIONS[this.opts.format]}`)) return null;
     // Another run's file named before the clock was known: its times cannot be trusted.
@@ -1009,6 +1012,14 @@ export class Recorder implements Connector<RecordingLink> {
     const head = readHead(path, 64);
     if (this.opts.format === 'mp3') {
       if (mp3Kbps(head) !== this.opts.bitrateKbps) return null;
+    } else if (this.opts.format === 'flac') {
+      // The same channels and bit depth, and its end: the last whole frame (what a crash cut after it is cut off).
+      const info = readStreamInfo(head);
+      const want = this.flacInfo();
+      if (!info || info.channels !== want.channels || info.bitsPerSample !== want.bitsPerSample) return null;
+      const end = flacEnd(path, newest.bytes);
+      if (!end || end.samples % FLAC_BLOCK_FRAMES !== 0) return null;
+      return { name: newest.name, path, startedMs, bytes: end.bytes, durationS: Math.round((end.samples / 48000) * 10) / 10, agoS: Math.round((now - mtime) / 1000), flacFrames: end.samples / FLAC_BLOCK_FRAMES };
     } else {
       const at = findBytes(head, OPUS_HEAD);
       if (at < 0 || head[at + 9] !== this.opts.channels) return null;
@@ -1030,7 +1041,9 @@ export class Recorder implements Connector<RecordingLink> {
       // O_APPEND: every write lands at the end even if something else touched the file.
       // A continued file may still be being finished by the previous writer (Stop then Go live
       // at once): its last pages go first, so the two never interleave.
-      const after = cont && this.closing.size ? Promise.all([...this.closing]) : undefined;
+      let after: Promise<unknown> | undefined = cont && this.closing.size ? Promise.all([...this.closing]) : undefined;
+      // A continued FLAC file: cut after its last whole frame, its STREAMINFO back to "unknown length", before a byte is appended.
+      if (cont?.flacFrames !== undefined) after = (after ?? Promise.resolve()).then(() => this.reopenFlac(path, cont.bytes));
       const w: AppendWriter = new AppendWriter(openSync(path, 'a', 0o644), (err) => this.writeFailed(w, err), after, this.opts.write);
       this.writer = w;
     } catch (e) {
@@ -1060,7 +1073,9 @@ export class Recorder implements Connector<RecordingLink> {
       });
       for (const page of this.muxer.flush()) this.queue(page);
     }
-    if (this.opts.format === 'flac') {
+    if (this.opts.format === 'flac' && cont) {
+      this.flac = new FlacFramer(cont.flacFrames ?? 0);
+    } else if (this.opts.format === 'flac') {
       // STREAMINFO says 0 samples (unknown) and no MD5 while the file grows: a file cut by a crash
       // still decodes to its last whole frame. A clean finish fills the total in (closeFile).
       this.flac = new FlacFramer();
@@ -1139,7 +1154,7 @@ export class Recorder implements Connector<RecordingLink> {
     this.flac = undefined;
     // After a failed write the file holds less than was queued: a continue reads it from the disk.
     if (w.error) this.lastClosed = null;
-    else if (file) this.lastClosed = { name: file.slice(this.dir.length + 1), bytes, durationS: this.fileBaseS + this.fileFrames / 48000, startedMs: this.fileStarted, at: this.now() };
+    else if (file) this.lastClosed = { name: file.slice(this.dir.length + 1), bytes, durationS: this.fileBaseS + this.fileFrames / 48000, startedMs: this.fileStarted, at: this.now(), ...(flacSamples !== null ? { flacSamples } : {}) };
     const done = w.close().then(async () => {
       if (flacSamples !== null && file && !w.error) await this.fillStreamInfo(file, flacSamples);
       this.closing.delete(done);
@@ -1170,6 +1185,23 @@ export class Recorder implements Connector<RecordingLink> {
       await fh.datasync();
     } catch (e) {
       this.log.warn(`cannot write the length into ${file}: ${(e as Error).message} (it plays, its length shows as unknown)`);
+    } finally {
+      await fh?.close().catch(() => {});
+    }
+  }
+
+  /**
+   * Before a continued FLAC file gets new frames: cut it after its last whole frame (`bytes`),
+   * and set STREAMINFO's total back to 0 (unknown) until this run finishes it.
+   */
+  private async reopenFlac(file: string, bytes: number): Promise<void> {
+    let fh;
+    try {
+      fh = await openAsync(file, 'r+');
+      if ((await fh.stat()).size > bytes) await fh.truncate(bytes);
+      await fh.write(streamInfo(this.flacInfo()), 0, 34, STREAMINFO_AT);
+    } catch (e) {
+      this.log.warn(`cannot prepare ${file} to go on: ${(e as Error).message}`);
     } finally {
       await fh?.close().catch(() => {});
     }
@@ -1265,11 +1297,17 @@ export function flacSamples(path: string, size: number): number | null {
   if (head.length < STREAMINFO_AT + 34 || head[0] !== 0x66 || head[1] !== 0x4c || head[2] !== 0x61 || head[3] !== 0x43) return null;
   const total = streamInfoTotal(head.subarray(STREAMINFO_AT));
   if (total > 0) return total;
+  return flacEnd(path, size)?.samples ?? 0;
+}
+
+/** Where a FLAC file's last whole frame ends (bytes from the start) and the samples up to there; null without one. */
+function flacEnd(path: string, size: number): { bytes: number; samples: number } | null {
   const n = Math.min(size, 192 * 1024);
   const fd = openSync(path, 'r');
   try {
     const tail = new Uint8Array(n);
-    return samplesFromTail(tail.subarray(0, readSync(fd, tail, 0, n, size - n))) ?? 0;
+    const last = lastWholeFrame(tail.subarray(0, readSync(fd, tail, 0, n, size - n)));
+    return last ? { bytes: size - n + last.end, samples: last.samples } : null;
   } finally {
     closeSync(fd);
   }
