@@ -342,6 +342,11 @@ export interface FlacChunk {
   samples: number;
 }
 
+// Only a warning: memory is freed by close(), never by the collector.
+const leakWatch = new FinalizationRegistry<string>((what) => {
+  console.warn(`[flac] a ${what} was garbage-collected without close(): its libFLAC state leaks`);
+});
+
 /** Bytes the sink holds between two reads: a few frames (a 4096-frame 8-channel 32-bit frame is ~131 kB). */
 const SINK_BYTES = 1 << 20;
 const SINK_ENTRIES = 256;
@@ -397,6 +402,7 @@ export class FlacEncoder {
       this.close();
       throw e;
     }
+    leakWatch.register(this, 'FlacEncoder', this);
   }
 
   /** What libFLAC wrote when the current stream began (metadata, or the Ogg header pages). */
@@ -497,6 +503,7 @@ export class FlacEncoder {
 
   /** Idempotent. Drops what is held back (call finish() first to keep it). */
   close(): void {
+    leakWatch.unregister(this);
     if (this.#handle !== null) {
       this.#lib.FLAC__stream_encoder_delete(this.#handle);
       this.#handle = null;
