@@ -60,15 +60,34 @@ export function toneInts(frequency: number, dbfs: number, frames: number, quanti
  * the tone from there (every channel carries the tone). A tone whose frequency and 48 000 are
  * coprime repeats every second, so the start matches once a second: the best match counts.
  */
-export function matchTone(got: Int32Array, channels: number, tone: Int32Array): { start: number; wrong: number } {
+export function matchTone(got: Int32Array, channels: number, tone: Int32Array): { start: number; wrong: number; firstWrong: number } {
   const frames = got.length / channels;
   const first = Array.from({ length: Math.min(64, frames) }, (_, i) => got[i * channels]!);
-  let best = { start: -1, wrong: Infinity };
+  let best = { start: -1, wrong: Infinity, firstWrong: -1 };
+  const f0 = first[0];
   for (let n = 0; n + frames <= tone.length; n++) {
-    if (!first.every((v, i) => tone[n + i] === v)) continue;
+    if (tone[n] !== f0 || !first.every((v, i) => tone[n + i] === v)) continue;
     let w = 0;
-    for (let f = 0; f < frames; f++) for (let c = 0; c < channels; c++) if (got[f * channels + c] !== tone[n + f]) w++;
-    if (w < best.wrong) best = { start: n, wrong: w };
+    let fw = -1;
+    for (let f = 0; f < frames; f++)
+      for (let c = 0; c < channels; c++)
+        if (got[f * channels + c] !== tone[n + f]) {
+          w++;
+          if (fw < 0) fw = f;
+        }
+    if (w < best.wrong) best = { start: n, wrong: w, firstWrong: fw };
   }
   return best;
+}
+
+/**
+ * What the audio engine reports between two /api/status readings that would make a recording
+ * differ from the source without any fault of the encoder: frames dropped or filled with
+ * silence (a starved worker on a loaded machine), an encoder's reader falling off the bus.
+ */
+export function captureTrouble(before: any, after: any): number {
+  const a = before?.audio ?? {};
+  const b = after?.audio ?? {};
+  const dropped = (x: any) => (x?.consumers ?? []).reduce((n: number, c: { dropped?: number; overruns?: number }) => n + (c.dropped ?? 0) + (c.overruns ?? 0), 0);
+  return (b.discarded_frames ?? 0) - (a.discarded_frames ?? 0) + (b.stalls ?? 0) - (a.stalls ?? 0) + (b.silence_frames ?? 0) - (a.silence_frames ?? 0) + dropped(after) - dropped(before);
 }
