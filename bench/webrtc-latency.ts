@@ -28,6 +28,7 @@
  *
  *   bun bench/webrtc-latency.ts [clicks per setting, default 20]
  *   HARK_BENCH_ONLY=webrtc,local bun bench/webrtc-latency.ts 10   # some modes, nothing appended
+ *   HARK_BENCH_ROWS='low-latency mode,peer: Chromium' bun bench/webrtc-latency.ts   # some rows, appended
  *   HARK_BENCH_CHROMIUM_ARGS=--audio-buffer-size=128 bun bench/webrtc-latency.ts   # Chromium flags
  */
 import { writeFileSync } from 'node:fs';
@@ -280,7 +281,9 @@ const ALL_SETTINGS: Setting[] = [
 
 /** HARK_BENCH_ONLY=webrtc,chrome runs only those modes and appends nothing (a quick look). */
 const ONLY = process.env.HARK_BENCH_ONLY?.split(',');
-const SETTINGS = ONLY ? ALL_SETTINGS.filter((s) => ONLY.includes(s.mode)) : ALL_SETTINGS;
+/** HARK_BENCH_ROWS='low-latency mode,peer: Chromium' runs the rows whose label contains one of these, and appends them. */
+const ROWS = process.env.HARK_BENCH_ROWS?.split(',').filter(Boolean);
+const SETTINGS = ONLY ? ALL_SETTINGS.filter((s) => ONLY.includes(s.mode)) : ROWS ? ALL_SETTINGS.filter((s) => ROWS.some((r) => s.label.includes(r))) : ALL_SETTINGS;
 
 function quantile(xs: number[], q: number): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -520,7 +523,7 @@ const rows = results.map(({ s, lat, missed, worklet, jb, target, playout, load, 
 if (ONLY) process.exit(0);
 appendResults(
   'WebRTC capture-to-ear latency (PipeWire → hark → WHEP → Chromium → PipeWire)',
-  `${process.env.HARK_BENCH_CHROMIUM_ARGS ? `HARK_BENCH_CHROMIUM_ARGS='${process.env.HARK_BENCH_CHROMIUM_ARGS}' ` : ''}bun bench/webrtc-latency.ts ${CLICKS}`,
+  `${process.env.HARK_BENCH_CHROMIUM_ARGS ? `HARK_BENCH_CHROMIUM_ARGS='${process.env.HARK_BENCH_CHROMIUM_ARGS}' ` : ''}${ROWS ? `HARK_BENCH_ROWS='${ROWS.join(',')}' ` : ''}bun bench/webrtc-latency.ts ${CLICKS}`,
   ['setting', 'clicks', 'p50 ms', 'p95 ms', 'min ms', 'max ms', 'p50 ÷ MP3 peer p50', 'p50 ÷ Chromium → Chromium peer p50', 'p50 ÷ WebRTC 10 ms low-latency row p50', 'AudioWorklet p50 ms', 'jitter buffer ms', 'NetEq target ms', 'playout delay ms', 'concealed %', 'low-latency page: latency / target / buffered ms', 'load average', 'goal'],
   rows,
   `From the PipeWire quantum that delivered a click to hark's capture (a reference capture of the input sink's monitor) to the quantum in which Chromium's output reached its audio device (a reference capture of the "speakers" sink Chromium plays into through PipeWire's pulse server), both CLOCK_MONOTONIC at the PipeWire callback: what a listener would hear, minus the sound card's own buffer. ` +

@@ -191,6 +191,34 @@ describe.skipIf(!chromiumAvailable())('listen page, low latency', () => {
     }
   }, 60_000);
 
+  test('a browser that cannot decode Opus itself (isConfigSupported says no): the page says so and plays the normal track', async () => {
+    const context = await chrome.browser.newContext({ viewport: { width: 390, height: 844 } });
+    // What a browser without Opus in WebCodecs answers.
+    await context.addInitScript(() => {
+      if (window.AudioDecoder) window.AudioDecoder.isConfigSupported = async (config: AudioDecoderConfig) => ({ supported: false, config });
+    });
+    const page = await context.newPage();
+    page.on('pageerror', (e) => chrome.logs.push(`[pageerror] ${e.message}`));
+    try {
+      await page.goto(`${hark.url}/listen?autoplay=1&ll=1`);
+      await page.waitForFunction(() => window.hark.phase === 'playing', null, { timeout: 15_000, polling: 50 });
+      await page.waitForTimeout(1500);
+      const seen = await page.evaluate(() => ({ state: window.hark.state, ll: window.hark.ll, muted: (document.getElementById('audio') as HTMLAudioElement).muted }));
+      expect(seen.ll).toBeNull();
+      expect(seen.muted).toBe(false);
+      expect(seen.state).toBe('Playing. Low latency is not available: this browser cannot decode Opus itself. Playing the normal connection.');
+      for (const h of await heard(page)) {
+        expect(Math.abs(h.frequency - TONE_HZ)).toBeLessThan(8);
+        expect(Math.abs(h.peakDbfs - TONE_DBFS)).toBeLessThan(1.5);
+      }
+      await page.screenshot({ path: `${SHOTS}/ll-unsupported-phone.png`, fullPage: true });
+      // No low-latency channel was asked for.
+      expect((await listeners()).every((l) => l.ll_channel === false)).toBe(true);
+    } finally {
+      await context.close();
+    }
+  }, 60_000);
+
   test('the switch is remembered on this device and turns low latency on and off while playing', async () => {
     const { page, context } = await open('?autoplay=1');
     try {

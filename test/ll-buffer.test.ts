@@ -275,23 +275,45 @@ describe('opus-ll playout buffer', () => {
   });
 
   test('garbage: malformed headers are refused, malformed frames ignored and counted', () => {
+    // Version 2: the header, the packet's length and 10 bytes of it, then the one before (its pts, capture time and 5 bytes).
+    const RED = LL_HEADER_BYTES + 2 + 10;
     const good = () => {
-      const b = new ArrayBuffer(LL_HEADER_BYTES + 10);
+      const b = new ArrayBuffer(RED + 16 + 5);
       const v = new DataView(b);
-      v.setUint8(0, 1);
+      v.setUint8(0, 2);
       v.setUint8(1, 2);
       v.setUint16(2, 240);
-      v.setUint32(4, 0xfffffffe);
+      v.setUint32(4, 0);
       v.setFloat64(8, 48000 * 3600);
       v.setFloat64(16, 123456.75);
-      new Uint8Array(b, LL_HEADER_BYTES).fill(7);
+      v.setUint16(LL_HEADER_BYTES, 10);
+      new Uint8Array(b, LL_HEADER_BYTES + 2, 10).fill(7);
+      v.setFloat64(RED, 48000 * 3600 - 240);
+      v.setFloat64(RED + 8, 123451.75);
+      new Uint8Array(b, RED + 16).fill(9);
       return { b, v };
     };
     const p = parseLlPacket(good().b)!;
-    expect(p).toMatchObject({ channels: 2, frameSamples: 240, seq: 0xfffffffe, pts: 48000 * 3600, captureMs: 123456.75 });
+    expect(p).toMatchObject({ channels: 2, frameSamples: 240, seq: 0, pts: 48000 * 3600, captureMs: 123456.75 });
     expect([...p.data]).toEqual(new Array(10).fill(7));
+    // The copy's sequence number wraps back from 0.
+    expect(p.red).toMatchObject({ seq: 0xffffffff, pts: 48000 * 3600 - 240, captureMs: 123451.75 });
+    expect([...p.red!.data]).toEqual(new Array(5).fill(9));
+    // Without the copy; and version 1 (the header and the packet alone).
+    expect(parseLlPacket(good().b.slice(0, RED))!.red).toBeNull();
+    const v1 = new ArrayBuffer(LL_HEADER_BYTES + 10);
+    new Uint8Array(v1).set(new Uint8Array(good().b, 0, LL_HEADER_BYTES));
+    new DataView(v1).setUint8(0, 1);
+    expect(parseLlPacket(v1)).toMatchObject({ seq: 0, pts: 48000 * 3600, red: null });
     const bad: [string, (g: ReturnType<typeof good>) => unknown][] = [
-      ['version 2', ({ b, v }) => (v.setUint8(0, 2), b)],
+      ['version 3', ({ b, v }) => (v.setUint8(0, 3), b)],
+      ['a packet longer than the message', ({ b, v }) => (v.setUint16(LL_HEADER_BYTES, 1000), b)],
+      ['a packet of no bytes', ({ b, v }) => (v.setUint16(LL_HEADER_BYTES, 0), b)],
+      ['a copy cut short (its times only)', ({ b }) => b.slice(0, RED + 16)],
+      ['a copy cut in its times', ({ b }) => b.slice(0, RED + 3)],
+      ['a copy not before the packet', ({ b, v }) => (v.setFloat64(RED, 48000 * 3600), b)],
+      ['a copy at NaN', ({ b, v }) => (v.setFloat64(RED, NaN), b)],
+      ['a copy captured at infinity', ({ b, v }) => (v.setFloat64(RED + 8, -Infinity), b)],
       ['3 channels', ({ b, v }) => (v.setUint8(1, 3), b)],
       ['0 channels', ({ b, v }) => (v.setUint8(1, 0), b)],
       ['a frame of 100 samples', ({ b, v }) => (v.setUint16(2, 100), b)],

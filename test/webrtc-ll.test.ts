@@ -40,9 +40,13 @@ interface LlPacket {
   captureMs: number;
   arrivedMs: number;
   opus: Buffer;
+  /** The packet before, carried again (pts, capture time, bytes), if any. */
+  red: { pts: number; captureMs: number; opus: Buffer } | null;
 }
 
 function parse(m: Buffer, arrivedMs: number): LlPacket {
+  const len = m.readUInt16BE(LL_HEADER_BYTES);
+  const end = LL_HEADER_BYTES + 2 + len;
   return {
     version: m[0]!,
     channels: m[1]!,
@@ -51,7 +55,8 @@ function parse(m: Buffer, arrivedMs: number): LlPacket {
     pts: m.readDoubleBE(8),
     captureMs: m.readDoubleBE(16),
     arrivedMs,
-    opus: m.subarray(LL_HEADER_BYTES),
+    opus: m.subarray(LL_HEADER_BYTES + 2, end),
+    red: end < m.length ? { pts: m.readDoubleBE(end), captureMs: m.readDoubleBE(end + 8), opus: m.subarray(end + 16) } : null,
   };
 }
 
@@ -108,7 +113,7 @@ describe('opus-ll: what hark sends', () => {
       await until(() => packets.length >= 600, 10_000, '600 packets (3 s of 5 ms)');
       const ps = packets.slice(0, 600).sort((a, b) => a.seq - b.seq);
       for (const p of ps) {
-        expect(p.version).toBe(1);
+        expect(p.version).toBe(2);
         expect(p.channels).toBe(2);
         expect(p.frames).toBe(240);
       }
@@ -119,6 +124,13 @@ describe('opus-ll: what hark sends', () => {
       }
       // Packets start on multiples of their length on the sample clock.
       expect(ps[0]!.pts % 240).toBe(0);
+      // Each carries the one before again (a loss costs nothing): the same bytes, pts and capture time.
+      for (let i = 1; i < ps.length; i++) {
+        expect(ps[i]!.red).not.toBeNull();
+        expect(ps[i]!.red!.pts).toBe(ps[i - 1]!.pts);
+        expect(ps[i]!.red!.captureMs).toBe(ps[i - 1]!.captureMs);
+        expect(Buffer.compare(ps[i]!.red!.opus, ps[i - 1]!.opus)).toBe(0);
+      }
       // Capture time: hark and this test read the same CLOCK_MONOTONIC. A packet arrives after
       // it was captured, and (hark's own part) well within 50 ms of it here.
       const delays = ps.map((p) => p.arrivedMs - p.captureMs).sort((a, b) => a - b);

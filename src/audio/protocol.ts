@@ -58,4 +58,6 @@ export interface WorkerPacket {
   frames: number;
   /** CLOCK_MONOTONIC ms when the packet was finished (EncodedPacket.at). */
   at: number;
+  /** MP3: EncodedPacket.framePts. */
+  framePts?: number;
 }

@@ -97,7 +97,8 @@ function join(list: WorkerPacket[]): WorkerPacket {
     data.set(p.data, off);
     off += p.data.byteLength;
   }
-  return { key: list[0]!.key, data, pts: list[0]!.pts, frames, at: list[list.length - 1]!.at };
+  const first = list[0]!;
+  return { key: first.key, data, pts: first.pts, frames, at: list[list.length - 1]!.at, ...(first.framePts !== undefined ? { framePts: first.framePts } : {}) };
 }
 
 function loop(): void {
@@ -159,7 +160,7 @@ self.onmessage = async (ev: MessageEvent<ToWorker>) => {
           new Float32Array(msg.levels),
           createEncoder,
           (key, p) => {
-            pending.push({ key, data: p.data, pts: p.pts, frames: p.frames, at: monotonicMs() });
+            pending.push({ key, data: p.data, pts: p.pts, frames: p.frames, at: monotonicMs(), ...(p.framePts !== undefined ? { framePts: p.framePts } : {}) });
           },
           new Float32Array(msg.programLevels),
         );

@@ -11,6 +11,12 @@ export interface EncodedPacket {
    * worker; the low-latency channel tells listeners when a packet was captured from it.
    */
   at?: number;
+  /**
+   * MP3 only (the packet holds whole MP3 frames): the bus position of the first sample a
+   * decoder that starts at this packet's first frame plays, LAME's and the decoder's delays
+   * included. The frames that follow are 1152 apart. `pts`/`frames` still tile the input.
+   */
+  framePts?: number;
 }
 
 export type PacketSink = (packet: EncodedPacket) => void;

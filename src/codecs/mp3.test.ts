@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { channel, decodeWithFfmpeg, dominantFrequency, fitSinusoid, rmsDbfs, sine, snrDb, wav16 } from '../../test/lib/signal.ts';
 import type { EncodedPacket } from './encoder.ts';
-import { Mp3StreamEncoder } from './mp3.ts';
+import { MP3_DECODER_DELAY, Mp3StreamEncoder } from './mp3.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'hark-mp3-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -101,9 +101,19 @@ describe('Mp3StreamEncoder packets', () => {
     expect(packets[0]!.pts).toBe(start);
     for (let i = 1; i < packets.length; i++) expect(packets[i]!.pts).toBe(packets[i - 1]!.pts + packets[i - 1]!.frames);
     expect(packets.reduce((n, p) => n + p.frames, 0)).toBe(48_000);
-    // LAME's look-ahead: the first granule releases no bytes, so the first packet spans two.
-    expect(packets[0]!.frames).toBe(2 * 1152);
+    // LAME's look-ahead: the first granules release no whole frame, so the first packet spans three.
+    expect(packets[0]!.frames).toBe(3 * 1152);
     expect(new Set(packets.map((p) => p.data.buffer)).size).toBe(packets.length);
+    // Every packet but the flushed last is whole MP3 frames (384 bytes at 128 kb/s), and says
+    // where its first frame's sound is: 1152 on per frame, LAME's and the decoder's delays behind
+    // the input.
+    let frame = 0;
+    for (const p of packets.slice(0, -1)) {
+      expect(p.data.length % 384).toBe(0);
+      expect(p.data[0]).toBe(0xff);
+      expect(p.framePts).toBe(start + frame * 1152 - enc.encoderDelay - MP3_DECODER_DELAY);
+      frame += p.data.length / 384;
+    }
   });
 
   test('close() twice is fine; write after close or flush throws', () => {

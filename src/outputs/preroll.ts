@@ -7,28 +7,30 @@
  * split here at their frame headers, so the cut falls on a frame (24 ms), not on a join (250 ms).
  */
 import type { EncodedPacket } from '../codecs/encoder.ts';
-import { MP3_BITRATES_KBPS } from '../config/mp3-bitrates.ts';
+import { mp3FrameLength } from '../codecs/mp3.ts';
 
-const MP3_KBPS = [0, ...MP3_BITRATES_KBPS];
-
-/** MPEG-1 Layer III frames of a joined packet, each with its own pts (1152 samples at 48 kHz), or null when they do not parse. */
+/**
+ * MPEG-1 Layer III frames of a joined packet, each with its own pts (1152 samples at 48 kHz),
+ * or null when they do not parse. With `framePts` (the encoder cut the packet at frames and
+ * knows where its sound is) each frame's pts is where a decoder starting at it begins to play;
+ * without, the input the packet covered is shared out from its end.
+ */
 export function splitMp3(p: EncodedPacket): EncodedPacket[] | null {
   const out: EncodedPacket[] = [];
   const d = p.data;
   let at = 0;
   while (at + 4 <= d.length) {
-    if (d[at] !== 0xff || (d[at + 1]! & 0xfe) !== 0xfa) return null;
-    const kbps = MP3_KBPS[d[at + 2]! >> 4];
-    const rateIdx = (d[at + 2]! >> 2) & 3;
-    if (!kbps || rateIdx !== 1) return null; // 48 kHz only: the bus's rate
-    const len = Math.floor((144 * kbps * 1000) / 48000) + ((d[at + 2]! >> 1) & 1);
+    const len = mp3FrameLength(d, at);
+    if (len === 0) return null;
     out.push({ data: d.subarray(at, at + len), pts: 0, frames: 1152 });
     at += len;
   }
   if (at !== d.length || out.length === 0) return null;
-  // The input the joined packet covered, shared out from its end (the encoder's own delay stays as it was).
-  const end = p.pts + p.frames;
-  out.forEach((f, i) => (f.pts = end - (out.length - i) * 1152));
+  if (p.framePts !== undefined) out.forEach((f, i) => (f.pts = p.framePts! + i * 1152));
+  else {
+    const end = p.pts + p.frames;
+    out.forEach((f, i) => (f.pts = end - (out.length - i) * 1152));
+  }
   return out;
 }
 

@@ -1,6 +1,8 @@
 import { describe, expect, test } from 'bun:test';
 import { VoxDetector } from './vox.ts';
 import { PacketRing, splitMp3 } from './preroll.ts';
+import { Mp3StreamEncoder } from '../codecs/mp3.ts';
+import type { EncodedPacket } from '../codecs/encoder.ts';
 
 /** 10 ms blocks at 8 kHz (80 samples, 6 bus frames each) of a 1 kHz tone at `dbfs`, or silence. */
 function blocks(n: number, dbfs: number | null, from: number, startAt = 0) {
@@ -77,4 +79,38 @@ describe('the pre-roll ring', () => {
     ]);
     expect(splitMp3({ data: new Uint8Array([1, 2, 3, 4]), pts: 0, frames: 1 })).toBeNull();
   });
+
+  // What a listener hears: the real encoder, packets joined in batches as the worker sends them
+  // (a batch of LAME's output cut anywhere once made the pre-roll up to 190 ms long), decoded by
+  // ffmpeg: the sound begins preroll_s into it, within half a frame.
+  for (const mode of [{ mode: 'cbr', bitrateKbps: 128 } as const, { mode: 'vbr', vbrQuality: 4 } as const]) {
+    test(`an MP3 pre-roll (${mode.mode}) decodes with the sound preroll_s in, to half a frame`, () => {
+      for (const onsetOffset of [0, 123, 777]) {
+        const packets: EncodedPacket[] = [];
+        const enc = new Mp3StreamEncoder({ channels: 2, ...mode }, (p) => packets.push(p));
+        const start = 100_000;
+        const onset = 3 * 48000 + onsetOffset;
+        const block = new Float32Array(480 * 2);
+        for (let t = 0; t < 6 * 48000; t += 480) {
+          for (let i = 0; i < 480; i++) block[2 * i] = block[2 * i + 1] = t + i >= onset ? 0.25 * Math.sin((2 * Math.PI * 1000 * (t + i)) / 48000) : 0;
+          enc.write(block, 480, start + t);
+        }
+        enc.close();
+        const ring = new PacketRing(10 * 48000, true);
+        for (let i = 0; i < packets.length; i += 7) {
+          const list = packets.slice(i, i + 7);
+          const data = new Uint8Array(list.reduce((n, p) => n + p.data.length, 0));
+          list.reduce((off, p) => (data.set(p.data, off), off + p.data.length), 0);
+          ring.push({ data, pts: list[0]!.pts, frames: list.reduce((n, p) => n + p.frames, 0), framePts: list[0]!.framePts });
+        }
+        const chosen = ring.since(start + onset - 48000);
+        const mp3 = new Uint8Array(chosen.reduce((n, p) => n + p.data.length, 0));
+        chosen.reduce((off, p) => (mp3.set(p.data, off), off + p.data.length), 0);
+        const r = Bun.spawnSync(['ffmpeg', '-v', 'error', '-f', 'mp3', '-i', 'pipe:0', '-ac', '1', '-f', 'f32le', 'pipe:1'], { stdin: mp3 });
+        const pcm = new Float32Array(r.stdout.buffer, r.stdout.byteOffset, r.stdout.byteLength / 4);
+        const at = pcm.findIndex((x) => Math.abs(x) > 0.05) / 48000;
+        expect(Math.abs(at - 1), `onset +${onsetOffset}: the sound begins ${at.toFixed(4)} s in`).toBeLessThanOrEqual(0.0125);
+      }
+    });
+  }
 });

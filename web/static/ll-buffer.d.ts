@@ -3,7 +3,7 @@
 export const LL_RATE: 48000;
 export const LL_HEADER_BYTES: 24;
 
-/** One packet as it came on `opus-ll`: the header's fields and the Opus packet. */
+/** One packet as it came on `opus-ll`: the header's fields and the Opus packet, and the one before it carried again (version 2). */
 export interface LlPacket {
   channels: number;
   frameSamples: number;
@@ -11,6 +11,7 @@ export interface LlPacket {
   pts: number;
   captureMs: number;
   data: Uint8Array;
+  red: { seq: number; pts: number; captureMs: number; data: Uint8Array } | null;
 }
 
 /** A decoded packet, as the buffer takes it: one plane per channel, `frameSamples` long. */

@@ -28,9 +28,12 @@ const FRAME_SAMPLES = new Set([120, 240, 480, 960, 1920, 2880]);
 const MAX_MESSAGE = 8192;
 
 /**
- * One hark → page message on `opus-ll`: a 24-byte big-endian header (version 1, channels,
- * frame length in samples, sequence number, pts on the 48 kHz sample clock, capture time in
- * hark's clock, ms), then the Opus packet. Returns null for anything else (the caller counts it).
+ * One hark → page message on `opus-ll`: a 24-byte big-endian header (version, channels, frame
+ * length in samples, sequence number, pts on the 48 kHz sample clock, capture time in hark's
+ * clock, ms), then in version 2 the packet's length (u16) and the Opus packet, then the packet
+ * before it again (its pts and capture time, float64 each, then its bytes) if there is one:
+ * `red`, with sequence number seq − 1. Version 1 is the header and the packet alone. Returns
+ * null for anything else (the caller counts it).
  */
 export function parseLlPacket(buf) {
   if (!(buf instanceof ArrayBuffer) || buf.byteLength <= LL_HEADER_BYTES || buf.byteLength > MAX_MESSAGE) return null;
@@ -41,9 +44,21 @@ export function parseLlPacket(buf) {
   const seq = v.getUint32(4);
   const pts = v.getFloat64(8);
   const captureMs = v.getFloat64(16);
-  if (version !== 1 || (channels !== 1 && channels !== 2) || !FRAME_SAMPLES.has(frameSamples)) return null;
+  if ((version !== 1 && version !== 2) || (channels !== 1 && channels !== 2) || !FRAME_SAMPLES.has(frameSamples)) return null;
   if (!Number.isSafeInteger(pts) || pts < 0 || !Number.isFinite(captureMs)) return null;
-  return { channels, frameSamples, seq, pts, captureMs, data: new Uint8Array(buf, LL_HEADER_BYTES) };
+  if (version === 1) return { channels, frameSamples, seq, pts, captureMs, data: new Uint8Array(buf, LL_HEADER_BYTES), red: null };
+  if (buf.byteLength < LL_HEADER_BYTES + 3) return null;
+  const len = v.getUint16(LL_HEADER_BYTES);
+  const end = LL_HEADER_BYTES + 2 + len;
+  if (len === 0 || end > buf.byteLength) return null;
+  const data = new Uint8Array(buf, LL_HEADER_BYTES + 2, len);
+  if (end === buf.byteLength) return { channels, frameSamples, seq, pts, captureMs, data, red: null };
+  // The copy of the packet before: its times, then at least one byte of it.
+  if (buf.byteLength < end + 17) return null;
+  const redPts = v.getFloat64(end);
+  const redCapture = v.getFloat64(end + 8);
+  if (!Number.isSafeInteger(redPts) || redPts < 0 || redPts >= pts || !Number.isFinite(redCapture)) return null;
+  return { channels, frameSamples, seq, pts, captureMs, data, red: { seq: (seq - 1) >>> 0, pts: redPts, captureMs: redCapture, data: new Uint8Array(buf, end + 16) } };
 }
 
 /**

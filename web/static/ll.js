@@ -20,6 +20,8 @@ const LL_STALL_MS = 1500;
 const PING_EVERY_MS = 1000;
 /** How many ping/pong pairs the clock estimate looks at (the one with the shortest round trip wins). */
 const PINGS_KEPT = 10;
+/** Sequence numbers remembered as decoded (a second of 2.5 ms packets and more). */
+const SEEN_KEPT = 512;
 
 let support = null;
 
@@ -82,6 +84,10 @@ export class LowLatencyPath {
     this.stats = null;
     this.received = 0;
     this.missing = 0;
+    /** Packets whose own message was missing when the next one brought their copy. */
+    this.recovered = 0;
+    /** The sequence numbers handed to the decoder lately (a copy of one of them is not decoded again). */
+    this.seen = new Set();
     this.clockJumps = 0;
     this.chunks = 0;
     this.bad = 0;
@@ -168,14 +174,29 @@ export class LowLatencyPath {
     this.lastPts = p.pts;
     if (!this.decoder || this.channels !== p.channels) this.configure(p.channels);
     if (!this.decoder) return;
+    // The packet before, carried again: decoded first (the decoder's state runs on in order)
+    // when its own message was lost or is still on its way; the buffer drops it if it comes
+    // after its turn, and a copy that comes after all counts as a duplicate there.
+    if (p.red && !this.seen.has(p.red.seq)) {
+      this.recovered++;
+      this.decode(p.red.seq, p.red.pts, p.red.captureMs, p.frameSamples, p.red.data);
+    }
+    this.decode(p.seq, p.pts, p.captureMs, p.frameSamples, p.data);
+  }
+
+  /** Hand one packet to the decoder, remembering its header for its decoded frame. */
+  decode(seq, pts, captureMs, frameSamples, data) {
+    if (this.state === 'failed' || !this.decoder) return;
+    this.seen.add(seq);
+    if (this.seen.size > SEEN_KEPT) this.seen.delete(this.seen.values().next().value);
     // The decoder hands back each frame with its chunk's timestamp (µs): the packet's header by
     // it. A timestamp of our own, continuous (a decoder may count output timestamps on from the
     // first one by the frames' durations, which hark's sample clock does not always follow).
-    const ts = this.chunks++ * Math.round((p.frameSamples * 1e6) / 48000);
-    this.meta.set(ts, { seq: p.seq, pts: p.pts, captureMs: p.captureMs, frameSamples: p.frameSamples });
+    const ts = this.chunks++ * Math.round((frameSamples * 1e6) / 48000);
+    this.meta.set(ts, { seq, pts, captureMs, frameSamples });
     if (this.meta.size > 400) this.meta.delete(this.meta.keys().next().value);
     try {
-      this.decoder.decode(new EncodedAudioChunk({ type: 'key', timestamp: ts, data: p.data }));
+      this.decoder.decode(new EncodedAudioChunk({ type: 'key', timestamp: ts, data }));
     } catch (e) {
       this.fail(`the sound could not be decoded (${e.message})`);
     }
@@ -254,6 +275,7 @@ export class LowLatencyPath {
       concealedPerMin: this.concealedPerMin,
       packets: this.received,
       missing: this.missing,
+      recovered: this.recovered,
       clockJumps: this.clockJumps,
       lost: s?.lost ?? 0,
       late: s?.late ?? 0,

@@ -3,10 +3,14 @@
  * WebRTC stack (session.ts and node-datachannel load at the first listener; this does not).
  *
  * hark → page, one binary message per Opus packet: a 24-byte big-endian header —
- * version (1), channels, frame length in samples (u16), sequence number (u32), pts (the
+ * version (2), channels, frame length in samples (u16), sequence number (u32), pts (the
  * packet's first sample on the 48 kHz sample clock, float64), its capture time (hark's clock,
- * CLOCK_MONOTONIC ms, float64) — then the packet. The channel is unordered with no
- * retransmissions: the page reorders, buffers and conceals.
+ * CLOCK_MONOTONIC ms, float64) — then the packet's length (u16) and the packet, then the
+ * packet before it again (its pts and capture time, float64 each, then its bytes) when there is
+ * one. The channel is unordered with no retransmissions: the page reorders, buffers and
+ * conceals, and a packet lost on the way comes with the next one (a copy, as RFC 2198's
+ * redundancy does for RTP): one loss costs nothing, where Opus's own FEC is coarser and
+ * WebCodecs cannot use it.
  * page → hark: only the keep-alive `{"type":"ping","t":<the page's ms>}`, answered with
  * `{"type":"pong","t":<echoed>,"now":<hark's clock>}` so the page can map hark's clock to its own.
  */
@@ -14,8 +18,9 @@
 export const LL_LABEL = 'opus-ll';
 export const LL_FRAME_MS = [5, 2.5] as const;
 export type LlFrameMs = (typeof LL_FRAME_MS)[number];
-/** The header before each Opus packet on `opus-ll`. */
+/** The header before each Opus packet on `opus-ll`, and the version it says. */
 export const LL_HEADER_BYTES = 24;
+export const LL_VERSION = 2;
 /** Messages from the listener on `opus-ll` that are not a keep-alive, before hark ends the session. */
 export const LL_BAD_LIMIT = 20;
 /** The longest keep-alive hark reads (bytes); longer messages are bad ones. */
@@ -48,16 +53,32 @@ export function llPingTime(msg: string): number | undefined {
   return o.t;
 }
 
-/** The 24-byte header of one packet on `opus-ll` (big-endian; see the module comment), then the packet. */
-export function llMessage(seq: number, channels: number, p: { data: Uint8Array; pts: number; frames: number; at?: number }): Buffer {
-  const buf = Buffer.allocUnsafe(LL_HEADER_BYTES + p.data.byteLength);
-  buf[0] = 1;
+type LlPacket = { data: Uint8Array; pts: number; frames: number; at?: number };
+
+/** When the packet's first sample was captured: its length before the encoder finished it. */
+const captureMs = (p: LlPacket) => (p.at ?? monotonicMs()) - p.frames / 48;
+
+/**
+ * One message on `opus-ll` (big-endian; see the module comment): the 24-byte header, the
+ * packet's length and the packet, then `prev` (the packet before it) with its pts and capture
+ * time, if given.
+ */
+export function llMessage(seq: number, channels: number, p: LlPacket, prev?: LlPacket): Buffer {
+  const redundant = prev ? 16 + prev.data.byteLength : 0;
+  const buf = Buffer.allocUnsafe(LL_HEADER_BYTES + 2 + p.data.byteLength + redundant);
+  buf[0] = LL_VERSION;
   buf[1] = channels;
   buf.writeUInt16BE(p.frames, 2);
   buf.writeUInt32BE(seq >>> 0, 4);
   buf.writeDoubleBE(p.pts, 8);
-  // The packet's first sample was captured its length before the encoder finished it.
-  buf.writeDoubleBE((p.at ?? monotonicMs()) - (p.frames / 48), 16);
-  buf.set(p.data, LL_HEADER_BYTES);
+  buf.writeDoubleBE(captureMs(p), 16);
+  buf.writeUInt16BE(p.data.byteLength, LL_HEADER_BYTES);
+  buf.set(p.data, LL_HEADER_BYTES + 2);
+  if (prev) {
+    const at = LL_HEADER_BYTES + 2 + p.data.byteLength;
+    buf.writeDoubleBE(prev.pts, at);
+    buf.writeDoubleBE(captureMs(prev), at + 8);
+    buf.set(prev.data, at + 16);
+  }
   return buf;
 }

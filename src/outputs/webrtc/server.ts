@@ -502,12 +502,14 @@ export class WebRtcOutput {
       if (!feed) {
         const sessions = new Set<WhepSession>();
         let seq = 0;
+        let prev: EncodedPacket | undefined;
         const channels = spec.channels;
         const unsubscribe = this.pipeline.subscribe(
           spec,
           (p) => {
-            // The header and the packet in one buffer, built once for every listener of it.
-            const buf = llMessage(seq++, channels, p);
+            // The header, the packet and the one before it again, in one buffer built once for every listener of it.
+            const buf = llMessage(seq++, channels, p, prev);
+            prev = p;
             for (const l of sessions) l.sendLl(buf);
           },
           { maxDelayMs: MAX_DELAY_MS.prompt, program },
