@@ -203,7 +203,7 @@ describe('settings in plain words', () => {
 
     // Recording: "Record every broadcast", format in words.
     const rec = page.locator('#form-recording');
-    expect(await rec.locator('select[name=format] option').allTextContents()).toEqual(['MP3 (plays everywhere)', 'Opus (smaller)']);
+    expect(await rec.locator('select[name=format] option').allTextContents()).toEqual(['MP3 (plays everywhere)', 'Opus (smaller)', 'FLAC (lossless, for the archive; large)']);
     await rec.locator('label:has-text("Record every broadcast")').click();
     // MP3 is the default: choose Opus, so the file must change.
     await rec.locator('select[name=format]').selectOption('ogg-opus');

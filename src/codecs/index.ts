@@ -3,6 +3,7 @@ import { vbrQualityForBitrate } from '../../ffi/lame.ts';
 import type { Encoder, PacketSink } from './encoder.ts';
 import { G711Encoder } from './g711.ts';
 import { G722Encoder } from './g722.ts';
+import { FlacStreamEncoder, type FlacBitDepth } from './flac.ts';
 import { Mp2StreamEncoder } from './mp2.ts';
 import { Mp3StreamEncoder } from './mp3.ts';
 import { OpusStreamEncoder } from './opus.ts';
@@ -11,6 +12,7 @@ import { S302mEncoder } from './s302m.ts';
 export type { EncodedPacket, Encoder, PacketSink } from './encoder.ts';
 export { Mp3StreamEncoder } from './mp3.ts';
 export { OpusStreamEncoder } from './opus.ts';
+export { FlacStreamEncoder } from './flac.ts';
 
 /** What an output asks the engine for; outputs with equal specs share one encoder. */
 export type EncoderSpec =
@@ -55,6 +57,12 @@ export type EncoderSpec =
       channels: 1 | 2;
       /** Packet duration. */
       frameMs: number;
+    }
+  | {
+      /** FLAC (lossless): one packet per 4096-frame FLAC frame, quantised to 16 or 24 bits. */
+      codec: 'flac';
+      channels: number;
+      bitsPerSample: FlacBitDepth;
     };
 
 /** Expected loss libopus plans FEC for when a spec asks for FEC (OPUS_SET_PACKET_LOSS_PERC). */
@@ -95,6 +103,8 @@ export function createEncoder(spec: EncoderSpec, sink: PacketSink): Encoder {
       return new G711Encoder(spec.codec, { channels: spec.channels, frameMs: spec.frameMs }, sink);
     case 'g722':
       return new G722Encoder({ channels: spec.channels, frameMs: spec.frameMs }, sink);
+    case 'flac':
+      return new FlacStreamEncoder({ channels: spec.channels, bitsPerSample: spec.bitsPerSample }, sink);
     default:
       throw new RangeError(`unknown codec ${(spec as { codec: unknown }).codec}`);
   }
@@ -128,6 +138,8 @@ export function encoderKey(spec: EncoderSpec): string {
     case 'pcma':
     case 'g722':
       return [spec.codec, `${spec.channels}ch`, `${spec.frameMs}ms`].join('/');
+    case 'flac':
+      return ['flac', `${spec.channels}ch`, `${spec.bitsPerSample}bit`].join('/');
     default:
       throw new RangeError(`unknown codec ${(spec as { codec: unknown }).codec}`);
   }

@@ -1,6 +1,7 @@
 /**
- * Ogg encapsulation of Opus: pages per RFC 3533, the Opus mapping per RFC 7845. Pure
- * TypeScript; used for Icecast ogg-opus, recordings and tests.
+ * Ogg encapsulation: pages per RFC 3533 (OggMuxer), the Opus mapping per RFC 7845
+ * (OggOpusMuxer); the FLAC mapping is in flac.ts. Pure TypeScript; used for Icecast
+ * ogg-opus and ogg-flac, recordings and tests.
  */
 
 /** Vendor string written into OpusTags (RFC 7845 §5.2). */
@@ -37,7 +38,7 @@ export function oggCrc(bytes: Uint8Array, start = 0, end = bytes.length): number
 /** Vorbis-comment style tags (RFC 7845 §5.2): field name → value(s). Names are case-insensitive ASCII. */
 export type OggTags = Readonly<Record<string, string | readonly string[]>>;
 
-export interface OggOpusOptions {
+export interface OggOpusOptions extends OggPageOptions {
   /** 1 or 2: channel mapping family 0 (RFC 7845 §5.1.1.1). */
   channels: number;
   /** Samples at 48 kHz to discard at the start: the encoder's lookahead (RFC 7845 §4.2). */
@@ -47,15 +48,6 @@ export interface OggOpusOptions {
   inputSampleRate?: number;
   /** Output gain in dB for OpusHead (stored Q7.8); default 0. */
   outputGainDb?: number;
-  /** Serial number of the first logical stream; random by default. */
-  serial?: number;
-  /**
-   * A page is closed before it would hold more than this much audio; default 100 ms. Live
-   * listeners wait for whole pages, so this bounds the muxing latency (plus one packet).
-   */
-  maxPageMs?: number;
-  /** A page is closed before its data would exceed this many bytes; default 4096. */
-  maxPageBytes?: number;
 }
 
 const NO_PAGES: readonly Uint8Array[] = Object.freeze([]);
@@ -111,26 +103,38 @@ export function opusTags(tags: OggTags = {}, vendor = OGG_VENDOR): Uint8Array {
   return b;
 }
 
+/** Page sizing and the first serial, for any codec's muxer. */
+export interface OggPageOptions {
+  /** Serial number of the first logical stream; random by default. */
+  serial?: number;
+  /**
+   * A page is closed before it would hold more than this much audio; default 100 ms. Live
+   * listeners wait for whole pages, so this bounds the muxing latency (plus one packet).
+   */
+  maxPageMs?: number;
+  /** A page is closed before its data would exceed this many bytes; default 4096. */
+  maxPageBytes?: number;
+}
+
 /**
- * Muxes Opus packets into Ogg pages. Every method returns the pages it completed (often none),
- * each a fresh Uint8Array the caller owns. The first call emits the header pages first.
+ * Muxes a codec's packets into Ogg pages (RFC 3533). Every method returns the pages it
+ * completed (often none), each a fresh Uint8Array the caller owns. The first call emits the
+ * header pages first. `headerPackets(tags)` gives the codec's header packets for a logical
+ * stream: the first goes alone on the BOS page, each other one finishes a page of its own
+ * (RFC 7845 §3 for Opus; the Ogg FLAC mapping likewise), all with granule position 0.
  *
- * Granule positions count 48 kHz samples from the start of the logical stream, pre-skip
- * included (RFC 7845 §4): a decoder plays granule − preSkip samples up to each page's end.
+ * Granule positions count 48 kHz samples from the start of the logical stream.
  */
-export class OggOpusMuxer {
-  readonly channels: number;
+export class OggMuxer {
   readonly maxPageFrames: number;
   readonly maxPageBytes: number;
-  #preSkip: number;
+  readonly #headerPackets: (tags: OggTags) => readonly Uint8Array[];
   #serial: number;
   #sequence = 0;
   #granule = 0;
   #headers: readonly Uint8Array[] = [];
   #headersSent = false;
   #ended = false;
-  readonly #inputSampleRate: number;
-  readonly #outputGainDb: number;
   #tags: OggTags;
   // The page being filled: its lacing values and data, copied in as packets arrive.
   readonly #lacing = new Uint8Array(MAX_SEGMENTS);
@@ -143,12 +147,9 @@ export class OggOpusMuxer {
   #continued = false;
   #out: Uint8Array[] = [];
 
-  constructor(options: OggOpusOptions) {
-    this.channels = options.channels;
-    this.#preSkip = options.preSkip;
+  constructor(options: OggPageOptions & { tags?: OggTags }, headerPackets: (tags: OggTags) => readonly Uint8Array[]) {
+    this.#headerPackets = headerPackets;
     this.#tags = options.tags ?? {};
-    this.#inputSampleRate = options.inputSampleRate ?? 48_000;
-    this.#outputGainDb = options.outputGainDb ?? 0;
     this.#serial = (options.serial ?? randomSerial()) >>> 0;
     const ms = options.maxPageMs ?? 100;
     if (!(ms > 0)) throw new RangeError(`maxPageMs ${ms} must be > 0`);
@@ -163,20 +164,20 @@ export class OggOpusMuxer {
     return this.#serial;
   }
 
-  /** Granule position after the last packet written (48 kHz samples incl. pre-skip). */
+  /** Granule position after the last packet written (48 kHz samples; for Opus incl. pre-skip). */
   get granule(): number {
     return this.#granule;
   }
 
   /**
-   * The current logical stream's header pages (OpusHead, OpusTags), for a listener joining
+   * The current logical stream's header pages (OpusHead, OpusTags; FLAC's), for a listener joining
    * mid-stream. They are also emitted once, in order, ahead of the first audio page.
    */
   get headerPages(): readonly Uint8Array[] {
     return this.#headers;
   }
 
-  /** Add one Opus packet that decodes to `frames` samples per channel at 48 kHz. */
+  /** Add one packet that decodes to `frames` samples per channel at 48 kHz. */
   writePacket(packet: Uint8Array, frames: number): readonly Uint8Array[] {
     this.#assertOpen();
     this.#emitHeaders();
@@ -222,18 +223,16 @@ export class OggOpusMuxer {
   }
 
   /**
-   * End this logical stream (if not yet ended) and start a chained one (RFC 7845 §3 / RFC 3533
-   * §4: a new serial, headers, granule from 0) carrying new tags — how Ogg streams change their
-   * title mid-stream. The decoder discards `preSkip` samples of the new link again, so callers
-   * that care reset the Opus encoder (OpusEncoder.reset()) at the same packet boundary.
+   * End this logical stream (if not yet ended) and start a chained one (RFC 3533 §4: a new
+   * serial, headers, granule from 0) carrying new tags — how Ogg streams change their title
+   * mid-stream.
    */
-  newChain(tags: OggTags, options: { preSkip?: number; serial?: number } = {}): readonly Uint8Array[] {
+  newChain(tags: OggTags, options: { serial?: number } = {}): readonly Uint8Array[] {
     const pages = this.#ended ? [] : [...this.end()];
     const previous = this.#serial;
     let serial = (options.serial ?? randomSerial()) >>> 0;
     while (serial === previous) serial = randomSerial();
     this.#serial = serial;
-    this.#preSkip = options.preSkip ?? this.#preSkip;
     this.#tags = tags;
     this.#sequence = 0;
     this.#granule = 0;
@@ -246,16 +245,17 @@ export class OggOpusMuxer {
   }
 
   #assertOpen(): void {
-    if (this.#ended) throw new Error('OggOpusMuxer: stream ended; call newChain() to start another');
+    if (this.#ended) throw new Error(`${this.constructor.name}: stream ended; call newChain() to start another`);
   }
 
   #buildHeaders(): void {
-    // RFC 7845 §3: OpusHead alone on the first page (BOS), OpusTags from the second page
-    // finishing its own page; both with granule position 0.
-    this.#addPacket(opusHead(this.channels, this.#preSkip, this.#inputSampleRate, this.#outputGainDb), 0);
-    this.#flushPage(FLAG_BOS, 0);
-    this.#addPacket(opusTags(this.#tags), 0);
-    this.#flushPage(0, 0);
+    // The first header packet alone on the BOS page, each other one finishing its own page;
+    // all with granule position 0 (RFC 7845 §3; the Ogg FLAC mapping).
+    const packets = this.#headerPackets(this.#tags);
+    packets.forEach((p, i) => {
+      this.#addPacket(p, 0);
+      this.#flushPage(i === 0 ? FLAG_BOS : 0, 0);
+    });
     this.#headers = this.#take();
   }
 
@@ -330,6 +330,37 @@ export class OggOpusMuxer {
     this.#pageFrames = 0;
     this.#packetsEnded = 0;
     this.#continued = false;
+  }
+}
+
+/**
+ * Muxes Opus packets into Ogg pages (OggMuxer with the RFC 7845 headers).
+ *
+ * Granule positions count 48 kHz samples from the start of the logical stream, pre-skip
+ * included (RFC 7845 §4): a decoder plays granule − preSkip samples up to each page's end.
+ */
+export class OggOpusMuxer extends OggMuxer {
+  readonly channels: number;
+  readonly #head: { preSkip: number };
+
+  constructor(options: OggOpusOptions) {
+    // The headers are built in super(): they read the pre-skip from this object, which newChain() updates.
+    const head = { preSkip: options.preSkip };
+    const rate = options.inputSampleRate ?? 48_000;
+    const gain = options.outputGainDb ?? 0;
+    super(options, (tags) => [opusHead(options.channels, head.preSkip, rate, gain), opusTags(tags)]);
+    this.channels = options.channels;
+    this.#head = head;
+  }
+
+  /**
+   * A chained logical stream (OggMuxer.newChain). The decoder discards `preSkip` samples of the
+   * new link again, so callers that care reset the Opus encoder (OpusEncoder.reset()) at the
+   * same packet boundary.
+   */
+  override newChain(tags: OggTags, options: { preSkip?: number; serial?: number } = {}): readonly Uint8Array[] {
+    this.#head.preSkip = options.preSkip ?? this.#head.preSkip;
+    return super.newChain(tags, options.serial === undefined ? {} : { serial: options.serial });
   }
 }
 

@@ -83,6 +83,7 @@ export const CONFIG_KEYS: { [S in keyof Config]-?: Rules<Config[S]> } = {
     dir: RESTART,
     format: RESTART,
     bitrate_kbps: RESTART,
+    bit_depth: RESTART,
     rotate_minutes: RESTART,
     rotate_mb: RESTART,
     min_free_mb: RESTART,

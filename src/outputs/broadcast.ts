@@ -27,6 +27,12 @@ import { outputKey, type OutputStatus } from './link.ts';
 
 const same = (a: unknown, b: unknown) => Value.Equal(a, b);
 
+/** The encoder a recording asks for: MP3, Opus, or FLAC at the recording's bit depth. */
+export function recordingSpec(r: Config['recording'], channels: number): EncoderSpec {
+  if (r.format === 'flac') return { codec: 'flac', channels, bitsPerSample: r.bit_depth };
+  return r.format === 'mp3' ? broadcastMp3Spec(channels, r.bitrate_kbps) : broadcastOpusSpec(channels, r.bitrate_kbps);
+}
+
 export class BroadcastOutputs {
   readonly alerts = new Alerts();
   readonly metadata: Metadata;
@@ -68,9 +74,10 @@ export class BroadcastOutputs {
       program: r.program,
       dir: r.dir,
       format: r.format,
-      spec: r.format === 'mp3' ? broadcastMp3Spec(channels, r.bitrate_kbps) : broadcastOpusSpec(channels, r.bitrate_kbps),
+      spec: recordingSpec(r, channels),
       channels,
-      bitrateKbps: r.bitrate_kbps,
+      // FLAC: the uncompressed rate, an upper bound for the disk guard's reserve.
+      bitrateKbps: r.format === 'flac' ? channels * r.bit_depth * 48 : r.bitrate_kbps,
       rotateMs: r.rotate_minutes * 60_000,
       rotateBytes: r.rotate_mb * 1024 * 1024,
       minFreeBytes: r.min_free_mb * 1024 * 1024,

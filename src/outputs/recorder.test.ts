@@ -11,6 +11,8 @@ import type { EncodedPacket } from '../codecs/encoder.ts';
 import { Alerts } from './alerts.ts';
 import { DEFAULT_BACKOFF } from './backoff.ts';
 import type { OutputStatus } from './link.ts';
+import { FlacStreamEncoder, FLAC_BLOCK_FRAMES, renumberFrame, STREAMINFO_AT, streamInfoTotal } from '../codecs/flac.ts';
+import { ffmpegInts, flacTest, HAVE_FLAC_TOOL } from '../../test/lib/flac.ts';
 import { autoMinFreeBytes, cueSheet, cueText, Recorder, RecordingBusyError, RecordingNotFoundError, spaceText, timestampName, WRITE_MS, type RecorderOptions, type WriteFn } from './recorder.ts';
 
 class FakeSource {
@@ -356,6 +358,120 @@ async function until(what: string, pred: () => boolean, ms = 10_000) {
 
 const mp3s = (dir: string) => readdirSync(dir).filter((f) => f.endsWith('.mp3'));
 const sizeOf = (path: string) => readFileSync(path).length;
+
+describe('FLAC recordings', () => {
+  test('each file (rotated too) is a FLAC stream of its own: header, frames from 0, the total filled in at the end', async () => {
+    let now = Date.parse('2026-01-02T03:04:05Z');
+    const { src, dir, rec } = make({ format: 'flac', spec: { codec: 'flac', channels: 2, bitsPerSample: 24 }, rotateMs: 60_000, continueWithinMs: 600_000, now: () => now });
+    rec.start();
+    expect(rec.currentFile).toEndWith('hark-2026-01-02T03-04-05Z.flac');
+    const packets: EncodedPacket[] = [];
+    const enc = new FlacStreamEncoder({ channels: 2, bitsPerSample: 24 }, (p) => packets.push(p));
+    const block = new Float32Array(960 * 2);
+    let pts = 0;
+    const feed = (seconds: number) => {
+      for (let k = 0; k < seconds * 50; k++) {
+        for (let i = 0; i < 960; i++) block[2 * i] = block[2 * i + 1] = Math.round(0.25 * 8_388_607 * Math.sin((2 * Math.PI * 1000 * (pts + i)) / 48000)) / 8_388_608;
+        enc.write(block, 960, pts);
+        pts += 960;
+        for (const p of packets.splice(0)) src.listener?.(p);
+        now += 20;
+      }
+    };
+    feed(60); // crosses 03:05:00: a second file
+    await Bun.sleep(WRITE_MS * 2);
+    // While written, the length comes from the last frame header (STREAMINFO still says 0).
+    const active = rec.list()[0]!;
+    expect(active.active).toBe(true);
+    expect(active.content_type).toBe('audio/flac');
+    expect(active.duration_s).toBeGreaterThan(4);
+    await rec.close();
+    enc.close();
+    const files = rec.list().reverse();
+    expect(files.map((f) => f.name)).toEqual(['hark-2026-01-02T03-04-05Z.flac', 'hark-2026-01-02T03-05-00Z.flac']);
+    let total = 0;
+    for (const f of files) {
+      const path = join(dir, f.name);
+      const bytes = readFileSync(path);
+      const samples = streamInfoTotal(bytes.subarray(STREAMINFO_AT, STREAMINFO_AT + 34));
+      expect(samples % FLAC_BLOCK_FRAMES).toBe(0);
+      expect(f.duration_s).toBe(Math.round((samples / 48000) * 10) / 10);
+      expect(ffmpegInts(path, 24, 2).length).toBe(samples * 2);
+      if (HAVE_FLAC_TOOL) expect(flacTest(path).ok).toBe(true);
+      total += samples;
+    }
+    // Every frame the encoder made went into one of the files.
+    expect(total).toBe(Math.floor((60 * 48000 - FLAC_BLOCK_FRAMES) / FLAC_BLOCK_FRAMES) * FLAC_BLOCK_FRAMES);
+  });
+
+  test('a restart goes on with the same FLAC file, also one cut by a crash mid-frame: one stream, frames numbered on (flac -t finds no error), its length exact', async () => {
+    let now = Date.parse('2026-01-02T03:04:05Z');
+    const opts = { format: 'flac' as const, spec: { codec: 'flac' as const, channels: 1, bitsPerSample: 16 as const }, channels: 1, continueWithinMs: 600_000, now: () => now };
+    const { src, dir, rec } = make(opts);
+    const packets: EncodedPacket[] = [];
+    const enc = new FlacStreamEncoder({ channels: 1, bitsPerSample: 16 }, (p) => packets.push(p));
+    const block = new Float32Array(960);
+    let pts = 0;
+    const feed = (seconds: number, to: { listener?: (p: EncodedPacket) => void }) => {
+      for (let k = 0; k < seconds * 50; k++) {
+        for (let i = 0; i < 960; i++) block[i] = Math.round(8000 * Math.sin((pts + i) * 0.05)) / 32768;
+        enc.write(block, 960, pts);
+        pts += 960;
+        for (const p of packets.splice(0)) {
+          lastPacket = p;
+          to.listener?.(p);
+        }
+        now += 20;
+      }
+    };
+    let lastPacket: EncodedPacket | undefined;
+    rec.start();
+    feed(3, src);
+    await rec.close();
+    const name = 'hark-2026-01-02T03-04-05Z.flac';
+    const path = join(dir, name);
+    const first = streamInfoTotal(readFileSync(path).subarray(STREAMINFO_AT, STREAMINFO_AT + 34));
+    expect(first).toBeGreaterThan(2 * 48000);
+    // Stop, then record again a minute later: the same file goes on.
+    now += 60_000;
+    rec.start();
+    expect(rec.currentFile).toBe(path);
+    feed(2, src);
+    await Bun.sleep(WRITE_MS * 2);
+    await rec.close();
+    const second = streamInfoTotal(readFileSync(path).subarray(STREAMINFO_AT, STREAMINFO_AT + 34));
+    expect(second).toBeGreaterThan(first + 48000);
+    // A crash: half a frame at the end, STREAMINFO at 0, then another run (a new Recorder) continues it.
+    const bytes = readFileSync(path);
+    // What a crash leaves: the first half of the next frame (numbered next), and STREAMINFO's total still 0.
+    const next = renumberFrame(lastPacket!.data, second / FLAC_BLOCK_FRAMES);
+    const crashed = Buffer.concat([bytes, next.subarray(0, next.length >> 1)]);
+    crashed[STREAMINFO_AT + 13] = crashed[STREAMINFO_AT + 13]! & 0xf0;
+    crashed.fill(0, STREAMINFO_AT + 14, STREAMINFO_AT + 18);
+    writeFileSync(path, crashed);
+    await rec.close();
+    const again = make({ ...opts, dir });
+    // Last written 10 s before this run starts (by the fake clock).
+    utimesSync(path, new Date(now), new Date(now));
+    now += 10_000;
+    again.rec.start();
+    expect(again.rec.currentFile).toBe(path);
+    feed(2, again.src);
+    await Bun.sleep(WRITE_MS * 2);
+    await again.rec.close();
+    enc.close();
+    const total = streamInfoTotal(readFileSync(path).subarray(STREAMINFO_AT, STREAMINFO_AT + 34));
+    expect(total).toBeGreaterThan(second + 48000);
+    const got = ffmpegInts(path, 16, 1);
+    expect(got.length).toBe(total);
+    if (HAVE_FLAC_TOOL) {
+      const t = flacTest(path);
+      expect(t.output).not.toContain('ERROR');
+      expect(t.ok).toBe(true);
+    }
+    expect(again.rec.list()[0]!.duration_s).toBe(Math.round((total / 48000) * 10) / 10);
+  });
+});
 
 describe('the recorder under LinkHandler', () => {
   test('a failing write goes to retrying with the error and when it tries again, then back to recording by itself, continuing the same file', async () => {

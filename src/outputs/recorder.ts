@@ -1,5 +1,5 @@
 /**
- * The recorder: the live stream to files on disk (Ogg/Opus or MP3), rotated by time or size,
+ * The recorder: the live stream to files on disk (Ogg/Opus, MP3 or FLAC), rotated by time or size,
  * named by their start time, and safe to cut at any moment. A disk guard stops it before the
  * free space falls under `recording.min_free_mb`, raises an alert, and resumes when there is
  * room again.
@@ -7,12 +7,15 @@
  * Crash safety: pages and frames are appended with write(2) at least every WRITE_MS, so a
  * SIGKILL loses at most that much plus the Ogg page being filled (100 ms); fdatasync every
  * SYNC_MS bounds a power cut the same way. An Ogg file without its EOS page, or an MP3 file
- * cut mid-frame, still decodes up to the cut.
+ * cut mid-frame, still decodes up to the cut. A FLAC file is written with STREAMINFO's total
+ * samples 0 (unknown) and MD5 unset, so a cut one decodes up to its last whole frame (85 ms of
+ * audio, one block more held in the encoder); a clean finish writes the total in afterwards.
  *
  * One recording per service: with `continueWithinMs`, starting again (a restart of hark, Stop and
  * Go live, a resume after a full disk) appends to the newest file when it has the same format
  * and was last written less than that long ago. MP3 is a sequence of frames, so the new frames
- * simply follow; an Ogg/Opus file gets a new chained logical stream (RFC 7845 §3, RFC 3533 §4:
+ * simply follow; so do FLAC frames (numbered on from the file's last whole frame, what a crash
+ * cut after it cut off, STREAMINFO's total back to unknown until the run ends); an Ogg/Opus file gets a new chained logical stream (RFC 7845 §3, RFC 3533 §4:
  * new serial, OpusHead and OpusTags, granule from 0), which players play as one file.
  *
  * Durations come from the files' own bookkeeping, never from decoding: MP3 is constant bitrate,
@@ -37,6 +40,8 @@ import { MAX_DELAY_MS } from '../audio/pipeline.ts';
 import type { EncoderSpec } from '../codecs/index.ts';
 import type { EncodedPacket } from '../codecs/encoder.ts';
 import { OggOpusMuxer } from '../codecs/ogg.ts';
+import { FLAC_BLOCK_FRAMES, FlacFramer, STREAMINFO_AT, flacFileHeader, lastWholeFrame, readStreamInfo, streamInfo, streamInfoTotal } from '../codecs/flac.ts';
+import { open as openAsync } from 'node:fs/promises';
 import { logger, type Logger } from '../log.ts';
 import type { Alerts } from './alerts.ts';
 import type { BackoffPolicy } from './backoff.ts';
@@ -47,7 +52,7 @@ import { VERSION } from '../version.ts';
 import { MP3_BITRATES_KBPS } from '../config/mp3-bitrates.ts';
 import { systemClockSynced, type ClockSynced } from '../system/clock-sync.ts';
 
-export type RecordingFormat = 'ogg-opus' | 'mp3';
+export type RecordingFormat = 'ogg-opus' | 'mp3' | 'flac';
 /** `recording` is LinkHandler's live, `disk_full` its wait for room, `retrying` its wait after any other failure. */
 export type RecorderState = 'stopped' | 'recording' | 'disk_full' | 'retrying';
 
@@ -149,7 +154,9 @@ function datasync(fd: number): Promise<void> {
   return new Promise((resolve, reject) => fdatasync(fd, (err) => (err ? reject(err) : resolve())));
 }
 
-const EXTENSIONS: Record<RecordingFormat, string> = { 'ogg-opus': 'opus', mp3: 'mp3' };
+const EXTENSIONS: Record<RecordingFormat, string> = { 'ogg-opus': 'opus', mp3: 'mp3', flac: 'flac' };
+/** PADDING after a FLAC file's tags: room for a tag editor to add some without rewriting the file. */
+const FLAC_PADDING = 4096;
 const CONTENT_TYPES: Record<string, string> = { opus: 'audio/ogg; codecs=opus', mp3: 'audio/mpeg', flac: 'audio/flac' };
 /**
  * What a recording's name looks like; anything else is not ours to serve or delete. A file
@@ -414,9 +421,11 @@ export class Recorder implements Connector<RecordingLink> {
   private fileBaseS = 0;
   private fileContinued = false;
   /** The file this recorder last finished, as it wrote it. */
-  private lastClosed: { name: string; bytes: number; durationS: number; startedMs: number; at: number } | null = null;
+  private lastClosed: { name: string; bytes: number; durationS: number; startedMs: number; at: number; flacSamples?: number } | null = null;
   private rotateAt = Infinity;
   private muxer?: OggOpusMuxer;
+  /** FLAC: numbers the current file's frames from 0 and counts its samples (for STREAMINFO at the end). */
+  private flac?: FlacFramer;
   private pending: Uint8Array[] = [];
   private writeTimer?: ReturnType<typeof setInterval>;
   private guardTimer?: ReturnType<typeof setTimeout>;
@@ -790,6 +799,8 @@ export class Recorder implements Connector<RecordingLink> {
     this.fileFrames += p.frames;
     if (this.muxer) {
       for (const page of this.muxer.writePacket(p.data, p.frames)) this.queue(page);
+    } else if (this.flac) {
+      this.queue(this.flac.frame(p.data, p.frames));
     } else {
       this.queue(p.data);
     }
@@ -972,7 +983,7 @@ export class Recorder implements Connector<RecordingLink> {
    * same bitrate, so the duration stays bytes / bitrate), last written within
    * `continueWithinMs`, and not already due to rotate.
    */
-  private continuable(now: number): { name: string; path: string; startedMs: number; bytes: number; durationS: number; agoS: number } | null {
+  private continuable(now: number): { name: string; path: string; startedMs: number; bytes: number; durationS: number; agoS: number; flacFrames?: number } | null {
     const within = this.opts.continueWithinMs ?? 0;
     if (within <= 0) return null;
     const newest = this.list()[0];
@@ -984,7 +995,10 @@ export class Recorder implements Connector<RecordingLink> {
       if (now - mine.at > within) return null;
       if (this.opts.rotateMs > 0 && now >= (Math.floor(startedMs / this.opts.rotateMs) + 1) * this.opts.rotateMs) return null;
       if (this.opts.rotateBytes > 0 && mine.bytes >= this.opts.rotateBytes) return null;
-      return { name: mine.name, path: join(this.dir, mine.name), startedMs, bytes: mine.bytes, durationS: Math.round(mine.durationS * 10) / 10, agoS: Math.round((now - mine.at) / 1000) };
+      // FLAC: its frames go on numbered after the last one (whole frames only, never a short one).
+      const flacFrames = mine.flacSamples === undefined ? undefined : mine.flacSamples / FLAC_BLOCK_FRAMES;
+      if (this.opts.format === 'flac' && !Number.isInteger(flacFrames)) return null;
+      return { name: mine.name, path: join(this.dir, mine.name), startedMs, bytes: mine.bytes, durationS: Math.round(mine.durationS * 10) / 10, agoS: Math.round((now - mine.at) / 1000), ...(flacFrames !== undefined ? { flacFrames } : {}) };
     }
     if (!newest || !newest.name.endsWith(`.${EXTENSIONS[this.opts.format]}`)) return null;
     // Another run's file named before the clock was known: its times cannot be trusted.
@@ -998,6 +1012,14 @@ export class Recorder implements Connector<RecordingLink> {
     const head = readHead(path, 64);
     if (this.opts.format === 'mp3') {
       if (mp3Kbps(head) !== this.opts.bitrateKbps) return null;
+    } else if (this.opts.format === 'flac') {
+      // The same channels and bit depth, and its end: the last whole frame (what a crash cut after it is cut off).
+      const info = readStreamInfo(head);
+      const want = this.flacInfo();
+      if (!info || info.channels !== want.channels || info.bitsPerSample !== want.bitsPerSample) return null;
+      const end = flacEnd(path, newest.bytes);
+      if (!end || end.samples % FLAC_BLOCK_FRAMES !== 0) return null;
+      return { name: newest.name, path, startedMs, bytes: end.bytes, durationS: Math.round((end.samples / 48000) * 10) / 10, agoS: Math.round((now - mtime) / 1000), flacFrames: end.samples / FLAC_BLOCK_FRAMES };
     } else {
       const at = findBytes(head, OPUS_HEAD);
       if (at < 0 || head[at + 9] !== this.opts.channels) return null;
@@ -1019,7 +1041,9 @@ export class Recorder implements Connector<RecordingLink> {
       // O_APPEND: every write lands at the end even if something else touched the file.
       // A continued file may still be being finished by the previous writer (Stop then Go live
       // at once): its last pages go first, so the two never interleave.
-      const after = cont && this.closing.size ? Promise.all([...this.closing]) : undefined;
+      let after: Promise<unknown> | undefined = cont && this.closing.size ? Promise.all([...this.closing]) : undefined;
+      // A continued FLAC file: cut after its last whole frame, its STREAMINFO back to "unknown length", before a byte is appended.
+      if (cont?.flacFrames !== undefined) after = (after ?? Promise.resolve()).then(() => this.reopenFlac(path, cont.bytes));
       const w: AppendWriter = new AppendWriter(openSync(path, 'a', 0o644), (err) => this.writeFailed(w, err), after, this.opts.write);
       this.writer = w;
     } catch (e) {
@@ -1048,6 +1072,14 @@ export class Recorder implements Connector<RecordingLink> {
         tags: { ENCODER: `hark/${VERSION}`, DATE: new Date(start).toISOString() },
       });
       for (const page of this.muxer.flush()) this.queue(page);
+    }
+    if (this.opts.format === 'flac' && cont) {
+      this.flac = new FlacFramer(cont.flacFrames ?? 0);
+    } else if (this.opts.format === 'flac') {
+      // STREAMINFO says 0 samples (unknown) and no MD5 while the file grows: a file cut by a crash
+      // still decodes to its last whole frame. A clean finish fills the total in (closeFile).
+      this.flac = new FlacFramer();
+      this.queue(flacFileHeader(this.flacInfo(), { ENCODER: `hark/${VERSION}`, DATE: new Date(start).toISOString() }, FLAC_PADDING));
     }
     this.log.info(cont ? `continuing ${path} (${cont.durationS} s so far, last written ${cont.agoS} s ago)` : `recording to ${path}`);
   }
@@ -1092,6 +1124,9 @@ export class Recorder implements Connector<RecordingLink> {
       } else if (name.endsWith('.opus')) {
         const g = lastGranule(path, bytes);
         s = g === null ? null : (this.index()[name]?.before_last_link_s ?? 0) + Math.max(0, g - OPUS_PRE_SKIP) / 48000;
+      } else if (name.endsWith('.flac')) {
+        const n = flacSamples(path, bytes);
+        s = n === null ? null : n / 48000;
       }
     } catch {
       s = null;
@@ -1115,10 +1150,13 @@ export class Recorder implements Connector<RecordingLink> {
     this.writer = null;
     const file = this.file;
     const bytes = this.fileBytes;
+    const flacSamples = this.flac?.samples ?? null;
+    this.flac = undefined;
     // After a failed write the file holds less than was queued: a continue reads it from the disk.
     if (w.error) this.lastClosed = null;
-    else if (file) this.lastClosed = { name: file.slice(this.dir.length + 1), bytes, durationS: this.fileBaseS + this.fileFrames / 48000, startedMs: this.fileStarted, at: this.now() };
-    const done = w.close().then(() => {
+    else if (file) this.lastClosed = { name: file.slice(this.dir.length + 1), bytes, durationS: this.fileBaseS + this.fileFrames / 48000, startedMs: this.fileStarted, at: this.now(), ...(flacSamples !== null ? { flacSamples } : {}) };
+    const done = w.close().then(async () => {
+      if (flacSamples !== null && file && !w.error) await this.fillStreamInfo(file, flacSamples);
       this.closing.delete(done);
       if (w.error) this.log.warn(`${file} ends early: ${w.error.message}`);
       else this.log.info(`finished ${file} (${bytes} bytes)`);
@@ -1126,6 +1164,47 @@ export class Recorder implements Connector<RecordingLink> {
     this.closing.add(done);
     this.file = null;
     return done;
+  }
+
+  /** The STREAMINFO of the FLAC files this recorder writes (total samples: unknown). */
+  private flacInfo() {
+    const spec = this.opts.spec;
+    return { channels: this.opts.channels, bitsPerSample: spec.codec === 'flac' ? spec.bitsPerSample : 16 };
+  }
+
+  /**
+   * A FLAC file finished cleanly: its STREAMINFO gets the total samples (RFC 9639 §8.2), so
+   * players show the length and can seek. Written in place, 34 bytes at STREAMINFO_AT, off the
+   * main thread; a failure only leaves it "unknown", as after a crash.
+   */
+  private async fillStreamInfo(file: string, samples: number): Promise<void> {
+    let fh;
+    try {
+      fh = await openAsync(file, 'r+');
+      await fh.write(streamInfo({ ...this.flacInfo(), totalSamples: samples }), 0, 34, STREAMINFO_AT);
+      await fh.datasync();
+    } catch (e) {
+      this.log.warn(`cannot write the length into ${file}: ${(e as Error).message} (it plays, its length shows as unknown)`);
+    } finally {
+      await fh?.close().catch(() => {});
+    }
+  }
+
+  /**
+   * Before a continued FLAC file gets new frames: cut it after its last whole frame (`bytes`),
+   * and set STREAMINFO's total back to 0 (unknown) until this run finishes it.
+   */
+  private async reopenFlac(file: string, bytes: number): Promise<void> {
+    let fh;
+    try {
+      fh = await openAsync(file, 'r+');
+      if ((await fh.stat()).size > bytes) await fh.truncate(bytes);
+      await fh.write(streamInfo(this.flacInfo()), 0, 34, STREAMINFO_AT);
+    } catch (e) {
+      this.log.warn(`cannot prepare ${file} to go on: ${(e as Error).message}`);
+    } finally {
+      await fh?.close().catch(() => {});
+    }
   }
 
   /** A new file within the same link (time or size limit); a full disk or a failed open ends the link. */
@@ -1206,6 +1285,32 @@ function findBytes(hay: Uint8Array, needle: Uint8Array, from = 0): number {
     return i;
   }
   return -1;
+}
+
+/**
+ * Samples in a FLAC file: STREAMINFO's total once it was finished, else (being written, or cut
+ * by a crash) the end of the last whole frame in its last 192 kB (a 24-bit stereo frame of 4096
+ * samples is at most ~25 kB).
+ */
+export function flacSamples(path: string, size: number): number | null {
+  const head = readHead(path, STREAMINFO_AT + 34);
+  if (head.length < STREAMINFO_AT + 34 || head[0] !== 0x66 || head[1] !== 0x4c || head[2] !== 0x61 || head[3] !== 0x43) return null;
+  const total = streamInfoTotal(head.subarray(STREAMINFO_AT));
+  if (total > 0) return total;
+  return flacEnd(path, size)?.samples ?? 0;
+}
+
+/** Where a FLAC file's last whole frame ends (bytes from the start) and the samples up to there; null without one. */
+function flacEnd(path: string, size: number): { bytes: number; samples: number } | null {
+  const n = Math.min(size, 192 * 1024);
+  const fd = openSync(path, 'r');
+  try {
+    const tail = new Uint8Array(n);
+    const last = lastWholeFrame(tail.subarray(0, readSync(fd, tail, 0, n, size - n)));
+    return last ? { bytes: size - n + last.end, samples: last.samples } : null;
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /**

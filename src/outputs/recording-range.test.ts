@@ -9,6 +9,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { OggOpusMuxer, parseOggPages } from '../codecs/ogg.ts';
+import { FLAC_BLOCK_FRAMES, FlacFramer, FlacStreamEncoder, STREAMINFO_AT, flacFileHeader, quantise, streamInfo, streamInfoTotal } from '../codecs/flac.ts';
+import { ffmpegInts, flacTest, HAVE_FLAC_TOOL } from '../../test/lib/flac.ts';
 import type { RecordingInfo } from './recorder.ts';
 import { opusPacketSamples, planRange, rangeStream, RangeRefusal } from './recording-range.ts';
 
@@ -106,8 +108,7 @@ describe('planRange and rangeStream (MP3)', () => {
     for (const p of pages) ogg.set(p, (at += p.length) - p.length);
     writeFileSync(join(dir, 'hark-2026-11-29T10-01-25Z.opus'), ogg);
     const mixed = [info('hark-2026-11-29T10-01-25Z.opus', ogg.length, 2), ...list];
-    expect(refusal(() => planRange(dir, mixed, t('10:01:00'), t('10:02:00')))).toEqual([409, 'the range holds both MP3 and Ogg/Opus recordings (the format was changed); download it in two parts']);
-  });
+    expect(refusal(() => planRange(dir, mixed, t('10:01:00'), t('10:02:00')))).toEqual([409, 'the range holds both MP3 and Ogg/Opus recordings (the format was changed); download it in two parts']);  });
 });
 
 describe('Ogg/Opus', () => {
@@ -168,5 +169,60 @@ describe('long recordings are read a chunk at a time', () => {
     expect(parsed.at(-1)!.granule - (head[10]! | (head[11]! << 8))).toBe(Math.round((oTo - oFrom) * 48));
     const audio = parsed.flatMap((p) => p.segments.filter((x) => x.complete && x.data[0] === 0xfc).map((x) => x.data[1]!));
     for (let i = 1; i < audio.length; i++) expect(audio[i]).toBe((audio[i - 1]! + 1) & 0xff);
+  });
+});
+
+describe('FLAC', () => {
+  test('across a rotation and a file cut by a crash: whole frames, bit-exact, numbered from 0, STREAMINFO the exact count', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hark-range-flac-'));
+    // 30 s of a 24-bit signal in one encoder, split into two files at frame 200 (a rotation at 10:00:17.066…).
+    const packets: { data: Uint8Array; frames: number }[] = [];
+    const enc = new FlacStreamEncoder({ channels: 2, bitsPerSample: 24 }, (p) => packets.push(p));
+    const total = 30 * 48000;
+    const pcm = new Float32Array(total * 2);
+    for (let i = 0; i < total; i++) pcm[2 * i] = pcm[2 * i + 1] = Math.round(0.3 * 8_388_607 * Math.sin(i * 0.031) + ((i * 7919) % 2001) - 1000) / 8_388_608;
+    for (let at = 0; at < total; at += 960) enc.write(pcm.subarray(at * 2, (at + 960) * 2), 960, at);
+    enc.close();
+    const write = (name: string, from: number, to: number, finished: boolean) => {
+      const framer = new FlacFramer();
+      const frames = packets.slice(from, to).map((p) => framer.frame(p.data, p.frames));
+      const head = flacFileHeader({ channels: 2, bitsPerSample: 24 }, {}, 4096);
+      if (finished) head.set(streamInfo({ channels: 2, bitsPerSample: 24, totalSamples: framer.samples }), STREAMINFO_AT);
+      let bytes = Buffer.concat([head, ...frames]);
+      // The second file was cut by a crash in the middle of its last frame.
+      if (!finished) bytes = bytes.subarray(0, bytes.length - Math.floor(frames.at(-1)!.length / 2));
+      writeFileSync(join(dir, name), bytes);
+      return { ...info(name, bytes.length), content_type: 'audio/flac' };
+    };
+    const a = write('hark-2026-11-29T10-00-00Z.flac', 0, 200, true);
+    const startB = (200 * FLAC_BLOCK_FRAMES) / 48; // ms into the hour
+    const b = write(`hark-2026-11-29T10-00-${String(Math.floor(startB / 1000)).padStart(2, '0')}Z.flac`, 200, packets.length, false);
+    const list = [b, a];
+    const t = (s: string) => Date.parse(`2026-11-29T10:00:${s}Z`);
+    const plan = planRange(dir, list, t('10.000'), t('25.000'));
+    expect(plan.format).toBe('flac');
+    expect(plan.parts.length).toBe(2);
+    expect(plan.parts[1]!.piece.continues).toBe(true);
+    expect(plan.gaps).toBe(0);
+    expect(plan.filename).toBe('hark-2026-11-29T10-00-10Z--2026-11-29T10-00-25Z.flac');
+    const out = await body(rangeStream(plan));
+    const path = join(dir, 'range.flac');
+    writeFileSync(path, out);
+    expect(streamInfoTotal(out.subarray(STREAMINFO_AT, STREAMINFO_AT + 34))).toBe(plan.samples);
+    const got = ffmpegInts(path, 24, 2);
+    expect(got.length / 2).toBe(plan.samples);
+    // From the frame whose middle is the first after 10 s: the signal, sample for sample, across the join.
+    const k0 = Math.ceil((10 * 48000 - FLAC_BLOCK_FRAMES / 2) / FLAC_BLOCK_FRAMES);
+    let wrong = 0;
+    for (let i = 0; i < got.length; i++) if (got[i] !== quantise(pcm[k0 * FLAC_BLOCK_FRAMES * 2 + i]!, 24)) wrong++;
+    expect(wrong).toBe(0);
+    expect(Math.abs(plan.samples - 15 * 48000)).toBeLessThanOrEqual(FLAC_BLOCK_FRAMES);
+    if (HAVE_FLAC_TOOL) expect(flacTest(path).ok).toBe(true);
+    // To the end of the archive: the cut frame is left out, the whole ones before it are all there.
+    const toEnd = planRange(dir, list, t('20.000'), t('40.000'));
+    const tail = await body(rangeStream(toEnd));
+    writeFileSync(path, tail);
+    expect(ffmpegInts(path, 24, 2).length / 2).toBe(toEnd.samples);
+    expect(toEnd.samples % FLAC_BLOCK_FRAMES).toBe(0);
   });
 });

@@ -1,6 +1,6 @@
 /**
  * Any time range of the archive as one file (issue 17, item 5): `from`–`to` stitched across
- * recordings, in their own format (Ogg/Opus or MP3), re-muxed without decoding.
+ * recordings, in their own format (Ogg/Opus, MP3 or FLAC), re-muxed without decoding.
  *
  * Where a sample is: a file's audio is laid out on its start time (the name, to the second).
  * A rotation starts the next file with the next packet of the same encoder, so a file that
@@ -11,7 +11,8 @@
  *
  * Ogg/Opus comes out sample-exact: the output's pre-skip drops what comes before `from` in the
  * first packet (RFC 7845 §4.2) and end trimming what comes after `to` (§4.5). MP3 comes out in
- * whole frames (1152 samples at 48 kHz: ±1 frame). Files are read 1 MB at a time, so memory
+ * whole frames (1152 samples at 48 kHz: ±1 frame), FLAC too (4096 samples: ±1 frame, its
+ * frames numbered again from 0 and STREAMINFO's total the exact count). Files are read 1 MB at a time, so memory
  * stays bounded whatever their length (rotate_minutes = 0 makes one file per broadcast). A file
  * continued after a pause (continue_within_minutes) is taken as one piece: its audio after the
  * pause reads as if it followed at once.
@@ -19,7 +20,8 @@
 import { closeSync, openSync, readSync } from 'node:fs';
 import { join } from 'node:path';
 import { OggOpusMuxer } from '../codecs/ogg.ts';
-import { lastGranule, mp3Kbps, mp3KbpsIn, type RecordingInfo } from './recorder.ts';
+import { FLAC_BLOCK_FRAMES, FlacFrameReader, FlacFramer, flacFileHeader, readStreamInfo } from '../codecs/flac.ts';
+import { flacSamples, lastGranule, mp3Kbps, mp3KbpsIn, type RecordingInfo } from './recorder.ts';
 import { VERSION } from '../version.ts';
 
 /** The longest range one download may cover. */
@@ -69,19 +71,32 @@ interface Piece {
 }
 
 export interface RangePlan {
-  format: 'ogg-opus' | 'mp3';
+  format: 'ogg-opus' | 'mp3' | 'flac';
   fromMs: number;
   toMs: number;
   /** The pieces in time order, with the part of each to take (samples). */
   parts: { piece: Piece; from: number; to: number }[];
   /** Pauses in the archive inside the range (the audio jumps over them). */
   gaps: number;
-  /** The samples the download holds (Ogg exactly; MP3 to the frame). */
+  /** The samples the download holds (Ogg exactly; MP3 and FLAC to the frame). */
   samples: number;
   filename: string;
 }
 
 const extOf = (name: string) => name.slice(name.lastIndexOf('.') + 1);
+const FORMAT_NAMES: Record<string, string> = { mp3: 'MP3', opus: 'Ogg/Opus' };
+
+/** A FLAC recording's kind: "flac:<channels>:<bits>" (files of one kind join into one stream). */
+function flacKind(path: string): string {
+  const fd = openSync(path, 'r');
+  try {
+    const head = new Uint8Array(64);
+    const info = readStreamInfo(head.subarray(0, readSync(fd, head, 0, 64, 0)));
+    return info ? `flac:${info.channels}ch ${info.bitsPerSample}-bit` : 'flac:?';
+  } finally {
+    closeSync(fd);
+  }
+}
 
 /** Samples in a recording by its own bookkeeping: Ogg's last granule position, MP3's frames (CBR at 48 kHz: 3 × kbps bytes each). */
 function samplesOf(dir: string, r: RecordingInfo): number | null {
@@ -95,6 +110,7 @@ function samplesOf(dir: string, r: RecordingInfo): number | null {
     // CBR: bytes × 8 / bitrate, in samples; a rotated file starts and ends inside a frame, so this is fractional.
     return kbps ? (r.bytes * 8 * 48_000) / (kbps * 1000) : null;
   }
+  if (r.name.endsWith('.flac')) return flacSamples(path, r.bytes);
   return null;
 }
 
@@ -105,7 +121,7 @@ function samplesOf(dir: string, r: RecordingInfo): number | null {
 export function planRange(dir: string, recordings: readonly RecordingInfo[], fromMs: number, toMs: number): RangePlan {
   if (!(fromMs < toMs)) throw new RangeRefusal(400, 'from must be before to', 'to');
   if (toMs - fromMs > MAX_RANGE_MS) throw new RangeRefusal(400, `the range is ${((toMs - fromMs) / 3_600_000).toFixed(1)} hours long; at most 24 hours at a time`, 'to');
-  const files = [...recordings].filter((r) => /^(opus|mp3)$/.test(extOf(r.name))).reverse();
+  const files = [...recordings].filter((r) => /^(opus|mp3|flac)$/.test(extOf(r.name))).reverse();
   const pieces: (Piece & { ext: string })[] = [];
   let prevEnd: number | null = null;
   let prevExt = '';
@@ -114,7 +130,8 @@ export function planRange(dir: string, recordings: readonly RecordingInfo[], fro
     const samples = samplesOf(dir, r);
     if (samples === null || samples <= 0) continue;
     const nameMs = Date.parse(r.started_at);
-    const ext = extOf(r.name);
+    // FLAC files of another channel count or bit depth (the setting was changed) are another format.
+    const ext = extOf(r.name) === 'flac' ? flacKind(join(dir, r.name)) : extOf(r.name);
     // The sound card's clock and the wall clock drift apart a little (≤ 200 ppm) over a long chain.
     const slack = ROTATION_SLACK_MS + chainMs * 2e-4;
     const continues: boolean = prevEnd !== null && ext === prevExt && Math.abs(nameMs - prevEnd) <= slack;
@@ -137,17 +154,23 @@ export function planRange(dir: string, recordings: readonly RecordingInfo[], fro
     throw new RangeRefusal(404, `nothing was recorded between ${new Date(fromMs).toISOString()} and ${new Date(toMs).toISOString()}${held}`);
   }
   const exts = new Set(parts.map((p) => (p.piece as Piece & { ext: string }).ext));
-  if (exts.size > 1) throw new RangeRefusal(409, 'the range holds both MP3 and Ogg/Opus recordings (the format was changed); download it in two parts');
-  const ext = [...exts][0]!;
+  if (exts.size > 1) {
+    const names = [...exts].map((e) => FORMAT_NAMES[e] ?? `FLAC (${e.slice(5)})`);
+    throw new RangeRefusal(409, `the range holds both ${names.join(' and ')} recordings (the format was changed); download it in two parts`);
+  }
+  const kind = [...exts][0]!;
+  const ext = kind.startsWith('flac') ? 'flac' : kind;
+  // FLAC goes in whole frames: those whose middle falls inside the part.
+  const frameCount = (p: { from: number; to: number }) => Math.max(0, Math.ceil((p.to - FLAC_BLOCK_FRAMES / 2) / FLAC_BLOCK_FRAMES) - Math.ceil((p.from - FLAC_BLOCK_FRAMES / 2) / FLAC_BLOCK_FRAMES));
   const gaps = parts.filter((p, i) => i > 0 && !p.piece.continues).length;
   const stamp = (ms: number) => new Date(ms).toISOString().replace(/\.\d+Z$/, 'Z').replaceAll(':', '-');
   return {
-    format: ext === 'mp3' ? 'mp3' : 'ogg-opus',
+    format: ext === 'mp3' ? 'mp3' : ext === 'flac' ? 'flac' : 'ogg-opus',
     fromMs,
     toMs,
     parts,
     gaps,
-    samples: parts.reduce((n, p) => n + p.to - p.from, 0),
+    samples: parts.reduce((n, p) => n + (ext === 'flac' ? frameCount(p) * FLAC_BLOCK_FRAMES : p.to - p.from), 0),
     filename: `hark-${stamp(fromMs)}--${stamp(toMs)}.${ext}`,
   };
 }
@@ -291,7 +314,7 @@ async function* chunks(path: string, start: number, end: number): AsyncGenerator
  * byte, found by the constant bitrate), its part re-muxed and sent as it goes.
  */
 export function rangeStream(plan: RangePlan): ReadableStream<Uint8Array> {
-  const gen = plan.format === 'mp3' ? mp3Range(plan) : oggRange(plan);
+  const gen = plan.format === 'mp3' ? mp3Range(plan) : plan.format === 'flac' ? flacRange(plan) : oggRange(plan);
   return new ReadableStream<Uint8Array>(
     {
       async pull(c) {
@@ -342,6 +365,52 @@ async function* mp3Range(plan: RangePlan): AsyncGenerator<Uint8Array> {
       if (over) break;
     }
     carry = over ? new Uint8Array(0) : buf;
+  }
+}
+
+/**
+ * FLAC: one stream header (STREAMINFO from the first file, its total the frames taken), then the
+ * parts' frames whose middle falls inside them, numbered again from 0. Every hark FLAC frame holds
+ * FLAC_BLOCK_FRAMES samples and each file numbers its frames from 0, so frame k is at k × 4096.
+ */
+async function* flacRange(plan: RangePlan): AsyncGenerator<Uint8Array> {
+  const first = plan.parts[0]!.piece.path;
+  const info = readStreamInfo(await Bun.file(first).slice(0, 64).bytes());
+  if (!info) return;
+  yield flacFileHeader(
+    { channels: info.channels, bitsPerSample: info.bitsPerSample, totalSamples: plan.samples },
+    { ENCODER: `hark/${VERSION}`, DATE: new Date(plan.fromMs).toISOString(), COMMENT: `hark recordings from ${new Date(plan.fromMs).toISOString()} to ${new Date(plan.toMs).toISOString()}` },
+  );
+  const framer = new FlacFramer();
+  let left = plan.samples;
+  for (const part of plan.parts) {
+    const reader = new FlacFrameReader();
+    let k = 0;
+    let over = false;
+    const take = (frames: Uint8Array[], out: Uint8Array[]) => {
+      for (const f of frames) {
+        const mid = k * FLAC_BLOCK_FRAMES + FLAC_BLOCK_FRAMES / 2;
+        k++;
+        if (mid < part.from) continue;
+        if (mid >= part.to || left <= 0) {
+          over = true;
+          return;
+        }
+        out.push(framer.frame(f, FLAC_BLOCK_FRAMES));
+        left -= FLAC_BLOCK_FRAMES;
+      }
+    };
+    for await (const chunk of chunks(part.piece.path, 0, Bun.file(part.piece.path).size)) {
+      const out: Uint8Array[] = [];
+      take(reader.feed(chunk), out);
+      if (out.length) yield concat(out);
+      if (over) break;
+    }
+    if (!over) {
+      const out: Uint8Array[] = [];
+      take(reader.end(), out);
+      if (out.length) yield concat(out);
+    }
   }
 }
 

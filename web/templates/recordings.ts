@@ -4,8 +4,10 @@ import { html, type Html } from './html.ts';
 export interface RecordingsPage {
   slots: { record: Html; recorder: Html; list: Html };
   continueWithinMinutes: number;
-  format: 'mp3' | 'ogg-opus';
+  format: 'mp3' | 'ogg-opus' | 'flac';
   bitrateKbps: number;
+  /** FLAC's bits per sample. */
+  bitDepth?: number;
   dir: string;
 }
 
@@ -14,7 +16,7 @@ export function recordingsPage(v: RecordingsPage): Html {
   ${v.slots.record}
   ${v.slots.recorder}
   <p class="help">A restart or a pause of less than ${v.continueWithinMinutes} min goes on in the same recording.</p>
-  <details class="advanced"><summary>Advanced</summary><dl class="facts"><dt>Format</dt><dd>${v.format === 'mp3' ? 'MP3' : 'Ogg Opus'}, ${v.bitrateKbps} kbit/s</dd><dt>Folder</dt><dd><code>${v.dir}</code></dd></dl><p><a href="/outputs#form-recording">Recording settings</a></p></details>
+  <details class="advanced"><summary>Advanced</summary><dl class="facts"><dt>Format</dt><dd>${v.format === 'flac' ? `FLAC, ${v.bitDepth ?? 24}-bit (lossless)` : `${v.format === 'mp3' ? 'MP3' : 'Ogg Opus'}, ${v.bitrateKbps} kbit/s`}</dd><dt>Folder</dt><dd><code>${v.dir}</code></dd></dl><p><a href="/outputs#form-recording">Recording settings</a></p></details>
 </section>
 <section class="panel wide" aria-labelledby="rec-list-h"><h2 id="rec-list-h">Recordings</h2>${v.slots.list}</section>
 <section class="panel" aria-labelledby="rec-range-h"><h2 id="rec-range-h">Download a stretch of time</h2>

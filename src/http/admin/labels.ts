@@ -62,9 +62,19 @@ export const SECTION_TEXT: Record<string, Record<string, FieldText>> = {
       choices: [
         ['mp3', 'MP3 (plays everywhere)'],
         ['ogg-opus', 'Opus (smaller)'],
+        ['flac', 'FLAC (lossless, for the archive; large)'],
       ],
     },
-    bitrate_kbps: { label: 'Quality', choices: QUALITY },
+    bitrate_kbps: { label: 'Quality', help: 'For MP3 and Opus; FLAC keeps every sample.', choices: QUALITY },
+    bit_depth: {
+      label: 'FLAC bit depth',
+      help: '24 keeps all a 24-bit interface captures; 16 is CD quality and a third smaller.',
+      advanced: true,
+      choices: [
+        [24, '24-bit'],
+        [16, '16-bit (CD)'],
+      ],
+    },
     dir: { label: 'Folder', help: 'Where the files go on this box.' },
     rotate_minutes: { label: 'Start a new file every (minutes)', help: '0: one file per broadcast.', advanced: true },
     rotate_mb: { label: 'Start a new file past (MB)', help: '0: no size limit.', advanced: true },
@@ -191,6 +201,7 @@ export const ENTRY_TEXT: Record<'icecast' | 'whip' | 'notify', Record<string, Fi
       choices: [
         ['mp3', 'MP3 (plays everywhere)'],
         ['ogg-opus', 'Opus (smaller; not every player)'],
+        ['ogg-flac', 'FLAC (lossless; about 1.5 Mbit/s, not every player)'],
       ],
     },
     description: { label: 'Description', advanced: true },

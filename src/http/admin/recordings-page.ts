@@ -30,6 +30,7 @@ export const recordingsRoutes = ({ ctx, hub }: AdminDeps) =>
             continueWithinMinutes: r.continue_within_minutes,
             format: r.format,
             bitrateKbps: r.bitrate_kbps,
+            bitDepth: r.bit_depth,
             dir: ctx.broadcast.recorder.dir,
           }),
         );

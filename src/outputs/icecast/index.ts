@@ -32,6 +32,11 @@ export function broadcastMp3Spec(channels: number, bitrateKbps: number): Encoder
   return { codec: 'mp3', channels: Math.min(2, channels) as 1 | 2, bitrateKbps, mode: 'cbr' };
 }
 
+/** The FLAC settings hark streams with (Icecast Ogg FLAC): 16 bits (a recording may keep 24). */
+export function broadcastFlacSpec(channels: number): EncoderSpec {
+  return { codec: 'flac', channels, bitsPerSample: 16 };
+}
+
 /** One output per entry (disabled ones too: they show as stopped). Call checkIcecastEntries first. */
 export function icecastOutputs(config: Config, source: PacketSource, onChange?: (s: OutputStatus) => void): IcecastOutput[] {
   return config.icecast.map((e, i) => {
@@ -43,7 +48,7 @@ export function icecastOutputs(config: Config, source: PacketSource, onChange?: 
       onChange,
       target,
       program: e.program,
-      spec: e.format === 'mp3' ? broadcastMp3Spec(channels, e.bitrate_kbps) : broadcastOpusSpec(channels, e.bitrate_kbps),
+      spec: e.format === 'mp3' ? broadcastMp3Spec(channels, e.bitrate_kbps) : e.format === 'ogg-flac' ? broadcastFlacSpec(channels) : broadcastOpusSpec(channels, e.bitrate_kbps),
       title: config.metadata.title,
       info: {
         name: e.name,
@@ -52,7 +57,8 @@ export function icecastOutputs(config: Config, source: PacketSource, onChange?: 
         url: e.website,
         public: e.public,
         format: e.format,
-        bitrateKbps: e.bitrate_kbps,
+        // Ogg FLAC has no set bitrate: the uncompressed one, for the directories.
+        bitrateKbps: e.format === 'ogg-flac' ? channels * 16 * 48 : e.bitrate_kbps,
         channels,
         sampleRate: 48_000,
       },

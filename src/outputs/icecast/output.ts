@@ -7,7 +7,8 @@
 import { MAX_DELAY_MS } from '../../audio/pipeline.ts';
 import type { EncoderSpec } from '../../codecs/index.ts';
 import type { EncodedPacket } from '../../codecs/encoder.ts';
-import { OggOpusMuxer } from '../../codecs/ogg.ts';
+import { OggOpusMuxer, type OggMuxer } from '../../codecs/ogg.ts';
+import { OggFlacMuxer } from '../../codecs/flac.ts';
 import { splitMp3 } from '../preroll.ts';
 import { logger, type Logger } from '../../log.ts';
 import type { BackoffPolicy } from '../backoff.ts';
@@ -82,7 +83,7 @@ export class IcecastOutput implements Connector<SourceConnection> {
   private readonly log: Logger;
   private readonly connectOpts: ConnectOptions;
   private method: SourceMethod = 'PUT';
-  private muxer?: OggOpusMuxer;
+  private muxer?: OggMuxer;
   private metadataError: string | null = null;
   private title: string;
 
@@ -174,7 +175,7 @@ export class IcecastOutput implements Connector<SourceConnection> {
     if (title === this.title) return;
     this.title = title;
     if (this.handler.state !== 'live') return; // sent when the next connection goes live
-    if (this.opts.info.format === 'ogg-opus') this.chainTitle();
+    if (this.opts.info.format !== 'mp3') this.chainTitle();
     else void this.sendMp3Title();
   }
 
@@ -229,6 +230,15 @@ export class IcecastOutput implements Connector<SourceConnection> {
         preSkip: OPUS_PRE_SKIP,
         tags: this.tags(),
       });
+    } else if (this.opts.info.format === 'ogg-flac') {
+      // One FLAC frame (85 ms) per page; frames numbered from 0 in each chained link.
+      const spec = this.opts.spec;
+      this.muxer = new OggFlacMuxer({
+        channels: this.opts.info.channels,
+        bitsPerSample: spec.codec === 'flac' ? spec.bitsPerSample : 16,
+        tags: this.tags(),
+        maxPageBytes: 65_025,
+      });
     } else if (this.title) {
       void this.sendMp3Title();
     }
@@ -248,7 +258,7 @@ export class IcecastOutput implements Connector<SourceConnection> {
     const end = this.prerollEnd;
     if (end > -Infinity) {
       if (p.pts + p.frames <= end) return; // sent in the pre-roll
-      if (p.pts < end && this.opts.info.format !== 'ogg-opus') {
+      if (p.pts < end && this.opts.info.format === 'mp3') {
         // A joined MP3 packet that the pre-roll's end cuts: only its frames after it.
         for (const f of splitMp3(p) ?? [p]) if (f.pts >= end) this.send(conn, f);
         return;
@@ -274,8 +284,8 @@ export class IcecastOutput implements Connector<SourceConnection> {
   private chainTitle(): void {
     const conn = this.handler.link;
     if (!this.muxer || !conn) return;
-    // RFC 7845 §3 / RFC 3533 §4: a new logical stream, chained, carries the new OpusTags;
-    // Icecast passes it on to listeners, who show the new title.
+    // RFC 7845 §3 / RFC 3533 §4: a new logical stream, chained, carries the new OpusTags (or
+    // FLAC's VORBIS_COMMENT); Icecast passes it on to listeners, who show the new title.
     for (const page of this.muxer.newChain(this.tags())) conn.write(page);
     this.log.info(`title: ${JSON.stringify(this.title)} (new Ogg chain)`);
   }

@@ -14,7 +14,7 @@ import { icyTitle } from '../icy.ts';
 import type { IcecastTarget } from '../../config/icecast-target.ts';
 
 export type SourceMethod = 'PUT' | 'SOURCE';
-export type IcecastFormat = 'mp3' | 'ogg-opus';
+export type IcecastFormat = 'mp3' | 'ogg-opus' | 'ogg-flac';
 
 /** What listeners and directories are told about the stream (the `ice-*` headers). */
 export interface StreamInfo {
@@ -54,7 +54,7 @@ export class IcecastError extends Error {
   }
 }
 
-/** The `ice-*`/Content-Type form of a format. */
+/** The `ice-*`/Content-Type form of a format (Ogg FLAC too is audio/ogg: icecast2 takes any Ogg as audio/ogg and finds the codec in the stream). */
 export function contentType(format: IcecastFormat): string {
   return format === 'mp3' ? 'audio/mpeg' : 'audio/ogg';
 }
