@@ -9,6 +9,7 @@ import { entryId, resolveTarget } from './icecast-target.ts';
 import { MP3_BITRATES_KBPS } from './mp3-bitrates.ts';
 import { checkNotifyEntries } from './notify-check.ts';
 import { checkPrograms } from './programs.ts';
+import { checkRtpEntries } from './rtp-check.ts';
 
 type IcecastEntry = Config['icecast'][number];
 
@@ -59,5 +60,7 @@ export function checkBroadcastConfig(c: Config): EntryProblem | null {
     }
     if (u.protocol !== 'http:' && u.protocol !== 'https:') return { path: `whip.${i}.url`, reason: `must start with http:// or https://, got ${u.protocol}//` };
   }
+  const rtp = checkRtpEntries(c);
+  if (rtp) return rtp;
   return checkNotifyEntries(c.notify);
 }

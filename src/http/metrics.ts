@@ -8,6 +8,7 @@ import type { AppContext } from '../control/context.ts';
 import { VERSION } from '../version.ts';
 import { outputStatuses } from '../control/outputs.ts';
 import { LINK_STATES } from '../outputs/link.ts';
+import type { RtpOutput } from '../outputs/rtp/index.ts';
 
 type Labels = Record<string, string | number>;
 
@@ -60,6 +61,13 @@ export function renderMetrics(ctx: AppContext): string {
     // An output under the reconnect handler lists every state it can be in; the others their current one.
     const states: readonly string[] = o.connects !== undefined ? LINK_STATES : [o.state];
     for (const s of states) g('hark_output_up', 'Output state (1 for the current one)', o.state === s ? 1 : 0, { output: o.kind, id: o.id, state: s });
+  }
+  // [[rtp]] streams: packets sent, packets the socket refused, SAP announcements.
+  for (const o of ctx.broadcast.outputs('rtp') as readonly RtpOutput[]) {
+    const r = o.status();
+    c('hark_rtp_packets_total', 'RTP packets an [[rtp]] stream sent', r.packets, { id: r.id });
+    c('hark_rtp_send_failures_total', 'RTP packets the socket did not take (buffer full, no route, no receiver on a unicast port)', r.send_failures, { id: r.id });
+    c('hark_rtp_sap_announcements_total', 'SAP announcements an [[rtp]] stream sent', r.sap_announcements, { id: r.id });
   }
   g('hark_alerts', 'Alerts active now', ctx.broadcast.alerts.list().length);
   // The [[notify]] entries, by index and type only (their addresses are not public).

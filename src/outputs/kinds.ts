@@ -8,6 +8,7 @@ import { icecastKind } from './icecast/index.ts';
 import type { OutputStatus } from './link.ts';
 import type { PacketSource } from './packet-source.ts';
 import { whipKind } from './whip/index.ts';
+import { rtpKind } from './rtp/index.ts';
 
 /** What BroadcastOutputs needs of one output. */
 export interface SendingOutput {
@@ -25,7 +26,7 @@ export interface SendingOutput {
 }
 
 /** Sections whose entries are outputs of a kind ("icecast", "whip"). */
-export type KindSection = 'icecast' | 'whip';
+export type KindSection = 'icecast' | 'whip' | 'rtp';
 
 export interface OutputKind<O extends SendingOutput = SendingOutput> {
   /** The config section, the status key and OutputStatus.kind. */
@@ -37,4 +38,4 @@ export interface OutputKind<O extends SendingOutput = SendingOutput> {
 }
 
 /** Every kind, in the order the page, the CLI and /metrics list them. */
-export const OUTPUT_KINDS: readonly OutputKind[] = [icecastKind, whipKind];
+export const OUTPUT_KINDS: readonly OutputKind[] = [icecastKind, whipKind, rtpKind];
