@@ -22,8 +22,8 @@ export interface RtpLinkOptions {
   ttl: number;
   sourceAddress: string;
   packetizer: RtpPacketizer;
-  /** The SDP to announce by SAP (null: no SAP). */
-  sap: (() => string) | null;
+  /** The SDP to announce by SAP, given the address the link sends from (null: no SAP). */
+  sap: ((origin: string) => string) | null;
   log: Logger;
 }
 
@@ -31,7 +31,7 @@ export interface RtpLinkOptions {
 export async function localAddressFor(address: string, port: number): Promise<string | null> {
   let s: udp.ConnectedSocket<'buffer'> | undefined;
   try {
-    s = await Bun.udpSocket({ connect: { hostname: address, port } });
+    s = await Bun.udpSocket({ hostname: isIPv6(address) ? '::' : '0.0.0.0', connect: { hostname: address, port } });
     const a = s.address.address;
     return a && a !== '0.0.0.0' && a !== '::' ? a : null;
   } catch {
@@ -129,7 +129,7 @@ export class RtpLink implements Link {
 
   private sapSend(deletion: boolean): void {
     if (!this.o.sap) return;
-    const pkt = buildSap(this.o.sap(), this.origin, deletion);
+    const pkt = buildSap(this.o.sap(this.origin), this.origin, deletion);
     try {
       if (this.socket.send(pkt, SAP_PORT, sapAddress(this.o.address)) && !deletion) this._announcements++;
     } catch (e) {

@@ -182,7 +182,12 @@ export class RtpOutput implements Connector<RtpLink> {
       ttl: o.ttl,
       sourceAddress: o.sourceAddress,
       packetizer: this.packetizer,
-      sap: o.sap ? () => this.sdpNow() : null,
+      sap: o.sap
+        ? (origin) => {
+            this.origin = origin;
+            return this.sdpNow();
+          }
+        : null,
       log: this.log,
     });
   }
