@@ -47,7 +47,7 @@ export function entryName(kind: 'icecast' | 'whip' | 'notify', config: Config, i
 }
 
 /** What the page calls each kind of output. */
-const OUTPUT_LABEL: Record<string, string> = { http_mp3: 'Stream MP3', webrtc: 'WebRTC', recording: 'Recording', ...KIND_LABEL };
+const OUTPUT_LABEL: Record<string, string> = { http_mp3: 'Stream MP3', webrtc: 'WebRTC', recording: 'Recording', rtp: 'RTP', ...KIND_LABEL };
 
 /** The "Now" table: one row per output, from the shared status records. */
 export function outputRows(ctx: AppContext): OutputRow[] {
