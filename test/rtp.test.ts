@@ -28,7 +28,7 @@ const STREAMS: [string, 'l24' | 'l16' | 'opus', number, 1 | 2, number][] = [
 ];
 
 beforeAll(async () => {
-  let toml = `[input]\nsource = "tone"\n[tone]\nfrequency = ${FREQ}\nlevel_dbfs = ${LEVEL}\n`;
+  let toml = `[input]\nsource = "tone"\n[tone]\nfrequency = ${FREQ}\nlevel_dbfs = ${LEVEL}\n[webrtc]\nenabled = false\n`;
   for (const [id, payload, ms, ch] of STREAMS) {
     ports[id] = await freeRtpPort();
     toml += `[[rtp]]\nid = "${id}"\naddress = "127.0.0.1"\nport = ${ports[id]}\npayload = "${payload}"\npacket_ms = ${ms}\nchannels = ${ch}\n`;
@@ -124,6 +124,21 @@ describe('RTP to a receiver: ffmpeg opens /rtp/<id>.sdp', () => {
     }
     expect((await fetch(`${hark.url}/rtp/aes67`)).status).toBe(404);
     expect((await fetch(`${hark.url}/api/status`)).status).toBe(200);
+  });
+});
+
+describe('the Outputs page', () => {
+  test('lists each stream with its live state, and its form refuses an odd port with the reason', async () => {
+    const page = await (await fetch(`${hark.url}/outputs`)).text();
+    expect(page).toContain('<h2>Network audio (RTP, AES67)</h2>');
+    expect(page).toMatch(/RTP <b>aes67<\/b><\/span> <span class="where">127\.0\.0\.1:\d+ L24<\/span>/);
+    expect(page).toMatch(/id="rtp-state-0"\s*><span class="pill ok" data-state="live">live<\/span> <small>sending L24 stereo, 1 ms packets<\/small>/);
+    const form = await (await fetch(`${hark.url}/ui/rtp/new`)).text();
+    for (const name of ['address', 'port', 'payload', 'sap', 'packet_ms', 'ttl']) expect(form).toContain(`name="${name}"`);
+    const r = await fetch(`${hark.url}/ui/rtp`, { method: 'POST', body: new URLSearchParams({ address: '239.69.1.11', port: '5005', payload: 'l24', packet_ms: '0', channels: '2', enabled: 'true' }) });
+    expect(r.status).toBe(422);
+    // Beside the field, in the check's words.
+    expect(await r.text()).toMatch(/<span class="err" id="f-rtp-new-port-err" role="alert">an even port \(RTP&#39;s; RTCP is the next one up\), got 5005<\/span>/);
   });
 });
 
