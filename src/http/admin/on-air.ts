@@ -16,11 +16,11 @@ import type { OutputStatus } from '../../outputs/link.ts';
 
 type SenderStatus = Pick<OutputStatus, 'state' | 'bytes' | 'since' | 'last_error' | 'retry_at'>;
 
-const REFUSED = { icecast: 'the server refused the password', whip: 'the server refused the token' };
+const REFUSED = { icecast: 'the server refused the password', whip: 'the server refused the token', rtp: 'refused' };
 const BUSY = 'another source is using this mount point';
 
 /** A failure in plain words, from its error message (the same words while it retries). */
-function fromError(kind: 'icecast' | 'whip', err: string | null): string {
+function fromError(kind: 'icecast' | 'whip' | 'rtp', err: string | null): string {
   if (!err) return 'not connected';
   // Before the password check: "certificate authority" is no refused password.
   if (/certificate|CA file|\(TLS\)/.test(err)) return err;
@@ -30,7 +30,7 @@ function fromError(kind: 'icecast' | 'whip', err: string | null): string {
 }
 
 /** Why an Icecast or WHIP destination is not on air, in plain words; null while it is fine. */
-function failure(kind: 'icecast' | 'whip', o: SenderStatus): string | null {
+function failure(kind: 'icecast' | 'whip' | 'rtp', o: SenderStatus): string | null {
   switch (o.state) {
     case 'auth_failed':
       return REFUSED[kind];
@@ -47,7 +47,7 @@ function failure(kind: 'icecast' | 'whip', o: SenderStatus): string | null {
   }
 }
 
-function senderLine(kind: 'icecast' | 'whip', name: string, o: SenderStatus, problems: string[]): D.DestinationLine {
+function senderLine(kind: 'icecast' | 'whip' | 'rtp', name: string, o: SenderStatus, problems: string[]): D.DestinationLine {
   const why = failure(kind, o);
   if (why) {
     problems.push(`${name}: ${why}`);
@@ -67,10 +67,10 @@ export function onAirView(ctx: AppContext): D.OnAirView {
   let sending = 0;
   const since: string[] = [];
   for (const o of s) {
-    if (o.kind !== 'icecast' && o.kind !== 'whip') continue;
+    if (o.kind !== 'icecast' && o.kind !== 'whip' && o.kind !== 'rtp') continue;
     if (!o.enabled && o.state === 'stopped') continue;
     sending++;
-    let name = `Icecast server (${o.where})`;
+    let name = o.kind === 'rtp' ? `Network audio (RTP) to ${o.where}` : `Icecast server (${o.where})`;
     if (o.kind === 'whip') {
       let host = o.where;
       try {
