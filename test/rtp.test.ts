@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { ConfigError, parseConfig } from '../src/config/load.ts';
 import { startHark, type HarkProcess } from './lib/hark.ts';
 import { freeRtpPort, receiveWithFfmpeg } from './lib/rtp.ts';
+import { parseRtp, type RtpHeader } from '../src/outputs/rtp/protocol.ts';
 import { channel, dominantFrequency, toneDbfs } from './lib/signal.ts';
 import { until } from './lib/wait.ts';
 
@@ -65,10 +66,11 @@ describe('RTP to a receiver: ffmpeg opens /rtp/<id>.sdp', () => {
   }
 
   test('/api/status and /metrics count each stream\'s packets and bytes', async () => {
-    type S = { id: string; state: string; packets: number; bytes: number; packet_ms: number; payload: string; sdp_url: string; multicast: boolean };
+    type S = { id: string; state: string; packets: number; bytes: number; packet_ms: number; payload: string; sdp_url: string; multicast: boolean; ssrc: number };
     const list = async () => ((await (await fetch(`${hark.url}/api/status`)).json()) as { outputs: { rtp: S[] } }).outputs.rtp;
     // Receivers on the ports (with none, the kernel refuses unicast packets: counted as send_failures).
     const got: Record<string, { n: number; bytes: number }> = {};
+    const headers: RtpHeader[] = [];
     const socks = await Promise.all(
       STREAMS.map(([id]) => {
         got[id] = { n: 0, bytes: 0 };
@@ -76,6 +78,7 @@ describe('RTP to a receiver: ffmpeg opens /rtp/<id>.sdp', () => {
             data: (_s, d) => {
               got[id]!.n += 1;
               got[id]!.bytes += d.byteLength;
+              if (id === 'aes67' && headers.length < 500) headers.push(parseRtp(new Uint8Array(d))!);
             },
           },
         });
@@ -105,6 +108,14 @@ describe('RTP to a receiver: ffmpeg opens /rtp/<id>.sdp', () => {
     expect(got.aes67!.n).toBeGreaterThan(aes);
     expect(got.aes67!.bytes % (12 + 48 * 2 * 3)).toBe(0);
     expect(got.pcm16!.bytes % (12 + 192 * 2)).toBe(0);
+    // RFC 3550 on the wire: one SSRC (the one the status names), payload type 96, sequence +1
+    // and timestamp +48 (1 ms of the 48 kHz sample clock) from packet to packet, no marker mid-stream.
+    expect(headers.length).toBe(500);
+    const ssrc = b[0]!.ssrc;
+    for (let i = 1; i < headers.length; i++) {
+      const [p, q] = [headers[i - 1]!, headers[i]!];
+      expect({ i, ssrc: q.ssrc, pt: q.payloadType, marker: q.marker, seq: q.seq, ts: q.timestamp }).toEqual({ i, ssrc, pt: 96, marker: false, seq: (p.seq + 1) & 0xffff, ts: (p.timestamp + 48) % 2 ** 32 });
+    }
     const metrics = await (await fetch(`${hark.url}/metrics`)).text();
     expect(metrics).toMatch(/hark_rtp_packets_total\{id="aes67"\} \d+/);
     expect(metrics).toMatch(/hark_output_up\{output="rtp",id="opus",state="live"\} 1/);
