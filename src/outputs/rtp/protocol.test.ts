@@ -108,6 +108,10 @@ describe('SAP (RFC 2974)', () => {
     expect(six[0]).toBe(0x30);
     expect(Array.from(six.subarray(4, 20))).toEqual([0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 2]);
     expect(parseSap(six)!.origin).toBe('fd00:0:0:0:0:0:1:2');
+    const full = buildSap(sdp, '2001:db8:1:2:3:4:5:6', false);
+    expect(Array.from(full.subarray(4, 20))).toEqual([0x20, 0x01, 0x0d, 0xb8, 0, 1, 0, 2, 0, 3, 0, 4, 0, 5, 0, 6]);
+    const mapped = buildSap(sdp, '::ffff:192.0.2.1', false);
+    expect(Array.from(mapped.subarray(4, 20))).toEqual([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 192, 0, 2, 1]);
   });
 
   test('parseSap: junk, encrypted, truncated → null; never throws', () => {

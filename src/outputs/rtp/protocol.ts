@@ -174,29 +174,22 @@ export function sapHash(payload: string): number {
   return (h >>> 16 ^ h) & 0xffff || 1;
 }
 
-/** Bytes of an IPv4 or IPv6 address, network order. */
+/** Bytes of an IPv4 or IPv6 address (as node:net's isIP accepts it), network order. */
 function addressBytes(a: string): Uint8Array {
   if (isIPv4(a)) return Uint8Array.from(a.split('.').map(Number));
-  const [head, tail] = a.split('::') as [string, string | undefined];
-  const part = (s: string | undefined) => (s ? s.split(':').filter((x) => x !== '') : []);
-  let h = part(head);
-  let t = part(tail);
-  // An IPv4 tail (::ffff:1.2.3.4) as two groups.
-  const v4 = (l: string[]) => {
-    const last = l[l.length - 1];
-    if (last && isIPv4(last)) {
-      const b = last.split('.').map(Number);
-      l.splice(l.length - 1, 1, ((b[0]! << 8) | b[1]!).toString(16), ((b[2]! << 8) | b[3]!).toString(16));
-    }
-  };
-  v4(h);
-  v4(t);
-  if (tail === undefined) t = [];
-  const groups = [...h, ...new Array<string>(8 - h.length - t.length).fill('0'), ...t];
-  h = groups;
+  // Groups of each side of "::"; an IPv4 tail (::ffff:1.2.3.4) becomes two groups.
+  const groups = (part: string | undefined): number[] =>
+    (part ? part.split(':') : []).flatMap((g) => {
+      if (!isIPv4(g)) return [parseInt(g, 16)];
+      const b = g.split('.').map(Number);
+      return [(b[0]! << 8) | b[1]!, (b[2]! << 8) | b[3]!];
+    });
+  const [head, tail] = a.split('::');
+  const h = groups(head);
+  const t = groups(tail);
+  const all = tail === undefined ? h : [...h, ...new Array<number>(8 - h.length - t.length).fill(0), ...t];
   const out = new Uint8Array(16);
-  h.forEach((g, i) => {
-    const n = parseInt(g, 16);
+  all.forEach((n, i) => {
     out[2 * i] = n >> 8;
     out[2 * i + 1] = n & 0xff;
   });
