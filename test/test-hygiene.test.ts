@@ -12,13 +12,13 @@ import { join, resolve } from 'node:path';
 import { Value } from '@sinclair/typebox/value';
 import type { TSchema } from '@sinclair/typebox';
 import { parse as parseToml } from 'smol-toml';
-import { ConfigSchema, GpioButtonSchema, GpioLedSchema, GpioSchema, IcecastSchema, NotifySchema, SrtSchema } from '../src/config/schema.ts';
+import { ConfigSchema, GpioButtonSchema, GpioLedSchema, GpioSchema, IcecastSchema, NotifySchema, RtpSchema, SrtSchema } from '../src/config/schema.ts';
 
 const ROOT = resolve(import.meta.dir, '..');
 const README = readFileSync(join(ROOT, 'README.md'), 'utf8');
 
 /** Sections documented in their own README sections, not in the main table. */
-const OWN_SECTIONS = ['icecast', 'whip', 'srt', 'gpio', 'notify', 'schedule', 'program'];
+const OWN_SECTIONS = ['icecast', 'whip', 'srt', 'rtp', 'gpio', 'notify', 'schedule', 'program'];
 
 interface Row {
   keys: string[];
@@ -145,6 +145,23 @@ describe('README ↔ schema', () => {
       expect({ key, known: key in props }).toEqual({ key, known: true });
       const d = /`([^`]+)`/.exec(defaultCell!);
       expect({ key, default: d ? tomlValue(d[1]!) : undefined }).toEqual({ key, default: props[key]!.default });
+    }
+    expect(Object.keys(props).filter((k) => !seen.has(k))).toEqual([]);
+  });
+
+  test('the [[rtp]] table has every key of an entry, with its default and range', () => {
+    const at = README.indexOf('### RTP outputs (AES67): [[rtp]]');
+    expect(at).toBeGreaterThan(0);
+    const rows = tableRows(README.slice(at), '| key | default | range | meaning |');
+    const props = RtpSchema.properties as Record<string, TSchema>;
+    const seen = new Set<string>();
+    for (const [keyCell, defaultCell, range] of rows) {
+      const key = /`([^`]+)`/.exec(keyCell!)![1]!;
+      seen.add(key);
+      expect({ key, known: key in props }).toEqual({ key, known: true });
+      const d = /`([^`]+)`/.exec(defaultCell!);
+      expect({ key, default: d ? tomlValue(d[1]!) : undefined }).toEqual({ key, default: props[key]!.default });
+      expect({ key, range }).toEqual({ key, range: rangeOf(props[key]!) });
     }
     expect(Object.keys(props).filter((k) => !seen.has(k))).toEqual([]);
   });

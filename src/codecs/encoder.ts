@@ -26,7 +26,7 @@ export type PacketSink = (packet: EncodedPacket) => void;
  * preallocated buffer and calls its sink once per complete packet.
  */
 export interface Encoder {
-  readonly codec: 'opus' | 'mp3' | 'mp2' | 'pcmu' | 'pcma' | 'g722' | 's302m' | 'flac';
+  readonly codec: 'opus' | 'mp3' | 'mp2' | 'pcmu' | 'pcma' | 'g722' | 's302m' | 'flac' | 'l16' | 'l24';
   readonly channels: number;
   /** Frames per packet. */
   readonly frameSize: number;

@@ -5,6 +5,7 @@ import { G711Encoder } from './g711.ts';
 import { G722Encoder } from './g722.ts';
 import { FlacStreamEncoder, type FlacBitDepth } from './flac.ts';
 import { Mp2StreamEncoder } from './mp2.ts';
+import { LinearPcmEncoder } from './linear-pcm.ts';
 import { Mp3StreamEncoder } from './mp3.ts';
 import { OpusStreamEncoder } from './opus.ts';
 import { S302mEncoder } from './s302m.ts';
@@ -63,6 +64,13 @@ export type EncoderSpec =
       codec: 'flac';
       channels: number;
       bitsPerSample: FlacBitDepth;
+    }
+  | {
+      /** Linear PCM for RTP (RFC 3551 L16, RFC 3190 L24): big-endian, interleaved, 48 kHz. */
+      codec: 'l16' | 'l24';
+      channels: 1 | 2;
+      /** Packet duration (AES67: 1 or 4 ms). */
+      frameMs: number;
     };
 
 /** Expected loss libopus plans FEC for when a spec asks for FEC (OPUS_SET_PACKET_LOSS_PERC). */
@@ -105,6 +113,9 @@ export function createEncoder(spec: EncoderSpec, sink: PacketSink): Encoder {
       return new G722Encoder({ channels: spec.channels, frameMs: spec.frameMs }, sink);
     case 'flac':
       return new FlacStreamEncoder({ channels: spec.channels, bitsPerSample: spec.bitsPerSample }, sink);
+    case 'l16':
+    case 'l24':
+      return new LinearPcmEncoder({ bits: spec.codec === 'l16' ? 16 : 24, channels: spec.channels, frameMs: spec.frameMs }, sink);
     default:
       throw new RangeError(`unknown codec ${(spec as { codec: unknown }).codec}`);
   }
@@ -137,6 +148,8 @@ export function encoderKey(spec: EncoderSpec): string {
     case 'pcmu':
     case 'pcma':
     case 'g722':
+    case 'l16':
+    case 'l24':
       return [spec.codec, `${spec.channels}ch`, `${spec.frameMs}ms`].join('/');
     case 'flac':
       return ['flac', `${spec.channels}ch`, `${spec.bitsPerSample}bit`].join('/');

@@ -10,6 +10,7 @@ import { entryId, resolveTarget } from './icecast-target.ts';
 import { MP3_BITRATES_KBPS } from './mp3-bitrates.ts';
 import { checkNotifyEntries } from './notify-check.ts';
 import { checkPrograms } from './programs.ts';
+import { checkRtpEntries } from './rtp-check.ts';
 
 type IcecastEntry = Config['icecast'][number];
 
@@ -62,5 +63,7 @@ export function checkBroadcastConfig(c: Config): EntryProblem | null {
   }
   const srt = checkSrtEntries(c);
   if (srt) return srt;
+  const rtp = checkRtpEntries(c);
+  if (rtp) return rtp;
   return checkNotifyEntries(c.notify);
 }

@@ -21,7 +21,7 @@ export type Reaction = 'applied' | 'restart';
  * - `source`: the capture source, gain, latencies and the test tone (pipeline.setSource);
  * - `programs`: the [[program]] entries: routing and processing, cross-faded live;
  * - `title`: the stream title;
- * - `icecast`, `whip`: the entries, reconciled (unchanged ones keep their connection);
+ * - `icecast`, `whip`, `rtp`: the entries, reconciled (unchanged ones keep their connection);
  * - `recording`, `silence`: turned on or off;
  * - `off-air`: what local listeners hear while off air;
  * - `notify`: the `[[notify]]` entries, rebuilt where they changed (src/notify);
@@ -30,7 +30,7 @@ export type Reaction = 'applied' | 'restart';
  * - `on-use`: keys read from the current snapshot every time they are used (access,
  *   on_boot, the first-boot password): nothing to do when they change.
  */
-export type ComponentName = 'log' | 'programs' | 'source' | 'title' | 'icecast' | 'whip' | 'srt' | 'recording' | 'silence' | 'fallback' | 'off-air' | 'tls' | 'notify' | 'automation' | 'on-use';
+export type ComponentName = 'log' | 'programs' | 'source' | 'title' | 'icecast' | 'whip' | 'srt' | 'rtp' | 'recording' | 'silence' | 'fallback' | 'off-air' | 'tls' | 'notify' | 'automation' | 'on-use';
 
 /** Something that reacts to config changes: given the snapshots before and after, it applies the change or says it needs a restart. */
 export interface ConfigComponent {
@@ -97,6 +97,7 @@ export const CONFIG_KEYS: { [S in keyof Config]-?: Rules<Config[S]> } = {
   fallback: live('fallback'),
   whip: live('whip'),
   srt: live('srt'),
+  rtp: live('rtp'),
   metadata: { title: live('title'), icy_metaint: RESTART_KEY },
   webrtc: RESTART,
   gpio: RESTART,

@@ -327,6 +327,33 @@ export const SrtSchema = T.Object(
   { additionalProperties: false },
 );
 
+/**
+ * One `[[rtp]]` entry: RTP over UDP to a receiver or a multicast group on the LAN (AES67-style
+ * L24/L16, or Opus), its SDP at /rtp/<id>.sdp. Address, port and packet time are checked in
+ * src/config/rtp-check.ts (what the schema cannot say).
+ */
+export const RtpSchema = T.Object(
+  {
+    id: T.String({ default: '', maxLength: 32, description: 'Short name in /rtp/<id>.sdp, logs and status (lower-case letters, digits, - and _); default rtp1, rtp2 …' }),
+    enabled: T.Boolean({ default: true, description: 'Send this stream while on air' }),
+    program: ProgramRef,
+    address: T.String({ minLength: 1, maxLength: 64, description: 'Destination: a receiver\'s IPv4/IPv6 address, or a multicast group (e.g. 239.69.1.10, ff05::1:10)' }),
+    port: T.Integer({ minimum: 1024, maximum: 65534, default: 5004, description: 'UDP port (even: RTCP would be the next one)' }),
+    payload: T.Union([T.Literal('l24'), T.Literal('l16'), T.Literal('opus')], { default: 'l24', description: 'l24 / l16: uncompressed 24/16-bit PCM at 48 kHz (AES67); opus: compressed, for links with less room' }),
+    packet_ms: T.Union([T.Literal(0), T.Literal(1), T.Literal(2.5), T.Literal(4), T.Literal(5), T.Literal(10), T.Literal(20)], {
+      default: 0,
+      description: 'Audio per packet in ms: 1 or 4 for L24/L16 (AES67), 2.5, 5, 10 or 20 for Opus; 0: 1 ms for L24/L16, 20 ms for Opus',
+    }),
+    channels: T.Union([T.Literal(1), T.Literal(2)], { default: 2, description: 'Channels sent (1 or 2)' }),
+    bitrate_kbps: T.Integer({ minimum: 6, maximum: 510, default: 128, description: 'Opus only: bitrate in kbit/s' }),
+    payload_type: T.Integer({ minimum: 96, maximum: 127, default: 96, description: 'RTP payload type (dynamic, 96–127), as the receiver expects it' }),
+    ttl: T.Integer({ minimum: 1, maximum: 255, default: 16, description: 'Multicast only: how many routers the packets may cross (IPv4 TTL, IPv6 hop limit); 1 keeps them on this LAN' }),
+    sap: T.Boolean({ default: false, description: 'Announce the stream by SAP (RFC 2974) every 30 s, for receivers that list streams on the network (AES67 devices, VLC)' }),
+    source_address: T.String({ default: '', maxLength: 64, description: 'Local address to send from, which picks the network interface for multicast (empty: the route decides)' }),
+  },
+  { additionalProperties: false },
+);
+
 export const MetadataSchema = T.Object(
   {
     title: T.String({ default: '', maxLength: 1024, description: 'Title sent at start (POST /api/metadata changes it)' }),
@@ -602,6 +629,7 @@ export const ConfigSchema = T.Object(
     fallback: FallbackSchema,
     whip: T.Array(WhipSchema, { default: [], maxItems: 16, description: 'WHIP servers ([[whip]])' }),
     srt: T.Array(SrtSchema, { default: [], maxItems: 16, description: 'SRT destinations ([[srt]])' }),
+    rtp: T.Array(RtpSchema, { default: [], maxItems: 16, description: 'RTP streams ([[rtp]])' }),
     metadata: MetadataSchema,
     webrtc: WebrtcSchema,
     gpio: GpioSchema,

@@ -53,6 +53,7 @@ export function configComponents(p: Parts, opts: ApplyOptions): ConfigComponent[
       await p.broadcast.applyOutputs('icecast', prev, next);
       await p.broadcast.applyOutputs('whip', prev, next);
       await p.broadcast.applyOutputs('srt', prev, next);
+      await p.broadcast.applyOutputs('rtp', prev, next);
       return programChannels(prev, prev.recording.program) === programChannels(next, next.recording.program) ? 'applied' : 'restart';
     }),
     component('title', (prev, next) => {
@@ -63,6 +64,7 @@ export function configComponents(p: Parts, opts: ApplyOptions): ConfigComponent[
     component('icecast', (prev, next) => p.broadcast.applyOutputs('icecast', prev, next)),
     component('whip', (prev, next) => p.broadcast.applyOutputs('whip', prev, next)),
     component('srt', (prev, next) => p.broadcast.applyOutputs('srt', prev, next)),
+    component('rtp', (prev, next) => p.broadcast.applyOutputs('rtp', prev, next)),
     component('recording', (prev, next) => p.broadcast.applyRecording(prev, next)),
     component('silence', (prev, next) => p.broadcast.applySilence(prev, next)),
     component('fallback', (prev, next) => p.broadcast.applyFallback(prev, next)),

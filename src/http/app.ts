@@ -3,6 +3,7 @@ import { jsonError } from './errors.ts';
 import { statusRoutes } from './status.ts';
 import { updateRoutes } from './update.ts';
 import { streamRoutes } from './stream.ts';
+import { rtpRoutes } from './rtp.ts';
 import { metadataRoutes } from './metadata.ts';
 import { clipsRoutes, recordingsRoutes } from './recordings.ts';
 import { whepRoutes } from './whep.ts';
@@ -56,6 +57,7 @@ export function createApp(ctx: AppContext) {
     .use(statusRoutes(ctx))
     .use(updateRoutes())
     .use(streamRoutes(ctx))
+    .use(rtpRoutes(ctx))
     .use(metadataRoutes(ctx))
     .use(recordingsRoutes(ctx))
     .use(clipsRoutes(ctx))

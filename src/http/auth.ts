@@ -2,7 +2,7 @@
  * The one gate in front of every route (an Elysia onRequest hook, so no route can forget it).
  *
  *   public    /static/*, /login, /setup, /logout, /api/openapi.json, /ca.crt
- *   listener  /listen*, /whep*, /stream.mp3 — public, or the listener token (access.listener_token)
+ *   listener  /listen*, /whep*, /stream.mp3, /rtp/<id>.sdp — public, or the listener token (access.listener_token)
  *   status    GET /api/status, GET /metrics — public while access.public_status (loopback always)
  *   admin     everything else — a session cookie, an API token (Authorization: Bearer) or the
  *             CLI's Unix socket; a token only within its scope (scopes.ts)
@@ -99,7 +99,7 @@ type Access = 'public' | 'listener' | 'status' | 'admin';
 export function accessOf(method: string, path: string): Access {
   if (path.startsWith('/static/') || path === '/favicon.ico') return 'public';
   if (path === '/login' || path === '/setup' || path === '/logout' || path === '/api/openapi.json' || path === '/ca.crt') return 'public';
-  if (path === '/stream.mp3' || path.startsWith('/stream/') || path === '/listen' || path.startsWith('/listen/') || path === '/whep' || path.startsWith('/whep/')) return 'listener';
+  if (path === '/stream.mp3' || path.startsWith('/stream/') || path.startsWith('/rtp/') || path === '/listen' || path.startsWith('/listen/') || path === '/whep' || path.startsWith('/whep/')) return 'listener';
   if ((method === 'GET' || method === 'HEAD') && (path === '/api/status' || path === '/metrics')) return 'status';
   return 'admin';
 }

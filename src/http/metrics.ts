@@ -9,6 +9,7 @@ import { VERSION } from '../version.ts';
 import { outputStatuses } from '../control/outputs.ts';
 import { LINK_STATES } from '../outputs/link.ts';
 import type { SrtOutput } from '../outputs/srt/index.ts';
+import type { RtpOutput } from '../outputs/rtp/index.ts';
 
 type Labels = Record<string, string | number>;
 
@@ -78,6 +79,13 @@ export function renderMetrics(ctx: AppContext): string {
     c('hark_srt_packets_lost_total', 'SRT packets the receiver reported lost on the current connection', st.link.packets_lost, l);
     c('hark_srt_packets_retransmitted_total', 'SRT packets sent again on the current connection', st.link.packets_retransmitted, l);
     c('hark_srt_packets_dropped_total', 'SRT packets dropped as too late on the current connection', st.link.packets_dropped, l);
+  }
+  // [[rtp]] streams: packets sent, packets the socket refused, SAP announcements.
+  for (const o of ctx.broadcast.outputs('rtp') as readonly RtpOutput[]) {
+    const r = o.status();
+    c('hark_rtp_packets_total', 'RTP packets an [[rtp]] stream sent', r.packets, { id: r.id });
+    c('hark_rtp_send_failures_total', 'RTP packets the socket did not take (buffer full, no route, no receiver on a unicast port)', r.send_failures, { id: r.id });
+    c('hark_rtp_sap_announcements_total', 'SAP announcements an [[rtp]] stream sent', r.sap_announcements, { id: r.id });
   }
   g('hark_alerts', 'Alerts active now', ctx.broadcast.alerts.list().length);
   // The [[notify]] entries, by index and type only (their addresses are not public).

@@ -9,6 +9,7 @@ import type { OutputStatus } from './link.ts';
 import type { PacketSource } from './packet-source.ts';
 import { srtKind } from './srt/index.ts';
 import { whipKind } from './whip/index.ts';
+import { rtpKind } from './rtp/index.ts';
 
 /** What BroadcastOutputs needs of one output. */
 export interface SendingOutput {
@@ -25,8 +26,8 @@ export interface SendingOutput {
   setTitle?(title: string): void;
 }
 
-/** Sections whose entries are outputs of a kind ("icecast", "whip", "srt"). */
-export type KindSection = 'icecast' | 'whip' | 'srt';
+/** Sections whose entries are outputs of a kind ("icecast", "whip", "srt", "rtp"). */
+export type KindSection = 'icecast' | 'whip' | 'srt' | 'rtp';
 
 export interface OutputKind<O extends SendingOutput = SendingOutput> {
   /** The config section, the status key and OutputStatus.kind. */
@@ -38,4 +39,4 @@ export interface OutputKind<O extends SendingOutput = SendingOutput> {
 }
 
 /** Every kind, in the order the page, the CLI and /metrics list them. */
-export const OUTPUT_KINDS: readonly OutputKind[] = [icecastKind, whipKind, srtKind];
+export const OUTPUT_KINDS: readonly OutputKind[] = [icecastKind, whipKind, srtKind, rtpKind];

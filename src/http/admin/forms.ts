@@ -48,10 +48,10 @@ export const SECTION_FORMS: Record<string, { title: string; skip?: string[]; pag
   },
 };
 
-/** The config sections that are lists of entries ([[icecast]], [[whip]], [[notify]]), each with its own form. */
-export type EntryKind = 'icecast' | 'whip' | 'notify';
+/** The config sections that are lists of entries ([[icecast]], [[whip]], [[rtp]], [[notify]]), each with its own form. */
+export type EntryKind = 'icecast' | 'whip' | 'rtp' | 'notify';
 /** The entry kinds that are outputs (a live state from the broadcast). */
-export type OutputEntryKind = 'icecast' | 'whip';
+export type OutputEntryKind = 'icecast' | 'whip' | 'rtp';
 
 export const ENTRY_FORMS: Record<EntryKind, {
   title: string;
@@ -69,6 +69,12 @@ export const ENTRY_FORMS: Record<EntryKind, {
 }> = {
   icecast: { title: 'Icecast servers', noun: 'Icecast server', a: 'an', help: 'Send the broadcast to an Icecast server, for listeners anywhere.' },
   whip: { title: 'WHIP servers', noun: 'WHIP server', a: 'a', help: 'Send the broadcast to a streaming platform that takes WebRTC (WHIP).' },
+  rtp: {
+    title: 'Network audio (RTP, AES67)',
+    noun: 'RTP stream',
+    a: 'an',
+    help: 'Send the broadcast over this network to an AES67 or RTP receiver: a mixing desk, a transmitter’s input, a computer with VLC. Receivers open its description at /rtp/<short name>.sdp.',
+  },
   notify: {
     title: 'Alerts to people',
     noun: 'alert',

@@ -179,7 +179,7 @@ export const SECTION_TEXT: Record<string, Record<string, FieldText>> = {
   },
 };
 
-export const ENTRY_TEXT: Record<'icecast' | 'whip' | 'notify', Record<string, FieldText>> = {
+export const ENTRY_TEXT: Record<'icecast' | 'whip' | 'rtp' | 'notify', Record<string, FieldText>> = {
   icecast: {
     url: {
       label: 'Paste the URL your host gave you',
@@ -228,6 +228,28 @@ export const ENTRY_TEXT: Record<'icecast' | 'whip' | 'notify', Record<string, Fi
     enabled: { label: 'Send to this server' },
     id: { label: 'Short name', help: 'In the log and the status list.', advanced: true },
     bind_address: { label: 'Send from local address', help: 'Empty: any.', advanced: true },
+  },
+  rtp: {
+    address: { label: 'Send to (address or group)', help: 'The receiver’s IP address, or the multicast group it listens to, e.g. 239.69.1.10.' },
+    port: { label: 'Port', help: 'Usually 5004 (an even number).' },
+    payload: {
+      label: 'Format',
+      choices: [
+        ['l24', '24-bit uncompressed (AES67)'],
+        ['l16', '16-bit uncompressed'],
+        ['opus', 'Opus (compressed, less network)'],
+      ],
+    },
+    program: { label: 'Program', help: 'Which program this stream carries (see the Programs page).' },
+    enabled: { label: 'Send this stream' },
+    sap: { label: 'Announce it on the network (SAP)', help: 'AES67 devices and VLC then list it by themselves.' },
+    id: { label: 'Short name', help: 'In the stream’s description address (/rtp/<short name>.sdp), the log and the status list; lower-case letters, digits, - and _.', advanced: true },
+    packet_ms: { label: 'Audio per packet (ms)', help: '1 or 4 for uncompressed (AES67), 2.5–20 for Opus; 0: 1 ms, or 20 ms for Opus.', advanced: true },
+    channels: { label: 'Channels', advanced: true, choices: [[1, 'Mono'], [2, 'Stereo']] },
+    bitrate_kbps: { label: 'Opus bitrate (kbit/s)', advanced: true },
+    payload_type: { label: 'RTP payload type', help: '96–127, as the receiver expects it.', advanced: true },
+    ttl: { label: 'Multicast TTL', help: 'How many routers the packets may cross; 1 keeps them on this network.', advanced: true },
+    source_address: { label: 'Send from local address', help: 'Picks the network interface for multicast. Empty: the route decides.', advanced: true },
   },
   notify: {
     type: {

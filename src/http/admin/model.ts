@@ -19,6 +19,7 @@ import { connectionQuality, describeAgent } from './agents.ts';
 import { duration, spaceText } from './local-time.ts';
 import { notifyWhere } from '../../config/notify-url.ts';
 import type { SrtOutput } from '../../outputs/srt/index.ts';
+import { rtpEntryId } from '../../config/rtp-check.ts';
 
 const KIND_LABEL = { icecast: 'Icecast', whip: 'WHIP' } as const;
 const NOTIFY_LABEL = { webhook: 'Web address', email: 'E-mail', mqtt: 'MQTT broker' } as const;
@@ -27,10 +28,14 @@ const NOTIFY_LABEL = { webhook: 'Web address', email: 'E-mail', mqtt: 'MQTT brok
  * The one name of an [[icecast]] / [[whip]] entry, wherever a page shows it (the "Now" table,
  * the entry list): its kind and its id ("Icecast" "live.mp3"), and where it sends.
  */
-export function entryName(kind: 'icecast' | 'whip' | 'notify', config: Config, i: number): { kind: string; id: string; where: string } {
+export function entryName(kind: 'icecast' | 'whip' | 'rtp' | 'notify', config: Config, i: number): { kind: string; id: string; where: string } {
   if (kind === 'notify') {
     const n = config.notify[i]!;
     return { kind: NOTIFY_LABEL[n.type], id: n.name || (n.type === 'email' ? n.to.join(', ') : ''), where: notifyWhere(n.type, n.url) };
+  }
+  if (kind === 'rtp') {
+    const r = config.rtp[i]!;
+    return { kind: 'RTP', id: rtpEntryId(r, i), where: `${r.address.includes(':') ? `[${r.address}]` : r.address}:${r.port} ${r.payload.toUpperCase()}` };
   }
   if (kind === 'whip') {
     const w = config.whip[i]!;
@@ -48,7 +53,7 @@ export function entryName(kind: 'icecast' | 'whip' | 'notify', config: Config, i
 }
 
 /** What the page calls each kind of output. */
-const OUTPUT_LABEL: Record<string, string> = { http_mp3: 'Stream MP3', webrtc: 'WebRTC', recording: 'Recording', srt: 'SRT', ...KIND_LABEL };
+const OUTPUT_LABEL: Record<string, string> = { http_mp3: 'Stream MP3', webrtc: 'WebRTC', recording: 'Recording', srt: 'SRT', rtp: 'RTP', ...KIND_LABEL };
 
 /** An SRT link's numbers in a few words: "RTT 12 ms · 3 lost, 3 resent · 0 ms buffered". */
 function srtLinkText(ctx: AppContext, id: string): string | undefined {
@@ -66,7 +71,7 @@ export function outputRows(ctx: AppContext): OutputRow[] {
   const index = new Map<string, number>();
   for (const o of outputStatuses(ctx)) {
     const label = OUTPUT_LABEL[o.kind] ?? o.kind;
-    if (o.kind === 'icecast' || o.kind === 'whip') {
+    if (o.kind === 'icecast' || o.kind === 'whip' || o.kind === 'rtp') {
       const i = index.get(o.kind) ?? 0;
       index.set(o.kind, i + 1);
       const n = i < ctx.config[o.kind].length ? entryName(o.kind, ctx.config, i) : { kind: label, id: o.id, where: o.where };

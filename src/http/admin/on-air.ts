@@ -16,7 +16,7 @@ import type { OutputStatus } from '../../outputs/link.ts';
 
 type SenderStatus = Pick<OutputStatus, 'state' | 'bytes' | 'since' | 'last_error' | 'retry_at'>;
 
-const REFUSED = { icecast: 'the server refused the password', whip: 'the server refused the token', srt: 'wrong passphrase' };
+const REFUSED = { icecast: 'the server refused the password', whip: 'the server refused the token', srt: 'wrong passphrase', rtp: 'refused' };
 type SenderKind = keyof typeof REFUSED;
 const BUSY = 'another source is using this mount point';
 
@@ -71,7 +71,7 @@ export function onAirView(ctx: AppContext): D.OnAirView {
   let sending = 0;
   const since: string[] = [];
   for (const o of s) {
-    if (o.kind !== 'icecast' && o.kind !== 'whip' && o.kind !== 'srt') continue;
+    if (o.kind !== 'icecast' && o.kind !== 'whip' && o.kind !== 'srt' && o.kind !== 'rtp') continue;
     if (!o.enabled && o.state === 'stopped') continue;
     sending++;
     if (o.kind === 'srt') {
@@ -84,7 +84,7 @@ export function onAirView(ctx: AppContext): D.OnAirView {
       lines.push(l);
       continue;
     }
-    let name = `Icecast server (${o.where})`;
+    let name = o.kind === 'rtp' ? `Network audio (RTP) to ${o.where}` : `Icecast server (${o.where})`;
     if (o.kind === 'whip') {
       let host = o.where;
       try {

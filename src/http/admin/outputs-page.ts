@@ -72,6 +72,7 @@ export const outputsRoutes = ({ ctx, hub }: AdminDeps) => {
               section('icecast'),
               ...(['recording', 'webrtc', 'metadata', 'mp3', 'stream'] as const).map((name) => sectionForm(name, ctx.config)),
               section('whip'),
+              section('rtp'),
             ],
           }),
         ),

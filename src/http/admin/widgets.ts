@@ -352,6 +352,7 @@ export const WIDGETS = {
   // before a change, can be swapped in after the change's update arrived; re-sent now and then.
   'icecast-entries': { pages: ['outputs'], slot: null, render: ({ ctx }) => entryStatesUpdate(ctx, 'icecast'), on: ['state', 'output', 'config'], everyMs: 1500, resync: true, clock: 'heals an entry a late form response showed stale' },
   'whip-entries': { pages: ['outputs'], slot: null, render: ({ ctx }) => entryStatesUpdate(ctx, 'whip'), on: ['state', 'output', 'config'], everyMs: 1500, resync: true, clock: 'heals an entry a late form response showed stale' },
+  'rtp-entries': { pages: ['outputs'], slot: null, render: ({ ctx }) => entryStatesUpdate(ctx, 'rtp'), on: ['state', 'output', 'config'], everyMs: 1500, resync: true, clock: 'heals an entry a late form response showed stale' },
   'listener-table': {
     pages: ['listeners'],
     slot: { id: 'listener-table' },
