@@ -6,7 +6,7 @@ describe('config', () => {
     const c = loadConfig('/nonexistent/hark.toml');
     expect(c).toEqual(defaultConfig());
     expect(c.http.port).toBe(8080);
-    expect(c.input).toEqual({ source: 'auto', device: '', channels: 2, latency_frames: 128, relaxed_latency_frames: 2048, gain_db: 0 });
+    expect(c.input).toEqual({ source: 'auto', device: '', channels: 2, latency_frames: 128, relaxed_latency_frames: 2048, gain_db: 0, url: '', buffer_ms: 120, passphrase: '', output_device: '' });
     expect(c.tone).toEqual({ frequency: 440, level_dbfs: -12, clock_ppm: 0 });
     expect(c.mp3.bitrate_kbps).toBe(128);
     expect(c.opus).toEqual({ bitrate_kbps: 96, frame_ms: 10, low_delay: false });
