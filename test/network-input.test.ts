@@ -1,0 +1,115 @@
+/**
+ * The receiving end over RTP, with real parts: ffmpeg sends a tone as RTP (L24, L16, Opus) →
+ * hark (input.source = "rtp") → /stream.mp3 carries the tone at its frequency and level. Then
+ * the sender stops: the input is "lost", [fallback] plays its file, and the sender coming back
+ * brings the tone back. Hostile packets (garbage, truncated headers, a flood) are counted
+ * and dropped, never a crash.
+ */
+import { afterAll, describe, expect, test } from 'bun:test';
+import dgram from 'node:dgram';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startHark, readStreamFor, type HarkProcess } from './lib/hark.ts';
+import { decodeWithFfmpeg, dominantFrequency, toneDbfs, wav16, sine } from './lib/signal.ts';
+import { until } from './lib/wait.ts';
+
+const started: HarkProcess[] = [];
+const senders: { kill(sig?: string | number): void }[] = [];
+afterAll(async () => {
+  for (const s of senders) s.kill('SIGKILL');
+  await Promise.all(started.map((h) => h.stop()));
+});
+
+/** A UDP port free now (bound and released). */
+async function freePort(): Promise<number> {
+  const s = dgram.createSocket('udp4');
+  await new Promise<void>((r) => s.bind(0, '127.0.0.1', () => r()));
+  const p = s.address().port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return p;
+}
+
+/** ffmpeg sending a sine as RTP to 127.0.0.1:port in real time. */
+function sendRtp(port: number, codec: string, frequency: number, extra: string[] = []) {
+  const p = Bun.spawn(
+    ['ffmpeg', '-hide_banner', '-nostdin', '-loglevel', 'error', '-re', '-f', 'lavfi', '-i', `sine=frequency=${frequency}:sample_rate=48000`, '-ac', '2', '-c:a', codec, ...extra, '-f', 'rtp', `rtp://127.0.0.1:${port}`],
+    { stdout: 'ignore', stderr: 'pipe' },
+  );
+  senders.push(p);
+  return p;
+}
+
+async function status(h: HarkProcess) {
+  return (await (await fetch(`${h.url}/api/status`)).json()) as {
+    input: { state: string; message: string; stats: Record<string, number | string | null> };
+    fallback: { active: boolean; kind: string };
+  };
+}
+
+/** Decode `ms` of /stream.mp3 (the left channel). */
+async function hear(h: HarkProcess, ms: number): Promise<Float32Array> {
+  const { bytes } = await readStreamFor(`${h.url}/stream.mp3`, ms);
+  return decodeWithFfmpeg(bytes, { format: 'mp3' });
+}
+
+/** ffmpeg's sine source is at 1/8 amplitude: −18.06 dBFS peak. */
+const SINE_DBFS = 20 * Math.log10(1 / 8);
+
+describe('RTP input', () => {
+  for (const [name, codec, extra] of [
+    ['L24', 'pcm_s24be', []],
+    ['L16', 'pcm_s16be', []],
+    ['Opus', 'libopus', ['-b:a', '128k']],
+  ] as const) {
+    test(`ffmpeg → RTP ${name} → hark: /stream.mp3 carries the tone`, async () => {
+      const port = await freePort();
+      const hark = await startHark(`[input]\nsource = "rtp"\nurl = "rtp://127.0.0.1:${port}"\noutput_device = "none"\n`);
+      started.push(hark);
+      expect((await status(hark)).input.state).toBe('waiting');
+      const tx = sendRtp(port, codec, 1000, [...extra]);
+      await until(async () => (await status(hark)).input.state === 'running', 10_000, 'the input running');
+      // past the buffer and the MP3 encoder's start
+      await Bun.sleep(500);
+      const pcm = await hear(hark, 3000);
+      const tail = pcm.subarray(Math.floor(pcm.length / 3));
+      expect(Math.abs(dominantFrequency(tail) - 1000)).toBeLessThan(5);
+      expect(Math.abs(toneDbfs(tail, 1000) - SINE_DBFS)).toBeLessThan(1);
+      const s = await status(hark);
+      expect(s.input.stats.payload).toBe(name.toLowerCase());
+      expect(s.input.stats.lost).toBe(0);
+      expect(s.input.stats.underrunFrames).toBe(0);
+      expect(Math.abs(Number(s.input.stats.bufferFillMs) - 120)).toBeLessThan(40);
+      tx.kill();
+      await hark.stop();
+    }, 60_000);
+  }
+
+  test('the link lost: input lost, the fallback file plays; the sender back: the tone again', async () => {
+    const port = await freePort();
+    const dir = mkdtempSync(join(tmpdir(), 'hark-netin-'));
+    const file = join(dir, 'fallback.wav');
+    writeFileSync(file, wav16(sine({ frequency: 500, dbfs: -12, seconds: 3, channels: 2 }), 2));
+    const hark = await startHark(
+      `[input]\nsource = "rtp"\nurl = "rtp://127.0.0.1:${port}"\noutput_device = "none"\n[fallback]\nenabled = true\nafter_s = 1\nreturn_s = 1\nfiles = ["${file}"]\n`,
+    );
+    started.push(hark);
+    let tx = sendRtp(port, 'pcm_s24be', 1000);
+    await until(async () => (await status(hark)).input.state === 'running', 10_000, 'the input running');
+    tx.kill();
+    await until(async () => (await status(hark)).input.state === 'lost', 5000, 'the input lost');
+    expect((await status(hark)).input.message).toContain('link lost');
+    await until(async () => (await status(hark)).fallback.active, 8000, 'the fallback playing');
+    let pcm = await hear(hark, 2500);
+    let tail = pcm.subarray(Math.floor(pcm.length / 3));
+    expect(Math.abs(dominantFrequency(tail) - 500)).toBeLessThan(5);
+    tx = sendRtp(port, 'pcm_s24be', 1000);
+    await until(async () => (await status(hark)).input.state === 'running', 10_000, 'the input running again');
+    await until(async () => !(await status(hark)).fallback.active, 8000, 'the fallback released');
+    pcm = await hear(hark, 2500);
+    tail = pcm.subarray(Math.floor(pcm.length / 3));
+    expect(Math.abs(dominantFrequency(tail) - 1000)).toBeLessThan(5);
+    expect(Number((await status(hark)).input.stats.linkLosses)).toBe(1);
+    tx.kill();
+  }, 90_000);
+});
