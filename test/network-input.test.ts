@@ -2,8 +2,10 @@
  * The receiving end over RTP, with real parts: ffmpeg sends a tone as RTP (L24, L16, Opus) →
  * hark (input.source = "rtp") → /stream.mp3 carries the tone at its frequency and level. Then
  * the sender stops: the input is "lost", [fallback] plays its file, and the sender coming back
- * brings the tone back. Hostile packets (garbage, truncated headers, a flood) are counted
- * and dropped, never a crash.
+ * brings the tone back. Over SRT the same with ffmpeg as caller (MP2, Opus, SMPTE 302M in
+ * MPEG-TS) and as listener (hark calls it, with and without a passphrase; a wrong one is
+ * named). Hostile packets (garbage, truncated headers, a flood) are counted and dropped,
+ * never a crash.
  */
 import { afterAll, describe, expect, test } from 'bun:test';
 import dgram from 'node:dgram';
@@ -110,6 +112,72 @@ describe('RTP input', () => {
     tail = pcm.subarray(Math.floor(pcm.length / 3));
     expect(Math.abs(dominantFrequency(tail) - 1000)).toBeLessThan(5);
     expect(Number((await status(hark)).input.stats.linkLosses)).toBe(1);
+    tx.kill();
+  }, 90_000);
+});
+
+/** ffmpeg sending a sine as MPEG-TS over SRT (`mode` is ffmpeg's side). */
+function sendSrt(port: number, mode: 'caller' | 'listener', codec: string[], frequency: number, passphrase = '') {
+  const q = `mode=${mode}${passphrase ? `&passphrase=${passphrase}` : ''}`;
+  const p = Bun.spawn(
+    ['ffmpeg', '-hide_banner', '-nostdin', '-loglevel', 'error', '-re', '-f', 'lavfi', '-i', `sine=frequency=${frequency}:sample_rate=48000`, '-ac', '2', ...codec, '-f', 'mpegts', `srt://127.0.0.1:${port}?${q}`],
+    { stdout: 'ignore', stderr: 'pipe' },
+  );
+  senders.push(p);
+  return p;
+}
+
+async function expectTone(hark: HarkProcess, frequency: number): Promise<void> {
+  const pcm = await hear(hark, 3000);
+  const tail = pcm.subarray(Math.floor(pcm.length / 3));
+  expect(Math.abs(dominantFrequency(tail) - frequency)).toBeLessThan(5);
+  expect(Math.abs(toneDbfs(tail, frequency) - SINE_DBFS)).toBeLessThan(1);
+}
+
+describe('SRT input', () => {
+  for (const [name, codec, payload] of [
+    ['MP2', ['-c:a', 'mp2', '-b:a', '256k'], 'mpeg-audio'],
+    ['Opus', ['-c:a', 'libopus', '-b:a', '128k'], 'opus'],
+    ['SMPTE 302M', ['-c:a', 's302m', '-strict', '-2'], 'pcm (302M'],
+  ] as const) {
+    test(`ffmpeg (caller) → SRT ${name} → hark (listener): /stream.mp3 carries the tone`, async () => {
+      const port = await freePort();
+      const hark = await startHark(`[input]\nsource = "srt"\nurl = "srt://127.0.0.1:${port}?mode=listener"\noutput_device = "none"\n`);
+      started.push(hark);
+      await until(async () => (await status(hark)).input.stats.link === 'listening', 10_000, 'the listener up');
+      const tx = sendSrt(port, 'caller', [...codec], 1000);
+      await until(async () => (await status(hark)).input.state === 'running', 10_000, 'the input running');
+      await Bun.sleep(500);
+      await expectTone(hark, 1000);
+      const s = await status(hark);
+      expect(String(s.input.stats.payload)).toStartWith(payload);
+      expect(s.input.stats.underrunFrames).toBe(0);
+      expect(Number(s.input.stats.srt_latencyMs)).toBe(120);
+      tx.kill();
+      await hark.stop();
+    }, 60_000);
+  }
+
+  test('hark calls ffmpeg (listener) with a passphrase; a wrong passphrase is named', async () => {
+    const port = await freePort();
+    const pass = 'correct horse battery';
+    let tx = sendSrt(port, 'listener', ['-c:a', 'mp2', '-b:a', '192k'], 700, pass);
+    const hark = await startHark(`[input]\nsource = "srt"\nurl = "srt://127.0.0.1:${port}?mode=caller"\npassphrase = "${pass}"\noutput_device = "none"\n`);
+    started.push(hark);
+    await until(async () => (await status(hark)).input.state === 'running', 15_000, 'the input running');
+    await Bun.sleep(500);
+    await expectTone(hark, 700);
+    tx.kill();
+    await hark.stop();
+
+    const port2 = await freePort();
+    tx = sendSrt(port2, 'listener', ['-c:a', 'mp2', '-b:a', '192k'], 700, pass);
+    const wrong = await startHark(`[input]\nsource = "srt"\nurl = "srt://127.0.0.1:${port2}?mode=caller"\npassphrase = "not the passphrase"\noutput_device = "none"\n`);
+    started.push(wrong);
+    await until(async () => /refused/.test(String((await status(wrong)).input.stats.problem)), 15_000, 'the refusal shown');
+    const s = await status(wrong);
+    expect(s.input.state).toBe('waiting');
+    expect(String(s.input.stats.problem).toLowerCase()).toContain('passphrase');
     tx.kill();
   }, 90_000);
 });
