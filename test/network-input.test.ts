@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { startHark, readStreamFor, type HarkProcess } from './lib/hark.ts';
 import { decodeWithFfmpeg, dominantFrequency, toneDbfs, wav16, sine } from './lib/signal.ts';
 import { until } from './lib/wait.ts';
+import { startPipewire, type PipewireHarness } from './lib/pipewire.ts';
 
 const started: HarkProcess[] = [];
 const senders: { kill(sig?: string | number): void }[] = [];
@@ -178,6 +179,69 @@ describe('SRT input', () => {
     const s = await status(wrong);
     expect(s.input.state).toBe('waiting');
     expect(String(s.input.stats.problem).toLowerCase()).toContain('passphrase');
+    tx.kill();
+  }, 90_000);
+});
+
+/** The longest run of exact zeros (a gap the sink played as silence), in samples. */
+function longestGap(x: Float32Array): number {
+  let best = 0;
+  let run = 0;
+  for (const v of x) {
+    run = v === 0 ? run + 1 : 0;
+    if (run > best) best = run;
+  }
+  return best;
+}
+
+/** Record `seconds` of what a sink plays (its monitor) with pw-record; the left channel. */
+async function recordSink(pw: PipewireHarness, sink: string, seconds: number): Promise<Float32Array> {
+  const file = join(pw.dir, `rec-${Date.now()}.wav`);
+  const p = Bun.spawn(['pw-record', '--target', sink, '-P', '{ stream.capture.sink = true }', '--format', 'f32', '--rate', '48000', '--channels', '2', file], {
+    env: { ...process.env, ...pw.env },
+    stdout: 'ignore',
+    stderr: 'pipe',
+  });
+  await Bun.sleep(seconds * 1000);
+  p.kill('SIGINT');
+  await p.exited;
+  return decodeWithFfmpeg(file);
+}
+
+describe('PipeWire output of a network input', () => {
+  let pw: PipewireHarness | undefined;
+  afterAll(async () => {
+    await pw?.stop();
+  });
+
+  test('RTP L24 → hark → input.output_device (a sink) plays the tone; the link lost plays silence and comes back', async () => {
+    pw = await startPipewire({ sinks: [{ name: 'hark-out', channels: 2 }] });
+    const port = await freePort();
+    const hark = await startHark(`[input]\nsource = "rtp"\nurl = "rtp://127.0.0.1:${port}"\noutput_device = "hark-out"\n`, { env: pw.env });
+    started.push(hark);
+    let tx = sendRtp(port, 'pcm_s24be', 1000);
+    await until(async () => (await status(hark)).input.stats.playback === 'playing', 15_000, 'the playback playing');
+    await Bun.sleep(500);
+    let pcm = await recordSink(pw, 'hark-out', 2.5);
+    let tail = pcm.subarray(Math.floor(pcm.length / 4));
+    expect(Math.abs(dominantFrequency(tail) - 1000)).toBeLessThan(5);
+    expect(Math.abs(toneDbfs(tail, 1000) - SINE_DBFS)).toBeLessThan(1);
+    expect(longestGap(tail)).toBeLessThan(10);
+    let s = await status(hark);
+    expect(Number(s.input.stats.playbackFillMs)).toBeLessThan(100);
+    tx.kill();
+    await until(async () => (await status(hark)).input.state === 'lost', 5000, 'the input lost');
+    pcm = await recordSink(pw, 'hark-out', 1);
+    expect(toneDbfs(pcm, 1000)).toBeLessThan(-60);
+    tx = sendRtp(port, 'pcm_s24be', 1000);
+    await until(async () => (await status(hark)).input.state === 'running', 10_000, 'the input running again');
+    await Bun.sleep(500);
+    pcm = await recordSink(pw, 'hark-out', 2);
+    tail = pcm.subarray(Math.floor(pcm.length / 4));
+    expect(Math.abs(dominantFrequency(tail) - 1000)).toBeLessThan(5);
+    expect(longestGap(tail)).toBeLessThan(10);
+    s = await status(hark);
+    expect(s.input.stats.playback).toBe('playing');
     tx.kill();
   }, 90_000);
 });
