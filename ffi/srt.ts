@@ -12,7 +12,7 @@
  * alignment). ffi/srt.test.ts checks them against the header with gcc when it is installed.
  */
 import { LibraryCallError, LibraryLoadError, LibrarySettingError } from './errors.ts';
-import { dlopen, ptr, type Pointer } from 'bun:ffi';
+import { dlopen } from 'bun:ffi';
 import { isIPv4, isIPv6 } from 'node:net';
 
 const SONAME = 'libsrt.so.1.5';
@@ -388,19 +388,16 @@ export function checkPassphrase(p: string): string {
 export class SrtSocket {
   #sock: number;
   readonly #lib = srt();
+  // Buffers are passed to each call as they are, never as a pointer taken once: JSC may move
+  // a small typed array's storage (a cached ptr() of the 496-byte stats block read stale data).
   readonly #int = new Int32Array(1);
   readonly #len = new Int32Array(1);
   readonly #stats = new Uint8Array(TRACEBSTATS_SIZE);
   readonly #mctrl = new Uint8Array(MSGCTRL_SIZE);
   readonly #addr = new Uint8Array(28);
-  readonly #statsPtr: Pointer;
-  readonly #mctrlPtr: Pointer;
 
   private constructor(sock: number) {
     this.#sock = sock;
-    this.#statsPtr = ptr(this.#stats);
-    this.#mctrlPtr = ptr(this.#mctrl);
-    this.#lib.srt_msgctrl_init(this.#mctrlPtr);
     leakWatch.register(this, 'SrtSocket', this);
   }
 
@@ -541,7 +538,12 @@ export class SrtSocket {
    * is full (non-blocking: the message was not queued). Throws SrtError when the link is gone.
    */
   send(data: Uint8Array): number {
-    const n = this.#lib.srt_sendmsg2(this.#h('srt_sendmsg2'), data, data.length, this.#mctrlPtr);
+    const sock = this.#h('srt_sendmsg2');
+    // libsrt writes back into the control block (srctime, msgno, pktseq): a block reused as it
+    // came back would give every later message the first one's source time, and the sender
+    // stalls. Fresh defaults each time (srctime 0 = "now").
+    this.#lib.srt_msgctrl_init(this.#mctrl);
+    const n = this.#lib.srt_sendmsg2(sock, data, data.length, this.#mctrl);
     if (n < 0) {
       if (this.#lib.srt_getlasterror(null) === SRT_EASYNCSND) return 0;
       throw lastError(this.#lib, 'srt_sendmsg2');
@@ -564,7 +566,7 @@ export class SrtSocket {
 
   /** The link statistics (srt_bistats, instantaneous values for the buffers and RTT). */
   stats(clear = false): SrtStats {
-    this.#check('srt_bistats', this.#lib.srt_bistats(this.#h('srt_bistats'), this.#statsPtr, clear ? 1 : 0, 1));
+    this.#check('srt_bistats', this.#lib.srt_bistats(this.#h('srt_bistats'), this.#stats, clear ? 1 : 0, 1));
     return readTraceStats(this.#stats);
   }
 

@@ -12,13 +12,13 @@ import { join, resolve } from 'node:path';
 import { Value } from '@sinclair/typebox/value';
 import type { TSchema } from '@sinclair/typebox';
 import { parse as parseToml } from 'smol-toml';
-import { ConfigSchema, GpioButtonSchema, GpioLedSchema, GpioSchema, IcecastSchema, NotifySchema } from '../src/config/schema.ts';
+import { ConfigSchema, GpioButtonSchema, GpioLedSchema, GpioSchema, IcecastSchema, NotifySchema, SrtSchema } from '../src/config/schema.ts';
 
 const ROOT = resolve(import.meta.dir, '..');
 const README = readFileSync(join(ROOT, 'README.md'), 'utf8');
 
 /** Sections documented in their own README sections, not in the main table. */
-const OWN_SECTIONS = ['icecast', 'whip', 'gpio', 'notify', 'schedule', 'program'];
+const OWN_SECTIONS = ['icecast', 'whip', 'srt', 'gpio', 'notify', 'schedule', 'program'];
 
 interface Row {
   keys: string[];
@@ -122,6 +122,22 @@ describe('README ↔ schema', () => {
     expect(at).toBeGreaterThan(0);
     const rows = tableRows(README.slice(at), '| key | default | meaning |');
     const props = NotifySchema.properties as Record<string, TSchema>;
+    const seen = new Set<string>();
+    for (const [keyCell, defaultCell] of rows) {
+      const key = /`([^`]+)`/.exec(keyCell!)![1]!;
+      seen.add(key);
+      expect({ key, known: key in props }).toEqual({ key, known: true });
+      const d = /`([^`]+)`/.exec(defaultCell!);
+      expect({ key, default: d ? tomlValue(d[1]!) : undefined }).toEqual({ key, default: props[key]!.default });
+    }
+    expect(Object.keys(props).filter((k) => !seen.has(k))).toEqual([]);
+  });
+
+  test('the [[srt]] table has every key of an entry, with its default', () => {
+    const at = README.indexOf('### Contribution links over SRT: [[srt]]');
+    expect(at).toBeGreaterThan(0);
+    const rows = tableRows(README.slice(at), '| key | default | meaning |');
+    const props = SrtSchema.properties as Record<string, TSchema>;
     const seen = new Set<string>();
     for (const [keyCell, defaultCell] of rows) {
       const key = /`([^`]+)`/.exec(keyCell!)![1]!;

@@ -20,7 +20,7 @@ export type PacketSink = (packet: EncodedPacket) => void;
  * preallocated buffer and calls its sink once per complete packet.
  */
 export interface Encoder {
-  readonly codec: 'opus' | 'mp3' | 'pcmu' | 'pcma' | 'g722';
+  readonly codec: 'opus' | 'mp3' | 'pcmu' | 'pcma' | 'g722' | 's302m';
   readonly channels: number;
   /** Frames per packet. */
   readonly frameSize: number;

@@ -5,6 +5,7 @@ import { G711Encoder } from './g711.ts';
 import { G722Encoder } from './g722.ts';
 import { Mp3StreamEncoder } from './mp3.ts';
 import { OpusStreamEncoder } from './opus.ts';
+import { S302mEncoder } from './s302m.ts';
 
 export type { EncodedPacket, Encoder, PacketSink } from './encoder.ts';
 export { Mp3StreamEncoder } from './mp3.ts';
@@ -33,6 +34,13 @@ export type EncoderSpec =
       /** CBR: the bitrate. VBR: the target mean, mapped to the nearest LAME -V preset. */
       bitrateKbps: number;
       mode: 'cbr' | 'vbr';
+    }
+  | {
+      /** PCM as SMPTE 302M AES3 data packets, 24-bit (SRT's payload "pcm"). */
+      codec: 's302m';
+      channels: 1 | 2;
+      /** Packet duration (1, 2, 4, 5 or 10 ms). */
+      frameMs: number;
     }
   | {
       /** G.711 μ-law / A-law (8 kHz) or G.722 (16 kHz): mono, the input mixed down and decimated. */
@@ -71,6 +79,8 @@ export function createEncoder(spec: EncoderSpec, sink: PacketSink): Encoder {
           : { channels: spec.channels, mode: 'vbr', vbrQuality: vbrQualityForBitrate(spec.bitrateKbps) },
         sink,
       );
+    case 's302m':
+      return new S302mEncoder({ channels: spec.channels, frameMs: spec.frameMs }, sink);
     case 'pcmu':
     case 'pcma':
       return new G711Encoder(spec.codec, { channels: spec.channels, frameMs: spec.frameMs }, sink);
@@ -102,6 +112,7 @@ export function encoderKey(spec: EncoderSpec): string {
       ].join('/');
     case 'mp3':
       return ['mp3', `${spec.channels}ch`, `${spec.bitrateKbps}k`, spec.mode].join('/');
+    case 's302m':
     case 'pcmu':
     case 'pcma':
     case 'g722':

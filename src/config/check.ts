@@ -1,3 +1,4 @@
+import { checkSrtEntries } from './srt-url.ts';
 /**
  * The cross-field checks on a config that the schema alone cannot express (an Icecast entry's
  * url or host+mount, distinct ids, an MP3 bitrate MPEG-1 Layer III can carry, a WHIP URL).
@@ -62,6 +63,8 @@ export function checkBroadcastConfig(c: Config): EntryProblem | null {
     }
     if (u.protocol !== 'http:' && u.protocol !== 'https:') return { path: `whip.${i}.url`, reason: `must start with http:// or https://, got ${u.protocol}//` };
   }
+  const srt = checkSrtEntries(c);
+  if (srt) return srt;
   return checkNotifyEntries(c.notify);
 }
 

@@ -30,7 +30,7 @@ export type Reaction = 'applied' | 'restart';
  * - `on-use`: keys read from the current snapshot every time they are used (access,
  *   on_boot, the first-boot password): nothing to do when they change.
  */
-export type ComponentName = 'log' | 'programs' | 'source' | 'title' | 'icecast' | 'whip' | 'recording' | 'silence' | 'fallback' | 'off-air' | 'tls' | 'notify' | 'automation' | 'on-use';
+export type ComponentName = 'log' | 'programs' | 'source' | 'title' | 'icecast' | 'whip' | 'srt' | 'recording' | 'silence' | 'fallback' | 'off-air' | 'tls' | 'notify' | 'automation' | 'on-use';
 
 /** Something that reacts to config changes: given the snapshots before and after, it applies the change or says it needs a restart. */
 export interface ConfigComponent {
@@ -99,6 +99,7 @@ export const CONFIG_KEYS: { [S in keyof Config]-?: Rules<Config[S]> } = {
   silence: { enabled: live('silence'), threshold_dbfs: RESTART, after_s: RESTART },
   fallback: live('fallback'),
   whip: live('whip'),
+  srt: live('srt'),
   metadata: { title: live('title'), icy_metaint: RESTART_KEY },
   webrtc: RESTART,
   gpio: RESTART,

@@ -168,6 +168,10 @@ export function checkPrograms(c: Config): EntryProblem | null {
     const bad = ref(`whip.${i}.program`, e.program);
     if (bad) return bad;
   }
+  for (const [i, e] of c.srt.entries()) {
+    const bad = ref(`srt.${i}.program`, e.program);
+    if (bad) return bad;
+  }
   {
     const bad = ref('recording.program', c.recording.program);
     if (bad) return bad;

@@ -322,6 +322,30 @@ export const WhipSchema = T.Object(
   { additionalProperties: false },
 );
 
+/** One `[[srt]]` entry: a contribution link over SRT (MPEG-TS in libsrt's live mode). */
+export const SrtSchema = T.Object(
+  {
+    id: T.String({ default: '', maxLength: 64, description: 'Label in logs and status; default srt1, srt2 …' }),
+    enabled: T.Boolean({ default: true, description: 'Send to this destination' }),
+    program: ProgramRef,
+    url: T.String({
+      minLength: 1,
+      maxLength: 1024,
+      description: 'srt://host:port?mode=caller (hark calls the receiver) or srt://:port?mode=listener (the receiver calls hark); streamid, passphrase, pbkeylen and latency in the query are taken too',
+    }),
+    passphrase: T.String({ default: '', maxLength: 79, description: 'Encryption passphrase, 10–79 characters (empty: not encrypted)' }),
+    pbkeylen: T.Union([T.Literal(16), T.Literal(24), T.Literal(32)], { default: 16, description: 'AES key length in bytes: 16 (AES-128), 24 or 32 (AES-256)' }),
+    latency_ms: T.Integer({ minimum: 20, maximum: 8000, default: 120, description: 'SRT latency: how long the receiver waits for lost packets to be sent again' }),
+    stream_id: T.String({ default: '', maxLength: 512, description: 'SRT stream ID sent to the receiver (caller mode)' }),
+    payload: T.Union([T.Literal('opus'), T.Literal('mp2'), T.Literal('mp3'), T.Literal('pcm')], {
+      default: 'opus',
+      description: 'What the MPEG-TS carries: opus, mp2, mp3, or pcm (24-bit SMPTE 302M, about 2.7 Mbit/s stereo)',
+    }),
+    bitrate_kbps: T.Integer({ minimum: 6, maximum: 510, default: 256, description: 'Codec bitrate in kbit/s (opus 6–510; mp3 and mp2 a standard bitrate; ignored for pcm)' }),
+  },
+  { additionalProperties: false },
+);
+
 export const MetadataSchema = T.Object(
   {
     title: T.String({ default: '', maxLength: 1024, description: 'Title sent at start (POST /api/metadata changes it)' }),
@@ -596,6 +620,7 @@ export const ConfigSchema = T.Object(
     silence: SilenceSchema,
     fallback: FallbackSchema,
     whip: T.Array(WhipSchema, { default: [], maxItems: 16, description: 'WHIP servers ([[whip]])' }),
+    srt: T.Array(SrtSchema, { default: [], maxItems: 16, description: 'SRT destinations ([[srt]])' }),
     metadata: MetadataSchema,
     webrtc: WebrtcSchema,
     gpio: GpioSchema,

@@ -23,6 +23,9 @@ export const SECRET_KEYS: Readonly<Record<string, SecretKind>> = {
   'icecast.*.password': 'value',
   'whip.*.url': 'url-origin',
   'whip.*.token': 'value',
+  'srt.*.passphrase': 'value',
+  // An SRT URL may carry passphrase=… in its query.
+  'srt.*.url': 'url-origin',
   'webrtc.token': 'value',
   'webrtc.ice_servers.*.url': 'url',
   'webrtc.ice_servers.*.credential': 'value',

@@ -52,6 +52,7 @@ export function configComponents(p: Parts, opts: ApplyOptions): ConfigComponent[
       p.streams?.apply(next);
       await p.broadcast.applyOutputs('icecast', prev, next);
       await p.broadcast.applyOutputs('whip', prev, next);
+      await p.broadcast.applyOutputs('srt', prev, next);
       return programChannels(prev, prev.recording.program) === programChannels(next, next.recording.program) ? 'applied' : 'restart';
     }),
     component('title', (prev, next) => {
@@ -61,6 +62,7 @@ export function configComponents(p: Parts, opts: ApplyOptions): ConfigComponent[
     // BroadcastOutputs owns its outputs and reconciles them itself.
     component('icecast', (prev, next) => p.broadcast.applyOutputs('icecast', prev, next)),
     component('whip', (prev, next) => p.broadcast.applyOutputs('whip', prev, next)),
+    component('srt', (prev, next) => p.broadcast.applyOutputs('srt', prev, next)),
     component('recording', (prev, next) => p.broadcast.applyRecording(prev, next)),
     component('silence', (prev, next) => p.broadcast.applySilence(prev, next)),
     component('fallback', (prev, next) => p.broadcast.applyFallback(prev, next)),

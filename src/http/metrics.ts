@@ -8,6 +8,7 @@ import type { AppContext } from '../control/context.ts';
 import { VERSION } from '../version.ts';
 import { outputStatuses } from '../control/outputs.ts';
 import { LINK_STATES } from '../outputs/link.ts';
+import type { SrtOutput } from '../outputs/srt/index.ts';
 
 type Labels = Record<string, string | number>;
 
@@ -58,8 +59,25 @@ export function renderMetrics(ctx: AppContext): string {
     else c('hark_output_bytes_total', 'Bytes sent by an output', o.bytes, { output: o.kind, id: o.id });
     if (o.connects !== undefined) c('hark_output_connects_total', 'Successful connections of an output', o.connects, { output: o.kind, id: o.id });
     // An output under the reconnect handler lists every state it can be in; the others their current one.
-    const states: readonly string[] = o.connects !== undefined ? LINK_STATES : [o.state];
+    // A kind's own waiting state (the recorder's disk_full, SRT's refused) is listed while it is current.
+    const states: readonly string[] = o.connects !== undefined ? [...new Set([...LINK_STATES, o.state])] : [o.state];
     for (const s of states) g('hark_output_up', 'Output state (1 for the current one)', o.state === s ? 1 : 0, { output: o.kind, id: o.id, state: s });
+  }
+  // SRT links: what libsrt measures of each connection (the last one's while it is down).
+  for (const o of ctx.broadcast.outputs('srt') as readonly SrtOutput[]) {
+    const st = o.status();
+    const l = { id: o.id };
+    c('hark_srt_reconnects_total', 'Times an SRT destination connected again after a loss', st.reconnects, l);
+    c('hark_srt_dropped_messages_total', 'TS messages the SRT send buffer had no room for', st.dropped_messages, l);
+    if (!st.link) continue;
+    g('hark_srt_rtt_ms', 'SRT round-trip time, ms', st.link.rtt_ms, l);
+    g('hark_srt_send_rate_kbps', 'SRT sending rate, kbit/s', st.link.send_rate_kbps, l);
+    g('hark_srt_bandwidth_kbps', 'SRT estimated link bandwidth, kbit/s', st.link.bandwidth_kbps, l);
+    g('hark_srt_send_buffer_ms', 'Unacknowledged audio in the SRT send buffer, ms', st.link.send_buffer_ms, l);
+    c('hark_srt_packets_sent_total', 'SRT data packets sent on the current connection', st.link.packets_sent, l);
+    c('hark_srt_packets_lost_total', 'SRT packets the receiver reported lost on the current connection', st.link.packets_lost, l);
+    c('hark_srt_packets_retransmitted_total', 'SRT packets sent again on the current connection', st.link.packets_retransmitted, l);
+    c('hark_srt_packets_dropped_total', 'SRT packets dropped as too late on the current connection', st.link.packets_dropped, l);
   }
   g('hark_alerts', 'Alerts active now', ctx.broadcast.alerts.list().length);
   // The [[notify]] entries, by index and type only (their addresses are not public).

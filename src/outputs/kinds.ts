@@ -7,6 +7,7 @@ import type { Config } from '../config/schema.ts';
 import { icecastKind } from './icecast/index.ts';
 import type { OutputStatus } from './link.ts';
 import type { PacketSource } from './packet-source.ts';
+import { srtKind } from './srt/index.ts';
 import { whipKind } from './whip/index.ts';
 
 /** What BroadcastOutputs needs of one output. */
@@ -24,8 +25,8 @@ export interface SendingOutput {
   setTitle?(title: string): void;
 }
 
-/** Sections whose entries are outputs of a kind ("icecast", "whip"). */
-export type KindSection = 'icecast' | 'whip';
+/** Sections whose entries are outputs of a kind ("icecast", "whip", "srt"). */
+export type KindSection = 'icecast' | 'whip' | 'srt';
 
 export interface OutputKind<O extends SendingOutput = SendingOutput> {
   /** The config section, the status key and OutputStatus.kind. */
@@ -37,4 +38,4 @@ export interface OutputKind<O extends SendingOutput = SendingOutput> {
 }
 
 /** Every kind, in the order the page, the CLI and /metrics list them. */
-export const OUTPUT_KINDS: readonly OutputKind[] = [icecastKind, whipKind];
+export const OUTPUT_KINDS: readonly OutputKind[] = [icecastKind, whipKind, srtKind];

@@ -100,6 +100,8 @@ export interface LinkHandlerOptions<L extends Link> {
   authHint: string;
   /** What a taken mount or session is called: "another source is connected to /live". */
   busyText?: string;
+  /** The connecting detail when it differs from "connecting to <where>" (a listener waits). */
+  connectingText?: string;
   /** The live detail when it differs from "live". */
   liveText?: string;
   /** The kind's own names for the states in OutputStatus (the recorder's live is `recording`). */
@@ -241,7 +243,7 @@ export class LinkHandler<L extends Link> {
       case 'stopped':
         return 'stopped';
       case 'connecting':
-        return `connecting to ${this.o.where}`;
+        return this.o.connectingText ?? `connecting to ${this.o.where}`;
       case 'live':
         return this.o.liveText ?? 'live';
       case 'retrying':
