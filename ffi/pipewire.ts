@@ -264,7 +264,9 @@ export class PwConnection implements Disposable {
   write(src: Float32Array, frames: number): number {
     if (this.mode !== 'playback') throw new PipewireError('write', `a ${this.mode} connection does not play`);
     const n = Math.max(0, Math.min(frames, Math.floor(src.length / this.channels)));
-    return n === 0 ? 0 : this.s.hk_write(this.h(), src, n);
+    // `| 0`: an int32, not a double that happens to be whole — once the call is hot (JIT), a
+    // double in an i32 slot reached the C side as 0 (seen: every write refused after ~1000).
+    return n === 0 ? 0 : this.s.hk_write(this.h(), src, n | 0);
   }
 
   /** Copy up to maxFrames interleaved frames into dst; never blocks. */

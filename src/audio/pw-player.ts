@@ -6,7 +6,8 @@
  * takes frames from a lock-free ring this side fills (hk_write).
  *
  * The ring is kept near TARGET_MS: the sink's clock and the link's are not the same crystal,
- * so what drifts is bounded — above three times the target it is cut back to the target, and after an
+ * so the averaged fill is steered to the target a frame at a time (one dropped or repeated per
+ * block); above three times the target it is cut back at once (a stall), and after an
  * underrun (the sink ran dry: played as silence, counted) a cushion of silence goes first.
  * PipeWire away or the sink absent: retried with backoff; never throws to the caller.
  */
@@ -16,6 +17,8 @@ import { SAMPLE_RATE } from './format.ts';
 type Log = (level: 'debug' | 'info' | 'warn' | 'error', prefix: string, msg: string) => void;
 
 const TARGET_MS = 40;
+/** The fill is looked at, and at most one frame dropped or repeated, once per this many frames (10 ms). */
+const STEER_FRAMES = 480;
 const BACKOFF_MIN_MS = 500;
 const BACKOFF_MAX_MS = 5000;
 
@@ -33,6 +36,9 @@ export interface PlayerStatus {
   playedFrames: number;
   /** Frames the sink took per cycle (its quantum). */
   framesPerCycle: number;
+  /** Single frames dropped / repeated to hold the fill at the target (clock drift). */
+  trimmedFrames: number;
+  paddedFrames: number;
 }
 
 export class PipewirePlayer {
@@ -46,6 +52,12 @@ export class PipewirePlayer {
   private readonly target: number;
   private readonly silence: Float32Array;
   private carried = { underruns: 0, underrunFrames: 0, played: 0 };
+  private fillAvg = 0;
+  private sinceSteer = 0;
+  /** Frames dropped / repeated one at a time to hold the fill at the target. */
+  private trimmed = 0;
+  private padded = 0;
+  private readonly slack = Math.round((5 * SAMPLE_RATE) / 1000);
 
   constructor(
     readonly device: string,
@@ -108,18 +120,42 @@ export class PipewirePlayer {
         this.lastUnderruns = s.ringOverruns;
         if (fill < this.target / 2) c.write(this.silence, this.target - fill);
       }
+      // Steer the averaged fill to the target a frame at a time (a sample dropped or repeated
+      // per block: the two clocks differ by parts per million, so this is rare and inaudible).
+      // (per STEER_FRAMES written, not per call: blocks come in any size, down to a frame)
+      this.sinceSteer += frames;
+      const steer = this.sinceSteer >= STEER_FRAMES;
+      if (steer) {
+        this.sinceSteer = 0;
+        this.fillAvg += 0.05 * (fill - this.fillAvg);
+      }
       let n = frames;
       let from = 0;
+      let repeat = 0;
+      if (!steer) {
+        // no correction this block
+      } else if (this.fillAvg > this.target + this.slack && n > 1) {
+        from = 1;
+        n -= 1;
+        this.trimmed++;
+        this.fillAvg -= 1;
+      } else if (this.fillAvg < this.target - this.slack && n > 0) {
+        repeat = 1;
+        this.padded++;
+        this.fillAvg += 1;
+      }
       if (fill + n > this.target * 3) {
         // the sink is slower than the link (or started late): back to the target at once,
         // dropping the oldest of this block, so this happens seldom rather than every block
         from = Math.min(n, fill + n - this.target);
+        this.fillAvg = this.target;
         this.dropped += from;
         n -= from;
       }
       if (n > 0) {
         const taken = c.write(from ? src.subarray(from * this.channels) : src, n);
         this.dropped += n - taken;
+        if (repeat) c.write(src.subarray((from + n - 1) * this.channels), 1);
       }
     } catch (e) {
       this.lastError = (e as Error).message;
@@ -154,7 +190,7 @@ export class PipewirePlayer {
         message = (e as Error).message;
       }
     }
-    return { state, device: this.device, message, fillMs, underruns: t.underruns, underrunFrames: t.underrunFrames, droppedFrames: this.dropped, playedFrames: t.played, framesPerCycle: perCycle };
+    return { state, device: this.device, message, fillMs, underruns: t.underruns, underrunFrames: t.underrunFrames, droppedFrames: this.dropped, playedFrames: t.played, framesPerCycle: perCycle, trimmedFrames: this.trimmed, paddedFrames: this.padded };
   }
 
   close(): void {

@@ -70,6 +70,8 @@ function stats() {
       playbackDroppedFrames: p.droppedFrames,
       playbackFrames: p.playedFrames,
       playbackFramesPerCycle: p.framesPerCycle,
+      playbackTrimmedFrames: p.trimmedFrames,
+      playbackPaddedFrames: p.paddedFrames,
     });
   }
   return st;
