@@ -236,7 +236,9 @@ describe('PipeWire output of a network input', () => {
     // is reworked (see the helper's report). A steady run shows none.
     expect(longestGap(tail)).toBeLessThan(4800);
     let s = await status(hark);
-    expect(Number(s.input.stats.playbackFillMs)).toBeLessThan(100);
+    // Bounded: the target is 40 ms and 150 ms above it the ring is cut back (a null sink's
+    // timer on a loaded test machine runs measurably slow, so the cut is what governs there).
+    expect(Number(s.input.stats.playbackFillMs)).toBeLessThanOrEqual(220);
     tx.kill();
     await until(async () => (await status(hark)).input.state === 'lost', 5000, 'the input lost');
     pcm = await recordSink(pw, 'hark-out', 1);

@@ -6,8 +6,9 @@
  * takes frames from a lock-free ring this side fills (hk_write).
  *
  * The ring is kept near TARGET_MS: the sink's clock and the link's are not the same crystal,
- * so the averaged fill is steered to the target a frame at a time (one dropped or repeated per
- * block); above three times the target it is cut back at once (a stall), and after an
+ * so the ring's low-water mark is steered to the target by dropping or repeating single frames
+ * (at most 0.4 %); 150 ms above the target it is cut back
+ * at once (a stall, then a burst), and after an
  * underrun (the sink ran dry: played as silence, counted) a cushion of silence goes first.
  * PipeWire away or the sink absent: retried with backoff; never throws to the caller.
  */
@@ -17,8 +18,14 @@ import { SAMPLE_RATE } from './format.ts';
 type Log = (level: 'debug' | 'info' | 'warn' | 'error', prefix: string, msg: string) => void;
 
 const TARGET_MS = 40;
-/** The fill is looked at, and at most one frame dropped or repeated, once per this many frames (10 ms). */
+/** The fill is looked at, and frames dropped or repeated, once per this many frames (10 ms). */
 const STEER_FRAMES = 480;
+/** Most frames dropped or repeated per STEER_FRAMES. */
+const MAX_STEP = 2;
+/** The low-water mark is taken over this many frames written (0.5 s). */
+const WINDOW_FRAMES = 24_000;
+/** Most frames corrected per window: 0.4 % (a clock that far off is a broken one). */
+const MAX_PER_WINDOW = 96;
 const BACKOFF_MIN_MS = 500;
 const BACKOFF_MAX_MS = 5000;
 
@@ -52,12 +59,16 @@ export class PipewirePlayer {
   private readonly target: number;
   private readonly silence: Float32Array;
   private carried = { underruns: 0, underrunFrames: 0, played: 0 };
-  private fillAvg = 0;
   private sinceSteer = 0;
+  private sinceWindow = 0;
+  private lowWater = Infinity;
+  /** Frames still to drop (+) or repeat (−) to bring the low-water mark to the target. */
+  private pending = 0;
   /** Frames dropped / repeated one at a time to hold the fill at the target. */
   private trimmed = 0;
   private padded = 0;
-  private readonly slack = Math.round((5 * SAMPLE_RATE) / 1000);
+  /** Above this the ring is cut back to the target at once (a stall, then a burst). */
+  private readonly ceiling = Math.round(((TARGET_MS + 150) * SAMPLE_RATE) / 1000);
 
   constructor(
     readonly device: string,
@@ -120,42 +131,48 @@ export class PipewirePlayer {
         this.lastUnderruns = s.ringOverruns;
         if (fill < this.target / 2) c.write(this.silence, this.target - fill);
       }
-      // Steer the averaged fill to the target a frame at a time (a sample dropped or repeated
-      // per block: the two clocks differ by parts per million, so this is rare and inaudible).
-      // (per STEER_FRAMES written, not per call: blocks come in any size, down to a frame)
-      this.sinceSteer += frames;
-      const steer = this.sinceSteer >= STEER_FRAMES;
-      if (steer) {
-        this.sinceSteer = 0;
-        this.fillAvg += 0.05 * (fill - this.fillAvg);
+      // Steer by the low-water mark: the least the ring held just before a write over the last
+      // WINDOW_FRAMES (a burst after a stalled wake raises the fill for a moment; the low point
+      // is what keeps the sink from running dry). Above the target, frames are dropped; below
+      // half of it, repeated — single frames, at most MAX_STEP per STEER_FRAMES (the clocks
+      // differ by parts per million, so this is rare).
+      if (fill < this.lowWater) this.lowWater = fill;
+      this.sinceWindow += frames;
+      if (this.sinceWindow >= WINDOW_FRAMES) {
+        this.sinceWindow = 0;
+        const lw = this.lowWater;
+        this.lowWater = Infinity;
+        this.pending = lw > this.target ? Math.min(lw - this.target, MAX_PER_WINDOW) : lw < this.target / 2 ? -Math.min(this.target / 2 - lw, MAX_PER_WINDOW) : 0;
       }
+      this.sinceSteer += frames;
+      const steer = this.pending !== 0 && this.sinceSteer >= STEER_FRAMES;
+      if (steer) this.sinceSteer = 0;
       let n = frames;
       let from = 0;
       let repeat = 0;
-      if (!steer) {
-        // no correction this block
-      } else if (this.fillAvg > this.target + this.slack && n > 1) {
-        from = 1;
-        n -= 1;
-        this.trimmed++;
-        this.fillAvg -= 1;
-      } else if (this.fillAvg < this.target - this.slack && n > 0) {
-        repeat = 1;
-        this.padded++;
-        this.fillAvg += 1;
+      if (steer && this.pending > 0 && n > 1) {
+        from = Math.min(MAX_STEP, this.pending, n - 1);
+        n -= from;
+        this.pending -= from;
+        this.trimmed += from;
+      } else if (steer && this.pending < 0 && n > 0) {
+        repeat = Math.min(MAX_STEP, -this.pending);
+        this.pending += repeat;
+        this.padded += repeat;
       }
-      if (fill + n > this.target * 3) {
+      if (fill + n > this.ceiling) {
         // the sink is slower than the link (or started late): back to the target at once,
         // dropping the oldest of this block, so this happens seldom rather than every block
         from = Math.min(n, fill + n - this.target);
-        this.fillAvg = this.target;
+        this.pending = 0;
         this.dropped += from;
         n -= from;
       }
       if (n > 0) {
         const taken = c.write(from ? src.subarray(from * this.channels) : src, n);
         this.dropped += n - taken;
-        if (repeat) c.write(src.subarray((from + n - 1) * this.channels), 1);
+        const last = src.subarray((from + n - 1) * this.channels, (from + n) * this.channels);
+        for (let i = 0; i < repeat; i++) c.write(last, 1);
       }
     } catch (e) {
       this.lastError = (e as Error).message;
