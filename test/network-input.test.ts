@@ -88,6 +88,34 @@ describe('RTP input', () => {
     }, 60_000);
   }
 
+  test('hostile: a flood of garbage and forged RTP beside the real stream is counted and dropped; the tone plays on', async () => {
+    const port = await freePort();
+    const hark = await startHark(`[input]\nsource = "rtp"\nurl = "rtp://127.0.0.1:${port}"\noutput_device = "none"\n`);
+    started.push(hark);
+    const tx = sendRtp(port, 'pcm_s24be', 1000);
+    await until(async () => (await status(hark)).input.state === 'running', 10_000, 'the input running');
+    const sock = dgram.createSocket('udp4');
+    const listening = hear(hark, 3000);
+    let seed = 7;
+    const rnd = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
+    for (let i = 0; i < 20_000; i++) {
+      const b = Buffer.alloc(Math.floor(rnd() * 1400));
+      for (let k = 0; k < b.length; k++) b[k] = Math.floor(rnd() * 256);
+      if (i % 2 === 0 && b.length >= 12) b[0] = 0x80; // RTP v2 header, another SSRC, random rest
+      sock.send(b, port, '127.0.0.1');
+      if (i % 500 === 0) await Bun.sleep(5);
+    }
+    const pcm = await listening;
+    sock.close();
+    const tail = pcm.subarray(Math.floor(pcm.length / 3));
+    expect(Math.abs(dominantFrequency(tail) - 1000)).toBeLessThan(5);
+    const s = await status(hark);
+    expect(s.input.state).toBe('running');
+    expect(Number(s.input.stats.malformed) + Number(s.input.stats.foreign)).toBeGreaterThan(5000);
+    expect(hark.rssKb()).toBeLessThan(400_000);
+    tx.kill();
+  }, 60_000);
+
   test('the link lost: input lost, the fallback file plays; the sender back: the tone again', async () => {
     const port = await freePort();
     const dir = mkdtempSync(join(tmpdir(), 'hark-netin-'));
