@@ -83,6 +83,9 @@ describe('RTP input', () => {
       expect(s.input.stats.lost).toBe(0);
       expect(s.input.stats.underrunFrames).toBe(0);
       expect(Math.abs(Number(s.input.stats.bufferFillMs) - 120)).toBeLessThan(40);
+      const metrics = await (await fetch(`${hark.url}/metrics`)).text();
+      expect(metrics).toContain('hark_netin_receiving{protocol="rtp"} 1');
+      expect(metrics).toMatch(/hark_netin_lost_packets_total\{protocol="rtp"\} 0/);
       tx.kill();
       await hark.stop();
     }, 60_000);
