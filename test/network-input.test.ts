@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { startHark, readStreamFor, type HarkProcess } from './lib/hark.ts';
 import { decodeWithFfmpeg, dominantFrequency, rmsDbfs, toneDbfs, wav16, sine } from './lib/signal.ts';
 import { until } from './lib/wait.ts';
+import { session } from './lib/session.ts';
 import { startPipewire, type PipewireHarness } from './lib/pipewire.ts';
 
 const started: HarkProcess[] = [];
@@ -67,7 +68,7 @@ describe('RTP input', () => {
   ] as const) {
     test(`ffmpeg → RTP ${name} → hark: /stream.mp3 carries the tone`, async () => {
       const port = await freePort();
-      const hark = await startHark(`[input]\nsource = "rtp"\nurl = "rtp://127.0.0.1:${port}"\noutput_device = "none"\n`);
+      const hark = await startHark(`[input]\nsource = "rtp"\nurl = "rtp://127.0.0.1:${port}"\noutput_device = "none"\n[admin]\npassword = "netin-test-1"\n`);
       started.push(hark);
       expect((await status(hark)).input.state).toBe('waiting');
       const tx = sendRtp(port, codec, 1000, [...extra]);
@@ -86,6 +87,12 @@ describe('RTP input', () => {
       const metrics = await (await fetch(`${hark.url}/metrics`)).text();
       expect(metrics).toContain('hark_netin_receiving{protocol="rtp"} 1');
       expect(metrics).toMatch(/hark_netin_lost_packets_total\{protocol="rtp"\} 0/);
+      // The Input page says it in words: receiving, from where, the buffer, nothing lost.
+      const { cookie } = await session(hark.url, 'netin-test-1');
+      const page = await (await fetch(`${hark.url}/input`, { headers: { cookie } })).text();
+      expect(page).toContain('<dt>Feed</dt><dd>RTP 127.0.0.1:' + port);
+      expect(page).toMatch(/receiving<\/span> receiving (l16|l24|opus) from 127\.0\.0\.1:\d+/);
+      expect(page).toMatch(/<dt>Packets<\/dt><dd>0 lost, 0 late, 0 refused/);
       tx.kill();
       await hark.stop();
     }, 60_000);
