@@ -16,6 +16,7 @@ import { startHark, readStreamFor, type HarkProcess } from './lib/hark.ts';
 import { decodeWithFfmpeg, dominantFrequency, rmsDbfs, toneDbfs, wav16, sine } from './lib/signal.ts';
 import { until } from './lib/wait.ts';
 import { session } from './lib/session.ts';
+import { SrtSocket } from '../ffi/srt.ts';
 import { startPipewire, type PipewireHarness } from './lib/pipewire.ts';
 
 const started: HarkProcess[] = [];
@@ -196,6 +197,41 @@ describe('SRT input', () => {
       await hark.stop();
     }, 60_000);
   }
+
+  test('hostile: a caller sending garbage and broken TS is counted and dropped; once it leaves, a real feed plays', async () => {
+    const port = await freePort();
+    const hark = await startHark(`[input]\nsource = "srt"\nurl = "srt://127.0.0.1:${port}?mode=listener"\noutput_device = "none"\n`);
+    started.push(hark);
+    await until(async () => (await status(hark)).input.stats.link === 'listening', 10_000, 'the listener up');
+    const bad = SrtSocket.create({ latencyMs: 120 });
+    try {
+      bad.connect('127.0.0.1', port);
+      await until(() => bad.state === 'connected', 5000, 'the hostile caller connected');
+      let seed = 3;
+      const rnd = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
+      for (let i = 0; i < 3000; i++) {
+        const m = new Uint8Array(1316);
+        for (let k = 0; k < m.length; k++) m[k] = Math.floor(rnd() * 256);
+        // every other message: TS packets with sync bytes and random headers (PAT/PMT/PES garbage)
+        if (i % 2 === 0) for (let p = 0; p < 7; p++) m[p * 188] = 0x47;
+        while (bad.send(m) === 0) await Bun.sleep(2);
+        if (i % 100 === 0) await Bun.sleep(10);
+      }
+      await until(async () => Number((await status(hark)).input.stats.messages) > 1000, 10_000, 'the garbage received');
+      const s = await status(hark);
+      expect(Number(s.input.stats.syncLossBytes) + Number(s.input.stats.ccErrors) + Number(s.input.stats.crcErrors) + Number(s.input.stats.pesErrors)).toBeGreaterThan(0);
+      expect(s.input.state).not.toBe('running'); // nothing decodable came
+    } finally {
+      bad.close();
+    }
+    await until(async () => (await status(hark)).input.stats.link === 'listening', 15_000, 'listening again after the hostile caller left');
+    const tx = sendSrt(port, 'caller', ['-c:a', 'mp2', '-b:a', '256k'], 1000);
+    await until(async () => (await status(hark)).input.state === 'running', 10_000, 'the real feed running');
+    await Bun.sleep(500);
+    await expectTone(hark, 1000);
+    expect(hark.rssKb()).toBeLessThan(400_000);
+    tx.kill();
+  }, 90_000);
 
   test('hark calls ffmpeg (listener) with a passphrase; a wrong passphrase is named', async () => {
     const port = await freePort();

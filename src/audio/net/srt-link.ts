@@ -56,6 +56,8 @@ class SrtLink {
   private lastStats: SrtStats | null = null;
   private readonly counters = { messages: 0, bytes: 0, connections: 0, linkBreaks: 0, decodeErrors: 0, gapFrames: 0, refusedFormat: 0, accessUnits: 0 };
   private payload = '';
+  private fresh = false;
+  private lastMsgMs = 0;
 
   constructor(
     private readonly u: SrtInputUrl,
@@ -167,7 +169,7 @@ class SrtLink {
         if (n <= 0) break;
         this.counters.messages++;
         this.counters.bytes += n;
-        this.ring.touch(now());
+        this.lastMsgMs = now();
         this.demux.push(this.buf.subarray(0, n));
       }
     } catch (e) {
@@ -188,8 +190,8 @@ class SrtLink {
     }
     this.state = 'connected';
     this.message = `connected to ${this.peer || this.u.host}`;
-    // A new link is a new stream: the reader re-centres on it.
-    this.ring.restart(this.pos);
+    // A new link is a new stream: the reader re-centres on its first audio (put()).
+    this.fresh = true;
   }
 
   private need(n: number): Float32Array {
@@ -240,6 +242,12 @@ class SrtLink {
       this.state = 'receiving';
       this.message = `receiving ${this.payload} from ${this.peer}`;
     }
+    if (this.fresh) {
+      this.fresh = false;
+      this.ring.restart(this.pos);
+    }
+    // The link counts as alive while audio decodes from it (bytes that decode to nothing do not).
+    this.ring.touch(now());
     if (pts !== null) {
       const p48 = Math.round((pts * 48_000) / 90_000);
       if (this.anchor === null) this.anchor = this.pos - p48;
@@ -283,7 +291,7 @@ class SrtLink {
         latencyMs: s.msRcvTsbPdDelay,
       };
     }
-    const age = now() - this.ring.lastRxEpochMs;
+    const age = now() - this.lastMsgMs;
     const d = this.demux.stats;
     return {
       protocol: 'srt',
