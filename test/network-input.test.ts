@@ -99,6 +99,24 @@ describe('RTP input', () => {
     }, 60_000);
   }
 
+  test('multicast: hark joins the group in rtp://@group:port and takes the stream sent to it', async () => {
+    const port = await freePort();
+    // a group of its own per run (ttl=0: the packets never leave this machine)
+    const group = `239.69.${1 + Math.floor(Math.random() * 250)}.${1 + Math.floor(Math.random() * 250)}`;
+    const hark = await startHark(`[input]\nsource = "rtp"\nurl = "rtp://@${group}:${port}"\noutput_device = "none"\n`);
+    started.push(hark);
+    await until(async () => /listening for RTP on 239\./.test(String((await status(hark)).input.stats.linkMessage)), 10_000, 'the group joined');
+    const p = Bun.spawn(
+      ['ffmpeg', '-hide_banner', '-nostdin', '-loglevel', 'error', '-re', '-f', 'lavfi', '-i', 'sine=frequency=1000:sample_rate=48000', '-ac', '2', '-c:a', 'pcm_s24be', '-f', 'rtp', `rtp://${group}:${port}?ttl=0`],
+      { stdout: 'ignore', stderr: 'pipe' },
+    );
+    senders.push(p);
+    await until(async () => (await status(hark)).input.state === 'running', 10_000, 'the input running');
+    await Bun.sleep(500);
+    await expectTone(hark, 1000);
+    p.kill();
+  }, 60_000);
+
   test('hostile: a flood of garbage and forged RTP beside the real stream is counted and dropped; the tone plays on', async () => {
     const port = await freePort();
     const hark = await startHark(`[input]\nsource = "rtp"\nurl = "rtp://127.0.0.1:${port}"\noutput_device = "none"\n`);
