@@ -95,6 +95,7 @@ export class Mpg123Decoder {
   readonly #channels = new Int32Array(1);
   readonly #encoding = new Int32Array(1);
   readonly #err = new Int32Array(1);
+  #fmt = { rate: 0, channels: 0 };
 
   constructor() {
     const h = this.#lib.mpg123_new(null, this.#err) as Pointer | null;
@@ -121,8 +122,10 @@ export class Mpg123Decoder {
   decode(input: Uint8Array, onBlock: (b: Mpg123Block) => boolean): number {
     const h = this.#h();
     let at = 0;
-    let rate = 0;
-    let channels = 0;
+    // The format is the stream's, not the call's: a stream fed in pieces (a TS demuxer's PES
+    // payloads) announces it once, in the first call.
+    let rate = this.#fmt.rate;
+    let channels = this.#fmt.channels;
     let total = 0;
     for (;;) {
       const r = this.#lib.mpg123_read(h, this.#outPtr, BigInt(OUT_BYTES), this.#done);
@@ -132,6 +135,7 @@ export class Mpg123Decoder {
         rate = Number(this.#rate[0]!);
         channels = this.#channels[0]!;
         if (this.#encoding[0] !== MPG123_ENC_FLOAT_32) throw new Mpg123Error('mpg123_getformat', null, `unexpected sample encoding ${this.#encoding[0]}`);
+        this.#fmt = { rate, channels };
         continue;
       }
       if (bytes > 0 && channels > 0) {

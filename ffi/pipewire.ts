@@ -75,6 +75,8 @@ function compile() {
       hk_wait: { args: ['ptr', 'i32', 'i32'], returns: 'i32' },
       /** h: borrowed; dst (f32[max*channels]) and info (u64[READ_INFO.length]): JS memory written during the call. */
       hk_read: { args: ['ptr', 'ptr', 'i32', 'ptr'], returns: 'i32' },
+      /** Playback mode: src is a JS buffer, copied into the ring during the call. */
+      hk_write: { args: ['ptr', 'ptr', 'i32'], returns: 'i32' },
       /** h: borrowed; out: JS f64[PW_STATS.length]. Returns the slots written. */
       hk_stats: { args: ['ptr', 'ptr'], returns: 'i32' },
       /** out: JS f64[PW_STATS.length] or more; a zeroed handle is allocated and freed inside. */
@@ -253,6 +255,19 @@ export class PwConnection implements Disposable {
     this.s.hk_set_urgent(this.h(), flag);
   }
   private urgent?: Int32Array;
+
+  /**
+   * Playback mode: queue up to `frames` interleaved frames of `src` for the sink (PipeWire's
+   * data thread plays them; what is missing when it needs audio plays as silence, counted in
+   * ringOverruns/droppedFrames). Never blocks; returns the frames taken (fewer when full).
+   */
+  write(src: Float32Array, frames: number): number {
+    if (this.mode !== 'playback') throw new PipewireError('write', `a ${this.mode} connection does not play`);
+    const n = Math.max(0, Math.min(frames, Math.floor(src.length / this.channels)));
+    // `| 0`: an int32, not a double that happens to be whole — once the call is hot (JIT), a
+    // double in an i32 slot reached the C side as 0 (seen: every write refused after ~1000).
+    return n === 0 ? 0 : this.s.hk_write(this.h(), src, n | 0);
+  }
 
   /** Copy up to maxFrames interleaved frames into dst; never blocks. */
   read(dst: Float32Array, maxFrames: number): number {

@@ -47,7 +47,7 @@ export const ConnState = { Ok: 0, Lost: 1 } as const;
 export const STATE_BITS = { connShift: 8, syncedShift: 16, mask: 0xff } as const;
 
 /** hk_open()'s `mode`. */
-export const PwModeCode = { capture: 0, sink: 1, registry: 2 } as const;
+export const PwModeCode = { capture: 0, sink: 1, registry: 2, playback: 3 } as const;
 
 /** What hk_open() sets `*kind` to when it returns NULL. */
 export const OpenError = { noLibrary: 1, unavailable: 2, other: 3 } as const;

@@ -214,6 +214,7 @@ struct pw_stream_events {
 #define PW_STREAM_FLAG_RT_PROCESS (1 << 4)
 #define PW_STREAM_FLAG_DONT_RECONNECT (1 << 7)
 #define PW_DIRECTION_INPUT 0 /* SPA_DIRECTION_INPUT */
+#define PW_DIRECTION_OUTPUT 1 /* SPA_DIRECTION_OUTPUT */
 #define PW_ID_CORE 0
 #define PW_ID_ANY 0xffffffffu
 #define PW_VERSION_REGISTRY 3
@@ -417,6 +418,7 @@ struct hk {
   volatile uint64_t last_pos, last_dur;
   volatile uint32_t last_clock;
   volatile int flowing;        /* set by the data thread on a new stream's first quantum */
+  volatile int ever_fed;       /* playback: data has been played (underruns count from then) */
   volatile struct spa_io_clock_prefix *position;
   float *ring;                 /* ring_frames * channels floats; calloc'd in hk_open, freed in hk_close */
   uint32_t ring_frames, mask;
@@ -573,6 +575,48 @@ static void on_process(void *data) {
     h->quantum = d;
     h->graph_rate = pos->rate_denom;
   }
+  if (h->mode == HK_MODE_PLAYBACK) {
+    /* Playback: the ring's producer is JS (hk_write), we consume. What is missing is played as
+     * silence and counted (overruns: cycles short of data once playing, dropped: frames). */
+    while (s && (b = PW.pw_stream_dequeue_buffer(s)) != NULL) {
+      struct spa_data *d = &b->buffer->datas[0];
+      if (b->buffer->n_datas > 0 && d->data && d->chunk) {
+        uint32_t n = d->maxsize / stride, have, take, at, first;
+        uint64_t w = h->wpos, r = h->rpos;
+        float *dst = (float *)d->data;
+        /* What the graph asks for this cycle (pw_buffer.requested, 0.3.49+), else one quantum:
+         * never the whole buffer, which would queue its silence ahead of the next audio. */
+        if (b->requested && b->requested < n) n = (uint32_t)b->requested;
+        else if (!b->requested && pos && pos->duration && pos->duration < n) n = (uint32_t)pos->duration;
+        hk_fence(); /* the producer's data before its wpos */
+        have = (uint32_t)(w - r);
+        take = have < n ? have : n;
+        if (take) {
+          at = (uint32_t)r & h->mask;
+          first = h->ring_frames - at < take ? h->ring_frames - at : take;
+          memcpy(dst, h->ring + (size_t)at * h->channels, (size_t)first * stride);
+          if (first < take) memcpy(dst + (size_t)first * h->channels, h->ring, (size_t)(take - first) * stride);
+        }
+        if (take < n) {
+          memset(dst + (size_t)take * h->channels, 0, (size_t)(n - take) * stride);
+          if (h->ever_fed) { h->overruns = h->overruns + 1; h->dropped = h->dropped + (n - take); }
+        }
+        if (take) h->ever_fed = 1;
+        d->chunk->offset = 0;
+        d->chunk->size = n * stride;
+        d->chunk->stride = (int32_t)stride;
+        h->frames = h->frames + n;
+        h->per_cb = n;
+        if (!h->position) h->quantum = n;
+        hk_fence(); /* done reading before the producer may reuse the space */
+        h->rpos = r + take;
+        h->last_ns = now;
+        h->flowing = 1;
+      }
+      PW.pw_stream_queue_buffer(s, b);
+    }
+    return;
+  }
   while (s && (b = PW.pw_stream_dequeue_buffer(s)) != NULL) {
     struct spa_data *d = &b->buffer->datas[0];
     if (b->buffer->n_datas > 0 && d->data && d->chunk) {
@@ -664,15 +708,16 @@ static void create_stream(struct hk *h, struct node *t) {
   uint32_t pos[64];
   const struct spa_pod *params[1];
   int n = 0, flags = PW_STREAM_FLAG_AUTOCONNECT | PW_STREAM_FLAG_MAP_BUFFERS | PW_STREAM_FLAG_RT_PROCESS;
-  int monitor = t && strcmp(t->cls, "Audio/Sink") == 0;
+  int play = h->mode == HK_MODE_PLAYBACK;
+  int monitor = !play && t && strcmp(t->cls, "Audio/Sink") == 0;
   void *props;
   snprintf(lat, sizeof lat, "%d/48000", h->latency);
   it[n].key = "media.type", it[n++].value = "Audio";
-  it[n].key = "media.category", it[n++].value = "Capture";
+  it[n].key = "media.category", it[n++].value = play ? "Playback" : "Capture";
   it[n].key = "media.role", it[n++].value = "Production";
   it[n].key = "application.name", it[n++].value = "hark";
-  it[n].key = "node.name", it[n++].value = "hark-capture";
-  it[n].key = "node.description", it[n++].value = "hark capture";
+  it[n].key = "node.name", it[n++].value = play ? "hark-playback" : "hark-capture";
+  it[n].key = "node.description", it[n++].value = play ? "hark playback" : "hark capture";
   it[n].key = "node.latency", it[n++].value = lat;
   it[n].key = "node.rate", it[n++].value = "1/48000";
   if (t) {
@@ -684,7 +729,7 @@ static void create_stream(struct hk *h, struct node *t) {
   }
   d.flags = 0, d.n_items = n, d.items = it;
   props = PW.pw_properties_new_dict(&d);          /* ownership passes to pw_stream_new */
-  h->stream = PW.pw_stream_new(h->core, "hark capture", props);
+  h->stream = PW.pw_stream_new(h->core, play ? "hark playback" : "hark capture", props);
   if (!h->stream) { set_error(h, "pw_stream_new failed", NULL); h->stream_dead = 0; return; }
   h->streams_created = h->streams_created + 1;
   h->flowing = 0;
@@ -695,7 +740,7 @@ static void create_stream(struct hk *h, struct node *t) {
   /* Match the device's own positions when the counts agree, so no channel mixing happens. */
   if (!(t && t->pos[0] && parse_positions(t->pos, pos, 64) == h->channels)) memcpy(pos, DEFAULT_POS[h->channels], sizeof DEFAULT_POS[0]);
   params[0] = build_format(h, pos);
-  if (PW.pw_stream_connect(h->stream, PW_DIRECTION_INPUT, PW_ID_ANY, flags, params, 1) < 0) {
+  if (PW.pw_stream_connect(h->stream, play ? PW_DIRECTION_OUTPUT : PW_DIRECTION_INPUT, PW_ID_ANY, flags, params, 1) < 0) {
     set_error(h, "pw_stream_connect failed", NULL);
     h->stream_dead = 1;
   }
@@ -1147,6 +1192,27 @@ int hk_read(struct hk *h, float *dst, int max_frames, uint64_t *info) {
   }
   hk_fence(); /* finish reading before the producer may reuse the space */
   h->rpos = r + n;
+  return (int)n;
+}
+
+/**
+ * Playback mode: append up to `frames` interleaved frames from src to the ring (the data thread
+ * plays them); never blocks. Returns the frames taken (fewer when the ring is full).
+ */
+int hk_write(struct hk *h, const float *src, int frames) {
+  uint64_t w = h->wpos, r = h->rpos;
+  uint32_t n, at, first, ch = (uint32_t)h->channels, space;
+  hk_fence(); /* the consumer's reads are done before we overwrite */
+  space = h->ring_frames - (uint32_t)(w - r);
+  n = frames <= 0 ? 0 : ((uint32_t)frames < space ? (uint32_t)frames : space);
+  if (n) {
+    at = (uint32_t)w & h->mask;
+    first = h->ring_frames - at < n ? h->ring_frames - at : n;
+    memcpy(h->ring + (size_t)at * ch, src, (size_t)first * ch * 4);
+    if (first < n) memcpy(h->ring, src + (size_t)first * ch, (size_t)(n - first) * ch * 4);
+  }
+  hk_fence(); /* data before wpos */
+  h->wpos = w + n;
   return (int)n;
 }
 

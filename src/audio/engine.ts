@@ -381,6 +381,19 @@ export class AudioEngine<S> {
   }
 
   /**
+   * A consumer of what the outputs carry (the program bus, after the fallback switch) that is
+   * handed each block as written: the PipeWire playback of a network input. Returns a closer.
+   */
+  addSink(name: string, write: (frames: Float32Array, n: number) => void): () => void {
+    const scratch = new Float32Array(BLOCK_FRAMES * this.channels);
+    const reader = this.program.reader(name, (r) => {
+      let n: number;
+      while ((n = r.read(scratch, BLOCK_FRAMES)) > 0) write(scratch, n);
+    });
+    return () => reader.close();
+  }
+
+  /**
    * Start an encoder consuming the bus (idempotent per key). Its channels may differ from the
    * bus's. An input tap (`tap.input`) is not silenced by mute or off air.
    */

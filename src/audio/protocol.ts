@@ -5,7 +5,7 @@ import type { ProgramSpec } from '../config/programs.ts';
 
 /** What the audio worker captures, as the main thread asks for it. */
 export interface SourceSettings {
-  source: 'auto' | 'pipewire' | 'pipewire-sink' | 'tone';
+  source: 'auto' | 'pipewire' | 'pipewire-sink' | 'tone' | 'srt' | 'rtp';
   device: string;
   channels: number;
   /** node.latency while a consumer needs each packet at once (WebRTC, WHIP). */
@@ -13,6 +13,8 @@ export interface SourceSettings {
   /** node.latency otherwise (never below latencyFrames). */
   relaxedLatencyFrames: number;
   tone: { frequency: number; levelDbfs: number; clockPpm?: number };
+  /** A network input (source "srt" or "rtp"): input.url, buffer_ms, passphrase, output_device. */
+  network?: { url: string; bufferMs: number; passphrase: string; outputDevice: string };
   /** input.gain_db: applied before the meters and encoders; a change alone ramps, the source stays. */
   gainDb?: number;
 }

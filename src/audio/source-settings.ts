@@ -11,5 +11,8 @@ export function sourceSettings(c: Config): SourceSettings {
     relaxedLatencyFrames: c.input.relaxed_latency_frames,
     tone: { frequency: c.tone.frequency, levelDbfs: c.tone.level_dbfs, clockPpm: c.tone.clock_ppm },
     gainDb: c.input.gain_db,
+    ...(c.input.source === 'srt' || c.input.source === 'rtp'
+      ? { network: { url: c.input.url, bufferMs: c.input.buffer_ms, passphrase: c.input.passphrase, outputDevice: c.input.output_device } }
+      : {}),
   };
 }

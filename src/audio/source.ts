@@ -33,7 +33,7 @@ export interface AudioSource {
   setUrgentFlag?(flag: Int32Array): void;
 }
 
-export type SourceKind = 'tone' | 'pipewire' | 'pipewire-sink';
+export type SourceKind = 'tone' | 'pipewire' | 'pipewire-sink' | 'rtp' | 'srt';
 
 /**
  * - `starting`: opening.

@@ -4,6 +4,8 @@ import { DeviceRegistry } from './devices.ts';
 import type { AudioSource, SourceState, SourceStatus } from './source.ts';
 import { SAMPLE_RATE } from './format.ts';
 import type { SourceSettings } from './protocol.ts';
+import { NetworkSource } from './net/network-source.ts';
+import { parseInputUrl } from '../config/input-url.ts';
 
 type Log = (level: 'debug' | 'info' | 'warn' | 'error', prefix: string, msg: string) => void;
 
@@ -15,9 +17,25 @@ export async function createSource(s: SourceSettings, log: Log): Promise<AudioSo
     case 'pipewire':
     case 'pipewire-sink':
       return new PipewireSource({ device: s.device, channels: s.channels, latencyFrames: s.latencyFrames, mode: s.source });
+    case 'srt':
+    case 'rtp':
+      return network(s.source, s, log);
     case 'auto':
       // A device chosen by a person (the Input page, `hark input`) is what is captured.
       return s.device ? capture(s, s.device) : new AutoSource(s, log);
+  }
+}
+
+/** The receiving end of a link; a URL the config check let through but that fails here waits, saying why. */
+function network(kind: 'srt' | 'rtp', s: SourceSettings, log: Log): AudioSource {
+  const n = s.network ?? { url: '', bufferMs: 120, passphrase: '', outputDevice: '' };
+  try {
+    const url = parseInputUrl(kind, n.url);
+    const passphrase = n.passphrase || (url.kind === 'srt' ? url.passphrase : '');
+    // The PipeWire output plays what the engine moves on: wake every 10 ms for it.
+    return new NetworkSource({ url, channels: s.channels, bufferMs: n.bufferMs, passphrase, log, ...(n.outputDevice !== 'none' ? { maxWakeFrames: 480 } : {}) });
+  } catch (e) {
+    return new WaitingSource(s.channels, { state: 'unavailable', message: `input.url ${(e as Error).message}` });
   }
 }
 

@@ -13,6 +13,7 @@ import type { FromWorker, SourceSettings, ToWorker, WorkerPacket } from './proto
 import { FallbackMixer } from './fallback.ts';
 import { PipewireSource } from './pipewire-source.ts';
 import { BLOCK_FRAMES } from './engine.ts';
+import { PipewirePlayer } from './pw-player.ts';
 
 declare const self: Worker;
 
@@ -37,6 +38,44 @@ let wakeMs = 0;
 /** Shared with the main thread: [0] urgent flag, [1] wake period in ms (pipeline.ts). */
 let wakeCell: Int32Array | undefined;
 let settings: SourceSettings | undefined;
+/** A network input's PipeWire output (input.output_device), fed from the program bus. */
+let player: { p: PipewirePlayer; detach: () => void } | null = null;
+
+/** Play a network input on input.output_device (unless "none"); anything else plays nowhere. */
+function applyPlayer(s: SourceSettings): void {
+  if (!engine) return;
+  const want = s.network && s.network.outputDevice !== 'none' ? s.network.outputDevice : null;
+  if (player && player.p.device === want) return;
+  if (player) {
+    player.detach();
+    player.p.close();
+    player = null;
+  }
+  if (want === null) return;
+  const p = new PipewirePlayer(want, engine.channels, log);
+  player = { p, detach: engine.addSink('playback', (buf, n) => p.write(buf, n)) };
+}
+
+/** The engine's stats, the playback's state among the input's own. */
+function stats() {
+  const st = engine!.stats();
+  if (player) {
+    const p = player.p.status();
+    Object.assign(st.source.stats, {
+      playback: p.state,
+      playbackMessage: p.message,
+      playbackFillMs: p.fillMs,
+      playbackUnderruns: p.underruns,
+      playbackUnderrunFrames: p.underrunFrames,
+      playbackDroppedFrames: p.droppedFrames,
+      playbackFrames: p.playedFrames,
+      playbackFramesPerCycle: p.framesPerCycle,
+      playbackTrimmedFrames: p.trimmedFrames,
+      playbackPaddedFrames: p.paddedFrames,
+    });
+  }
+  return st;
+}
 
 /**
  * The capture latency follows the wake period: input.latency_frames while a consumer needs
@@ -124,7 +163,7 @@ function loop(): void {
     if (now - lastStats >= STATS_EVERY_MS || state !== lastState) {
       lastState = state;
       lastStats = now;
-      post({ type: 'stats', stats: engine.stats() });
+      post({ type: 'stats', stats: stats() });
     }
   } catch (e) {
     flushPackets();
@@ -168,9 +207,10 @@ self.onmessage = async (ev: MessageEvent<ToWorker>) => {
         engine.setGainDb(msg.settings.gainDb ?? 0, false);
         applyLatency();
         engine.start();
+        applyPlayer(msg.settings);
         running = true;
         post({ type: 'ready', channels: engine.channels });
-        post({ type: 'stats', stats: engine.stats() });
+        post({ type: 'stats', stats: stats() });
         setImmediate(loop);
         break;
       }
@@ -180,7 +220,8 @@ self.onmessage = async (ev: MessageEvent<ToWorker>) => {
         settings = msg.settings;
         engine.replaceSource(next, () => applyLatency());
         engine.setGainDb(msg.settings.gainDb ?? 0);
-        post({ type: 'stats', stats: engine.stats() });
+        applyPlayer(msg.settings);
+        post({ type: 'stats', stats: stats() });
         break;
       }
       case 'encoder-add':
@@ -218,7 +259,7 @@ self.onmessage = async (ev: MessageEvent<ToWorker>) => {
         engine.setFallback(
           s ? new FallbackMixer(ch, s, (device) => openBackup(device, ch, latencyFrames), BLOCK_FRAMES) : undefined,
         );
-        post({ type: 'stats', stats: engine.stats() });
+        post({ type: 'stats', stats: stats() });
         break;
       }
       case 'fallback-engage':
@@ -227,6 +268,9 @@ self.onmessage = async (ev: MessageEvent<ToWorker>) => {
       case 'close':
         running = false;
         flushPackets();
+        player?.detach();
+        player?.p.close();
+        player = null;
         engine?.close();
         engine = undefined;
         post({ type: 'closed' });

@@ -11,6 +11,7 @@ import { MP3_BITRATES_KBPS } from './mp3-bitrates.ts';
 import { checkNotifyEntries } from './notify-check.ts';
 import { checkPrograms } from './programs.ts';
 import { checkRtpEntries } from './rtp-check.ts';
+import { checkPassphrase, InputUrlError, parseInputUrl } from './input-url.ts';
 
 type IcecastEntry = Config['icecast'][number];
 
@@ -47,6 +48,8 @@ export function checkIcecastEntries(entries: readonly IcecastEntry[]): EntryProb
 export function checkBroadcastConfig(c: Config): EntryProblem | null {
   const programs = checkPrograms(c);
   if (programs) return programs;
+  const input = checkNetworkInput(c);
+  if (input) return input;
   const ice = checkIcecastEntries(c.icecast);
   if (ice) return ice;
   if (c.recording.format === 'mp3' && !(MP3_BITRATES_KBPS as readonly number[]).includes(c.recording.bitrate_kbps)) {
@@ -66,4 +69,23 @@ export function checkBroadcastConfig(c: Config): EntryProblem | null {
   const rtp = checkRtpEntries(c);
   if (rtp) return rtp;
   return checkNotifyEntries(c.notify);
+}
+
+/** A network input (input.source = "srt" or "rtp"): its URL and passphrase. */
+export function checkNetworkInput(c: Config): EntryProblem | null {
+  const src = c.input.source;
+  if (src !== 'srt' && src !== 'rtp') return null;
+  try {
+    const u = parseInputUrl(src, c.input.url);
+    if (u.kind === 'srt') {
+      const p = checkPassphrase(c.input.passphrase || u.passphrase);
+      if (p) return { path: c.input.passphrase ? 'input.passphrase' : 'input.url', reason: p };
+    }
+  } catch (e) {
+    if (e instanceof InputUrlError) return { path: 'input.url', reason: e.message };
+    throw e;
+  }
+  // eslint-disable-next-line no-control-regex
+  if (/[\0-\x1f\x7f]/.test(c.input.output_device)) return { path: 'input.output_device', reason: 'a PipeWire node name without control characters' };
+  return null;
 }

@@ -6,7 +6,7 @@ describe('config', () => {
     const c = loadConfig('/nonexistent/hark.toml');
     expect(c).toEqual(defaultConfig());
     expect(c.http.port).toBe(8080);
-    expect(c.input).toEqual({ source: 'auto', device: '', channels: 2, latency_frames: 128, relaxed_latency_frames: 2048, gain_db: 0 });
+    expect(c.input).toEqual({ source: 'auto', device: '', channels: 2, latency_frames: 128, relaxed_latency_frames: 2048, gain_db: 0, url: '', buffer_ms: 120, passphrase: '', output_device: '' });
     expect(c.tone).toEqual({ frequency: 440, level_dbfs: -12, clock_ppm: 0 });
     expect(c.mp3.bitrate_kbps).toBe(128);
     expect(c.opus).toEqual({ bitrate_kbps: 96, frame_ms: 10, low_delay: false });
@@ -28,7 +28,7 @@ describe('config', () => {
     ['[input]\nchannels = 0', 'input.channels', 'must be between 1 and 8, got 0'],
     ['[input]\nchannels = 1.5', 'input.channels', 'must be an integer, got 1.5'],
     ['[input]\nchanels = 2', 'input.chanels', 'unknown key'],
-    ['[input]\nsource = "jack"', 'input.source', 'must be one of "auto", "pipewire", "pipewire-sink", "tone", got "jack"'],
+    ['[input]\nsource = "jack"', 'input.source', 'must be one of "auto", "pipewire", "pipewire-sink", "tone", "srt", "rtp", got "jack"'],
     ['[input]\nlatency_frames = 32', 'input.latency_frames', 'must be between 64 and 1024, got 32'],
     ['[input]\nrelaxed_latency_frames = 4096', 'input.relaxed_latency_frames', 'must be between 64 and 2048, got 4096'],
     ['[input]\ndevice = 5', 'input.device', 'must be a string, got 5'],

@@ -55,10 +55,10 @@ export const TlsSchema = T.Object(
 
 export const InputSchema = T.Object(
   {
-    source: T.Union([T.Literal('auto'), T.Literal('pipewire'), T.Literal('pipewire-sink'), T.Literal('tone')], {
+    source: T.Union([T.Literal('auto'), T.Literal('pipewire'), T.Literal('pipewire-sink'), T.Literal('tone'), T.Literal('srt'), T.Literal('rtp')], {
       default: 'auto',
       description:
-        "auto: the device chosen (input.device), else PipeWire's default source; silence until there is one. pipewire: the same, never falling back. pipewire-sink: hark's own sink that local apps play into. tone: the test tone (never chosen by itself)",
+        "auto: the device chosen (input.device), else PipeWire's default source; silence until there is one. pipewire: the same, never falling back. pipewire-sink: hark's own sink that local apps play into. tone: the test tone (never chosen by itself). srt, rtp: the receiving end of a contribution link (input.url), played on input.output_device too",
     }),
     device: T.String({ default: '', maxLength: 256, description: "PipeWire node.name of the interface to capture, in every mode; empty: PipeWire's default source" }),
     channels: T.Integer({ minimum: 1, maximum: 8, default: 2, description: 'Channels captured (1–8)' }),
@@ -81,6 +81,29 @@ export const InputSchema = T.Object(
       default: 2048,
       description:
         'PipeWire node.latency while no WebRTC or WHIP listener is connected (Icecast, /stream.mp3, recording): fewer wake-ups, less CPU. Never below latency_frames; set it equal to keep one latency',
+    }),
+    url: T.String({
+      default: '',
+      maxLength: 1024,
+      description:
+        'Where a network input (source = "srt" or "rtp") comes from: srt://:9000?mode=listener, srt://host:9000?mode=caller; rtp://:5004 (unicast), rtp://@239.69.1.10:5004 (multicast), optionally ?payload=l24|l16|opus&channels=2&pt=96 when there is no SDP',
+    }),
+    buffer_ms: T.Integer({
+      minimum: 5,
+      maximum: 5000,
+      default: 120,
+      description: 'Network input: audio held back to ride out jitter (ms); also SRT\'s latency. More is safer, less is quicker',
+    }),
+    passphrase: T.String({
+      default: '',
+      maxLength: 79,
+      description: 'Network input (srt): the link\'s passphrase (10–79 characters; empty: not encrypted)',
+    }),
+    output_device: T.String({
+      default: '',
+      maxLength: 256,
+      description:
+        'Network input: PipeWire node.name of the sink the received audio also plays on (the analogue out, a USB interface); empty: the default sink; "none": play nowhere',
     }),
   },
   { additionalProperties: false, default: {} },

@@ -35,6 +35,9 @@ export const SECRET_KEYS: Readonly<Record<string, SecretKind>> = {
   // A webhook's path may be its key (Home Assistant, ntfy topics); SMTP and MQTT URLs carry a login.
   'notify.*.url': 'url-origin',
   'notify.*.headers': 'values',
+  // A network input's URL may carry an SRT passphrase or stream id in its query.
+  'input.url': 'url',
+  'input.passphrase': 'value',
 };
 
 /** Keys whose names look secret but are not, and why. */

@@ -118,6 +118,37 @@ export function renderMetrics(ctx: AppContext): string {
       // A source without the counter (the test tone) has none of these: 0.
       c(name, help, typeof s[key] === 'number' ? (s[key] as number) : 0);
     }
+    // A network input (input.source srt|rtp): its link and its PipeWire output. Only the rows
+    // its status carries (a capture device has none of these).
+    if (st.source.kind === 'srt' || st.source.kind === 'rtp') {
+      const num = (k: string) => (typeof s[k] === 'number' ? (s[k] as number) : undefined);
+      const link = { protocol: st.source.kind };
+      g('hark_netin_receiving', 'Whether the network input receives packets now', s.link === 'receiving' ? 1 : 0, link);
+      for (const [key, name, help, kind] of [
+        ['packets', 'hark_netin_packets_total', 'Packets (RTP) the network input took', 'c'],
+        ['messages', 'hark_netin_packets_total', 'SRT messages the network input took', 'c'],
+        ['bytes', 'hark_netin_bytes_total', 'Bytes the network input received', 'c'],
+        ['lost', 'hark_netin_lost_packets_total', 'RTP packets never received (by sequence number)', 'c'],
+        ['late', 'hark_netin_late_packets_total', 'RTP packets that came after their time was played', 'c'],
+        ['malformed', 'hark_netin_malformed_packets_total', 'Datagrams that were not RTP, or undecodable', 'c'],
+        ['foreign', 'hark_netin_foreign_packets_total', 'Packets of another sender or payload type, dropped', 'c'],
+        ['concealedFrames', 'hark_netin_concealed_frames_total', 'Frames of Opus loss concealment', 'c'],
+        ['underrunFrames', 'hark_netin_underrun_frames_total', 'Frames played before they arrived (silence)', 'c'],
+        ['linkLosses', 'hark_netin_link_losses_total', 'Times the link went quiet for a second', 'c'],
+        ['bufferFillMs', 'hark_netin_buffer_ms', 'Audio held in the jitter buffer, ms', 'g'],
+        ['clockPpm', 'hark_netin_clock_ppm', "How far the pacing follows the sender's clock, ppm", 'g'],
+        ['srt_rttMs', 'hark_netin_srt_rtt_ms', 'SRT round-trip time, ms', 'g'],
+        ['srt_pktRcvLoss', 'hark_netin_srt_lost_packets_total', 'SRT packets found missing (then asked again)', 'c'],
+        ['srt_pktRcvDrop', 'hark_netin_srt_dropped_packets_total', 'SRT packets given up on (too late)', 'c'],
+        ['srt_pktRcvRetrans', 'hark_netin_srt_retransmitted_packets_total', 'SRT packets received again', 'c'],
+        ['playbackFillMs', 'hark_netin_playback_buffer_ms', 'Audio queued for the PipeWire output, ms', 'g'],
+        ['playbackUnderrunFrames', 'hark_netin_playback_underrun_frames_total', 'Frames the PipeWire output played as silence (it ran dry)', 'c'],
+        ['playbackDroppedFrames', 'hark_netin_playback_dropped_frames_total', 'Frames cut from the PipeWire output (it ran over)', 'c'],
+      ] as const) {
+        const v = num(key);
+        if (v !== undefined) (kind === 'c' ? c : g)(name, help, v, link);
+      }
+    }
     for (const k of st.consumers) {
       c('hark_bus_dropped_frames_total', 'Frames a bus consumer lost by falling behind', k.dropped, { consumer: k.name });
       c('hark_bus_overruns_total', 'Times a bus consumer was overrun', k.overruns, { consumer: k.name });

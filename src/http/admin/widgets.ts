@@ -103,9 +103,29 @@ const INPUT_STATE: Record<string, string> = {
   closed: 'stopped',
 };
 
+/** A network input's words for its states (the link, not a device). */
+const FEED_STATE: Record<string, string> = { ...INPUT_STATE, running: 'receiving', waiting: 'waiting for the feed', lost: 'link lost', unavailable: 'cannot open' };
+
+/** A network input (input.source srt|rtp): the link, its buffer, what was lost, where it plays. */
+function feedFacts(s: NonNullable<ReturnType<AppContext['pipeline']['stats']>>['source']): Html {
+  const st = s.stats;
+  const n = (k: string) => (typeof st[k] === 'number' ? (st[k] as number) : 0);
+  const srt = typeof st.srt_rttMs === 'number';
+  return html`<dl class="facts" id="feed-facts">
+<dt>Feed</dt><dd>${s.kind === 'srt' ? 'SRT' : 'RTP'} ${s.device.replace(/^(srt|rtp) /, '')}</dd>
+<dt>State</dt><dd><span class="pill ${C.stateClass(s.state)}">${FEED_STATE[s.state] ?? s.state}</span> ${s.state === 'running' ? String(st.linkMessage ?? '') : s.message}</dd>
+${st.problem ? html`<dt>Problem</dt><dd>${String(st.problem)}</dd>` : ''}
+<dt>Buffer</dt><dd>${n('bufferFillMs')} ms of ${n('bufferMs')} ms${n('clockPpm') ? html` <small>(following the sender's clock: ${n('clockPpm')} ppm)</small>` : ''}</dd>
+<dt>Packets</dt><dd>${n('lost')} lost, ${n('late')} late, ${n('malformed') + n('foreign')} refused${n('concealedFrames') ? `, ${Math.round(n('concealedFrames') / 48)} ms concealed` : ''}${n('underrunFrames') ? `, ${Math.round(n('underrunFrames') / 48)} ms not there in time` : ''}</dd>
+${srt ? html`<dt>SRT link</dt><dd>round trip ${n('srt_rttMs')} ms, ${n('srt_pktRcvLoss')} lost and asked again, ${n('srt_pktRcvDrop')} too late, latency ${n('srt_latencyMs')} ms</dd>` : ''}
+${st.playback ? html`<dt>Plays on</dt><dd>${String(st.playbackMessage ?? st.playback)} <small>(${n('playbackFillMs')} ms queued; ${Math.round(n('playbackUnderrunFrames') / 48)} ms ran dry)</small></dd>` : ''}
+</dl>`;
+}
+
 /** What is captured, named as people know it ("Scarlett 2i2 USB"), its state and why. */
 export function inputStatus(ctx: AppContext, devices?: Devices): Html {
   const s = ctx.pipeline.stats()?.source;
+  if (s && (s.kind === 'srt' || s.kind === 'rtp')) return feedFacts(s);
   const node = s?.device ?? ctx.config.input.device;
   const known = node ? devices?.list().devices.find((d) => d.name === node) : undefined;
   const name = s?.kind === 'tone' ? 'Test tone' : known?.description || node || 'none yet';
