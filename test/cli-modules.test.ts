@@ -18,9 +18,10 @@ const FORBIDDEN = ['ffi/', 'src/codecs/', 'src/outputs/', 'src/audio/', 'src/htt
  * hark's own modules `hark config check` loads (13 when this was written; 31 before issue 15;
  * 17 with issue 17's checks of [[notify]] and [[schedule]], src/config/notify-check.ts and
  * schedule.ts, which are config modules too; 19 with issue 20's [[srt]] URL checks,
- * src/config/srt-url.ts; 20 with the [[rtp]] checks, src/config/rtp-check.ts).
+ * src/config/srt-url.ts; 20 with the [[rtp]] checks, src/config/rtp-check.ts; 21 with the
+ * receiving end's input.url checks, src/config/input-url.ts).
  */
-const MAX_OWN = 20;
+const MAX_OWN = 21;
 const T = 60_000;
 const dir = mkdtempSync(join(tmpdir(), 'hark-cli-modules-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
