@@ -99,6 +99,24 @@ describe('RTP input', () => {
     }, 60_000);
   }
 
+  test('multicast: hark joins the group in rtp://@group:port and takes the stream sent to it', async () => {
+    const port = await freePort();
+    // a group of its own per run (ttl=0: the packets never leave this machine)
+    const group = `239.69.${1 + Math.floor(Math.random() * 250)}.${1 + Math.floor(Math.random() * 250)}`;
+    const hark = await startHark(`[input]\nsource = "rtp"\nurl = "rtp://@${group}:${port}"\noutput_device = "none"\n`);
+    started.push(hark);
+    await until(async () => /listening for RTP on 239\./.test(String((await status(hark)).input.stats.linkMessage)), 10_000, 'the group joined');
+    const p = Bun.spawn(
+      ['ffmpeg', '-hide_banner', '-nostdin', '-loglevel', 'error', '-re', '-f', 'lavfi', '-i', 'sine=frequency=1000:sample_rate=48000', '-ac', '2', '-c:a', 'pcm_s24be', '-f', 'rtp', `rtp://${group}:${port}?ttl=0`],
+      { stdout: 'ignore', stderr: 'pipe' },
+    );
+    senders.push(p);
+    await until(async () => (await status(hark)).input.state === 'running', 10_000, 'the input running');
+    await Bun.sleep(500);
+    await expectTone(hark, 1000);
+    p.kill();
+  }, 60_000);
+
   test('hostile: a flood of garbage and forged RTP beside the real stream is counted and dropped; the tone plays on', async () => {
     const port = await freePort();
     const hark = await startHark(`[input]\nsource = "rtp"\nurl = "rtp://127.0.0.1:${port}"\noutput_device = "none"\n`);
@@ -305,9 +323,9 @@ describe('PipeWire output of a network input', () => {
     // frame, how the playback follows the sink's clock, moves the phase: a phase-coherent
     // measure would read it as a loss
     expect(Math.abs(rmsDbfs(tail) - SINE_DBFS)).toBeLessThan(1);
-    // KNOWN: on a loaded machine the playback ring still runs dry now and then (the cushion
-    // after an underrun is ~40 ms of silence); a gap under 100 ms passes until the steering
-    // is reworked (see the helper's report). A steady run shows none.
+    // No gap in a steady run. On this shared test machine (load 10–15 on 2 cores) a stall of
+    // the audio worker has once left the sink dry for ~130 ms: bounded at 100 ms here, and the
+    // underrun is counted (playbackUnderrunFrames) where it happens.
     expect(longestGap(tail)).toBeLessThan(4800);
     let s = await status(hark);
     // Bounded: the target is 40 ms and 150 ms above it the ring is cut back (a null sink's
@@ -435,8 +453,7 @@ describe('hark → SRT → hark (an STL pair)', () => {
       expect(m).toBeGreaterThan(60);
       expect(m).toBeLessThan(1000);
     }
-    // KNOWN: the delay is not yet steady (the playback ring's fill wanders 40–120 ms under
-    // load); bounded for now.
-    expect(Math.max(...ms) - Math.min(...ms)).toBeLessThan(250);
+    // steady: every click comes out with the same delay (the playback steers by single frames)
+    expect(Math.max(...ms) - Math.min(...ms)).toBeLessThan(60);
   }, 120_000);
 });

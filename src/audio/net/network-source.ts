@@ -29,6 +29,12 @@ const MAX_PPM = 1000;
 const PPM_PER_MS = 20;
 /** The buffer's fill is averaged over about this long before it steers the pacing. */
 const FILL_TAU_S = 1;
+/**
+ * A second after audio starts, a buffer more than SETTLE_OFF_MS off buffer_ms is re-centred at
+ * once (senders often start with a burst, which nudging would take minutes to absorb).
+ */
+const SETTLE_MS = 1000;
+const SETTLE_OFF_MS = 20;
 /** A receiver that failed to open is started again this often. */
 const RETRY_MS = 2000;
 /** Default wake block (10 ms): short, so what plays on the PipeWire output follows closely. */
@@ -63,6 +69,8 @@ export class NetworkSource implements AudioSource {
   private fillAvg = 0;
   private ppm = 0;
   private base = -1;
+  /** When a new stream's buffer is looked at once more (a sender's start-up burst re-centred). */
+  private settleAt = 0;
   // counters
   private underrunFrames = 0;
   private resyncs = 0;
@@ -178,6 +186,7 @@ export class NetworkSource implements AudioSource {
     this.fillAvg = this.bufferFrames;
     this.ppm = 0;
     this.everRan = true;
+    this.settleAt = performance.now() + SETTLE_MS;
     this.setState('running', `receiving ${this.receiver?.payload || this.kind.toUpperCase()}${this.receiver?.peer ? ` from ${this.receiver.peer}` : ''}`);
   }
 
@@ -225,6 +234,14 @@ export class NetworkSource implements AudioSource {
       this.begin();
     }
     const due = this.due();
+    if (this.settleAt && performance.now() >= this.settleAt) {
+      this.settleAt = 0;
+      if (Math.abs(this.fillAvg - this.bufferFrames) > (SETTLE_OFF_MS * SAMPLE_RATE) / 1000) {
+        this.resyncs++;
+        this.ring.seek(this.ring.hi - this.bufferFrames - due);
+        this.fillAvg = this.bufferFrames;
+      }
+    }
     // What stays buffered once the frames due now are read: far more than buffer_ms (a burst
     // the nudging would take minutes over) skips ahead.
     if (this.ring.fill() - due > this.bufferFrames * 2 + SAMPLE_RATE / 10) {

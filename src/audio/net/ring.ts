@@ -128,10 +128,16 @@ export class NetRing {
 
   // ---- reader (the audio worker) ----
 
-  /** Move the reader to `pos` (a resync), zeroing nothing: slots between are stale but unread. */
+  /**
+   * Move the reader to `pos` (a resync). Forward: the slots skipped are zeroed (else they would
+   * play a lap later as old audio); what lies ahead of `pos` stays. Back: those slots were read
+   * (so zeroed) already and play as silence.
+   */
   seek(pos: number): void {
-    // Stale slots ahead of the new reader position would play old audio: clear the ring.
-    this.data.fill(0);
+    const rd = this.ctrl[C_RD]!;
+    const ch = this.channels;
+    const end = Math.min(pos, rd + this.frames);
+    for (let p = rd; p < end; p++) this.data.fill(0, this.index(p) * ch, this.index(p) * ch + ch);
     this.ctrl[C_RD] = pos;
     Atomics.add(this.sync, 0, 1);
   }

@@ -158,7 +158,6 @@ export class RtpDepacketizer {
     this.lastRxMs = nowMs;
     this.stats.packets++;
     this.stats.bytes += b.length;
-    this.ring.touch(nowMs);
     this.countSeq(h.seq);
     // extend the timestamp
     const d = (h.ts - this.lastTs) | 0;
@@ -176,6 +175,8 @@ export class RtpDepacketizer {
     const pos = this.extTs + this.offset;
     if (this.kind === 'opus') this.opusPacket(pos, payload);
     else this.pcmPacket(pos, payload, this.kind === 'l24' ? 3 : 2);
+    // The link counts as alive while its packets carry audio we take (not merely RTP headers).
+    this.ring.touch(nowMs);
   }
 
   private begin(h: RtpHeader): void {
