@@ -46,6 +46,14 @@ const SINK_A = 'hark-bench-a';
 const SETTLE_MS = Number(process.env.HARK_BENCH_SETTLE_S ?? 30) * 1000;
 const SINK_B = 'hark-bench-b';
 
+/** ffmpeg processes started here: killed if the bench dies (the harnesses kill their own on exit). */
+const spawned = new Set<Subprocess>();
+process.on('exit', () => {
+  for (const p of spawned) p.kill('SIGKILL');
+});
+// Interrupted: exit, so the exit hooks above and in test/lib (PipeWire, hark) run.
+for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => process.exit(130));
+
 const pw = await startPipewire({ pulse: true, sinks: [{ name: SINK_A, channels: 2 }, { name: SINK_B, channels: 2 }] });
 const env = { ...(process.env as Record<string, string>), ...pw.env };
 const stop = new SharedArrayBuffer(4);
@@ -66,6 +74,7 @@ interface Row {
 
 /** Kill a process started here and wait (bounded) for it. */
 async function end(p: Subprocess | undefined): Promise<void> {
+  if (p) spawned.delete(p);
   if (!p || p.exitCode !== null) return;
   p.kill('SIGTERM');
   if (!(await Promise.race([p.exited.then(() => true), Bun.sleep(3000).then(() => false)]))) p.kill('SIGKILL');
@@ -120,6 +129,7 @@ async function startPair(side: Side, payload: Payload, latencyMs: number): Promi
   if (side === 'pulse') {
     const p = Bun.spawn(['ffmpeg', '-hide_banner', '-nostdin', '-loglevel', 'error', '-f', 'pulse', '-fragment_size', '512', '-frame_size', '512', '-i', `${SINK_A}.monitor`, '-f', 'pulse', '-buffer_duration', '20', '-device', SINK_B, 'ffmpeg-local'], { env, stdout: 'ignore', stderr: 'inherit' });
     await Bun.sleep(SETTLE_MS);
+    spawned.add(p);
     return { stop: () => end(p), note: async () => '' };
   }
   const srt = (mode: string) => `srt://127.0.0.1:${port}?mode=${mode}&latency=${latencyMs * 1000}&pkt_size=1316`;
@@ -134,6 +144,7 @@ async function startPair(side: Side, payload: Payload, latencyMs: number): Promi
     ['ffmpeg', ...quiet, '-f', 'pulse', '-fragment_size', '512', '-frame_size', '512', '-i', `${SINK_A}.monitor`, ...codec, '-f', 'mpegts', '-flush_packets', '1', '-muxdelay', '0', '-muxpreload', '0', srt('caller')],
     { env, stdout: 'ignore', stderr: 'pipe' },
   );
+  spawned.add(rx).add(tx);
   const stopBoth = async () => {
     await end(tx);
     await end(rx);
