@@ -45,8 +45,9 @@ const SINK_A = 'hark-bench-a';
  */
 const SETTLE_MS = Number(process.env.HARK_BENCH_SETTLE_S ?? 30) * 1000;
 /**
- * ffmpeg's pair never drains what piles up while its receiver opens the pulse output (the
- * backlog plays on for good: 100 ms or 1 s, by the load at that moment), so it is started this
+ * ffmpeg's pair keeps the delay it starts with (nothing in it drops audio: what piled up at
+ * start — likely while its receiver opened the pulse output — plays on for good, 0.1 to 1 s by
+ * the load at that moment; within one start p95 ≈ p50), so it is started this
  * many times per row (HARK_BENCH_FFMPEG_STARTS) and hark is held to its best start. Waiting
  * longer changes nothing there: 5 s.
  */
@@ -242,6 +243,6 @@ appendResults(
   table,
   `From the PipeWire quantum that delivered a click on sink A's monitor (what hark A and ffmpeg capture) to the quantum that played it into sink B (B's monitor), both CLOCK_MONOTONIC at the callback (bench/lib/clicks.ts), loopback. ` +
     `hark A: input.latency_frames = relaxed_latency_frames = 128, [[srt]] caller, latency_ms as in the row (payload pcm: SMPTE 302M 24-bit, 4 ms frames; opus: ${OPUS_KBPS} kbit/s, 20 ms frames, application audio — fixed in src/outputs/srt). hark B: input.source = "srt" listener, buffer_ms = ${BUFFER_MS}, output_device = sink B. ` +
-    `ffmpeg: \`-f pulse -fragment_size 512 -frame_size 512 -i A.monitor\`, \`-c:a s302m -strict -2 -sample_fmt s32\` or \`-c:a libopus -b:a ${OPUS_KBPS}k -frame_duration 10 -application lowdelay\`, \`-f mpegts -flush_packets 1 -muxdelay 0 -muxpreload 0 srt://…?mode=caller&latency=L·1000&pkt_size=1316\`; receiver \`-fflags nobuffer -flags low_delay -probesize 32 -analyzeduration 0 -max_delay 0 -i srt://…?mode=listener&latency=L·1000\`, \`-f pulse -buffer_duration 20 -device B\` (PipeWire's pulse server). ${CLICKS} clicks per row, 0.7–1.1 s apart, after hark's pair ran ${SETTLE_MS / 1000} s (its playback ring starts 100–150 ms over its 40 ms target and is steered down at ≤ 0.4 %), ffmpeg's ${FFMPEG_SETTLE_MS / 1000} s; ffmpeg's pair started ${FFMPEG_STARTS} times per setting (one row each: the backlog its receiver builds while opening the pulse output is kept for good), hark compared with its best start. A click matched across a ≥ 1 s backlog shows as a min near 0.`,
+    `ffmpeg: \`-f pulse -fragment_size 512 -frame_size 512 -i A.monitor\`, \`-c:a s302m -strict -2 -sample_fmt s32\` or \`-c:a libopus -b:a ${OPUS_KBPS}k -frame_duration 10 -application lowdelay\`, \`-f mpegts -flush_packets 1 -muxdelay 0 -muxpreload 0 srt://…?mode=caller&latency=L·1000&pkt_size=1316\`; receiver \`-fflags nobuffer -flags low_delay -probesize 32 -analyzeduration 0 -max_delay 0 -i srt://…?mode=listener&latency=L·1000\`, \`-f pulse -buffer_duration 20 -device B\` (PipeWire's pulse server). ${CLICKS} clicks per row, 0.7–1.1 s apart, after hark's pair ran ${SETTLE_MS / 1000} s (its playback ring starts 100–150 ms over its 40 ms target and is steered down at ≤ 0.4 %), ffmpeg's ${FFMPEG_SETTLE_MS / 1000} s; ffmpeg's pair started ${FFMPEG_STARTS} times per setting (one row each: a pair keeps the delay it starts with, 0.1–1 s by the load at its start), hark compared with its best start. A click matched across a ≥ 1 s backlog shows as a min near 0.`,
 );
 process.exit(0);
