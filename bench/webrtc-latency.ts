@@ -39,30 +39,12 @@ import { startHark, type HarkProcess } from '../test/lib/hark.ts';
 import { startPipewire, wavBytes } from '../test/lib/pipewire.ts';
 import { freeUdpPort, WhepClient } from '../test/lib/whep-client.ts';
 import { OpusDecoder } from '../ffi/opus.ts';
-import type { ClickCaptureInit } from './lib/click-capture-worker.ts';
+import { clickTrain, match, quantile, referenceCapture as captureNode } from './lib/clicks.ts';
 import { appendResults } from './lib.ts';
 import { startLossyRelay, type LossyRelay } from '../test/lib/udp-relay.ts';
 
 const CLICKS = Number(process.argv[2] ?? 20);
 const THRESHOLD = 0.1;
-
-/** Silence, then clicks (20 ms of 1 kHz at -6 dBFS starting at its peak) 0.7–1.1 s apart. */
-function clickTrain(count: number): Float32Array {
-  const rate = 48_000;
-  const gaps = Array.from({ length: count }, () => 0.7 + Math.random() * 0.4);
-  const total = Math.ceil((1 + gaps.reduce((a, b) => a + b, 0) + 1) * rate);
-  const out = new Float32Array(total * 2);
-  let at = rate;
-  for (const g of gaps) {
-    for (let i = 0; i < 0.02 * rate; i++) {
-      const v = 0.5 * Math.cos((2 * Math.PI * 1000 * i) / rate);
-      out[2 * (at + i)] = v;
-      out[2 * (at + i) + 1] = v;
-    }
-    at += Math.round(g * rate);
-  }
-  return out;
-}
 
 /** The detector: reports the context frame of each click onset after ≥ 300 ms of quiet. */
 const WORKLET = `
@@ -285,23 +267,6 @@ const ONLY = process.env.HARK_BENCH_ONLY?.split(',');
 const ROWS = process.env.HARK_BENCH_ROWS?.split(',').filter(Boolean);
 const SETTINGS = ONLY ? ALL_SETTINGS.filter((s) => ONLY.includes(s.mode)) : ROWS ? ALL_SETTINGS.filter((s) => ROWS.some((r) => s.label.includes(r))) : ALL_SETTINGS;
 
-function quantile(xs: number[], q: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.max(0, Math.round(q * (s.length - 1))))]!;
-}
-
-/** Each click entering (`ins`) matched with the first detection after it within `windowMs`. */
-function match(ins: number[], outs: number[], windowMs: number): { lat: number[]; missed: number } {
-  const lat: number[] = [];
-  let missed = 0;
-  for (const r of ins) {
-    const b = outs.find((x) => x > r - 5 && x < r + windowMs);
-    if (b === undefined) missed++;
-    else lat.push(b - r);
-  }
-  return { lat, missed };
-}
-
 const SPEAKERS = 'hark-bench-speakers';
 /**
  * The Chromium peer's microphone: the input sink's monitor as an Audio/Source (pw-loopback, 3 ms),
@@ -325,19 +290,7 @@ const chrome = await launchChromium({
 const chromeVersion = chrome.browser.version();
 const stop = new SharedArrayBuffer(4);
 
-/** A reference capture of `device` in a worker of its own; its clicks land in the array. */
-async function referenceCapture(device: string): Promise<{ worker: Worker; clicks: number[] }> {
-  const worker = new Worker(new URL('./lib/click-capture-worker.ts', import.meta.url).href);
-  const clicks: number[] = [];
-  await new Promise<void>((resolve) => {
-    worker.onmessage = (ev) => {
-      if (ev.data.type === 'ready') resolve();
-      if (ev.data.type === 'click') clicks.push(ev.data.wallMs);
-    };
-    worker.postMessage({ device, remote: pw.remote, threshold: THRESHOLD, quietFrames: 48_000 * 0.3, stop } satisfies ClickCaptureInit);
-  });
-  return { worker, clicks };
-}
+const referenceCapture = (device: string) => captureNode(device, pw.remote, stop, THRESHOLD);
 const input = await referenceCapture(pw.sinkName);
 const mic = await referenceCapture(MIC);
 const output = await referenceCapture(SPEAKERS);
