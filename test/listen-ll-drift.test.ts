@@ -4,8 +4,8 @@
  * listen page's low-latency mode plays it in Chromium on a real PipeWire device's clock. The
  * worklet absorbs the difference by resampling: its ratio settles at what is needed (the
  * packets' rate over the page's audio clock: 1.003 when that clock keeps time), its buffer
- * stays within its target ± one packet (each 5 s on average; the worklet takes packets in
- * bursts, so one reading alone swings by more), the concealment stays under the issue's 0.5 %.
+ * stays within its target ± one packet over the minute (and each 5 s within two: the page's
+ * main thread hands the worklet packets in bursts), the concealment stays under the issue's 0.5 %.
  * When Chromium's own audio clock runs slow (a loaded machine: its audio thread misses
  * deadlines) beyond the ±0.5 % the resampler may take, the test says so and checks what the
  * page does then: resampling at its limit, single faded drops, the buffer bounded.
@@ -93,18 +93,23 @@ describe.skipIf(!chromiumAvailable())('low latency with the box clock 0.3 % fast
       // clock itself runs slow (seen: 0.9916 × wall at load 6), beyond what ±0.5 % can take.
       const needed = arrivalRate / ctxRate;
       expect(Math.abs(arrivalRate - (1 + PPM / 1e6)), 'hark sends 0.3 % fast').toBeLessThan(0.001);
-      if (needed <= 1.004) {
-        // In reach: the ratio settles at what is needed, the buffer at its target ± one packet.
-        expect(Math.abs(ratio - needed)).toBeLessThan(0.0015);
+      // The ratio settles at what is needed, or at its +0.5 % limit when more is needed.
+      expect(Math.abs(ratio - Math.min(needed, 1.005)), `ratio ${ratio}, needed ${needed}`).toBeLessThan(0.0015);
+      if (needed <= 1.005) {
+        // In reach: the buffer holds its target ± one packet over the minute, and no 5 s of it
+        // strays two packets (the page's main thread hands the worklet packets in bursts, so the
+        // level swings around its mean). Windows whose target moved are left out.
         const steady = windows.filter((w) => w.steady);
         expect(steady.length, JSON.stringify(windows)).toBeGreaterThanOrEqual(6);
-        for (const w of steady) expect(Math.abs(w.buffered - w.target), JSON.stringify(windows)).toBeLessThanOrEqual(end.frameMs!);
+        const mean = steady.reduce((a, w) => a + (w.buffered - w.target), 0) / steady.length;
+        console.log(`buffer − target over the minute: ${mean.toFixed(1)} ms (one packet: ${end.frameMs} ms)`);
+        expect(Math.abs(mean)).toBeLessThanOrEqual(end.frameMs!);
+        for (const w of steady) expect(Math.abs(w.buffered - w.target), JSON.stringify(windows)).toBeLessThanOrEqual(2 * end.frameMs!);
       } else {
-        // Out of reach (the listener's device, not hark): resampling at its +0.5 % limit, and single
-        // packets dropped (faded) keep the delay from growing: the buffer stays within a few packets
-        // of its target, and the page does not fall behind (no skip ahead).
-        console.log(`the page's audio clock is ${((1 - ctxRate) * 100).toFixed(2)} % slow: ${(needed - 1) * 100 > 0.5 ? 'beyond' : 'at'} the ±0.5 % the resampler takes`);
-        expect(ratio).toBeGreaterThanOrEqual(1.0049);
+        // Out of reach (the listener's device, not hark): single packets dropped (faded) keep the
+        // delay from growing: the buffer stays within a few packets of its target, and the page
+        // does not fall behind (no skip ahead).
+        console.log(`the page's audio clock is ${((1 - ctxRate) * 100).toFixed(2)} % slow: beyond the ±0.5 % the resampler takes`);
         for (const w of windows) expect(w.buffered - w.target, JSON.stringify(windows)).toBeLessThanOrEqual(25);
         expect(end.skipped - start.skipped).toBe(0);
       }
