@@ -97,7 +97,27 @@ export class AudioPipeline {
 
   private readonly inputListeners = new Set<(s: SourceStatus) => void>();
 
-  constructor(private settings: SourceSettings) {}
+  constructor(private settings: SourceSettings) {
+    this.syncPlaybackNeed();
+  }
+
+  /** Held while a network input plays on a PipeWire output (input.output_device). */
+  private playbackRelease?: () => void;
+
+  /**
+   * A network input played on a PipeWire output needs the worker to wake for every block: the
+   * player's ring holds tens of ms (pw-player.ts), so a box whose other outputs are relays
+   * (Icecast, the recording: a wake every 250 ms) would otherwise feed it in bursts that run
+   * it dry and pile up its delay (bench/contribution.ts).
+   */
+  private syncPlaybackNeed(): void {
+    const plays = !!this.settings.network && this.settings.network.outputDevice !== 'none';
+    if (plays && !this.playbackRelease) this.playbackRelease = this.need(MAX_DELAY_MS.prompt);
+    else if (!plays && this.playbackRelease) {
+      this.playbackRelease();
+      this.playbackRelease = undefined;
+    }
+  }
 
   /**
    * Called when what is captured changes: its state (running, waiting, lost…) and why, the
@@ -204,6 +224,7 @@ export class AudioPipeline {
     }
     const prev = this.settings;
     this.settings = settings;
+    this.syncPlaybackNeed();
     if (Bun.deepEquals({ ...prev, gainDb: 0 }, { ...settings, gainDb: 0 })) {
       if ((prev.gainDb ?? 0) !== (settings.gainDb ?? 0)) this.send({ type: 'gain', db: settings.gainDb ?? 0 });
       return;
