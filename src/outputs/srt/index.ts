@@ -23,10 +23,12 @@ export function srtEncoding(e: Entry, channels: number): { spec: EncoderSpec; pa
   const ch = Math.min(2, channels) as 1 | 2;
   switch (e.payload) {
     case 'opus':
-      // 20 ms frames, no in-band FEC: SRT sends lost packets again within latency_ms.
+      // A contribution link is about delay: 10 ms frames of CELT alone (restricted-lowdelay: 2.5 ms
+      // look-ahead, against 6.5 ms), as low-delay codecs and ffmpeg's `-application lowdelay` send;
+      // no in-band FEC: SRT sends lost packets again within latency_ms.
       return {
         payload: 'opus',
-        spec: { codec: 'opus', channels: ch, bitrateKbps: e.bitrate_kbps, frameMs: 20, application: 'audio', fec: false, dtx: false, cbr: false, complexity: 8 },
+        spec: { codec: 'opus', channels: ch, bitrateKbps: e.bitrate_kbps, frameMs: 10, application: 'restricted-lowdelay', fec: false, dtx: false, cbr: false, complexity: 8 },
       };
     case 'mp3':
       return { payload: 'mp3', spec: { codec: 'mp3', channels: ch, bitrateKbps: e.bitrate_kbps, mode: 'cbr' } };
