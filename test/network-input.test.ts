@@ -94,6 +94,8 @@ describe('RTP input', () => {
       expect(page).toContain('<dt>Feed</dt><dd>RTP 127.0.0.1:' + port);
       expect(page).toMatch(/receiving<\/span> receiving (l16|l24|opus) from 127\.0\.0\.1:\d+/);
       expect(page).toMatch(/<dt>Packets<\/dt><dd>0 lost, 0 late, 0 refused/);
+      // No interface is captured: a box without PipeWire here is no fault of this input.
+      expect(page).not.toContain('No audio system found');
       tx.kill();
       await hark.stop();
     }, 60_000);

@@ -52,6 +52,8 @@ export const inputRoutes = ({ ctx, hub, devices }: AdminDeps) => {
         // say "no audio system" while the list is merely arriving.
         const { error } = await devices.listReady();
         const chosen = ctx.config.input.device;
+        // A feed over the network (input.source srt | rtp) captures no interface: no audio system is no fault of its input.
+        const network = ctx.config.input.source === 'srt' || ctx.config.input.source === 'rtp';
         return renderPage(
           ctx,
           request,
@@ -59,7 +61,7 @@ export const inputRoutes = ({ ctx, hub, devices }: AdminDeps) => {
           'Input',
           'input',
           I.inputPage({
-            noAudio: error || null,
+            noAudio: network ? null : error || null,
             slots: { meters: W.slot(hub.env, 'meters'), status: W.slot(hub.env, 'input-status'), devices: W.slot(hub.env, 'devices') },
             gain: gainForm(ctx),
             chosen,
