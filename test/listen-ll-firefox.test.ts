@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { startHark, type HarkProcess } from './lib/hark.ts';
 import { startPipewire, type PipewireHarness } from './lib/pipewire.ts';
 import { freeUdpPort } from './lib/whep-client.ts';
-import { firefoxAvailable, openInFirefox, type FirefoxPage } from './lib/firefox.ts';
+import { HEARD_JS, firefoxAvailable, openInFirefox, type FirefoxPage } from './lib/firefox.ts';
 
 const TONE_HZ = 1000;
 const TONE_DBFS = -12;
@@ -22,7 +22,7 @@ const TONE_STEP = 2 * Math.PI * (TONE_HZ / 48000) * 10 ** (TONE_DBFS / 20);
  * Runs in the page: every 500 ms, the low-latency figures (counted afresh 3 s after it began
  * to play, when the controller has found its ratio), what the analysers hear, the words.
  */
-const REPORTER = `
+const REPORTER = `${HEARD_JS}
 let base = null;
 let resetAt = 0;
 const post = () => {
@@ -34,18 +34,7 @@ const post = () => {
     h.llResetDiagnostics();
     base = { packets: ll.packets, concealed: ll.concealed, at: performance.now() };
   }
-  const heard = (h.analysers ?? []).map((a) => {
-    const t = new Float32Array(a.fftSize);
-    a.getFloatTimeDomainData(t);
-    let peak = 0;
-    for (const x of t) peak = Math.max(peak, Math.abs(x));
-    const f = new Float32Array(a.frequencyBinCount);
-    a.getFloatFrequencyData(f);
-    let k = 1;
-    for (let i = 2; i < f.length - 1; i++) if (f[i] > f[k]) k = i;
-    const off = (0.5 * (f[k - 1] - f[k + 1])) / (f[k - 1] - 2 * f[k] + f[k + 1]);
-    return { frequency: ((k + off) * h.context.sampleRate) / a.fftSize, peakDbfs: 20 * Math.log10(peak) };
-  });
+  const heard = heardNow(h);
   const el = document.getElementById('ll-status');
   fetch('/report', { method: 'POST', body: JSON.stringify({
     state: h.state, ll, base, since: base ? performance.now() - base.at : 0, note: h.llNote, heard,

@@ -6,25 +6,14 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { startHark, type HarkProcess } from './lib/hark.ts';
 import { startPipewire, type PipewireHarness } from './lib/pipewire.ts';
 import { freeUdpPort } from './lib/whep-client.ts';
-import { firefoxAvailable, openInFirefox, type FirefoxPage } from './lib/firefox.ts';
+import { HEARD_JS, firefoxAvailable, openInFirefox, type FirefoxPage } from './lib/firefox.ts';
 
 /** Runs in the page: every 500 ms, what the analysers hear and the player's stats. */
-const REPORTER = `
+const REPORTER = `${HEARD_JS}
 const post = () => {
   const h = window.hark;
   if (!h) return;
-  const heard = h.analysers.map((a) => {
-    const t = new Float32Array(a.fftSize);
-    a.getFloatTimeDomainData(t);
-    let peak = 0;
-    for (const x of t) peak = Math.max(peak, Math.abs(x));
-    const f = new Float32Array(a.frequencyBinCount);
-    a.getFloatFrequencyData(f);
-    let k = 1;
-    for (let i = 2; i < f.length - 1; i++) if (f[i] > f[k]) k = i;
-    const off = (0.5 * (f[k - 1] - f[k + 1])) / (f[k - 1] - 2 * f[k] + f[k + 1]);
-    return { frequency: ((k + off) * h.context.sampleRate) / a.fftSize, peakDbfs: 20 * Math.log10(peak) };
-  });
+  const heard = heardNow(h);
   fetch('/report', { method: 'POST', body: JSON.stringify({ state: h.state, stats: h.stats, heard, ua: navigator.userAgent, context: h.context?.state }) });
 };
 setInterval(post, 500);

@@ -19,6 +19,26 @@ import { join } from 'node:path';
 import type { Server, Subprocess } from 'bun';
 
 export const FIREFOX = process.env.FIREFOX ?? '/usr/bin/firefox-esr';
+
+/**
+ * Page-side JavaScript for reporters: `heardNow(h)` is what the listen page's analysers
+ * (`window.hark.analysers`) hear now, per channel: the strongest frequency (interpolated) and
+ * the peak level in dBFS.
+ */
+export const HEARD_JS = `
+const heardNow = (h) => (h.analysers ?? []).map((a) => {
+  const t = new Float32Array(a.fftSize);
+  a.getFloatTimeDomainData(t);
+  let peak = 0;
+  for (const x of t) peak = Math.max(peak, Math.abs(x));
+  const f = new Float32Array(a.frequencyBinCount);
+  a.getFloatFrequencyData(f);
+  let k = 1;
+  for (let i = 2; i < f.length - 1; i++) if (f[i] > f[k]) k = i;
+  const off = (0.5 * (f[k - 1] - f[k + 1])) / (f[k - 1] - 2 * f[k] + f[k + 1]);
+  return { frequency: ((k + off) * h.context.sampleRate) / a.fftSize, peakDbfs: 20 * Math.log10(peak) };
+});
+`;
 export const firefoxAvailable = () => existsSync(FIREFOX);
 
 export interface FirefoxPage<R> {
