@@ -449,7 +449,7 @@ describe('hark → SRT → hark (an STL pair)', () => {
     expect(ms.length).toBeGreaterThanOrEqual(5);
     const s = await status(b);
     console.log(
-      `[latency] hark A capture → SRT (latency 60 ms, PCM) → hark B (buffer_ms 60) → PipeWire output: ${ms.map((m) => m.toFixed(1)).join(', ')} ms (B's playback ring ${s.input.stats.playbackFillMs} ms)`,
+      `[latency] hark A capture → SRT (latency 60 ms, PCM) → hark B (buffer_ms 60) → PipeWire output: ${ms.map((m) => m.toFixed(1)).join(', ')} ms (B's playback ring ${s.input.stats.playbackFillMs} ms, margin ${s.input.stats.playbackMarginMs} ms, ${s.input.stats.playbackUnderruns} underruns; B's SRT hold ${s.input.stats.holdMs} ms, ${s.input.stats.underrunFrames} frames short)`,
     );
     for (const m of ms) {
       expect(m).toBeGreaterThan(60);

@@ -5,11 +5,16 @@
  * the real-time part is the shim's playback stream (ffi/pw_shim.c, HK_MODE_PLAYBACK), which
  * takes frames from a lock-free ring this side fills (hk_write).
  *
- * The ring is kept near TARGET_MS: the sink's clock and the link's are not the same crystal,
- * so the ring's low-water mark is steered to the target by dropping or repeating single frames
- * (at most 0.4 %); 150 ms above the target it is cut back
- * at once (a stall, then a burst), and after an
- * underrun (the sink ran dry: played as silence, counted) a cushion of silence goes first.
+ * The ring is kept as short as it can be without running dry: what matters is its low-water
+ * mark, the least it held just before a write over half a second (the audio worker writes in
+ * blocks, the sink takes a quantum a cycle; the low point is the real safety margin). That mark
+ * is steered to `margin` (MARGIN_START_MS at first) by dropping or repeating single frames (at
+ * most 0.4 %: the sink's clock and the link's are not the same crystal). What stands over the
+ * margin when the sink starts, or after a stall and a burst, is cut at once in the first
+ * seconds (nothing was on air yet) or when it is more than CUT_OVER_MS. An underrun (the sink
+ * ran dry: played as silence, counted) raises the margin by MARGIN_STEP_MS, up to
+ * MARGIN_MAX_MS, and a cushion of silence up to it goes first: a loaded box settles at the
+ * margin it needs, a quiet one keeps a few ms.
  * PipeWire away or the sink absent: retried with backoff; never throws to the caller.
  */
 import { DevState, PwConnection } from '../../ffi/pipewire.ts';
@@ -17,7 +22,14 @@ import { SAMPLE_RATE } from './format.ts';
 
 type Log = (level: 'debug' | 'info' | 'warn' | 'error', prefix: string, msg: string) => void;
 
-const TARGET_MS = 40;
+/** The low-water mark the ring is steered to at first, what an underrun adds, and the most. */
+const MARGIN_START_MS = 8;
+const MARGIN_STEP_MS = 8;
+const MARGIN_MAX_MS = 80;
+/** For this long after the sink starts, anything over the margin is cut at once. */
+const SETTLE_MS = 3000;
+/** Later, more than this over the margin (a stall, then a burst) is cut at once too. */
+const CUT_OVER_MS = 60;
 /** The fill is looked at, and frames dropped or repeated, once per this many frames (10 ms). */
 const STEER_FRAMES = 480;
 /** Most frames dropped or repeated per STEER_FRAMES. */
@@ -38,12 +50,14 @@ export interface PlayerStatus {
   /** Cycles the sink found the ring short (played silence) and those frames. */
   underruns: number;
   underrunFrames: number;
-  /** Frames dropped because the ring ran over twice the target (the sink's clock is slower). */
+  /** Frames dropped at once: what stood over the margin at the start or after a burst. */
   droppedFrames: number;
+  /** The low-water mark the ring is kept at now (ms): grows by a step with each underrun. */
+  marginMs: number;
   playedFrames: number;
   /** Frames the sink took per cycle (its quantum). */
   framesPerCycle: number;
-  /** Single frames dropped / repeated to hold the fill at the target (clock drift). */
+  /** Single frames dropped / repeated to hold the low-water mark at the margin (clock drift). */
   trimmedFrames: number;
   paddedFrames: number;
 }
@@ -56,19 +70,22 @@ export class PipewirePlayer {
   private lastError = '';
   private closed = false;
   private lastUnderruns = 0;
-  private readonly target: number;
+  /** The low-water mark steered to (frames). */
+  private margin: number;
   private readonly silence: Float32Array;
+  /** When the sink was seen running first since (re)opening (performance.now(); 0: not yet). */
+  private runningSince = 0;
   private carried = { underruns: 0, underrunFrames: 0, played: 0 };
   private sinceSteer = 0;
   private sinceWindow = 0;
   private lowWater = Infinity;
-  /** Frames still to drop (+) or repeat (−) to bring the low-water mark to the target. */
+  /** Frames still to drop (+) or repeat (−) to bring the low-water mark to the margin. */
   private pending = 0;
-  /** Frames dropped / repeated one at a time to hold the fill at the target. */
+  /** Frames still to drop from the next blocks (a cut longer than one block). */
+  private debt = 0;
+  /** Frames dropped / repeated one at a time to hold the low-water mark at the margin. */
   private trimmed = 0;
   private padded = 0;
-  /** Above this the ring is cut back to the target at once (a stall, then a burst). */
-  private readonly ceiling = Math.round(((TARGET_MS + 150) * SAMPLE_RATE) / 1000);
 
   constructor(
     readonly device: string,
@@ -76,8 +93,8 @@ export class PipewirePlayer {
     private readonly log: Log,
     private readonly latencyFrames = 256,
   ) {
-    this.target = Math.round((TARGET_MS * SAMPLE_RATE) / 1000);
-    this.silence = new Float32Array(this.target * channels);
+    this.margin = msFrames(MARGIN_START_MS);
+    this.silence = new Float32Array(msFrames(MARGIN_MAX_MS) * channels);
   }
 
   private open(): PwConnection | null {
@@ -88,6 +105,11 @@ export class PipewirePlayer {
       this.backoff = BACKOFF_MIN_MS;
       this.lastError = '';
       this.lastUnderruns = 0;
+      this.runningSince = 0;
+      this.lowWater = Infinity;
+      this.sinceWindow = 0;
+      this.pending = 0;
+      this.debt = 0;
       this.log('info', 'playback', `playing on ${this.device || "PipeWire's default sink"}`);
     } catch (e) {
       this.lastError = (e as Error).message;
@@ -126,23 +148,36 @@ export class PipewirePlayer {
       }
       const s = c.stats();
       const fill = s.ringFill;
-      // The sink ran dry since the last write: a cushion first, so it does not at once again.
+      const now = performance.now();
+      if (!this.runningSince && st.dev === DevState.Running) this.runningSince = now;
+      const settling = !this.runningSince || now - this.runningSince < SETTLE_MS;
+      // The sink ran dry since the last write: a wider margin from now on, and a cushion up to
+      // it first, so that it does not at once again.
       if (s.ringOverruns > this.lastUnderruns) {
         this.lastUnderruns = s.ringOverruns;
-        if (fill < this.target / 2) c.write(this.silence, this.target - fill);
+        if (!settling) this.margin = Math.min(msFrames(MARGIN_MAX_MS), this.margin + msFrames(MARGIN_STEP_MS));
+        if (fill < this.margin) c.write(this.silence, this.margin - fill);
+        this.lowWater = Infinity;
+        this.sinceWindow = 0;
+        this.pending = 0;
+        this.debt = 0;
       }
-      // Steer by the low-water mark: the least the ring held just before a write over the last
-      // WINDOW_FRAMES (a burst after a stalled wake raises the fill for a moment; the low point
-      // is what keeps the sink from running dry). Above the target, frames are dropped; below
-      // half of it, repeated — single frames, at most MAX_STEP per STEER_FRAMES (the clocks
-      // differ by parts per million, so this is rare).
+      // Steer by the low-water mark over WINDOW_FRAMES written (a burst after a stalled wake
+      // raises the fill for a moment; the low point is what keeps the sink from running dry).
       if (fill < this.lowWater) this.lowWater = fill;
       this.sinceWindow += frames;
-      if (this.sinceWindow >= WINDOW_FRAMES) {
+      let cut = 0;
+      if (this.sinceWindow >= WINDOW_FRAMES || (settling && this.runningSince && this.sinceWindow >= WINDOW_FRAMES / 5)) {
         this.sinceWindow = 0;
         const lw = this.lowWater;
         this.lowWater = Infinity;
-        this.pending = lw > this.target ? Math.min(lw - this.target, MAX_PER_WINDOW) : lw < this.target / 2 ? -Math.min(this.target / 2 - lw, MAX_PER_WINDOW) : 0;
+        const over = lw - this.margin;
+        if (this.debt > 0) this.pending = 0; // a cut still being made: the mark was taken before it
+        else if (over > 0 && (settling || over > msFrames(CUT_OVER_MS))) {
+          // what piled up while the sink started, or after a stall: gone at once
+          cut = over;
+          this.pending = 0;
+        } else this.pending = over > 0 ? Math.min(over, MAX_PER_WINDOW) : lw < this.margin / 2 ? -Math.min(this.margin / 2 - lw, MAX_PER_WINDOW) : 0;
       }
       this.sinceSteer += frames;
       const steer = this.pending !== 0 && this.sinceSteer >= STEER_FRAMES;
@@ -160,13 +195,20 @@ export class PipewirePlayer {
         this.pending += repeat;
         this.padded += repeat;
       }
-      if (fill + n > this.ceiling) {
-        // the sink is slower than the link (or started late): back to the target at once,
-        // dropping the oldest of this block, so this happens seldom rather than every block
-        from = Math.min(n, fill + n - this.target);
-        this.pending = 0;
-        this.dropped += from;
-        n -= from;
+      if (cut > 0) {
+        // the oldest queued frames can't be taken back: drop as much of this block instead,
+        // and the rest from the next blocks
+        const now2 = Math.min(n, cut);
+        from += now2;
+        n -= now2;
+        this.dropped += now2;
+        this.debt = cut - now2;
+      } else if (this.debt > 0) {
+        const now2 = Math.min(n, this.debt);
+        from += now2;
+        n -= now2;
+        this.dropped += now2;
+        this.debt -= now2;
       }
       if (n > 0) {
         const taken = c.write(from ? src.subarray(from * this.channels) : src, n);
@@ -207,7 +249,7 @@ export class PipewirePlayer {
         message = (e as Error).message;
       }
     }
-    return { state, device: this.device, message, fillMs, underruns: t.underruns, underrunFrames: t.underrunFrames, droppedFrames: this.dropped, playedFrames: t.played, framesPerCycle: perCycle, trimmedFrames: this.trimmed, paddedFrames: this.padded };
+    return { state, device: this.device, message, fillMs, underruns: t.underruns, underrunFrames: t.underrunFrames, droppedFrames: this.dropped, marginMs: Math.round((this.margin * 1000) / SAMPLE_RATE), playedFrames: t.played, framesPerCycle: perCycle, trimmedFrames: this.trimmed, paddedFrames: this.padded };
   }
 
   close(): void {
@@ -215,4 +257,8 @@ export class PipewirePlayer {
     this.drop();
     this.closed = true;
   }
+}
+
+function msFrames(ms: number): number {
+  return Math.round((ms * SAMPLE_RATE) / 1000);
 }

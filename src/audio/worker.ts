@@ -65,6 +65,7 @@ function stats() {
       playback: p.state,
       playbackMessage: p.message,
       playbackFillMs: p.fillMs,
+      playbackMarginMs: p.marginMs,
       playbackUnderruns: p.underruns,
       playbackUnderrunFrames: p.underrunFrames,
       playbackDroppedFrames: p.droppedFrames,

@@ -141,7 +141,9 @@ export function renderMetrics(ctx: AppContext): string {
         ['srt_pktRcvLoss', 'hark_netin_srt_lost_packets_total', 'SRT packets found missing (then asked again)', 'c'],
         ['srt_pktRcvDrop', 'hark_netin_srt_dropped_packets_total', 'SRT packets given up on (too late)', 'c'],
         ['srt_pktRcvRetrans', 'hark_netin_srt_retransmitted_packets_total', 'SRT packets received again', 'c'],
+        ['holdMs', 'hark_netin_hold_ms', 'How far behind the newest received audio the input plays, ms', 'g'],
         ['playbackFillMs', 'hark_netin_playback_buffer_ms', 'Audio queued for the PipeWire output, ms', 'g'],
+        ['playbackMarginMs', 'hark_netin_playback_margin_ms', 'The least the PipeWire output queue is kept at (grows with each underrun), ms', 'g'],
         ['playbackUnderrunFrames', 'hark_netin_playback_underrun_frames_total', 'Frames the PipeWire output played as silence (it ran dry)', 'c'],
         ['playbackDroppedFrames', 'hark_netin_playback_dropped_frames_total', 'Frames cut from the PipeWire output (it ran over)', 'c'],
       ] as const) {

@@ -35,8 +35,17 @@ const FILL_TAU_S = 1;
  */
 const SETTLE_MS = 1000;
 const SETTLE_OFF_MS = 20;
+/** A fill that stays this much (or the hold, if more) over the hold skips ahead (ms). */
+const EXCESS_MS = 20;
 /** A receiver that failed to open is started again this often. */
 const RETRY_MS = 2000;
+/**
+ * SRT has already held each packet for the link's latency (input.buffer_ms) and hands it over on
+ * time (TSBPD), so after it hark keeps only one packet and this much more (the receiver
+ * thread's and this thread's scheduling): buffer_ms is then the link's delay, not twice it.
+ * RTP has no such buffer: there the ring holds buffer_ms.
+ */
+export const SRT_HOLD_MARGIN_MS = 8;
 /** Default wake block (10 ms): short, so what plays on the PipeWire output follows closely. */
 const DEFAULT_BLOCK = 480;
 
@@ -59,6 +68,10 @@ export class NetworkSource implements AudioSource {
   private worker: Worker | null = null;
   private receiver: ReceiverStatus | null = null;
   private readonly bufferFrames: number;
+  /** What the ring holds behind the newest frame (frames): buffer_ms, or for SRT a packet and a margin. */
+  private hold: number;
+  /** Added to an SRT hold after each underrun of the ring (a loaded box needs more). */
+  private widen = 0;
   private sleeper: Int32Array = new Int32Array(new SharedArrayBuffer(4));
   private closed = false;
   private retryAt = 0;
@@ -82,6 +95,7 @@ export class NetworkSource implements AudioSource {
     this.kind = o.url.kind;
     this.channels = o.channels;
     this.bufferFrames = Math.round((o.bufferMs * SAMPLE_RATE) / 1000);
+    this.hold = this.bufferFrames;
     this.ring = NetRing.create(this.bufferFrames * 2 + 2 * SAMPLE_RATE, o.channels);
     this.prefix = `input ${o.url.kind}`;
   }
@@ -178,16 +192,24 @@ export class NetworkSource implements AudioSource {
 
   /** Audio is (again) arriving: play buffer_ms behind the newest frame. */
   private begin(): void {
-    this.ring.seek(this.ring.hi - this.bufferFrames);
+    this.hold = this.holdFrames();
+    this.ring.seek(this.ring.hi - this.hold);
     this.base = this.ring.base;
     this.lastNs = process.hrtime.bigint();
     this.credit = 0;
     this.produced = 0;
-    this.fillAvg = this.bufferFrames;
+    this.fillAvg = this.hold;
     this.ppm = 0;
     this.everRan = true;
     this.settleAt = performance.now() + SETTLE_MS;
     this.setState('running', `receiving ${this.receiver?.payload || this.kind.toUpperCase()}${this.receiver?.peer ? ` from ${this.receiver.peer}` : ''}`);
+  }
+
+  /** buffer_ms for RTP; for SRT (already timed by its latency) the link's packet and a margin. */
+  private holdFrames(): number {
+    if (this.kind !== 'srt') return this.bufferFrames;
+    const pkt = this.ring.packetFrames || DEFAULT_BLOCK;
+    return Math.min(this.bufferFrames, pkt + Math.round((SRT_HOLD_MARGIN_MS * SAMPLE_RATE) / 1000) + this.widen);
   }
 
   private setState(s: SourceState, message: string): void {
@@ -206,7 +228,7 @@ export class NetworkSource implements AudioSource {
     // steer: what stays buffered once the due frames are read, averaged, towards buffer_ms
     const a = Math.min(1, dt / FILL_TAU_S);
     this.fillAvg += a * (this.ring.fill() - due - this.fillAvg);
-    const errMs = ((this.fillAvg - this.bufferFrames) * 1000) / SAMPLE_RATE;
+    const errMs = ((this.fillAvg - this.hold) * 1000) / SAMPLE_RATE;
     this.ppm = Math.max(-MAX_PPM, Math.min(MAX_PPM, errMs * PPM_PER_MS));
     return due;
   }
@@ -236,23 +258,40 @@ export class NetworkSource implements AudioSource {
     const due = this.due();
     if (this.settleAt && performance.now() >= this.settleAt) {
       this.settleAt = 0;
-      if (Math.abs(this.fillAvg - this.bufferFrames) > (SETTLE_OFF_MS * SAMPLE_RATE) / 1000) {
+      // the link's packet length is known for sure by now
+      const hold = this.holdFrames();
+      if (Math.abs(this.fillAvg - hold) > (SETTLE_OFF_MS * SAMPLE_RATE) / 1000 || hold !== this.hold) {
         this.resyncs++;
-        this.ring.seek(this.ring.hi - this.bufferFrames - due);
-        this.fillAvg = this.bufferFrames;
+        this.hold = hold;
+        this.ring.seek(this.ring.hi - hold - due);
+        this.fillAvg = hold;
       }
     }
-    // What stays buffered once the frames due now are read: far more than buffer_ms (a burst
-    // the nudging would take minutes over) skips ahead.
-    if (this.ring.fill() - due > this.bufferFrames * 2 + SAMPLE_RATE / 10) {
+    // What stays buffered once the frames due now are read: far more than the hold (a burst
+    // the nudging would take minutes over), or on average more than twice it (a sender that
+    // stalled and then sent what it owed: its clock jumped), skips ahead.
+    if (this.ring.fill() - due > this.hold * 2 + SAMPLE_RATE / 10 || this.fillAvg - this.hold > Math.max(this.hold, (EXCESS_MS * SAMPLE_RATE) / 1000)) {
       this.resyncs++;
-      this.ring.seek(this.ring.hi - this.bufferFrames - due);
-      this.fillAvg = this.bufferFrames;
+      this.ring.seek(this.ring.hi - this.hold - due);
+      this.fillAvg = this.hold;
     }
     const n = Math.min(due, maxFrames, Math.floor(dst.length / this.channels));
     if (n <= 0) return 0;
-    this.underrunFrames += this.ring.read(dst, n);
+    const short = this.ring.read(dst, n);
     this.produced += n;
+    if (short > 0) {
+      // The link came later than the hold allowed: what plays now would run ahead of what
+      // arrives (late packets are dropped) until the pacing caught up at 0.1 %, so re-centre at
+      // once, and for SRT (a loaded box) hold more from now on, up to buffer_ms.
+      this.underrunFrames += short;
+      if (this.hold < this.bufferFrames) {
+        this.widen += Math.round((SRT_HOLD_MARGIN_MS * SAMPLE_RATE) / 1000);
+        this.hold = this.holdFrames();
+      }
+      this.resyncs++;
+      this.ring.seek(this.ring.hi - this.hold);
+      this.fillAvg = this.hold;
+    }
     return n;
   }
 
@@ -273,6 +312,7 @@ export class NetworkSource implements AudioSource {
         problem: r?.problem ?? '',
         lastPacketAgeMs: r?.lastPacketAgeMs ?? null,
         bufferMs: this.o.bufferMs,
+        holdMs: Math.round((this.hold * 1000) / SAMPLE_RATE),
         bufferFillMs: fillMs,
         clockPpm: Math.round(this.ppm),
         underrunFrames: this.underrunFrames,

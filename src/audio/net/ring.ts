@@ -16,6 +16,11 @@ const C_RD = 1; // reader position: slots before it may be reused by the writer
 const C_RX_MS = 2; // performance.timeOrigin-relative ms of the last packet received
 const C_SEQ = 3; // a counter bumped by the writer after each write (the reader's ordering point)
 const C_BASE = 4; // bumped when the writer restarts the positions (a new stream): the reader resyncs
+const C_PKT = 5; // the most frames that came in one burst (writes < BURST_MS apart) since the stream began
+const C_LASTW = 6; // performance.now() of the last write (this thread's: bursts are measured by the writer)
+const C_BURST = 7; // frames in the current burst
+/** Writes closer than this belong to one burst: the link delivers them together. */
+const BURST_MS = 2;
 const CTRL = 8;
 
 export interface NetRingShared {
@@ -82,6 +87,12 @@ export class NetRing {
     return this.ctrl[C_BASE]!;
   }
 
+  /** The most frames that arrived in one burst since the stream began (0 before): what a reader must hold at least. */
+  get packetFrames(): number {
+    Atomics.load(this.sync, 0);
+    return this.ctrl[C_PKT]!;
+  }
+
   // ---- writer (the receiver thread) ----
 
   /** A packet arrived now (whether or not it carried audio that was kept). */
@@ -93,6 +104,7 @@ export class NetRing {
   /** Start the positions again (a new stream): the reader resyncs to the new `hi`. */
   restart(pos: number): void {
     this.ctrl[C_HI] = pos;
+    this.ctrl[C_PKT] = 0;
     this.ctrl[C_BASE] = this.ctrl[C_BASE]! + 1;
     Atomics.add(this.sync, 0, 1);
   }
@@ -122,6 +134,11 @@ export class NetRing {
     }
     const written = Math.max(0, to - from);
     if (written > 0 && pos + to > this.ctrl[C_HI]!) this.ctrl[C_HI] = pos + to;
+    const now = performance.now();
+    const burst = (now - this.ctrl[C_LASTW]! < BURST_MS ? this.ctrl[C_BURST]! : 0) + frames;
+    this.ctrl[C_LASTW] = now;
+    this.ctrl[C_BURST] = burst;
+    if (burst > this.ctrl[C_PKT]!) this.ctrl[C_PKT] = burst;
     Atomics.add(this.sync, 0, 1);
     return { written, late, over };
   }

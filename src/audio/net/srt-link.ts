@@ -13,7 +13,7 @@ import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import { OpusDecoder } from '../../../ffi/opus.ts';
 import { Mpg123Decoder } from '../../../ffi/mpg123.ts';
-import { rejectReasonText, SrtSocket, type SrtStats } from '../../../ffi/srt.ts';
+import { rejectReasonText, SrtPoller, SrtSocket, type SrtStats } from '../../../ffi/srt.ts';
 import { decodeS302m, TsDemuxer, type TsAccessUnit } from '../../codecs/mpegts.ts';
 import type { SrtInputUrl } from '../../config/input-url.ts';
 import type { NetRing } from './ring.ts';
@@ -24,6 +24,13 @@ const BACKOFF_MIN_MS = 500;
 const BACKOFF_MAX_MS = 5000;
 /** Messages taken per tick at most (a flood cannot keep the thread from its other work). */
 const MAX_MSGS_PER_TICK = 2000;
+/**
+ * While linked, a tick waits on the link's poller (srt_epoll_uwait, up to TICK_MS a call) for this long,
+ * so each message is taken the moment SRT releases it (TSBPD) rather than in 5 ms batches: the
+ * reader then needs to hold only a packet and a small margin (network-source.ts). The thread's
+ * other work (status, close) waits at most this long.
+ */
+const RECV_BUDGET_MS = 50;
 /** A PTS gap up to this is kept as silence; a larger jump re-anchors (a new stream). */
 const MAX_GAP_FRAMES = 48_000;
 
@@ -58,6 +65,8 @@ class SrtLink {
   private payload = '';
   private fresh = false;
   private lastMsgMs = 0;
+  /** The connected link's readiness (srt_epoll), while there is one. */
+  private poller: SrtPoller | null = null;
 
   constructor(
     private readonly u: SrtInputUrl,
@@ -124,6 +133,8 @@ class SrtLink {
   private dropConn(why: string): void {
     const c = this.conn;
     this.conn = null;
+    this.poller?.close();
+    this.poller = null;
     if (!c) return;
     try {
       this.lastStats = c.stats();
@@ -164,9 +175,15 @@ class SrtLink {
         return;
       }
       if (this.state === 'calling') this.onConnected(c);
+      const until = performance.now() + RECV_BUDGET_MS;
       for (let k = 0; k < MAX_MSGS_PER_TICK; k++) {
         const n = c.recv(this.buf);
-        if (n <= 0) break;
+        if (n <= 0) {
+          const left = until - performance.now();
+          if (left < 1 || !this.poller) break;
+          this.poller.wait(Math.min(TICK_MS, Math.ceil(left)));
+          continue;
+        }
         this.counters.messages++;
         this.counters.bytes += n;
         this.lastMsgMs = now();
@@ -180,6 +197,10 @@ class SrtLink {
 
   private onConnected(c: SrtSocket): void {
     this.counters.connections++;
+    // wait for its messages on a poller: see RECV_BUDGET_MS
+    this.poller?.close();
+    this.poller = new SrtPoller(4);
+    this.poller.add(c);
     this.backoff = BACKOFF_MIN_MS;
     this.problem = '';
     try {
@@ -318,6 +339,8 @@ class SrtLink {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.timer);
+    this.poller?.close();
+    this.poller = null;
     this.conn?.close();
     this.listener?.close();
     this.opus?.close();
