@@ -11,7 +11,7 @@
  * process (bench/lib/clicks.ts) timestamp each click on A's monitor and on B's monitor at the
  * PipeWire callback on CLOCK_MONOTONIC: one clock; what a listener at B's output would hear,
  * minus the sound card's own buffer. A floor row: one ffmpeg from A's monitor to sink B through
- * pulse, no SRT, no codec. Each pair runs HARK_BENCH_SETTLE_S (30) s before its clicks.
+ * pulse, no SRT, no codec. Each pair runs HARK_BENCH_SETTLE_S (10) s before its clicks.
  *
  *   bun bench/contribution.ts [clicks per row, default 15] [latencies, default 20,60,120]
  *   HARK_BENCH_ONLY=hark bun bench/contribution.ts 5 20   # hark, ffmpeg or pulse (the floor) only; nothing appended
@@ -40,10 +40,11 @@ const BUFFER_MS = 20;
 const OPUS_KBPS = 256;
 const SINK_A = 'hark-bench-a';
 /**
- * How long a pair runs before the clicks (HARK_BENCH_SETTLE_S, default 30 s): hark B's playback
- * ring starts 100–150 ms over its 40 ms target and is steered down at 0.4 %, ~30 s.
+ * How long a pair runs before the clicks (HARK_BENCH_SETTLE_S, default 10 s): hark B cuts what
+ * piled up in its playback queue within its first 3 s (src/audio/pw-player.ts); its SRT hold and
+ * queue margin settle as the load asks in the seconds after.
  */
-const SETTLE_MS = Number(process.env.HARK_BENCH_SETTLE_S ?? 30) * 1000;
+const SETTLE_MS = Number(process.env.HARK_BENCH_SETTLE_S ?? 10) * 1000;
 /**
  * ffmpeg's pair keeps the delay it starts with (nothing in it drops audio: what piled up at
  * start — likely while its receiver opened the pulse output — plays on for good, 0.1 to 1 s by
@@ -131,7 +132,7 @@ async function startPair(side: Side, payload: Payload, latencyMs: number): Promi
       note: async () => {
         const t = await bStatus(b);
         if (process.env.HARK_BENCH_DEBUG) console.error(JSON.stringify(t));
-        return `B ring ${t.playbackFillMs} ms, underruns ${t.playbackUnderruns}, SRT ${t.srt_latencyMs ?? '?'} ms`;
+        return `SRT ${t.srt_latencyMs ?? '?'} ms, hold ${t.holdMs ?? '?'} ms (${t.underrunFrames ?? 0} frames short), output queue ${t.playbackFillMs} ms (margin ${t.playbackMarginMs ?? '?'}), underruns ${t.playbackUnderruns}`;
       },
     };
   }
@@ -242,7 +243,7 @@ appendResults(
   ['pair', 'SRT latency ms', 'clicks', 'p50 ms', 'p95 ms', 'min ms', 'max ms', "p50 ÷ ffmpeg's best p50", 'receiver', 'load average', 'goal'],
   table,
   `From the PipeWire quantum that delivered a click on sink A's monitor (what hark A and ffmpeg capture) to the quantum that played it into sink B (B's monitor), both CLOCK_MONOTONIC at the callback (bench/lib/clicks.ts), loopback. ` +
-    `hark A: input.latency_frames = relaxed_latency_frames = 128, [[srt]] caller, latency_ms as in the row (payload pcm: SMPTE 302M 24-bit, 4 ms frames; opus: ${OPUS_KBPS} kbit/s, 20 ms frames, application audio — fixed in src/outputs/srt). hark B: input.source = "srt" listener, buffer_ms = ${BUFFER_MS}, output_device = sink B. ` +
-    `ffmpeg: \`-f pulse -fragment_size 512 -frame_size 512 -i A.monitor\`, \`-c:a s302m -strict -2 -sample_fmt s32\` or \`-c:a libopus -b:a ${OPUS_KBPS}k -frame_duration 10 -application lowdelay\`, \`-f mpegts -flush_packets 1 -muxdelay 0 -muxpreload 0 srt://…?mode=caller&latency=L·1000&pkt_size=1316\`; receiver \`-fflags nobuffer -flags low_delay -probesize 32 -analyzeduration 0 -max_delay 0 -i srt://…?mode=listener&latency=L·1000\`, \`-f pulse -buffer_duration 20 -device B\` (PipeWire's pulse server). ${CLICKS} clicks per row, 0.7–1.1 s apart, after hark's pair ran ${SETTLE_MS / 1000} s (its playback ring starts 100–150 ms over its 40 ms target and is steered down at ≤ 0.4 %), ffmpeg's ${FFMPEG_SETTLE_MS / 1000} s; ffmpeg's pair started ${FFMPEG_STARTS} times per setting (one row each: a pair keeps the delay it starts with, 0.1–1 s by the load at its start), hark compared with its best start. A click matched across a ≥ 1 s backlog shows as a min near 0.`,
+    `hark A: input.latency_frames = relaxed_latency_frames = 128, [[srt]] caller, latency_ms as in the row (payload pcm: SMPTE 302M 24-bit, 4 ms frames; opus: ${OPUS_KBPS} kbit/s, 10 ms frames, restricted-lowdelay — fixed in src/outputs/srt). hark B: input.source = "srt" listener, buffer_ms = ${BUFFER_MS}, output_device = sink B. ` +
+    `ffmpeg: \`-f pulse -fragment_size 512 -frame_size 512 -i A.monitor\`, \`-c:a s302m -strict -2 -sample_fmt s32\` or \`-c:a libopus -b:a ${OPUS_KBPS}k -frame_duration 10 -application lowdelay\`, \`-f mpegts -flush_packets 1 -muxdelay 0 -muxpreload 0 srt://…?mode=caller&latency=L·1000&pkt_size=1316\`; receiver \`-fflags nobuffer -flags low_delay -probesize 32 -analyzeduration 0 -max_delay 0 -i srt://…?mode=listener&latency=L·1000\`, \`-f pulse -buffer_duration 20 -device B\` (PipeWire's pulse server). ${CLICKS} clicks per row, 0.7–1.1 s apart, after hark's pair ran ${SETTLE_MS / 1000} s, ffmpeg's ${FFMPEG_SETTLE_MS / 1000} s; ffmpeg's pair started ${FFMPEG_STARTS} times per setting (one row each: a pair keeps the delay it starts with, 0.1–1 s by the load at its start), hark compared with its best start. A click matched across a ≥ 1 s backlog shows as a min near 0.`,
 );
 process.exit(0);
