@@ -5,7 +5,7 @@
  * a receiver restarted 10 times is reconnected to 10 times. Everything on 127.0.0.1.
  */
 import { afterAll, describe, expect, test } from 'bun:test';
-import { mkdtempSync, readFileSync, openSync, closeSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TsDemuxer } from '../src/codecs/mpegts.ts';
@@ -289,6 +289,10 @@ url = "srt://127.0.0.1:${p1}"
     expect(ok.status).toBeLessThan(300);
     const moved = await until(() => srtStatus(h), (st) => st[0]!.state === 'live' && st[0]!.url.includes(`:${p2}`), 10_000, 'live to the second receiver');
     expect(moved[0]!.connects).toBe(1); // a new output for the changed entry
+    // the second receiver gets the stream (srt-live-transmit writes its file as it goes: wait
+    // for it rather than stop it the moment hark says live)
+    const size = () => (existsSync(join(dir, 'live-2.ts')) ? statSync(join(dir, 'live-2.ts')).size : 0);
+    for (let i = 0; i < 50 && size() <= 188 * 10; i++) await Bun.sleep(100);
     await stopProc(r1);
     await stopProc(r2);
     expect(readFileSync(join(dir, 'live-2.ts')).length).toBeGreaterThan(188 * 10);
