@@ -153,7 +153,7 @@ function loop(): void {
     }
     // Blocks this thread waiting for audio, then yields to the event loop so control messages
     // get through.
-    if (wakeMs === 0) engine.pump(PROMPT_TIMEOUT_MS);
+    if (wakeMs === 0) engine.pump(PROMPT_TIMEOUT_MS, engine.framesToNextPacket());
     else engine.pump(wakeMs * 1.5, Math.round((SAMPLE_RATE * wakeMs) / 1000));
     Atomics.store(wakeCell!, 0, 0); // woken: an urgent request is answered
     flushPackets();
