@@ -5,7 +5,8 @@
  * with Opus: the page opens `opus-ll`, decodes and plays through its worklet; for 30 s the
  * tone comes out at 1 kHz and −12 dBFS, the worklet's own output has no click and no dropout
  * of 0.1 s, and the concealment stays under the issue's 0.5 %; the page is cross-origin
- * isolated through the proxy, as from hark.
+ * isolated through the proxy, as from hark, so the decoded audio reaches the worklet through
+ * the shared ring (ll-ring.js).
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { startHark, type HarkProcess } from './lib/hark.ts';
@@ -62,6 +63,9 @@ interface LlInfo {
   jumps: number;
   longestGapSamples: number;
   resampleRatio: number | null;
+  transport: string | null;
+  ringDropped: number;
+  handoverMs: number | null;
 }
 interface Report {
   error?: string;
@@ -109,6 +113,11 @@ describe.skipIf(!firefoxAvailable())('Firefox, low latency', () => {
     expect(r!.since).toBeGreaterThanOrEqual(30_000);
     expect(r!.isolated).toBe(true);
     const ll = r!.ll!;
+    expect(ll.transport).toBe('shared-ring');
+    expect(ll.ringDropped).toBe(0);
+    // The page's stamps and the worklet's clock agree: frames wait for its next turn, not more.
+    expect(ll.handoverMs!).toBeGreaterThanOrEqual(0);
+    expect(ll.handoverMs!).toBeLessThan(100);
     const base = r!.base!;
     expect(ll.frameMs).toBe(5);
     // 30 s of 5 ms packets came (a few may still be on their way; the report is 500 ms apart).

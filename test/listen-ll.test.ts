@@ -10,7 +10,9 @@
  *    hark sees the channel open with 5 ms packets; ?ll=2.5 asks for 2.5 ms ones;
  *  - a page whose channel hark refuses (another label) plays the normal track within 3 s and
  *    says so in words;
- *  - the switch is remembered; the page is cross-origin isolated and still has no CSP report.
+ *  - the switch is remembered; the page is cross-origin isolated and still has no CSP report;
+ *  - isolated, the decoded audio goes to the worklet through the shared ring (ll-ring.js), none
+ *    dropped there; served without COOP/COEP (not isolated), through messages, and it still plays.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { mkdirSync } from 'node:fs';
@@ -98,11 +100,19 @@ describe.skipIf(!chromiumAvailable())('listen page, low latency', () => {
         levels.push(await heard(page));
       }
       const ll = await page.evaluate(() => window.hark.ll!);
-      const words = await page.evaluate(() => ({ state: window.hark.state, status: document.getElementById('ll-status')!.textContent, hidden: document.getElementById('ll-status')!.hidden, muted: (document.getElementById('audio') as HTMLAudioElement).muted }));
+      const words = await page.evaluate(() => ({ state: window.hark.state, status: document.getElementById('ll-status')!.textContent, title: document.getElementById('ll-status')!.title, hidden: document.getElementById('ll-status')!.hidden, muted: (document.getElementById('audio') as HTMLAudioElement).muted }));
       await page.screenshot({ path: `${SHOTS}/ll-playing-desktop.png`, fullPage: true });
       console.log(`low latency, 30 s: ${JSON.stringify({ ...ll, packetsIn30s: ll.packets - start.packets })}`);
       expect(ll.state).toBe('playing');
       expect(ll.frameMs).toBe(5);
+      // Cross-origin isolated: the decoded audio went through the shared ring, never full.
+      expect(ll.transport).toBe('shared-ring');
+      expect(ll.ringDropped).toBe(0);
+      // The page's arrival stamps and the worklet's clock agree: a frame waits for the worklet's
+      // next turn (its device callback: 10.7 ms on PipeWire), not more.
+      expect(ll.handoverMs!).toBeGreaterThanOrEqual(0);
+      expect(ll.handoverMs!).toBeLessThan(100);
+      expect(words.title).toContain('shared memory');
       // 30 s of 5 ms packets came (a few may still be on their way).
       expect(ll.packets - start.packets).toBeGreaterThan(5800);
       // The worklet's output: no step larger than the tone's own (every concealment fades).
@@ -145,6 +155,53 @@ describe.skipIf(!chromiumAvailable())('listen page, low latency', () => {
       await context.close();
     }
   }, 90_000);
+
+  test('served without COOP/COEP (not cross-origin isolated): the decoded audio goes to the worklet by messages, and the tone plays', async () => {
+    const context = await chrome.browser.newContext();
+    // The page as a server without the isolation headers would send it.
+    await context.route(/\/listen(\?|$)/, async (route) => {
+      const res = await route.fetch();
+      const headers = { ...res.headers() };
+      delete headers['cross-origin-opener-policy'];
+      delete headers['cross-origin-embedder-policy'];
+      await route.fulfill({ response: res, headers });
+    });
+    const page = await context.newPage();
+    page.on('pageerror', (e) => chrome.logs.push(`[pageerror] ${e.message}`));
+    try {
+      await page.goto(`${hark.url}/listen?autoplay=1&ll=1`);
+      expect(await page.evaluate(() => window.crossOriginIsolated)).toBe(false);
+      const res = await page.waitForFunction(() => window.hark.ll?.state === 'playing' && window.hark.ll.latencyMs !== null, null, { timeout: 15_000, polling: 100 }).catch(() => null);
+      if (!res) throw new Error(`low latency did not start: ${JSON.stringify(await page.evaluate(() => window.hark.ll))}\n${chrome.logs.join('\n')}`);
+      await page.waitForTimeout(3000);
+      await page.evaluate(() => window.hark.llResetDiagnostics());
+      const start = await page.evaluate(() => window.hark.ll!);
+      const levels: { frequency: number; peakDbfs: number }[][] = [];
+      for (let i = 0; i < 5; i++) {
+        await page.waitForTimeout(1000);
+        levels.push(await heard(page));
+      }
+      const ll = await page.evaluate(() => window.hark.ll!);
+      console.log(`low latency by messages, 5 s: ${JSON.stringify({ ...ll, packetsIn5s: ll.packets - start.packets })}`);
+      expect(ll.state).toBe('playing');
+      expect(ll.transport).toBe('messages');
+      expect(ll.ringDropped).toBe(0);
+      expect(ll.handoverMs).toBeNull();
+      expect(ll.jumps).toBe(0);
+      expect(ll.longestGapSamples).toBeLessThan(4800);
+      for (const second of levels) {
+        expect(second).toHaveLength(2);
+        for (const h of second) {
+          expect(Math.abs(h.frequency - TONE_HZ)).toBeLessThan(8);
+          expect(Math.abs(h.peakDbfs - TONE_DBFS)).toBeLessThan(1.5);
+        }
+      }
+      expect(await page.evaluate(() => window.hark.state)).toBe('Playing (low latency)');
+      expect(await page.evaluate(() => document.getElementById('ll-status')!.title)).toContain('one message at a time');
+    } finally {
+      await context.close();
+    }
+  }, 60_000);
 
   test('?ll=2.5: hark sends 2.5 ms packets and the page plays them', async () => {
     const { page, context } = await open('?autoplay=1&ll=2.5', { width: 390, height: 844 }, 'dark');

@@ -15,10 +15,12 @@ const ASSETS: Record<string, { file: string; type: string }> = {
   '/listen': { file: 'listen.html', type: 'text/html; charset=utf-8' },
   '/static/listen.js': { file: 'static/listen.js', type: 'text/javascript; charset=utf-8' },
   '/static/listen.css': { file: 'static/listen.css', type: 'text/css; charset=utf-8' },
-  // Low latency (issue 19): the page's side of opus-ll, its AudioWorklet and the buffer both share.
+  // Low latency (issue 19): the page's side of opus-ll, its AudioWorklet, the buffer both share
+  // and the shared ring between them.
   '/static/ll.js': { file: 'static/ll.js', type: 'text/javascript; charset=utf-8' },
   '/static/ll-worklet.js': { file: 'static/ll-worklet.js', type: 'text/javascript; charset=utf-8' },
   '/static/ll-buffer.js': { file: 'static/ll-buffer.js', type: 'text/javascript; charset=utf-8' },
+  '/static/ll-ring.js': { file: 'static/ll-ring.js', type: 'text/javascript; charset=utf-8' },
 };
 
 /**

@@ -82,6 +82,13 @@ export interface ListenLowLatency {
   clockOffsetMs: number | null;
   rttMs: number | null;
   outputLatencyMs: number;
+  /** How decoded audio reaches the worklet: the shared ring (cross-origin isolated) or messages; null before the worklet exists. */
+  transport: 'shared-ring' | 'messages' | null;
+  /** Frames the full ring refused (concealed as lost); plane sets the worklet allocated for the ring (its pool's size). */
+  ringDropped: number;
+  ringAllocated: number;
+  /** Through the ring: how long a decoded frame waits for the worklet's next turn (p95, ms); null by messages. */
+  handoverMs: number | null;
 }
 
 declare global {

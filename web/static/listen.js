@@ -1084,6 +1084,7 @@ class Player {
 
   clearDetails() {
     for (const el of [ui.latency, ui.jitter, ui.rtt, ui.codec, ui.received, ui.concealed]) el.textContent = '—';
+    ui.codec.title = '';
     ui.llStatus.hidden = true;
   }
 
@@ -1098,6 +1099,12 @@ class Player {
     ui.codec.textContent = `opus 48 kHz${path.channels === 2 ? ' stereo' : ''}, ${i.frameMs ?? '—'} ms packets (low latency)`;
     ui.received.textContent = `${i.packets} packets, ${i.lost} lost, ${i.late} late`;
     ui.llStatus.textContent = `Low latency: ${i.latencyMs == null ? 'measuring the delay…' : `${ms(i.latencyMs)} behind the microphone`} · buffer ${ms(i.targetMs)} · dropouts: ${perMin}`;
+    // How the decoded sound reaches the player: a detail for the curious (a tooltip), not the line's words.
+    const how = i.transport === 'shared-ring'
+      ? 'The sound is decoded in this browser and handed to the player through shared memory.'
+      : 'The sound is decoded in this browser and handed to the player one message at a time (this page is not cross-origin isolated, so it cannot share memory with the player).';
+    ui.llStatus.title = how;
+    ui.codec.title = how;
     ui.llStatus.hidden = false;
   }
 
@@ -1197,7 +1204,10 @@ class Player {
       ? `${Math.round((this.stats.mp3Bytes ?? 0) / 1024)} KiB`
       : inbound ? `${inbound.packetsReceived} packets, ${inbound.packetsLost} lost` : '—';
     if (s.llPath?.state === 'playing') this.showLl(s.llPath);
-    else ui.llStatus.hidden = true;
+    else {
+      ui.llStatus.hidden = true;
+      ui.codec.title = '';
+    }
   }
 }
 

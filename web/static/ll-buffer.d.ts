@@ -2,6 +2,8 @@
 
 export const LL_RATE: 48000;
 export const LL_HEADER_BYTES: 24;
+/** Frame lengths (samples at 48 kHz) a packet may have: 2.5 … 60 ms. */
+export const LL_FRAME_SAMPLES: ReadonlySet<number>;
 
 /** One packet as it came on `opus-ll`: the header's fields and the Opus packet, and the one before it carried again (version 2). */
 export interface LlPacket {
@@ -59,7 +61,8 @@ export interface LlStats {
 export function parseLlPacket(buf: unknown): LlPacket | null;
 
 export class LlBuffer {
-  constructor(opts?: { outRate?: number; windowMs?: number; fadeSamples?: number; jumpThreshold?: number });
+  /** `release(planes)`: a kept frame's planes, once the buffer is done with them. */
+  constructor(opts?: { outRate?: number; windowMs?: number; fadeSamples?: number; jumpThreshold?: number; release?: ((planes: Float32Array[]) => void) | null });
   readonly bufferedMs: number;
   readonly playingCaptureMs: number;
   targetMs: number;

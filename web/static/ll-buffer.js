@@ -23,7 +23,8 @@ export const LL_RATE = 48000;
 /** The header before each Opus packet (the contract: /work/notes/opus-ll-protocol.md, README). */
 export const LL_HEADER_BYTES = 24;
 /** Frame lengths (samples at 48 kHz) an Opus packet may have: 2.5 … 60 ms. */
-const FRAME_SAMPLES = new Set([120, 240, 480, 960, 1920, 2880]);
+export const LL_FRAME_SAMPLES = new Set([120, 240, 480, 960, 1920, 2880]);
+const FRAME_SAMPLES = LL_FRAME_SAMPLES;
 /** The largest message accepted: a 60 ms stereo Opus packet at 510 kbit/s is under 4 kB. */
 const MAX_MESSAGE = 8192;
 
@@ -139,10 +140,14 @@ export class LlBuffer {
   /**
    * `outRate`: the output's sample rate (the AudioContext's). `windowMs`: how far back the
    * jitter statistics look. `fadeSamples`: the concealment's fade (out and in). `jumpThreshold`:
-   * a sample-to-sample step larger than this (full scale 1) counts as a jump.
+   * a sample-to-sample step larger than this (full scale 1) counts as a jump. `release(planes)`:
+   * called with a pushed frame's planes once the buffer is done with them (played, dropped or
+   * forgotten), so that their owner may use them again (the worklet's ring reader recycles them);
+   * planes of a push that did not return 'ok' stay with the caller.
    */
-  constructor({ outRate = LL_RATE, windowMs = 3000, fadeSamples = 64, jumpThreshold = 0.1 } = {}) {
+  constructor({ outRate = LL_RATE, windowMs = 3000, fadeSamples = 64, jumpThreshold = 0.1, release = null } = {}) {
     this.outRate = outRate;
+    this.release = release;
     this.baseStep = LL_RATE / outRate;
     this.windowMs = windowMs;
     this.fade = fadeSamples;
@@ -174,6 +179,7 @@ export class LlBuffer {
   /** Forget the stream (a new one starts: another encoder, a jump in its clock); the counters stay. */
   restart() {
     this.restarts++;
+    if (this.release && this.frames) for (const f of this.frames.values()) this.release(f.planes);
     this.frames = new Map();
     this.frameLen = 0;
     this.seqLast = undefined;
@@ -394,6 +400,14 @@ export class LlBuffer {
     this.last[ch] = prev;
   }
 
+  /** Drop the packet at `pts` (if there), giving its planes back. */
+  forget(pts) {
+    const f = this.frames.get(pts);
+    if (!f) return;
+    this.frames.delete(pts);
+    this.release?.(f.planes);
+  }
+
   /** Start once the target's worth is in (from the earliest packet, faded in from silence). */
   tryStart() {
     // Some arrivals first, so that the target knows the jitter (80 ms of 5 ms packets).
@@ -402,7 +416,7 @@ export class LlBuffer {
     if ((this.maxEnd - first) / 48 < this.targetMs) return false;
     // Start a target's worth behind the newest (what came earlier is dropped, not played late).
     while (this.frames.size > 1 && (this.maxEnd - first - this.frameLen) / 48 >= this.targetMs) {
-      this.frames.delete(first);
+      this.forget(first);
       first = this.earliest();
     }
     this.started = true;
@@ -441,7 +455,7 @@ export class LlBuffer {
     const keep = (this.targetMs * 48) | 0;
     let skipped = false;
     for (let guard = 0; guard < MAX_FRAMES && this.maxEnd - this.nextPts > keep; guard++) {
-      this.frames.delete(this.nextPts);
+      this.forget(this.nextPts);
       this.nextPts += this.frameLen;
       this.skipped++;
       skipped = true;
@@ -460,7 +474,7 @@ export class LlBuffer {
     // device misses deadlines), beyond what ±0.5 % absorbs: drop single packets, faded, never
     // two in a row, so the delay does not grow without end.
     if (f && this.ratio >= 1 + MAX_CORRECTION - 1e-9 && this.levelMs - this.targetMs > Math.max((3 * f.len) / 48, DROP_OVER_MS) && !this.prevConcealed && this.frames.has(this.nextPts + f.len)) {
-      this.frames.delete(f.pts);
+      this.forget(f.pts);
       this.nextPts += f.len;
       this.dropped++;
       this.levelMs -= f.len / 48;
@@ -491,6 +505,7 @@ export class LlBuffer {
           r1[at] *= g;
         }
       }
+      this.release?.(f.planes);
       this.blocks.push({ s, len: f.len, captureMs: f.captureMs, advance: 1 });
       this.stagedEnd += f.len;
       this.nextPts += f.len;

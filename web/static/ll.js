@@ -6,8 +6,13 @@
 //   latency = now + (hark's clock − the page's) − capture time of the sample playing
 //             + AudioContext.outputLatency
 // The RTP track of the same session stays as the fallback (listen.js mutes it while this plays).
+//
+// The decoded frames go to the worklet through a shared ring (ll-ring.js) when the page is
+// cross-origin isolated (hark serves it so: COOP/COEP), each stamped with its arrival on the
+// worklet's clock; else (a page served without those headers) one message each.
 
 import { parseLlPacket } from './ll-buffer.js';
+import { LlRingWriter, RING_CHANNELS, RING_SLOT_SAMPLES } from './ll-ring.js';
 
 /** The channel's label and options (unordered, never retransmitted: a late packet is worth nothing). */
 export const LL_LABEL = 'opus-ll';
@@ -94,10 +99,27 @@ export class LowLatencyPath {
     this.lastPacketAt = 0;
     this.openedAt = 0;
     this.timers = [];
+    /** The shared ring to the worklet (null: messages), and the mapping of this thread's clock to the worklet's. */
+    this.ring = null;
+    this.clockOffsetToWorklet = null;
+    this.lastStampAt = 0;
     this.ready = loadWorklet(ctx)
       .then(() => {
         if (this.state === 'failed') return;
-        this.node = new AudioWorkletNode(ctx, 'hark-ll', { numberOfInputs: 0, numberOfOutputs: 1, outputChannelCount: [2] });
+        const opts = { numberOfInputs: 0, numberOfOutputs: 1, outputChannelCount: [2] };
+        // For comparisons: ?ll_ring=0 hands frames over by messages even when isolated;
+        // ?ll_stamp=page gives the buffer the page's arrival stamps (ll-worklet.js says why not by default).
+        const q = new URLSearchParams(location.search);
+        if (globalThis.crossOriginIsolated && typeof SharedArrayBuffer === 'function' && q.get('ll_ring') !== '0') {
+          try {
+            const ring = LlRingWriter.create();
+            this.node = new AudioWorkletNode(ctx, 'hark-ll', { ...opts, processorOptions: { ring: ring.sab, stamp: q.get('ll_stamp') === 'page' ? 'page' : 'worklet' } });
+            this.ring = ring;
+          } catch (e) {
+            console.info(`[ll] no shared ring (${e.message}): messages`);
+          }
+        }
+        this.node ??= new AudioWorkletNode(ctx, 'hark-ll', opts);
         this.node.port.onmessage = (ev) => this.onStats(ev.data);
       })
       .catch((e) => this.fail(`the player did not start (${e.message})`));
@@ -219,6 +241,7 @@ export class LowLatencyPath {
     this.meta.delete(key);
     if (!m || !this.node || this.state === 'failed') return d.close();
     const n = d.numberOfFrames;
+    if (this.ring) return this.toRing(d, m, n);
     const planes = [];
     try {
       for (let c = 0; c < Math.min(2, d.numberOfChannels); c++) {
@@ -232,6 +255,87 @@ export class LowLatencyPath {
     }
     d.close();
     this.node.port.postMessage({ type: 'frame', ...m, channels: planes.length, frameSamples: n, planes }, planes.map((p) => p.buffer));
+  }
+
+  /** One decoded frame into the shared ring: its planes straight into a free slot, stamped on the worklet's clock. */
+  toRing(d, m, n) {
+    const ring = this.ring;
+    const channels = Math.min(RING_CHANNELS, d.numberOfChannels);
+    // Longer than a slot (not an Opus frame): the buffer would refuse it anyway.
+    if (n > RING_SLOT_SAMPLES) {
+      d.close();
+      this.bad++;
+      return;
+    }
+    const slot = ring.claim();
+    if (slot < 0) {
+      // Full: the worklet has not run for a while. Dropped here (counted), concealed there as a lost packet.
+      return d.close();
+    }
+    try {
+      for (let c = 0; c < channels; c++) this.copyPlane(d, c, ring.plane(slot, c), n);
+    } catch (e) {
+      d.close();
+      return this.fail(`the sound could not be read (${e.message})`);
+    }
+    d.close();
+    ring.commit(slot, m.seq, m.pts, m.captureMs, n, channels, this.workletNowMs());
+  }
+
+  /**
+   * Channel `c` of a decoded frame into a slot's plane. Straight in where the browser's
+   * AudioData.copyTo takes shared memory (WebCodecs: [AllowShared]); else through a scratch
+   * plane of this page's own (allocated once).
+   */
+  copyPlane(d, c, dest, n) {
+    if (!this.copyScratch) {
+      try {
+        d.copyTo(dest, { planeIndex: c, format: 'f32-planar' });
+        return;
+      } catch (e) {
+        if (!(e instanceof TypeError)) throw e;
+        this.copyScratch = new Float32Array(RING_SLOT_SAMPLES);
+      }
+    }
+    const s = this.copyScratch;
+    d.copyTo(s, { planeIndex: c, format: 'f32-planar', frameCount: n });
+    dest.set(n === s.length ? s : s.subarray(0, n));
+  }
+
+  /**
+   * Now on the worklet's clock (its currentTime × 1000, within a near-constant offset), the
+   * stamp of a frame written to the ring: the worklet measures from it how long frames wait for
+   * its next turn (`handoverMs`), and with ?ll_stamp=page its buffer takes it as the arrival.
+   * This thread cannot read the worklet's clock; getOutputTimestamp() ties the context's clock
+   * to performance.now(): the context time at the speaker now is contextTime + (performance.now()
+   * − performanceTime) / 1000. That runs behind the worklet's currentTime by the output's
+   * latency, near constant. An offset does not matter to either use: the buffer takes arrival
+   * times only against one another (the lateness against its earliest-arrival line, its 3 s
+   * window, the 0.1 s between updates of its target, a 0.5 s wait), never against currentTime,
+   * and `handoverMs` is a spread (p95 less the least).
+   * The raw mapping is a sawtooth (Chromium on PipeWire, measured: it updates every device
+   * callback, 10.7 ms, drifts up to 4 ms/s and is put right by 2–8 ms steps every 1.5 s), so
+   * the offset is followed through a 2 s low-pass: the stamps keep performance.now()'s exact
+   * spacing, follow the audio clock's rate (a few 0.1 % off the wall clock is common), and the
+   * estimate's own steps do not show as jitter. Far off (50 ms: the first timestamp, a stall of
+   * the audio device, a suspended context) it is taken at once.
+   */
+  workletNowMs() {
+    const now = performance.now();
+    let ts = null;
+    try {
+      ts = this.ctx.getOutputTimestamp?.();
+    } catch {}
+    if (ts && ts.performanceTime > 0 && Number.isFinite(ts.contextTime) && Number.isFinite(ts.performanceTime)) {
+      const raw = ts.contextTime * 1000 - ts.performanceTime;
+      const o = this.clockOffsetToWorklet;
+      if (o === null || Math.abs(raw - o) > 50) this.clockOffsetToWorklet = raw;
+      else this.clockOffsetToWorklet = o + (raw - o) * (1 - Math.exp(-Math.max(0, now - this.lastStampAt) / 2000));
+    }
+    this.lastStampAt = now;
+    // Before the context plays (no timestamp yet): its current time, as the messages' stamps.
+    if (this.clockOffsetToWorklet === null) return this.ctx.currentTime * 1000;
+    return now + this.clockOffsetToWorklet;
   }
 
   onStats(s) {
@@ -292,6 +396,13 @@ export class LowLatencyPath {
       clockOffsetMs: this.offset,
       rttMs: this.rtt,
       outputLatencyMs: (this.ctx.outputLatency || 0) * 1000,
+      /** How decoded audio reaches the worklet: a shared ring (cross-origin isolated) or messages. */
+      transport: this.node ? (this.ring ? 'shared-ring' : 'messages') : null,
+      /** Frames the full ring refused (concealed as lost), and plane sets the worklet made for it. */
+      ringDropped: this.ring?.dropped ?? 0,
+      ringAllocated: s?.ringAllocated ?? 0,
+      /** Through the ring: how long a decoded frame waits for the worklet's next turn (p95, ms). */
+      handoverMs: s?.handoverMs ?? null,
     };
   }
 
