@@ -2,16 +2,25 @@
  * The browser walk behind script/screenshots: a fresh box (first-run password), an interface
  * feeding a tone, live with a title and one listener, then each page at each size and theme.
  * Then the Programs page (programs-*.png) of a second box: a four-channel input with the floor
- * on 1–2 and two interpreters, one of them muted.
+ * on 1–2 and two interpreters, one of them muted. Then an SRT link between two boxes: the
+ * sender's card of links (outputs-srt-*.png) and the receiver's Input page (input-srt-*.png).
+ *
+ *   bun script/screenshots.ts [folder] [srt]   # "srt": only the SRT link's pictures
  */
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { startPipewire } from '../test/lib/pipewire.ts';
 import { startHark } from '../test/lib/hark.ts';
 import { launchChromium } from '../test/lib/browser.ts';
+import { freeUdpPort } from '../test/lib/whep-client.ts';
 
 const out = resolve(process.argv[2] ?? 'docs/screenshots');
 mkdirSync(out, { recursive: true });
+if (process.argv[3] === 'srt') {
+  await srtWalk('screenshots only');
+  console.log(`screenshots in ${out}`);
+  process.exit(0);
+}
 const MIC = 'alsa_input.usb-Focusrite_Scarlett_2i2_USB-00.analog-stereo';
 const PASSWORD = 'screenshots only';
 
@@ -69,6 +78,7 @@ try {
     }
   }
   await programsWalk(PASSWORD);
+  await srtWalk(PASSWORD);
   console.log(`screenshots in ${out}`);
 } finally {
   await chrome?.close();
@@ -132,5 +142,75 @@ delay_ms = 120
   } finally {
     await browser.close();
     await h.stop();
+  }
+}
+
+/**
+ * An SRT link between two boxes: one sends a tone over [[srt]] (it waits for the call), the other
+ * calls it as its input (input.source = "srt"). The sender's card of links with the live link's
+ * numbers, and the receiver's Input page with the feed's state and its fields.
+ */
+async function srtWalk(password: string): Promise<void> {
+  const [port, u1, u2] = [await freeUdpPort(), await freeUdpPort(), await freeUdpPort()];
+  const pass = 'studio-link-secret';
+  const sender = await startHark(`[admin]
+password = "${password}"
+[input]
+source = "tone"
+[silence]
+enabled = false
+[webrtc]
+udp_port = ${u1}
+[[srt]]
+id = "transmitter"
+url = "srt://:${port}?mode=listener"
+passphrase = "${pass}"
+payload = "mp2"
+bitrate_kbps = 192
+`);
+  const receiver = await startHark(`[admin]
+password = "${password}"
+[silence]
+enabled = false
+[webrtc]
+udp_port = ${u2}
+[input]
+source = "srt"
+url = "srt://127.0.0.1:${port}?mode=caller"
+passphrase = "${pass}"
+output_device = "none"
+`);
+  const browser = await launchChromium();
+  // A context per box and picture: both boxes are 127.0.0.1, and a cookie does not tell ports apart.
+  const open = async (h: typeof sender, viewport: { width: number; height: number }, colorScheme: 'light' | 'dark', path: string) => {
+    const ctx = await browser.browser.newContext({ viewport, colorScheme });
+    const page = await ctx.newPage();
+    await page.goto(`${h.url}/login?next=${encodeURIComponent(path)}`);
+    await page.fill('#password', password);
+    await Promise.all([page.waitForURL(`${h.url}${path}`), page.click('button[type=submit]')]);
+    return { ctx, page };
+  };
+  try {
+    for (const colorScheme of ['light', 'dark'] as const) {
+      for (const [size, viewport] of [['phone', { width: 390, height: 844 }], ['desktop', { width: 1366, height: 900 }]] as const) {
+        const s = await open(sender, viewport, colorScheme, '/outputs');
+        await s.page.waitForSelector('#srt-state-0 [data-facts]', { timeout: 20_000 });
+        // The card alone (the page's header not drawn over it: set through the CSSOM, as the CSP allows).
+        await s.page.evaluate(() => {
+          for (const e of document.querySelectorAll('header')) (e as HTMLElement).style.position = 'static';
+        });
+        await s.page.locator('#srt-section').screenshot({ path: join(out, `outputs-srt-${size}-${colorScheme}.png`) });
+        await s.ctx.close();
+        const r = await open(receiver, viewport, colorScheme, '/input');
+        await r.page.waitForSelector('#feed-facts [data-peer]', { timeout: 20_000 });
+        await r.page.waitForTimeout(1200);
+        await r.page.screenshot({ path: join(out, `input-srt-${size}-${colorScheme}.png`), fullPage: size === 'phone' });
+        await r.ctx.close();
+      }
+    }
+  } finally {
+    await browser.close();
+    await receiver.stop();
+    await sender.stop();
   }
 }

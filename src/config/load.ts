@@ -82,7 +82,7 @@ export function validateConfig(raw: unknown, file?: string): Config {
   const first = Value.Errors(ConfigSchema, value).First();
   if (first) {
     const path = first.path.replace(/^\//, '').replaceAll('/', '.');
-    throw new ConfigError(path, describe(first.schema, first.value, first.message), file);
+    throw new ConfigError(path, describe(first.schema, first.value, first.message, SECRET_NAME.test(path.split('.').pop() ?? '')), file);
   }
   // What the schema cannot say: an [[icecast]] entry needs url or host+mount, MP3 rates.
   const problem = checkBroadcastConfig(value as Config) ?? checkScheduleConfig(value as Config);
@@ -107,8 +107,11 @@ export function defaultConfig(): Config {
   return validateConfig({});
 }
 
-function describe(schema: TSchema, value: unknown, fallback: string): string {
-  const got = value === undefined ? 'nothing' : JSON.stringify(value);
+/** Keys whose value a refusal does not quote (it reaches pages, alerts and logs): its length instead. */
+const SECRET_NAME = /password|token|credential|passphrase/;
+
+function describe(schema: TSchema, value: unknown, fallback: string, secret = false): string {
+  const got = value === undefined ? 'nothing' : secret && typeof value === 'string' ? `${value.length} characters` : JSON.stringify(value);
   if (schema === undefined) return fallback;
   if (fallback === 'Unexpected property') return 'unknown key';
   if (TypeGuard.IsUnion(schema) && schema.anyOf.every((s) => TypeGuard.IsLiteral(s))) {

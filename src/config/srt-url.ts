@@ -113,3 +113,27 @@ export function checkSrtEntries(c: Config): { path: string; reason: string } | n
   }
   return null;
 }
+
+/**
+ * An SRT URL's `passphrase=` taken out of its query: the URL without it (the rest kept as
+ * written) and the value, null when it had none. The pages keep a passphrase in its own key
+ * only, so an address shown in a form never carries it.
+ */
+export function takePassphrase(url: string): { url: string; passphrase: string | null } {
+  const q = url.indexOf('?');
+  if (q < 0) return { url, passphrase: null };
+  const hash = url.indexOf('#', q);
+  const end = hash < 0 ? url.length : hash;
+  let passphrase: string | null = null;
+  const kept = url
+    .slice(q + 1, end)
+    .split('&')
+    .filter((part) => {
+      const [k, v] = [...new URLSearchParams(part)][0] ?? [part, ''];
+      if (k !== 'passphrase') return true;
+      passphrase ??= v;
+      return false;
+    });
+  if (passphrase === null) return { url, passphrase: null };
+  return { url: `${url.slice(0, q)}${kept.length ? `?${kept.join('&')}` : ''}${url.slice(end)}`, passphrase };
+}

@@ -181,7 +181,9 @@ export function alerts(list: { id: string; severity: string; message: string; si
 
 // ---- forms from the schema -------------------------------------------------------------
 
-const SECRET_KEYS = /password|token|credential/;
+const SECRET_KEYS = /password|token|credential|passphrase/;
+/** Secrets never sent back to the page, not even one just typed into a refused form (it is typed again). */
+const NEVER_ECHO = /passphrase/;
 
 /** How one field reads on the page (src/http/admin/labels.ts holds them per schema key). */
 export interface FieldText {
@@ -197,6 +199,8 @@ export interface FieldText {
    * :has() shows them all.
    */
   helpWhen?: { field: string; help: Record<string, string> };
+  /** For a secret: the words of a box that, ticked, empties the saved one (shown only when one is saved). */
+  clear?: string;
 }
 
 export interface FieldOptions {
@@ -204,6 +208,7 @@ export interface FieldOptions {
   help?: string;
   helpWhen?: FieldText['helpWhen'];
   choices?: FieldText['choices'];
+  clear?: FieldText['clear'];
   keepSecret?: boolean;
   /** Makes the element ids unique on a page with several forms (the form's name). */
   idPrefix?: string;
@@ -247,7 +252,7 @@ export function field(name: string, schema: TSchema, value: unknown, error?: str
     control = html`<input type="text" id="${id}" name="${name}" value="${list}" aria-invalid="${error ? 'true' : 'false'}" aria-describedby="${described}" placeholder="comma-separated">`;
   } else {
     const secret = SECRET_KEYS.test(name);
-    const v = secret && opts.keepSecret && value ? '' : value === undefined ? '' : String(value);
+    const v = secret && value && (opts.keepSecret || NEVER_ECHO.test(name)) ? '' : value === undefined ? '' : String(value);
     control = html`<input type="${secret ? 'password' : 'text'}" id="${id}" name="${name}" value="${v}" ${
       secret && opts.keepSecret && value ? raw('placeholder="(unchanged)"') : ''
     } autocomplete="${secret ? 'new-password' : 'off'}" ${schema.maxLength ? raw(`maxlength="${Number(schema.maxLength)}"`) : ''} aria-invalid="${error ? 'true' : 'false'}" aria-describedby="${described}">`;
@@ -256,8 +261,12 @@ export function field(name: string, schema: TSchema, value: unknown, error?: str
   const when = opts.helpWhen
     ? Object.entries(opts.helpWhen.help).map(([v, text]) => html`<span data-when-${opts.helpWhen!.field}="${v}">${text} </span>`)
     : '';
+  // `<name>__clear` ticked empties the saved secret (formValues); without it an empty field keeps it.
+  const clear = opts.clear && opts.keepSecret && value && SECRET_KEYS.test(name)
+    ? html`<label class="check clear-secret" for="${id}-clear"><input type="checkbox" id="${id}-clear" name="${name}__clear" value="true"> ${opts.clear}</label>`
+    : '';
   return html`<div class="field${error ? ' invalid' : ''}${checkbox ? ' check' : ''}" data-field="${name}">
-  <label for="${id}">${label}</label>${control}${err}${help || when ? html`<small id="${id}-help">${when}${help ?? ''}</small>` : ''}
+  <label for="${id}">${label}</label>${control}${err}${help || when ? html`<small id="${id}-help">${when}${help ?? ''}</small>` : ''}${clear}
 </div>`;
 }
 
@@ -290,7 +299,7 @@ export function fieldsFor(schema: TSchema, value: Record<string, unknown>, error
     const s = schema.properties[k]!;
     if (TypeGuard.IsArray(s) && TypeGuard.IsObject(s.items)) continue;
     const t = text?.[k];
-    const f = field(k, s, value[k], errors[k], { label: t?.label, help: t?.help, helpWhen: t?.helpWhen, choices: t?.choices, keepSecret: opts.keepSecrets, idPrefix: opts.idPrefix });
+    const f = field(k, s, value[k], errors[k], { label: t?.label, help: t?.help, helpWhen: t?.helpWhen, choices: t?.choices, clear: t?.clear, keepSecret: opts.keepSecrets, idPrefix: opts.idPrefix });
     if (text && (!t || t.advanced)) {
       advanced.push(f);
       if (errors[k]) advancedError = true;

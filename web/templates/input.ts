@@ -11,6 +11,8 @@ export interface InputPage {
   gain: Html;
   /** The chosen interface's node name ('' for PipeWire's default). */
   chosen: string;
+  /** The sound comes from a feed over the network (input.source srt | rtp), not an interface. */
+  network?: boolean;
   /** The settings forms (input, silence, tone). */
   forms: Html[];
 }
@@ -21,7 +23,9 @@ export function inputPage(v: InputPage): Html {
 ${v.gain}
 <form class="panel" id="device-form" hx-post="/ui/input" hx-target="find .result">
   <h2>Device</h2>
-  <div class="field"><label for="device">Capture from</label>${v.slots.devices}<small>The audio interfaces connected to this box; the list follows plugging in and out.</small>${
+  <div class="field"><label for="device">Capture from</label>${v.slots.devices}<small>The audio interfaces connected to this box; the list follows plugging in and out.${
+    v.network ? ' Not used now: the sound comes from a feed over the network (Capture, below).' : ''
+  }</small>${
     v.chosen ? html`<small class="node-name">Chosen interface’s system name: <code>${v.chosen}</code></small>` : ''
   }</div>
   <button type="submit">Use this device</button><div class="result"></div>

@@ -4,7 +4,7 @@ import { html, type Html } from './html.ts';
 export interface OutputsPage {
   /** The live "Now" table's slot. */
   now: Html;
-  /** The destinations in page order: Icecast entries, recording, listen page, title, MP3 stream, WHIP entries. */
+  /** The destinations in page order: Icecast entries, recording, listen page, title, MP3 stream, WHIP entries, SRT links, RTP streams. */
   sections: Html[];
 }
 

@@ -205,10 +205,12 @@ class SrtLink {
     this.problem = '';
     try {
       const p = c.peerAddress();
-      this.peer = `${p.host}:${p.port}`;
+      this.peer = p.host && p.port ? `${p.host}:${p.port}` : '';
     } catch {
       this.peer = '';
     }
+    // A caller's socket may not know its peer's address (libsrt answers 0.0.0.0:0): it is the one called.
+    if (!this.peer && this.u.mode === 'caller') this.peer = `${this.u.host.includes(':') ? `[${this.u.host}]` : this.u.host}:${this.u.port}`;
     this.state = 'connected';
     this.message = `connected to ${this.peer || this.u.host}`;
     // A new link is a new stream: the reader re-centres on its first audio (put()).

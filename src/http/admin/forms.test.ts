@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'bun:test';
 import { ConfigError } from '../../config/load.ts';
-import { entryValues, parseServerUrl, sectionForm, splitIcecastUrl } from './forms.ts';
+import { entryForm, entryValues, parseServerUrl, sectionForm, sectionValues, splitIcecastUrl } from './forms.ts';
 import { defaultConfig } from '../../config/load.ts';
 
 describe('the URL an Icecast host gives', () => {
@@ -139,5 +139,38 @@ describe('[[notify]] entries on the form', () => {
     expect(urlWithoutPassword('smtp://u:pa/ss@h')).toBe('smtp://u@h');
     expect(notifyWhere('webhook', old.url)).toBe('https://hooks.example.org/…');
     expect(notifyWhere('webhook', 'http://127.0.0.1:8080/')).toBe('http://127.0.0.1:8080');
+  });
+});
+
+describe('an SRT passphrase on the forms', () => {
+  const fields = { url: 'srt://h:9000', passphrase: '', payload: 'opus', bitrate_kbps: '256', latency_ms: '120' };
+
+  test('left empty it keeps the saved one; the "remove" box empties it; one typed replaces it', () => {
+    const old = { url: 'srt://h:9000', passphrase: 'saved-secret-1' };
+    expect(entryValues('srt', fields, 'srt.0', old).passphrase).toBe('saved-secret-1');
+    expect(entryValues('srt', { ...fields, passphrase__clear: 'true' }, 'srt.0', old).passphrase).toBe('');
+    expect(entryValues('srt', { ...fields, passphrase: 'typed-secret-2' }, 'srt.0', old).passphrase).toBe('typed-secret-2');
+  });
+
+  test("one in the address goes into its own key (for [[srt]] the address's wins, for the input the field's); the saved address's is kept when the form sends the address without it", () => {
+    expect(entryValues('srt', { ...fields, url: 'srt://h:9000?passphrase=in-the-url-3', passphrase: 'typed-secret-2' }, 'srt.0', {})).toMatchObject({ url: 'srt://h:9000', passphrase: 'in-the-url-3' });
+    expect(entryValues('srt', fields, 'srt.0', { url: 'srt://h:9000?passphrase=in-the-url-3' })).toMatchObject({ url: 'srt://h:9000', passphrase: 'in-the-url-3' });
+    expect(entryValues('srt', { ...fields, passphrase__clear: 'true' }, 'srt.0', { url: 'srt://h:9000?passphrase=in-the-url-3' })).toMatchObject({ url: 'srt://h:9000', passphrase: '' });
+    const input = { source: 'srt', url: 'srt://:9000?mode=listener&passphrase=in-the-url-3', passphrase: 'typed-secret-2' };
+    expect(sectionValues('input', input, defaultConfig().input as unknown as Record<string, unknown>)).toMatchObject({ url: 'srt://:9000?mode=listener', passphrase: 'typed-secret-2' });
+  });
+
+  test('never written into the page: not the saved one, not one just typed into a refused form', () => {
+    const c = defaultConfig();
+    c.input.passphrase = 'saved-secret-1';
+    const saved = sectionForm('input', c).value;
+    expect(saved).not.toContain('saved-secret-1');
+    expect(saved).toContain('placeholder="(unchanged)"');
+    const refused = sectionForm('input', c, { url: 'bad' }, '', { ...c.input, passphrase: 'typed-secret-2' }).value;
+    expect(refused).not.toContain('typed-secret-2');
+    expect(refused).toContain('Type it again: a passphrase is never sent back to this page.');
+    const added = entryForm('srt', null, { url: 'srt://h:9000?passphrase=typed-secret-2' }, { url: 'x' }).value;
+    expect(added).not.toContain('typed-secret-2');
+    expect(added).toContain('value="srt://h:9000"');
   });
 });

@@ -15,6 +15,9 @@ import { ENTRY_TEXT, SECTION_TEXT, type FieldText } from './labels.ts';
 import { CaFileError, readCaFile } from '../../outputs/icecast/tls.ts';
 import { urlWithoutPassword, userInfo } from '../../config/notify-url.ts';
 import { MAIN_PROGRAM, resolveProgramId, resolvePrograms } from '../../config/programs.ts';
+import { takePassphrase } from '../../config/srt-url.ts';
+import type { Devices } from '../../audio/devices.ts';
+import type { SrtOutput } from '../../outputs/srt/index.ts';
 
 type Body = Record<string, unknown>;
 
@@ -48,10 +51,10 @@ export const SECTION_FORMS: Record<string, { title: string; skip?: string[]; pag
   },
 };
 
-/** The config sections that are lists of entries ([[icecast]], [[whip]], [[rtp]], [[notify]]), each with its own form. */
-export type EntryKind = 'icecast' | 'whip' | 'rtp' | 'notify';
+/** The config sections that are lists of entries ([[icecast]], [[whip]], [[srt]], [[rtp]], [[notify]]), each with its own form. */
+export type EntryKind = 'icecast' | 'whip' | 'srt' | 'rtp' | 'notify';
 /** The entry kinds that are outputs (a live state from the broadcast). */
-export type OutputEntryKind = 'icecast' | 'whip' | 'rtp';
+export type OutputEntryKind = 'icecast' | 'whip' | 'srt' | 'rtp';
 
 export const ENTRY_FORMS: Record<EntryKind, {
   title: string;
@@ -69,6 +72,12 @@ export const ENTRY_FORMS: Record<EntryKind, {
 }> = {
   icecast: { title: 'Icecast servers', noun: 'Icecast server', a: 'an', help: 'Send the broadcast to an Icecast server, for listeners anywhere.' },
   whip: { title: 'WHIP servers', noun: 'WHIP server', a: 'a', help: 'Send the broadcast to a streaming platform that takes WebRTC (WHIP).' },
+  srt: {
+    title: 'Links to a studio or transmitter (SRT)',
+    noun: 'SRT link',
+    a: 'an',
+    help: 'Send the broadcast over the Internet to a studio, a transmitter site or another hark. Lost packets are sent again, so a poor line still sounds clean. One end calls, the other waits for the call.',
+  },
   rtp: {
     title: 'Network audio (RTP, AES67)',
     noun: 'RTP stream',
@@ -116,7 +125,8 @@ function last(v: unknown): unknown {
 
 /**
  * Form fields → typed values for the keys of `schema` (as a section or an entry). Lists are
- * comma-separated; a secret left empty with `keep` keeps the old value.
+ * comma-separated; a secret left empty with `keep` keeps the old value (unless `<key>__clear`
+ * says to remove it).
  */
 export function formValues(schema: TSchema, body: Body, prefix: string, keep: Record<string, unknown> = {}, skip: string[] = []): Record<string, unknown> {
   if (!TypeGuard.IsObject(schema)) return {};
@@ -132,9 +142,16 @@ export function formValues(schema: TSchema, body: Body, prefix: string, keep: Re
     }
     let v = last(body[k]);
     if (typeof v !== 'string') continue;
-    if (/password|token|credential/.test(k) && v === '' && typeof keep[k] === 'string' && keep[k] !== '') {
-      out[k] = keep[k];
-      continue;
+    if (/password|token|credential|passphrase/.test(k) && v === '') {
+      // Empty keeps the saved secret (the form never shows it), unless its "remove" box is ticked.
+      if (last(body[`${k}__clear`]) === 'true') {
+        out[k] = '';
+        continue;
+      }
+      if (typeof keep[k] === 'string' && keep[k] !== '') {
+        out[k] = keep[k];
+        continue;
+      }
     }
     if (TypeGuard.IsArray(s)) {
       out[k] = v
@@ -166,13 +183,17 @@ const FORM_REASONS: Record<string, string> = {
   'an email entry needs at least one address to write to, e.g. to = ["ops@example.org"]': 'write at least one e-mail address to send to, e.g. ops@example.org',
 };
 
+/** An [[srt]] address that is no URL (said without quoting it: it may hold a passphrase). */
+const NOT_AN_SRT_URL = 'not an SRT address: it should look like srt://studio.example.org:9000 (this box calls) or srt://:9000?mode=listener (this box waits for the call)';
+
 const NOT_A_URL = 'not a web address: it should look like https://example.org/hook, smtp://user:password@mail.example.org:587 or mqtt://broker.local:1883';
 
 export function errorsFrom(e: ConfigError, prefix: string, fieldNames: string[]): { fields: Record<string, string>; form: string } {
   const f = fieldOf(e.path, prefix);
   // "not a URL: <what was typed>" would print a password typed into it back on the page.
   // A value quoted back in a reason loses any password it holds (user:password@ → user@).
-  const reason = e.reason.startsWith('not a URL: ') ? NOT_A_URL : (FORM_REASONS[e.reason] ?? e.reason).replace(/([a-z][a-z0-9+.-]*:\/\/[^\s:@/"]*):[^\s"]*@/gi, '$1@');
+  const notUrl = prefix.startsWith('srt.') ? NOT_AN_SRT_URL : NOT_A_URL;
+  const reason = e.reason.startsWith('not a URL: ') ? notUrl : (FORM_REASONS[e.reason] ?? e.reason).replace(/([a-z][a-z0-9+.-]*:\/\/[^\s:@/"]*):[^\s"]*@/gi, '$1@');
   if (f && fieldNames.includes(f)) return { fields: { [f]: reason }, form: '' };
   return { fields: {}, form: reason };
 }
@@ -203,12 +224,81 @@ function withPrograms(text: Record<string, FieldText>, skip: string[] | undefine
   return { text: { ...text, program: { ...text.program, choices } }, skip };
 }
 
-/** A settings section (e.g. [recording]) as a form that saves itself; the notice sits beside its Save button. */
-export function sectionForm(section: string, config: Config, errors: Record<string, string> = {}, notice: Html | string = '', values?: Record<string, unknown>): Html {
+/** The text of one form field as a string ('' when absent; the last when a name repeats). */
+const bodyText = (v: unknown): string => {
+  const x = last(v);
+  return typeof x === 'string' ? x : '';
+};
+
+/**
+ * A passphrase typed into a refused form is not sent back (components.ts): its field says to
+ * type it again. `saved`: the one saved now ('' for none).
+ */
+function retypeNote(text: Record<string, FieldText>, typed: unknown, saved: string): Record<string, FieldText> {
+  if (typeof typed !== 'string' || typed === '' || typed === saved || !text.passphrase) return text;
+  return { ...text, passphrase: { ...text.passphrase, help: `Type it again: a passphrase is never sent back to this page. ${text.passphrase.help ?? ''}` } };
+}
+
+/**
+ * A passphrase in an SRT address (`?passphrase=`) moved into its own key, so an address the
+ * page shows never carries it: one typed into the address (it wins over the field for [[srt]],
+ * as the output reads them; the field wins for the input, as the receiver reads them), or the
+ * saved address's, when the form sent the address without it (the form shows it without) and
+ * left the field empty and the "remove" box unticked.
+ */
+function movePassphrase(values: Record<string, unknown>, body: Body, old: Record<string, unknown>, urlWins: boolean): Record<string, unknown> {
+  if (typeof values.url !== 'string') return values;
+  const out = { ...values };
+  const now = takePassphrase(values.url);
+  const was = takePassphrase(typeof old.url === 'string' ? old.url : '');
+  out.url = now.url;
+  const typed = bodyText(body.passphrase) !== '';
+  const cleared = bodyText(body.passphrase__clear) === 'true';
+  if (now.passphrase !== null) {
+    if (urlWins || !typed) out.passphrase = now.passphrase;
+  } else if (was.passphrase !== null && !typed && !cleared) {
+    out.passphrase = urlWins ? was.passphrase : (typeof old.passphrase === 'string' && old.passphrase) || was.passphrase;
+  }
+  return out;
+}
+
+/** The passphrase an entry or the input has now: its key, or its address's (which wins for [[srt]]). */
+function savedPassphrase(e: Record<string, unknown> | undefined, urlWins: boolean): string {
+  if (!e) return '';
+  const key = typeof e.passphrase === 'string' ? e.passphrase : '';
+  const inUrl = takePassphrase(typeof e.url === 'string' ? e.url : '').passphrase;
+  return (urlWins ? (inUrl ?? key) : key || inUrl) ?? '';
+}
+
+/** A settings section's form fields → its new values (the input's passphrase kept out of its address). */
+export function sectionValues(name: string, body: Body, current: Record<string, unknown>): Record<string, unknown> {
+  const values = formValues(sectionSchema(name), body, name, current, SECTION_FORMS[name]?.skip);
+  return name === 'input' ? movePassphrase(values, body, current, false) : values;
+}
+
+/** Where a network input also plays: the box's default output, each output PipeWire knows, or nowhere. */
+export function playbackChoices(devices: Devices | undefined): (readonly [string, string])[] {
+  const sinks = devices?.list().devices.filter((d) => d.kind === 'monitor') ?? [];
+  return [['', 'The default output of this box'], ...sinks.map((d) => [d.name, d.description.replace(/^Monitor of /, '')] as const), ['none', 'Nowhere: not played on this box']];
+}
+
+/**
+ * A settings section (e.g. [recording]) as a form that saves itself; the notice sits beside its
+ * Save button. `devices`: for the input's choice of where a feed plays (a text box without).
+ */
+export function sectionForm(section: string, config: Config, errors: Record<string, string> = {}, notice: Html | string = '', values?: Record<string, unknown>, devices?: Devices): Html {
   const meta = SECTION_FORMS[section]!;
   const schema = sectionSchema(section);
-  const value = values ?? (config[section as keyof Config] as Record<string, unknown>);
-  const { text, skip } = withPrograms(SECTION_TEXT[section] ?? {}, meta.skip, config, value);
+  let value = values ?? (config[section as keyof Config] as Record<string, unknown>);
+  let words = SECTION_TEXT[section] ?? {};
+  if (section === 'input') {
+    const saved = savedPassphrase(config.input as unknown as Record<string, unknown>, false);
+    words = retypeNote(words, value.passphrase, saved);
+    // The address without its passphrase; the field knows one is saved (its "remove" box).
+    value = { ...value, url: takePassphrase(String(value.url ?? '')).url, passphrase: saved };
+    if (devices && words.output_device) words = { ...words, output_device: { ...words.output_device, choices: playbackChoices(devices) } };
+  }
+  const { text, skip } = withPrograms(words, meta.skip, config, value);
   return html`<form id="form-${section}" class="panel settings" novalidate hx-post="/ui/config/${section}" hx-target="this" hx-swap="outerHTML">
   <h2>${meta.title}</h2>
   ${meta.help ? html`<p class="help">${meta.help}</p>` : ''}
@@ -282,6 +372,7 @@ export function parseServerUrl(text: string): { host: string; port: number; moun
 export function entryValues(kind: EntryKind, body: Record<string, unknown>, prefix: string, old: Record<string, unknown>): Record<string, unknown> {
   const schema = sectionSchema(kind);
   if (kind === 'notify') return notifyValues(formValues(schema, body, prefix, old, ENTRY_FORMS.notify.skip), old);
+  if (kind === 'srt') return movePassphrase(formValues(schema, body, prefix, old), body, old, true);
   if (kind !== 'icecast') return formValues(schema, body, prefix, old);
   const base = splitIcecastUrl(old);
   const values = formValues(schema, body, prefix, base);
@@ -346,11 +437,22 @@ function notifyValues(values: Record<string, unknown>, old: Record<string, unkno
 export function entryForm(kind: EntryKind, index: number | null, value: Record<string, unknown>, errors: Record<string, string> = {}, formError = '', testResult?: { ok: boolean; message: string }, config?: Config): Html {
   const schema = sectionSchema(kind);
   const { noun, a, addWords } = ENTRY_FORMS[kind];
-  const { text, skip } = withPrograms(ENTRY_TEXT[kind], ENTRY_FORMS[kind].skip, config, value);
+  let words = ENTRY_TEXT[kind];
+  let shown = kind === 'icecast' ? splitIcecastUrl(value) : kind === 'notify' && typeof value.url === 'string' ? { ...value, url: urlWithoutPassword(value.url) } : value;
+  if (kind === 'srt') {
+    // The address without its passphrase; the passphrase field is never filled in (components.ts).
+    const saved = index === null ? '' : savedPassphrase((config?.srt as unknown as Record<string, unknown>[] | undefined)?.[index], true);
+    const typed = savedPassphrase(value, true);
+    words = retypeNote(words, typed, saved);
+    shown = { ...value, url: urlWithoutPassword(takePassphrase(String(value.url ?? '')).url), passphrase: index === null ? typed : saved };
+  }
+  const { text, skip } = withPrograms(words, ENTRY_FORMS[kind].skip, config, shown);
+  // A refusal of a key the form leaves out (a program when there is one) is said above the fields.
+  const hidden = Object.keys(errors).filter((k) => skip?.includes(k));
+  if (hidden.length && !formError) formError = hidden.map((k) => `${text[k]?.label ?? k}: ${errors[k]}`).join('; ');
   const action = index === null ? `/ui/${kind}` : `/ui/${kind}/${index}`;
   const key = `${kind}-${index ?? 'new'}`;
   const target = `#${entrySectionId(kind)}`;
-  const shown = kind === 'icecast' ? splitIcecastUrl(value) : kind === 'notify' && typeof value.url === 'string' ? { ...value, url: urlWithoutPassword(value.url) } : value;
   return html`<form class="panel entry-form ${kind}-form" id="${kind}-form-${index ?? 'new'}" novalidate hx-post="${action}" hx-target="${target}" hx-swap="outerHTML">
   <h3>${index === null ? (addWords ?? `Add ${a} ${noun}`) : `Edit ${noun} ${index + 1}`}</h3>
   ${formError ? html`<p class="notice bad" role="alert" data-notice="bad">${formError}</p>` : ''}
@@ -367,17 +469,52 @@ export function entryForm(kind: EntryKind, index: number | null, value: Record<s
 export interface EntryStatus {
   state: string;
   status: string;
+  /** The link's numbers in words (an SRT link's round trip, losses, buffer), when it has them. */
+  facts?: string;
 }
 
-/** One entry's live state (a pill and the status line); `oob`: as an SSE update of the one on the page. */
+/** One entry's live state (a pill, the status line, the link's numbers); `oob`: as an SSE update of the one on the page. */
 export function entryState(kind: OutputEntryKind, i: number, st: EntryStatus | undefined, oob = false): Html {
   return html`<span class="entry-state" id="${kind}-state-${i}" ${oob ? html`hx-swap-oob="true"` : ''}>${
-    st ? html`<span class="pill ${stateClass(st.state)}" data-state="${st.state}">${st.state.replaceAll('_', ' ')}</span> <small>${st.status}</small>` : ''
+    st
+      ? html`<span class="pill ${stateClass(st.state)}" data-state="${st.state}">${st.state.replaceAll('_', ' ')}</span> <small>${st.status}</small>${
+          st.facts ? html`<small class="entry-facts" data-facts="${kind}">${st.facts}</small>` : ''
+        }`
+      : ''
   }</span>`;
+}
+
+const kB = (bytes: number) => (bytes >= 1e6 ? `${(bytes / 1e6).toFixed(1)} MB` : `${Math.round(bytes / 1e3)} kB`);
+
+/**
+ * An SRT link's numbers as a person reads them, from GET /api/status's record: who receives,
+ * the round trip, what was lost and sent again, what waits in the send buffer, the rate.
+ * Nothing while it is not live.
+ */
+export function srtLinkFacts(s: ReturnType<SrtOutput['status']>): string | undefined {
+  const l = s.link;
+  if (s.state !== 'live' || !l) return undefined;
+  return [
+    s.peer ? `to ${s.peer}` : '',
+    `round trip ${l.rtt_ms < 10 ? l.rtt_ms.toFixed(1) : Math.round(l.rtt_ms)} ms`,
+    `${l.packets_lost} lost, ${l.packets_retransmitted} sent again`,
+    `${l.send_buffer_ms} ms waiting to go out`,
+    `${Math.round(l.send_rate_kbps)} kbit/s`,
+    `${kB(s.bytes)} sent`,
+    s.dropped_messages ? `${s.dropped_messages} packets dropped (the line was too slow)` : '',
+  ]
+    .filter(Boolean)
+    .join(' · ');
 }
 
 /** The live state of every entry of a kind, from the running outputs. */
 export function entryStatuses(ctx: AppContext, kind: OutputEntryKind): EntryStatus[] {
+  if (kind === 'srt') {
+    return (ctx.broadcast.outputs('srt') as readonly SrtOutput[]).map((o) => {
+      const st = o.outputStatus();
+      return { state: st.state, status: st.detail, facts: srtLinkFacts(o.status()) };
+    });
+  }
   return ctx.broadcast.outputs(kind).map((o) => o.outputStatus()).map((o) => ({ state: o.state, status: o.detail }));
 }
 

@@ -65,7 +65,8 @@ export const inputRoutes = ({ ctx, hub, devices }: AdminDeps) => {
             slots: { meters: W.slot(hub.env, 'meters'), status: W.slot(hub.env, 'input-status'), devices: W.slot(hub.env, 'devices') },
             gain: gainForm(ctx),
             chosen,
-            forms: (['input', 'silence', 'tone'] as const).map((name) => sectionForm(name, ctx.config)),
+            network,
+            forms: (['input', 'silence', 'tone'] as const).map((name) => sectionForm(name, ctx.config, {}, '', undefined, devices)),
           }),
         );
       })

@@ -22,12 +22,11 @@ export const QUALITY: readonly (readonly [number, string])[] = [
 
 export const SECTION_TEXT: Record<string, Record<string, FieldText>> = {
   input: {
-    channels: { label: 'Channels', help: 'How many channels to take from the interface: 1 for mono, 2 for stereo.' },
     source: {
       label: 'Where sound comes from',
-      advanced: true,
+      help: 'Automatic: the interface chosen under Device, or the default one. For a feed from a studio or another hark, choose SRT or RTP: the fields for it appear below.',
       choices: [
-        ['auto', 'Automatic: the chosen interface, or the default one'],
+        ['auto', 'Automatic: the chosen interface'],
         ['pipewire', 'An audio interface only'],
         ['pipewire-sink', 'What this box itself plays'],
         ['tone', 'The test tone only'],
@@ -35,10 +34,24 @@ export const SECTION_TEXT: Record<string, Record<string, FieldText>> = {
         ['rtp', 'A feed on the local network (RTP)'],
       ],
     },
-    url: { label: 'Feed address', help: 'Where the feed comes from: srt://:9000?mode=listener waits for the far end, srt://host:9000?mode=caller calls it; rtp://:5004 or rtp://@239.69.1.10:5004 for RTP.', advanced: true },
-    buffer_ms: { label: 'Feed buffer (ms)', help: 'How much of the feed is held back to ride out a jittery link. More is safer, less is quicker.', advanced: true },
-    passphrase: { label: 'Feed passphrase', help: 'The SRT link\'s passphrase, the same as at the far end. Empty: not encrypted.', advanced: true },
-    output_device: { label: 'Play the feed on', help: 'The output the received feed plays on (the analogue out, a USB interface). Empty: the default output; "none": nowhere.', advanced: true },
+    url: {
+      label: 'Feed address',
+      helpWhen: {
+        field: 'source',
+        help: {
+          srt: 'srt://:9000?mode=listener: this box waits for the sender to call it on port 9000 (a router or firewall must let that UDP port in). srt://studio.example.org:9000: this box calls the sender, which waits for the call.',
+          rtp: 'rtp://:5004: the stream sent to this box on port 5004. rtp://@239.69.1.10:5004: the stream sent to that group on this network.',
+        },
+      },
+    },
+    passphrase: {
+      label: 'Feed passphrase',
+      help: 'The same as at the sender, 10 to 79 characters; the feed then travels encrypted (without one, it does not). Once saved it is never shown again: leave the field empty to keep it.',
+      clear: 'Remove the saved passphrase',
+    },
+    buffer_ms: { label: 'Feed delay (ms)', help: 'How long the link may take to resend a lost packet (SRT) or to even out late ones (RTP); the sound plays this much later. 120 for a good line, 300 or more over mobile data.' },
+    output_device: { label: 'Also play the feed on', help: 'An output of this box, to pass the feed on to a transmitter or a desk. Every output (the streams, the recording, the links) gets the feed either way.' },
+    channels: { label: 'Channels', help: 'How many channels to take from the interface: 1 for mono, 2 for stereo.' },
     latency_frames: {
       label: 'Latency while someone listens on the listen page',
       help: 'How much sound hark gathers before passing it on, in samples (128 is 2.7 ms). Lower is quicker but works the box harder.',
@@ -51,7 +64,7 @@ export const SECTION_TEXT: Record<string, Record<string, FieldText>> = {
     },
   },
   tone: {
-    frequency: { label: 'Pitch (Hz)', help: 'A steady beep for checking the outputs, sent only when the sound source is the test tone (Capture, Advanced). 440 is the A above middle C.' },
+    frequency: { label: 'Pitch (Hz)', help: 'A steady beep for checking the outputs, sent only when the sound comes from the test tone (Capture, Where sound comes from). 440 is the A above middle C.' },
     level_dbfs: { label: 'Loudness (dB)', help: '0 is the loudest possible; −12 is a comfortable level.' },
     clock_ppm: { label: 'Clock error (ppm)', help: "Makes the test tone's clock run fast (+) or slow (−) by this many millionths, as a real interface's does. For testing listeners; leave at 0.", advanced: true },
   },
@@ -185,7 +198,7 @@ export const SECTION_TEXT: Record<string, Record<string, FieldText>> = {
   },
 };
 
-export const ENTRY_TEXT: Record<'icecast' | 'whip' | 'rtp' | 'notify', Record<string, FieldText>> = {
+export const ENTRY_TEXT: Record<'icecast' | 'whip' | 'srt' | 'rtp' | 'notify', Record<string, FieldText>> = {
   icecast: {
     url: {
       label: 'Paste the URL your host gave you',
@@ -234,6 +247,46 @@ export const ENTRY_TEXT: Record<'icecast' | 'whip' | 'rtp' | 'notify', Record<st
     enabled: { label: 'Send to this server' },
     id: { label: 'Short name', help: 'In the log and the status list.', advanced: true },
     bind_address: { label: 'Send from local address', help: 'Empty: any.', advanced: true },
+  },
+  srt: {
+    url: {
+      label: 'Address',
+      help: 'Says which end calls. This box calls the far end: srt://studio.example.org:9000 (the far end waits for the call on port 9000). The far end calls this box: srt://:9000?mode=listener (this box waits on port 9000; a router or firewall must let that UDP port in).',
+    },
+    passphrase: {
+      label: 'Passphrase',
+      help: 'The same at both ends, 10 to 79 characters; the sound then travels encrypted (without one, it does not). Once saved it is never shown again: leave the field empty to keep it.',
+      clear: 'Remove the saved passphrase (send unencrypted)',
+    },
+    payload: {
+      label: 'Format',
+      help: 'What the far end can take. Opus: small and quick, for another hark, ffmpeg or OBS. MP2: what broadcast codecs and transmitters expect. MP3: for a receiver that takes nothing else. Uncompressed: the best sound, about 2.7 Mbit/s.',
+      choices: [
+        ['opus', 'Opus (small, quick)'],
+        ['mp2', 'MP2 (broadcast codecs)'],
+        ['mp3', 'MP3'],
+        ['pcm', 'Uncompressed (24-bit)'],
+      ],
+    },
+    bitrate_kbps: { label: 'Bitrate (kbit/s)', help: 'Opus: 6 to 510 (256 for music, 64 for speech). MP2 and MP3: a standard rate such as 128, 192 or 256. Not used uncompressed.' },
+    latency_ms: {
+      label: 'Time to resend lost packets (ms)',
+      help: 'How long the far end waits for a lost packet to come again; the sound arrives this much later. 120 for a good line; over mobile data 4 times the round trip (shown in the list once the link is up). The higher of the two ends’ values is used.',
+    },
+    stream_id: { label: 'Stream ID', help: 'Only if the far end asks for one (some servers pick the stream by it, e.g. publish:studio). Sent when this box calls.' },
+    program: { label: 'Program', help: 'Which program this link carries (see the Programs page).' },
+    enabled: { label: 'Send on this link' },
+    id: { label: 'Short name', help: 'In the log and the status list; empty: srt1, srt2 …', advanced: true },
+    pbkeylen: {
+      label: 'Encryption strength',
+      help: 'With a passphrase only: as the far end has it.',
+      advanced: true,
+      choices: [
+        [16, 'AES-128 (the usual)'],
+        [24, 'AES-192'],
+        [32, 'AES-256'],
+      ],
+    },
   },
   rtp: {
     address: { label: 'Send to (address or group)', help: 'The receiver’s IP address, or the multicast group it listens to, e.g. 239.69.1.10.' },

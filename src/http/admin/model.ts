@@ -18,7 +18,8 @@ import { outputStatuses } from '../../control/outputs.ts';
 import { connectionQuality, describeAgent } from './agents.ts';
 import { duration, spaceText } from './local-time.ts';
 import { notifyWhere } from '../../config/notify-url.ts';
-import type { SrtOutput } from '../../outputs/srt/index.ts';
+import { srtEntryId, type SrtOutput } from '../../outputs/srt/index.ts';
+import { srtTarget } from '../../config/srt-url.ts';
 import { rtpEntryId } from '../../config/rtp-check.ts';
 
 const KIND_LABEL = { icecast: 'Icecast', whip: 'WHIP' } as const;
@@ -28,10 +29,24 @@ const NOTIFY_LABEL = { webhook: 'Web address', email: 'E-mail', mqtt: 'MQTT brok
  * The one name of an [[icecast]] / [[whip]] entry, wherever a page shows it (the "Now" table,
  * the entry list): its kind and its id ("Icecast" "live.mp3"), and where it sends.
  */
-export function entryName(kind: 'icecast' | 'whip' | 'rtp' | 'notify', config: Config, i: number): { kind: string; id: string; where: string } {
+export function entryName(kind: 'icecast' | 'whip' | 'srt' | 'rtp' | 'notify', config: Config, i: number): { kind: string; id: string; where: string } {
   if (kind === 'notify') {
     const n = config.notify[i]!;
     return { kind: NOTIFY_LABEL[n.type], id: n.name || (n.type === 'email' ? n.to.join(', ') : ''), where: notifyWhere(n.type, n.url) };
+  }
+  if (kind === 'srt') {
+    const e = config.srt[i]!;
+    const format = e.payload === 'pcm' ? 'uncompressed' : `${e.payload === 'opus' ? 'Opus' : e.payload.toUpperCase()} ${e.bitrate_kbps} kbit/s`;
+    let where: string;
+    try {
+      const t = srtTarget(e);
+      const host = t.host.includes(':') ? `[${t.host}]` : t.host;
+      where = t.mode === 'caller' ? `calls ${host}:${t.port}` : `waits for a call on port ${t.port}`;
+      if (t.passphrase) where += ', encrypted';
+    } catch {
+      where = 'address not valid';
+    }
+    return { kind: 'SRT link', id: srtEntryId(e, i), where: `${where} · ${format}` };
   }
   if (kind === 'rtp') {
     const r = config.rtp[i]!;

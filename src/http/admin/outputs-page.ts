@@ -1,6 +1,6 @@
 /**
  * The Outputs page, and the schema-driven config forms' fragments that every page's forms post
- * to (`/ui/config/<section>`, the Icecast/WHIP entry lists, the Icecast connection test).
+ * to (`/ui/config/<section>`, the Icecast/WHIP/SRT/RTP entry lists, the Icecast connection test).
  */
 import { Elysia } from 'elysia';
 import { Value } from '@sinclair/typebox/value';
@@ -56,8 +56,8 @@ function onAirAnswerFor(ctx: AdminDeps['ctx'], index: number | null, entry: Conf
   return null;
 }
 
-export const outputsRoutes = ({ ctx, hub }: AdminDeps) => {
-  const { section, saveEntry, saveSection } = configForms(ctx);
+export const outputsRoutes = ({ ctx, hub, devices }: AdminDeps) => {
+  const { section, saveEntry, saveSection } = configForms(ctx, devices);
   return new Elysia({ name: 'admin-outputs' })
       .get('/outputs', ({ request }) =>
         renderPage(
@@ -72,6 +72,7 @@ export const outputsRoutes = ({ ctx, hub }: AdminDeps) => {
               section('icecast'),
               ...(['recording', 'webrtc', 'metadata', 'mp3', 'stream'] as const).map((name) => sectionForm(name, ctx.config)),
               section('whip'),
+              section('srt'),
               section('rtp'),
             ],
           }),

@@ -11,7 +11,7 @@ import { layout } from '../../../web/templates/pages.ts';
 import { ConfigError } from '../../config/load.ts';
 import type { Config } from '../../config/schema.ts';
 import { principalOf } from '../auth.ts';
-import { ENTRY_FORMS, SECTION_FORMS, type EntryKind, entryForm, entrySection, entryValues, errorsFrom, formValues, savedNotice, sectionForm, sectionSchema } from './forms.ts';
+import { ENTRY_FORMS, SECTION_FORMS, type EntryKind, entryForm, entrySection, entryStatuses, entryValues, errorsFrom, savedNotice, sectionForm, sectionSchema, sectionValues } from './forms.ts';
 import * as W from './widgets.ts';
 import { notifyLive } from '../../../web/templates/notify.ts';
 import type { SseHub } from '../sse.ts';
@@ -50,12 +50,12 @@ export function notFound(): Response {
   return htmlResponse(html`<p class="notice bad">Not found.</p>`, 404);
 }
 
-/** The schema-driven forms' handlers, bound to the running daemon. */
-export function configForms(ctx: AppContext) {
-  const statuses = (kind: EntryKind) => {
-    if (kind === 'notify') return [];
-    return ctx.broadcast.outputs(kind).map((o) => o.outputStatus()).map((o) => ({ state: o.state, status: o.detail }));
-  };
+/**
+ * The schema-driven forms' handlers, bound to the running daemon. `devices`: for the input's
+ * choice of where a network feed plays (the form that saves it is answered with it).
+ */
+export function configForms(ctx: AppContext, devices?: Devices) {
+  const statuses = (kind: EntryKind) => (kind === 'notify' ? [] : entryStatuses(ctx, kind));
   // The notifiers' list is their live one (deliveries, Send a test, Edit, Remove), the System page's SSE slot.
   const section = (kind: EntryKind, extra: Html | string = '', notice: Html | string = '') =>
     entrySection(kind, ctx.config, statuses(kind), extra, notice, kind === 'notify' ? notifyLive(W.layoutSlot(ctx, 'notifiers')) : undefined);
@@ -103,17 +103,17 @@ export function configForms(ctx: AppContext) {
     const current = ctx.config[name as keyof Config] as Record<string, unknown>;
     let values: Record<string, unknown> = {};
     try {
-      values = formValues(schema, body, name, current, meta.skip);
+      values = sectionValues(name, body, current);
       const r = await ctx.store.update((draft) => {
         (draft as Record<string, unknown>)[name] = { ...current, ...values };
       });
-      return htmlResponse(sectionForm(name, ctx.config, {}, savedNotice(r)));
+      return htmlResponse(sectionForm(name, ctx.config, {}, savedNotice(r), undefined, devices));
     } catch (e) {
       if (!(e instanceof ConfigError)) throw e;
       // TypeBox's TSchema does not declare `properties` (this one is a T.Object).
       const names = Object.keys((schema as unknown as { properties: object }).properties);
       const { fields, form } = errorsFrom(e, name, names);
-      return htmlResponse(sectionForm(name, ctx.config, fields, form ? C.saveNotice({ ok: false, message: form }) : '', { ...current, ...values, ...rawStrings(body, names, fields) }), 422);
+      return htmlResponse(sectionForm(name, ctx.config, fields, form ? C.saveNotice({ ok: false, message: form }) : '', { ...current, ...values, ...rawStrings(body, names, fields) }, devices), 422);
     }
   }
 

@@ -20,7 +20,7 @@ describe('the widget registry', () => {
   test('state reaches widgets by bus events; a timer only where a clock changes what they show, with the reason', () => {
     const all = WIDGETS as Record<string, Widget>;
     const timed = Object.keys(all).filter((n) => all[n]!.everyMs);
-    expect(timed.sort()).toEqual(['clock', 'devices', 'fallback', 'icecast-entries', 'listener-table', 'log', 'meters', 'on-air', 'outputs', 'program-levels', 'recorder', 'recordings', 'rtp-entries', 'sysinfo', 'whip-entries']);
+    expect(timed.sort()).toEqual(['clock', 'devices', 'fallback', 'icecast-entries', 'input-status', 'listener-table', 'log', 'meters', 'on-air', 'outputs', 'program-levels', 'recorder', 'recordings', 'rtp-entries', 'srt-entries', 'sysinfo', 'whip-entries']);
     for (const n of timed) expect((all[n]!.clock ?? '').length).toBeGreaterThan(20);
     // Everything else shows state, and has the events that change it.
     for (const [n, w] of Object.entries(all)) if (!w.everyMs) expect({ n, on: (w.on ?? []).length > 0 }).toEqual({ n, on: true });

@@ -106,19 +106,28 @@ const INPUT_STATE: Record<string, string> = {
 /** A network input's words for its states (the link, not a device). */
 const FEED_STATE: Record<string, string> = { ...INPUT_STATE, running: 'receiving', waiting: 'waiting for the feed', lost: 'link lost', unavailable: 'cannot open' };
 
-/** A network input (input.source srt|rtp): the link, its buffer, what was lost, where it plays. */
+/** Where an SRT input's link is, in words: "from studio.example:9000 (this box calls)", "on port 9000 (the sender calls this box)". */
+function srtFeedWords(device: string): string {
+  const m = /^srt (\S+):(\d+) (caller|listener)$/.exec(device);
+  if (!m) return device.replace(/^srt /, '');
+  return m[3] === 'caller' ? `from ${m[1]}:${m[2]} (this box calls)` : `on port ${m[2]} (the sender calls this box)`;
+}
+
+/** A network input (input.source srt|rtp): the link, who sends, its buffer, what was lost, where it plays. */
 function feedFacts(s: NonNullable<ReturnType<AppContext['pipeline']['stats']>>['source']): Html {
   const st = s.stats;
   const n = (k: string) => (typeof st[k] === 'number' ? (st[k] as number) : 0);
   const srt = typeof st.srt_rttMs === 'number';
+  const hold = n('holdMs');
   return html`<dl class="facts" id="feed-facts">
-<dt>Feed</dt><dd>${s.kind === 'srt' ? 'SRT' : 'RTP'} ${s.device.replace(/^(srt|rtp) /, '')}</dd>
+<dt>Feed</dt><dd>${s.kind === 'srt' ? `SRT ${srtFeedWords(s.device)}` : `RTP ${s.device.replace(/^rtp /, '')}`}</dd>
 <dt>State</dt><dd><span class="pill ${C.stateClass(s.state)}">${FEED_STATE[s.state] ?? s.state}</span> ${s.state === 'running' ? String(st.linkMessage ?? '') : s.message}</dd>
+${st.peer ? html`<dt>From</dt><dd data-peer>${String(st.peer)}</dd>` : ''}
 ${st.problem ? html`<dt>Problem</dt><dd>${String(st.problem)}</dd>` : ''}
-<dt>Buffer</dt><dd>${n('bufferFillMs')} ms of ${n('bufferMs')} ms${n('clockPpm') ? html` <small>(following the sender's clock: ${n('clockPpm')} ppm)</small>` : ''}</dd>
+<dt>Buffer</dt><dd data-buffer>${n('bufferFillMs')} ms buffered${hold ? ` (target ${hold} ms${hold < n('bufferMs') ? `; up to ${n('bufferMs')} ms after a gap` : ''})` : ` of ${n('bufferMs')} ms`}${n('clockPpm') ? html` <small>(following the sender's clock: ${n('clockPpm')} ppm)</small>` : ''}</dd>
 <dt>Packets</dt><dd>${n('lost')} lost, ${n('late')} late, ${n('malformed') + n('foreign')} refused${n('concealedFrames') ? `, ${Math.round(n('concealedFrames') / 48)} ms concealed` : ''}${n('underrunFrames') ? `, ${Math.round(n('underrunFrames') / 48)} ms not there in time` : ''}</dd>
 ${srt ? html`<dt>SRT link</dt><dd>round trip ${n('srt_rttMs')} ms, ${n('srt_pktRcvLoss')} lost and asked again, ${n('srt_pktRcvDrop')} too late, latency ${n('srt_latencyMs')} ms</dd>` : ''}
-${st.playback ? html`<dt>Plays on</dt><dd>${String(st.playbackMessage ?? st.playback)} <small>(${n('playbackFillMs')} ms queued; ${Math.round(n('playbackUnderrunFrames') / 48)} ms ran dry)</small></dd>` : ''}
+${st.playback ? html`<dt>Plays on</dt><dd data-playback>${String(st.playbackMessage ?? st.playback)} <small>(${n('playbackFillMs')} ms queued${n('playbackMarginMs') ? `, kept at ${n('playbackMarginMs')} ms or more` : ''}; ${Math.round(n('playbackUnderrunFrames') / 48)} ms ran dry)</small></dd>` : ''}
 </dl>`;
 }
 
@@ -372,6 +381,8 @@ export const WIDGETS = {
   // before a change, can be swapped in after the change's update arrived; re-sent now and then.
   'icecast-entries': { pages: ['outputs'], slot: null, render: ({ ctx }) => entryStatesUpdate(ctx, 'icecast'), on: ['state', 'output', 'config'], everyMs: 1500, resync: true, clock: 'heals an entry a late form response showed stale' },
   'whip-entries': { pages: ['outputs'], slot: null, render: ({ ctx }) => entryStatesUpdate(ctx, 'whip'), on: ['state', 'output', 'config'], everyMs: 1500, resync: true, clock: 'heals an entry a late form response showed stale' },
+  // An SRT link's numbers (round trip, losses, what waits to go out, the rate) change with every packet.
+  'srt-entries': { pages: ['outputs'], slot: null, render: ({ ctx }) => entryStatesUpdate(ctx, 'srt'), on: ['state', 'output', 'config'], everyMs: 1500, resync: true, clock: "heals an entry a late form response showed stale; a live link's round trip, losses and rate change with every packet" },
   'rtp-entries': { pages: ['outputs'], slot: null, render: ({ ctx }) => entryStatesUpdate(ctx, 'rtp'), on: ['state', 'output', 'config'], everyMs: 1500, resync: true, clock: 'heals an entry a late form response showed stale' },
   'listener-table': {
     pages: ['listeners'],
@@ -393,7 +404,14 @@ export const WIDGETS = {
     // The input's status names the device as the registry describes it.
     also: ['input-status'],
   },
-  'input-status': { pages: ['input'], slot: { id: 'input-status' }, render: ({ ctx, devices }) => inputStatus(ctx, devices), on: ['input', 'config'] },
+  'input-status': {
+    pages: ['input'],
+    slot: { id: 'input-status' },
+    render: ({ ctx, devices }) => inputStatus(ctx, devices),
+    on: ['input', 'config'],
+    everyMs: 1000,
+    clock: "a network feed's buffer, packets, round trip and playback queue change with every packet",
+  },
   recorder: { pages: ['recordings'], slot: { id: 'recorder' }, render: ({ ctx }) => recorderStatus(ctx), on: ['state', 'output', 'config'], everyMs: 1000, clock: "this recording's length and size, and the free space, grow with the audio" },
   recordings: {
     pages: ['recordings'],
