@@ -35,6 +35,8 @@ const FILL_TAU_S = 1;
  */
 const SETTLE_MS = 1000;
 const SETTLE_OFF_MS = 20;
+/** How often an SRT input's hold follows the link's recent bursts (ms). */
+const REHOLD_MS = 2000;
 /** A fill that stays this much (or the hold, if more) over the hold skips ahead (ms). */
 const EXCESS_MS = 20;
 /** A receiver that failed to open is started again this often. */
@@ -72,6 +74,8 @@ export class NetworkSource implements AudioSource {
   private hold: number;
   /** Added to an SRT hold after each underrun of the ring (a loaded box needs more). */
   private widen = 0;
+  /** When the SRT hold is looked at again (performance.now()). */
+  private reholdAt = 0;
   private sleeper: Int32Array = new Int32Array(new SharedArrayBuffer(4));
   private closed = false;
   private retryAt = 0;
@@ -274,6 +278,12 @@ export class NetworkSource implements AudioSource {
       this.resyncs++;
       this.ring.seek(this.ring.hi - this.hold - due);
       this.fillAvg = this.hold;
+    }
+    // SRT: the hold follows the link's recent bursts (a hiccup long past no longer counts); a
+    // shorter hold is reached by the pacing's nudge, not a jump.
+    if (this.kind === 'srt' && !this.settleAt && performance.now() >= this.reholdAt) {
+      this.reholdAt = performance.now() + REHOLD_MS;
+      this.hold = this.holdFrames();
     }
     const n = Math.min(due, maxFrames, Math.floor(dst.length / this.channels));
     if (n <= 0) return 0;

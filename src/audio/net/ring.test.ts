@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'bun:test';
 import { NetRing } from './ring.ts';
 
-describe('NetRing packetFrames (what the reader of an SRT link must hold at least)', () => {
+describe('NetRing packetFrames (what the reader of an SRT link must hold at least; a burst is remembered for 5–10 s)', () => {
   test('writes in one burst add up; writes apart count one by one; a restart forgets', async () => {
     const r = NetRing.create(4096, 2);
     const pkt = new Float32Array(192 * 2);

@@ -16,12 +16,16 @@ const C_RD = 1; // reader position: slots before it may be reused by the writer
 const C_RX_MS = 2; // performance.timeOrigin-relative ms of the last packet received
 const C_SEQ = 3; // a counter bumped by the writer after each write (the reader's ordering point)
 const C_BASE = 4; // bumped when the writer restarts the positions (a new stream): the reader resyncs
-const C_PKT = 5; // the most frames that came in one burst (writes < BURST_MS apart) since the stream began
+const C_PKT = 5; // the most frames that came in one burst (writes < BURST_MS apart) in this window
 const C_LASTW = 6; // performance.now() of the last write (this thread's: bursts are measured by the writer)
 const C_BURST = 7; // frames in the current burst
+const C_PKT_PREV = 8; // the same, in the window before
+const C_WIN = 9; // performance.now() when this window began
+/** Bursts are remembered for one to two windows: a hiccup long past no longer counts. */
+const WINDOW_MS = 5000;
 /** Writes closer than this belong to one burst: the link delivers them together. */
 const BURST_MS = 2;
-const CTRL = 8;
+const CTRL = 12;
 
 export interface NetRingShared {
   ctrl: SharedArrayBuffer;
@@ -87,10 +91,10 @@ export class NetRing {
     return this.ctrl[C_BASE]!;
   }
 
-  /** The most frames that arrived in one burst since the stream began (0 before): what a reader must hold at least. */
+  /** The most frames that arrived in one burst over the last 5–10 s (0 before any): what a reader must hold at least. */
   get packetFrames(): number {
     Atomics.load(this.sync, 0);
-    return this.ctrl[C_PKT]!;
+    return Math.max(this.ctrl[C_PKT]!, this.ctrl[C_PKT_PREV]!);
   }
 
   // ---- writer (the receiver thread) ----
@@ -105,6 +109,7 @@ export class NetRing {
   restart(pos: number): void {
     this.ctrl[C_HI] = pos;
     this.ctrl[C_PKT] = 0;
+    this.ctrl[C_PKT_PREV] = 0;
     this.ctrl[C_BASE] = this.ctrl[C_BASE]! + 1;
     Atomics.add(this.sync, 0, 1);
   }
@@ -138,6 +143,11 @@ export class NetRing {
     const burst = (now - this.ctrl[C_LASTW]! < BURST_MS ? this.ctrl[C_BURST]! : 0) + frames;
     this.ctrl[C_LASTW] = now;
     this.ctrl[C_BURST] = burst;
+    if (now - this.ctrl[C_WIN]! >= WINDOW_MS) {
+      this.ctrl[C_PKT_PREV] = this.ctrl[C_PKT]!;
+      this.ctrl[C_PKT] = 0;
+      this.ctrl[C_WIN] = now;
+    }
     if (burst > this.ctrl[C_PKT]!) this.ctrl[C_PKT] = burst;
     Atomics.add(this.sync, 0, 1);
     return { written, late, over };
