@@ -292,6 +292,7 @@ export function sectionForm(section: string, config: Config, errors: Record<stri
   let value = values ?? (config[section as keyof Config] as Record<string, unknown>);
   let words = SECTION_TEXT[section] ?? {};
   if (section === 'input') {
+    // the section read by field name, as the schema-driven form does (its type has no index signature).
     const saved = savedPassphrase(config.input as unknown as Record<string, unknown>, false);
     words = retypeNote(words, value.passphrase, saved);
     // The address without its passphrase; the field knows one is saved (its "remove" box).
