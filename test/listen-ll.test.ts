@@ -19,6 +19,7 @@ import { mkdirSync } from 'node:fs';
 import type { BrowserContext, Page } from 'playwright-core';
 import { chromiumAvailable, launchChromium, type ChromiumHandle } from './lib/browser.ts';
 import { startHark, type HarkProcess } from './lib/hark.ts';
+import { HEARD_JS } from './lib/firefox.ts';
 import { startPipewire, type PipewireHarness } from './lib/pipewire.ts';
 import { freeUdpPort } from './lib/whep-client.ts';
 
@@ -63,22 +64,8 @@ async function open(query: string, size = { width: 1366, height: 900 }, scheme: 
   return { page, context };
 }
 
-/** What the meters' analysers hear: the strongest frequency (interpolated) and the peak level, per channel. */
-const heard = (page: Page) =>
-  page.evaluate(() =>
-    window.hark.analysers.map((a) => {
-      const t = new Float32Array(a.fftSize);
-      a.getFloatTimeDomainData(t);
-      let peak = 0;
-      for (const x of t) peak = Math.max(peak, Math.abs(x));
-      const f = new Float32Array(a.frequencyBinCount);
-      a.getFloatFrequencyData(f);
-      let k = 1;
-      for (let i = 2; i < f.length - 1; i++) if (f[i]! > f[k]!) k = i;
-      const off = (0.5 * (f[k - 1]! - f[k + 1]!)) / (f[k - 1]! - 2 * f[k]! + f[k + 1]!);
-      return { frequency: ((k + off) * window.hark.context.sampleRate) / a.fftSize, peakDbfs: 20 * Math.log10(peak) };
-    }),
-  );
+/** What the meters' analysers hear: the strongest frequency (interpolated) and the peak level, per channel (test/lib/firefox.ts HEARD_JS). */
+const heard = (page: Page) => page.evaluate(`${HEARD_JS}; heardNow(window.hark)`) as Promise<{ frequency: number; peakDbfs: number }[]>;
 
 const listeners = async () =>
   ((await (await fetch(`${hark.url}/api/listeners`)).json()) as { webrtc: { ll_channel: boolean; ll_frame_ms: number | null; ll_packets: number; ll_bad_messages: number }[] }).webrtc;
