@@ -62,6 +62,7 @@ interface LlInfo {
   maxStep: number;
   jumps: number;
   longestGapSamples: number;
+  longestDropoutSamples: number;
   resampleRatio: number | null;
   transport: string | null;
   ringDropped: number;
@@ -102,7 +103,7 @@ afterAll(async () => {
 }, 30_000);
 
 describe.skipIf(!firefoxAvailable())('Firefox, low latency', () => {
-  test('?ll=1: the tone through opus-ll, WebCodecs and the worklet for 30 s, at 1 kHz and −12 dBFS, no click, concealment under 0.5 %, no dropout of 0.1 s', async () => {
+  test('?ll=1: the tone through opus-ll, WebCodecs and the worklet for 30 s, at 1 kHz and −12 dBFS, no click, no dropout longer than a packet, concealment under 0.5 %', async () => {
     const r = await firefox!.waitFor((x) => x.since >= 30_000 || x.ll?.state === 'failed' || !!x.error, 150_000, async () => (await listeners()).length === 0);
     expect(r, 'no report from the page').toBeDefined();
     expect(r!.error ?? null, 'the reporter failed').toBeNull();
@@ -124,7 +125,10 @@ describe.skipIf(!firefoxAvailable())('Firefox, low latency', () => {
     expect(ll.packets - base.packets).toBeGreaterThan(5700);
     expect(ll.maxStep).toBeLessThan(TONE_STEP * 1.3);
     expect(ll.jumps).toBe(0);
-    console.log(`Firefox low latency, 30 s: longest gap ${ll.longestGapSamples} samples (one packet: 240)`);
+    // No discontinuity longer than one packet: a late hand-over is concealed by going on with
+    // the sound (test/listen-ll.test.ts), never a dropout longer than a packet.
+    console.log(`Firefox low latency, 30 s: longest concealed run ${ll.longestGapSamples} samples, longest dropout ${ll.longestDropoutSamples} (one packet: 240)`);
+    expect(ll.longestDropoutSamples).toBeLessThanOrEqual(240);
     expect(ll.longestGapSamples).toBeLessThan(4800);
     expect(ll.concealed - base.concealed).toBeLessThanOrEqual((ll.packets - base.packets) * 0.005);
     expect(ll.resampleRatio!).toBeGreaterThanOrEqual(0.995);

@@ -49,6 +49,8 @@ interface Run {
   every?: (tMs: number, s: LlStats) => void;
   /** From this listener time (ms) on, the diagnostics count (the start's fade-in is behind). */
   diagFromMs?: number;
+  /** The listener's clock jumps ahead by `ms` at `atMs` (a device filling its buffer): what arrives later comes that much later on it. */
+  clockJump?: { atMs: number; ms: number };
 }
 
 /** Run the box → network → buffer → listener chain; returns the buffer and its output (left channel). */
@@ -69,7 +71,8 @@ function simulate(r: Run) {
     const ready = (((k + 1) * len) / (RATE * (1 + drift))) * 1000;
     const extra = r.net?.delay?.(k, ready) ?? 0;
     if (extra >= 1e9) continue;
-    arrivals.push({ at: ready + 1 + extra, k });
+    const jump = r.clockJump && ready + 1 + extra > r.clockJump.atMs ? r.clockJump.ms : 0;
+    arrivals.push({ at: ready + 1 + extra + jump, k });
     const dup = r.net?.duplicate?.(k);
     if (dup !== undefined) arrivals.push({ at: ready + 1 + extra + dup, k });
   }
@@ -258,7 +261,64 @@ describe('opus-ll playout buffer', () => {
     expect(Math.abs(crossings - TONE_HZ)).toBeLessThanOrEqual(2);
   });
 
-  test('starved (the network stops for 100 ms): the playout waits in silence, counts one underrun, and comes back down to its target', () => {
+  test('a stall of 20 ms (the buffer holds 8: the playout starves for 12): the tone goes on through it (expanded, counted), no dropout, no click', () => {
+    const random = rng(10);
+    // Packets due between 5000 and 5020 ms come together at 5020 ms (a page or network hiccup).
+    const { stats, out } = simulate({ seconds: 10, net: { delay: (_k, t) => (t > 5000 && t < 5020 ? 5020 - t : random() * 0.3) }, diagFromMs: 0 });
+    expect(stats.underruns).toBe(1);
+    expect(stats.lost).toBe(0);
+    // Concealed for about the stall (the playout was a few ms ahead of it) …
+    expect(stats.longestGap).toBeGreaterThan(200);
+    expect(stats.longestGap).toBeLessThan(720);
+    // … and none of it a dropout: the expansion stays above half level for 25 ms.
+    expect(stats.longestDropout).toBe(0);
+    expect(stats.maxStep).toBeLessThan(TONE_STEP * 1.3);
+    expect(stats.jumps).toBe(0);
+    // What a listener hears: every 2.5 ms of output from 1 s to the end at the tone's level
+    // (within 3 dB: the cross-fade into the late packet may meet it out of phase for a moment).
+    const w = 120;
+    let lowest = Infinity;
+    for (let i = RATE; i + w <= out.length; i += w) lowest = Math.min(lowest, rms(out.subarray(i, i + w)));
+    expect(20 * Math.log10(lowest / (AMP / Math.SQRT2))).toBeGreaterThan(-3);
+  });
+
+  test('1 % random loss: every lost packet is expanded from the one before, no dropout, the output at the tone\'s level throughout', () => {
+    const random = rng(3);
+    const { stats, out } = simulate({ seconds: 30, net: { delay: (k) => (k > 20 && random() < 0.01 ? 1e9 : random() * 1) }, diagFromMs: 0 });
+    expect(stats.lost).toBeGreaterThan(20);
+    expect(stats.longestDropout).toBe(0);
+    const w = 120;
+    let lowest = Infinity;
+    for (let i = RATE; i + w <= out.length; i += w) lowest = Math.min(lowest, rms(out.subarray(i, i + w)));
+    expect(20 * Math.log10(lowest / (AMP / Math.SQRT2))).toBeGreaterThan(-3);
+    // Its frequency over the last 10 s, losses and all: zero crossings.
+    const last = out.subarray(out.length - 10 * RATE);
+    let crossings = 0;
+    for (let i = 1; i < last.length; i++) if (last[i - 1]! < 0 && last[i]! >= 0) crossings++;
+    expect(Math.abs(crossings / 10 - TONE_HZ)).toBeLessThanOrEqual(2);
+  });
+
+  test('a lost packet after silence: nothing to repeat, so the concealment is silence (no expansion of nothing)', () => {
+    const buf = new LlBuffer({});
+    const silent = (k: number) => ({ seq: k, pts: k * 240, captureMs: k * 5, channels: 2, frameSamples: 240, planes: [new Float32Array(240), new Float32Array(240)] });
+    const o = [new Float32Array(128), new Float32Array(128)];
+    let t = 0;
+    for (let k = 0; k < 400; k++) {
+      if (k !== 200) buf.push(silent(k), t);
+      for (let q = 0; q < 240 / 128; q++) {
+        buf.pull(o, 128);
+        t += 128 / 48;
+      }
+      // (240 samples a packet against 128 a quantum: one extra quantum every 15.)
+      if (k % 15 === 14) buf.pull(o, 128);
+    }
+    const st = buf.stats();
+    expect(st.lost).toBe(1);
+    expect(st.longestDropout).toBeGreaterThan(0);
+    expect(st.maxStep).toBe(0);
+  });
+
+  test('starved (the network stops for 100 ms): the sound goes on for 10 ms, fades out over 30 ms, then silence; one underrun; back down to its target', () => {
     const random = rng(8);
     const seen: { t: number; buffered: number; target: number }[] = [];
     const { stats } = simulate({
@@ -269,9 +329,36 @@ describe('opus-ll playout buffer', () => {
     });
     expect(stats.underruns).toBe(1);
     expect(stats.lost).toBe(0);
+    // The stall's 100 ms (less what the buffer held) concealed, all but the expansion's first 25 ms (above half level) a dropout.
+    expect(stats.longestGap).toBeGreaterThan(4000);
+    expect(stats.longestDropout).toBeGreaterThan(stats.longestGap - 1240);
+    expect(stats.longestDropout).toBeLessThan(stats.longestGap - 1160);
     const last = seen[seen.length - 1]!;
     expect(Math.abs(last.buffered - last.target)).toBeLessThan(5);
     expect(stats.jumps).toBe(0);
+  });
+
+  for (const atMs of [150, 8000]) {
+    test(`the listener's clock jumps 150 ms ahead ${atMs < 1000 ? 'as it starts' : 'in mid-stream'}: the line moves to the delay that stays, the target is back within 1.5 s (not 15 s), the buffer with it`, () => {
+      const random = rng(11);
+      const seen: { t: number; target: number; buffered: number }[] = [];
+      const { stats } = simulate({ seconds: 20, clockJump: { atMs, ms: 150 }, net: { delay: () => random() * 0.5 }, every: (t, x) => seen.push({ t, target: x.targetMs, buffered: x.bufferedMs }), diagFromMs: 0 });
+      const at = (t: number) => seen.find((x) => x.t >= t)!;
+      expect(stats.rebases).toBeGreaterThanOrEqual(1);
+      // Without the move, the leak (1 %) would have taken 15 s to bring 150 ms down. What stays
+      // over the steady 12.3 ms (a few ms) is the leak within the block, gone with the window.
+      expect(at(atMs + 1500).target).toBeLessThan(16);
+      expect(at(atMs + 4500).target).toBeLessThan(13);
+      expect(Math.abs(at(atMs + 3000).buffered - at(atMs + 3000).target)).toBeLessThan(6);
+      expect(Math.abs(at(19_900).buffered - at(19_900).target)).toBeLessThan(3);
+      expect(stats.jumps).toBe(0);
+    });
+  }
+
+  test('jitter alone never moves the line: 0–8 ms of random delay for 30 s, no rebase', () => {
+    const random = rng(12);
+    const { stats } = simulate({ seconds: 30, net: { delay: () => random() * 8 } });
+    expect(stats.rebases).toBe(0);
   });
 
   test('garbage: malformed headers are refused, malformed frames ignored and counted', () => {
@@ -375,7 +462,7 @@ describe('opus-ll playout buffer', () => {
 });
 
 describe('opus-ll playout buffer on an overloaded listener', () => {
-  test('an audio clock 5 % slow (beyond ±0.5 %): single packets are dropped, faded, never two in a row; the buffer stays bounded', () => {
+  test('an audio clock 5 % slow (beyond ±0.5 %): single packets are dropped, cross-faded, never two in a row; the buffer stays bounded', () => {
     const random = rng(9);
     const seen: number[] = [];
     const { stats } = simulate({ seconds: 30, drift: 0.05, net: { delay: () => random() * 0.5 }, every: (t, s) => t > 10_000 && seen.push(s.bufferedMs - s.targetMs) });

@@ -67,6 +67,8 @@ export interface ListenLowLatency {
   /** Packets dropped (faded, one at a time) because this device's audio clock ran slow beyond ±0.5 %; skipped: dropped at once after a long stall. */
   dropped: number;
   skipped: number;
+  /** Times the buffer's earliest-arrival line moved to a delay that stayed (the audio clock jumping ahead as its device fills). */
+  rebases: number;
   /** Sequence numbers that never came; packets whose sample clock did not follow on. */
   missing: number;
   clockJumps: number;
@@ -75,10 +77,11 @@ export interface ListenLowLatency {
   /** Malformed packets (page and worklet). */
   bad: number;
   resampleRatio: number | null;
-  /** The worklet's output: the largest sample-to-sample step, steps over 0.1, the longest concealed run (samples). */
+  /** The worklet's output: the largest sample-to-sample step, steps over 0.1, the longest concealed run and the longest dropout (concealment below half level), in samples. */
   maxStep: number;
   jumps: number;
   longestGapSamples: number;
+  longestDropoutSamples: number;
   clockOffsetMs: number | null;
   rttMs: number | null;
   outputLatencyMs: number;

@@ -48,10 +48,15 @@ export interface LlStats {
   /** Packets dropped (faded) because the listener's clock ran slower than ±0.5 % absorbs. */
   dropped: number;
   restarts: number;
+  /** Times the earliest-arrival line moved to a delay that stayed (an offset, not jitter). */
+  rebases: number;
   captureMs: number;
   maxStep: number;
   jumps: number;
+  /** The longest concealed run (samples): an expansion or a dropout. */
   longestGap: number;
+  /** The longest dropout (samples): concealment below half level, heard as a gap. */
+  longestDropout: number;
   minRatio: number;
   maxRatio: number;
   minLevelMs: number;

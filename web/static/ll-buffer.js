@@ -12,11 +12,15 @@
 //    controller moves, slowly (a slew limit) and within ±0.5 %, to hold the buffer at the
 //    target: the box's clock and the listener's never agree exactly, and this absorbs the
 //    difference without a pitch jump or a periodic click;
-//  - conceals a packet that is missing when its turn comes with a short fade out and in
-//    (WebCodecs has no Opus PLC): lost (later ones are there) it is skipped, starved (nothing
-//    newer yet) the playout waits in silence, which raises the latency until the controller
-//    brings it back down;
-//  - watches its own output: sample-to-sample steps (a click) and the longest concealed run.
+//  - conceals a packet that is missing when its turn comes (WebCodecs has no Opus PLC) as
+//    NetEq's "expand" does: the sound goes on by repeating its last pitch period (found by
+//    autocorrelation), at full level for 10 ms, then fading out over 30 ms into silence; the
+//    packet that comes next is cross-faded in. Lost (later ones are there) the packet's length
+//    is concealed so; starved (nothing newer yet) the playout goes on concealing until a packet
+//    comes, which raises the latency until the controller brings it back down. Where there is
+//    nothing to repeat (silence before, the start) the concealment is a short fade out and in;
+//  - watches its own output: sample-to-sample steps (a click), the longest concealed run and
+//    the longest dropout (concealment below half level: what a listener hears as a gap).
 
 /** The sample clock of `opus-ll` (Hz). */
 export const LL_RATE = 48000;
@@ -92,6 +96,15 @@ const LEVEL_TAU_S = 0.4;
  * up to 1 % slow never looks late.
  */
 const LEAK = 0.01;
+/**
+ * Every arrival this long (ms) later than the earliest-arrival line (by at least REBASE_MIN_MS):
+ * the line moves to them, and the lateness already counted shrinks by as much. A delay that
+ * stays is an offset, not jitter: the listener's audio clock ran ahead while its device filled
+ * its buffer (Chromium on PipeWire: 50–150 ms at the start), or the network's path changed. The
+ * leak alone would take 10 s and more to forget 100 ms, with the target that high meanwhile.
+ */
+const REBASE_MS = 500;
+const REBASE_MIN_MS = 0.5;
 /** Packets of a stream (2 s of 2.5 ms ones) held at most before the buffer starts again. */
 const MAX_FRAMES = 800;
 /** A packet this far (samples, by its sequence number) from the playout: a new stream, start again. */
@@ -100,6 +113,29 @@ const JUMP_SAMPLES = 2 * LL_RATE;
 const DROP_OVER_MS = 15;
 /** Buffered this far over the target (ms), the playout skips ahead (a fade) rather than resample for seconds. */
 const SKIP_OVER_MS = 120;
+/** Expansion: pitch periods searched (samples at 48 kHz: 1.5 kHz down to 75 Hz) over a window this long. */
+const EXP_MIN_P = 32;
+const EXP_MAX_P = 640;
+const EXP_WIN = 192;
+/**
+ * Expansion at full level this long (samples: 10 ms), then a raised-cosine fade this long into
+ * silence (30 ms): above half level for 25 ms, which the stalls seen on a quiet machine (the
+ * page's thread late by 5–25 ms once or twice a minute) stay within.
+ */
+const EXP_HOLD = 480;
+const EXP_DECAY = 1440;
+/** Below this mean square (about −80 dBFS) there is nothing to repeat. */
+const EXP_QUIET = 1e-8;
+/** Staging-ring flags: a concealed sample, and one below half level (a dropout). */
+const F_CONCEALED = 1;
+const F_DROPOUT = 2;
+
+/** The expansion's level after `k` of its samples: 1, then a raised-cosine fade to 0. */
+function expGain(k) {
+  if (k < EXP_HOLD) return 1;
+  if (k >= EXP_HOLD + EXP_DECAY) return 0;
+  return 0.5 + 0.5 * Math.cos((Math.PI * (k - EXP_HOLD)) / EXP_DECAY);
+}
 
 /** The resampler's kernel: a Kaiser-windowed sinc, `PHASES + 1` rows of 2·HALF taps. */
 function makeKernel(cutoff) {
@@ -155,9 +191,12 @@ export class LlBuffer {
     this.kernel = makeKernel(0.97 * Math.min(1, outRate / LL_RATE));
     this.ring = [new Float32Array(RING), new Float32Array(RING)];
     this.flags = new Uint8Array(RING);
+    // The expansion's one period (per channel), taken from the audio before the concealment.
+    this.expSrc = [new Float32Array(EXP_MAX_P), new Float32Array(EXP_MAX_P)];
     this.coef = new Float32Array(2 * HALF);
     this.late = new Float64Array(4096);
     this.lateAt = new Float64Array(4096);
+    this.latePts = new Float64Array(4096);
     this.sorted = new Float64Array(4096);
     // Counters for the life of the buffer (a restart keeps them).
     this.packets = 0;
@@ -171,9 +210,13 @@ export class LlBuffer {
     this.skipped = 0;
     this.dropped = 0;
     this.restarts = 0;
+    this.rebases = 0;
     this.resetDiagnostics();
     this.restart();
     this.restarts = 0;
+    // The period search once now, on the silent ring: its first run (compiling, the slow tiers)
+    // costs a few ms, which should not land in the render quantum of the first concealment.
+    for (let i = 0; i < 3; i++) this.bestPeriod(RING / 2, EXP_MIN_P, EXP_MAX_P, 2, 2);
   }
 
   /** Forget the stream (a new one starts: another encoder, a jump in its clock); the counters stay. */
@@ -195,6 +238,10 @@ export class LlBuffer {
     /** Staged blocks, for the capture time of what plays: { s, len, captureMs, advance }. */
     this.blocks = [];
     this.prevConcealed = true;
+    this.prevDropped = false;
+    /** The running expansion's period (0: none) and the samples it has made. */
+    this.expP = 0;
+    this.expK = 0;
     this.stalled = false;
     this.stallSamples = 0;
     this.concealedPts = [];
@@ -202,6 +249,10 @@ export class LlBuffer {
     this.envPts = 0;
     this.lateHead = 0;
     this.lateN = 0;
+    this.blockAt = NaN;
+    this.blockMin = Infinity;
+    this.blockMinA = NaN;
+    this.blockMinPts = 0;
     this.p95At = -Infinity;
     this.targetMs = 0;
     this.p95Ms = 0;
@@ -219,6 +270,8 @@ export class LlBuffer {
     this.jumps = 0;
     this.gapRun = 0;
     this.longestGap = 0;
+    this.dropRun = 0;
+    this.longestDropout = 0;
     this.last = [NaN, NaN];
     this.minRatio = Infinity;
     this.maxRatio = -Infinity;
@@ -315,15 +368,49 @@ export class LlBuffer {
     const i = (this.lateHead + this.lateN) % n;
     this.late[i] = late;
     this.lateAt[i] = a;
+    this.latePts[i] = pts;
     if (this.lateN < n) this.lateN++;
     else this.lateHead = (this.lateHead + 1) % n;
     while (this.lateN > 0 && this.lateAt[this.lateHead] < a - this.windowMs) {
       this.lateHead = (this.lateHead + 1) % n;
       this.lateN--;
     }
+    // All of the last REBASE_MS late: the line was early, not the packets.
+    if (late < this.blockMin) {
+      this.blockMin = late;
+      this.blockMinA = a;
+      this.blockMinPts = pts;
+    }
+    if (!(a - this.blockAt < REBASE_MS)) {
+      if (this.blockMin >= REBASE_MIN_MS && this.blockMin < Infinity) this.rebase(a, this.blockAt);
+      this.blockAt = a;
+      this.blockMin = Infinity;
+    }
     // A target that grows does so at once; the p95 is sorted afresh at most ten times a second.
     if (late > this.p95Ms || a - this.p95At >= 100) this.updateTarget(a);
     this.clockMs = a;
+  }
+
+  /**
+   * Move the earliest-arrival line to the least late arrival of the block that began at `since`
+   * (every arrival of it late): the lateness since then is measured again against it; what came
+   * before is forgotten (measured against a line that was early for longer than the block shows).
+   */
+  rebase(now, since) {
+    this.envA = this.blockMinA;
+    this.envPts = this.blockMinPts;
+    const n = this.late.length;
+    while (this.lateN > 0 && this.lateAt[this.lateHead] < since) {
+      this.lateHead = (this.lateHead + 1) % n;
+      this.lateN--;
+    }
+    for (let k = 0; k < this.lateN; k++) {
+      const i = (this.lateHead + k) % n;
+      const pred = this.envA + ((this.latePts[i] - this.envPts) / 48) * (1 + LEAK);
+      this.late[i] = Math.max(0, this.lateAt[i] - pred);
+    }
+    this.rebases++;
+    this.updateTarget(now);
   }
 
   updateTarget(now) {
@@ -374,9 +461,16 @@ export class LlBuffer {
       }
       o0[i] = s0;
       if (o1) o1[i] = s1;
-      if (this.flags[ip & MASK]) {
+      const fl = this.flags[ip & MASK];
+      if (fl) {
         if (++this.gapRun > this.longestGap) this.longestGap = this.gapRun;
-      } else this.gapRun = 0;
+        if (fl === F_DROPOUT) {
+          if (++this.dropRun > this.longestDropout) this.longestDropout = this.dropRun;
+        } else this.dropRun = 0;
+      } else {
+        this.gapRun = 0;
+        this.dropRun = 0;
+      }
       this.pos += step;
     }
     this.watch(o0, 0, n);
@@ -455,6 +549,15 @@ export class LlBuffer {
     const keep = (this.targetMs * 48) | 0;
     let skipped = false;
     for (let guard = 0; guard < MAX_FRAMES && this.maxEnd - this.nextPts > keep; guard++) {
+      // The last one skipped, if here and followed: the audio cross-fades into its end.
+      const last = !(this.maxEnd - this.nextPts - this.frameLen > keep);
+      const f = last && !this.prevConcealed ? this.frames.get(this.nextPts) : undefined;
+      if (f && this.frames.has(this.nextPts + f.len)) {
+        this.cutInto(f);
+        this.skipped++;
+        this.levelMs = this.bufferedMs;
+        return;
+      }
       this.forget(this.nextPts);
       this.nextPts += this.frameLen;
       this.skipped++;
@@ -471,17 +574,16 @@ export class LlBuffer {
   stage() {
     const f = this.frames.get(this.nextPts);
     // The listener's audio clock far slower than the box's (an overloaded machine: its audio
-    // device misses deadlines), beyond what ±0.5 % absorbs: drop single packets, faded, never
-    // two in a row, so the delay does not grow without end.
-    if (f && this.ratio >= 1 + MAX_CORRECTION - 1e-9 && this.levelMs - this.targetMs > Math.max((3 * f.len) / 48, DROP_OVER_MS) && !this.prevConcealed && this.frames.has(this.nextPts + f.len)) {
-      this.forget(f.pts);
-      this.nextPts += f.len;
+    // device misses deadlines), beyond what ±0.5 % absorbs: drop single packets, cross-faded,
+    // never two in a row, so the delay does not grow without end.
+    if (f && this.ratio >= 1 + MAX_CORRECTION - 1e-9 && this.levelMs - this.targetMs > Math.max((3 * f.len) / 48, DROP_OVER_MS) && !this.prevConcealed && !this.prevDropped && this.frames.has(this.nextPts + f.len)) {
+      this.cutInto(f);
       this.dropped++;
       this.levelMs -= f.len / 48;
-      this.fadeTail();
-      this.prevConcealed = true;
+      this.prevDropped = true;
       return;
     }
+    this.prevDropped = false;
     if (f) {
       this.frames.delete(f.pts);
       const s = this.stagedEnd;
@@ -496,14 +598,24 @@ export class LlBuffer {
         this.flags[at] = 0;
       }
       if (this.prevConcealed) {
-        // Fade in (raised cosine) after silence or a concealment.
+        // Fade in (raised cosine) after silence or a concealment; after an expansion, cross-fade
+        // from it (its period goes on under the fade).
         const nf = Math.min(this.fade, f.len);
+        const P = this.expP;
         for (let i = 0; i < nf; i++) {
           const g = 0.5 - 0.5 * Math.cos((Math.PI * (i + 0.5)) / nf);
           const at = (s + i) & MASK;
-          r0[at] *= g;
-          r1[at] *= g;
+          if (P) {
+            const k = this.expK + i;
+            const e = (1 - g) * expGain(k);
+            r0[at] = r0[at] * g + e * this.expSrc[0][k % P];
+            r1[at] = r1[at] * g + e * this.expSrc[1][k % P];
+          } else {
+            r0[at] *= g;
+            r1[at] *= g;
+          }
         }
+        this.expP = 0;
       }
       this.release?.(f.planes);
       this.blocks.push({ s, len: f.len, captureMs: f.captureMs, advance: 1 });
@@ -546,19 +658,130 @@ export class LlBuffer {
     }
   }
 
-  /** `len` samples of concealment: the audio before fades out, then silence. */
+  /**
+   * `len` samples of concealment: the expansion of the audio before (its last period again and
+   * again, fading after EXP_HOLD), or where there is none to repeat, a fade out and silence.
+   */
   conceal(len, captureMs, advance) {
-    if (!this.prevConcealed) this.fadeTail();
+    if (!this.prevConcealed && !this.startExpansion()) this.fadeTail();
     const s = this.stagedEnd;
+    const r0 = this.ring[0];
+    const r1 = this.ring[1];
+    const P = this.expP;
     for (let i = 0; i < len; i++) {
       const at = (s + i) & MASK;
-      this.ring[0][at] = 0;
-      this.ring[1][at] = 0;
-      this.flags[at] = 1;
+      if (P) {
+        const k = this.expK++;
+        const g = expGain(k);
+        r0[at] = g * this.expSrc[0][k % P];
+        r1[at] = g * this.expSrc[1][k % P];
+        this.flags[at] = g >= 0.5 ? F_CONCEALED : F_DROPOUT;
+      } else {
+        r0[at] = 0;
+        r1[at] = 0;
+        this.flags[at] = F_DROPOUT;
+      }
     }
     this.blocks.push({ s, len, captureMs, advance });
     this.stagedEnd += len;
     this.prevConcealed = true;
+  }
+
+  /**
+   * Begin an expansion at the end of what is staged (real audio): find the pitch period P that
+   * best predicts the last EXP_WIN samples from those P before (normalised cross-correlation,
+   * both channels), cross-fade the unread tail towards the audio one period earlier so that
+   * repeating the last period joins on smoothly, and keep that period. False (nothing begun)
+   * when the audio before is silence.
+   */
+  startExpansion() {
+    const r0 = this.ring[0];
+    const r1 = this.ring[1];
+    const end = this.stagedEnd;
+    const w0 = end - EXP_WIN;
+    let e0 = 0;
+    for (let i = 0; i < EXP_WIN; i++) {
+      const at = (w0 + i) & MASK;
+      e0 += r0[at] * r0[at] + r1[at] * r1[at];
+    }
+    if (e0 < EXP_QUIET * 2 * EXP_WIN) return false;
+    // Coarse (every other lag, every other sample of the window), then the best's neighbours in full.
+    let bestP = this.bestPeriod(w0, EXP_MIN_P, EXP_MAX_P, 2, 2);
+    if (bestP) bestP = this.bestPeriod(w0, Math.max(EXP_MIN_P, bestP - 2), Math.min(EXP_MAX_P, bestP + 2), 1, 1);
+    if (!bestP) return false;
+    const P = bestP;
+    // The period to repeat: the audio one period before the end, as it was (copied before the
+    // tail below changes): it follows on from the tail as the tail becomes, and from itself.
+    for (let j = 0; j < P; j++) {
+      const at = (end - P + j) & MASK;
+      this.expSrc[0][j] = r0[at];
+      this.expSrc[1][j] = r1[at];
+    }
+    // The unread tail (the staging runs `fade` samples and more ahead of the read position)
+    // moves over to the audio one period earlier, whose next sample is the period's first.
+    const nf = Math.min(this.fade, P);
+    for (let i = 0; i < nf; i++) {
+      const g = 0.5 - 0.5 * Math.cos((Math.PI * (i + 0.5)) / nf);
+      const at = (end - nf + i) & MASK;
+      const bt = (end - nf + i - P) & MASK;
+      r0[at] = r0[at] * (1 - g) + r0[bt] * g;
+      r1[at] = r1[at] * (1 - g) + r1[bt] * g;
+    }
+    this.expP = P;
+    this.expK = 0;
+    return true;
+  }
+
+  /** Of the lags `lo`…`hi` (by `step`), the one whose audio best predicts the window from `w0` on (every `stride`-th sample); 0 for none. */
+  bestPeriod(w0, lo, hi, step, stride) {
+    const r0 = this.ring[0];
+    const r1 = this.ring[1];
+    let xx = 0;
+    for (let i = 0; i < EXP_WIN; i += stride) {
+      const a = (w0 + i) & MASK;
+      xx += r0[a] * r0[a] + r1[a] * r1[a];
+    }
+    let best = -Infinity;
+    let bestP = 0;
+    for (let P = lo; P <= hi; P += step) {
+      let xy = 0;
+      let yy = 0;
+      for (let i = 0; i < EXP_WIN; i += stride) {
+        const a = (w0 + i) & MASK;
+        const b = (w0 + i - P) & MASK;
+        xy += r0[a] * r0[b] + r1[a] * r1[b];
+        yy += r0[b] * r0[b] + r1[b] * r1[b];
+      }
+      if (yy <= 0 || xx <= 0) continue;
+      const c = xy / Math.sqrt(xx * yy);
+      if (c > best + 1e-6) {
+        best = c;
+        bestP = P;
+      }
+    }
+    return bestP;
+  }
+
+  /**
+   * Leave out packet `f` (the next to play; the one after it is here): the unread tail of what
+   * is staged cross-fades into the end of `f`, which the next packet continues, so the cut is a
+   * short overlap rather than a dip to silence.
+   */
+  cutInto(f) {
+    const nf = Math.min(this.fade, f.len);
+    const end = this.stagedEnd;
+    const p0 = f.planes[0];
+    const p1 = f.planes.length > 1 ? f.planes[1] : p0;
+    const r0 = this.ring[0];
+    const r1 = this.ring[1];
+    for (let i = 0; i < nf; i++) {
+      const g = 0.5 - 0.5 * Math.cos((Math.PI * (i + 0.5)) / nf);
+      const at = (end - nf + i) & MASK;
+      r0[at] = r0[at] * (1 - g) + p0[f.len - nf + i] * g;
+      r1[at] = r1[at] * (1 - g) + p1[f.len - nf + i] * g;
+    }
+    this.forget(f.pts);
+    this.nextPts += f.len;
   }
 
   /** Fade out the last `fade` staged samples (not yet read: the staging runs that far ahead). */
@@ -603,10 +826,12 @@ export class LlBuffer {
       skipped: this.skipped,
       dropped: this.dropped,
       restarts: this.restarts,
+      rebases: this.rebases,
       captureMs: this.playingCaptureMs,
       maxStep: this.maxStep,
       jumps: this.jumps,
       longestGap: this.longestGap,
+      longestDropout: this.longestDropout,
       minRatio: this.minRatio,
       maxRatio: this.maxRatio,
       minLevelMs: this.minLevelMs,
