@@ -265,15 +265,29 @@ describe.skipIf(!chromiumAvailable())('listen page, low latency', () => {
     }
   }, 60_000);
 
-  test('the switch is remembered on this device and turns low latency on and off while playing', async () => {
+  test('the switch is remembered on this device and turns low latency on and off while playing; the meters go on', async () => {
     const { page, context } = await open('?autoplay=1');
+    /** The meters hear the tone, on both channels, at its level. */
+    const metersHearTone = async () => {
+      let h: { frequency: number; peakDbfs: number }[] = [];
+      for (let i = 0; i < 20; i++) {
+        h = await heard(page);
+        if (h.length === 2 && h.every((x) => Math.abs(x.frequency - TONE_HZ) < 8 && Math.abs(x.peakDbfs - TONE_DBFS) < 1.5)) return true;
+        await page.waitForTimeout(250);
+      }
+      console.log(`the meters hear ${JSON.stringify(h)}; ${JSON.stringify(await page.evaluate(() => ({ state: window.hark.state, phase: window.hark.phase, muted: (document.getElementById('audio') as HTMLAudioElement).muted, paused: (document.getElementById('audio') as HTMLAudioElement).paused })))}`);
+      return false;
+    };
     try {
       await page.waitForFunction(() => window.hark.phase === 'playing', null, { timeout: 15_000, polling: 100 });
       expect(await page.evaluate(() => window.hark.ll)).toBeNull();
+      expect(await metersHearTone()).toBe(true);
       await page.locator('details#details summary').click();
       expect(await page.locator('#lowlatency').getAttribute('role')).toBe('switch');
       await page.locator('#lowlatency').check();
       await page.waitForFunction(() => window.hark.ll?.state === 'playing', null, { timeout: 15_000, polling: 100 });
+      // Switched while playing: the meters now show the low-latency path's output.
+      expect(await metersHearTone()).toBe(true);
       await page.reload();
       expect(await page.locator('#lowlatency').isChecked()).toBe(true);
       // (?autoplay=1 is still in the address: it plays again by itself, now with low latency.)
@@ -283,6 +297,9 @@ describe.skipIf(!chromiumAvailable())('listen page, low latency', () => {
       await page.locator('#lowlatency').uncheck();
       await page.waitForFunction(() => window.hark.phase === 'playing' && window.hark.ll === null, null, { timeout: 15_000, polling: 100 });
       expect(await page.evaluate(() => (document.getElementById('audio') as HTMLAudioElement).muted)).toBe(false);
+      // Switched off while playing: the meters follow the normal track (they stayed on the closed
+      // low-latency node, silent, until 2026-12-05).
+      expect(await metersHearTone()).toBe(true);
     } finally {
       await context.close();
     }

@@ -381,7 +381,11 @@ class Meters {
   }
 
   attach(node) {
-    this.source?.disconnect(this.splitter);
+    // The node before may be disconnected already (a low-latency path closes its worklet node
+    // when its session ends): disconnect() then throws, and must not stop the new one attaching.
+    try {
+      this.source?.disconnect(this.splitter);
+    } catch {}
     this.source = node;
     node?.connect(this.splitter);
     this.live = !!node;

@@ -109,8 +109,12 @@ const REBASE_MIN_MS = 0.5;
 const MAX_FRAMES = 800;
 /** A packet this far (samples, by its sequence number) from the playout: a new stream, start again. */
 const JUMP_SAMPLES = 2 * LL_RATE;
-/** Buffered this far over the target (ms) with the resampling at its limit, single packets are dropped. */
-const DROP_OVER_MS = 15;
+/**
+ * Buffered this far over the target (ms; at least two packets) with the resampling at its limit,
+ * single packets are left out (cross-faded): after a stall the buffer is back within about a
+ * packet of its target in a second or two, not the 3 s that ±0.5 % takes for 15 ms.
+ */
+const DROP_OVER_MS = 8;
 /** Buffered this far over the target (ms), the playout skips ahead (a fade) rather than resample for seconds. */
 const SKIP_OVER_MS = 120;
 /** Expansion: pitch periods searched (samples at 48 kHz: 1.5 kHz down to 75 Hz) over a window this long. */
@@ -576,7 +580,7 @@ export class LlBuffer {
     // The listener's audio clock far slower than the box's (an overloaded machine: its audio
     // device misses deadlines), beyond what ±0.5 % absorbs: drop single packets, cross-faded,
     // never two in a row, so the delay does not grow without end.
-    if (f && this.ratio >= 1 + MAX_CORRECTION - 1e-9 && this.levelMs - this.targetMs > Math.max((3 * f.len) / 48, DROP_OVER_MS) && !this.prevConcealed && !this.prevDropped && this.frames.has(this.nextPts + f.len)) {
+    if (f && this.ratio >= 1 + MAX_CORRECTION - 1e-9 && this.levelMs - this.targetMs > Math.max((2 * f.len) / 48, DROP_OVER_MS) && !this.prevConcealed && !this.prevDropped && this.frames.has(this.nextPts + f.len)) {
       this.cutInto(f);
       this.dropped++;
       this.levelMs -= f.len / 48;
