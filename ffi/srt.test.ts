@@ -138,6 +138,12 @@ describe('libsrt binding', () => {
     await until(() => c.state === 'connected');
     c.send(new Uint8Array(188));
     await until(() => p.wait(0).some((e) => e.sock === a.id));
+    // poll() says the same without building an array: the count, then each one's id and events.
+    const n = p.poll(0);
+    expect(n).toBeGreaterThanOrEqual(1);
+    const ready = Array.from({ length: n }, (_, i) => p.readySock(i));
+    expect(ready).toContain(a.id);
+    expect(p.readyEvents(ready.indexOf(a.id)) & 1).toBe(1); // SRT_EPOLL_IN
     for (const s of [c, a, l]) s.close();
   });
 

@@ -620,18 +620,34 @@ export class SrtPoller {
     this.#lib.srt_epoll_remove_usock(this.#eid, sock.id);
   }
 
-  /** Ready sockets and their events, waiting up to `timeoutMs` (0: look and return). */
-  wait(timeoutMs = 0): { sock: number; events: number }[] {
+  /**
+   * How many sockets are ready, waiting up to `timeoutMs` (0: look and return); the i-th one's
+   * id and events are then readySock(i) and readyEvents(i). Allocates nothing (a receiving
+   * thread calls it up to ~200 times a second while it waits for the next packet).
+   */
+  poll(timeoutMs = 0): number {
     const n = this.#lib.srt_epoll_uwait(this.#h('srt_epoll_uwait'), this.#events, this.maxEvents, timeoutMs);
     if (n < 0) {
       // A timeout with nothing ready is an error in libsrt's eyes (ETIMEOUT).
       this.#lib.srt_clearlasterror();
-      return [];
+      return 0;
     }
+    return Math.min(n, this.maxEvents);
+  }
+
+  readySock(i: number): number {
+    return this.#view.getInt32(i * EPOLL_EVENT_SIZE, true);
+  }
+
+  readyEvents(i: number): number {
+    return this.#view.getInt32(i * EPOLL_EVENT_SIZE + 4, true);
+  }
+
+  /** Ready sockets and their events, waiting up to `timeoutMs` (0: look and return). */
+  wait(timeoutMs = 0): { sock: number; events: number }[] {
+    const n = this.poll(timeoutMs);
     const out: { sock: number; events: number }[] = [];
-    for (let i = 0; i < Math.min(n, this.maxEvents); i++) {
-      out.push({ sock: this.#view.getInt32(i * EPOLL_EVENT_SIZE, true), events: this.#view.getInt32(i * EPOLL_EVENT_SIZE + 4, true) });
-    }
+    for (let i = 0; i < n; i++) out.push({ sock: this.readySock(i), events: this.readyEvents(i) });
     return out;
   }
 

@@ -190,8 +190,11 @@ function sendSrt(port: number, mode: 'caller' | 'listener', codec: string[], fre
 async function expectTone(hark: HarkProcess, frequency: number): Promise<void> {
   const pcm = await hear(hark, 3000);
   const tail = pcm.subarray(Math.floor(pcm.length / 3));
-  expect(Math.abs(dominantFrequency(tail) - frequency)).toBeLessThan(5);
-  expect(Math.abs(toneDbfs(tail, frequency) - SINE_DBFS)).toBeLessThan(1);
+  const f = dominantFrequency(tail);
+  const level = toneDbfs(tail, frequency);
+  const said = `heard ${f.toFixed(1)} Hz at ${level.toFixed(2)} dBFS (longest gap ${longestGap(tail)} samples)`;
+  expect(Math.abs(f - frequency), said).toBeLessThan(5);
+  expect(Math.abs(level - SINE_DBFS), said).toBeLessThan(1);
 }
 
 describe('SRT input', () => {
@@ -211,7 +214,8 @@ describe('SRT input', () => {
       await expectTone(hark, 1000);
       const s = await status(hark);
       expect(String(s.input.stats.payload)).toStartWith(payload);
-      expect(s.input.stats.underrunFrames).toBe(0);
+      // (Failed once in a full run of this file here, 2026-12-05, which assertion unknown: the stats say.)
+      expect(s.input.stats.underrunFrames, JSON.stringify(s.input.stats)).toBe(0);
       expect(Number(s.input.stats.srt_latencyMs)).toBe(120);
       tx.kill();
       await hark.stop();
@@ -331,11 +335,20 @@ describe('PipeWire output of a network input', () => {
     expect(longestGap(tail)).toBeLessThan(4800);
     let s = await status(hark);
     // Short: the queue's low point is kept at its margin (8 ms, more after underruns), and what
-    // stands 60 ms over it is cut at once; the fill read here is that, a 10 ms block and a
-    // cycle's worth of slack at most.
+    // stands 60 ms over it is cut at once. One reading of the fill can catch a burst of blocks
+    // from a late wake of the worker on top (seen: 111 ms with a margin of 8): the least of
+    // ten readings over a second is the low point the player steers by.
     const margin = () => Number(s.input.stats.playbackMarginMs);
+    const lowFill = async () => {
+      let low = Infinity;
+      for (let i = 0; i < 10; i++) {
+        low = Math.min(low, Number((await status(hark)).input.stats.playbackFillMs));
+        await Bun.sleep(100);
+      }
+      return low;
+    };
     expect(margin()).toBeGreaterThanOrEqual(8);
-    expect(Number(s.input.stats.playbackFillMs)).toBeLessThanOrEqual(margin() + 90);
+    expect(await lowFill()).toBeLessThanOrEqual(margin() + 70);
     // The sender stalls for 300 ms, then sends what it owes at once (ffmpeg -re catches up):
     // hark's buffer (buffer_ms 120) runs short, plays silence, re-centres, and the burst that
     // follows is skipped rather than kept as 180 ms of extra delay for minutes.
@@ -348,7 +361,9 @@ describe('PipeWire output of a network input', () => {
     s = await status(hark);
     expect(Number(s.input.stats.resyncs)).toBeGreaterThan(Number(before.resyncs));
     expect(Number(s.input.stats.bufferFillMs)).toBeLessThanOrEqual(120 + 60);
-    expect(Number(s.input.stats.playbackFillMs)).toBeLessThanOrEqual(margin() + 90);
+    const low = await lowFill();
+    console.log(`after the stall: playback queue low point ${low} ms (margin ${margin()} ms)`);
+    expect(low).toBeLessThanOrEqual(margin() + 70);
     pcm = await recordSink(pw, 'hark-out', 1.5);
     tail = pcm.subarray(Math.floor(pcm.length / 4));
     expect(Math.abs(dominantFrequency(tail) - 1000)).toBeLessThan(5);

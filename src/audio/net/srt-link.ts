@@ -181,7 +181,7 @@ class SrtLink {
         if (n <= 0) {
           const left = until - performance.now();
           if (left < 1 || !this.poller) break;
-          this.poller.wait(Math.min(TICK_MS, Math.ceil(left)));
+          this.poller.poll(Math.min(TICK_MS, Math.ceil(left)));
           continue;
         }
         this.counters.messages++;
