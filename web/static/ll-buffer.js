@@ -714,15 +714,16 @@ export class LlBuffer {
     if (bestP) bestP = this.bestPeriod(w0, Math.max(EXP_MIN_P, bestP - 2), Math.min(EXP_MAX_P, bestP + 2), 1, 1);
     if (!bestP) return false;
     const P = bestP;
-    // The period to repeat: the audio one period before the end, as it was (copied before the
-    // tail below changes): it follows on from the tail as the tail becomes, and from itself.
+    // The period to repeat: the last P samples, as they were (copied before the tail below
+    // changes). The tail then moves over to the audio one period earlier, which the period's
+    // first sample follows on from; and the period follows on from itself (the audio repeats
+    // every P samples, which is how P was chosen).
     for (let j = 0; j < P; j++) {
       const at = (end - P + j) & MASK;
       this.expSrc[0][j] = r0[at];
       this.expSrc[1][j] = r1[at];
     }
-    // The unread tail (the staging runs `fade` samples and more ahead of the read position)
-    // moves over to the audio one period earlier, whose next sample is the period's first.
+    // The unread tail (the staging runs `fade` samples and more ahead of the read position).
     const nf = Math.min(this.fade, P);
     for (let i = 0; i < nf; i++) {
       const g = 0.5 - 0.5 * Math.cos((Math.PI * (i + 0.5)) / nf);
