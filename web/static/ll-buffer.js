@@ -134,6 +134,9 @@ const EXP_QUIET = 1e-8;
 const F_CONCEALED = 1;
 const F_DROPOUT = 2;
 
+/** A raised-cosine fade in over `n` samples: the gain of sample `i` (0 … n−1), from near 0 to near 1. */
+const rise = (i, n) => 0.5 - 0.5 * Math.cos((Math.PI * (i + 0.5)) / n);
+
 /** The expansion's level after `k` of its samples: 1, then a raised-cosine fade to 0. */
 function expGain(k) {
   if (k < EXP_HOLD) return 1;
@@ -607,7 +610,7 @@ export class LlBuffer {
         const nf = Math.min(this.fade, f.len);
         const P = this.expP;
         for (let i = 0; i < nf; i++) {
-          const g = 0.5 - 0.5 * Math.cos((Math.PI * (i + 0.5)) / nf);
+          const g = rise(i, nf);
           const at = (s + i) & MASK;
           if (P) {
             const k = this.expK + i;
@@ -703,12 +706,7 @@ export class LlBuffer {
     const r1 = this.ring[1];
     const end = this.stagedEnd;
     const w0 = end - EXP_WIN;
-    let e0 = 0;
-    for (let i = 0; i < EXP_WIN; i++) {
-      const at = (w0 + i) & MASK;
-      e0 += r0[at] * r0[at] + r1[at] * r1[at];
-    }
-    if (e0 < EXP_QUIET * 2 * EXP_WIN) return false;
+    if (this.energy(w0, 1) < EXP_QUIET * 2 * EXP_WIN) return false;
     // Coarse (every other lag, every other sample of the window), then the best's neighbours in full.
     let bestP = this.bestPeriod(w0, EXP_MIN_P, EXP_MAX_P, 2, 2);
     if (bestP) bestP = this.bestPeriod(w0, Math.max(EXP_MIN_P, bestP - 2), Math.min(EXP_MAX_P, bestP + 2), 1, 1);
@@ -726,7 +724,7 @@ export class LlBuffer {
     // The unread tail (the staging runs `fade` samples and more ahead of the read position).
     const nf = Math.min(this.fade, P);
     for (let i = 0; i < nf; i++) {
-      const g = 0.5 - 0.5 * Math.cos((Math.PI * (i + 0.5)) / nf);
+      const g = rise(i, nf);
       const at = (end - nf + i) & MASK;
       const bt = (end - nf + i - P) & MASK;
       r0[at] = r0[at] * (1 - g) + r0[bt] * g;
@@ -741,11 +739,7 @@ export class LlBuffer {
   bestPeriod(w0, lo, hi, step, stride) {
     const r0 = this.ring[0];
     const r1 = this.ring[1];
-    let xx = 0;
-    for (let i = 0; i < EXP_WIN; i += stride) {
-      const a = (w0 + i) & MASK;
-      xx += r0[a] * r0[a] + r1[a] * r1[a];
-    }
+    const xx = this.energy(w0, stride);
     let best = -Infinity;
     let bestP = 0;
     for (let P = lo; P <= hi; P += step) {
@@ -767,6 +761,18 @@ export class LlBuffer {
     return bestP;
   }
 
+  /** The window's energy from `w0` on (every `stride`-th sample, both channels). */
+  energy(w0, stride) {
+    const r0 = this.ring[0];
+    const r1 = this.ring[1];
+    let e = 0;
+    for (let i = 0; i < EXP_WIN; i += stride) {
+      const a = (w0 + i) & MASK;
+      e += r0[a] * r0[a] + r1[a] * r1[a];
+    }
+    return e;
+  }
+
   /**
    * Leave out packet `f` (the next to play; the one after it is here): the unread tail of what
    * is staged cross-fades into the end of `f`, which the next packet continues, so the cut is a
@@ -780,7 +786,7 @@ export class LlBuffer {
     const r0 = this.ring[0];
     const r1 = this.ring[1];
     for (let i = 0; i < nf; i++) {
-      const g = 0.5 - 0.5 * Math.cos((Math.PI * (i + 0.5)) / nf);
+      const g = rise(i, nf);
       const at = (end - nf + i) & MASK;
       r0[at] = r0[at] * (1 - g) + p0[f.len - nf + i] * g;
       r1[at] = r1[at] * (1 - g) + p1[f.len - nf + i] * g;
@@ -794,7 +800,7 @@ export class LlBuffer {
     const nf = this.fade;
     const end = this.stagedEnd;
     for (let i = 0; i < nf; i++) {
-      const g = 0.5 + 0.5 * Math.cos((Math.PI * (i + 0.5)) / nf);
+      const g = 1 - rise(i, nf);
       const at = (end - nf + i) & MASK;
       this.ring[0][at] *= g;
       this.ring[1][at] *= g;
