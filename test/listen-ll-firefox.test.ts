@@ -136,7 +136,7 @@ describe.skipIf(!firefoxAvailable())('Firefox, low latency', () => {
     expect(ll.latencyMs!).toBeGreaterThan(0);
     expect(ll.latencyMs!).toBeLessThan(500);
     expect(r!.state).toBe('Playing (low latency)');
-    expect(r!.words).toMatch(/^Low latency: \d+ ms behind the microphone · buffer \d+ ms · dropouts: \d+\.\d a minute$/);
+    expect(r!.words).toMatch(/^Low latency: \d+ ms behind the microphone · buffer \d+ ms · concealed: \d+\.\d packets a minute$/);
     expect(r!.heard).toHaveLength(2);
     for (const h of r!.heard) {
       expect(Math.abs(h.frequency - TONE_HZ)).toBeLessThan(8);

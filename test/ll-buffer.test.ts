@@ -272,6 +272,7 @@ describe('opus-ll playout buffer', () => {
     expect(stats.longestGap).toBeLessThan(720);
     // … and none of it a dropout: the expansion stays above half level for 25 ms.
     expect(stats.longestDropout).toBe(0);
+    expect(stats.dropouts).toBe(0);
     expect(stats.maxStep).toBeLessThan(TONE_STEP * 1.3);
     expect(stats.jumps).toBe(0);
     // What a listener hears: every 2.5 ms of output from 1 s to the end at the tone's level
@@ -287,6 +288,7 @@ describe('opus-ll playout buffer', () => {
     const { stats, out } = simulate({ seconds: 30, net: { delay: (k) => (k > 20 && random() < 0.01 ? 1e9 : random() * 1) }, diagFromMs: 0 });
     expect(stats.lost).toBeGreaterThan(20);
     expect(stats.longestDropout).toBe(0);
+    expect(stats.dropouts).toBe(0);
     const w = 120;
     let lowest = Infinity;
     for (let i = RATE; i + w <= out.length; i += w) lowest = Math.min(lowest, rms(out.subarray(i, i + w)));
@@ -333,6 +335,8 @@ describe('opus-ll playout buffer', () => {
     expect(stats.longestGap).toBeGreaterThan(4000);
     expect(stats.longestDropout).toBeGreaterThan(stats.longestGap - 1240);
     expect(stats.longestDropout).toBeLessThan(stats.longestGap - 1160);
+    // One gap a listener hears, counted once (the page's "heard as a gap").
+    expect(stats.dropouts).toBe(1);
     const last = seen[seen.length - 1]!;
     expect(Math.abs(last.buffered - last.target)).toBeLessThan(5);
     expect(stats.jumps).toBe(0);

@@ -82,6 +82,8 @@ export interface ListenLowLatency {
   jumps: number;
   longestGapSamples: number;
   longestDropoutSamples: number;
+  /** Concealments whose cover ran out (the output fell below half level): heard as a gap. */
+  dropouts: number;
   clockOffsetMs: number | null;
   rttMs: number | null;
   outputLatencyMs: number;

@@ -1092,22 +1092,23 @@ class Player {
     ui.llStatus.hidden = true;
   }
 
-  /** The low-latency path's figures on the page: delay from the microphone, buffer, dropouts. */
+  /** The low-latency path's figures on the page: delay from the microphone, buffer, concealed packets. */
   showLl(path) {
     const i = path.info;
     const ms = (v) => (v == null ? '—' : `${Math.round(v)} ms`);
-    const perMin = i.concealedPerMin == null ? `${i.concealed} so far` : `${i.concealedPerMin.toFixed(1)} a minute`;
+    const perMin = i.concealedPerMin == null ? `${i.concealed} so far` : `${i.concealedPerMin.toFixed(1)} packets a minute`;
     ui.latency.textContent = i.latencyMs == null ? '—' : `${ms(i.latencyMs)} from the microphone (low latency)`;
     ui.jitter.textContent = i.targetMs == null ? '—' : `${ms(i.bufferedMs)} (aiming at ${ms(i.targetMs)})`;
-    ui.concealed.textContent = `${perMin} (${i.concealed} in all)`;
+    // Most concealments are not heard (the sound goes on); the ones that were are counted apart.
+    ui.concealed.textContent = i.concealedPerMin == null ? `${perMin}, ${i.dropouts} heard as a gap` : `${perMin} (${i.concealed} in all, ${i.dropouts} heard as a gap)`;
     ui.codec.textContent = `opus 48 kHz${path.channels === 2 ? ' stereo' : ''}, ${i.frameMs ?? '—'} ms packets (low latency)`;
     ui.received.textContent = `${i.packets} packets, ${i.lost} lost, ${i.late} late`;
-    ui.llStatus.textContent = `Low latency: ${i.latencyMs == null ? 'measuring the delay…' : `${ms(i.latencyMs)} behind the microphone`} · buffer ${ms(i.targetMs)} · dropouts: ${perMin}`;
+    ui.llStatus.textContent = `Low latency: ${i.latencyMs == null ? 'measuring the delay…' : `${ms(i.latencyMs)} behind the microphone`} · buffer ${ms(i.targetMs)} · concealed: ${perMin}`;
     // How the decoded sound reaches the player: a detail for the curious (a tooltip), not the line's words.
     const how = i.transport === 'shared-ring'
       ? 'The sound is decoded in this browser and handed to the player through shared memory.'
       : 'The sound is decoded in this browser and handed to the player one message at a time (this page is not cross-origin isolated, so it cannot share memory with the player).';
-    ui.llStatus.title = how;
+    ui.llStatus.title = `${how} A late or lost packet is concealed by carrying the sound on for a moment; ${i.dropouts} of them ran out and were heard as a gap.`;
     ui.codec.title = how;
     ui.llStatus.hidden = false;
   }

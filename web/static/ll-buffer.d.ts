@@ -44,6 +44,8 @@ export interface LlStats {
   late: number;
   underruns: number;
   concealed: number;
+  /** Concealments whose cover ran out (the output fell below half level), each counted once: heard as a gap. */
+  dropouts: number;
   skipped: number;
   /** Packets dropped (faded) because the listener's clock ran slower than ±0.5 % absorbs. */
   dropped: number;

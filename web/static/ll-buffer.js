@@ -214,6 +214,8 @@ export class LlBuffer {
     this.lateCount = 0;
     this.underruns = 0;
     this.concealed = 0;
+    /** Concealments whose cover ran out (the output fell below half level): what a listener hears as a gap. */
+    this.dropouts = 0;
     this.skipped = 0;
     this.dropped = 0;
     this.restarts = 0;
@@ -472,7 +474,8 @@ export class LlBuffer {
       if (fl) {
         if (++this.gapRun > this.longestGap) this.longestGap = this.gapRun;
         if (fl === F_DROPOUT) {
-          if (++this.dropRun > this.longestDropout) this.longestDropout = this.dropRun;
+          if (++this.dropRun === 1) this.dropouts++;
+          if (this.dropRun > this.longestDropout) this.longestDropout = this.dropRun;
         } else this.dropRun = 0;
       } else {
         this.gapRun = 0;
@@ -834,6 +837,7 @@ export class LlBuffer {
       late: this.lateCount,
       underruns: this.underruns,
       concealed: this.concealed,
+      dropouts: this.dropouts,
       skipped: this.skipped,
       dropped: this.dropped,
       restarts: this.restarts,

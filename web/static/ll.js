@@ -376,6 +376,8 @@ export class LowLatencyPath {
       bufferedMs: s?.bufferedMs ?? null,
       frameMs: s?.frameMs ?? null,
       concealed: s?.concealed ?? 0,
+      /** Of those, the ones heard as a gap (the repeated sound faded out before audio came back). */
+      dropouts: s?.dropouts ?? 0,
       concealedPerMin: this.concealedPerMin,
       packets: this.received,
       missing: this.missing,
