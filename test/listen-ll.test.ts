@@ -26,6 +26,12 @@ import { freeUdpPort } from './lib/whep-client.ts';
 const SHOTS = '/tmp/h6-shots';
 const TONE_HZ = 1000;
 const TONE_DBFS = -12;
+/**
+ * How far from the tone the low-latency player's output may read: its resampling follows the
+ * listener's audio clock within ±0.5 % (the issue's bound; at the limit while the clock runs
+ * slow, 1 kHz plays at 1005 Hz), and the analysers' read-out is good to a few Hz.
+ */
+const FREQ_TOL = TONE_HZ * 0.005 + 8;
 /** The tone's largest sample-to-sample step at 48 kHz: a click is a step well above it. */
 const TONE_STEP = 2 * Math.PI * (TONE_HZ / 48000) * 10 ** (TONE_DBFS / 20);
 
@@ -125,7 +131,7 @@ describe.skipIf(!chromiumAvailable())('listen page, low latency', () => {
       for (const second of levels) {
         expect(second).toHaveLength(2);
         for (const h of second) {
-          expect(Math.abs(h.frequency - TONE_HZ)).toBeLessThan(8);
+          expect(Math.abs(h.frequency - TONE_HZ)).toBeLessThan(FREQ_TOL);
           expect(Math.abs(h.peakDbfs - TONE_DBFS)).toBeLessThan(1.5);
         }
       }
@@ -187,7 +193,7 @@ describe.skipIf(!chromiumAvailable())('listen page, low latency', () => {
       levels.forEach((second, i) => {
         check(second.length === 2, `second ${i + 1}: ${second.length} channel(s) heard`);
         for (const h of second) {
-          check(Math.abs(h.frequency - TONE_HZ) < 8, `second ${i + 1}: ${h.frequency.toFixed(1)} Hz`);
+          check(Math.abs(h.frequency - TONE_HZ) < FREQ_TOL, `second ${i + 1}: ${h.frequency.toFixed(1)} Hz`);
           check(Math.abs(h.peakDbfs - TONE_DBFS) < 1.5, `second ${i + 1}: peak ${h.peakDbfs.toFixed(2)} dBFS`);
         }
       });
@@ -211,10 +217,10 @@ describe.skipIf(!chromiumAvailable())('listen page, low latency', () => {
       let last: { frequency: number; peakDbfs: number }[] = [];
       for (let i = 0; i < 20; i++) {
         last = await heard(page);
-        if (last.length === 2 && last.every((h) => Math.abs(h.frequency - TONE_HZ) < 8)) break;
+        if (last.length === 2 && last.every((h) => Math.abs(h.frequency - TONE_HZ) < FREQ_TOL)) break;
         await page.waitForTimeout(300);
       }
-      for (const h of last) expect(Math.abs(h.frequency - TONE_HZ)).toBeLessThan(8);
+      for (const h of last) expect(Math.abs(h.frequency - TONE_HZ)).toBeLessThan(FREQ_TOL);
       await page.locator('details#details summary').click();
       await page.screenshot({ path: `${SHOTS}/ll-2.5-phone-dark.png`, fullPage: true });
     } finally {
@@ -279,7 +285,7 @@ describe.skipIf(!chromiumAvailable())('listen page, low latency', () => {
       let h: { frequency: number; peakDbfs: number }[] = [];
       for (let i = 0; i < 20; i++) {
         h = await heard(page);
-        if (h.length === 2 && h.every((x) => Math.abs(x.frequency - TONE_HZ) < 8 && Math.abs(x.peakDbfs - TONE_DBFS) < 1.5)) return true;
+        if (h.length === 2 && h.every((x) => Math.abs(x.frequency - TONE_HZ) < FREQ_TOL && Math.abs(x.peakDbfs - TONE_DBFS) < 1.5)) return true;
         await page.waitForTimeout(250);
       }
       console.log(`the meters hear ${JSON.stringify(h)}; ${JSON.stringify(await page.evaluate(() => ({ state: window.hark.state, phase: window.hark.phase, muted: (document.getElementById('audio') as HTMLAudioElement).muted, paused: (document.getElementById('audio') as HTMLAudioElement).paused })))}`);
