@@ -23,7 +23,7 @@
  * The listen page's low-latency mode (issue 19: the `opus-ll` data channel, WebCodecs, hark's
  * own buffer in an AudioWorklet), with 5 and 2.5 ms packets, and with 5 ms through a relay that
  * drops 1 % of hark's datagrams and holds the others 5 ± 3 ms (test/lib/udp-relay.ts), beside
- * the RTP path through the same relay: their concealment (the page's dropouts; Chromium's
+ * the RTP path through the same relay: their concealment (the page's concealed packets; Chromium's
  * concealedSamples) side by side.
  *
  *   bun bench/webrtc-latency.ts [clicks per setting, default 20]
@@ -338,7 +338,7 @@ interface Result {
   target?: number;
   playout?: number;
   outputLatency?: number;
-  /** Concealed share of what was played over the clicks (%): the page's dropouts, or Chromium's concealedSamples. */
+  /** Concealed share of what was played over the clicks (%): the page's concealed packets, or Chromium's concealedSamples. */
   concealedPct?: number;
   /** The low-latency page's own figures at the end: its latency estimate, buffer target and level (ms). */
   page?: { latencyMs: number | null; targetMs: number | null; bufferedMs: number | null };
@@ -561,7 +561,7 @@ appendResults(
   `From the PipeWire quantum that delivered a click to hark's capture (a reference capture of the input sink's monitor) to the quantum in which Chromium's output reached its audio device (a reference capture of the "speakers" sink Chromium plays into through PipeWire's pulse server), both CLOCK_MONOTONIC at the PipeWire callback: what a listener would hear, minus the sound card's own buffer. ` +
     `"hark's part" is the click decoded from its RTP packet by a node-datachannel listener in this process. AudioWorklet: the same click on the page's AudioContext copy of the stream (getOutputTimestamp), for comparison with earlier rows. ` +
     `Jitter buffer, NetEq target and playout delay: Chromium's getStats over the clicks (jitterBufferDelay, jitterBufferTargetDelay per emitted sample; media-playout totalPlayoutDelay per sample). ` +
-    `Low-latency mode: the listen page with ?ll=5 or ?ll=2.5 (the opus-ll data channel, WebCodecs AudioDecoder, hark's buffer in an AudioWorklet); its "concealed %" is the page's dropouts over the packets played, the RTP rows' is Chromium's concealedSamples over totalSamplesReceived, both over the clicks. "1 % loss + jitter": a relay (test/lib/udp-relay.ts) between Chromium and hark drops 1 % of hark's datagrams and holds the others 5 ± 3 ms (uniform); the RTP row through it has jitterBufferTarget = 0 as well. ` +
+    `Low-latency mode: the listen page with ?ll=5 or ?ll=2.5 (the opus-ll data channel, WebCodecs AudioDecoder, hark's buffer in an AudioWorklet); its "concealed %" is the page's concealed packets over the packets played, the RTP rows' is Chromium's concealedSamples over totalSamplesReceived, both over the clicks. "1 % loss + jitter": a relay (test/lib/udp-relay.ts) between Chromium and hark drops 1 % of hark's datagrams and holds the others 5 ± 3 ms (uniform); the RTP row through it has jitterBufferTarget = 0 as well. ` +
     `Firefox row: headless Firefox ${firefoxVersion || '(not run)'} through the test harness's proxy (test/lib/firefox.ts), playing into the same speakers sink. The row marked latencyHint 0 makes the page's AudioContext ask for the device's smallest buffer (128 frames here) instead of 'interactive' (512). ` +
     `Opus 96 kbit/s stereo (the listen page asks for stereo), input.latency_frames = 128 (2.7 ms), loopback. Headless Chromium ${chromeVersion}${process.env.HARK_BENCH_CHROMIUM_ARGS ? ` with ${process.env.HARK_BENCH_CHROMIUM_ARGS}` : ''}.`,
 );
