@@ -363,6 +363,8 @@ describe.skipIf(!chromiumAvailable())('Chromium trusting the CA (an NSS database
       await page.setInputFiles('#tls-key', join(own, key));
       const [answer] = await Promise.all([page.waitForResponse((r) => r.url().endsWith('/ui/tls/own')), page.click('#tls-own-form button[type=submit]')]);
       expect(answer.status()).toBe(422);
+      // The answer is in; wait for htmx to put it in the page before reading it.
+      await page.waitForFunction(([w, y]) => document.querySelector(w)?.textContent?.includes(y) && document.querySelector('#tls [role=alert]')?.textContent?.includes(y), [where, why] as const, { timeout: 10_000, polling: 50 }).catch(() => null);
       expect(await page.locator(where).textContent({ timeout: 10_000 })).toContain(why);
       expect(await page.textContent('#tls [role=alert]')).toContain(why);
     }
@@ -417,6 +419,8 @@ describe.skipIf(!chromiumAvailable())('Chromium trusting the CA (an NSS database
     await page.setInputFiles('#tls-key', join(own, 'good.key'));
     const [answer] = await Promise.all([page.waitForResponse((r) => r.url().endsWith('/ui/tls/own')), page.click('#tls-own-form button[type=submit]')]);
     expect(answer.status()).toBe(200);
+    // The answer is in; htmx puts it in the page a moment later (this read once came first).
+    await page.waitForFunction(() => document.getElementById('tls')?.textContent?.includes('Certificate saved'), null, { timeout: 10_000, polling: 50 }).catch(() => null);
     expect(await page.textContent('#tls')).toContain('Certificate saved: localhost');
     expect(readFileSync(hark.configPath, 'utf8')).toContain('cert_file');
     expect(statSync(join(hark.dir, 'tls/own.key')).mode & 0o777).toBe(0o600);

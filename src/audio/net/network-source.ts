@@ -39,6 +39,12 @@ const SETTLE_OFF_MS = 20;
 const REHOLD_MS = 2000;
 /** A fill that stays this much (or the hold, if more) over the hold skips ahead (ms). */
 const EXCESS_MS = 20;
+/**
+ * An SRT link's audio is watched this long before it plays (and again when it comes back): its
+ * hold is then set from the bursts seen (the sender's packet size; ffmpeg groups 3–4 MP2 frames
+ * in a PES), not from the first packet alone, which once held 20 ms too little at the start.
+ */
+const LEARN_MS = 500;
 /** A receiver that failed to open is started again this often. */
 const RETRY_MS = 2000;
 /**
@@ -88,6 +94,8 @@ export class NetworkSource implements AudioSource {
   private base = -1;
   /** When a new stream's buffer is looked at once more (a sender's start-up burst re-centred). */
   private settleAt = 0;
+  /** SRT: when the audio that arrived may start playing (performance.now(); 0: none seen yet). */
+  private learnUntil = 0;
   // counters
   private underrunFrames = 0;
   private resyncs = 0;
@@ -182,8 +190,11 @@ export class NetworkSource implements AudioSource {
     const age = this.rxAge();
     const hasAudio = this.ring.hi > 0 || this.ring.base > 0;
     if (age < LOST_MS && hasAudio) {
-      if (this._state !== 'running') this.begin();
-    } else if (this._state === 'running') {
+      if (this._state !== 'running' && this.learned()) this.begin();
+      return;
+    }
+    this.learnUntil = 0;
+    if (this._state === 'running') {
       this.losses++;
       const from = this.receiver?.peer ? ` from ${this.receiver.peer}` : '';
       this.setState('lost', `link lost: no audio${from} for ${(LOST_MS / 1000).toFixed(0)} s; ${this.kind === 'srt' && this.o.url.kind === 'srt' && this.o.url.mode === 'caller' ? 'calling again' : 'still listening'}`);
@@ -192,6 +203,19 @@ export class NetworkSource implements AudioSource {
     } else if (this._state === 'lost' && this.receiver) {
       // keep the loss message, the receiver's own state shows under it
     }
+  }
+
+  /** Whether arriving audio may start playing: at once for RTP, after LEARN_MS of it for SRT. */
+  private learned(): boolean {
+    if (this.kind !== 'srt') return true;
+    const now = performance.now();
+    if (!this.learnUntil) {
+      this.learnUntil = now + LEARN_MS;
+      this.message = `receiving${this.receiver?.peer ? ` from ${this.receiver.peer}` : ''}: measuring the link before it plays`;
+    }
+    if (now < this.learnUntil) return false;
+    this.learnUntil = 0;
+    return true;
   }
 
   /** Audio is (again) arriving: play buffer_ms behind the newest frame. */
