@@ -24,6 +24,8 @@ import { startHark, type HarkProcess } from '../test/lib/hark.ts';
 import { startPipewire, wavBytes } from '../test/lib/pipewire.ts';
 import { freeUdpPort } from '../test/lib/whep-client.ts';
 import { appendResults } from './lib.ts';
+import { describeStalls, startStallProbe, STALL_MS, type Stall } from './lib/stall-probe.ts';
+import { monotonicMs } from '../ffi/libc.ts';
 import { clickTrain, match, quantile, referenceCapture } from './lib/clicks.ts';
 
 const CLICKS = Number(process.argv[2] ?? 15);
@@ -80,7 +82,10 @@ interface Row {
   /** hark B's playback ring (ms) and underruns at the end, or what went wrong. */
   note: string;
   load: string;
+  /** The machine's stalls (bench/lib/stall-probe.ts) from the pair's start to its last click. */
+  stalls?: Stall[];
 }
+const probe = startStallProbe();
 
 /** Kill a process started here and wait (bounded) for it. */
 async function end(p: Subprocess | undefined): Promise<void> {
@@ -178,6 +183,7 @@ try {
         const file = join(pw.dir, `clicks-${side}-${payload}-${latencyMs}.wav`);
         writeFileSync(file, wavBytes(clickTrain(CLICKS), 2));
         let pair: Awaited<ReturnType<typeof startPair>>;
+        const pairFrom = monotonicMs();
         try {
           pair = await startPair(side, payload, latencyMs);
         } catch (e) {
@@ -193,10 +199,10 @@ try {
         const { lat, missed } = match(input.clicks, output.clicks, 1500);
         const note = await pair.note();
         await pair.stop();
-        const row: Row = { side, payload, latencyMs, lat, missed, note, load: await loadavg() };
+        const row: Row = { side, payload, latencyMs, lat, missed, note, load: await loadavg(), stalls: probe.between(pairFrom, monotonicMs()) };
         rows.push(row);
         console.error(
-          `${side} ${payload} latency ${latencyMs}: ${input.clicks.length} in, ${output.clicks.length} out; p50 ${quantile(lat, 0.5)?.toFixed(1)} p95 ${quantile(lat, 0.95)?.toFixed(1)} ms; ${note}; load ${row.load}`,
+          `${side} ${payload} latency ${latencyMs}: ${input.clicks.length} in, ${output.clicks.length} out; p50 ${quantile(lat, 0.5)?.toFixed(1)} p95 ${quantile(lat, 0.95)?.toFixed(1)} ms; ${note}; load ${row.load}; machine stalls ${describeStalls(row.stalls ?? [])}`,
         );
         await Bun.sleep(500);
       }
@@ -206,6 +212,7 @@ try {
   Atomics.store(new Int32Array(stop), 0, 1);
   await Bun.sleep(100);
   for (const c of [input, output]) c.worker.terminate();
+  probe.stop();
   await pw.stop();
 }
 
@@ -230,6 +237,7 @@ const table = rows.map((r) => {
     r.side === 'hark' && Number.isFinite(p50 / peerP50) ? (p50 / peerP50).toFixed(2) : '',
     r.note,
     r.load,
+    r.stalls ? describeStalls(r.stalls) : '',
     goal,
   ];
 });
@@ -240,10 +248,10 @@ if (ONLY) {
 appendResults(
   'Contribution link latency (PipeWire → hark → SRT → hark → PipeWire, against ffmpeg → SRT → ffmpeg)',
   `bun bench/contribution.ts ${CLICKS} ${LATENCIES.join(',')}`,
-  ['pair', 'SRT latency ms', 'clicks', 'p50 ms', 'p95 ms', 'min ms', 'max ms', "p50 ÷ ffmpeg's best p50", 'receiver', 'load average', 'goal'],
+  ['pair', 'SRT latency ms', 'clicks', 'p50 ms', 'p95 ms', 'min ms', 'max ms', "p50 ÷ ffmpeg's best p50", 'receiver', 'load average', `machine stalls ≥ ${STALL_MS} ms while the pair ran: count, longest`, 'goal'],
   table,
   `From the PipeWire quantum that delivered a click on sink A's monitor (what hark A and ffmpeg capture) to the quantum that played it into sink B (B's monitor), both CLOCK_MONOTONIC at the callback (bench/lib/clicks.ts), loopback. ` +
     `hark A: input.latency_frames = relaxed_latency_frames = 128, [[srt]] caller, latency_ms as in the row (payload pcm: SMPTE 302M 24-bit, 4 ms frames; opus: ${OPUS_KBPS} kbit/s, 10 ms frames, restricted-lowdelay — fixed in src/outputs/srt). hark B: input.source = "srt" listener, buffer_ms = ${BUFFER_MS}, output_device = sink B. ` +
-    `ffmpeg: \`-f pulse -fragment_size 512 -frame_size 512 -i A.monitor\`, \`-c:a s302m -strict -2 -sample_fmt s32\` or \`-c:a libopus -b:a ${OPUS_KBPS}k -frame_duration 10 -application lowdelay\`, \`-f mpegts -flush_packets 1 -muxdelay 0 -muxpreload 0 srt://…?mode=caller&latency=L·1000&pkt_size=1316\`; receiver \`-fflags nobuffer -flags low_delay -probesize 32 -analyzeduration 0 -max_delay 0 -i srt://…?mode=listener&latency=L·1000\`, \`-f pulse -buffer_duration 20 -device B\` (PipeWire's pulse server). ${CLICKS} clicks per row, 0.7–1.1 s apart, after hark's pair ran ${SETTLE_MS / 1000} s, ffmpeg's ${FFMPEG_SETTLE_MS / 1000} s; ffmpeg's pair started ${FFMPEG_STARTS} times per setting (one row each: a pair keeps the delay it starts with, 0.1–1 s by the load at its start), hark compared with its best start. A click matched across a ≥ 1 s backlog shows as a min near 0.`,
+    `ffmpeg: \`-f pulse -fragment_size 512 -frame_size 512 -i A.monitor\`, \`-c:a s302m -strict -2 -sample_fmt s32\` or \`-c:a libopus -b:a ${OPUS_KBPS}k -frame_duration 10 -application lowdelay\`, \`-f mpegts -flush_packets 1 -muxdelay 0 -muxpreload 0 srt://…?mode=caller&latency=L·1000&pkt_size=1316\`; receiver \`-fflags nobuffer -flags low_delay -probesize 32 -analyzeduration 0 -max_delay 0 -i srt://…?mode=listener&latency=L·1000\`, \`-f pulse -buffer_duration 20 -device B\` (PipeWire's pulse server). ${CLICKS} clicks per row, 0.7–1.1 s apart, after hark's pair ran ${SETTLE_MS / 1000} s, ffmpeg's ${FFMPEG_SETTLE_MS / 1000} s; ffmpeg's pair started ${FFMPEG_STARTS} times per setting (one row each: a pair keeps the delay it starts with, 0.1–1 s by the load at its start), hark compared with its best start. A click matched across a ≥ 1 s backlog shows as a min near 0. Machine stalls: a Python loop outside hark and ffmpeg (bench/lib/stall-probe.ts) sleeping 1 ms and reporting every wake-up over ${STALL_MS} ms late, from the pair's start to its last click.`,
 );
 process.exit(0);

@@ -29,6 +29,7 @@
  *   bun bench/webrtc-latency.ts [clicks per setting, default 20]
  *   HARK_BENCH_ONLY=webrtc,local bun bench/webrtc-latency.ts 10   # some modes, nothing appended
  *   HARK_BENCH_ROWS='low-latency mode,peer: Chromium' bun bench/webrtc-latency.ts   # some rows, appended
+ *   HARK_BENCH_LOOK=1 HARK_BENCH_DEBUG=1 HARK_BENCH_ROWS='loss + jitter' …   # a look: nothing appended, the page's figures printed
  *   HARK_BENCH_CHROMIUM_ARGS=--audio-buffer-size=128 bun bench/webrtc-latency.ts   # Chromium flags
  *
  * Firefox (ESR, headless, through the test harness's reporting proxy: test/lib/firefox.ts) plays
@@ -48,6 +49,8 @@ import { clickTrain, match, quantile, referenceCapture as captureNode } from './
 import { appendResults } from './lib.ts';
 import { startLossyRelay, type LossyRelay } from '../test/lib/udp-relay.ts';
 import { firefoxAvailable, openInFirefox } from '../test/lib/firefox.ts';
+import { describeStalls, startStallProbe, STALL_MS, type Stall } from './lib/stall-probe.ts';
+import { monotonicMs } from '../ffi/libc.ts';
 
 const CLICKS = Number(process.argv[2] ?? 20);
 const THRESHOLD = 0.1;
@@ -343,8 +346,14 @@ interface Result {
   /** The low-latency page's own figures at the end: its latency estimate, buffer target and level (ms). */
   page?: { latencyMs: number | null; targetMs: number | null; bufferedMs: number | null };
   load: string;
+  /** The machine's stalls (bench/lib/stall-probe.ts) while this row's clicks played. */
+  stalls?: Stall[];
 }
 const results: Result[] = [];
+const probe = startStallProbe();
+/** When this row's clicks began to play (CLOCK_MONOTONIC ms): its stalls are counted from here. */
+let playFrom = 0;
+const rowStalls = () => probe.between(playFrom, monotonicMs());
 const loadavg = async () => (await Bun.file('/proc/loadavg').text()).split(' ').slice(0, 3).join(' ');
 let hark: HarkProcess | undefined;
 try {
@@ -363,10 +372,11 @@ try {
       const l = await rtpListener(`${hark.url}/whep`);
       await Bun.sleep(1500);
       refClicks.length = 0;
+      playFrom = monotonicMs();
       await pw.play(file, { target, latency: '5ms' }).exited;
       await Bun.sleep(500);
       const { lat, missed } = match(refClicks, l.clicks, 1000);
-      results.push({ s, lat, missed, load: await loadavg() });
+      results.push({ s, lat, missed, load: await loadavg(), stalls: rowStalls() });
       console.error(`${s.label}: ${refClicks.length} clicks in, ${l.clicks.length} detected; p50 ${quantile(lat, 0.5)?.toFixed(1)} ms`);
       await l.close();
       await hark.stop();
@@ -388,13 +398,14 @@ try {
         refClicks.length = 0;
         heardClicks.length = 0;
         // Bounded: a frozen Firefox audio server can hold the graph (above).
+        playFrom = monotonicMs();
         const player = pw.play(file, { target, latency: '5ms' });
         const timer = setTimeout(() => void player.stop(), CLICKS * 1500 + 10_000);
         await player.exited;
         clearTimeout(timer);
         await Bun.sleep(1000);
         const { lat, missed } = match(refClicks, heardClicks, 1000);
-        const r: Result = { s, lat, missed, load: await loadavg() };
+        const r: Result = { s, lat, missed, load: await loadavg(), stalls: rowStalls() };
         const ll = ff.last?.ll;
         if (llBefore && ll) {
           const played = ll.packets - llBefore.packets;
@@ -437,10 +448,11 @@ try {
     if (s.mode === 'local') {
       await page.goto(`${hark.url}/listen`);
       heardClicks.length = 0;
+      playFrom = monotonicMs();
       const sent = await localClicks(page, CLICKS);
       await Bun.sleep(300);
       const { lat, missed } = match(sent, heardClicks, 1000);
-      results.push({ s, lat, missed, load: await loadavg() });
+      results.push({ s, lat, missed, load: await loadavg(), stalls: rowStalls() });
       console.error(`${s.label}: ${sent.length} clicks, ${heardClicks.length} heard; p50 ${quantile(lat, 0.5)?.toFixed(1)} p95 ${quantile(lat, 0.95)?.toFixed(1)}`);
       await page.close();
       await hark.stop();
@@ -472,6 +484,7 @@ try {
     const llBefore = s.ll ? await page.evaluate(() => window.hark.ll!) : undefined;
     refClicks.length = 0;
     heardClicks.length = 0;
+    playFrom = monotonicMs();
     await pw.play(file, { target, latency: '5ms' }).exited;
     await page.waitForTimeout(s.mode === 'mp3' ? 3000 : 1000);
     const after = s.mode === 'mp3' ? undefined : await receiverStats(page, s.mode);
@@ -479,9 +492,10 @@ try {
     const windowMs = s.mode === 'mp3' ? 5000 : 1000;
     const { lat, missed } = match(refClicks, heardClicks, windowMs);
     const worklet = match(refClicks, got, windowMs).lat;
-    const r: Result = { s, lat, missed, worklet, load: await loadavg() };
+    const r: Result = { s, lat, missed, worklet, load: await loadavg(), stalls: rowStalls() };
     if (llBefore) {
       const ll = await page.evaluate(() => window.hark.ll!);
+      if (process.env.HARK_BENCH_DEBUG) console.error(`${s.label}: page before ${JSON.stringify(llBefore)}\n  after ${JSON.stringify(ll)}`);
       const played = ll.packets - llBefore.packets;
       if (played > 0) r.concealedPct = ((ll.concealed - llBefore.concealed) / played) * 100;
       r.page = { latencyMs: ll.latencyMs, targetMs: ll.targetMs, bufferedMs: ll.bufferedMs };
@@ -498,7 +512,7 @@ try {
     }
     results.push(r);
     console.error(
-      `${s.label}: ${refClicks.length} clicks in, ${heardClicks.length} heard, ${got.length} in the worklet; heard p50 ${quantile(lat, 0.5)?.toFixed(1)} p95 ${quantile(lat, 0.95)?.toFixed(1)}; worklet p50 ${quantile(worklet, 0.5)?.toFixed(1)}; jb ${r.jb?.toFixed(1)} target ${r.target?.toFixed(1)} playout ${r.playout?.toFixed(1)} ctx out ${r.outputLatency?.toFixed(1)}; load ${r.load}`,
+      `${s.label}: ${refClicks.length} clicks in, ${heardClicks.length} heard, ${got.length} in the worklet; heard p50 ${quantile(lat, 0.5)?.toFixed(1)} p95 ${quantile(lat, 0.95)?.toFixed(1)}; worklet p50 ${quantile(worklet, 0.5)?.toFixed(1)}; jb ${r.jb?.toFixed(1)} target ${r.target?.toFixed(1)} playout ${r.playout?.toFixed(1)} ctx out ${r.outputLatency?.toFixed(1)}; load ${r.load}; stalls ${describeStalls(r.stalls ?? [])}; concealed ${r.concealedPct?.toFixed(2)} %`,
     );
     if (relay) console.error(`relay: ${relay.counts.dropped} of ${relay.counts.dropped + relay.counts.relayed} datagrams dropped`);
     await page.close();
@@ -513,6 +527,7 @@ try {
   await hark?.stop();
   await chrome.close();
   loopback.kill();
+  probe.stop();
   await pw.stop();
 }
 
@@ -521,7 +536,7 @@ const chromePeer = results.find((r) => r.s.mode === 'chrome');
 const webrtcRow = results.find((r) => r.s.mode === 'webrtc' && !r.s.ll && !r.s.relay && r.s.frameMs === 10 && r.s.lowLatency && !r.s.lowDelay);
 const fmt = (v: number | undefined) => (v === undefined || !Number.isFinite(v) ? '' : v.toFixed(1));
 
-const rows = results.map(({ s, lat, missed, worklet, jb, target, playout, load, concealedPct, page }) => {
+const rows = results.map(({ s, lat, missed, worklet, jb, target, playout, load, concealedPct, page, stalls }) => {
   const p50 = quantile(lat, 0.5);
   const goal = s.ll
     ? s.relay
@@ -549,20 +564,22 @@ const rows = results.map(({ s, lat, missed, worklet, jb, target, playout, load, 
     concealedPct === undefined ? '' : concealedPct.toFixed(2),
     page ? `${fmt(page.latencyMs ?? undefined)} / ${fmt(page.targetMs ?? undefined)} / ${fmt(page.bufferedMs ?? undefined)}` : '',
     load,
+    stalls ? describeStalls(stalls) : '',
     goal,
   ];
 });
-if (ONLY) process.exit(0);
+if (ONLY || process.env.HARK_BENCH_LOOK) process.exit(0);
 appendResults(
   'WebRTC capture-to-ear latency (PipeWire → hark → WHEP → Chromium → PipeWire)',
   `${process.env.HARK_BENCH_CHROMIUM_ARGS ? `HARK_BENCH_CHROMIUM_ARGS='${process.env.HARK_BENCH_CHROMIUM_ARGS}' ` : ''}${ROWS ? `HARK_BENCH_ROWS='${ROWS.join(',')}' ` : ''}bun bench/webrtc-latency.ts ${CLICKS}`,
-  ['setting', 'clicks', 'p50 ms', 'p95 ms', 'min ms', 'max ms', 'p50 ÷ MP3 peer p50', 'p50 ÷ Chromium → Chromium peer p50', 'p50 ÷ WebRTC 10 ms low-latency row p50', 'AudioWorklet p50 ms', 'jitter buffer ms', 'NetEq target ms', 'playout delay ms', 'concealed %', 'low-latency page: latency / target / buffered ms', 'load average', 'goal'],
+  ['setting', 'clicks', 'p50 ms', 'p95 ms', 'min ms', 'max ms', 'p50 ÷ MP3 peer p50', 'p50 ÷ Chromium → Chromium peer p50', 'p50 ÷ WebRTC 10 ms low-latency row p50', 'AudioWorklet p50 ms', 'jitter buffer ms', 'NetEq target ms', 'playout delay ms', 'concealed %', 'low-latency page: latency / target / buffered ms', 'load average', `machine stalls ≥ ${STALL_MS} ms over the clicks: count, longest`, 'goal'],
   rows,
   `From the PipeWire quantum that delivered a click to hark's capture (a reference capture of the input sink's monitor) to the quantum in which Chromium's output reached its audio device (a reference capture of the "speakers" sink Chromium plays into through PipeWire's pulse server), both CLOCK_MONOTONIC at the PipeWire callback: what a listener would hear, minus the sound card's own buffer. ` +
     `"hark's part" is the click decoded from its RTP packet by a node-datachannel listener in this process. AudioWorklet: the same click on the page's AudioContext copy of the stream (getOutputTimestamp), for comparison with earlier rows. ` +
     `Jitter buffer, NetEq target and playout delay: Chromium's getStats over the clicks (jitterBufferDelay, jitterBufferTargetDelay per emitted sample; media-playout totalPlayoutDelay per sample). ` +
     `Low-latency mode: the listen page with ?ll=5 or ?ll=2.5 (the opus-ll data channel, WebCodecs AudioDecoder, hark's buffer in an AudioWorklet); its "concealed %" is the page's concealed packets over the packets played, the RTP rows' is Chromium's concealedSamples over totalSamplesReceived, both over the clicks. "1 % loss + jitter": a relay (test/lib/udp-relay.ts) between Chromium and hark drops 1 % of hark's datagrams and holds the others 5 ± 3 ms (uniform); the RTP row through it has jitterBufferTarget = 0 as well. ` +
     `Firefox row: headless Firefox ${firefoxVersion || '(not run)'} through the test harness's proxy (test/lib/firefox.ts), playing into the same speakers sink. The row marked latencyHint 0 makes the page's AudioContext ask for the device's smallest buffer (128 frames here) instead of 'interactive' (512). ` +
+    `Machine stalls: a Python loop outside hark and the browser (bench/lib/stall-probe.ts) sleeping 1 ms and reporting every wake-up over ${STALL_MS} ms late, counted over the row's clicks; such a stall stops every process on this VM, and a jitter buffer shallower than it conceals through it. ` +
     `Opus 96 kbit/s stereo (the listen page asks for stereo), input.latency_frames = 128 (2.7 ms), loopback. Headless Chromium ${chromeVersion}${process.env.HARK_BENCH_CHROMIUM_ARGS ? ` with ${process.env.HARK_BENCH_CHROMIUM_ARGS}` : ''}.`,
 );
 process.exit(0);

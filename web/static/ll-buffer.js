@@ -724,7 +724,9 @@ export class LlBuffer {
       this.expSrc[0][j] = r0[at];
       this.expSrc[1][j] = r1[at];
     }
-    // The unread tail (the staging runs `fade` samples and more ahead of the read position).
+    // The unread tail (the staging runs `fade` samples and more ahead of the read position),
+    // and the end of the kept period likewise: music is never exactly periodic, and the period
+    // played again and again would step at every turn from its last sample back to its first.
     const nf = Math.min(this.fade, P);
     for (let i = 0; i < nf; i++) {
       const g = rise(i, nf);
@@ -732,6 +734,8 @@ export class LlBuffer {
       const bt = (end - nf + i - P) & MASK;
       r0[at] = r0[at] * (1 - g) + r0[bt] * g;
       r1[at] = r1[at] * (1 - g) + r1[bt] * g;
+      this.expSrc[0][P - nf + i] = r0[at];
+      this.expSrc[1][P - nf + i] = r1[at];
     }
     this.expP = P;
     this.expK = 0;
