@@ -33,6 +33,8 @@ export const PW_STATS = [
   /** Times the loop thread's reconcile timer fired, and its period now (100 ms pending, 1 s steady). */
   'reconcileTicks',
   'reconcilePeriodMs',
+  /** Frames of the graph's clock in the cycles counted as xruns: time the graph skipped (the machine stopped), not frames hark dropped. */
+  'xrunFrames',
 ] as const;
 export type PwStatName = (typeof PW_STATS)[number];
 

@@ -414,6 +414,7 @@ struct hk {
   uint64_t qr;                 /* consumer cursor into qrec */
   volatile uint64_t callbacks, frames, overruns, dropped, xruns, quantum, graph_rate, last_ns, per_cb;
   volatile uint64_t qchanges, qchange_xruns; /* quantum changes seen, and xruns in those cycles */
+  volatile uint64_t xrun_frames; /* the driver's clock frames those xruns skipped */
   volatile int32_t *urgent;    /* shared flag (JS SharedArrayBuffer, lives as long as the process): non-zero ends hk_wait early */
   volatile uint64_t last_pos, last_dur;
   volatile uint32_t last_clock;
@@ -564,6 +565,7 @@ static void on_process(void *data) {
      * driver — the graph re-formed around a re-linked stream — restarts the count.) */
     if (h->last_dur && clk == h->last_clock && p > h->last_pos + h->last_dur) {
       h->xruns = h->xruns + 1;
+      h->xrun_frames = h->xrun_frames + (p - (h->last_pos + h->last_dur));
       if (d != h->last_dur) h->qchange_xruns = h->qchange_xruns + 1;
     }
     /* The graph re-timed (node.latency changed here or elsewhere): counted, so a test can see
@@ -1248,6 +1250,7 @@ static int write_stats(struct hk *h, double *out) {
   STAT(HK_STAT_QUANTUM_CHANGE_XRUNS, h->qchange_xruns);
   STAT(HK_STAT_RECONCILE_TICKS, h->reconciles);
   STAT(HK_STAT_RECONCILE_PERIOD_MS, h->timer_ns / 1000000ul);
+  STAT(HK_STAT_XRUN_FRAMES, h->xrun_frames);
 #undef STAT
   for (i = 0; i < 64; i++) n += (int)((seen >> i) & 1);
   return n;

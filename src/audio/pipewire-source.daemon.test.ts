@@ -199,8 +199,9 @@ describe('PipewireSource', () => {
       }
       const secs = (performance.now() - t0) / 1000;
       const after = src.status().stats;
+      const skipped = (after.xrunFrames as number) - (before.xrunFrames as number);
       console.log(
-        `[setLatency] quantum changes ${after.quantumChanges}, xruns in them ${after.quantumChangeXruns}, xruns in all ${(after.xruns as number) - (before.xruns as number)}; frames ${frames} vs ${Math.round(secs * 48_000)} by the clock`,
+        `[setLatency] quantum changes ${after.quantumChanges}, xruns in them ${after.quantumChangeXruns}, xruns in all ${(after.xruns as number) - (before.xruns as number)} skipping ${skipped} frames of the graph's clock; frames ${frames} vs ${Math.round(secs * 48_000)} by the clock`,
       );
       // Each change re-times the graph without a lost cycle. (At 128 frames this 2-vCPU VM
       // misses a cycle now and then whether or not the quantum changes: counted, not judged.)
@@ -208,8 +209,10 @@ describe('PipewireSource', () => {
       expect(after.quantumChangeXruns).toBe(0);
       expect(after.ringOverruns).toBe(0);
       expect(after.droppedFrames).toBe(0);
-      // Every frame of the time it ran (within what the ring held at the two ends).
-      expect(Math.abs(frames - secs * 48_000)).toBeLessThan(4096);
+      // Every frame of the time it ran (within what the ring held at the two ends), but for the
+      // cycles the graph itself skipped: a stop of the whole VM (100 ms and more, once in a CI
+      // run) leaves the timer-driven graph that much behind the clock, and hark never had them.
+      expect(Math.abs(frames + skipped - secs * 48_000)).toBeLessThan(4096);
       expect(after.connections).toBe(1);
       expect(() => src.setLatency(8)).toThrow(RangeError);
     } finally {

@@ -38,7 +38,7 @@ export interface PipewireSourceOptions {
 const BACKOFF_MIN_MS = 250;
 const BACKOFF_MAX_MS = 5000;
 
-const COUNTERS = ['callbacks', 'frames', 'ringOverruns', 'droppedFrames', 'xruns', 'quantumChanges', 'quantumChangeXruns'] as const;
+const COUNTERS = ['callbacks', 'frames', 'ringOverruns', 'droppedFrames', 'xruns', 'xrunFrames', 'quantumChanges', 'quantumChangeXruns'] as const;
 
 /**
  * Capture from PipeWire. All real-time work happens in the C shim (ffi/pw_shim.c); this class
@@ -66,6 +66,7 @@ export class PipewireSource implements AudioSource {
     ringOverruns: 0,
     droppedFrames: 0,
     xruns: 0,
+    xrunFrames: 0,
     quantumChanges: 0,
     quantumChangeXruns: 0,
   };
@@ -188,6 +189,8 @@ export class PipewireSource implements AudioSource {
         frames: cur('frames'),
         ringOverruns: cur('ringOverruns'),
         xruns: cur('xruns'),
+        /** Frames of the graph's own clock that those xruns skipped (the graph was late: the machine stopped). */
+        xrunFrames: cur('xrunFrames'),
         quantumChanges: cur('quantumChanges'),
         quantumChangeXruns: cur('quantumChangeXruns'),
         droppedFrames: cur('droppedFrames'),
