@@ -115,12 +115,33 @@ async function pull(url: string, seconds: number): Promise<Float32Array> {
   const timer = setTimeout(() => p.kill(), (seconds + 15) * 1000);
   const [out, err] = await Promise.all([new Response(p.stdout).arrayBuffer(), new Response(p.stderr).text()]);
   clearTimeout(timer);
-  if ((await p.exited) !== 0) throw new Error(`ffmpeg failed on ${url}: ${err}`);
+  if ((await p.exited) !== 0) throw new Error(`ffmpeg failed on ${url}: ${err.slice(0, 2000)}\n${await firstBytes(url)}`);
   const pcm = new Float32Array(out);
   if (!mono) return pcm;
   const stereo = new Float32Array(pcm.length * 2);
   for (let i = 0; i < pcm.length; i++) stereo[2 * i] = stereo[2 * i + 1] = pcm[i]!;
   return stereo;
+}
+
+/**
+ * What `url` serves, for a failure's message: its status, headers and first 64 bytes in hex
+ * (CI once saw an Icecast mount that ffmpeg could not decode for 19 s; what it held is the question).
+ */
+async function firstBytes(url: string): Promise<string> {
+  const ac = new AbortController();
+  const timer = setTimeout(() => ac.abort(), 5000);
+  try {
+    const res = await fetch(url, { signal: ac.signal });
+    const reader = res.body!.getReader();
+    const { value } = await reader.read();
+    void reader.cancel();
+    const head = Buffer.from(value ?? new Uint8Array()).subarray(0, 64).toString('hex').replace(/(..)/g, '$1 ');
+    return `${url} now: ${res.status}, ${JSON.stringify(Object.fromEntries(res.headers))}, first bytes: ${head}`;
+  } catch (e) {
+    return `${url} now: ${(e as Error).message}`;
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /**
@@ -173,7 +194,12 @@ describe('four programs from a 4-channel input', () => {
   }, 60_000);
 
   test('each Icecast mount (program = "<id>") carries its program', async () => {
-    const got = await Promise.all(Object.keys(EXPECT).map(async (id) => [id, levels(await pull(`${ice.url}/${id}.mp3`, 4))] as const));
+    const got = await Promise.all(Object.keys(EXPECT).map(async (id) => [id, levels(await pull(`${ice.url}/${id}.mp3`, 4))] as const)).catch(async (e: Error) => {
+      // What hark said of its Icecast outputs, and what it logged of them, with the failure.
+      const status = await (await fetch(`${hark.url}/api/status`)).text().catch(() => '');
+      const log = hark.output().split('\n').filter((l) => /icecast/i.test(l)).slice(-30).join('\n');
+      throw new Error(`${e.message}\nhark /api/status: ${status.slice(0, 4000)}\nhark's log of icecast:\n${log}`);
+    });
     for (const [id, heard] of got) expectProgram(id, heard);
   }, 60_000);
 
