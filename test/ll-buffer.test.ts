@@ -1,6 +1,6 @@
 /**
  * The low-latency listener's playout buffer (web/static/ll-buffer.js, the code the listen
- * page's AudioWorklet runs), driven by a simulated box and network: a 1 kHz tone at −12 dBFS
+ * page's AudioWorklet runs), driven by a simulated box and network: a 1 kHz tone at −12 dBFS (or music, for the concealment)
  * cut into Opus-sized packets on the box's clock (which may run fast or slow), each delayed by
  * the network (jitter, loss, reordering, duplicates), and pulled in 128-sample render quanta on
  * the listener's clock (in bursts, as a browser's audio thread does). What is checked is what a

@@ -196,7 +196,7 @@ describe('four programs from a 4-channel input', () => {
   test('each Icecast mount (program = "<id>") carries its program', async () => {
     const got = await Promise.all(Object.keys(EXPECT).map(async (id) => [id, levels(await pull(`${ice.url}/${id}.mp3`, 4))] as const)).catch(async (e: Error) => {
       // What hark said of its Icecast outputs, and what it logged of them, with the failure.
-      const status = await (await fetch(`${hark.url}/api/status`)).text().catch(() => '');
+      const status = await fetch(`${hark.url}/api/status`).then((r) => r.text()).catch(() => '');
       const log = hark.output().split('\n').filter((l) => /icecast/i.test(l)).slice(-30).join('\n');
       throw new Error(`${e.message}\nhark /api/status: ${status.slice(0, 4000)}\nhark's log of icecast:\n${log}`);
     });

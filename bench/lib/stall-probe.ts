@@ -12,7 +12,7 @@ import type { Subprocess } from 'bun';
 export const STALL_MS = 10;
 
 const SCRIPT = `
-import time, sys
+import time
 last = time.monotonic()
 while True:
     time.sleep(0.001)
@@ -37,6 +37,8 @@ export interface StallProbe {
 export function startStallProbe(): StallProbe {
   const stalls: Stall[] = [];
   const proc: Subprocess<'ignore', 'pipe', 'ignore'> = Bun.spawn(['python3', '-u', '-c', SCRIPT], { stdin: 'ignore', stdout: 'pipe', stderr: 'ignore' });
+  // It loops for ever: gone with the benchmark, however that ends (a throw before its `finally`, Ctrl-C).
+  process.on('exit', () => proc.kill());
   void (async () => {
     const dec = new TextDecoder();
     let buf = '';

@@ -715,10 +715,10 @@ export class LlBuffer {
     if (bestP) bestP = this.bestPeriod(w0, Math.max(EXP_MIN_P, bestP - 2), Math.min(EXP_MAX_P, bestP + 2), 1, 1);
     if (!bestP) return false;
     const P = bestP;
-    // The period to repeat: the last P samples, as they were (copied before the tail below
-    // changes). The tail then moves over to the audio one period earlier, which the period's
-    // first sample follows on from; and the period follows on from itself (the audio repeats
-    // every P samples, which is how P was chosen).
+    // The period to repeat: the last P samples. The tail (and with it the period's last `fade`
+    // samples) then moves over to the audio one period earlier, which the period's first
+    // sample follows on from: the join into the repeat and every turn of it are smooth, even
+    // where the audio does not repeat exactly every P samples.
     for (let j = 0; j < P; j++) {
       const at = (end - P + j) & MASK;
       this.expSrc[0][j] = r0[at];
@@ -726,7 +726,7 @@ export class LlBuffer {
     }
     // The unread tail (the staging runs `fade` samples and more ahead of the read position),
     // and the end of the kept period likewise: music is never exactly periodic, and the period
-    // played again and again would step at every turn from its last sample back to its first.
+    // played again and again would otherwise step at every turn from its last sample back to its first.
     const nf = Math.min(this.fade, P);
     for (let i = 0; i < nf; i++) {
       const g = rise(i, nf);
