@@ -17,7 +17,7 @@
  *   HARK_BENCH_ONLY=hark bun bench/contribution.ts 5 20   # hark, ffmpeg or pulse (the floor) only; nothing appended
  *   HARK_BENCH_SETTLE_S=3 HARK_BENCH_DEBUG=1 …            # clicks 3 s after the link is up; B's stats printed
  */
-import { writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Subprocess } from 'bun';
 import { startHark, type HarkProcess } from '../test/lib/hark.ts';
@@ -84,6 +84,47 @@ interface Row {
   load: string;
   /** The machine's stalls (bench/lib/stall-probe.ts) from the pair's start to its last click. */
   stalls?: Stall[];
+  /** hark pairs: the median ms of each stage of a click's way (src/audio/trace.ts). */
+  stages?: string;
+}
+
+/** A trace file's onsets of one stage (CLOCK_MONOTONIC ms). */
+function traced(file: string, stage: string): number[] {
+  if (!existsSync(file)) return [];
+  return readFileSync(file, 'utf8')
+    .split('\n')
+    .map((l) => l.split(' '))
+    .filter((f) => f[0] === stage)
+    .map((f) => Number(f[1]));
+}
+
+/**
+ * Where the clicks' time went in a hark pair: for each click in (CLOCK_MONOTONIC ms), the first
+ * onset after it at each stage in turn: A's engine read it, B's SRT receiver decoded it, B's
+ * PipeWire output queued it, and the click out. Medians of each step, ms.
+ */
+function stageMedians(ins: number[], outs: number[], a: string, b: string): string {
+  const stages = [traced(a, 'read'), traced(b, 'rx'), traced(b, 'play'), outs];
+  const steps: number[][] = [[], [], [], []];
+  for (const t0 of ins) {
+    let t = t0;
+    const at: number[] = [];
+    for (const s of stages) {
+      const x = s.find((v) => v > t - 5 && v < t0 + 1500);
+      if (x === undefined) break;
+      at.push(x);
+      t = x;
+    }
+    if (at.length !== stages.length) continue;
+    let prev = t0;
+    at.forEach((x, i) => {
+      steps[i]!.push(x - prev);
+      prev = x;
+    });
+  }
+  if (!steps[0]!.length) return '';
+  const m = steps.map((s) => quantile(s, 0.5)!.toFixed(1));
+  return `${m[0]} / ${m[1]} / ${m[2]} / ${m[3]}`;
 }
 const probe = startStallProbe();
 
@@ -101,17 +142,18 @@ async function bStatus(b: HarkProcess): Promise<Record<string, unknown>> {
 }
 
 /** Start one side's pair for (payload, L); resolves once B plays, with a stop function and a status line. */
-async function startPair(side: Side, payload: Payload, latencyMs: number): Promise<{ stop: () => Promise<void>; note: () => Promise<string> }> {
+async function startPair(side: Side, payload: Payload, latencyMs: number): Promise<{ stop: () => Promise<void>; note: () => Promise<string>; traces?: [string, string] }> {
   const port = await freeUdpPort();
   if (side === 'hark') {
+    const traces: [string, string] = [join(pw.dir, `trace-a-${payload}-${latencyMs}.txt`), join(pw.dir, `trace-b-${payload}-${latencyMs}.txt`)];
     const b = await startHark(
       `[input]\nsource = "srt"\nurl = "srt://127.0.0.1:${port}?mode=listener"\nbuffer_ms = ${BUFFER_MS}\noutput_device = "${SINK_B}"\n[silence]\nenabled = false\n`,
-      { env: { ...pw.env, HARK_LOG_LEVEL: 'info' }, timeoutMs: 60_000 },
+      { env: { ...pw.env, HARK_LOG_LEVEL: 'info', HARK_TRACE_FILE: traces[1] }, timeoutMs: 60_000 },
     );
     const a = await startHark(
       `[input]\nsource = "pipewire"\ndevice = "${SINK_A}"\nlatency_frames = 128\nrelaxed_latency_frames = 128\n[silence]\nenabled = false\n` +
         `[[srt]]\nurl = "srt://127.0.0.1:${port}?mode=caller"\nlatency_ms = ${latencyMs}\npayload = "${payload}"\nbitrate_kbps = ${OPUS_KBPS}\n`,
-      { env: { ...pw.env, HARK_LOG_LEVEL: 'info' }, timeoutMs: 60_000 },
+      { env: { ...pw.env, HARK_LOG_LEVEL: 'info', HARK_TRACE_FILE: traces[0] }, timeoutMs: 60_000 },
     ).catch(async (e: Error) => {
       await b.stop();
       throw e;
@@ -134,10 +176,12 @@ async function startPair(side: Side, payload: Payload, latencyMs: number): Promi
     await Bun.sleep(SETTLE_MS);
     return {
       stop: stopBoth,
+      traces,
       note: async () => {
         const t = await bStatus(b);
         if (process.env.HARK_BENCH_DEBUG) console.error(JSON.stringify(t));
-        return `SRT ${t.srt_latencyMs ?? '?'} ms, hold ${t.holdMs ?? '?'} ms (${t.underrunFrames ?? 0} frames short), output queue ${t.playbackFillMs} ms (margin ${t.playbackMarginMs ?? '?'}), underruns ${t.playbackUnderruns}`;
+        const hold = t.playsOnArrival ? 'each packet on to the output as it arrives' : `hold ${t.holdMs ?? '?'} ms (${t.underrunFrames ?? 0} frames short)`;
+        return `SRT ${t.srt_latencyMs ?? '?'} ms, ${hold}, output queue ${t.playbackFillMs} ms (margin ${t.playbackMarginMs ?? '?'}), underruns ${t.playbackUnderruns}`;
       },
     };
   }
@@ -199,10 +243,13 @@ try {
         const { lat, missed } = match(input.clicks, output.clicks, 1500);
         const note = await pair.note();
         await pair.stop();
-        const row: Row = { side, payload, latencyMs, lat, missed, note, load: await loadavg(), stalls: probe.between(pairFrom, monotonicMs()) };
+        // the reference clicks are on the wall clock (as Chromium's are); the traces on CLOCK_MONOTONIC
+        const wall = performance.timeOrigin + performance.now() - monotonicMs();
+        const stages = pair.traces ? stageMedians(input.clicks.map((t) => t - wall), output.clicks.map((t) => t - wall), ...pair.traces) : '';
+        const row: Row = { side, payload, latencyMs, lat, missed, note, load: await loadavg(), stalls: probe.between(pairFrom, monotonicMs()), stages };
         rows.push(row);
         console.error(
-          `${side} ${payload} latency ${latencyMs}: ${input.clicks.length} in, ${output.clicks.length} out; p50 ${quantile(lat, 0.5)?.toFixed(1)} p95 ${quantile(lat, 0.95)?.toFixed(1)} ms; ${note}; load ${row.load}; machine stalls ${describeStalls(row.stalls ?? [])}`,
+          `${side} ${payload} latency ${latencyMs}: ${input.clicks.length} in, ${output.clicks.length} out; p50 ${quantile(lat, 0.5)?.toFixed(1)} p95 ${quantile(lat, 0.95)?.toFixed(1)} ms; ${note}; stages ${stages || '–'}; load ${row.load}; machine stalls ${describeStalls(row.stalls ?? [])}`,
         );
         await Bun.sleep(500);
       }
@@ -236,6 +283,7 @@ const table = rows.map((r) => {
     r.lat.length ? fmt(Math.max(...r.lat)) : '',
     r.side === 'hark' && Number.isFinite(p50 / peerP50) ? (p50 / peerP50).toFixed(2) : '',
     r.note,
+    r.stages ?? '',
     r.load,
     r.stalls ? describeStalls(r.stalls) : '',
     goal,
@@ -248,10 +296,10 @@ if (ONLY) {
 appendResults(
   'Contribution link latency (PipeWire → hark → SRT → hark → PipeWire, against ffmpeg → SRT → ffmpeg)',
   `bun bench/contribution.ts ${CLICKS} ${LATENCIES.join(',')}`,
-  ['pair', 'SRT latency ms', 'clicks', 'p50 ms', 'p95 ms', 'min ms', 'max ms', "p50 ÷ ffmpeg's best p50", 'receiver', 'load average', `machine stalls ≥ ${STALL_MS} ms while the pair ran: count, longest`, 'goal'],
+  ['pair', 'SRT latency ms', 'clicks', 'p50 ms', 'p95 ms', 'min ms', 'max ms', "p50 ÷ ffmpeg's best p50", 'receiver', 'where the time went, p50 ms: click → A read it / → B received it / → B queued it for output / → out', 'load average', `machine stalls ≥ ${STALL_MS} ms while the pair ran: count, longest`, 'goal'],
   table,
   `From the PipeWire quantum that delivered a click on sink A's monitor (what hark A and ffmpeg capture) to the quantum that played it into sink B (B's monitor), both CLOCK_MONOTONIC at the callback (bench/lib/clicks.ts), loopback. ` +
-    `hark A: input.latency_frames = relaxed_latency_frames = 128, [[srt]] caller, latency_ms as in the row (payload pcm: SMPTE 302M 24-bit, 4 ms frames; opus: ${OPUS_KBPS} kbit/s, 10 ms frames, restricted-lowdelay — fixed in src/outputs/srt). hark B: input.source = "srt" listener, buffer_ms = ${BUFFER_MS}, output_device = sink B. ` +
-    `ffmpeg: \`-f pulse -fragment_size 512 -frame_size 512 -i A.monitor\`, \`-c:a s302m -strict -2 -sample_fmt s32\` or \`-c:a libopus -b:a ${OPUS_KBPS}k -frame_duration 10 -application lowdelay\`, \`-f mpegts -flush_packets 1 -muxdelay 0 -muxpreload 0 srt://…?mode=caller&latency=L·1000&pkt_size=1316\`; receiver \`-fflags nobuffer -flags low_delay -probesize 32 -analyzeduration 0 -max_delay 0 -i srt://…?mode=listener&latency=L·1000\`, \`-f pulse -buffer_duration 20 -device B\` (PipeWire's pulse server). ${CLICKS} clicks per row, 0.7–1.1 s apart, after hark's pair ran ${SETTLE_MS / 1000} s, ffmpeg's ${FFMPEG_SETTLE_MS / 1000} s; ffmpeg's pair started ${FFMPEG_STARTS} times per setting (one row each: a pair keeps the delay it starts with, 0.1–1 s by the load at its start), hark compared with its best start. A click matched across a ≥ 1 s backlog shows as a min near 0. Machine stalls: a Python loop outside hark and ffmpeg (bench/lib/stall-probe.ts) sleeping 1 ms and reporting every wake-up over ${STALL_MS} ms late, from the pair's start to its last click.`,
+    `hark A: input.latency_frames = relaxed_latency_frames = 128, [[srt]] caller, latency_ms as in the row (payload pcm: SMPTE 302M 24-bit, 2 ms frames; opus: ${OPUS_KBPS} kbit/s, 10 ms frames, restricted-lowdelay — fixed in src/outputs/srt). hark B: input.source = "srt" listener, buffer_ms = ${BUFFER_MS}, output_device = sink B. ` +
+    `ffmpeg: \`-f pulse -fragment_size 512 -frame_size 512 -i A.monitor\`, \`-c:a s302m -strict -2 -sample_fmt s32\` or \`-c:a libopus -b:a ${OPUS_KBPS}k -frame_duration 10 -application lowdelay\`, \`-f mpegts -flush_packets 1 -muxdelay 0 -muxpreload 0 srt://…?mode=caller&latency=L·1000&pkt_size=1316\`; receiver \`-fflags nobuffer -flags low_delay -probesize 32 -analyzeduration 0 -max_delay 0 -i srt://…?mode=listener&latency=L·1000\`, \`-f pulse -buffer_duration 20 -device B\` (PipeWire's pulse server). ${CLICKS} clicks per row, 0.7–1.1 s apart, after hark's pair ran ${SETTLE_MS / 1000} s, ffmpeg's ${FFMPEG_SETTLE_MS / 1000} s; ffmpeg's pair started ${FFMPEG_STARTS} times per setting (one row each: a pair keeps the delay it starts with, 0.1–1 s by the load at its start), hark compared with its best start. A click matched across a ≥ 1 s backlog shows as a min near 0. Where the time went (hark pairs): each hark appends the moment a click's onset passes a stage to a file (HARK_TRACE_FILE, src/audio/trace.ts): A's engine read it from PipeWire, B's SRT receiver decoded it, B's PipeWire output queued it; the last step is B's output queue and the graph to B's monitor. Machine stalls: a Python loop outside hark and ffmpeg (bench/lib/stall-probe.ts) sleeping 1 ms and reporting every wake-up over ${STALL_MS} ms late, from the pair's start to its last click.`,
 );
 process.exit(0);

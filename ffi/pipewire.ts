@@ -275,6 +275,11 @@ export class PwConnection implements Disposable {
     return this.s.hk_read(this.h(), dst, max, this.info);
   }
 
+  /** CLOCK_MONOTONIC ns of the callback that delivered the last frame of the last read() (no allocation). */
+  get lastReadLastQuantumNs(): bigint {
+    return this.info[1]!;
+  }
+
   /**
    * Timestamps of the last read(): CLOCK_MONOTONIC ns of the callbacks that delivered its first
    * and last frame, the time of the read, and the ring index of its first frame.

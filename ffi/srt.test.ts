@@ -3,7 +3,8 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SRT_REJ_BADSECRET, SRT_REJ_UNSECURE, SrtConfigError, SrtPoller, SrtSocket, TRACEBSTATS_OFFSETS, TRACEBSTATS_SIZE, sockaddr, srtVersion } from './srt.ts';
+import { SRT_REJ_BADSECRET, SRT_REJ_UNSECURE, SrtConfigError, SrtPoller, SrtSocket, TRACEBSTATS_OFFSETS, TRACEBSTATS_SIZE, sockaddr, srtTimeNowUs, srtVersion } from './srt.ts';
+import { monotonicMs } from './libc.ts';
 
 async function until<T>(fn: () => T | null | undefined | false, ms = 5000): Promise<T> {
   const end = Date.now() + ms;
@@ -65,6 +66,32 @@ describe('libsrt binding', () => {
     a.close();
     l.close();
     expect(() => l.accept()).toThrow(/closed/);
+  });
+
+  test("a message's source time decides when the receiver gets it: latency after the source time, not after the send", async () => {
+    // libsrt's clock is CLOCK_MONOTONIC, hark's too (outputs/srt stamps each message with its capture time)
+    expect(Math.abs(srtTimeNowUs() / 1000 - monotonicMs())).toBeLessThan(5);
+    const { l, port } = listener({ latencyMs: 200 });
+    const c = SrtSocket.create({ latencyMs: 200 });
+    c.connect('127.0.0.1', port);
+    const a = await until(() => l.accept());
+    await until(() => c.state === 'connected');
+    await Bun.sleep(300); // the stamps below must not be older than the link
+    const buf = new Uint8Array(1500);
+    const delay = async (srctimeUs: number) => {
+      const sent = monotonicMs();
+      expect(c.send(new Uint8Array(188), srctimeUs)).toBe(188);
+      await until(() => a.recv(buf) > 0, 2000);
+      return monotonicMs() - sent;
+    };
+    // captured 150 ms before it was sent: SRT plays it 50 ms after the send
+    const stamped = await delay(srtTimeNowUs() - 150_000);
+    // no stamp: the send is the source time, 200 ms
+    const now = await delay(0);
+    console.log(`[srt] stamped 150 ms back: received ${stamped.toFixed(1)} ms after the send; unstamped: ${now.toFixed(1)} ms`);
+    expect(stamped).toBeLessThan(130);
+    expect(now).toBeGreaterThan(170);
+    for (const s of [a, c, l]) s.close();
   });
 
   test('stats follow a paced sender (the stats block is read fresh each call)', async () => {

@@ -101,6 +101,8 @@ export const TRACEBSTATS_OFFSETS = {
 } as const;
 /** sizeof(SRT_MSGCTRL) (srt.h SRT_MsgCtrl_). */
 const MSGCTRL_SIZE = 48;
+/** Offset of SRT_MSGCTRL.srctime (uint64_t, µs on libsrt's clock; after four ints). */
+const MSGCTRL_SRCTIME = 16;
 /** sizeof(SRT_EPOLL_EVENT): { SRTSOCKET fd; int events; }. */
 const EPOLL_EVENT_SIZE = 8;
 
@@ -160,6 +162,8 @@ function openLibrary() {
     srt_bistats: { args: ['i32', 'ptr', 'i32', 'i32'], returns: 'i32' },
     srt_getsockstate: { args: ['i32'], returns: 'i32' },
     srt_getrejectreason: { args: ['i32'], returns: 'i32' },
+    // libsrt's clock (µs): the one SRT_MSGCTRL.srctime is on.
+    srt_time_now: { args: [], returns: 'i64' },
     // Returns a static string; nothing to free.
     srt_rejectreason_str: { args: ['i32'], returns: 'cstring' },
     srt_getversion: { args: [], returns: 'u32' },
@@ -212,6 +216,11 @@ function lastError(lib: Symbols, operation: string): SrtError {
 export function srtVersion(): string {
   const v = srt().srt_getversion();
   return `${(v >>> 16) & 0xff}.${(v >>> 8) & 0xff}.${v & 0xff}`;
+}
+
+/** libsrt's clock now, in µs (srt_time_now): what a message's source time (SrtSocket.send) is on. */
+export function srtTimeNowUs(): number {
+  return Number(srt().srt_time_now());
 }
 
 /** What srt_rejectreason_str says of a reject reason. */
@@ -394,6 +403,7 @@ export class SrtSocket {
   readonly #len = new Int32Array(1);
   readonly #stats = new Uint8Array(TRACEBSTATS_SIZE);
   readonly #mctrl = new Uint8Array(MSGCTRL_SIZE);
+  readonly #mctrlView = new DataView(this.#mctrl.buffer);
   readonly #addr = new Uint8Array(28);
 
   private constructor(sock: number) {
@@ -537,12 +547,13 @@ export class SrtSocket {
    * Send one message (≤ the payload size). Returns the bytes taken, or 0 when the send buffer
    * is full (non-blocking: the message was not queued). Throws SrtError when the link is gone.
    */
-  send(data: Uint8Array): number {
+  send(data: Uint8Array, srctimeUs = 0): number {
     const sock = this.#h('srt_sendmsg2');
     // libsrt writes back into the control block (srctime, msgno, pktseq): a block reused as it
     // came back would give every later message the first one's source time, and the sender
     // stalls. Fresh defaults each time (srctime 0 = "now").
     this.#lib.srt_msgctrl_init(this.#mctrl);
+    if (srctimeUs > 0) this.#mctrlView.setBigUint64(MSGCTRL_SRCTIME, BigInt(Math.round(srctimeUs)), true);
     const n = this.#lib.srt_sendmsg2(sock, data, data.length, this.#mctrl);
     if (n < 0) {
       if (this.#lib.srt_getlasterror(null) === SRT_EASYNCSND) return 0;

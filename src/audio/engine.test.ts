@@ -284,3 +284,42 @@ test('off air silences the output encoders; the meters and the input tap keep th
   expect(Math.abs(db(peak(out.samples)) - -12)).toBeLessThan(0.1);
   engine.close();
 });
+
+/** A running source delivering 128-frame quanta, each "captured" at a known CLOCK_MONOTONIC time. */
+class TimedSource extends LostSource {
+  override state: SourceState = 'running';
+  quanta = 0;
+  lastNs = 0n;
+  override wait() {
+    return true;
+  }
+  override read(dst: Float32Array, max: number): number {
+    if (this.quanta >= 40 || max < 128) return 0;
+    dst.fill(0, 0, 256);
+    this.quanta++;
+    // quantum q's last frame was captured at 1 s + q × 128 frames
+    this.lastNs = 1_000_000_000n + BigInt(Math.round((this.quanta * 128 * 1e9) / 48_000));
+    return 128;
+  }
+  captureNs() {
+    return this.lastNs;
+  }
+}
+
+test("each packet's `at` is when its last frame was captured (the source's capture clock), not when it was encoded", () => {
+  const src = new TimedSource();
+  const packets: { p: EncodedPacket; at: number | undefined }[] = [];
+  let engine!: AudioEngine<{ frameSize: number; channels: number }>;
+  // as the audio worker stamps them: at the moment the encoder emits the packet
+  engine = new AudioEngine(src, new Float32Array(24), framer, (_k, p) => packets.push({ p, at: engine.captureMs(p.pts + p.frames) }));
+  engine.addEncoder('a', { frameSize: 96, channels: 2 });
+  engine.start();
+  engine.pump(10);
+  engine.close();
+  expect(packets.length).toBe(Math.floor((40 * 128) / 96));
+  for (const { p, at } of packets) {
+    // frame k (counted from 1) of the stream was captured at 1 s + k / 48 kHz
+    const want = 1000 + ((p.pts + p.frames) * 1000) / 48_000;
+    expect(at).toBeCloseTo(want, 6);
+  }
+});

@@ -6,6 +6,7 @@ import type { EncodedPacket, Encoder } from '../codecs/encoder.ts';
 import type { FallbackMixer, FallbackMixStatus } from './fallback.ts';
 import { ProgramChain, PROGRAM_LEVEL_SLOTS, MAX_PROGRAMS, type ProgramChainStatus } from './program-chain.ts';
 import type { ProgramSpec } from '../config/programs.ts';
+import { traceOnset } from './trace.ts';
 
 /** Largest block moved from the source to the bus in one step (frames). */
 export const BLOCK_FRAMES = 1024;
@@ -116,6 +117,9 @@ export class AudioEngine<S> {
   private budget = BURST_FRAMES;
   private budgetNs = 0n;
   private discardedFrames = 0;
+  /** The capture time (CLOCK_MONOTONIC ns) of the frame before bus position `capturePos` (0n: not known). */
+  private captureAtNs = 0n;
+  private capturePos = 0;
   private closed = false;
   /** Muted: encoders get silence while the meters keep showing the input. */
   muted = false;
@@ -285,6 +289,11 @@ export class AudioEngine<S> {
       this.budget -= keep;
       this.discardedFrames += n - keep;
       if (keep > 0) {
+        traceOnset('read', this.block, keep, this.source.channels);
+        // before the write: the encoders emit their packets during it
+        const cap = this.source.captureNs?.() ?? 0n;
+        this.captureAtNs = cap;
+        this.capturePos = this.bus.position + keep;
         this.applyGain(this.block, keep);
         this.bus.write(this.block, keep);
       }
@@ -383,6 +392,16 @@ export class AudioEngine<S> {
     const dt = Number(now - this.budgetNs);
     this.budgetNs = now;
     if (dt > 0) this.budget = Math.min(BURST_FRAMES, this.budget + (dt * SAMPLE_RATE * MAX_SPEED) / 1e9);
+  }
+
+  /**
+   * When the frame before bus position `pos` was captured (CLOCK_MONOTONIC ms), from the last
+   * read of a source that knows its capture clock (PipeWire); undefined otherwise. An encoder's
+   * packet ending at `pos` was complete then: an SRT sender stamps it so (outputs/srt).
+   */
+  captureMs(pos: number): number | undefined {
+    if (this.captureAtNs === 0n) return undefined;
+    return Number(this.captureAtNs) / 1e6 - ((this.capturePos - pos) * 1000) / SAMPLE_RATE;
   }
 
   /**

@@ -167,6 +167,11 @@ export class PipewireSource implements AudioSource {
     return { firstQuantumNs: this._lastReadNs.first, lastQuantumNs: this._lastReadNs.last, readNs: this._lastReadNs.at };
   }
 
+  captureNs(): bigint {
+    const c = this.readFrom;
+    return c && !c.closed ? c.lastReadLastQuantumNs : 0n;
+  }
+
   /** CLOCK_MONOTONIC ns of the newest quantum's callback (0n when not connected). */
   get lastQuantumTimestampNs(): bigint {
     return this.conn ? this.conn.lastQuantumTimestampNs : 0n;

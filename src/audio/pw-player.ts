@@ -19,11 +19,12 @@
  */
 import { DevState, PwConnection } from '../../ffi/pipewire.ts';
 import { SAMPLE_RATE } from './format.ts';
+import { traceOnset } from './trace.ts';
 
 type Log = (level: 'debug' | 'info' | 'warn' | 'error', prefix: string, msg: string) => void;
 
 /** The low-water mark the ring is steered to at first, what an underrun adds, and the most. */
-const MARGIN_START_MS = 8;
+const MARGIN_START_MS = 4;
 const MARGIN_STEP_MS = 8;
 const MARGIN_MAX_MS = 80;
 /** For this long after the sink starts, anything over the margin is cut at once. */
@@ -211,6 +212,7 @@ export class PipewirePlayer {
         this.debt -= now2;
       }
       if (n > 0) {
+        traceOnset('play', from ? src.subarray(from * this.channels) : src, n, this.channels);
         const taken = c.write(from ? src.subarray(from * this.channels) : src, n);
         this.dropped += n - taken;
         const last = src.subarray((from + n - 1) * this.channels, (from + n) * this.channels);

@@ -31,6 +31,11 @@ export interface AudioSource {
    * thread raises it when a consumer needs audio sooner than the current wait would deliver.
    */
   setUrgentFlag?(flag: Int32Array): void;
+  /**
+   * CLOCK_MONOTONIC ns of when the last frame of the last read() was captured (the PipeWire
+   * callback that delivered it); 0n when not known. Sources without a capture clock leave it out.
+   */
+  captureNs?(): bigint;
 }
 
 export type SourceKind = 'tone' | 'pipewire' | 'pipewire-sink' | 'rtp' | 'srt';

@@ -200,7 +200,9 @@ self.onmessage = async (ev: MessageEvent<ToWorker>) => {
           new Float32Array(msg.levels),
           createEncoder,
           (key, p) => {
-            pending.push({ key, data: p.data, pts: p.pts, frames: p.frames, at: monotonicMs(), ...(p.framePts !== undefined ? { framePts: p.framePts } : {}) });
+            const now = monotonicMs();
+            const cap = engine?.captureMs(p.pts + p.frames);
+            pending.push({ key, data: p.data, pts: p.pts, frames: p.frames, at: cap !== undefined && cap <= now && cap > now - 1000 ? cap : now, ...(p.framePts !== undefined ? { framePts: p.framePts } : {}) });
           },
           new Float32Array(msg.programLevels),
         );

@@ -6,9 +6,11 @@ export interface EncodedPacket {
   /** Frames (samples per channel) this packet encodes. */
   frames: number;
   /**
-   * When the encoder finished the packet (its last frame had just come from the source):
-   * CLOCK_MONOTONIC in ms (ffi/libc.ts monotonicMs), the same clock in every thread and process. Set by the audio
-   * worker; the low-latency channel tells listeners when a packet was captured from it.
+   * When the packet's last frame was captured (the PipeWire callback that delivered it; for a
+   * source without a capture clock, when the encoder finished the packet): CLOCK_MONOTONIC in
+   * ms (ffi/libc.ts monotonicMs), the same clock in every thread and process. Set by the audio
+   * worker; the low-latency channel tells listeners when a packet was captured from it, and an
+   * SRT sender stamps its messages with it.
    */
   at?: number;
   /**

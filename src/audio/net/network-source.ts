@@ -65,7 +65,18 @@ export interface NetworkSourceOptions {
   log: Log;
   /** wait() returns once this many frames are due at most (the PipeWire output needs it soon). */
   maxWakeFrames?: number;
+  /**
+   * SRT into a PipeWire output (input.output_device): hand each packet on the moment it
+   * arrives, with no hold and no pacing of its own. SRT has already timed the packets (TSBPD),
+   * and the output's queue (pw-player.ts) is then the one buffer on this side: it absorbs what
+   * jitter is left and follows the output's clock. Two buffers in a row, each with its margin,
+   * cost 15–25 ms more (measured, bench/contribution.ts).
+   */
+  follow?: boolean;
 }
+
+/** In follow mode, wait() sleeps at most this long (the worker's other work runs between). */
+const FOLLOW_WAIT_MS = 5;
 
 export class NetworkSource implements AudioSource {
   readonly kind: 'rtp' | 'srt';
@@ -102,6 +113,7 @@ export class NetworkSource implements AudioSource {
   private losses = 0;
   private everRan = false;
   private readonly prefix: string;
+  private readonly follow: boolean;
 
   constructor(private readonly o: NetworkSourceOptions) {
     this.kind = o.url.kind;
@@ -110,6 +122,7 @@ export class NetworkSource implements AudioSource {
     this.hold = this.bufferFrames;
     this.ring = NetRing.create(this.bufferFrames * 2 + 2 * SAMPLE_RATE, o.channels);
     this.prefix = `input ${o.url.kind}`;
+    this.follow = o.follow === true && o.url.kind === 'srt';
   }
 
   get state(): SourceState {
@@ -132,7 +145,8 @@ export class NetworkSource implements AudioSource {
       this.o.log('error', this.prefix, `receiver failed: ${e.message}`);
       if (this.worker === w) this.respawnLater(e.message);
     };
-    const start: ToReceiver = { type: 'start', url: this.o.url, ring: this.ring.shared, bufferMs: this.o.bufferMs, passphrase: this.o.passphrase };
+    const ring = this.follow ? { ...this.ring.shared, wake: this.sleeper.buffer as SharedArrayBuffer } : this.ring.shared;
+    const start: ToReceiver = { type: 'start', url: this.o.url, ring, bufferMs: this.o.bufferMs, passphrase: this.o.passphrase };
     w.postMessage(start);
   }
 
@@ -205,9 +219,9 @@ export class NetworkSource implements AudioSource {
     }
   }
 
-  /** Whether arriving audio may start playing: at once for RTP, after LEARN_MS of it for SRT. */
+  /** Whether arriving audio may start playing: at once for RTP (and SRT played on arrival), after LEARN_MS of it for SRT. */
   private learned(): boolean {
-    if (this.kind !== 'srt') return true;
+    if (this.kind !== 'srt' || this.follow) return true;
     const now = performance.now();
     if (!this.learnUntil) {
       this.learnUntil = now + LEARN_MS;
@@ -236,6 +250,7 @@ export class NetworkSource implements AudioSource {
   /** buffer_ms for RTP; for SRT (already timed by its latency) the link's packet and a margin. */
   private holdFrames(): number {
     if (this.kind !== 'srt') return this.bufferFrames;
+    if (this.follow) return 0;
     const pkt = this.ring.packetFrames || DEFAULT_BLOCK;
     return Math.min(this.bufferFrames, pkt + Math.round((SRT_HOLD_MARGIN_MS * SAMPLE_RATE) / 1000) + this.widen);
   }
@@ -269,6 +284,11 @@ export class NetworkSource implements AudioSource {
       this.poll();
       return false;
     }
+    if (this.follow) {
+      // woken by the receiver's write (NetRing wake), or the urgent flag
+      if (this.ring.fill() <= 0) Atomics.wait(this.sleeper, 0, 0, Math.min(timeoutMs, FOLLOW_WAIT_MS));
+      return this.ring.fill() > 0;
+    }
     const block = Math.min(minFrames ?? DEFAULT_BLOCK, this.o.maxWakeFrames ?? Infinity);
     const missing = block - this.due();
     if (missing > 0) Atomics.wait(this.sleeper, 0, 0, Math.min(timeoutMs, (missing * 1000) / SAMPLE_RATE));
@@ -282,6 +302,13 @@ export class NetworkSource implements AudioSource {
       // the sender started again (a new stream): re-centre on its audio
       this.resyncs++;
       this.begin();
+    }
+    if (this.follow) {
+      const n = Math.min(this.ring.fill(), maxFrames, Math.floor(dst.length / this.channels));
+      if (n <= 0) return 0;
+      this.ring.read(dst, n);
+      this.produced += n;
+      return n;
     }
     const due = this.due();
     if (this.settleAt && performance.now() >= this.settleAt) {
@@ -347,6 +374,8 @@ export class NetworkSource implements AudioSource {
         lastPacketAgeMs: r?.lastPacketAgeMs ?? null,
         bufferMs: this.o.bufferMs,
         holdMs: Math.round((this.hold * 1000) / SAMPLE_RATE),
+        /** 1: SRT into a PipeWire output, each packet handed on as it arrives (no hold here). */
+        playsOnArrival: this.follow ? 1 : 0,
         bufferFillMs: fillMs,
         clockPpm: Math.round(this.ppm),
         underrunFrames: this.underrunFrames,

@@ -32,6 +32,12 @@ export interface NetRingShared {
   data: SharedArrayBuffer;
   frames: number;
   channels: number;
+  /**
+   * A reader's wake cell (Int32 index 0): the writer notifies it after each write, so a reader
+   * that plays what arrives as it arrives (network-source.ts, SRT into a PipeWire output) wakes
+   * for each packet rather than on its next timer.
+   */
+  wake?: SharedArrayBuffer;
 }
 
 export class NetRing {
@@ -40,6 +46,7 @@ export class NetRing {
   private readonly ctrl: Float64Array;
   private readonly sync: Int32Array;
   private readonly data: Float32Array;
+  private readonly wake: Int32Array | null;
 
   constructor(readonly shared: NetRingShared) {
     if (shared.frames & (shared.frames - 1)) throw new RangeError('ring frames must be a power of two');
@@ -48,6 +55,7 @@ export class NetRing {
     this.ctrl = new Float64Array(shared.ctrl, 0, CTRL);
     this.sync = new Int32Array(shared.ctrl, CTRL * 8, 4);
     this.data = new Float32Array(shared.data);
+    this.wake = shared.wake ? new Int32Array(shared.wake, 0, 1) : null;
   }
 
   /** A ring holding at least `minFrames` (rounded up to a power of two). */
@@ -150,6 +158,7 @@ export class NetRing {
     }
     if (burst > this.ctrl[C_PKT]!) this.ctrl[C_PKT] = burst;
     Atomics.add(this.sync, 0, 1);
+    if (this.wake) Atomics.notify(this.wake, 0);
     return { written, late, over };
   }
 

@@ -18,6 +18,7 @@ import { decodeS302m, TsDemuxer, type TsAccessUnit } from '../../codecs/mpegts.t
 import type { SrtInputUrl } from '../../config/input-url.ts';
 import type { NetRing } from './ring.ts';
 import type { ReceiverStatus } from './status.ts';
+import { traceOnset } from '../trace.ts';
 
 const TICK_MS = 5;
 const BACKOFF_MIN_MS = 500;
@@ -289,6 +290,7 @@ class SrtLink {
       buf = this.need(frames * ch);
       for (let f = 0; f < frames; f++) for (let c = 0; c < ch; c++) buf[f * ch + c] = pcm[f * srcCh + Math.min(c, srcCh - 1)]!;
     }
+    traceOnset('rx', buf, frames, ch);
     this.ring.write(this.pos, buf, frames);
     this.pos += frames;
   }

@@ -36,7 +36,7 @@ export function srtEncoding(e: Entry, channels: number): { spec: EncoderSpec; pa
       return { payload: 'mp2', spec: { codec: 'mp2', channels: ch, bitrateKbps: e.bitrate_kbps } };
     case 'pcm':
       // 4 ms AES3 packets: 5 TS packets each in stereo; short enough for a 20 ms link.
-      return { payload: 's302m', spec: { codec: 's302m', channels: ch, frameMs: 4 } };
+      return { payload: 's302m', spec: { codec: 's302m', channels: ch, frameMs: 2 } };
   }
 }
 

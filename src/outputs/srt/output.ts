@@ -20,6 +20,7 @@ import {
   SrtError,
   SrtSocket,
   rejectReasonText,
+  srtTimeNowUs,
   type SrtSocketOptions,
   type SrtStats,
 } from '../../../ffi/srt.ts';
@@ -30,6 +31,7 @@ import { logger, type Logger } from '../../log.ts';
 import type { BackoffPolicy } from '../backoff.ts';
 import { LinkHandler, type Connector, type Link, type LinkFailure, type OutputStatus } from '../link.ts';
 import type { PacketSource } from '../packet-source.ts';
+import { monotonicMs } from '../../../ffi/libc.ts';
 
 /** Why a connection did not come up or went down. */
 export class SrtLinkError extends Error {
@@ -56,6 +58,10 @@ export class SrtLink implements Link {
   private endFn?: (err: unknown) => void;
   private ended = false;
   private readonly watch: ReturnType<typeof setInterval>;
+  /** libsrt's clock (µs) − hark's monotonic clock (ms) × 1000: both CLOCK_MONOTONIC on Linux, measured anyway. */
+  private readonly clockOffsetUs: number;
+  /** The source time of the last message (µs, libsrt's clock): never earlier than the link, never going back. */
+  private lastSrcUs: number;
 
   constructor(
     private readonly sock: SrtSocket,
@@ -64,6 +70,9 @@ export class SrtLink implements Link {
     channels: number,
   ) {
     this.muxer = new TsMuxer({ payload, channels });
+    const now = srtTimeNowUs();
+    this.clockOffsetUs = now - monotonicMs() * 1000;
+    this.lastSrcUs = now;
     this.watch = setInterval(() => {
       const st = this.sock.state;
       if (st === 'broken' || st === 'closed' || st === 'nonexist') this.end(new SrtLinkError(`the receiver went away (socket ${st})`));
@@ -73,14 +82,31 @@ export class SrtLink implements Link {
   send(p: EncodedPacket): void {
     if (this.ended) return;
     try {
+      const src = this.sourceTime(p);
       for (const m of srtMessages(this.muxer.mux(p.data, p.pts))) {
-        const n = this.sock.send(m);
+        const n = this.sock.send(m, src);
         if (n === 0) this.dropped++;
         else this.bytes += n;
       }
     } catch (e) {
       this.end(e instanceof SrtError ? new SrtLinkError(`send failed: ${e.reason}`) : e);
     }
+  }
+
+  /**
+   * The packet's source time for SRT (µs on libsrt's clock): when its last frame was captured
+   * (the audio worker's `at`), not when this thread got round to sending it. The receiver plays
+   * each message that long after it (TSBPD), so this thread's and the worker's scheduling
+   * (the packets reach it in batches, up to a few ms late) no longer reaches the far end as
+   * jitter: SRT's latency absorbs it. Never before the link opened (libsrt refuses such a
+   * message) nor after now, and never earlier than the message before.
+   */
+  private sourceTime(p: EncodedPacket): number {
+    const now = srtTimeNowUs();
+    const at = p.at === undefined ? now : p.at * 1000 + this.clockOffsetUs;
+    const t = Math.min(now, Math.max(this.lastSrcUs, at));
+    this.lastSrcUs = t;
+    return t;
   }
 
   /** libsrt's statistics of this connection; null once closed. */
