@@ -336,6 +336,29 @@ describe('the Input page: a feed over SRT', () => {
     }
   });
 
+  test("played on the box (the output at its default, as a new form has it) on a desktop: the buffer line says SRT's latency, then each packet straight on to the output", async () => {
+    const { page, context } = await open('desktop', '/input');
+    try {
+      await page.selectOption('#f-input-output_device', '');
+      await page.click('#save-input');
+      await page.waitForSelector('#form-input [data-notice="ok"]');
+      expect((await configFile()).input!.output_device ?? '').toBe('');
+      // the saved input restarts its link: the sender calls again
+      ffmpeg(['-re', '-f', 'lavfi', '-i', 'sine=frequency=1000:sample_rate=48000', '-ac', '2', '-c:a', 'mp2', '-b:a', '192k', '-t', '120', '-f', 'mpegts', `srt://127.0.0.1:${feedPort}?mode=caller&passphrase=${FEED_PASS}`]);
+      await waitInPage(page, () => document.querySelector('#feed-facts .pill')?.textContent === 'receiving' && !!document.querySelector('#feed-facts [data-peer]'), 0, { timeoutMs: 20_000, what: 'the feed received' });
+      const facts = await page.evaluate(() => [...document.querySelectorAll('#feed-facts dt')].map((dt) => `${dt.textContent}: ${(dt.nextElementSibling?.textContent ?? '').replace(/\s+/g, ' ').trim()}`));
+      expect(facts.find((l) => l.startsWith('Buffer:'))).toBe("Buffer: SRT's latency (120 ms), then each packet goes on to the output as it arrives");
+      expect(facts.find((l) => l.startsWith('Plays on:'))).toBeDefined();
+      const s = await status();
+      expect(s.input).toMatchObject({ source: 'srt', state: 'running' });
+      expect(s.input.stats.playsOnArrival).toBe(1);
+      await page.evaluate(() => scrollTo(0, 0));
+      await page.screenshot({ path: `${SHOTS}/input-srt-on-arrival-desktop.png`, fullPage: true });
+    } finally {
+      await context.close();
+    }
+  });
+
   test('and back to Automatic on a desktop: the feed fields hide, the status is the interface again; the feed settings stay for next time', async () => {
     const { page, context } = await open('desktop', '/input');
     try {

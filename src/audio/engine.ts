@@ -268,6 +268,11 @@ export class AudioEngine<S> {
     this.urgent = flag;
     this.source.setUrgentFlag?.(flag);
   }
+
+  /** Tell the source whether a PipeWire output plays what it delivers (AudioSource.setPlayback). */
+  setPlayback(on: boolean): void {
+    this.source.setPlayback?.(on);
+  }
   private urgent?: Int32Array;
 
   /**

@@ -36,6 +36,11 @@ export interface AudioSource {
    * callback that delivered it); 0n when not known. Sources without a capture clock leave it out.
    */
   captureNs?(): bigint;
+  /**
+   * Whether what this source delivers also plays on a PipeWire output of this box (a network
+   * input's input.output_device): an SRT input then hands each packet on as it arrives.
+   */
+  setPlayback?(on: boolean): void;
 }
 
 export type SourceKind = 'tone' | 'pipewire' | 'pipewire-sink' | 'rtp' | 'srt';

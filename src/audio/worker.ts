@@ -45,6 +45,7 @@ let player: { p: PipewirePlayer; detach: () => void } | null = null;
 function applyPlayer(s: SourceSettings): void {
   if (!engine) return;
   const want = s.network && s.network.outputDevice !== 'none' ? s.network.outputDevice : null;
+  engine.setPlayback(want !== null);
   if (player && player.p.device === want) return;
   if (player) {
     player.detach();

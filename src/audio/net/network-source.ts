@@ -113,7 +113,7 @@ export class NetworkSource implements AudioSource {
   private losses = 0;
   private everRan = false;
   private readonly prefix: string;
-  private readonly follow: boolean;
+  private follow: boolean;
 
   constructor(private readonly o: NetworkSourceOptions) {
     this.kind = o.url.kind;
@@ -123,6 +123,17 @@ export class NetworkSource implements AudioSource {
     this.ring = NetRing.create(this.bufferFrames * 2 + 2 * SAMPLE_RATE, o.channels);
     this.prefix = `input ${o.url.kind}`;
     this.follow = o.follow === true && o.url.kind === 'srt';
+    this.ring.wakeOnWrite(this.follow);
+  }
+
+  /** A PipeWire output plays this input (or stops): an SRT input then plays on arrival (or paces itself again). */
+  setPlayback(on: boolean): void {
+    const follow = on && this.kind === 'srt';
+    if (follow === this.follow) return;
+    this.follow = follow;
+    this.ring.wakeOnWrite(follow);
+    this.o.log('info', this.prefix, follow ? 'played on this box: each packet goes on to the output as SRT hands it over' : 'not played on this box: holding one packet and a margin');
+    if (this._state === 'running') this.begin();
   }
 
   get state(): SourceState {
@@ -145,7 +156,8 @@ export class NetworkSource implements AudioSource {
       this.o.log('error', this.prefix, `receiver failed: ${e.message}`);
       if (this.worker === w) this.respawnLater(e.message);
     };
-    const ring = this.follow ? { ...this.ring.shared, wake: this.sleeper.buffer as SharedArrayBuffer } : this.ring.shared;
+    // the receiver notifies the sleeper after each write while this side asks for it (follow)
+    const ring = { ...this.ring.shared, wake: this.sleeper.buffer as SharedArrayBuffer };
     const start: ToReceiver = { type: 'start', url: this.o.url, ring, bufferMs: this.o.bufferMs, passphrase: this.o.passphrase };
     w.postMessage(start);
   }

@@ -21,6 +21,7 @@ const C_LASTW = 6; // performance.now() of the last write (this thread's: bursts
 const C_BURST = 7; // frames in the current burst
 const C_PKT_PREV = 8; // the same, in the window before
 const C_WIN = 9; // performance.now() when this window began
+const C_NOTIFY = 10; // 1: the reader wants its wake cell notified after each write
 /** Bursts are remembered for one to two windows: a hiccup long past no longer counts. */
 const WINDOW_MS = 5000;
 /** Writes closer than this belong to one burst: the link delivers them together. */
@@ -33,9 +34,10 @@ export interface NetRingShared {
   frames: number;
   channels: number;
   /**
-   * A reader's wake cell (Int32 index 0): the writer notifies it after each write, so a reader
-   * that plays what arrives as it arrives (network-source.ts, SRT into a PipeWire output) wakes
-   * for each packet rather than on its next timer.
+   * A reader's wake cell (Int32 index 0): while the reader asks for it (wakeOnWrite), the writer
+   * notifies it after each write, so a reader that plays what arrives as it arrives
+   * (network-source.ts, SRT into a PipeWire output) wakes for each packet rather than on its
+   * next timer.
    */
   wake?: SharedArrayBuffer;
 }
@@ -158,11 +160,17 @@ export class NetRing {
     }
     if (burst > this.ctrl[C_PKT]!) this.ctrl[C_PKT] = burst;
     Atomics.add(this.sync, 0, 1);
-    if (this.wake) Atomics.notify(this.wake, 0);
+    if (this.wake && this.ctrl[C_NOTIFY] === 1) Atomics.notify(this.wake, 0);
     return { written, late, over };
   }
 
   // ---- reader (the audio worker) ----
+
+  /** Ask the writer to notify the wake cell after each write (or to stop). */
+  wakeOnWrite(on: boolean): void {
+    this.ctrl[C_NOTIFY] = on ? 1 : 0;
+    Atomics.add(this.sync, 0, 1);
+  }
 
   /**
    * Move the reader to `pos` (a resync). Forward: the slots skipped are zeroed (else they would
