@@ -491,5 +491,36 @@ describe('hark → SRT → hark (an STL pair)', () => {
     }
     // steady: every click comes out with the same delay (the playback steers by single frames)
     expect(Math.max(...ms) - Math.min(...ms)).toBeLessThan(60);
+
+    // B plays each packet as SRT hands it over (output_device set): its output's queue is the
+    // one buffer on that side.
+    expect(s.input.stats.playsOnArrival).toBe(1);
+    // A stops for 1.5 s (SIGSTOP: the link stays up, nothing comes): B's output runs dry and
+    // the input is lost, then the feed comes back. A feed that stopped is no reason to play
+    // later for good: the output's margin is what it was, and its queue is short again.
+    const tone2 = pw.play({ frequency: 1000, seconds: 30, levelDbfs: -12 }, { target: 'a-in' });
+    await Bun.sleep(1500);
+    const before = (await status(b)).input.stats;
+    process.kill(a.proc.pid, 'SIGSTOP');
+    try {
+      await until(async () => (await status(b)).input.state === 'lost', 5000, "B's input lost");
+    } finally {
+      process.kill(a.proc.pid, 'SIGCONT');
+    }
+    await until(async () => (await status(b)).input.state === 'running', 10_000, "B's input running again");
+    await Bun.sleep(4000);
+    const after = (await status(b)).input.stats;
+    console.log(`[stop] B's output: margin ${before.playbackMarginMs} → ${after.playbackMarginMs} ms, ran dry ${before.playbackUnderruns} → ${after.playbackUnderruns} times, queue ${after.playbackFillMs} ms`);
+    expect(Number(after.playbackUnderruns)).toBeGreaterThan(Number(before.playbackUnderruns));
+    expect(after.playbackMarginMs).toBe(before.playbackMarginMs);
+    let low = Infinity;
+    for (let i = 0; i < 10; i++) {
+      low = Math.min(low, Number((await status(b)).input.stats.playbackFillMs));
+      await Bun.sleep(100);
+    }
+    expect(low).toBeLessThanOrEqual(Number(after.playbackMarginMs) + 70);
+    const back = await recordSink(pw, 'b-out', 1.5);
+    expect(Math.abs(dominantFrequency(back.subarray(back.length / 4)) - 1000)).toBeLessThan(5);
+    await tone2.stop();
   }, 120_000);
 });

@@ -12,7 +12,8 @@
  * most 0.4 %: the sink's clock and the link's are not the same crystal). What stands over the
  * margin when the sink starts, or after a stall and a burst, is cut at once in the first
  * seconds (nothing was on air yet) or when it is more than CUT_OVER_MS. An underrun (the sink
- * ran dry: played as silence, counted) raises the margin by MARGIN_STEP_MS, up to
+ * ran dry: played as silence, counted) of audio that came late by less than the widest margin
+ * would cover (not a feed that stopped) raises the margin by MARGIN_STEP_MS, up to
  * MARGIN_MAX_MS, and a cushion of silence up to it goes first: a loaded box settles at the
  * margin it needs, a quiet one keeps a few ms.
  * PipeWire away or the sink absent: retried with backoff; never throws to the caller.
@@ -71,6 +72,8 @@ export class PipewirePlayer {
   private lastError = '';
   private closed = false;
   private lastUnderruns = 0;
+  /** The shim's count of frames the sink found missing, at the last look. */
+  private lastDryFrames = 0;
   /** The low-water mark steered to (frames). */
   private margin: number;
   private readonly silence: Float32Array;
@@ -106,6 +109,7 @@ export class PipewirePlayer {
       this.backoff = BACKOFF_MIN_MS;
       this.lastError = '';
       this.lastUnderruns = 0;
+      this.lastDryFrames = 0;
       this.runningSince = 0;
       this.lowWater = Infinity;
       this.sinceWindow = 0;
@@ -153,10 +157,14 @@ export class PipewirePlayer {
       if (!this.runningSince && st.dev === DevState.Running) this.runningSince = now;
       const settling = !this.runningSince || now - this.runningSince < SETTLE_MS;
       // The sink ran dry since the last write: a wider margin from now on, and a cushion up to
-      // it first, so that it does not at once again.
+      // it first, so that it does not at once again. Only for audio that came late by less than
+      // the widest margin would cover: a feed that stopped for longer (a link lost, a sender
+      // restarted) is no reason to play later for good.
       if (s.ringOverruns > this.lastUnderruns) {
+        const dry = s.droppedFrames - this.lastDryFrames;
         this.lastUnderruns = s.ringOverruns;
-        if (!settling) this.margin = Math.min(msFrames(MARGIN_MAX_MS), this.margin + msFrames(MARGIN_STEP_MS));
+        this.lastDryFrames = s.droppedFrames;
+        if (!settling && dry <= msFrames(MARGIN_MAX_MS) - this.margin) this.margin = Math.min(msFrames(MARGIN_MAX_MS), this.margin + msFrames(MARGIN_STEP_MS));
         if (fill < this.margin) c.write(this.silence, this.margin - fill);
         this.lowWater = Infinity;
         this.sinceWindow = 0;
