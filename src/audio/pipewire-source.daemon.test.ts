@@ -173,6 +173,8 @@ describe('PipewireSource', () => {
       expect(lastQuantumNs).toBeGreaterThanOrEqual(firstQuantumNs);
       expect(readNs).toBeGreaterThanOrEqual(lastQuantumNs);
       expect(readNs - lastQuantumNs).toBeLessThan(50_000_000n);
+      // the capture clock the engine maps packets to (an SRT sender's source times)
+      expect(src.captureNs()).toBe(lastQuantumNs);
     } finally {
       src.close();
     }

@@ -181,6 +181,11 @@ export class AutoSource implements AudioSource {
     this.inner.setUrgentFlag?.(flag);
   }
 
+  /** The chosen interface's capture clock (the default config's: an SRT sender stamps its packets by it). */
+  captureNs(): bigint {
+    return this.inner.captureNs?.() ?? 0n;
+  }
+
   status(): SourceStatus {
     const s = this.inner.status();
     if (this.chosen && !s.device) s.device = this.chosen;
