@@ -252,6 +252,38 @@ describe('SRT input', () => {
     tx.kill();
   }, 90_000);
 
+  test('a flood under the default config (played on arrival): a sender pushing audio at 4× real time is cut to real time, memory stays bounded; a real feed then plays', async () => {
+    const port = await freePort();
+    const hark = await startHark(`[input]\nsource = "srt"\nurl = "srt://127.0.0.1:${port}?mode=listener"\n`);
+    started.push(hark);
+    await until(async () => (await status(hark)).input.stats.link === 'listening', 10_000, 'the listener up');
+    // -readrate 4: ffmpeg reads, encodes and sends four seconds of audio every second
+    const flood = Bun.spawn(
+      ['ffmpeg', '-hide_banner', '-nostdin', '-loglevel', 'error', '-readrate', '4', '-f', 'lavfi', '-i', 'sine=frequency=700:sample_rate=48000', '-t', '40', '-ac', '2', '-c:a', 's302m', '-strict', '-2', '-f', 'mpegts', `srt://127.0.0.1:${port}?mode=caller`],
+      { stdout: 'ignore', stderr: 'pipe' },
+    );
+    senders.push(flood);
+    await until(async () => (await status(hark)).input.state === 'running', 10_000, 'the flood arriving');
+    await Bun.sleep(6000);
+    const s = await status(hark);
+    expect(s.input.stats.playsOnArrival).toBe(1);
+    // what came faster than real time was dropped, and counted (/api/status audio.discarded_frames)
+    const audio = ((await (await fetch(`${hark.url}/api/status`)).json()) as { audio: { discarded_frames: number } }).audio;
+    console.log(`[flood] ${s.input.stats.messages} SRT messages; ${audio.discarded_frames} frames dropped as faster than real time`);
+    expect(audio.discarded_frames).toBeGreaterThan(48_000);
+    flood.kill();
+    expect(hark.rssKb()).toBeLessThan(400_000);
+    await until(async () => (await status(hark)).input.stats.link === 'listening', 15_000, 'listening again after the flood');
+    const tx = sendSrt(port, 'caller', ['-c:a', 'mp2', '-b:a', '256k'], 1000);
+    await until(async () => (await status(hark)).input.state === 'running' && (await status(hark)).input.stats.payload === 'mpeg-audio', 15_000, 'the real feed running').catch(async (e) => {
+      throw new Error(`${(e as Error).message}: ${JSON.stringify((await status(hark)).input)}`);
+    });
+    await Bun.sleep(1500);
+    await expectTone(hark, 1000);
+    expect(hark.rssKb()).toBeLessThan(400_000);
+    tx.kill();
+  }, 90_000);
+
   test('hostile: a caller sending garbage and broken TS is counted and dropped; once it leaves, a real feed plays', async () => {
     const port = await freePort();
     const hark = await startHark(`[input]\nsource = "srt"\nurl = "srt://127.0.0.1:${port}?mode=listener"\noutput_device = "none"\n`);

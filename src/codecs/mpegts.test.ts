@@ -146,6 +146,21 @@ function demuxAll(ts: Uint8Array, chunk = 1316): { aus: TsAccessUnit[]; d: TsDem
 }
 
 describe('MPEG-TS demuxer reads what ffmpeg writes', () => {
+  test('after reset() (a new link), another codec on the same PID with the same PMT version is read as what its PMT says', () => {
+    const aus: TsAccessUnit[] = [];
+    const d = new TsDemuxer((au) => aus.push(au));
+    const pcm = ffmpegTs(['-c:a', 's302m', '-strict', '-2']);
+    for (let i = 0; i < pcm.length; i += 1316) d.push(pcm.subarray(i, i + 1316));
+    expect(d.stream?.codec).toBe('s302m');
+    d.reset();
+    aus.length = 0;
+    const mp2 = ffmpegTs(['-c:a', 'mp2', '-b:a', '256k']);
+    for (let i = 0; i < mp2.length; i += 1316) d.push(mp2.subarray(i, i + 1316));
+    expect(d.stream?.codec).toBe('mpeg-audio');
+    expect(aus.length).toBeGreaterThan(5);
+    expect(aus.every((a) => a.stream.codec === 'mpeg-audio')).toBe(true);
+  });
+
   test('Opus (libopus, 20 ms): packets decode to the tone', () => {
     const { aus, d } = demuxAll(ffmpegTs(['-c:a', 'libopus', '-b:a', '128k']), 1000);
     expect(d.stream).toMatchObject({ codec: 'opus', channels: 2 });

@@ -577,13 +577,20 @@ export class TsDemuxer {
     }
   }
 
-  /** Drop what is being assembled (the link broke; the next bytes start afresh). */
+  /**
+   * Drop what is being assembled and what the stream was (the link broke; the next bytes start
+   * afresh, and the next link may carry another codec on the same PID with the same PMT
+   * version: its PAT and PMT say).
+   */
   reset(): void {
     this.carried = 0;
     this.section = null;
     this.pesOpen = false;
     this.pesLen = 0;
     this.lastCc.clear();
+    this.stream = null;
+    this.pmtPid = -1;
+    this.pmtVersion = -1;
   }
 
   private packet(p: Uint8Array): void {
