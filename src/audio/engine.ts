@@ -117,8 +117,7 @@ export class AudioEngine<S> {
   private budget = BURST_FRAMES;
   private budgetNs = 0n;
   private discardedFrames = 0;
-  /** The capture time (CLOCK_MONOTONIC ns) of the frame before bus position `capturePos` (0n: not known). */
-  private captureAtNs = 0n;
+  /** The bus position just after the source's last read: its last frame's capture time is the source's captureNs(). */
   private capturePos = 0;
   private closed = false;
   /** Muted: encoders get silence while the meters keep showing the input. */
@@ -296,8 +295,6 @@ export class AudioEngine<S> {
       if (keep > 0) {
         traceOnset('read', this.block, keep, this.source.channels);
         // before the write: the encoders emit their packets during it
-        const cap = this.source.captureNs?.() ?? 0n;
-        this.captureAtNs = cap;
         this.capturePos = this.bus.position + keep;
         this.applyGain(this.block, keep);
         this.bus.write(this.block, keep);
@@ -405,8 +402,10 @@ export class AudioEngine<S> {
    * packet ending at `pos` was complete then: an SRT sender stamps it so (outputs/srt).
    */
   captureMs(pos: number): number | undefined {
-    if (this.captureAtNs === 0n) return undefined;
-    return Number(this.captureAtNs) / 1e6 - ((this.capturePos - pos) * 1000) / SAMPLE_RATE;
+    // read only when a packet asks (an SRT sender's): no BigInt per source read
+    const ns = this.source.captureNs?.() ?? 0n;
+    if (ns === 0n) return undefined;
+    return Number(ns) / 1e6 - ((this.capturePos - pos) * 1000) / SAMPLE_RATE;
   }
 
   /**

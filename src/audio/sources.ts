@@ -33,7 +33,7 @@ function network(kind: 'srt' | 'rtp', s: SourceSettings, log: Log): AudioSource 
     const url = parseInputUrl(kind, n.url);
     const passphrase = n.passphrase || (url.kind === 'srt' ? url.passphrase : '');
     // The PipeWire output plays what the engine moves on: wake every 10 ms for it.
-    return new NetworkSource({ url, channels: s.channels, bufferMs: n.bufferMs, passphrase, log, ...(n.outputDevice !== 'none' ? { maxWakeFrames: 480, follow: true } : {}) });
+    return new NetworkSource({ url, channels: s.channels, bufferMs: n.bufferMs, passphrase, log, ...(n.outputDevice !== 'none' ? { maxWakeFrames: 480 } : {}) });
   } catch (e) {
     return new WaitingSource(s.channels, { state: 'unavailable', message: `input.url ${(e as Error).message}` });
   }

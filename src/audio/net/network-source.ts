@@ -65,14 +65,6 @@ export interface NetworkSourceOptions {
   log: Log;
   /** wait() returns once this many frames are due at most (the PipeWire output needs it soon). */
   maxWakeFrames?: number;
-  /**
-   * SRT into a PipeWire output (input.output_device): hand each packet on the moment it
-   * arrives, with no hold and no pacing of its own. SRT has already timed the packets (TSBPD),
-   * and the output's queue (pw-player.ts) is then the one buffer on this side: it absorbs what
-   * jitter is left and follows the output's clock. Two buffers in a row, each with its margin,
-   * cost 15–25 ms more (measured, bench/contribution.ts).
-   */
-  follow?: boolean;
 }
 
 /** In follow mode, wait() sleeps at most this long (the worker's other work runs between). */
@@ -113,7 +105,14 @@ export class NetworkSource implements AudioSource {
   private losses = 0;
   private everRan = false;
   private readonly prefix: string;
-  private follow: boolean;
+  /**
+   * SRT played on a PipeWire output (setPlayback, from input.output_device): each packet is
+   * handed on the moment it arrives, with no hold and no pacing of its own. SRT has already
+   * timed the packets (TSBPD), and the output's queue (pw-player.ts) is then the one buffer on
+   * this side: it absorbs what jitter is left and follows the output's clock. Two buffers in a
+   * row, each with its margin, cost 15–25 ms more (measured, bench/contribution.ts).
+   */
+  private follow = false;
 
   constructor(private readonly o: NetworkSourceOptions) {
     this.kind = o.url.kind;
@@ -122,8 +121,6 @@ export class NetworkSource implements AudioSource {
     this.hold = this.bufferFrames;
     this.ring = NetRing.create(this.bufferFrames * 2 + 2 * SAMPLE_RATE, o.channels);
     this.prefix = `input ${o.url.kind}`;
-    this.follow = o.follow === true && o.url.kind === 'srt';
-    this.ring.wakeOnWrite(this.follow);
   }
 
   /** A PipeWire output plays this input (or stops): an SRT input then plays on arrival (or paces itself again). */
